@@ -1,0 +1,291 @@
+"""One typed settings object, from a YAML file and ``FLOORWATCH_*`` environment variables.
+
+Precedence (highest first): explicit arguments, environment, YAML file, defaults.
+The YAML path is ``FLOORWATCH_CONFIG`` (default ``floorwatch.yaml``; a missing default file
+means "all defaults"). Flat variables named in SPEC §1 (``FLOORWATCH_KAFKA``,
+``FLOORWATCH_API_PORT``, ``FLOORWATCH_TIMEZONE`` ...) and nested ones with ``__``
+(``FLOORWATCH_ADHERENCE__GRACE_S``) are both accepted.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+SlFormula = Literal[
+    "answered_over_offered",
+    "answered_over_answered_and_late_abandons",
+    "answered_and_abandoned_within_over_offered",
+    "answered_over_answered",
+]
+Channel = Literal["voice", "chat", "email", "callback"]
+Role = Literal["viewer", "supervisor", "admin", "ingest"]
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message is one line naming the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QueueDefaults(_Strict):
+    sl_threshold_s: float = Field(20, ge=0)
+    sl_target: float = Field(0.8, ge=0, le=1)
+    short_abandon_s: float = Field(5, ge=0)
+    sl_formula: SlFormula = "answered_over_offered"
+
+
+class QueueConfig(QueueDefaults):
+    id: str = Field(min_length=1)
+    name: str = ""
+    channel: Channel = "voice"
+
+    @model_validator(mode="after")
+    def _default_name(self) -> QueueConfig:
+        if not self.name:
+            object.__setattr__(self, "name", self.id)
+        return self
+
+
+class TeamConfig(_Strict):
+    id: str = Field(min_length=1)
+    name: str = ""
+
+
+class KafkaConfig(_Strict):
+    bootstrap: str = "127.0.0.1:9092"
+    partitions: int = Field(8, ge=1, le=256)
+
+
+class ApiConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    publish_interval_s: float = Field(0.25, gt=0)
+
+
+DEFAULT_ACTIVITY_STATES: dict[str, list[str]] = {
+    "work": ["available", "on_contact", "wrap_up"],
+    "break": ["aux/break"],
+    "lunch": ["aux/lunch"],
+    "meeting": ["aux/meeting"],
+    "training": ["aux/training"],
+    "coaching": ["aux/coaching"],
+    "off": ["logged_out"],
+}
+
+
+class AdherenceConfig(_Strict):
+    grace_s: float = Field(120, ge=0)
+    critical_s: float = Field(600, ge=0)
+    activity_states: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_ACTIVITY_STATES))
+
+
+class WebhookConfig(_Strict):
+    url: str
+    secret: str = ""
+
+
+class AlertsConfig(_Strict):
+    waiting_max: int = Field(10, ge=0)
+    longest_wait_max_s: float = Field(120, ge=0)
+    min_contacts: int = Field(10, ge=0)
+    abandon_rate_max: float = Field(0.1, ge=0, le=1)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+
+
+class TokenConfig(_Strict):
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    roles: list[Role]
+
+
+class AuthConfig(_Strict):
+    tokens: list[TokenConfig] = Field(default_factory=list)
+
+
+class WorkerConfig(_Strict):
+    """Faust settings: short timeouts suit the embedded broker; use Kafka-like values in deploy/."""
+
+    store: str = "memory://"
+    datadir: str = "data/worker"
+    session_timeout_s: float = Field(6, gt=0)
+    heartbeat_interval_s: float = Field(0.5, gt=0)
+    request_timeout_s: float = Field(20, gt=0)
+    commit_interval_s: float = Field(0.5, gt=0)
+    batch_size: int = Field(500, ge=1)
+    batch_within_s: float = Field(0.02, gt=0)
+
+
+class SimulatorConfig(_Strict):
+    agents: int = Field(40, ge=1)
+    speed: float = Field(60, gt=0)
+    seed: int = 1
+
+
+class Settings(BaseSettings):
+    """Everything Floorwatch reads from configuration."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    timezone: str = "UTC"
+    interval_minutes: int = 30
+    retention_days: int = Field(62, ge=1)
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    queue_defaults: QueueDefaults = Field(default_factory=QueueDefaults)
+    queues: list[QueueConfig] = Field(default_factory=list)
+    teams: list[TeamConfig] = Field(default_factory=list)
+    adherence: AdherenceConfig = Field(default_factory=AdherenceConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("interval_minutes")
+    @classmethod
+    def _divides_day(cls, value: int) -> int:
+        if value not in (15, 30, 60):
+            raise ValueError("must be 15, 30 or 60")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_queue_ids(self) -> Settings:
+        seen: set[str] = set()
+        for q in self.queues:
+            if q.id in seen:
+                raise ValueError(f"duplicate queue id {q.id!r}")
+            seen.add(q.id)
+        return self
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def queues_by_id(self) -> dict[str, QueueConfig]:
+        return {q.id: q for q in self.queues}
+
+    def queue(self, queue_id: str) -> QueueConfig:
+        """The queue's config, or ``queue_defaults`` for a queue seen only in events."""
+        found = self.queues_by_id.get(queue_id)
+        if found is not None:
+            return found
+        return QueueConfig(id=queue_id, **self.queue_defaults.model_dump())
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _EnvSource(settings_cls), _YamlSource(settings_cls))
+
+
+# Flat names of SPEC §1 -> path inside the settings tree.
+FLAT_ENV: dict[str, tuple[str, ...]] = {
+    "FLOORWATCH_KAFKA": ("kafka", "bootstrap"),
+    "FLOORWATCH_API_PORT": ("api", "port"),
+    "FLOORWATCH_API_HOST": ("api", "host"),
+    "FLOORWATCH_TIMEZONE": ("timezone",),
+    "FLOORWATCH_INTERVAL_MINUTES": ("interval_minutes",),
+    "FLOORWATCH_RETENTION_DAYS": ("retention_days",),
+}
+
+
+class _EnvSource(PydanticBaseSettingsSource):
+    """``FLOORWATCH_*`` variables: the flat names above, and nested ones with ``__``.
+
+    Values are read as YAML scalars/flow collections, so ``[a, b]`` and ``{x: 1}`` work.
+    """
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for var, value in os.environ.items():
+            if not var.startswith("FLOORWATCH_") or value == "" or var == "FLOORWATCH_CONFIG":
+                continue
+            path = FLAT_ENV.get(var)
+            if path is None:
+                if "__" not in var:
+                    continue
+                path = tuple(var[len("FLOORWATCH_") :].lower().split("__"))
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                parsed = value
+            node = out
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = value if path == ("kafka", "bootstrap") else parsed
+        return out
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("FLOORWATCH_CONFIG", "floorwatch.yaml"))
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = config_path()
+        explicit = "FLOORWATCH_CONFIG" in os.environ
+        if not path.exists():
+            if explicit:
+                raise ConfigError(f"config file {str(path)!r} (FLOORWATCH_CONFIG) does not exist")
+            return {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{path}{where}: not valid YAML") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+        return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; raise ``ConfigError`` with a one-line message naming the bad key."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"invalid config key {key!r}: {err['msg']}{extra}") from None

@@ -1,0 +1,114 @@
+"""In-memory queue aggregates derived from contact facts (one instance per source partition).
+
+The aggregates are never persisted: after a restart or a rebalance they are rebuilt from the
+contact facts, so they always equal a pure function of the facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from floorwatch.domain.contacts import Facts, contribution
+from floorwatch.domain.intervals import interval_start_ms
+from floorwatch.domain.queue_metrics import WAITING, Contribution, Counts
+
+BucketKey = tuple[str, int]  # (queue, interval start ms)
+
+
+@dataclass(slots=True)
+class Bucket:
+    counts: Counts = field(default_factory=Counts)
+    members: dict[str, Contribution] = field(default_factory=dict)
+    rules: list | None = None  # [T_ms, short_ms, target, formula] of the first contact
+    mixed_rules: bool = False
+
+    def recompute_max(self) -> None:
+        waits = [c.wait_ms for c in self.members.values() if c.outcome != WAITING]
+        self.counts.max_wait_ms = max(waits) if waits else None
+
+
+class QueueAggregator:
+    """Interval partials, waiting contacts and rolling windows for one partition's contacts."""
+
+    def __init__(self, tz: ZoneInfo, interval_minutes: int) -> None:
+        self.tz = tz
+        self.interval_minutes = interval_minutes
+        self.buckets: dict[BucketKey, Bucket] = {}
+        self.by_contact: dict[str, BucketKey] = {}
+        self.waiting: dict[str, dict[str, int]] = {}  # queue -> contact -> offered ms
+        self.dirty_buckets: set[BucketKey] = set()
+        self.dirty_queues: set[str] = set()
+
+    def update(self, contact_id: str, facts: Facts) -> None:
+        """Re-derive the contact's contribution from its facts (idempotent)."""
+        new = contribution(facts)
+        if new is None:
+            return
+        key: BucketKey = (facts["q"], interval_start_ms(new.offered_ms, self.tz, self.interval_minutes))
+        old_key = self.by_contact.get(contact_id)
+        if old_key is not None:
+            old_bucket = self.buckets[old_key]
+            old = old_bucket.members.get(contact_id)
+            if old == new and old_key == key:
+                return
+            self._remove(contact_id, old_key)
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            bucket = self.buckets[key] = Bucket(rules=list(facts["r"]))
+        elif bucket.rules != list(facts["r"]):
+            bucket.mixed_rules = True
+        bucket.members[contact_id] = new
+        bucket.counts.add(new)
+        self.by_contact[contact_id] = key
+        queue_waiting = self.waiting.setdefault(key[0], {})
+        if new.outcome == WAITING:
+            queue_waiting[contact_id] = new.offered_ms
+        else:
+            queue_waiting.pop(contact_id, None)
+        self.dirty_buckets.add(key)
+        self.dirty_queues.add(key[0])
+
+    def _remove(self, contact_id: str, key: BucketKey) -> None:
+        bucket = self.buckets[key]
+        old = bucket.members.pop(contact_id)
+        bucket.counts.add(old, -1)
+        if old.outcome != WAITING and old.wait_ms == bucket.counts.max_wait_ms:
+            bucket.recompute_max()
+        self.waiting.get(key[0], {}).pop(contact_id, None)
+        del self.by_contact[contact_id]
+        self.dirty_buckets.add(key)
+        self.dirty_queues.add(key[0])
+
+    def forget(self, contact_id: str) -> None:
+        """Drop a contact (retention); its interval keeps no trace of it."""
+        key = self.by_contact.get(contact_id)
+        if key is not None:
+            self._remove(contact_id, key)
+            if not self.buckets[key].members:
+                del self.buckets[key]
+
+    def queues(self) -> set[str]:
+        return {q for q, _ in self.buckets} | set(self.waiting)
+
+    def oldest_waiting_ms(self, queue: str) -> int | None:
+        waiting = self.waiting.get(queue)
+        return min(waiting.values()) if waiting else None
+
+    def rolling(self, queue: str, now_ms: int, window_ms: int) -> Counts:
+        """Counts of the queue's contacts offered in ``(now - window, now]``."""
+        lo = now_ms - window_ms
+        step = self.interval_minutes * 60_000
+        total = Counts()
+        for (q, start), bucket in self.buckets.items():
+            if q != queue or start + step <= lo or start > now_ms:
+                continue
+            for c in bucket.members.values():
+                if lo < c.offered_ms <= now_ms:
+                    total.add(c)
+        return total
+
+    def take_dirty(self) -> tuple[set[BucketKey], set[str]]:
+        buckets, queues = self.dirty_buckets, self.dirty_queues
+        self.dirty_buckets, self.dirty_queues = set(), set()
+        return buckets, queues

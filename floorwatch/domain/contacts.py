@@ -1,0 +1,187 @@
+"""Per-contact lifecycle as a set of facts: order-independent and idempotent.
+
+Each event sets one fact; when two different events claim the same fact (two answers, say),
+the earliest ``(ts, event_id)`` wins, so the result never depends on arrival order and a
+duplicate changes nothing. Holds are kept by ``event_id``. A contact contributes to queue
+figures once its ``contact.offered`` is known; events that arrive before it are kept, not
+dropped.
+
+Facts are a JSON-ready dict with short keys (they are the worker's only persisted contact
+state): ``o`` offered ``[ts, eid]``, ``q`` queue, ``ch`` channel, ``cu`` hashed customer,
+``p`` parent contact, ``r`` rules ``[T_ms, short_ms, target, formula]``, ``a`` answered
+``[ts, eid, agent]``, ``b`` abandoned ``[ts, eid]``, ``f`` overflowed ``[ts, eid, reason]``,
+``e`` ended ``[ts, eid, agent]``, ``x`` transferred ``[ts, eid, agent, to_queue]``,
+``w`` wrap-up ended ``[ts, eid, agent, resolved]``, ``h`` holds ``{eid: [1|0, ts]}``,
+``s`` survey ``[ts, eid, score, agent]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from floorwatch.domain.queue_metrics import (
+    ABANDONED,
+    ANSWERED,
+    OVERFLOWED,
+    WAITING,
+    Contribution,
+    QueueRules,
+)
+
+Facts = dict[str, Any]
+
+_SLOT_BY_TYPE = {
+    "contact.answered": "a",
+    "contact.abandoned": "b",
+    "contact.overflowed": "f",
+    "contact.ended": "e",
+    "contact.transferred": "x",
+    "contact.wrapup_ended": "w",
+    "survey.completed": "s",
+}
+
+
+def hash_customer(customer: str) -> str:
+    """Customer ids are stored only hashed."""
+    return hashlib.sha256(customer.encode()).hexdigest()[:24]
+
+
+def _earlier(new: list[Any], old: list[Any] | None) -> bool:
+    return old is None or (new[0], new[1]) < (old[0], old[1])
+
+
+def apply_event(
+    facts: Facts | None,
+    ev: dict[str, Any],
+    ts_ms: int,
+    rules_for: Callable[[str], QueueRules],
+) -> Facts | None:
+    """Facts after ``ev`` (a validated contact event as a dict); ``None`` when nothing changed.
+
+    ``rules_for(queue)`` gives the rules in force now; they are captured the first time the
+    contact's offer is seen, so later config changes never rewrite it.
+    """
+    cur: Facts = facts if facts is not None else {}
+    etype = ev["type"]
+    eid = ev["event_id"]
+    if etype == "contact.offered":
+        entry = [ts_ms, eid]
+        if not _earlier(entry, cur.get("o")):
+            return None
+        new = dict(cur)
+        new["o"] = entry
+        new["q"] = ev["queue"]
+        new["ch"] = ev["channel"]
+        if ev.get("customer"):
+            new["cu"] = hash_customer(ev["customer"])
+        if ev.get("parent_contact_id"):
+            new["p"] = ev["parent_contact_id"]
+        if "r" not in new:
+            rules = rules_for(ev["queue"])
+            new["r"] = [rules.sl_threshold_ms, rules.short_abandon_ms, rules.sl_target, rules.sl_formula]
+        return new
+    if etype in ("contact.hold_started", "contact.hold_ended"):
+        holds = cur.get("h") or {}
+        if eid in holds:
+            return None
+        new = dict(cur)
+        new["h"] = {**holds, eid: [1 if etype == "contact.hold_started" else 0, ts_ms]}
+        return new
+    slot = _SLOT_BY_TYPE.get(etype)
+    if slot is None:
+        raise ValueError(f"not a contact event: {etype!r}")
+    if slot == "a":
+        entry = [ts_ms, eid, ev["agent_id"]]
+    elif slot == "b":
+        entry = [ts_ms, eid]
+    elif slot == "f":
+        entry = [ts_ms, eid, ev["reason"]]
+    elif slot == "e":
+        entry = [ts_ms, eid, ev["agent_id"]]
+    elif slot == "x":
+        entry = [ts_ms, eid, ev["agent_id"], ev["to_queue"]]
+    elif slot == "w":
+        entry = [ts_ms, eid, ev["agent_id"], ev.get("resolved")]
+    else:
+        entry = [ts_ms, eid, ev["score"], ev["agent_id"]]
+    if not _earlier(entry, cur.get(slot)):
+        return None
+    new = dict(cur)
+    new[slot] = entry
+    return new
+
+
+def hold_ms(facts: Facts, until_ms: int) -> int:
+    """Total hold time: each start paired with the next end; an open hold lasts until ``until_ms``."""
+    holds = facts.get("h")
+    if not holds:
+        return 0
+    total = 0
+    started: int | None = None
+    for ts, is_start in sorted((v[1], v[0]) for v in holds.values()):
+        if is_start:
+            if started is None:
+                started = ts
+        elif started is not None:
+            total += max(0, min(ts, until_ms) - started)
+            started = None
+    if started is not None:
+        total += max(0, until_ms - started)
+    return total
+
+
+def outcome(facts: Facts) -> tuple[str, int | None]:
+    """(outcome, outcome time): the earliest of answered / abandoned / overflowed."""
+    best: tuple[int, int, str] | None = None
+    for rank, (slot, name) in enumerate((("a", ANSWERED), ("b", ABANDONED), ("f", OVERFLOWED))):
+        entry = facts.get(slot)
+        if entry is not None and (best is None or (entry[0], rank) < (best[0], best[1])):
+            best = (entry[0], rank, name)
+    if best is None:
+        return WAITING, None
+    return best[2], best[0]
+
+
+def end_ms(facts: Facts) -> int | None:
+    """End of the conversation: ``contact.ended``, or the transfer when that came first."""
+    ends = [facts[s][0] for s in ("e", "x") if s in facts]
+    return min(ends) if ends else None
+
+
+def contribution(facts: Facts) -> Contribution | None:
+    """What the contact adds to its offered interval; ``None`` until its offer is known."""
+    offered = facts.get("o")
+    if offered is None:
+        return None
+    offered_ms = offered[0]
+    result, at_ms = outcome(facts)
+    if at_ms is None:
+        return Contribution(offered_ms=offered_ms, outcome=WAITING)
+    threshold_ms, short_ms = facts["r"][0], facts["r"][1]
+    wait = max(0, at_ms - offered_ms)
+    if result == ANSWERED:
+        answered_ms = at_ms
+        ended = end_ms(facts)
+        if ended is None or ended < answered_ms:
+            return Contribution(offered_ms, ANSWERED, wait, within_sl=wait <= threshold_ms)
+        hold = hold_ms(facts, ended)
+        talk = max(0, ended - answered_ms - hold)
+        wrapup = facts.get("w")
+        wrap = max(0, wrapup[0] - ended) if wrapup is not None else 0
+        return Contribution(
+            offered_ms, ANSWERED, wait, within_sl=wait <= threshold_ms, handled=True,
+            talk_ms=talk, hold_ms=hold, wrap_ms=wrap,
+        )
+    if result == ABANDONED:
+        return Contribution(
+            offered_ms, ABANDONED, wait,
+            short_abandon=wait < short_ms, abandoned_within_sl=wait <= threshold_ms,
+        )
+    return Contribution(offered_ms, OVERFLOWED, wait)
+
+
+def rules_of(facts: Facts) -> QueueRules | None:
+    r = facts.get("r")
+    return None if r is None else QueueRules(r[0], r[1], r[2], r[3])

@@ -1,0 +1,50 @@
+"""Local-time interval bucketing: every time is epoch milliseconds, every zone explicit."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from floorwatch.events import from_ms, to_ms
+
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+
+
+def interval_start_ms(ts_ms: int, tz: ZoneInfo, interval_minutes: int) -> int:
+    """Start of the local interval containing ``ts_ms`` (floor of local wall time)."""
+    local = from_ms(ts_ms).astimezone(tz)
+    floored = local.replace(
+        minute=local.minute - local.minute % interval_minutes, second=0, microsecond=0
+    )
+    return to_ms(floored)
+
+
+def interval_end_ms(start_ms: int, tz: ZoneInfo, interval_minutes: int) -> int:
+    """End (exclusive) of the interval starting at ``start_ms``."""
+    return start_ms + interval_minutes * MINUTE_MS
+
+
+def local_date(ts_ms: int, tz: ZoneInfo) -> date:
+    return from_ms(ts_ms).astimezone(tz).date()
+
+
+def day_bounds_ms(day: date, tz: ZoneInfo) -> tuple[int, int]:
+    """[local midnight, next local midnight) of ``day`` as epoch ms (23 or 25 h on DST days)."""
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return to_ms(start), to_ms(end)
+
+
+def day_interval_starts(day: date, tz: ZoneInfo, interval_minutes: int) -> list[int]:
+    """Every interval start of a local day (48 at 30 minutes on an ordinary day)."""
+    lo, hi = day_bounds_ms(day, tz)
+    step = interval_minutes * MINUTE_MS
+    return list(range(lo, hi, step))
+
+
+def iso(ts_ms: int, tz: ZoneInfo) -> str:
+    """RFC 3339 local time with offset, seconds precision (ms when not whole)."""
+    dt = from_ms(ts_ms).astimezone(tz)
+    spec = "seconds" if ts_ms % 1000 == 0 else "milliseconds"
+    return dt.isoformat(timespec=spec)

@@ -1,0 +1,194 @@
+"""Queue metrics of SPEC §3: one definition per figure.
+
+A contact is described by its *facts* (a plain dict, see ``floorwatch.domain.contacts``). Its
+``Contribution`` is a pure function of those facts; ``Counts`` are sums of contributions and
+can be added across partitions, intervals and workers; ``stats`` turns counts into the STATS
+object of SPEC §6. All times are integer milliseconds, so sums are exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+WAITING, ANSWERED, ABANDONED, OVERFLOWED = "waiting", "answered", "abandoned", "overflowed"
+
+SL_FORMULAS = (
+    "answered_over_offered",
+    "answered_over_answered_and_late_abandons",
+    "answered_and_abandoned_within_over_offered",
+    "answered_over_answered",
+)
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """``numerator / denominator``, or ``None`` when the denominator is zero (never 0 or 1)."""
+    if denominator == 0:
+        return None
+    return numerator / denominator
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRules:
+    """The per-queue settings a contact is measured with (captured when it is first seen)."""
+
+    sl_threshold_ms: int = 20_000
+    short_abandon_ms: int = 5_000
+    sl_target: float = 0.8
+    sl_formula: str = "answered_over_offered"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sl_threshold_s": self.sl_threshold_ms / 1000,
+            "short_abandon_s": self.short_abandon_ms / 1000,
+            "sl_target": self.sl_target,
+            "sl_formula": self.sl_formula,
+        }
+
+    @classmethod
+    def from_seconds(
+        cls, sl_threshold_s: float, short_abandon_s: float, sl_target: float, sl_formula: str
+    ) -> QueueRules:
+        return cls(round(sl_threshold_s * 1000), round(short_abandon_s * 1000), sl_target, sl_formula)
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """What one offered contact adds to its interval's counts."""
+
+    offered_ms: int
+    outcome: str
+    wait_ms: int = 0  # outcome time - offered time; 0 while waiting
+    within_sl: bool = False  # answered, wait <= T
+    short_abandon: bool = False  # abandoned, wait < short_abandon
+    abandoned_within_sl: bool = False  # abandoned, wait <= T
+    handled: bool = False  # answered and ended (or transferred)
+    talk_ms: int = 0
+    hold_ms: int = 0
+    wrap_ms: int = 0
+
+
+@dataclass(slots=True)
+class Counts:
+    """Summable counters of an interval (or of any set of contacts)."""
+
+    offered: int = 0
+    waiting: int = 0
+    answered: int = 0
+    answered_within_sl: int = 0
+    abandoned: int = 0
+    short_abandoned: int = 0
+    abandoned_within_sl: int = 0
+    overflowed: int = 0
+    handled: int = 0
+    wait_answered_ms: int = 0
+    wait_abandoned_ms: int = 0  # long (not short) abandons only
+    talk_ms: int = 0
+    hold_ms: int = 0
+    wrap_ms: int = 0
+    max_wait_ms: int | None = None  # among contacts with an outcome
+
+    def add(self, c: Contribution, sign: int = 1) -> None:
+        """Add (``sign=1``) or remove (``sign=-1``) one contribution; ``max_wait_ms`` only grows."""
+        self.offered += sign
+        if c.outcome == WAITING:
+            self.waiting += sign
+            return
+        if sign > 0 and (self.max_wait_ms is None or c.wait_ms > self.max_wait_ms):
+            self.max_wait_ms = c.wait_ms
+        if c.outcome == ANSWERED:
+            self.answered += sign
+            self.answered_within_sl += sign * c.within_sl
+            self.wait_answered_ms += sign * c.wait_ms
+            if c.handled:
+                self.handled += sign
+                self.talk_ms += sign * c.talk_ms
+                self.hold_ms += sign * c.hold_ms
+                self.wrap_ms += sign * c.wrap_ms
+        elif c.outcome == ABANDONED:
+            self.abandoned += sign
+            self.short_abandoned += sign * c.short_abandon
+            self.abandoned_within_sl += sign * c.abandoned_within_sl
+            if not c.short_abandon:
+                self.wait_abandoned_ms += sign * c.wait_ms
+        else:
+            self.overflowed += sign
+
+    def merge(self, other: Counts) -> None:
+        """Add another set of counts (e.g. another partition's partial)."""
+        for f in fields(self):
+            if f.name == "max_wait_ms":
+                continue
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        if other.max_wait_ms is not None and (
+            self.max_wait_ms is None or other.max_wait_ms > self.max_wait_ms
+        ):
+            self.max_wait_ms = other.max_wait_ms
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Counts:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def of(cls, contributions: Any) -> Counts:
+        total = cls()
+        for c in contributions:
+            total.add(c)
+        return total
+
+
+def service_level(counts: Counts, formula: str) -> float | None:
+    """Service level by one of the four SPEC §3 formulas."""
+    a, a_t = counts.answered, counts.answered_within_sl
+    b, s, b_t, f = counts.abandoned, counts.short_abandoned, counts.abandoned_within_sl, counts.overflowed
+    n = a + (b - s) + f
+    if formula == "answered_over_offered":
+        return ratio(a_t, n)
+    if formula == "answered_over_answered_and_late_abandons":
+        return ratio(a_t, a + b - b_t)
+    if formula == "answered_and_abandoned_within_over_offered":
+        return ratio(a_t + b_t - s, n)
+    if formula == "answered_over_answered":
+        return ratio(a_t, a)
+    raise ValueError(f"unknown service level formula {formula!r}")
+
+
+def with_outcome(counts: Counts) -> int:
+    """N = A + (B - S) + F: contacts with an outcome, short abandons removed."""
+    return counts.answered + (counts.abandoned - counts.short_abandoned) + counts.overflowed
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
+def stats(counts: Counts, formula: str) -> dict[str, Any]:
+    """The STATS object of SPEC §6 (ratios 0..1, times in seconds, ``None`` for 0/0)."""
+    n = with_outcome(counts)
+    long_abandons = counts.abandoned - counts.short_abandoned
+    handle_ms = counts.talk_ms + counts.hold_ms + counts.wrap_ms
+    return {
+        "offered": counts.offered,
+        "answered": counts.answered,
+        "answered_within_sl": counts.answered_within_sl,
+        "abandoned": counts.abandoned,
+        "short_abandoned": counts.short_abandoned,
+        "overflowed": counts.overflowed,
+        "service_level": service_level(counts, formula),
+        "abandon_rate": ratio(long_abandons, n),
+        "answer_rate": ratio(counts.answered, n),
+        "asa_s": _seconds(ratio(counts.wait_answered_ms, counts.answered)),
+        "aht_s": _seconds(ratio(handle_ms, counts.handled)),
+        "avg_abandon_s": _seconds(ratio(counts.wait_abandoned_ms, long_abandons)),
+        "max_wait_s": _seconds(counts.max_wait_ms),
+        "handled": counts.handled,
+    }
+
+
+def occupancy(busy_s: float, available_s: float) -> float | None:
+    """(on_contact + wrap_up seconds) / (on_contact + wrap_up + available seconds)."""
+    return ratio(busy_s, busy_s + available_s)

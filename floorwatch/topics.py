@@ -1,0 +1,17 @@
+"""Topic names and roles (SPEC §2, §6); one place, imported by worker, API and tools."""
+
+CONTACT_EVENTS = "fw.contact-events"
+AGENT_EVENTS = "fw.agent-events"
+SCHEDULES = "fw.schedules"
+FORECASTS = "fw.forecasts"
+
+QUEUE_STATS = "fw.queue-stats"
+INTERVAL_STATS = "fw.interval-stats"
+AGENT_STATUS = "fw.agent-status"
+ADHERENCE = "fw.adherence"
+ALERTS = "fw.alerts"
+DEAD_LETTERS = "fw.dead-letters"
+
+INPUTS = (CONTACT_EVENTS, AGENT_EVENTS, SCHEDULES, FORECASTS)
+OUTPUTS = (QUEUE_STATS, INTERVAL_STATS, AGENT_STATUS, ADHERENCE, ALERTS, DEAD_LETTERS)
+COMPACTED = frozenset(OUTPUTS) - {DEAD_LETTERS}
