@@ -89,6 +89,14 @@ class AdherenceConfig(_Strict):
     critical_s: float = Field(600, ge=0)
     activity_states: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_ACTIVITY_STATES))
 
+    @field_validator("activity_states", mode="before")
+    @classmethod
+    def _yaml_off_is_false(cls, value: Any) -> Any:
+        """YAML 1.1 reads a bare ``off:`` key as ``False``; take it as the activity ``off``."""
+        if isinstance(value, dict):
+            return {("off" if k is False else k): v for k, v in value.items()}
+        return value
+
 
 class WebhookConfig(_Strict):
     url: str
