@@ -77,6 +77,8 @@ class QueueAggregator:
             bucket.recompute_max()
         self.waiting.get(key[0], {}).pop(contact_id, None)
         del self.by_contact[contact_id]
+        if not bucket.members:  # an interval with no contacts is not kept (nor its rules)
+            del self.buckets[key]
         self.dirty_buckets.add(key)
         self.dirty_queues.add(key[0])
 
@@ -85,8 +87,6 @@ class QueueAggregator:
         key = self.by_contact.get(contact_id)
         if key is not None:
             self._remove(contact_id, key)
-            if not self.buckets[key].members:
-                del self.buckets[key]
 
     def queues(self) -> set[str]:
         return {q for q, _ in self.buckets} | set(self.waiting)

@@ -74,6 +74,9 @@ def apply_event(
         new["o"] = entry
         new["q"] = ev["queue"]
         new["ch"] = ev["channel"]
+        # every offer-derived fact comes from the winning (earliest) offer alone
+        new.pop("cu", None)
+        new.pop("p", None)
         if ev.get("customer"):
             new["cu"] = hash_customer(ev["customer"])
         if ev.get("parent_contact_id"):

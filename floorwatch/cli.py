@@ -1,0 +1,110 @@
+"""``floorwatch`` command line: run, broker, worker, api, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from floorwatch.config import ConfigError, Settings, load_settings
+
+
+def _cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
+    from services.broker import run_broker
+
+    host, _, port = settings.kafka.bootstrap.rpartition(":")
+    return run_broker(args.host or host or "127.0.0.1", args.port or int(port or 9092),
+                      settings.kafka.partitions, pick_free=not args.exact_port)
+
+
+def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from services.broker import create_topics
+    from streams.app import create_app
+
+    if args.data_dir:
+        settings = settings.model_copy(
+            update={"worker": settings.worker.model_copy(update={"datadir": args.data_dir})})
+    asyncio.run(create_topics(settings.kafka.bootstrap, settings.kafka.partitions))
+    app = create_app(settings)
+    sys.argv = ["floorwatch-worker", "worker", "--without-web", "--loglevel", args.loglevel]
+    app.main()
+    return 0
+
+
+def _cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.main import create_app
+
+    logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(create_app(settings), host=args.host or settings.api.host,
+                port=args.port or settings.api.port, log_level=args.loglevel, access_log=False)
+    return 0
+
+
+def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from services import simulator
+
+    return simulator.main(settings, args)
+
+
+def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from services.runner import run
+
+    return run(settings, simulate=not args.no_simulate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="floorwatch", description="Real-time contact-center floor monitor.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="broker (unless FLOORWATCH_KAFKA) + worker + API + simulator")
+    p.add_argument("--no-simulate", action="store_true", help="start everything but the simulator")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("broker", help="the embedded Kafka-compatible broker (Tansu) on loopback")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--exact-port", action="store_true", help="fail instead of picking a free port")
+    p.set_defaults(func=_cmd_broker)
+
+    p = sub.add_parser("worker", help="one Faust worker")
+    p.add_argument("--data-dir", default=None, help="table data directory (one per worker on a host)")
+    p.add_argument("--loglevel", default="info")
+    p.set_defaults(func=_cmd_worker)
+
+    p = sub.add_parser("api", help="the FastAPI service")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--loglevel", default="info")
+    p.set_defaults(func=_cmd_api)
+
+    p = sub.add_parser("simulate", help="the contact-center simulator")
+    try:
+        from services import simulator
+
+        simulator.add_arguments(p)
+    except ImportError:  # pragma: no cover
+        pass
+    p.set_defaults(func=_cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"floorwatch: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(settings, args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

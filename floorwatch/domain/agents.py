@@ -1,0 +1,48 @@
+"""Agent profile and current state as facts: the latest ``(ts, event_id)`` wins, duplicates change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+AgentRecord = dict[str, Any]
+STATES = ("logged_out", "available", "on_contact", "wrap_up", "aux")
+
+
+def _later(new: list[Any], old: list[Any] | None) -> bool:
+    return old is None or (new[0], new[1]) > (old[0], old[1])
+
+
+def apply_agent_event(record: AgentRecord | None, ev: dict[str, Any], ts_ms: int) -> AgentRecord | None:
+    """Record after ``ev``; ``None`` when nothing changed.
+
+    ``pr`` = profile ``[ts, eid, name, team, queues]``, ``st`` = state ``[ts, eid, state, reason]``.
+    """
+    cur = record or {}
+    if ev["type"] == "agent.profile":
+        entry = [ts_ms, ev["event_id"], ev["name"], ev["team"], list(ev["queues"])]
+        slot = "pr"
+    else:
+        reason = ev.get("reason") if ev["state"] == "aux" else None
+        entry = [ts_ms, ev["event_id"], ev["state"], reason]
+        slot = "st"
+    if not _later(entry, cur.get(slot)):
+        return None
+    new = dict(cur)
+    new[slot] = entry
+    return new
+
+
+def agent_status(agent_id: str, record: AgentRecord, now_ms: int) -> dict[str, Any]:
+    """The ``fw.agent-status`` value of SPEC/records: profile plus current state and since."""
+    profile = record.get("pr")
+    state = record.get("st")
+    return {
+        "agent_id": agent_id,
+        "name": profile[2] if profile else agent_id,
+        "team": profile[3] if profile else None,
+        "queues": profile[4] if profile else [],
+        "state": state[2] if state else "logged_out",
+        "reason": state[3] if state else None,
+        "since_ms": state[0] if state else None,
+        "updated_ms": now_ms,
+    }
