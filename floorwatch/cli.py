@@ -29,7 +29,8 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             update={"worker": settings.worker.model_copy(update={"datadir": args.data_dir})})
     asyncio.run(create_topics(settings.kafka.bootstrap, settings.kafka.partitions))
     app = create_app(settings)
-    sys.argv = ["floorwatch-worker", "worker", "--without-web", "--loglevel", args.loglevel]
+    loglevel = {"warning": "warn", "critical": "crit"}.get(args.loglevel, args.loglevel)
+    sys.argv = ["floorwatch-worker", "worker", "--without-web", "--loglevel", loglevel]
     app.main()
     return 0
 

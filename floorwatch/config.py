@@ -130,7 +130,7 @@ class WorkerConfig(_Strict):
     heartbeat_interval_s: float = Field(0.5, gt=0)
     request_timeout_s: float = Field(20, gt=0)
     commit_interval_s: float = Field(0.5, gt=0)
-    batch_size: int = Field(500, ge=1)
+    batch_size: int = Field(2000, ge=1)
     batch_within_s: float = Field(0.02, gt=0)
 
 

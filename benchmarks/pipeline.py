@@ -1,0 +1,229 @@
+"""Pipeline throughput on the real broker, against two baselines measured in the same run.
+
+1. raw aiokafka consumer (getmany + orjson.loads): the broker/client limit;
+2. a bare Faust agent (per event orjson.loads into a dict): Faust's own ceiling;
+3. the Floorwatch worker (validation, contact facts table, aggregates, publishing).
+
+N contact events are pre-produced to 8 partitions; each consumer starts after that and the
+clock runs from its first record to its last one (for Faust apps: until the committed
+offsets reach the end of every partition). Prints events/s and the ratios.
+
+    .venv/bin/python benchmarks/pipeline.py --events 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from floorwatch import topics  # noqa: E402
+from services.broker import create_topics, free_port, start_tansu, stop_process  # noqa: E402
+
+TOPIC = topics.CONTACT_EVENTS
+
+
+def contact_events(n_events: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
+    """Realistic contact lifecycles (offered, answered/abandoned, ended, wrap-up), time-ordered."""
+    rng = random.Random(seed)
+    t0 = 1_795_480_000_000
+    pending: list[tuple[int, dict]] = []
+    i = 0
+    n = 0
+    while len(pending) < n_events:
+        cid = f"c{n}"
+        n += 1
+        offered = t0 + n * 150
+        queue = rng.choice(["sales", "support", "chat"])
+        base = {"contact_id": cid, "queue": queue}
+        pending.append((offered, {**base, "type": "contact.offered", "channel": "voice"}))
+        wait = int(rng.expovariate(1 / 20_000))
+        if rng.random() < 0.1:
+            pending.append((offered + wait, {**base, "type": "contact.abandoned"}))
+            continue
+        agent = f"a{rng.randrange(500)}"
+        answered = offered + wait
+        ended = answered + int(rng.lognormvariate(11.9, 0.5))
+        pending.append((answered, {**base, "type": "contact.answered", "agent_id": agent}))
+        pending.append((ended, {"contact_id": cid, "type": "contact.ended", "agent_id": agent}))
+        pending.append((ended + 30_000, {"contact_id": cid, "type": "contact.wrapup_ended", "agent_id": agent}))
+    pending.sort(key=lambda x: x[0])
+    out = []
+    for ts, ev in pending[:n_events]:
+        i += 1
+        ev["event_id"] = f"b{i}"
+        ev["ts"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts // 1000)) + f".{ts % 1000:03d}+00:00"
+        out.append((ev["contact_id"].encode(), orjson.dumps(ev)))
+    return out
+
+
+async def produce(bootstrap: str, records: list[tuple[bytes, bytes]]) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024)
+    await producer.start()
+    started = time.perf_counter()
+    for key, value in records:
+        await producer.send(TOPIC, value, key=key)
+    await producer.flush()
+    await producer.stop()
+    return len(records) / (time.perf_counter() - started)
+
+
+async def raw_consumer(bootstrap: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    await consumer.start()
+    seen = 0
+    first = None
+    sink: dict = {}
+    while seen < n:
+        batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+        for records in batch.values():
+            if first is None:
+                first = time.perf_counter()
+            for r in records:
+                ev = orjson.loads(r.value)
+                sink[ev["contact_id"]] = ev
+            seen += len(records)
+    elapsed = time.perf_counter() - (first or time.perf_counter())
+    await consumer.stop()
+    return n / elapsed
+
+
+async def end_offsets(bootstrap: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    tps = [TopicPartition(TOPIC, p) for p in consumer.partitions_for_topic(TOPIC) or range(8)]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    ends = {tp.partition: 0 for tp in tps}
+    idle = 0
+    while idle < 3:  # fetch high watermarks are right on Tansu; ListOffsets is not
+        batch = await consumer.getmany(timeout_ms=300, max_records=50_000)
+        idle = idle + 1 if not batch else 0
+        for tp, records in batch.items():
+            ends[tp.partition] = records[-1].offset + 1
+    await consumer.stop()
+    return ends
+
+
+async def committed(bootstrap: str, group: str, parts: list[int]) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        out = {}
+        for p in parts:  # Tansu fails to decode a whole-group answer; per partition works
+            res = await admin.list_consumer_group_offsets(group, partitions=[TopicPartition(TOPIC, p)])
+            meta = res.get(TopicPartition(TOPIC, p))
+            out[p] = meta.offset if meta is not None and meta.offset >= 0 else 0
+        return out
+    finally:
+        await admin.close()
+
+
+async def time_group(bootstrap: str, group: str, ends: dict[int, int], proc: subprocess.Popen, log: Path) -> float:
+    """Seconds from the group's first committed progress to offsets at the ends."""
+    first_t = None
+    first_done = 0
+    total = sum(ends.values())
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{group} exited:\n{log.read_text()[-2000:]}")
+        done = sum(min(v, ends[p]) for p, v in (await committed(bootstrap, group, list(ends))).items())
+        now = time.perf_counter()
+        if first_t is None and done > 0:
+            first_t, first_done = now, done
+        if done >= total:
+            return (total - first_done) / (now - first_t) if first_t and now > first_t else float("nan")
+        await asyncio.sleep(0.2)
+
+
+BARE_APP = '''
+import faust, orjson, sys
+app = faust.App("bench-bare", broker="kafka://{bootstrap}", env_prefix="BENCH_", autodiscover=False,
+                web_enabled=False, broker_session_timeout=6, broker_heartbeat_interval=0.5,
+                broker_request_timeout=20, broker_commit_interval=0.5, consumer_auto_offset_reset="earliest",
+                table_standby_replicas=0, datadir="{datadir}")
+topic = app.topic("{topic}", key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+sink = {{}}
+@app.agent(topic)
+async def bare(stream):
+    async for value in stream:
+        ev = orjson.loads(value)
+        sink[ev["contact_id"]] = ev
+if __name__ == "__main__":
+    sys.argv = ["bare", "worker", "--without-web", "-l", "warn"]
+    app.main()
+'''
+
+
+def run_faust(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=200_000)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="fw-bench-"))
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    broker = start_tansu("127.0.0.1", port, tmp / "broker.log")
+    try:
+        await create_topics(bootstrap, 8)
+        records = contact_events(args.events)
+        produce_rate = await produce(bootstrap, records)
+        ends = await end_offsets(bootstrap)
+        assert sum(ends.values()) == len(records), (sum(ends.values()), len(records))
+        raw_rate = await raw_consumer(bootstrap, len(records))
+
+        bare_py = tmp / "bare_app.py"
+        bare_py.write_text(BARE_APP.format(bootstrap=bootstrap, topic=TOPIC, datadir=tmp / "bare"))
+        proc = run_faust([sys.executable, str(bare_py)], dict(os.environ), tmp / "bare.log")
+        try:
+            bare_rate = await time_group(bootstrap, "bench-bare", ends, proc, tmp / "bare.log")
+        finally:
+            stop(proc)
+
+        env = {**os.environ, "FLOORWATCH_KAFKA": bootstrap, "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml")}
+        proc = run_faust([sys.executable, "-m", "floorwatch.cli", "worker", "--data-dir", str(tmp / "w"),
+                          "--loglevel", "warning"], env, tmp / "worker.log")
+        try:
+            worker_rate = await time_group(bootstrap, "floorwatch", ends, proc, tmp / "worker.log")
+        finally:
+            stop(proc)
+    finally:
+        stop_process(broker)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"events: {len(records)} contact events, 8 partitions, Tansu in memory")
+    print(f"produce (aiokafka):            {produce_rate:>10,.0f} events/s")
+    print(f"raw aiokafka consumer:         {raw_rate:>10,.0f} events/s")
+    print(f"bare Faust agent:              {bare_rate:>10,.0f} events/s")
+    print(f"floorwatch worker (1 process): {worker_rate:>10,.0f} events/s")
+    print(f"ratio worker / raw aiokafka:   {worker_rate / raw_rate:>10.3f}")
+    print(f"ratio worker / bare Faust:     {worker_rate / bare_rate:>10.3f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
