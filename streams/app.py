@@ -23,8 +23,8 @@ from floorwatch import records, topics
 from floorwatch.config import Settings
 from floorwatch.domain.aggregate import QueueAggregator
 from floorwatch.domain.agents import agent_status, apply_agent_event
-from floorwatch.domain.contacts import apply_event
-from floorwatch.domain.intervals import interval_end_ms, interval_start_ms
+from floorwatch.domain.contacts import apply_event, reference_ms
+from floorwatch.domain.intervals import day_bounds_ms, interval_end_ms, interval_start_ms, local_date
 from floorwatch.domain.queue_metrics import QueueRules
 from floorwatch.events import EventError, parse_event
 
@@ -32,6 +32,7 @@ log = logging.getLogger("floorwatch.worker")
 
 APP_ID = "floorwatch"
 ROLLING_REFRESH_S = 5.0
+PRUNE_EVERY_S = 3600.0
 RAW_MAX = 4096
 
 
@@ -55,6 +56,7 @@ class WorkerState:
         self.rejected: Counter[str] = Counter()
         self.processed = 0
         self.last_rolling_s = 0.0
+        self.last_prune_s = 0.0
         self.last_interval_start: int | None = None
         self._rules: dict[str, QueueRules] = {}
 
@@ -231,6 +233,20 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             for event in batch:
                 await validated(event, ("forecast.",))
 
+    async def prune(now_ms: int, owned: set[int]) -> None:
+        """Forget contacts older than ``retention_days`` (tombstones in the changelog)."""
+        today = local_date(now_ms, settings.tz)
+        cutoff_ms, _ = day_bounds_ms(today.fromordinal(today.toordinal() - settings.retention_days), settings.tz)
+        name = contacts.changelog_topic.get_topic_name()
+        expired = [(cid, f["_p"]) for cid, f in contacts.data.items()
+                   if f is not None and f.get("_p") in owned and reference_ms(f) < cutoff_ms]
+        for cid, p in expired:
+            del contacts.data[cid]
+            st.aggregators[p].forget(cid)
+            await app.producer.send(name, orjson.dumps(cid), None, p, None, None)
+        if expired:
+            log.info("retention: forgot %d contacts offered before %s", len(expired), cutoff_ms)
+
     async def publish_once() -> None:
         now_s = st.clock()
         now_ms = int(now_s * 1000)
@@ -239,6 +255,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             if p not in owned:
                 del st.aggregators[p]
         ensure_aggregators(owned)
+        if now_s - st.last_prune_s >= PRUNE_EVERY_S:
+            st.last_prune_s = now_s
+            await prune(now_ms, owned)
         interval_now = interval_start_ms(now_ms, settings.tz, settings.interval_minutes)
         refresh_all = (now_s - st.last_rolling_s >= ROLLING_REFRESH_S
                        or interval_now != st.last_interval_start)

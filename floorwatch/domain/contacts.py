@@ -188,3 +188,12 @@ def contribution(facts: Facts) -> Contribution | None:
 def rules_of(facts: Facts) -> QueueRules | None:
     r = facts.get("r")
     return None if r is None else QueueRules(r[0], r[1], r[2], r[3])
+
+
+def reference_ms(facts: Facts) -> int:
+    """The time retention is measured from: the offer, else the latest fact seen."""
+    if "o" in facts:
+        return int(facts["o"][0])
+    times = [v[0] for k, v in facts.items() if k in ("a", "b", "f", "e", "x", "w", "s")]
+    times += [v[1] for v in (facts.get("h") or {}).values()]
+    return max(times, default=0)
