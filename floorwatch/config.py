@@ -43,6 +43,12 @@ class QueueDefaults(_Strict):
     short_abandon_s: float = Field(5, ge=0)
     sl_formula: SlFormula = "answered_over_offered"
 
+    @model_validator(mode="after")
+    def _short_within_threshold(self) -> QueueDefaults:
+        if self.short_abandon_s > self.sl_threshold_s:
+            raise ValueError("short_abandon_s must not exceed sl_threshold_s (short abandons are within T)")
+        return self
+
 
 class QueueConfig(QueueDefaults):
     id: str = Field(min_length=1)
