@@ -142,7 +142,7 @@ class WorkerConfig(_Strict):
 
 class SimulatorConfig(_Strict):
     agents: int = Field(40, ge=1)
-    speed: float = Field(60, gt=0)
+    speed: float = Field(1, ge=0)  # 1 = real time, 0 = as fast as possible
     seed: int = 1
 
 

@@ -71,6 +71,17 @@ def _wait_http(url: str, timeout_s: float, child: Child) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout_s:.0f} s")
 
 
+def _wait_log(child: Child, needle: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if needle in child.tail(50):
+            return
+        if child.proc.poll() is not None:
+            raise RuntimeError(f"{child.name} exited with code {child.proc.returncode}")
+        time.sleep(0.1)
+    raise TimeoutError(f"{child.name}: not ready after {timeout_s:.0f} s")
+
+
 def run(settings: Settings, simulate: bool = True) -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="floorwatch-run-"))
     token = secrets.token_urlsafe(24)
@@ -109,6 +120,7 @@ def run(settings: Settings, simulate: bool = True) -> int:
             bootstrap = f"{host}:{port}"
             broker = start("broker", ["broker", "--host", host, "--port", str(port), "--exact-port"])
             wait_for_port(host, port, 30, broker.proc)
+            _wait_log(broker, "broker ready", 30)  # topics exist before any client starts
             print(f"broker     Tansu on {bootstrap} (pid {broker.proc.pid}, memory only)", flush=True)
         env["FLOORWATCH_KAFKA"] = bootstrap
 

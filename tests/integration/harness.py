@@ -90,6 +90,13 @@ class Stack:
         self.procs: list[Proc] = []
         self.api_url: str | None = None
 
+    def settings(self) -> Any:
+        """The settings the processes of this stack run with."""
+        from floorwatch.config import load_settings
+
+        os.environ["FLOORWATCH_CONFIG"] = str(self.config)
+        return load_settings()
+
     def worker(self, name: str = "worker", wait: bool = True) -> Proc:
         proc = Proc(name, ["worker", "--data-dir", str(self.tmp / name), "--loglevel", "info"],
                     self.env, self.tmp / f"{name}.log")

@@ -1,0 +1,1216 @@
+"""The contact-center model behind ``floorwatch simulate``: a seeded discrete-event simulation.
+
+Simulated time is integer epoch milliseconds; a heap orders what happens next, so events come
+out in time order and the same seed, start and duration give the same events. All randomness
+comes from ``random.Random`` instances seeded from the run seed (one stream per concern, so a
+change in, say, agent behaviour does not move the arrivals).
+
+The model:
+
+* arrivals per queue are a non-homogeneous Poisson process (rate constant per minute) from an
+  intraday profile with a morning and an after-lunch peak, times a random day factor and a
+  random factor per interval (the forecast does not know these);
+* agents (full-time, and part-timers for the peaks) have fixed shift starts chosen greedily to
+  follow the demand curve, and the volume is scaled to that staffing; each day they get
+  a published schedule (breaks, lunch, sometimes a meeting, training or coaching) and then
+  behave like people: late logins, breaks that run over, unscheduled aux, early logouts;
+* routing is FIFO by offered time across the queues an agent serves, to the longest idle agent;
+  an agent has one contact at a time, rings for a few seconds, talks (lognormal), sometimes
+  holds, transfers or not, wraps up;
+* customers abandon after a lognormal patience (a few hang up within seconds), voice callers
+  may take a callback offer (overflow ``key``), queues overflow after a timeout (``timeout``)
+  or at once when nobody serving them is logged in (``no_agents``), unresolved or lost
+  contacts call back within hours (repeat callers), some customers answer a survey.
+
+``simulate`` runs a bounded span and returns the events with the truth: the figures those
+events imply, computed from the model's own contact records and state timelines.
+
+Truth definitions beyond SPEC §3/§4: ``fcr`` per queue counts wrap-ups of contacts that were
+not transferred (``resolved`` / ``wrapped``); ``csat`` per queue counts surveys by the survey's
+queue (``satisfied`` = score 4 or 5); ``repeat_contacts`` are offered contacts (not transfer
+legs) whose customer had another contact offered in the previous 24 h of the run;
+``worked_s`` counts working states over the whole local date, scheduled or not.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Protocol
+
+from floorwatch.config import DEFAULT_ACTIVITY_STATES, QueueConfig, Settings
+from floorwatch.domain.intervals import (
+    MINUTE_MS,
+    day_bounds_ms,
+    day_interval_starts,
+    interval_start_ms,
+    iso,
+    local_date,
+)
+from floorwatch.domain.queue_metrics import Counts, stats
+from floorwatch.events import from_ms, parse_event, to_ms
+
+SECOND_MS = 1_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+OUT, AVAIL = ("logged_out", None), ("available", None)
+WORKING_STATES = frozenset({"available", "on_contact", "wrap_up"})
+PUBLISH_NEXT_DAY_MIN = 22 * 60  # local time at which tomorrow's schedules and forecasts go out
+REPEAT_WINDOW_MS = 24 * HOUR_MS
+REPEAT_EXPIRY_MS = 12 * HOUR_MS
+PART_TIME_SHARE = 0.25
+PART_TIME_MIN = 300
+LUNCH_AFTER_SLOTS = 8  # nominal lunch 4 h into a full shift
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """Rates of human behaviour on top of the schedule, and the offered load."""
+
+    late_login_rate: float = 0.15  # share of shifts that start with a late login
+    break_overrun_rate: float = 0.2  # share of breaks and lunches that run over
+    unscheduled_aux_per_hour: float = 0.12  # personal aux taken per worked hour
+    early_logout_rate: float = 0.06  # share of shifts that end with an early logout
+    load: float = 0.9  # busiest half hour: expected workload (Erlangs) / agents scheduled to work
+
+
+@dataclass(frozen=True)
+class ChannelModel:
+    """Customer and handling behaviour of one channel (times in seconds)."""
+
+    talk_median_s: float
+    talk_sigma: float
+    hold_rate: float
+    hold_median_s: float
+    wrap_median_s: float
+    patience_median_s: float | None  # None: customers never abandon
+    patience_sigma: float
+    quick_hangup_rate: float  # hang up within the short-abandon threshold
+    overflow_after_s: float
+    callback_offer_s: float | None  # wait at which a callback is offered (taking it = overflow "key")
+    callback_take_rate: float
+    transfer_rate: float
+    survey_rate: float
+    ring_s: tuple[float, float]
+    volume_weight: float
+    peaks: tuple[tuple[float, float, float], ...]  # (local hour, width h, amplitude)
+    base_level: float
+
+
+CHANNELS: dict[str, ChannelModel] = {
+    "voice": ChannelModel(
+        talk_median_s=210, talk_sigma=0.6, hold_rate=0.22, hold_median_s=40, wrap_median_s=25,
+        patience_median_s=120, patience_sigma=0.9, quick_hangup_rate=0.05, overflow_after_s=120,
+        callback_offer_s=45, callback_take_rate=0.3,
+        transfer_rate=0.06, survey_rate=0.22, ring_s=(2, 7), volume_weight=1.0,
+        peaks=((10.5, 1.3, 1.0), (14.75, 1.5, 0.85), (19.5, 1.6, 0.25)), base_level=0.04,
+    ),
+    "chat": ChannelModel(
+        talk_median_s=420, talk_sigma=0.55, hold_rate=0.0, hold_median_s=0, wrap_median_s=40,
+        patience_median_s=200, patience_sigma=0.8, quick_hangup_rate=0.06, overflow_after_s=240,
+        callback_offer_s=None, callback_take_rate=0,
+        transfer_rate=0.04, survey_rate=0.3, ring_s=(1, 4), volume_weight=0.6,
+        peaks=((11.0, 1.2, 0.7), (15.0, 1.3, 0.8), (20.5, 1.5, 0.7)), base_level=0.06,
+    ),
+    "email": ChannelModel(
+        talk_median_s=540, talk_sigma=0.5, hold_rate=0.0, hold_median_s=0, wrap_median_s=60,
+        patience_median_s=None, patience_sigma=0, quick_hangup_rate=0, overflow_after_s=3600,
+        callback_offer_s=None, callback_take_rate=0,
+        transfer_rate=0.04, survey_rate=0.1, ring_s=(1, 3), volume_weight=0.3,
+        peaks=((10.0, 2.0, 1.0), (15.0, 2.0, 0.8)), base_level=0.1,
+    ),
+    "callback": ChannelModel(
+        talk_median_s=240, talk_sigma=0.6, hold_rate=0.2, hold_median_s=40, wrap_median_s=30,
+        patience_median_s=None, patience_sigma=0, quick_hangup_rate=0, overflow_after_s=1800,
+        callback_offer_s=None, callback_take_rate=0,
+        transfer_rate=0.04, survey_rate=0.2, ring_s=(3, 10), volume_weight=0.2,
+        peaks=((11.0, 1.5, 1.0), (15.5, 1.5, 1.0)), base_level=0.0,
+    ),
+}
+QUEUE_AHT_FACTORS = (1.0, 1.3, 0.9, 1.15)  # by position in the queue list
+ASIDE_ACTIVITIES = (("meeting", 0.4), ("training", 0.35), ("coaching", 0.25))
+
+FIRST_NAMES = (
+    "Wei", "Li", "Mei", "Jun", "Xin", "Hao", "Lin", "Yan", "Ana", "Ben", "Chloe", "David", "Elena",
+    "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kira", "Luca", "Maya", "Noah", "Omar", "Priya",
+    "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera", "Yusuf", "Zoe",
+)
+LAST_NAMES = (
+    "Wang", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu", "Xu", "Sun", "Ma",
+    "Garcia", "Smith", "Muller", "Rossi", "Kowalski", "Novak", "Silva", "Tanaka", "Kim", "Nguyen",
+    "Patel", "Haddad", "Jensen", "Okafor", "Ivanova", "Dubois", "Larsen", "Moreau",
+)
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    agent_id: str
+    name: str
+    team: str
+    queues: tuple[str, ...]
+    aht_factor: float = 1.0  # multiplies talk and wrap time
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """One agent's day: the published schedule and what the agent will actually do.
+
+    ``actions`` are ``(t_ms, kind, arg)`` in time order; kind ``login``/``available`` (want to
+    take contacts), ``aux`` (arg = reason), ``logout``, ``personal`` (arg = duration ms: an
+    unscheduled aux taken as soon as the agent is free, ignored unless the agent wants work).
+    """
+
+    activities: tuple[tuple[int, int, str], ...]  # (start_ms, end_ms, activity)
+    actions: tuple[tuple[int, str, Any], ...]
+
+
+@dataclass(frozen=True)
+class ContactPlan:
+    """How one contact will go if it gets the chance; times in ms."""
+
+    customer: str | None
+    patience_ms: int | None  # None: never abandons
+    overflow_after_ms: int
+    announce_ms: int  # delay before an overflow when no agent of the queue is logged in
+    callback_ms: int | None  # wait at which the customer takes a callback offer (overflow "key")
+    ring_ms: int
+    talk_ms: int
+    holds: tuple[tuple[int, int], ...] = ()  # (talk ms before the hold, hold ms), increasing
+    wrap_ms: int = 0
+    transfer_to: str | None = None
+    resolved: bool = True
+    survey_delay_ms: int | None = None  # after the end of the conversation
+
+
+class Sampler(Protocol):
+    """Every decision the engine does not make itself (replaceable in tests)."""
+
+    def agents(self) -> list[AgentSpec]: ...
+
+    def day_plan(self, agent: AgentSpec, day: date) -> DayPlan: ...
+
+    def forecast(self, queue: QueueConfig, day: date) -> list[tuple[int, float, float]]: ...
+
+    def next_arrival_ms(self, queue: QueueConfig, after_ms: int) -> int | None: ...
+
+    def contact_plan(
+        self, queue: QueueConfig, t_ms: int, customer: str | None = None, transferred: bool = False
+    ) -> ContactPlan: ...
+
+    def survey_score(self, resolved: bool, wait_ms: int) -> int: ...
+
+    def contact_closed(self, queue_id: str, customer: str | None, kind: str, t_ms: int) -> None: ...
+
+
+def sim_queues(settings: Settings) -> list[QueueConfig]:
+    """The queues the simulator feeds: the configured ones, or one ``general`` voice queue."""
+    return list(settings.queues) or [settings.queue("general")]
+
+
+def local_ms(day: date, minutes: float, settings: Settings) -> int:
+    """Epoch ms of a local wall time ``minutes`` after midnight of ``day``."""
+    wall = datetime.combine(day, time()) + timedelta(minutes=minutes)
+    return to_ms(wall.replace(tzinfo=settings.tz))
+
+
+def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
+    return median * math.exp(sigma * rng.gauss(0.0, 1.0))
+
+
+def _lognormal_ms(rng: random.Random, median_s: float, sigma: float, lo_s: float, hi_s: float) -> int:
+    """A lognormal duration clamped to ``[lo_s, hi_s]``, in whole ms."""
+    return int(min(hi_s, max(lo_s, _lognormal(rng, median_s, sigma))) * SECOND_MS)
+
+
+def _lognormal_mean(median: float, sigma: float) -> float:
+    return median * math.exp(sigma * sigma / 2)
+
+
+class RandomSampler:
+    """The realistic, seeded model of customers, workload and agents."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        seed: int,
+        agents: int,
+        behaviour: Behaviour | None = None,
+    ) -> None:
+        self.settings = settings
+        self.seed = seed
+        self.n_agents = agents
+        self.behaviour = behaviour or Behaviour()
+        self.queues = sim_queues(settings)
+        self.queue_index = {q.id: i for i, q in enumerate(self.queues)}
+        self.tz = settings.tz
+        self._rng_contacts = random.Random(f"{seed}:contacts")
+        self._rng_arrivals = {q.id: random.Random(f"{seed}:arrivals:{q.id}") for q in self.queues}
+        self._arrival_t: dict[str, float] = {}
+        self._rate_cache: dict[str, tuple[int, float]] = {}
+        self._noise_cache: dict[str, tuple[int, float]] = {}
+        self._day_factor_cache: dict[date, float] = {}
+        self._repeats: dict[str, list[tuple[int, int, str]]] = {q.id: [] for q in self.queues}
+        self._repeat_seq = 0
+        self._customers = 0
+        total_weight = sum(self._model(q).volume_weight for q in self.queues) or 1.0
+        self.share = {q.id: self._model(q).volume_weight / total_weight for q in self.queues}
+        self.aht_s = {q.id: self._expected_aht_s(q) for q in self.queues}
+        self.scale = 1.0
+        self._shifts: dict[str, tuple[int, int, int]] = {}  # agent -> (start, length, lunch) in minutes
+        self._coverage: list[float] = []  # agents working per half hour of the day, lunch excluded
+        self._agents = self._build_agents()
+        self.scale = self._volume_scale()
+
+    # -- workload ---------------------------------------------------------------------------
+
+    def _model(self, queue: QueueConfig) -> ChannelModel:
+        return CHANNELS[queue.channel]
+
+    def _talk_median_s(self, queue: QueueConfig) -> float:
+        factor = QUEUE_AHT_FACTORS[self.queue_index[queue.id] % len(QUEUE_AHT_FACTORS)]
+        return self._model(queue).talk_median_s * factor
+
+    def _expected_aht_s(self, queue: QueueConfig) -> float:
+        m = self._model(queue)
+        talk = _lognormal_mean(self._talk_median_s(queue), m.talk_sigma)
+        hold = m.hold_rate * 1.3 * _lognormal_mean(m.hold_median_s, 0.6)
+        return talk + hold + _lognormal_mean(m.wrap_median_s, 0.5)
+
+    def profile(self, queue: QueueConfig, hour: float) -> float:
+        """Relative arrival intensity at a local hour of the day (no unit)."""
+        m = self._model(queue)
+        shift_h = 0.25 * (self.queue_index[queue.id] % 3 - 1)
+        day = 0.15 / ((1 + math.exp(-2 * (hour - 7.5))) * (1 + math.exp(2 * (hour - 22))))
+        level = m.base_level + day
+        for center, width, amp in m.peaks:
+            level += amp * math.exp(-0.5 * ((hour - center - shift_h) / width) ** 2)
+        return level
+
+    def _volume_scale(self) -> float:
+        """Arrivals per hour per unit of profile so that the tightest busy half hour has ``load``
+        Erlangs per agent scheduled to work (half hours with little demand or nobody scheduled
+        are not considered)."""
+        workload_h = {q.id: self.share[q.id] * self.aht_s[q.id] / 3600 for q in self.queues}
+        erlangs = [
+            sum(workload_h[q.id] * self.profile(q, (k + 0.5) / 2) for q in self.queues) for k in range(48)
+        ]
+        busy = max(erlangs) * 0.25
+        ratios = [self._coverage[k] / e for k, e in enumerate(erlangs) if e >= busy and self._coverage[k] > 0]
+        return self.behaviour.load * min(ratios) if ratios else 0.0
+
+    def rate_per_h(self, queue: QueueConfig, hour: float) -> float:
+        """Forecast arrivals per hour at a local hour."""
+        return self.scale * self.share[queue.id] * self.profile(queue, hour)
+
+    def forecast(self, queue: QueueConfig, day: date) -> list[tuple[int, float, float]]:
+        im = self.settings.interval_minutes
+        out = []
+        for start_ms in day_interval_starts(day, self.tz, im):
+            local = from_ms(start_ms).astimezone(self.tz)
+            h0 = local.hour + local.minute / 60
+            offered = sum(self.rate_per_h(queue, h0 + (m + 0.5) / 60) for m in range(im)) / 60
+            out.append((start_ms, round(offered, 2), round(self.aht_s[queue.id], 1)))
+        return out
+
+    # -- agents -----------------------------------------------------------------------------
+
+    def _build_agents(self) -> list[AgentSpec]:
+        rng = random.Random(f"{self.seed}:agents")
+        teams = [t.id for t in self.settings.teams] or ["team-1", "team-2"]
+        width = max(3, len(str(self.n_agents)))
+        shapes = []
+        for _ in range(self.n_agents):
+            if self.n_agents >= 8 and rng.random() < PART_TIME_SHARE:
+                shapes.append((PART_TIME_MIN, 0))
+            else:
+                lunch = 60 if rng.random() < 0.5 else 30
+                shapes.append((480 + lunch, lunch))
+        specs = []
+        for i, (start_min, primary) in enumerate(self._shift_starts(shapes)):
+            agent_id = f"agent-{i + 1:0{width}d}"
+            length_min, lunch_min = shapes[i]
+            self._shifts[agent_id] = (start_min, length_min, lunch_min)
+            if start_min < 6 * 60 or start_min + length_min > 22 * 60:
+                skills = [primary.id] + [q.id for q in self.queues if q.id != primary.id]
+            else:
+                skills = [primary.id]
+                others = [q for q in self.queues if q.id != primary.id]
+                if others and rng.random() < 0.45:
+                    same = [q for q in others if q.channel == primary.channel]
+                    pool = same if same and rng.random() < 0.8 else others
+                    skills.append(rng.choice(pool).id)
+            team = teams[self.queue_index[primary.id] % len(teams)]
+            name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+            factor = min(1.35, max(0.75, rng.lognormvariate(0.0, 0.12)))
+            specs.append(AgentSpec(agent_id, name, team, tuple(skills), round(factor, 3)))
+        return specs
+
+    def _shift_starts(self, shapes: list[tuple[int, int]]) -> list[tuple[int, QueueConfig]]:
+        """(shift start in local minutes on a 30-minute grid, primary queue) per agent.
+
+        ``shapes`` are (shift length, lunch) in minutes. Greedy least squares: each agent takes
+        the start and queue with the largest demand not yet covered (over-coverage counts
+        against), with a floor of agents on every half hour (night shifts serve every queue).
+        """
+        slots = 48
+        demand = {
+            q.id: [self.rate_per_h(q, (k + 0.5) / 2) * self.aht_s[q.id] for k in range(slots)]
+            for q in self.queues
+        }
+        total = sum(sum(d) for d in demand.values()) or 1.0
+        capacity = sum((length - lunch) // 30 for length, lunch in shapes)
+        required = {q: [x / total * capacity for x in d] for q, d in demand.items()}
+        staffed = {q.id: [0.0] * slots for q in self.queues}
+        floor = 2 if len(shapes) >= 60 else 1 if len(shapes) >= 8 else 0
+        on_floor = [0] * slots
+        out = []
+        for length, lunch in shapes:
+            n_slots, lunch0, lunch1 = length // 30, LUNCH_AFTER_SLOTS, LUNCH_AFTER_SLOTS + lunch // 30
+            floor_gaps = [3.0 * max(0, floor - n) for n in on_floor]
+            best, best_queue, best_gap = 0, self.queues[0], -math.inf
+            for q in self.queues:
+                prefix = [0.0]
+                for r, g, f in zip(required[q.id], staffed[q.id], floor_gaps, strict=True):
+                    prefix.append(prefix[-1] + r - g + f)
+                for s in range(slots - n_slots + 1):
+                    gap = prefix[s + n_slots] - prefix[s] - (prefix[s + lunch1] - prefix[s + lunch0])
+                    if gap > best_gap + 1e-9:
+                        best, best_queue, best_gap = s, q, gap
+            for k in range(best, best + n_slots):
+                if not best + lunch0 <= k < best + lunch1:
+                    staffed[best_queue.id][k] += 1
+                    on_floor[k] += 1
+            out.append((best * 30, best_queue))
+        self._coverage = [float(n) for n in on_floor]
+        return out
+
+    def agents(self) -> list[AgentSpec]:
+        return list(self._agents)
+
+    def day_plan(self, agent: AgentSpec, day: date) -> DayPlan:
+        rng = random.Random(f"{self.seed}:day:{agent.agent_id}:{day.isoformat()}")
+        start, length_min, lunch_min = self._shifts[agent.agent_id]
+        end = start + length_min
+        if lunch_min:
+            b1 = start + 120 + rng.choice((-15, 0, 15, 30))
+            lunch = max(b1 + 75, start + LUNCH_AFTER_SLOTS * 30 + rng.choice((-30, -15, 0, 15, 30)))
+            b2 = min(lunch + lunch_min + 120 + rng.choice((-15, 0, 15)), end - 60)
+            asides = [(b1, b1 + 15, "break"), (lunch, lunch + lunch_min, "lunch"), (b2, b2 + 15, "break")]
+        else:
+            b1 = start + (length_min // 2 // 15) * 15 + rng.choice((-15, 0, 15))
+            asides = [(b1, b1 + 15, "break")]
+        if rng.random() < 0.18:
+            r, acc = rng.random(), 0.0
+            kind = ASIDE_ACTIVITIES[-1][0]
+            for name, p in ASIDE_ACTIVITIES:
+                acc += p
+                if r < acc:
+                    kind = name
+                    break
+            length = rng.choice((60, 90)) if kind == "training" else 30
+            bounds = [start] + [m for a in asides for m in a[:2]] + [end]
+            slots = []
+            for lo, hi in zip(bounds[::2], bounds[1::2], strict=True):
+                slots += [m for m in range(lo + 30, hi - 30 - length + 1, 15)]
+            if slots:
+                s = rng.choice(slots)
+                asides.append((s, s + length, kind))
+                asides.sort()
+        activities = []
+        cursor = start
+        for s, e, kind in asides:
+            if s > cursor:
+                activities.append((cursor, s, "work"))
+            activities.append((s, e, kind))
+            cursor = e
+        if end > cursor:
+            activities.append((cursor, end, "work"))
+        timed: list[tuple[int, int, str]] = []
+        for s, e, kind in activities:
+            s_ms = timed[-1][1] if timed else local_ms(day, s, self.settings)
+            e_ms = local_ms(day, e, self.settings)
+            if e_ms > s_ms:  # a boundary in a DST gap can collapse an activity
+                timed.append((s_ms, e_ms, kind))
+        return DayPlan(tuple(timed), self._actions(rng, timed))
+
+    def _actions(self, rng: random.Random, activities: list[tuple[int, int, str]]) -> tuple:
+        b = self.behaviour
+        shift_start, shift_end = activities[0][0], activities[-1][1]
+        if rng.random() < b.late_login_rate:
+            login = shift_start + int(min(1800.0, 60 + _lognormal(rng, 240, 0.7)) * SECOND_MS)
+        else:
+            login = shift_start + int(rng.uniform(-240, 20) * SECOND_MS)
+        actions: list[tuple[int, str, Any]] = [(login, "login", None)]
+        last_back = login
+        for s, e, kind in activities:
+            if kind == "work":
+                continue
+            if kind in ("break", "lunch"):
+                go = s + int(rng.uniform(-40, 45) * SECOND_MS)
+                if rng.random() < b.break_overrun_rate:
+                    back = e + int(min(1200.0, 60 + _lognormal(rng, 150, 0.6)) * SECOND_MS)
+                else:
+                    back = e + int(rng.uniform(-60, 30) * SECOND_MS)
+            else:
+                go = s + int(rng.uniform(-60, 30) * SECOND_MS)
+                back = e + int(rng.uniform(0, 120) * SECOND_MS)
+            actions += [(go, "aux", kind), (back, "available", None)]
+            last_back = back
+        if rng.random() < b.early_logout_rate:
+            logout = shift_end - int(rng.uniform(300, 1800) * SECOND_MS)
+        else:
+            logout = shift_end + int(rng.uniform(0, 150) * SECOND_MS)
+        logout = max(logout, last_back + 60 * SECOND_MS)
+        rate_per_ms = b.unscheduled_aux_per_hour / HOUR_MS
+        t = float(login)
+        while rate_per_ms > 0:
+            t += rng.expovariate(rate_per_ms)
+            if t >= logout:
+                break
+            duration_s = min(1200.0, 30 + _lognormal(rng, 200, 0.6))
+            actions.append((int(t), "personal", int(duration_s * SECOND_MS)))
+        actions.append((logout, "logout", None))
+        actions.sort(key=lambda a: a[0])
+        return tuple(actions)
+
+    # -- arrivals ---------------------------------------------------------------------------
+
+    def _day_factor(self, day: date) -> float:
+        f = self._day_factor_cache.get(day)
+        if f is None:
+            f = random.Random(f"{self.seed}:volume:{day.isoformat()}").gammavariate(100, 0.01)
+            if len(self._day_factor_cache) > 8:
+                self._day_factor_cache.clear()
+            self._day_factor_cache[day] = f
+        return f
+
+    def _rate_per_ms(self, queue: QueueConfig, minute_ms: int) -> float:
+        """Actual arrival rate during the minute starting at ``minute_ms``."""
+        cached = self._rate_cache.get(queue.id)
+        if cached is not None and cached[0] == minute_ms:
+            return cached[1]
+        local = from_ms(minute_ms).astimezone(self.tz)
+        iv = interval_start_ms(minute_ms, self.tz, self.settings.interval_minutes)
+        noise = self._noise_cache.get(queue.id)
+        if noise is None or noise[0] != iv:
+            noise = (iv, random.Random(f"{self.seed}:noise:{queue.id}:{iv}").gammavariate(25, 0.04))
+            self._noise_cache[queue.id] = noise
+        hour = local.hour + (local.minute + 0.5) / 60
+        rate = self.rate_per_h(queue, hour) * noise[1] * self._day_factor(local.date()) / HOUR_MS
+        self._rate_cache[queue.id] = (minute_ms, rate)
+        return rate
+
+    def next_arrival_ms(self, queue: QueueConfig, after_ms: int) -> int | None:
+        rng = self._rng_arrivals[queue.id]
+        t = max(self._arrival_t.get(queue.id, float(after_ms)), float(after_ms))
+        need = rng.expovariate(1.0)
+        limit = t + 7 * DAY_MS
+        while t < limit:
+            minute = int(t // MINUTE_MS) * MINUTE_MS
+            step_end = minute + MINUTE_MS
+            rate = self._rate_per_ms(queue, minute)
+            if rate > 0:
+                if t + need / rate < step_end:
+                    t += need / rate
+                    self._arrival_t[queue.id] = t
+                    return int(t)
+                need -= rate * (step_end - t)
+            t = float(step_end)
+        return None
+
+    # -- contacts ---------------------------------------------------------------------------
+
+    def _customer(self, queue_id: str, t_ms: int) -> str:
+        pending = self._repeats[queue_id]
+        while pending and pending[0][0] < t_ms - REPEAT_EXPIRY_MS:
+            heapq.heappop(pending)
+        if pending and pending[0][0] <= t_ms:
+            return heapq.heappop(pending)[2]
+        self._customers += 1
+        return f"cust-{self.seed}-{self._customers:06d}"
+
+    def contact_plan(
+        self, queue: QueueConfig, t_ms: int, customer: str | None = None, transferred: bool = False
+    ) -> ContactPlan:
+        rng = self._rng_contacts
+        m = self._model(queue)
+        if customer is None:
+            customer = self._customer(queue.id, t_ms)
+        patience_ms: int | None = None
+        if m.patience_median_s is not None:
+            if rng.random() < m.quick_hangup_rate:
+                patience_ms = int(rng.uniform(0.5, max(1.0, queue.short_abandon_s)) * SECOND_MS)
+            else:
+                patience_ms = _lognormal_ms(rng, m.patience_median_s, m.patience_sigma, 1, 4 * 3600)
+        talk_ms = _lognormal_ms(rng, self._talk_median_s(queue), m.talk_sigma, 20, 5400)
+        holds: tuple[tuple[int, int], ...] = ()
+        if rng.random() < m.hold_rate:
+            n = 1 if rng.random() < 0.7 else 2
+            points = sorted(int(rng.uniform(0.15, 0.9) * talk_ms) for _ in range(n))
+            if n == 2 and points[1] - points[0] < SECOND_MS:
+                points = points[:1]
+            holds = tuple((p, _lognormal_ms(rng, m.hold_median_s, 0.6, 5, 900)) for p in points)
+        wrap_ms = _lognormal_ms(rng, m.wrap_median_s, 0.5, 3, 600)
+        transfer_to = None
+        peers = [q.id for q in self.queues if q.id != queue.id and q.channel == queue.channel]
+        if not transferred and peers and rng.random() < m.transfer_rate:
+            transfer_to = rng.choice(peers)
+        resolved = transfer_to is None and rng.random() < (0.75 if transferred else 0.82)
+        callback_ms = None
+        if m.callback_offer_s is not None and rng.random() < m.callback_take_rate:
+            callback_ms = int((m.callback_offer_s + rng.uniform(1, 6)) * SECOND_MS)
+        survey_delay_ms = None
+        if transfer_to is None and rng.random() < m.survey_rate:
+            survey_delay_ms = int(rng.uniform(20, 600) * SECOND_MS)
+        return ContactPlan(
+            customer=customer,
+            patience_ms=patience_ms,
+            overflow_after_ms=int(m.overflow_after_s * SECOND_MS),
+            announce_ms=int(rng.uniform(3, 8) * SECOND_MS),
+            callback_ms=callback_ms,
+            ring_ms=int(rng.uniform(*m.ring_s) * SECOND_MS),
+            talk_ms=talk_ms,
+            holds=holds,
+            wrap_ms=wrap_ms,
+            transfer_to=transfer_to,
+            resolved=resolved,
+            survey_delay_ms=survey_delay_ms,
+        )
+
+    def survey_score(self, resolved: bool, wait_ms: int) -> int:
+        rng = self._rng_contacts
+        weights = (3, 5, 12, 35, 45) if resolved else (25, 25, 25, 15, 10)
+        score = rng.choices((1, 2, 3, 4, 5), weights=weights)[0]
+        if wait_ms > 60 * SECOND_MS and score > 1 and rng.random() < 0.3:
+            score -= 1
+        return score
+
+    def contact_closed(self, queue_id: str, customer: str | None, kind: str, t_ms: int) -> None:
+        """A contact's fate is known; maybe the customer calls again (repeat caller)."""
+        if customer is None:
+            return
+        rng = self._rng_contacts
+        chance, median_s = {
+            "short_abandon": (0.3, 600),
+            "abandoned": (0.55, 1200),
+            "overflowed": (0.7, 1800),
+            "unresolved": (0.6, 7200),
+            "resolved": (0.03, 14400),
+        }[kind]
+        if rng.random() < chance:
+            due = t_ms + int(max(60.0, _lognormal(rng, median_s, 0.7)) * SECOND_MS)
+            self._repeat_seq += 1
+            heapq.heappush(self._repeats[queue_id], (due, self._repeat_seq, customer))
+
+
+class _Contact:
+    __slots__ = (
+        "cid", "seq", "queue", "customer", "parent", "plan", "offered_ms", "state", "agent",
+        "outcome", "outcome_ms", "holds", "end_ms", "transferred_to", "wrap_end_ms", "resolved",
+    )
+
+    def __init__(
+        self, cid: str, seq: int, queue: QueueConfig, plan: ContactPlan, parent: str | None, now: int
+    ) -> None:
+        self.cid, self.seq, self.queue, self.plan, self.parent = cid, seq, queue, plan, parent
+        self.customer = plan.customer
+        self.offered_ms = now
+        self.state = "waiting"  # waiting, ringing, talking, wrap, done
+        self.agent: _Agent | None = None
+        self.outcome: str | None = None
+        self.outcome_ms: int | None = None
+        self.holds: list[list[int | None]] = []
+        self.end_ms: int | None = None
+        self.transferred_to: str | None = None
+        self.wrap_end_ms: int | None = None
+        self.resolved: bool | None = None
+
+
+class _Agent:
+    __slots__ = (
+        "spec", "phase", "desired", "emitted", "contact", "token", "personal", "pending_ms", "timeline",
+    )
+
+    def __init__(self, spec: AgentSpec) -> None:
+        self.spec = spec
+        self.phase: str | None = None  # out, idle, ringing, talk, wrap, aux
+        self.desired: tuple[str, str | None] = OUT
+        self.emitted: tuple[str, str | None] | None = None
+        self.contact: _Contact | None = None
+        self.token = 0
+        self.personal = False
+        self.pending_ms: int | None = None
+        self.timeline: list[tuple[int, str, str | None]] = []
+
+
+_STATE_OF_PHASE = {
+    "out": "logged_out", "idle": "available", "ringing": "available",
+    "talk": "on_contact", "wrap": "wrap_up", "aux": "aux",
+}
+
+
+def run_tag(start_ms: int) -> str:
+    """Compact UTC start time, part of event and contact ids so separate runs never collide."""
+    tag = from_ms(start_ms).astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{tag}{start_ms % 1000:03d}Z" if start_ms % 1000 else f"{tag}Z"
+
+
+class Simulation:
+    """The discrete-event engine; ``stream()`` yields ``(t_ms, event)`` in time order."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sampler: Sampler,
+        seed: int,
+        start_ms: int,
+        end_ms: int | None = None,
+        keep_records: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.sampler = sampler
+        self.seed = seed
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+        self.keep_records = keep_records
+        self.tz = settings.tz
+        self.queues = sim_queues(settings)
+        self.queue_by_id = {q.id: q for q in self.queues}
+        tag = run_tag(start_ms)
+        self._event_prefix = f"sim-{seed}-{tag}-"
+        self._contact_prefix = f"c-{seed}-{tag}-"
+        self.now = start_ms
+        self._heap: list[tuple[int, int, Any, Any]] = []
+        self._seq = 0
+        self._n_events = 0
+        self._n_contacts = 0
+        self._out: list[tuple[int, dict[str, Any]]] = []
+        self._ts_cache = (-1, "")
+        self.agents = [_Agent(spec) for spec in sampler.agents()]
+        self._idle: dict[str, dict[_Agent, None]] = {q.id: {} for q in self.queues}
+        self._staffed: dict[str, int] = {q.id: 0 for q in self.queues}
+        self._waiting: dict[str, deque[_Contact]] = {q.id: deque() for q in self.queues}
+        self.contacts: list[_Contact] = []
+        self.schedules: dict[str, dict[date, tuple[tuple[int, int, str], ...]]] = {}
+        self.surveys: list[tuple[str, int]] = []  # (queue, score)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _at(self, t_ms: int, fn: Any, arg: Any = None) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t_ms, self._seq, fn, arg))
+
+    def _ts(self) -> str:
+        if self._ts_cache[0] != self.now:
+            self._ts_cache = (self.now, iso(self.now, self.tz))
+        return self._ts_cache[1]
+
+    def _emit(self, etype: str, **fields: Any) -> None:
+        self._n_events += 1
+        event = {"event_id": f"{self._event_prefix}{self._n_events}", "type": etype, "ts": self._ts()}
+        event.update(fields)
+        self._out.append((self.now, event))
+
+    def stream(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        self._begin()
+        yield from self._drain()
+        heap, end = self._heap, self.end_ms
+        while heap:
+            t_ms, _, fn, arg = heap[0]
+            if end is not None and t_ms >= end:
+                break
+            heapq.heappop(heap)
+            self.now = t_ms
+            fn(arg)
+            if self._out:
+                yield from self._drain()
+
+    def _drain(self) -> list[tuple[int, dict[str, Any]]]:
+        out, self._out = self._out, []
+        return out
+
+    # -- days -------------------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        today = local_date(self.start_ms, self.tz)
+        days = [today]
+        publish_today = local_ms(today, PUBLISH_NEXT_DAY_MIN, self.settings)
+        if publish_today <= self.start_ms:
+            days.append(today + timedelta(days=1))
+        else:
+            self._schedule_publication(today)
+        plans = {day: self._day_plans(day) for day in days}
+        for day in days:
+            self._publish_forecasts(day)
+        for a in self.agents:
+            self._emit("agent.profile", agent_id=a.spec.agent_id, name=a.spec.name, team=a.spec.team,
+                       queues=list(a.spec.queues))
+        for day in days:
+            self._publish_schedules(day, plans[day])
+        if len(days) > 1:
+            self._schedule_publication(days[-1])
+        for a in self.agents:
+            self._settle(a)
+        for q in self.queues:
+            self._next_arrival(q)
+
+    def _day_plans(self, day: date) -> dict[str, DayPlan]:
+        return {a.spec.agent_id: self.sampler.day_plan(a.spec, day) for a in self.agents}
+
+    def _schedule_publication(self, day: date) -> None:
+        """Publish the day after ``day`` in the evening of ``day``."""
+        evening_ms = local_ms(day, PUBLISH_NEXT_DAY_MIN, self.settings)
+        self._at(evening_ms, self._publish_day, day + timedelta(days=1))
+
+    def _publish_day(self, day: date) -> None:
+        self._publish_forecasts(day)
+        self._publish_schedules(day, self._day_plans(day))
+        self._schedule_publication(day)
+
+    def _publish_forecasts(self, day: date) -> None:
+        for q in self.queues:
+            intervals = [
+                {"start": iso(s, self.tz), "offered": offered, "aht_s": aht_s}
+                for s, offered, aht_s in self.sampler.forecast(q, day)
+            ]
+            self._emit("forecast.published", queue=q.id, date=day.isoformat(),
+                       interval_minutes=self.settings.interval_minutes, intervals=intervals)
+
+    def _publish_schedules(self, day: date, plans: dict[str, DayPlan]) -> None:
+        for a in self.agents:
+            plan = plans[a.spec.agent_id]
+            activities = [{"start": iso(s, self.tz), "end": iso(e, self.tz), "activity": act}
+                          for s, e, act in plan.activities]
+            self._emit(
+                "schedule.published", agent_id=a.spec.agent_id, date=day.isoformat(), activities=activities
+            )
+            if self.keep_records:
+                self.schedules.setdefault(a.spec.agent_id, {})[day] = plan.activities
+            for t_ms, kind, arg in plan.actions:
+                if t_ms >= self.now:
+                    self._at(t_ms, self._on_action, (a, kind, arg))
+                elif kind != "personal":
+                    a.desired = _desired(kind, arg)
+
+    # -- agents -----------------------------------------------------------------------------
+
+    def _set_phase(self, a: _Agent, phase: str, reason: str | None = None) -> None:
+        old = a.phase
+        if old != phase:
+            if old == "idle":
+                for q in a.spec.queues:
+                    self._idle[q].pop(a, None)
+            if (old in (None, "out")) != (phase == "out"):
+                delta = -1 if phase == "out" else 1
+                for q in a.spec.queues:
+                    self._staffed[q] += delta
+            a.phase = phase
+            if phase == "idle":
+                for q in a.spec.queues:
+                    self._idle[q][a] = None
+        state = (_STATE_OF_PHASE[phase], reason if phase == "aux" else None)
+        if state != a.emitted:
+            a.emitted = state
+            if state[1] is None:
+                self._emit("agent.state", agent_id=a.spec.agent_id, state=state[0])
+            else:
+                self._emit("agent.state", agent_id=a.spec.agent_id, state=state[0], reason=state[1])
+            if self.keep_records:
+                a.timeline.append((self.now, state[0], state[1]))
+
+    def _settle(self, a: _Agent) -> None:
+        """Put a free agent in the state it wants; an available agent takes the oldest contact."""
+        if a.contact is not None:
+            return
+        if a.desired != AVAIL:
+            self._set_phase(a, "out" if a.desired == OUT else "aux", a.desired[1])
+            return
+        if not a.personal and a.pending_ms is not None:
+            self._start_personal(a, a.pending_ms)
+        if a.personal:
+            self._set_phase(a, "aux", "personal")
+            return
+        contact = self._oldest_waiting(a.spec.queues)
+        if contact is None:
+            self._set_phase(a, "idle")
+        else:
+            self._set_phase(a, "ringing")
+            self._reserve(a, contact)
+
+    def _on_action(self, arg: tuple[_Agent, str, Any]) -> None:
+        a, kind, value = arg
+        if kind == "personal":
+            if a.desired == AVAIL and not a.personal and a.pending_ms is None:
+                a.pending_ms = value
+                self._settle(a)
+            return
+        a.desired = _desired(kind, value)
+        a.token += 1
+        a.personal, a.pending_ms = False, None
+        self._settle(a)
+
+    def _start_personal(self, a: _Agent, duration_ms: int) -> None:
+        a.pending_ms = None
+        a.personal = True
+        a.token += 1
+        self._at(self.now + duration_ms, self._on_personal_end, (a, a.token))
+
+    def _on_personal_end(self, arg: tuple[_Agent, int]) -> None:
+        a, token = arg
+        if token == a.token:
+            a.personal = False
+            self._settle(a)
+
+    # -- contacts ---------------------------------------------------------------------------
+
+    def _next_arrival(self, queue: QueueConfig) -> None:
+        t_ms = self.sampler.next_arrival_ms(queue, self.now)
+        if t_ms is not None:
+            self._at(max(t_ms, self.now), self._on_arrival, queue)
+
+    def _on_arrival(self, queue: QueueConfig) -> None:
+        self._offer(queue, self.sampler.contact_plan(queue, self.now), None)
+        self._next_arrival(queue)
+
+    def _offer(self, queue: QueueConfig, plan: ContactPlan, parent: str | None) -> None:
+        self._n_contacts += 1
+        cid = f"{self._contact_prefix}{self._n_contacts}"
+        c = _Contact(cid, self._n_contacts, queue, plan, parent, self.now)
+        fields: dict[str, Any] = {"contact_id": c.cid, "queue": queue.id, "channel": queue.channel}
+        if c.customer is not None:
+            fields["customer"] = c.customer
+        if parent is not None:
+            fields["parent_contact_id"] = parent
+        self._emit("contact.offered", **fields)
+        if self.keep_records:
+            self.contacts.append(c)
+        if plan.patience_ms is not None:
+            self._at(self.now + plan.patience_ms, self._on_patience, c)
+        if self._staffed[queue.id] == 0:
+            self._at(self.now + plan.announce_ms, self._on_overflow, (c, "no_agents"))
+        else:
+            self._at(self.now + plan.overflow_after_ms, self._on_overflow, (c, "timeout"))
+            if plan.callback_ms is not None and plan.callback_ms < plan.overflow_after_ms:
+                self._at(self.now + plan.callback_ms, self._on_overflow, (c, "key"))
+        idle = self._idle[queue.id]
+        if idle:
+            a = next(iter(idle))
+            self._set_phase(a, "ringing")
+            self._reserve(a, c)
+        else:
+            self._waiting[queue.id].append(c)
+
+    def _oldest_waiting(self, queue_ids: tuple[str, ...]) -> _Contact | None:
+        best: deque[_Contact] | None = None
+        for q in queue_ids:
+            dq = self._waiting[q]
+            while dq and dq[0].state != "waiting":
+                dq.popleft()
+            if dq and (best is None or (dq[0].offered_ms, dq[0].seq) < (best[0].offered_ms, best[0].seq)):
+                best = dq
+        return best.popleft() if best is not None else None
+
+    def _reserve(self, a: _Agent, c: _Contact) -> None:
+        a.contact, c.agent, c.state = c, a, "ringing"
+        self._at(self.now + c.plan.ring_ms, self._on_answer, c)
+
+    def _release(self, c: _Contact) -> None:
+        a = c.agent
+        if a is not None and a.contact is c:
+            a.contact = None
+            c.agent = None
+            self._settle(a)
+
+    def _on_patience(self, c: _Contact) -> None:
+        if c.state not in ("waiting", "ringing"):
+            return
+        c.outcome, c.outcome_ms = "abandoned", self.now
+        self._emit("contact.abandoned", contact_id=c.cid, queue=c.queue.id)
+        short = self.now - c.offered_ms < round(c.queue.short_abandon_s * SECOND_MS)
+        self._close(c, "short_abandon" if short else "abandoned")
+        self._release(c)
+
+    def _on_overflow(self, arg: tuple[_Contact, str]) -> None:
+        c, reason = arg
+        if c.state != "waiting":
+            return
+        c.outcome, c.outcome_ms = "overflowed", self.now
+        self._emit("contact.overflowed", contact_id=c.cid, queue=c.queue.id, reason=reason)
+        self._close(c, "overflowed")
+
+    def _close(self, c: _Contact, kind: str) -> None:
+        c.state = "done"
+        self.sampler.contact_closed(c.queue.id, c.customer, kind, self.now)
+
+    def _on_answer(self, c: _Contact) -> None:
+        if c.state != "ringing":
+            return
+        a = c.agent
+        assert a is not None
+        c.state, c.outcome, c.outcome_ms = "talking", "answered", self.now
+        self._emit("contact.answered", contact_id=c.cid, queue=c.queue.id, agent_id=a.spec.agent_id)
+        self._set_phase(a, "talk")
+        f = a.spec.aht_factor
+        talk_ms = max(SECOND_MS, round(c.plan.talk_ms * f))
+        t = self.now
+        held_ms = 0
+        for before_ms, hold_ms in c.plan.holds:
+            start = self.now + min(talk_ms - 1, max(1, round(before_ms * f))) + held_ms
+            if start <= t:
+                continue
+            self._at(start, self._on_hold, (c, True))
+            self._at(start + hold_ms, self._on_hold, (c, False))
+            held_ms += hold_ms
+            t = start + hold_ms
+        self._at(self.now + talk_ms + held_ms, self._on_conversation_end, c)
+
+    def _on_hold(self, arg: tuple[_Contact, bool]) -> None:
+        c, starting = arg
+        agent_id = c.agent.spec.agent_id  # type: ignore[union-attr]
+        if starting:
+            c.holds.append([self.now, None])
+            self._emit("contact.hold_started", contact_id=c.cid, agent_id=agent_id)
+        else:
+            c.holds[-1][1] = self.now
+            self._emit("contact.hold_ended", contact_id=c.cid, agent_id=agent_id)
+
+    def _on_conversation_end(self, c: _Contact) -> None:
+        a = c.agent
+        assert a is not None
+        c.end_ms, c.state = self.now, "wrap"
+        target = c.plan.transfer_to
+        if target is not None:
+            c.transferred_to = target
+            self._emit("contact.transferred", contact_id=c.cid, agent_id=a.spec.agent_id, to_queue=target)
+        else:
+            self._emit("contact.ended", contact_id=c.cid, agent_id=a.spec.agent_id)
+        self._set_phase(a, "wrap")
+        if target is not None:
+            queue = self.queue_by_id[target]
+            self._offer(queue, self.sampler.contact_plan(queue, self.now, c.customer, True), c.cid)
+        elif c.plan.survey_delay_ms is not None:
+            self._at(self.now + c.plan.survey_delay_ms, self._on_survey, c)
+        self._at(self.now + max(1, round(c.plan.wrap_ms * a.spec.aht_factor)), self._on_wrap_end, c)
+
+    def _on_wrap_end(self, c: _Contact) -> None:
+        a = c.agent
+        assert a is not None
+        c.wrap_end_ms, c.resolved = self.now, c.plan.resolved
+        self._emit("contact.wrapup_ended", contact_id=c.cid, agent_id=a.spec.agent_id, resolved=c.resolved)
+        if c.transferred_to is None:
+            self._close(c, "resolved" if c.resolved else "unresolved")
+        else:
+            c.state = "done"
+        a.contact = None
+        self._settle(a)
+
+    def _on_survey(self, c: _Contact) -> None:
+        assert c.agent is not None and c.outcome_ms is not None
+        score = self.sampler.survey_score(c.plan.resolved, c.outcome_ms - c.offered_ms)
+        agent_id = c.agent.spec.agent_id
+        self._emit("survey.completed", contact_id=c.cid, score=score, agent_id=agent_id, queue=c.queue.id)
+        if self.keep_records:
+            self.surveys.append((c.queue.id, score))
+
+
+def _desired(kind: str, arg: Any) -> tuple[str, str | None]:
+    if kind in ("login", "available"):
+        return AVAIL
+    if kind == "logout":
+        return OUT
+    return ("aux", str(arg))
+
+
+# -- truth ------------------------------------------------------------------------------------
+
+
+def _allowed(state: str, reason: str | None, allowed: list[str]) -> bool:
+    for entry in allowed:
+        want_state, _, want_reason = entry.partition("/")
+        if want_state == state and (not want_reason or want_reason == reason):
+            return True
+    return False
+
+
+def _overlap_ms(a0: int, a1: int, b0: int, b1: int) -> int:
+    return max(0, min(a1, b1) - max(a0, b0))
+
+
+def _queue_truth(sim: Simulation) -> tuple[dict[str, Any], dict[str, Any]]:
+    settings, tz = sim.settings, sim.tz
+    by_interval: dict[str, dict[int, Counts]] = {q.id: {} for q in sim.queues}
+    by_day: dict[str, dict[date, Counts]] = {q.id: {} for q in sim.queues}
+    for c in sim.contacts:
+        iv = interval_start_ms(c.offered_ms, tz, settings.interval_minutes)
+        for counts in (
+            by_interval[c.queue.id].setdefault(iv, Counts()),
+            by_day[c.queue.id].setdefault(local_date(c.offered_ms, tz), Counts()),
+        ):
+            _count(counts, c)
+    intervals = {
+        q: {iso(iv, tz): stats(counts, sim.queue_by_id[q].sl_formula) for iv, counts in sorted(ivs.items())}
+        for q, ivs in by_interval.items()
+    }
+    days = {
+        q: {d.isoformat(): stats(counts, sim.queue_by_id[q].sl_formula) for d, counts in sorted(ds.items())}
+        for q, ds in by_day.items()
+    }
+    return intervals, days
+
+
+def _count(counts: Counts, c: _Contact) -> None:
+    threshold_ms = round(c.queue.sl_threshold_s * SECOND_MS)
+    short_ms = round(c.queue.short_abandon_s * SECOND_MS)
+    counts.offered += 1
+    if c.outcome is None or c.outcome_ms is None:
+        counts.waiting += 1
+        return
+    wait_ms = c.outcome_ms - c.offered_ms
+    counts.max_wait_ms = wait_ms if counts.max_wait_ms is None else max(counts.max_wait_ms, wait_ms)
+    if c.outcome == "answered":
+        counts.answered += 1
+        counts.answered_within_sl += wait_ms <= threshold_ms
+        counts.wait_answered_ms += wait_ms
+        if c.end_ms is not None:
+            hold_ms = sum(e - s for s, e in c.holds if s is not None and e is not None)
+            counts.handled += 1
+            counts.hold_ms += hold_ms
+            counts.talk_ms += c.end_ms - c.outcome_ms - hold_ms
+            counts.wrap_ms += c.wrap_end_ms - c.end_ms if c.wrap_end_ms is not None else 0
+    elif c.outcome == "abandoned":
+        counts.abandoned += 1
+        short = wait_ms < short_ms
+        counts.short_abandoned += short
+        counts.abandoned_within_sl += wait_ms <= threshold_ms
+        if not short:
+            counts.wait_abandoned_ms += wait_ms
+    else:
+        counts.overflowed += 1
+
+
+def _adherence_truth(sim: Simulation, end_ms: int) -> dict[str, Any]:
+    rules = {**DEFAULT_ACTIVITY_STATES, **sim.settings.adherence.activity_states}
+    span0, span1 = sim.start_ms, end_ms
+    out: dict[str, Any] = {}
+    for a in sim.agents:
+        segments = [
+            (t, a.timeline[i + 1][0] if i + 1 < len(a.timeline) else span1, state, reason)
+            for i, (t, state, reason) in enumerate(a.timeline)
+        ]
+        days: dict[str, Any] = {}
+        for day, activities in sorted(sim.schedules.get(a.spec.agent_id, {}).items()):
+            lo, hi = day_bounds_ms(day, sim.tz)
+            lo, hi = max(lo, span0), min(hi, span1)
+            if lo >= hi:
+                continue
+            scheduled = in_adherence = work_scheduled = worked = 0
+            for s, e, activity in activities:
+                s, e = max(s, lo), min(e, hi)
+                if s >= e or activity == "off":
+                    continue
+                scheduled += e - s
+                if activity == "work":
+                    work_scheduled += e - s
+                allowed = rules.get(activity, [f"aux/{activity}"])
+                for t0, t1, state, reason in segments:
+                    if t1 > s and t0 < e and _allowed(state, reason, allowed):
+                        in_adherence += _overlap_ms(t0, t1, s, e)
+            for t0, t1, state, _ in segments:
+                if state in WORKING_STATES:
+                    worked += _overlap_ms(t0, t1, lo, hi)
+            days[day.isoformat()] = {
+                "scheduled_s": scheduled / 1000,
+                "in_adherence_s": in_adherence / 1000,
+                "adherence": in_adherence / scheduled if scheduled else None,
+                "work_scheduled_s": work_scheduled / 1000,
+                "worked_s": worked / 1000,
+                "conformance": worked / work_scheduled if work_scheduled else None,
+            }
+        if days:
+            out[a.spec.agent_id] = days
+    return out
+
+
+def _experience_truth(sim: Simulation) -> tuple[dict[str, Any], dict[str, Any]]:
+    fcr: dict[str, dict[str, Any]] = {
+        q.id: {"wrapped": 0, "resolved": 0, "repeat_contacts": 0} for q in sim.queues
+    }
+    last_seen: dict[str, int] = {}
+    for c in sim.contacts:
+        row = fcr[c.queue.id]
+        if c.wrap_end_ms is not None and c.transferred_to is None:
+            row["wrapped"] += 1
+            row["resolved"] += bool(c.resolved)
+        if c.customer is not None and c.parent is None:
+            previous = last_seen.get(c.customer)
+            if previous is not None and c.offered_ms - previous <= REPEAT_WINDOW_MS:
+                row["repeat_contacts"] += 1
+            last_seen[c.customer] = c.offered_ms
+    for row in fcr.values():
+        row["fcr"] = row["resolved"] / row["wrapped"] if row["wrapped"] else None
+    csat: dict[str, dict[str, Any]] = {
+        q.id: {"surveys": 0, "score_sum": 0, "satisfied": 0} for q in sim.queues
+    }
+    for queue_id, score in sim.surveys:
+        row = csat[queue_id]
+        row["surveys"] += 1
+        row["score_sum"] += score
+        row["satisfied"] += score >= 4
+    for row in csat.values():
+        n = row["surveys"]
+        row["avg_score"] = row["score_sum"] / n if n else None
+        row["csat"] = row["satisfied"] / n if n else None
+    return fcr, csat
+
+
+def truth(sim: Simulation, seed: int) -> dict[str, Any]:
+    """The figures the emitted events imply (SPEC §3, §4, §6), from the model's own records."""
+    if sim.end_ms is None or not sim.keep_records:
+        raise ValueError("truth needs a bounded run that keeps its records")
+    intervals, days = _queue_truth(sim)
+    fcr, csat = _experience_truth(sim)
+    return {
+        "seed": seed,
+        "start": iso(sim.start_ms, sim.tz),
+        "end": iso(sim.end_ms, sim.tz),
+        "timezone": sim.settings.timezone,
+        "interval_minutes": sim.settings.interval_minutes,
+        "intervals": intervals,
+        "days": days,
+        "agents": _adherence_truth(sim, sim.end_ms),
+        "fcr": fcr,
+        "csat": csat,
+    }
+
+
+@dataclass
+class SimulationResult:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    truth: dict[str, Any] = field(default_factory=dict)
+
+
+def simulate(
+    settings: Settings,
+    seed: int,
+    agents: int,
+    start_ms: int,
+    duration_ms: int,
+    *,
+    behaviour: Behaviour | None = None,
+    sampler: Sampler | None = None,
+) -> SimulationResult:
+    """Run ``[start_ms, start_ms + duration_ms)``; every event is validated with ``parse_event``."""
+    if sampler is None:
+        sampler = RandomSampler(settings, seed, agents, behaviour)
+    sim = Simulation(settings, sampler, seed, start_ms, start_ms + duration_ms)
+    events = []
+    for _, event in sim.stream():
+        parse_event(event)
+        events.append(event)
+    return SimulationResult(events, truth(sim, seed))

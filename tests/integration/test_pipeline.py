@@ -1,0 +1,226 @@
+"""The real stack: Tansu broker, Faust worker process(es), the API, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import signal
+from datetime import datetime
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from floorwatch import topics
+from services.simulator import simulate
+from tests.integration.harness import (
+    ADMIN_TOKEN,
+    INGEST_TOKEN,
+    VIEWER_TOKEN,
+    Stack,
+    produce,
+    read_topic,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+TZ = "Asia/Shanghai"
+
+
+@pytest.fixture
+def stack(tmp_path):
+    s = Stack(tmp_path)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def post_events(stack: Stack, body: bytes, token: str = INGEST_TOKEN, ctype: str = "application/json") -> httpx.Response:
+    return httpx.post(f"{stack.api_url}/api/v1/events", content=body, timeout=10,
+                      headers={"Authorization": f"Bearer {token}", "Content-Type": ctype})
+
+
+def ev(n: int, clock: str, **fields: Any) -> dict[str, Any]:
+    return {"event_id": f"it-{n}", "ts": f"2026-11-24T{clock}+08:00", **fields}
+
+
+def queue_row(stack: Stack, queue: str) -> dict[str, Any] | None:
+    return next((q for q in stack.get("/api/v1/queues") if q["queue"] == queue), None)
+
+
+def intervals(stack: Stack, queue: str, day: str) -> dict[str, dict[str, Any]]:
+    return {row["start"]: row for row in stack.get("/api/v1/intervals", queue=queue, date=day)}
+
+
+def test_http_ingest_reaches_worker_and_bad_input_is_contained(stack: Stack) -> None:
+    worker = stack.worker()
+    stack.api()
+    good = [
+        ev(1, "09:00:00", type="contact.offered", contact_id="h1", queue="sales", channel="voice"),
+        ev(2, "09:00:12", type="contact.answered", contact_id="h1", queue="sales", agent_id="a1"),
+        ev(3, "09:01:00", type="contact.offered", contact_id="h2", queue="sales", channel="voice"),
+        ev(4, "09:01:03", type="contact.abandoned", contact_id="h2", queue="sales"),  # short (< 5 s)
+    ]
+    resp = post_events(stack, orjson.dumps(good))
+    assert resp.status_code == 202 and resp.json() == {"accepted": 4, "rejected": []}
+
+    # not JSON at all -> 400; oversized -> 413; items with errors -> listed, not forwarded
+    assert post_events(stack, b"{this is not json").status_code == 400
+    assert post_events(stack, b"[" + b" " * 1_100_000 + b"]").status_code == 413
+    bad = [
+        ev(10, "09:02:00", type="contact.offered", contact_id="x", queue=7, channel="voice"),  # wrong type
+        ev(11, "09:02:00", type="contact.vanished", contact_id="x"),  # unknown type
+        ev(12, "09:02:00", type="contact.answered", contact_id="x"),  # missing queue, agent_id
+        "not an object",
+    ]
+    resp = post_events(stack, b"\n".join(orjson.dumps(b) for b in bad), ctype="application/x-ndjson")
+    assert resp.status_code == 202
+    body = resp.json()
+    assert body["accepted"] == 0
+    assert [r["index"] for r in body["rejected"]] == [0, 1, 2, 3]
+    assert "queue" in body["rejected"][0]["error"]
+    assert "contact.vanished" in body["rejected"][1]["error"]
+    assert "agent_id" in body["rejected"][2]["error"]
+    # roles: a viewer token may not ingest, no token is 401
+    assert post_events(stack, orjson.dumps(good), token=VIEWER_TOKEN).status_code == 403
+    assert httpx.post(f"{stack.api_url}/api/v1/events", content=b"[]", timeout=5).status_code == 401
+
+    # garbage straight onto the topics (no API in front) -> dead letters, worker survives
+    asyncio.run(produce(stack.bootstrap, [], raw=[
+        (topics.CONTACT_EVENTS, b"\xff\xfe not json"),
+        (topics.CONTACT_EVENTS, orjson.dumps(ev(20, "09:03:00", type="contact.offered", contact_id="z"))),
+        (topics.AGENT_EVENTS, orjson.dumps(ev(21, "09:03:00", type="agent.state", agent_id="a1", state="dancing"))),
+        (topics.AGENT_EVENTS, orjson.dumps(ev(22, "09:03:00", type="contact.offered", contact_id="q",
+                                               queue="sales", channel="voice"))),
+    ]))
+    # ... and a valid event after all that is still processed
+    late = [ev(30, "09:05:00", type="contact.offered", contact_id="h3", queue="sales", channel="voice"),
+            ev(31, "09:05:30", type="contact.answered", contact_id="h3", queue="sales", agent_id="a2")]
+    assert post_events(stack, orjson.dumps(late)).json()["accepted"] == 2
+
+    def dead() -> dict[str, int]:
+        reasons: dict[str, int] = {}
+        for _key, value in asyncio.run(read_topic(stack.bootstrap, topics.DEAD_LETTERS, idle_s=0.5)):
+            reasons[orjson.loads(value)["reason"]] = reasons.get(orjson.loads(value)["reason"], 0) + 1
+        return reasons if sum(reasons.values()) >= 4 else {}
+
+    assert wait_until(dead, 30, "dead letters") == {
+        "not_json": 1, "missing_field": 1, "invalid_field": 1, "wrong_topic": 1}
+
+    def settled() -> dict[str, Any] | None:
+        rows = intervals(stack, "sales", "2026-11-24")
+        row = rows.get("2026-11-24T09:00:00+08:00")
+        return row if row and row["offered"] == 3 and row["answered"] == 2 else None
+
+    row = wait_until(settled, 30, "the 09:00 sales interval")
+    # h1 answered after 12 s (within 20 s), h3 after 30 s (late), h2 abandoned after 3 s (short)
+    assert row["answered_within_sl"] == 1 and row["short_abandoned"] == 1 and row["abandoned"] == 1
+    assert row["service_level"] == 0.5  # A_T / (A + B - S + F) = 1 / 2
+    assert row["asa_s"] == 21.0  # (12 + 30) / 2
+    assert row["abandon_rate"] == 0.0 and row["avg_abandon_s"] is None
+    assert worker.proc.poll() is None
+
+
+def sim_events(settings: Any, seed: int, agents: int, hours: float) -> Any:
+    start = datetime(2026, 11, 24, 8, 0, tzinfo=settings.tz)
+    return simulate(settings, seed=seed, agents=agents, start_ms=int(start.timestamp() * 1000),
+                    duration_ms=int(hours * 3_600_000))
+
+
+def expect_truth(stack: Stack, truth: dict[str, Any], timeout_s: float = 90) -> None:
+    """Every interval of the truth equals the API's figures exactly (and nothing extra)."""
+    day = "2026-11-24"
+
+    def mismatches() -> list[str]:
+        bad = []
+        for queue, want in truth["intervals"].items():
+            got = intervals(stack, queue, day)
+            for start, stats in want.items():
+                row = got.get(start)
+                if row is None:
+                    bad.append(f"{queue} {start}: missing")
+                    continue
+                diff = {k: (row.get(k), v) for k, v in stats.items() if row.get(k) != v}
+                if diff:
+                    bad.append(f"{queue} {start}: {diff}")
+            extra = set(got) - set(want)
+            if extra:
+                bad.append(f"{queue}: unexpected intervals {sorted(extra)}")
+        return bad
+
+    last: list[str] = []
+
+    def ok() -> bool:
+        nonlocal last
+        last = mismatches()
+        return not last
+
+    try:
+        wait_until(ok, timeout_s, "API figures equal to the simulator's truth", interval_s=1)
+    except TimeoutError:
+        raise AssertionError("\n".join(last[:20])) from None
+
+
+def test_simulated_two_hours_match_truth_exactly(stack: Stack) -> None:
+    settings = stack.settings()
+    result = sim_events(settings, seed=11, agents=30, hours=2)
+    offered = sum(s["offered"] for q in result.truth["intervals"].values() for s in q.values())
+    assert offered >= 300 and len(result.truth["intervals"]) == 3
+    stack.worker()
+    stack.api()
+    asyncio.run(produce(stack.bootstrap, result.events))
+    expect_truth(stack, result.truth)
+
+
+def test_sigkill_restart_duplicates_and_reordering_stay_exact(stack: Stack) -> None:
+    settings = stack.settings()
+    result = sim_events(settings, seed=12, agents=30, hours=2)
+    events = list(result.events)
+    rng = random.Random(5)
+    half = len(events) // 2
+    first, second = events[:half], events[half:]
+    # duplicates of random events, and the second half shuffled within windows of 50
+    second = second + rng.sample(events, len(events) // 10)
+    for i in range(0, len(second), 50):
+        window = second[i:i + 50]
+        rng.shuffle(window)
+        second[i:i + 50] = window
+    worker = stack.worker()
+    stack.api()
+    asyncio.run(produce(stack.bootstrap, first))
+    wait_until(lambda: "rebuilt aggregates" in worker.log(), 30, "worker up")
+    asyncio.run(produce(stack.bootstrap, second[: len(second) // 2]))
+    worker.kill(signal.SIGKILL)  # mid-stream, before its commit caught up
+    asyncio.run(produce(stack.bootstrap, second[len(second) // 2:]))
+    stack.worker("worker-restarted")
+    expect_truth(stack, result.truth, timeout_s=120)
+
+
+def test_two_workers_share_partitions(stack: Stack) -> None:
+    settings = stack.settings()
+    result = sim_events(settings, seed=13, agents=30, hours=2)
+    stack.worker("worker-a")
+    stack.api()
+    events = result.events
+    asyncio.run(produce(stack.bootstrap, events[: len(events) // 3]))
+    stack.worker("worker-b", wait=False)  # joins mid-stream: a rebalance with re-deliveries
+    asyncio.run(produce(stack.bootstrap, events[len(events) // 3:]))
+    expect_truth(stack, result.truth, timeout_s=120)
+
+    worker_b = next(p for p in stack.procs if p.name == "worker-b")
+    owned_b = re.findall(r"rebuilt aggregates of partitions \[([0-9, ]*)\]", worker_b.log())
+    assert owned_b and 0 < len(owned_b[-1].split(",")) < 8, owned_b  # B really took a share
+    assert all(p.proc.poll() is None for p in stack.procs)
+
+
+def test_readyz_and_healthz(stack: Stack) -> None:
+    stack.worker()
+    stack.api()
+    assert httpx.get(f"{stack.api_url}/healthz", timeout=5).status_code == 200
+    wait_until(lambda: httpx.get(f"{stack.api_url}/readyz", timeout=5).status_code == 200, 30, "readyz")
+    assert httpx.get(f"{stack.api_url}/api/v1/queues", timeout=5,
+                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).status_code == 200

@@ -1,0 +1,798 @@
+"""The contact-center simulator: determinism, valid and consistent events, and exact truth."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import re
+import time
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from floorwatch.config import Settings
+from floorwatch.domain.intervals import interval_start_ms, iso
+from floorwatch.domain.queue_metrics import Counts, stats
+from floorwatch.events import parse_event, route, to_ms
+from services import simulator
+from services.sim_model import (
+    AgentSpec,
+    Behaviour,
+    ContactPlan,
+    DayPlan,
+    RandomSampler,
+    Simulation,
+    local_ms,
+    simulate,
+)
+
+TZ_NAME = "Asia/Shanghai"
+DAY = date(2025, 3, 4)  # a Tuesday
+HOUR_MS = 3_600_000
+S = 1000
+TS_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?\+08:00$")
+CONTACT_ORDER = {
+    "contact.offered": 0,
+    "contact.answered": 1, "contact.abandoned": 1, "contact.overflowed": 1,
+    "contact.ended": 3, "contact.transferred": 3,
+    "contact.wrapup_ended": 4,
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -> None:
+    for var in list(os.environ):
+        if var.startswith("FLOORWATCH_"):
+            monkeypatch.delenv(var)
+    monkeypatch.chdir(tmp_path)
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "timezone": TZ_NAME,
+        "interval_minutes": 30,
+        "queues": [
+            {"id": "sales", "channel": "voice", "sl_threshold_s": 20, "short_abandon_s": 5},
+            {"id": "support", "channel": "voice", "sl_threshold_s": 30, "short_abandon_s": 5},
+            {"id": "chat", "channel": "chat", "sl_threshold_s": 60, "short_abandon_s": 10,
+             "sl_formula": "answered_over_answered_and_late_abandons"},
+        ],
+        "teams": [{"id": "north"}, {"id": "south"}, {"id": "digital"}],
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+SETTINGS = make_settings()
+
+
+def at(hour: float, settings: Settings = SETTINGS, day: date = DAY) -> int:
+    return local_ms(day, hour * 60, settings)
+
+
+def ts_ms(event: dict[str, Any]) -> int:
+    return to_ms(datetime.fromisoformat(event["ts"]))
+
+
+@pytest.fixture(scope="module")
+def peak_run():  # type: ignore[no-untyped-def]
+    """40 agents, 2 hours of the morning peak."""
+    return simulate(SETTINGS, 1, 40, at(10), 2 * HOUR_MS)
+
+
+def by_contact(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        if "contact_id" in e:
+            out[e["contact_id"]].append(e)
+    return out
+
+
+# -- independent recounts from the events ----------------------------------------------------
+
+
+def recount_intervals(events: list[dict[str, Any]], settings: Settings) -> dict[str, dict[str, Any]]:
+    """Queue STATS per interval, derived from the event list alone."""
+    contacts = by_contact(events)
+    counts: dict[str, dict[int, Counts]] = defaultdict(dict)
+    for evs in contacts.values():
+        kinds = {e["type"]: e for e in evs}
+        offered = kinds.get("contact.offered")
+        if offered is None:
+            continue
+        queue = settings.queue(offered["queue"])
+        t0 = ts_ms(offered)
+        c = counts[queue.id].setdefault(interval_start_ms(t0, settings.tz, settings.interval_minutes), Counts())
+        c.offered += 1
+        outcomes = ("contact.answered", "contact.abandoned", "contact.overflowed")
+        outcome = next((kinds[k] for k in outcomes if k in kinds), None)
+        if outcome is None:
+            c.waiting += 1
+            continue
+        wait = ts_ms(outcome) - t0
+        c.max_wait_ms = wait if c.max_wait_ms is None else max(c.max_wait_ms, wait)
+        threshold, short = round(queue.sl_threshold_s * S), round(queue.short_abandon_s * S)
+        if outcome["type"] == "contact.answered":
+            c.answered += 1
+            c.answered_within_sl += wait <= threshold
+            c.wait_answered_ms += wait
+            end = kinds.get("contact.ended") or kinds.get("contact.transferred")
+            if end is not None:
+                starts = [ts_ms(e) for e in evs if e["type"] == "contact.hold_started"]
+                ends = [ts_ms(e) for e in evs if e["type"] == "contact.hold_ended"]
+                hold = sum(b - a for a, b in zip(starts, ends, strict=False))
+                c.handled += 1
+                c.hold_ms += hold
+                c.talk_ms += ts_ms(end) - ts_ms(outcome) - hold
+                if "contact.wrapup_ended" in kinds:
+                    c.wrap_ms += ts_ms(kinds["contact.wrapup_ended"]) - ts_ms(end)
+        elif outcome["type"] == "contact.abandoned":
+            c.abandoned += 1
+            c.short_abandoned += wait < short
+            c.abandoned_within_sl += wait <= threshold
+            if wait >= short:
+                c.wait_abandoned_ms += wait
+        else:
+            c.overflowed += 1
+    return {
+        q: {iso(start, settings.tz): stats(c, settings.queue(q).sl_formula) for start, c in sorted(ivs.items())}
+        for q, ivs in counts.items()
+    }
+
+
+def recount_adherence(events: list[dict[str, Any]], settings: Settings, start: int, end: int) -> dict[str, Any]:
+    schedules: dict[str, dict[str, list[tuple[int, int, str]]]] = defaultdict(dict)
+    timeline: dict[str, list[tuple[int, str, str | None]]] = defaultdict(list)
+    for e in events:
+        if e["type"] == "schedule.published":
+            schedules[e["agent_id"]][e["date"]] = [
+                (to_ms(datetime.fromisoformat(a["start"])), to_ms(datetime.fromisoformat(a["end"])), a["activity"])
+                for a in e["activities"]
+            ]
+        elif e["type"] == "agent.state":
+            timeline[e["agent_id"]].append((ts_ms(e), e["state"], e.get("reason")))
+    rules = settings.adherence.activity_states
+    out: dict[str, Any] = {}
+    for agent, days in schedules.items():
+        states = timeline[agent]
+        segments = [(t, states[i + 1][0] if i + 1 < len(states) else end, s, r) for i, (t, s, r) in enumerate(states)]
+        for day_text, activities in days.items():
+            day = date.fromisoformat(day_text)
+            lo = max(start, local_ms(day, 0, settings))
+            hi = min(end, local_ms(day + timedelta(days=1), 0, settings))
+            if lo >= hi:
+                continue
+            sched = inside = work = worked = 0
+            for a0, a1, activity in activities:
+                a0, a1 = max(a0, lo), min(a1, hi)
+                if a0 >= a1 or activity == "off":
+                    continue
+                sched += a1 - a0
+                work += (a1 - a0) if activity == "work" else 0
+                allowed = set(rules[activity])
+                for t0, t1, state, reason in segments:
+                    ok = state in allowed or f"{state}/{reason}" in allowed
+                    if ok:
+                        inside += max(0, min(t1, a1) - max(t0, a0))
+            for t0, t1, state, _ in segments:
+                if state in ("available", "on_contact", "wrap_up"):
+                    worked += max(0, min(t1, hi) - max(t0, lo))
+            out.setdefault(agent, {})[day_text] = {
+                "scheduled_s": sched / 1000, "in_adherence_s": inside / 1000,
+                "adherence": inside / sched if sched else None,
+                "work_scheduled_s": work / 1000, "worked_s": worked / 1000,
+                "conformance": worked / work if work else None,
+            }
+    return out
+
+
+# -- determinism and validity ---------------------------------------------------------------
+
+
+def test_same_seed_same_events_and_truth(peak_run) -> None:  # type: ignore[no-untyped-def]
+    again = simulate(SETTINGS, 1, 40, at(10), 2 * HOUR_MS)
+    assert orjson.dumps(again.events) == orjson.dumps(peak_run.events)
+    assert orjson.dumps(again.truth) == orjson.dumps(peak_run.truth)
+
+
+def test_other_seed_other_events(peak_run) -> None:  # type: ignore[no-untyped-def]
+    other = simulate(SETTINGS, 2, 40, at(10), 2 * HOUR_MS)
+    assert [e["ts"] for e in other.events] != [e["ts"] for e in peak_run.events]
+
+
+def test_every_event_validates_has_unique_id_and_comes_in_time_order(peak_run) -> None:  # type: ignore[no-untyped-def]
+    events = peak_run.events
+    ids = [e["event_id"] for e in events]
+    assert len(set(ids)) == len(ids)
+    assert all(i.startswith("sim-1-") for i in ids)
+    times = []
+    for e in events:
+        parsed = parse_event(e)
+        route(parsed)
+        assert TS_FORMAT.match(e["ts"]), e["ts"]
+        times.append(parsed.ts_ms)
+    assert times == sorted(times)
+    assert times[0] == at(10) and times[-1] < at(12)
+
+
+def test_contact_events_come_in_a_sane_order(peak_run) -> None:  # type: ignore[no-untyped-def]
+    for cid, evs in by_contact(peak_run.events).items():
+        types = [e["type"] for e in evs]
+        assert types[0] == "contact.offered", cid
+        outcomes = [t for t in types if CONTACT_ORDER.get(t) == 1]
+        assert len(outcomes) <= 1, cid
+        assert types.count("contact.offered") == 1
+        assert sum(t in ("contact.ended", "contact.transferred") for t in types) <= 1
+        ranks = [CONTACT_ORDER[t] for t in types if t in CONTACT_ORDER]
+        assert ranks == sorted(ranks), (cid, types)
+        holds = [t for t in types if t.startswith("contact.hold")]
+        ended = "contact.ended" in types or "contact.transferred" in types
+        pairs = ["contact.hold_started", "contact.hold_ended"] * (len(holds) // 2)
+        assert holds == pairs or (not ended and holds == [*pairs, "contact.hold_started"]), (cid, types)
+        if holds or "contact.ended" in types or "contact.transferred" in types:
+            assert "contact.answered" in types
+        if holds and ("contact.ended" in types or "contact.transferred" in types):
+            end_i = max(i for i, t in enumerate(types) if t in ("contact.ended", "contact.transferred"))
+            assert all(i < end_i for i, t in enumerate(types) if t.startswith("contact.hold"))
+        if "contact.survey" in types or "survey.completed" in types:
+            assert "contact.ended" in types
+            survey = next(e for e in evs if e["type"] == "survey.completed")
+            answered = next(e for e in evs if e["type"] == "contact.answered")
+            assert survey["agent_id"] == answered["agent_id"] and 1 <= survey["score"] <= 5
+        agents = {e["agent_id"] for e in evs if "agent_id" in e}
+        assert len(agents) <= 1, cid
+
+
+def test_agent_states_follow_what_agents_do(peak_run) -> None:  # type: ignore[no-untyped-def]
+    profiles = {e["agent_id"]: e for e in peak_run.events if e["type"] == "agent.profile"}
+    queue_of: dict[str, str] = {}
+    state: dict[str, tuple[str, str | None]] = {}
+    active: dict[str, str | None] = {}
+    expect_next: dict[str, str] = {}
+    for e in peak_run.events:
+        t = e["type"]
+        if t == "contact.offered":
+            queue_of[e["contact_id"]] = e["queue"]
+        elif t == "agent.state":
+            a = e["agent_id"]
+            if a in expect_next:
+                assert e["state"] == expect_next.pop(a), e
+            if e["state"] in ("available", "aux", "logged_out"):
+                assert active.get(a) is None, e
+            assert (e["state"] == "aux") == ("reason" in e), e
+            assert state.get(a) != (e["state"], e.get("reason")), f"repeated state {e}"
+            state[a] = (e["state"], e.get("reason"))
+        elif t == "contact.answered":
+            a = e["agent_id"]
+            assert active.get(a) is None, "an agent handles one contact at a time"
+            assert state[a][0] == "available", e
+            assert queue_of[e["contact_id"]] in profiles[a]["queues"]
+            active[a] = e["contact_id"]
+            expect_next[a] = "on_contact"
+        elif t in ("contact.ended", "contact.transferred"):
+            assert active.get(e["agent_id"]) == e["contact_id"] and state[e["agent_id"]][0] == "on_contact"
+            expect_next[e["agent_id"]] = "wrap_up"
+        elif t == "contact.wrapup_ended":
+            assert active.get(e["agent_id"]) == e["contact_id"] and state[e["agent_id"]][0] == "wrap_up"
+            active[e["agent_id"]] = None
+        elif t.startswith("contact.hold"):
+            assert active.get(e["agent_id"]) == e["contact_id"] and state[e["agent_id"]][0] == "on_contact"
+    assert set(state) == set(profiles)
+
+
+def test_two_hours_of_peak_have_every_kind_of_contact(peak_run) -> None:  # type: ignore[no-untyped-def]
+    events = peak_run.events
+    types = Counter(e["type"] for e in events)
+    for kind in ("contact.abandoned", "contact.overflowed", "contact.transferred", "survey.completed",
+                 "contact.hold_started", "contact.wrapup_ended"):
+        assert types[kind] >= 3, kind
+    intervals = [s for q in peak_run.truth["intervals"].values() for s in q.values()]
+    assert sum(s["short_abandoned"] for s in intervals) >= 3
+    assert sum(s["abandoned"] - s["short_abandoned"] for s in intervals) >= 3
+    assert any(e["reason"] == "timeout" for e in events if e["type"] == "contact.overflowed")
+    assert {e["resolved"] for e in events if e["type"] == "contact.wrapup_ended"} == {True, False}
+    holds = Counter(e["contact_id"] for e in events if e["type"] == "contact.hold_started")
+    assert set(holds.values()) == {1, 2}
+    reasons = {e.get("reason") for e in events if e["type"] == "agent.state" and e["state"] == "aux"}
+    assert {"break", "personal"} <= reasons
+    customers = Counter(
+        e["customer"] for e in events if e["type"] == "contact.offered" and "parent_contact_id" not in e
+    )
+    assert max(customers.values()) >= 2, "repeat callers"
+
+
+def test_a_transfer_offers_a_new_contact_in_the_target_queue(peak_run) -> None:  # type: ignore[no-untyped-def]
+    events = peak_run.events
+    offered = {e["contact_id"]: e for e in events if e["type"] == "contact.offered"}
+    children = {e["parent_contact_id"]: e for e in offered.values() if "parent_contact_id" in e}
+    transfers = [e for e in events if e["type"] == "contact.transferred"]
+    assert transfers
+    for tr in transfers:
+        child = children[tr["contact_id"]]
+        parent = offered[tr["contact_id"]]
+        assert child["contact_id"] != tr["contact_id"]
+        assert child["queue"] == tr["to_queue"] != parent["queue"]
+        assert child["ts"] == tr["ts"] and child["customer"] == parent["customer"]
+        assert events.index(child) > events.index(tr)
+
+
+def test_schedules_profiles_and_forecasts(peak_run) -> None:  # type: ignore[no-untyped-def]
+    events = peak_run.events
+    profiles = [e for e in events if e["type"] == "agent.profile"]
+    assert len(profiles) == 40 and {p["team"] for p in profiles} <= {"north", "south", "digital"}
+    assert all(p["queues"] and p["name"] for p in profiles)
+    schedules = [e for e in events if e["type"] == "schedule.published"]
+    assert len(schedules) == 40 and {s["date"] for s in schedules} == {"2025-03-04"}
+    kinds: Counter[str] = Counter()
+    for s in schedules:
+        acts = s["activities"]
+        for a, b in itertools.pairwise(acts):
+            assert a["end"] == b["start"], "activities cover the shift without gaps"
+        for a in acts:
+            assert TS_FORMAT.match(a["start"]) and a["start"] < a["end"]
+            assert a["start"][:10] == s["date"] or a["end"][:10] == s["date"]
+        kind_list = [a["activity"] for a in acts]
+        assert kind_list[0] == "work" and kind_list[-1] == "work"
+        assert kind_list.count("break") in (1, 2) and kind_list.count("lunch") <= 1
+        kinds.update(kind_list)
+    assert kinds["lunch"] > 0
+    forecasts = [e for e in events if e["type"] == "forecast.published"]
+    assert {f["queue"] for f in forecasts} == {"sales", "support", "chat"}
+    for f in forecasts:
+        assert len(f["intervals"]) == 48 and f["interval_minutes"] == 30
+        offered = [i["offered"] for i in f["intervals"]]
+        assert max(offered[18:24]) > 3 * max(offered[2:8]), "day peaks well above the night"
+        assert all(i["aht_s"] > 0 for i in f["intervals"])
+
+
+def test_intraday_profile_has_a_morning_and_an_after_lunch_peak() -> None:
+    sampler = RandomSampler(SETTINGS, 1, 40)
+    for q in SETTINGS.queues:
+        rate = [sampler.rate_per_h(q, h / 4) for h in range(96)]
+        morning, lunch, afternoon = max(rate[36:46]), min(rate[46:54]), max(rate[54:64])
+        assert morning > lunch < afternoon and min(morning, afternoon) > 1.1 * lunch, q.id
+        assert max(rate[0:20]) < 0.3 * morning
+
+
+# -- truth ------------------------------------------------------------------------------------
+
+
+def test_truth_header(peak_run) -> None:  # type: ignore[no-untyped-def]
+    t = peak_run.truth
+    assert t["seed"] == 1 and t["timezone"] == TZ_NAME and t["interval_minutes"] == 30
+    assert t["start"] == "2025-03-04T10:00:00+08:00" and t["end"] == "2025-03-04T12:00:00+08:00"
+    assert set(t["intervals"]) == {"sales", "support", "chat"}
+    assert list(t["intervals"]["sales"]) == [f"2025-03-04T{h}:00+08:00" for h in ("10:00", "10:30", "11:00", "11:30")]
+
+
+def test_truth_balances_offered_with_outcomes_and_waiting(peak_run) -> None:  # type: ignore[no-untyped-def]
+    waiting_by_interval: Counter[tuple[str, str]] = Counter()
+    for evs in by_contact(peak_run.events).values():
+        offered = evs[0]
+        if not any(CONTACT_ORDER.get(e["type"]) == 1 for e in evs):
+            start = interval_start_ms(ts_ms(offered), SETTINGS.tz, 30)
+            waiting_by_interval[(offered["queue"], iso(start, SETTINGS.tz))] += 1
+    for queue, ivs in peak_run.truth["intervals"].items():
+        for start, st in ivs.items():
+            waiting = st["offered"] - st["answered"] - st["abandoned"] - st["overflowed"]
+            assert waiting == waiting_by_interval[(queue, start)] >= 0
+            assert st["handled"] <= st["answered"]
+
+
+def test_truth_equals_an_independent_recount_from_the_events(peak_run) -> None:  # type: ignore[no-untyped-def]
+    assert recount_intervals(peak_run.events, SETTINGS) == peak_run.truth["intervals"]
+
+
+def test_adherence_truth_equals_a_recount_from_the_events(peak_run) -> None:  # type: ignore[no-untyped-def]
+    truth_agents = peak_run.truth["agents"]
+    assert recount_adherence(peak_run.events, SETTINGS, at(10), at(12)) == truth_agents
+    rows = [d for a in truth_agents.values() for d in a.values() if d["scheduled_s"]]
+    assert rows and all(0 <= r["adherence"] <= 1 for r in rows)
+    assert any(r["adherence"] < 1 for r in rows), "people are not perfect"
+    assert sum(r["adherence"] for r in rows) / len(rows) > 0.8
+
+
+def test_truth_over_midnight_covers_two_days() -> None:
+    settings = make_settings()
+    result = simulate(settings, 3, 40, at(21.5, settings), 5 * HOUR_MS)
+    events = result.events
+    schedule_dates = Counter(e["date"] for e in events if e["type"] == "schedule.published")
+    assert schedule_dates == {"2025-03-04": 40, "2025-03-05": 40}
+    next_day = [e for e in events if e["type"] == "schedule.published" and e["date"] == "2025-03-05"]
+    assert next_day[0]["ts"] == "2025-03-04T22:00:00+08:00"
+    assert {e["date"] for e in events if e["type"] == "forecast.published"} == {"2025-03-04", "2025-03-05"}
+    assert recount_intervals(events, settings) == result.truth["intervals"]
+    assert recount_adherence(events, settings, at(21.5, settings), at(26.5, settings)) == result.truth["agents"]
+    assert set().union(*result.truth["days"].values()) == {"2025-03-04", "2025-03-05"}
+
+
+def test_a_day_with_a_dst_gap_stays_consistent() -> None:
+    settings = make_settings(timezone="Europe/Berlin")
+    day = date(2025, 3, 30)  # 23 hours: 02:00 -> 03:00
+    start, end = local_ms(day, 0, settings), local_ms(date(2025, 3, 31), 0, settings)
+    result = simulate(settings, 1, 40, start, end - start)
+    for e in result.events:
+        parse_event(e)
+        if e["type"] == "schedule.published":
+            bounds = [to_ms(datetime.fromisoformat(a[k])) for a in e["activities"] for k in ("start", "end")]
+            assert bounds == sorted(bounds) and len(set(bounds[1::2])) == len(bounds) // 2
+        if e["type"] == "forecast.published":
+            assert len(e["intervals"]) == (46 if e["date"] == "2025-03-30" else 48)
+    assert recount_intervals(result.events, settings) == result.truth["intervals"]
+    assert recount_adherence(result.events, settings, start, end) == result.truth["agents"]
+
+
+def test_experience_figures(peak_run) -> None:  # type: ignore[no-untyped-def]
+    t = peak_run.truth
+    surveys = [e for e in peak_run.events if e["type"] == "survey.completed"]
+    assert sum(row["surveys"] for row in t["csat"].values()) == len(surveys)
+    for q, row in t["csat"].items():
+        scores = [e["score"] for e in surveys if e["queue"] == q]
+        assert row["score_sum"] == sum(scores) and row["satisfied"] == sum(s >= 4 for s in scores)
+    wrapped = [e for e in peak_run.events if e["type"] == "contact.wrapup_ended"]
+    transferred = {e["contact_id"] for e in peak_run.events if e["type"] == "contact.transferred"}
+    assert sum(r["wrapped"] for r in t["fcr"].values()) == sum(e["contact_id"] not in transferred for e in wrapped)
+    assert all(r["fcr"] is None or 0.5 < r["fcr"] < 1 for r in t["fcr"].values())
+
+
+# -- scripted scenarios, checked by hand ---------------------------------------------------
+
+
+def plan(**kw: Any) -> ContactPlan:
+    values: dict[str, Any] = {
+        "customer": "cust-1", "patience_ms": None, "overflow_after_ms": 300 * S, "announce_ms": 5 * S,
+        "callback_ms": None, "ring_ms": 2 * S, "talk_ms": 60 * S, "wrap_ms": 10 * S,
+    }
+    values.update(kw)
+    return ContactPlan(**values)
+
+
+class ScriptedSampler:
+    """Agents working all day and contacts exactly as scripted."""
+
+    def __init__(
+        self, settings: Settings, agents: list[AgentSpec], arrivals: dict[str, list[int]], plans: list[ContactPlan]
+    ) -> None:
+        self.settings = settings
+        self._agents = agents
+        self._arrivals = {q: list(ts) for q, ts in arrivals.items()}
+        self._plans = list(plans)
+        self.closed: list[tuple[str, str | None, str, int]] = []
+
+    def agents(self) -> list[AgentSpec]:
+        return self._agents
+
+    def day_plan(self, agent: AgentSpec, day: date) -> DayPlan:
+        shift = (local_ms(day, 9 * 60, self.settings), local_ms(day, 18 * 60, self.settings))
+        return DayPlan(((*shift, "work"),), ((shift[0] - 300 * S, "login", None), (shift[1], "logout", None)))
+
+    def forecast(self, queue: Any, day: date) -> list[tuple[int, float, float]]:
+        return [(local_ms(day, 0, self.settings), 0.0, 0.0)]
+
+    def next_arrival_ms(self, queue: Any, after_ms: int) -> int | None:
+        pending = self._arrivals.get(queue.id, [])
+        return pending.pop(0) if pending else None
+
+    def contact_plan(
+        self, queue: Any, t_ms: int, customer: str | None = None, transferred: bool = False
+    ) -> ContactPlan:
+        p = self._plans.pop(0)
+        return p if customer is None else ContactPlan(**{**p.__dict__, "customer": customer})
+
+    def survey_score(self, resolved: bool, wait_ms: int) -> int:
+        return 4
+
+    def contact_closed(self, queue_id: str, customer: str | None, kind: str, t_ms: int) -> None:
+        self.closed.append((queue_id, customer, kind, t_ms))
+
+
+TINY = make_settings(queues=[{"id": "q", "channel": "voice", "sl_threshold_s": 20, "short_abandon_s": 5}], teams=[])
+
+
+def run_scripted(settings: Settings, sampler: ScriptedSampler, minutes: float = 10):  # type: ignore[no-untyped-def]
+    return simulate(settings, 7, len(sampler.agents()), at(10, settings), int(minutes * 60 * S), sampler=sampler)
+
+
+def timeline(events: list[dict[str, Any]], start: int) -> list[tuple[float, str, str]]:
+    return [
+        ((ts_ms(e) - start) / S, e["type"], e.get("contact_id", "")[-1:] or e.get("state", ""))
+        for e in events
+        if e["type"].startswith(("contact.", "survey.", "agent.state"))
+    ]
+
+
+def test_tiny_scenario_checked_by_hand() -> None:
+    t0 = at(10, TINY)
+    sampler = ScriptedSampler(
+        TINY,
+        [AgentSpec("a1", "Ann Lee", "t", ("q",))],
+        {"q": [t0, t0 + 10 * S, t0 + 20 * S, t0 + 30 * S, t0 + 40 * S]},
+        [
+            plan(survey_delay_ms=30 * S),
+            plan(holds=((20 * S, 15 * S),), resolved=False),
+            plan(patience_ms=3 * S),
+            plan(patience_ms=40 * S),
+            plan(overflow_after_ms=60 * S),
+        ],
+    )
+    result = run_scripted(TINY, sampler)
+    assert timeline(result.events, t0) == [
+        (0.0, "agent.state", "available"),
+        (0.0, "contact.offered", "1"),
+        (2.0, "contact.answered", "1"),
+        (2.0, "agent.state", "on_contact"),
+        (10.0, "contact.offered", "2"),
+        (20.0, "contact.offered", "3"),
+        (23.0, "contact.abandoned", "3"),
+        (30.0, "contact.offered", "4"),
+        (40.0, "contact.offered", "5"),
+        (62.0, "contact.ended", "1"),
+        (62.0, "agent.state", "wrap_up"),
+        (70.0, "contact.abandoned", "4"),
+        (72.0, "contact.wrapup_ended", "1"),
+        (72.0, "agent.state", "available"),
+        (74.0, "contact.answered", "2"),
+        (74.0, "agent.state", "on_contact"),
+        (92.0, "survey.completed", "1"),
+        (94.0, "contact.hold_started", "2"),
+        (100.0, "contact.overflowed", "5"),
+        (109.0, "contact.hold_ended", "2"),
+        (149.0, "contact.ended", "2"),
+        (149.0, "agent.state", "wrap_up"),
+        (159.0, "contact.wrapup_ended", "2"),
+        (159.0, "agent.state", "available"),
+    ]
+    interval = result.truth["intervals"]["q"]["2025-03-04T10:00:00+08:00"]
+    assert interval == {
+        "offered": 5, "answered": 2, "answered_within_sl": 1, "abandoned": 2, "short_abandoned": 1,
+        "overflowed": 1, "service_level": 0.25, "abandon_rate": 0.25, "answer_rate": 0.5,
+        "asa_s": 33.0, "aht_s": 77.5, "avg_abandon_s": 40.0, "max_wait_s": 64.0, "handled": 2,
+    }
+    assert result.truth["agents"] == {"a1": {"2025-03-04": {
+        "scheduled_s": 600.0, "in_adherence_s": 600.0, "adherence": 1.0,
+        "work_scheduled_s": 600.0, "worked_s": 600.0, "conformance": 1.0,
+    }}}
+    assert result.truth["fcr"]["q"] == {"wrapped": 2, "resolved": 1, "repeat_contacts": 4, "fcr": 0.5}
+    assert result.truth["csat"]["q"]["surveys"] == 1
+    closed = [kind for _, _, kind, _ in sampler.closed]
+    assert closed == ["short_abandon", "abandoned", "resolved", "overflowed", "unresolved"]
+    overflow = next(e for e in result.events if e["type"] == "contact.overflowed")
+    assert overflow["reason"] == "timeout"
+
+
+def test_end_of_run_cuts_contacts_in_flight() -> None:
+    t0 = at(10, TINY)
+    sampler = ScriptedSampler(
+        TINY, [AgentSpec("a1", "Ann Lee", "t", ("q",))], {"q": [t0, t0 + 10 * S]}, [plan(), plan()]
+    )
+    result = run_scripted(TINY, sampler, minutes=1)  # ends at 60 s: first contact talking, second waiting
+    st = result.truth["intervals"]["q"]["2025-03-04T10:00:00+08:00"]
+    assert (st["offered"], st["answered"], st["handled"], st["aht_s"], st["max_wait_s"]) == (2, 1, 0, None, 2.0)
+    assert all(ts_ms(e) < t0 + 60 * S for e in result.events)
+
+
+def test_transfer_and_fifo_across_queues() -> None:
+    settings = make_settings(
+        queues=[{"id": "q1", "channel": "voice"}, {"id": "q2", "channel": "voice"}], teams=[]
+    )
+    t0 = at(10, settings)
+    sampler = ScriptedSampler(
+        settings,
+        [AgentSpec("a1", "Ann", "t", ("q1", "q2")), AgentSpec("a2", "Bob", "t", ("q2",))],
+        {"q1": [t0, t0 + 5 * S], "q2": [t0 + 1 * S]},
+        [
+            plan(customer="c-a", talk_ms=30 * S, transfer_to="q2"),  # q1 at 0 s -> a1
+            plan(customer="c-b", talk_ms=100 * S),  # q2 at 1 s -> a2, busy until 113 s
+            plan(customer="c-c"),  # q1 at 5 s waits for a1
+            plan(talk_ms=40 * S),  # the transfer leg in q2 at 32 s
+        ],
+    )
+    result = run_scripted(settings, sampler)
+    events = result.events
+    transferred = next(e for e in events if e["type"] == "contact.transferred")
+    leg = next(e for e in events if e.get("parent_contact_id"))
+    assert (ts_ms(transferred) - t0, transferred["to_queue"], transferred["agent_id"]) == (32 * S, "q2", "a1")
+    assert (ts_ms(leg) - t0, leg["queue"], leg["customer"]) == (32 * S, "q2", "c-a")
+    answers = [(ts_ms(e) - t0, e["contact_id"][-1], e["agent_id"]) for e in events if e["type"] == "contact.answered"]
+    # a1 frees at 42 s: the q1 contact offered at 5 s is older than the transfer leg offered at 32 s
+    assert answers == [(2 * S, "1", "a1"), (3 * S, "2", "a2"), (44 * S, "3", "a1"), (115 * S, "4", "a2")]
+    q1 = result.truth["intervals"]["q1"]["2025-03-04T10:00:00+08:00"]
+    assert (q1["offered"], q1["handled"], q1["aht_s"]) == (2, 2, 55.0)  # (30 + 10) and (60 + 10) s, over 2
+    assert result.truth["intervals"]["q2"]["2025-03-04T10:00:00+08:00"]["offered"] == 2
+
+
+def test_no_agents_overflow_and_late_login() -> None:
+    t0 = at(10, TINY)
+
+    class LateSampler(ScriptedSampler):
+        def day_plan(self, agent: AgentSpec, day: date) -> DayPlan:
+            shift = (t0, local_ms(day, 18 * 60, self.settings))
+            return DayPlan(((*shift, "work"),), ((t0 + 120 * S, "login", None), (shift[1], "logout", None)))
+
+    sampler = LateSampler(TINY, [AgentSpec("a1", "Ann", "t", ("q",))], {"q": [t0 + 10 * S]}, [plan()])
+    result = run_scripted(TINY, sampler)
+    overflow = next(e for e in result.events if e["type"] == "contact.overflowed")
+    assert (overflow["reason"], ts_ms(overflow) - t0) == ("no_agents", 15 * S)
+    day = result.truth["agents"]["a1"]["2025-03-04"]
+    assert (day["scheduled_s"], day["in_adherence_s"], day["worked_s"]) == (600.0, 480.0, 480.0)
+    assert day["adherence"] == 0.8
+
+
+# -- live stream, CLI, Kafka -------------------------------------------------------------------
+
+
+def test_unbounded_stream_keeps_no_records() -> None:
+    sampler = RandomSampler(SETTINGS, 5, 20)
+    sim = Simulation(SETTINGS, sampler, 5, at(20), None, keep_records=False)
+    events = [e for _, e in itertools.islice(sim.stream(), 20_000)]
+    assert sim.contacts == [] and all(not a.timeline for a in sim.agents)
+    assert ts_ms(events[-1]) > at(20) + 24 * HOUR_MS, "goes on day after day"
+    dates = {e["date"] for e in events if e["type"] == "schedule.published"}
+    assert {"2025-03-04", "2025-03-05", "2025-03-06"} <= dates
+
+
+def test_behaviour_rates_change_what_agents_do() -> None:
+    strict = simulate(SETTINGS, 1, 40, at(9), 3 * HOUR_MS, behaviour=Behaviour(
+        late_login_rate=0, break_overrun_rate=0, unscheduled_aux_per_hour=0, early_logout_rate=0))
+    sloppy = simulate(SETTINGS, 1, 40, at(9), 3 * HOUR_MS, behaviour=Behaviour(
+        late_login_rate=1, break_overrun_rate=1, unscheduled_aux_per_hour=1, early_logout_rate=1))
+
+    def mean_adherence(result) -> float:  # type: ignore[no-untyped-def]
+        days = [d for a in result.truth["agents"].values() for d in a.values()]
+        rows = [d["adherence"] for d in days if d["adherence"] is not None]
+        return sum(rows) / len(rows)
+
+    assert mean_adherence(strict) > mean_adherence(sloppy) + 0.05
+    personal = [e for e in strict.events if e["type"] == "agent.state" and e.get("reason") == "personal"]
+    assert personal == []
+
+
+def test_parse_duration_and_start() -> None:
+    assert simulator.parse_duration("2h") == 2 * HOUR_MS
+    assert simulator.parse_duration("90m") == 90 * 60 * S
+    assert simulator.parse_duration("3600s") == HOUR_MS
+    assert simulator.parse_duration("1h30m") == 90 * 60 * S
+    assert simulator.parse_duration("1d") == 24 * HOUR_MS
+    assert simulator.parse_duration("45") == 45 * S
+    for bad in ("", "2x", "h", "0s", "-1h"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            simulator.parse_duration(bad)
+    assert simulator.parse_start("2025-03-04T10:00", SETTINGS) == at(10)
+    assert simulator.parse_start("2025-03-04T02:00:00+00:00", SETTINGS) == at(10)
+    now = simulator.parse_start(None, SETTINGS)
+    assert now % 60_000 == 0 and abs(now - time.time() * 1000) < 61_000
+    with pytest.raises(ValueError):
+        simulator.parse_start("tomorrow", SETTINGS)
+
+
+def parse_cli(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    simulator.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_option_defaults() -> None:
+    kafka = simulator.resolve(SETTINGS, parse_cli("--start", "2025-03-04T10:00"))
+    expected = (SETTINGS.simulator.speed, None, None, "127.0.0.1:9092")
+    assert (kafka.speed, kafka.end_ms, kafka.out, kafka.bootstrap) == expected
+    to_file = simulator.resolve(SETTINGS, parse_cli("--start", "2025-03-04T10:00", "--out", "x.ndjson"))
+    assert (to_file.speed, to_file.end_ms) == (0.0, at(10) + 24 * HOUR_MS)
+    with_truth = simulator.resolve(
+        SETTINGS, parse_cli("--speed", "60", "--truth", "t.json", "--start", "2025-03-04T10:00")
+    )
+    assert with_truth.end_ms == at(10) + 24 * HOUR_MS
+    explicit = simulator.resolve(SETTINGS, parse_cli(
+        "--seed", "9", "--agents", "7", "--duration", "90m", "--kafka", "k:1",
+        "--late-login-rate", "0.5", "--start", "2025-03-04T10:00",
+    ))
+    assert (explicit.seed, explicit.agents, explicit.end_ms, explicit.bootstrap) == (9, 7, at(11.5), "k:1")
+    assert explicit.behaviour.late_login_rate == 0.5
+    bare = simulator.resolve(SETTINGS, argparse.Namespace())
+    assert bare.seed == SETTINGS.simulator.seed and bare.agents == SETTINGS.simulator.agents
+
+
+def test_cli_writes_identical_events_and_truth_twice(tmp_path: os.PathLike[str]) -> None:
+    outputs = []
+    for i in (1, 2):
+        events, truth_file = f"{tmp_path}/e{i}.ndjson", f"{tmp_path}/t{i}.json"
+        args = parse_cli("--seed", "1", "--start", "2025-03-04T10:00", "--duration", "30m",
+                         "--truth", truth_file, "--out", events)
+        assert simulator.main(SETTINGS, args) == 0
+        outputs.append((open(events, "rb").read(), open(truth_file, "rb").read()))
+    assert outputs[0] == outputs[1]
+    lines = outputs[0][0].splitlines()
+    expected = simulate(SETTINGS, 1, SETTINGS.simulator.agents, at(10), 30 * 60 * S)
+    assert [orjson.loads(line) for line in lines] == expected.events
+    assert json.loads(outputs[0][1]) == json.loads(orjson.dumps(expected.truth))
+
+
+def test_paced_run_takes_simulated_time_over_speed(tmp_path: os.PathLike[str]) -> None:
+    args = parse_cli(
+        "--start", "2025-03-04T10:00", "--duration", "60s", "--speed", "300", "--out", f"{tmp_path}/e.ndjson"
+    )
+    began = time.monotonic()
+    assert simulator.main(SETTINGS, args) == 0
+    assert 0.1 < time.monotonic() - began < 5
+
+
+def test_stop_event_ends_a_live_run(tmp_path: os.PathLike[str]) -> None:
+    argv = ("--start", "2025-03-04T10:00", "--speed", "60", "--out", f"{tmp_path}/e.ndjson")
+    options = simulator.resolve(SETTINGS, parse_cli(*argv))
+    assert options.end_ms is None
+
+    async def scenario() -> int:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.3, stop.set)
+        return await simulator.run(SETTINGS, options, stop)
+
+    assert asyncio.run(scenario()) == 0
+    assert open(f"{tmp_path}/e.ndjson", "rb").read().count(b"\n") > 40
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes]] = []
+        self.stopped = False
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+        self.sent.append((topic, value, key))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    async def flush(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+def test_kafka_output_uses_topic_key_and_wire_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    producer = FakeProducer()
+
+    async def connect(cls, bootstrap: str):  # type: ignore[no-untyped-def]
+        assert bootstrap == "broker:9092"
+        return cls(producer)
+
+    monkeypatch.setattr(simulator._KafkaSink, "connect", classmethod(connect))
+    args = parse_cli("--start", "2025-03-04T10:00", "--duration", "20m", "--speed", "0", "--kafka", "broker:9092")
+    assert simulator.main(SETTINGS, args) == 0
+    assert producer.stopped and producer.sent
+    expected = simulate(SETTINGS, SETTINGS.simulator.seed, SETTINGS.simulator.agents, at(10), 20 * 60 * S).events
+    assert len(producer.sent) == len(expected)
+    for (topic, value, key), event in zip(producer.sent, expected, strict=True):
+        parsed = parse_event(value)
+        assert (topic, key.decode()) == route(parsed)
+        assert parsed.event_id == event["event_id"] and parsed.ts_ms == ts_ms(event)
+
+
+def test_cli_reports_unreachable_kafka(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    async def connect(cls, bootstrap: str):  # type: ignore[no-untyped-def]
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(simulator._KafkaSink, "connect", classmethod(connect))
+    assert simulator.main(SETTINGS, parse_cli("--duration", "1m", "--speed", "0")) == 1
+    assert "cannot reach Kafka" in capsys.readouterr().err
+
+
+# -- performance --------------------------------------------------------------------------------
+
+
+def test_forty_agents_two_hours_is_fast() -> None:
+    began = time.perf_counter()
+    simulate(SETTINGS, 4, 40, at(9), 2 * HOUR_MS)
+    assert time.perf_counter() - began < 3
+
+
+def test_two_hundred_agents_one_day_is_within_budget() -> None:
+    began = time.perf_counter()
+    result = simulate(SETTINGS, 1, 200, at(0), 24 * HOUR_MS)
+    assert time.perf_counter() - began < 30
+    assert sum(s["offered"] for q in result.truth["days"].values() for s in q.values()) > 5000
+
