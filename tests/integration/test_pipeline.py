@@ -126,7 +126,7 @@ def test_http_ingest_reaches_worker_and_bad_input_is_contained(stack: Stack) -> 
 
 
 def sim_events(settings: Any, seed: int, agents: int, hours: float) -> Any:
-    start = datetime(2026, 11, 24, 8, 0, tzinfo=settings.tz)
+    start = datetime(2026, 11, 24, 9, 0, tzinfo=settings.tz)
     return simulate(settings, seed=seed, agents=agents, start_ms=int(start.timestamp() * 1000),
                     duration_ms=int(hours * 3_600_000))
 
@@ -167,7 +167,7 @@ def expect_truth(stack: Stack, truth: dict[str, Any], timeout_s: float = 90) -> 
 
 def test_simulated_two_hours_match_truth_exactly(stack: Stack) -> None:
     settings = stack.settings()
-    result = sim_events(settings, seed=11, agents=30, hours=2)
+    result = sim_events(settings, seed=11, agents=60, hours=2)
     offered = sum(s["offered"] for q in result.truth["intervals"].values() for s in q.values())
     assert offered >= 300 and len(result.truth["intervals"]) == 3
     stack.worker()
@@ -178,7 +178,7 @@ def test_simulated_two_hours_match_truth_exactly(stack: Stack) -> None:
 
 def test_sigkill_restart_duplicates_and_reordering_stay_exact(stack: Stack) -> None:
     settings = stack.settings()
-    result = sim_events(settings, seed=12, agents=30, hours=2)
+    result = sim_events(settings, seed=12, agents=60, hours=2)
     events = list(result.events)
     rng = random.Random(5)
     half = len(events) // 2
@@ -202,16 +202,17 @@ def test_sigkill_restart_duplicates_and_reordering_stay_exact(stack: Stack) -> N
 
 def test_two_workers_share_partitions(stack: Stack) -> None:
     settings = stack.settings()
-    result = sim_events(settings, seed=13, agents=30, hours=2)
+    result = sim_events(settings, seed=13, agents=60, hours=2)
     stack.worker("worker-a")
     stack.api()
     events = result.events
     asyncio.run(produce(stack.bootstrap, events[: len(events) // 3]))
-    stack.worker("worker-b", wait=False)  # joins mid-stream: a rebalance with re-deliveries
-    asyncio.run(produce(stack.bootstrap, events[len(events) // 3:]))
+    worker_b = stack.worker("worker-b", wait=False)  # joins mid-stream: a rebalance, re-deliveries
+    asyncio.run(produce(stack.bootstrap, events[len(events) // 3: len(events) // 2]))
+    worker_b.wait_log("rebuilt aggregates", 90)
+    asyncio.run(produce(stack.bootstrap, events[len(events) // 2:]))
     expect_truth(stack, result.truth, timeout_s=120)
 
-    worker_b = next(p for p in stack.procs if p.name == "worker-b")
     owned_b = re.findall(r"rebuilt aggregates of partitions \[([0-9, ]*)\]", worker_b.log())
     assert owned_b and 0 < len(owned_b[-1].split(",")) < 8, owned_b  # B really took a share
     assert all(p.proc.poll() is None for p in stack.procs)
