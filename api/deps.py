@@ -1,0 +1,93 @@
+"""Typed FastAPI dependencies: settings, view, producer, clock, metrics and role checks.
+
+Everything lives on ``app.state`` (set by ``create_app``); routes ask for it with the
+``Annotated`` aliases below, e.g. ``def list_queues(view: ViewDep, now_ms: NowMsDep, _: Viewer)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import Principal, TokenStore
+from api.ingest import ApiMetrics
+from api.kafka import EventProducer
+from api.view import View
+from floorwatch.config import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <secret>")
+_query_token = APIKeyQuery(name="token", auto_error=False, description="?token=<secret>")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_view(request: Request) -> View:
+    return request.app.state.view
+
+
+def get_producer(request: Request) -> EventProducer:
+    return request.app.state.producer
+
+
+def get_metrics(request: Request) -> ApiMetrics:
+    return request.app.state.metrics
+
+
+def get_now_ms(request: Request) -> int:
+    """Current time in epoch ms from ``app.state.clock`` (injectable for tests)."""
+    return int(request.app.state.clock())
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ViewDep = Annotated[View, Depends(get_view)]
+ProducerDep = Annotated[EventProducer, Depends(get_producer)]
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+NowMsDep = Annotated[int, Depends(get_now_ms)]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    token: Annotated[str | None, Security(_query_token)],
+) -> Principal:
+    """The caller of a valid token (header first, then ``?token=``), or 401."""
+    if bearer is None and request.headers.get("authorization"):
+        raise _unauthorized("Authorization header must be 'Bearer <token>'")
+    secret = bearer.credentials if bearer is not None else token
+    if not secret:
+        raise _unauthorized("missing token: send 'Authorization: Bearer <token>' or '?token=<token>'")
+    store: TokenStore = request.app.state.tokens
+    principal = store.authenticate(secret)
+    if principal is None:
+        raise _unauthorized("invalid token")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(role: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets through callers holding ``role`` (implied roles count)."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not principal.has(role):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"token {principal.name!r} lacks role {role!r}")
+        return principal
+
+    check.__name__ = f"require_{role}"
+    return check
+
+
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Supervisor = Annotated[Principal, Depends(require("supervisor"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+Ingest = Annotated[Principal, Depends(require("ingest"))]

@@ -1,0 +1,116 @@
+"""The FastAPI application: ``create_app(settings)``; run it with uvicorn.
+
+    uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port)
+
+Without an injected ``view``, the lifespan starts a ``KafkaViewLoader`` that fills a fresh
+``View`` from the output topics (``/readyz`` reports its progress). Without an injected
+``producer``, ingest uses a ``KafkaEventProducer`` started on first use and stopped at shutdown.
+Injected objects are the caller's: the app neither starts nor stops them.
+
+``app.state`` holds: settings, view, producer, loader (or None), tokens, registry, metrics,
+clock (callable -> epoch ms), readiness (callable -> status dict).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.auth import TokenStore
+from api.ingest import ApiMetrics
+from api.kafka import EventProducer, KafkaEventProducer
+from api.routes import events, health, queues
+from api.view import KafkaViewLoader, View
+from floorwatch.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    view: View | None = None,
+    producer: EventProducer | None = None,
+    clock: Callable[[], int] | None = None,
+) -> FastAPI:
+    """Build the API. ``view``/``producer``/``clock`` are for tests and embedding."""
+    owns_view = view is None
+    owns_producer = producer is None
+    view = view if view is not None else View()
+    producer = producer if producer is not None else KafkaEventProducer(settings.kafka.bootstrap)
+    loader = KafkaViewLoader(settings.kafka.bootstrap, view) if owns_view else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task: asyncio.Task[None] | None = None
+        if loader is not None:
+            task = asyncio.create_task(loader.run(), name="floorwatch-view-loader")
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                await loader.stop()  # type: ignore[union-attr]
+            if owns_producer:
+                await producer.stop()  # type: ignore[union-attr]
+
+    app = FastAPI(
+        title="Floorwatch API",
+        version="0.1.0",
+        summary="Real-time contact-center floor monitor",
+        lifespan=lifespan,
+    )
+    registry = CollectorRegistry()
+    app.state.settings = settings
+    app.state.view = view
+    app.state.producer = producer
+    app.state.loader = loader
+    app.state.tokens = TokenStore(settings.auth.tokens)
+    app.state.registry = registry
+    app.state.metrics = ApiMetrics(registry)
+    app.state.clock = clock or wall_clock_ms
+    app.state.readiness = loader.status if loader is not None else (lambda: {"ready": True, "lag": {}})
+
+    _install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(events.router)
+    app.include_router(queues.router)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error is JSON ``{"detail": ...}``; an unexpected one is a logged 500, never HTML."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors: list[dict[str, Any]] = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error"}, status_code=500)

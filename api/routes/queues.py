@@ -1,0 +1,33 @@
+"""Queue figures: ``GET /api/v1/queues`` and ``GET /api/v1/intervals`` (role ``viewer``)."""
+
+from __future__ import annotations
+
+from datetime import date as Date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api import queries
+from api.deps import NowMsDep, SettingsDep, Viewer, ViewDep
+
+router = APIRouter(prefix="/api/v1", tags=["queues"])
+
+
+@router.get("/queues")
+async def list_queues(_: Viewer, view: ViewDep, settings: SettingsDep, now_ms: NowMsDep) -> list[dict[str, Any]]:
+    """Live tile of every configured queue (config order), then of any other queue seen."""
+    return queries.queues_overview(view, settings, now_ms)
+
+
+@router.get("/intervals")
+async def list_intervals(
+    _: Viewer,
+    view: ViewDep,
+    settings: SettingsDep,
+    now_ms: NowMsDep,
+    queue: Annotated[str, Query(min_length=1, max_length=256)],
+    date: Annotated[Date | None, Query(description="local YYYY-MM-DD; default today")] = None,
+) -> list[dict[str, Any]]:
+    """Every interval of the local day that has contacts, sorted by start."""
+    day = date if date is not None else queries.today(settings, now_ms)
+    return queries.day_intervals(view, settings, queue, day)

@@ -1,0 +1,500 @@
+"""The API's materialized view of the worker output topics, and the Kafka loader that fills it.
+
+``View`` keeps the last value of every record of ``fw.interval-stats``, ``fw.queue-stats`` and
+``fw.agent-status`` (and, raw, ``fw.adherence`` and ``fw.alerts``), keyed exactly as in
+``floorwatch.records``; a ``null`` value deletes the key. Partials are parsed once, when they
+arrive, so queries only add numbers. Bad records are counted and skipped, never raised.
+
+``KafkaViewLoader`` reads those topics from the beginning, forever, with no consumer group,
+and reports readiness by comparing each partition's position with the high watermark of the
+fetch responses (``consumer.highwater(tp)``), never with ``end_offsets()``: Tansu answers
+ListOffsets with the base offset of the last batch + 1 (see docs/ and the Tansu reference).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import orjson
+
+from floorwatch import records, topics
+from floorwatch.domain.queue_metrics import Counts
+
+log = logging.getLogger(__name__)
+
+_COUNT_FIELDS = tuple(f.name for f in fields(Counts))
+
+
+class BadRecord(ValueError):
+    """A record of an output topic that does not have the format of ``floorwatch.records``."""
+
+
+MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: beyond it no date can be printed
+
+
+def _int(data: dict[str, Any], name: str, *, optional: bool = False) -> int | None:
+    value = data.get(name)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRecord(f"field {name!r}: expected an integer, got {value!r}")
+    return value
+
+
+def _ms(data: dict[str, Any], name: str, *, optional: bool = False) -> int | None:
+    """An epoch-milliseconds field, within the years 1970..9999."""
+    value = _int(data, name, optional=optional)
+    if value is not None and not 0 <= value <= MAX_MS:
+        raise BadRecord(f"field {name!r}: {value} is not a plausible epoch-ms time")
+    return value
+
+
+def _str(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise BadRecord(f"field {name!r}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def parse_counts(data: Any) -> Counts:
+    """``Counts.from_dict`` with the types checked (a bad partial must not break a sum)."""
+    if not isinstance(data, dict):
+        raise BadRecord("counts: expected an object")
+    for name in _COUNT_FIELDS:
+        if name in data:
+            _int(data, name, optional=name == "max_wait_ms")
+    return Counts.from_dict(data)
+
+
+@dataclass(slots=True)
+class IntervalPartial:
+    """One ``fw.interval-stats`` record: one source partition's counts of a (queue, interval)."""
+
+    queue: str
+    start_ms: int
+    end_ms: int | None
+    partition: int | None
+    counts: Counts
+    rules: dict[str, Any] | None
+    mixed_rules: bool
+    updated_ms: int | None
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> IntervalPartial:
+        rules = data.get("rules")
+        return cls(
+            queue=_str(data, "queue"),
+            start_ms=_ms(data, "start_ms"),  # type: ignore[arg-type]
+            end_ms=_ms(data, "end_ms", optional=True),
+            partition=_int(data, "partition", optional=True),
+            counts=parse_counts(data.get("counts")),
+            rules=rules if isinstance(rules, dict) else None,
+            mixed_rules=bool(data.get("mixed_rules", False)),
+            updated_ms=_ms(data, "updated_ms", optional=True),
+        )
+
+
+@dataclass(slots=True)
+class QueuePartial:
+    """One ``fw.queue-stats`` record: one source partition's live figures of a queue."""
+
+    queue: str
+    partition: int | None
+    waiting: int
+    oldest_waiting_ms: int | None
+    rolling_15m: Counts
+    rolling_60m: Counts
+    computed_ms: int | None
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> QueuePartial:
+        return cls(
+            queue=_str(data, "queue"),
+            partition=_int(data, "partition", optional=True),
+            waiting=_int(data, "waiting", optional=True) or 0,
+            oldest_waiting_ms=_ms(data, "oldest_waiting_ms", optional=True),
+            rolling_15m=parse_counts(data.get("rolling_15m") or {}),
+            rolling_60m=parse_counts(data.get("rolling_60m") or {}),
+            computed_ms=_ms(data, "computed_ms", optional=True),
+        )
+
+
+class View:
+    """Last value per key of the output topics, with per-queue indexes for the queries."""
+
+    def __init__(self) -> None:
+        # keyed exactly as floorwatch.records
+        self.intervals: dict[str, IntervalPartial] = {}  # "{queue}|{start_ms}|{partition}"
+        self.queue_stats: dict[str, QueuePartial] = {}  # "{queue}|{partition}"
+        self.agents: dict[str, dict[str, Any]] = {}  # agent_id -> fw.agent-status record
+        self.adherence: dict[str, Any] = {}  # raw, for the adherence endpoints
+        self.alerts: dict[str, Any] = {}  # raw, for the alert endpoints
+        # indexes
+        self.buckets: dict[str, dict[int, dict[str, IntervalPartial]]] = {}  # queue -> start -> key -> p
+        self.starts: dict[str, list[int]] = {}  # queue -> sorted starts present in buckets
+        self.queue_parts: dict[str, dict[str, QueuePartial]] = {}  # queue -> key -> partial
+        self.updated_ms: dict[str, int] = {}  # queue -> latest updated_ms/computed_ms seen
+        # bookkeeping
+        self.version = 0  # +1 per applied change (cheap "did anything change?" for pushers)
+        self.applied = 0
+        self.bad_records = 0
+        self.listeners: list[Callable[[str, str], None]] = []  # called with (topic, key)
+
+    # -- writes -------------------------------------------------------------------------
+
+    def apply(self, topic: str, key: bytes | str | None, value: bytes | None) -> bool:
+        """Apply one record; ``value=None`` deletes ``key``. Returns False for a bad record."""
+        try:
+            skey = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+            data = None if value is None else orjson.loads(value)
+            if data is not None and not isinstance(data, dict):
+                raise BadRecord("value is not a JSON object")
+            if topic == topics.INTERVAL_STATS:
+                skey = self._apply_interval(skey, data)
+            elif topic == topics.QUEUE_STATS:
+                skey = self._apply_queue(skey, data)
+            elif topic == topics.AGENT_STATUS:
+                skey = self._apply_raw(self.agents, skey, data, "agent_id")
+            elif topic == topics.ADHERENCE:
+                skey = self._apply_raw(self.adherence, skey, data, None)
+            elif topic == topics.ALERTS:
+                skey = self._apply_raw(self.alerts, skey, data, "id")
+            else:
+                return False
+        except (BadRecord, orjson.JSONDecodeError, TypeError, ValueError) as exc:
+            self.bad_records += 1
+            log.warning("skipping bad record on %s key=%r: %s", topic, key, exc)
+            return False
+        self.applied += 1
+        self.version += 1
+        for listener in self.listeners:
+            try:
+                listener(topic, skey)
+            except Exception:  # a listener never breaks the loader
+                log.exception("view listener failed")
+        return True
+
+    def _touch(self, queue: str, ms: int | None) -> None:
+        if ms is not None and ms > self.updated_ms.get(queue, -1):
+            self.updated_ms[queue] = ms
+
+    def _apply_interval(self, key: str | None, data: dict[str, Any] | None) -> str:
+        new = IntervalPartial.parse(data) if data is not None else None
+        if key is None:
+            if new is None:
+                raise BadRecord("tombstone without a key")
+            key = records.interval_key(new.queue, new.start_ms, new.partition or 0)
+        old = self.intervals.pop(key, None)
+        if old is not None and new is not None and (old.queue, old.start_ms) == (new.queue, new.start_ms):
+            old = None
+            self.buckets[new.queue][new.start_ms].pop(key, None)  # replaced in place below
+        if old is not None:
+            starts = self.buckets.get(old.queue, {})
+            parts = starts.get(old.start_ms, {})
+            parts.pop(key, None)
+            if not parts and starts.pop(old.start_ms, None) is not None:
+                ordered = self.starts[old.queue]
+                del ordered[bisect.bisect_left(ordered, old.start_ms)]
+        if new is not None:
+            self.intervals[key] = new
+            starts = self.buckets.setdefault(new.queue, {})
+            parts = starts.get(new.start_ms)
+            if parts is None:
+                parts = starts[new.start_ms] = {}
+                bisect.insort(self.starts.setdefault(new.queue, []), new.start_ms)
+            parts[key] = new
+            self._touch(new.queue, new.updated_ms)
+        return key
+
+    def _apply_queue(self, key: str | None, data: dict[str, Any] | None) -> str:
+        new = QueuePartial.parse(data) if data is not None else None
+        if key is None:
+            if new is None:
+                raise BadRecord("tombstone without a key")
+            key = records.queue_key(new.queue, new.partition or 0)
+        old = self.queue_stats.pop(key, None)
+        if old is not None:
+            self.queue_parts.get(old.queue, {}).pop(key, None)
+        if new is not None:
+            self.queue_stats[key] = new
+            self.queue_parts.setdefault(new.queue, {})[key] = new
+            self._touch(new.queue, new.computed_ms)
+        return key
+
+    @staticmethod
+    def _apply_raw(
+        table: dict[str, Any], key: str | None, data: dict[str, Any] | None, id_field: str | None
+    ) -> str:
+        if key is None:
+            found = data.get(id_field) if (data is not None and id_field) else None
+            if not isinstance(found, str):
+                raise BadRecord("record without a key")
+            key = found
+        if data is None:
+            table.pop(key, None)
+        else:
+            table[key] = data
+        return key
+
+    # -- reads --------------------------------------------------------------------------
+
+    def queue_ids(self) -> set[str]:
+        """Queues seen in interval or queue partials."""
+        return {q for q, starts in self.buckets.items() if starts} | {
+            q for q, parts in self.queue_parts.items() if parts
+        }
+
+    def interval_partials(self, queue: str, start_ms: int) -> list[IntervalPartial]:
+        return list(self.buckets.get(queue, {}).get(start_ms, {}).values())
+
+    def interval_starts(self, queue: str, lo_ms: int, hi_ms: int) -> list[int]:
+        """Interval starts of ``queue`` with a partial, in ``[lo_ms, hi_ms)``, sorted."""
+        ordered = self.starts.get(queue, [])
+        return ordered[bisect.bisect_left(ordered, lo_ms) : bisect.bisect_left(ordered, hi_ms)]
+
+    def latest_start(self, queue: str) -> int | None:
+        ordered = self.starts.get(queue)
+        return ordered[-1] if ordered else None
+
+    def queue_partials(self, queue: str) -> list[QueuePartial]:
+        return list(self.queue_parts.get(queue, {}).values())
+
+
+# --------------------------------------------------------------------------------------
+# Kafka loader
+
+VIEW_TOPICS_REQUIRED = (topics.INTERVAL_STATS, topics.QUEUE_STATS, topics.AGENT_STATUS)
+VIEW_TOPICS_OPTIONAL = (topics.ADHERENCE, topics.ALERTS)
+
+
+async def _fresh_metadata(consumer: Any) -> Callable[[str], set[int] | None]:
+    """``partitions_for_topic`` on metadata fetched now, topics created after start included.
+
+    ``AIOKafkaConsumer.topics()`` fetches the whole cluster metadata but does not store it,
+    and ``partitions_for_topic`` only knows topics the client already tracks, so a topic created
+    after start would never show up; the client's ``fetch_all_metadata()`` returns the fresh
+    cluster view (aiokafka is pinned in pyproject). Test doubles provide the public pair.
+    """
+    client = getattr(consumer, "_client", None)
+    fetch = getattr(client, "fetch_all_metadata", None)
+    if fetch is not None:
+        cluster = await fetch()
+        return cluster.partitions_for_topic  # type: ignore[no-any-return]
+    await consumer.topics()
+    return consumer.partitions_for_topic  # type: ignore[no-any-return]
+
+
+@dataclass(slots=True)
+class _Lag:
+    position: int | None
+    highwater: int | None
+
+    @property
+    def caught_up(self) -> bool:
+        return self.position is not None and self.highwater is not None and self.position >= self.highwater
+
+
+class KafkaViewLoader:
+    """Reads the output topics into a ``View`` forever; knows whether it has caught up.
+
+    Readiness: every assigned partition has had a fetch response and its position is at or
+    past that response's high watermark (an empty partition, highwater 0 and position 0, is
+    caught up). Once caught up the loader stays ready while fetch responses keep arriving
+    (live lag under load does not flip readiness); it is not ready while the required topics
+    do not exist, while the broker is unreachable, or when no fetch response has arrived for
+    ``stale_after_s``.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        view: View,
+        *,
+        required: tuple[str, ...] = VIEW_TOPICS_REQUIRED,
+        optional: tuple[str, ...] = VIEW_TOPICS_OPTIONAL,
+        retry_s: float = 1.0,
+        metadata_refresh_s: float = 10.0,
+        stale_after_s: float = 15.0,
+        max_records: int = 10_000,
+        consumer_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.view = view
+        self.required = required
+        self.optional = optional
+        self.retry_s = retry_s
+        self.metadata_refresh_s = metadata_refresh_s
+        self.stale_after_s = stale_after_s
+        self.max_records = max_records
+        self._consumer_factory = consumer_factory or self._default_consumer
+        self._consumer: Any = None
+        self._lag: dict[Any, _Lag] = {}
+        self._caught_up = False
+        self._state = "starting"
+        self._error: str | None = None
+        self._last_fetch = 0.0  # monotonic time at which a newer fetch response was seen
+        self._last_poll_ms = -1  # newest consumer.last_poll_timestamp() seen
+        self._positions: dict[Any, int] = {}  # next offset per partition, kept across reconnects
+        self._stopping = False
+
+    def _default_consumer(self) -> Any:
+        from aiokafka import AIOKafkaConsumer
+
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id="floorwatch-api-view",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+
+    # -- status -------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        fresh = time.monotonic() - self._last_fetch < self.stale_after_s
+        return self._caught_up and self._state == "consuming" and fresh
+
+    def status(self) -> dict[str, Any]:
+        """``{"ready": bool, "lag": {topic: records behind | None}, "state": ..., "error": ...}``."""
+        by_topic: dict[str, int | None] = {}
+        for tp, lag in self._lag.items():
+            if lag.caught_up:
+                by_topic.setdefault(tp.topic, 0)
+                continue
+            behind = None if lag.position is None or lag.highwater is None else lag.highwater - lag.position
+            current = by_topic.get(tp.topic, 0)
+            by_topic[tp.topic] = None if (behind is None or current is None) else current + behind
+        out: dict[str, Any] = {"ready": self.ready, "lag": by_topic, "state": self._state}
+        if self._error:
+            out["error"] = self._error
+        return out
+
+    # -- loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume forever; reconnect after any error. Cancel the task to stop."""
+        while not self._stopping:
+            try:
+                await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._state = "retrying"
+                self._error = f"{type(exc).__name__}: {exc}"
+                self._caught_up = False
+                log.warning("view loader: %s; retrying in %.1fs", self._error, self.retry_s)
+            finally:
+                await self._close()
+            if not self._stopping:
+                await asyncio.sleep(self.retry_s)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        await self._close()
+
+    async def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    async def _run_once(self) -> None:
+        self._state = "connecting"
+        consumer = self._consumer_factory()
+        self._consumer = consumer
+        await consumer.start()
+        self._state = "waiting_for_topics"
+        assigned = await self._wait_for_topics(consumer)
+        self._state = "consuming"
+        self._error = None
+        self._last_fetch = time.monotonic()
+        next_refresh = time.monotonic() + self.metadata_refresh_s
+        while not self._stopping:
+            batches = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
+            for tp, messages in batches.items():
+                for msg in messages:
+                    self.view.apply(tp.topic, msg.key, msg.value)
+            await self._update_lag(consumer)
+            if time.monotonic() >= next_refresh:
+                next_refresh = time.monotonic() + self.metadata_refresh_s
+                assigned = await self._refresh_assignment(consumer, assigned)
+
+    async def _partitions(self, consumer: Any) -> tuple[set[Any], list[str]]:
+        """All partitions of the view topics that exist, and the required topics missing."""
+        from aiokafka import TopicPartition
+
+        partitions_for_topic = await _fresh_metadata(consumer)
+        wanted: set[Any] = set()
+        missing: list[str] = []
+        for topic in (*self.required, *self.optional):
+            parts = partitions_for_topic(topic)
+            if not parts:
+                if topic in self.required:
+                    missing.append(topic)
+                continue
+            wanted.update(TopicPartition(topic, p) for p in parts)
+        return wanted, missing
+
+    async def _wait_for_topics(self, consumer: Any) -> set[Any]:
+        while True:
+            wanted, missing = await self._partitions(consumer)
+            if not missing:
+                self._assign(consumer, wanted)
+                return wanted
+            self._error = "waiting for topics: " + ", ".join(missing)
+            await asyncio.sleep(self.retry_s)
+
+    async def _refresh_assignment(self, consumer: Any, assigned: set[Any]) -> set[Any]:
+        """Pick up topics/partitions created after start, keeping the positions already read."""
+        wanted, _ = await self._partitions(consumer)
+        wanted |= assigned
+        if wanted == assigned:
+            return assigned
+        self._assign(consumer, wanted)
+        log.info("view loader: now reading %d partitions", len(wanted))
+        return wanted
+
+    def _assign(self, consumer: Any, wanted: set[Any]) -> None:
+        """Assign ``wanted``, resuming every partition already read where it stopped.
+
+        ``assign`` forgets positions, so after a reconnect or when a topic appears later the
+        partitions read so far continue from ``self._positions`` instead of being re-read.
+        """
+        consumer.assign(sorted(wanted))
+        for tp in wanted:
+            offset = self._positions.get(tp)
+            if offset is not None:
+                consumer.seek(tp, offset)
+        self._lag = {tp: _Lag(None, None) for tp in wanted}
+
+    async def _update_lag(self, consumer: Any) -> None:
+        for tp in list(self._lag):
+            highwater = consumer.highwater(tp)
+            position: int | None = None
+            if highwater is not None:  # a fetch response came, so the position is valid
+                try:
+                    # asyncio.timeout, not wait_for: wait_for can swallow a cancellation on 3.11
+                    async with asyncio.timeout(1.0):
+                        position = await consumer.position(tp)
+                except TimeoutError:
+                    position = None
+            self._lag[tp] = _Lag(position, highwater)
+            if position is not None:
+                self._positions[tp] = position
+            polled = consumer.last_poll_timestamp(tp) if hasattr(consumer, "last_poll_timestamp") else None
+            if polled is not None and polled > self._last_poll_ms:
+                self._last_poll_ms = polled
+                self._last_fetch = time.monotonic()
+        if not self._caught_up and self._lag and all(lag.caught_up for lag in self._lag.values()):
+            self._caught_up = True
+            log.info("view loader: caught up (%d partitions, %d records)", len(self._lag), self.view.applied)
+

@@ -1,0 +1,264 @@
+"""POST /api/v1/events: array and NDJSON bodies, per-item rejections, 400, 413, 503, counters."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import httpx
+import orjson
+import pytest
+
+from api.ingest import split_items
+from api.kafka import ProducerUnavailable
+from api.main import create_app
+from api.view import View
+from floorwatch.config import Settings
+
+INGEST = {"Authorization": "Bearer ingest-secret"}
+MAX_BODY = 2048
+
+
+class FakeProducer:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[tuple[str, bytes, bytes]] = []
+        self.flushes = 0
+        self.fail = fail
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> None:
+        self.sent.append((topic, key, value))
+
+    async def flush(self) -> None:
+        self.flushes += 1
+        if self.fail:
+            raise ProducerUnavailable("broker down")
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -> None:
+    for var in list(os.environ):
+        if var.startswith("FLOORWATCH_"):
+            monkeypatch.delenv(var)
+    monkeypatch.chdir(tmp_path)
+
+
+def make_settings() -> Settings:
+    return Settings(
+        timezone="Asia/Shanghai",
+        api={"max_body_bytes": MAX_BODY},
+        auth={
+            "tokens": [
+                {"name": "feed", "sha256": hashlib.sha256(b"ingest-secret").hexdigest(), "roles": ["ingest"]}
+            ]
+        },
+    )
+
+
+@pytest.fixture
+def producer() -> FakeProducer:
+    return FakeProducer()
+
+
+@pytest.fixture
+def app(producer: FakeProducer):  # type: ignore[no-untyped-def]
+    return create_app(make_settings(), view=View(), producer=producer)
+
+
+@pytest.fixture
+async def client(app) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        yield c
+
+
+OFFERED = {
+    "event_id": "e1",
+    "type": "contact.offered",
+    "ts": "2024-03-05T10:00:00+08:00",
+    "contact_id": "c1",
+    "queue": "support",
+    "channel": "voice",
+    "x_extra": "kept",
+}
+STATE = {
+    "event_id": "e2",
+    "type": "agent.state",
+    "ts": "2024-03-05T10:00:01+08:00",
+    "agent_id": "a7",
+    "state": "aux",
+    "reason": "break",
+}
+MISSING_QUEUE = {"event_id": "e3", "type": "contact.abandoned", "ts": "2024-03-05T10:00:02+08:00", "contact_id": "c1"}
+UNKNOWN_TYPE = {"event_id": "e4", "type": "contact.teleported", "ts": "2024-03-05T10:00:03+08:00"}
+BAD_CHANNEL = {**OFFERED, "event_id": "e5", "channel": "pigeon"}
+NAIVE_TS = {**STATE, "event_id": "e6", "ts": "2024-03-05T10:00:00"}
+
+
+async def test_array_body(client: httpx.AsyncClient, producer: FakeProducer) -> None:
+    r = await client.post("/api/v1/events", json=[OFFERED, STATE], headers=INGEST)
+    assert r.status_code == 202, r.text
+    assert r.json() == {"accepted": 2, "rejected": []}
+    assert [(t, k) for t, k, _ in producer.sent] == [
+        ("fw.contact-events", b"c1"),
+        ("fw.agent-events", b"a7"),
+    ]
+    first = orjson.loads(producer.sent[0][2])
+    assert first["event_id"] == "e1" and first["x_extra"] == "kept"
+    assert producer.flushes == 1
+
+
+async def test_ndjson_body(client: httpx.AsyncClient, producer: FakeProducer) -> None:
+    body = b"\n".join(orjson.dumps(e) for e in (OFFERED, STATE)) + b"\r\n\n"
+    r = await client.post(
+        "/api/v1/events", content=body, headers={**INGEST, "Content-Type": "application/x-ndjson"}
+    )
+    assert r.status_code == 202, r.text
+    assert r.json() == {"accepted": 2, "rejected": []}
+    assert len(producer.sent) == 2
+
+
+async def test_single_pretty_printed_object(client: httpx.AsyncClient, producer: FakeProducer) -> None:
+    body = orjson.dumps(OFFERED, option=orjson.OPT_INDENT_2)
+    r = await client.post("/api/v1/events", content=body, headers=INGEST)
+    assert r.status_code == 202 and r.json() == {"accepted": 1, "rejected": []}
+
+
+async def test_per_item_rejections_in_array(client: httpx.AsyncClient, producer: FakeProducer) -> None:
+    items = [OFFERED, MISSING_QUEUE, UNKNOWN_TYPE, 42, BAD_CHANNEL, STATE, NAIVE_TS, "x"]
+    r = await client.post("/api/v1/events", json=items, headers=INGEST)
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["accepted"] == 2
+    rejected = {x["index"]: x for x in body["rejected"]}
+    assert sorted(rejected) == [1, 2, 3, 4, 6, 7]
+    assert "'queue'" in rejected[1]["error"] and "contact.abandoned" in rejected[1]["error"]
+    assert rejected[1]["reason"] == "missing_field"
+    assert "unknown event type 'contact.teleported'" in rejected[2]["error"]
+    assert rejected[3]["error"] == "an event must be a JSON object, got number"
+    assert "'channel'" in rejected[4]["error"]
+    assert "'ts'" in rejected[6]["error"]
+    assert rejected[7]["error"] == "an event must be a JSON object, got string"
+    # only the valid ones were forwarded
+    assert [orjson.loads(v)["event_id"] for _, _, v in producer.sent] == ["e1", "e2"]
+
+
+async def test_per_line_rejections_in_ndjson(client: httpx.AsyncClient, producer: FakeProducer) -> None:
+    body = b"\n".join([orjson.dumps(OFFERED), b"", b"{not json", orjson.dumps(MISSING_QUEUE), orjson.dumps(STATE)])
+    r = await client.post("/api/v1/events", content=body, headers=INGEST)
+    assert r.status_code == 202, r.text
+    body_json = r.json()
+    assert body_json["accepted"] == 2
+    assert [x["index"] for x in body_json["rejected"]] == [1, 2]  # blank line not counted
+    assert body_json["rejected"][0]["error"].startswith("line 3: not JSON")
+    assert body_json["rejected"][0]["reason"] == "not_json"
+
+
+async def test_empty_array_accepts_nothing(client: httpx.AsyncClient, producer: FakeProducer) -> None:
+    r = await client.post("/api/v1/events", content=b"  []", headers=INGEST)
+    assert r.status_code == 202 and r.json() == {"accepted": 0, "rejected": []}
+    assert producer.sent == [] and producer.flushes == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"hello world", b"", b"   \n ", b"[1, 2", b"[{}] trailing", b"<xml/>\n<more/>", b"\xff\xfe\x00"],
+)
+async def test_not_json_is_400(client: httpx.AsyncClient, producer: FakeProducer, body: bytes) -> None:
+    r = await client.post("/api/v1/events", content=body, headers=INGEST)
+    assert r.status_code == 400, r.text
+    assert isinstance(r.json()["detail"], str) and r.json()["detail"]
+    assert producer.sent == []
+
+
+async def test_oversized_content_length_is_413(client: httpx.AsyncClient, producer: FakeProducer) -> None:
+    items = [{**STATE, "event_id": f"e{i}"} for i in range(40)]
+    body = orjson.dumps(items)
+    assert len(body) > MAX_BODY
+    r = await client.post("/api/v1/events", content=body, headers=INGEST)
+    assert r.status_code == 413, r.text
+    assert "bytes" in r.json()["detail"]
+    assert producer.sent == []
+
+
+async def test_oversized_stream_without_content_length_is_413(
+    client: httpx.AsyncClient, producer: FakeProducer
+) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(10):
+            yield b" " * 500  # chunked transfer: no Content-Length
+
+    r = await client.post("/api/v1/events", content=chunks(), headers=INGEST)
+    assert r.status_code == 413, r.text
+    assert producer.sent == []
+
+
+async def test_lying_content_length_is_still_counted(app) -> None:  # type: ignore[no-untyped-def]
+    """A small declared length does not let a larger body through (counted while reading)."""
+    from api.ingest import BodyTooLarge, read_limited
+
+    async def stream():  # type: ignore[no-untyped-def]
+        yield b"x" * 2000
+        yield b"x" * 2000
+
+    with pytest.raises(BodyTooLarge):
+        await read_limited("10", stream(), MAX_BODY)
+
+
+async def test_bad_content_length_is_400(client: httpx.AsyncClient) -> None:
+    from api.ingest import BadBody, read_limited
+
+    async def stream():  # type: ignore[no-untyped-def]
+        yield b"[]"
+
+    with pytest.raises(BadBody):
+        await read_limited("ten", stream(), MAX_BODY)
+
+
+async def test_kafka_down_is_503(producer: FakeProducer) -> None:
+    failing = FakeProducer(fail=True)
+    app = create_app(make_settings(), view=View(), producer=failing)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        r = await c.post("/api/v1/events", json=[OFFERED], headers=INGEST)
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "1"
+    assert "broker down" in r.json()["detail"]
+
+
+async def test_counters(client: httpx.AsyncClient, app) -> None:  # type: ignore[no-untyped-def]
+    await client.post("/api/v1/events", json=[OFFERED, UNKNOWN_TYPE, MISSING_QUEUE, 1], headers=INGEST)
+    reg = app.state.registry
+    assert reg.get_sample_value("floorwatch_api_events_accepted_total") == 1
+    assert reg.get_sample_value("floorwatch_api_events_rejected_total", {"reason": "unknown_type"}) == 1
+    assert reg.get_sample_value("floorwatch_api_events_rejected_total", {"reason": "missing_field"}) == 1
+    assert reg.get_sample_value("floorwatch_api_events_rejected_total", {"reason": "not_object"}) == 1
+
+
+def test_split_items_detects_array_by_first_char() -> None:
+    assert split_items(b" \n [1, 2]") == [1, 2]
+    assert split_items(b'{"a": 1}\n{"a": 2}\n') == [{"a": 1}, {"a": 2}]
+    assert split_items(b'\xef\xbb\xbf{"a": 1}') == [{"a": 1}]
+
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(st.binary(max_size=300), json_values.map(orjson.dumps), st.lists(json_values, max_size=5).map(lambda xs: b"\n".join(orjson.dumps(x) for x in xs))))
+def test_no_body_gives_a_500(body: bytes) -> None:
+    async def run() -> httpx.Response:
+        app = create_app(make_settings(), view=View(), producer=FakeProducer())
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            return await c.post("/api/v1/events", content=body, headers=INGEST)
+
+    import asyncio
+
+    r = asyncio.run(run())
+    assert r.status_code in (202, 400, 413), (body, r.text)
+    payload = r.json()
+    if r.status_code == 202:
+        assert payload["accepted"] + len(payload["rejected"]) >= 0
