@@ -1,0 +1,106 @@
+"""`floorwatch run`: one command brings the system up, prints the URL, and Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.broker import free_port
+from tests.integration.harness import ROOT, write_config
+
+pytestmark = pytest.mark.integration
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process whose ancestry includes ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def start_run(tmp_path: Path, *args: str, env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
+    config = write_config(tmp_path / "floorwatch.yaml", kafka={"bootstrap": f"127.0.0.1:{free_port()}",
+                                                              "partitions": 8},
+                          api={"host": "127.0.0.1", "port": free_port()})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOORWATCH_")}
+    env.update({"FLOORWATCH_CONFIG": str(config), **(env_extra or {})})
+    out = tmp_path / "run.out"
+    proc = subprocess.Popen([sys.executable, "-m", "floorwatch.cli", "run", *args], env=env, cwd=ROOT,
+                            stdout=out.open("wb"), stderr=subprocess.STDOUT)
+    return proc, out
+
+
+def wait_for_url(proc: subprocess.Popen, out: Path, timeout_s: float = 90) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        match = re.search(r"Wallboard: (http://\S+)", out.read_text())
+        if match:
+            return match.group(1)
+        assert proc.poll() is None, out.read_text()
+        time.sleep(0.2)
+    raise AssertionError(f"no URL within {timeout_s} s:\n{out.read_text()}")
+
+
+def test_run_prints_url_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    started = time.monotonic()
+    proc, out = start_run(tmp_path)
+    try:
+        url = wait_for_url(proc, out)
+        assert time.monotonic() - started < 90
+        base, token = url.split("/?token=")
+        assert httpx.get(f"{base}/healthz", timeout=5).json() == {"ok": True}
+        # the printed token is a working admin login; the simulator's events reach the API
+        deadline = time.monotonic() + 60
+        staffed = 0
+        while time.monotonic() < deadline and not staffed:
+            queues = httpx.get(f"{base}/api/v1/queues", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+            assert queues.status_code == 200
+            staffed = sum(q["agents"]["staffed"] for q in queues.json())
+            time.sleep(0.5)
+        assert staffed > 0
+        text = out.read_text()
+        for component in ("broker ", "worker ", "api ", "simulator "):
+            assert re.search(rf"^{component}", text, re.M), text
+        children = descendants(proc.pid)
+        assert len(children) >= 4
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(60)
+    assert code == 0
+    assert "Traceback" not in out.read_text()
+    time.sleep(0.5)
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()
+                and "zombie" not in Path(f"/proc/{pid}/status").read_text()], "orphan processes left"
+
+
+def test_a_dying_component_is_reported_with_its_log(tmp_path: Path) -> None:
+    # an external Kafka that does not exist: no embedded broker; the simulator cannot connect and dies
+    proc, out = start_run(tmp_path, env_extra={"FLOORWATCH_KAFKA": f"127.0.0.1:{free_port()}"})
+    try:
+        code = proc.wait(150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = out.read_text()
+    assert code == 1
+    assert "external Kafka" in text
+    assert "exited with code" in text and "last log lines" in text
