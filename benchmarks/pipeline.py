@@ -152,6 +152,19 @@ async def time_group(bootstrap: str, group: str, ends: dict[int, int], proc: sub
         await asyncio.sleep(0.2)
 
 
+async def run_workers(bootstrap: str, ends: dict[int, int], tmp: Path, n: int) -> float:
+    """Start ``n`` Floorwatch workers at once; events/s until their commits reach the ends."""
+    env = {**os.environ, "FLOORWATCH_KAFKA": bootstrap, "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml")}
+    tmp.mkdir(parents=True, exist_ok=True)
+    procs = [run_faust([sys.executable, "-m", "floorwatch.cli", "worker", "--data-dir", str(tmp / f"w{i}"),
+                        "--loglevel", "warning"], env, tmp / f"worker{i}.log") for i in range(n)]
+    try:
+        return await time_group(bootstrap, "floorwatch", ends, procs[0], tmp / "worker0.log")
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
 BARE_APP = '''
 import faust, orjson, sys
 app = faust.App("bench-bare", broker="kafka://{bootstrap}", env_prefix="BENCH_", autodiscover=False,
@@ -185,6 +198,7 @@ def stop(proc: subprocess.Popen) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--workers", type=int, default=2, help="also run this many workers together (0/1: skip)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="fw-bench-"))
     port = free_port()
@@ -206,15 +220,20 @@ async def main() -> None:
         finally:
             stop(proc)
 
-        env = {**os.environ, "FLOORWATCH_KAFKA": bootstrap, "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml")}
-        proc = run_faust([sys.executable, "-m", "floorwatch.cli", "worker", "--data-dir", str(tmp / "w"),
-                          "--loglevel", "warning"], env, tmp / "worker.log")
-        try:
-            worker_rate = await time_group(bootstrap, "floorwatch", ends, proc, tmp / "worker.log")
-        finally:
-            stop(proc)
+        worker_rate = await run_workers(bootstrap, ends, tmp / "one", 1)
     finally:
         stop_process(broker)
+    two_rate = None
+    if args.workers >= 2:
+        port = free_port()
+        bootstrap = f"127.0.0.1:{port}"
+        broker = start_tansu("127.0.0.1", port, tmp / "broker2.log")
+        try:
+            await create_topics(bootstrap, 8)
+            await produce(bootstrap, records)
+            two_rate = await run_workers(bootstrap, await end_offsets(bootstrap), tmp / "two", args.workers)
+        finally:
+            stop_process(broker)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"events: {len(records)} contact events, 8 partitions, Tansu in memory")
     print(f"produce (aiokafka):            {produce_rate:>10,.0f} events/s")
@@ -223,6 +242,9 @@ async def main() -> None:
     print(f"floorwatch worker (1 process): {worker_rate:>10,.0f} events/s")
     print(f"ratio worker / raw aiokafka:   {worker_rate / raw_rate:>10.3f}")
     print(f"ratio worker / bare Faust:     {worker_rate / bare_rate:>10.3f}")
+    if two_rate is not None:
+        print(f"floorwatch workers ({args.workers} processes): {two_rate:>9,.0f} events/s"
+              f"  (x{two_rate / worker_rate:.2f} of one worker; same 2 cores as the broker)")
 
 
 if __name__ == "__main__":
