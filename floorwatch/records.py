@@ -20,6 +20,27 @@ partitions. A partial is last-value-wins (compacted topics); a ``null`` value de
     {"agent_id", "name", "team", "queues": [...], "state", "reason", "since_ms",
      "updated_ms"}
 
+``fw.agent-status`` values also carry the real-time adherence view (issue 4)::
+
+    {..., "scheduled_activity": str | None, "in_adherence": bool | None,
+     "out_of_adherence_since_ms": int | None, "exception": str | None}
+
+``fw.adherence``  key ``"{agent_id}|{date}"``: ``DayAdherence.as_dict()`` plus::
+
+    {"agent_id", "team", "date", "updated_ms", "scheduled_s", "in_adherence_s", "adherence",
+     "work_scheduled_s", "worked_s", "conformance",
+     "exceptions": [{"kind", "start_ms", "end_ms" | None, "scheduled", "actual"}]}
+
+``fw.alerts``  key alert id (``"{kind}:{subject}:{started_at_ms}"``): the alert record of
+``floorwatch.domain.alerts`` (SPEC §5 with times in ms)::
+
+    {"id", "kind", "subject", "severity": "warning"|"critical", "state": "firing"|"resolved",
+     "started_at_ms", "resolved_at_ms", "acked_by", "acked_at_ms", "details": {...}}
+
+``fw.alert-acks``  key alert id: ``{"id", "by", "at_ms"}`` — written by the API on
+``POST /api/v1/alerts/{id}/ack``; alert engines and readers merge it into the alert (the
+first ack wins; an ack never resolves).
+
 ``fw.dead-letters``  key = source topic::
 
     {"reason": str, "error": str, "topic": str, "partition": int, "offset": int,
