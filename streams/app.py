@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import date as date_cls
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -22,17 +23,28 @@ from faust.types import EventT
 from floorwatch import records, topics
 from floorwatch.config import Settings
 from floorwatch.domain.aggregate import QueueAggregator
+from floorwatch.domain.adherence import evaluate_day, realtime_status
 from floorwatch.domain.agents import agent_status, apply_agent_event
+from floorwatch.domain.alerts import AlertBook, adherence_rule
+from floorwatch.domain.floor import (
+    agent_context,
+    apply_schedule,
+    apply_state_point,
+    current_pair_since,
+    day_key,
+)
 from floorwatch.domain.contacts import apply_event, reference_ms
 from floorwatch.domain.intervals import day_bounds_ms, interval_end_ms, interval_start_ms, local_date
 from floorwatch.domain.queue_metrics import QueueRules
-from floorwatch.events import EventError, parse_event
+from floorwatch.events import EventError, parse_event, to_ms
 
 log = logging.getLogger("floorwatch.worker")
 
 APP_ID = "floorwatch"
 ROLLING_REFRESH_S = 5.0
 PRUNE_EVERY_S = 3600.0
+ADHERENCE_REFRESH_S = 60.0
+ADHERENCE_BREAK = "adherence_break"
 RAW_MAX = 4096
 
 
@@ -57,6 +69,10 @@ class WorkerState:
         self.processed = 0
         self.last_rolling_s = 0.0
         self.last_prune_s = 0.0
+        self.last_adherence_s = 0.0
+        self.next_check: dict[str, int | None] = {}  # owned agent -> next instant to evaluate
+        self.agent_parts: set[int] = set()
+        self.dirty_days: set[tuple[str, str]] = set()
         self.last_interval_start: int | None = None
         self._rules: dict[str, QueueRules] = {}
 
@@ -117,6 +133,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     json_schema = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
     contacts = app.Table("contacts", default=None, partitions=partitions, schema=json_schema)
     agents = app.Table("agents", default=None, partitions=partitions, schema=json_schema)
+    agent_days = app.Table("agent-days", default=None, partitions=partitions, schema=json_schema)
 
     def active(topic_name: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic_name}
@@ -205,27 +222,58 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     async def process_agents(stream: faust.StreamT) -> None:
         async for batch in stream.take_events(w.batch_size, w.batch_within_s):
             changed: dict[str, int] = {}
+            changed_days: dict[str, int] = {}
             for event in batch:
                 ok = await validated(event, ("agent.",))
                 if ok is None:
                     continue
                 data, ts_ms = ok
                 aid = data["agent_id"]
+                p = event.message.partition
+                if data["type"] == "agent.state":
+                    day = local_date(ts_ms, settings.tz).isoformat()
+                    key = day_key(aid, day)
+                    rec = apply_state_point(agent_days.data.get(key), ts_ms, data["event_id"],
+                                            data["state"], data.get("reason"))
+                    if rec is not None:
+                        rec["_p"] = p
+                        agent_days.data[key] = rec
+                        changed_days[key] = p
+                        st.dirty_days.add((aid, day))
                 new = apply_agent_event(agents.data.get(aid), data, ts_ms)
                 if new is None:
                     continue
-                p = event.message.partition
                 new["_p"] = p
                 agents.data[aid] = new
                 changed[aid] = p
+            await write_changelog(agent_days, changed_days)
             await write_changelog(agents, changed)
             st.dirty_agents.update(changed)
+            st.dirty_agents.update({key.rpartition("|")[0]: p for key, p in changed_days.items()})
 
     @app.agent(schedule_topic, name="schedules")
     async def process_schedules(stream: faust.StreamT) -> None:
         async for batch in stream.take_events(w.batch_size, w.batch_within_s):
+            changed_days: dict[str, int] = {}
             for event in batch:
-                await validated(event, ("schedule.",))
+                ok = await validated(event, ("schedule.",))
+                if ok is None:
+                    continue
+                data, ts_ms = ok
+                aid, day = data["agent_id"], str(data["date"])
+                acts = [(to_ms(a.start), to_ms(a.end), a.activity)
+                        for a in parse_event(data).activities]  # type: ignore[attr-defined]
+                key = day_key(aid, day)
+                rec = apply_schedule(agent_days.data.get(key), day, acts, ts_ms, data["event_id"])
+                if rec is None:
+                    continue
+                p = event.message.partition
+                rec["_p"] = p
+                agent_days.data[key] = rec
+                changed_days[key] = p
+                st.dirty_days.add((aid, day))
+                st.dirty_agents[aid] = p
+            await write_changelog(agent_days, changed_days)
 
     @app.agent(forecast_topic, name="forecasts")
     async def process_forecasts(stream: faust.StreamT) -> None:
@@ -293,13 +341,100 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                         "computed_ms": now_ms,
                     }),
                 )
-        owned_agents = active(topics.AGENT_EVENTS)
-        dirty, st.dirty_agents = st.dirty_agents, {}
-        for aid, p in dirty.items():
-            record = agents.data.get(aid)
-            if p in owned_agents and record is not None:
-                await out[topics.AGENT_STATUS].send(
-                    key=aid.encode(), value=records.dumps(agent_status(aid, record, now_ms)))
+        await publish_floor(now_s, now_ms)
+
+    def agent_partition(aid: str) -> int | None:
+        """Source partition of an agent: from its record, else from any of its day records."""
+        rec = agents.data.get(aid)
+        if rec is not None and "_p" in rec:
+            return rec["_p"]
+        today = local_date(int(st.clock() * 1000), settings.tz)
+        for offset in (0, -1, 1):
+            day = (agent_days.data.get(day_key(aid, today.fromordinal(today.toordinal() + offset)))
+                   or {})
+            if "_p" in day:
+                return day["_p"]
+        return None
+
+    def evaluate_agent(aid: str, now_ms: int) -> tuple[dict[str, Any], list[Any]]:
+        """Real-time adherence of one agent, and the alert changes it causes (book persisted)."""
+        adh = settings.adherence
+        schedule, timeline = agent_context(agent_days.data.get, aid, local_date(now_ms, settings.tz))
+        status = realtime_status(schedule, timeline, now_ms, adh.activity_states,
+                                 grace_s=adh.grace_s, critical_s=adh.critical_s)
+        record = agents.data.get(aid) or {}
+        book = AlertBook.from_dict(record.get("ab"))
+        profile = record.get("pr")
+        details = {"agent_id": aid, "name": profile[2] if profile else aid,
+                   "team": profile[3] if profile else None, "scheduled_activity": status.activity,
+                   "state": status.state, "reason": status.reason, "exception": status.exception,
+                   "out_of_adherence_since_ms": status.alert_since_ms}
+        out = status.alert_since_ms is not None
+        since = status.alert_since_ms if out else current_pair_since(schedule, timeline, now_ms)
+        changes = book.observe(ADHERENCE_BREAK, aid, out, now_ms, details,
+                               adherence_rule(adh.grace_s, adh.critical_s), since_ms=since)
+        if changes:
+            record = {**record, "ab": book.to_dict(), "_p": agent_partition(aid)}
+            agents.data[aid] = record
+        st.next_check[aid] = status.next_check_ms
+        return status.as_dict(), changes
+
+    async def publish_floor(now_s: float, now_ms: int) -> None:
+        """Agent status with real-time adherence, adherence-break alerts, daily adherence."""
+        owned = active(topics.AGENT_EVENTS)
+        gained = owned - st.agent_parts
+        if owned != st.agent_parts:
+            st.agent_parts = set(owned)
+            st.next_check = {a: t for a, t in st.next_check.items()
+                             if (agents.data.get(a) or {}).get("_p") in owned}
+        due: dict[str, int] = {a: p for a, p in st.dirty_agents.items() if p in owned}
+        st.dirty_agents = {}
+        if gained:
+            for aid, rec in agents.data.items():
+                if rec is not None and rec.get("_p") in gained:
+                    due[aid] = rec["_p"]
+            for key, rec in agent_days.data.items():
+                if rec is not None and rec.get("_p") in gained:
+                    aid, _, day = key.rpartition("|")
+                    due[aid] = rec["_p"]
+                    st.dirty_days.add((aid, day))
+        for aid, when in st.next_check.items():
+            if when is not None and when <= now_ms and aid not in due:
+                due[aid] = -1
+        name = agents.changelog_topic.get_topic_name()
+        today = local_date(now_ms, settings.tz).isoformat()
+        for aid in due:
+            status, changes = evaluate_agent(aid, now_ms)
+            record = agents.data.get(aid) or {}
+            part = record.get("_p")
+            if changes and part in owned:
+                await app.producer.send(name, orjson.dumps(aid), orjson.dumps(record), part, None, None)
+            for change in changes:
+                alert = change.alert
+                await out[topics.ALERTS].send(key=alert["id"].encode(), value=records.dumps(alert))
+            value = agent_status(aid, record, now_ms)
+            value.update({k: status[k] for k in ("scheduled_activity", "in_adherence",
+                                                   "out_of_adherence_since_ms", "exception")})
+            await out[topics.AGENT_STATUS].send(key=aid.encode(), value=records.dumps(value))
+            st.dirty_days.add((aid, today))
+        if now_s - st.last_adherence_s >= ADHERENCE_REFRESH_S:
+            st.last_adherence_s = now_s
+            st.dirty_days |= {(a, today) for a in st.next_check}
+        dirty_days, st.dirty_days = st.dirty_days, set()
+        for aid, day in dirty_days:
+            if agent_partition(aid) not in owned:
+                continue
+            await out[topics.ADHERENCE].send(key=day_key(aid, day).encode(),
+                                             value=records.dumps(day_adherence(aid, day, now_ms)))
+
+    def day_adherence(aid: str, day: str, now_ms: int) -> dict[str, Any]:
+        d = date_cls.fromisoformat(day)
+        schedule, timeline = agent_context(agent_days.data.get, aid, d)
+        lo, hi = day_bounds_ms(d, settings.tz)
+        figures = evaluate_day(schedule, day, timeline, lo, hi, now_ms, settings.adherence.activity_states)
+        profile = (agents.data.get(aid) or {}).get("pr")
+        return {"agent_id": aid, "team": profile[3] if profile else None, "updated_ms": now_ms,
+                **figures.as_dict()}
 
     @app.task
     async def publisher() -> None:

@@ -1,0 +1,106 @@
+"""Schedule adherence on the real stack: an agent who never comes back from break."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from floorwatch import topics
+from floorwatch.domain.intervals import local_date
+from tests.integration.harness import Stack, produce, read_topic, wait_until
+
+pytestmark = pytest.mark.integration
+
+GRACE_S, CRITICAL_S = 3, 6
+
+
+@pytest.fixture
+def stack(tmp_path):
+    s = Stack(tmp_path, adherence={"grace_s": GRACE_S, "critical_s": CRITICAL_S})
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def latest(bootstrap: str, topic: str) -> dict[str, Any]:
+    """Last value per key of an output topic."""
+    out: dict[str, Any] = {}
+    for key, value in asyncio.run(read_topic(bootstrap, topic, idle_s=0.4)):
+        out[key.decode()] = None if value is None else orjson.loads(value)
+    return out
+
+
+def test_break_overrun_alerts_at_grace_without_new_events_and_resolves(stack: Stack) -> None:
+    settings = stack.settings()
+    stack.worker()
+    now_ms = (int(time.time()) + 1) * 1000
+    break_end_ms = now_ms + 8_000  # the break ends 8 s from now; the agent stays on break
+    day = local_date(now_ms, settings.tz).isoformat()
+    events = [
+        {"event_id": "p1", "type": "agent.profile", "ts": iso(now_ms - 7_200_000), "agent_id": "ann",
+         "name": "Ann", "team": "north", "queues": ["sales"]},
+        {"event_id": "s1", "type": "schedule.published", "ts": iso(now_ms - 7_200_000), "agent_id": "ann",
+         "date": day, "activities": [
+             {"start": iso(now_ms - 3_600_000), "end": iso(now_ms + 3_600_000), "activity": "work"},
+             {"start": iso(now_ms - 600_000), "end": iso(break_end_ms), "activity": "break"}]},
+        {"event_id": "a1", "type": "agent.state", "ts": iso(now_ms - 3_600_000), "agent_id": "ann",
+         "state": "available"},
+        {"event_id": "a2", "type": "agent.state", "ts": iso(now_ms - 600_000), "agent_id": "ann",
+         "state": "aux", "reason": "break"},
+    ]
+    asyncio.run(produce(stack.bootstrap, events))
+
+    def status() -> dict[str, Any] | None:
+        rec = latest(stack.bootstrap, topics.AGENT_STATUS).get("ann")
+        return rec if rec and rec.get("scheduled_activity") == "break" else None
+
+    on_break = wait_until(status, 30, "ann's status on break")
+    assert on_break["in_adherence"] is True and on_break["state"] == "aux"
+
+    def alert(severity: str) -> dict[str, Any] | None:
+        found = [a for a in latest(stack.bootstrap, topics.ALERTS).values()
+                 if a and a["kind"] == "adherence_break" and a["subject"] == "ann"]
+        return found[0] if found and found[0]["severity"] == severity else None
+
+    fired = wait_until(lambda: alert("warning") or alert("critical"), 40, "the adherence-break alert")
+    # no event after the break's end: the alert starts exactly grace_s after it
+    assert fired["started_at_ms"] == break_end_ms + GRACE_S * 1000
+    assert fired["state"] == "firing"
+    assert fired["details"]["exception"] == "extended_break"
+    critical = wait_until(lambda: alert("critical"), 30, "escalation to critical")
+    assert critical["id"] == fired["id"] and critical["state"] == "firing"
+
+    back_ms = break_end_ms + 10_000
+    while time.time() * 1000 < back_ms:
+        time.sleep(0.2)
+    asyncio.run(produce(stack.bootstrap, [
+        {"event_id": "a3", "type": "agent.state", "ts": iso(back_ms), "agent_id": "ann", "state": "available"}]))
+
+    def resolved() -> dict[str, Any] | None:
+        rec = latest(stack.bootstrap, topics.ALERTS).get(fired["id"])
+        return rec if rec and rec["state"] == "resolved" else None
+
+    done = wait_until(resolved, 30, "resolution")
+    assert done["resolved_at_ms"] == back_ms
+    alerts = [a for a in latest(stack.bootstrap, topics.ALERTS).values() if a and a["subject"] == "ann"]
+    assert len(alerts) == 1  # exactly one alert for the overrun
+
+    def figures() -> dict[str, Any] | None:
+        rec = latest(stack.bootstrap, topics.ADHERENCE).get(f"ann|{day}")
+        return rec if rec and any(x["kind"] == "extended_break" and x["end_ms"] == back_ms
+                                  for x in rec["exceptions"]) else None
+
+    rec = wait_until(figures, 90, "the day's adherence with the closed exception")
+    overrun = next(x for x in rec["exceptions"] if x["kind"] == "extended_break")
+    assert overrun["start_ms"] == break_end_ms and overrun["scheduled"] == "work"
+    assert rec["team"] == "north"
