@@ -115,6 +115,13 @@ class AlertsConfig(_Strict):
     min_contacts: int = Field(10, ge=0)
     abandon_rate_max: float = Field(0.1, ge=0, le=1)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    renotify_s: float = Field(900, ge=0)
+    # per queue alert kind: {min_duration_s, clear_duration_s, cooldown_s} overriding the defaults
+    timing: dict[
+        Literal["queue_waiting", "queue_longest_wait", "queue_service_level", "queue_abandon_rate",
+                "queue_staffing_gap"],
+        dict[Literal["min_duration_s", "clear_duration_s", "cooldown_s"], float],
+    ] = Field(default_factory=dict)
 
 
 class TokenConfig(_Strict):

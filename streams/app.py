@@ -24,6 +24,7 @@ from floorwatch import records, topics
 from floorwatch.config import Settings
 from floorwatch.domain.aggregate import QueueAggregator
 from floorwatch.domain.adherence import evaluate_day, realtime_status
+from streams.alerting import WebhookNotifier, run_queue_alerts
 from floorwatch.domain.agents import agent_status, apply_agent_event
 from floorwatch.domain.alerts import AlertBook, adherence_rule
 from floorwatch.domain.floor import (
@@ -119,6 +120,17 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     quiet_client_logs()
     st = state or WorkerState(settings)
     app.floorwatch_state = st  # type: ignore[attr-defined]
+
+    notifier = WebhookNotifier(settings)
+    app.floorwatch_notifier = notifier  # type: ignore[attr-defined]
+
+    @app.task
+    async def deliver_webhooks() -> None:
+        await notifier.run()
+
+    @app.task
+    async def queue_alerts() -> None:
+        await run_queue_alerts(app, settings, notifier, clock=st.clock)
 
     def topic(name: str) -> faust.TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes, partitions=partitions,
@@ -412,6 +424,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             for change in changes:
                 alert = change.alert
                 await out[topics.ALERTS].send(key=alert["id"].encode(), value=records.dumps(alert))
+                notifier.notify(change)
             value = agent_status(aid, record, now_ms)
             value.update({k: status[k] for k in ("scheduled_activity", "in_adherence",
                                                    "out_of_adherence_since_ms", "exception")})

@@ -145,6 +145,14 @@ class AlertBook:
             }
         return book
 
+    def adopt(self, alert: Mapping[str, Any]) -> None:
+        """Take over an open alert published earlier (a new leader continues it)."""
+        tr = self.trackers.setdefault(alert["kind"], {}).setdefault(alert["subject"], _new_tracker())
+        self.open[alert["id"]] = dict(alert)
+        tr["open"] = alert["id"]
+        tr["cond_since"] = tr["fire_since"] = alert["started_at_ms"]
+        tr["crit_done"] = alert.get("severity") == CRITICAL
+
     # -- queries --------------------------------------------------------------------------
 
     def get(self, alert_id_: str) -> dict[str, Any] | None:
@@ -344,20 +352,22 @@ def queue_rules(alerts: Any, sl_target: float) -> dict[str, AlertRule]:
     ``sl_target``."""
     waiting_max = float(alerts.waiting_max)
     longest = float(alerts.longest_wait_max_s)
+    overrides = getattr(alerts, "timing", None) or {}
+    timing = {kind: {**base, **overrides.get(kind, {})} for kind, base in QUEUE_TIMING.items()}
     abandon = float(alerts.abandon_rate_max)
     return {
         QUEUE_WAITING: AlertRule(
             threshold=waiting_max, clear_threshold=math.floor(waiting_max * CLEAR_FRACTION),
-            critical_threshold=waiting_max * CRITICAL_FACTOR, **QUEUE_TIMING[QUEUE_WAITING]),
+            critical_threshold=waiting_max * CRITICAL_FACTOR, **timing[QUEUE_WAITING]),
         QUEUE_LONGEST_WAIT: AlertRule(
             threshold=longest, clear_threshold=longest * CLEAR_FRACTION,
-            critical_threshold=longest * CRITICAL_FACTOR, **QUEUE_TIMING[QUEUE_LONGEST_WAIT]),
+            critical_threshold=longest * CRITICAL_FACTOR, **timing[QUEUE_LONGEST_WAIT]),
         QUEUE_SERVICE_LEVEL: AlertRule(
-            threshold=sl_target, below=True, **QUEUE_TIMING[QUEUE_SERVICE_LEVEL]),
+            threshold=sl_target, below=True, **timing[QUEUE_SERVICE_LEVEL]),
         QUEUE_ABANDON_RATE: AlertRule(
             threshold=abandon, clear_threshold=abandon * CLEAR_FRACTION,
-            critical_threshold=abandon * CRITICAL_FACTOR, **QUEUE_TIMING[QUEUE_ABANDON_RATE]),
-        QUEUE_STAFFING_GAP: AlertRule(threshold=0, **QUEUE_TIMING[QUEUE_STAFFING_GAP]),
+            critical_threshold=abandon * CRITICAL_FACTOR, **timing[QUEUE_ABANDON_RATE]),
+        QUEUE_STAFFING_GAP: AlertRule(threshold=0, **timing[QUEUE_STAFFING_GAP]),
     }
 
 

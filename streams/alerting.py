@@ -1,0 +1,222 @@
+"""Alert delivery off the stream's hot path: signed webhooks with retries, and queue alerts.
+
+* ``WebhookNotifier``: a bounded queue drained by its own task; each change is POSTed as JSON
+  to every configured webhook, signed with HMAC-SHA256 of the body in
+  ``X-Floorwatch-Signature: sha256=<hex>``, retried with exponential backoff. A full queue
+  drops the oldest notification (counted): a dead receiver never slows processing.
+* ``QueueAlerter``: on the leader worker only, reads the summed queue figures (the same view
+  the API builds from the output topics) every second and runs the queue alert book.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from floorwatch import records, topics
+from floorwatch.config import Settings, WebhookConfig
+from floorwatch.domain.alerts import AlertBook, Change, needs_notification, observe_queue, queue_conditions, queue_rules
+from floorwatch.domain.intervals import iso
+
+log = logging.getLogger("floorwatch.alerts")
+
+Post = Callable[[str, bytes, dict[str, str]], Awaitable[int]]
+
+
+def sign(secret: str, body: bytes) -> str:
+    """Value of ``X-Floorwatch-Signature`` for ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def backoff_delays(attempts: int, base_s: float, max_s: float) -> Iterator[float]:
+    """Delays before retries 2..attempts: base, 2·base, 4·base ... capped at ``max_s``."""
+    for n in range(attempts - 1):
+        yield min(max_s, base_s * 2**n)
+
+
+def payload(change: Change, settings: Settings) -> bytes:
+    alert = change.alert
+    body = {
+        "type": change.type,
+        "at": iso(change.at_ms, settings.tz),
+        "alert": {
+            **{k: v for k, v in alert.items() if not k.endswith("_at_ms")},
+            "started_at": iso(alert["started_at_ms"], settings.tz),
+            "resolved_at": iso(alert["resolved_at_ms"], settings.tz) if alert.get("resolved_at_ms") else None,
+            "acked_at": iso(alert["acked_at_ms"], settings.tz) if alert.get("acked_at_ms") else None,
+        },
+    }
+    return orjson.dumps(body)
+
+
+async def aiohttp_post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    timeout = aiohttp.ClientTimeout(total=5)
+    async with aiohttp.ClientSession(timeout=timeout) as session, \
+            session.post(url, data=body, headers=headers) as resp:
+        return resp.status
+
+
+class WebhookNotifier:
+    """Deliver alert changes to webhooks from a bounded queue, never blocking the caller."""
+
+    def __init__(self, settings: Settings, *, post: Post = aiohttp_post, max_pending: int = 1000,
+                 attempts: int = 6, base_delay_s: float = 1.0, max_delay_s: float = 60.0,
+                 concurrency: int = 8) -> None:
+        self.settings = settings
+        self.hooks: list[WebhookConfig] = list(settings.alerts.webhooks)
+        self.post = post
+        self.pending: asyncio.Queue[bytes] = asyncio.Queue(max_pending)
+        self.attempts, self.base_delay_s, self.max_delay_s = attempts, base_delay_s, max_delay_s
+        self.slots = asyncio.Semaphore(concurrency)
+        self.delivered = 0
+        self.failed = 0
+        self.dropped = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def notify(self, change: Change, *, force: bool = False) -> None:
+        """Queue a change for delivery (``force``: a reminder, whatever its type)."""
+        if not self.hooks or not (force or needs_notification(change)):
+            return
+        body = payload(change, self.settings)
+        while True:
+            try:
+                self.pending.put_nowait(body)
+                return
+            except asyncio.QueueFull:
+                self.pending.get_nowait()
+                self.dropped += 1
+
+    async def run(self) -> None:
+        while True:
+            body = await self.pending.get()
+            for hook in self.hooks:
+                await self.slots.acquire()
+                task = asyncio.create_task(self._deliver(hook, body))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, hook: WebhookConfig, body: bytes) -> None:
+        headers = {"Content-Type": "application/json", "X-Floorwatch-Signature": sign(hook.secret, body)}
+        try:
+            delays = backoff_delays(self.attempts, self.base_delay_s, self.max_delay_s)
+            while True:
+                try:
+                    status = await self.post(hook.url, body, headers)
+                    if 200 <= status < 300:
+                        self.delivered += 1
+                        return
+                    log.warning("webhook %s answered %s", hook.url, status)
+                except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                    log.warning("webhook %s failed: %s", hook.url, exc)
+                delay = next(delays, None)
+                if delay is None:
+                    self.failed += 1
+                    return
+                await asyncio.sleep(delay)
+        finally:
+            self.slots.release()
+
+
+class QueueAlerter:
+    """Queue alerts from the summed figures; run its ``step`` on the leader only."""
+
+    def __init__(self, settings: Settings, view: Any) -> None:
+        self.settings = settings
+        self.view = view
+        self.book: AlertBook | None = None
+
+    def adopt_open_alerts(self) -> AlertBook:
+        """A new leader continues the alerts the previous one left firing."""
+        book = AlertBook()
+        for alert in self.view.alerts.values():
+            if isinstance(alert, dict) and str(alert.get("kind", "")).startswith("queue_") \
+                    and alert.get("state") == "firing":
+                book.adopt(alert)
+        return book
+
+    def step(self, now_ms: int) -> list[Change]:
+        from api.queries import queue_order, queue_tile
+
+        if self.book is None:
+            self.book = self.adopt_open_alerts()
+        changes: list[Change] = []
+        for queue in queue_order(self.view, self.settings):
+            tile = queue_tile(self.view, self.settings, queue, now_ms)
+            interval, rolling = tile["interval"], tile["rolling_15m"]
+            values = queue_conditions(
+                self.settings.alerts,
+                waiting=tile["waiting"], longest_wait_s=tile["longest_wait_s"],
+                interval_service_level=interval["service_level"], interval_contacts=_n(interval),
+                rolling_15m_abandon_rate=rolling["abandon_rate"], rolling_15m_contacts=_n(rolling),
+                required_agents=tile.get("required_agents"), staffed=tile["agents"]["staffed"],
+            )
+            rules = queue_rules(self.settings.alerts, tile.get("sl_target") or self.settings.queue(queue).sl_target)
+            changes += observe_queue(self.book, queue, values, rules, now_ms)
+        return changes
+
+
+def remind(view: Any, reminded: dict[str, int], now_ms: int, every_s: float, notifier: WebhookNotifier) -> None:
+    """Re-notify firing alerts nobody acknowledged, every ``every_s`` (0: never)."""
+    if every_s <= 0:
+        return
+    every_ms = int(every_s * 1000)
+    firing = {k: a for k, a in view.alerts.items() if isinstance(a, dict) and a.get("state") == "firing"}
+    for key in list(reminded):
+        if key not in firing:
+            del reminded[key]
+    for key, alert in firing.items():
+        if key in view.alert_acks or alert.get("acked_by"):
+            continue
+        last = reminded.get(key, int(alert.get("started_at_ms") or now_ms))
+        if now_ms - last >= every_ms:
+            reminded[key] = now_ms
+            notifier.notify(Change("reminder", now_ms, dict(alert)), force=True)
+
+
+def _n(stats: dict[str, Any]) -> int:
+    return stats["answered"] + stats["abandoned"] - stats["short_abandoned"] + stats["overflowed"]
+
+
+async def run_queue_alerts(app: Any, settings: Settings, notifier: WebhookNotifier,
+                           clock: Callable[[], float] = time.time, period_s: float = 1.0) -> None:
+    """Leader-only loop: view of the output topics -> queue alert book -> ``fw.alerts``."""
+    from api.view import KafkaViewLoader, View
+
+    view = View()
+    loader = KafkaViewLoader(settings.kafka.bootstrap, view)
+    loading = asyncio.create_task(loader.run())
+    alerter = QueueAlerter(settings, view)
+    reminded: dict[str, int] = {}
+    alerts_topic = app.topic(topics.ALERTS, key_type=bytes, value_type=bytes,
+                             key_serializer="raw", value_serializer="raw")
+    try:
+        while not app.should_stop:
+            await asyncio.sleep(period_s)
+            leader = app.is_leader() and not (app.rebalancing or app.in_recovery)
+            if not leader or not loader.ready:
+                alerter.book = None  # re-adopt from the topic when leadership comes back
+                continue
+            try:
+                for change in alerter.step(int(clock() * 1000)):
+                    ack = view.alert_acks.get(change.alert["id"])
+                    if ack and not change.alert.get("acked_by"):
+                        change.alert.update(acked_by=ack.get("by"), acked_at_ms=ack.get("at_ms"))
+                    await alerts_topic.send(key=change.alert["id"].encode(), value=records.dumps(change.alert))
+                    notifier.notify(change)
+                remind(view, reminded, int(clock() * 1000), settings.alerts.renotify_s, notifier)
+            except Exception:  # an alert evaluation bug must not stop the worker
+                log.exception("queue alert step failed")
+    finally:
+        loading.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await loading
+        await loader.stop()

@@ -1,0 +1,146 @@
+import asyncio
+import hashlib
+import hmac
+
+import orjson
+import pytest
+
+from api.view import View
+from floorwatch import records, topics
+from floorwatch.config import Settings
+from floorwatch.domain.alerts import Change, alert_id
+from streams.alerting import QueueAlerter, WebhookNotifier, backoff_delays, payload, remind, sign
+
+ALERT = {"id": alert_id("queue_waiting", "sales", 1_000), "kind": "queue_waiting", "subject": "sales",
+         "severity": "warning", "state": "firing", "started_at_ms": 1_000, "resolved_at_ms": None,
+         "acked_by": None, "acked_at_ms": None, "details": {"queue": "sales", "value": 12}}
+
+
+def settings(**alerts) -> Settings:
+    return Settings(timezone="UTC", alerts={"webhooks": [{"url": "http://hook.invalid/a", "secret": "s3cret"}],
+                                            **alerts})
+
+
+def test_signature_is_hmac_sha256_of_the_exact_body():
+    body = b'{"a":1}'
+    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert sign("s3cret", body) == "sha256=" + expected
+    assert sign("other", body) != sign("s3cret", body)
+
+
+def test_backoff_doubles_and_caps():
+    assert list(backoff_delays(6, 1.0, 10.0)) == [1.0, 2.0, 4.0, 8.0, 10.0]
+    assert list(backoff_delays(1, 1.0, 10.0)) == []
+
+
+def test_payload_has_iso_times_and_no_ms_fields():
+    body = orjson.loads(payload(Change("fired", 1_000, dict(ALERT)), settings()))
+    assert body["type"] == "fired" and body["at"] == "1970-01-01T00:00:01+00:00"
+    assert body["alert"]["started_at"] == "1970-01-01T00:00:01+00:00"
+    assert "started_at_ms" not in body["alert"] and body["alert"]["id"] == ALERT["id"]
+
+
+async def test_retries_until_the_receiver_accepts_then_stops():
+    calls: list[tuple[str, bytes, dict]] = []
+    answers = iter([500, OSError("refused"), 200])
+
+    async def post(url, body, headers):
+        calls.append((url, body, headers))
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    n = WebhookNotifier(settings(), post=post, base_delay_s=0.01, max_delay_s=0.02)
+    runner = asyncio.create_task(n.run())
+    n.notify(Change("fired", 1_000, dict(ALERT)))
+    for _ in range(200):
+        if n.delivered:
+            break
+        await asyncio.sleep(0.01)
+    runner.cancel()
+    assert n.delivered == 1 and len(calls) == 3
+    url, body, headers = calls[-1]
+    assert headers["X-Floorwatch-Signature"] == sign("s3cret", body)
+
+
+async def test_dead_receiver_never_blocks_and_queue_stays_bounded():
+    async def never(url, body, headers):
+        await asyncio.sleep(3600)
+        return 200
+
+    n = WebhookNotifier(settings(), post=never, max_pending=3, concurrency=1)
+    runner = asyncio.create_task(n.run())
+    await asyncio.sleep(0)
+    for i in range(10):  # returns at once every time
+        n.notify(Change("fired", i, {**ALERT, "id": f"a{i}"}))
+    await asyncio.sleep(0.01)
+    runner.cancel()
+    assert n.pending.qsize() <= 3 and n.dropped >= 6
+
+
+def test_acked_escalation_and_acks_are_not_notified():
+    n = WebhookNotifier(settings(), post=None)  # type: ignore[arg-type]
+    n.notify(Change("escalated", 5, {**ALERT, "acked_by": "sup"}))
+    n.notify(Change("acked", 5, dict(ALERT)))
+    assert n.pending.qsize() == 0
+    n.notify(Change("escalated", 5, dict(ALERT)))
+    n.notify(Change("resolved", 6, dict(ALERT)))
+    assert n.pending.qsize() == 2
+
+
+def test_reminders_only_for_unacked_firing_alerts_every_period():
+    view = View()
+    view.apply(topics.ALERTS, ALERT["id"].encode(), records.dumps(ALERT))
+    other = {**ALERT, "id": "queue_waiting:chat:1000", "subject": "chat"}
+    view.apply(topics.ALERTS, other["id"].encode(), records.dumps(other))
+    view.apply(topics.ALERT_ACKS, other["id"].encode(), records.dumps({"id": other["id"], "by": "sup", "at_ms": 2_000}))
+    n = WebhookNotifier(settings(), post=None)  # type: ignore[arg-type]
+    reminded: dict[str, int] = {}
+    remind(view, reminded, 1_000 + 899_000, 900, n)
+    assert n.pending.qsize() == 0
+    remind(view, reminded, 1_000 + 900_000, 900, n)
+    assert n.pending.qsize() == 1 and list(reminded) == [ALERT["id"]]
+    remind(view, reminded, 1_000 + 1_000_000, 900, n)
+    assert n.pending.qsize() == 1  # next one only 900 s after the reminder
+
+
+def _queue_partial(queue: str, waiting: int, oldest_ms: int | None) -> bytes:
+    zero = {"offered": 0}
+    return records.dumps({"queue": queue, "partition": 0, "waiting": waiting, "oldest_waiting_ms": oldest_ms,
+                          "rolling_15m": zero, "rolling_60m": zero, "computed_ms": 0})
+
+
+def test_queue_alerter_fires_after_min_duration_and_clears_with_hysteresis():
+    cfg = Settings(timezone="UTC", queues=[{"id": "sales"}], alerts={
+        "waiting_max": 4, "timing": {"queue_waiting": {"min_duration_s": 10, "clear_duration_s": 5, "cooldown_s": 0}}})
+    view = View()
+    alerter = QueueAlerter(cfg, view)
+    view.apply(topics.QUEUE_STATS, b"sales|0", _queue_partial("sales", 5, 0))
+    assert [c for c in alerter.step(1_000) if c.alert["kind"] == "queue_waiting"] == []
+    fired = [c for c in alerter.step(11_000) if c.alert["kind"] == "queue_waiting"]
+    assert [c.type for c in fired] == ["fired"] and fired[0].alert["started_at_ms"] == 11_000
+    view.apply(topics.QUEUE_STATS, b"sales|0", _queue_partial("sales", 4, 0))  # at threshold: not clear (<= 3)
+    assert [c for c in alerter.step(20_000) if c.alert["kind"] == "queue_waiting"] == []
+    view.apply(topics.QUEUE_STATS, b"sales|0", _queue_partial("sales", 3, 0))
+    alerter.step(21_000)
+    done = [c for c in alerter.step(26_000) if c.alert["kind"] == "queue_waiting"]
+    assert [c.type for c in done] == ["resolved"] and done[0].alert["resolved_at_ms"] == 26_000
+
+
+def test_a_new_leader_adopts_firing_queue_alerts():
+    cfg = Settings(timezone="UTC", queues=[{"id": "sales"}], alerts={"waiting_max": 4})
+    view = View()
+    view.apply(topics.ALERTS, ALERT["id"].encode(), records.dumps(ALERT))
+    view.apply(topics.QUEUE_STATS, b"sales|0", _queue_partial("sales", 9, 0))
+    alerter = QueueAlerter(cfg, view)
+    changes = alerter.step(50_000)
+    assert not [c for c in changes if c.type == "fired"]  # continues the open alert, no duplicate
+    assert alerter.book is not None and alerter.book.open_alert("queue_waiting", "sales")["id"] == ALERT["id"]
+
+
+@pytest.mark.parametrize("kind", ["queue_waiting", "queue_staffing_gap"])
+def test_timing_overrides_are_validated(kind):
+    Settings(alerts={"timing": {kind: {"min_duration_s": 1}}})
+    with pytest.raises(Exception):
+        Settings(alerts={"timing": {"queue_bogus": {"min_duration_s": 1}}})
