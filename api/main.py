@@ -8,7 +8,8 @@ Without an injected ``view``, the lifespan starts a ``KafkaViewLoader`` that fil
 Injected objects are the caller's: the app neither starts nor stops them.
 
 ``app.state`` holds: settings, view, producer, loader (or None), tokens, registry, metrics,
-clock (callable -> epoch ms), readiness (callable -> status dict).
+clock (callable -> epoch ms), readiness (callable -> status dict), hub (the websocket ``Hub``,
+whose tick task starts with the first websocket client and stops at shutdown).
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import TokenStore
 from api.ingest import ApiMetrics
 from api.kafka import EventProducer, KafkaEventProducer
-from api.routes import events, health, queues
+from api.live import Hub
+from api.routes import alerts, events, floor, health, page, queues, ws
+from api.security import SecurityHeaders
 from api.view import KafkaViewLoader, View
 from floorwatch.config import Settings
 
@@ -63,6 +67,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.hub.stop()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -88,10 +93,18 @@ def create_app(
     app.state.clock = clock or wall_clock_ms
     app.state.readiness = loader.status if loader is not None else (lambda: {"ready": True, "lag": {}})
 
+    app.state.hub = Hub(view, settings, lambda: int(app.state.clock()), lambda: app.state.readiness())
+
     _install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(queues.router)
+    app.include_router(floor.router)
+    app.include_router(alerts.router)
+    app.include_router(ws.router)
+    app.include_router(page.router)
+    app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
+    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -1,4 +1,4 @@
-"""Pure derivations from the ``View``: the JSON of ``/api/v1/queues`` and ``/api/v1/intervals``.
+"""Pure derivations from the ``View``: the JSON of the REST endpoints and websocket frames.
 
 Every function takes the current time explicitly (``now_ms``, epoch milliseconds), so the
 figures are a function of (view, settings, now) and tests can compute them by hand.
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from api.view import IntervalPartial, QueuePartial, View
+from api.view import MAX_MS, IntervalPartial, QueuePartial, View
 from floorwatch.config import QueueConfig, Settings
 from floorwatch.domain.intervals import day_bounds_ms, interval_end_ms, interval_start_ms, iso, local_date
 from floorwatch.domain.queue_metrics import SL_FORMULAS, Counts, stats
@@ -108,11 +108,16 @@ def current_rules(view: View, settings: Settings, queue: str) -> dict[str, Any]:
     return rules_of(view.interval_partials(queue, latest), fallback)
 
 
-def longest_wait_s(partials: list[QueuePartial], now_ms: int) -> float | None:
+def oldest_waiting_ms(partials: list[QueuePartial]) -> int | None:
     oldest = [p.oldest_waiting_ms for p in partials if p.waiting > 0 and p.oldest_waiting_ms is not None]
-    if not oldest:
+    return min(oldest) if oldest else None
+
+
+def longest_wait_s(partials: list[QueuePartial], now_ms: int) -> float | None:
+    oldest = oldest_waiting_ms(partials)
+    if oldest is None:
         return None
-    return max(0, now_ms - min(oldest)) / 1000
+    return max(0, now_ms - oldest) / 1000
 
 
 def queue_tile(
@@ -136,12 +141,14 @@ def queue_tile(
     today = merge(p.counts for s in view.interval_starts(queue, lo, hi) for p in view.interval_partials(queue, s))
 
     updated = view.updated_ms.get(queue)
+    oldest = oldest_waiting_ms(live)
     return {
         "queue": queue,
         "name": config.name,
         "channel": config.channel,
         "waiting": sum(p.waiting for p in live),
         "longest_wait_s": longest_wait_s(live, now_ms),
+        "oldest_waiting": iso(oldest, tz) if oldest is not None else None,
         "agents": dict(agents) if agents else empty_agents(),
         "required_agents": None,
         "sl_target": rules["sl_target"],
@@ -198,3 +205,208 @@ def day_intervals(view: View, settings: Settings, queue: str, day: date) -> list
 
 def today(settings: Settings, now_ms: int) -> date:
     return local_date(now_ms, settings.tz)
+
+
+# -- shared helpers for raw records -----------------------------------------------------
+
+
+def _epoch_ms(value: Any) -> int | None:
+    """A plausible epoch-ms integer, else ``None`` (raw records are never trusted)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MS:
+        return None
+    return value
+
+
+def iso_or_none(value: Any, settings: Settings) -> str | None:
+    ms = _epoch_ms(value)
+    return iso(ms, settings.tz) if ms is not None else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
+# -- /api/v1/agents ---------------------------------------------------------------------
+
+
+def agent_row(record: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """One ``fw.agent-status`` record as the API shows it (times as local RFC 3339)."""
+    queues = record.get("queues")
+    in_adherence = record.get("in_adherence")
+    return {
+        "agent_id": _text(record.get("agent_id")),
+        "name": _text(record.get("name")) or _text(record.get("agent_id")),
+        "team": _text(record.get("team")),
+        "queues": [q for q in queues if isinstance(q, str)] if isinstance(queues, list) else [],
+        "state": _text(record.get("state")),
+        "reason": _text(record.get("reason")),
+        "since": iso_or_none(record.get("since_ms"), settings),
+        "scheduled_activity": _text(record.get("scheduled_activity")),
+        "in_adherence": in_adherence if isinstance(in_adherence, bool) else None,
+        "out_of_adherence_since": iso_or_none(record.get("out_of_adherence_since_ms"), settings),
+        "exception": _text(record.get("exception")),
+    }
+
+
+def _agent_sort_key(row: dict[str, Any]) -> tuple[str, str, str]:
+    return (row["team"] or "", (row["name"] or "").casefold(), row["agent_id"] or "")
+
+
+def agent_matches(record: dict[str, Any], team: str | None = None, queues: frozenset[str] | None = None) -> bool:
+    if team is not None and record.get("team") != team:
+        return False
+    if queues is not None:
+        served = record.get("queues")
+        if not isinstance(served, list) or not queues.intersection(q for q in served if isinstance(q, str)):
+            return False
+    return True
+
+
+def agents_list(
+    view: View, settings: Settings, team: str | None = None, queues: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
+    """``GET /api/v1/agents``: every agent with a status, by team then name.
+
+    No clock here on purpose: ``since`` and ``out_of_adherence_since`` are instants, and a
+    client computes "time in state" from them, so the rows change only when an agent does.
+    """
+    rows = []
+    for key, record in view.agents.items():
+        if agent_matches(record, team, queues):
+            row = agent_row(record, settings)
+            row["agent_id"] = row["agent_id"] or key
+            row["name"] = row["name"] or row["agent_id"]
+            rows.append(row)
+    rows.sort(key=_agent_sort_key)
+    return rows
+
+
+# -- /api/v1/adherence ------------------------------------------------------------------
+
+
+def exception_row(data: Any, settings: Settings) -> dict[str, Any] | None:
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+        return None
+    return {
+        "kind": data["kind"],
+        "start": iso_or_none(data.get("start_ms"), settings),
+        "end": iso_or_none(data.get("end_ms"), settings),
+        "scheduled": _text(data.get("scheduled")),
+        "actual": _text(data.get("actual")),
+    }
+
+
+def adherence_row(record: dict[str, Any], view: View, settings: Settings) -> dict[str, Any]:
+    agent_id = _text(record.get("agent_id"))
+    team = _text(record.get("team"))
+    if team is None and agent_id is not None:  # older records: take the team of the live status
+        team = _text(view.agents.get(agent_id, {}).get("team"))
+    raw_exceptions = record.get("exceptions")
+    exceptions = [
+        row for row in (exception_row(x, settings) for x in (raw_exceptions if isinstance(raw_exceptions, list) else []))
+        if row is not None
+    ]
+    return {
+        "agent_id": agent_id,
+        "team": team,
+        "date": _text(record.get("date")),
+        "scheduled_s": _number(record.get("scheduled_s")),
+        "in_adherence_s": _number(record.get("in_adherence_s")),
+        "adherence": _number(record.get("adherence")),
+        "work_scheduled_s": _number(record.get("work_scheduled_s")),
+        "worked_s": _number(record.get("worked_s")),
+        "conformance": _number(record.get("conformance")),
+        "exceptions": exceptions,
+        "updated_at": iso_or_none(record.get("updated_ms"), settings),
+    }
+
+
+def adherence_list(
+    view: View, settings: Settings, day: date, team: str | None = None, agent_id: str | None = None
+) -> list[dict[str, Any]]:
+    """``GET /api/v1/adherence``: the ``fw.adherence`` records of a local date, by team and agent."""
+    rows = [adherence_row(r, view, settings) for r in view.adherence_days.get(day.isoformat(), {}).values()]
+    rows = [
+        r for r in rows
+        if r["agent_id"] is not None
+        and (team is None or r["team"] == team)
+        and (agent_id is None or r["agent_id"] == agent_id)
+    ]
+    rows.sort(key=lambda r: (r["team"] or "", r["agent_id"]))
+    return rows
+
+
+# -- /api/v1/alerts ---------------------------------------------------------------------
+
+ALERT_STATES = ("firing", "resolved")
+
+
+def merged_ack(record: dict[str, Any], ack: dict[str, Any] | None) -> tuple[str | None, int | None]:
+    """``(acked_by, acked_at_ms)``: the first of the alert's own ack and the ``fw.alert-acks`` one."""
+    candidates: list[tuple[int, str]] = []
+    by, at = record.get("acked_by"), _epoch_ms(record.get("acked_at_ms"))
+    if isinstance(by, str) and by:
+        candidates.append((at if at is not None else MAX_MS, by))
+    if ack is not None:
+        candidates.append((ack["at_ms"], ack["by"]))
+    if not candidates:
+        return None, None
+    at_ms, who = min(candidates)
+    return who, (at_ms if at_ms != MAX_MS else None)
+
+
+def alert_row(key: str, record: dict[str, Any], ack: dict[str, Any] | None, settings: Settings) -> dict[str, Any]:
+    """SPEC §5 alert object with local RFC 3339 times, merged with its ack."""
+    acked_by, acked_at_ms = merged_ack(record, ack)
+    state = record.get("state")
+    details = record.get("details")
+    return {
+        "id": _text(record.get("id")) or key,
+        "kind": _text(record.get("kind")),
+        "subject": _text(record.get("subject")),
+        "severity": _text(record.get("severity")),
+        "state": state if state in ALERT_STATES else "firing",
+        "started_at": iso_or_none(record.get("started_at_ms"), settings),
+        "resolved_at": iso_or_none(record.get("resolved_at_ms"), settings),
+        "acked_by": acked_by,
+        "acked_at": iso(acked_at_ms, settings.tz) if acked_at_ms is not None else None,
+        "details": details if isinstance(details, dict) else {},
+    }
+
+
+def _alert_sort_key(key: str, record: dict[str, Any]) -> tuple[int, str]:
+    started = _epoch_ms(record.get("started_at_ms"))
+    return (-(started if started is not None else 0), key)
+
+
+def alerts_list(
+    view: View, settings: Settings, state: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """``GET /api/v1/alerts``: newest first (by ``started_at``), optionally of one state."""
+    out: list[dict[str, Any]] = []
+    for key, record in sorted(view.alerts.items(), key=lambda kv: _alert_sort_key(*kv)):
+        row = alert_row(key, record, view.alert_acks.get(key), settings)
+        if state is not None and row["state"] != state:
+            continue
+        out.append(row)
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def alert(view: View, settings: Settings, alert_id: str) -> dict[str, Any] | None:
+    record = view.alerts.get(alert_id)
+    if record is None:
+        return None
+    return alert_row(alert_id, record, view.alert_acks.get(alert_id), settings)
+
+
+def ack_record(alert_id: str, by: str, now_ms: int) -> dict[str, Any]:
+    """The ``fw.alert-acks`` value the API writes."""
+    return {"id": alert_id, "by": by, "at_ms": now_ms}

@@ -1,8 +1,10 @@
 """The API's materialized view of the worker output topics, and the Kafka loader that fills it.
 
 ``View`` keeps the last value of every record of ``fw.interval-stats``, ``fw.queue-stats`` and
-``fw.agent-status`` (and, raw, ``fw.adherence`` and ``fw.alerts``), keyed exactly as in
-``floorwatch.records``; a ``null`` value deletes the key. Partials are parsed once, when they
+``fw.agent-status`` (and, raw, ``fw.adherence``, ``fw.alerts`` and ``fw.alert-acks``), keyed
+exactly as in ``floorwatch.records``; a ``null`` value deletes the key. ``fw.adherence`` records
+are also indexed by their local date; of two acks of one alert the first (earliest ``at_ms``)
+is kept, whatever the order they are read in. Partials are parsed once, when they
 arrive, so queries only add numbers. Bad records are counted and skipped, never raised.
 
 ``KafkaViewLoader`` reads those topics from the beginning, forever, with no consumer group,
@@ -136,11 +138,13 @@ class View:
         self.agents: dict[str, dict[str, Any]] = {}  # agent_id -> fw.agent-status record
         self.adherence: dict[str, Any] = {}  # raw, for the adherence endpoints
         self.alerts: dict[str, Any] = {}  # raw, for the alert endpoints
+        self.alert_acks: dict[str, dict[str, Any]] = {}  # alert id -> {"id", "by", "at_ms"}
         # indexes
         self.buckets: dict[str, dict[int, dict[str, IntervalPartial]]] = {}  # queue -> start -> key -> p
         self.starts: dict[str, list[int]] = {}  # queue -> sorted starts present in buckets
         self.queue_parts: dict[str, dict[str, QueuePartial]] = {}  # queue -> key -> partial
         self.updated_ms: dict[str, int] = {}  # queue -> latest updated_ms/computed_ms seen
+        self.adherence_days: dict[str, dict[str, Any]] = {}  # "YYYY-MM-DD" -> key -> fw.adherence record
         # bookkeeping
         self.version = 0  # +1 per applied change (cheap "did anything change?" for pushers)
         self.applied = 0
@@ -163,9 +167,11 @@ class View:
             elif topic == topics.AGENT_STATUS:
                 skey = self._apply_raw(self.agents, skey, data, "agent_id")
             elif topic == topics.ADHERENCE:
-                skey = self._apply_raw(self.adherence, skey, data, None)
+                skey = self._apply_adherence(skey, data)
             elif topic == topics.ALERTS:
                 skey = self._apply_raw(self.alerts, skey, data, "id")
+            elif topic == topics.ALERT_ACKS:
+                skey = self._apply_ack(skey, data)
             else:
                 return False
         except (BadRecord, orjson.JSONDecodeError, TypeError, ValueError) as exc:
@@ -229,6 +235,49 @@ class View:
         return key
 
     @staticmethod
+    def _adherence_date(key: str, data: dict[str, Any] | None) -> str:
+        found = data.get("date") if data is not None else None
+        if isinstance(found, str) and found:
+            return found
+        return key.rpartition("|")[2]
+
+    def _apply_adherence(self, key: str | None, data: dict[str, Any] | None) -> str:
+        if data is not None and not isinstance(data.get("agent_id"), str):
+            raise BadRecord("field 'agent_id': expected a string")
+        if key is None:
+            if data is None:
+                raise BadRecord("tombstone without a key")
+            key = f"{data['agent_id']}|{self._adherence_date('', data)}"
+        old = self.adherence.pop(key, None)
+        if old is not None:
+            day = self._adherence_date(key, old)
+            bucket = self.adherence_days.get(day, {})
+            bucket.pop(key, None)
+            if not bucket:
+                self.adherence_days.pop(day, None)
+        if data is not None:
+            self.adherence[key] = data
+            self.adherence_days.setdefault(self._adherence_date(key, data), {})[key] = data
+        return key
+
+    def _apply_ack(self, key: str | None, data: dict[str, Any] | None) -> str:
+        """``{"id", "by", "at_ms"}``; the first ack (smallest ``(at_ms, by)``) of an alert wins."""
+        if data is not None:
+            by = _str(data, "by")
+            at_ms = _ms(data, "at_ms")
+            found = data.get("id")
+            key = key or (found if isinstance(found, str) else None)
+        if not key:
+            raise BadRecord("ack without an alert id")
+        if data is None:
+            self.alert_acks.pop(key, None)
+            return key
+        old = self.alert_acks.get(key)
+        if old is None or (at_ms, by) < (old["at_ms"], old["by"]):
+            self.alert_acks[key] = {"id": key, "by": by, "at_ms": at_ms}
+        return key
+
+    @staticmethod
     def _apply_raw(
         table: dict[str, Any], key: str | None, data: dict[str, Any] | None, id_field: str | None
     ) -> str:
@@ -271,7 +320,7 @@ class View:
 # Kafka loader
 
 VIEW_TOPICS_REQUIRED = (topics.INTERVAL_STATS, topics.QUEUE_STATS, topics.AGENT_STATUS)
-VIEW_TOPICS_OPTIONAL = (topics.ADHERENCE, topics.ALERTS)
+VIEW_TOPICS_OPTIONAL = (topics.ADHERENCE, topics.ALERTS, topics.ALERT_ACKS)
 
 
 async def _fresh_metadata(consumer: Any) -> Callable[[str], set[int] | None]:

@@ -1,0 +1,383 @@
+"""Live push for ``GET /ws``: pure state/diff/merge functions, a latest-state mailbox, the hub.
+
+A *state* is what one websocket client sees, by section and id::
+
+    {"queues": {queue: row}, "agents": {agent_id: row}, "alerts": {alert_id: row}}
+
+(rows as in ``/api/v1/queues``, ``/api/v1/agents`` and ``/api/v1/alerts?state=firing``).
+A *change set* says how to get from one state to the next, only for sections that changed::
+
+    {"queues": {"upsert": {queue: row}, "remove": {queue, ...}}, ...}
+
+``diff(prev, cur)`` makes one, ``apply(state, changes)`` replays it, ``merge(a, b)`` folds two
+consecutive change sets into one with ``apply(apply(s, a), b) == apply(s, merge(a, b))``.
+
+``Mailbox`` is a client's single pending slot: a snapshot or a change set not yet sent. New
+changes merge into it, so a slow client never has more than one message waiting and always
+receives the latest state; its slowness costs nobody else anything.
+
+``Hub`` is one task per app: every ``tick_s`` it computes the full state from the ``View`` at
+an explicit ``now_ms`` (only when the view changed, or the clock moved a second for the live
+``longest_wait_s``), derives each distinct filter's state, diffs it against that filter's
+previous state and drops the change set into each subscriber's mailbox.
+
+Values that move with the clock are sent as instants (``since``, ``out_of_adherence_since``,
+``oldest_waiting``) for the browser to tick; ``longest_wait_s`` is recomputed at most once a
+second (on whole seconds of ``now_ms``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from api import queries
+from api.view import View
+from floorwatch.config import Settings
+from floorwatch.domain.intervals import interval_start_ms
+
+log = logging.getLogger(__name__)
+
+SECTIONS = ("queues", "agents", "alerts")
+ID_FIELDS = {"queues": "queue", "agents": "agent_id", "alerts": "id"}
+TICK_S = 0.1
+PING_S = 5.0
+
+State = dict[str, dict[str, dict[str, Any]]]
+Changes = dict[str, dict[str, Any]]  # section -> {"upsert": {id: row}, "remove": set[id]}
+
+
+# -- pure -------------------------------------------------------------------------------
+
+
+def empty_state() -> State:
+    return {s: {} for s in SECTIONS}
+
+
+def diff(prev: State, cur: State) -> Changes:
+    """What changed from ``prev`` to ``cur`` (rows compared whole); ``{}`` when nothing did."""
+    out: Changes = {}
+    for section in SECTIONS:
+        before, after = prev.get(section, {}), cur.get(section, {})
+        upsert = {k: row for k, row in after.items() if before.get(k) != row}
+        remove = {k for k in before if k not in after}
+        if upsert or remove:
+            out[section] = {"upsert": upsert, "remove": remove}
+    return out
+
+
+def apply(state: State, changes: Changes) -> State:
+    """``state`` with ``changes`` applied (a new object; the input is not modified)."""
+    out = {s: dict(state.get(s, {})) for s in SECTIONS}
+    for section, change in changes.items():
+        table = out[section]
+        for k in change["remove"]:
+            table.pop(k, None)
+        table.update(change["upsert"])
+    return out
+
+
+def merge(first: Changes, then: Changes) -> Changes:
+    """One change set equivalent to applying ``first`` then ``then``."""
+    out: Changes = {s: {"upsert": dict(c["upsert"]), "remove": set(c["remove"])} for s, c in first.items()}
+    for section, change in then.items():
+        slot = out.setdefault(section, {"upsert": {}, "remove": set()})
+        for k in change["remove"]:
+            slot["upsert"].pop(k, None)
+            slot["remove"].add(k)
+        for k, row in change["upsert"].items():
+            slot["remove"].discard(k)
+            slot["upsert"][k] = row
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """``?queue=`` (comma-separated ids) and ``?team=`` of a websocket."""
+
+    queues: frozenset[str] | None = None
+    team: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"queue": sorted(self.queues) if self.queues is not None else None, "team": self.team}
+
+
+class BadFilter(ValueError):
+    pass
+
+
+def parse_filter(queue: str | None, team: str | None, *, max_len: int = 256, max_queues: int = 50) -> Filter:
+    queues: frozenset[str] | None = None
+    if queue is not None:
+        if len(queue) > max_len * max_queues:
+            raise BadFilter("queue filter too long")
+        ids = [q.strip() for q in queue.split(",") if q.strip()]
+        if not ids or len(ids) > max_queues or any(len(q) > max_len for q in ids):
+            raise BadFilter(f"queue: 1 to {max_queues} comma-separated ids of at most {max_len} characters")
+        queues = frozenset(ids)
+    if team is not None and not 0 < len(team) <= max_len:
+        raise BadFilter(f"team: 1 to {max_len} characters")
+    return Filter(queues, team or None)
+
+
+def select(full: State, flt: Filter) -> State:
+    """The part of the full state a filter shows.
+
+    ``queue``: those queues' tiles, the agents serving any of them, and their alerts.
+    ``team``: that team's agents and their adherence alerts; queue tiles and queue alerts
+    stay (unless ``queue`` narrows them). Alerts on an agent follow the agent.
+    """
+    if flt.queues is None and flt.team is None:
+        return full
+    queues = full["queues"] if flt.queues is None else {k: v for k, v in full["queues"].items() if k in flt.queues}
+    agents = {
+        k: row for k, row in full["agents"].items()
+        if (flt.team is None or row.get("team") == flt.team)
+        and (flt.queues is None or not flt.queues.isdisjoint(row.get("queues") or ()))
+    }
+    alerts: dict[str, dict[str, Any]] = {}
+    for k, row in full["alerts"].items():
+        subject = row.get("subject")
+        if row.get("kind") == "adherence_break":
+            keep = subject in agents
+        else:
+            keep = flt.queues is None or subject in flt.queues
+        if keep:
+            alerts[k] = row
+    return {"queues": queues, "agents": agents, "alerts": alerts}
+
+
+def snapshot_frame(state: State, server_ts: int, ready: bool) -> dict[str, Any]:
+    return {"type": "snapshot", "server_ts": server_ts, "ready": ready,
+            **{s: list(state.get(s, {}).values()) for s in SECTIONS}}
+
+
+def delta_frame(changes: Changes, server_ts: int, ready: bool) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "delta", "server_ts": server_ts, "ready": ready}
+    for section, change in changes.items():
+        frame[section] = {"upsert": list(change["upsert"].values()), "remove": sorted(change["remove"])}
+    return frame
+
+
+def ping_frame(server_ts: int, ready: bool) -> dict[str, Any]:
+    return {"type": "ping", "server_ts": server_ts, "ready": ready}
+
+
+def full_state(view: View, settings: Settings, now_ms: int) -> State:
+    """Everything a client without a filter sees at ``now_ms`` (pure)."""
+    return {
+        "queues": {row["queue"]: row for row in queries.queues_overview(view, settings, now_ms)},
+        "agents": {row["agent_id"]: row for row in queries.agents_list(view, settings)},
+        "alerts": {row["id"]: row for row in queries.alerts_list(view, settings, state="firing")},
+    }
+
+
+def second_of(now_ms: int) -> int:
+    return now_ms - now_ms % 1000
+
+
+# -- mailbox ----------------------------------------------------------------------------
+
+
+class Mailbox:
+    """At most one pending message per client: a snapshot, or the merge of the changes since
+    the last send. ``put_*`` never blocks and never grows anything but that one slot."""
+
+    def __init__(self) -> None:
+        self._snapshot: State | None = None  # pending snapshot (changes are folded into it)
+        self._changes: Changes | None = None
+        self.server_ts = 0
+        self.ready = True
+        self.merged = 0  # change sets folded into a pending one (a measure of slowness)
+        self._event = asyncio.Event()
+
+    def __len__(self) -> int:
+        return 1 if (self._snapshot is not None or self._changes is not None) else 0
+
+    def put_snapshot(self, state: State, server_ts: int, ready: bool) -> None:
+        self._snapshot, self._changes = state, None
+        self._stamp(server_ts, ready)
+
+    def put_changes(self, changes: Changes, server_ts: int, ready: bool) -> None:
+        if self._snapshot is not None:
+            self._snapshot = apply(self._snapshot, changes)
+        elif self._changes is not None:
+            self._changes = merge(self._changes, changes)
+            self.merged += 1
+        else:
+            self._changes = changes
+        self._stamp(server_ts, ready)
+
+    def _stamp(self, server_ts: int, ready: bool) -> None:
+        self.server_ts = max(self.server_ts, server_ts)
+        self.ready = ready
+        self._event.set()
+
+    def take(self) -> dict[str, Any] | None:
+        """The pending frame (and empty the slot), or ``None``."""
+        self._event.clear()
+        if self._snapshot is not None:
+            frame = snapshot_frame(self._snapshot, self.server_ts, self.ready)
+        elif self._changes is not None:
+            frame = delta_frame(self._changes, self.server_ts, self.ready)
+        else:
+            return None
+        self._snapshot = self._changes = None
+        return frame
+
+    async def wait(self, timeout_s: float) -> bool:
+        """True when something is pending (at once if it already is), False after the timeout."""
+        if len(self):
+            return True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._event.wait()
+        return bool(len(self))
+
+
+# -- hub --------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Subscriber:
+    filter: Filter
+    mailbox: Mailbox = field(default_factory=Mailbox)
+
+
+class Hub:
+    """One per app: turns view changes into per-filter change sets for the subscribers."""
+
+    def __init__(
+        self,
+        view: View,
+        settings: Settings,
+        clock: Callable[[], int],
+        readiness: Callable[[], dict[str, Any]] | None = None,
+        *,
+        tick_s: float = TICK_S,
+        ping_s: float = PING_S,
+    ) -> None:
+        self.view = view
+        self.settings = settings
+        self.clock = clock
+        self.readiness = readiness or (lambda: {"ready": True})
+        self.tick_s = tick_s
+        self.ping_s = ping_s
+        self.subscribers: dict[Filter, set[Subscriber]] = {}
+        self.last: dict[Filter, State] = {}
+        self._base_key: tuple[int, int] | None = None  # (view.version, interval start)
+        self._base: State | None = None
+        self._full_key: tuple[int, int, int] | None = None
+        self._full: State | None = None
+        self._ready = True
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.ticks = 0
+
+    # -- state ------------------------------------------------------------------------
+
+    def is_ready(self) -> bool:
+        try:
+            return bool(self.readiness().get("ready", True))
+        except Exception:  # readiness must never break the push
+            return False
+
+    def current(self, now_ms: int) -> State:
+        """The full state at ``now_ms``, recomputed only when the view or the second changed."""
+        second = second_of(now_ms)
+        start = interval_start_ms(second, self.settings.tz, self.settings.interval_minutes)
+        key = (self.view.version, start, second)
+        if key == self._full_key and self._full is not None:
+            return self._full
+        if (key[0], key[1]) != self._base_key or self._base is None:
+            self._base = full_state(self.view, self.settings, second)
+            self._base_key = (key[0], key[1])
+            full = self._base
+        else:  # only the clock moved: refresh the live longest wait of queues with waiting contacts
+            queues = dict(self._base["queues"])
+            for q, row in queues.items():
+                if row.get("waiting"):
+                    live = queries.longest_wait_s(self.view.queue_partials(q), second)
+                    if live != row.get("longest_wait_s"):
+                        queues[q] = {**row, "longest_wait_s": live}
+            full = {**self._base, "queues": queues}
+        self._full, self._full_key = full, key
+        return full
+
+    # -- subscribers ------------------------------------------------------------------
+
+    def subscribe(self, flt: Filter) -> Subscriber:
+        """A new subscriber whose mailbox already holds its snapshot."""
+        self.ensure_running()
+        sub = Subscriber(flt)
+        now = self.clock()
+        state = self.last.get(flt)
+        if state is None:
+            state = self.last[flt] = select(self.current(now), flt)
+        sub.mailbox.put_snapshot(state, now, self.is_ready())
+        self.subscribers.setdefault(flt, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        subs = self.subscribers.get(sub.filter)
+        if subs is None:
+            return
+        subs.discard(sub)
+        if not subs:
+            del self.subscribers[sub.filter]
+            self.last.pop(sub.filter, None)
+
+    @property
+    def clients(self) -> int:
+        return sum(len(s) for s in self.subscribers.values())
+
+    def step(self, now_ms: int | None = None) -> int:
+        """One tick: push each filter's changes to its subscribers; returns frames queued."""
+        self.ticks += 1
+        if not self.subscribers:
+            return 0
+        now = self.clock() if now_ms is None else now_ms
+        ready = self.is_ready()
+        ready_changed, self._ready = ready != self._ready, ready
+        full = self.current(now)
+        queued = 0
+        for flt, subs in self.subscribers.items():
+            cur = select(full, flt)
+            prev = self.last.get(flt)
+            changes = diff(prev, cur) if prev is not None else diff(empty_state(), cur)
+            self.last[flt] = cur
+            if not changes and not ready_changed:
+                continue
+            for sub in subs:
+                sub.mailbox.put_changes(changes, now, ready)
+                queued += 1
+        return queued
+
+    # -- task -------------------------------------------------------------------------
+
+    def ensure_running(self) -> None:
+        """Start the tick task in the running loop (again, if a previous loop went away)."""
+        loop = asyncio.get_running_loop()
+        if self._task is not None and not self._task.done() and self._loop is loop:
+            return
+        self._loop = loop
+        self._task = loop.create_task(self.run(), name="floorwatch-ws-hub")
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            try:
+                self.step()
+            except Exception:  # one bad tick must not end the push for everyone
+                log.exception("websocket hub tick failed")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

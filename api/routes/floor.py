@@ -1,0 +1,42 @@
+"""Agents, adherence and the caller: ``GET /api/v1/agents``, ``/api/v1/adherence``, ``/api/v1/me``."""
+
+from __future__ import annotations
+
+from datetime import date as Date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api import queries
+from api.deps import NowMsDep, SettingsDep, Viewer, ViewDep
+
+router = APIRouter(prefix="/api/v1", tags=["agents"])
+
+TeamQuery = Annotated[str | None, Query(min_length=1, max_length=256, description="only agents of this team")]
+
+
+@router.get("/agents")
+async def list_agents(_: Viewer, view: ViewDep, settings: SettingsDep, team: TeamQuery = None) -> list[dict[str, Any]]:
+    """Every agent with a status: state, since, scheduled activity and real-time adherence."""
+    return queries.agents_list(view, settings, team=team)
+
+
+@router.get("/adherence")
+async def list_adherence(
+    _: Viewer,
+    view: ViewDep,
+    settings: SettingsDep,
+    now_ms: NowMsDep,
+    date: Annotated[Date | None, Query(description="local YYYY-MM-DD; default today")] = None,
+    team: TeamQuery = None,
+    agent_id: Annotated[str | None, Query(min_length=1, max_length=256, description="only this agent")] = None,
+) -> list[dict[str, Any]]:
+    """Adherence, conformance and exceptions of every agent scheduled on the local date."""
+    day = date if date is not None else queries.today(settings, now_ms)
+    return queries.adherence_list(view, settings, day, team=team, agent_id=agent_id)
+
+
+@router.get("/me")
+async def me(principal: Viewer) -> dict[str, Any]:
+    """The token's name and effective roles (the wallboard shows supervisor controls from it)."""
+    return {"name": principal.name, "roles": sorted(principal.roles)}

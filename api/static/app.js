@@ -1,0 +1,410 @@
+// Floorwatch wallboard: one websocket (snapshot + deltas), a little REST, no build step.
+// Protocol: docs/api.md "Websocket". Every value from the server is written with textContent.
+"use strict";
+
+(() => {
+  const params = new URLSearchParams(location.search);
+  const TOKEN = params.get("token") || "";
+  const QUEUE = params.get("queue");
+  const TEAM = params.get("team");
+  const STALE_MS = 12000;      // amber freshness after this long without a frame
+  const DEAD_MS = 30000;       // ... and the socket is presumed dead after this long
+  const BACKOFF_MIN_MS = 500;
+  const BACKOFF_MAX_MS = 15000;
+
+  const state = { queues: new Map(), agents: new Map(), alerts: new Map() };
+  const ids = { queues: "queue", agents: "agent_id", alerts: "id" };
+  let me = { name: "", roles: [] };
+  let offsetMs = 0;            // browser clock - server clock
+  let lastServerTs = null;
+  let lastFrameAt = 0;
+  let ready = true;
+  let socket = null;
+  let attempt = 0;
+  let retryTimer = null;
+  let retryAt = 0;
+  let selectedQueue = QUEUE ? QUEUE.split(",")[0] : null;
+  let selectedAgent = null;
+
+  const $ = (id) => document.getElementById(id);
+  const serverNow = () => Date.now() - offsetMs;
+  const isSupervisor = () => me.roles.includes("supervisor");
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined) continue;
+      if (k === "class") node.className = v; else node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return node;
+  }
+
+  // -- formatting ----------------------------------------------------------------------
+  const pct = (r) => (r === null || r === undefined ? "–" : `${(r * 100).toFixed(1)}%`);
+  function dur(s) {
+    if (s === null || s === undefined || !isFinite(s)) return "–";
+    s = Math.max(0, Math.floor(s));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    const mm = String(m).padStart(h ? 2 : 1, "0"), ss = String(sec).padStart(2, "0");
+    return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+  }
+  const secs = (s) => (s === null || s === undefined ? "–" : `${Math.round(s)} s`);
+  const since = (iso) => (iso ? (serverNow() - Date.parse(iso)) / 1000 : null);
+  function slClass(value, target) {
+    if (value === null || value === undefined || target === null || target === undefined) return "sl-none";
+    if (value >= target) return "sl-green";
+    if (value >= target - 0.05) return "sl-amber";
+    return "sl-red";
+  }
+  const label = (text) => text.replace(/_/g, " ");
+
+  // -- banner & freshness -----------------------------------------------------------------
+  function banner(text, kind) {
+    const b = $("banner");
+    if (!text) { b.hidden = true; b.textContent = ""; return; }
+    b.hidden = false;
+    b.className = `banner ${kind || ""}`;
+    b.textContent = text;
+  }
+
+  function renderFresh() {
+    const f = $("fresh");
+    if (lastServerTs === null) { f.textContent = "connecting…"; f.className = "fresh"; }
+    else {
+      const age = Math.max(0, serverNow() - lastServerTs);
+      f.textContent = `${ready ? "live" : "catching up"} · ${age < 10000 ? (age / 1000).toFixed(1) : Math.round(age / 1000)} s`;
+      f.className = `fresh ${age > DEAD_MS ? "dead" : age > STALE_MS || !ready ? "stale" : "ok"}`;
+      f.dataset.ageMs = String(Math.round(age));
+    }
+    if (retryTimer) {
+      const left = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+      banner(`Connection lost — reconnecting in ${left} s (attempt ${attempt})`);
+    }
+  }
+
+  // -- websocket ------------------------------------------------------------------------
+  function wsUrl() {
+    const q = new URLSearchParams({ token: TOKEN });
+    if (QUEUE) q.set("queue", QUEUE);
+    if (TEAM) q.set("team", TEAM);
+    return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws?${q}`;
+  }
+
+  function connect() {
+    retryTimer = null;
+    let opened = false;
+    const ws = new WebSocket(wsUrl());
+    socket = ws;
+    ws.onopen = () => { opened = true; };
+    ws.onmessage = (ev) => {
+      if (ws !== socket) return;
+      let frame;
+      try { frame = JSON.parse(ev.data); } catch { return; }
+      onFrame(frame);
+    };
+    ws.onclose = (ev) => {
+      if (ws !== socket) return;
+      socket = null;
+      if (ev.code === 4401 || ev.code === 4403) {
+        banner(ev.code === 4401 ? "Invalid or missing token: open the link with ?token=…" : "This token may not view the wallboard");
+        return;
+      }
+      if (ev.code === 4400) { banner(`Bad filter: ${ev.reason || "check ?queue= and ?team="}`); return; }
+      scheduleReconnect(opened);
+    };
+  }
+
+  function scheduleReconnect() {
+    attempt += 1;
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (attempt - 1));
+    const delay = base / 2 + Math.random() * base / 2;  // jitter: 1,000 TVs do not come back at once
+    retryAt = Date.now() + delay;
+    retryTimer = setTimeout(connect, delay);
+    renderFresh();
+  }
+
+  function watchdog() {  // a socket that went silent (no frame, not even a ping) is dead
+    if (socket && socket.readyState === WebSocket.OPEN && lastFrameAt && Date.now() - lastFrameAt > DEAD_MS) {
+      const dead = socket;
+      socket = null;
+      try { dead.close(); } catch { /* already gone */ }
+      scheduleReconnect();
+    }
+  }
+
+  function onFrame(frame) {
+    lastFrameAt = Date.now();
+    if (typeof frame.server_ts === "number") {
+      offsetMs = Date.now() - frame.server_ts;
+      lastServerTs = frame.server_ts;
+    }
+    if (typeof frame.ready === "boolean") ready = frame.ready;
+    if (frame.type === "snapshot") {
+      attempt = 0;
+      banner(null);
+      for (const section of Object.keys(ids)) {
+        state[section] = new Map((frame[section] || []).map((row) => [row[ids[section]], row]));
+      }
+      renderAll();
+      loadChart();
+    } else if (frame.type === "delta") {
+      for (const section of Object.keys(ids)) {
+        const change = frame[section];
+        if (!change) continue;
+        for (const k of change.remove || []) state[section].delete(k);
+        for (const row of change.upsert || []) state[section].set(row[ids[section]], row);
+      }
+      if (frame.queues) renderQueues();
+      if (frame.agents) renderAgents();
+      if (frame.alerts || frame.agents) renderAlerts();
+    }
+    renderFresh();
+  }
+
+  // -- queues ---------------------------------------------------------------------------
+  function metric(field, labelText, value, text, cls) {
+    return el("div", { class: "metric" }, el("span", { class: "label" }, labelText),
+      el("span", { class: `value ${cls || ""}`, "data-field": field, "data-value": JSON.stringify(value ?? null) }, text));
+  }
+
+  function liveWait(q) {
+    if (!q.waiting || !q.oldest_waiting) return q.longest_wait_s;
+    return Math.max(0, since(q.oldest_waiting));
+  }
+
+  function queueTile(q) {
+    const iv = q.interval || {}, today = q.today || {}, a = q.agents || {};
+    const target = q.sl_target;
+    const tile = el("article", { class: `tile${q.queue === selectedQueue ? " selected" : ""}`, "data-queue": q.queue },
+      el("h3", {}, el("span", {}, q.name || q.queue), el("span", { class: "channel" }, q.channel || "")),
+      el("div", { class: "big" },
+        metric("waiting", "waiting", q.waiting, q.waiting ?? "–", q.waiting > 0 ? "warn" : ""),
+        metric("longest_wait", "longest wait", q.longest_wait_s, dur(liveWait(q))),
+        metric("sl_interval", `SL interval · target ${pct(target)}`, iv.service_level, pct(iv.service_level), slClass(iv.service_level, target)),
+        metric("sl_today", "SL today", today.service_level, pct(today.service_level), slClass(today.service_level, target))),
+      el("div", { class: "small" },
+        metric("abandon_rate", "abandon today", today.abandon_rate, pct(today.abandon_rate)),
+        metric("asa", "ASA today", today.asa_s, secs(today.asa_s)),
+        metric("aht", "AHT today", today.aht_s, dur(today.aht_s))),
+      el("div", { class: "staff" },
+        metric("available", "avail", a.available, a.available ?? 0, "sl-green"),
+        metric("on_contact", "on contact", a.on_contact, a.on_contact ?? 0),
+        metric("wrap_up", "wrap", a.wrap_up, a.wrap_up ?? 0),
+        metric("aux", "aux", a.aux, a.aux ?? 0, "sl-amber"),
+        metric("staffed", q.required_agents === null || q.required_agents === undefined ? "staffed" : "staffed / req",
+          a.staffed, q.required_agents === null || q.required_agents === undefined ? (a.staffed ?? 0) : `${a.staffed ?? 0} / ${q.required_agents}`,
+          q.required_agents !== null && q.required_agents !== undefined && a.staffed < q.required_agents ? "warn" : "")));
+    tile.addEventListener("click", () => { selectedQueue = q.queue; renderQueues(); loadChart(); });
+    return tile;
+  }
+
+  function renderQueues() {
+    const box = $("queues");
+    box.replaceChildren(...[...state.queues.values()].map(queueTile));
+    if (!selectedQueue || !state.queues.has(selectedQueue)) {
+      const first = state.queues.keys().next();
+      if (!first.done && first.value !== selectedQueue) { selectedQueue = first.value; loadChart(); }
+    }
+  }
+
+  function tickQueues() {
+    for (const q of state.queues.values()) {
+      const node = document.querySelector(`[data-queue="${CSS.escape(q.queue)}"] [data-field="longest_wait"]`);
+      if (node) node.textContent = dur(liveWait(q));
+    }
+  }
+
+  // -- agents ---------------------------------------------------------------------------
+  function agentCard(a) {
+    const out = a.in_adherence === false;
+    const card = el("article", { class: `agent st-${a.state || "unknown"}`, "data-agent": a.agent_id },
+      el("div", { class: "name", title: a.agent_id }, a.name || a.agent_id),
+      el("div", { class: "line" },
+        el("span", { "data-field": "state" }, label(a.state === "aux" && a.reason ? `aux · ${a.reason}` : a.state || "?")),
+        el("span", { "data-field": "in_state", "data-since": a.since || "" }, dur(since(a.since)))),
+      el("div", { class: "line" },
+        el("span", {}, a.scheduled_activity ? `sched: ${a.scheduled_activity}` : ""),
+        el("span", { class: `adh ${out ? "out" : a.in_adherence ? "in" : ""}`, "data-field": "adherence",
+          "data-since": out ? a.out_of_adherence_since || "" : "" },
+          out ? `✗ ${dur(since(a.out_of_adherence_since))}` : a.in_adherence ? "✓" : "")));
+    card.addEventListener("click", () => { if (isSupervisor()) showAgent(a.agent_id); });
+    return card;
+  }
+
+  function visibleAgents() {
+    // logged-out agents clutter a wallboard; keep them only when they matter for adherence
+    return [...state.agents.values()]
+      .filter((a) => a.state !== "logged_out" || a.in_adherence === false)
+      .sort((x, y) => (x.team || "").localeCompare(y.team || "") || (x.name || "").localeCompare(y.name || ""));
+  }
+
+  function renderAgents() { $("agents").replaceChildren(...visibleAgents().map(agentCard)); }
+
+  function tickAgents() {
+    for (const node of document.querySelectorAll("#agents [data-since]")) {
+      const iso = node.dataset.since;
+      if (!iso) continue;
+      const text = dur(since(iso));
+      node.textContent = node.dataset.field === "adherence" ? `✗ ${text}` : text;
+    }
+  }
+
+  // -- alerts ---------------------------------------------------------------------------
+  function alertSubject(al) {
+    if (al.kind === "adherence_break") {
+      const a = state.agents.get(al.subject);
+      return a ? a.name || al.subject : al.subject;
+    }
+    const q = state.queues.get(al.subject);
+    return q ? q.name || al.subject : al.subject;
+  }
+
+  function alertChip(al) {
+    const chip = el("div", { class: `alert ${al.severity || ""}${al.acked_by ? " acked" : ""}`, "data-alert": al.id },
+      el("span", { class: "kind" }, label(al.kind || "alert")),
+      el("span", { class: "subject" }, alertSubject(al)),
+      el("span", { class: "age" }, al.started_at ? `since ${al.started_at.slice(11, 19)}` : ""));
+    if (isSupervisor()) {
+      const d = al.details || {};
+      const parts = Object.entries(d).filter(([, v]) => v === null || typeof v !== "object").map(([k, v]) => `${label(k)}: ${v}`);
+      if (parts.length) chip.append(el("span", { class: "details" }, parts.join(" · ")));
+    }
+    if (al.acked_by) chip.append(el("span", { class: "acked-by" }, `acked by ${al.acked_by}`));
+    else if (isSupervisor()) {
+      const btn = el("button", { class: "ack", type: "button" }, "Acknowledge");
+      btn.addEventListener("click", () => ack(al.id, btn));
+      chip.append(btn);
+    }
+    return chip;
+  }
+
+  function renderAlerts() {
+    const rows = [...state.alerts.values()].sort((x, y) => (y.started_at || "").localeCompare(x.started_at || ""));
+    $("alerts").replaceChildren(...rows.map(alertChip));
+  }
+
+  async function ack(id, btn) {
+    btn.disabled = true;
+    try {
+      const r = await api(`/api/v1/alerts/${encodeURIComponent(id)}/ack`, { method: "POST" });
+      state.alerts.set(id, r);  // the websocket delta follows; show it at once
+      renderAlerts();
+    } catch (err) {
+      btn.disabled = false;
+      banner(`Acknowledge failed: ${err.message}`, "info");
+      setTimeout(() => banner(null), 4000);
+    }
+  }
+
+  // -- REST -----------------------------------------------------------------------------
+  async function api(path, init) {
+    const r = await fetch(path, { ...(init || {}), headers: { Authorization: `Bearer ${TOKEN}` }, cache: "no-store" });
+    if (!r.ok) throw new Error(`${r.status} ${(await r.json().catch(() => ({}))).detail || r.statusText}`);
+    return r.json();
+  }
+
+  async function loadMe() {
+    try { me = await api("/api/v1/me"); } catch { me = { name: "", roles: [] }; }
+    $("who").textContent = me.name ? `${me.name}${isSupervisor() ? " · supervisor" : ""}` : "";
+    document.body.classList.toggle("supervisor", isSupervisor());
+    renderAlerts();
+  }
+
+  function localDate() {
+    // the server's "today" in its own zone: take it from an ISO time it sent (its offset)
+    const q = state.queues.values().next().value;
+    const start = q && q.interval && q.interval.start;
+    return start ? start.slice(0, 10) : null;
+  }
+
+  async function loadChart() {
+    const queue = selectedQueue;
+    const day = localDate();
+    $("chart-queue").textContent = queue ? (state.queues.get(queue) || {}).name || queue : "–";
+    if (!queue || !day) { drawChart([], null); return; }
+    try {
+      const rows = await api(`/api/v1/intervals?queue=${encodeURIComponent(queue)}&date=${day}`);
+      if (queue === selectedQueue) drawChart(rows, (state.queues.get(queue) || {}).sl_target);
+    } catch { /* the next refresh retries */ }
+  }
+
+  function drawChart(rows, target) {
+    const svg = $("chart");
+    const NS = "http://www.w3.org/2000/svg";
+    const W = 960, H = 200, top = 8, bottom = 22, left = 34, plotH = H - top - bottom;
+    const mk = (tag, attrs, text) => {
+      const n = document.createElementNS(NS, tag);
+      for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
+      if (text !== undefined) n.textContent = text;
+      return n;
+    };
+    const nodes = [];
+    const y = (r) => top + plotH * (1 - r);
+    for (const r of [0, 0.5, 1]) nodes.push(mk("text", { x: 2, y: y(r) + 4, class: "axis" }, `${r * 100}%`));
+    const perDay = rows.length ? Math.round(86400000 / (Date.parse(rows[0].end) - Date.parse(rows[0].start))) : 48;
+    const slot = (W - left) / perDay;
+    for (const row of rows) {
+      const hh = Number(row.start.slice(11, 13)), mm = Number(row.start.slice(14, 16));
+      const i = Math.floor(((hh * 60 + mm) / 1440) * perDay);
+      const sl = row.service_level;
+      const h = sl === null ? 2 : Math.max(2, plotH * sl);
+      const bar = mk("rect", { x: left + i * slot + 1, y: top + plotH - h, width: Math.max(1, slot - 2), height: h,
+        class: `bar-${slClass(sl, target).slice(3)}`, "data-start": row.start, "data-value": JSON.stringify(sl) });
+      bar.append(mk("title", {}, `${row.start.slice(11, 16)} · SL ${pct(sl)} · offered ${row.offered}`));
+      nodes.push(bar);
+    }
+    for (let hour = 0; hour < 24; hour += 3) {
+      nodes.push(mk("text", { x: left + (hour / 24) * (W - left), y: H - 6, class: "axis" }, `${String(hour).padStart(2, "0")}:00`));
+    }
+    if (target !== null && target !== undefined) {
+      nodes.push(mk("line", { x1: left, x2: W, y1: y(target), y2: y(target), class: "target" }));
+    }
+    svg.replaceChildren(...nodes);
+  }
+
+  // -- supervisor console: one agent's exceptions today --------------------------------------
+  async function showAgent(agentId) {
+    selectedAgent = agentId;
+    const box = $("detail");
+    const a = state.agents.get(agentId) || { agent_id: agentId };
+    box.hidden = false;
+    box.replaceChildren(el("h2", {}, `${a.name || agentId} — adherence today`), el("p", {}, "loading…"));
+    const day = localDate();
+    try {
+      const rows = await api(`/api/v1/adherence?agent_id=${encodeURIComponent(agentId)}${day ? `&date=${day}` : ""}`);
+      if (selectedAgent !== agentId) return;
+      const r = rows[0];
+      const close = el("button", { type: "button", class: "close" }, "Close");
+      close.addEventListener("click", () => { box.hidden = true; selectedAgent = null; });
+      if (!r) { box.replaceChildren(el("h2", {}, `${a.name || agentId} — no schedule today`), close); return; }
+      const table = el("table", { "data-agent-exceptions": agentId },
+        el("tr", {}, el("th", {}, "exception"), el("th", {}, "from"), el("th", {}, "to"), el("th", {}, "scheduled"), el("th", {}, "actual")),
+        ...r.exceptions.map((x) => el("tr", {}, el("td", {}, label(x.kind)),
+          el("td", {}, x.start ? x.start.slice(11, 19) : "–"), el("td", {}, x.end ? x.end.slice(11, 19) : "ongoing"),
+          el("td", {}, x.scheduled || ""), el("td", {}, x.actual || ""))));
+      box.replaceChildren(
+        el("h2", {}, `${a.name || agentId} (${r.team || "no team"}) — adherence ${pct(r.adherence)}, conformance ${pct(r.conformance)}`),
+        r.exceptions.length ? table : el("p", {}, "No exceptions today."), close);
+    } catch (err) {
+      box.replaceChildren(el("h2", {}, `${a.name || agentId}`), el("p", {}, `Could not load adherence: ${err.message}`));
+    }
+  }
+
+  // -- start ----------------------------------------------------------------------------
+  function renderAll() { renderQueues(); renderAgents(); renderAlerts(); }
+
+  function start() {
+    const scope = [QUEUE && `queue ${QUEUE}`, TEAM && `team ${TEAM}`].filter(Boolean).join(" · ");
+    $("scope").textContent = scope;
+    if (!TOKEN) { banner("Open this page with ?token=<your token> in the URL"); return; }
+    loadMe();
+    connect();
+    setInterval(() => { renderFresh(); watchdog(); }, 250);
+    setInterval(() => { tickAgents(); tickQueues(); }, 1000);
+    setInterval(loadChart, 30000);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
