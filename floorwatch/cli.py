@@ -52,6 +52,12 @@ def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return simulator.main(settings, args)
 
 
+def _cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from services import queue_log
+
+    return queue_log.main(settings, args)
+
+
 def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from services.runner import run
 
@@ -91,6 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover
         pass
     p.set_defaults(func=_cmd_simulate)
+    from services import erlang_cli
+
+    p = sub.add_parser("erlang", help="staffing calculator (Erlang C; Erlang A with --patience)")
+    erlang_cli.add_arguments(p)
+    p.set_defaults(func=erlang_cli.main)
+
+    p = sub.add_parser("replay-queue-log", help="replay (or --follow) an Asterisk queue_log")
+    from services import queue_log
+
+    queue_log.add_arguments(p)
+    p.set_defaults(func=_cmd_replay)
     return parser
 
 
