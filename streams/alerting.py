@@ -66,64 +66,62 @@ async def aiohttp_post(url: str, body: bytes, headers: dict[str, str]) -> int:
 
 
 class WebhookNotifier:
-    """Deliver alert changes to webhooks from a bounded queue, never blocking the caller."""
+    """Deliver alert changes to webhooks, never blocking the caller.
+
+    Each webhook has its own bounded queue and delivery task, in order, with retries: a
+    receiver that never answers delays only its own queue; when a queue is full the oldest
+    notification is dropped (counted).
+    """
 
     def __init__(self, settings: Settings, *, post: Post = aiohttp_post, max_pending: int = 1000,
-                 attempts: int = 6, base_delay_s: float = 1.0, max_delay_s: float = 60.0,
-                 concurrency: int = 8) -> None:
+                 attempts: int = 6, base_delay_s: float = 1.0, max_delay_s: float = 60.0) -> None:
         self.settings = settings
         self.hooks: list[WebhookConfig] = list(settings.alerts.webhooks)
         self.post = post
-        self.pending: asyncio.Queue[bytes] = asyncio.Queue(max_pending)
+        self.queues: list[asyncio.Queue[bytes]] = [asyncio.Queue(max_pending) for _ in self.hooks]
         self.attempts, self.base_delay_s, self.max_delay_s = attempts, base_delay_s, max_delay_s
-        self.slots = asyncio.Semaphore(concurrency)
         self.delivered = 0
         self.failed = 0
         self.dropped = 0
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def notify(self, change: Change, *, force: bool = False) -> None:
-        """Queue a change for delivery (``force``: a reminder, whatever its type)."""
+        """Queue a change for every webhook (``force``: a reminder, whatever its type)."""
         if not self.hooks or not (force or needs_notification(change)):
             return
         body = payload(change, self.settings)
-        while True:
-            try:
-                self.pending.put_nowait(body)
-                return
-            except asyncio.QueueFull:
-                self.pending.get_nowait()
-                self.dropped += 1
+        for queue in self.queues:
+            while True:
+                try:
+                    queue.put_nowait(body)
+                    break
+                except asyncio.QueueFull:
+                    queue.get_nowait()
+                    self.dropped += 1
 
     async def run(self) -> None:
+        await asyncio.gather(*(self._drain(hook, queue) for hook, queue in zip(self.hooks, self.queues)))
+
+    async def _drain(self, hook: WebhookConfig, queue: asyncio.Queue[bytes]) -> None:
         while True:
-            body = await self.pending.get()
-            for hook in self.hooks:
-                await self.slots.acquire()
-                task = asyncio.create_task(self._deliver(hook, body))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            await self._deliver(hook, await queue.get())
 
     async def _deliver(self, hook: WebhookConfig, body: bytes) -> None:
         headers = {"Content-Type": "application/json", "X-Floorwatch-Signature": sign(hook.secret, body)}
-        try:
-            delays = backoff_delays(self.attempts, self.base_delay_s, self.max_delay_s)
-            while True:
-                try:
-                    status = await self.post(hook.url, body, headers)
-                    if 200 <= status < 300:
-                        self.delivered += 1
-                        return
-                    log.warning("webhook %s answered %s", hook.url, status)
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                    log.warning("webhook %s failed: %s", hook.url, exc)
-                delay = next(delays, None)
-                if delay is None:
-                    self.failed += 1
+        delays = backoff_delays(self.attempts, self.base_delay_s, self.max_delay_s)
+        while True:
+            try:
+                status = await self.post(hook.url, body, headers)
+                if 200 <= status < 300:
+                    self.delivered += 1
                     return
-                await asyncio.sleep(delay)
-        finally:
-            self.slots.release()
+                log.warning("webhook %s answered %s", hook.url, status)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                log.warning("webhook %s failed: %s", hook.url, exc)
+            delay = next(delays, None)
+            if delay is None:
+                self.failed += 1
+                return
+            await asyncio.sleep(delay)
 
 
 class QueueAlerter:

@@ -64,6 +64,7 @@ def test_break_overrun_alerts_at_grace_without_new_events_and_resolves(stack: St
         rec = latest(stack.bootstrap, topics.AGENT_STATUS).get("ann")
         return rec if rec and rec.get("scheduled_activity") == "break" else None
 
+    stack.api()
     on_break = wait_until(status, 30, "ann's status on break")
     assert on_break["in_adherence"] is True and on_break["state"] == "aux"
 
@@ -79,6 +80,11 @@ def test_break_overrun_alerts_at_grace_without_new_events_and_resolves(stack: St
     assert fired["details"]["exception"] == "extended_break"
     critical = wait_until(lambda: alert("critical"), 30, "escalation to critical")
     assert critical["id"] == fired["id"] and critical["state"] == "firing"
+    # over the API too, while no event is flowing
+    firing = [a for a in stack.get("/api/v1/alerts", state="firing") if a["subject"] == "ann"]
+    assert firing and firing[0]["kind"] == "adherence_break" and firing[0]["id"] == fired["id"]
+    agent = next(a for a in stack.get("/api/v1/agents") if a["agent_id"] == "ann")
+    assert agent["in_adherence"] is False and agent["scheduled_activity"] == "work"
 
     back_ms = break_end_ms + 10_000
     while time.time() * 1000 < back_ms:
@@ -94,6 +100,8 @@ def test_break_overrun_alerts_at_grace_without_new_events_and_resolves(stack: St
     assert done["resolved_at_ms"] == back_ms
     alerts = [a for a in latest(stack.bootstrap, topics.ALERTS).values() if a and a["subject"] == "ann"]
     assert len(alerts) == 1  # exactly one alert for the overrun
+    over_api = [a for a in stack.get("/api/v1/alerts") if a["subject"] == "ann"]
+    assert [(a["id"], a["state"], a["severity"]) for a in over_api] == [(fired["id"], "resolved", "critical")]
 
     def figures() -> dict[str, Any] | None:
         rec = latest(stack.bootstrap, topics.ADHERENCE).get(f"ann|{day}")
@@ -104,3 +112,47 @@ def test_break_overrun_alerts_at_grace_without_new_events_and_resolves(stack: St
     overrun = next(x for x in rec["exceptions"] if x["kind"] == "extended_break")
     assert overrun["start_ms"] == break_end_ms and overrun["scheduled"] == "work"
     assert rec["team"] == "north"
+
+
+def test_simulated_day_adherence_equals_truth_exactly(stack: Stack) -> None:
+    """A seeded simulator day with late logins, overrun breaks, unscheduled aux, early logouts."""
+    from services.simulator import simulate
+
+    settings = stack.settings()
+    start = datetime(2026, 11, 20, 0, 0, tzinfo=settings.tz)
+    result = simulate(settings, seed=21, agents=24, start_ms=int(start.timestamp() * 1000),
+                      duration_ms=86_400_000)
+    day = "2026-11-20"
+    truth = {aid: days[day] for aid, days in result.truth["agents"].items() if day in days}
+    assert len(truth) >= 20
+    stack.worker()
+    stack.api()
+    asyncio.run(produce(stack.bootstrap, result.events))
+    fields = ("scheduled_s", "in_adherence_s", "adherence", "work_scheduled_s", "worked_s", "conformance")
+
+    def rows() -> dict[str, dict[str, Any]] | None:
+        got = {r["agent_id"]: r for r in stack.get("/api/v1/adherence", date=day)}
+        ok = set(got) >= set(truth) and all(
+            all(got[a][f] == truth[a][f] for f in fields) for a in truth)
+        return got if ok else None
+
+    try:
+        got = wait_until(rows, 120, "adherence equal to the simulator's truth", interval_s=1)
+    except TimeoutError:
+        got = {r["agent_id"]: r for r in stack.get("/api/v1/adherence", date=day)}
+        diffs = {a: {f: (got.get(a, {}).get(f), t[f]) for f in fields if got.get(a, {}).get(f) != t[f]}
+                 for a, t in truth.items()}
+        raise AssertionError({a: d for a, d in diffs.items() if d}) from None
+    # exceptions account for exactly the out-of-adherence scheduled time of every agent
+    kinds: set[str] = set()
+    for aid, row in got.items():
+        if aid not in truth:
+            continue
+        out_s = 0.0
+        for x in row["exceptions"]:
+            kinds.add(x["kind"])
+            assert x["end"] is not None  # the day is over: nothing ongoing
+            if x["kind"] != "unscheduled_work":
+                out_s += (datetime.fromisoformat(x["end"]) - datetime.fromisoformat(x["start"])).total_seconds()
+        assert out_s == pytest.approx(row["scheduled_s"] - row["in_adherence_s"], abs=1e-6), aid
+    assert {"late_login", "extended_break"} <= kinds  # human behaviour really happened
