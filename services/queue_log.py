@@ -40,6 +40,7 @@ import orjson
 import yaml
 
 from floorwatch import topics
+from floorwatch.cliargs import NON_NEGATIVE_INT, POSITIVE
 from floorwatch.config import Settings
 from floorwatch.domain.queue_log import (
     DEFAULT_TEAM,
@@ -66,18 +67,6 @@ COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip")
 
 # ---- options ------------------------------------------------------------------------------------
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("file", metavar="FILE", help="the queue_log file, e.g. /var/log/asterisk/queue_log")
     add("--follow", action="store_true", help="keep reading lines appended to FILE (survives log rotation)")
-    add("--speed", type=_positive, default=None,
+    add("--speed", type=POSITIVE, default=None,
         help="pace by the line timestamps: 1 real time, 60 a minute per second (default: as fast as possible)")
     add("--state", default=None, metavar="FILE",
         help="position/state file (default with --follow: data/queue-log/<name>-<hash>.state.json; "
@@ -97,10 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--team", default=DEFAULT_TEAM, help=f"team of the agents in agent.profile (default: {DEFAULT_TEAM})")
     add("--agent-map", default=None, metavar="FILE",
         help="YAML/JSON: agent column (interface or member name) -> agent_id or {agent_id, name, team}")
-    add("--max-backwards", type=_non_negative_int, default=1, metavar="S",
+    add("--max-backwards", type=NON_NEGATIVE_INT, default=1, metavar="S",
         help="a line may be this many seconds older than the newest line so far (default 1); "
         "older lines are dead letters (out_of_order)")
-    add("--poll", type=_positive, default=0.2, metavar="S", help="--follow: seconds between file checks")
+    add("--poll", type=POSITIVE, default=0.2, metavar="S", help="--follow: seconds between file checks")
 
 
 @dataclass

@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import orjson
 
+from floorwatch.cliargs import NON_NEGATIVE, POSITIVE_INT, RATE
 from floorwatch.config import Settings
 from floorwatch.domain.intervals import iso
 from floorwatch.events import dumps, parse_event, route, to_ms
@@ -80,25 +81,7 @@ def parse_start(text: str | None, settings: Settings) -> int:
     return to_ms(parsed)
 
 
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text}")
-    return value
 
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,9 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = Behaviour()
     add = parser.add_argument
     add("--seed", type=int, default=None, help="random seed (default: simulator.seed)")
-    add("--agents", type=_positive_int, default=None, help="agents on the roster (default: simulator.agents)")
+    add("--agents", type=POSITIVE_INT, default=None, help="agents on the roster (default: simulator.agents)")
     add(
-        "--speed", type=_non_negative, default=None,
+        "--speed", type=NON_NEGATIVE, default=None,
         help="simulated seconds per wall second: 1 real time, 600 ten minutes a second, 0 as fast as "
         "possible (default: simulator.speed, or 0 with --out)",
     )
@@ -124,18 +107,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--truth", type=Path, default=None, metavar="FILE", help="write the figures the events imply (JSON)")
     add("--out", default=None, metavar="FILE", help='NDJSON events to FILE ("-" = stdout) instead of Kafka')
     add("--kafka", default=None, metavar="BOOTSTRAP", help="bootstrap servers (default: kafka.bootstrap)")
-    add("--late-login-rate", type=_rate, default=d.late_login_rate, help="share of shifts starting late")
+    add("--late-login-rate", type=RATE, default=d.late_login_rate, help="share of shifts starting late")
     add(
-        "--break-overrun-rate", type=_rate, default=d.break_overrun_rate,
+        "--break-overrun-rate", type=RATE, default=d.break_overrun_rate,
         help="share of breaks and lunches that run over",
     )
     add(
-        "--aux-per-hour", type=_non_negative, default=d.unscheduled_aux_per_hour,
+        "--aux-per-hour", type=NON_NEGATIVE, default=d.unscheduled_aux_per_hour,
         help="unscheduled (personal) aux per worked hour",
     )
-    add("--early-logout-rate", type=_rate, default=d.early_logout_rate, help="share of shifts ending early")
+    add("--early-logout-rate", type=RATE, default=d.early_logout_rate, help="share of shifts ending early")
     add(
-        "--load", type=_non_negative, default=d.load,
+        "--load", type=NON_NEGATIVE, default=d.load,
         help="expected Erlangs per scheduled agent in the tightest busy half hour (sets the volume)",
     )
 

@@ -34,12 +34,7 @@ class FakeProducer:
             raise ProducerUnavailable("broker down")
 
 
-@pytest.fixture(autouse=True)
-def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -> None:
-    for var in list(os.environ):
-        if var.startswith("FLOORWATCH_"):
-            monkeypatch.delenv(var)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
 def make_settings() -> Settings:

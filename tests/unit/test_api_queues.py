@@ -54,12 +54,7 @@ HALF_HOUR = 30 * 60_000
 RULES = {"sl_threshold_s": 20.0, "short_abandon_s": 5.0, "sl_target": 0.8, "sl_formula": "answered_over_offered"}
 
 
-@pytest.fixture(autouse=True)
-def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -> None:
-    for var in list(os.environ):
-        if var.startswith("FLOORWATCH_"):
-            monkeypatch.delenv(var)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
 def make_settings():  # type: ignore[no-untyped-def]

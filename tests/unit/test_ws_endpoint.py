@@ -20,12 +20,7 @@ NOW = 1_709_605_050_000  # 2024-03-05T10:17:30+08:00
 SECRETS = {"viewer": "v-secret", "supervisor": "s-secret", "ingest": "i-secret"}
 
 
-@pytest.fixture(autouse=True)
-def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -> None:
-    for var in list(os.environ):
-        if var.startswith("FLOORWATCH_"):
-            monkeypatch.delenv(var)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
 def agent(agent_id: str, state: str, team: str = "north", queues: tuple[str, ...] = ("support",)) -> bytes:

@@ -28,12 +28,7 @@ from floorwatch.config import Settings
 NOW = 1_709_605_050_000  # 2024-03-05T10:17:30+08:00
 
 
-@pytest.fixture(autouse=True)
-def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -> None:
-    for var in list(os.environ):
-        if var.startswith("FLOORWATCH_"):
-            monkeypatch.delenv(var)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
 def state(queues: dict | None = None, agents: dict | None = None, alerts: dict | None = None) -> dict:
