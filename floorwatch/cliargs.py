@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
 
 
 def number(kind: type = float, *, at_least: float | None = None, above: float | None = None,
@@ -31,3 +34,17 @@ NON_NEGATIVE = number(float, at_least=0)
 POSITIVE = number(float, above=0)
 POSITIVE_INT = number(int, at_least=1)
 NON_NEGATIVE_INT = number(int, at_least=0)
+
+
+def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
+    """Run ``main(stop)`` in a fresh loop; SIGINT/SIGTERM set ``stop`` for a clean finish."""
+
+    async def _main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+        return await main(stop)
+
+    return asyncio.run(_main())

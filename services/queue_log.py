@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import signal
 import sys
 import time
 from collections import Counter
@@ -40,7 +39,7 @@ import orjson
 import yaml
 
 from floorwatch import topics
-from floorwatch.cliargs import NON_NEGATIVE_INT, POSITIVE
+from floorwatch.cliargs import NON_NEGATIVE_INT, POSITIVE, run_until_signalled
 from floorwatch.config import Settings
 from floorwatch.domain.queue_log import (
     DEFAULT_TEAM,
@@ -699,15 +698,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         print(f"floorwatch replay-queue-log: {exc}", file=sys.stderr)
         return 2
 
-    async def _main() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-        return await run(settings, options, stop)
-
-    return asyncio.run(_main())
+    return run_until_signalled(lambda stop: run(settings, options, stop))
 
 
 if __name__ == "__main__":  # pragma: no cover - for tests and ops before cli.py registers it

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import IO, Any
 
 import orjson
 
-from floorwatch.cliargs import NON_NEGATIVE, POSITIVE_INT, RATE
+from floorwatch.cliargs import NON_NEGATIVE, POSITIVE_INT, RATE, run_until_signalled
 from floorwatch.config import Settings
 from floorwatch.domain.intervals import iso
 from floorwatch.events import dumps, parse_event, route, to_ms
@@ -301,12 +300,4 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         print(f"floorwatch simulate: {exc}", file=sys.stderr)
         return 2
 
-    async def _main() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-        return await run(settings, options, stop)
-
-    return asyncio.run(_main())
+    return run_until_signalled(lambda stop: run(settings, options, stop))

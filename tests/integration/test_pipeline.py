@@ -30,15 +30,6 @@ pytestmark = pytest.mark.integration
 TZ = "Asia/Shanghai"
 
 
-@pytest.fixture
-def stack(tmp_path):
-    s = Stack(tmp_path)
-    try:
-        yield s
-    finally:
-        s.close()
-
-
 def post_events(stack: Stack, body: bytes, token: str = INGEST_TOKEN, ctype: str = "application/json") -> httpx.Response:
     return httpx.post(f"{stack.api_url}/api/v1/events", content=body, timeout=10,
                       headers={"Authorization": f"Bearer {token}", "Content-Type": ctype})

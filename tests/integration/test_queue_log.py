@@ -29,15 +29,6 @@ pytestmark = pytest.mark.integration
 DAY = "2026-11-24"
 
 
-@pytest.fixture
-def stack(tmp_path):
-    s = Stack(tmp_path)
-    try:
-        yield s
-    finally:
-        s.close()
-
-
 def replay(stack: Stack, path: Path) -> subprocess.CompletedProcess[str]:
     """``floorwatch replay-queue-log FILE`` against the stack's broker."""
     return subprocess.run(

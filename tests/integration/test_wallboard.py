@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from floorwatch import topics
 from tests.integration.harness import (

@@ -6,7 +6,6 @@ Asia/Shanghai (UTC+8), now = 2024-03-05 10:17:30 local; hand-written records of 
 from __future__ import annotations
 
 import hashlib
-import os
 from datetime import datetime
 from zoneinfo import ZoneInfo
 

@@ -23,7 +23,6 @@ Queue ``support`` (config: T=20 s, target 0.8, answered_over_offered):
 from __future__ import annotations
 
 import hashlib
-import os
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
