@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from api.view import MAX_MS, IntervalPartial, QueuePartial, View
+from floorwatch.domain.erlang import required_agents, traffic_intensity
 from floorwatch.config import QueueConfig, Settings
 from floorwatch.domain.intervals import day_bounds_ms, interval_end_ms, interval_start_ms, iso, local_date
 from floorwatch.domain.queue_metrics import SL_FORMULAS, Counts, stats
@@ -24,6 +25,9 @@ RULE_KEYS = ("sl_threshold_s", "short_abandon_s", "sl_target", "sl_formula")
 
 
 # -- rules ------------------------------------------------------------------------------
+
+
+ROLLING_15M_S = 900
 
 
 def config_rules(queue: QueueConfig) -> dict[str, Any]:
@@ -120,6 +124,20 @@ def longest_wait_s(partials: list[QueuePartial], now_ms: int) -> float | None:
     return max(0, now_ms - oldest) / 1000
 
 
+def live_required_agents(rolling_15m: Counts, rolling_60m: Counts, rules: dict[str, Any]) -> int | None:
+    """Erlang C agents for the arrival rate of the last 15 minutes and the AHT of the last 60.
+
+    ``None`` until a contact has been handled in the last hour (no AHT to size with).
+    """
+    if rolling_60m.handled == 0:
+        return None
+    aht_s = (rolling_60m.talk_ms + rolling_60m.hold_ms + rolling_60m.wrap_ms) / rolling_60m.handled / 1000
+    if aht_s <= 0:
+        return None
+    traffic = traffic_intensity(rolling_15m.offered, aht_s, ROLLING_15M_S)
+    return required_agents(traffic, aht_s, float(rules["sl_threshold_s"]), float(rules["sl_target"]))
+
+
 def queue_tile(
     view: View,
     settings: Settings,
@@ -142,6 +160,8 @@ def queue_tile(
 
     updated = view.updated_ms.get(queue)
     oldest = oldest_waiting_ms(live)
+    rolling_15m = merge(p.rolling_15m for p in live)
+    rolling_60m = merge(p.rolling_60m for p in live)
     return {
         "queue": queue,
         "name": config.name,
@@ -150,7 +170,7 @@ def queue_tile(
         "longest_wait_s": longest_wait_s(live, now_ms),
         "oldest_waiting": iso(oldest, tz) if oldest is not None else None,
         "agents": dict(agents) if agents else empty_agents(),
-        "required_agents": None,
+        "required_agents": live_required_agents(rolling_15m, rolling_60m, rules),
         "sl_target": rules["sl_target"],
         "sl_threshold_s": rules["sl_threshold_s"],
         "today": stats_of(today, rules),
@@ -159,8 +179,8 @@ def queue_tile(
             "start": iso(start, tz),
             "end": iso(end, tz),
         },
-        "rolling_15m": stats_of(merge(p.rolling_15m for p in live), rules),
-        "rolling_60m": stats_of(merge(p.rolling_60m for p in live), rules),
+        "rolling_15m": stats_of(rolling_15m, rules),
+        "rolling_60m": stats_of(rolling_60m, rules),
         "updated_at": iso(updated, tz) if updated is not None else None,
     }
 
