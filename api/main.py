@@ -34,6 +34,7 @@ from api.ingest import ApiMetrics
 from api.kafka import EventProducer, KafkaEventProducer
 from api.live import Hub
 from api.routes import alerts, events, floor, health, page, queues, ws
+from api.routes import metrics as metrics_route
 from api.security import SecurityHeaders
 from api.view import KafkaViewLoader, View
 from floorwatch.config import Settings
@@ -103,6 +104,7 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(ws.router)
     app.include_router(page.router)
+    app.include_router(metrics_route.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     app.add_middleware(SecurityHeaders)
     return app

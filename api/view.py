@@ -1,7 +1,8 @@
 """The API's materialized view of the worker output topics, and the Kafka loader that fills it.
 
 ``View`` keeps the last value of every record of ``fw.interval-stats``, ``fw.queue-stats`` and
-``fw.agent-status`` (and, raw, ``fw.adherence``, ``fw.alerts`` and ``fw.alert-acks``), keyed
+``fw.agent-status`` (and, raw, ``fw.adherence``, ``fw.alerts`` and ``fw.alert-acks``; of
+``fw.dead-letters`` only a count per reason, for ``/metrics``), keyed
 exactly as in ``floorwatch.records``; a ``null`` value deletes the key. ``fw.adherence`` records
 are also indexed by their local date; of two acks of one alert the first (earliest ``at_ms``)
 is kept, whatever the order they are read in. Partials are parsed once, when they
@@ -139,6 +140,7 @@ class View:
         self.adherence: dict[str, Any] = {}  # raw, for the adherence endpoints
         self.alerts: dict[str, Any] = {}  # raw, for the alert endpoints
         self.alert_acks: dict[str, dict[str, Any]] = {}  # alert id -> {"id", "by", "at_ms"}
+        self.dead_letters: dict[str, int] = {}  # reason -> fw.dead-letters records read (for /metrics)
         # indexes
         self.buckets: dict[str, dict[int, dict[str, IntervalPartial]]] = {}  # queue -> start -> key -> p
         self.starts: dict[str, list[int]] = {}  # queue -> sorted starts present in buckets
@@ -160,6 +162,13 @@ class View:
             data = None if value is None else orjson.loads(value)
             if data is not None and not isinstance(data, dict):
                 raise BadRecord("value is not a JSON object")
+            if topic == topics.DEAD_LETTERS:  # a count only: no version bump, no listeners
+                if data is not None:
+                    reason = data.get("reason")
+                    reason = reason if isinstance(reason, str) and reason else "unknown"
+                    self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
+                self.applied += 1
+                return True
             if topic == topics.INTERVAL_STATS:
                 skey = self._apply_interval(skey, data)
             elif topic == topics.QUEUE_STATS:
@@ -320,7 +329,7 @@ class View:
 # Kafka loader
 
 VIEW_TOPICS_REQUIRED = (topics.INTERVAL_STATS, topics.QUEUE_STATS, topics.AGENT_STATUS)
-VIEW_TOPICS_OPTIONAL = (topics.ADHERENCE, topics.ALERTS, topics.ALERT_ACKS)
+VIEW_TOPICS_OPTIONAL = (topics.ADHERENCE, topics.ALERTS, topics.ALERT_ACKS, topics.DEAD_LETTERS)
 
 
 async def _fresh_metadata(consumer: Any) -> Callable[[str], set[int] | None]:

@@ -1,0 +1,543 @@
+"""Prometheus exposition of the API's view (SPEC §6): a custom collector run at scrape time.
+
+Nothing here is per-event bookkeeping: every gauge is derived from the ``View`` (the last value
+of every output-topic record) when Prometheus scrapes ``GET /metrics``, with the same windows,
+rules and sums as ``GET /api/v1/queues`` (``api.queries``), so a scrape and a REST call at the
+same instant give the same figures. Definitions of every family: ``docs/deploy.md`` ("Metrics
+reference").
+
+Labels are ``queue``, ``channel``, ``team``, ``state``, ``window``, ``outcome``, ``kind``,
+``severity``, ``reason`` and ``topic``; never an agent id or a customer/contact id. Ratios are
+0..1, times in seconds. A ratio or average that is 0/0 (no contacts) is omitted, not 0.
+
+``GroupOffsetsProbe`` reads the committed offsets of the workers' consumer group every few
+seconds (the only honest "events processed" figure the API can see: workers have no HTTP
+server); the collector reports its last reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import fields
+from operator import attrgetter
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from api.queries import (
+    AGENT_STATES,
+    current_rules,
+    live_required_agents,
+    oldest_waiting_ms,
+    queue_order,
+    rules_of,
+)
+from api.view import View
+from floorwatch import topics
+from floorwatch.config import Settings
+from floorwatch.domain.intervals import day_bounds_ms, interval_start_ms, local_date
+from floorwatch.domain.queue_metrics import Counts, stats
+
+log = logging.getLogger(__name__)
+
+WINDOWS = ("interval", "today", "rolling_15m")
+OUTCOMES = ("offered", "answered", "answered_within_sl", "abandoned", "short_abandoned", "overflowed", "handled")
+# agent states of fw.agent-status; every team gets a sample for each (0 when nobody is in it)
+AGENT_STATUS_STATES = (*AGENT_STATES, "logged_out")
+QUEUE_AGENT_STATES = ("staffed", *AGENT_STATES)
+ALERT_KINDS = ("queue_waiting", "queue_longest_wait", "queue_service_level", "queue_abandon_rate",
+               "queue_staffing_gap", "adherence_break")
+ALERT_SEVERITIES = ("warning", "critical")
+# EventError reasons (floorwatch.events, streams.app); other reasons appear when seen
+REJECT_REASONS = ("not_json", "not_object", "missing_field", "invalid_field", "unknown_type", "wrong_topic")
+NO_TEAM = "none"  # label value for agents whose profile names no team
+
+# STATS key -> (metric suffix, help) of the per-window gauges besides counts and service level
+_WINDOW_GAUGES = (
+    ("abandon_rate", "queue_abandon_rate_ratio",
+     "Long abandons / contacts with an outcome, (B - S) / (A + B - S + F)."),
+    ("asa_s", "queue_asa_seconds", "Average speed of answer: total wait of answered contacts / answered."),
+    ("aht_s", "queue_aht_seconds", "Average handle time: (talk + hold + wrap-up) / handled."),
+    ("avg_abandon_s", "queue_average_abandon_seconds", "Average wait of long (not short) abandons."),
+)
+
+_SUM_FIELDS = tuple(f.name for f in fields(Counts) if f.name != "max_wait_ms")
+_GETTERS = tuple((name, attrgetter(name)) for name in _SUM_FIELDS)
+_max_wait = attrgetter("max_wait_ms")
+
+
+def fast_merge(counts: Iterable[Counts]) -> Counts:
+    """``Counts.merge`` of many partials, one C-level ``sum(map(attrgetter))`` per field (no
+    per-partial allocation, so a cold scrape of 128,000 partials does not trip the GC)."""
+    items = counts if isinstance(counts, list) else list(counts)
+    if not items:
+        return Counts()
+    total = Counts(**{name: sum(map(get, items)) for name, get in _GETTERS})
+    waits = [w for w in map(_max_wait, items) if w is not None]
+    total.max_wait_ms = max(waits) if waits else None
+    return total
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class GroupOffsetsProbe:
+    """Committed offsets of the workers' consumer group on the input topics, polled.
+
+    ``offsets`` maps topic -> sum over its partitions of the group's committed offset (records
+    consumed and committed by the workers since the topic was created: at-least-once, dead
+    letters included). ``None`` until the first successful reading.
+    """
+
+    def __init__(self, bootstrap: str, group: str = "floorwatch", topics_: tuple[str, ...] = topics.INPUTS,
+                 partitions: int = 8, every_s: float = 5.0, timeout_s: float = 5.0) -> None:
+        self.bootstrap = bootstrap
+        self.partitions = partitions
+        self.group = group
+        self.topics = topics_
+        self.every_s = every_s
+        self.timeout_s = timeout_s
+        self.offsets: dict[str, int] | None = None
+        self.read_at: float | None = None  # time.time() of the last successful reading
+        self.errors = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start polling in the running loop (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="floorwatch-metrics-probe")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _run(self) -> None:
+        from aiokafka import TopicPartition
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        # explicit partitions: OffsetFetch for "all partitions of the group" (v2+) is not
+        # answered in a form aiokafka can decode by Tansu; every input topic has `partitions`
+        wanted = [TopicPartition(t, p) for t in self.topics for p in range(self.partitions)]
+        admin: Any = None
+        try:
+            while True:
+                try:
+                    if admin is None:
+                        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap,
+                                                    client_id="floorwatch-api-metrics")
+                        async with asyncio.timeout(self.timeout_s):
+                            await admin.start()
+                    async with asyncio.timeout(self.timeout_s):
+                        committed = await admin.list_consumer_group_offsets(self.group, partitions=wanted)
+                    sums = {t: 0 for t in self.topics}
+                    for tp, meta in committed.items():
+                        if tp.topic in sums and meta is not None and meta.offset is not None and meta.offset >= 0:
+                            sums[tp.topic] += meta.offset
+                    self.offsets, self.read_at = sums, time.time()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the broker may be away: keep the last reading
+                    self.errors += 1
+                    log.debug("metrics probe: %s: %s", type(exc).__name__, exc)
+                    if admin is not None:
+                        with contextlib.suppress(Exception):
+                            await admin.close()
+                        admin = None
+                await asyncio.sleep(self.every_s)
+        finally:
+            if admin is not None:
+                with contextlib.suppress(Exception):
+                    await admin.close()
+
+
+class ViewCollector(Collector):
+    """All ``floorwatch_*`` families derived from the view, computed at every ``collect()``."""
+
+    def __init__(
+        self,
+        view: View,
+        settings: Settings,
+        clock: Callable[[], int],
+        readiness: Callable[[], dict[str, Any]] | None = None,
+        probe: GroupOffsetsProbe | None = None,
+    ) -> None:
+        self.view = view
+        self.settings = settings
+        self.clock = clock
+        self.readiness = readiness
+        self.probe = probe
+        # memo of today's sum of the intervals before the current one, per queue: valid for one
+        # (day, current interval) and dropped when an interval partial of that queue before the
+        # current interval changes (a late event, a replay). Only a memo of view data: every
+        # scrape still computes from the view; it saves re-adding 8 x ~40 closed partials.
+        self._closed: dict[str, tuple[int, int, Counts]] = {}  # queue -> (day start, current start, sum)
+        view.listeners.append(self._on_change)
+
+    def _on_change(self, topic: str, key: str) -> None:
+        if topic != topics.INTERVAL_STATS or not self._closed:
+            return
+        rest = key.rsplit("|", 2)  # "{queue}|{start_ms}|{partition}"
+        if len(rest) != 3:
+            self._closed.clear()
+            return
+        queue, start = rest[0], rest[1]
+        record = self.view.intervals.get(key)
+        if record is not None and (record.queue != queue or str(record.start_ms) != start):
+            self._closed.clear()  # a key that does not match its record: trust nothing
+            return
+        memo = self._closed.get(queue)
+        if memo is not None and (not start.lstrip("-").isdigit() or int(start) < memo[1]):
+            del self._closed[queue]
+
+    def _today(self, queue: str, lo: int, start: int, hi: int) -> Counts:
+        """Sum of the queue's interval partials in ``[lo, hi)`` (``lo`` = day start)."""
+        view = self.view
+        memo = self._closed.get(queue)
+        if memo is None or memo[0] != lo or memo[1] != start:
+            closed = fast_merge(p.counts for s in view.interval_starts(queue, lo, start)
+                                for p in view.interval_partials(queue, s))
+            self._closed[queue] = (lo, start, closed)
+        else:
+            closed = memo[2]
+        rest = fast_merge(p.counts for s in view.interval_starts(queue, start, hi)
+                          for p in view.interval_partials(queue, s))
+        return fast_merge([closed, rest])
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # unchecked collector: the families depend on the view
+
+    def collect(self) -> Iterator[Metric]:
+        now_ms = int(self.clock())
+        yield from self._queues(now_ms)
+        yield from self._agents(now_ms)
+        yield from self._alerts()
+        yield from self._pipeline(now_ms)
+
+    # -- queues -------------------------------------------------------------------------
+
+    def _queues(self, now_ms: int) -> Iterator[Metric]:
+        view, settings = self.view, self.settings
+        tz, minutes = settings.tz, settings.interval_minutes
+        labels = ["queue", "channel"]
+        waiting = GaugeMetricFamily("floorwatch_queue_waiting_contacts",
+                                    "Contacts waiting in the queue now.", labels=labels)
+        longest = GaugeMetricFamily("floorwatch_queue_longest_wait_seconds",
+                                    "How long the oldest waiting contact has waited (0 when none waits).",
+                                    labels=labels)
+        target = GaugeMetricFamily("floorwatch_queue_service_level_target_ratio",
+                                   "Service-level target of the queue's current rules.", labels=labels)
+        threshold = GaugeMetricFamily("floorwatch_queue_service_level_threshold_seconds",
+                                      "Service-level threshold T of the queue's current rules.", labels=labels)
+        agents = GaugeMetricFamily("floorwatch_queue_agents",
+                                   "Logged-in agents whose profile lists the queue (staffed), and by state.",
+                                   labels=[*labels, "state"])
+        required = GaugeMetricFamily("floorwatch_queue_required_agents",
+                                     "Agents required for the target (only when staffing figures are known).",
+                                     labels=labels)
+        gap = GaugeMetricFamily("floorwatch_queue_staffing_gap_agents",
+                                "Required minus staffed agents (only when required agents are known).",
+                                labels=labels)
+        wlabels = [*labels, "window"]
+        sl = GaugeMetricFamily("floorwatch_queue_service_level_ratio",
+                               "Service level by the queue's formula over the window (omitted when 0/0).",
+                               labels=wlabels)
+        contacts = GaugeMetricFamily("floorwatch_queue_contacts",
+                                     "Contacts in the window by outcome (offered includes short abandons "
+                                     "and contacts still waiting).", labels=[*wlabels, "outcome"])
+        window_gauges = [(key, GaugeMetricFamily(f"floorwatch_{name}", help_, labels=wlabels))
+                         for key, name, help_ in _WINDOW_GAUGES]
+
+        start = interval_start_ms(now_ms, tz, minutes)
+        lo, hi = day_bounds_ms(local_date(now_ms, tz), tz)
+        per_queue_agents = self._queue_agent_counts()
+        for queue in queue_order(view, settings):
+            config = settings.queue(queue)
+            lv = [queue, config.channel]
+            rules = current_rules(view, settings, queue)
+            live = view.queue_partials(queue)
+            current = view.interval_partials(queue, start)
+            interval_rules = rules_of(current, rules)
+            today = self._today(queue, lo, start, hi)
+            windows = (
+                ("interval", fast_merge(p.counts for p in current), interval_rules),
+                ("today", today, rules),
+                ("rolling_15m", fast_merge(p.rolling_15m for p in live), rules),
+            )
+            waiting.add_metric(lv, sum(p.waiting for p in live))
+            oldest = oldest_waiting_ms(live)
+            longest.add_metric(lv, 0.0 if oldest is None else max(0, now_ms - oldest) / 1000)
+            target.add_metric(lv, float(rules["sl_target"]))
+            threshold.add_metric(lv, float(rules["sl_threshold_s"]))
+            tile = per_queue_agents.get(queue) or dict.fromkeys(QUEUE_AGENT_STATES, 0)
+            for state in QUEUE_AGENT_STATES:
+                agents.add_metric([*lv, state], tile[state])
+            req = live_required_agents(fast_merge(p.rolling_15m for p in live),
+                                       fast_merge(p.rolling_60m for p in live), rules)
+            if req is not None:
+                required.add_metric(lv, req)
+                gap.add_metric(lv, req - tile["staffed"])
+            for window, counts, wrules in windows:
+                figures = stats(counts, wrules["sl_formula"])
+                wl = [*lv, window]
+                if figures["service_level"] is not None:
+                    sl.add_metric(wl, figures["service_level"])
+                for outcome in OUTCOMES:
+                    contacts.add_metric([*wl, outcome], figures[outcome])
+                for key, family in window_gauges:
+                    value = figures[key]
+                    if value is not None:
+                        family.add_metric(wl, value)
+        yield from (waiting, longest, target, threshold, sl, contacts)
+        yield from (family for _, family in window_gauges)
+        yield from (agents, required, gap)
+
+    def _queue_agent_counts(self) -> dict[str, dict[str, int]]:
+        """``api.queries.agent_counts`` (same rule: logged in, profile lists the queue)."""
+        out: dict[str, dict[str, int]] = {}
+        for record in self.view.agents.values():
+            state = record.get("state")
+            queues = record.get("queues")
+            if not isinstance(state, str) or state == "logged_out" or not isinstance(queues, list):
+                continue
+            for queue in {q for q in queues if isinstance(q, str)}:
+                tile = out.get(queue)
+                if tile is None:
+                    tile = out[queue] = dict.fromkeys(QUEUE_AGENT_STATES, 0)
+                tile["staffed"] += 1
+                if state in tile:
+                    tile[state] += 1
+        return out
+
+    # -- agents and adherence -----------------------------------------------------------
+
+    def _teams(self) -> list[str]:
+        return [t.id for t in self.settings.teams]
+
+    def _agents(self, now_ms: int) -> Iterator[Metric]:
+        view = self.view
+        teams = self._teams()
+        by_state: dict[tuple[str, str], int] = {(t, s): 0 for t in teams for s in AGENT_STATUS_STATES}
+        out_of: dict[str, int] = dict.fromkeys(teams, 0)
+        scheduled_now: dict[str, int] = dict.fromkeys(teams, 0)
+        for record in view.agents.values():
+            team = _text(record.get("team")) or NO_TEAM
+            state = _text(record.get("state")) or "unknown"
+            by_state[(team, state)] = by_state.get((team, state), 0) + 1
+            if team not in out_of:
+                out_of[team] = 0
+                scheduled_now[team] = 0
+                for s in AGENT_STATUS_STATES:
+                    by_state.setdefault((team, s), 0)
+            if record.get("in_adherence") is False:
+                out_of[team] += 1
+            if _text(record.get("scheduled_activity")) is not None:
+                scheduled_now[team] += 1
+
+        family = GaugeMetricFamily("floorwatch_agents", "Agents by team and current state (fw.agent-status).",
+                                   labels=["team", "state"])
+        for (team, state), n in sorted(by_state.items()):
+            family.add_metric([team, state], n)
+        yield family
+        ooa = GaugeMetricFamily("floorwatch_agents_out_of_adherence",
+                                "Agents out of adherence now (state not allowed by the scheduled activity).",
+                                labels=["team"])
+        sched = GaugeMetricFamily("floorwatch_agents_scheduled",
+                                  "Agents with a scheduled activity now.", labels=["team"])
+        for team in sorted(out_of):
+            ooa.add_metric([team], out_of[team])
+            sched.add_metric([team], scheduled_now[team])
+        yield ooa
+        yield sched
+
+        # today's fw.adherence records: Σ in_adherence_s / Σ scheduled_s per team
+        day = local_date(now_ms, self.settings.tz).isoformat()
+        sums: dict[str, list[float]] = {t: [0.0, 0.0, 0.0, 0.0] for t in teams}
+        for record in view.adherence_days.get(day, {}).values():
+            agent_id = record.get("agent_id")
+            team = _text(record.get("team"))
+            if team is None and isinstance(agent_id, str):
+                team = _text(view.agents.get(agent_id, {}).get("team"))
+            row = sums.setdefault(team or NO_TEAM, [0.0, 0.0, 0.0, 0.0])
+            for i, name in enumerate(("scheduled_s", "in_adherence_s", "work_scheduled_s", "worked_s")):
+                value = _number(record.get(name))
+                if value is not None:
+                    row[i] += value
+        ratio = GaugeMetricFamily("floorwatch_team_adherence_ratio",
+                                  "Today's adherence: sum of in-adherence seconds / sum of scheduled seconds "
+                                  "(omitted while nothing is scheduled).", labels=["team"])
+        conformance = GaugeMetricFamily("floorwatch_team_conformance_ratio",
+                                        "Today's conformance: sum of worked seconds / sum of work-scheduled "
+                                        "seconds.", labels=["team"])
+        scheduled_s = GaugeMetricFamily("floorwatch_team_scheduled_seconds",
+                                        "Today's scheduled seconds so far (fw.adherence).", labels=["team"])
+        in_adh_s = GaugeMetricFamily("floorwatch_team_in_adherence_seconds",
+                                     "Today's in-adherence seconds so far (fw.adherence).", labels=["team"])
+        for team in sorted(sums):
+            sched_s, in_s, work_s, worked = sums[team]
+            scheduled_s.add_metric([team], sched_s)
+            in_adh_s.add_metric([team], in_s)
+            if sched_s > 0:
+                ratio.add_metric([team], in_s / sched_s)
+            if work_s > 0:
+                conformance.add_metric([team], worked / work_s)
+        yield from (ratio, conformance, scheduled_s, in_adh_s)
+
+    # -- alerts -------------------------------------------------------------------------
+
+    def _alerts(self) -> Iterator[Metric]:
+        firing: dict[tuple[str, str], int] = {(k, s): 0 for k in ALERT_KINDS for s in ALERT_SEVERITIES}
+        unacked: dict[str, int] = dict.fromkeys(ALERT_KINDS, 0)
+        for key, record in self.view.alerts.items():
+            if record.get("state") == "resolved":  # any other state reads as firing (api.queries)
+                continue
+            kind = _text(record.get("kind")) or "unknown"
+            severity = _text(record.get("severity")) or "warning"
+            firing[(kind, severity)] = firing.get((kind, severity), 0) + 1
+            acked = _text(record.get("acked_by")) is not None or key in self.view.alert_acks
+            if not acked:
+                unacked[kind] = unacked.get(kind, 0) + 1
+        family = GaugeMetricFamily("floorwatch_alerts_firing", "Floorwatch alerts firing now (fw.alerts).",
+                                   labels=["kind", "severity"])
+        for (kind, severity), n in sorted(firing.items()):
+            family.add_metric([kind, severity], n)
+        yield family
+        family = GaugeMetricFamily("floorwatch_alerts_unacknowledged",
+                                   "Firing alerts nobody has acknowledged yet.", labels=["kind"])
+        for kind, n in sorted(unacked.items()):
+            family.add_metric([kind], n)
+        yield family
+
+    # -- pipeline -----------------------------------------------------------------------
+
+    def _pipeline(self, now_ms: int) -> Iterator[Metric]:
+        view = self.view
+        rejected = CounterMetricFamily("floorwatch_events_rejected",
+                                       "Input events the workers rejected, by reason (fw.dead-letters records "
+                                       "the API has read; resets when the API restarts or retention drops "
+                                       "old dead letters).", labels=["reason"])
+        counts = dict.fromkeys(REJECT_REASONS, 0)
+        counts.update(view.dead_letters)
+        for reason, n in sorted(counts.items()):
+            rejected.add_metric([reason], n)
+        yield rejected
+
+        if self.probe is not None and self.probe.offsets is not None:
+            processed = CounterMetricFamily(
+                "floorwatch_events_processed",
+                "Input records consumed and committed by the worker group (sum of committed offsets; "
+                "at-least-once, dead letters included).", labels=["topic"])
+            for topic, n in sorted(self.probe.offsets.items()):
+                processed.add_metric([topic], n)
+            yield processed
+            age = GaugeMetricFamily("floorwatch_events_processed_age_seconds",
+                                    "Seconds since the committed offsets were last read.")
+            age.add_metric([], max(0.0, time.time() - (self.probe.read_at or 0)))
+            yield age
+
+        newest = max(view.updated_ms.values(), default=None)
+        if newest is not None:
+            lag = GaugeMetricFamily("floorwatch_pipeline_lag_seconds",
+                                    "Now minus the newest updated_ms/computed_ms of any queue partial in the "
+                                    "view: how stale the figures are (workers republish every 5 s).")
+            lag.add_metric([], max(0, now_ms - newest) / 1000)
+            yield lag
+            last = GaugeMetricFamily("floorwatch_pipeline_last_update_timestamp_seconds",
+                                     "Epoch seconds of the newest queue partial in the view.")
+            last.add_metric([], newest / 1000)
+            yield last
+
+        applied = CounterMetricFamily("floorwatch_view_records", "Output-topic records applied to the API's view.")
+        applied.add_metric([], view.applied)
+        yield applied
+        bad = CounterMetricFamily("floorwatch_view_bad_records", "Output-topic records the view skipped as bad.")
+        bad.add_metric([], view.bad_records)
+        yield bad
+        if self.readiness is not None:
+            try:
+                ready = bool(self.readiness().get("ready"))
+            except Exception:  # readiness must never break a scrape
+                ready = False
+            family = GaugeMetricFamily("floorwatch_view_ready", "1 when the view has caught up (/readyz 200).")
+            family.add_metric([], 1 if ready else 0)
+            yield family
+
+
+# -- exposition -----------------------------------------------------------------------------
+
+_ESCAPED: dict[str, str] = {}
+
+
+def _escape(value: str) -> str:
+    found = _ESCAPED.get(value)
+    if found is None:
+        found = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+        if len(_ESCAPED) < 100_000:
+            _ESCAPED[value] = found
+    return found
+
+
+def _value(v: float) -> str:
+    if type(v) is int:
+        return str(v)
+    f = float(v)
+    if f != f:
+        return "NaN"
+    if f in (float("inf"), float("-inf")):
+        return "+Inf" if f > 0 else "-Inf"
+    return repr(f)
+
+
+def render(registry: Any) -> bytes:
+    """Prometheus text format 0.0.4 of ``registry.collect()``: what ``generate_latest`` writes
+    (same families, samples and values; labels in the order given, not sorted), about twice as
+    fast. Unit-tested against ``generate_latest``."""
+    out: list[str] = []
+    append = out.append
+    for metric in registry.collect():
+        name, mtype = metric.name, metric.type
+        if mtype == "counter":
+            name += "_total"
+        elif mtype == "unknown":
+            mtype = "untyped"
+        elif mtype not in ("gauge", "histogram", "summary"):  # info, stateset ...: the reference writer
+            from prometheus_client.exposition import generate_latest
+
+            class _One:
+                def collect(self, m: Metric = metric) -> list[Metric]:
+                    return [m]
+
+            append(generate_latest(_One()).decode())  # type: ignore[arg-type]
+            continue
+        doc = metric.documentation.replace("\\", "\\\\").replace("\n", "\\n")
+        append(f"# HELP {name} {doc}\n# TYPE {name} {mtype}\n")
+        created: list[str] = []
+        created_name = metric.name + "_created"
+        for sample in metric.samples:
+            if sample.labels:
+                labels = ",".join([f'{k}="{_escape(v)}"' for k, v in sample.labels.items()])
+                line = f"{sample.name}{{{labels}}} {_value(sample.value)}\n"
+            else:
+                line = f"{sample.name} {_value(sample.value)}\n"
+            if sample.name == created_name:
+                created.append(line)
+            else:
+                append(line)
+        if created:
+            append(f"# HELP {created_name} {doc}\n# TYPE {created_name} gauge\n")
+            out.extend(created)
+    return "".join(out).encode("utf-8")
