@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 
 from api.queries import (
     AGENT_STATES,
+    current_forecast,
     current_rules,
     live_required_agents,
     oldest_waiting_ms,
@@ -287,7 +288,8 @@ class ViewCollector(Collector):
             for state in QUEUE_AGENT_STATES:
                 agents.add_metric([*lv, state], tile[state])
             req = live_required_agents(fast_merge(p.rolling_15m for p in live),
-                                       fast_merge(p.rolling_60m for p in live), rules)
+                                       fast_merge(p.rolling_60m for p in live), rules,
+                                       current_forecast(view, settings, queue, now_ms))
             if req is not None:
                 required.add_metric(lv, req)
                 gap.add_metric(lv, req - tile["staffed"])

@@ -14,10 +14,17 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from api.view import MAX_MS, IntervalPartial, QueuePartial, View
+from api.view import MAX_MS, Forecast, IntervalPartial, QueuePartial, View
 from floorwatch.domain.erlang import required_agents, traffic_intensity
 from floorwatch.config import QueueConfig, Settings
-from floorwatch.domain.intervals import day_bounds_ms, interval_end_ms, interval_start_ms, iso, local_date
+from floorwatch.domain.intervals import (
+    day_bounds_ms,
+    day_interval_starts,
+    interval_end_ms,
+    interval_start_ms,
+    iso,
+    local_date,
+)
 from floorwatch.domain.queue_metrics import SL_FORMULAS, Counts, stats
 
 AGENT_STATES = ("available", "on_contact", "wrap_up", "aux")
@@ -124,11 +131,74 @@ def longest_wait_s(partials: list[QueuePartial], now_ms: int) -> float | None:
     return max(0, now_ms - oldest) / 1000
 
 
-def live_required_agents(rolling_15m: Counts, rolling_60m: Counts, rules: dict[str, Any]) -> int | None:
-    """Erlang C agents for the arrival rate of the last 15 minutes and the AHT of the last 60.
+def erlang_required(offered: float, aht_s: float | None, interval_s: float, rules: dict[str, Any]) -> int | None:
+    """Erlang C agents for ``offered`` contacts of ``aht_s`` in ``interval_s`` under the queue's
+    T and target; 0 without contacts; ``None`` when there is no usable AHT (or no answer)."""
+    if offered <= 0:
+        return 0
+    if aht_s is None or aht_s <= 0 or interval_s <= 0:
+        return None
+    try:
+        traffic = traffic_intensity(offered, aht_s, interval_s)
+        return required_agents(traffic, aht_s, float(rules["sl_threshold_s"]), float(rules["sl_target"]))
+    except (ValueError, OverflowError, ArithmeticError):  # absurd forecast figures: no answer
+        return None
 
-    ``None`` until a contact has been handled in the last hour (no AHT to size with).
+
+def forecast_for_interval(forecast: Forecast | None, start_ms: int, end_ms: int) -> tuple[float, float | None] | None:
+    """``(offered, aht_s)`` the forecast gives the interval ``[start_ms, end_ms)``.
+
+    Each forecast interval ``[start, start + interval_minutes)`` contributes its offered volume
+    in proportion to its overlap with ours (so 15-minute forecasts add up into 30-minute
+    intervals, a 60-minute one splits in two halves); the AHT is the mean weighted by those
+    offered shares (by overlap when they are all 0). ``None`` when no forecast interval overlaps.
     """
+    if forecast is None:
+        return None
+    length = forecast.interval_minutes * 60_000
+    offered = aht_weighted = overlap_total = aht_by_overlap = 0.0
+    seen = False
+    for f_start, f_offered, f_aht in forecast.intervals:
+        overlap = min(end_ms, f_start + length) - max(start_ms, f_start)
+        if overlap <= 0:
+            continue
+        seen = True
+        share = overlap / length
+        offered += f_offered * share
+        aht_weighted += f_offered * share * f_aht
+        overlap_total += share
+        aht_by_overlap += share * f_aht
+    if not seen:
+        return None
+    if offered > 0:
+        return offered, aht_weighted / offered
+    return offered, aht_by_overlap / overlap_total
+
+
+def queue_forecast(view: View, settings: Settings, queue: str, start_ms: int) -> tuple[float, float | None] | None:
+    """The forecast of the interval starting at ``start_ms`` (from its local date's publication)."""
+    tz = settings.tz
+    day = local_date(start_ms, tz).isoformat()
+    end_ms = interval_end_ms(start_ms, tz, settings.interval_minutes)
+    return forecast_for_interval(view.forecasts.get((queue, day)), start_ms, end_ms)
+
+
+def live_required_agents(
+    rolling_15m: Counts,
+    rolling_60m: Counts,
+    rules: dict[str, Any],
+    forecast: tuple[float, float | None, float] | None = None,
+) -> int | None:
+    """Required agents now: Erlang C for the current interval's forecast when one was published
+    (``forecast`` = (offered, aht_s, interval seconds)) and is usable, else for the arrival rate
+    of the last 15 minutes and the AHT of the last 60.
+
+    ``None`` without a forecast until a contact has been handled in the last hour (no AHT).
+    """
+    if forecast is not None:
+        from_forecast = erlang_required(forecast[0], forecast[1], forecast[2], rules)
+        if from_forecast is not None:
+            return from_forecast
     if rolling_60m.handled == 0:
         return None
     aht_s = (rolling_60m.talk_ms + rolling_60m.hold_ms + rolling_60m.wrap_ms) / rolling_60m.handled / 1000
@@ -136,6 +206,16 @@ def live_required_agents(rolling_15m: Counts, rolling_60m: Counts, rules: dict[s
         return None
     traffic = traffic_intensity(rolling_15m.offered, aht_s, ROLLING_15M_S)
     return required_agents(traffic, aht_s, float(rules["sl_threshold_s"]), float(rules["sl_target"]))
+
+
+def current_forecast(view: View, settings: Settings, queue: str, now_ms: int) -> tuple[float, float | None, float] | None:
+    """(offered, aht_s, interval seconds) of the current interval's forecast, if published."""
+    tz, minutes = settings.tz, settings.interval_minutes
+    start = interval_start_ms(now_ms, tz, minutes)
+    found = queue_forecast(view, settings, queue, start)
+    if found is None:
+        return None
+    return found[0], found[1], (interval_end_ms(start, tz, minutes) - start) / 1000
 
 
 def queue_tile(
@@ -170,7 +250,9 @@ def queue_tile(
         "longest_wait_s": longest_wait_s(live, now_ms),
         "oldest_waiting": iso(oldest, tz) if oldest is not None else None,
         "agents": dict(agents) if agents else empty_agents(),
-        "required_agents": live_required_agents(rolling_15m, rolling_60m, rules),
+        "required_agents": live_required_agents(
+            rolling_15m, rolling_60m, rules, current_forecast(view, settings, queue, now_ms)
+        ),
         "sl_target": rules["sl_target"],
         "sl_threshold_s": rules["sl_threshold_s"],
         "today": stats_of(today, rules),
@@ -220,6 +302,62 @@ def day_intervals(view: View, settings: Settings, queue: str, day: date) -> list
                 "mixed_rules": mixed_rules(partials),
             }
         )
+    return out
+
+
+# -- /api/v1/staffing -------------------------------------------------------------------
+
+
+def _difference(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def day_staffing(view: View, settings: Settings, queue: str, day: date) -> list[dict[str, Any]]:
+    """``GET /api/v1/staffing``: forecast vs actual per interval of the local ``day`` that has a
+    forecast or contacts, with the Erlang C required agents (from the forecast when there is
+    one, else from the actuals). ``avg_staffed_agents`` is ``null``: no staffing history per
+    queue and interval is kept (docs/staffing.md)."""
+    tz, minutes = settings.tz, settings.interval_minutes
+    fallback = config_rules(settings.queue(queue))
+    try:
+        lo, hi = day_bounds_ms(day, tz)
+        starts = day_interval_starts(day, tz, minutes)
+    except (OverflowError, ValueError):
+        return []
+    forecast = view.forecasts.get((queue, day.isoformat()))
+    with_contacts = set(view.interval_starts(queue, lo, hi))
+    out: list[dict[str, Any]] = []
+    for start in sorted(set(starts) | with_contacts):
+        end = interval_end_ms(start, tz, minutes)
+        partials = view.interval_partials(queue, start)
+        counts = merge(p.counts for p in partials)
+        planned = forecast_for_interval(forecast, start, end)
+        if planned is None and counts.offered <= 0:
+            continue
+        rules = rules_of(partials, fallback)
+        actual = stats_of(counts, rules)
+        f_offered, f_aht = planned if planned is not None else (None, None)
+        interval_s = (end - start) / 1000
+        required, source = None, None
+        if planned is not None:
+            required = erlang_required(f_offered, f_aht, interval_s, rules)  # type: ignore[arg-type]
+            source = "forecast" if required is not None else None
+        if required is None and counts.offered > 0:
+            required = erlang_required(counts.offered, actual["aht_s"], interval_s, rules)
+            source = "actual" if required is not None else None
+        out.append({
+            "start": iso(start, tz),
+            "end": iso(end, tz),
+            "forecast_offered": f_offered,
+            "forecast_aht_s": f_aht,
+            "actual_offered": counts.offered,
+            "actual_aht_s": actual["aht_s"],
+            "offered_variance": _difference(counts.offered, f_offered),
+            "aht_variance_s": _difference(actual["aht_s"], f_aht),
+            "required_agents": required,
+            "required_from": source,
+            "avg_staffed_agents": None,
+        })
     return out
 
 

@@ -4,7 +4,8 @@
 ``fw.agent-status`` (and, raw, ``fw.adherence``, ``fw.alerts`` and ``fw.alert-acks``; of
 ``fw.dead-letters`` only a count per reason, for ``/metrics``), keyed
 exactly as in ``floorwatch.records``; a ``null`` value deletes the key. ``fw.adherence`` records
-are also indexed by their local date; of two acks of one alert the first (earliest ``at_ms``)
+are also indexed by their local date; of ``fw.forecasts`` (a raw input topic, validated with
+``parse_event``) the latest ``(ts, event_id)`` publication per ``(queue, date)``; of two acks of one alert the first (earliest ``at_ms``)
 is kept, whatever the order they are read in. Partials are parsed once, when they
 arrive, so queries only add numbers. Bad records are counted and skipped, never raised.
 
@@ -29,6 +30,7 @@ import orjson
 
 from floorwatch import records, topics
 from floorwatch.domain.queue_metrics import Counts
+from floorwatch.events import EventError, ForecastPublished, parse_event, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,24 @@ def parse_counts(data: Any) -> Counts:
         if name in data:
             _int(data, name, optional=name == "max_wait_ms")
     return Counts.from_dict(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """One ``forecast.published`` (the winning one of its queue and date)."""
+
+    queue: str
+    date: str  # local YYYY-MM-DD
+    ts_ms: int
+    event_id: str
+    interval_minutes: int
+    intervals: tuple[tuple[int, float, float], ...]  # (start ms, offered, aht_s), sorted by start
+
+    @classmethod
+    def of(cls, event: ForecastPublished) -> Forecast:
+        rows = sorted((to_ms(i.start), float(i.offered), float(i.aht_s)) for i in event.intervals)
+        return cls(event.queue, event.date.isoformat(), event.ts_ms, event.event_id,
+                   event.interval_minutes, tuple(rows))
 
 
 @dataclass(slots=True)
@@ -141,6 +161,7 @@ class View:
         self.alerts: dict[str, Any] = {}  # raw, for the alert endpoints
         self.alert_acks: dict[str, dict[str, Any]] = {}  # alert id -> {"id", "by", "at_ms"}
         self.dead_letters: dict[str, int] = {}  # reason -> fw.dead-letters records read (for /metrics)
+        self.forecasts: dict[tuple[str, str], Forecast] = {}  # (queue, date) -> latest publication
         # indexes
         self.buckets: dict[str, dict[int, dict[str, IntervalPartial]]] = {}  # queue -> start -> key -> p
         self.starts: dict[str, list[int]] = {}  # queue -> sorted starts present in buckets
@@ -181,6 +202,12 @@ class View:
                 skey = self._apply_raw(self.alerts, skey, data, "id")
             elif topic == topics.ALERT_ACKS:
                 skey = self._apply_ack(skey, data)
+            elif topic == topics.FORECASTS:
+                applied = self._apply_forecast(data)
+                if applied is None:  # an older (or the same) publication: nothing changed
+                    self.applied += 1
+                    return True
+                skey = applied
             else:
                 return False
         except (BadRecord, orjson.JSONDecodeError, TypeError, ValueError) as exc:
@@ -286,6 +313,28 @@ class View:
             self.alert_acks[key] = {"id": key, "by": by, "at_ms": at_ms}
         return key
 
+    def _apply_forecast(self, data: dict[str, Any] | None) -> str | None:
+        """Keep the latest ``(ts, event_id)`` publication per (queue, date); key ``queue|date``.
+
+        A raw input topic: anything that is not a valid ``forecast.published`` is a bad record
+        (the worker dead-letters it too). Returns ``None`` when the publication does not win.
+        """
+        if data is None:
+            return None  # not a compacted topic: a null value means nothing
+        try:
+            event = parse_event(data)
+        except EventError as exc:
+            raise BadRecord(str(exc)) from None
+        if not isinstance(event, ForecastPublished):
+            raise BadRecord(f"not a forecast: {event.type}")
+        forecast = Forecast.of(event)
+        slot = (forecast.queue, forecast.date)
+        old = self.forecasts.get(slot)
+        if old is not None and (forecast.ts_ms, forecast.event_id) <= (old.ts_ms, old.event_id):
+            return None
+        self.forecasts[slot] = forecast
+        return f"{forecast.queue}|{forecast.date}"
+
     @staticmethod
     def _apply_raw(
         table: dict[str, Any], key: str | None, data: dict[str, Any] | None, id_field: str | None
@@ -329,7 +378,7 @@ class View:
 # Kafka loader
 
 VIEW_TOPICS_REQUIRED = (topics.INTERVAL_STATS, topics.QUEUE_STATS, topics.AGENT_STATUS)
-VIEW_TOPICS_OPTIONAL = (topics.ADHERENCE, topics.ALERTS, topics.ALERT_ACKS, topics.DEAD_LETTERS)
+VIEW_TOPICS_OPTIONAL = (topics.ADHERENCE, topics.ALERTS, topics.ALERT_ACKS, topics.DEAD_LETTERS, topics.FORECASTS)
 
 
 async def _fresh_metadata(consumer: Any) -> Callable[[str], set[int] | None]:

@@ -27,7 +27,9 @@ events imply, computed from the model's own contact records and state timelines.
 
 Truth definitions beyond SPEC §3/§4: ``fcr`` per queue counts wrap-ups of contacts that were
 not transferred (``resolved`` / ``wrapped``); ``csat`` per queue counts surveys by the survey's
-queue (``satisfied`` = score 4 or 5); ``repeat_contacts`` are offered contacts (not transfer
+queue (``satisfied`` = score 4 or 5), and the interval and day figures carry the same surveys
+in the offered interval of the surveyed contact (``surveys``, ``csat_avg``, ``csat_satisfied``);
+``repeat_contacts`` are offered contacts (not transfer
 legs) whose customer had another contact offered in the previous 24 h of the run;
 ``worked_s`` counts working states over the whole local date, scheduled or not.
 """
@@ -698,7 +700,7 @@ class Simulation:
         self._waiting: dict[str, deque[_Contact]] = {q.id: deque() for q in self.queues}
         self.contacts: list[_Contact] = []
         self.schedules: dict[str, dict[date, tuple[tuple[int, int, str], ...]]] = {}
-        self.surveys: list[tuple[str, int]] = []  # (queue, score)
+        self.surveys: list[tuple[str, int, int]] = []  # (queue, score, offered ms of the contact)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -1016,7 +1018,7 @@ class Simulation:
         agent_id = c.agent.spec.agent_id
         self._emit("survey.completed", contact_id=c.cid, score=score, agent_id=agent_id, queue=c.queue.id)
         if self.keep_records:
-            self.surveys.append((c.queue.id, score))
+            self.surveys.append((c.queue.id, score, c.offered_ms))
 
 
 def _desired(kind: str, arg: Any) -> tuple[str, str | None]:
@@ -1053,6 +1055,16 @@ def _queue_truth(sim: Simulation) -> tuple[dict[str, Any], dict[str, Any]]:
             by_day[c.queue.id].setdefault(local_date(c.offered_ms, tz), Counts()),
         ):
             _count(counts, c)
+    # CSAT from the survey records (not from the contacts above), in the contact's offered interval
+    for queue_id, score, offered_ms in sim.surveys:
+        iv = interval_start_ms(offered_ms, tz, settings.interval_minutes)
+        for counts in (
+            by_interval[queue_id].setdefault(iv, Counts()),
+            by_day[queue_id].setdefault(local_date(offered_ms, tz), Counts()),
+        ):
+            counts.surveys += 1
+            counts.score_sum += score
+            counts.satisfied += score >= 4
     intervals = {
         q: {iso(iv, tz): stats(counts, sim.queue_by_id[q].sl_formula) for iv, counts in sorted(ivs.items())}
         for q, ivs in by_interval.items()
@@ -1157,7 +1169,7 @@ def _experience_truth(sim: Simulation) -> tuple[dict[str, Any], dict[str, Any]]:
     csat: dict[str, dict[str, Any]] = {
         q.id: {"surveys": 0, "score_sum": 0, "satisfied": 0} for q in sim.queues
     }
-    for queue_id, score in sim.surveys:
+    for queue_id, score, _ in sim.surveys:
         row = csat[queue_id]
         row["surveys"] += 1
         row["score_sum"] += score

@@ -1,4 +1,4 @@
-"""Queue figures: ``GET /api/v1/queues`` and ``GET /api/v1/intervals`` (role ``viewer``)."""
+"""Queue figures: ``GET /api/v1/queues``, ``/api/v1/intervals`` and ``/api/v1/staffing`` (role ``viewer``)."""
 
 from __future__ import annotations
 
@@ -31,3 +31,18 @@ async def list_intervals(
     """Every interval of the local day that has contacts, sorted by start."""
     day = date if date is not None else queries.today(settings, now_ms)
     return queries.day_intervals(view, settings, queue, day)
+
+
+@router.get("/staffing")
+async def list_staffing(
+    _: Viewer,
+    view: ViewDep,
+    settings: SettingsDep,
+    now_ms: NowMsDep,
+    queue: Annotated[str, Query(min_length=1, max_length=256)],
+    date: Annotated[Date | None, Query(description="local YYYY-MM-DD; default today")] = None,
+) -> list[dict[str, Any]]:
+    """Forecast vs actual and required agents per interval of the local day (intervals with a
+    forecast or contacts), sorted by start."""
+    day = date if date is not None else queries.today(settings, now_ms)
+    return queries.day_staffing(view, settings, queue, day)

@@ -159,30 +159,33 @@ def contribution(facts: Facts) -> Contribution | None:
     if offered is None:
         return None
     offered_ms = offered[0]
+    survey = facts.get("s")
+    score = int(survey[2]) if survey is not None else None  # the earliest survey of the contact
     result, at_ms = outcome(facts)
     if at_ms is None:
-        return Contribution(offered_ms=offered_ms, outcome=WAITING)
+        return Contribution(offered_ms=offered_ms, outcome=WAITING, survey_score=score)
     threshold_ms, short_ms = facts["r"][0], facts["r"][1]
     wait = max(0, at_ms - offered_ms)
     if result == ANSWERED:
         answered_ms = at_ms
         ended = end_ms(facts)
         if ended is None or ended < answered_ms:
-            return Contribution(offered_ms, ANSWERED, wait, within_sl=wait <= threshold_ms)
+            return Contribution(offered_ms, ANSWERED, wait, within_sl=wait <= threshold_ms, survey_score=score)
         hold = hold_ms(facts, ended)
         talk = max(0, ended - answered_ms - hold)
         wrapup = facts.get("w")
         wrap = max(0, wrapup[0] - ended) if wrapup is not None else 0
         return Contribution(
             offered_ms, ANSWERED, wait, within_sl=wait <= threshold_ms, handled=True,
-            talk_ms=talk, hold_ms=hold, wrap_ms=wrap,
+            talk_ms=talk, hold_ms=hold, wrap_ms=wrap, survey_score=score,
         )
     if result == ABANDONED:
         return Contribution(
             offered_ms, ABANDONED, wait,
             short_abandon=wait < short_ms, abandoned_within_sl=wait <= threshold_ms,
+            survey_score=score,
         )
-    return Contribution(offered_ms, OVERFLOWED, wait)
+    return Contribution(offered_ms, OVERFLOWED, wait, survey_score=score)
 
 
 def rules_of(facts: Facts) -> QueueRules | None:

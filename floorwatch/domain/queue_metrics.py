@@ -66,6 +66,10 @@ class Contribution:
     talk_ms: int = 0
     hold_ms: int = 0
     wrap_ms: int = 0
+    survey_score: int | None = None  # the contact's survey (CSAT), 1..5, whatever its outcome
+
+
+SATISFIED_MIN_SCORE = 4  # CSAT: a score of 4 or 5 is "satisfied"
 
 
 @dataclass(slots=True)
@@ -87,10 +91,17 @@ class Counts:
     hold_ms: int = 0
     wrap_ms: int = 0
     max_wait_ms: int | None = None  # among contacts with an outcome
+    surveys: int = 0  # contacts with a survey (CSAT)
+    score_sum: int = 0  # sum of their scores
+    satisfied: int = 0  # surveys scoring 4 or 5
 
     def add(self, c: Contribution, sign: int = 1) -> None:
         """Add (``sign=1``) or remove (``sign=-1``) one contribution; ``max_wait_ms`` only grows."""
         self.offered += sign
+        if c.survey_score is not None:
+            self.surveys += sign
+            self.score_sum += sign * c.survey_score
+            self.satisfied += sign * (c.survey_score >= SATISFIED_MIN_SCORE)
         if c.outcome == WAITING:
             self.waiting += sign
             return
@@ -167,7 +178,7 @@ def _seconds(ms: float | None) -> float | None:
 
 
 def stats(counts: Counts, formula: str) -> dict[str, Any]:
-    """The STATS object of SPEC §6 (ratios 0..1, times in seconds, ``None`` for 0/0)."""
+    """The STATS object of SPEC §6 plus CSAT (ratios 0..1, times in seconds, ``None`` for 0/0)."""
     n = with_outcome(counts)
     long_abandons = counts.abandoned - counts.short_abandoned
     handle_ms = counts.talk_ms + counts.hold_ms + counts.wrap_ms
@@ -186,6 +197,9 @@ def stats(counts: Counts, formula: str) -> dict[str, Any]:
         "avg_abandon_s": _seconds(ratio(counts.wait_abandoned_ms, long_abandons)),
         "max_wait_s": _seconds(counts.max_wait_ms),
         "handled": counts.handled,
+        "surveys": counts.surveys,
+        "csat_avg": ratio(counts.score_sum, counts.surveys),
+        "csat_satisfied": ratio(counts.satisfied, counts.surveys),
     }
 
 

@@ -30,6 +30,7 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "contact.ended": {"agent_id": "a1"},
     "contact.wrapup_ended": {"agent_id": "a1"},
     "contact.transferred": {"agent_id": "a1", "to_queue": "billing"},
+    "survey.completed": {"score": 4, "agent_id": "a1", "queue": "support"},
 }
 
 
@@ -156,6 +157,9 @@ def test_worked_example_interval_stats() -> None:
         "avg_abandon_s": 27.5,  # 55 / 2
         "max_wait_s": 90.0,
         "handled": 4,
+        "surveys": 0,
+        "csat_avg": None,
+        "csat_satisfied": None,
     }
 
 
@@ -450,3 +454,34 @@ def test_local_ms_helper_is_wall_time_in_the_zone() -> None:
     # 09:00 Shanghai = 01:00 UTC; 23:59 New York (EDT) = 03:59 UTC next day
     assert local_ms(DAY + "09:00:00") == to_ms(datetime(2024, 5, 2, 1, 0, tzinfo=ZoneInfo("UTC")) - timedelta(days=1))
     assert local_ms("2024-05-01 23:59:00", NEW_YORK) == to_ms(datetime(2024, 5, 2, 3, 59, tzinfo=ZoneInfo("UTC")))
+
+
+# --- CSAT: a survey updates the offered interval of its contact --------------------------------
+
+
+def test_survey_lands_in_the_offered_interval_in_any_order() -> None:
+    f = Floor()
+    d = DAY
+    f.send("contact.offered", "S1", d + "09:29:50")  # offered in 09:00, answered and surveyed later
+    f.send("contact.answered", "S1", d + "09:30:05")
+    f.send("contact.ended", "S1", d + "09:35:00")
+    f.send("contact.offered", "S2", d + "09:31:00")
+    f.send("contact.abandoned", "S2", d + "09:31:40")
+    # S3: the survey arrives before its offer (reordered), score 2
+    f.send("survey.completed", "S3", d + "10:10:00", score=2)
+    f.send("survey.completed", "S1", d + "09:40:00", score=5)
+    f.send("survey.completed", "S2", d + "09:45:00", score=4)
+    first = f.bucket_counts(d + "09:00:00")
+    assert (first.surveys, first.score_sum, first.satisfied) == (1, 5, 1)
+    second = f.bucket_counts(d + "09:30:00")
+    assert (second.surveys, second.score_sum, second.satisfied) == (1, 4, 1)
+    f.send("contact.offered", "S3", d + "09:50:00")
+    f.send("contact.answered", "S3", d + "09:50:10")
+    second = f.bucket_counts(d + "09:30:00")
+    assert (second.surveys, second.score_sum, second.satisfied) == (2, 6, 1)
+    st = stats(second, "answered_over_offered")
+    assert st["csat_avg"] == 3.0 and st["csat_satisfied"] == 0.5
+    # re-deriving from the same facts (a re-delivery) changes nothing
+    before = Counts.from_dict(second.as_dict())
+    f.agg.update("S3", f.facts["S3"])
+    assert f.bucket_counts(d + "09:30:00") == before

@@ -182,6 +182,9 @@ async def test_current_interval_sums_both_partitions(client: httpx.AsyncClient) 
         "avg_abandon_s": 40.0,
         "max_wait_s": 40.0,
         "handled": 3,
+        "surveys": 0,
+        "csat_avg": None,
+        "csat_satisfied": None,
         "start": "2024-03-05T10:00:00+08:00",
         "end": "2024-03-05T10:30:00+08:00",
     }
@@ -324,3 +327,29 @@ async def test_intervals_bad_input_is_422(client: httpx.AsyncClient, params: dic
     r = await client.get("/api/v1/intervals", params=params, headers=VIEWER)
     assert r.status_code == 422, r.text
     assert isinstance(r.json()["detail"], list)
+
+
+def test_csat_sums_partitions_per_interval_and_today() -> None:
+    # sales: 10:00 p0 surveys 2 (scores 5+4), p1 surveys 1 (score 2); 09:30 p0 surveys 1 (score 3);
+    # yesterday 23:30 p1 survey 1 (score 5), not in today.
+    # interval 10:00: 3 surveys, sum 11, satisfied 2 -> avg 11/3, satisfied 2/3
+    # today: 4 surveys, sum 14, satisfied 2 -> avg 3.5, satisfied 0.5
+    view = View()
+    put_interval(view, "sales", I_1000, 0, counts(offered=2, answered=2, surveys=2, score_sum=9, satisfied=2))
+    put_interval(view, "sales", I_1000, 1, counts(offered=1, answered=1, surveys=1, score_sum=2, satisfied=0))
+    put_interval(view, "sales", I_0930, 0, counts(offered=1, answered=1, surveys=1, score_sum=3, satisfied=0))
+    put_interval(view, "sales", I_YESTERDAY, 1, counts(offered=1, answered=1, surveys=1, score_sum=5, satisfied=1))
+    put_interval(view, "support", I_1000, 0, counts(offered=1, answered=1))
+    tiles = {t["queue"]: t for t in queries.queues_overview(view, make_settings(), NOW)}
+    sales = tiles["sales"]
+    assert sales["interval"]["surveys"] == 3
+    assert sales["interval"]["csat_avg"] == pytest.approx(11 / 3)
+    assert sales["interval"]["csat_satisfied"] == pytest.approx(2 / 3)
+    assert (sales["today"]["surveys"], sales["today"]["csat_avg"], sales["today"]["csat_satisfied"]) == (4, 3.5, 0.5)
+    support = tiles["support"]["interval"]
+    assert (support["surveys"], support["csat_avg"], support["csat_satisfied"]) == (0, None, None)
+    from datetime import date
+
+    rows = {r["start"]: r for r in queries.day_intervals(view, make_settings(), "sales", date(2024, 3, 5))}
+    assert rows["2024-03-05T09:30:00+08:00"]["csat_avg"] == 3.0
+    assert rows["2024-03-05T09:30:00+08:00"]["csat_satisfied"] == 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 from datetime import datetime, timedelta
 from typing import Any
@@ -272,7 +273,7 @@ def test_duplicates_change_nothing() -> None:
         assert apply_event(f, e, ts, rules) is None
     assert f == snapshot
     assert contribution(f) == Contribution(BASE, ANSWERED, 5_000, within_sl=True, handled=True,
-                                           talk_ms=45_000, hold_ms=10_000, wrap_ms=10_000)
+                                           talk_ms=45_000, hold_ms=10_000, wrap_ms=10_000, survey_score=4)
 
 
 def test_apply_event_never_mutates_its_input() -> None:
@@ -337,11 +338,27 @@ def test_customer_is_stored_hashed() -> None:
     assert f["p"] == "c0" and f["q"] == "support" and f["ch"] == "voice"
 
 
-def test_survey_does_not_change_the_contribution() -> None:
+def test_survey_changes_only_the_survey_score_of_the_contribution() -> None:
     f = feed([ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(4))])
     g = feed([ev("survey.completed", "s", sec(400), score=2)], f)
     assert g["s"][2] == 2
-    assert contribution(g) == contribution(f)
+    assert contribution(f).survey_score is None
+    assert contribution(g) == dataclasses.replace(contribution(f), survey_score=2)
+
+
+def test_survey_earliest_wins_in_any_order_and_counts_whatever_the_outcome() -> None:
+    # two surveys for one contact: the earliest (ts, event_id) is the contact's survey
+    events = [ev("contact.offered", "o", 0), ev("contact.abandoned", "b", sec(30)),
+              ev("survey.completed", "s2", sec(500), score=5), ev("survey.completed", "s1", sec(400), score=1)]
+    f = feed(events)
+    for perm in itertools.permutations(events):
+        assert feed(list(perm)) == f
+    c = contribution(f)
+    assert c is not None and c.outcome == ABANDONED and c.survey_score == 1
+    # a survey before its offer is kept, and counts once the offer arrives
+    early = feed([ev("survey.completed", "s", sec(400), score=3)])
+    assert contribution(early) is None
+    assert contribution(feed([ev("contact.offered", "o", 0)], early)).survey_score == 3  # type: ignore[union-attr]
 
 
 def test_not_a_contact_event_is_an_error() -> None:

@@ -133,11 +133,14 @@ def test_stats_of_hand_interval() -> None:
         "avg_abandon_s": pytest.approx(50.0),  # 150 s / (4 - 1)
         "max_wait_s": 200.0,  # the 200 s overflow
         "handled": 3,
+        "surveys": 0,  # no surveys: CSAT ratios are None
+        "csat_avg": None,
+        "csat_satisfied": None,
     }
     assert set(s) == {
         "offered", "answered", "answered_within_sl", "abandoned", "short_abandoned", "overflowed",
         "service_level", "abandon_rate", "answer_rate", "asa_s", "aht_s", "avg_abandon_s",
-        "max_wait_s", "handled",
+        "max_wait_s", "handled", "surveys", "csat_avg", "csat_satisfied",
     }
 
 
@@ -307,3 +310,48 @@ def test_occupancy() -> None:
     assert occupancy(0, 600) == 0.0
     assert occupancy(600, 0) == 1.0
     assert occupancy(0, 0) is None
+
+
+# --- CSAT: surveys are summable counts; ratios only after summing ------------------------------
+
+
+def surveyed(c: Contribution, score: int) -> Contribution:
+    return Contribution(**{**{f: getattr(c, f) for f in Contribution.__slots__}, "survey_score": score})
+
+
+def test_csat_by_hand() -> None:
+    # scores 5, 4, 3, 1 on an answered, an abandoned, a waiting and an overflowed contact
+    # (a survey counts whatever the outcome); one answered contact without a survey
+    c = Counts.of([surveyed(answered(3), 5), surveyed(abandoned(40), 4), surveyed(WAIT, 3),
+                   surveyed(overflowed(30), 1), answered(4)])
+    assert (c.surveys, c.score_sum, c.satisfied) == (4, 13, 2)
+    s = stats(c, "answered_over_offered")
+    assert s["surveys"] == 4
+    assert s["csat_avg"] == 13 / 4  # 3.25
+    assert s["csat_satisfied"] == 0.5  # 2 of 4 scored 4 or 5
+    # the other figures do not see the surveys
+    assert s["offered"] == 5 and s["answered"] == 2 and s["abandoned"] == 1 and s["overflowed"] == 1
+
+
+def test_csat_is_none_without_surveys_and_zero_is_a_real_zero() -> None:
+    s = stats(Counts.of([answered(3), abandoned(40)]), "answered_over_offered")
+    assert s["surveys"] == 0 and s["csat_avg"] is None and s["csat_satisfied"] is None
+    s = stats(Counts.of([surveyed(answered(3), 1), surveyed(answered(3), 3)]), "answered_over_offered")
+    assert s["csat_avg"] == 2.0 and s["csat_satisfied"] == 0.0
+
+
+def test_csat_partials_sum_and_remove_exactly() -> None:
+    a = Counts.of([surveyed(answered(3), 5), surveyed(answered(30), 2)])
+    b = Counts.of([surveyed(abandoned(10), 4)])
+    total = Counts()
+    total.merge(a)
+    total.merge(b)
+    assert (total.surveys, total.score_sum, total.satisfied) == (3, 11, 2)
+    assert stats(total, "answered_over_offered")["csat_avg"] == 11 / 3
+    # a contribution removed (its facts changed) takes its survey with it
+    total.add(surveyed(answered(30), 2), -1)
+    assert (total.surveys, total.score_sum, total.satisfied) == (2, 9, 2)
+    assert Counts.from_dict(total.as_dict()) == total
+    # partials written before CSAT existed have no survey fields: they read as zero
+    old = {k: v for k, v in a.as_dict().items() if k not in ("surveys", "score_sum", "satisfied")}
+    assert Counts.from_dict(old).surveys == 0

@@ -105,6 +105,11 @@ def recount_intervals(events: list[dict[str, Any]], settings: Settings) -> dict[
         t0 = ts_ms(offered)
         c = counts[queue.id].setdefault(interval_start_ms(t0, settings.tz, settings.interval_minutes), Counts())
         c.offered += 1
+        survey = kinds.get("survey.completed")
+        if survey is not None:
+            c.surveys += 1
+            c.score_sum += survey["score"]
+            c.satisfied += survey["score"] >= 4
         outcomes = ("contact.answered", "contact.abandoned", "contact.overflowed")
         outcome = next((kinds[k] for k in outcomes if k in kinds), None)
         if outcome is None:
@@ -548,6 +553,8 @@ def test_tiny_scenario_checked_by_hand() -> None:
         "offered": 5, "answered": 2, "answered_within_sl": 1, "abandoned": 2, "short_abandoned": 1,
         "overflowed": 1, "service_level": 0.25, "abandon_rate": 0.25, "answer_rate": 0.5,
         "asa_s": 33.0, "aht_s": 77.5, "avg_abandon_s": 40.0, "max_wait_s": 64.0, "handled": 2,
+        # contact 1 (offered 10:00:00) surveyed at 92 s with the scripted score 4: one satisfied
+        "surveys": 1, "csat_avg": 4.0, "csat_satisfied": 1.0,
     }
     assert result.truth["agents"] == {"a1": {"2025-03-04": {
         "scheduled_s": 600.0, "in_adherence_s": 600.0, "adherence": 1.0,
