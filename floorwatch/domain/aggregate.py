@@ -13,7 +13,12 @@ from floorwatch.domain.contacts import Facts, contribution
 from floorwatch.domain.intervals import interval_start_ms
 from floorwatch.domain.queue_metrics import WAITING, Contribution, Counts
 
-BucketKey = tuple[str, int]  # (queue, interval start ms)
+BucketKey = tuple[str, int]  # (queue, interval or minute start ms)
+MINUTE_MS = 60_000
+
+
+def _minute(ts_ms: int) -> int:
+    return ts_ms - ts_ms % MINUTE_MS
 
 
 @dataclass(slots=True)
@@ -37,6 +42,7 @@ class QueueAggregator:
         self.buckets: dict[BucketKey, Bucket] = {}
         self.by_contact: dict[str, BucketKey] = {}
         self.waiting: dict[str, dict[str, int]] = {}  # queue -> contact -> offered ms
+        self.minutes: dict[BucketKey, Bucket] = {}  # (queue, offered minute start) -> contacts
         self.dirty_buckets: set[BucketKey] = set()
         self.dirty_queues: set[str] = set()
 
@@ -60,6 +66,11 @@ class QueueAggregator:
             bucket.mixed_rules = True
         bucket.members[contact_id] = new
         bucket.counts.add(new)
+        minute = self.minutes.get((key[0], _minute(new.offered_ms)))
+        if minute is None:
+            minute = self.minutes[(key[0], _minute(new.offered_ms))] = Bucket()
+        minute.members[contact_id] = new
+        minute.counts.add(new)
         self.by_contact[contact_id] = key
         queue_waiting = self.waiting.setdefault(key[0], {})
         if new.outcome == WAITING:
@@ -79,6 +90,14 @@ class QueueAggregator:
         del self.by_contact[contact_id]
         if not bucket.members:  # an interval with no contacts is not kept (nor its rules)
             del self.buckets[key]
+        minute_key = (key[0], _minute(old.offered_ms))
+        minute = self.minutes[minute_key]
+        del minute.members[contact_id]
+        minute.counts.add(old, -1)
+        if old.outcome != WAITING and old.wait_ms == minute.counts.max_wait_ms:
+            minute.recompute_max()
+        if not minute.members:
+            del self.minutes[minute_key]
         self.dirty_buckets.add(key)
         self.dirty_queues.add(key[0])
 
@@ -96,16 +115,23 @@ class QueueAggregator:
         return min(waiting.values()) if waiting else None
 
     def rolling(self, queue: str, now_ms: int, window_ms: int) -> Counts:
-        """Counts of the queue's contacts offered in ``(now - window, now]``."""
+        """Counts of the queue's contacts offered in ``(now - window, now]``.
+
+        Whole minutes inside the window add their kept counts; only the (at most two) minutes
+        cut by the window's edges are scanned, so the cost does not grow with traffic.
+        """
         lo = now_ms - window_ms
-        step = self.interval_minutes * 60_000
         total = Counts()
-        for (q, start), bucket in self.buckets.items():
-            if q != queue or start + step <= lo or start > now_ms:
+        for start in range(_minute(lo), _minute(now_ms) + MINUTE_MS, MINUTE_MS):
+            minute = self.minutes.get((queue, start))
+            if minute is None:
                 continue
-            for c in bucket.members.values():
-                if lo < c.offered_ms <= now_ms:
-                    total.add(c)
+            if start > lo and start + MINUTE_MS - 1 <= now_ms:
+                total.merge(minute.counts)
+            else:
+                for c in minute.members.values():
+                    if lo < c.offered_ms <= now_ms:
+                        total.add(c)
         return total
 
     def take_dirty(self) -> tuple[set[BucketKey], set[str]]:
