@@ -58,7 +58,11 @@ def create_app(
     owns_producer = producer is None
     view = view if view is not None else View()
     producer = producer if producer is not None else KafkaEventProducer(settings.kafka.bootstrap)
-    loader = KafkaViewLoader(settings.kafka.bootstrap, view) if owns_view else None
+    loader = (
+        KafkaViewLoader(settings.kafka.bootstrap, view, fetch_max_wait_ms=settings.api.fetch_max_wait_ms)
+        if owns_view
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

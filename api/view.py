@@ -430,9 +430,11 @@ class KafkaViewLoader:
         metadata_refresh_s: float = 10.0,
         stale_after_s: float = 15.0,
         max_records: int = 10_000,
+        fetch_max_wait_ms: int = 500,
         consumer_factory: Callable[[], Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.view = view
         self.required = required
         self.optional = optional
@@ -461,6 +463,7 @@ class KafkaViewLoader:
             auto_offset_reset="earliest",
             client_id="floorwatch-api-view",
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
         )
 
     # -- status -------------------------------------------------------------------------

@@ -77,6 +77,7 @@ class ApiConfig(_Strict):
     port: int = Field(8000, ge=0, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     publish_interval_s: float = Field(0.25, gt=0)
+    fetch_max_wait_ms: int = Field(100, ge=1, le=10_000)  # the view's consumer; see worker.fetch_max_wait_ms
 
 
 DEFAULT_ACTIVITY_STATES: dict[str, list[str]] = {
@@ -143,6 +144,9 @@ class WorkerConfig(_Strict):
     heartbeat_interval_s: float = Field(0.5, gt=0)
     request_timeout_s: float = Field(20, gt=0)
     commit_interval_s: float = Field(0.5, gt=0)
+    # Tansu holds every fetch for part of this wait even when data is there (Kafka returns at once):
+    # Faust's fixed 1,500 ms made the worker apply events in 1.5 s bursts (docs/performance.md).
+    fetch_max_wait_ms: int = Field(100, ge=1, le=10_000)
     batch_size: int = Field(2000, ge=1)
     batch_within_s: float = Field(0.02, gt=0)
 

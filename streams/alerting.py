@@ -190,7 +190,7 @@ async def run_queue_alerts(app: Any, settings: Settings, notifier: WebhookNotifi
     from api.view import KafkaViewLoader, View
 
     view = View()
-    loader = KafkaViewLoader(settings.kafka.bootstrap, view)
+    loader = KafkaViewLoader(settings.kafka.bootstrap, view, fetch_max_wait_ms=settings.api.fetch_max_wait_ms)
     loading = asyncio.create_task(loader.run())
     alerter = QueueAlerter(settings, view)
     reminded: dict[str, int] = {}

@@ -54,6 +54,23 @@ def quiet_client_logs() -> None:
     logging.getLogger("aiokafka").setLevel(logging.INFO)
 
 
+def set_fetch_max_wait(ms: int) -> None:
+    """Faust builds its worker consumer with ``fetch_max_wait_ms=1500`` and no setting for it;
+    set the wait on the consumer it creates, before the consumer starts its fetcher."""
+    from faust.transport.drivers import aiokafka as driver
+
+    cls = driver.AIOKafkaConsumerThread
+    original = getattr(cls, "_floorwatch_original_create", None) or cls._create_worker_consumer
+    cls._floorwatch_original_create = original
+
+    def create(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = ms
+        return consumer
+
+    cls._create_worker_consumer = create
+
+
 def broker_urls(bootstrap: str) -> str:
     return ";".join(f"kafka://{h.strip()}" for h in bootstrap.split(",") if h.strip())
 
@@ -118,6 +135,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         value_serializer="raw",
     )
     quiet_client_logs()
+    set_fetch_max_wait(w.fetch_max_wait_ms)
     st = state or WorkerState(settings)
     app.floorwatch_state = st  # type: ignore[attr-defined]
 
