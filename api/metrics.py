@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -507,7 +508,23 @@ def _value(v: float) -> str:
 def render(registry: Any) -> bytes:
     """Prometheus text format 0.0.4 of ``registry.collect()``: what ``generate_latest`` writes
     (same families, samples and values; labels in the order given, not sorted), about twice as
-    fast. Unit-tested against ``generate_latest``."""
+    fast. Unit-tested against ``generate_latest``.
+
+    The cyclic garbage collector is paused while rendering: a render allocates ~24,000
+    short-lived samples, and collections triggered in the middle of it (over a view of 10,000
+    agents) doubled the slowest renders. Nothing cyclic is created here; the collector runs
+    again right after.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _render(registry)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _render(registry: Any) -> bytes:
     out: list[str] = []
     append = out.append
     for metric in registry.collect():
