@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 SECTIONS = ("queues", "agents", "alerts")
 ID_FIELDS = {"queues": "queue", "agents": "agent_id", "alerts": "id"}
 TICK_S = 0.1
+MIN_GAP_S = 0.025  # changes arriving closer together are pushed as one delta
 PING_S = 5.0
 
 State = dict[str, dict[str, dict[str, Any]]]
@@ -277,6 +278,12 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ticks = 0
+        self._changed: asyncio.Event | None = None
+        view.listeners.append(self._on_view_change)
+
+    def _on_view_change(self, topic: str, key: str) -> None:  # noqa: ARG002
+        if self._changed is not None:
+            self._changed.set()
 
     # -- state ------------------------------------------------------------------------
 
@@ -368,12 +375,18 @@ class Hub:
         self._task = loop.create_task(self.run(), name="floorwatch-ws-hub")
 
     async def run(self) -> None:
+        """Step when the view changes (at most every ``MIN_GAP_S``), else every ``tick_s``."""
+        self._changed = changed = asyncio.Event()
         while True:
-            await asyncio.sleep(self.tick_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.tick_s):
+                    await changed.wait()
+            changed.clear()
             try:
                 self.step()
             except Exception:  # one bad tick must not end the push for everyone
                 log.exception("websocket hub tick failed")
+            await asyncio.sleep(MIN_GAP_S)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

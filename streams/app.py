@@ -43,6 +43,7 @@ log = logging.getLogger("floorwatch.worker")
 
 APP_ID = "floorwatch"
 ROLLING_REFRESH_S = 5.0
+PUBLISH_TICK_S = 0.025  # how often the publisher looks; each partial still waits api.publish_interval_s
 PRUNE_EVERY_S = 3600.0
 ADHERENCE_REFRESH_S = 60.0
 ADHERENCE_BREAK = "adherence_break"
@@ -88,6 +89,8 @@ class WorkerState:
         self.last_rolling_s = 0.0
         self.last_prune_s = 0.0
         self.last_adherence_s = 0.0
+        self.last_floor_s = 0.0
+        self.last_published: dict[tuple[str, int], float] = {}  # (queue, partition) -> last publish
         self.next_check: dict[str, int | None] = {}  # owned agent -> next instant to evaluate
         self.agent_parts: set[int] = set()
         self.dirty_days: set[tuple[str, str]] = set()
@@ -342,9 +345,17 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         if refresh_all:
             st.last_rolling_s = now_s
             st.last_interval_start = interval_now
+        coalesce_s = settings.api.publish_interval_s
         for p, agg in st.aggregators.items():
             dirty_buckets, dirty_queues = agg.take_dirty()
+            wanted = agg.queues() if refresh_all else dirty_queues
+            due = {q for q in wanted if now_s - st.last_published.get((q, p), -1e18) >= coalesce_s}
+            # a partial goes out at once when it has not for coalesce_s, else when that has passed
+            agg.dirty_queues |= dirty_queues - due
+            agg.dirty_buckets |= {b for b in dirty_buckets if b[0] not in due}
             for queue, start in dirty_buckets:
+                if queue not in due:
+                    continue
                 bucket = agg.buckets.get((queue, start))
                 key = records.interval_key(queue, start, p).encode()
                 if bucket is None or not bucket.members:
@@ -358,8 +369,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                     "rules": QueueRules(r[0], r[1], r[2], r[3]).as_dict(),
                     "mixed_rules": bucket.mixed_rules, "updated_ms": now_ms,
                 }))
-            queues = agg.queues() if refresh_all else dirty_queues
-            for queue in queues:
+            for queue in due:
+                st.last_published[(queue, p)] = now_s
                 await out[topics.QUEUE_STATS].send(
                     key=records.queue_key(queue, p).encode(),
                     value=records.dumps({
@@ -371,7 +382,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                         "computed_ms": now_ms,
                     }),
                 )
-        await publish_floor(now_s, now_ms)
+        if now_s - st.last_floor_s >= coalesce_s:
+            st.last_floor_s = now_s
+            await publish_floor(now_s, now_ms)
 
     def agent_partition(aid: str) -> int | None:
         """Source partition of an agent: from its record, else from any of its day records."""
@@ -470,7 +483,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     @app.task
     async def publisher() -> None:
         quiet_client_logs()
-        period = settings.api.publish_interval_s
+        period = PUBLISH_TICK_S
         while not app.should_stop:
             started = time.monotonic()
             if not (app.rebalancing or app.in_recovery):
