@@ -32,6 +32,7 @@ from prometheus_client.registry import Collector
 
 from api.queries import (
     AGENT_STATES,
+    agent_counts,
     current_forecast,
     current_rules,
     live_required_agents,
@@ -310,21 +311,7 @@ class ViewCollector(Collector):
         yield from (agents, required, gap)
 
     def _queue_agent_counts(self) -> dict[str, dict[str, int]]:
-        """``api.queries.agent_counts`` (same rule: logged in, profile lists the queue)."""
-        out: dict[str, dict[str, int]] = {}
-        for record in self.view.agents.values():
-            state = record.get("state")
-            queues = record.get("queues")
-            if not isinstance(state, str) or state == "logged_out" or not isinstance(queues, list):
-                continue
-            for queue in {q for q in queues if isinstance(q, str)}:
-                tile = out.get(queue)
-                if tile is None:
-                    tile = out[queue] = dict.fromkeys(QUEUE_AGENT_STATES, 0)
-                tile["staffed"] += 1
-                if state in tile:
-                    tile[state] += 1
-        return out
+        return agent_counts(self.view)
 
     # -- agents and adherence -----------------------------------------------------------
 

@@ -49,6 +49,7 @@ from floorwatch.domain.queue_log import (
     parse_line,
 )
 from floorwatch.events import EventError, dumps, parse_event, route
+from floorwatch.kafka import start_producer
 
 __all__ = ["Follower", "add_arguments", "main", "run"]
 
@@ -460,21 +461,9 @@ class KafkaSink:
 
     @classmethod
     async def connect(cls, bootstrap: str) -> KafkaSink:
-        from aiokafka import AIOKafkaProducer
-        from aiokafka.errors import KafkaError
-
-        deadline = time.monotonic() + KAFKA_CONNECT_TIMEOUT_S
-        while True:
-            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="floorwatch-queue-log",
+        producer = await start_producer(bootstrap, timeout_s=KAFKA_CONNECT_TIMEOUT_S, client_id="floorwatch-queue-log",
                                         linger_ms=5, acks="all")
-            try:
-                await producer.start()
-                return cls(producer)
-            except KafkaError:
-                await producer.stop()
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(1.0)
+        return cls(producer)
 
     async def send(self, event: dict[str, Any]) -> None:
         parsed = parse_event(event)

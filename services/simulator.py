@@ -17,7 +17,6 @@ import contextlib
 import logging
 import re
 import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ from floorwatch.cliargs import NON_NEGATIVE, POSITIVE_INT, RATE, run_until_signa
 from floorwatch.config import Settings
 from floorwatch.domain.intervals import iso
 from floorwatch.events import dumps, parse_event, route, to_ms
+from floorwatch.kafka import start_producer
 from services.sim_model import (
     Behaviour,
     RandomSampler,
@@ -195,22 +195,9 @@ class _KafkaSink:
 
     @classmethod
     async def connect(cls, bootstrap: str) -> _KafkaSink:
-        from aiokafka import AIOKafkaProducer
-        from aiokafka.errors import KafkaError
-
-        deadline = time.monotonic() + KAFKA_CONNECT_TIMEOUT_S
-        while True:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=bootstrap, client_id="floorwatch-simulator", linger_ms=5, acks=1
-            )
-            try:
-                await producer.start()
-                return cls(producer)
-            except KafkaError:
-                await producer.stop()
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(1.0)
+        producer = await start_producer(bootstrap, timeout_s=KAFKA_CONNECT_TIMEOUT_S, client_id="floorwatch-simulator",
+                                        linger_ms=5, acks=1)
+        return cls(producer)
 
     def _done(self, fut: asyncio.Future[Any]) -> None:
         if not fut.cancelled() and fut.exception() is not None:

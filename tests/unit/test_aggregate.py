@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.unit.contact_fields import CONTACT_FIELDS
 from floorwatch.domain.aggregate import QueueAggregator
 from floorwatch.domain.contacts import apply_event
 from floorwatch.domain.intervals import day_interval_starts, local_date
@@ -20,18 +21,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 RULES = QueueRules(20_000, 5_000, 0.8, "answered_over_offered")
 MIN = 60_000
 
-_FIELDS: dict[str, dict[str, Any]] = {
-    "contact.offered": {"queue": "support", "channel": "voice"},
-    "contact.answered": {"queue": "support", "agent_id": "a1"},
-    "contact.abandoned": {"queue": "support"},
-    "contact.overflowed": {"queue": "support", "reason": "timeout"},
-    "contact.hold_started": {"agent_id": "a1"},
-    "contact.hold_ended": {"agent_id": "a1"},
-    "contact.ended": {"agent_id": "a1"},
-    "contact.wrapup_ended": {"agent_id": "a1"},
-    "contact.transferred": {"agent_id": "a1", "to_queue": "billing"},
-    "survey.completed": {"score": 4, "agent_id": "a1", "queue": "support"},
-}
+_FIELDS = CONTACT_FIELDS
 
 
 def local_ms(text: str, tz: ZoneInfo = SHANGHAI) -> int:

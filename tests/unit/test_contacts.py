@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.unit.contact_fields import CONTACT_FIELDS
 from floorwatch.domain.contacts import (
     apply_event,
     contribution,
@@ -34,18 +35,7 @@ BASE = to_ms(BASE_DT)
 RULES = QueueRules(sl_threshold_ms=20_000, short_abandon_ms=5_000, sl_target=0.8,
                    sl_formula="answered_over_offered")
 
-_FIELDS: dict[str, dict[str, Any]] = {
-    "contact.offered": {"queue": "support", "channel": "voice"},
-    "contact.answered": {"queue": "support", "agent_id": "a1"},
-    "contact.abandoned": {"queue": "support"},
-    "contact.overflowed": {"queue": "support", "reason": "timeout"},
-    "contact.hold_started": {"agent_id": "a1"},
-    "contact.hold_ended": {"agent_id": "a1"},
-    "contact.ended": {"agent_id": "a1"},
-    "contact.wrapup_ended": {"agent_id": "a1"},
-    "contact.transferred": {"agent_id": "a1", "to_queue": "billing"},
-    "survey.completed": {"score": 4, "agent_id": "a1", "queue": "support"},
-}
+_FIELDS = CONTACT_FIELDS
 
 
 def ev(kind: str, eid: str, at_ms: int, contact: str = "c1", **fields: Any) -> tuple[dict[str, Any], int]:
