@@ -67,11 +67,7 @@ def mixed_rules(partials: Iterable[IntervalPartial]) -> bool:
 # -- sums -------------------------------------------------------------------------------
 
 
-def merge(counts: Iterable[Counts]) -> Counts:
-    total = Counts()
-    for c in counts:
-        total.merge(c)
-    return total
+merge = Counts.total
 
 
 def stats_of(counts: Counts, rules: dict[str, Any]) -> dict[str, Any]:

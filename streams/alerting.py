@@ -22,6 +22,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from api.queries import queue_order, queue_tile
+from api.view import KafkaViewLoader, View
 from floorwatch import records, topics
 from floorwatch.config import Settings, WebhookConfig
 from floorwatch.domain.alerts import AlertBook, Change, needs_notification, observe_queue, queue_conditions, queue_rules
@@ -142,8 +144,6 @@ class QueueAlerter:
         return book
 
     def step(self, now_ms: int) -> list[Change]:
-        from api.queries import queue_order, queue_tile
-
         if self.book is None:
             self.book = self.adopt_open_alerts()
         changes: list[Change] = []
@@ -187,8 +187,6 @@ def _n(stats: dict[str, Any]) -> int:
 async def run_queue_alerts(app: Any, settings: Settings, notifier: WebhookNotifier,
                            clock: Callable[[], float] = time.time, period_s: float = 1.0) -> None:
     """Leader-only loop: view of the output topics -> queue alert book -> ``fw.alerts``."""
-    from api.view import KafkaViewLoader, View
-
     view = View()
     loader = KafkaViewLoader(settings.kafka.bootstrap, view, fetch_max_wait_ms=settings.api.fetch_max_wait_ms)
     loading = asyncio.create_task(loader.run())

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from datetime import date as date_cls
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -37,7 +36,7 @@ from floorwatch.domain.floor import (
 from floorwatch.domain.contacts import apply_event, reference_ms
 from floorwatch.domain.intervals import day_bounds_ms, interval_end_ms, interval_start_ms, local_date
 from floorwatch.domain.queue_metrics import QueueRules
-from floorwatch.events import EventError, parse_event, to_ms
+from floorwatch.events import BaseEvent, EventError, parse_event, to_ms
 
 log = logging.getLogger("floorwatch.worker")
 
@@ -84,8 +83,6 @@ class WorkerState:
         self.clock = clock
         self.aggregators: dict[int, QueueAggregator] = {}
         self.dirty_agents: dict[str, int] = {}
-        self.rejected: Counter[str] = Counter()
-        self.processed = 0
         self.last_rolling_s = 0.0
         self.last_prune_s = 0.0
         self.last_adherence_s = 0.0
@@ -140,10 +137,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     quiet_client_logs()
     set_fetch_max_wait(w.fetch_max_wait_ms)
     st = state or WorkerState(settings)
-    app.floorwatch_state = st  # type: ignore[attr-defined]
 
     notifier = WebhookNotifier(settings)
-    app.floorwatch_notifier = notifier  # type: ignore[attr-defined]
 
     @app.task
     async def deliver_webhooks() -> None:
@@ -201,7 +196,6 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             await send(name, orjson.dumps(key), orjson.dumps(data[key]), p, None, None)
 
     async def dead_letter(event: EventT, exc: EventError) -> None:
-        st.rejected[exc.reason] += 1
         raw = event.value if isinstance(event.value, bytes) else bytes(str(event.value), "utf-8")
         msg = event.message
         log.warning("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, exc)
@@ -214,7 +208,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             }),
         )
 
-    async def validated(event: EventT, expect: tuple[str, ...]) -> tuple[dict[str, Any], int] | None:
+    async def validated(event: EventT, expect: tuple[str, ...]) -> tuple[dict[str, Any], BaseEvent] | None:
+        """The event as a dict and as its model; ``None`` after dead-lettering a bad one."""
         try:
             try:
                 data = orjson.loads(event.value)
@@ -227,8 +222,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         except EventError as exc:
             await dead_letter(event, exc)
             return None
-        st.processed += 1
-        return data, parsed.ts_ms
+        return data, parsed
 
     @app.agent(contact_topic, name="contact-events")
     async def process_contacts(stream: faust.StreamT) -> None:
@@ -239,7 +233,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 ok = await validated(event, ("contact.", "survey."))
                 if ok is None:
                     continue
-                data, ts_ms = ok
+                data, parsed = ok
+                ts_ms = parsed.ts_ms
                 p = event.message.partition
                 cid = data["contact_id"]
                 new = apply_event(contacts.data.get(cid), data, ts_ms, st.rules_for)
@@ -260,7 +255,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 ok = await validated(event, ("agent.",))
                 if ok is None:
                     continue
-                data, ts_ms = ok
+                data, parsed = ok
+                ts_ms = parsed.ts_ms
                 aid = data["agent_id"]
                 p = event.message.partition
                 if data["type"] == "agent.state":
@@ -292,10 +288,11 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 ok = await validated(event, ("schedule.",))
                 if ok is None:
                     continue
-                data, ts_ms = ok
+                data, parsed = ok
+                ts_ms = parsed.ts_ms
                 aid, day = data["agent_id"], str(data["date"])
                 acts = [(to_ms(a.start), to_ms(a.end), a.activity)
-                        for a in parse_event(data).activities]  # type: ignore[attr-defined]
+                        for a in parsed.activities]  # type: ignore[attr-defined]
                 key = day_key(aid, day)
                 rec = apply_schedule(agent_days.data.get(key), day, acts, ts_ms, data["event_id"])
                 if rec is None:

@@ -8,7 +8,9 @@ object of SPEC §6. All times are integer milliseconds, so sums are exact.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
+from operator import attrgetter
 from typing import Any
 
 WAITING, ANSWERED, ABANDONED, OVERFLOWED = "waiting", "answered", "abandoned", "overflowed"
@@ -145,11 +147,25 @@ class Counts:
         return cls(**{k: v for k, v in data.items() if k in names})
 
     @classmethod
+    def total(cls, parts: Iterable[Counts]) -> Counts:
+        """``merge`` of many counts at once: one ``sum`` per field, nothing allocated per part
+        (summing 128,000 interval partials per scrape stays cheap and GC-quiet)."""
+        items = parts if isinstance(parts, list) else list(parts)
+        total = cls(**{name: sum(map(get, items)) for name, get in _SUM_GETTERS})
+        waits = [w for w in map(_MAX_WAIT, items) if w is not None]
+        total.max_wait_ms = max(waits) if waits else None
+        return total
+
+    @classmethod
     def of(cls, contributions: Any) -> Counts:
         total = cls()
         for c in contributions:
             total.add(c)
         return total
+
+
+_SUM_GETTERS = tuple((f.name, attrgetter(f.name)) for f in fields(Counts) if f.name != "max_wait_ms")
+_MAX_WAIT = attrgetter("max_wait_ms")
 
 
 def service_level(counts: Counts, formula: str) -> float | None:
