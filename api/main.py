@@ -1,6 +1,7 @@
 """The FastAPI application: ``create_app(settings)``; run it with uvicorn.
 
-    uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port)
+    uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port,
+                ws_per_message_deflate=settings.api.ws_per_message_deflate)
 
 Without an injected ``view``, the lifespan starts a ``KafkaViewLoader`` that fills a fresh
 ``View`` from the output topics (``/readyz`` reports its progress). Without an injected
@@ -33,7 +34,7 @@ from api.auth import TokenStore
 from api.ingest import ApiMetrics
 from api.kafka import EventProducer, KafkaEventProducer
 from api.live import Hub
-from api.routes import alerts, events, floor, health, page, queues, ws
+from api.routes import alerts, events, floor, health, page, quality, queues, ws
 from api.routes import metrics as metrics_route
 from api.security import SecurityHeaders
 from api.view import KafkaViewLoader, View
@@ -106,6 +107,7 @@ def create_app(
     app.include_router(queues.router)
     app.include_router(floor.router)
     app.include_router(alerts.router)
+    app.include_router(quality.router)
     app.include_router(ws.router)
     app.include_router(page.router)
     app.include_router(metrics_route.router)

@@ -33,6 +33,7 @@ from api.queries import (
     agent_counts,
     current_forecast,
     current_rules,
+    day_quality,
     live_required_agents,
     oldest_waiting_ms,
     queue_order,
@@ -65,6 +66,15 @@ _WINDOW_GAUGES = (
     ("asa_s", "queue_asa_seconds", "Average speed of answer: total wait of answered contacts / answered."),
     ("aht_s", "queue_aht_seconds", "Average handle time: (talk + hold + wrap-up) / handled."),
     ("avg_abandon_s", "queue_average_abandon_seconds", "Average wait of long (not short) abandons."),
+    ("fcr", "queue_first_contact_resolution_ratio",
+     "Answered contacts offered in the window whose FCR window has closed: resolved at first contact "
+     "/ all of them (interval and today; docs/metrics.md)."),
+    ("repeat_rate", "queue_repeat_contact_ratio",
+     "Contacts offered in the window from a caller who had another contact in the previous FCR window "
+     "/ contacts with a known caller offered in the window."),
+    ("csat_satisfied", "queue_csat_satisfied_ratio",
+     "Surveys scoring 4 or 5 / surveys, of contacts offered in the window."),
+    ("csat_avg", "queue_csat_average_score", "Average survey score (1..5) of contacts offered in the window."),
 )
 
 fast_merge = Counts.total  # the name the collector and its tests use
@@ -176,14 +186,22 @@ class ViewCollector(Collector):
         view.listeners.append(self._on_change)
 
     def _on_change(self, topic: str, key: str) -> None:
-        if topic != topics.INTERVAL_STATS or not self._closed:
+        if not self._closed:
+            return
+        if topic == topics.QUALITY_STATS:
+            if not key.startswith("fcr|"):
+                return
+            key = key[4:]  # "fcr|{queue}|{start_ms}|{partition}": the same memo rule
+            record = None
+        elif topic == topics.INTERVAL_STATS:
+            record = self.view.intervals.get(key)
+        else:
             return
         rest = key.rsplit("|", 2)  # "{queue}|{start_ms}|{partition}"
         if len(rest) != 3:
             self._closed.clear()
             return
         queue, start = rest[0], rest[1]
-        record = self.view.intervals.get(key)
         if record is not None and (record.queue != queue or str(record.start_ms) != start):
             self._closed.clear()  # a key that does not match its record: trust nothing
             return
@@ -196,13 +214,13 @@ class ViewCollector(Collector):
         view = self.view
         memo = self._closed.get(queue)
         if memo is None or memo[0] != lo or memo[1] != start:
-            closed = fast_merge(p.counts for s in view.interval_starts(queue, lo, start)
-                                for p in view.interval_partials(queue, s))
+            closed = fast_merge(c for s in view.interval_starts(queue, lo, start)
+                                for c in view.interval_counts(queue, s))
             self._closed[queue] = (lo, start, closed)
         else:
             closed = memo[2]
-        rest = fast_merge(p.counts for s in view.interval_starts(queue, start, hi)
-                          for p in view.interval_partials(queue, s))
+        rest = fast_merge(c for s in view.interval_starts(queue, start, hi)
+                          for c in view.interval_counts(queue, s))
         return fast_merge([closed, rest])
 
     def describe(self) -> Iterable[Metric]:
@@ -212,6 +230,7 @@ class ViewCollector(Collector):
         now_ms = int(self.clock())
         yield from self._queues(now_ms)
         yield from self._agents(now_ms)
+        yield from self._quality(now_ms)
         yield from self._alerts()
         yield from self._pipeline(now_ms)
 
@@ -261,7 +280,7 @@ class ViewCollector(Collector):
             interval_rules = rules_of(current, rules)
             today = self._today(queue, lo, start, hi)
             windows = (
-                ("interval", fast_merge(p.counts for p in current), interval_rules),
+                ("interval", fast_merge(view.interval_counts(queue, start)), interval_rules),
                 ("today", today, rules),
                 ("rolling_15m", fast_merge(p.rolling_15m for p in live), rules),
             )
@@ -370,6 +389,34 @@ class ViewCollector(Collector):
             if work_s > 0:
                 conformance.add_metric([team], worked / work_s)
         yield from (ratio, conformance, scheduled_s, in_adh_s)
+
+    # -- first contact resolution and CSAT per team -------------------------------------
+
+    def _quality(self, now_ms: int) -> Iterator[Metric]:
+        """Today's FCR and CSAT per team: the same figures as ``/api/v1/quality``."""
+        day = local_date(now_ms, self.settings.tz)
+        teams = day_quality(self.view, self.settings, day)["teams"]
+        fcr = GaugeMetricFamily("floorwatch_team_first_contact_resolution_ratio",
+                                "Today's FCR of the team's agents (omitted while no window has closed).",
+                                labels=["team"])
+        satisfied = GaugeMetricFamily("floorwatch_team_csat_satisfied_ratio",
+                                      "Today's surveys scoring 4 or 5 / surveys of the team's agents.",
+                                      labels=["team"])
+        eligible = GaugeMetricFamily("floorwatch_team_fcr_contacts",
+                                     "Today's FCR-eligible contacts of the team's agents, and how many were "
+                                     "resolved at first contact.", labels=["team", "outcome"])
+        surveys = GaugeMetricFamily("floorwatch_team_surveys", "Today's surveys of the team's agents.",
+                                    labels=["team"])
+        for row in teams:
+            team = row["team"] or NO_TEAM
+            eligible.add_metric([team, "eligible"], row["fcr_eligible"])
+            eligible.add_metric([team, "resolved"], row["fcr_resolved"])
+            surveys.add_metric([team], row["surveys"])
+            if row["fcr"] is not None:
+                fcr.add_metric([team], row["fcr"])
+            if row["csat_satisfied"] is not None:
+                satisfied.add_metric([team], row["csat_satisfied"])
+        yield from (fcr, satisfied, eligible, surveys)
 
     # -- alerts -------------------------------------------------------------------------
 

@@ -232,7 +232,7 @@ def queue_tile(
     end = interval_end_ms(start, tz, minutes)
 
     lo, hi = day_bounds_ms(local_date(now_ms, tz), tz)
-    today = merge(p.counts for s in view.interval_starts(queue, lo, hi) for p in view.interval_partials(queue, s))
+    today = merge(c for s in view.interval_starts(queue, lo, hi) for c in view.interval_counts(queue, s))
 
     updated = view.updated_ms.get(queue)
     oldest = oldest_waiting_ms(live)
@@ -253,7 +253,7 @@ def queue_tile(
         "sl_threshold_s": rules["sl_threshold_s"],
         "today": stats_of(today, rules),
         "interval": {
-            **stats_of(merge(p.counts for p in current), interval_rules),
+            **stats_of(merge(view.interval_counts(queue, start)), interval_rules),
             "start": iso(start, tz),
             "end": iso(end, tz),
         },
@@ -283,7 +283,7 @@ def day_intervals(view: View, settings: Settings, queue: str, day: date) -> list
     out: list[dict[str, Any]] = []
     for start in view.interval_starts(queue, lo, hi):
         partials = view.interval_partials(queue, start)
-        counts = merge(p.counts for p in partials)
+        counts = merge(view.interval_counts(queue, start))
         if counts.offered <= 0:
             continue
         rules = rules_of(partials, fallback)
@@ -564,3 +564,39 @@ def alert(view: View, settings: Settings, alert_id: str) -> dict[str, Any] | Non
 def ack_record(alert_id: str, by: str, now_ms: int) -> dict[str, Any]:
     """The ``fw.alert-acks`` value the API writes."""
     return {"id": alert_id, "by": by, "at_ms": now_ms}
+
+
+# -- /api/v1/quality ----------------------------------------------------------------------
+
+
+def quality_figures(counts: Counts) -> dict[str, Any]:
+    """FCR and CSAT of summed agent-day partials (the same ratios as STATS)."""
+    figures = stats_of(counts, {"sl_formula": "answered_over_offered"})
+    return {k: figures[k] for k in ("fcr_eligible", "fcr_resolved", "fcr", "surveys", "csat_avg", "csat_satisfied")}
+
+
+def day_quality(view: View, settings: Settings, day: date, team: str | None = None) -> dict[str, Any]:
+    """``GET /api/v1/quality``: FCR and CSAT per agent and per team for the local ``day``.
+
+    FCR counts the contacts an agent answered that were offered that day and whose window has
+    closed; CSAT the surveys of contacts offered that day, by the surveyed agent. An agent's
+    team is the one of its current profile."""
+    per_agent = view.agent_quality.get(day.isoformat(), {})
+    agents: list[dict[str, Any]] = []
+    teams: dict[str | None, list[Counts]] = {}
+    for aid in sorted(per_agent):
+        record = view.agents.get(aid) or {}
+        agent_team = _text(record.get("team"))
+        if team is not None and agent_team != team:
+            continue
+        counts = merge(per_agent[aid].values())
+        teams.setdefault(agent_team, []).append(counts)
+        agents.append({"agent_id": aid, "name": _text(record.get("name")) or aid, "team": agent_team,
+                       **quality_figures(counts)})
+    return {
+        "date": day.isoformat(),
+        "fcr_window_hours": settings.fcr.window_hours,
+        "agents": agents,
+        "teams": [{"team": t, "agents": len(parts), **quality_figures(merge(parts))}
+                  for t, parts in sorted(teams.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))],
+    }

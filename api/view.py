@@ -149,6 +149,30 @@ class QueuePartial:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class QualityPartial:
+    """One ``fw.quality-stats`` record (``floorwatch.records``): FCR of a (queue, interval), or
+    FCR / CSAT of an (agent, date), from one source partition."""
+
+    kind: str  # fcr_interval | fcr_agent | csat_agent
+    subject: str  # queue, or agent id
+    start_ms: int | None  # fcr_interval
+    date: str | None  # fcr_agent, csat_agent
+    counts: Counts
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> QualityPartial:
+        kind = _str(data, "kind")
+        if kind == "fcr_interval":
+            return cls(kind, _str(data, "queue"), _ms(data, "start_ms"), None, parse_counts(data.get("counts")))
+        if kind in ("fcr_agent", "csat_agent"):
+            names = (("fcr_eligible", "fcr_resolved") if kind == "fcr_agent"
+                     else ("surveys", "score_sum", "satisfied"))
+            counts = Counts(**{n: _int(data, n) for n in names})  # type: ignore[misc]
+            return cls(kind, _str(data, "agent_id"), None, _str(data, "date"), counts)
+        raise BadRecord(f"unknown quality record kind {kind!r}")
+
+
 class View:
     """Last value per key of the output topics, with per-queue indexes for the queries."""
 
@@ -168,6 +192,9 @@ class View:
         self.queue_parts: dict[str, dict[str, QueuePartial]] = {}  # queue -> key -> partial
         self.updated_ms: dict[str, int] = {}  # queue -> latest updated_ms/computed_ms seen
         self.adherence_days: dict[str, dict[str, Any]] = {}  # "YYYY-MM-DD" -> key -> fw.adherence record
+        self.quality: dict[str, QualityPartial] = {}  # fw.quality-stats key -> partial
+        self.fcr_parts: dict[tuple[str, int], dict[str, Counts]] = {}  # (queue, start) -> key -> counts
+        self.agent_quality: dict[str, dict[str, dict[str, Counts]]] = {}  # date -> agent -> key -> counts
         # bookkeeping
         self.version = 0  # +1 per applied change (cheap "did anything change?" for pushers)
         self.applied = 0
@@ -202,6 +229,8 @@ class View:
                 skey = self._apply_raw(self.alerts, skey, data, "id")
             elif topic == topics.ALERT_ACKS:
                 skey = self._apply_ack(skey, data)
+            elif topic == topics.QUALITY_STATS:
+                skey = self._apply_quality(skey, data)
             elif topic == topics.FORECASTS:
                 applied = self._apply_forecast(data)
                 if applied is None:  # an older (or the same) publication: nothing changed
@@ -296,6 +325,34 @@ class View:
             self.adherence_days.setdefault(self._adherence_date(key, data), {})[key] = data
         return key
 
+    def _apply_quality(self, key: str | None, data: dict[str, Any] | None) -> str:
+        if not key:
+            raise BadRecord("quality record without a key")
+        new = QualityPartial.parse(data) if data is not None else None
+        old = self.quality.pop(key, None)
+        if old is not None:
+            if old.kind == "fcr_interval":
+                slot = (old.subject, old.start_ms or 0)
+                parts = self.fcr_parts.get(slot, {})
+                parts.pop(key, None)
+                if not parts:
+                    self.fcr_parts.pop(slot, None)
+            else:
+                agents = self.agent_quality.get(old.date or "", {})
+                parts = agents.get(old.subject, {})
+                parts.pop(key, None)
+                if not parts:
+                    agents.pop(old.subject, None)
+                if not agents:
+                    self.agent_quality.pop(old.date or "", None)
+        if new is not None:
+            self.quality[key] = new
+            if new.kind == "fcr_interval":
+                self.fcr_parts.setdefault((new.subject, new.start_ms or 0), {})[key] = new.counts
+            else:
+                self.agent_quality.setdefault(new.date or "", {}).setdefault(new.subject, {})[key] = new.counts
+        return key
+
     def _apply_ack(self, key: str | None, data: dict[str, Any] | None) -> str:
         """``{"id", "by", "at_ms"}``; the first ack (smallest ``(at_ms, by)``) of an alert wins."""
         if data is not None:
@@ -361,6 +418,14 @@ class View:
     def interval_partials(self, queue: str, start_ms: int) -> list[IntervalPartial]:
         return list(self.buckets.get(queue, {}).get(start_ms, {}).values())
 
+    def interval_counts(self, queue: str, start_ms: int) -> list[Counts]:
+        """Every partial's counts of a (queue, interval): contact figures and FCR."""
+        found = [p.counts for p in self.buckets.get(queue, {}).get(start_ms, {}).values()]
+        fcr = self.fcr_parts.get((queue, start_ms))
+        if fcr:
+            found.extend(fcr.values())
+        return found
+
     def interval_starts(self, queue: str, lo_ms: int, hi_ms: int) -> list[int]:
         """Interval starts of ``queue`` with a partial, in ``[lo_ms, hi_ms)``, sorted."""
         ordered = self.starts.get(queue, [])
@@ -378,7 +443,8 @@ class View:
 # Kafka loader
 
 VIEW_TOPICS_REQUIRED = (topics.INTERVAL_STATS, topics.QUEUE_STATS, topics.AGENT_STATUS)
-VIEW_TOPICS_OPTIONAL = (topics.ADHERENCE, topics.ALERTS, topics.ALERT_ACKS, topics.DEAD_LETTERS, topics.FORECASTS)
+VIEW_TOPICS_OPTIONAL = (topics.ADHERENCE, topics.ALERTS, topics.ALERT_ACKS, topics.DEAD_LETTERS, topics.FORECASTS,
+                        topics.QUALITY_STATS)
 
 
 async def _fresh_metadata(consumer: Any) -> Callable[[str], set[int] | None]:

@@ -41,7 +41,8 @@ def _cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(create_app(settings), host=args.host or settings.api.host,
-                port=args.port or settings.api.port, log_level=args.loglevel, access_log=False)
+                port=args.port or settings.api.port, log_level=args.loglevel, access_log=False,
+                ws_per_message_deflate=settings.api.ws_per_message_deflate)
     return 0
 
 

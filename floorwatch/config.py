@@ -76,7 +76,10 @@ class ApiConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024)
-    publish_interval_s: float = Field(0.25, gt=0)
+    # at most one record per queue partial per this period (docs/performance.md: SPEC §7 p99 < 250 ms)
+    publish_interval_s: float = Field(0.1, gt=0)
+    # permessage-deflate costs a compression per client per frame; frames are small, floors are LANs
+    ws_per_message_deflate: bool = False
     fetch_max_wait_ms: int = Field(100, ge=1, le=10_000)  # the view's consumer; see worker.fetch_max_wait_ms
 
 
@@ -151,6 +154,10 @@ class WorkerConfig(_Strict):
     batch_within_s: float = Field(0.02, gt=0)
 
 
+class FcrConfig(_Strict):
+    window_hours: float = Field(24, gt=0, le=24 * 31)
+
+
 class SimulatorConfig(_Strict):
     agents: int = Field(40, ge=1)
     speed: float = Field(1, ge=0)  # 1 = real time, 0 = as fast as possible
@@ -175,6 +182,7 @@ class Settings(BaseSettings):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+    fcr: FcrConfig = Field(default_factory=FcrConfig)
 
     @field_validator("timezone")
     @classmethod

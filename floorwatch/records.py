@@ -41,6 +41,22 @@ partitions. A partial is last-value-wins (compacted topics); a ``null`` value de
 ``POST /api/v1/alerts/{id}/ack``; alert engines and readers merge it into the alert (the
 first ack wins; an ack never resolves).
 
+``fw.quality-stats``  first contact resolution and CSAT partials (``kind`` says which)::
+
+    key "fcr|{queue}|{start_ms}|{partition}" (partition of fw.customer-contacts):
+    {"kind": "fcr_interval", "queue", "start_ms", "partition", "updated_ms",
+     "counts": {"customer_contacts", "repeat_contacts", "fcr_eligible", "fcr_resolved"}}
+    key "fcr-agent|{agent_id}|{date}|{partition}" (offered date, answering agent):
+    {"kind": "fcr_agent", "agent_id", "date", "partition", "updated_ms",
+     "fcr_eligible", "fcr_resolved"}
+    key "csat-agent|{agent_id}|{date}|{partition}" (partition of fw.contact-events):
+    {"kind": "csat_agent", "agent_id", "date", "partition", "updated_ms",
+     "surveys", "score_sum", "satisfied"}
+
+``fw.customer-contacts`` (internal, not compacted)  key = hashed customer::
+
+    {"c": contact_id, "v": {"o", "q", "p", "a", "r"} | None}   (floorwatch.domain.fcr.projection)
+
 ``fw.dead-letters``  key = source topic::
 
     {"reason": str, "error": str, "topic": str, "partition": int, "offset": int,
@@ -60,6 +76,15 @@ def interval_key(queue: str, start_ms: int, partition: int) -> str:
 
 def queue_key(queue: str, partition: int) -> str:
     return f"{queue}|{partition}"
+
+
+def fcr_interval_key(queue: str, start_ms: int, partition: int) -> str:
+    return f"fcr|{queue}|{start_ms}|{partition}"
+
+
+def agent_day_key(kind: str, agent_id: str, day: str, partition: int) -> str:
+    """``kind`` is ``fcr-agent`` or ``csat-agent``."""
+    return f"{kind}|{agent_id}|{day}|{partition}"
 
 
 def dumps(value: Any) -> bytes:

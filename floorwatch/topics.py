@@ -12,7 +12,13 @@ ADHERENCE = "fw.adherence"
 ALERTS = "fw.alerts"
 DEAD_LETTERS = "fw.dead-letters"
 ALERT_ACKS = "fw.alert-acks"
+QUALITY_STATS = "fw.quality-stats"
+
+# internal: contact projections keyed by hashed customer (first contact resolution)
+CUSTOMER_CONTACTS = "fw.customer-contacts"
 
 INPUTS = (CONTACT_EVENTS, AGENT_EVENTS, SCHEDULES, FORECASTS)
-OUTPUTS = (QUEUE_STATS, INTERVAL_STATS, AGENT_STATUS, ADHERENCE, ALERTS, DEAD_LETTERS, ALERT_ACKS)
+OUTPUTS = (QUEUE_STATS, INTERVAL_STATS, AGENT_STATUS, ADHERENCE, ALERTS, DEAD_LETTERS, ALERT_ACKS,
+           QUALITY_STATS)
+INTERNAL = (CUSTOMER_CONTACTS,)
 COMPACTED = frozenset(OUTPUTS) - {DEAD_LETTERS}

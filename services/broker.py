@@ -89,7 +89,7 @@ async def create_topics(bootstrap: str, partitions: int, timeout_s: float = 30) 
                     replication_factor=1,
                     topic_configs={"cleanup.policy": "compact"} if name in topics.COMPACTED else {},
                 )
-                for name in (*topics.INPUTS, *topics.OUTPUTS)
+                for name in (*topics.INPUTS, *topics.OUTPUTS, *topics.INTERNAL)
                 if name not in existing
             ]
             if wanted:

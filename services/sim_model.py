@@ -25,13 +25,28 @@ The model:
 ``simulate`` runs a bounded span and returns the events with the truth: the figures those
 events imply, computed from the model's own contact records and state timelines.
 
-Truth definitions beyond SPEC §3/§4: ``fcr`` per queue counts wrap-ups of contacts that were
-not transferred (``resolved`` / ``wrapped``); ``csat`` per queue counts surveys by the survey's
-queue (``satisfied`` = score 4 or 5), and the interval and day figures carry the same surveys
-in the offered interval of the surveyed contact (``surveys``, ``csat_avg``, ``csat_satisfied``);
-``repeat_contacts`` are offered contacts (not transfer
-legs) whose customer had another contact offered in the previous 24 h of the run;
-``worked_s`` counts working states over the whole local date, scheduled or not.
+Truth definitions beyond SPEC §3/§4 (W = ``fcr.window_hours``; contacts are ordered by
+``(offered time, contact_id)``, and only the contacts of the run exist):
+
+* a *customer contact* is an offered contact with a ``customer`` that is not a transfer leg (no
+  ``parent_contact_id``); a leg belongs to the chain of its root (parent links, transitively);
+* it is a *repeat contact* when the same customer has an earlier customer contact offered at
+  most W before it; it is *FCR eligible* when it was answered (every window counts as closed:
+  truth is read long after the run); it is *resolved at first contact* when eligible, no
+  wrap-up in its chain says ``resolved: false`` (no wrap-up, or one without ``resolved``, is not
+  false) and the same customer has no later customer contact (answered or not) offered at most
+  W after it. The simulator's transferring agent's wrap-up carries no ``resolved``: the leg
+  decides;
+* all four counts (``customer_contacts``, ``repeat_contacts``, ``fcr_eligible``,
+  ``fcr_resolved``) go to the queue and offered interval and day of the customer contact
+  (STATS ``fcr``, ``repeat_rate``); ``fcr`` per queue is their total over the run;
+* ``quality`` per agent and local day: FCR of the customer contacts the agent answered (day of
+  their offered time) and the surveys carrying the agent's ``agent_id`` (day of the offered time
+  of the surveyed contact); per team: the sum over the team's agents. ``csat`` per queue counts
+  surveys by the survey's queue, and the interval and day figures carry the same surveys in the
+  offered interval of the surveyed contact (``surveys``, ``csat_avg``, ``csat_satisfied``);
+  ``satisfied`` = score 4 or 5;
+* ``worked_s`` counts working states over the whole local date, scheduled or not.
 """
 
 from __future__ import annotations
@@ -64,7 +79,6 @@ DAY_MS = 86_400_000
 OUT, AVAIL = ("logged_out", None), ("available", None)
 WORKING_STATES = frozenset({"available", "on_contact", "wrap_up"})
 PUBLISH_NEXT_DAY_MIN = 22 * 60  # local time at which tomorrow's schedules and forecasts go out
-REPEAT_WINDOW_MS = 24 * HOUR_MS
 REPEAT_EXPIRY_MS = 12 * HOUR_MS
 PART_TIME_SHARE = 0.25
 PART_TIME_MIN = 300
@@ -186,7 +200,7 @@ class ContactPlan:
     holds: tuple[tuple[int, int], ...] = ()  # (talk ms before the hold, hold ms), increasing
     wrap_ms: int = 0
     transfer_to: str | None = None
-    resolved: bool = True
+    resolved: bool | None = True  # None: the wrap-up does not say (a transferring agent's)
     survey_delay_ms: int | None = None  # after the end of the conversation
 
 
@@ -563,7 +577,8 @@ class RandomSampler:
         peers = [q.id for q in self.queues if q.id != queue.id and q.channel == queue.channel]
         if not transferred and peers and rng.random() < m.transfer_rate:
             transfer_to = rng.choice(peers)
-        resolved = transfer_to is None and rng.random() < (0.75 if transferred else 0.82)
+        # the transferring agent does not judge the outcome: the transfer leg's wrap-up does
+        resolved = None if transfer_to is not None else rng.random() < (0.75 if transferred else 0.82)
         callback_ms = None
         if m.callback_offer_s is not None and rng.random() < m.callback_take_rate:
             callback_ms = int((m.callback_offer_s + rng.uniform(1, 6)) * SECOND_MS)
@@ -615,6 +630,7 @@ class _Contact:
     __slots__ = (
         "cid", "seq", "queue", "customer", "parent", "plan", "offered_ms", "state", "agent",
         "outcome", "outcome_ms", "holds", "end_ms", "transferred_to", "wrap_end_ms", "resolved",
+        "answered_by",
     )
 
     def __init__(
@@ -631,7 +647,8 @@ class _Contact:
         self.end_ms: int | None = None
         self.transferred_to: str | None = None
         self.wrap_end_ms: int | None = None
-        self.resolved: bool | None = None
+        self.resolved: bool | None = None  # as the wrap-up said it (None: not said)
+        self.answered_by: str | None = None  # agent id
 
 
 class _Agent:
@@ -700,7 +717,8 @@ class Simulation:
         self._waiting: dict[str, deque[_Contact]] = {q.id: deque() for q in self.queues}
         self.contacts: list[_Contact] = []
         self.schedules: dict[str, dict[date, tuple[tuple[int, int, str], ...]]] = {}
-        self.surveys: list[tuple[str, int, int]] = []  # (queue, score, offered ms of the contact)
+        # (queue, score, offered ms of the surveyed contact, agent id of the survey)
+        self.surveys: list[tuple[str, int, int, str]] = []
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -955,7 +973,7 @@ class Simulation:
             return
         a = c.agent
         assert a is not None
-        c.state, c.outcome, c.outcome_ms = "talking", "answered", self.now
+        c.state, c.outcome, c.outcome_ms, c.answered_by = "talking", "answered", self.now, a.spec.agent_id
         self._emit("contact.answered", contact_id=c.cid, queue=c.queue.id, agent_id=a.spec.agent_id)
         self._set_phase(a, "talk")
         f = a.spec.aht_factor
@@ -1004,9 +1022,12 @@ class Simulation:
         a = c.agent
         assert a is not None
         c.wrap_end_ms, c.resolved = self.now, c.plan.resolved
-        self._emit("contact.wrapup_ended", contact_id=c.cid, agent_id=a.spec.agent_id, resolved=c.resolved)
+        if c.resolved is None:
+            self._emit("contact.wrapup_ended", contact_id=c.cid, agent_id=a.spec.agent_id)
+        else:
+            self._emit("contact.wrapup_ended", contact_id=c.cid, agent_id=a.spec.agent_id, resolved=c.resolved)
         if c.transferred_to is None:
-            self._close(c, "resolved" if c.resolved else "unresolved")
+            self._close(c, "unresolved" if c.resolved is False else "resolved")
         else:
             c.state = "done"
         a.contact = None
@@ -1014,11 +1035,11 @@ class Simulation:
 
     def _on_survey(self, c: _Contact) -> None:
         assert c.agent is not None and c.outcome_ms is not None
-        score = self.sampler.survey_score(c.plan.resolved, c.outcome_ms - c.offered_ms)
+        score = self.sampler.survey_score(c.plan.resolved is not False, c.outcome_ms - c.offered_ms)
         agent_id = c.agent.spec.agent_id
         self._emit("survey.completed", contact_id=c.cid, score=score, agent_id=agent_id, queue=c.queue.id)
         if self.keep_records:
-            self.surveys.append((c.queue.id, score, c.offered_ms))
+            self.surveys.append((c.queue.id, score, c.offered_ms, agent_id))
 
 
 def _desired(kind: str, arg: Any) -> tuple[str, str | None]:
@@ -1044,7 +1065,48 @@ def _overlap_ms(a0: int, a1: int, b0: int, b1: int) -> int:
     return max(0, min(a1, b1) - max(a0, b0))
 
 
-def _queue_truth(sim: Simulation) -> tuple[dict[str, Any], dict[str, Any]]:
+@dataclass(frozen=True)
+class _CustomerContact:
+    """FCR facts of one customer contact (an offered contact with a customer, not a transfer leg)."""
+
+    contact: _Contact
+    repeat: bool  # the customer had another customer contact in the W before it
+    eligible: bool  # answered (windows are all closed for truth)
+    resolved: bool  # eligible, no "resolved: false" in its chain, no customer contact in the W after
+
+
+def _customer_contacts(sim: Simulation) -> list[_CustomerContact]:
+    """Every customer contact of the run with its repeat and FCR facts, from the contact records."""
+    window_ms = round(sim.settings.fcr.window_hours * HOUR_MS)
+    by_id = {c.cid: c for c in sim.contacts}
+    said_unresolved: set[str] = set()  # roots of chains with a wrap-up saying resolved: false
+    for c in sim.contacts:
+        if c.wrap_end_ms is not None and c.resolved is False:
+            root, seen = c, {c.cid}
+            while root.parent is not None and root.parent in by_id and root.parent not in seen:
+                root = by_id[root.parent]
+                seen.add(root.cid)
+            said_unresolved.add(root.cid)
+    by_customer: dict[str, list[_Contact]] = {}
+    for c in sim.contacts:
+        if c.customer is not None and c.parent is None:
+            by_customer.setdefault(c.customer, []).append(c)
+    out: list[_CustomerContact] = []
+    for contacts in by_customer.values():
+        contacts.sort(key=lambda c: (c.offered_ms, c.cid))
+        for i, c in enumerate(contacts):
+            # in (offered ms, contact id) order the nearest neighbours decide both windows
+            repeat = i > 0 and c.offered_ms - contacts[i - 1].offered_ms <= window_ms
+            followed = i + 1 < len(contacts) and contacts[i + 1].offered_ms - c.offered_ms <= window_ms
+            eligible = c.outcome == "answered"
+            resolved = eligible and not followed and c.cid not in said_unresolved
+            out.append(_CustomerContact(c, repeat, eligible, resolved))
+    return out
+
+
+def _queue_truth(
+    sim: Simulation, customer_contacts: list[_CustomerContact]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     settings, tz = sim.settings, sim.tz
     by_interval: dict[str, dict[int, Counts]] = {q.id: {} for q in sim.queues}
     by_day: dict[str, dict[date, Counts]] = {q.id: {} for q in sim.queues}
@@ -1056,7 +1118,7 @@ def _queue_truth(sim: Simulation) -> tuple[dict[str, Any], dict[str, Any]]:
         ):
             _count(counts, c)
     # CSAT from the survey records (not from the contacts above), in the contact's offered interval
-    for queue_id, score, offered_ms in sim.surveys:
+    for queue_id, score, offered_ms, _ in sim.surveys:
         iv = interval_start_ms(offered_ms, tz, settings.interval_minutes)
         for counts in (
             by_interval[queue_id].setdefault(iv, Counts()),
@@ -1065,6 +1127,18 @@ def _queue_truth(sim: Simulation) -> tuple[dict[str, Any], dict[str, Any]]:
             counts.surveys += 1
             counts.score_sum += score
             counts.satisfied += score >= 4
+    # repeats and FCR in the offered interval of the customer contact
+    for f in customer_contacts:
+        c = f.contact
+        iv = interval_start_ms(c.offered_ms, tz, settings.interval_minutes)
+        for counts in (
+            by_interval[c.queue.id].setdefault(iv, Counts()),
+            by_day[c.queue.id].setdefault(local_date(c.offered_ms, tz), Counts()),
+        ):
+            counts.customer_contacts += 1
+            counts.repeat_contacts += f.repeat
+            counts.fcr_eligible += f.eligible
+            counts.fcr_resolved += f.resolved
     intervals = {
         q: {iso(iv, tz): stats(counts, sim.queue_by_id[q].sl_formula) for iv, counts in sorted(ivs.items())}
         for q, ivs in by_interval.items()
@@ -1149,27 +1223,34 @@ def _adherence_truth(sim: Simulation, end_ms: int) -> dict[str, Any]:
     return out
 
 
-def _experience_truth(sim: Simulation) -> tuple[dict[str, Any], dict[str, Any]]:
-    fcr: dict[str, dict[str, Any]] = {
-        q.id: {"wrapped": 0, "resolved": 0, "repeat_contacts": 0} for q in sim.queues
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def _fcr_truth(sim: Simulation, customer_contacts: list[_CustomerContact]) -> dict[str, Any]:
+    """Per queue, over the run: repeats and first contact resolution."""
+    totals = {q.id: [0, 0, 0, 0] for q in sim.queues}  # customer, repeat, eligible, resolved
+    for f in customer_contacts:
+        row = totals.setdefault(f.contact.queue.id, [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += f.repeat
+        row[2] += f.eligible
+        row[3] += f.resolved
+    return {
+        q: {
+            "customer_contacts": n, "repeat_contacts": repeat, "repeat_rate": _ratio(repeat, n),
+            "fcr_eligible": eligible, "fcr_resolved": resolved, "fcr": _ratio(resolved, eligible),
+        }
+        for q, (n, repeat, eligible, resolved) in totals.items()
     }
-    last_seen: dict[str, int] = {}
-    for c in sim.contacts:
-        row = fcr[c.queue.id]
-        if c.wrap_end_ms is not None and c.transferred_to is None:
-            row["wrapped"] += 1
-            row["resolved"] += bool(c.resolved)
-        if c.customer is not None and c.parent is None:
-            previous = last_seen.get(c.customer)
-            if previous is not None and c.offered_ms - previous <= REPEAT_WINDOW_MS:
-                row["repeat_contacts"] += 1
-            last_seen[c.customer] = c.offered_ms
-    for row in fcr.values():
-        row["fcr"] = row["resolved"] / row["wrapped"] if row["wrapped"] else None
+
+
+def _csat_truth(sim: Simulation) -> dict[str, Any]:
+    """Per queue (the survey's), over the run."""
     csat: dict[str, dict[str, Any]] = {
         q.id: {"surveys": 0, "score_sum": 0, "satisfied": 0} for q in sim.queues
     }
-    for queue_id, score, _ in sim.surveys:
+    for queue_id, score, _, _ in sim.surveys:
         row = csat[queue_id]
         row["surveys"] += 1
         row["score_sum"] += score
@@ -1178,15 +1259,74 @@ def _experience_truth(sim: Simulation) -> tuple[dict[str, Any], dict[str, Any]]:
         n = row["surveys"]
         row["avg_score"] = row["score_sum"] / n if n else None
         row["csat"] = row["satisfied"] / n if n else None
-    return fcr, csat
+    return csat
+
+
+_QUALITY_FIELDS = 5  # fcr_eligible, fcr_resolved, surveys, score_sum, satisfied
+
+
+def _quality_row(n: list[int]) -> dict[str, Any]:
+    eligible, resolved, surveys, score_sum, satisfied = n
+    return {
+        "fcr_eligible": eligible, "fcr_resolved": resolved, "fcr": _ratio(resolved, eligible),
+        "surveys": surveys, "score_sum": score_sum, "csat_avg": _ratio(score_sum, surveys),
+        "csat_satisfied": _ratio(satisfied, surveys),
+    }
+
+
+def _quality_truth(sim: Simulation, customer_contacts: list[_CustomerContact]) -> dict[str, Any]:
+    """FCR and CSAT per agent and local day, and per team and local day.
+
+    FCR: eligible customer contacts by the agent who answered them, on the day they were offered;
+    CSAT: surveys by their ``agent_id``, on the day the surveyed contact was offered.
+    """
+    tz = sim.tz
+    team_of = {a.spec.agent_id: a.spec.team for a in sim.agents}
+    per_agent: dict[str, dict[date, list[int]]] = {}
+
+    def row(agent_id: str, offered_ms: int) -> list[int]:
+        days = per_agent.setdefault(agent_id, {})
+        return days.setdefault(local_date(offered_ms, tz), [0] * _QUALITY_FIELDS)
+
+    for f in customer_contacts:
+        if f.eligible:
+            c = f.contact
+            assert c.answered_by is not None
+            n = row(c.answered_by, c.offered_ms)
+            n[0] += 1
+            n[1] += f.resolved
+    for _, score, offered_ms, agent_id in sim.surveys:
+        n = row(agent_id, offered_ms)
+        n[2] += 1
+        n[3] += score
+        n[4] += score >= 4
+    per_team: dict[str, dict[date, list[int]]] = {}
+    for agent_id, days in per_agent.items():
+        for day, n in days.items():
+            total = per_team.setdefault(team_of[agent_id], {}).setdefault(day, [0] * _QUALITY_FIELDS)
+            for i, v in enumerate(n):
+                total[i] += v
+    return {
+        "agents": {
+            agent_id: {
+                day.isoformat(): {"team": team_of[agent_id], **_quality_row(n)}
+                for day, n in sorted(per_agent[agent_id].items())
+            }
+            for agent_id in sorted(per_agent)
+        },
+        "teams": {
+            team: {day.isoformat(): _quality_row(n) for day, n in sorted(per_team[team].items())}
+            for team in sorted(per_team)
+        },
+    }
 
 
 def truth(sim: Simulation, seed: int) -> dict[str, Any]:
     """The figures the emitted events imply (SPEC §3, §4, §6), from the model's own records."""
     if sim.end_ms is None or not sim.keep_records:
         raise ValueError("truth needs a bounded run that keeps its records")
-    intervals, days = _queue_truth(sim)
-    fcr, csat = _experience_truth(sim)
+    customer_contacts = _customer_contacts(sim)
+    intervals, days = _queue_truth(sim, customer_contacts)
     return {
         "seed": seed,
         "start": iso(sim.start_ms, sim.tz),
@@ -1196,8 +1336,9 @@ def truth(sim: Simulation, seed: int) -> dict[str, Any]:
         "intervals": intervals,
         "days": days,
         "agents": _adherence_truth(sim, sim.end_ms),
-        "fcr": fcr,
-        "csat": csat,
+        "fcr": _fcr_truth(sim, customer_contacts),
+        "csat": _csat_truth(sim),
+        "quality": _quality_truth(sim, customer_contacts),
     }
 
 

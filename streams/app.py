@@ -34,6 +34,7 @@ from floorwatch.domain.floor import (
     day_key,
 )
 from floorwatch.domain.contacts import apply_event, reference_ms
+from floorwatch.domain.fcr import HOUR_MS, FcrAggregator, apply_projection, projection
 from floorwatch.domain.intervals import day_bounds_ms, interval_end_ms, interval_start_ms, local_date
 from floorwatch.domain.queue_metrics import QueueRules
 from floorwatch.events import BaseEvent, EventError, parse_event, to_ms
@@ -82,6 +83,8 @@ class WorkerState:
         self.settings = settings
         self.clock = clock
         self.aggregators: dict[int, QueueAggregator] = {}
+        self.fcr: dict[int, FcrAggregator] = {}  # per partition of fw.customer-contacts
+        self.last_quality_s = 0.0
         self.dirty_agents: dict[str, int] = {}
         self.last_rolling_s = 0.0
         self.last_prune_s = 0.0
@@ -104,6 +107,10 @@ class WorkerState:
 
     def new_aggregator(self) -> QueueAggregator:
         return QueueAggregator(self.settings.tz, self.settings.interval_minutes)
+
+    def new_fcr(self) -> FcrAggregator:
+        s = self.settings
+        return FcrAggregator(s.tz, s.interval_minutes, round(s.fcr.window_hours * HOUR_MS))
 
 
 def create_app(settings: Settings, state: WorkerState | None = None) -> faust.App:
@@ -156,12 +163,15 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     agent_topic = topic(topics.AGENT_EVENTS)
     schedule_topic = topic(topics.SCHEDULES)
     forecast_topic = topic(topics.FORECASTS)
+    customer_topic = topic(topics.CUSTOMER_CONTACTS)
     out = {name: topic(name) for name in topics.OUTPUTS}
 
     json_schema = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
     contacts = app.Table("contacts", default=None, partitions=partitions, schema=json_schema)
     agents = app.Table("agents", default=None, partitions=partitions, schema=json_schema)
     agent_days = app.Table("agent-days", default=None, partitions=partitions, schema=json_schema)
+    # hashed customer -> {"_p": partition, "c": {contact_id: fcr projection}}
+    customers = app.Table("customers", default=None, partitions=partitions, schema=json_schema)
 
     def active(topic_name: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic_name}
@@ -182,6 +192,22 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         log.info("rebuilt aggregates of partitions %s from %d contacts in %.2f s",
                  sorted(missing), n, time.monotonic() - started)
 
+    def ensure_fcr(wanted: set[int]) -> None:
+        """Build FCR aggregators for owned partitions of the customer topic from its table."""
+        missing = wanted - st.fcr.keys()
+        if not missing:
+            return
+        now_ms = int(st.clock() * 1000)
+        built = {p: st.new_fcr() for p in missing}
+        for cu, rec in customers.data.items():
+            if rec is not None and rec.get("_p") in built:
+                built[rec["_p"]].update(cu, rec["c"], now_ms)
+        st.fcr.update(built)
+
+    def customer_contacts(cu: str) -> dict[str, Any] | None:
+        rec = customers.data.get(cu)
+        return None if rec is None else rec["c"]
+
     async def write_changelog(table: faust.Table, changed: dict[str, int]) -> None:
         """Changelog records for keys changed in a batch, each to its source partition.
 
@@ -193,7 +219,20 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         send = app.producer.send
         data = table.data
         for key, p in changed.items():
-            await send(name, orjson.dumps(key), orjson.dumps(data[key]), p, None, None)
+            value = data.get(key)
+            await send(name, orjson.dumps(key), None if value is None else orjson.dumps(value), p, None, None)
+
+    async def send_projections(moved: dict[str, tuple[Any, Any]]) -> None:
+        """Contacts whose FCR projection changed in a batch, to the topic keyed by customer."""
+        name = customer_topic.get_topic_name()
+        send = app.producer.send
+        for cid, (before, after) in moved.items():
+            if before == after:
+                continue
+            if before is not None and (after is None or after[0] != before[0]):
+                await send(name, before[0].encode(), orjson.dumps({"c": cid, "v": None}), None, None, None)
+            if after is not None:
+                await send(name, after[0].encode(), orjson.dumps({"c": cid, "v": after[1]}), None, None, None)
 
     async def dead_letter(event: EventT, exc: EventError) -> None:
         raw = event.value if isinstance(event.value, bytes) else bytes(str(event.value), "utf-8")
@@ -229,6 +268,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         async for batch in stream.take_events(w.batch_size, w.batch_within_s):
             ensure_aggregators(active(topics.CONTACT_EVENTS) | {e.message.partition for e in batch})
             changed: dict[str, int] = {}
+            moved: dict[str, tuple[Any, Any]] = {}  # contact -> (projection before the batch, after)
             for event in batch:
                 ok = await validated(event, ("contact.", "survey."))
                 if ok is None:
@@ -237,14 +277,48 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 ts_ms = parsed.ts_ms
                 p = event.message.partition
                 cid = data["contact_id"]
-                new = apply_event(contacts.data.get(cid), data, ts_ms, st.rules_for)
+                old = contacts.data.get(cid)
+                new = apply_event(old, data, ts_ms, st.rules_for)
                 if new is None:
                     continue
                 new["_p"] = p
                 contacts.data[cid] = new
                 st.aggregators[p].update(cid, new)
                 changed[cid] = p
+                if "cu" in new or (old is not None and "cu" in old):
+                    before = moved[cid][0] if cid in moved else projection(old)
+                    moved[cid] = (before, projection(new))
             await write_changelog(contacts, changed)
+            await send_projections(moved)
+
+    @app.agent(customer_topic, name="customer-contacts")
+    async def process_customers(stream: faust.StreamT) -> None:
+        """Contact projections per customer -> FCR outcomes (floorwatch.domain.fcr)."""
+        async for batch in stream.take_events(w.batch_size, w.batch_within_s):
+            ensure_fcr(active(topics.CUSTOMER_CONTACTS) | {e.message.partition for e in batch})
+            now_ms = int(st.clock() * 1000)
+            changed: dict[str, int] = {}
+            for event in batch:
+                p = event.message.partition
+                try:
+                    cu = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
+                    rec = orjson.loads(event.value)
+                    cid, value = rec["c"], rec["v"]
+                    if not isinstance(cid, str) or not (value is None or isinstance(value, dict)):
+                        raise ValueError("expected {c: str, v: object | null}")
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    await dead_letter(event, EventError(f"bad customer projection: {exc}", "bad_internal_record"))
+                    continue
+                new = apply_projection(customer_contacts(cu), cid, value)
+                if new is None:
+                    continue
+                if new:
+                    customers.data[cu] = {"_p": p, "c": new}
+                else:
+                    customers.data.pop(cu, None)
+                st.fcr[p].update(cu, new, now_ms)
+                changed[cu] = p
+            await write_changelog(customers, changed)
 
     @app.agent(agent_topic, name="agent-events")
     async def process_agents(stream: faust.StreamT) -> None:
@@ -324,6 +398,22 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             await app.producer.send(name, orjson.dumps(cid), None, p, None, None)
         if expired:
             log.info("retention: forgot %d contacts offered before %s", len(expired), cutoff_ms)
+        fcr_cutoff = cutoff_ms - round(settings.fcr.window_hours * HOUR_MS)
+        mine = active(topics.CUSTOMER_CONTACTS)
+        name = customers.changelog_topic.get_topic_name()
+        for p, agg in st.fcr.items():
+            if p not in mine:
+                continue
+            held = [(cu, rec["c"]) for cu, rec in customers.data.items() if rec is not None and rec.get("_p") == p]
+            for cu, cids in agg.expired(held, fcr_cutoff).items():
+                left = {k: v for k, v in customer_contacts(cu).items() if k not in cids}
+                if left:
+                    customers.data[cu] = {"_p": p, "c": left}
+                else:
+                    customers.data.pop(cu, None)
+                agg.update(cu, left, now_ms)
+                await app.producer.send(name, orjson.dumps(cu),
+                                        orjson.dumps(customers.data[cu]) if left else None, p, None, None)
 
     async def publish_once() -> None:
         now_s = st.clock()
@@ -382,6 +472,46 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         if now_s - st.last_floor_s >= coalesce_s:
             st.last_floor_s = now_s
             await publish_floor(now_s, now_ms)
+        if now_s - st.last_quality_s >= coalesce_s:
+            st.last_quality_s = now_s
+            await publish_quality(now_ms)
+
+    async def publish_quality(now_ms: int) -> None:
+        """FCR partials (customer partitions) and CSAT per agent-day (contact partitions)."""
+        topic_out = out[topics.QUALITY_STATS]
+        mine = active(topics.CUSTOMER_CONTACTS)
+        for p in list(st.fcr):
+            if p not in mine:
+                del st.fcr[p]
+        ensure_fcr(mine)
+        for p, agg in st.fcr.items():
+            agg.advance(now_ms, customer_contacts)
+            dirty_intervals, dirty_days = agg.take_dirty()
+            for queue, start in dirty_intervals:
+                counts = agg.intervals.get((queue, start))
+                await topic_out.send(
+                    key=records.fcr_interval_key(queue, start, p).encode(),
+                    value=None if counts is None else records.dumps({
+                        "kind": "fcr_interval", "queue": queue, "start_ms": start, "partition": p,
+                        "updated_ms": now_ms, "counts": {
+                            "customer_contacts": counts.customer_contacts,
+                            "repeat_contacts": counts.repeat_contacts,
+                            "fcr_eligible": counts.fcr_eligible, "fcr_resolved": counts.fcr_resolved}}))
+            for aid, day in dirty_days:
+                row = agg.agent_days.get((aid, day))
+                await topic_out.send(
+                    key=records.agent_day_key("fcr-agent", aid, day, p).encode(),
+                    value=None if row is None else records.dumps({
+                        "kind": "fcr_agent", "agent_id": aid, "date": day, "partition": p,
+                        "updated_ms": now_ms, "fcr_eligible": row[0], "fcr_resolved": row[1]}))
+        for p, qagg in st.aggregators.items():
+            for aid, day in qagg.take_dirty_agent_days():
+                row = qagg.agent_surveys.get((aid, day))
+                await topic_out.send(
+                    key=records.agent_day_key("csat-agent", aid, day, p).encode(),
+                    value=None if row is None else records.dumps({
+                        "kind": "csat_agent", "agent_id": aid, "date": day, "partition": p,
+                        "updated_ms": now_ms, "surveys": row[0], "score_sum": row[1], "satisfied": row[2]}))
 
     def agent_partition(aid: str) -> int | None:
         """Source partition of an agent: from its record, else from any of its day records."""
@@ -495,5 +625,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         for tp in revoked:
             if tp.topic == topics.CONTACT_EVENTS:
                 st.aggregators.pop(tp.partition, None)
+            elif tp.topic == topics.CUSTOMER_CONTACTS:
+                st.fcr.pop(tp.partition, None)
 
     return app

@@ -28,18 +28,18 @@ create() {  # name, configs...
 
 retention_ms=$(( RETENTION_DAYS * 86400000 ))
 # inputs: time-based retention (the contact facts live in the worker tables, not here)
-for t in fw.contact-events fw.agent-events fw.schedules fw.forecasts; do
+for t in fw.contact-events fw.agent-events fw.schedules fw.forecasts fw.customer-contacts; do
   create "$t" "cleanup.policy=delete" "retention.ms=$retention_ms"
 done
 # outputs: compacted, last value per key (partials, agent status, adherence, alerts, acks)
-for t in fw.queue-stats fw.interval-stats fw.agent-status fw.adherence fw.alerts fw.alert-acks; do
+for t in fw.queue-stats fw.interval-stats fw.agent-status fw.adherence fw.alerts fw.alert-acks fw.quality-stats; do
   create "$t" "cleanup.policy=compact" "min.cleanable.dirty.ratio=0.1" "segment.ms=3600000" \
     "delete.retention.ms=86400000"
 done
 # dead letters: plain retention (the API counts them by reason while they are retained)
 create fw.dead-letters "cleanup.policy=delete" "retention.ms=$(( 30 * 86400000 ))"
 # worker changelogs (Faust would create them with RF 1): compacted, co-partitioned
-for t in floorwatch-contacts-changelog floorwatch-agents-changelog floorwatch-agent-days-changelog; do
+for t in floorwatch-contacts-changelog floorwatch-agents-changelog floorwatch-agent-days-changelog floorwatch-customers-changelog; do
   create "$t" "cleanup.policy=compact" "min.cleanable.dirty.ratio=0.1"
 done
 "$KT" --bootstrap-server "$BOOTSTRAP" --list

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from floorwatch.domain.contacts import Facts, contribution
-from floorwatch.domain.intervals import interval_start_ms
-from floorwatch.domain.queue_metrics import WAITING, Contribution, Counts
+from floorwatch.domain.intervals import interval_start_ms, local_date
+from floorwatch.domain.queue_metrics import SATISFIED_MIN_SCORE, WAITING, Contribution, Counts
 
 BucketKey = tuple[str, int]  # (queue, interval or minute start ms)
 MINUTE_MS = 60_000
@@ -45,12 +45,19 @@ class QueueAggregator:
         self.minutes: dict[BucketKey, Bucket] = {}  # (queue, offered minute start) -> contacts
         self.dirty_buckets: set[BucketKey] = set()
         self.dirty_queues: set[str] = set()
+        # CSAT per agent: (agent, local date of the offer) -> [surveys, score_sum, satisfied]
+        self.agent_surveys: dict[tuple[str, str], list[int]] = {}
+        self.survey_of: dict[str, tuple[str, str, int]] = {}  # contact -> (agent, date, score)
+        self.dirty_agent_days: set[tuple[str, str]] = set()
 
     def update(self, contact_id: str, facts: Facts) -> None:
         """Re-derive the contact's contribution from its facts (idempotent)."""
         new = contribution(facts)
         if new is None:
             return
+        survey = facts.get("s")
+        self._set_survey(contact_id, None if survey is None else
+                         (survey[3], local_date(new.offered_ms, self.tz).isoformat(), int(survey[2])))
         key: BucketKey = (facts["q"], interval_start_ms(new.offered_ms, self.tz, self.interval_minutes))
         old_key = self.by_contact.get(contact_id)
         if old_key is not None:
@@ -106,6 +113,32 @@ class QueueAggregator:
         key = self.by_contact.get(contact_id)
         if key is not None:
             self._remove(contact_id, key)
+        self._set_survey(contact_id, None)
+
+    def _set_survey(self, contact_id: str, survey: tuple[str, str, int] | None) -> None:
+        """The contact's survey as (surveying agent, offered date, score), counted per agent-day."""
+        old = self.survey_of.get(contact_id)
+        if old == survey:
+            return
+        for entry, sign in ((old, -1), (survey, 1)):
+            if entry is None:
+                continue
+            agent, day, score = entry
+            row = self.agent_surveys.setdefault((agent, day), [0, 0, 0])
+            row[0] += sign
+            row[1] += sign * score
+            row[2] += sign * (score >= SATISFIED_MIN_SCORE)
+            if row[0] == 0:
+                del self.agent_surveys[(agent, day)]
+            self.dirty_agent_days.add((agent, day))
+        if survey is None:
+            del self.survey_of[contact_id]
+        else:
+            self.survey_of[contact_id] = survey
+
+    def take_dirty_agent_days(self) -> set[tuple[str, str]]:
+        days, self.dirty_agent_days = self.dirty_agent_days, set()
+        return days
 
     def queues(self) -> set[str]:
         return {q for q, _ in self.buckets} | set(self.waiting)

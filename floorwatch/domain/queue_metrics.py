@@ -96,6 +96,11 @@ class Counts:
     surveys: int = 0  # contacts with a survey (CSAT)
     score_sum: int = 0  # sum of their scores
     satisfied: int = 0  # surveys scoring 4 or 5
+    # first contact resolution (floorwatch.domain.fcr), attributed to the offered interval
+    customer_contacts: int = 0  # contacts with a customer that are not transfer legs
+    repeat_contacts: int = 0  # of those, the ones whose customer had one in the previous window
+    fcr_eligible: int = 0  # answered, window closed
+    fcr_resolved: int = 0  # of those, resolved at first contact
 
     def add(self, c: Contribution, sign: int = 1) -> None:
         """Add (``sign=1``) or remove (``sign=-1``) one contribution; ``max_wait_ms`` only grows."""
@@ -194,7 +199,7 @@ def _seconds(ms: float | None) -> float | None:
 
 
 def stats(counts: Counts, formula: str) -> dict[str, Any]:
-    """The STATS object of SPEC §6 plus CSAT (ratios 0..1, times in seconds, ``None`` for 0/0)."""
+    """The STATS object of SPEC §6 plus CSAT and FCR (ratios 0..1, times in seconds, ``None`` for 0/0)."""
     n = with_outcome(counts)
     long_abandons = counts.abandoned - counts.short_abandoned
     handle_ms = counts.talk_ms + counts.hold_ms + counts.wrap_ms
@@ -216,6 +221,12 @@ def stats(counts: Counts, formula: str) -> dict[str, Any]:
         "surveys": counts.surveys,
         "csat_avg": ratio(counts.score_sum, counts.surveys),
         "csat_satisfied": ratio(counts.satisfied, counts.surveys),
+        "fcr_eligible": counts.fcr_eligible,
+        "fcr_resolved": counts.fcr_resolved,
+        "fcr": ratio(counts.fcr_resolved, counts.fcr_eligible),
+        "customer_contacts": counts.customer_contacts,
+        "repeat_contacts": counts.repeat_contacts,
+        "repeat_rate": ratio(counts.repeat_contacts, counts.customer_contacts),
     }
 
 

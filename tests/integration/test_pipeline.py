@@ -6,7 +6,7 @@ import asyncio
 import random
 import re
 import signal
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -116,18 +116,42 @@ def test_http_ingest_reaches_worker_and_bad_input_is_contained(stack: Stack) -> 
     assert worker.proc.poll() is None
 
 
+def sim_day(settings: Any) -> date:
+    """Three days ago: every first-contact-resolution window (24 h) has closed, and the day is
+    well inside retention whenever the suite runs."""
+    return datetime.now(settings.tz).date() - timedelta(days=3)
+
+
 def sim_events(settings: Any, seed: int, agents: int, hours: float) -> Any:
-    start = datetime(2026, 11, 24, 9, 0, tzinfo=settings.tz)
+    start = datetime.combine(sim_day(settings), time(9, 0), tzinfo=settings.tz)
     return simulate(settings, seed=seed, agents=agents, start_ms=int(start.timestamp() * 1000),
                     duration_ms=int(hours * 3_600_000))
 
 
+def quality_mismatches(stack: Stack, truth: dict[str, Any], day: str) -> list[str]:
+    """FCR and CSAT per agent and team of ``/api/v1/quality`` against the truth."""
+    got = stack.get("/api/v1/quality", date=day)
+    bad = []
+    for section, id_field in (("agents", "agent_id"), ("teams", "team")):
+        rows = {row[id_field]: row for row in got[section]}
+        want = {k: days[day] for k, days in truth["quality"][section].items() if day in days}
+        if set(rows) != set(want):
+            bad.append(f"quality {section}: {sorted(set(rows) ^ set(want))} differ")
+        for k, fig in want.items():
+            row = rows.get(k, {})
+            diff = {f: (row.get(f), v) for f, v in fig.items() if f in row and row.get(f) != v}
+            if diff:
+                bad.append(f"quality {section} {k}: {diff}")
+    return bad
+
+
 def expect_truth(stack: Stack, truth: dict[str, Any], timeout_s: float = 90) -> None:
-    """Every interval of the truth equals the API's figures exactly (and nothing extra)."""
-    day = "2026-11-24"
+    """Every interval of the truth equals the API's figures exactly (and nothing extra), FCR
+    and CSAT per agent and team included."""
+    day = truth["start"][:10]
 
     def mismatches() -> list[str]:
-        bad = []
+        bad = quality_mismatches(stack, truth, day)
         for queue, want in truth["intervals"].items():
             got = intervals(stack, queue, day)
             for start, stats in want.items():
@@ -159,8 +183,11 @@ def expect_truth(stack: Stack, truth: dict[str, Any], timeout_s: float = 90) -> 
 def test_simulated_two_hours_match_truth_exactly(stack: Stack) -> None:
     settings = stack.settings()
     result = sim_events(settings, seed=11, agents=60, hours=2)
-    offered = sum(s["offered"] for q in result.truth["intervals"].values() for s in q.values())
-    assert offered >= 300 and len(result.truth["intervals"]) == 3
+    ivs = [s for q in result.truth["intervals"].values() for s in q.values()]
+    assert sum(s["offered"] for s in ivs) >= 300 and len(result.truth["intervals"]) == 3
+    # the run exercises first contact resolution: repeats, and both outcomes
+    assert sum(s["repeat_contacts"] for s in ivs) >= 5
+    assert 0 < sum(s["fcr_resolved"] for s in ivs) < sum(s["fcr_eligible"] for s in ivs)
     stack.worker()
     stack.api()
     asyncio.run(produce(stack.bootstrap, result.events))

@@ -150,6 +150,12 @@ def test_worked_example_interval_stats() -> None:
         "surveys": 0,
         "csat_avg": None,
         "csat_satisfied": None,
+        "fcr_eligible": 0,
+        "fcr_resolved": 0,
+        "fcr": None,
+        "customer_contacts": 0,
+        "repeat_contacts": 0,
+        "repeat_rate": None,
     }
 
 

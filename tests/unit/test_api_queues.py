@@ -185,6 +185,12 @@ async def test_current_interval_sums_both_partitions(client: httpx.AsyncClient) 
         "surveys": 0,
         "csat_avg": None,
         "csat_satisfied": None,
+        "fcr_eligible": 0,
+        "fcr_resolved": 0,
+        "fcr": None,
+        "customer_contacts": 0,
+        "repeat_contacts": 0,
+        "repeat_rate": None,
         "start": "2024-03-05T10:00:00+08:00",
         "end": "2024-03-05T10:30:00+08:00",
     }

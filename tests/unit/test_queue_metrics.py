@@ -136,11 +136,18 @@ def test_stats_of_hand_interval() -> None:
         "surveys": 0,  # no surveys: CSAT ratios are None
         "csat_avg": None,
         "csat_satisfied": None,
+        "fcr_eligible": 0,
+        "fcr_resolved": 0,
+        "fcr": None,
+        "customer_contacts": 0,
+        "repeat_contacts": 0,
+        "repeat_rate": None,
     }
     assert set(s) == {
         "offered", "answered", "answered_within_sl", "abandoned", "short_abandoned", "overflowed",
         "service_level", "abandon_rate", "answer_rate", "asa_s", "aht_s", "avg_abandon_s",
         "max_wait_s", "handled", "surveys", "csat_avg", "csat_satisfied",
+        "fcr_eligible", "fcr_resolved", "fcr", "customer_contacts", "repeat_contacts", "repeat_rate",
     }
 
 

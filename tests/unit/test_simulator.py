@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from floorwatch.config import Settings
-from floorwatch.domain.intervals import interval_start_ms, iso
+from floorwatch.domain.intervals import interval_start_ms, iso, local_date
 from floorwatch.domain.queue_metrics import Counts, stats
 from floorwatch.events import parse_event, route, to_ms
 from services import simulator
@@ -92,10 +92,63 @@ def by_contact(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 # -- independent recounts from the events ----------------------------------------------------
 
 
-def recount_intervals(events: list[dict[str, Any]], settings: Settings) -> dict[str, dict[str, Any]]:
-    """Queue STATS per interval, derived from the event list alone."""
+def recount_customer_contacts(events: list[dict[str, Any]], settings: Settings) -> dict[str, dict[str, Any]]:
+    """Repeat and FCR facts of every customer contact, by brute force over the event list alone:
+    ``{contact_id: {queue, offered_ms, agent, repeat, eligible, resolved}}``."""
+    window = round(settings.fcr.window_hours * HOUR_MS)
+    offered = {e["contact_id"]: e for e in events if e["type"] == "contact.offered"}
+    answered_by = {e["contact_id"]: e["agent_id"] for e in events if e["type"] == "contact.answered"}
+
+    def root(cid: str) -> str:
+        while "parent_contact_id" in offered[cid]:
+            cid = offered[cid]["parent_contact_id"]
+        return cid
+
+    said_false = {
+        root(e["contact_id"]) for e in events if e["type"] == "contact.wrapup_ended" and e.get("resolved") is False
+    }
+    by_customer: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for cid, e in offered.items():
+        if e.get("customer") is not None and "parent_contact_id" not in e:
+            by_customer[e["customer"]].append((ts_ms(e), cid))
+    out = {}
+    for keys in by_customer.values():
+        for key in keys:
+            t, cid = key
+            others = [k for k in keys if k != key]
+            eligible = cid in answered_by
+            out[cid] = {
+                "queue": offered[cid]["queue"],
+                "offered_ms": t,
+                "agent": answered_by.get(cid),
+                "repeat": any(k < key and t - k[0] <= window for k in others),
+                "eligible": eligible,
+                "resolved": eligible and cid not in said_false and not any(
+                    k > key and k[0] - t <= window for k in others
+                ),
+            }
+    return out
+
+
+def recount_intervals(
+    events: list[dict[str, Any]], settings: Settings, by_day: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Queue STATS per interval (or per local day), derived from the event list alone."""
     contacts = by_contact(events)
-    counts: dict[str, dict[int, Counts]] = defaultdict(dict)
+    counts: dict[str, dict[Any, Counts]] = defaultdict(dict)
+
+    def bucket(queue_id: str, t_ms: int) -> Counts:
+        key = local_date(t_ms, settings.tz) if by_day else interval_start_ms(
+            t_ms, settings.tz, settings.interval_minutes
+        )
+        return counts[queue_id].setdefault(key, Counts())
+
+    for cid, f in recount_customer_contacts(events, settings).items():
+        c = bucket(f["queue"], f["offered_ms"])
+        c.customer_contacts += 1
+        c.repeat_contacts += f["repeat"]
+        c.fcr_eligible += f["eligible"]
+        c.fcr_resolved += f["resolved"]
     for evs in contacts.values():
         kinds = {e["type"]: e for e in evs}
         offered = kinds.get("contact.offered")
@@ -103,7 +156,7 @@ def recount_intervals(events: list[dict[str, Any]], settings: Settings) -> dict[
             continue
         queue = settings.queue(offered["queue"])
         t0 = ts_ms(offered)
-        c = counts[queue.id].setdefault(interval_start_ms(t0, settings.tz, settings.interval_minutes), Counts())
+        c = bucket(queue.id, t0)
         c.offered += 1
         survey = kinds.get("survey.completed")
         if survey is not None:
@@ -140,10 +193,65 @@ def recount_intervals(events: list[dict[str, Any]], settings: Settings) -> dict[
                 c.wait_abandoned_ms += wait
         else:
             c.overflowed += 1
+    def label(key: Any) -> str:
+        return key.isoformat() if by_day else iso(key, settings.tz)
+
     return {
-        q: {iso(start, settings.tz): stats(c, settings.queue(q).sl_formula) for start, c in sorted(ivs.items())}
+        q: {label(key): stats(c, settings.queue(q).sl_formula) for key, c in sorted(ivs.items())}
         for q, ivs in counts.items()
     }
+
+
+def recount_fcr(events: list[dict[str, Any]], settings: Settings) -> dict[str, dict[str, Any]]:
+    """Repeats and FCR per queue over the run, from the event list alone."""
+    facts = recount_customer_contacts(events, settings).values()
+    out: dict[str, dict[str, Any]] = {}
+    for queue in {e["queue"] for e in events if e["type"] == "contact.offered"}:
+        rows = [f for f in facts if f["queue"] == queue]
+        n, repeat = len(rows), sum(f["repeat"] for f in rows)
+        eligible, resolved = sum(f["eligible"] for f in rows), sum(f["resolved"] for f in rows)
+        out[queue] = {
+            "customer_contacts": n, "repeat_contacts": repeat, "repeat_rate": repeat / n if n else None,
+            "fcr_eligible": eligible, "fcr_resolved": resolved, "fcr": resolved / eligible if eligible else None,
+        }
+    return out
+
+
+def recount_quality(events: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    """FCR and CSAT per agent and per team and local day, from the event list alone."""
+    team = {e["agent_id"]: e["team"] for e in events if e["type"] == "agent.profile"}
+    offered_ms = {e["contact_id"]: ts_ms(e) for e in events if e["type"] == "contact.offered"}
+    rows: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)  # (agent or team, day) -> counts
+    team_rows: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+
+    def add(agent: str, t_ms: int, **values: int) -> None:
+        day = local_date(t_ms, settings.tz).isoformat()
+        rows[(agent, day)].update(values)
+        team_rows[(team[agent], day)].update(values)
+
+    for f in recount_customer_contacts(events, settings).values():
+        if f["eligible"]:
+            add(f["agent"], f["offered_ms"], eligible=1, resolved=f["resolved"])
+    for e in events:
+        if e["type"] == "survey.completed":
+            add(e["agent_id"], offered_ms[e["contact_id"]], surveys=1, score=e["score"], satisfied=e["score"] >= 4)
+
+    def figures(n: Counter[str]) -> dict[str, Any]:
+        return {
+            "fcr_eligible": n["eligible"], "fcr_resolved": n["resolved"],
+            "fcr": n["resolved"] / n["eligible"] if n["eligible"] else None,
+            "surveys": n["surveys"], "score_sum": n["score"],
+            "csat_avg": n["score"] / n["surveys"] if n["surveys"] else None,
+            "csat_satisfied": n["satisfied"] / n["surveys"] if n["surveys"] else None,
+        }
+
+    agents: dict[str, dict[str, Any]] = defaultdict(dict)
+    for (agent, day), n in sorted(rows.items()):
+        agents[agent][day] = {"team": team[agent], **figures(n)}
+    teams: dict[str, dict[str, Any]] = defaultdict(dict)
+    for (name, day), n in sorted(team_rows.items()):
+        teams[name][day] = figures(n)
+    return {"agents": dict(agents), "teams": dict(teams)}
 
 
 def recount_adherence(events: list[dict[str, Any]], settings: Settings, start: int, end: int) -> dict[str, Any]:
@@ -296,7 +404,11 @@ def test_two_hours_of_peak_have_every_kind_of_contact(peak_run) -> None:  # type
     assert sum(s["short_abandoned"] for s in intervals) >= 3
     assert sum(s["abandoned"] - s["short_abandoned"] for s in intervals) >= 3
     assert any(e["reason"] == "timeout" for e in events if e["type"] == "contact.overflowed")
-    assert {e["resolved"] for e in events if e["type"] == "contact.wrapup_ended"} == {True, False}
+    transferred = {e["contact_id"] for e in events if e["type"] == "contact.transferred"}
+    wrapups = [e for e in events if e["type"] == "contact.wrapup_ended"]
+    # the transferring agent's wrap-up does not judge the outcome; every other one does
+    assert all(("resolved" in e) == (e["contact_id"] not in transferred) for e in wrapups)
+    assert sum(e.get("resolved") is False for e in wrapups) >= 20
     holds = Counter(e["contact_id"] for e in events if e["type"] == "contact.hold_started")
     assert set(holds.values()) == {1, 2}
     reasons = {e.get("reason") for e in events if e["type"] == "agent.state" and e["state"] == "aux"}
@@ -389,6 +501,30 @@ def test_truth_equals_an_independent_recount_from_the_events(peak_run) -> None: 
     assert recount_intervals(peak_run.events, SETTINGS) == peak_run.truth["intervals"]
 
 
+def test_fcr_and_quality_truth_equal_a_recount_from_the_events(peak_run) -> None:  # type: ignore[no-untyped-def]
+    t = peak_run.truth
+    assert recount_intervals(peak_run.events, SETTINGS, by_day=True) == t["days"]
+    assert recount_fcr(peak_run.events, SETTINGS) == t["fcr"]
+    assert recount_quality(peak_run.events, SETTINGS) == t["quality"]
+    assert len(t["quality"]["agents"]) >= 20 and set(t["quality"]["teams"]) == {"north", "south", "digital"}
+
+
+@pytest.mark.parametrize("window_hours", [0.25, 1.0])
+def test_short_fcr_windows_equal_a_recount_from_the_events(window_hours: float) -> None:
+    """With windows shorter than the run, repeats fall both inside and outside them."""
+    settings = make_settings(fcr={"window_hours": window_hours})
+    result = simulate(settings, 6, 40, at(10, settings), 3 * HOUR_MS)
+    long_window = simulate(make_settings(), 6, 40, at(10), 3 * HOUR_MS).truth["fcr"]
+    assert recount_intervals(result.events, settings) == result.truth["intervals"]
+    assert recount_intervals(result.events, settings, by_day=True) == result.truth["days"]
+    assert recount_fcr(result.events, settings) == result.truth["fcr"]
+    assert recount_quality(result.events, settings) == result.truth["quality"]
+    short, full = (
+        sum(r["repeat_contacts"] for r in rows.values()) for rows in (result.truth["fcr"], long_window)
+    )
+    assert 0 < short < full, "some customers come back after the short window"
+
+
 def test_adherence_truth_equals_a_recount_from_the_events(peak_run) -> None:  # type: ignore[no-untyped-def]
     truth_agents = peak_run.truth["agents"]
     assert recount_adherence(peak_run.events, SETTINGS, at(10), at(12)) == truth_agents
@@ -435,10 +571,21 @@ def test_experience_figures(peak_run) -> None:  # type: ignore[no-untyped-def]
     for q, row in t["csat"].items():
         scores = [e["score"] for e in surveys if e["queue"] == q]
         assert row["score_sum"] == sum(scores) and row["satisfied"] == sum(s >= 4 for s in scores)
-    wrapped = [e for e in peak_run.events if e["type"] == "contact.wrapup_ended"]
-    transferred = {e["contact_id"] for e in peak_run.events if e["type"] == "contact.transferred"}
-    assert sum(r["wrapped"] for r in t["fcr"].values()) == sum(e["contact_id"] not in transferred for e in wrapped)
-    assert all(r["fcr"] is None or 0.5 < r["fcr"] < 1 for r in t["fcr"].values())
+    firsts = [e for e in peak_run.events if e["type"] == "contact.offered" and "parent_contact_id" not in e]
+    assert sum(r["customer_contacts"] for r in t["fcr"].values()) == len(firsts)
+    assert all(0.5 < r["fcr"] < 1 and 0 < r["repeat_rate"] < 0.3 for r in t["fcr"].values())
+    total = {k: sum(r[k] for r in t["fcr"].values()) for k in ("repeat_contacts", "fcr_eligible", "fcr_resolved")}
+    assert total["repeat_contacts"] >= 10, "repeat callers within the run"
+    # unresolved at first contact: said so in a wrap-up, or the customer came back
+    said = sum(e.get("resolved") is False for e in peak_run.events if e["type"] == "contact.wrapup_ended")
+    assert total["fcr_eligible"] - total["fcr_resolved"] > said > 0
+    quality = t["quality"]
+    assert sum(d["surveys"] for a in quality["agents"].values() for d in a.values()) == len(surveys)
+    for key in ("fcr_eligible", "fcr_resolved", "surveys", "score_sum"):
+        by_agents = sum(d[key] for a in quality["agents"].values() for d in a.values())
+        assert by_agents == sum(d[key] for team in quality["teams"].values() for d in team.values()), key
+    assert total["fcr_eligible"] == sum(d["fcr_eligible"] for team in quality["teams"].values() for d in team.values())
+    assert {d["team"] for a in quality["agents"].values() for d in a.values()} == set(quality["teams"])
 
 
 # -- scripted scenarios, checked by hand ---------------------------------------------------
@@ -555,17 +702,149 @@ def test_tiny_scenario_checked_by_hand() -> None:
         "asa_s": 33.0, "aht_s": 77.5, "avg_abandon_s": 40.0, "max_wait_s": 64.0, "handled": 2,
         # contact 1 (offered 10:00:00) surveyed at 92 s with the scripted score 4: one satisfied
         "surveys": 1, "csat_avg": 4.0, "csat_satisfied": 1.0,
+        # all five are cust-1: the last four are repeats; 1 and 2 are eligible, each followed by another
+        "customer_contacts": 5, "repeat_contacts": 4, "repeat_rate": 0.8,
+        "fcr_eligible": 2, "fcr_resolved": 0, "fcr": 0.0,
     }
     assert result.truth["agents"] == {"a1": {"2025-03-04": {
         "scheduled_s": 600.0, "in_adherence_s": 600.0, "adherence": 1.0,
         "work_scheduled_s": 600.0, "worked_s": 600.0, "conformance": 1.0,
     }}}
-    assert result.truth["fcr"]["q"] == {"wrapped": 2, "resolved": 1, "repeat_contacts": 4, "fcr": 0.5}
+    assert result.truth["fcr"]["q"] == {
+        "customer_contacts": 5, "repeat_contacts": 4, "repeat_rate": 0.8,
+        "fcr_eligible": 2, "fcr_resolved": 0, "fcr": 0.0,
+    }
+    assert result.truth["quality"] == {
+        "agents": {"a1": {"2025-03-04": {
+            "team": "t", "fcr_eligible": 2, "fcr_resolved": 0, "fcr": 0.0,
+            "surveys": 1, "score_sum": 4, "csat_avg": 4.0, "csat_satisfied": 1.0,
+        }}},
+        "teams": {"t": {"2025-03-04": {
+            "fcr_eligible": 2, "fcr_resolved": 0, "fcr": 0.0,
+            "surveys": 1, "score_sum": 4, "csat_avg": 4.0, "csat_satisfied": 1.0,
+        }}},
+    }
     assert result.truth["csat"]["q"]["surveys"] == 1
     closed = [kind for _, _, kind, _ in sampler.closed]
     assert closed == ["short_abandon", "abandoned", "resolved", "overflowed", "unresolved"]
     overflow = next(e for e in result.events if e["type"] == "contact.overflowed")
     assert overflow["reason"] == "timeout"
+
+
+class ScoredSampler(ScriptedSampler):
+    """Scripted surveys scores, in the order the surveys come."""
+
+    def __init__(self, *args: Any, scores: list[int]) -> None:
+        super().__init__(*args)
+        self.scores = list(scores)
+
+    def survey_score(self, resolved: bool, wait_ms: int) -> int:
+        return self.scores.pop(0)
+
+
+FCR_FIELDS = ("customer_contacts", "repeat_contacts", "repeat_rate", "fcr_eligible", "fcr_resolved", "fcr")
+
+
+def test_fcr_repeats_and_csat_per_agent_checked_by_hand() -> None:
+    settings = make_settings(
+        queues=[{"id": "q1", "channel": "voice"}, {"id": "q2", "channel": "voice"}], teams=[],
+        fcr={"window_hours": 1},
+    )
+    t0 = at(10, settings)
+    m = 60 * S
+    sampler = ScoredSampler(
+        settings,
+        [AgentSpec("a1", "Ann", "red", ("q1",)), AgentSpec("a2", "Bob", "blue", ("q2",))],
+        {
+            "q1": [t0, t0 + 5 * m, t0 + 10 * m, t0 + 15 * m, t0 + 20 * m, t0 + 25 * m, t0 + 30 * m,
+                   t0 + 40 * m, t0 + 50 * m, t0 + 60 * m, t0 + 100 * m, t0 + 105 * m],
+            "q2": [t0 + 60 * m],
+        },
+        [  # in the order they are offered; one contact takes 2 s ring + 60 s talk + 10 s wrap
+            plan(customer="alice", survey_delay_ms=30 * S),  # 1 q1 10:00, a1, score 5
+            plan(customer="bob", resolved=False),  # 2 q1 10:05
+            plan(customer="carol", transfer_to="q2", resolved=None),  # 3 q1 10:10, wrap-up says nothing
+            plan(resolved=False, survey_delay_ms=30 * S),  # 4 leg of 3 in q2 10:11:02, a2, score 2
+            plan(customer="dave", transfer_to="q2", resolved=None),  # 5 q1 10:15
+            plan(resolved=True),  # 6 leg of 5 in q2 10:16:02
+            plan(customer=None, survey_delay_ms=30 * S),  # 7 q1 10:20, no customer, a1, score 3
+            plan(customer="erin"),  # 8 q1 10:25
+            plan(customer="alice"),  # 9 q1 10:30
+            plan(customer="hank"),  # 10 q1 10:40
+            plan(customer="erin", ring_ms=10 * S, patience_ms=8 * S),  # 11 q1 10:50, abandoned (not short)
+            plan(customer="gina", survey_delay_ms=30 * S),  # 12 q2 11:00 (its arrival was due first), a2, score 4
+            plan(customer="gina"),  # 13 q1 11:00, the same millisecond
+            plan(customer="hank"),  # 14 q1 11:40, exactly one window after 10
+            plan(customer="alice"),  # 15 q1 11:45, 75 min after 9
+        ],
+        scores=[5, 2, 3, 4],
+    )
+    result = run_scripted(settings, sampler, minutes=120)
+    offered = {e["contact_id"]: e for e in result.events if e["type"] == "contact.offered"}
+    order = [(e["contact_id"].rsplit("-", 1)[1], e["queue"], e.get("customer"), (ts_ms(e) - t0) / S)
+             for e in offered.values()]
+    assert order == [
+        ("1", "q1", "alice", 0), ("2", "q1", "bob", 300), ("3", "q1", "carol", 600), ("4", "q2", "carol", 662),
+        ("5", "q1", "dave", 900), ("6", "q2", "dave", 962), ("7", "q1", None, 1200), ("8", "q1", "erin", 1500),
+        ("9", "q1", "alice", 1800), ("10", "q1", "hank", 2400), ("11", "q1", "erin", 3000),
+        ("12", "q2", "gina", 3600), ("13", "q1", "gina", 3600), ("14", "q1", "hank", 6000),
+        ("15", "q1", "alice", 6300),
+    ]
+    wrapups = {e["contact_id"].rsplit("-", 1)[1]: e.get("resolved") for e in result.events
+               if e["type"] == "contact.wrapup_ended"}
+    assert wrapups == {"1": True, "2": False, "3": None, "4": False, "5": None, "6": True, "7": True, "8": True,
+                       "9": True, "10": True, "12": True, "13": True, "14": True, "15": True}
+    abandoned = next(e for e in result.events if e["type"] == "contact.abandoned")
+    assert abandoned["contact_id"].endswith("-11") and ts_ms(abandoned) - t0 == 3008 * S
+    surveys = [(e["contact_id"].rsplit("-", 1)[1], e["agent_id"], e["score"]) for e in result.events
+               if e["type"] == "survey.completed"]
+    assert surveys == [("1", "a1", 5), ("4", "a2", 2), ("7", "a1", 3), ("12", "a2", 4)]
+
+    # Customer contacts: all but the legs 4 and 6 and the anonymous 7; 11 is one though abandoned.
+    # Repeats: 9 (alice, 30 min after 1), 11 (erin, 25 min after 8), 13 (gina, same ms as 12 but a
+    # later contact id), 14 (hank, exactly 60 min after 10); not 15 (75 min after 9, 105 after 1).
+    # Eligible: the answered ones, all but 11. Resolved: 5 (its leg 6 says true, its own wrap-up
+    # nothing), 9 (next alice 75 min later), 13, 14 and 15 (no later contact). Not resolved: 1 (9
+    # follows), 2 (says false), 3 (its leg 4 says false), 8 (the abandoned 11 follows), 10 (14
+    # follows after exactly one window), 12 (13 follows in the same ms).
+    def fcr(n: int, repeat: int, eligible: int, resolved: int) -> dict[str, Any]:
+        return dict(zip(FCR_FIELDS, (n, repeat, repeat / n if n else None, eligible, resolved,
+                                     resolved / eligible if eligible else None), strict=True))
+
+    def fcr_of(st: dict[str, Any]) -> dict[str, Any]:
+        return {k: st[k] for k in FCR_FIELDS}
+
+    iv = {q: {start[11:16]: fcr_of(st) for start, st in ivs.items()} for q, ivs in result.truth["intervals"].items()}
+    assert iv == {
+        "q1": {
+            "10:00": fcr(5, 0, 5, 1),  # 1, 2, 3, 5, 8 (7 has no customer): 5 resolved
+            "10:30": fcr(3, 2, 2, 1),  # 9, 10, 11: 9 and 11 repeats, 11 not eligible, 9 resolved
+            "11:00": fcr(1, 1, 1, 1),  # 13
+            "11:30": fcr(2, 1, 2, 2),  # 14, 15
+        },
+        "q2": {
+            "10:00": fcr(0, 0, 0, 0),  # only the transfer legs 4 and 6
+            "11:00": fcr(1, 0, 1, 0),  # 12
+        },
+    }
+    assert result.truth["intervals"]["q2"]["2025-03-04T10:00:00+08:00"]["offered"] == 2
+    assert result.truth["fcr"] == {"q1": fcr(11, 4, 10, 5), "q2": fcr(1, 0, 1, 0)}
+    assert {q: fcr_of(d["2025-03-04"]) for q, d in result.truth["days"].items()} == result.truth["fcr"]
+    # FCR by the agent who answered the customer contact (a1: all of q1's; a2: 12 only, not the
+    # legs); CSAT by the survey's agent, on the day the surveyed contact was offered
+    red = {"fcr_eligible": 10, "fcr_resolved": 5, "fcr": 0.5,
+           "surveys": 2, "score_sum": 8, "csat_avg": 4.0, "csat_satisfied": 0.5}  # scores 5 (1) and 3 (7)
+    blue = {"fcr_eligible": 1, "fcr_resolved": 0, "fcr": 0.0,
+            "surveys": 2, "score_sum": 6, "csat_avg": 3.0, "csat_satisfied": 0.5}  # scores 2 (4) and 4 (12)
+    assert result.truth["quality"] == {
+        "agents": {"a1": {"2025-03-04": {"team": "red", **red}}, "a2": {"2025-03-04": {"team": "blue", **blue}}},
+        "teams": {"blue": {"2025-03-04": blue}, "red": {"2025-03-04": red}},
+    }
+    assert result.truth["csat"]["q1"]["surveys"] == 2 and result.truth["csat"]["q2"]["surveys"] == 2
+    # and the brute-force recount from the events agrees
+    assert recount_intervals(result.events, settings) == result.truth["intervals"]
+    assert recount_fcr(result.events, settings) == result.truth["fcr"]
+    assert recount_quality(result.events, settings) == result.truth["quality"]
 
 
 def test_end_of_run_cuts_contacts_in_flight() -> None:
