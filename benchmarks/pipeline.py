@@ -37,8 +37,12 @@ from services.broker import create_topics, free_port, start_tansu, stop_process 
 TOPIC = topics.CONTACT_EVENTS
 
 
-def contact_events(n_events: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
-    """Realistic contact lifecycles (offered, answered/abandoned, ended, wrap-up), time-ordered."""
+def contact_events(n_events: int, seed: int = 7, customers: bool = True) -> list[tuple[bytes, bytes]]:
+    """Realistic contact lifecycles (offered, answered/abandoned, ended, wrap-up), time-ordered.
+
+    With ``customers``, 85 % of offers carry a customer id from a pool of a third of the
+    contacts (so customers call again), and wrap-ups say whether the contact was resolved:
+    the worker then also feeds first contact resolution (``fw.customer-contacts``)."""
     rng = random.Random(seed)
     t0 = 1_795_480_000_000
     pending: list[tuple[int, dict]] = []
@@ -50,7 +54,10 @@ def contact_events(n_events: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
         offered = t0 + n * 150
         queue = rng.choice(["sales", "support", "chat"])
         base = {"contact_id": cid, "queue": queue}
-        pending.append((offered, {**base, "type": "contact.offered", "channel": "voice"}))
+        offer = {**base, "type": "contact.offered", "channel": "voice"}
+        if customers and rng.random() < 0.85:
+            offer["customer"] = f"cust{rng.randrange(max(1, n_events // 12))}"
+        pending.append((offered, offer))
         wait = int(rng.expovariate(1 / 20_000))
         if rng.random() < 0.1:
             pending.append((offered + wait, {**base, "type": "contact.abandoned"}))
@@ -60,7 +67,10 @@ def contact_events(n_events: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
         ended = answered + int(rng.lognormvariate(11.9, 0.5))
         pending.append((answered, {**base, "type": "contact.answered", "agent_id": agent}))
         pending.append((ended, {"contact_id": cid, "type": "contact.ended", "agent_id": agent}))
-        pending.append((ended + 30_000, {"contact_id": cid, "type": "contact.wrapup_ended", "agent_id": agent}))
+        wrapup = {"contact_id": cid, "type": "contact.wrapup_ended", "agent_id": agent}
+        if customers:
+            wrapup["resolved"] = rng.random() < 0.8
+        pending.append((ended + 30_000, wrapup))
     pending.sort(key=lambda x: x[0])
     out = []
     for ts, ev in pending[:n_events]:
@@ -104,10 +114,10 @@ async def raw_consumer(bootstrap: str, n: int) -> float:
     return n / elapsed
 
 
-async def end_offsets(bootstrap: str) -> dict[int, int]:
+async def end_offsets(bootstrap: str, topic: str = TOPIC) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
-    tps = [TopicPartition(TOPIC, p) for p in consumer.partitions_for_topic(TOPIC) or range(8)]
+    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or range(8)]
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
     ends = {tp.partition: 0 for tp in tps}
@@ -121,14 +131,14 @@ async def end_offsets(bootstrap: str) -> dict[int, int]:
     return ends
 
 
-async def committed(bootstrap: str, group: str, parts: list[int]) -> dict[int, int]:
+async def committed(bootstrap: str, group: str, parts: list[int], topic: str = TOPIC) -> dict[int, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         out = {}
         for p in parts:  # Tansu fails to decode a whole-group answer; per partition works
-            res = await admin.list_consumer_group_offsets(group, partitions=[TopicPartition(TOPIC, p)])
-            meta = res.get(TopicPartition(TOPIC, p))
+            res = await admin.list_consumer_group_offsets(group, partitions=[TopicPartition(topic, p)])
+            meta = res.get(TopicPartition(topic, p))
             out[p] = meta.offset if meta is not None and meta.offset >= 0 else 0
         return out
     finally:
@@ -152,14 +162,29 @@ async def time_group(bootstrap: str, group: str, ends: dict[int, int], proc: sub
         await asyncio.sleep(0.2)
 
 
+async def drained_after(bootstrap: str) -> float:
+    """Seconds until the workers' commits on ``fw.customer-contacts`` reach that topic's end."""
+    started = time.perf_counter()
+    ends = await end_offsets(bootstrap, topics.CUSTOMER_CONTACTS)
+    while True:
+        done = await committed(bootstrap, "floorwatch", list(ends), topics.CUSTOMER_CONTACTS)
+        if all(done.get(p, 0) >= end for p, end in ends.items()):
+            return time.perf_counter() - started
+        await asyncio.sleep(0.2)
+
+
 async def run_workers(bootstrap: str, ends: dict[int, int], tmp: Path, n: int) -> float:
-    """Start ``n`` Floorwatch workers at once; events/s until their commits reach the ends."""
+    """Start ``n`` Floorwatch workers at once; contact events/s until their commits reach the
+    ends (then, printed, how long the FCR projections took to drain after that)."""
     env = {**os.environ, "FLOORWATCH_KAFKA": bootstrap, "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml")}
     tmp.mkdir(parents=True, exist_ok=True)
     procs = [run_faust([sys.executable, "-m", "floorwatch.cli", "worker", "--data-dir", str(tmp / f"w{i}"),
                         "--loglevel", "warning"], env, tmp / f"worker{i}.log") for i in range(n)]
     try:
-        return await time_group(bootstrap, "floorwatch", ends, procs[0], tmp / "worker0.log")
+        rate = await time_group(bootstrap, "floorwatch", ends, procs[0], tmp / "worker0.log")
+        print(f"  {n} worker(s): fw.customer-contacts drained {await drained_after(bootstrap):.1f} s "
+              "after the contact events")
+        return rate
     finally:
         for proc in procs:
             stop(proc)
@@ -199,6 +224,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--workers", type=int, default=2, help="also run this many workers together (0/1: skip)")
+    parser.add_argument("--no-customers", action="store_true",
+                        help="offers without customer ids (no first-contact-resolution traffic)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="fw-bench-"))
     port = free_port()
@@ -206,7 +233,7 @@ async def main() -> None:
     broker = start_tansu("127.0.0.1", port, tmp / "broker.log")
     try:
         await create_topics(bootstrap, 8)
-        records = contact_events(args.events)
+        records = contact_events(args.events, customers=not args.no_customers)
         produce_rate = await produce(bootstrap, records)
         ends = await end_offsets(bootstrap)
         assert sum(ends.values()) == len(records), (sum(ends.values()), len(records))
@@ -235,7 +262,8 @@ async def main() -> None:
         finally:
             stop_process(broker)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"events: {len(records)} contact events, 8 partitions, Tansu in memory")
+    print(f"events: {len(records)} contact events, 8 partitions, Tansu in memory, "
+          f"{'no customer ids' if args.no_customers else '85 % of offers with a customer id'}")
     print(f"produce (aiokafka):            {produce_rate:>10,.0f} events/s")
     print(f"raw aiokafka consumer:         {raw_rate:>10,.0f} events/s")
     print(f"bare Faust agent:              {bare_rate:>10,.0f} events/s")
