@@ -308,11 +308,30 @@ def _difference(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
-def day_staffing(view: View, settings: Settings, queue: str, day: date) -> list[dict[str, Any]]:
+def staffed_ms_by_interval(view: View, queue: str, day: str) -> dict[int, int]:
+    """Σ logged-in milliseconds per interval start of the agents whose current profile lists
+    ``queue``, from the ``logged_in_ms`` of that day's ``fw.adherence`` records."""
+    total: dict[int, int] = {}
+    for record in view.adherence_days.get(day, {}).values():
+        profile = view.agents.get(record.get("agent_id")) or {}  # type: ignore[arg-type]
+        queues = profile.get("queues")
+        if not isinstance(queues, list) or queue not in queues:
+            continue
+        by_start = record.get("logged_in_ms")
+        if not isinstance(by_start, dict):
+            continue
+        for start, ms in by_start.items():
+            if isinstance(start, str) and start.lstrip("-").isdigit() and isinstance(ms, int):
+                total[int(start)] = total.get(int(start), 0) + ms
+    return total
+
+
+def day_staffing(view: View, settings: Settings, queue: str, day: date, now_ms: int | None = None) -> list[dict[str, Any]]:
     """``GET /api/v1/staffing``: forecast vs actual per interval of the local ``day`` that has a
     forecast or contacts, with the Erlang C required agents (from the forecast when there is
-    one, else from the actuals). ``avg_staffed_agents`` is ``null``: no staffing history per
-    queue and interval is kept (docs/staffing.md)."""
+    one, else from the actuals) and the average staffed agents: logged-in seconds of the agents
+    whose current profile lists the queue / the interval's elapsed seconds (``null`` for an
+    interval that has not begun at ``now_ms``; docs/staffing.md)."""
     tz, minutes = settings.tz, settings.interval_minutes
     fallback = config_rules(settings.queue(queue))
     try:
@@ -322,6 +341,7 @@ def day_staffing(view: View, settings: Settings, queue: str, day: date) -> list[
         return []
     forecast = view.forecasts.get((queue, day.isoformat()))
     with_contacts = set(view.interval_starts(queue, lo, hi))
+    staffed_ms = staffed_ms_by_interval(view, queue, day.isoformat())
     out: list[dict[str, Any]] = []
     for start in sorted(set(starts) | with_contacts):
         end = interval_end_ms(start, tz, minutes)
@@ -352,9 +372,14 @@ def day_staffing(view: View, settings: Settings, queue: str, day: date) -> list[
             "aht_variance_s": _difference(actual["aht_s"], f_aht),
             "required_agents": required,
             "required_from": source,
-            "avg_staffed_agents": None,
+            "avg_staffed_agents": _avg_staffed(staffed_ms.get(start, 0), start, end, now_ms),
         })
     return out
+
+
+def _avg_staffed(staffed_ms: int, start: int, end: int, now_ms: int | None) -> float | None:
+    elapsed = end - start if now_ms is None else min(end, now_ms) - start
+    return None if elapsed <= 0 else staffed_ms / elapsed
 
 
 def today(settings: Settings, now_ms: int) -> date:

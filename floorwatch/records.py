@@ -29,7 +29,8 @@ partitions. A partial is last-value-wins (compacted topics); a ``null`` value de
 
     {"agent_id", "team", "date", "updated_ms", "scheduled_s", "in_adherence_s", "adherence",
      "work_scheduled_s", "worked_s", "conformance",
-     "exceptions": [{"kind", "start_ms", "end_ms" | None, "scheduled", "actual"}]}
+     "exceptions": [{"kind", "start_ms", "end_ms" | None, "scheduled", "actual"}],
+     "logged_in_ms": {"<interval start ms>": ms logged in during that interval, up to now}}
 
 ``fw.alerts``  key alert id (``"{kind}:{subject}:{started_at_ms}"``): the alert record of
 ``floorwatch.domain.alerts`` (SPEC §5 with times in ms)::

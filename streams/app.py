@@ -32,10 +32,17 @@ from floorwatch.domain.floor import (
     apply_state_point,
     current_pair_since,
     day_key,
+    logged_in_ms_by_interval,
 )
 from floorwatch.domain.contacts import apply_event, reference_ms
 from floorwatch.domain.fcr import HOUR_MS, FcrAggregator, apply_projection, projection
-from floorwatch.domain.intervals import day_bounds_ms, interval_end_ms, interval_start_ms, local_date
+from floorwatch.domain.intervals import (
+    day_bounds_ms,
+    day_interval_starts,
+    interval_end_ms,
+    interval_start_ms,
+    local_date,
+)
 from floorwatch.domain.queue_metrics import QueueRules
 from floorwatch.events import BaseEvent, EventError, parse_event, to_ms
 
@@ -604,8 +611,10 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         lo, hi = day_bounds_ms(d, settings.tz)
         figures = evaluate_day(schedule, day, timeline, lo, hi, now_ms, settings.adherence.activity_states)
         profile = (agents.data.get(aid) or {}).get("pr")
+        logged_in = logged_in_ms_by_interval(timeline, day_interval_starts(d, settings.tz, settings.interval_minutes),
+                                             hi, now_ms)
         return {"agent_id": aid, "team": profile[3] if profile else None, "updated_ms": now_ms,
-                **figures.as_dict()}
+                **figures.as_dict(), "logged_in_ms": {str(k): v for k, v in logged_in.items()}}
 
     @app.task
     async def publisher() -> None:

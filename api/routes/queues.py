@@ -45,4 +45,4 @@ async def list_staffing(
     """Forecast vs actual and required agents per interval of the local day (intervals with a
     forecast or contacts), sorted by start."""
     day = date if date is not None else queries.today(settings, now_ms)
-    return queries.day_staffing(view, settings, queue, day)
+    return queries.day_staffing(view, settings, queue, day, now_ms)

@@ -87,3 +87,25 @@ def current_pair_since(schedule: Schedule, timeline: Timeline, now_ms: int) -> i
                 boundary = edge
     candidates = [t for t in (state_since, boundary) if t is not None]
     return max(candidates) if candidates else None
+
+
+def logged_in_ms_by_interval(timeline: Timeline, starts: list[int], day_end_ms: int, now_ms: int) -> dict[int, int]:
+    """Milliseconds the agent was logged in (any state but ``logged_out``) in each interval
+    ``[starts[i], starts[i+1])`` (the last ends at ``day_end_ms``), up to ``now_ms``; intervals
+    with none are left out. Before its first point an agent counts as logged out."""
+    if not starts:
+        return {}
+    bounds = [*starts, day_end_ms]
+    out: dict[int, int] = {}
+    for k, point in enumerate(timeline):
+        if point[2] == "logged_out":
+            continue
+        seg_lo = point[0]
+        seg_hi = min(timeline[k + 1][0] if k + 1 < len(timeline) else now_ms, now_ms)
+        i = max(0, bisect_right(starts, seg_lo) - 1)
+        while i < len(starts) and bounds[i] < seg_hi:
+            lo, hi = max(seg_lo, bounds[i]), min(seg_hi, bounds[i + 1])
+            if hi > lo:
+                out[starts[i]] = out.get(starts[i], 0) + hi - lo
+            i += 1
+    return out

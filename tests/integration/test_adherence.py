@@ -156,3 +156,36 @@ def test_simulated_day_adherence_equals_truth_exactly(stack: Stack) -> None:
                 out_s += (datetime.fromisoformat(x["end"]) - datetime.fromisoformat(x["start"])).total_seconds()
         assert out_s == pytest.approx(row["scheduled_s"] - row["in_adherence_s"], abs=1e-6), aid
     assert {"late_login", "extended_break"} <= kinds  # human behaviour really happened
+
+    # staffing history: average staffed agents per interval = logged-in seconds of the agents
+    # whose profile lists the queue / interval seconds, recounted from the events
+    profiles: dict[str, list[str]] = {}
+    points: dict[str, list[tuple[int, str, str]]] = {}
+    for e in result.events:
+        ts = round(datetime.fromisoformat(e["ts"]).timestamp() * 1000)
+        if e["type"] == "agent.profile":
+            profiles[e["agent_id"]] = e["queues"]
+        elif e["type"] == "agent.state":
+            points.setdefault(e["agent_id"], []).append((ts, e["event_id"], e["state"]))
+    day_end_ms = round(datetime.fromisoformat(result.truth["end"]).timestamp() * 1000)  # the run ends at midnight
+
+    def expected_avg(queue: str, lo: int, hi: int) -> float:
+        logged_in_ms = 0
+        for aid, pts in points.items():
+            if queue not in profiles.get(aid, []):
+                continue
+            pts = sorted(pts)
+            ends = [p[0] for p in pts[1:]] + [day_end_ms]
+            for (ts, _, state), end in zip(pts, ends):
+                if state != "logged_out":
+                    logged_in_ms += max(0, min(end, hi) - max(ts, lo))
+        return logged_in_ms / (hi - lo)
+
+    checked = 0
+    for queue in ("sales", "support"):
+        for row in stack.get("/api/v1/staffing", queue=queue, date=day):
+            lo = round(datetime.fromisoformat(row["start"]).timestamp() * 1000)
+            hi = round(datetime.fromisoformat(row["end"]).timestamp() * 1000)
+            assert row["avg_staffed_agents"] == pytest.approx(expected_avg(queue, lo, hi), rel=1e-12), (queue, row)
+            checked += 1
+    assert checked >= 30

@@ -109,6 +109,16 @@ def floor_view() -> View:
     put_interval(v, "support", "2024-03-05T10:30:00", 2, offered=4, answered=4, handled=4, talk_ms=600_000)
     for q in ("support", "sales"):
         put_queue(v, q, ROLLING_15M, ROLLING_60M)
+    # staffing history: logged-in ms per interval (fw.adherence) x current profile (fw.agent-status)
+    for aid, queues, logged_in in (
+        ("a1", ["support"], {"09:30": 1_800_000, "10:00": 900_000}),
+        ("a2", ["support", "sales"], {"09:30": 600_000, "10:00": 1_050_000}),  # in until now (10:17:30)
+        ("a3", ["sales"], {"09:30": 1_800_000}),  # does not serve support
+    ):
+        v.apply(topics.AGENT_STATUS, aid.encode(), orjson.dumps({"agent_id": aid, "queues": queues}))
+        v.apply(topics.ADHERENCE, f"{aid}|2024-03-05".encode(), orjson.dumps({
+            "agent_id": aid, "date": "2024-03-05",
+            "logged_in_ms": {str(local_ms(f"2024-03-05T{t}:00")): ms for t, ms in logged_in.items()}}))
     return v
 
 
@@ -166,11 +176,11 @@ EXPECTED = [
     {"start": "2024-03-05T09:30:00+08:00", "end": "2024-03-05T10:00:00+08:00",
      "forecast_offered": 10.0, "forecast_aht_s": 180.0, "actual_offered": 12, "actual_aht_s": 200.0,
      "offered_variance": 2.0, "aht_variance_s": 20.0, "required_agents": 3, "required_from": "forecast",
-     "avg_staffed_agents": None},
+     "avg_staffed_agents": (1_800_000 + 600_000) / 1_800_000},
     {"start": "2024-03-05T10:00:00+08:00", "end": "2024-03-05T10:30:00+08:00",
      "forecast_offered": 20.0, "forecast_aht_s": 200.0, "actual_offered": 25, "actual_aht_s": None,
      "offered_variance": 5.0, "aht_variance_s": None, "required_agents": 4, "required_from": "forecast",
-     "avg_staffed_agents": None},
+     "avg_staffed_agents": (900_000 + 1_050_000) / 1_050_000},
     {"start": "2024-03-05T10:30:00+08:00", "end": "2024-03-05T11:00:00+08:00",
      "forecast_offered": None, "forecast_aht_s": None, "actual_offered": 4, "actual_aht_s": 150.0,
      "offered_variance": None, "aht_variance_s": None, "required_agents": 2, "required_from": "actual",
@@ -182,9 +192,17 @@ EXPECTED = [
 ]
 
 
+# average staffed agents: a1 + a2 (a3 does not serve support); the 10:00 interval has run
+# 17.5 min (1,050,000 ms) at NOW, later ones have not begun
+ALL_PAST = [(1_800_000 + 600_000) / 1_800_000, (900_000 + 1_050_000) / 1_800_000, 0.0, 0.0]
+
+
 def test_day_staffing_by_hand() -> None:
-    rows = queries.day_staffing(floor_view(), make_settings(), "support", DAY)
+    rows = queries.day_staffing(floor_view(), make_settings(), "support", DAY, NOW)
     assert rows == EXPECTED
+    # read as a past day (no "now"): whole intervals
+    assert [r["avg_staffed_agents"] for r in queries.day_staffing(floor_view(), make_settings(), "support", DAY)] \
+        == ALL_PAST
     # other days and queues: nothing (the forecast is for 2024-03-05 only)
     assert queries.day_staffing(floor_view(), make_settings(), "support", date(2024, 3, 4)) == []
     assert queries.day_staffing(floor_view(), make_settings(), "sales", DAY) == []
