@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from datetime import date as Date
 from typing import Any
 
 import orjson
@@ -169,7 +170,12 @@ class QualityPartial:
             names = (("fcr_eligible", "fcr_resolved") if kind == "fcr_agent"
                      else ("surveys", "score_sum", "satisfied"))
             counts = Counts(**{n: _int(data, n) for n in names})  # type: ignore[misc]
-            return cls(kind, _str(data, "agent_id"), None, _str(data, "date"), counts)
+            day = _str(data, "date")
+            try:
+                Date.fromisoformat(day)
+            except ValueError:
+                raise BadRecord(f"field 'date': {day!r} is not YYYY-MM-DD") from None
+            return cls(kind, _str(data, "agent_id"), None, day, counts)
         raise BadRecord(f"unknown quality record kind {kind!r}")
 
 

@@ -128,6 +128,24 @@ MANAGEMENT = dashboard(
         ], x=0, y=24, w=24,
             description="Staffed = logged-in agents whose profile lists the queue. The gap appears when "
                         "required agents are known (staffing figures, issue 7); until then only staffed shows."),
+        panel("timeseries", "First contact resolution today by team", [
+            (f'sum by (team) (floorwatch_team_fcr_contacts{{outcome="resolved", {T}}}) / '
+             f'sum by (team) (floorwatch_team_fcr_contacts{{outcome="eligible", {T}}})', "{{team}}"),
+        ], x=0, y=32, w=8, unit="percentunit", minmax=(0, 1),
+            description="Contacts the team's agents answered today whose FCR window has closed, resolved at "
+                        "first contact (no call back within fcr.window_hours, no wrap-up saying unresolved) / "
+                        "all of them. Empty until windows close: read past days in /api/v1/quality."),
+        panel("timeseries", "Repeat contacts today", [
+            (f'max by (queue) (floorwatch_queue_repeat_contact_ratio{{window="today", {Q}}})', "{{queue}}"),
+        ], x=8, y=32, w=8, unit="percentunit", minmax=(0, None),
+            description="Contacts offered today from a caller who had another contact in the previous FCR "
+                        "window / contacts offered today with a known caller."),
+        panel("bargauge", "CSAT today (share satisfied)", [
+            (f'max by (queue) (floorwatch_queue_csat_satisfied_ratio{{window="today", {Q}}})', "{{queue}}"),
+        ], x=16, y=32, w=8, unit="percentunit", minmax=(0, 1), instant=True,
+            thresholds=[(None, "red"), (0.7, "orange"), (0.85, "green")],
+            options={"orientation": "horizontal", "displayMode": "gradient",
+                     "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}),
     ],
 )
 

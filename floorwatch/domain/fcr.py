@@ -133,7 +133,7 @@ class FcrAggregator:
     window_ms: int
     intervals: dict[tuple[str, int], Counts] = field(default_factory=dict)
     agent_days: dict[AgentDay, list[int]] = field(default_factory=dict)
-    by_contact: dict[str, tuple[ContactFcr, int, str]] = field(default_factory=dict)  # + start, date
+    by_contact: dict[str, tuple[ContactFcr, int, str, str]] = field(default_factory=dict)  # + start, date, customer
     by_customer: dict[str, set[str]] = field(default_factory=dict)
     closing: list[tuple[int, str]] = field(default_factory=list)  # heap of (closes_ms, customer)
     dirty_intervals: set[tuple[str, int]] = field(default_factory=set)
@@ -144,14 +144,15 @@ class FcrAggregator:
         derived = derive(contacts or {}, now_ms, self.window_ms)
         old_ids = self.by_customer.get(customer, set())
         for cid in old_ids - derived.keys():
-            self._remove(cid)
+            if self.by_contact[cid][3] == customer:
+                self._remove(cid)
         for cid, fcr in derived.items():
             held = self.by_contact.get(cid)
             if held is not None:
-                if held[0] == fcr:
+                if held[0] == fcr and held[3] == customer:
                     continue
-                self._remove(cid)
-            self._add(cid, fcr)
+                self._remove(cid)  # changed, or moved here from another customer
+            self._add(cid, fcr, customer)
             if not fcr.eligible and fcr.agent is not None and fcr.closes_ms > now_ms:
                 heapq.heappush(self.closing, (fcr.closes_ms, customer))
         if derived:
@@ -168,14 +169,18 @@ class FcrAggregator:
             self.update(customer, contacts_of(customer), now_ms)
         return len(due)
 
-    def _add(self, cid: str, fcr: ContactFcr) -> None:
+    def _add(self, cid: str, fcr: ContactFcr, customer: str) -> None:
         start = interval_start_ms(fcr.offered_ms, self.tz, self.interval_minutes)
         day = local_date(fcr.offered_ms, self.tz).isoformat()
-        self.by_contact[cid] = (fcr, start, day)
+        self.by_contact[cid] = (fcr, start, day, customer)
         self._count(fcr, start, day, 1)
 
     def _remove(self, cid: str) -> None:
-        fcr, start, day = self.by_contact.pop(cid)
+        """Uncount a contact and drop it from the customer that holds it."""
+        fcr, start, day, owner = self.by_contact.pop(cid)
+        owned = self.by_customer.get(owner)
+        if owned is not None:
+            owned.discard(cid)
         self._count(fcr, start, day, -1)
 
     def _count(self, fcr: ContactFcr, start: int, day: str, sign: int) -> None:

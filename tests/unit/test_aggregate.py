@@ -481,3 +481,82 @@ def test_survey_lands_in_the_offered_interval_in_any_order() -> None:
     before = Counts.from_dict(second.as_dict())
     f.agg.update("S3", f.facts["S3"])
     assert f.bucket_counts(d + "09:30:00") == before
+
+
+# --- CSAT per agent-day: the surveyed agent, the local date of the contact's offer -------------
+
+
+def test_csat_agent_day_is_the_offered_local_date() -> None:
+    f = Floor()
+    # offered 23:50 local on May 1st (15:50Z), surveyed after midnight: counts on May 1st
+    f.send("contact.offered", "N1", "2024-05-01 23:50:00")
+    f.send("contact.answered", "N1", "2024-05-01 23:50:10")
+    f.send("contact.ended", "N1", "2024-05-01 23:58:00")
+    f.send("survey.completed", "N1", "2024-05-02 00:05:00", score=5, agent_id="a1")
+    # offered 00:10 local on May 2nd (16:10Z on May 1st in UTC): counts on May 2nd
+    f.send("contact.offered", "N2", "2024-05-02 00:10:00")
+    f.send("survey.completed", "N2", "2024-05-02 00:30:00", score=3, agent_id="a1")
+    assert f.agg.agent_surveys == {("a1", "2024-05-01"): [1, 5, 1], ("a1", "2024-05-02"): [1, 3, 0]}
+    assert f.agg.survey_of == {"N1": ("a1", "2024-05-01", 5), "N2": ("a1", "2024-05-02", 3)}
+    assert f.agg.take_dirty_agent_days() == {("a1", "2024-05-01"), ("a1", "2024-05-02")}
+    assert f.agg.take_dirty_agent_days() == set()
+    # a third survey of a1 on May 1st: score 4 is satisfied
+    f.send("contact.offered", "N3", "2024-05-01 08:00:00")
+    f.send("survey.completed", "N3", "2024-05-01 08:20:00", score=4, agent_id="a1")
+    assert f.agg.agent_surveys[("a1", "2024-05-01")] == [2, 9, 2]
+    assert f.agg.take_dirty_agent_days() == {("a1", "2024-05-01")}
+
+
+def test_csat_agent_day_earliest_survey_wins_and_moves_the_count() -> None:
+    f = Floor()
+    f.send("contact.offered", "M1", "2024-05-01 23:50:00")
+    f.send("contact.answered", "M1", "2024-05-01 23:50:05", agent_id="a1")
+    f.send("survey.completed", "M1", "2024-05-02 00:10:00", score=5, agent_id="a1")
+    assert f.agg.agent_surveys == {("a1", "2024-05-01"): [1, 5, 1]}
+    f.agg.take_dirty_agent_days()
+    # a later survey event of the same contact changes nothing (earliest wins)
+    f.send("survey.completed", "M1", "2024-05-02 00:20:00", score=1, agent_id="a3")
+    assert f.agg.agent_surveys == {("a1", "2024-05-01"): [1, 5, 1]}
+    assert f.agg.take_dirty_agent_days() == set()
+    # an earlier one (arriving late) wins: the count moves to a2, with its score
+    f.send("survey.completed", "M1", "2024-05-02 00:05:00", score=2, agent_id="a2")
+    assert f.facts["M1"]["s"][2:] == [2, "a2"]
+    assert f.agg.agent_surveys == {("a2", "2024-05-01"): [1, 2, 0]}
+    assert f.agg.survey_of == {"M1": ("a2", "2024-05-01", 2)}
+    assert f.agg.take_dirty_agent_days() == {("a1", "2024-05-01"), ("a2", "2024-05-01")}
+    # re-deriving the same facts (a re-delivery) marks nothing dirty
+    f.agg.update("M1", f.facts["M1"])
+    assert f.agg.take_dirty_agent_days() == set()
+
+
+def test_csat_agent_day_waits_for_the_offer_and_follows_an_earlier_offer() -> None:
+    f = Floor()
+    f.send("survey.completed", "L1", "2024-05-02 01:00:00", score=4, agent_id="a1")  # before its offer
+    assert f.agg.agent_surveys == {} and f.agg.take_dirty_agent_days() == set()
+    f.send("contact.offered", "L1", "2024-05-02 00:10:00")
+    assert f.agg.agent_surveys == {("a1", "2024-05-02"): [1, 4, 1]}
+    f.agg.take_dirty_agent_days()
+    # an earlier offer of the same contact (previous local day) wins: the survey moves day
+    f.send("contact.offered", "L1", "2024-05-01 23:55:00")
+    assert f.agg.agent_surveys == {("a1", "2024-05-01"): [1, 4, 1]}
+    assert f.agg.take_dirty_agent_days() == {("a1", "2024-05-01"), ("a1", "2024-05-02")}
+
+
+def test_forget_removes_the_survey_from_its_agent_day() -> None:
+    f = Floor()
+    f.send("contact.offered", "F1", "2024-05-01 10:00:00")
+    f.send("survey.completed", "F1", "2024-05-01 10:20:00", score=5, agent_id="a1")
+    f.send("contact.offered", "F2", "2024-05-01 11:00:00")
+    f.send("survey.completed", "F2", "2024-05-01 11:20:00", score=2, agent_id="a1")
+    assert f.agg.agent_surveys == {("a1", "2024-05-01"): [2, 7, 1]}
+    f.agg.take_dirty_agent_days()
+    f.agg.forget("F1")
+    assert f.agg.agent_surveys == {("a1", "2024-05-01"): [1, 2, 0]}
+    assert f.agg.survey_of == {"F2": ("a1", "2024-05-01", 2)}
+    assert f.agg.take_dirty_agent_days() == {("a1", "2024-05-01")}
+    f.agg.forget("F2")
+    assert f.agg.agent_surveys == {} and f.agg.survey_of == {}
+    assert f.agg.take_dirty_agent_days() == {("a1", "2024-05-01")}
+    f.agg.forget("F2")  # twice, or a contact never seen: nothing
+    f.agg.forget("nobody")
+    assert f.agg.take_dirty_agent_days() == set()
