@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.unit.contact_fields import CONTACT_FIELDS
+from tests.unit.contact_fields import CONTACT_FIELDS, NO_QUALITY_STATS
 from floorwatch.domain.aggregate import QueueAggregator
 from floorwatch.domain.contacts import apply_event
 from floorwatch.domain.intervals import day_interval_starts, local_date
@@ -147,15 +147,7 @@ def test_worked_example_interval_stats() -> None:
         "avg_abandon_s": 27.5,  # 55 / 2
         "max_wait_s": 90.0,
         "handled": 4,
-        "surveys": 0,
-        "csat_avg": None,
-        "csat_satisfied": None,
-        "fcr_eligible": 0,
-        "fcr_resolved": 0,
-        "fcr": None,
-        "customer_contacts": 0,
-        "repeat_contacts": 0,
-        "repeat_rate": None,
+        **NO_QUALITY_STATS,
     }
 
 

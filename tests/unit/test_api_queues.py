@@ -36,6 +36,7 @@ from api.view import View
 from floorwatch import records, topics
 from floorwatch.domain.queue_metrics import Counts
 from floorwatch.events import to_ms
+from tests.unit.contact_fields import NO_QUALITY_STATS
 
 TZ = ZoneInfo("Asia/Shanghai")
 VIEWER = {"Authorization": "Bearer viewer-secret"}
@@ -182,15 +183,7 @@ async def test_current_interval_sums_both_partitions(client: httpx.AsyncClient) 
         "avg_abandon_s": 40.0,
         "max_wait_s": 40.0,
         "handled": 3,
-        "surveys": 0,
-        "csat_avg": None,
-        "csat_satisfied": None,
-        "fcr_eligible": 0,
-        "fcr_resolved": 0,
-        "fcr": None,
-        "customer_contacts": 0,
-        "repeat_contacts": 0,
-        "repeat_rate": None,
+        **NO_QUALITY_STATS,
         "start": "2024-03-05T10:00:00+08:00",
         "end": "2024-03-05T10:30:00+08:00",
     }

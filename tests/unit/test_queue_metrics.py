@@ -19,6 +19,7 @@ from floorwatch.domain.queue_metrics import (
     stats,
     with_outcome,
 )
+from tests.unit.contact_fields import NO_QUALITY_STATS
 
 S = 1000  # ms per second
 
@@ -133,15 +134,7 @@ def test_stats_of_hand_interval() -> None:
         "avg_abandon_s": pytest.approx(50.0),  # 150 s / (4 - 1)
         "max_wait_s": 200.0,  # the 200 s overflow
         "handled": 3,
-        "surveys": 0,  # no surveys: CSAT ratios are None
-        "csat_avg": None,
-        "csat_satisfied": None,
-        "fcr_eligible": 0,
-        "fcr_resolved": 0,
-        "fcr": None,
-        "customer_contacts": 0,
-        "repeat_contacts": 0,
-        "repeat_rate": None,
+        **NO_QUALITY_STATS,  # no surveys: CSAT ratios are None
     }
     assert set(s) == {
         "offered", "answered", "answered_within_sl", "abandoned", "short_abandoned", "overflowed",
