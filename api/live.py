@@ -12,14 +12,20 @@ A *change set* says how to get from one state to the next, only for sections tha
 ``diff(prev, cur)`` makes one, ``apply(state, changes)`` replays it, ``merge(a, b)`` folds two
 consecutive change sets into one with ``apply(apply(s, a), b) == apply(s, merge(a, b))``.
 
-``Mailbox`` is a client's single pending slot: a snapshot or a change set not yet sent. New
-changes merge into it, so a slow client never has more than one message waiting and always
-receives the latest state; its slowness costs nobody else anything.
+``Mailbox`` is a client's single pending slot: a snapshot or a change set not yet sent (or a
+heartbeat). New changes merge into it, so a slow client never has more than one message
+waiting and always receives the latest state; its slowness costs nobody else anything.
 
-``Hub`` is one task per app: every ``tick_s`` it computes the full state from the ``View`` at
-an explicit ``now_ms`` (only when the view changed, or the clock moved a second for the live
-``longest_wait_s``), derives each distinct filter's state, diffs it against that filter's
-previous state and drops the change set into each subscriber's mailbox.
+``Hub`` is one task per app: when the view changes (at most every ``gap_after`` seconds: 25 ms,
+or longer after a step that queued many frames) and at least every ``tick_s`` it computes the
+full state from the ``View`` at an explicit ``now_ms`` (only when the view changed, or the
+clock moved a second for the live ``longest_wait_s``), derives each distinct filter's state,
+diffs it against that filter's previous state and drops the change set into each
+subscriber's mailbox, together with one ``SharedFrame`` per filter: a subscriber whose slot
+was empty sends that frame, serialised once for all of them; only a subscriber that still had
+changes pending gets a merged frame of its own. Heartbeats are put per filter by the hub too
+(one shared ``ping`` when a filter had nothing for ``ping_s``), so a client's send loop waits
+on its mailbox alone, with no timer of its own.
 
 Values that move with the clock are sent as instants (``since``, ``out_of_adherence_since``,
 ``oldest_waiting``) for the browser to tick; ``longest_wait_s`` is recomputed at most once a
@@ -31,9 +37,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from api import queries
 from api.view import View
@@ -168,6 +177,31 @@ def ping_frame(server_ts: int, ready: bool) -> dict[str, Any]:
     return {"type": "ping", "server_ts": server_ts, "ready": ready}
 
 
+def encode(frame: dict[str, Any]) -> str:
+    """The JSON text of a frame, as sent."""
+    return orjson.dumps(frame).decode("utf-8")
+
+
+class SharedFrame:
+    """One frame that many mailboxes hold at once, serialised at most once (on first use).
+
+    The hub makes one per filter and step; every subscriber of that filter whose slot was
+    empty sends exactly this frame, so its JSON is built once however many clients there
+    are. The frame is read-only by contract: nobody may modify ``frame``.
+    """
+
+    __slots__ = ("frame", "_text")
+
+    def __init__(self, frame: dict[str, Any]) -> None:
+        self.frame = frame
+        self._text: str | None = None
+
+    def text(self) -> str:
+        if self._text is None:
+            self._text = encode(self.frame)
+        return self._text
+
+
 def full_state(view: View, settings: Settings, now_ms: int) -> State:
     """Everything a client without a filter sees at ``now_ms`` (pure)."""
     return {
@@ -181,59 +215,110 @@ def second_of(now_ms: int) -> int:
     return now_ms - now_ms % 1000
 
 
+def gap_after(queued: int, frames_per_s: float, min_gap_s: float = MIN_GAP_S) -> float:
+    """Seconds before the next step after one that queued ``queued`` frames: the hub queues
+    ``frames_per_s`` frames a second at most on average (each costs a send on the API's one
+    event loop, and the client's work), so a large audience gets fewer, fuller deltas."""
+    return max(min_gap_s, queued / frames_per_s)
+
+
 # -- mailbox ----------------------------------------------------------------------------
 
 
 class Mailbox:
     """At most one pending message per client: a snapshot, or the merge of the changes since
-    the last send. ``put_*`` never blocks and never grows anything but that one slot."""
+    the last send, or a heartbeat. ``put_*`` never blocks and never grows anything but that
+    one slot.
+
+    ``put_changes(..., shared=f)`` into an empty slot keeps ``f`` (the hub's frame for exactly
+    those changes, ``server_ts`` and ``ready``) and ``take``/``take_text`` return it as is, so
+    that every such client sends the same serialised text. Anything else put into the slot
+    before it is taken drops ``f`` for a frame of this client's own (the merge, as before).
+    """
+
+    __slots__ = ("_snapshot", "_changes", "_shared", "_ping", "server_ts", "ready", "merged", "_event")
 
     def __init__(self) -> None:
         self._snapshot: State | None = None  # pending snapshot (changes are folded into it)
         self._changes: Changes | None = None
+        self._shared: SharedFrame | None = None  # the frame of exactly ``_changes``, when shared
+        self._ping: SharedFrame | None = None  # a pending heartbeat (only in an otherwise empty slot)
         self.server_ts = 0
         self.ready = True
         self.merged = 0  # change sets folded into a pending one (a measure of slowness)
         self._event = asyncio.Event()
 
     def __len__(self) -> int:
-        return 1 if (self._snapshot is not None or self._changes is not None) else 0
+        return 1 if (self._snapshot is not None or self._changes is not None or self._ping is not None) else 0
 
     def put_snapshot(self, state: State, server_ts: int, ready: bool) -> None:
-        self._snapshot, self._changes = state, None
+        self._snapshot, self._changes, self._shared, self._ping = state, None, None, None
         self._stamp(server_ts, ready)
 
-    def put_changes(self, changes: Changes, server_ts: int, ready: bool) -> None:
+    def put_changes(self, changes: Changes, server_ts: int, ready: bool, shared: SharedFrame | None = None) -> None:
         if self._snapshot is not None:
             self._snapshot = apply(self._snapshot, changes)
         elif self._changes is not None:
             self._changes = merge(self._changes, changes)
+            self._shared = None
             self.merged += 1
         else:
             self._changes = changes
+            # the shared frame says ``server_ts``; a clock that went back keeps the later stamp
+            self._shared = shared if server_ts >= self.server_ts else None
+        self._ping = None
         self._stamp(server_ts, ready)
+
+    def put_ping(self, ping: SharedFrame) -> bool:
+        """A heartbeat, only into an empty slot (a pending frame is fresher); True if taken."""
+        if len(self):
+            return False
+        self._ping = ping
+        self._event.set()
+        return True
 
     def _stamp(self, server_ts: int, ready: bool) -> None:
         self.server_ts = max(self.server_ts, server_ts)
         self.ready = ready
         self._event.set()
 
-    def take(self) -> dict[str, Any] | None:
-        """The pending frame (and empty the slot), or ``None``."""
+    def _pop(self) -> tuple[dict[str, Any] | None, SharedFrame | None]:
         self._event.clear()
+        frame: dict[str, Any] | None = None
+        shared: SharedFrame | None = None
         if self._snapshot is not None:
             frame = snapshot_frame(self._snapshot, self.server_ts, self.ready)
         elif self._changes is not None:
-            frame = delta_frame(self._changes, self.server_ts, self.ready)
+            shared = self._shared
+            if shared is None:
+                frame = delta_frame(self._changes, self.server_ts, self.ready)
         else:
-            return None
-        self._snapshot = self._changes = None
-        return frame
+            shared = self._ping
+        self._snapshot = self._changes = self._shared = self._ping = None
+        return frame, shared
 
-    async def wait(self, timeout_s: float) -> bool:
-        """True when something is pending (at once if it already is), False after the timeout."""
+    def take(self) -> dict[str, Any] | None:
+        """The pending frame (and empty the slot), or ``None``. A shared frame is returned as
+        is: read it, never modify it."""
+        frame, shared = self._pop()
+        return shared.frame if shared is not None else frame
+
+    def take_text(self) -> str | None:
+        """The pending frame as JSON text (and empty the slot), or ``None``; a shared frame's
+        text is serialised once for all the mailboxes holding it."""
+        frame, shared = self._pop()
+        if shared is not None:
+            return shared.text()
+        return encode(frame) if frame is not None else None
+
+    async def wait(self, timeout_s: float | None = None) -> bool:
+        """True when something is pending (at once if it already is); False after the timeout
+        (``None``: no timeout, the hub puts heartbeats)."""
         if len(self):
             return True
+        if timeout_s is None:
+            await self._event.wait()
+            return bool(len(self))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await self._event.wait()
@@ -247,6 +332,7 @@ class Mailbox:
 class Subscriber:
     filter: Filter
     mailbox: Mailbox = field(default_factory=Mailbox)
+    sending_since: float | None = None  # monotonic start of a send in progress (the socket's watchdog)
 
 
 class Hub:
@@ -261,6 +347,7 @@ class Hub:
         *,
         tick_s: float = TICK_S,
         ping_s: float = PING_S,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.view = view
         self.settings = settings
@@ -268,8 +355,11 @@ class Hub:
         self.readiness = readiness or (lambda: {"ready": True})
         self.tick_s = tick_s
         self.ping_s = ping_s
+        self.monotonic = monotonic  # heartbeat timing only (``clock`` may be frozen in tests)
+        self.frames_per_s = settings.api.ws_frames_per_s
         self.subscribers: dict[Filter, set[Subscriber]] = {}
         self.last: dict[Filter, State] = {}
+        self.pushed: dict[Filter, float] = {}  # filter -> monotonic time of its last push (or ping)
         self._base_key: tuple[int, int] | None = None  # (view.version, interval start)
         self._base: State | None = None
         self._full_key: tuple[int, int, int] | None = None
@@ -326,6 +416,8 @@ class Hub:
         if state is None:
             state = self.last[flt] = select(self.current(now), flt)
         sub.mailbox.put_snapshot(state, now, self.is_ready())
+        if flt not in self.subscribers:
+            self.pushed[flt] = self.monotonic()
         self.subscribers.setdefault(flt, set()).add(sub)
         return sub
 
@@ -337,31 +429,42 @@ class Hub:
         if not subs:
             del self.subscribers[sub.filter]
             self.last.pop(sub.filter, None)
+            self.pushed.pop(sub.filter, None)
 
     @property
     def clients(self) -> int:
         return sum(len(s) for s in self.subscribers.values())
 
     def step(self, now_ms: int | None = None) -> int:
-        """One tick: push each filter's changes to its subscribers; returns frames queued."""
+        """One tick: push each filter's changes to its subscribers (one ``SharedFrame`` per
+        filter), and a heartbeat to those of a filter without any for ``ping_s``; returns the
+        frames queued (heartbeats included)."""
         self.ticks += 1
         if not self.subscribers:
             return 0
         now = self.clock() if now_ms is None else now_ms
+        mono = self.monotonic()
         ready = self.is_ready()
         ready_changed, self._ready = ready != self._ready, ready
         full = self.current(now)
         queued = 0
+        ping: SharedFrame | None = None
         for flt, subs in self.subscribers.items():
             cur = select(full, flt)
             prev = self.last.get(flt)
             changes = diff(prev, cur) if prev is not None else diff(empty_state(), cur)
             self.last[flt] = cur
-            if not changes and not ready_changed:
-                continue
-            for sub in subs:
-                sub.mailbox.put_changes(changes, now, ready)
-                queued += 1
+            if changes or ready_changed:
+                shared = SharedFrame(delta_frame(changes, now, ready))
+                for sub in subs:
+                    sub.mailbox.put_changes(changes, now, ready, shared)
+                queued += len(subs)
+                self.pushed[flt] = mono
+            elif mono - self.pushed.get(flt, mono) >= self.ping_s:
+                ping = ping or SharedFrame(ping_frame(now, ready))
+                for sub in subs:
+                    queued += sub.mailbox.put_ping(ping)
+                self.pushed[flt] = mono
         return queued
 
     # -- task -------------------------------------------------------------------------
@@ -375,18 +478,19 @@ class Hub:
         self._task = loop.create_task(self.run(), name="floorwatch-ws-hub")
 
     async def run(self) -> None:
-        """Step when the view changes (at most every ``MIN_GAP_S``), else every ``tick_s``."""
+        """Step when the view changes (at most every ``gap_after``), else every ``tick_s``."""
         self._changed = changed = asyncio.Event()
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.tick_s):
                     await changed.wait()
             changed.clear()
+            queued = 0
             try:
-                self.step()
+                queued = self.step()
             except Exception:  # one bad tick must not end the push for everyone
                 log.exception("websocket hub tick failed")
-            await asyncio.sleep(MIN_GAP_S)
+            await asyncio.sleep(gap_after(queued, self.frames_per_s))
 
     async def stop(self) -> None:
         task, self._task = self._task, None

@@ -137,8 +137,9 @@ def write_config(path: Path, publish_interval_s: float | None) -> None:
 
 
 WHAT_IF_KEYS = {
-    "worker_fetch_ms": "fetch_max_wait_ms of the worker's consumers (Faust hard-codes 1500)",
-    "api_fetch_ms": "fetch_max_wait_ms of the API's view loader (aiokafka default 500)",
+    "worker_fetch_ms": "fetch_max_wait_ms of the worker's consumers (now also the setting "
+                       "worker.fetch_max_wait_ms, which the worker applies after construction)",
+    "api_fetch_ms": "fetch_max_wait_ms of the API's view loader (now also the setting api.fetch_max_wait_ms)",
     "hub_tick_s": "tick of the API's websocket hub (api.live.TICK_S, 0.1)",
 }
 
@@ -162,6 +163,9 @@ def patched_cli(argv: list[str]) -> int:
     role = argv[0]
     fetch = what_if.get(f"{role}_fetch_ms")
     if fetch is not None:
+        # the worker sets worker.fetch_max_wait_ms on its consumer after creating it, so the
+        # setting must say the same as the patch below, or it silently wins
+        os.environ[f"FLOORWATCH_{role.upper()}__FETCH_MAX_WAIT_MS"] = str(int(fetch))
         from aiokafka import AIOKafkaConsumer
 
         original = AIOKafkaConsumer.__init__
@@ -470,7 +474,8 @@ async def client_proc(url: str, n: int, out: Path, deflate: bool, connect_parall
     ``stop`` on stdin, writes what each client saw to ``out`` and prints ``DONE``."""
     from websockets.asyncio.client import connect
 
-    results: list[dict[str, Any]] = [{"rows": [], "frames": 0, "bytes": 0, "error": None} for _ in range(n)]
+    results: list[dict[str, Any]] = [{"rows": [], "frames": 0, "bytes": 0, "error": None, "deflate": False}
+                                     for _ in range(n)]
     connected = 0
     failed = 0
     done_connecting = asyncio.Event()
@@ -497,6 +502,8 @@ async def client_proc(url: str, n: int, out: Path, deflate: bool, connect_parall
                 ws = await connect(url, compression="deflate" if deflate else None, max_size=None,
                                    open_timeout=60, ping_interval=None, close_timeout=1)
                 msg = await ws.recv()
+            extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "") if ws.response else ""
+            res["deflate"] = "permessage-deflate" in extensions  # what the server accepted
             connected += 1
             is_connected = True
             if connected + failed == n:
@@ -669,6 +676,7 @@ def analyse(phase: Phase, load: Load, obs: Observers) -> dict[str, Any]:
         "grace_s": phase.grace_s,
         "connect_s": phase.connect_s, "cpu": phase.cpu, "client_lag": phase.client_lag,
         "frames_per_client_s": frames / max(1, len(phase.clients)) / (w1 - w0 + phase.grace_s),
+        "deflate_negotiated": sum(1 for c in phase.clients if c.get("deflate")),
         "bytes_per_frame": sum(c["bytes"] for c in phase.clients) / max(1, frames),
         "total": summary(total),
         "publisher_spacing": summary([(b - a) * ms for a, b in zip(ticks, ticks[1:])]),
@@ -704,7 +712,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, settings_lin
         print(f"background produce rate achieved: {r['rate']:,.0f} events/s; probes in window: {r['probes']}; "
               f"samples never reflected before the end (window + {r['grace_s']:g} s; counted as inf): "
               f"{r['missing']:,}")
-        print(f"frames: {r['frames_per_client_s']:.1f}/s per client, {r['bytes_per_frame']:,.0f} bytes each")
+        print(f"frames: {r['frames_per_client_s']:.1f}/s per client, {r['bytes_per_frame']:,.0f} bytes each; "
+              f"permessage-deflate negotiated by {r.get('deflate_negotiated', 0):,} of {r['connected']:,} clients")
         print(f"LATENCY produce -> websocket frame: {fmt(r['total'])}")
         print(f"   (spacing of worker publishes carrying probe-queue records: {fmt(r['publisher_spacing'])})")
         for name, s in r["stages"].items():
@@ -802,8 +811,11 @@ async def main(args: argparse.Namespace) -> None:
     args.partitions = settings.kafka.partitions
     settings_line = (f"settings: publish_interval_s {settings.api.publish_interval_s}, worker batch "
                      f"{settings.worker.batch_size}/{settings.worker.batch_within_s} s, "
-                     f"{settings.kafka.partitions} partitions, hub tick 0.1 s, websocket "
-                     f"permessage-deflate {'on' if args.deflate else 'off'}, "
+                     f"{settings.kafka.partitions} partitions, api.fetch_max_wait_ms "
+                     f"{settings.api.fetch_max_wait_ms}, hub tick 0.1 s, api.ws_frames_per_s "
+                     f"{settings.api.ws_frames_per_s:,}, clients "
+                     f"{'offer' if args.deflate else 'do not offer'} permessage-deflate, server "
+                     f"api.ws_per_message_deflate {settings.api.ws_per_message_deflate}, "
                      f"history preloaded: {args.history_min:g} min; each N on a fresh stack"
                      + (f"\nWHAT-IF (patched, not the shipped design): {args.what_if}" if args.what_if else ""))
     try:

@@ -80,7 +80,10 @@ class ApiConfig(_Strict):
     publish_interval_s: float = Field(0.1, gt=0)
     # permessage-deflate costs a compression per client per frame; frames are small, floors are LANs
     ws_per_message_deflate: bool = False
-    fetch_max_wait_ms: int = Field(100, ge=1, le=10_000)  # the view's consumer; see worker.fetch_max_wait_ms
+    # websocket frames a second the hub queues over all clients: after a step that queued n
+    # frames the next waits n / this (at least 25 ms), so 1,000 clients get <= 10 frames/s each
+    ws_frames_per_s: int = Field(10_000, ge=100)
+    fetch_max_wait_ms: int = Field(50, ge=1, le=10_000)  # the view's consumer; see worker.fetch_max_wait_ms
 
 
 DEFAULT_ACTIVITY_STATES: dict[str, list[str]] = {

@@ -4,6 +4,12 @@ Handshake order: a cross-origin ``Origin`` (one whose host:port is not the ``Hos
 refused before the upgrade (HTTP 403). Otherwise the socket is accepted and then closed with
 4401 (missing/invalid token), 4403 (token lacks ``viewer``) or 4400 (bad filter), so a browser,
 which cannot read an HTTP status of a refused upgrade, can tell "stop retrying" from "retry".
+
+Per connection: a send loop that sends whatever its mailbox holds (the hub's shared text for
+most frames, see ``api.live``), a reader that notices the client leaving, and a watchdog in
+the handler that closes a client whose send has been blocked for ``SEND_TIMEOUT_S`` (its
+TCP buffer full). The watchdog looks every ``WATCH_S`` instead of arming a timer per send:
+with 1,000 clients a timer per frame per client cost more than the send itself.
 """
 
 from __future__ import annotations
@@ -13,12 +19,11 @@ import contextlib
 import logging
 from urllib.parse import urlsplit
 
-import orjson
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from api.auth import TokenStore
-from api.live import BadFilter, Hub, parse_filter, ping_frame
+from api.live import BadFilter, Hub, Subscriber, parse_filter
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])
@@ -27,6 +32,8 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 SEND_TIMEOUT_S = 30.0
+WATCH_S = 5.0  # how often the watchdog looks for a blocked send
+CLOSE_TIMEOUT_S = 2.0
 
 
 def same_origin(origin: str | None, host: str | None) -> bool:
@@ -77,10 +84,10 @@ async def live(websocket: WebSocket) -> None:
 
     hub: Hub = websocket.app.state.hub
     sub = hub.subscribe(flt)
-    sender = asyncio.create_task(_send_loop(websocket, hub, sub))
+    sender = asyncio.create_task(_send_loop(websocket, sub))
     receiver = asyncio.create_task(_drain(websocket))
     try:
-        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        await _watch(sub, sender, receiver)
     finally:
         hub.unsubscribe(sub)
         for task in (sender, receiver):
@@ -89,22 +96,36 @@ async def live(websocket: WebSocket) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if websocket.client_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await websocket.close()
+            with contextlib.suppress(Exception):  # TimeoutError: a stuck client's buffer is still full
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await websocket.close()
 
 
-async def _send_loop(websocket: WebSocket, hub: Hub, sub) -> None:  # type: ignore[no-untyped-def]
-    box = sub.mailbox
+async def _watch(sub: Subscriber, sender: asyncio.Task[None], receiver: asyncio.Task[None]) -> None:
+    """Until the sender or the reader ends, or a send has been blocked for ``SEND_TIMEOUT_S``."""
+    loop = asyncio.get_running_loop()
     while True:
-        frame = box.take() if await box.wait(hub.ping_s) else ping_frame(int(hub.clock()), hub.is_ready())
-        if frame is None:
-            continue
-        try:
-            async with asyncio.timeout(SEND_TIMEOUT_S):
-                await websocket.send_text(orjson.dumps(frame).decode("utf-8"))
-        except TimeoutError:
-            log.info("websocket client too slow (send blocked %.0f s); closing", SEND_TIMEOUT_S)
+        done, _ = await asyncio.wait({sender, receiver}, timeout=WATCH_S, return_when=asyncio.FIRST_COMPLETED)
+        if done:
             return
+        since = sub.sending_since
+        if since is not None and loop.time() - since >= SEND_TIMEOUT_S:
+            log.info("websocket client too slow (send blocked %.0f s); closing", loop.time() - since)
+            return
+
+
+async def _send_loop(websocket: WebSocket, sub: Subscriber) -> None:
+    """Send what the mailbox holds, one frame at a time; heartbeats come from the hub."""
+    box = sub.mailbox
+    clock = asyncio.get_running_loop().time
+    while True:
+        await box.wait()
+        text = box.take_text()
+        if text is None:
+            continue
+        sub.sending_since = clock()
+        await websocket.send_text(text)
+        sub.sending_since = None
 
 
 async def _drain(websocket: WebSocket) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 
 import orjson
 import pytest
 from starlette.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+import api.live
+from api.live import Filter
 from api.main import create_app
+from api.routes import ws as ws_route
 from api.view import View
 from floorwatch import topics
 from floorwatch.config import Settings
@@ -49,16 +53,19 @@ def view() -> View:
     return v
 
 
-@pytest.fixture
-def client(view: View):  # type: ignore[no-untyped-def]
+def make_app(view: View):  # type: ignore[no-untyped-def]
     settings = Settings(
         timezone="Asia/Shanghai",
         queues=[{"id": "support"}, {"id": "sales"}],
         auth={"tokens": [{"name": r, "sha256": hashlib.sha256(s.encode()).hexdigest(), "roles": [r]}
                          for r, s in SECRETS.items()]},
     )
-    app = create_app(settings, view=view, producer=Producer(), clock=lambda: NOW)
-    with TestClient(app) as c:
+    return create_app(settings, view=view, producer=Producer(), clock=lambda: NOW)
+
+
+@pytest.fixture
+def client(view: View):  # type: ignore[no-untyped-def]
+    with TestClient(make_app(view)) as c:
         yield c
 
 
@@ -122,6 +129,28 @@ def test_heartbeat_when_idle(client: TestClient) -> None:
         assert time.monotonic() - start < 2
 
 
+def test_clients_of_one_filter_share_one_serialised_delta(client: TestClient, view: View,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    encoded: list[dict] = []
+
+    def counting_encode(frame: dict) -> str:
+        encoded.append(frame)
+        return api.live.encode.__wrapped__(frame)  # type: ignore[attr-defined]
+
+    counting_encode.__wrapped__ = api.live.encode  # type: ignore[attr-defined]
+    monkeypatch.setattr(api.live, "encode", counting_encode)
+    with (client.websocket_connect(url()) as a, client.websocket_connect(url()) as b,
+          client.websocket_connect(url()) as c):
+        for ws in (a, b, c):
+            assert ws.receive_json()["type"] == "snapshot"
+        assert [f["type"] for f in encoded] == ["snapshot"] * 3
+        client.portal.call(view.apply, topics.AGENT_STATUS, b"a1", agent("a1", "on_contact"))
+        texts = [ws.receive_text() for ws in (a, b, c)]
+        assert texts[0] == texts[1] == texts[2]
+        assert orjson.loads(texts[0])["agents"]["upsert"][0]["state"] == "on_contact"
+        assert [f["type"] for f in encoded] == ["snapshot"] * 3 + ["delta"]  # once for the three
+
+
 def test_readiness_change_is_pushed(client: TestClient) -> None:
     with client.websocket_connect(url()) as ws:
         assert ws.receive_json()["ready"] is True
@@ -180,3 +209,59 @@ def test_same_origin(origin: str | None, host: str | None, ok: bool) -> None:
     from api.routes.ws import same_origin
 
     assert same_origin(origin, host) is ok
+
+
+class StuckSocket:
+    """A websocket whose client stopped reading: every send after the first blocks forever
+    (its TCP buffer is full), and so does the close frame."""
+
+    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+        self.app = app
+        self.headers: dict[str, str] = {}
+        self.query_params = {"token": SECRETS["viewer"]}
+        self.client_state = WebSocketState.CONNECTING
+        self.sent: list[str] = []
+        self.close_tried = False
+
+    async def accept(self) -> None:
+        self.client_state = WebSocketState.CONNECTED
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(text)
+        if len(self.sent) > 1:
+            await asyncio.Event().wait()
+
+    async def receive(self) -> dict:
+        await asyncio.Event().wait()
+        return {}
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.close_tried = True
+        await asyncio.Event().wait()
+
+
+async def test_blocked_send_closes_that_client_only(view: View, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ws_route, "SEND_TIMEOUT_S", 0.4)
+    monkeypatch.setattr(ws_route, "WATCH_S", 0.05)
+    monkeypatch.setattr(ws_route, "CLOSE_TIMEOUT_S", 0.1)
+    app = make_app(view)
+    hub = app.state.hub
+    stuck = StuckSocket(app)
+    started = time.monotonic()
+    handler = asyncio.create_task(ws_route.live(stuck))
+    other = hub.subscribe(Filter())  # another client that keeps up
+    other.mailbox.take()
+    for i in range(20):
+        await asyncio.sleep(0.03)
+        view.apply(topics.AGENT_STATUS, b"a1", agent("a1", "available" if i % 2 else "on_contact"))
+        assert await asyncio.wait_for(other.mailbox.wait(), 1)  # never delayed by the stuck one
+        assert other.mailbox.take()["agents"]["upsert"][0]["state"] == ("available" if i % 2 else "on_contact")
+        stuck_sub = next((s for s in hub.subscribers[Filter()] if s is not other), None)
+        if stuck_sub is not None:
+            assert len(stuck_sub.mailbox) <= 1  # its changes fold into one pending slot
+    await asyncio.wait_for(handler, 2)
+    assert time.monotonic() - started >= 0.4
+    assert len(stuck.sent) == 2 and orjson.loads(stuck.sent[0])["type"] == "snapshot"
+    assert stuck.close_tried  # attempted, and given up after CLOSE_TIMEOUT_S
+    assert hub.subscribers[Filter()] == {other}
+    await hub.stop()

@@ -9,15 +9,21 @@ import pytest
 from hypothesis import given, settings as hsettings
 from hypothesis import strategies as st
 
+import api.live
 from api.live import (
     Filter,
     Hub,
     Mailbox,
     BadFilter,
+    SharedFrame,
     apply,
+    delta_frame,
     diff,
+    encode,
+    gap_after,
     merge,
     parse_filter,
+    ping_frame,
     select,
 )
 from api.view import View
@@ -114,6 +120,63 @@ async def test_mailbox_wait() -> None:
     assert await box.wait(0.01) is False
     asyncio.get_running_loop().call_later(0.01, box.put_changes, {}, NOW, True)
     assert await box.wait(1) is True
+    box.take()
+    asyncio.get_running_loop().call_later(0.01, box.put_ping, SharedFrame(ping_frame(NOW, True)))
+    assert await asyncio.wait_for(box.wait(), 1) is True  # no timeout of its own: the hub pings
+    assert box.take() == {"type": "ping", "server_ts": NOW, "ready": True}
+
+
+Q1 = {"queues": {"upsert": {"q": {"queue": "q", "waiting": 1}}, "remove": set()}}
+Q2 = {"queues": {"upsert": {"q": {"queue": "q", "waiting": 2}}, "remove": {"old"}}}
+
+
+def test_shared_frame_serialises_once() -> None:
+    frame = delta_frame(Q1, NOW, True)
+    shared = SharedFrame(frame)
+    assert shared.text() is shared.text()
+    assert orjson.loads(shared.text()) == orjson.loads(encode(frame)) == {
+        "type": "delta", "server_ts": NOW, "ready": True,
+        "queues": {"upsert": [{"queue": "q", "waiting": 1}], "remove": []}}
+
+
+def test_mailbox_sends_the_shared_frame_only_from_an_empty_slot() -> None:
+    # empty slot: the hub's frame, the very same object and text for every mailbox
+    shared = SharedFrame(delta_frame(Q1, NOW, True))
+    a, b = Mailbox(), Mailbox()
+    a.put_changes(Q1, NOW, True, shared)
+    b.put_changes(Q1, NOW, True, shared)
+    assert a.take_text() is b.take_text() is shared.text()
+    assert len(a) == len(b) == 0 and a.take_text() is None
+
+    # changes already pending: a merged frame of its own, never the newer shared one
+    a.put_changes(Q1, NOW, True, SharedFrame(delta_frame(Q1, NOW, True)))
+    later = SharedFrame(delta_frame(Q2, NOW + 100, True))
+    a.put_changes(Q2, NOW + 100, True, later)
+    own = a.take()
+    assert own is not later.frame and own == delta_frame(merge(Q1, Q2), NOW + 100, True)
+    assert a.merged == 1
+
+    # a pending snapshot absorbs the changes: still a snapshot
+    a.put_snapshot(state(queues={"old": {"queue": "old"}}), NOW, True)
+    a.put_changes(Q2, NOW + 200, False, SharedFrame(delta_frame(Q2, NOW + 200, False)))
+    assert a.take() == {"type": "snapshot", "server_ts": NOW + 200, "ready": False,
+                        "queues": [{"queue": "q", "waiting": 2}], "agents": [], "alerts": []}
+
+    # a clock that went back: the slot keeps its later stamp, so not the shared frame
+    a.put_changes(Q1, NOW + 100, True, SharedFrame(delta_frame(Q1, NOW + 100, True)))
+    assert a.take()["server_ts"] == NOW + 200
+
+
+def test_ping_only_into_an_empty_slot_and_changes_replace_it() -> None:
+    box, ping = Mailbox(), SharedFrame(ping_frame(NOW, True))
+    box.put_changes(Q1, NOW, True)
+    assert box.put_ping(ping) is False and len(box) == 1
+    assert box.take()["type"] == "delta"
+    assert box.put_ping(ping) is True and len(box) == 1
+    assert box.take_text() is ping.text()
+    box.put_ping(ping)
+    box.put_changes(Q2, NOW + 5, True)
+    assert box.take() == delta_frame(Q2, NOW + 5, True) and box.take() is None
 
 
 def test_filters() -> None:
@@ -137,8 +200,10 @@ def test_filters() -> None:
             parse_filter(*bad)
 
 
-def make_hub(view: View, now: list[int]) -> Hub:
-    return Hub(view, Settings(timezone="Asia/Shanghai", queues=[{"id": "q1"}]), lambda: now[0])
+def make_hub(view: View, now: list[int], mono: list[float] | None = None) -> Hub:
+    mono = mono if mono is not None else [0.0]
+    return Hub(view, Settings(timezone="Asia/Shanghai", queues=[{"id": "q1"}]), lambda: now[0],
+               monotonic=lambda: mono[0])
 
 
 def agent(agent_id: str, st_: str, team: str = "north") -> bytes:
@@ -205,4 +270,97 @@ async def test_hub_filters_share_work_and_slow_subscriber_does_not_block() -> No
         assert len(slow.mailbox) == 1  # never taken: one pending frame
     assert "agents" not in other.mailbox.take()  # a south wallboard sees q1's staffing move, no north agent
     assert slow.mailbox.take()["agents"]["upsert"][0]["state"] == "available"
+    await hub.stop()
+
+
+async def test_hub_serialises_each_frame_once_per_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Subscribers of a filter whose slot was empty send one shared text; one that still had a
+    frame pending gets its own merged frame, which still reaches the latest state."""
+    encoded: list[dict] = []
+
+    def counting_encode(frame: dict) -> str:
+        encoded.append(frame)
+        return encode(frame)
+
+    monkeypatch.setattr(api.live, "encode", counting_encode)
+    view, now = View(), [NOW]
+    view.apply(topics.AGENT_STATUS, b"a1", agent("a1", "available"))
+    hub = make_hub(view, now)
+    idle = [hub.subscribe(Filter()) for _ in range(5)]
+    slow = hub.subscribe(Filter())
+    south = [hub.subscribe(parse_filter(None, "south")) for _ in range(3)]
+    for sub in (*idle, slow, *south):
+        sub.mailbox.take_text()
+    assert len(encoded) == 9  # snapshots are per client
+
+    view.apply(topics.AGENT_STATUS, b"a1", agent("a1", "aux"))
+    assert hub.step() == 9
+    del encoded[:]
+    texts = [sub.mailbox.take_text() for sub in idle]
+    assert all(t is texts[0] for t in texts) and len(encoded) == 1
+    south_texts = {id(sub.mailbox.take_text()) for sub in south}
+    assert len(south_texts) == 1 and len(encoded) == 2  # one more: the south filter's frame
+    assert orjson.loads(texts[0])["agents"]["upsert"][0]["state"] == "aux"
+
+    view.apply(topics.AGENT_STATUS, b"a2", agent("a2", "available", "south"))
+    hub.step()  # slow has not sent its frame yet: a merge of both changes
+    del encoded[:]
+    own = slow.mailbox.take_text()
+    assert own is not idle[0].mailbox.take_text() and len(encoded) == 2
+    frame = orjson.loads(own)
+    upserts = sorted((a["agent_id"], a["state"]) for a in frame["agents"]["upsert"])
+    assert upserts == [("a1", "aux"), ("a2", "available")]
+    assert slow.mailbox.merged == 1
+    await hub.stop()
+
+
+async def test_hub_heartbeat_per_filter_after_ping_s_without_a_push() -> None:
+    view, now, mono = View(), [NOW], [100.0]
+    hub = make_hub(view, now, mono)
+    hub.ping_s = 5.0
+    subs = [hub.subscribe(Filter()) for _ in range(3)]
+    for sub in subs[:2]:
+        sub.mailbox.take()  # subs[2] still holds its snapshot
+    mono[0] += 4.9
+    assert hub.step() == 0 and all(len(s.mailbox) == 0 for s in subs[:2])
+    mono[0] += 0.1
+    now[0] += 5000
+    assert hub.step() == 2  # a pending frame is fresher than a heartbeat
+    pings = [s.mailbox.take_text() for s in subs]
+    assert pings[0] is pings[1]
+    assert orjson.loads(pings[0]) == {"type": "ping", "server_ts": NOW + 5000, "ready": True}
+    assert orjson.loads(pings[2])["type"] == "snapshot"
+    mono[0] += 4.0
+    assert hub.step() == 0
+    view.apply(topics.AGENT_STATUS, b"a1", agent("a1", "available"))
+    mono[0] += 2.0  # 6 s after the last ping, but a delta went out just now
+    assert hub.step() == 3 and all(s.mailbox.take()["type"] == "delta" for s in subs)
+    mono[0] += 4.9
+    assert hub.step() == 0
+    mono[0] += 0.1
+    assert hub.step() == 3 and all(s.mailbox.take()["type"] == "ping" for s in subs)
+    await hub.stop()
+
+
+def test_gap_after_keeps_the_frame_budget() -> None:
+    assert gap_after(0, 10_000) == gap_after(1, 10_000) == gap_after(250, 10_000) == 0.025
+    assert gap_after(1000, 10_000) == pytest.approx(0.1)
+    assert gap_after(3000, 10_000) == pytest.approx(0.3)
+    assert gap_after(1000, 10_000, min_gap_s=0.2) == 0.2
+
+
+async def test_hub_spaces_its_steps_by_the_frames_it_queued() -> None:
+    """A changing view and 20 clients with a budget of 100 frames/s: a step every 0.2 s, not
+    every 25 ms."""
+    view, now = View(), [NOW]
+    hub = Hub(view, Settings(timezone="Asia/Shanghai", queues=[{"id": "q1"}],
+                             api={"ws_frames_per_s": 100}), lambda: now[0])
+    subs = [hub.subscribe(Filter()) for _ in range(20)]
+    started = hub.ticks
+    for i in range(60):  # 0.6 s of changes every 10 ms
+        view.apply(topics.AGENT_STATUS, b"a1", agent("a1", "available" if i % 2 else "aux"))
+        for sub in subs:
+            sub.mailbox.take()
+        await asyncio.sleep(0.01)
+    assert 1 <= hub.ticks - started <= 5  # 25 ms apart would be ~20
     await hub.stop()

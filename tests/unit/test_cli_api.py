@@ -1,0 +1,42 @@
+"""``floorwatch api`` hands the API settings to uvicorn (permessage-deflate included)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+import uvicorn
+
+from floorwatch import cli
+
+pytestmark = pytest.mark.usefixtures("isolated_config")
+
+
+def run_api(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[Any, dict[str, Any]]:
+    seen: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.append((app, kwargs)))
+    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)  # leave the root logger alone
+    assert cli.main(["api", "--loglevel", "warning", *argv]) == 0
+    assert len(seen) == 1
+    return seen[0]
+
+
+@pytest.mark.parametrize(("env", "expected"), [(None, False), ("true", True), ("false", False)])
+def test_ws_per_message_deflate_reaches_uvicorn(monkeypatch: pytest.MonkeyPatch, env: str | None,
+                                                expected: bool) -> None:
+    if env is not None:
+        monkeypatch.setenv("FLOORWATCH_API__WS_PER_MESSAGE_DEFLATE", env)
+    app, kwargs = run_api(monkeypatch)
+    assert kwargs["ws_per_message_deflate"] is expected
+    # the keyword is one uvicorn's Config knows (a misspelt one raises TypeError here)
+    config = uvicorn.Config(app, **kwargs)
+    assert config.ws_per_message_deflate is expected
+
+
+def test_host_and_port_flags_win_over_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOORWATCH_API_PORT", "8123")
+    _, kwargs = run_api(monkeypatch)
+    assert (kwargs["host"], kwargs["port"]) == ("127.0.0.1", 8123)
+    _, kwargs = run_api(monkeypatch, "--host", "0.0.0.0", "--port", "9001")
+    assert (kwargs["host"], kwargs["port"]) == ("0.0.0.0", 9001)
