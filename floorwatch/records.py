@@ -54,9 +54,11 @@ first ack wins; an ack never resolves).
     {"kind": "csat_agent", "agent_id", "date", "partition", "updated_ms",
      "surveys", "score_sum", "satisfied"}
 
-``fw.customer-contacts`` (internal, not compacted)  key = hashed customer::
+``fw.customer-contacts`` (internal, not compacted)  one record per contact batch and customer
+partition (``floorwatch.domain.fcr.partition_for``), key = that partition number::
 
-    {"c": contact_id, "v": {"o", "q", "p", "a", "r"} | None}   (floorwatch.domain.fcr.projection)
+    {"items": [[hashed customer, contact_id, {"o", "q", "p", "a", "r"} | None], ...]}
+    (floorwatch.domain.fcr.projection; None: the contact left this customer)
 
 ``fw.dead-letters``  key = source topic::
 

@@ -35,7 +35,7 @@ from floorwatch.domain.floor import (
     logged_in_ms_by_interval,
 )
 from floorwatch.domain.contacts import apply_event, reference_ms
-from floorwatch.domain.fcr import HOUR_MS, FcrAggregator, apply_projection, projection
+from floorwatch.domain.fcr import HOUR_MS, FcrAggregator, apply_projection, partition_for, projection
 from floorwatch.domain.intervals import (
     day_bounds_ms,
     day_interval_starts,
@@ -230,16 +230,20 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             await send(name, orjson.dumps(key), None if value is None else orjson.dumps(value), p, None, None)
 
     async def send_projections(moved: dict[str, tuple[Any, Any]]) -> None:
-        """Contacts whose FCR projection changed in a batch, to the topic keyed by customer."""
-        name = customer_topic.get_topic_name()
-        send = app.producer.send
+        """Contacts whose FCR projection changed in a batch: one record per customer partition
+        holding ``[customer, contact, projection | None]`` items (a record per projection cost
+        the worker a third of its throughput in Faust's per-event overhead)."""
+        by_part: dict[int, list[list[Any]]] = {}
         for cid, (before, after) in moved.items():
             if before == after:
                 continue
             if before is not None and (after is None or after[0] != before[0]):
-                await send(name, before[0].encode(), orjson.dumps({"c": cid, "v": None}), None, None, None)
+                by_part.setdefault(partition_for(before[0], partitions), []).append([before[0], cid, None])
             if after is not None:
-                await send(name, after[0].encode(), orjson.dumps({"c": cid, "v": after[1]}), None, None, None)
+                by_part.setdefault(partition_for(after[0], partitions), []).append([after[0], cid, after[1]])
+        name = customer_topic.get_topic_name()
+        for part, items in by_part.items():
+            await app.producer.send(name, str(part).encode(), orjson.dumps({"items": items}), part, None, None)
 
     async def dead_letter(event: EventT, exc: EventError) -> None:
         raw = event.value if isinstance(event.value, bytes) else bytes(str(event.value), "utf-8")
@@ -303,28 +307,30 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         """Contact projections per customer -> FCR outcomes (floorwatch.domain.fcr)."""
         async for batch in stream.take_events(w.batch_size, w.batch_within_s):
             ensure_fcr(active(topics.CUSTOMER_CONTACTS) | {e.message.partition for e in batch})
-            now_ms = int(st.clock() * 1000)
             changed: dict[str, int] = {}
             for event in batch:
                 p = event.message.partition
                 try:
-                    cu = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
-                    rec = orjson.loads(event.value)
-                    cid, value = rec["c"], rec["v"]
-                    if not isinstance(cid, str) or not (value is None or isinstance(value, dict)):
-                        raise ValueError("expected {c: str, v: object | null}")
-                except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                    await dead_letter(event, EventError(f"bad customer projection: {exc}", "bad_internal_record"))
+                    items = orjson.loads(event.value)["items"]
+                    for cu, cid, value in items:
+                        if not (isinstance(cu, str) and isinstance(cid, str)
+                                and (value is None or isinstance(value, dict))):
+                            raise ValueError("expected [customer, contact, projection | null] items")
+                except (ValueError, KeyError, TypeError) as exc:
+                    await dead_letter(event, EventError(f"bad customer projections: {exc}", "bad_internal_record"))
                     continue
-                new = apply_projection(customer_contacts(cu), cid, value)
-                if new is None:
-                    continue
-                if new:
-                    customers.data[cu] = {"_p": p, "c": new}
-                else:
-                    customers.data.pop(cu, None)
-                st.fcr[p].update(cu, new, now_ms)
-                changed[cu] = p
+                for cu, cid, value in items:
+                    new = apply_projection(customer_contacts(cu), cid, value)
+                    if new is None:
+                        continue
+                    if new:
+                        customers.data[cu] = {"_p": p, "c": new}
+                    else:
+                        customers.data.pop(cu, None)
+                    changed[cu] = p
+            now_ms = int(st.clock() * 1000)
+            for cu, p in changed.items():  # derived once per customer and batch
+                st.fcr[p].update(cu, customer_contacts(cu), now_ms)
             await write_changelog(customers, changed)
 
     @app.agent(agent_topic, name="agent-events")

@@ -33,12 +33,15 @@ from floorwatch.domain.contacts import Facts, outcome
 from floorwatch.domain.intervals import interval_start_ms, local_date
 from floorwatch.domain.queue_metrics import ANSWERED, Counts
 
-Projection = dict  # {"o": offered_ms, "q": queue, "p": parent | None, "a": agent | None, "r": bool | None}
+Projection = dict  # {"o": offered_ms, "q": queue, "p": parent | None, "a": agent | None, "r": False | None}
 HOUR_MS = 3_600_000
 
 
 def projection(facts: Facts | None) -> tuple[str, Projection] | None:
-    """``(hashed customer, projection)`` of a contact's facts; ``None`` without customer or offer."""
+    """``(hashed customer, projection)`` of a contact's facts; ``None`` without customer or offer.
+
+    Only what FCR reads: ``r`` is ``False`` when the wrap-up says unresolved, else ``None`` (a
+    "resolved: true" changes no outcome, so it sends nothing)."""
     if not facts or "cu" not in facts or "o" not in facts:
         return None
     result, _ = outcome(facts)
@@ -48,8 +51,13 @@ def projection(facts: Facts | None) -> tuple[str, Projection] | None:
         "q": facts["q"],
         "p": facts.get("p"),
         "a": facts["a"][2] if result == ANSWERED else None,
-        "r": wrap[3] if wrap is not None else None,
+        "r": False if wrap is not None and wrap[3] is False else None,
     }
+
+
+def partition_for(customer: str, partitions: int) -> int:
+    """The ``fw.customer-contacts`` partition of a hashed customer (hex digits: uniform)."""
+    return int(customer[:8], 16) % partitions
 
 
 @dataclass(frozen=True, slots=True)
