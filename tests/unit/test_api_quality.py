@@ -30,8 +30,7 @@ FCR interval partials of queue support (partitions of fw.customer-contacts):
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import httpx
 import orjson
@@ -43,24 +42,13 @@ from api.view import View
 from floorwatch import records, topics
 from floorwatch.config import Settings
 from floorwatch.domain.queue_metrics import Counts
-from floorwatch.events import to_ms
+from tests.unit.shanghai_day import HALF_HOUR, I_0930, I_1000, I_YESTERDAY, NOW, RULES, local_ms
 
-TZ = ZoneInfo("Asia/Shanghai")
 VIEWER = {"Authorization": "Bearer viewer-secret"}
 INGEST = {"Authorization": "Bearer ingest-secret"}
 D = "2024-03-05"
 
 
-def local_ms(text: str) -> int:
-    return to_ms(datetime.fromisoformat(text).replace(tzinfo=TZ))
-
-
-NOW = local_ms("2024-03-05T10:17:30")
-I_1000 = local_ms("2024-03-05T10:00:00")
-I_0930 = local_ms("2024-03-05T09:30:00")
-I_YESTERDAY = local_ms("2024-03-04T23:30:00")
-HALF_HOUR = 30 * 60_000
-RULES = {"sl_threshold_s": 20.0, "short_abandon_s": 5.0, "sl_target": 0.8, "sl_formula": "answered_over_offered"}
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 

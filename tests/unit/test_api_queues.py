@@ -23,8 +23,6 @@ Queue ``support`` (config: T=20 s, target 0.8, answered_over_offered):
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -35,23 +33,12 @@ from api.main import create_app
 from api.view import View
 from floorwatch import records, topics
 from floorwatch.domain.queue_metrics import Counts
-from floorwatch.events import to_ms
+from tests.unit.shanghai_day import HALF_HOUR, I_0930, I_1000, I_YESTERDAY, NOW, RULES, local_ms
 from tests.unit.contact_fields import NO_QUALITY_STATS
 
-TZ = ZoneInfo("Asia/Shanghai")
 VIEWER = {"Authorization": "Bearer viewer-secret"}
 
 
-def local_ms(text: str) -> int:
-    return to_ms(datetime.fromisoformat(text).replace(tzinfo=TZ))
-
-
-NOW = local_ms("2024-03-05T10:17:30")
-I_1000 = local_ms("2024-03-05T10:00:00")
-I_0930 = local_ms("2024-03-05T09:30:00")
-I_YESTERDAY = local_ms("2024-03-04T23:30:00")
-HALF_HOUR = 30 * 60_000
-RULES = {"sl_threshold_s": 20.0, "short_abandon_s": 5.0, "sl_target": 0.8, "sl_formula": "answered_over_offered"}
 
 
 pytestmark = pytest.mark.usefixtures("isolated_config")

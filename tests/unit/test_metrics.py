@@ -33,8 +33,6 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -48,21 +46,11 @@ from api.metrics import OUTCOMES, WINDOWS, GroupOffsetsProbe, ViewCollector, fas
 from api.view import View
 from floorwatch import records, topics
 from floorwatch.domain.queue_metrics import Counts
-from floorwatch.events import to_ms
+from tests.unit.shanghai_day import I_0930, I_1000, I_YESTERDAY, NOW, RULES
 
-TZ = ZoneInfo("Asia/Shanghai")
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
-def local_ms(text: str) -> int:
-    return to_ms(datetime.fromisoformat(text).replace(tzinfo=TZ))
-
-
-NOW = local_ms("2024-03-05T10:17:30")
-I_1000 = local_ms("2024-03-05T10:00:00")
-I_0930 = local_ms("2024-03-05T09:30:00")
-I_YESTERDAY = local_ms("2024-03-04T23:30:00")
-RULES = {"sl_threshold_s": 20.0, "short_abandon_s": 5.0, "sl_target": 0.8, "sl_formula": "answered_over_offered"}
 AGENT_IDS = [f"agent-zz-00{i}" for i in range(1, 6)]
 ALLOWED_LABELS = {"queue", "channel", "team", "state", "window", "outcome", "kind", "severity", "reason", "topic"}
 
