@@ -39,6 +39,10 @@ PRUNE_EVERY_LINES = 10_000
 MAX_ID = 256
 
 
+# caller ids that identify nobody (Asterisk and carriers' spellings of a withheld number)
+WITHHELD_CALLER_IDS = frozenset({"anonymous", "unknown", "<unknown>", "restricted", "private", "unavailable"})
+
+
 class LineError(ValueError):
     """A line that cannot be used; ``reason`` is short and stable (dead-letter reason)."""
 
@@ -323,6 +327,8 @@ class Mapper:
         self.calls[key] = {"c": cid, "n": n, "t": line.epoch, "s": "w", "ag": None, "e": line.epoch}
         self.last_by_callid[line.callid] = {"c": cid, "x": None, "t": line.epoch}
         customer = (line.fields.get("callerid") or "").strip()
+        if customer.lower() in WITHHELD_CALLER_IDS:
+            customer = ""  # withheld numbers are not one customer calling again (FCR)
         emit("contact.offered", contact_id=cid, queue=line.queue, channel=self.channel,
              customer=_cap(customer) if customer else None, parent_contact_id=parent)
 

@@ -36,11 +36,29 @@ def replay(stack: Stack, path: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True, text=True, timeout=120, check=False)
 
 
+# contacts with a caller id that are not transfer or overflow legs, by hand from day.log (the
+# anonymous caller is nobody; no number calls twice), so no repeats. FCR eligibility needs the
+# 24 h window to close, which depends on when the suite runs: tests/integration/test_quality.py
+# and test_pipeline.py cover it.
+DAY_CUSTOMERS = {("sales", "09:00"): 7, ("sales", "09:30"): 1, ("support", "09:00"): 1, ("support", "09:30"): 3}
+CLOCK_DEPENDENT = ("fcr_eligible", "fcr_resolved", "fcr")
+
+
+def day_stats_on_the_stack() -> dict[tuple[str, str], dict[str, Any]]:
+    out = {}
+    for (q, start), stats in DAY_STATS.items():
+        n = DAY_CUSTOMERS.get((q, start[11:16]), 0)
+        out[(q, start)] = {**{k: v for k, v in stats.items() if k not in CLOCK_DEPENDENT},
+                           "customer_contacts": n, "repeat_contacts": 0, "repeat_rate": 0.0 if n else None}
+    return out
+
+
 def interval_mismatches(stack: Stack) -> list[str]:
     bad = []
+    expected = day_stats_on_the_stack()
     for queue in ("sales", "support"):
         rows = {r["start"]: r for r in stack.get("/api/v1/intervals", queue=queue, date=DAY)}
-        want = {start: s for (q, start), s in DAY_STATS.items() if q == queue}
+        want = {start: s for (q, start), s in expected.items() if q == queue}
         if set(rows) != set(want):
             bad.append(f"{queue}: intervals {sorted(rows)} != {sorted(want)}")
             continue

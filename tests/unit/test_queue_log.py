@@ -206,7 +206,7 @@ DAY_EVENTS = """
     09:01:00 contact.offered 1795482060.103@sales channel=voice customer=13800000002 queue=sales
     09:01:30 contact.answered 1795482060.103@sales agent_id=SIP/1002 queue=sales
     09:01:30 agent.state SIP/1002 state=on_contact
-    09:02:00 contact.offered 1795482120.105@sales channel=voice customer=anonymous queue=sales
+    09:02:00 contact.offered 1795482120.105@sales channel=voice queue=sales
     09:02:03 contact.abandoned 1795482120.105@sales queue=sales
     09:03:00 contact.ended 1795482000.101@sales agent_id=SIP/1001
     09:03:00 agent.state SIP/1001 state=available
