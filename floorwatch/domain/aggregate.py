@@ -56,8 +56,9 @@ class QueueAggregator:
         if new is None:
             return
         survey = facts.get("s")
-        self._set_survey(contact_id, None if survey is None else
-                         (survey[3], local_date(new.offered_ms, self.tz).isoformat(), int(survey[2])))
+        if survey is not None or contact_id in self.survey_of:  # most contacts never have one
+            self._set_survey(contact_id, None if survey is None else
+                             (survey[3], local_date(new.offered_ms, self.tz).isoformat(), int(survey[2])))
         key: BucketKey = (facts["q"], interval_start_ms(new.offered_ms, self.tz, self.interval_minutes))
         old_key = self.by_contact.get(contact_id)
         if old_key is not None:
@@ -113,7 +114,8 @@ class QueueAggregator:
         key = self.by_contact.get(contact_id)
         if key is not None:
             self._remove(contact_id, key)
-        self._set_survey(contact_id, None)
+        if contact_id in self.survey_of:
+            self._set_survey(contact_id, None)
 
     def _set_survey(self, contact_id: str, survey: tuple[str, str, int] | None) -> None:
         """The contact's survey as (surveying agent, offered date, score), counted per agent-day."""

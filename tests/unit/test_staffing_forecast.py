@@ -17,9 +17,8 @@ C = n B_n / (n - A (1 - B_n)), SL = 1 - C exp(-(n - A) T / AHT)):
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -30,21 +29,12 @@ from api.main import create_app
 from api.view import View
 from floorwatch import records, topics
 from floorwatch.domain.queue_metrics import Counts
-from floorwatch.events import to_ms
+from tests.unit.shanghai_day import NOW, RULES, local_ms
 
-TZ = ZoneInfo("Asia/Shanghai")
 DAY = date(2024, 3, 5)
-RULES = {"sl_threshold_s": 20.0, "short_abandon_s": 5.0, "sl_target": 0.8, "sl_formula": "answered_over_offered"}
 VIEWER = {"Authorization": "Bearer viewer-secret"}
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
-
-
-def local_ms(text: str) -> int:
-    return to_ms(datetime.fromisoformat(text).replace(tzinfo=TZ))
-
-
-NOW = local_ms("2024-03-05T10:17:30")
 
 
 def make_settings():  # type: ignore[no-untyped-def]
