@@ -213,6 +213,14 @@ def test_follow_waits_for_the_file_and_a_partial_line(tmp_path: Path) -> None:
             time.sleep(0.05)
         events = [orjson.loads(x) for x in (tmp_path / "out.ndjson").read_bytes().splitlines()]
         assert [e["type"] for e in events] == ["contact.offered", "contact.abandoned"]
+
+        def saved_cursor() -> dict:  # the state is written after the events are out
+            path = tmp_path / "state.json"
+            return orjson.loads(path.read_bytes())["cursor"] if path.exists() else {}
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and saved_cursor().get("line_no") != 2:
+            time.sleep(0.05)
     finally:
         follower.kill()
     state = orjson.loads((tmp_path / "state.json").read_bytes())
