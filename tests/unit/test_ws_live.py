@@ -359,8 +359,8 @@ async def test_hub_spaces_its_steps_by_the_frames_it_queued() -> None:
     subs = [hub.subscribe(Filter()) for _ in range(20)]
     started = hub.ticks
     t0 = time.monotonic()
-    for i in range(60):  # ~0.6 s of changes every 10 ms
-        view.apply(topics.AGENT_STATUS, b"a1", agent("a1", "available" if i % 2 else "aux"))
+    for i in range(60):  # ~0.6 s of changes every 10 ms, each a new agent: never a step without one
+        view.apply(topics.AGENT_STATUS, f"a{i}".encode(), agent(f"a{i}", "available"))
         for sub in subs:
             sub.mailbox.take()
         await asyncio.sleep(0.01)
