@@ -1,7 +1,7 @@
 """The FastAPI application: ``create_app(settings)``; run it with uvicorn.
 
     uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port,
-                ws_per_message_deflate=settings.api.ws_per_message_deflate)
+                loop=settings.api.event_loop, ws_per_message_deflate=settings.api.ws_per_message_deflate)
 
 Without an injected ``view``, the lifespan starts a ``KafkaViewLoader`` that fills a fresh
 ``View`` from the output topics (``/readyz`` reports its progress). Without an injected

@@ -1,7 +1,8 @@
 """Pipeline throughput on the real broker, against two baselines measured in the same run.
 
 1. raw aiokafka consumer (getmany + orjson.loads): the broker/client limit;
-2. a bare Faust agent (per event orjson.loads into a dict): Faust's own ceiling;
+2. a bare Faust agent (per event orjson.loads into a dict): Faust's own ceiling, once on
+   asyncio's loop (Faust's default) and once on uvloop (the worker's ``worker.event_loop``);
 3. the Floorwatch worker (validation, contact facts table, aggregates, publishing).
 
 N contact events are pre-produced to 8 partitions; each consumer starts after that and the
@@ -191,8 +192,11 @@ async def run_workers(bootstrap: str, ends: dict[int, int], tmp: Path, n: int) -
 
 
 BARE_APP = '''
-import faust, orjson, sys
-app = faust.App("bench-bare", broker="kafka://{bootstrap}", env_prefix="BENCH_", autodiscover=False,
+import asyncio, faust, orjson, sys
+if "{loop}" == "uvloop":
+    import uvloop
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+app = faust.App("{group}", broker="kafka://{bootstrap}", env_prefix="BENCH_", autodiscover=False,
                 web_enabled=False, broker_session_timeout=6, broker_heartbeat_interval=0.5,
                 broker_request_timeout=20, broker_commit_interval=0.5, consumer_auto_offset_reset="earliest",
                 table_standby_replicas=0, datadir="{datadir}")
@@ -239,13 +243,17 @@ async def main() -> None:
         assert sum(ends.values()) == len(records), (sum(ends.values()), len(records))
         raw_rate = await raw_consumer(bootstrap, len(records))
 
-        bare_py = tmp / "bare_app.py"
-        bare_py.write_text(BARE_APP.format(bootstrap=bootstrap, topic=TOPIC, datadir=tmp / "bare"))
-        proc = run_faust([sys.executable, str(bare_py)], dict(os.environ), tmp / "bare.log")
-        try:
-            bare_rate = await time_group(bootstrap, "bench-bare", ends, proc, tmp / "bare.log")
-        finally:
-            stop(proc)
+        bare_rates: dict[str, float] = {}
+        for loop in ("asyncio", "uvloop"):  # the worker runs on uvloop (worker.event_loop)
+            bare_py = tmp / f"bare_{loop}.py"
+            bare_py.write_text(BARE_APP.format(bootstrap=bootstrap, topic=TOPIC, datadir=tmp / f"bare-{loop}",
+                                               loop=loop, group=f"bench-bare-{loop}"))
+            proc = run_faust([sys.executable, str(bare_py)], dict(os.environ), tmp / f"bare-{loop}.log")
+            try:
+                bare_rates[loop] = await time_group(bootstrap, f"bench-bare-{loop}", ends, proc,
+                                                    tmp / f"bare-{loop}.log")
+            finally:
+                stop(proc)
 
         worker_rate = await run_workers(bootstrap, ends, tmp / "one", 1)
     finally:
@@ -266,10 +274,12 @@ async def main() -> None:
           f"{'no customer ids' if args.no_customers else '85 % of offers with a customer id'}")
     print(f"produce (aiokafka):            {produce_rate:>10,.0f} events/s")
     print(f"raw aiokafka consumer:         {raw_rate:>10,.0f} events/s")
-    print(f"bare Faust agent:              {bare_rate:>10,.0f} events/s")
-    print(f"floorwatch worker (1 process): {worker_rate:>10,.0f} events/s")
+    print(f"bare Faust agent (asyncio):    {bare_rates['asyncio']:>10,.0f} events/s")
+    print(f"bare Faust agent (uvloop):     {bare_rates['uvloop']:>10,.0f} events/s")
+    print(f"floorwatch worker (1 process): {worker_rate:>10,.0f} events/s  (uvloop)")
     print(f"ratio worker / raw aiokafka:   {worker_rate / raw_rate:>10.3f}")
-    print(f"ratio worker / bare Faust:     {worker_rate / bare_rate:>10.3f}")
+    print(f"ratio worker / bare Faust:     {worker_rate / bare_rates['asyncio']:>10.3f}  (bare on asyncio, Faust's default)")
+    print(f"ratio worker / bare Faust:     {worker_rate / bare_rates['uvloop']:>10.3f}  (bare on uvloop, as the worker)")
     if two_rate is not None:
         print(f"floorwatch workers ({args.workers} processes): {two_rate:>9,.0f} events/s"
               f"  (x{two_rate / worker_rate:.2f} of one worker; same 2 cores as the broker)")

@@ -19,6 +19,14 @@ def _cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
                       settings.kafka.partitions, pick_free=not args.exact_port)
 
 
+def use_event_loop(name: str) -> None:
+    """Make ``name`` the event loop of this process (Faust's consumer thread included)."""
+    if name == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from services.broker import create_topics
     from streams.app import create_app
@@ -26,6 +34,7 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     if args.data_dir:
         settings = settings.model_copy(
             update={"worker": settings.worker.model_copy(update={"datadir": args.data_dir})})
+    use_event_loop(settings.worker.event_loop)
     asyncio.run(create_topics(settings.kafka.bootstrap, settings.kafka.partitions))
     app = create_app(settings)
     loglevel = {"warning": "warn", "critical": "crit"}.get(args.loglevel, args.loglevel)
@@ -42,6 +51,7 @@ def _cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(create_app(settings), host=args.host or settings.api.host,
                 port=args.port or settings.api.port, log_level=args.loglevel, access_log=False,
+                loop=settings.api.event_loop,
                 ws_per_message_deflate=settings.api.ws_per_message_deflate)
     return 0
 

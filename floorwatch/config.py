@@ -27,6 +27,8 @@ SlFormula = Literal[
 ]
 Channel = Literal["voice", "chat", "email", "callback"]
 Role = Literal["viewer", "supervisor", "admin", "ingest"]
+# uvloop: libuv's event loop; Faust's per-message task and future churn costs ~15 % less CPU on it
+EventLoop = Literal["uvloop", "asyncio"]
 
 
 class ConfigError(Exception):
@@ -84,6 +86,7 @@ class ApiConfig(_Strict):
     # frames the next waits n / this (at least 25 ms), so 1,000 clients get <= 10 frames/s each
     ws_frames_per_s: int = Field(10_000, ge=100)
     fetch_max_wait_ms: int = Field(50, ge=1, le=10_000)  # the view's consumer; see worker.fetch_max_wait_ms
+    event_loop: EventLoop = "uvloop"
 
 
 DEFAULT_ACTIVITY_STATES: dict[str, list[str]] = {
@@ -155,6 +158,7 @@ class WorkerConfig(_Strict):
     fetch_max_wait_ms: int = Field(100, ge=1, le=10_000)
     batch_size: int = Field(2000, ge=1)
     batch_within_s: float = Field(0.02, gt=0)
+    event_loop: EventLoop = "uvloop"
 
 
 class FcrConfig(_Strict):

@@ -24,6 +24,7 @@ from floorwatch.config import Settings
 from floorwatch.domain.aggregate import QueueAggregator
 from floorwatch.domain.adherence import evaluate_day, realtime_status
 from streams.alerting import WebhookNotifier, run_queue_alerts
+from streams.produce import kafka_producer, send_batched
 from floorwatch.domain.agents import agent_status, apply_agent_event
 from floorwatch.domain.alerts import AlertBook, adherence_rule
 from floorwatch.domain.floor import (
@@ -218,16 +219,14 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     async def write_changelog(table: faust.Table, changed: dict[str, int]) -> None:
         """Changelog records for keys changed in a batch, each to its source partition.
 
-        Written through the app's producer rather than ``Table.send_changelog``, whose
-        per-record bookkeeping cost 2/3 of the worker's time; the producer is flushed before
-        every offset commit, so a committed event's state is always in the changelog.
+        Written in batches through the app's producer rather than ``Table.send_changelog``,
+        whose per-record bookkeeping cost 2/3 of the worker's time; the producer is flushed
+        before every offset commit, so a committed event's state is always in the changelog.
         """
-        name = table.changelog_topic.get_topic_name()
-        send = app.producer.send
         data = table.data
-        for key, p in changed.items():
-            value = data.get(key)
-            await send(name, orjson.dumps(key), None if value is None else orjson.dumps(value), p, None, None)
+        await send_batched(kafka_producer(app), table.changelog_topic.get_topic_name(),
+                           ((p, orjson.dumps(key), None if (value := data.get(key)) is None else orjson.dumps(value))
+                            for key, p in changed.items()))
 
     async def send_projections(moved: dict[str, tuple[Any, Any]]) -> None:
         """Contacts whose FCR projection changed in a batch: one record per customer partition
@@ -241,9 +240,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 by_part.setdefault(partition_for(before[0], partitions), []).append([before[0], cid, None])
             if after is not None:
                 by_part.setdefault(partition_for(after[0], partitions), []).append([after[0], cid, after[1]])
-        name = customer_topic.get_topic_name()
-        for part, items in by_part.items():
-            await app.producer.send(name, str(part).encode(), orjson.dumps({"items": items}), part, None, None)
+        await send_batched(kafka_producer(app), customer_topic.get_topic_name(),
+                           ((part, str(part).encode(), orjson.dumps({"items": items}))
+                            for part, items in by_part.items()))
 
     async def dead_letter(event: EventT, exc: EventError) -> None:
         raw = event.value if isinstance(event.value, bytes) else bytes(str(event.value), "utf-8")
@@ -402,18 +401,17 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         """Forget contacts older than ``retention_days`` (tombstones in the changelog)."""
         today = local_date(now_ms, settings.tz)
         cutoff_ms, _ = day_bounds_ms(today.fromordinal(today.toordinal() - settings.retention_days), settings.tz)
-        name = contacts.changelog_topic.get_topic_name()
         expired = [(cid, f["_p"]) for cid, f in contacts.data.items()
                    if f is not None and f.get("_p") in owned and reference_ms(f) < cutoff_ms]
         for cid, p in expired:
             del contacts.data[cid]
             st.aggregators[p].forget(cid)
-            await app.producer.send(name, orjson.dumps(cid), None, p, None, None)
+        await write_changelog(contacts, dict(expired))
         if expired:
             log.info("retention: forgot %d contacts offered before %s", len(expired), cutoff_ms)
         fcr_cutoff = cutoff_ms - round(settings.fcr.window_hours * HOUR_MS)
         mine = active(topics.CUSTOMER_CONTACTS)
-        name = customers.changelog_topic.get_topic_name()
+        pruned: dict[str, int] = {}
         for p, agg in st.fcr.items():
             if p not in mine:
                 continue
@@ -425,8 +423,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 else:
                     customers.data.pop(cu, None)
                 agg.update(cu, left, now_ms)
-                await app.producer.send(name, orjson.dumps(cu),
-                                        orjson.dumps(customers.data[cu]) if left else None, p, None, None)
+                pruned[cu] = p
+        await write_changelog(customers, pruned)
 
     async def publish_once() -> None:
         now_s = st.clock()

@@ -1,12 +1,15 @@
-"""``floorwatch api`` hands the API settings to uvicorn (permessage-deflate included)."""
+"""``floorwatch api`` hands the API settings to uvicorn (permessage-deflate, event loop); the
+worker's event loop choice."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import pytest
 import uvicorn
+import uvloop
 
 from floorwatch import cli
 
@@ -40,3 +43,25 @@ def test_host_and_port_flags_win_over_settings(monkeypatch: pytest.MonkeyPatch) 
     assert (kwargs["host"], kwargs["port"]) == ("127.0.0.1", 8123)
     _, kwargs = run_api(monkeypatch, "--host", "0.0.0.0", "--port", "9001")
     assert (kwargs["host"], kwargs["port"]) == ("0.0.0.0", 9001)
+
+
+@pytest.mark.parametrize(("env", "expected"), [(None, "uvloop"), ("asyncio", "asyncio")])
+def test_event_loop_reaches_uvicorn(monkeypatch: pytest.MonkeyPatch, env: str | None, expected: str) -> None:
+    if env is not None:
+        monkeypatch.setenv("FLOORWATCH_API__EVENT_LOOP", env)
+    _, kwargs = run_api(monkeypatch)
+    assert kwargs["loop"] == expected
+
+
+@pytest.mark.parametrize(("name", "loop_type"), [("uvloop", uvloop.Loop), ("asyncio", asyncio.SelectorEventLoop)])
+def test_use_event_loop_sets_the_loops_of_new_threads_too(name: str, loop_type: type) -> None:
+    """Faust's consumer thread makes its loop with ``asyncio.new_event_loop``: it follows."""
+    before = asyncio.get_event_loop_policy()
+    try:
+        asyncio.set_event_loop_policy(None)
+        cli.use_event_loop(name)
+        loop = asyncio.new_event_loop()
+        assert type(loop) is loop_type
+        loop.close()
+    finally:
+        asyncio.set_event_loop_policy(before)
