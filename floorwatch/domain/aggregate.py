@@ -15,6 +15,7 @@ from floorwatch.domain.queue_metrics import SATISFIED_MIN_SCORE, WAITING, Contri
 
 BucketKey = tuple[str, int]  # (queue, interval or minute start ms)
 MINUTE_MS = 60_000
+SECOND_MS = 1_000
 
 
 def _minute(ts_ms: int) -> int:
@@ -27,6 +28,29 @@ class Bucket:
     members: dict[str, Contribution] = field(default_factory=dict)
     rules: list | None = None  # [T_ms, short_ms, target, formula] of the first contact
     mixed_rules: bool = False
+    # minute buckets only: an upper bound of the members' offer times, and an index of them
+    # per offered second (built when a rolling window's edge cuts the minute; dropped on change)
+    latest_offered_ms: int = 0
+    seconds: dict[int, tuple[Counts, list[Contribution]]] | None = None
+
+    def offered_between(self, total: Counts, lo_ms: int, hi_ms: int) -> None:
+        """Add the members offered in ``(lo_ms, hi_ms]`` to ``total``: whole seconds from the
+        per-second index, members scanned only in the (at most two) seconds the bounds cut."""
+        if self.seconds is None:
+            self.seconds = {}
+            for c in self.members.values():
+                second = self.seconds.get(start := c.offered_ms - c.offered_ms % SECOND_MS)
+                if second is None:
+                    second = self.seconds[start] = (Counts(), [])
+                second[0].add(c)
+                second[1].append(c)
+        for start, (counts, members) in self.seconds.items():
+            if start > lo_ms and start + SECOND_MS - 1 <= hi_ms:
+                total.merge(counts)
+            elif start + SECOND_MS - 1 > lo_ms and start <= hi_ms:
+                for c in members:
+                    if lo_ms < c.offered_ms <= hi_ms:
+                        total.add(c)
 
     def recompute_max(self) -> None:
         waits = [c.wait_ms for c in self.members.values() if c.outcome != WAITING]
@@ -79,6 +103,9 @@ class QueueAggregator:
             minute = self.minutes[(key[0], _minute(new.offered_ms))] = Bucket()
         minute.members[contact_id] = new
         minute.counts.add(new)
+        minute.seconds = None
+        if new.offered_ms > minute.latest_offered_ms:
+            minute.latest_offered_ms = new.offered_ms
         self.by_contact[contact_id] = key
         queue_waiting = self.waiting.setdefault(key[0], {})
         if new.outcome == WAITING:
@@ -102,6 +129,7 @@ class QueueAggregator:
         minute = self.minutes[minute_key]
         del minute.members[contact_id]
         minute.counts.add(old, -1)
+        minute.seconds = None
         if old.outcome != WAITING and old.wait_ms == minute.counts.max_wait_ms:
             minute.recompute_max()
         if not minute.members:
@@ -152,8 +180,10 @@ class QueueAggregator:
     def rolling(self, queue: str, now_ms: int, window_ms: int) -> Counts:
         """Counts of the queue's contacts offered in ``(now - window, now]``.
 
-        Whole minutes inside the window add their kept counts; only the (at most two) minutes
-        cut by the window's edges are scanned, so the cost does not grow with traffic.
+        Whole minutes inside the window add their kept counts, and so does the current minute
+        when none of its contacts was offered after ``now``; a minute cut by the window's
+        start adds its members per offered second (``Bucket.offered_between``), so the cost
+        grows with neither traffic nor the window.
         """
         lo = now_ms - window_ms
         total = Counts()
@@ -161,12 +191,10 @@ class QueueAggregator:
             minute = self.minutes.get((queue, start))
             if minute is None:
                 continue
-            if start > lo and start + MINUTE_MS - 1 <= now_ms:
+            if start > lo and (start + MINUTE_MS - 1 <= now_ms or minute.latest_offered_ms <= now_ms):
                 total.merge(minute.counts)
             else:
-                for c in minute.members.values():
-                    if lo < c.offered_ms <= now_ms:
-                        total.add(c)
+                minute.offered_between(total, lo, now_ms)
         return total
 
     def take_dirty(self) -> tuple[set[BucketKey], set[str]]:

@@ -3,6 +3,7 @@ example of docs/metrics.md, computed end to end from events."""
 
 from __future__ import annotations
 
+import random
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ import pytest
 
 from tests.unit.contact_fields import CONTACT_FIELDS, NO_QUALITY_STATS
 from floorwatch.domain.aggregate import QueueAggregator
-from floorwatch.domain.contacts import apply_event
+from floorwatch.domain.contacts import apply_event, contribution
 from floorwatch.domain.intervals import day_interval_starts, local_date
 from floorwatch.domain.queue_metrics import SL_FORMULAS, Counts, QueueRules, stats
 from floorwatch.events import parse_event, to_ms
@@ -411,6 +412,46 @@ def test_rolling_spans_intervals_and_ignores_other_queues() -> None:
     assert f.agg.rolling("support", now, 15 * MIN).offered == 3
     assert f.agg.rolling("billing", now, 15 * MIN).offered == 1
     assert f.agg.rolling("nobody", now, 15 * MIN) == Counts()
+
+
+def brute_rolling(f: Floor, queue: str, now: int, window_ms: int) -> Counts:
+    """The window recounted from every contact's facts, one by one."""
+    total = Counts()
+    for facts in f.facts.values():
+        c = contribution(facts)
+        if facts["q"] == queue and c is not None and now - window_ms < c.offered_ms <= now:
+            total.add(c)
+    return total
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rolling_equals_a_recount_while_contacts_change(seed: int) -> None:
+    """Windows whose edges cut minutes and seconds, asked between changes to the contacts
+    they cut (the per-second index and the current minute's shortcut must follow)."""
+    rng = random.Random(seed)
+    f = Floor()
+    base = datetime.fromisoformat(DAY + "09:58:00")
+
+    def at(ms: int) -> str:
+        return (base + timedelta(milliseconds=ms)).isoformat(sep=" ", timespec="milliseconds")
+
+    offered: dict[str, int] = {}
+    for step in range(400):
+        cid = f"c{rng.randrange(120)}"
+        if cid not in offered:
+            offered[cid] = t = rng.choice([rng.randrange(180_000), rng.randrange(3) * 1000 + 60_000])
+            f.send("contact.offered", cid, at(t), queue=rng.choice(["support", "support", "billing"]))
+        elif rng.random() < 0.5:
+            kind = rng.choice(["contact.answered", "contact.abandoned"])
+            f.send(kind, cid, at(offered[cid] + rng.randrange(1, 40_000)))
+        if step % 5 == 0:
+            now = local_ms(at(rng.randrange(200_000)))
+            on_an_offer = local_ms(at(rng.randrange(3) * 1000 + 60_000))  # whole seconds, shared
+            for now, window_ms in ((now, rng.randrange(1, 150_000)), (now, 61_000), (now, 15 * MIN),
+                                   (on_an_offer + 61_000, 61_000), (on_an_offer, 61_000)):
+                for queue in ("support", "billing"):
+                    assert f.agg.rolling(queue, now, window_ms) == brute_rolling(f, queue, now, window_ms), \
+                        (step, now, window_ms, queue)
 
 
 def test_every_formula_is_defined_for_the_rolling_window() -> None:
