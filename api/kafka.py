@@ -24,15 +24,17 @@ class EventProducer(Protocol):
 
 
 class KafkaEventProducer:
-    """``AIOKafkaProducer`` (acks=all, linger 5 ms), started lazily so the API can start before Kafka.
+    """``AIOKafkaProducer`` (acks=all, linger ``kafka.producer_linger_ms``), started lazily so the API can start before Kafka.
 
     ``send`` only enqueues; ``flush`` awaits the delivery of everything enqueued so far, so a
     request that returns 202 knows its events are stored. A failed start is retried by the next
     request.
     """
 
-    def __init__(self, bootstrap: str, *, request_timeout_ms: int = 15_000, **options: Any) -> None:
+    def __init__(self, bootstrap: str, *, request_timeout_ms: int = 15_000, linger_ms: int = 20,
+                 **options: Any) -> None:
         self.bootstrap = bootstrap
+        self.linger_ms = linger_ms
         self.request_timeout_ms = request_timeout_ms
         self.options = options
         self._producer: Any = None
@@ -49,7 +51,7 @@ class KafkaEventProducer:
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self.bootstrap,
                     acks="all",
-                    linger_ms=5,
+                    linger_ms=self.linger_ms,
                     client_id="floorwatch-api",
                     request_timeout_ms=self.request_timeout_ms,
                     **self.options,

@@ -58,7 +58,8 @@ def create_app(
     owns_view = view is None
     owns_producer = producer is None
     view = view if view is not None else View()
-    producer = producer if producer is not None else KafkaEventProducer(settings.kafka.bootstrap)
+    producer = producer if producer is not None else KafkaEventProducer(
+        settings.kafka.bootstrap, linger_ms=settings.kafka.producer_linger_ms)
     loader = (
         KafkaViewLoader(settings.kafka.bootstrap, view, fetch_max_wait_ms=settings.api.fetch_max_wait_ms)
         if owns_view

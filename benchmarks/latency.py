@@ -325,6 +325,7 @@ async def wait_history(url: str, contacts: int, timeout_s: float) -> float:
 class Load:
     rate: float
     probe_interval_s: float
+    linger_ms: int  # as the API's ingest producer: kafka.producer_linger_ms
     probe_t: list[float] = field(default_factory=list)  # index i-1 -> produce time of probe i
     probe_ack: dict[int, float] = field(default_factory=dict)  # probe i -> acks=all received
     sent: int = 0  # background events
@@ -339,8 +340,8 @@ class Load:
     async def run(self, bootstrap: str) -> None:
         from aiokafka import AIOKafkaProducer
 
-        # as the API's ingest producer: acks=all, linger 5 ms
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+        # as the API's ingest producer: acks=all, linger kafka.producer_linger_ms
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=self.linger_ms,
                                     client_id="bench-load")
         await producer.start()
         try:
@@ -746,7 +747,7 @@ async def run_stack(args: argparse.Namespace, n: int, tmp: Path) -> dict[str, An
     print(f"[{time.strftime('%X')}] N={n:,}: starting broker, worker, API in {tmp}", flush=True)
     broker = start_tansu("127.0.0.1", port, tmp / "broker.log")
     procs: list[subprocess.Popen] = []
-    load = Load(args.rate, args.probe_interval)
+    load = Load(args.rate, args.probe_interval, args.linger_ms)
     obs = Observers()
     bg: list[asyncio.Task[Any]] = []
     try:
@@ -809,9 +810,11 @@ async def main(args: argparse.Namespace) -> None:
     os.environ["FLOORWATCH_CONFIG"] = str(config)
     settings = load_settings()
     args.partitions = settings.kafka.partitions
+    args.linger_ms = settings.kafka.producer_linger_ms
     settings_line = (f"settings: publish_interval_s {settings.api.publish_interval_s}, worker batch "
                      f"{settings.worker.batch_size}/{settings.worker.batch_within_s} s, "
-                     f"{settings.kafka.partitions} partitions, api.fetch_max_wait_ms "
+                     f"{settings.kafka.partitions} partitions, load producer linger {args.linger_ms} ms, "
+                     f"api.fetch_max_wait_ms "
                      f"{settings.api.fetch_max_wait_ms}, hub tick 0.1 s, api.ws_frames_per_s "
                      f"{settings.api.ws_frames_per_s:,}, clients "
                      f"{'offer' if args.deflate else 'do not offer'} permessage-deflate, server "

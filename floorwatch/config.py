@@ -72,6 +72,10 @@ class TeamConfig(_Strict):
 class KafkaConfig(_Strict):
     bootstrap: str = "127.0.0.1:9092"
     partitions: int = Field(8, ge=1, le=256)
+    # linger of the event producers (API ingest, simulator, queue_log connector): Tansu's fetch
+    # cost grows with the record batches in a log, and 5 ms batches cost it 4x what 20 ms ones do
+    # (docs/performance.md); Kafka is indifferent
+    producer_linger_ms: int = Field(20, ge=0, le=1000)
 
 
 class ApiConfig(_Strict):

@@ -460,9 +460,9 @@ class KafkaSink:
         self.pending: list[asyncio.Future[Any]] = []
 
     @classmethod
-    async def connect(cls, bootstrap: str) -> KafkaSink:
+    async def connect(cls, bootstrap: str, linger_ms: int) -> KafkaSink:
         producer = await start_producer(bootstrap, timeout_s=KAFKA_CONNECT_TIMEOUT_S, client_id="floorwatch-queue-log",
-                                        linger_ms=5, acks="all")
+                                        linger_ms=linger_ms, acks="all")
         return cls(producer)
 
     async def send(self, event: dict[str, Any]) -> None:
@@ -658,7 +658,7 @@ async def run(settings: Settings, options: Options, stop: asyncio.Event | None =
                              None if state is None else state.get("out_size"))
     else:
         try:
-            sink = await KafkaSink.connect(options.bootstrap)
+            sink = await KafkaSink.connect(options.bootstrap, settings.kafka.producer_linger_ms)
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             print(f"floorwatch replay-queue-log: cannot reach Kafka at {options.bootstrap}: {exc}",
                   file=sys.stderr)

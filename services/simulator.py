@@ -194,9 +194,9 @@ class _KafkaSink:
         self.failed = 0
 
     @classmethod
-    async def connect(cls, bootstrap: str) -> _KafkaSink:
+    async def connect(cls, bootstrap: str, linger_ms: int) -> _KafkaSink:
         producer = await start_producer(bootstrap, timeout_s=KAFKA_CONNECT_TIMEOUT_S, client_id="floorwatch-simulator",
-                                        linger_ms=5, acks=1)
+                                        linger_ms=linger_ms, acks=1)
         return cls(producer)
 
     def _done(self, fut: asyncio.Future[Any]) -> None:
@@ -256,7 +256,7 @@ async def run(settings: Settings, options: RunOptions, stop: asyncio.Event | Non
         sink: Any = _FileSink(options.out)
     else:
         try:
-            sink = await _KafkaSink.connect(options.bootstrap)
+            sink = await _KafkaSink.connect(options.bootstrap, settings.kafka.producer_linger_ms)
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             print(f"floorwatch simulate: cannot reach Kafka at {options.bootstrap}: {exc}", file=sys.stderr)
             return 1

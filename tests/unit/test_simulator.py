@@ -1037,8 +1037,8 @@ class FakeProducer:
 def test_kafka_output_uses_topic_key_and_wire_format(monkeypatch: pytest.MonkeyPatch) -> None:
     producer = FakeProducer()
 
-    async def connect(cls, bootstrap: str):  # type: ignore[no-untyped-def]
-        assert bootstrap == "broker:9092"
+    async def connect(cls, bootstrap: str, linger_ms: int):  # type: ignore[no-untyped-def]
+        assert (bootstrap, linger_ms) == ("broker:9092", SETTINGS.kafka.producer_linger_ms)
         return cls(producer)
 
     monkeypatch.setattr(simulator._KafkaSink, "connect", classmethod(connect))
