@@ -188,7 +188,10 @@ async def run_queue_alerts(app: Any, settings: Settings, notifier: WebhookNotifi
                            clock: Callable[[], float] = time.time, period_s: float = 1.0) -> None:
     """Leader-only loop: view of the output topics -> queue alert book -> ``fw.alerts``."""
     view = View()
-    loader = KafkaViewLoader(settings.kafka.bootstrap, view, fetch_max_wait_ms=settings.api.fetch_max_wait_ms)
+    # alerts are evaluated once a period: a fetch held for half of it is fresh enough, and every
+    # fetch costs Tansu a scan of the output logs (docs/performance.md)
+    loader = KafkaViewLoader(settings.kafka.bootstrap, view,
+                             fetch_max_wait_ms=max(settings.api.fetch_max_wait_ms, round(period_s * 500)))
     loading = asyncio.create_task(loader.run())
     alerter = QueueAlerter(settings, view)
     reminded: dict[str, int] = {}
