@@ -751,7 +751,7 @@ async def run_stack(args: argparse.Namespace, n: int, tmp: Path) -> dict[str, An
     obs = Observers()
     bg: list[asyncio.Task[Any]] = []
     try:
-        await create_topics(bootstrap, args.partitions)
+        await create_topics(bootstrap, args.partitions, output_partitions=args.output_partitions)
         worker = start_floorwatch(["worker", "--data-dir", str(tmp / "worker"), "--loglevel", "info"],
                                   env, tmp / "worker.log", args.what_if)
         procs.append(worker)
@@ -811,6 +811,7 @@ async def main(args: argparse.Namespace) -> None:
     settings = load_settings()
     args.partitions = settings.kafka.partitions
     args.linger_ms = settings.kafka.producer_linger_ms
+    args.output_partitions = settings.kafka.output_partitions
     settings_line = (f"settings: publish_interval_s {settings.api.publish_interval_s}, worker batch "
                      f"{settings.worker.batch_size}/{settings.worker.batch_within_s} s, "
                      f"{settings.kafka.partitions} partitions, load producer linger {args.linger_ms} ms, "

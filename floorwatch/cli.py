@@ -16,7 +16,8 @@ def _cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
 
     host, _, port = settings.kafka.bootstrap.rpartition(":")
     return run_broker(args.host or host or "127.0.0.1", args.port or int(port or 9092),
-                      settings.kafka.partitions, pick_free=not args.exact_port)
+                      settings.kafka.partitions, pick_free=not args.exact_port,
+                      output_partitions=settings.kafka.output_partitions)
 
 
 def use_event_loop(name: str) -> None:
@@ -35,7 +36,8 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         settings = settings.model_copy(
             update={"worker": settings.worker.model_copy(update={"datadir": args.data_dir})})
     use_event_loop(settings.worker.event_loop)
-    asyncio.run(create_topics(settings.kafka.bootstrap, settings.kafka.partitions))
+    asyncio.run(create_topics(settings.kafka.bootstrap, settings.kafka.partitions,
+                              output_partitions=settings.kafka.output_partitions))
     app = create_app(settings)
     loglevel = {"warning": "warn", "critical": "crit"}.get(args.loglevel, args.loglevel)
     sys.argv = ["floorwatch-worker", "worker", "--without-web", "--loglevel", loglevel]

@@ -74,8 +74,9 @@ def start_tansu(host: str, port: int, log_path: Path | None = None) -> subproces
     return proc
 
 
-async def create_topics(bootstrap: str, partitions: int, timeout_s: float = 30) -> None:
-    """Create every input and output topic with its final partition count (idempotent)."""
+async def create_topics(bootstrap: str, partitions: int, timeout_s: float = 30, output_partitions: int = 1) -> None:
+    """Create every input and internal topic with ``partitions`` partitions and every output
+    topic with ``output_partitions`` (idempotent: existing topics are left as they are)."""
     deadline = time.monotonic() + timeout_s
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
@@ -85,7 +86,7 @@ async def create_topics(bootstrap: str, partitions: int, timeout_s: float = 30) 
             wanted = [
                 NewTopic(
                     name,
-                    num_partitions=partitions,
+                    num_partitions=output_partitions if name in topics.OUTPUTS else partitions,
                     replication_factor=1,
                     topic_configs={"cleanup.policy": "compact"} if name in topics.COMPACTED else {},
                 )
@@ -104,7 +105,7 @@ async def create_topics(bootstrap: str, partitions: int, timeout_s: float = 30) 
             await admin.close()
 
 
-def run_broker(host: str, port: int, partitions: int, pick_free: bool = True) -> int:
+def run_broker(host: str, port: int, partitions: int, pick_free: bool = True, output_partitions: int = 1) -> int:
     """``floorwatch broker``: run until SIGINT/SIGTERM; print the bootstrap address."""
     if not port_is_free(host, port):
         if not pick_free:
@@ -113,7 +114,7 @@ def run_broker(host: str, port: int, partitions: int, pick_free: bool = True) ->
         port = free_port(host)
     proc = start_tansu(host, port)
     bootstrap = f"{host}:{port}"
-    asyncio.run(create_topics(bootstrap, partitions))
+    asyncio.run(create_topics(bootstrap, partitions, output_partitions=output_partitions))
     print(f"broker ready on {bootstrap} (Tansu pid {proc.pid}, in-memory storage)", flush=True)
     stop = {"flag": False}
 

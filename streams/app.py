@@ -163,8 +163,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     async def queue_alerts() -> None:
         await run_queue_alerts(app, settings, notifier, clock=st.clock)
 
-    def topic(name: str) -> faust.TopicT:
-        return app.topic(name, key_type=bytes, value_type=bytes, partitions=partitions,
+    def topic(name: str, n: int = partitions) -> faust.TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes, partitions=n,
                          key_serializer="raw", value_serializer="raw")
 
     contact_topic = topic(topics.CONTACT_EVENTS)
@@ -172,7 +172,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     schedule_topic = topic(topics.SCHEDULES)
     forecast_topic = topic(topics.FORECASTS)
     customer_topic = topic(topics.CUSTOMER_CONTACTS)
-    out = {name: topic(name) for name in topics.OUTPUTS}
+    out = {name: topic(name, settings.kafka.output_partitions) for name in topics.OUTPUTS}
 
     json_schema = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
     contacts = app.Table("contacts", default=None, partitions=partitions, schema=json_schema)
