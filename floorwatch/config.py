@@ -73,8 +73,9 @@ class KafkaConfig(_Strict):
     bootstrap: str = "127.0.0.1:9092"
     partitions: int = Field(8, ge=1, le=256)
     # output topics (latest-state records, a few hundred a second at most) as
-    # ``floorwatch broker`` and the worker create them: one partition is a sixth of the fetch
-    # cost on Tansu, whose fetches scan every record batch of a partition (docs/performance.md)
+    # ``floorwatch broker`` and the worker create them: a publish tick then makes one record
+    # batch per topic, not eight, and Tansu's fetches scan every batch of a partition
+    # (docs/performance.md)
     output_partitions: int = Field(1, ge=1, le=256)
     # linger of the event producers (API ingest, simulator, queue_log connector): Tansu's fetch
     # cost grows with the record batches in a log, and 5 ms batches cost it 4x what 20 ms ones do
