@@ -6,6 +6,7 @@ contact facts, so they always equal a pure function of the facts.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,7 @@ from floorwatch.domain.queue_metrics import SATISFIED_MIN_SCORE, WAITING, Contri
 BucketKey = tuple[str, int]  # (queue, interval or minute start ms)
 MINUTE_MS = 60_000
 SECOND_MS = 1_000
+INDEXED_MINUTES_PER_QUEUE = 4  # per-second indexes kept: the start edges of two windows, twice over
 
 
 def _minute(ts_ms: int) -> int:
@@ -33,9 +35,11 @@ class Bucket:
     latest_offered_ms: int = 0
     seconds: dict[int, tuple[Counts, list[Contribution]]] | None = None
 
-    def offered_between(self, total: Counts, lo_ms: int, hi_ms: int) -> None:
+    def offered_between(self, total: Counts, lo_ms: int, hi_ms: int) -> bool:
         """Add the members offered in ``(lo_ms, hi_ms]`` to ``total``: whole seconds from the
-        per-second index, members scanned only in the (at most two) seconds the bounds cut."""
+        per-second index, members scanned only in the (at most two) seconds the bounds cut;
+        returns whether the index had to be built."""
+        built = self.seconds is None
         if self.seconds is None:
             self.seconds = {}
             for c in self.members.values():
@@ -51,6 +55,7 @@ class Bucket:
                 for c in members:
                     if lo_ms < c.offered_ms <= hi_ms:
                         total.add(c)
+        return built
 
     def recompute_max(self) -> None:
         waits = [c.wait_ms for c in self.members.values() if c.outcome != WAITING]
@@ -73,6 +78,8 @@ class QueueAggregator:
         self.agent_surveys: dict[tuple[str, str], list[int]] = {}
         self.survey_of: dict[str, tuple[str, str, int]] = {}  # contact -> (agent, date, score)
         self.dirty_agent_days: set[tuple[str, str]] = set()
+        # per queue, minute buckets with a per-second index, oldest first (bounds their memory)
+        self.indexed: dict[str, deque[Bucket]] = {}
 
     def update(self, contact_id: str, facts: Facts) -> None:
         """Re-derive the contact's contribution from its facts (idempotent)."""
@@ -193,8 +200,11 @@ class QueueAggregator:
                 continue
             if start > lo and (start + MINUTE_MS - 1 <= now_ms or minute.latest_offered_ms <= now_ms):
                 total.merge(minute.counts)
-            else:
-                minute.offered_between(total, lo, now_ms)
+            elif minute.offered_between(total, lo, now_ms):
+                indexed = self.indexed.setdefault(queue, deque())
+                indexed.append(minute)
+                if len(indexed) > INDEXED_MINUTES_PER_QUEUE:
+                    indexed.popleft().seconds = None
         return total
 
     def take_dirty(self) -> tuple[set[BucketKey], set[str]]:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.unit.contact_fields import CONTACT_FIELDS, NO_QUALITY_STATS
-from floorwatch.domain.aggregate import QueueAggregator
+from floorwatch.domain.aggregate import INDEXED_MINUTES_PER_QUEUE, QueueAggregator
 from floorwatch.domain.contacts import apply_event, contribution
 from floorwatch.domain.intervals import day_interval_starts, local_date
 from floorwatch.domain.queue_metrics import SL_FORMULAS, Counts, QueueRules, stats
@@ -452,6 +452,20 @@ def test_rolling_equals_a_recount_while_contacts_change(seed: int) -> None:
                 for queue in ("support", "billing"):
                     assert f.agg.rolling(queue, now, window_ms) == brute_rolling(f, queue, now, window_ms), \
                         (step, now, window_ms, queue)
+
+
+def test_rolling_keeps_few_per_second_indexes_as_the_windows_slide() -> None:
+    """Every minute is once a window's start edge; its per-second index must not outlive that."""
+    f = Floor()
+    base = datetime.fromisoformat(DAY + "08:00:00")
+    for i in range(6 * 90):  # a contact every 10 s for 90 minutes, offered at :03.5 past
+        f.send("contact.offered", f"s{i}", (base + timedelta(seconds=10 * i + 3.5)).isoformat(sep=" "))
+    for step in range(0, 90 * 60, 25):
+        now = local_ms((base + timedelta(seconds=step)).isoformat(sep=" "))
+        for window_ms in (15 * MIN, 60 * MIN):
+            assert f.agg.rolling("support", now, window_ms) == brute_rolling(f, "support", now, window_ms)
+        indexed = [m for m in f.agg.minutes.values() if m.seconds is not None]
+        assert len(indexed) <= INDEXED_MINUTES_PER_QUEUE, (step, len(indexed))
 
 
 def test_every_formula_is_defined_for_the_rolling_window() -> None:
