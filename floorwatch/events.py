@@ -32,8 +32,10 @@ class EventError(ValueError):
 
 
 def to_ms(ts: datetime) -> int:
-    """Epoch milliseconds of an aware datetime, exactly (no float rounding)."""
-    return (ts - _EPOCH) // timedelta(milliseconds=1)
+    """Epoch milliseconds of an aware datetime, exactly (no float rounding): the floor of the
+    microseconds, as ``(ts - epoch) // timedelta(milliseconds=1)`` but in integer fields."""
+    d = ts - _EPOCH
+    return d.days * 86_400_000 + d.seconds * 1000 + d.microseconds // 1000
 
 
 def from_ms(ms: int) -> datetime:

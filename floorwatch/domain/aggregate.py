@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from floorwatch.domain.contacts import Facts, contribution
-from floorwatch.domain.intervals import interval_start_ms, local_date
+from floorwatch.domain.intervals import IntervalStarts, local_date
 from floorwatch.domain.queue_metrics import SATISFIED_MIN_SCORE, WAITING, Contribution, Counts
 
 BucketKey = tuple[str, int]  # (queue, interval or minute start ms)
@@ -68,6 +68,7 @@ class QueueAggregator:
     def __init__(self, tz: ZoneInfo, interval_minutes: int) -> None:
         self.tz = tz
         self.interval_minutes = interval_minutes
+        self.interval_of = IntervalStarts(tz, interval_minutes)
         self.buckets: dict[BucketKey, Bucket] = {}
         self.by_contact: dict[str, BucketKey] = {}
         self.waiting: dict[str, dict[str, int]] = {}  # queue -> contact -> offered ms
@@ -90,7 +91,7 @@ class QueueAggregator:
         if survey is not None or contact_id in self.survey_of:  # most contacts never have one
             self._set_survey(contact_id, None if survey is None else
                              (survey[3], local_date(new.offered_ms, self.tz).isoformat(), int(survey[2])))
-        key: BucketKey = (facts["q"], interval_start_ms(new.offered_ms, self.tz, self.interval_minutes))
+        key: BucketKey = (facts["q"], self.interval_of(new.offered_ms))
         old_key = self.by_contact.get(contact_id)
         if old_key is not None:
             old_bucket = self.buckets[old_key]

@@ -20,6 +20,33 @@ def interval_start_ms(ts_ms: int, tz: ZoneInfo, interval_minutes: int) -> int:
     return to_ms(floored)
 
 
+# Since 1973 every IANA zone's UTC offset is a whole number of minutes (Africa/Monrovia was the
+# last at -0:44:30) and changes at whole UTC minutes, so all of a UTC minute is in one interval.
+WHOLE_MINUTE_OFFSETS_FROM_MS = 94_694_400_000  # 1973-01-01T00:00Z
+
+
+class IntervalStarts:
+    """``interval_start_ms`` for one zone and interval length, remembered per UTC minute (the
+    hot path buckets every event; a batch's events share a few minutes)."""
+
+    def __init__(self, tz: ZoneInfo, interval_minutes: int, max_size: int = 4096) -> None:
+        self.tz = tz
+        self.interval_minutes = interval_minutes
+        self.max_size = max_size
+        self.by_minute: dict[int, int] = {}
+
+    def __call__(self, ts_ms: int) -> int:
+        if ts_ms < WHOLE_MINUTE_OFFSETS_FROM_MS:
+            return interval_start_ms(ts_ms, self.tz, self.interval_minutes)
+        minute = ts_ms // MINUTE_MS
+        start = self.by_minute.get(minute)
+        if start is None:
+            if len(self.by_minute) >= self.max_size:
+                self.by_minute.clear()
+            start = self.by_minute[minute] = interval_start_ms(ts_ms, self.tz, self.interval_minutes)
+        return start
+
+
 def interval_end_ms(start_ms: int, tz: ZoneInfo, interval_minutes: int) -> int:
     """End (exclusive) of the interval starting at ``start_ms``."""
     return start_ms + interval_minutes * MINUTE_MS

@@ -65,3 +65,18 @@ def test_to_ms_is_exact_for_negative_offsets():
 
 def test_events_doc_is_generated_from_the_code():
     assert (ROOT / "docs" / "events.md").read_text() == eventdoc.render()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_to_ms_floors_like_timedelta_division(seed: int) -> None:
+    """Before and after the epoch, in zones with odd offsets: the floor of the microseconds."""
+    import random
+    from datetime import UTC, datetime, timedelta, timezone
+
+    rng = random.Random(seed)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for _ in range(2000):
+        us = rng.randrange(-(10**16), 10**16)  # 1653..2286
+        tz = timezone(timedelta(minutes=rng.randrange(-14 * 60, 14 * 60), seconds=rng.choice([0, 30])))
+        ts = (epoch + timedelta(microseconds=us)).astimezone(tz)
+        assert to_ms(ts) == (ts - epoch) // timedelta(milliseconds=1) == us // 1000
