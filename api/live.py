@@ -316,9 +316,6 @@ class Mailbox:
         (``None``: no timeout, the hub puts heartbeats)."""
         if len(self):
             return True
-        if timeout_s is None:
-            await self._event.wait()
-            return bool(len(self))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await self._event.wait()

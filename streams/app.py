@@ -216,6 +216,13 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         rec = customers.data.get(cu)
         return None if rec is None else rec["c"]
 
+    def store_customer(cu: str, p: int, contacts: dict[str, Any]) -> None:
+        """The customer's contacts in partition ``p`` (a customer with none is not kept)."""
+        if contacts:
+            customers.data[cu] = {"_p": p, "c": contacts}
+        else:
+            customers.data.pop(cu, None)
+
     async def write_changelog(table: faust.Table, changed: dict[str, int]) -> None:
         """Changelog records for keys changed in a batch, each to its source partition.
 
@@ -320,13 +327,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                     continue
                 for cu, cid, value in items:
                     new = apply_projection(customer_contacts(cu), cid, value)
-                    if new is None:
-                        continue
-                    if new:
-                        customers.data[cu] = {"_p": p, "c": new}
-                    else:
-                        customers.data.pop(cu, None)
-                    changed[cu] = p
+                    if new is not None:
+                        store_customer(cu, p, new)
+                        changed[cu] = p
             now_ms = int(st.clock() * 1000)
             for cu, p in changed.items():  # derived once per customer and batch
                 st.fcr[p].update(cu, customer_contacts(cu), now_ms)
@@ -418,10 +421,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             held = [(cu, rec["c"]) for cu, rec in customers.data.items() if rec is not None and rec.get("_p") == p]
             for cu, cids in agg.expired(held, fcr_cutoff).items():
                 left = {k: v for k, v in customer_contacts(cu).items() if k not in cids}
-                if left:
-                    customers.data[cu] = {"_p": p, "c": left}
-                else:
-                    customers.data.pop(cu, None)
+                store_customer(cu, p, left)
                 agg.update(cu, left, now_ms)
                 pruned[cu] = p
         await write_changelog(customers, pruned)

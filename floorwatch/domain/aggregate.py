@@ -40,7 +40,7 @@ class Bucket:
         per-second index, members scanned only in the (at most two) seconds the bounds cut;
         returns whether the index had to be built."""
         built = self.seconds is None
-        if self.seconds is None:
+        if built:
             self.seconds = {}
             for c in self.members.values():
                 second = self.seconds.get(start := c.offered_ms - c.offered_ms % SECOND_MS)
@@ -67,7 +67,6 @@ class QueueAggregator:
 
     def __init__(self, tz: ZoneInfo, interval_minutes: int) -> None:
         self.tz = tz
-        self.interval_minutes = interval_minutes
         self.interval_of = IntervalStarts(tz, interval_minutes)
         self.buckets: dict[BucketKey, Bucket] = {}
         self.by_contact: dict[str, BucketKey] = {}
@@ -203,9 +202,10 @@ class QueueAggregator:
                 total.merge(minute.counts)
             elif minute.offered_between(total, lo, now_ms):
                 indexed = self.indexed.setdefault(queue, deque())
-                indexed.append(minute)
-                if len(indexed) > INDEXED_MINUTES_PER_QUEUE:
-                    indexed.popleft().seconds = None
+                if not any(b is minute for b in indexed):  # a rebuilt index must not evict another
+                    indexed.append(minute)
+                    if len(indexed) > INDEXED_MINUTES_PER_QUEUE:
+                        indexed.popleft().seconds = None
         return total
 
     def take_dirty(self) -> tuple[set[BucketKey], set[str]]:
