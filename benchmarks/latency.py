@@ -141,6 +141,9 @@ WHAT_IF_KEYS = {
                        "worker.fetch_max_wait_ms, which the worker applies after construction)",
     "api_fetch_ms": "fetch_max_wait_ms of the API's view loader (now also the setting api.fetch_max_wait_ms)",
     "hub_tick_s": "tick of the API's websocket hub (api.live.TICK_S, 0.1)",
+    "worker_fetch_pace_ms": "at least this long between fetch requests of each of the worker's consumers",
+    "api_fetch_pace_ms": "at least this long between fetch requests of each of the API's consumers",
+    "gc_log_ms": "log the worker's and API's garbage collections that take at least this long",
 }
 
 
@@ -175,6 +178,46 @@ def patched_cli(argv: list[str]) -> int:
             original(self, *a, **k)
 
         AIOKafkaConsumer.__init__ = init  # type: ignore[method-assign]
+    pace = what_if.get(f"{role}_fetch_pace_ms")
+    if pace is not None:
+        from aiokafka import AIOKafkaConsumer
+
+        original_start = AIOKafkaConsumer.start
+
+        async def start(self: Any) -> None:
+            await original_start(self)
+            fetcher = self._fetcher
+            send = fetcher._proc_fetch_request
+            state = {"last": 0.0, "n": 0, "t0": time.monotonic()}
+
+            async def paced(assignment: Any, node_id: Any, request: Any) -> Any:
+                wait = state["last"] + pace / 1000 - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                state["last"] = time.monotonic()
+                state["n"] += 1
+                if state["n"] % 500 == 0:
+                    print(f"what-if pace: {state['n']} fetches, {state['n'] / (time.monotonic() - state['t0']):.1f}/s",
+                          flush=True)
+                return await send(assignment, node_id, request)
+
+            fetcher._proc_fetch_request = paced
+
+        AIOKafkaConsumer.start = start  # type: ignore[method-assign]
+    gc_log = what_if.get("gc_log_ms")
+    if gc_log is not None:
+        import gc
+
+        started: dict[str, float] = {}
+
+        def on_gc(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                started["t"] = time.perf_counter()
+            elif (took := (time.perf_counter() - started.get("t", time.perf_counter())) * 1000) >= gc_log:
+                print(f"what-if gc: generation {info['generation']} took {took:.0f} ms, "
+                      f"collected {info['collected']}, tracked {len(gc.get_objects(info['generation']))}", flush=True)
+
+        gc.callbacks.append(on_gc)
     tick = what_if.get("hub_tick_s")
     if tick is not None and role == "api":
         import api.live
@@ -669,6 +712,12 @@ def analyse(phase: Phase, load: Load, obs: Observers) -> dict[str, Any]:
                 hub.append((server_ts - out_at[i][0]) * 1000)
     ms = 1000
     t_of = dict(probes)
+    slices: dict[int, list[float]] = {}  # probe latencies by 10 s slice of the window (all clients)
+    k = 0
+    for client in phase.clients:
+        for i, t in probes:
+            slices.setdefault(int((t - w0) // 10), []).append(total[k])
+            k += 1
     ticks = sorted(t for t in obs.ticks if w0 <= t <= w1)
     frames = sum(c["frames"] for c in phase.clients)
     return {
@@ -680,6 +729,7 @@ def analyse(phase: Phase, load: Load, obs: Observers) -> dict[str, Any]:
         "deflate_negotiated": sum(1 for c in phase.clients if c.get("deflate")),
         "bytes_per_frame": sum(c["bytes"] for c in phase.clients) / max(1, frames),
         "total": summary(total),
+        "p99_by_10s": [pct(sorted(v), 99) for _, v in sorted(slices.items())],
         "publisher_spacing": summary([(b - a) * ms for a, b in zip(ticks, ticks[1:])]),
         "stages": {
             "produce -> broker ack (acks=all)":
@@ -716,6 +766,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, settings_lin
         print(f"frames: {r['frames_per_client_s']:.1f}/s per client, {r['bytes_per_frame']:,.0f} bytes each; "
               f"permessage-deflate negotiated by {r.get('deflate_negotiated', 0):,} of {r['connected']:,} clients")
         print(f"LATENCY produce -> websocket frame: {fmt(r['total'])}")
+        print(f"   p99 by 10 s of the window: {' '.join(f'{v:.0f}' for v in r['p99_by_10s'])} ms")
         print(f"   (spacing of worker publishes carrying probe-queue records: {fmt(r['publisher_spacing'])})")
         for name, s in r["stages"].items():
             print(f"   {name:<48} {fmt(s)}")

@@ -55,23 +55,38 @@ async def main(args: argparse.Namespace) -> None:
         await producer.start()
         await produce(producer, args.warm)
         consumer = None
+        fetches = [0]
         if args.max_wait:
             consumer = AIOKafkaConsumer("t", bootstrap_servers=bootstrap, group_id=None,
                                         fetch_max_wait_ms=args.max_wait, auto_offset_reset="latest")
             await consumer.start()
+            fetcher = consumer._fetcher
+            original = fetcher._proc_fetch_request
+            last = [0.0]
+
+            async def paced(assignment, node_id, request):  # type: ignore[no-untyped-def]
+                wait = last[0] + args.pace / 1000 - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                last[0] = time.monotonic()
+                fetches[0] += 1
+                return await original(assignment, node_id, request)
+
+            fetcher._proc_fetch_request = paced
 
         async def tail() -> None:
             while consumer is not None:
                 await consumer.getmany(timeout_ms=1000)
 
         tailing = asyncio.create_task(tail())
-        c0, t0 = cpu_s(broker.pid), time.monotonic()
+        c0, t0, f0 = cpu_s(broker.pid), time.monotonic(), fetches[0]
         await produce(producer, 15)
-        share = 100 * (cpu_s(broker.pid) - c0) / (time.monotonic() - t0)
+        elapsed = time.monotonic() - t0
+        share = 100 * (cpu_s(broker.pid) - c0) / elapsed
         tailing.cancel()
         print(f"log {args.warm:g} s old, producer linger {args.linger} ms, "
-              f"{'no consumer' if consumer is None else f'1 consumer, fetch_max_wait {args.max_wait} ms'}: "
-              f"broker {share:.0f} % of a core")
+              f"{'no consumer' if consumer is None else f'1 consumer, fetch_max_wait {args.max_wait} ms, pace {args.pace} ms'}: "
+              f"broker {share:.0f} % of a core, {(fetches[0] - f0) / elapsed:.1f} fetches/s")
         if consumer is not None:
             await consumer.stop()
         await producer.stop()
@@ -84,4 +99,5 @@ if __name__ == "__main__":
     p.add_argument("--warm", type=float, default=60, help="seconds of log before measuring")
     p.add_argument("--linger", type=int, default=5, help="producer linger_ms")
     p.add_argument("--max-wait", type=int, default=100, help="consumer fetch_max_wait_ms (0: no consumer)")
+    p.add_argument("--pace", type=int, default=0, help="at least this many ms between fetch requests")
     asyncio.run(main(p.parse_args()))

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from floorwatch.config import ConfigError, Settings, load_settings
+from floorwatch.gc_policy import start_gc_policy
 
 
 def _cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
@@ -36,6 +37,7 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         settings = settings.model_copy(
             update={"worker": settings.worker.model_copy(update={"datadir": args.data_dir})})
     use_event_loop(settings.worker.event_loop)
+    start_gc_policy(settings.gc)
     asyncio.run(create_topics(settings.kafka.bootstrap, settings.kafka.partitions,
                               output_partitions=settings.kafka.output_partitions))
     app = create_app(settings)
@@ -51,6 +53,7 @@ def _cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     from api.main import create_app
 
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    start_gc_policy(settings.gc)
     uvicorn.run(create_app(settings), host=args.host or settings.api.host,
                 port=args.port or settings.api.port, log_level=args.loglevel, access_log=False,
                 loop=settings.api.event_loop,

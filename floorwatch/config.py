@@ -170,6 +170,13 @@ class WorkerConfig(_Strict):
     event_loop: EventLoop = "uvloop"
 
 
+class GcConfig(_Strict):
+    """Garbage collection in the worker and the API (floorwatch/gc_policy.py)."""
+
+    freeze_every_s: float = Field(10, ge=0)  # 0: Python's default collector, no freezing
+    full_collect_every_s: float = Field(21_600, ge=0)  # 0: never (frozen cyclic garbage stays)
+
+
 class FcrConfig(_Strict):
     window_hours: float = Field(24, gt=0, le=24 * 31)
 
@@ -199,6 +206,7 @@ class Settings(BaseSettings):
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     fcr: FcrConfig = Field(default_factory=FcrConfig)
+    gc: GcConfig = Field(default_factory=GcConfig)
 
     @field_validator("timezone")
     @classmethod
