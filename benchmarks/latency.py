@@ -150,6 +150,7 @@ WHAT_IF_KEYS = {
     "worker_fetch_pace_ms": "at least this long between fetch requests of each of the worker's consumers",
     "api_fetch_pace_ms": "at least this long between fetch requests of each of the API's consumers",
     "gc_log_ms": "log the worker's and API's garbage collections that take at least this long",
+    "switch_interval_ms": "sys.setswitchinterval of the worker and the API (Python's default: 5 ms)",
 }
 
 
@@ -210,6 +211,9 @@ def patched_cli(argv: list[str]) -> int:
             fetcher._proc_fetch_request = paced
 
         AIOKafkaConsumer.start = start  # type: ignore[method-assign]
+    switch = what_if.get("switch_interval_ms")
+    if switch is not None:
+        sys.setswitchinterval(switch / 1000)
     gc_log = what_if.get("gc_log_ms")
     if gc_log is not None:
         import gc

@@ -1,5 +1,5 @@
-"""``floorwatch api`` hands the API settings to uvicorn (permessage-deflate, event loop); the
-worker's event loop choice."""
+"""``floorwatch api`` hands the API settings to uvicorn (permessage-deflate, event loop) and
+starts the GC policy; the worker's event loop choice."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from floorwatch import cli
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
-def run_api(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[Any, dict[str, Any]]:
+def run_api(monkeypatch: pytest.MonkeyPatch, *argv: str, gc_policies: list[Any] | None = None
+            ) -> tuple[Any, dict[str, Any]]:
     seen: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.append((app, kwargs)))
+    monkeypatch.setattr(cli, "start_gc_policy", (gc_policies if gc_policies is not None else []).append)
     monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)  # leave the root logger alone
     assert cli.main(["api", "--loglevel", "warning", *argv]) == 0
     assert len(seen) == 1
@@ -43,6 +45,13 @@ def test_host_and_port_flags_win_over_settings(monkeypatch: pytest.MonkeyPatch) 
     assert (kwargs["host"], kwargs["port"]) == ("127.0.0.1", 8123)
     _, kwargs = run_api(monkeypatch, "--host", "0.0.0.0", "--port", "9001")
     assert (kwargs["host"], kwargs["port"]) == ("0.0.0.0", 9001)
+
+
+def test_api_runs_the_gc_policy_of_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOORWATCH_GC__FREEZE_EVERY_S", "3")
+    policies: list[Any] = []
+    run_api(monkeypatch, gc_policies=policies)
+    assert [(p.freeze_every_s, p.full_collect_every_s) for p in policies] == [(3.0, 21_600.0)]
 
 
 @pytest.mark.parametrize(("env", "expected"), [(None, "uvloop"), ("asyncio", "asyncio")])
