@@ -174,7 +174,7 @@ class GcConfig(_Strict):
     """Garbage collection in the worker and the API (floorwatch/gc_policy.py)."""
 
     freeze_every_s: float = Field(10, ge=0)  # 0: Python's default collector, no freezing
-    full_collect_every_s: float = Field(21_600, ge=0)  # 0: never (frozen cyclic garbage stays)
+    full_collect_every_s: float = Field(86_400, ge=0)  # 0: never (frozen cyclic garbage stays)
 
 
 class FcrConfig(_Strict):

@@ -51,7 +51,7 @@ def test_api_runs_the_gc_policy_of_its_settings(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("FLOORWATCH_GC__FREEZE_EVERY_S", "3")
     policies: list[Any] = []
     run_api(monkeypatch, gc_policies=policies)
-    assert [(p.freeze_every_s, p.full_collect_every_s) for p in policies] == [(3.0, 21_600.0)]
+    assert [(p.freeze_every_s, p.full_collect_every_s) for p in policies] == [(3.0, 86_400.0)]
 
 
 @pytest.mark.parametrize(("env", "expected"), [(None, "uvloop"), ("asyncio", "asyncio")])
