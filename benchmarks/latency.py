@@ -200,7 +200,10 @@ def patched_cli(argv: list[str]) -> int:
             async def paced(assignment: Any, node_id: Any, request: Any) -> Any:
                 wait = state["last"] + pace / 1000 - time.monotonic()
                 if wait > 0:
-                    await asyncio.sleep(wait)
+                    try:
+                        await asyncio.sleep(wait)
+                    except asyncio.CancelledError:  # closing: as aiokafka's own fetch task does
+                        return False
                 state["last"] = time.monotonic()
                 state["n"] += 1
                 if state["n"] % 500 == 0:

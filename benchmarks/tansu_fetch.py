@@ -67,7 +67,10 @@ async def main(args: argparse.Namespace) -> None:
             async def paced(assignment, node_id, request):  # type: ignore[no-untyped-def]
                 wait = last[0] + args.pace / 1000 - time.monotonic()
                 if wait > 0:
-                    await asyncio.sleep(wait)
+                    try:
+                        await asyncio.sleep(wait)
+                    except asyncio.CancelledError:  # closing: as aiokafka's own fetch task does
+                        return False
                 last[0] = time.monotonic()
                 fetches[0] += 1
                 return await original(assignment, node_id, request)
