@@ -189,29 +189,19 @@ def patched_cli(argv: list[str]) -> int:
     if pace is not None:
         from aiokafka import AIOKafkaConsumer
 
+        from benchmarks.tansu_fetch import pace_fetches
+
         original_start = AIOKafkaConsumer.start
 
         async def start(self: Any) -> None:
             await original_start(self)
-            fetcher = self._fetcher
-            send = fetcher._proc_fetch_request
-            state = {"last": 0.0, "n": 0, "t0": time.monotonic()}
+            t0 = time.monotonic()
 
-            async def paced(assignment: Any, node_id: Any, request: Any) -> Any:
-                wait = state["last"] + pace / 1000 - time.monotonic()
-                if wait > 0:
-                    try:
-                        await asyncio.sleep(wait)
-                    except asyncio.CancelledError:  # closing: as aiokafka's own fetch task does
-                        return False
-                state["last"] = time.monotonic()
-                state["n"] += 1
-                if state["n"] % 500 == 0:
-                    print(f"what-if pace: {state['n']} fetches, {state['n'] / (time.monotonic() - state['t0']):.1f}/s",
-                          flush=True)
-                return await send(assignment, node_id, request)
+            def report(n: int) -> None:
+                if n % 500 == 0:
+                    print(f"what-if pace: {n} fetches, {n / (time.monotonic() - t0):.1f}/s", flush=True)
 
-            fetcher._proc_fetch_request = paced
+            pace_fetches(self, pace, report)
 
         AIOKafkaConsumer.start = start  # type: ignore[method-assign]
     switch = what_if.get("switch_interval_ms")
@@ -704,6 +694,7 @@ def analyse(phase: Phase, load: Load, obs: Observers) -> dict[str, Any]:
             j += 1
         if j < len(out_seen):
             out_at[i] = (out_seen[j][1], out_seen[j][2])
+    slices: dict[int, list[float]] = {}  # the same latencies by 10 s slice of the window
     errors = [c["error"] for c in phase.clients if c["error"]]
     for client in phase.clients:
         rows = client["rows"]
@@ -711,23 +702,20 @@ def analyse(phase: Phase, load: Load, obs: Observers) -> dict[str, Any]:
         for i, t in probes:
             while j < len(rows) and rows[j][0] < i:
                 j += 1
+            in_slice = slices.setdefault(int((t - w0) // 10), [])
             if j == len(rows):  # never reflected while observed: counts as infinitely late
                 missing += 1
                 total.append(float("inf"))
+                in_slice.append(float("inf"))
                 continue
             _, arrival, server_ts = rows[j]
             total.append((arrival - t) * 1000)
+            in_slice.append(total[-1])
             send.append((arrival - server_ts) * 1000)
             if i in out_at:
                 hub.append((server_ts - out_at[i][0]) * 1000)
     ms = 1000
     t_of = dict(probes)
-    slices: dict[int, list[float]] = {}  # probe latencies by 10 s slice of the window (all clients)
-    k = 0
-    for client in phase.clients:
-        for i, t in probes:
-            slices.setdefault(int((t - w0) // 10), []).append(total[k])
-            k += 1
     ticks = sorted(t for t in obs.ticks if w0 <= t <= w1)
     frames = sum(c["frames"] for c in phase.clients)
     return {

@@ -16,7 +16,9 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -31,6 +33,28 @@ RATE = 2000
 def cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, clock ticks
+
+
+def pace_fetches(consumer: AIOKafkaConsumer, pace_ms: float, on_fetch: Callable[[int], None]) -> None:
+    """Make a started consumer's fetcher send its fetch requests at least ``pace_ms`` apart;
+    ``on_fetch(n)`` after the n-th one is sent (an experiment on aiokafka's internals)."""
+    fetcher = consumer._fetcher
+    send = fetcher._proc_fetch_request
+    state = {"last": 0.0, "n": 0}
+
+    async def paced(assignment: Any, node_id: Any, request: Any) -> Any:
+        wait = state["last"] + pace_ms / 1000 - time.monotonic()
+        if wait > 0:
+            try:
+                await asyncio.sleep(wait)
+            except asyncio.CancelledError:  # closing: as aiokafka's own fetch task does
+                return False
+        state["last"] = time.monotonic()
+        state["n"] += 1
+        on_fetch(int(state["n"]))
+        return await send(assignment, node_id, request)
+
+    fetcher._proc_fetch_request = paced
 
 
 async def produce(producer: AIOKafkaProducer, seconds: float) -> None:
@@ -60,22 +84,7 @@ async def main(args: argparse.Namespace) -> None:
             consumer = AIOKafkaConsumer("t", bootstrap_servers=bootstrap, group_id=None,
                                         fetch_max_wait_ms=args.max_wait, auto_offset_reset="latest")
             await consumer.start()
-            fetcher = consumer._fetcher
-            original = fetcher._proc_fetch_request
-            last = [0.0]
-
-            async def paced(assignment, node_id, request):  # type: ignore[no-untyped-def]
-                wait = last[0] + args.pace / 1000 - time.monotonic()
-                if wait > 0:
-                    try:
-                        await asyncio.sleep(wait)
-                    except asyncio.CancelledError:  # closing: as aiokafka's own fetch task does
-                        return False
-                last[0] = time.monotonic()
-                fetches[0] += 1
-                return await original(assignment, node_id, request)
-
-            fetcher._proc_fetch_request = paced
+            pace_fetches(consumer, args.pace, lambda n: fetches.__setitem__(0, n))
 
         async def tail() -> None:
             while consumer is not None:
