@@ -97,6 +97,56 @@ class ApiConfig(_Strict):
     ws_frames_per_s: int = Field(15_000, ge=100)
     fetch_max_wait_ms: int = Field(50, ge=1, le=10_000)  # the view's consumer; see worker.fetch_max_wait_ms
     event_loop: EventLoop = "uvloop"
+    # websocket clients: over all tokens, and per token (a full hub closes the new socket with 1013)
+    ws_max_clients: int = Field(5_000, ge=1)
+    ws_max_clients_per_token: int = Field(2_000, ge=1)
+    # distinct (queue, team) filters the hub renders frames for; a new one beyond is refused
+    ws_max_filters: int = Field(256, ge=1)
+    # label values /metrics exports per family; the rest are cut and counted
+    metrics_max_queues: int = Field(500, ge=1)
+    metrics_max_teams: int = Field(200, ge=1)
+    # Host header values served (empty: any); a request for another host gets 400
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # FastAPI's interactive /docs and /redoc (self-hosted assets, no CDN); /openapi.json is always served
+    docs_enabled: bool = False
+
+
+class IngestConfig(_Strict):
+    """Plausibility limits of the event contract (floorwatch/events.py) and of HTTP ingest.
+
+    Each limit is documented with its reason in docs/limits.md."""
+
+    # event time must lie in [now - retention_days, now + max_future_s]
+    max_future_s: float = Field(300, ge=0)
+    # ids, names, customer, team, reason
+    max_text_chars: int = Field(256, ge=1, le=65_536)
+    # unknown extra fields of an event: nesting depth and serialised size
+    max_extra_depth: int = Field(4, ge=0, le=64)
+    max_extra_bytes: int = Field(4_096, ge=0)
+    max_activities: int = Field(500, ge=1)
+    max_forecast_intervals: int = Field(96, ge=1)
+    max_forecast_offered: float = Field(100_000, gt=0)  # contacts per forecast interval
+    max_forecast_aht_s: float = Field(86_400, gt=0)
+    # one serialised event; the broker refuses records over its message.max.bytes (1 MB default)
+    max_record_bytes: int = Field(1_000_000, ge=1024)
+    max_items: int = Field(5_000, ge=1)              # items per POST; 413 beyond
+    max_rejections_listed: int = Field(100, ge=1)    # first N listed, the rest counted by reason
+    # per token: a token bucket of events (429 with Retry-After when empty)
+    rate_events_per_s: float = Field(5_000, gt=0)
+    rate_burst_events: int = Field(50_000, ge=1)
+
+
+class StaffingConfig(_Strict):
+    """Erlang staffing on the API's and the leader worker's event loop (docs/staffing.md)."""
+
+    # required agents above this are reported as "over cap", not as a number
+    max_agents_per_queue: int = Field(10_000, ge=1, le=1_000_000)
+
+
+class PrivacyConfig(_Strict):
+    # HMAC-SHA-256 key for customer ids (first contact resolution links contacts by it); the
+    # worker refuses to start without one; `floorwatch run` makes one per session
+    customer_hash_key: str = ""
 
 
 DEFAULT_ACTIVITY_STATES: dict[str, list[str]] = {
@@ -125,8 +175,8 @@ class AdherenceConfig(_Strict):
 
 
 class WebhookConfig(_Strict):
-    url: str
-    secret: str = ""
+    url: str = Field(min_length=1)
+    secret: str = Field(min_length=1)  # an empty secret would sign nothing: refused at start-up
 
 
 class AlertsConfig(_Strict):
@@ -208,6 +258,9 @@ class Settings(BaseSettings):
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     fcr: FcrConfig = Field(default_factory=FcrConfig)
     gc: GcConfig = Field(default_factory=GcConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    staffing: StaffingConfig = Field(default_factory=StaffingConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     @field_validator("timezone")
     @classmethod
