@@ -7,13 +7,17 @@ raises ``EventError`` with a precise one-line reason.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from floorwatch import topics
+
+if TYPE_CHECKING:
+    from floorwatch.config import Settings
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -29,6 +33,33 @@ class EventError(ValueError):
     def __init__(self, message: str, reason: str = "invalid") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class EventLimits:
+    """Plausibility limits of one event; defaults equal the ``ingest`` settings' defaults."""
+
+    retention_days: int = 62
+    max_future_s: float = 300
+    max_text_chars: int = 256
+    max_extra_depth: int = 4
+    max_extra_bytes: int = 4_096
+    max_activities: int = 500
+    max_forecast_intervals: int = 96
+    max_forecast_offered: float = 100_000
+    max_forecast_aht_s: float = 86_400
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EventLimits:
+        i = settings.ingest
+        return cls(retention_days=settings.retention_days, max_future_s=i.max_future_s,
+                   max_text_chars=i.max_text_chars, max_extra_depth=i.max_extra_depth,
+                   max_extra_bytes=i.max_extra_bytes, max_activities=i.max_activities,
+                   max_forecast_intervals=i.max_forecast_intervals,
+                   max_forecast_offered=i.max_forecast_offered, max_forecast_aht_s=i.max_forecast_aht_s)
+
+
+DEFAULT_LIMITS = EventLimits()
 
 
 def to_ms(ts: datetime) -> int:
@@ -213,8 +244,11 @@ def _describe(exc: ValidationError, type_name: str) -> str:
     return f"{type_name}: " + "; ".join(parts) + more
 
 
-def parse_event(raw: bytes | str | dict[str, Any]) -> BaseEvent:
-    """Validate one event; raise ``EventError`` naming the first problems."""
+def parse_event(raw: bytes | str | dict[str, Any], *, limits: EventLimits = DEFAULT_LIMITS,
+                now_ms: int | None = None) -> BaseEvent:
+    """Validate one event; raise ``EventError`` naming the first problems.
+
+    With ``now_ms``, the event time must also lie in [now - retention, now + max future]."""
     if isinstance(raw, (bytes, str)):
         try:
             data = orjson.loads(raw)
