@@ -18,6 +18,7 @@ state): ``o`` offered ``[ts, eid]``, ``q`` queue, ``ch`` channel, ``cu`` hashed 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -43,9 +44,18 @@ _SLOT_BY_TYPE = {
 }
 
 
-def hash_customer(customer: str) -> str:
-    """Customer ids are stored only hashed."""
-    return hashlib.sha256(customer.encode()).hexdigest()[:24]
+CUSTOMER_HASH_HEX_CHARS = 24  # 96 bits: collisions negligible, facts stay small
+
+
+def hash_customer(customer: str, key: bytes) -> str:
+    """Customer ids are stored only as a keyed hash: the first 24 hex digits of
+    HMAC-SHA-256(key, customer). Without the key a stored hash cannot be matched against a
+    list of phone numbers or e-mail addresses (an unkeyed hash of a phone number is reversed
+    by trying them all). Another key gives other hashes, so first contact resolution, which
+    links a customer's contacts by this hash, starts afresh after a key change."""
+    if not key:
+        raise ValueError("customer_key must not be empty (privacy.customer_hash_key)")
+    return hmac.new(key, customer.encode("utf-8"), hashlib.sha256).hexdigest()[:CUSTOMER_HASH_HEX_CHARS]
 
 
 def _earlier(new: list[Any], old: list[Any] | None) -> bool:
@@ -57,8 +67,12 @@ def apply_event(
     ev: dict[str, Any],
     ts_ms: int,
     rules_for: Callable[[str], QueueRules],
+    *,
+    customer_key: bytes,
 ) -> Facts | None:
     """Facts after ``ev`` (a validated contact event as a dict); ``None`` when nothing changed.
+
+    ``customer_key`` is the HMAC key the offer's customer id is hashed with (``hash_customer``).
 
     ``rules_for(queue)`` gives the rules in force now; they are captured the first time the
     contact's offer is seen, so later config changes never rewrite it.
@@ -78,7 +92,7 @@ def apply_event(
         new.pop("cu", None)
         new.pop("p", None)
         if ev.get("customer"):
-            new["cu"] = hash_customer(ev["customer"])
+            new["cu"] = hash_customer(ev["customer"], customer_key)
         if ev.get("parent_contact_id"):
             new["p"] = ev["parent_contact_id"]
         if "r" not in new:

@@ -46,7 +46,8 @@ class Floor:
         ts = datetime.fromisoformat(at).replace(tzinfo=self.tz).isoformat()
         e = parse_event({"type": kind, "event_id": f"{contact}-{kind}-{self.n}", "ts": ts,
                          "contact_id": contact, **_FIELDS[kind], **fields})
-        new = apply_event(self.facts.get(contact), e.model_dump(), e.ts_ms, lambda q: self.rules)
+        new = apply_event(self.facts.get(contact), e.model_dump(), e.ts_ms, lambda q: self.rules,
+                          customer_key=b"unit-test-customer-key")
         if new is not None:
             self.facts[contact] = new
             self.agg.update(contact, new)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import itertools
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,13 +47,16 @@ def ev(kind: str, eid: str, at_ms: int, contact: str = "c1", **fields: Any) -> t
     return e.model_dump(), e.ts_ms
 
 
+CUSTOMER_KEY = b"unit-test-customer-key"
+
+
 def rules(_queue: str) -> QueueRules:
     return RULES
 
 
 def feed(events: list[tuple[dict[str, Any], int]], facts: dict | None = None, rules_for=rules) -> dict:
     for e, ts in events:
-        new = apply_event(facts, e, ts, rules_for)
+        new = apply_event(facts, e, ts, rules_for, customer_key=CUSTOMER_KEY)
         if new is not None:
             facts = new
     assert facts is not None
@@ -260,7 +264,7 @@ def test_duplicates_change_nothing() -> None:
     f = feed(events)
     snapshot = copy.deepcopy(f)
     for e, ts in events:
-        assert apply_event(f, e, ts, rules) is None
+        assert apply_event(f, e, ts, rules, customer_key=CUSTOMER_KEY) is None
     assert f == snapshot
     assert contribution(f) == Contribution(BASE, ANSWERED, 5_000, within_sl=True, handled=True,
                                            talk_ms=45_000, hold_ms=10_000, wrap_ms=10_000, survey_score=4)
@@ -269,9 +273,9 @@ def test_duplicates_change_nothing() -> None:
 def test_apply_event_never_mutates_its_input() -> None:
     f = feed([ev("contact.offered", "o", 0), ev("contact.hold_started", "h1", sec(10))])
     before = copy.deepcopy(f)
-    new = apply_event(f, *ev("contact.hold_ended", "h2", sec(20)), rules)
+    new = apply_event(f, *ev("contact.hold_ended", "h2", sec(20)), rules, customer_key=CUSTOMER_KEY)
     assert new is not None and f == before
-    new2 = apply_event(f, *ev("contact.answered", "a", sec(3)), rules)
+    new2 = apply_event(f, *ev("contact.answered", "a", sec(3)), rules, customer_key=CUSTOMER_KEY)
     assert new2 is not None and f == before
 
 
@@ -322,10 +326,34 @@ def test_earlier_offer_wins_and_its_fields_only() -> None:
 
 def test_customer_is_stored_hashed() -> None:
     f = feed([ev("contact.offered", "o", 0, customer="+8613800000000", parent_contact_id="c0")])
-    assert f["cu"] == hash_customer("+8613800000000")
+    assert f["cu"] == hash_customer("+8613800000000", CUSTOMER_KEY)
     assert "+8613800000000" not in repr(f)
     assert len(f["cu"]) == 24
     assert f["p"] == "c0" and f["q"] == "support" and f["ch"] == "voice"
+
+
+def test_customer_hash_is_hmac_sha256_with_the_key() -> None:
+    # RFC 4231 test case 2: HMAC-SHA-256(key "Jefe", "what do ya want for nothing?")
+    assert hash_customer("what do ya want for nothing?", b"Jefe") == "5bdcc146bf60754e6a042426"
+    # not the unkeyed SHA-256 of the id, which anyone can recompute from a list of numbers
+    unkeyed = hashlib.sha256(b"+8613800000000").hexdigest()[:24]
+    assert hash_customer("+8613800000000", b"k1") not in (unkeyed, hash_customer("+8613800000000", b"k2"))
+
+
+def test_another_key_gives_another_customer_hash_in_the_facts() -> None:
+    offer = ev("contact.offered", "o", 0, customer="cust-7")
+    with_one = apply_event(None, *offer, rules, customer_key=b"key-one")
+    with_two = apply_event(None, *offer, rules, customer_key=b"key-two")
+    assert with_one is not None and with_two is not None
+    assert with_one["cu"] == hash_customer("cust-7", b"key-one") != with_two["cu"]
+
+
+def test_customer_key_is_required_and_not_empty() -> None:
+    offer = ev("contact.offered", "o", 0, customer="cust-7")
+    with pytest.raises(TypeError, match="customer_key"):
+        apply_event(None, *offer, rules)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="customer_key"):
+        apply_event(None, *offer, rules, customer_key=b"")
 
 
 def test_survey_changes_only_the_survey_score_of_the_contribution() -> None:
@@ -353,7 +381,7 @@ def test_survey_earliest_wins_in_any_order_and_counts_whatever_the_outcome() -> 
 
 def test_not_a_contact_event_is_an_error() -> None:
     with pytest.raises(ValueError, match="not a contact event"):
-        apply_event(None, {"type": "agent.state", "event_id": "x"}, 0, rules)
+        apply_event(None, {"type": "agent.state", "event_id": "x"}, 0, rules, customer_key=CUSTOMER_KEY)
 
 
 # --- settings are not retroactive ------------------------------------------------------------
@@ -369,7 +397,7 @@ def test_rules_captured_at_first_offer_are_kept_when_config_changes() -> None:
     assert rules_of(f) == old
     assert contribution(f).within_sl is True
     # a redelivered offer, or an earlier offer event arriving late, keeps the captured rules
-    assert apply_event(f, *ev("contact.offered", "o", 0), lambda q: new) is None
+    assert apply_event(f, *ev("contact.offered", "o", 0), lambda q: new, customer_key=CUSTOMER_KEY) is None
     g = feed([ev("contact.offered", "o0", -1)], f, rules_for=lambda q: new)
     assert g["o"][0] == BASE - 1 and rules_of(g) == old
 

@@ -52,6 +52,8 @@ def test_hand_anchor() -> None:
 
 _n = itertools.count()
 
+CUSTOMER_KEY = b"unit-test-customer-key"
+
 
 def ev(kind: str, contact: str, at: str, **fields: Any) -> tuple[dict[str, Any], int]:
     """A validated event at local wall time ``at`` as (dict, ts_ms)."""
@@ -64,7 +66,7 @@ def ev(kind: str, contact: str, at: str, **fields: Any) -> tuple[dict[str, Any],
 def feed(events: list[tuple[dict[str, Any], int]]) -> dict[str, Any]:
     facts: dict[str, Any] | None = None
     for e, ts in events:
-        new = apply_event(facts, e, ts, lambda q: RULES)
+        new = apply_event(facts, e, ts, lambda q: RULES, customer_key=CUSTOMER_KEY)
         if new is not None:
             facts = new
     assert facts is not None
@@ -94,7 +96,7 @@ def test_projection_of_an_answered_contact() -> None:
         ev("contact.offered", "c1", "2024-03-10 09:00:00", customer="cust-42", queue="sales"),
         ev("contact.answered", "c1", "2024-03-10 09:00:10", agent_id="a7", queue="sales"),
     ])
-    cu = hash_customer("cust-42")
+    cu = hash_customer("cust-42", CUSTOMER_KEY)
     assert len(cu) == 24 and cu != "cust-42"
     assert projection(facts) == (cu, {"o": local_ms("2024-03-10 09:00:00"), "q": "sales", "p": None,
                                       "a": "a7", "r": None})
@@ -117,7 +119,7 @@ def test_projection_of_an_abandoned_contact_has_no_agent() -> None:
     assert projection(facts)[1]["a"] is None  # type: ignore[index]
     # still waiting
     waiting = feed([ev("contact.offered", "c3", "2024-03-10 09:00:00", customer="cust-42")])
-    assert projection(waiting) == (hash_customer("cust-42"),
+    assert projection(waiting) == (hash_customer("cust-42", CUSTOMER_KEY),
                                    {"o": local_ms("2024-03-10 09:00:00"), "q": "support", "p": None, "a": None, "r": None})
 
 
@@ -152,7 +154,7 @@ def test_projection_of_a_transfer_leg_carries_its_parent() -> None:
            queue="billing"),
         ev("contact.answered", "leg", "2024-03-10 09:10:20", agent_id="a3", queue="billing"),
     ])
-    assert projection(facts) == (hash_customer("cust-1"), {"o": local_ms("2024-03-10 09:10:00"), "q": "billing",
+    assert projection(facts) == (hash_customer("cust-1", CUSTOMER_KEY), {"o": local_ms("2024-03-10 09:10:00"), "q": "billing",
                                                            "p": "root", "a": "a3", "r": None})
 
 
@@ -161,7 +163,7 @@ def test_projection_follows_the_earliest_offer_customer() -> None:
     early = ev("contact.offered", "c1", "2024-03-10 09:00:00", customer="cust-A")
     for order in ([late, early], [early, late]):
         cu, p = projection(feed(order))  # type: ignore[misc]
-        assert cu == hash_customer("cust-A") and p["o"] == local_ms("2024-03-10 09:00:00")
+        assert cu == hash_customer("cust-A", CUSTOMER_KEY) and p["o"] == local_ms("2024-03-10 09:00:00")
 
 
 # --- derive --------------------------------------------------------------------------------------

@@ -139,7 +139,8 @@ class Replay:
         self.facts: dict[str, dict] = {}
 
     def feed(self, cid: str, event: tuple[dict[str, Any], int]) -> None:
-        new = apply_event(self.facts.get(cid), event[0], event[1], lambda q: RULES)
+        new = apply_event(self.facts.get(cid), event[0], event[1], lambda q: RULES,
+                          customer_key=b"unit-test-customer-key")
         if new is not None:
             self.facts[cid] = new
             self.agg.update(cid, new)

@@ -350,7 +350,7 @@ def interval_stats(events: list[dict[str, Any]], settings: Settings) -> dict[tup
     for e in events:
         if e["type"].startswith("contact."):
             ts_ms = parse_event(e).ts_ms
-            new = apply_event(facts.get(e["contact_id"]), e, ts_ms, rules_for)
+            new = apply_event(facts.get(e["contact_id"]), e, ts_ms, rules_for, customer_key=b"unit-test-customer-key")
             if new is not None:
                 facts[e["contact_id"]] = new
     buckets: dict[tuple[str, int], list[Any]] = defaultdict(list)
