@@ -1,8 +1,9 @@
-"""Bearer-token authentication and role checks (SPEC §6).
+"""Bearer-token authentication and role checks.
 
 Tokens are configured as the sha256 hex of the secret (``auth.tokens``); the secret itself is
-never stored. A request presents the secret as ``Authorization: Bearer <secret>`` or as
-``?token=<secret>`` (websockets and wallboard links cannot set headers).
+never stored. A REST request presents the secret as ``Authorization: Bearer <secret>`` only;
+the websocket also takes ``?token=<secret>`` (a browser cannot give it headers), and so the
+wallboard page reads it from its own URL and sends it as the header on its REST calls.
 
 Roles: ``viewer`` < ``supervisor`` < ``admin``; ``ingest`` is separate, and ``admin`` may ingest
 too. Missing or unknown token -> 401 (with ``WWW-Authenticate: Bearer``); a known token without

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
-from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import Principal, TokenStore
 from api.ingest import ApiMetrics
@@ -19,7 +19,6 @@ from api.view import View
 from floorwatch.config import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <secret>")
-_query_token = APIKeyQuery(name="token", auto_error=False, description="?token=<secret>")
 
 
 def get_settings(request: Request) -> Settings:
@@ -57,14 +56,18 @@ def _unauthorized(detail: str) -> HTTPException:
 def get_principal(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-    token: Annotated[str | None, Security(_query_token)],
 ) -> Principal:
-    """The caller of a valid token (header first, then ``?token=``), or 401."""
+    """The caller of a valid ``Authorization: Bearer`` token, or 401.
+
+    REST takes no ``?token=``: a secret in a URL ends up in access logs, proxy logs and browser
+    history. Only the websocket (which browsers cannot give headers) still reads it."""
     if bearer is None and request.headers.get("authorization"):
         raise _unauthorized("Authorization header must be 'Bearer <token>'")
-    secret = bearer.credentials if bearer is not None else token
+    secret = bearer.credentials if bearer is not None else None
     if not secret:
-        raise _unauthorized("missing token: send 'Authorization: Bearer <token>' or '?token=<token>'")
+        if "token" in request.query_params:
+            raise _unauthorized("?token= is not accepted on the REST API: send 'Authorization: Bearer <token>'")
+        raise _unauthorized("missing token: send 'Authorization: Bearer <token>'")
     store: TokenStore = request.app.state.tokens
     principal = store.authenticate(secret)
     if principal is None:

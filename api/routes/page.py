@@ -1,5 +1,8 @@
-"""The wallboard page: ``GET /`` and its files under ``/static/`` (no token needed to load them;
-the page reads ``?token=`` from its own URL for REST and the websocket)."""
+"""The wallboard page: ``GET /`` and its files under ``/static/``, static and public: no token is
+needed to load them, and a ``?token=`` on the page URL is ignored by the server. The page's
+script reads that token from its own URL and sends it as ``Authorization: Bearer`` on its REST
+calls (the REST API refuses ``?token=``) and as ``?token=`` on the websocket, which browsers
+cannot give headers. ``Referrer-Policy: no-referrer`` keeps the URL out of other requests."""
 
 from __future__ import annotations
 
