@@ -24,6 +24,7 @@ from floorwatch.config import Settings
 from floorwatch.domain.aggregate import QueueAggregator
 from floorwatch.domain.adherence import evaluate_day, realtime_status
 from streams.alerting import WebhookNotifier, run_queue_alerts
+from streams.batches import ack_batch, apply_each, fatal, settle, take_batches
 from streams.produce import kafka_producer, send_batched
 from floorwatch.domain.agents import agent_status, apply_agent_event
 from floorwatch.domain.alerts import AlertBook, adherence_rule
@@ -45,7 +46,7 @@ from floorwatch.domain.intervals import (
     local_date,
 )
 from floorwatch.domain.queue_metrics import QueueRules
-from floorwatch.events import BaseEvent, EventError, parse_event, to_ms
+from floorwatch.events import BaseEvent, EventError, EventLimits, parse_event, to_ms
 
 log = logging.getLogger("floorwatch.worker")
 
@@ -87,9 +88,14 @@ def broker_urls(bootstrap: str) -> str:
 class WorkerState:
     """What this worker derives in memory from the tables of the partitions it owns."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time,
+                 on_fatal: Callable[[str], None] = fatal) -> None:
         self.settings = settings
         self.clock = clock
+        self.on_fatal = on_fatal  # a record write failed: by default the process exits
+        self.limits = EventLimits.from_settings(settings)
+        self.customer_key = settings.privacy.customer_hash_key.encode("utf-8")
+        self.processing_errors = 0  # events dead-lettered because applying them raised
         self.aggregators: dict[int, QueueAggregator] = {}
         self.fcr: dict[int, FcrAggregator] = {}  # per partition of fw.customer-contacts
         self.last_quality_s = 0.0
@@ -223,7 +229,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         else:
             customers.data.pop(cu, None)
 
-    async def write_changelog(table: faust.Table, changed: dict[str, int]) -> None:
+    async def write_changelog(table: faust.Table, changed: dict[str, int]) -> list[Any]:
         """Changelog records for keys changed in a batch, each to its source partition.
 
         Written in batches through the app's producer rather than ``Table.send_changelog``,
@@ -231,11 +237,11 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         before every offset commit, so a committed event's state is always in the changelog.
         """
         data = table.data
-        await send_batched(kafka_producer(app), table.changelog_topic.get_topic_name(),
+        return await send_batched(kafka_producer(app), table.changelog_topic.get_topic_name(),
                            ((p, orjson.dumps(key), None if (value := data.get(key)) is None else orjson.dumps(value))
                             for key, p in changed.items()))
 
-    async def send_projections(moved: dict[str, tuple[Any, Any]]) -> None:
+    async def send_projections(moved: dict[str, tuple[Any, Any]]) -> list[Any]:
         """Contacts whose FCR projection changed in a batch: one record per customer partition
         holding ``[customer, contact, projection | None]`` items (a record per projection cost
         the worker a third of its throughput in Faust's per-event overhead)."""
@@ -247,15 +253,16 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 by_part.setdefault(partition_for(before[0], partitions), []).append([before[0], cid, None])
             if after is not None:
                 by_part.setdefault(partition_for(after[0], partitions), []).append([after[0], cid, after[1]])
-        await send_batched(kafka_producer(app), customer_topic.get_topic_name(),
-                           ((part, str(part).encode(), orjson.dumps({"items": items}))
+        return await send_batched(kafka_producer(app), customer_topic.get_topic_name(),
+                                  ((part, str(part).encode(), orjson.dumps({"items": items}))
                             for part, items in by_part.items()))
 
-    async def dead_letter(event: EventT, exc: EventError) -> None:
+    async def dead_letter(event: EventT, exc: EventError) -> Any:
+        """Write the event to ``fw.dead-letters``; returns the write's delivery future."""
         raw = event.value if isinstance(event.value, bytes) else bytes(str(event.value), "utf-8")
         msg = event.message
         log.warning("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, exc)
-        await out[topics.DEAD_LETTERS].send(
+        return await out[topics.DEAD_LETTERS].send(
             key=msg.topic.encode(),
             value=records.dumps({
                 "reason": exc.reason, "error": str(exc), "topic": msg.topic,
@@ -264,57 +271,101 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             }),
         )
 
-    async def validated(event: EventT, expect: tuple[str, ...]) -> tuple[dict[str, Any], BaseEvent] | None:
-        """The event as a dict and as its model; ``None`` after dead-lettering a bad one."""
+    def validated(event: EventT, expect: tuple[str, ...]) -> tuple[dict[str, Any], BaseEvent]:
+        """The event as a dict and as its model, checked against the event contract (types,
+        sizes, event time within retention and the allowed future); ``EventError`` if not."""
         try:
-            try:
-                data = orjson.loads(event.value)
-            except orjson.JSONDecodeError as exc:
-                raise EventError(f"not JSON: {exc}", "not_json") from None
-            parsed = parse_event(data)
-            if not parsed.type.startswith(expect):
-                raise EventError(f"event type {parsed.type!r} does not belong on {event.message.topic}",
-                                 "wrong_topic")
-        except EventError as exc:
-            await dead_letter(event, exc)
-            return None
+            data = orjson.loads(event.value)
+        except orjson.JSONDecodeError as exc:
+            raise EventError(f"not JSON: {exc}", "not_json") from None
+        parsed = parse_event(data, limits=st.limits, now_ms=int(st.clock() * 1000))
+        if not parsed.type.startswith(expect):
+            raise EventError(f"event type {parsed.type!r} does not belong on {event.message.topic}",
+                             "wrong_topic")
         return data, parsed
+
+    async def run_batches(stream: faust.StreamT, name: str,
+                          apply_batch: Callable[[list[EventT], list[Any]], Any]) -> None:
+        """The loop of every input agent: apply a batch event by event (one that fails is
+        dead-lettered, the others are applied), wait until Kafka acknowledged every record the
+        batch caused, then acknowledge the batch's events (streams/batches.py)."""
+        async for batch in take_batches(stream, w.batch_size, w.batch_within_s):
+            pending: list[Any] = []
+            try:
+                await apply_batch(batch, pending)
+            except Exception as exc:  # a defect outside the per-event guard: crash-only
+                st.on_fatal(f"{name}: applying a batch failed: {exc!r}")
+                raise
+            await settle(pending, st.on_fatal)
+            await ack_batch(stream, batch)
+
+    async def dead_letter_error(pending: list[Any], event: EventT, exc: Exception) -> None:
+        if not isinstance(exc, EventError):
+            st.processing_errors += 1
+            log.error("processing error on %s[%s]@%s: %r", event.message.topic, event.message.partition,
+                      event.message.offset, exc)
+            exc = EventError(f"{type(exc).__name__}: {exc}"[:RAW_MAX], "processing_error")
+        pending.append(await dead_letter(event, exc))
+
+    async def each(batch: list[EventT], pending: list[Any], apply_one: Callable[[EventT], None]) -> None:
+        async def one(event: EventT) -> None:
+            apply_one(event)
+
+        async def on_error(event: EventT, exc: Exception) -> None:
+            await dead_letter_error(pending, event, exc)
+
+        await apply_each(batch, one, on_error)
 
     @app.agent(contact_topic, name="contact-events")
     async def process_contacts(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(w.batch_size, w.batch_within_s):
+        async def apply_batch(batch: list[EventT], pending: list[Any]) -> None:
             ensure_aggregators(active(topics.CONTACT_EVENTS) | {e.message.partition for e in batch})
             changed: dict[str, int] = {}
             moved: dict[str, tuple[Any, Any]] = {}  # contact -> (projection before the batch, after)
-            for event in batch:
-                ok = await validated(event, ("contact.", "survey."))
-                if ok is None:
-                    continue
-                data, parsed = ok
-                ts_ms = parsed.ts_ms
+
+            def apply_one(event: EventT) -> None:
+                data, parsed = validated(event, ("contact.", "survey."))
                 p = event.message.partition
                 cid = data["contact_id"]
                 old = contacts.data.get(cid)
-                new = apply_event(old, data, ts_ms, st.rules_for)
+                new = apply_event(old, data, parsed.ts_ms, st.rules_for, customer_key=st.customer_key)
                 if new is None:
-                    continue
+                    return
                 new["_p"] = p
-                contacts.data[cid] = new
-                st.aggregators[p].update(cid, new)
-                changed[cid] = p
-                if "cu" in new or (old is not None and "cu" in old):
+                has_customer = "cu" in new or (old is not None and "cu" in old)
+                if has_customer:
                     before = moved[cid][0] if cid in moved else projection(old)
-                    moved[cid] = (before, projection(new))
-            await write_changelog(contacts, changed)
-            await send_projections(moved)
+                    after = projection(new)
+                # everything that can fail on bad input happened above; now memory changes,
+                # and on an unexpected failure it is put back as it was
+                contacts.data[cid] = new
+                try:
+                    st.aggregators[p].update(cid, new)
+                except Exception:
+                    if old is None:
+                        contacts.data.pop(cid, None)
+                    else:
+                        contacts.data[cid] = old
+                    st.aggregators.pop(p, None)  # rebuilt from the table before the next use
+                    raise
+                changed[cid] = p
+                if has_customer:
+                    moved[cid] = (before, after)
+
+            await each(batch, pending, apply_one)
+            pending += await write_changelog(contacts, changed)
+            pending += await send_projections(moved)
+
+        await run_batches(stream, "contact-events", apply_batch)
 
     @app.agent(customer_topic, name="customer-contacts")
     async def process_customers(stream: faust.StreamT) -> None:
         """Contact projections per customer -> FCR outcomes (floorwatch.domain.fcr)."""
-        async for batch in stream.take_events(w.batch_size, w.batch_within_s):
+        async def apply_batch(batch: list[EventT], pending: list[Any]) -> None:
             ensure_fcr(active(topics.CUSTOMER_CONTACTS) | {e.message.partition for e in batch})
             changed: dict[str, int] = {}
-            for event in batch:
+
+            def apply_one(event: EventT) -> None:
                 p = event.message.partition
                 try:
                     items = orjson.loads(event.value)["items"]
@@ -323,82 +374,101 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                                 and (value is None or isinstance(value, dict))):
                             raise ValueError("expected [customer, contact, projection | null] items")
                 except (ValueError, KeyError, TypeError) as exc:
-                    await dead_letter(event, EventError(f"bad customer projections: {exc}", "bad_internal_record"))
-                    continue
+                    raise EventError(f"bad customer projections: {exc}", "bad_internal_record") from None
+                staged: dict[str, dict[str, Any]] = {}  # customer -> contacts after this record
                 for cu, cid, value in items:
-                    new = apply_projection(customer_contacts(cu), cid, value)
+                    new = apply_projection(staged[cu] if cu in staged else customer_contacts(cu), cid, value)
                     if new is not None:
-                        store_customer(cu, p, new)
-                        changed[cu] = p
+                        staged[cu] = new
+                for cu, new in staged.items():
+                    store_customer(cu, p, new)
+                    changed[cu] = p
+
+            await each(batch, pending, apply_one)
             now_ms = int(st.clock() * 1000)
             for cu, p in changed.items():  # derived once per customer and batch
-                st.fcr[p].update(cu, customer_contacts(cu), now_ms)
-            await write_changelog(customers, changed)
+                try:
+                    st.fcr[p].update(cu, customer_contacts(cu), now_ms)
+                except Exception as exc:
+                    log.error("FCR update of a customer failed (%r); partition %s rebuilt", exc, p)
+                    st.fcr.pop(p, None)  # rebuilt from the table before the next use
+            pending += await write_changelog(customers, changed)
+
+        await run_batches(stream, "customer-contacts", apply_batch)
 
     @app.agent(agent_topic, name="agent-events")
     async def process_agents(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(w.batch_size, w.batch_within_s):
+        async def apply_batch(batch: list[EventT], pending: list[Any]) -> None:
             changed: dict[str, int] = {}
             changed_days: dict[str, int] = {}
-            for event in batch:
-                ok = await validated(event, ("agent.",))
-                if ok is None:
-                    continue
-                data, parsed = ok
+
+            def apply_one(event: EventT) -> None:
+                data, parsed = validated(event, ("agent.",))
                 ts_ms = parsed.ts_ms
                 aid = data["agent_id"]
                 p = event.message.partition
+                day_rec = key = day = None
                 if data["type"] == "agent.state":
                     day = local_date(ts_ms, settings.tz).isoformat()
                     key = day_key(aid, day)
-                    rec = apply_state_point(agent_days.data.get(key), ts_ms, data["event_id"],
-                                            data["state"], data.get("reason"))
-                    if rec is not None:
-                        rec["_p"] = p
-                        agent_days.data[key] = rec
-                        changed_days[key] = p
-                        st.dirty_days.add((aid, day))
+                    day_rec = apply_state_point(agent_days.data.get(key), ts_ms, data["event_id"],
+                                                data["state"], data.get("reason"))
                 new = apply_agent_event(agents.data.get(aid), data, ts_ms)
-                if new is None:
-                    continue
-                new["_p"] = p
-                agents.data[aid] = new
-                changed[aid] = p
-            await write_changelog(agent_days, changed_days)
-            await write_changelog(agents, changed)
+                # both records computed: now memory changes (plain assignments)
+                if day_rec is not None:
+                    day_rec["_p"] = p
+                    agent_days.data[key] = day_rec
+                    changed_days[key] = p  # type: ignore[index]
+                    st.dirty_days.add((aid, day))  # type: ignore[arg-type]
+                if new is not None:
+                    new["_p"] = p
+                    agents.data[aid] = new
+                    changed[aid] = p
+
+            await each(batch, pending, apply_one)
+            pending += await write_changelog(agent_days, changed_days)
+            pending += await write_changelog(agents, changed)
             st.dirty_agents.update(changed)
             st.dirty_agents.update({key.rpartition("|")[0]: p for key, p in changed_days.items()})
 
+        await run_batches(stream, "agent-events", apply_batch)
+
     @app.agent(schedule_topic, name="schedules")
     async def process_schedules(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(w.batch_size, w.batch_within_s):
+        async def apply_batch(batch: list[EventT], pending: list[Any]) -> None:
             changed_days: dict[str, int] = {}
-            for event in batch:
-                ok = await validated(event, ("schedule.",))
-                if ok is None:
-                    continue
-                data, parsed = ok
-                ts_ms = parsed.ts_ms
+
+            def apply_one(event: EventT) -> None:
+                data, parsed = validated(event, ("schedule.",))
                 aid, day = data["agent_id"], str(data["date"])
                 acts = [(to_ms(a.start), to_ms(a.end), a.activity)
                         for a in parsed.activities]  # type: ignore[attr-defined]
                 key = day_key(aid, day)
-                rec = apply_schedule(agent_days.data.get(key), day, acts, ts_ms, data["event_id"])
+                rec = apply_schedule(agent_days.data.get(key), day, acts, parsed.ts_ms, data["event_id"])
                 if rec is None:
-                    continue
+                    return
                 p = event.message.partition
                 rec["_p"] = p
                 agent_days.data[key] = rec
                 changed_days[key] = p
                 st.dirty_days.add((aid, day))
                 st.dirty_agents[aid] = p
-            await write_changelog(agent_days, changed_days)
+
+            await each(batch, pending, apply_one)
+            pending += await write_changelog(agent_days, changed_days)
+
+        await run_batches(stream, "schedules", apply_batch)
 
     @app.agent(forecast_topic, name="forecasts")
     async def process_forecasts(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(w.batch_size, w.batch_within_s):
-            for event in batch:
-                await validated(event, ("forecast.",))
+        """Forecasts are read by the API from the topic; the worker dead-letters bad ones."""
+        async def apply_batch(batch: list[EventT], pending: list[Any]) -> None:
+            def check(event: EventT) -> None:
+                validated(event, ("forecast.",))
+
+            await each(batch, pending, check)
+
+        await run_batches(stream, "forecasts", apply_batch)
 
     async def prune(now_ms: int, owned: set[int]) -> None:
         """Forget contacts older than ``retention_days`` (tombstones in the changelog)."""

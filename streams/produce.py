@@ -3,8 +3,8 @@
 Faust's ``Producer.send`` (and aiokafka's ``send`` under it) creates a future and a log
 record per message and, for each new topic-partition, a ``MessageBatch``; for the changelog
 and projection records a batch writes, that bookkeeping was a fifth of the worker's time.
-Batches go through the app's own aiokafka producer, which Faust flushes before every
-offset commit, so the at-least-once guarantee is unchanged.
+Batches go through the app's own aiokafka producer; the agents wait for the returned delivery
+futures before they acknowledge the events that caused them (streams/batches.py).
 """
 
 from __future__ import annotations
@@ -20,22 +20,20 @@ def kafka_producer(app: Any) -> Any:
     return app.producer._ensure_producer()  # noqa: SLF001 — Faust exposes no public accessor
 
 
-async def send_batched(producer: Any, topic: str, records: Iterable[Record]) -> int:
+async def send_batched(producer: Any, topic: str, records: Iterable[Record]) -> list[Any]:
     """Send ``records`` to ``topic`` in per-partition batches (order kept within a partition);
-    returns the number of batches."""
+    returns the delivery future of each batch (awaiting one raises if Kafka refused it)."""
     builders: dict[int, Any] = {}
-    sent = 0
+    sent: list[Any] = []
     for part, key, value in records:
         builder = builders.get(part)
         if builder is None:
             builder = builders[part] = producer.create_batch()
         if builder.append(timestamp=None, key=key, value=value) is None:  # full
-            await producer.send_batch(builder, topic, partition=part)
-            sent += 1
+            sent.append(await producer.send_batch(builder, topic, partition=part))
             builder = builders[part] = producer.create_batch()
             builder.append(timestamp=None, key=key, value=value)  # a batch's first record always fits
     for part, builder in builders.items():
         if builder.record_count():
-            await producer.send_batch(builder, topic, partition=part)
-            sent += 1
+            sent.append(await producer.send_batch(builder, topic, partition=part))
     return sent
