@@ -45,7 +45,9 @@ def contact_events(n_events: int, seed: int = 7, customers: bool = True) -> list
     contacts (so customers call again), and wrap-ups say whether the contact was resolved:
     the worker then also feeds first contact resolution (``fw.customer-contacts``)."""
     rng = random.Random(seed)
-    t0 = 1_795_480_000_000
+    # 150 ms apart: 200,000 events span ~8 h; they end before now, well inside retention
+    # (the worker refuses events older than retention_days or later than now + max_future_s)
+    t0 = (int(time.time()) // 60) * 60_000 - n_events * 150 - 3_600_000
     pending: list[tuple[int, dict]] = []
     i = 0
     n = 0

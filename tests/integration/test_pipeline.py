@@ -7,6 +7,7 @@ import random
 import re
 import signal
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import httpx
@@ -28,6 +29,9 @@ from tests.integration.harness import (
 pytestmark = pytest.mark.integration
 
 TZ = "Asia/Shanghai"
+# a day well inside retention whenever the suite runs (events older than retention_days are
+# refused as implausible)
+DAY = (datetime.now(ZoneInfo(TZ)).date() - timedelta(days=3)).isoformat()
 
 
 def post_events(stack: Stack, body: bytes, token: str = INGEST_TOKEN, ctype: str = "application/json") -> httpx.Response:
@@ -36,7 +40,7 @@ def post_events(stack: Stack, body: bytes, token: str = INGEST_TOKEN, ctype: str
 
 
 def ev(n: int, clock: str, **fields: Any) -> dict[str, Any]:
-    return {"event_id": f"it-{n}", "ts": f"2026-11-24T{clock}+08:00", **fields}
+    return {"event_id": f"it-{n}", "ts": f"{DAY}T{clock}+08:00", **fields}
 
 
 def queue_row(stack: Stack, queue: str) -> dict[str, Any] | None:
@@ -103,8 +107,8 @@ def test_http_ingest_reaches_worker_and_bad_input_is_contained(stack: Stack) -> 
         "not_json": 1, "missing_field": 1, "invalid_field": 1, "wrong_topic": 1}
 
     def settled() -> dict[str, Any] | None:
-        rows = intervals(stack, "sales", "2026-11-24")
-        row = rows.get("2026-11-24T09:00:00+08:00")
+        rows = intervals(stack, "sales", DAY)
+        row = rows.get(f"{DAY}T09:00:00+08:00")
         return row if row and row["offered"] == 3 and row["answered"] == 2 else None
 
     row = wait_until(settled, 30, "the 09:00 sales interval")
