@@ -340,6 +340,20 @@ class Subscriber:
     filter: Filter
     mailbox: Mailbox = field(default_factory=Mailbox)
     sending_since: float | None = None  # monotonic start of a send in progress (the socket's watchdog)
+    token: str | None = None  # name of the token it connected with (counted per token)
+
+
+# reasons of ``HubFull`` (the ``reason`` label of ``floorwatch_ws_refused_total``): the setting hit
+REFUSED_REASONS = ("max_clients", "max_clients_per_token", "max_filters")
+
+
+class HubFull(Exception):
+    """A subscription refused by a limit: ``reason`` is one of ``REFUSED_REASONS``, the message
+    says which limit, for the close frame (the client retries later)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Hub:
@@ -364,7 +378,14 @@ class Hub:
         self.ping_s = ping_s
         self.monotonic = monotonic  # heartbeat timing only (``clock`` may be frozen in tests)
         self.frames_per_s = settings.api.ws_frames_per_s
-        self.subscribers: dict[Filter, set[Subscriber]] = {}
+        self.max_clients = settings.api.ws_max_clients
+        self.max_clients_per_token = settings.api.ws_max_clients_per_token
+        self.max_filters = settings.api.ws_max_filters
+        self.subscribers: dict[Filter, set[Subscriber]] = {}  # at most ``max_filters`` keys
+        self.clients = 0  # subscribers over all filters (at most ``max_clients``)
+        # token name -> its subscribers (only tokens with one: at most ``max_clients`` keys)
+        self.clients_by_token: dict[str, int] = {}
+        self.refused: dict[str, int] = dict.fromkeys(REFUSED_REASONS, 0)  # refusals by reason
         self.last: dict[Filter, State] = {}
         self.pushed: dict[Filter, float] = {}  # filter -> monotonic time of its last push (or ping)
         self._base_key: tuple[int, int] | None = None  # (view.version, interval start)
@@ -414,10 +435,27 @@ class Hub:
 
     # -- subscribers ------------------------------------------------------------------
 
-    def subscribe(self, flt: Filter) -> Subscriber:
-        """A new subscriber whose mailbox already holds its snapshot."""
+    def admit(self, flt: Filter, token: str | None = None) -> None:
+        """Raise ``HubFull`` (and count it) if a client of ``flt`` with ``token`` is over a limit."""
+        if self.clients >= self.max_clients:
+            self._refuse("max_clients", f"wallboard server full: {self.max_clients} clients (api.ws_max_clients)")
+        if token is not None and self.clients_by_token.get(token, 0) >= self.max_clients_per_token:
+            self._refuse("max_clients_per_token", f"wallboard server full: {self.max_clients_per_token} "
+                         f"clients of token {token!r} (api.ws_max_clients_per_token)")
+        if flt not in self.subscribers and len(self.subscribers) >= self.max_filters:
+            self._refuse("max_filters", f"wallboard server full: {self.max_filters} distinct filters in use "
+                         "(api.ws_max_filters)")
+
+    def _refuse(self, reason: str, message: str) -> None:
+        self.refused[reason] += 1
+        raise HubFull(reason, message)
+
+    def subscribe(self, flt: Filter, token: str | None = None) -> Subscriber:
+        """A new subscriber whose mailbox already holds its snapshot; ``HubFull`` (counted in
+        ``refused``) when a limit is reached. ``token`` names the client's token."""
+        self.admit(flt, token)
         self.ensure_running()
-        sub = Subscriber(flt)
+        sub = Subscriber(flt, token=token)
         now = self.clock()
         state = self.last.get(flt)
         if state is None:
@@ -426,21 +464,28 @@ class Hub:
         if flt not in self.subscribers:
             self.pushed[flt] = self.monotonic()
         self.subscribers.setdefault(flt, set()).add(sub)
+        self.clients += 1
+        if token is not None:
+            self.clients_by_token[token] = self.clients_by_token.get(token, 0) + 1
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
+        """Forget ``sub`` (again: nothing); a filter nobody uses any more is dropped."""
         subs = self.subscribers.get(sub.filter)
-        if subs is None:
+        if subs is None or sub not in subs:
             return
         subs.discard(sub)
+        self.clients -= 1
+        if sub.token is not None:
+            left = self.clients_by_token.get(sub.token, 0) - 1
+            if left > 0:
+                self.clients_by_token[sub.token] = left
+            else:
+                self.clients_by_token.pop(sub.token, None)
         if not subs:
             del self.subscribers[sub.filter]
             self.last.pop(sub.filter, None)
             self.pushed.pop(sub.filter, None)
-
-    @property
-    def clients(self) -> int:
-        return sum(len(s) for s in self.subscribers.values())
 
     def step(self, now_ms: int | None = None) -> int:
         """One tick: push each filter's changes to its subscribers (one ``SharedFrame`` per

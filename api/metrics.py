@@ -7,8 +7,14 @@ same instant give the same figures. Definitions of every family: ``docs/deploy.m
 reference").
 
 Labels are ``queue``, ``channel``, ``team``, ``state``, ``window``, ``outcome``, ``kind``,
-``severity``, ``reason`` and ``topic``; never an agent id or a customer/contact id. Ratios are
-0..1, times in seconds. A ratio or average that is 0/0 (no contacts) is omitted, not 0.
+``severity``, ``reason``, ``topic`` and ``label``; never an agent id or a customer/contact id.
+Ratios are 0..1, times in seconds. A ratio or average that is 0/0 (no contacts) is omitted, not 0.
+
+Label values are capped per family (``api.metrics_max_queues``, ``api.metrics_max_teams``): the
+configured queues/teams are kept first (config order; for teams then ``none``, agents without a
+team), then the others by name; the rest are left out of every family alike, and
+``floorwatch_metrics_label_values_cut{label}`` says how many distinct values were left out at
+this scrape. ``HubCollector`` exports the websocket hub's clients, filters and refusals.
 
 ``GroupOffsetsProbe`` reads the committed offsets of the workers' consumer group every few
 seconds (the only honest "events processed" figure the API can see: workers have no HTTP
@@ -20,10 +26,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import heapq
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -36,7 +43,6 @@ from api.queries import (
     day_quality,
     live_required_agents,
     oldest_waiting_ms,
-    queue_order,
     rules_of,
 )
 from api.view import View
@@ -44,6 +50,9 @@ from floorwatch import topics
 from floorwatch.config import Settings
 from floorwatch.domain.intervals import day_bounds_ms, interval_start_ms, local_date
 from floorwatch.domain.queue_metrics import Counts, stats
+
+if TYPE_CHECKING:
+    from api.live import Hub
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +97,25 @@ def _number(value: Any) -> float | None:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def kept_label_values(first: Iterable[str], seen: Iterable[str], limit: int) -> tuple[list[str], int]:
+    """The label values a family may carry, at most ``limit``: ``first`` (the configured values,
+    exported even without data, in their order), then the other values of ``seen`` by name; and
+    how many distinct values of the two were left out. O(n log limit): ``seen`` is never sorted
+    whole."""
+    priority = list(dict.fromkeys(first))
+    kept = priority[:limit]
+    cut = len(priority) - len(kept)
+    known = set(priority)
+    others = {v for v in seen if v not in known}
+    room = limit - len(kept)
+    if len(others) > room:
+        cut += len(others) - room
+        kept += heapq.nsmallest(room, others)
+    else:
+        kept += sorted(others)
+    return kept, cut
 
 
 class GroupOffsetsProbe:
@@ -183,6 +211,8 @@ class ViewCollector(Collector):
         # current interval changes (a late event, a replay). Only a memo of view data: every
         # scrape still computes from the view; it saves re-adding 8 x ~40 closed partials.
         self._closed: dict[str, tuple[int, int, Counts]] = {}  # queue -> (day start, current start, sum)
+        # distinct label values left out of the last scrape, by label (api.metrics_max_*)
+        self.cut: dict[str, int] = {"queue": 0, "team": 0}
         view.listeners.append(self._on_change)
 
     def _on_change(self, topic: str, key: str) -> None:
@@ -229,10 +259,16 @@ class ViewCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         now_ms = int(self.clock())
         yield from self._queues(now_ms)
-        yield from self._agents(now_ms)
-        yield from self._quality(now_ms)
+        yield from self._team_families(now_ms)
         yield from self._alerts()
         yield from self._pipeline(now_ms)
+        cut = GaugeMetricFamily("floorwatch_metrics_label_values_cut",
+                                "Distinct queue / team label values left out of this scrape (beyond "
+                                "api.metrics_max_queues / api.metrics_max_teams; configured ones are kept "
+                                "first, then the others by name).", labels=["label"])
+        for label in ("queue", "team"):
+            cut.add_metric([label], self.cut[label])
+        yield cut
 
     # -- queues -------------------------------------------------------------------------
 
@@ -271,7 +307,9 @@ class ViewCollector(Collector):
         start = interval_start_ms(now_ms, tz, minutes)
         lo, hi = day_bounds_ms(local_date(now_ms, tz), tz)
         per_queue_agents = self._queue_agent_counts()
-        for queue in queue_order(view, settings):
+        kept, self.cut["queue"] = kept_label_values(
+            (q.id for q in settings.queues), view.queue_ids(), settings.api.metrics_max_queues)
+        for queue in kept:
             config = settings.queue(queue)
             lv = [queue, config.channel]
             rules = current_rules(view, settings, queue)
@@ -309,6 +347,10 @@ class ViewCollector(Collector):
                     value = figures[key]
                     if value is not None:
                         family.add_metric(wl, value)
+        if len(self._closed) > len(kept):  # drop the memos of queues no longer exported
+            wanted = set(kept)
+            for queue in [q for q in self._closed if q not in wanted]:
+                del self._closed[queue]
         yield from (waiting, longest, target, threshold, sl, contacts)
         yield from (family for _, family in window_gauges)
         yield from (agents, required, gap)
@@ -320,6 +362,21 @@ class ViewCollector(Collector):
 
     def _teams(self) -> list[str]:
         return [t.id for t in self.settings.teams]
+
+    def _team_families(self, now_ms: int) -> Iterator[Metric]:
+        """The families labelled by team, each holding the same kept teams: the configured
+        ones, then ``none``, then the others by name, ``api.metrics_max_teams`` in all."""
+        agents = list(self._agents(now_ms))
+        quality = list(self._quality(now_ms))
+        families = agents + quality
+        seen = {s.labels["team"] for family in families for s in family.samples}
+        first = [*self._teams(), NO_TEAM] if NO_TEAM in seen else self._teams()
+        kept, self.cut["team"] = kept_label_values(first, seen, self.settings.api.metrics_max_teams)
+        if self.cut["team"]:
+            wanted = set(kept)
+            for family in families:
+                family.samples = [s for s in family.samples if s.labels["team"] in wanted]
+        yield from families
 
     def _agents(self, now_ms: int) -> Iterator[Metric]:
         view = self.view
@@ -496,6 +553,32 @@ class ViewCollector(Collector):
             family = GaugeMetricFamily("floorwatch_view_ready", "1 when the view has caught up (/readyz 200).")
             family.add_metric([], 1 if ready else 0)
             yield family
+
+
+class HubCollector(Collector):
+    """The websocket hub's clients, distinct filters and refused sockets (``api.live.Hub``)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        hub = self.hub
+        clients = GaugeMetricFamily("floorwatch_ws_clients",
+                                    "Websocket clients connected now (at most api.ws_max_clients).")
+        clients.add_metric([], hub.clients)
+        filters = GaugeMetricFamily("floorwatch_ws_filters",
+                                    "Distinct websocket filters in use now (at most api.ws_max_filters).")
+        filters.add_metric([], len(hub.subscribers))
+        refused = CounterMetricFamily("floorwatch_ws_refused",
+                                      "Websockets closed with 1013 at connect because the hub was full, by "
+                                      "the limit reached (max_clients, max_clients_per_token, max_filters).",
+                                      labels=["reason"])
+        for reason, n in hub.refused.items():
+            refused.add_metric([reason], n)
+        yield from (clients, filters, refused)
 
 
 # -- exposition -----------------------------------------------------------------------------

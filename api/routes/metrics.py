@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.metrics import GroupOffsetsProbe, ViewCollector, render
+from api.metrics import GroupOffsetsProbe, HubCollector, ViewCollector, render
 
 router = APIRouter(tags=["metrics"])
 WORKER_GROUP = "floorwatch"  # streams.app.APP_ID (not imported: the API does not load Faust)
@@ -36,6 +36,7 @@ def install(app: object) -> ViewCollector:
         collector = ViewCollector(state.view, state.settings, lambda: int(state.clock()),
                                   readiness=lambda: state.readiness(), probe=probe)
         state.registry.register(collector)
+        state.registry.register(HubCollector(state.hub))  # websocket clients, filters, refusals
         state.metrics_collector = collector
     if collector.probe is not None:
         collector.probe.start()

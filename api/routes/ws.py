@@ -3,7 +3,10 @@
 Handshake order: a cross-origin ``Origin`` (one whose host:port is not the ``Host`` header) is
 refused before the upgrade (HTTP 403). Otherwise the socket is accepted and then closed with
 4401 (missing/invalid token), 4403 (token lacks ``viewer``) or 4400 (bad filter), so a browser,
-which cannot read an HTTP status of a refused upgrade, can tell "stop retrying" from "retry".
+which cannot read an HTTP status of a refused upgrade, can tell "stop retrying" from "retry";
+or with 1013 ("try again later") when the hub is full: ``api.ws_max_clients`` clients in all,
+``api.ws_max_clients_per_token`` of this token, or ``api.ws_max_filters`` distinct filters in use
+and this one new (the reason names the setting; ``floorwatch_ws_refused_total`` counts them).
 
 Per connection: a send loop that sends whatever its mailbox holds (the hub's shared text for
 most frames, see ``api.live``), a reader that notices the client leaving, and a watchdog in
@@ -23,7 +26,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from api.auth import TokenStore
-from api.live import BadFilter, Hub, Subscriber, parse_filter
+from api.live import BadFilter, Hub, HubFull, Subscriber, parse_filter
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])
@@ -31,6 +34,8 @@ router = APIRouter(tags=["live"])
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the server is overloaded, reconnect later
+MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
 SEND_TIMEOUT_S = 30.0
 WATCH_S = 5.0  # how often the watchdog looks for a blocked send
 CLOSE_TIMEOUT_S = 2.0
@@ -55,6 +60,11 @@ def same_origin(origin: str | None, host: str | None) -> bool:
     return norm(parts.netloc) == norm(host)
 
 
+def close_reason(text: str) -> str:
+    """``text`` cut to what a close frame can carry (whole UTF-8 characters)."""
+    return text.encode("utf-8")[:MAX_REASON_BYTES].decode("utf-8", "ignore")
+
+
 def _secret(websocket: WebSocket) -> str | None:
     header = websocket.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
@@ -74,16 +84,22 @@ async def live(websocket: WebSocket) -> None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="missing or invalid token")
         return
     if not principal.has("viewer"):
-        await websocket.close(code=CLOSE_FORBIDDEN, reason=f"token {principal.name!r} lacks role 'viewer'")
+        await websocket.close(code=CLOSE_FORBIDDEN,
+                              reason=close_reason(f"token {principal.name!r} lacks role 'viewer'"))
         return
     try:
         flt = parse_filter(websocket.query_params.get("queue"), websocket.query_params.get("team"))
     except BadFilter as exc:
-        await websocket.close(code=CLOSE_BAD_REQUEST, reason=str(exc)[:120])
+        await websocket.close(code=CLOSE_BAD_REQUEST, reason=close_reason(str(exc)))
         return
 
     hub: Hub = websocket.app.state.hub
-    sub = hub.subscribe(flt)
+    try:
+        sub = hub.subscribe(flt, principal.name)
+    except HubFull as exc:
+        log.debug("websocket refused: %s", exc)  # counted; a flood of refusals must not flood the log
+        await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason=close_reason(str(exc)))
+        return
     sender = asyncio.create_task(_send_loop(websocket, sub))
     receiver = asyncio.create_task(_drain(websocket))
     try:

@@ -52,7 +52,8 @@ pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
 AGENT_IDS = [f"agent-zz-00{i}" for i in range(1, 6)]
-ALLOWED_LABELS = {"queue", "channel", "team", "state", "window", "outcome", "kind", "severity", "reason", "topic"}
+ALLOWED_LABELS = {"queue", "channel", "team", "state", "window", "outcome", "kind", "severity", "reason", "topic",
+                  "label"}
 
 
 def make_settings():  # type: ignore[no-untyped-def]
