@@ -23,6 +23,8 @@
   let attempt = 0;
   let retryTimer = null;
   let retryAt = 0;
+  let retryWhy = "Connection lost";  // what the banner says while a reconnect is pending
+  let retryKind = "";                // banner style: "" red, "info" amber
   let selectedQueue = QUEUE ? QUEUE.split(",")[0] : null;
   let selectedAgent = null;
 
@@ -79,7 +81,7 @@
     }
     if (retryTimer) {
       const left = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-      banner(`Connection lost — reconnecting in ${left} s (attempt ${attempt})`);
+      banner(`${retryWhy} — reconnecting in ${left} s (attempt ${attempt})`, retryKind);
     }
   }
 
@@ -111,11 +113,18 @@
         return;
       }
       if (ev.code === 4400) { banner(`Bad filter: ${ev.reason || "check ?queue= and ?team="}`); return; }
-      scheduleReconnect(opened);
+      if (ev.code === 1013) {  // try again later: the server has reached a client or filter limit
+        const why = ev.reason || "wallboard server full";
+        scheduleReconnect(`Server busy (${why})`, "info");
+        return;
+      }
+      scheduleReconnect();
     };
   }
 
-  function scheduleReconnect() {
+  function scheduleReconnect(why = "Connection lost", kind = "") {
+    retryWhy = why;
+    retryKind = kind;
     attempt += 1;
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (attempt - 1));
     const delay = base / 2 + Math.random() * base / 2;  // jitter: 1,000 TVs do not come back at once
