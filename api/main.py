@@ -10,7 +10,8 @@ Injected objects are the caller's: the app neither starts nor stops them.
 
 ``app.state`` holds: settings, view, producer, loader (or None), tokens, registry, metrics,
 clock (callable -> epoch ms), readiness (callable -> status dict), hub (the websocket ``Hub``,
-whose tick task starts with the first websocket client and stops at shutdown).
+whose tick task starts with the first websocket client and stops at shutdown), ingest_limiter
+(``IngestRateLimiter``: the per-token ingest rate).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import TokenStore
-from api.ingest import ApiMetrics
+from api.ingest import ApiMetrics, IngestRateLimiter
 from api.kafka import EventProducer, KafkaEventProducer
 from api.live import Hub
 from api.routes import alerts, events, floor, health, page, quality, queues, ws
@@ -98,6 +99,7 @@ def create_app(
     app.state.registry = registry
     app.state.metrics = ApiMetrics(registry)
     app.state.clock = clock or wall_clock_ms
+    app.state.ingest_limiter = IngestRateLimiter.from_settings(settings)
     app.state.readiness = loader.status if loader is not None else (lambda: {"ready": True, "lag": {}})
 
     app.state.hub = Hub(view, settings, lambda: int(app.state.clock()), lambda: app.state.readiness())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import httpx
@@ -16,21 +17,28 @@ from floorwatch.config import Settings
 
 INGEST = {"Authorization": "Bearer ingest-secret"}
 MAX_BODY = 2048
+NOW_MS = 1_709_604_060_000  # 2024-03-05T10:01:00+08:00, a minute after the events below
+NOTHING_REJECTED = {"rejected": [], "rejected_count": 0, "rejected_by_reason": {}}
 
 
 class FakeProducer:
+    """Every record is acknowledged at once (or, with ``fail``, not acknowledged)."""
+
     def __init__(self, fail: bool = False) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
-        self.flushes = 0
         self.fail = fail
 
-    async def send(self, topic: str, key: bytes, value: bytes) -> None:
+    async def send(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[None]:
         self.sent.append((topic, key, value))
+        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.fail:
+            delivery.set_exception(ProducerUnavailable("broker down"))
+        else:
+            delivery.set_result(None)
+        return delivery
 
     async def flush(self) -> None:
-        self.flushes += 1
-        if self.fail:
-            raise ProducerUnavailable("broker down")
+        raise AssertionError("ingest awaits its own deliveries, never a shared flush")
 
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
@@ -55,7 +63,7 @@ def producer() -> FakeProducer:
 
 @pytest.fixture
 def app(producer: FakeProducer):  # type: ignore[no-untyped-def]
-    return create_app(make_settings(), view=View(), producer=producer)
+    return create_app(make_settings(), view=View(), producer=producer, clock=lambda: NOW_MS)
 
 
 @pytest.fixture
@@ -90,14 +98,13 @@ NAIVE_TS = {**STATE, "event_id": "e6", "ts": "2024-03-05T10:00:00"}
 async def test_array_body(client: httpx.AsyncClient, producer: FakeProducer) -> None:
     r = await client.post("/api/v1/events", json=[OFFERED, STATE], headers=INGEST)
     assert r.status_code == 202, r.text
-    assert r.json() == {"accepted": 2, "rejected": []}
+    assert r.json() == {"accepted": 2, **NOTHING_REJECTED}
     assert [(t, k) for t, k, _ in producer.sent] == [
         ("fw.contact-events", b"c1"),
         ("fw.agent-events", b"a7"),
     ]
     first = orjson.loads(producer.sent[0][2])
     assert first["event_id"] == "e1" and first["x_extra"] == "kept"
-    assert producer.flushes == 1
 
 
 async def test_ndjson_body(client: httpx.AsyncClient, producer: FakeProducer) -> None:
@@ -106,14 +113,14 @@ async def test_ndjson_body(client: httpx.AsyncClient, producer: FakeProducer) ->
         "/api/v1/events", content=body, headers={**INGEST, "Content-Type": "application/x-ndjson"}
     )
     assert r.status_code == 202, r.text
-    assert r.json() == {"accepted": 2, "rejected": []}
+    assert r.json() == {"accepted": 2, **NOTHING_REJECTED}
     assert len(producer.sent) == 2
 
 
 async def test_single_pretty_printed_object(client: httpx.AsyncClient, producer: FakeProducer) -> None:
     body = orjson.dumps(OFFERED, option=orjson.OPT_INDENT_2)
     r = await client.post("/api/v1/events", content=body, headers=INGEST)
-    assert r.status_code == 202 and r.json() == {"accepted": 1, "rejected": []}
+    assert r.status_code == 202 and r.json() == {"accepted": 1, **NOTHING_REJECTED}
 
 
 async def test_per_item_rejections_in_array(client: httpx.AsyncClient, producer: FakeProducer) -> None:
@@ -148,8 +155,8 @@ async def test_per_line_rejections_in_ndjson(client: httpx.AsyncClient, producer
 
 async def test_empty_array_accepts_nothing(client: httpx.AsyncClient, producer: FakeProducer) -> None:
     r = await client.post("/api/v1/events", content=b"  []", headers=INGEST)
-    assert r.status_code == 202 and r.json() == {"accepted": 0, "rejected": []}
-    assert producer.sent == [] and producer.flushes == 0
+    assert r.status_code == 202 and r.json() == {"accepted": 0, **NOTHING_REJECTED}
+    assert producer.sent == []
 
 
 @pytest.mark.parametrize(
@@ -209,7 +216,7 @@ async def test_bad_content_length_is_400(client: httpx.AsyncClient) -> None:
 
 async def test_kafka_down_is_503(producer: FakeProducer) -> None:
     failing = FakeProducer(fail=True)
-    app = create_app(make_settings(), view=View(), producer=failing)
+    app = create_app(make_settings(), view=View(), producer=failing, clock=lambda: NOW_MS)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         r = await c.post("/api/v1/events", json=[OFFERED], headers=INGEST)
     assert r.status_code == 503
@@ -241,18 +248,47 @@ json_values = st.recursive(
 )
 
 
+VALID_EVENTS = [OFFERED, STATE]  # valid at NOW_MS; any other generated item is not an event
+
+
+def _is_valid(item: object) -> bool:
+    return any(item is v for v in VALID_EVENTS)
+
+
+# (body, items in it or None when unknown, valid events in it)
+bodies = st.one_of(
+    st.binary(max_size=300).map(lambda b: (b, None, 0)),
+    json_values.map(lambda v: (orjson.dumps(v), len(v) if isinstance(v, list) else 1, 0)),
+    st.lists(json_values | st.sampled_from(VALID_EVENTS), max_size=6).map(
+        lambda xs: (orjson.dumps(xs), len(xs), sum(map(_is_valid, xs)))),
+    st.lists(st.dictionaries(st.text(max_size=10), json_values, max_size=4) | st.sampled_from(VALID_EVENTS),
+             min_size=1, max_size=6).map(
+        lambda xs: (b"\n".join(orjson.dumps(x) for x in xs), len(xs), sum(map(_is_valid, xs)))),
+)
+
+
 @hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(st.binary(max_size=300), json_values.map(orjson.dumps), st.lists(json_values, max_size=5).map(lambda xs: b"\n".join(orjson.dumps(x) for x in xs))))
-def test_no_body_gives_a_500(body: bytes) -> None:
+@given(case=bodies)
+def test_no_body_gives_a_500(case: tuple[bytes, int | None, int]) -> None:
+    body, items, valid = case
+    producer = FakeProducer()
+
     async def run() -> httpx.Response:
-        app = create_app(make_settings(), view=View(), producer=FakeProducer())
+        app = create_app(make_settings(), view=View(), producer=producer, clock=lambda: NOW_MS)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
             return await c.post("/api/v1/events", content=body, headers=INGEST)
 
-    import asyncio
-
     r = asyncio.run(run())
     assert r.status_code in (202, 400, 413), (body, r.text)
+    if items is not None and len(body) <= MAX_BODY:
+        assert r.status_code == 202, (body, r.text)  # generated JSON is never "not JSON at all"
+    if r.status_code != 202:
+        assert producer.sent == []
+        return
     payload = r.json()
-    if r.status_code == 202:
-        assert payload["accepted"] + len(payload["rejected"]) >= 0
+    assert payload["accepted"] == valid if items is not None else payload["accepted"] == len(producer.sent)
+    assert len(producer.sent) == payload["accepted"]
+    assert sum(payload["rejected_by_reason"].values()) == payload["rejected_count"]
+    assert len(payload["rejected"]) == payload["rejected_count"]  # fewer than the 100 listed at most
+    if items is not None:
+        assert payload["accepted"] + payload["rejected_count"] == items
