@@ -48,6 +48,7 @@ from api.queries import (
 from api.view import View
 from floorwatch import topics
 from floorwatch.config import Settings
+from floorwatch.domain.erlang import OverCap
 from floorwatch.domain.intervals import day_bounds_ms, interval_start_ms, local_date
 from floorwatch.domain.queue_metrics import Counts, stats
 
@@ -289,7 +290,12 @@ class ViewCollector(Collector):
                                    "Logged-in agents whose profile lists the queue (staffed), and by state.",
                                    labels=[*labels, "state"])
         required = GaugeMetricFamily("floorwatch_queue_required_agents",
-                                     "Agents required for the target (only when staffing figures are known).",
+                                     "Agents required for the target (only when staffing figures are known "
+                                     "and within staffing.max_agents_per_queue).",
+                                     labels=labels)
+        over_cap = GaugeMetricFamily("floorwatch_queue_required_agents_over_cap",
+                                     "1 when the target needs more than staffing.max_agents_per_queue agents "
+                                     "(required agents and staffing gap are then omitted), else 0.",
                                      labels=labels)
         gap = GaugeMetricFamily("floorwatch_queue_staffing_gap_agents",
                                 "Required minus staffed agents (only when required agents are known).",
@@ -332,8 +338,10 @@ class ViewCollector(Collector):
                 agents.add_metric([*lv, state], tile[state])
             req = live_required_agents(fast_merge(p.rolling_15m for p in live),
                                        fast_merge(p.rolling_60m for p in live), rules,
-                                       current_forecast(view, settings, queue, now_ms))
-            if req is not None:
+                                       current_forecast(view, settings, queue, now_ms),
+                                       max_agents=settings.staffing.max_agents_per_queue)
+            over_cap.add_metric(lv, 1 if isinstance(req, OverCap) else 0)
+            if isinstance(req, int):
                 required.add_metric(lv, req)
                 gap.add_metric(lv, req - tile["staffed"])
             for window, counts, wrules in windows:
@@ -353,7 +361,7 @@ class ViewCollector(Collector):
                 del self._closed[queue]
         yield from (waiting, longest, target, threshold, sl, contacts)
         yield from (family for _, family in window_gauges)
-        yield from (agents, required, gap)
+        yield from (agents, required, over_cap, gap)
 
     def _queue_agent_counts(self) -> dict[str, dict[str, int]]:
         return agent_counts(self.view)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from api.view import MAX_MS, Forecast, IntervalPartial, QueuePartial, View
-from floorwatch.domain.erlang import required_agents, traffic_intensity
-from floorwatch.config import QueueConfig, Settings
+from floorwatch.domain.erlang import OverCap, required_agents, traffic_intensity
+from floorwatch.config import QueueConfig, Settings, StaffingConfig
 from floorwatch.domain.intervals import (
     day_bounds_ms,
     day_interval_starts,
@@ -127,18 +128,59 @@ def longest_wait_s(partials: list[QueuePartial], now_ms: int) -> float | None:
     return max(0, now_ms - oldest) / 1000
 
 
-def erlang_required(offered: float, aht_s: float | None, interval_s: float, rules: dict[str, Any]) -> int | None:
+#: the cap on required agents when a caller passes none: the ``staffing.max_agents_per_queue`` default
+DEFAULT_MAX_AGENTS: int = StaffingConfig().max_agents_per_queue
+#: distinct (load, AHT, T, target, cap) Erlang C results kept; least recently used ones are cut
+#: (``required_agents_cache_stats()["evicted"]`` counts them)
+REQUIRED_AGENTS_CACHE_ENTRIES = 4096
+
+
+@lru_cache(maxsize=REQUIRED_AGENTS_CACHE_ENTRIES)
+def erlang_c_required(traffic: float, aht_s: float, threshold_s: float, target_sl: float,
+                      max_agents: int) -> int | OverCap:
+    """Erlang C required agents, or ``OverCap`` above ``max_agents``; memoised, because the
+    queues route, /metrics, the websocket frames and the staffing route size the same loads."""
+    return required_agents(traffic, aht_s, threshold_s, target_sl, max_agents=max_agents)
+
+
+def required_agents_cache_stats() -> dict[str, int]:
+    """Hits, misses, entries and evicted (results cut by the bound) of ``erlang_c_required``."""
+    info = erlang_c_required.cache_info()
+    return {"hits": info.hits, "misses": info.misses, "entries": info.currsize,
+            "evicted": info.misses - info.currsize}
+
+
+def _sized(traffic: float, aht_s: float, rules: dict[str, Any], max_agents: int) -> int | OverCap | None:
+    if traffic >= max_agents:  # Erlang C needs N > A: over the cap without a search (inf too)
+        return OverCap(max_agents)
+    try:
+        return erlang_c_required(traffic, aht_s, float(rules["sl_threshold_s"]), float(rules["sl_target"]),
+                                 max_agents)
+    except (ValueError, OverflowError, ArithmeticError):  # absurd figures: no answer
+        return None
+
+
+def erlang_required(offered: float, aht_s: float | None, interval_s: float, rules: dict[str, Any], *,
+                    max_agents: int = DEFAULT_MAX_AGENTS) -> int | OverCap | None:
     """Erlang C agents for ``offered`` contacts of ``aht_s`` in ``interval_s`` under the queue's
-    T and target; 0 without contacts; ``None`` when there is no usable AHT (or no answer)."""
+    T and target; 0 without contacts; ``OverCap`` when more than ``max_agents`` would be needed;
+    ``None`` when there is no usable AHT (or no answer)."""
     if offered <= 0:
         return 0
     if aht_s is None or aht_s <= 0 or interval_s <= 0:
         return None
     try:
         traffic = traffic_intensity(offered, aht_s, interval_s)
-        return required_agents(traffic, aht_s, float(rules["sl_threshold_s"]), float(rules["sl_target"]))
     except (ValueError, OverflowError, ArithmeticError):  # absurd forecast figures: no answer
         return None
+    return _sized(traffic, aht_s, rules, max_agents)
+
+
+def required_fields(required: int | OverCap | None) -> dict[str, Any]:
+    """``required_agents`` (a number, or null when unknown or over the cap) and
+    ``required_agents_over_cap`` of a queue tile or a staffing row."""
+    over = isinstance(required, OverCap)
+    return {"required_agents": None if over else required, "required_agents_over_cap": over}
 
 
 def forecast_for_interval(forecast: Forecast | None, start_ms: int, end_ms: int) -> tuple[float, float | None] | None:
@@ -184,15 +226,18 @@ def live_required_agents(
     rolling_60m: Counts,
     rules: dict[str, Any],
     forecast: tuple[float, float | None, float] | None = None,
-) -> int | None:
+    *,
+    max_agents: int = DEFAULT_MAX_AGENTS,
+) -> int | OverCap | None:
     """Required agents now: Erlang C for the current interval's forecast when one was published
     (``forecast`` = (offered, aht_s, interval seconds)) and is usable, else for the arrival rate
-    of the last 15 minutes and the AHT of the last 60.
+    of the last 15 minutes and the AHT of the last 60. ``OverCap`` when more than
+    ``max_agents`` would be needed.
 
     ``None`` without a forecast until a contact has been handled in the last hour (no AHT).
     """
     if forecast is not None:
-        from_forecast = erlang_required(forecast[0], forecast[1], forecast[2], rules)
+        from_forecast = erlang_required(forecast[0], forecast[1], forecast[2], rules, max_agents=max_agents)
         if from_forecast is not None:
             return from_forecast
     if rolling_60m.handled == 0:
@@ -200,8 +245,7 @@ def live_required_agents(
     aht_s = (rolling_60m.talk_ms + rolling_60m.hold_ms + rolling_60m.wrap_ms) / rolling_60m.handled / 1000
     if aht_s <= 0:
         return None
-    traffic = traffic_intensity(rolling_15m.offered, aht_s, ROLLING_15M_S)
-    return required_agents(traffic, aht_s, float(rules["sl_threshold_s"]), float(rules["sl_target"]))
+    return erlang_required(rolling_15m.offered, aht_s, ROLLING_15M_S, rules, max_agents=max_agents)
 
 
 def current_forecast(view: View, settings: Settings, queue: str, now_ms: int) -> tuple[float, float | None, float] | None:
@@ -246,9 +290,10 @@ def queue_tile(
         "longest_wait_s": longest_wait_s(live, now_ms),
         "oldest_waiting": iso(oldest, tz) if oldest is not None else None,
         "agents": dict(agents) if agents else empty_agents(),
-        "required_agents": live_required_agents(
-            rolling_15m, rolling_60m, rules, current_forecast(view, settings, queue, now_ms)
-        ),
+        **required_fields(live_required_agents(
+            rolling_15m, rolling_60m, rules, current_forecast(view, settings, queue, now_ms),
+            max_agents=settings.staffing.max_agents_per_queue,
+        )),
         "sl_target": rules["sl_target"],
         "sl_threshold_s": rules["sl_threshold_s"],
         "today": stats_of(today, rules),
@@ -329,7 +374,8 @@ def staffed_ms_by_interval(view: View, queue: str, day: str) -> dict[int, int]:
 def day_staffing(view: View, settings: Settings, queue: str, day: date, now_ms: int | None = None) -> list[dict[str, Any]]:
     """``GET /api/v1/staffing``: forecast vs actual per interval of the local ``day`` that has a
     forecast or contacts, with the Erlang C required agents (from the forecast when there is
-    one, else from the actuals) and the average staffed agents: logged-in seconds of the agents
+    one, else from the actuals; null with ``required_agents_over_cap`` true above
+    ``staffing.max_agents_per_queue``) and the average staffed agents: logged-in seconds of the agents
     whose current profile lists the queue / the interval's elapsed seconds (``null`` for an
     interval that has not begun at ``now_ms``; docs/staffing.md)."""
     tz, minutes = settings.tz, settings.interval_minutes
@@ -342,6 +388,7 @@ def day_staffing(view: View, settings: Settings, queue: str, day: date, now_ms: 
     forecast = view.forecasts.get((queue, day.isoformat()))
     with_contacts = set(view.interval_starts(queue, lo, hi))
     staffed_ms = staffed_ms_by_interval(view, queue, day.isoformat())
+    cap = settings.staffing.max_agents_per_queue
     out: list[dict[str, Any]] = []
     for start in sorted(set(starts) | with_contacts):
         end = interval_end_ms(start, tz, minutes)
@@ -354,12 +401,13 @@ def day_staffing(view: View, settings: Settings, queue: str, day: date, now_ms: 
         actual = stats_of(counts, rules)
         f_offered, f_aht = planned if planned is not None else (None, None)
         interval_s = (end - start) / 1000
-        required, source = None, None
+        required: int | OverCap | None = None
+        source = None
         if planned is not None:
-            required = erlang_required(f_offered, f_aht, interval_s, rules)  # type: ignore[arg-type]
+            required = erlang_required(f_offered, f_aht, interval_s, rules, max_agents=cap)  # type: ignore[arg-type]
             source = "forecast" if required is not None else None
         if required is None and counts.offered > 0:
-            required = erlang_required(counts.offered, actual["aht_s"], interval_s, rules)
+            required = erlang_required(counts.offered, actual["aht_s"], interval_s, rules, max_agents=cap)
             source = "actual" if required is not None else None
         out.append({
             "start": iso(start, tz),
@@ -370,7 +418,7 @@ def day_staffing(view: View, settings: Settings, queue: str, day: date, now_ms: 
             "actual_aht_s": actual["aht_s"],
             "offered_variance": _difference(counts.offered, f_offered),
             "aht_variance_s": _difference(actual["aht_s"], f_aht),
-            "required_agents": required,
+            **required_fields(required),
             "required_from": source,
             "avg_staffed_agents": _avg_staffed(staffed_ms.get(start, 0), start, end, now_ms),
         })

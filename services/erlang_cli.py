@@ -1,12 +1,16 @@
 """``floorwatch erlang``: the staffing calculator (Erlang C, or Erlang A with ``--patience``).
 
     floorwatch erlang --offered 300 --interval-minutes 30 --aht 240 --threshold 20 \\
-        --target-sl 0.8 [--max-occupancy 0.85] [--shrinkage 0.3] [--patience 120] [--json]
+        --target-sl 0.8 [--max-occupancy 0.85] [--shrinkage 0.3] [--patience 120] \\
+        [--max-agents 10000] [--json]
 
 Prints the required agents and a small table (required - 2 .. required + 3 agents; Erlang C
 rows start at the first stable count floor(A) + 1, Erlang A rows at 1). ``--json`` prints
 ``{"required_agents": N, "scheduled_agents": S, ..., "rows": [{"agents", "service_level",
 "asa_s", "occupancy", "p_wait"[, "abandon_rate"]}]}`` (``asa_s`` null = unbounded).
+A requirement above ``--max-agents`` (default: ``staffing.max_agents_per_queue``, 10,000) is
+"over cap": the text says so, the JSON has ``"required_agents": null``,
+``"required_agents_over_cap": true`` and no rows; exit status 0 (it is an answer).
 ``--threshold``, ``--target-sl`` and ``--interval-minutes`` default to the configuration
 (``queue_defaults``, or the queue named by ``--queue``). Invalid input: one line on stderr,
 exit status 2. Maths and definitions: ``floorwatch/domain/erlang.py``, ``docs/staffing.md``.
@@ -21,9 +25,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from floorwatch.domain.erlang import StaffingPlan, staffing_plan
+from floorwatch.domain.erlang import OverCap, StaffingPlan, staffing_plan
 
 PROG = "floorwatch erlang"
+#: --max-agents without a configuration: the default of staffing.max_agents_per_queue
+DEFAULT_MAX_AGENTS = 10_000
 
 
 class UsageError(ValueError):
@@ -51,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--patience", metavar="S",
         help="mean customer patience in seconds: use Erlang A (abandonment) instead of Erlang C")
     add("--max-abandon", metavar="R", help="with --patience: cap on the abandon rate, in (0, 1)")
+    add("--max-agents", metavar="N",
+        help="answer 'over cap' when more agents than this are needed "
+             "(default: staffing.max_agents_per_queue of the config, 10000)")
     add("--json", action="store_true", help="print JSON for machines")
 
 
@@ -97,6 +106,16 @@ def _config_defaults(settings: Any, queue_id: str | None) -> tuple[float, float,
     return interval, threshold, target
 
 
+def _max_agents_arg(settings: Any, text: str | None) -> int:
+    if text is None:
+        staffing = getattr(settings, "staffing", None)
+        return int(getattr(staffing, "max_agents_per_queue", DEFAULT_MAX_AGENTS))
+    raw = str(text).strip().replace(",", "").replace("_", "")
+    if not raw.isdigit() or int(raw) < 1:
+        raise UsageError(f"--max-agents: must be a whole number >= 1, got {text!r}")
+    return int(raw)
+
+
 def plan_from_args(settings: Any, args: argparse.Namespace) -> tuple[StaffingPlan, dict[str, Any]]:
     """Validate the options and compute the plan; raise ``UsageError`` (one line) when invalid."""
     interval_default, threshold_default, target_default = _config_defaults(settings, args.queue)
@@ -113,6 +132,7 @@ def plan_from_args(settings: Any, args: argparse.Namespace) -> tuple[StaffingPla
     shrinkage = _number("--shrinkage", args.shrinkage, percent=True)
     patience = _number("--patience", args.patience)
     max_abandon = _number("--max-abandon", args.max_abandon, percent=True)
+    max_agents = _max_agents_arg(settings, getattr(args, "max_agents", None))
     interval = interval_default if interval is None else interval
     threshold = threshold_default if threshold is None else threshold
     target = target_default if target is None else target
@@ -135,12 +155,13 @@ def plan_from_args(settings: Any, args: argparse.Namespace) -> tuple[StaffingPla
     inputs = {
         "offered": offered, "interval_minutes": interval, "aht_s": aht, "threshold_s": threshold,
         "target_sl": target, "max_occupancy": max_occ, "shrinkage": shrinkage,
-        "patience_s": patience, "max_abandon_rate": max_abandon,
+        "patience_s": patience, "max_abandon_rate": max_abandon, "max_agents": max_agents,
     }
     try:
         plan = staffing_plan(offered=offered, interval_s=interval * 60.0, aht_s=aht,
                              threshold_s=threshold, target_sl=target, max_occupancy=max_occ,
-                             shrinkage=shrinkage, patience_s=patience, max_abandon_rate=max_abandon)
+                             shrinkage=shrinkage, patience_s=patience, max_abandon_rate=max_abandon,
+                             max_agents=max_agents)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return plan, inputs
@@ -172,6 +193,10 @@ def format_text(plan: StaffingPlan, inputs: dict[str, Any]) -> str:
     lines.append("; ".join(target))
     why = {"service_level": "service-level target", "max_occupancy": "occupancy cap",
            "max_abandon": "abandon-rate cap", "no_traffic": "no traffic"}[plan.binding]
+    if isinstance(plan.required_agents, OverCap):
+        lines.append(f"required agents: over cap: more than {plan.required_agents.max_agents:,} "
+                     f"on the phones ({why}; the cap is --max-agents)")
+        return "\n".join(lines)
     lines.append(f"required agents: {plan.required_agents} on the phones ({why})")
     if inputs["shrinkage"]:
         lines.append(f"scheduled agents: {plan.scheduled_agents} "

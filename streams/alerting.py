@@ -155,7 +155,8 @@ class QueueAlerter:
                 waiting=tile["waiting"], longest_wait_s=tile["longest_wait_s"],
                 interval_service_level=interval["service_level"], interval_contacts=_n(interval),
                 rolling_15m_abandon_rate=rolling["abandon_rate"], rolling_15m_contacts=_n(rolling),
-                required_agents=tile.get("required_agents"), staffed=tile["agents"]["staffed"],
+                required_agents=_required_for_gap(tile, self.settings.staffing.max_agents_per_queue),
+                staffed=tile["agents"]["staffed"],
             )
             rules = queue_rules(self.settings.alerts, tile.get("sl_target") or self.settings.queue(queue).sl_target)
             changes += observe_queue(self.book, queue, values, rules, now_ms)
@@ -178,6 +179,15 @@ def remind(view: Any, reminded: dict[str, int], now_ms: int, every_s: float, not
         if now_ms - last >= every_ms:
             reminded[key] = now_ms
             notifier.notify(Change("reminder", now_ms, dict(alert)), force=True)
+
+
+def _required_for_gap(tile: dict[str, Any], max_agents: int) -> int | None:
+    """Required agents for the staffing-gap alert. Over the cap the requirement is known only to
+    exceed ``max_agents``: that is a gap, so the alert gets its lower bound ``max_agents + 1``
+    (at least ``staffed + 1``, so the gap is positive however many are staffed)."""
+    if tile.get("required_agents_over_cap"):
+        return max(max_agents, tile["agents"]["staffed"]) + 1
+    return tile.get("required_agents")
 
 
 def _n(stats: dict[str, Any]) -> int:

@@ -182,6 +182,15 @@
     return Math.max(0, since(q.oldest_waiting));
   }
 
+  // staffed agents, next to the required ones when known; "over cap" when the target needs more
+  // agents than staffing.max_agents_per_queue (required_agents is then null)
+  function staffedMetric(q, a) {
+    const staffed = a.staffed ?? 0;
+    if (q.required_agents_over_cap) return metric("staffed", "staffed / req", a.staffed, `${staffed} / over cap`, "warn");
+    if (q.required_agents === null || q.required_agents === undefined) return metric("staffed", "staffed", a.staffed, staffed);
+    return metric("staffed", "staffed / req", a.staffed, `${staffed} / ${q.required_agents}`, a.staffed < q.required_agents ? "warn" : "");
+  }
+
   function queueTile(q) {
     const iv = q.interval || {}, today = q.today || {}, a = q.agents || {};
     const target = q.sl_target;
@@ -205,9 +214,7 @@
         metric("on_contact", "on contact", a.on_contact, a.on_contact ?? 0),
         metric("wrap_up", "wrap", a.wrap_up, a.wrap_up ?? 0),
         metric("aux", "aux", a.aux, a.aux ?? 0, "sl-amber"),
-        metric("staffed", q.required_agents === null || q.required_agents === undefined ? "staffed" : "staffed / req",
-          a.staffed, q.required_agents === null || q.required_agents === undefined ? (a.staffed ?? 0) : `${a.staffed ?? 0} / ${q.required_agents}`,
-          q.required_agents !== null && q.required_agents !== undefined && a.staffed < q.required_agents ? "warn" : "")));
+        staffedMetric(q, a)));
     tile.addEventListener("click", () => { selectedQueue = q.queue; renderQueues(); loadChart(); });
     return tile;
   }

@@ -5,10 +5,17 @@ Everything here is a pure function of its arguments (no I/O, no Faust, no FastAP
 enough to call on every tick of the live worker. Formulas, assumptions and worked
 examples: ``docs/staffing.md``.
 
-Stability
-    Erlang B is computed with the recursion B(0) = 1, B(n) = A·B(n-1) / (n + A·B(n-1)),
-    whose every step is a ratio in [0, 1]: no factorial, no power, no overflow, O(N).
-    Erlang C is then C = N·B / (N - A·(1 - B)). Erlang A adds one series of positive terms,
+Stability and cost
+    Erlang B up to ``_RECURSION_MAX_AGENTS`` agents is computed with the recursion B(0) = 1,
+    B(n) = A·B(n-1) / (n + A·B(n-1)), whose every step is a ratio in [0, 1]: no factorial, no
+    power, no overflow. Above that it is the Poisson ratio B = pmf(N) / cdf(N) of mean A, as a
+    sum of positive terms taken relative to the largest one (j = floor(A)) and stopped where the
+    rest cannot change a double: O(sqrt(A)) terms whatever N (``_ErlangB``), not O(N).
+    Erlang C is then C = N·B / (N - A·(1 - B)).
+
+    Required agents are found by a doubling then a bisection over N (O(log N) evaluations,
+    each O(1) once the terms of the load are summed) and stop at ``max_agents``: a load that
+    needs more is answered ``OverCap`` at once when A >= max_agents (Erlang C needs N > A). Erlang A adds one series of positive terms,
     evaluated in log space relative to its largest term; leading terms too small to matter
     are skipped with closed forms (lgamma differences via Stirling, digamma, incomplete beta
     by continued fraction), so heavy overload with patient customers stays cheap and exact
@@ -19,9 +26,9 @@ Conventions
       bound. It is reported as P(wait) = 1, service level 0, ``asa_s`` None (infinite).
     * No traffic (A = 0): nobody waits; service level 1, ASA 0, occupancy 0; 0 agents needed.
     * Service level = share of *offered* contacts answered within the threshold T (the model
-      counterpart of SPEC §3 ``answered_over_offered``; the model has no short abandons). In
+      counterpart of the ``answered_over_offered`` formula; the model has no short abandons). In
       Erlang C nobody abandons, so it is simply P(wait <= T).
-    * ASA = mean wait of the *answered* contacts (SPEC §3), in seconds.
+    * ASA = mean wait of the *answered* contacts, in seconds.
     * Occupancy = carried load / agents: A/N for Erlang C (capped at 1), A·(1 - P(abandon))/N
       for Erlang A.
 """
@@ -29,11 +36,12 @@ Conventions
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 __all__ = [
+    "OverCap",
     "QueueMetrics",
     "StaffingPlan",
     "agents_for_occupancy",
@@ -60,6 +68,11 @@ _CEIL_SLACK = 1e-9
 _LOG_NEGLIGIBLE = -46.0
 #: Erlang A skips negligible leading terms (closed forms instead) when the peak is further.
 _SKIP_MIN_TERMS = 2_000
+#: Erlang B by the recursion from 0 up to this many agents (a few ulps from exact, <= 64
+#: steps); above, from the Poisson terms around the peak of the load (``_ErlangB``).
+_RECURSION_MAX_AGENTS = 64
+#: A sum of positive terms stops when a bound of what is left is below this share of it.
+_NEGLIGIBLE_SHARE = 1e-17
 
 
 # --------------------------------------------------------------------------- validation
@@ -93,6 +106,12 @@ def _agents(value: int) -> int:
     return value
 
 
+def _max_agents(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"max_agents must be a whole number >= 1, got {value!r}")
+    return value
+
+
 def _ceil(x: float) -> int:
     """ceil(x), except that x within a relative 1e-9 of a whole number counts as that number."""
     r = round(x)
@@ -102,6 +121,13 @@ def _ceil(x: float) -> int:
 
 
 # --------------------------------------------------------------------------- results
+
+@dataclass(frozen=True, slots=True)
+class OverCap:
+    """The answer when a requirement exceeds the cap: more than ``max_agents`` agents would be
+    needed (how many more is not computed)."""
+
+    max_agents: int
 
 @dataclass(frozen=True, slots=True)
 class QueueMetrics:
@@ -134,33 +160,45 @@ class StaffingPlan:
 
     model: str                      #: "erlang_c" or "erlang_a"
     traffic: float                  #: offered load, Erlangs
-    required_agents: int            #: on the phones: min N meeting the target and every cap
-    scheduled_agents: int           #: required_agents grossed up by shrinkage
-    agents_for_service_level: int   #: min N meeting the service-level target alone
-    agents_for_abandon: int         #: min N with abandon rate <= the cap (Erlang A; 0 when no cap)
-    agents_for_occupancy: int       #: min N with A/N <= max occupancy (0 when no cap)
+    required_agents: int | OverCap  #: on the phones: min N meeting the target and every cap
+    scheduled_agents: int | OverCap  #: required_agents grossed up by shrinkage
+    agents_for_service_level: int | OverCap  #: min N meeting the service-level target alone
+    agents_for_abandon: int | OverCap  #: min N with abandon rate <= the cap (Erlang A; 0 when no cap)
+    agents_for_occupancy: int | OverCap  #: min N with A/N <= max occupancy (0 when no cap)
     binding: str                    #: which one sets required_agents: "service_level",
                                     #: "max_abandon", "max_occupancy" or "no_traffic"
-    rows: tuple[QueueMetrics, ...]
+    rows: tuple[QueueMetrics, ...]  #: empty when over the cap
+    max_agents: int | None = None   #: the cap on agents (None: none)
+
+    @property
+    def over_cap(self) -> bool:
+        return isinstance(self.required_agents, OverCap)
 
     @property
     def required(self) -> QueueMetrics | None:
-        """The row of ``required_agents`` (None when there is no traffic and so no row 0)."""
+        """The row of ``required_agents`` (None when there is no traffic and so no row 0, or
+        when over the cap)."""
         for row in self.rows:
             if row.agents == self.required_agents:
                 return row
         return None
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON shape: an over-cap figure is ``null`` (``required_agents_over_cap`` true)."""
+        def number(value: int | OverCap) -> int | None:
+            return None if isinstance(value, OverCap) else value
+
         return {
-            "required_agents": self.required_agents,
-            "scheduled_agents": self.scheduled_agents,
+            "required_agents": number(self.required_agents),
+            "required_agents_over_cap": self.over_cap,
+            "max_agents": self.max_agents,
+            "scheduled_agents": number(self.scheduled_agents),
             "model": self.model,
             "traffic_erlangs": self.traffic,
             "binding": self.binding,
-            "agents_for_service_level": self.agents_for_service_level,
-            "agents_for_abandon": self.agents_for_abandon,
-            "agents_for_occupancy": self.agents_for_occupancy,
+            "agents_for_service_level": number(self.agents_for_service_level),
+            "agents_for_abandon": number(self.agents_for_abandon),
+            "agents_for_occupancy": number(self.agents_for_occupancy),
             "rows": [row.as_dict() for row in self.rows],
         }
 
@@ -175,14 +213,81 @@ def traffic_intensity(offered: float, aht_s: float, interval_s: float) -> float:
     return offered * aht_s / interval_s
 
 
-def _erlang_b_iter(traffic: float, start: int = 0) -> Iterator[tuple[int, float]]:
-    """(n, B(n, A)) for n = start, start + 1, ... (the recursion runs from 0 in every case)."""
+def _erlang_b_recursion(n: int, a: float) -> float:
+    """B(n, A) by the recursion from B(0) = 1 (O(n): only for small n)."""
     b = 1.0
-    n = 0
-    while n < start:
-        n += 1
-        ab = traffic * b
-        b = ab / (n + ab)
+    for k in range(1, n + 1):
+        ab = a * b
+        b = ab / (k + ab)
+    return b
+
+
+def _sum_down(n: int, a: float) -> float:
+    """sum_{j<=n} (A^j/j!) / (A^n/n!) for 0 <= n <= A: terms shrink by j/A <= 1 going down,
+    summed until a geometric bound of the rest is negligible (about 9·sqrt(A) terms at most,
+    few when n is well below A)."""
+    s = r = 1.0
+    for j in range(n, 0, -1):
+        r *= j / a                          # term j - 1 relative to term n
+        s += r
+        q = (j - 1) / a                     # every later ratio is at most q
+        if r * q <= _NEGLIGIBLE_SHARE * s * (1.0 - q):
+            break
+    return s
+
+
+class _ErlangB:
+    """Erlang B of one load A at any number of agents, each N in O(1) after an O(sqrt(A))
+    set-up (so a search over N costs O(sqrt(A) + log N), not O(N) per step).
+
+    1/B(N, A) = sum_{j<=N} w_j / w_N with w_j = A^j/j! (the Poisson cdf over its pmf). Every
+    term is kept relative to the largest, w_p with p = floor(A): ``head`` = sum_{j<=p} w_j/w_p;
+    for j > p the terms w_j/w_p (shrinking by A/j) and their running sums are extended on
+    demand until the rest is negligible. Past that point the sum is complete and w_N/w_p comes
+    from lgamma (then B < 1e-17, where its last digits do not matter).
+    """
+
+    __slots__ = ("a", "p", "head", "terms", "sums", "complete")
+
+    def __init__(self, a: float) -> None:
+        self.a = a
+        self.p = math.floor(a)
+        self.head = -1.0                    # computed on first use above p
+        self.terms: list[float] = []        # w_j / w_p for j = p + 1, p + 2, ...
+        self.sums: list[float] = []         # head + sum of the terms up to j
+        self.complete = False
+
+    def __call__(self, n: int) -> float:
+        a = self.a
+        if a == 0:
+            return 1.0 if n == 0 else 0.0
+        if n <= _RECURSION_MAX_AGENTS:
+            return _erlang_b_recursion(n, a)
+        p = self.p
+        if n <= p:
+            return 1.0 / _sum_down(n, a)
+        if self.head < 0:
+            self.head = _sum_down(p, a)
+        k = n - p                           # term j = n is terms[k - 1]
+        terms, sums = self.terms, self.sums
+        while len(terms) < k and not self.complete:
+            j = p + len(terms) + 1
+            term = (terms[-1] if terms else 1.0) * a / j
+            total = (sums[-1] if sums else self.head) + term
+            terms.append(term)
+            sums.append(total)
+            q = a / (j + 1)                 # every later ratio is at most q < 1
+            self.complete = term * q <= _NEGLIGIBLE_SHARE * total * (1.0 - q)
+        if k <= len(terms):
+            return terms[k - 1] / sums[k - 1]
+        log_ratio = math.lgamma(n + 1) - math.lgamma(p + 1) - (n - p) * math.log(a)  # log(w_p/w_n)
+        return math.exp(-log_ratio) / sums[-1]
+
+
+def _erlang_b_iter(traffic: float, start: int = 0) -> Iterator[tuple[int, float]]:
+    """(n, B(n, A)) for n = start, start + 1, ...: B(start) directly, then the recursion."""
+    n = start
+    b = _ErlangB(traffic)(start)
     while True:
         yield n, b
         n += 1
@@ -191,14 +296,11 @@ def _erlang_b_iter(traffic: float, start: int = 0) -> Iterator[tuple[int, float]
 
 
 def erlang_b(agents: int, traffic: float) -> float:
-    """Erlang B blocking probability B(N, A) by the stable recursion (O(N), no factorials)."""
+    """Erlang B blocking probability B(N, A): the stable recursion for small N, else the
+    Poisson pmf/cdf ratio summed around its peak (O(sqrt(A)) terms, no factorials)."""
     agents = _agents(agents)
     traffic = _non_negative("traffic", traffic)
-    b = 1.0
-    for n in range(1, agents + 1):
-        ab = traffic * b
-        b = ab / (n + ab)
-    return b
+    return _ErlangB(traffic)(agents)
 
 
 def _c_from_b(n: int, a: float, b: float) -> float:
@@ -518,33 +620,24 @@ def _check_target(target_sl: float) -> float:
 
 
 def _search_limit(a: float) -> int:
+    """Where a search without ``max_agents`` gives up (far above any attainable requirement)."""
     return int(a + 60.0 * math.sqrt(a) + 1000)
 
 
-def _required_c(a: float, aht_s: float, threshold_s: float, target_sl: float) -> int:
-    """Walk N upward from the first stable N (floor(A) + 1): SL rises with N for N > A."""
-    if a == 0:
-        return 0
-    limit = _search_limit(a)
-    for n, b in _erlang_b_iter(a, math.floor(a) + 1):
-        if _sl_c(n, a, _c_from_b(n, a, b), aht_s, threshold_s) >= target_sl:
-            return n
-        if n > limit:
-            raise ValueError(f"service level {target_sl:g} not reachable with {limit} agents")
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _min_agents(meets, lo: int, limit: int, what: str) -> int:
-    """Smallest N > lo with meets(N), for a predicate that never turns false again as N grows
-    and is known false at ``lo``: a doubling, then a bisection."""
+def _min_agents(meets: Callable[[int], bool], lo: int, limit: int) -> int | None:
+    """Smallest N in (lo, limit] with meets(N), for a predicate known false at ``lo`` that never
+    turns false again as N grows; None when meets(limit) is false. A doubling (lo + 1, lo + 3,
+    lo + 7, ... clamped at ``limit``), then a bisection: O(log(N - lo)) calls of ``meets``."""
+    if lo >= limit:
+        return None
     step = 1
-    hi = lo + step
+    hi = lo + 1
     while not meets(hi):
+        if hi >= limit:
+            return None
         lo = hi
         step *= 2
-        hi = lo + step
-        if lo > limit:
-            raise ValueError(f"{what} not reachable with {limit} agents")
+        hi = min(lo + step, limit)
     while hi - lo > 1:                              # invariant: lo fails, hi meets
         mid = (lo + hi) // 2
         if meets(mid):
@@ -554,32 +647,62 @@ def _min_agents(meets, lo: int, limit: int, what: str) -> int:
     return hi
 
 
-def _required_a(a: float, aht_s: float, threshold_s: float, target_sl: float, patience_s: float) -> int:
+def _capped(found: int | None, a: float, max_agents: int | None, what: str) -> int | OverCap:
+    if found is not None:
+        return found
+    if max_agents is not None:
+        return OverCap(max_agents)
+    raise ValueError(f"{what} not reachable with {_search_limit(a)} agents")
+
+
+def _required_c(a: float, aht_s: float, threshold_s: float, target_sl: float,
+                max_agents: int | None) -> int | OverCap:
+    """Smallest N meeting the service-level target under Erlang C. Every N <= A is unstable
+    (SL 0), so the search starts above floor(A): A >= max_agents is over the cap at once."""
+    if a == 0:
+        return 0
+    b_of = _ErlangB(a)
+
+    def meets(n: int) -> bool:
+        return _sl_c(n, a, _c_from_b(n, a, b_of(n)), aht_s, threshold_s) >= target_sl
+
+    limit = _search_limit(a) if max_agents is None else max_agents
+    found = _min_agents(meets, math.floor(a), limit)
+    return _capped(found, a, max_agents, f"service level {target_sl:g}")
+
+
+def _required_a(a: float, aht_s: float, threshold_s: float, target_sl: float, patience_s: float,
+                max_agents: int | None) -> int | OverCap:
     """Smallest N meeting the service-level target under Erlang A. SL <= P(answered) <= N/A
     rules out every N < target·A; service level rises with N."""
     if a == 0:
         return 0
+    b_of = _ErlangB(a)
 
     def meets(n: int) -> bool:
-        m = _erlang_a_from_b(n, a, erlang_b(n, a), aht_s, threshold_s, patience_s)
+        m = _erlang_a_from_b(n, a, b_of(n), aht_s, threshold_s, patience_s)
         return m.service_level >= target_sl
 
     lo = max(0, math.floor(target_sl * a) - 1)     # SL(lo) <= lo/A < target
-    return _min_agents(meets, lo, _search_limit(a), f"service level {target_sl:g}")
+    limit = _search_limit(a) if max_agents is None else max_agents
+    return _capped(_min_agents(meets, lo, limit), a, max_agents, f"service level {target_sl:g}")
 
 
-def _agents_for_abandon(a: float, aht_s: float, patience_s: float, max_abandon_rate: float) -> int:
+def _agents_for_abandon(a: float, aht_s: float, patience_s: float, max_abandon_rate: float,
+                        max_agents: int | None) -> int | OverCap:
     """Smallest N whose Erlang A abandon rate is at most the cap. P(abandon) >= 1 - N/A rules
     out every N < (1 - cap)·A; abandonment falls as N grows."""
     if a == 0:
         return 0
+    b_of = _ErlangB(a)
 
     def meets(n: int) -> bool:
-        m = _erlang_a_from_b(n, a, erlang_b(n, a), aht_s, 0.0, patience_s)
+        m = _erlang_a_from_b(n, a, b_of(n), aht_s, 0.0, patience_s)
         return (m.abandon_rate or 0.0) <= max_abandon_rate
 
     lo = max(0, math.floor((1.0 - max_abandon_rate) * a) - 1)
-    return _min_agents(meets, lo, _search_limit(a), f"abandon rate {max_abandon_rate:g}")
+    limit = _search_limit(a) if max_agents is None else max_agents
+    return _capped(_min_agents(meets, lo, limit), a, max_agents, f"abandon rate {max_abandon_rate:g}")
 
 
 def _check_abandon(max_abandon_rate: float | None, patience_s: float | None) -> float | None:
@@ -594,19 +717,36 @@ def _check_abandon(max_abandon_rate: float | None, patience_s: float | None) -> 
 
 
 def _required_sl(a: float, aht_s: float, threshold_s: float, target_sl: float,
-                 patience_s: float | None) -> int:
+                 patience_s: float | None, max_agents: int | None) -> int | OverCap:
     if patience_s is None:
-        return _required_c(a, aht_s, threshold_s, target_sl)
-    return _required_a(a, aht_s, threshold_s, target_sl, patience_s)
+        return _required_c(a, aht_s, threshold_s, target_sl, max_agents)
+    return _required_a(a, aht_s, threshold_s, target_sl, patience_s, max_agents)
 
 
+def _occupancy_capped(a: float, max_occupancy: float, max_agents: int | None) -> int | OverCap:
+    n = agents_for_occupancy(a, max_occupancy)
+    return OverCap(max_agents) if max_agents is not None and n > max_agents else n
+
+
+@overload
 def required_agents(traffic: float, aht_s: float, threshold_s: float, target_sl: float, *,
                     max_occupancy: float | None = None, patience_s: float | None = None,
-                    max_abandon_rate: float | None = None) -> int:
+                    max_abandon_rate: float | None = None, max_agents: None = None) -> int: ...
+@overload
+def required_agents(traffic: float, aht_s: float, threshold_s: float, target_sl: float, *,
+                    max_occupancy: float | None = None, patience_s: float | None = None,
+                    max_abandon_rate: float | None = None, max_agents: int) -> int | OverCap: ...
+def required_agents(traffic: float, aht_s: float, threshold_s: float, target_sl: float, *,
+                    max_occupancy: float | None = None, patience_s: float | None = None,
+                    max_abandon_rate: float | None = None,
+                    max_agents: int | None = None) -> int | OverCap:
     """Minimum agents on the phones whose service level (share of offered contacts answered
     within ``threshold_s``) is at least ``target_sl`` and, with ``max_occupancy``, whose
     planned occupancy A/N is at most that. Erlang C, or Erlang A with ``patience_s`` (then
     ``max_abandon_rate`` optionally caps the abandon rate too). 0 without traffic.
+
+    With ``max_agents``, a requirement above it is answered ``OverCap(max_agents)`` (under
+    Erlang C at once when A >= max_agents); without, an unreachable target raises ValueError.
 
     For the live worker: ``traffic`` = forecast offered x forecast AHT / interval seconds, or
     rolling arrival rate (contacts/s) x rolling AHT."""
@@ -617,31 +757,65 @@ def required_agents(traffic: float, aht_s: float, threshold_s: float, target_sl:
     if patience_s is not None:
         patience_s = _positive("patience_s", patience_s)
     max_abandon_rate = _check_abandon(max_abandon_rate, patience_s)
-    n = _required_sl(traffic, aht_s, threshold_s, target_sl, patience_s)
+    if max_agents is not None:
+        max_agents = _max_agents(max_agents)
+    n_occ: int | OverCap = 0
+    if max_occupancy is not None:               # O(1): settles an over-cap load before a search
+        n_occ = _occupancy_capped(traffic, max_occupancy, max_agents)
+        if isinstance(n_occ, OverCap):
+            return n_occ
+    n = _required_sl(traffic, aht_s, threshold_s, target_sl, patience_s, max_agents)
+    if isinstance(n, OverCap):
+        return n
     if max_abandon_rate is not None:
-        n = max(n, _agents_for_abandon(traffic, aht_s, patience_s, max_abandon_rate))
-    if max_occupancy is not None:
-        n = max(n, agents_for_occupancy(traffic, max_occupancy))
-    return n
+        assert patience_s is not None
+        n_ab = _agents_for_abandon(traffic, aht_s, patience_s, max_abandon_rate, max_agents)
+        if isinstance(n_ab, OverCap):
+            return n_ab
+        n = max(n, n_ab)
+    return max(n, n_occ)
 
 
 def staffing_plan(*, offered: float, interval_s: float, aht_s: float, threshold_s: float,
                   target_sl: float, max_occupancy: float | None = None, shrinkage: float = 0.0,
                   patience_s: float | None = None, max_abandon_rate: float | None = None,
-                  rows_below: int = 2, rows_above: int = 3) -> StaffingPlan:
+                  rows_below: int = 2, rows_above: int = 3,
+                  max_agents: int | None = None) -> StaffingPlan:
     """Required and scheduled agents for one interval, plus rows from required - ``rows_below``
     to required + ``rows_above``. Erlang C rows start no lower than the first stable N,
-    floor(A) + 1 (= ceil(A) unless A is whole); Erlang A rows no lower than 1 agent."""
+    floor(A) + 1 (= ceil(A) unless A is whole); Erlang A rows no lower than 1 agent.
+
+    With ``max_agents``, a requirement above it makes the plan over the cap: ``OverCap`` for
+    the required and scheduled agents (and for each condition that is over it), no rows."""
     a = traffic_intensity(offered, aht_s, interval_s)
     threshold_s = _non_negative("threshold_s", threshold_s)
     target_sl = _check_target(target_sl)
     if patience_s is not None:
         patience_s = _positive("patience_s", patience_s)
     max_abandon_rate = _check_abandon(max_abandon_rate, patience_s)
-    n_sl = _required_sl(a, aht_s, threshold_s, target_sl, patience_s)
-    n_ab = (_agents_for_abandon(a, aht_s, patience_s, max_abandon_rate)
-            if max_abandon_rate is not None else 0)
-    n_occ = agents_for_occupancy(a, max_occupancy) if max_occupancy is not None else 0
+    if max_agents is not None:
+        max_agents = _max_agents(max_agents)
+    shrinkage = _finite("shrinkage", shrinkage)
+    if not 0 <= shrinkage < 1:
+        raise ValueError(f"shrinkage must be in [0, 1), got {shrinkage:g}")
+    n_occ = _occupancy_capped(a, max_occupancy, max_agents) if max_occupancy is not None else 0
+    n_sl = _required_sl(a, aht_s, threshold_s, target_sl, patience_s, max_agents)
+    n_ab: int | OverCap = 0
+    if max_abandon_rate is not None:
+        assert patience_s is not None
+        n_ab = _agents_for_abandon(a, aht_s, patience_s, max_abandon_rate, max_agents)
+    model = "erlang_c" if patience_s is None else "erlang_a"
+    over = [name for name, n in (("service_level", n_sl), ("max_abandon", n_ab), ("max_occupancy", n_occ))
+            if isinstance(n, OverCap)]
+    if over:
+        assert max_agents is not None
+        cap = OverCap(max_agents)
+        return StaffingPlan(
+            model=model, traffic=a, required_agents=cap, scheduled_agents=cap,
+            agents_for_service_level=n_sl, agents_for_abandon=n_ab, agents_for_occupancy=n_occ,
+            binding=over[0], rows=(), max_agents=max_agents,
+        )
+    assert isinstance(n_sl, int) and isinstance(n_ab, int) and isinstance(n_occ, int)
     required = max(n_sl, n_ab, n_occ)        # each condition holds from its own minimum on
     scheduled = scheduled_agents(required, shrinkage)
     if a == 0:
@@ -661,7 +835,8 @@ def staffing_plan(*, offered: float, interval_s: float, aht_s: float, threshold_
         rows.append(_metrics_c(n, a, b, aht_s, threshold_s) if patience_s is None
                     else _erlang_a_from_b(n, a, b, aht_s, threshold_s, patience_s))
     return StaffingPlan(
-        model="erlang_c" if patience_s is None else "erlang_a", traffic=a,
+        model=model, traffic=a,
         required_agents=required, scheduled_agents=scheduled, agents_for_service_level=n_sl,
         agents_for_abandon=n_ab, agents_for_occupancy=n_occ, binding=binding, rows=tuple(rows),
+        max_agents=max_agents,
     )
