@@ -19,6 +19,7 @@ never claims time.
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,15 +72,27 @@ def normalize_activities(activities: Iterable[Sequence[Any]]) -> list[list[Any]]
     Where items overlap, the one that starts latest wins (a break laid over a ``work`` shift),
     then the shorter one, then the greater activity name. Empty items are dropped; adjacent
     segments with the same activity are joined; ``off`` segments leave unscheduled time.
+
+    One sweep over the sorted boundaries with a heap of the items begun so far, keyed by that
+    precedence (items ended are dropped from its top lazily): O(n log n) for n items.
     """
-    items = [(int(s), int(e), str(a)) for s, e, a in activities if int(e) > int(s)]
+    items = [(int(s), int(e), str(a)) for s, e, a in activities]
+    items = [it for it in items if it[1] > it[0]]
+    # sorted by precedence, which orders by start first: index = rank, and the push order
+    items.sort(key=lambda it: (it[0], -it[1], it[2]))
     bounds = sorted({b for s, e, _ in items for b in (s, e)})
+    heap: list[tuple[int, int, str]] = []  # (-rank, end, activity)
     out: list[list[Any]] = []
+    j, n = 0, len(items)
     for lo, hi in zip(bounds, bounds[1:]):
-        cover = [(s, -e, a) for s, e, a in items if s <= lo and e >= hi]
-        if not cover:
+        while j < n and items[j][0] <= lo:
+            heapq.heappush(heap, (-j, items[j][1], items[j][2]))
+            j += 1
+        while heap and heap[0][1] <= lo:
+            heapq.heappop(heap)
+        if not heap:
             continue
-        act = max(cover)[2]
+        act = heap[0][2]  # begun at or before lo, ends after lo, so covers [lo, hi)
         if act == OFF:
             continue
         if out and out[-1][1] == lo and out[-1][2] == act:
@@ -134,13 +147,25 @@ def in_force(schedule: Schedule, lo_ms: int | None = None, hi_ms: int | None = N
     items.sort()
     if all(items[i][0] >= items[i - 1][1] for i in range(1, len(items))):
         return [(s, e, a, d) for s, e, a, d, _ in items]
+    # the same sweep as normalize_activities: the winner is the greatest (publication, date);
+    # of equal ones the first in ``items`` order (as ``max`` over them would pick)
+    by_priority = sorted(range(len(items)), key=lambda i: (items[i][4], items[i][3], -i))
+    priority = [0] * len(items)
+    for p, i in enumerate(by_priority):
+        priority[i] = p
     bounds = sorted({b for it in items for b in (it[0], it[1])})
+    heap: list[tuple[int, int, int]] = []  # (-priority, end, index)
     out: list[list[Any]] = []
+    j, n = 0, len(items)
     for lo, hi in zip(bounds, bounds[1:]):
-        cover = [it for it in items if it[0] <= lo and it[1] >= hi]
-        if not cover:
+        while j < n and items[j][0] <= lo:
+            heapq.heappush(heap, (-priority[j], items[j][1], j))
+            j += 1
+        while heap and heap[0][1] <= lo:
+            heapq.heappop(heap)
+        if not heap:
             continue
-        _, _, act, day, _ = max(cover, key=lambda it: (it[4], it[3]))
+        _, _, act, day, _ = items[heap[0][2]]
         if out and out[-1][1] == lo and out[-1][2] == act and out[-1][3] == day:
             out[-1][1] = hi
         else:
