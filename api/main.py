@@ -37,7 +37,7 @@ from api.kafka import EventProducer, KafkaEventProducer
 from api.live import Hub
 from api.routes import alerts, events, floor, health, page, quality, queues, ws
 from api.routes import metrics as metrics_route
-from api.security import SecurityHeaders
+from api.security import AllowedHosts, SecurityHeaders
 from api.view import KafkaViewLoader, View
 from floorwatch.config import Settings
 
@@ -89,6 +89,10 @@ def create_app(
         version="0.1.0",
         summary="Real-time contact-center floor monitor",
         lifespan=lifespan,
+        # FastAPI's own /docs and /redoc load their scripts from a CDN: never served. With
+        # api.docs_enabled, /docs is Swagger UI from self-hosted assets (page.install_docs).
+        docs_url=None,
+        redoc_url=None,
     )
     registry = CollectorRegistry()
     app.state.settings = settings
@@ -115,7 +119,11 @@ def create_app(
     app.include_router(page.router)
     app.include_router(metrics_route.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
-    app.add_middleware(SecurityHeaders)
+    if settings.api.docs_enabled:
+        page.install_docs(app)
+    if settings.api.allowed_hosts:
+        app.add_middleware(AllowedHosts, allowed_hosts=settings.api.allowed_hosts)
+    app.add_middleware(SecurityHeaders)  # outermost: a refused Host's 400 gets the headers too
     return app
 
 

@@ -1,18 +1,27 @@
-"""Security headers on every HTTP response (page and API), as a plain ASGI middleware.
+"""Security headers on every HTTP response (page and API), and the optional Host allow-list,
+as plain ASGI middlewares.
 
 The wallboard carries its token in the URL, so ``Referrer-Policy: no-referrer`` keeps it out of
-any request the page makes; the page loads nothing but its own files (no CDN, no inline script
-or style), so the CSP allows ``'self'`` only, plus the websocket of the same host.
+any request the page makes; the page (and ``/docs`` when enabled) loads nothing but files of
+this server (no CDN, no inline script or style), so the CSP allows ``'self'`` only, plus the
+websocket of the same host. JSON answers and ``/metrics`` get ``Cache-Control: no-store``: they
+hold live, token-protected data that no browser or proxy cache should keep; the page and its
+static files keep their own caching headers.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]]{1,255}$")
-# FastAPI's interactive docs load their script from a CDN; they get every header but the CSP.
-NO_CSP_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
+# answers never stored by a cache: JSON bodies (media type */json or *+json) and these paths
+NO_STORE_PATHS = ("/metrics",)
+# probes of an orchestrator address the pod by IP; they reveal only up/ready, so no Host check
+HOST_CHECK_EXEMPT_PATHS = ("/healthz", "/readyz")
 
 BASE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),
@@ -46,14 +55,42 @@ class SecurityHeaders:
             return
         host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), None)
         extra = list(BASE_HEADERS)
-        if scope.get("path") not in NO_CSP_PATHS:
-            extra.append((b"content-security-policy", content_security_policy(host).encode("latin-1")))
+        extra.append((b"content-security-policy", content_security_policy(host).encode("latin-1")))
+        no_store_path = scope.get("path") in NO_STORE_PATHS
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  *((k, v) for k, v in extra if k not in present)]}
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                if no_store_path or is_json(ctype):
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": [*headers, *((k, v) for k, v in extra if k not in present)]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def is_json(content_type: bytes) -> bool:
+    """``application/json``, ``application/problem+json`` ... (parameters ignored)."""
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media.endswith((b"/json", b"+json"))
+
+
+class AllowedHosts:
+    """Answer only requests (HTTP and websocket) whose ``Host`` is one of ``allowed_hosts``
+    (names without port; ``*.example.com`` covers subdomains): a browser tricked by DNS
+    rebinding into calling this server under another name gets 400, and so does a websocket,
+    before its upgrade (an ASGI websocket denial response, which uvicorn sends as HTTP 400).
+    The check is Starlette's ``TrustedHostMiddleware``; the probe paths skip it."""
+
+    def __init__(self, app: Any, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self.checked = TrustedHostMiddleware(app, allowed_hosts=list(allowed_hosts), www_redirect=False)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and scope.get("path") not in HOST_CHECK_EXEMPT_PATHS:
+            await self.checked(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
