@@ -177,6 +177,7 @@ class AdherenceConfig(_Strict):
 class WebhookConfig(_Strict):
     url: str = Field(min_length=1)
     secret: str = Field(min_length=1)  # an empty secret would sign nothing: refused at start-up
+    name: str = Field("", max_length=64)  # logs name a webhook by this (else "#<index>"), never by its URL
 
 
 class AlertsConfig(_Strict):

@@ -3,7 +3,10 @@
 * ``WebhookNotifier``: a bounded queue drained by its own task; each change is POSTed as JSON
   to every configured webhook, signed with HMAC-SHA256 of the body in
   ``X-Floorwatch-Signature: sha256=<hex>``, retried with exponential backoff. A full queue
-  drops the oldest notification (counted): a dead receiver never slows processing.
+  drops the oldest notification (counted): a dead receiver never slows processing. Redirects
+  are not followed (a 3xx is a failure, not retried: the signed body must not be replayed to
+  another address); logs name a webhook by its ``name`` or ``#index``, never by its URL, which
+  often carries a secret of the receiver.
 * ``QueueAlerter``: on the leader worker only, reads the summed queue figures (the same view
   the API builds from the output topics) every second and runs the queue alert book.
 """
@@ -61,10 +64,16 @@ def payload(change: Change, settings: Settings) -> bytes:
 
 
 async def aiohttp_post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST once, following no redirect: a 3xx comes back as its status."""
     timeout = aiohttp.ClientTimeout(total=5)
     async with aiohttp.ClientSession(timeout=timeout) as session, \
-            session.post(url, data=body, headers=headers) as resp:
+            session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
         return resp.status
+
+
+def webhook_label(hook: WebhookConfig, index: int) -> str:
+    """How logs name a webhook: its configured ``name``, else ``#<index>`` in the config list."""
+    return repr(hook.name) if hook.name else f"#{index}"
 
 
 class WebhookNotifier:
@@ -101,26 +110,34 @@ class WebhookNotifier:
                     self.dropped += 1
 
     async def run(self) -> None:
-        await asyncio.gather(*(self._drain(hook, queue) for hook, queue in zip(self.hooks, self.queues)))
+        await asyncio.gather(*(self._drain(i, hook, queue)
+                               for i, (hook, queue) in enumerate(zip(self.hooks, self.queues))))
 
-    async def _drain(self, hook: WebhookConfig, queue: asyncio.Queue[bytes]) -> None:
+    async def _drain(self, index: int, hook: WebhookConfig, queue: asyncio.Queue[bytes]) -> None:
         while True:
-            await self._deliver(hook, await queue.get())
+            await self._deliver(index, hook, await queue.get())
 
-    async def _deliver(self, hook: WebhookConfig, body: bytes) -> None:
+    async def _deliver(self, index: int, hook: WebhookConfig, body: bytes) -> None:
         headers = {"Content-Type": "application/json", "X-Floorwatch-Signature": sign(hook.secret, body)}
         delays = backoff_delays(self.attempts, self.base_delay_s, self.max_delay_s)
+        label = webhook_label(hook, index)
         while True:
             try:
                 status = await self.post(hook.url, body, headers)
                 if 200 <= status < 300:
                     self.delivered += 1
                     return
-                log.warning("webhook %s answered %s", hook.url, status)
+                if 300 <= status < 400:
+                    log.warning("webhook %s answered %s: redirects are not followed; not delivered", label, status)
+                    self.failed += 1
+                    return
+                log.warning("webhook %s answered %s", label, status)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                log.warning("webhook %s failed: %s", hook.url, exc)
+                # the exception's text may quote the URL: log its type only
+                log.warning("webhook %s failed: %s", label, type(exc).__name__)
             delay = next(delays, None)
             if delay is None:
+                log.warning("webhook %s: gave up after %d attempts", label, self.attempts)
                 self.failed += 1
                 return
             await asyncio.sleep(delay)

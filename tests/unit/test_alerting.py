@@ -7,9 +7,18 @@ import pytest
 
 from api.view import View
 from floorwatch import records, topics
-from floorwatch.config import Settings
+from floorwatch.config import ConfigError, Settings, WebhookConfig, load_settings
 from floorwatch.domain.alerts import Change, alert_id
-from streams.alerting import QueueAlerter, WebhookNotifier, backoff_delays, payload, remind, sign
+from streams.alerting import (
+    QueueAlerter,
+    WebhookNotifier,
+    aiohttp_post,
+    backoff_delays,
+    payload,
+    remind,
+    sign,
+    webhook_label,
+)
 
 ALERT = {"id": alert_id("queue_waiting", "sales", 1_000), "kind": "queue_waiting", "subject": "sales",
          "severity": "warning", "state": "firing", "started_at_ms": 1_000, "resolved_at_ms": None,
@@ -154,3 +163,89 @@ def test_timing_overrides_are_validated(kind):
     Settings(alerts={"timing": {kind: {"min_duration_s": 1}}})
     with pytest.raises(Exception):
         Settings(alerts={"timing": {"queue_bogus": {"min_duration_s": 1}}})
+
+
+# --- webhooks: no redirects, no URL in logs, no empty secret --------------------------------------
+
+SECRET_URL = "https://hooks.example.test/services/T000/B000/very-secret-path?token=abc123"
+
+
+async def _deliver_once(cfg: Settings, post) -> WebhookNotifier:  # type: ignore[no-untyped-def]
+    n = WebhookNotifier(cfg, post=post, attempts=2, base_delay_s=0, max_delay_s=0)
+    await n._deliver(0, n.hooks[0], b"{}")
+    return n
+
+
+async def test_a_redirect_is_a_logged_failure_and_not_retried(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[str] = []
+
+    async def post(url, body, headers):  # type: ignore[no-untyped-def]
+        calls.append(url)
+        return 307
+
+    cfg = Settings(timezone="UTC", alerts={"webhooks": [{"url": SECRET_URL, "secret": "s", "name": "ops-chat"}]})
+    with caplog.at_level("WARNING", logger="floorwatch.alerts"):
+        n = await _deliver_once(cfg, post)
+    assert (n.delivered, n.failed, len(calls)) == (0, 1, 1)
+    assert caplog.messages == ["webhook 'ops-chat' answered 307: redirects are not followed; not delivered"]
+
+
+async def test_logs_name_the_webhook_by_index_never_by_url(caplog: pytest.LogCaptureFixture) -> None:
+    async def refused(url, body, headers):  # type: ignore[no-untyped-def]
+        raise OSError(f"cannot connect to {url}")  # an error text that quotes the URL
+
+    cfg = Settings(timezone="UTC", alerts={"webhooks": [{"url": SECRET_URL, "secret": "s"}]})
+    with caplog.at_level("WARNING", logger="floorwatch.alerts"):
+        await _deliver_once(cfg, refused)
+    assert caplog.messages == ["webhook #0 failed: OSError", "webhook #0 failed: OSError",
+                               "webhook #0: gave up after 2 attempts"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="floorwatch.alerts"):
+        n = WebhookNotifier(cfg, post=lambda url, body, headers: _status(500), attempts=1)
+        await n._deliver(3, n.hooks[0], b"{}")
+    assert caplog.messages == ["webhook #3 answered 500", "webhook #3: gave up after 1 attempts"]
+    assert not [r for r in caplog.records if "example.test" in r.getMessage() or "abc123" in r.getMessage()]
+
+
+async def _status(code: int) -> int:
+    return code
+
+
+async def test_aiohttp_post_does_not_follow_redirects() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    hits: list[str] = []
+
+    async def moved(request: web.Request) -> web.Response:
+        hits.append("moved")
+        raise web.HTTPTemporaryRedirect("/elsewhere")
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        hits.append("elsewhere")
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", moved)
+    app.router.add_post("/elsewhere", elsewhere)
+    async with TestServer(app, host="127.0.0.1") as server:
+        status = await aiohttp_post(str(server.make_url("/hook")), b"{}", {"Content-Type": "application/json"})
+        assert status == 307 and hits == ["moved"]  # the body never reached the redirect target
+        assert await aiohttp_post(str(server.make_url("/elsewhere")), b"{}", {}) == 204
+
+
+def test_an_empty_webhook_secret_is_a_one_line_config_error(isolated_config: None, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "floorwatch.yaml").write_text("alerts:\n  webhooks:\n    - {url: 'http://hook.invalid/', secret: ''}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    message = str(err.value)
+    assert "\n" not in message and "'alerts.webhooks.0.secret'" in message
+    assert message.startswith("invalid config key 'alerts.webhooks.0.secret': String should have at least 1 character")
+
+
+def test_a_webhook_name_is_optional_and_short() -> None:
+    assert WebhookConfig(url="http://h.invalid/", secret="s").name == ""
+    assert webhook_label(WebhookConfig(url="http://h.invalid/", secret="s"), 2) == "#2"
+    assert webhook_label(WebhookConfig(url="http://h.invalid/", secret="s", name="ops"), 2) == "'ops'"
+    with pytest.raises(ValueError):
+        WebhookConfig(url="http://h.invalid/", secret="s", name="n" * 65)
