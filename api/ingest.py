@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 _BOM = b"\xef\xbb\xbf"
 # an error message quotes input (an unknown type name, say): the answer keeps this much of it
 MAX_ERROR_CHARS = 300
+# items validated between two yields to the event loop (~17 ms of work for 500 agent.state events)
+PREPARE_CHUNK_ITEMS = 500
 # why a whole request is refused: label values of floorwatch_api_requests_refused_total
 REFUSAL_REASONS = ("bad_body", "body_too_large", "too_many_items", "over_burst", "rate_limited",
                    "kafka_unavailable")
@@ -240,7 +242,27 @@ def prepare(items: list[Any], limits: IngestLimits, now_ms: int | None) -> tuple
     """Validate and serialise every item: the records to produce, and the rejections."""
     records: list[Record] = []
     rejections = Rejections(limits.max_rejections_listed)
-    for index, item in enumerate(items):
+    _prepare_into(items, 0, len(items), limits, now_ms, records, rejections)
+    return records, rejections
+
+
+async def prepare_yielding(items: list[Any], limits: IngestLimits,
+                           now_ms: int | None) -> tuple[list[Record], Rejections]:
+    """``prepare``, handing the event loop back every ``PREPARE_CHUNK_ITEMS`` items."""
+    records: list[Record] = []
+    rejections = Rejections(limits.max_rejections_listed)
+    for start in range(0, len(items), PREPARE_CHUNK_ITEMS):
+        if start:
+            await asyncio.sleep(0)
+        _prepare_into(items, start, min(len(items), start + PREPARE_CHUNK_ITEMS), limits, now_ms,
+                      records, rejections)
+    return records, rejections
+
+
+def _prepare_into(items: list[Any], start: int, stop: int, limits: IngestLimits, now_ms: int | None,
+                  records: list[Record], rejections: Rejections) -> None:
+    for index in range(start, stop):
+        item = items[index]
         try:
             if isinstance(item, EventError):
                 raise item
@@ -262,7 +284,6 @@ def prepare(items: list[Any], limits: IngestLimits, now_ms: int | None) -> tuple
             records.append(record)
         except EventError as exc:
             rejections.add(index, str(exc), exc.reason)
-    return records, rejections
 
 
 def _consume_outcome(future: asyncio.Future[Any]) -> None:
@@ -323,7 +344,7 @@ async def ingest_items(
 ) -> dict[str, Any]:
     """Validate and serialise the items, produce the valid ones, and return the 202 answer."""
     limits = limits or IngestLimits()
-    records, rejections = prepare(items, limits, now_ms)
+    records, rejections = await prepare_yielding(items, limits, now_ms)
     refused = await produce(records, producer) if records else []
     for record, exc in refused:
         rejections.add(record.index, str(exc), "too_large")

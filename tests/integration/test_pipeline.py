@@ -61,7 +61,8 @@ def test_http_ingest_reaches_worker_and_bad_input_is_contained(stack: Stack) -> 
         ev(4, "09:01:03", type="contact.abandoned", contact_id="h2", queue="sales"),  # short (< 5 s)
     ]
     resp = post_events(stack, orjson.dumps(good))
-    assert resp.status_code == 202 and resp.json() == {"accepted": 4, "rejected": []}
+    assert resp.status_code == 202 and resp.json() == {"accepted": 4, "rejected": [], "rejected_count": 0,
+                                                       "rejected_by_reason": {}}
 
     # not JSON at all -> 400; oversized -> 413; items with errors -> listed, not forwarded
     assert post_events(stack, b"{this is not json").status_code == 400

@@ -15,7 +15,16 @@ import orjson
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
-from api.ingest import MAX_ERROR_CHARS, IngestLimits, IngestRateLimiter, OverBurst, RateLimited, prepare
+from api.ingest import (
+    MAX_ERROR_CHARS,
+    PREPARE_CHUNK_ITEMS,
+    IngestLimits,
+    IngestRateLimiter,
+    OverBurst,
+    RateLimited,
+    prepare,
+    prepare_yielding,
+)
 from api.kafka import KafkaEventProducer, ProducerUnavailable, RecordTooLarge
 from api.main import create_app
 from api.view import View
@@ -308,6 +317,26 @@ def test_an_item_that_cannot_be_serialised_is_invalid_field(monkeypatch: pytest.
     assert rejections.by_reason == {"invalid_field": 1}
     assert rejections.listed == [{"index": 1, "reason": "invalid_field",
                                   "error": "event cannot be serialised: Maximum serialization depth exceeded"}]
+
+
+async def test_checking_items_hands_the_event_loop_back_between_chunks() -> None:
+    assert PREPARE_CHUNK_ITEMS == 500
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    records, rejections = await prepare_yielding([1] * 1_200, IngestLimits(), NOW_MS)
+    after = ticks
+    task.cancel()
+    assert after - before == 2  # once after item 500, once after item 1,000
+    assert (records, rejections.count, rejections.by_reason) == ([], 1_200, {"not_object": 1_200})
 
 
 # --- caps: items per request, rejections listed ---------------------------------------------
