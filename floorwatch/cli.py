@@ -29,7 +29,15 @@ def use_event_loop(name: str) -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+CUSTOMER_HASH_KEY_ENV = "FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY"
+
+
 def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.privacy.customer_hash_key:
+        # customer ids are stored only as HMAC-SHA-256 under this key: no key, no worker
+        print(f"floorwatch worker: privacy.customer_hash_key is not set: set {CUSTOMER_HASH_KEY_ENV} "
+              "to a long random secret (customer ids are hashed with it)", file=sys.stderr)
+        return 2
     from services.broker import create_topics
     from streams.app import create_app
 
