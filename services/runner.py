@@ -3,6 +3,13 @@
 Children run in their own sessions so a terminal Ctrl-C reaches only this supervisor, which
 then stops them in reverse order (SIGTERM, then SIGKILL after a grace period): no orphans,
 no stack traces. A child that dies is reported with its last log lines.
+
+Each session makes two fresh tokens: a viewer token, which the printed wallboard link carries
+(a link ends up in browser history, screenshots and chat: it can only watch), and an admin +
+ingest token, written to ``admin-token`` (mode 0600) in the session's run directory (mode 0700),
+whose path alone is printed. The worker gets a customer hash key: the configured
+``privacy.customer_hash_key``, else a new random one per session. The session config holding
+the token hashes and that key is mode 0600 too.
 """
 
 from __future__ import annotations
@@ -42,19 +49,58 @@ class Child:
             return ""
 
 
-def _session_config(token_sha256: str, run_dir: Path) -> Path:
-    """The user's YAML plus a local admin token for this session."""
+SECRET_FILE_MODE = 0o600
+RUN_DIR_MODE = 0o700
+ADMIN_TOKEN_FILE = "admin-token"
+TOKEN_BYTES = 32  # of randomness per session token and per generated customer hash key
+
+
+@dataclass(frozen=True)
+class SessionSecrets:
+    viewer_token: str      # in the printed wallboard link: viewer role only
+    admin_token: str       # admin + ingest: only in the 0600 file
+    customer_hash_key: str
+
+    @classmethod
+    def new(cls, configured_customer_hash_key: str = "") -> SessionSecrets:
+        return cls(secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES),
+                   configured_customer_hash_key or secrets.token_urlsafe(TOKEN_BYTES))
+
+
+def write_secret_file(path: Path, text: str) -> None:
+    """Create ``path`` with mode 0600 from the start (never readable by others, not even briefly)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _session_config(session: SessionSecrets, run_dir: Path) -> Path:
+    """The user's YAML plus this session's two tokens (as hashes) and its customer hash key."""
     path = config_path()
     data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
     data = data or {}
     auth = data.setdefault("auth", {}) or {}
     data["auth"] = auth
     auth["tokens"] = list(auth.get("tokens") or []) + [
-        {"name": "local-session", "sha256": token_sha256, "roles": ["admin", "ingest"]}
+        {"name": "local-wallboard", "sha256": _sha256(session.viewer_token), "roles": ["viewer"]},
+        {"name": "local-admin", "sha256": _sha256(session.admin_token), "roles": ["admin", "ingest"]},
     ]
+    privacy = data.setdefault("privacy", {}) or {}
+    data["privacy"] = privacy
+    privacy["customer_hash_key"] = session.customer_hash_key
     out = run_dir / "floorwatch.session.yaml"
-    out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    write_secret_file(out, yaml.safe_dump(data, sort_keys=False))
     return out
+
+
+def make_run_dir() -> Path:
+    run_dir = Path(tempfile.mkdtemp(prefix="floorwatch-run-"))  # mkdtemp creates it 0700
+    os.chmod(run_dir, RUN_DIR_MODE)
+    return run_dir
 
 
 def _wait_http(url: str, timeout_s: float, child: Child) -> None:
@@ -83,10 +129,12 @@ def _wait_log(child: Child, needle: str, timeout_s: float) -> None:
 
 
 def run(settings: Settings, simulate: bool = True) -> int:
-    run_dir = Path(tempfile.mkdtemp(prefix="floorwatch-run-"))
-    token = secrets.token_urlsafe(24)
+    run_dir = make_run_dir()
+    session = SessionSecrets.new(settings.privacy.customer_hash_key)
+    admin_token_path = run_dir / ADMIN_TOKEN_FILE
+    write_secret_file(admin_token_path, session.admin_token + "\n")
     env = dict(os.environ)
-    env["FLOORWATCH_CONFIG"] = str(_session_config(hashlib.sha256(token.encode()).hexdigest(), run_dir))
+    env["FLOORWATCH_CONFIG"] = str(_session_config(session, run_dir))
     exe = [sys.executable, "-m", "floorwatch.cli"]
     children: list[Child] = []
     interrupted = {"flag": False}
@@ -139,7 +187,8 @@ def run(settings: Settings, simulate: bool = True) -> int:
             sim = start("simulator", ["simulate"])
             print(f"simulator  producing events (pid {sim.proc.pid})", flush=True)
         print(f"logs       {run_dir}", flush=True)
-        print(f"\nWallboard: {base}/?token={token}\n(Ctrl-C stops everything)", flush=True)
+        print(f"admin token: {admin_token_path} (0600)", flush=True)
+        print(f"\nWallboard: {base}/?token={session.viewer_token}\n(Ctrl-C stops everything)", flush=True)
 
         while not interrupted["flag"]:
             for child in children:

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "it-admin-secret"
 VIEWER_TOKEN = "it-viewer-secret"
 INGEST_TOKEN = "it-ingest-secret"
+CUSTOMER_HASH_KEY = "it-customer-hash-key"  # the worker refuses to start without one
 
 
 def sha(secret: str) -> str:
@@ -32,8 +33,9 @@ def sha(secret: str) -> str:
 
 
 def write_config(path: Path, **overrides: Any) -> Path:
-    """The example config with test tokens and any overrides."""
+    """The example config with test tokens, a customer hash key and any overrides."""
     data = yaml.safe_load((ROOT / "floorwatch.yaml").read_text())
+    data["privacy"] = {"customer_hash_key": CUSTOMER_HASH_KEY}
     data["auth"] = {"tokens": [
         {"name": "admin", "sha256": sha(ADMIN_TOKEN), "roles": ["admin", "ingest"]},
         {"name": "viewer", "sha256": sha(VIEWER_TOKEN), "roles": ["viewer"]},

@@ -1,16 +1,19 @@
-"""`floorwatch run`: one command brings the system up, prints the URL, and Ctrl-C stops it all."""
+"""`floorwatch run`: one command brings the system up, prints a viewer-only wallboard URL and the
+path of the 0600 admin token file, and Ctrl-C stops it all."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from services.broker import free_port
@@ -38,9 +41,10 @@ def descendants(pid: int) -> set[int]:
 
 
 def start_run(tmp_path: Path, *args: str, env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
+    # no customer hash key configured: `floorwatch run` makes one for its session
     config = write_config(tmp_path / "floorwatch.yaml", kafka={"bootstrap": f"127.0.0.1:{free_port()}",
                                                               "partitions": 8},
-                          api={"host": "127.0.0.1", "port": free_port()})
+                          api={"host": "127.0.0.1", "port": free_port()}, privacy={})
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOORWATCH_")}
     env.update({"FLOORWATCH_CONFIG": str(config), **(env_extra or {})})
     out = tmp_path / "run.out"
@@ -66,17 +70,37 @@ def test_run_prints_url_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
     try:
         url = wait_for_url(proc, out)
         assert time.monotonic() - started < 90
-        base, token = url.split("/?token=")
+        base, viewer_token = url.split("/?token=")
         assert httpx.get(f"{base}/healthz", timeout=5).json() == {"ok": True}
-        # the printed token is a working admin login; the simulator's events reach the API
+        admin_token_path = Path(re.search(r"^admin token: (\S+) \(0600\)$", out.read_text(), re.M).group(1))
+        assert admin_token_path.name == "admin-token"
+        assert stat.S_IMODE(admin_token_path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(admin_token_path.parent.stat().st_mode) == 0o700
+        session_config = admin_token_path.parent / "floorwatch.session.yaml"
+        assert stat.S_IMODE(session_config.stat().st_mode) == 0o600
+        assert "customer_hash_key" in session_config.read_text()  # made for the session
+        admin_token = admin_token_path.read_text().strip()
+        assert admin_token and admin_token != viewer_token and admin_token not in out.read_text()
+        viewer, admin = ({"Authorization": f"Bearer {t}"} for t in (viewer_token, admin_token))
+        # the link's token views; the simulator's events reach the API
         deadline = time.monotonic() + 60
         staffed = 0
         while time.monotonic() < deadline and not staffed:
-            queues = httpx.get(f"{base}/api/v1/queues", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+            queues = httpx.get(f"{base}/api/v1/queues", headers=viewer, timeout=5)
             assert queues.status_code == 200
             staffed = sum(q["agents"]["staffed"] for q in queues.json())
             time.sleep(0.5)
         assert staffed > 0
+        # ... but cannot ingest; the file's token can
+        event = orjson.dumps({"event_id": "run-it-1", "type": "agent.state", "agent_id": "run-it-agent",
+                              "state": "available", "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        ingest = {"Content-Type": "application/json"}
+        refused = httpx.post(f"{base}/api/v1/events", content=event, headers={**viewer, **ingest}, timeout=5)
+        assert refused.status_code == 403, refused.text
+        accepted = httpx.post(f"{base}/api/v1/events", content=event, headers={**admin, **ingest}, timeout=5)
+        assert accepted.status_code == 202, accepted.text
+        # REST takes the header only: the link's ?token= form is refused
+        assert httpx.get(f"{base}/api/v1/queues?token={viewer_token}", timeout=5).status_code == 401
         text = out.read_text()
         for component in ("broker ", "worker ", "api ", "simulator "):
             assert re.search(rf"^{component}", text, re.M), text
