@@ -137,6 +137,7 @@ def write_config(path: Path, publish_interval_s: float | None) -> None:
     data = yaml.safe_load((ROOT / "floorwatch.yaml").read_text())
     data["auth"] = {"tokens": [{"name": "bench-viewer", "roles": ["viewer"],
                                 "sha256": hashlib.sha256(VIEWER_TOKEN.encode()).hexdigest()}]}
+    data["privacy"] = {"customer_hash_key": "bench-customer-hash-key"}  # the worker needs one
     if publish_interval_s is not None:
         data.setdefault("api", {})["publish_interval_s"] = publish_interval_s
     path.write_text(yaml.safe_dump(data, sort_keys=False))

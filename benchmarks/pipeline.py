@@ -179,7 +179,8 @@ async def drained_after(bootstrap: str) -> float:
 async def run_workers(bootstrap: str, ends: dict[int, int], tmp: Path, n: int) -> float:
     """Start ``n`` Floorwatch workers at once; contact events/s until their commits reach the
     ends (then, printed, how long the FCR projections took to drain after that)."""
-    env = {**os.environ, "FLOORWATCH_KAFKA": bootstrap, "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml")}
+    env = {**os.environ, "FLOORWATCH_KAFKA": bootstrap, "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml"),
+           "FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY": "bench-customer-hash-key"}  # the worker needs one
     tmp.mkdir(parents=True, exist_ok=True)
     procs = [run_faust([sys.executable, "-m", "floorwatch.cli", "worker", "--data-dir", str(tmp / f"w{i}"),
                         "--loglevel", "warning"], env, tmp / f"worker{i}.log") for i in range(n)]
