@@ -24,7 +24,7 @@ from floorwatch.config import Settings
 from floorwatch.domain.aggregate import QueueAggregator
 from floorwatch.domain.adherence import evaluate_day, realtime_status
 from streams.alerting import WebhookNotifier, run_queue_alerts
-from streams.batches import ack_batch, apply_each, fatal, settle, take_batches
+from streams.batches import Acknowledger, apply_each, fatal, take_batches
 from streams.produce import kafka_producer, send_batched
 from floorwatch.domain.agents import agent_status, apply_agent_event
 from floorwatch.domain.alerts import AlertBook, adherence_rule
@@ -288,7 +288,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                           apply_batch: Callable[[list[EventT], list[Any]], Any]) -> None:
         """The loop of every input agent: apply a batch event by event (one that fails is
         dead-lettered, the others are applied), wait until Kafka acknowledged every record the
-        batch caused, then acknowledge the batch's events (streams/batches.py)."""
+        batch caused, then acknowledge the batch's events (streams/batches.py); the next batches
+        are applied meanwhile."""
+        acks = Acknowledger(stream, st.on_fatal)
         async for batch in take_batches(stream, w.batch_size, w.batch_within_s):
             pending: list[Any] = []
             try:
@@ -296,8 +298,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             except Exception as exc:  # a defect outside the per-event guard: crash-only
                 st.on_fatal(f"{name}: applying a batch failed: {exc!r}")
                 raise
-            await settle(pending, st.on_fatal)
-            await ack_batch(stream, batch)
+            await acks.submit(batch, pending)
 
     async def dead_letter_error(pending: list[Any], event: EventT, exc: Exception) -> None:
         if not isinstance(exc, EventError):

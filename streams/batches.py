@@ -22,6 +22,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -118,6 +119,37 @@ async def settle(pending: Sequence[Awaitable[Any]], on_failure: Callable[[str], 
     if errors:
         on_failure(f"{len(errors)} of {len(results)} record writes failed: {errors[0]!r}")
         raise RuntimeError("record writes failed")  # on_failure returned (tests): never ack
+
+
+class Acknowledger:
+    """Acknowledges batches, in order, once Kafka acknowledged the records each one caused,
+    while the agent goes on applying the next batches: waiting for a write's round trip
+    before the next batch starts cost the worker more than half of its throughput. At most
+    ``max_in_flight`` batches wait; the agent waits for the oldest beyond that."""
+
+    def __init__(self, stream: Any, on_failure: Callable[[str], None] = fatal, max_in_flight: int = 4) -> None:
+        self.stream = stream
+        self.on_failure = on_failure
+        self.max_in_flight = max_in_flight
+        self._in_flight: deque[asyncio.Future[None]] = deque()
+
+    async def submit(self, events: Sequence[Any], pending: Sequence[Awaitable[Any]]) -> None:
+        previous = self._in_flight[-1] if self._in_flight else None
+
+        async def acknowledge() -> None:
+            await settle(pending, self.on_failure)
+            if previous is not None:
+                await previous  # acknowledgements in batch order
+            await ack_batch(self.stream, events)
+
+        self._in_flight.append(asyncio.ensure_future(acknowledge()))
+        while self._in_flight and (self._in_flight[0].done() or len(self._in_flight) > self.max_in_flight):
+            await self._in_flight.popleft()
+
+    async def drain(self) -> None:
+        """Wait until every submitted batch is acknowledged."""
+        while self._in_flight:
+            await self._in_flight.popleft()
 
 
 async def apply_each(

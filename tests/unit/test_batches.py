@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from streams.batches import ack_batch, apply_each, settle
+from streams.batches import Acknowledger, ack_batch, apply_each, settle
 
 
 async def test_an_event_that_raises_is_handed_over_and_the_rest_applied() -> None:
@@ -85,3 +85,57 @@ async def test_ack_batch_acks_each_event_in_order() -> None:
     stream = Stream()
     await ack_batch(stream, ["e1", "e2", "e3"])
     assert stream.acked == ["e1", "e2", "e3"]
+
+
+class AckStream:
+    def __init__(self) -> None:
+        self.acked: list[Any] = []
+
+    async def ack(self, event: Any) -> bool:
+        self.acked.append(event)
+        return True
+
+
+async def test_acknowledger_acks_in_batch_order_only_after_each_batch_is_written() -> None:
+    loop = asyncio.get_running_loop()
+    stream = AckStream()
+    acks = Acknowledger(stream, on_failure=lambda msg: pytest.fail(msg), max_in_flight=4)
+    first, second = loop.create_future(), loop.create_future()
+    await acks.submit(["a1", "a2"], [first])
+    await acks.submit(["b1"], [second])  # the agent goes on while both batches are in flight
+    second.set_result("ok")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert stream.acked == []  # the second batch is written, but the first is not yet
+    first.set_result("ok")
+    await acks.drain()
+    assert stream.acked == ["a1", "a2", "b1"]
+
+
+async def test_acknowledger_holds_the_agent_beyond_max_in_flight() -> None:
+    loop = asyncio.get_running_loop()
+    stream = AckStream()
+    acks = Acknowledger(stream, on_failure=lambda msg: pytest.fail(msg), max_in_flight=1)
+    blocker = loop.create_future()
+    await acks.submit(["a"], [blocker])
+    third = asyncio.create_task(acks.submit(["b"], []))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not third.done()  # two batches would be in flight: the agent waits
+    blocker.set_result("ok")
+    await asyncio.wait_for(third, 1)
+    await acks.drain()
+    assert stream.acked == ["a", "b"]
+
+
+async def test_acknowledger_never_acks_a_batch_whose_write_failed() -> None:
+    loop = asyncio.get_running_loop()
+    stream = AckStream()
+    failures: list[str] = []
+    acks = Acknowledger(stream, on_failure=failures.append)
+    bad = loop.create_future()
+    bad.set_exception(ConnectionError("broker gone"))
+    await acks.submit(["x"], [bad])
+    with pytest.raises(RuntimeError):
+        await acks.drain()
+    assert stream.acked == [] and failures == ["1 of 1 record writes failed: ConnectionError('broker gone')"]
