@@ -13,6 +13,7 @@ import asyncio
 import signal
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +24,18 @@ from floorwatch import topics
 from tests.integration.harness import INGEST_TOKEN, Stack, read_topic, wait_until
 
 POISON_TS = "9999-12-31T20:00:00Z"
-CRASH_SIGNS = ("crashed", "Traceback", "Restarting", "OverflowError")
+CRASH_SIGNS = ("crashed", "Traceback", "Restarting")
+# Loaded by the worker's interpreter at start-up (sitecustomize): applying the state of agent
+# "boom" raises, as a defect in the domain code would. Nothing in Floorwatch knows about it.
+FAULT_HOOK = """
+import floorwatch.domain.agents as agents
+_apply = agents.apply_agent_event
+def apply_agent_event(record, ev, ts_ms):
+    if ev.get("agent_id") == "boom":
+        raise OverflowError("date value out of range")
+    return _apply(record, ev, ts_ms)
+agents.apply_agent_event = apply_agent_event
+"""
 
 
 def iso(ms: int) -> str:
@@ -111,4 +123,44 @@ def test_poison_in_the_middle_then_sigkill_loses_no_good_event(stack: Stack) -> 
     for proc in (worker, restarted):
         log = proc.log()
         assert not [sign for sign in CRASH_SIGNS if sign in log], log[-3000:]
+    assert restarted.proc.poll() is None
+
+
+def test_an_event_that_fails_to_apply_is_dead_lettered_alone(stack: Stack, tmp_path: Path) -> None:
+    """A valid event whose apply raises: dead-lettered with ``processing_error`` and the
+    exception text; the other 200 events of its batch land, also across a SIGKILL."""
+    hook = tmp_path / "fault"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(FAULT_HOOK)
+    stack.env = {**stack.env, "PYTHONPATH": str(hook)}
+    worker = stack.worker()
+    stack.api()
+    base_ms = int(time.time() * 1000) - 60_000
+    good = states("p", base_ms)
+    boom = {"event_id": "boom-1", "type": "agent.state", "ts": iso(base_ms + 500), "agent_id": "boom",
+            "state": "available"}
+    asyncio.run(produce_in_order(stack.bootstrap, good[:100] + [boom] + good[100:]))
+    want = expected(good)
+
+    def all_present() -> bool:
+        got = agent_states(stack)
+        return all(got.get(aid) == state for aid, state in want.items())
+
+    wait_until(all_present, 60, "the 200 good agent states", interval_s=1)
+    more = states("r", base_ms + 1_000)
+    asyncio.run(produce_in_order(stack.bootstrap, more[:50] + [{**boom, "event_id": "boom-2"}] + more[50:]))
+    worker.kill(signal.SIGKILL)
+    restarted = stack.worker("worker-restarted")
+    want |= expected(more)
+    wait_until(all_present, 90, "all 400 good agent states after the restart", interval_s=1)
+    assert "boom" not in agent_states(stack)
+
+    letters = [d for d in dead_letters(stack) if d["topic"] == topics.AGENT_EVENTS]
+    assert {orjson.loads(d["raw"])["event_id"] for d in letters} == {"boom-1", "boom-2"}
+    assert {d["reason"] for d in letters} == {"processing_error"}
+    assert all(d["error"] == "OverflowError: date value out of range" for d in letters)
+    for proc in (worker, restarted):
+        log = proc.log()
+        assert not [sign for sign in CRASH_SIGNS if sign in log], log[-3000:]
+    assert "processing error on fw.agent-events" in worker.log() + restarted.log()
     assert restarted.proc.poll() is None
