@@ -127,6 +127,9 @@ class IngestConfig(_Strict):
     max_forecast_intervals: int = Field(96, ge=1)
     max_forecast_offered: float = Field(100_000, gt=0)  # contacts per forecast interval
     max_forecast_aht_s: float = Field(86_400, gt=0)
+    # schedules and forecasts are published ahead: their times may lie up to this far after now
+    max_plan_ahead_days: int = Field(400, ge=1, le=3650)
+    max_agent_queues: int = Field(1_000, ge=1)       # queues one agent.profile lists
     # one serialised event; the broker refuses records over its message.max.bytes (1 MB default)
     max_record_bytes: int = Field(1_000_000, ge=1024)
     max_items: int = Field(5_000, ge=1)              # items per POST; 413 beyond
