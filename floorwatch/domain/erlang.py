@@ -38,6 +38,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import accumulate, repeat
+from operator import mul, truediv
 from typing import Any, overload
 
 __all__ = [
@@ -72,7 +74,7 @@ _SKIP_MIN_TERMS = 2_000
 #: steps); above, from the Poisson terms around the peak of the load (``_ErlangB``).
 _RECURSION_MAX_AGENTS = 64
 #: A sum of positive terms stops when a bound of what is left is below this share of it.
-_NEGLIGIBLE_SHARE = 1e-17
+_LOG_NEGLIGIBLE_SHARE = math.log(1e-17)
 
 
 # --------------------------------------------------------------------------- validation
@@ -222,18 +224,31 @@ def _erlang_b_recursion(n: int, a: float) -> float:
     return b
 
 
+def _terms_below(n: int, a: float) -> int:
+    """How many terms below w_n (0 <= n <= A) ``_sum_down`` adds. With d = A - n, the k-th is
+    w_{n-k}/w_n = prod_{i<k} (n - i)/A <= exp(-(k·d + k(k-1)/2)/A) (as 1 - x <= e^-x): once that
+    is below 1e-17/A, the at most A terms left add less than 1e-17 of the sum (which is >= 1).
+    About 10·sqrt(A) terms when n is near A, a few when n is well below it."""
+    m = -_LOG_NEGLIGIBLE_SHARE + math.log(max(a, 1.0))
+    half = a - n - 0.5
+    return min(n, math.ceil(-half + math.sqrt(half * half + 2.0 * a * m)))
+
+
+def _terms_above(p: int) -> int:
+    """How many terms above the peak w_p (p = floor(A)) ``_ErlangB`` tabulates: the k-th is
+    prod_{i<=k} A/(p + i) <= exp(-k(k-1) / (2(p + k))) (log(1 + x) >= x/(1 + x), p + i - A > i - 1),
+    and the rest after K terms is at most (p + 1)/K times the K-th; K solves
+    K(K - 1) / (2(p + K)) = -log(1e-17) + log(p + 1). About 10·sqrt(A)."""
+    m = -_LOG_NEGLIGIBLE_SHARE + math.log(p + 1.0)
+    b = 1.0 + 2.0 * m
+    return math.ceil((b + math.sqrt(b * b + 8.0 * m * p)) / 2.0)
+
+
 def _sum_down(n: int, a: float) -> float:
-    """sum_{j<=n} (A^j/j!) / (A^n/n!) for 0 <= n <= A: terms shrink by j/A <= 1 going down,
-    summed until a geometric bound of the rest is negligible (about 9·sqrt(A) terms at most,
-    few when n is well below A)."""
-    s = r = 1.0
-    for j in range(n, 0, -1):
-        r *= j / a                          # term j - 1 relative to term n
-        s += r
-        q = (j - 1) / a                     # every later ratio is at most q
-        if r * q <= _NEGLIGIBLE_SHARE * s * (1.0 - q):
-            break
-    return s
+    """sum_{j<=n} (A^j/j!) / (A^n/n!) for 0 <= n <= A: 1 + n/A + n(n-1)/A^2 + ..., the running
+    products and their sum done by C iterators (``_terms_below`` of them)."""
+    k = _terms_below(n, a)
+    return 1.0 + sum(accumulate(map(truediv, range(n, n - k, -1), repeat(a, k)), mul))
 
 
 class _ErlangB:
@@ -242,20 +257,35 @@ class _ErlangB:
 
     1/B(N, A) = sum_{j<=N} w_j / w_N with w_j = A^j/j! (the Poisson cdf over its pmf). Every
     term is kept relative to the largest, w_p with p = floor(A): ``head`` = sum_{j<=p} w_j/w_p;
-    for j > p the terms w_j/w_p (shrinking by A/j) and their running sums are extended on
-    demand until the rest is negligible. Past that point the sum is complete and w_N/w_p comes
-    from lgamma (then B < 1e-17, where its last digits do not matter).
+    for j > p the terms w_j/w_p (shrinking by A/j) and their running sums are tabulated on
+    demand, up to where the rest is negligible (``_terms_above``). Past the table the sum is complete and
+    w_N/w_p comes from lgamma (then B < 1e-17, where its last digits do not matter).
     """
 
-    __slots__ = ("a", "p", "head", "terms", "sums", "complete")
+    __slots__ = ("a", "p", "k_max", "terms", "sums")
 
     def __init__(self, a: float) -> None:
         self.a = a
         self.p = math.floor(a)
-        self.head = -1.0                    # computed on first use above p
-        self.terms: list[float] = []        # w_j / w_p for j = p + 1, p + 2, ...
-        self.sums: list[float] = []         # head + sum of the terms up to j
-        self.complete = False
+        self.k_max = 0                      # table length where the rest is negligible (first use)
+        self.terms: list[float] = []        # w_j / w_p for j = p + 1, p + 2, ... (extended on demand)
+        self.sums: list[float] = []         # sum_{i<=j} w_i / w_p for the same j
+
+    def _extend(self, k: int) -> None:
+        """Tabulate terms up to j = p + k (at least doubling the table, at most ``k_max``)."""
+        a, p, terms, sums = self.a, self.p, self.terms, self.sums
+        if not self.k_max:
+            self.k_max = _terms_above(p)
+            terms.append(a / (p + 1))
+            sums.append(_sum_down(p, a) + terms[0])
+        have = len(terms)
+        upto = min(self.k_max, max(k, 2 * have, 64))
+        new = list(accumulate(map(truediv, repeat(a, upto - have), range(p + have + 1, p + upto + 1)), mul,
+                              initial=terms[-1]))
+        del new[0]
+        terms.extend(new)
+        sums.extend(accumulate(new, initial=sums[-1]))
+        del sums[have]                      # the initial value, already there
 
     def __call__(self, n: int) -> float:
         a = self.a
@@ -266,18 +296,10 @@ class _ErlangB:
         p = self.p
         if n <= p:
             return 1.0 / _sum_down(n, a)
-        if self.head < 0:
-            self.head = _sum_down(p, a)
         k = n - p                           # term j = n is terms[k - 1]
+        if k > len(self.terms) and (not self.k_max or len(self.terms) < self.k_max):
+            self._extend(k)
         terms, sums = self.terms, self.sums
-        while len(terms) < k and not self.complete:
-            j = p + len(terms) + 1
-            term = (terms[-1] if terms else 1.0) * a / j
-            total = (sums[-1] if sums else self.head) + term
-            terms.append(term)
-            sums.append(total)
-            q = a / (j + 1)                 # every later ratio is at most q < 1
-            self.complete = term * q <= _NEGLIGIBLE_SHARE * total * (1.0 - q)
         if k <= len(terms):
             return terms[k - 1] / sums[k - 1]
         log_ratio = math.lgamma(n + 1) - math.lgamma(p + 1) - (n - p) * math.log(a)  # log(w_p/w_n)
@@ -661,14 +683,16 @@ def _required_c(a: float, aht_s: float, threshold_s: float, target_sl: float,
     (SL 0), so the search starts above floor(A): A >= max_agents is over the cap at once."""
     if a == 0:
         return 0
+    lo = math.floor(a)
+    limit = _search_limit(a) if max_agents is None else max_agents
+    if lo >= limit:                                 # O(1), before any Erlang B
+        return _capped(None, a, max_agents, f"service level {target_sl:g}")
     b_of = _ErlangB(a)
 
     def meets(n: int) -> bool:
         return _sl_c(n, a, _c_from_b(n, a, b_of(n)), aht_s, threshold_s) >= target_sl
 
-    limit = _search_limit(a) if max_agents is None else max_agents
-    found = _min_agents(meets, math.floor(a), limit)
-    return _capped(found, a, max_agents, f"service level {target_sl:g}")
+    return _capped(_min_agents(meets, lo, limit), a, max_agents, f"service level {target_sl:g}")
 
 
 def _required_a(a: float, aht_s: float, threshold_s: float, target_sl: float, patience_s: float,

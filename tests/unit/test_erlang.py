@@ -616,3 +616,179 @@ def test_erlang_a_shortcut_equals_the_full_series(monkeypatch, n, a, aht, t, pat
     full = erlang_a_metrics(n, a, aht, t, patience)
     for key in ("p_wait", "service_level", "asa_s", "abandon_rate", "occupancy"):
         assert getattr(fast_path, key) == pytest.approx(getattr(full, key), rel=1e-10, abs=1e-12), key
+
+
+# --------------------------------------------------------------------------- search and the cap
+
+
+def linear_walk_required(a: float, aht: float, t: float, target: float) -> int:
+    """The previous implementation, kept as the reference: Erlang B by its recursion from
+    B(0) = 1, then N walked up one agent at a time from floor(A) + 1 until the service level
+    meets the target (O(N) per call: the recursion alone takes A steps)."""
+    if a == 0:
+        return 0
+    first = math.floor(a) + 1
+    b, n = 1.0, 0
+    while True:
+        n += 1
+        ab = a * b
+        b = ab / (n + ab)
+        if n >= first:
+            c = min(1.0, n * b / (n - a * (1.0 - b)))
+            if max(0.0, 1.0 - c * math.exp(-(n - a) * t / aht)) >= target:
+                return n
+
+
+def decimal_erlang_b(n: int, a: float) -> float:
+    """Erlang B by the recursion in 50-digit decimal arithmetic (no rounding to speak of)."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 50
+        load, b = Decimal(a), Decimal(1)
+        for k in range(1, n + 1):
+            b = load * b / (k + load * b)
+        return float(b)
+
+
+GRID_LOADS = [0.02, 0.5, 1.0, 3.3, 9.99, 10.0, 47.5, 63.7, 64.0, 64.01, 65.5, 99.0, 150.25, 640.0,
+              1000.0, 2047.5, 4321.1, 7500.0, 9000.0, 9876.5, 9990.0, 9999.5]
+
+
+@pytest.mark.parametrize("a", GRID_LOADS)
+def test_search_equals_the_linear_walk(a):
+    """Doubling + bisection over N, with Erlang B from the Poisson terms, gives the walk's N on
+    a grid of AHTs, thresholds and targets, from 0.02 to 9,999.5 Erlangs; with the default cap of
+    10,000 agents a walk result above 10,000 is OverCap(10000) and every other one is unchanged."""
+    over = 0
+    for aht in (3.0, 30.0, 240.0, 1800.0, 86_400.0):
+        for t in (0.0, 20.0, 300.0):
+            for target in (0.5, 0.8, 0.95, 0.999):
+                walk = linear_walk_required(a, aht, t, target)
+                assert required_agents(a, aht, t, target) == walk, (a, aht, t, target)
+                capped = required_agents(a, aht, t, target, max_agents=10_000)
+                if walk > 10_000:
+                    over += 1
+                    assert capped == erlang.OverCap(10_000)
+                else:
+                    assert capped == walk
+    assert (over > 0) == (a >= 9876.5)  # the grid reaches over the cap below A = 10,000
+
+
+def test_erlang_b_from_the_poisson_terms_matches_exact_arithmetic():
+    """Above the recursion's range B comes from the terms around the peak of the load: within
+    1e-13 of a 50-digit evaluation wherever B can still matter (B > 1e-17), and far below 1
+    where it cannot."""
+    for a in (64.5, 250.0, 1234.5, 9999.9):
+        span = int(9 * math.sqrt(a))
+        for n in range(max(65, int(a) - span), int(a) + span, max(1, span // 12)):
+            exact = decimal_erlang_b(n, a)
+            got = erlang_b(n, a)
+            if exact > 1e-17:
+                assert got == pytest.approx(exact, rel=1e-13), (a, n)
+            else:
+                assert got <= 1e-16
+    # far above the load: what is left is tiny, and still close in relative terms
+    assert erlang_b(2500, 1234.5) == pytest.approx(decimal_erlang_b(2500, 1234.5), rel=1e-10)
+    assert erlang_b(10_000, 10.0) == 0.0 or erlang_b(10_000, 10.0) < 1e-300
+
+
+def _count_service_level_calls(monkeypatch) -> list[int]:
+    calls = [0]
+    real = erlang._sl_c
+
+    def counted(*args):
+        calls[0] += 1
+        return real(*args)
+
+    monkeypatch.setattr(erlang, "_sl_c", counted)
+    return calls
+
+
+@pytest.mark.parametrize("a,aht,t,target", [
+    (9000.0, 240.0, 20.0, 0.8), (9000.0, 86_400.0, 0.0, 0.999), (40.0, 240.0, 20.0, 0.8),
+    (2000.0, 86_400.0, 20.0, 0.95), (0.5, 3.0, 300.0, 0.5),
+])
+def test_search_takes_a_logarithmic_number_of_evaluations(monkeypatch, a, aht, t, target):
+    """A doubling from floor(A) (lo + 1, lo + 3, lo + 7, ...) reaches N - floor(A) in k probes,
+    k = ceil(log2(N - floor(A) + 1)), then a bisection of the last doubling needs k - 1 more;
+    the walk evaluated the service level N - floor(A) times."""
+    calls = _count_service_level_calls(monkeypatch)
+    n = required_agents(a, aht, t, target)
+    k = math.ceil(math.log2(n - math.floor(a) + 1))
+    assert 1 <= calls[0] <= 2 * k - 1, (n, calls[0])
+
+
+def test_a_load_at_or_over_the_cap_is_over_cap_at_once(monkeypatch):
+    """Erlang C needs N > A: A >= max_agents is answered without evaluating anything, however
+    large (the load that froze the API: 1e9 contacts of 10,000 s per half hour)."""
+    calls = _count_service_level_calls(monkeypatch)
+    monkeypatch.setattr(erlang, "_ErlangB", None)       # any Erlang B evaluation would fail
+    incident = traffic_intensity(1e9, 1e4, 1800)
+    assert incident > 5e9
+    assert required_agents(incident, 1e4, 20, 0.8, max_agents=10_000) == erlang.OverCap(10_000)
+    assert required_agents(10_000.0, 240, 20, 0.8, max_agents=10_000) == erlang.OverCap(10_000)
+    assert calls[0] == 0
+    # without a cap the same load is still bounded: a ValueError, not a stall
+    with pytest.raises(ValueError):
+        required_agents(math.inf, 240, 20, 0.8)
+
+
+def test_the_cap_is_exact_below_a_load_of_cap():
+    """9,990 Erlangs need 10,007 agents (walk): a cap of 10,007 gives the number, one less is
+    over it; the cap also binds the occupancy and Erlang A conditions."""
+    need = linear_walk_required(9990.0, 240, 20, 0.8)
+    assert need == 10_007
+    assert required_agents(9990.0, 240, 20, 0.8, max_agents=need) == need
+    assert required_agents(9990.0, 240, 20, 0.8, max_agents=need - 1) == erlang.OverCap(need - 1)
+    # occupancy: ceil(9,000 / 0.85) = 10,589 > 10,000 (the service level alone needs 9,017)
+    assert required_agents(9000.0, 240, 20, 0.8, max_agents=10_000) == 9017
+    assert required_agents(9000.0, 240, 20, 0.8, max_occupancy=0.85, max_agents=10_000) == erlang.OverCap(10_000)
+    assert required_agents(9000.0, 240, 20, 0.8, max_occupancy=0.85, max_agents=10_589) == 10_589
+    # Erlang A: the capped search finds the same minimum, and one below it is over the cap
+    na = required_agents(2000.0, 240, 20, 0.8, patience_s=120)
+    assert required_agents(2000.0, 240, 20, 0.8, patience_s=120, max_agents=na) == na
+    assert required_agents(2000.0, 240, 20, 0.8, patience_s=120, max_agents=na - 1) == erlang.OverCap(na - 1)
+    nab = required_agents(40.0, 240, 20, 0.8, patience_s=120, max_abandon_rate=0.02)
+    assert required_agents(40.0, 240, 20, 0.8, patience_s=120, max_abandon_rate=0.02,
+                           max_agents=nab - 1) == erlang.OverCap(nab - 1)
+    with pytest.raises(ValueError, match="max_agents"):
+        required_agents(10.0, 240, 20, 0.8, max_agents=0)
+
+
+def test_staffing_plan_over_the_cap_has_no_numbers_and_no_rows():
+    plan = staffing_plan(offered=300, interval_s=1800, aht_s=240, threshold_s=20, target_sl=0.8,
+                         shrinkage=0.3, max_agents=45)                  # 40 Erlangs need 46
+    assert plan.over_cap and plan.required_agents == erlang.OverCap(45) and plan.rows == ()
+    assert plan.binding == "service_level" and plan.required is None
+    doc = plan.as_dict()
+    assert (doc["required_agents"], doc["required_agents_over_cap"], doc["scheduled_agents"]) == (None, True, None)
+    ok = staffing_plan(offered=300, interval_s=1800, aht_s=240, threshold_s=20, target_sl=0.8, max_agents=46)
+    assert ok.required_agents == 46 and not ok.over_cap and ok.as_dict()["required_agents_over_cap"] is False
+    occ = staffing_plan(offered=300, interval_s=1800, aht_s=240, threshold_s=20, target_sl=0.8,
+                        max_occupancy=0.85, max_agents=47)              # 40 / 0.85 -> 48
+    assert occ.over_cap and occ.binding == "max_occupancy" and occ.agents_for_service_level == 46
+
+
+def test_cli_says_over_cap():
+    rc, out, err = _cli("--offered", "1e9", "--aht", "1e4")
+    assert rc == 0 and err == ""
+    assert "required agents: over cap: more than 10,000 on the phones" in out
+    rc, out, _ = _cli("--offered", "1e9", "--aht", "1e4", "--json")
+    doc = json.loads(out)
+    assert (doc["required_agents"], doc["required_agents_over_cap"], doc["max_agents"], doc["rows"]) == (None, True, 10_000, [])
+    rc, out, _ = _cli(*BASE, "--max-agents", "45", "--json")
+    assert rc == 0 and json.loads(out)["required_agents_over_cap"] is True
+    rc, out, _ = _cli(*BASE, "--max-agents", "46", "--json")
+    assert rc == 0 and json.loads(out)["required_agents"] == 46
+    rc, _, err = _cli(*BASE, "--max-agents", "0")
+    assert rc == 2 and "--max-agents" in err
+
+
+def test_cli_max_agents_defaults_to_the_setting():
+    from floorwatch.config import Settings
+
+    cfg = Settings(staffing={"max_agents_per_queue": 45})
+    _, out, _ = _cli(*BASE, "--json", settings_obj=cfg)
+    doc = json.loads(out)
+    assert doc["required_agents_over_cap"] is True and doc["max_agents"] == 45
