@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from api.ingest import (
     MAX_ERROR_CHARS,
-    PREPARE_CHUNK_ITEMS,
+    ITEMS_BETWEEN_YIELDS,
     IngestLimits,
     IngestRateLimiter,
     OverBurst,
@@ -320,7 +320,7 @@ def test_an_item_that_cannot_be_serialised_is_invalid_field(monkeypatch: pytest.
 
 
 async def test_checking_items_hands_the_event_loop_back_between_chunks() -> None:
-    assert PREPARE_CHUNK_ITEMS == 500
+    assert ITEMS_BETWEEN_YIELDS == 500
     ticks = 0
 
     async def ticker() -> None:
@@ -462,3 +462,4 @@ def test_rate_limiter_map_is_bounded_by_the_configured_names() -> None:
     limiter.charge("a", 5, now_ms=0)
     limiter.charge("b", 5, now_ms=0)
     assert len(limiter._buckets) == 3
+
