@@ -206,3 +206,18 @@ def test_live_required_agents_caps_the_rolling_load() -> None:
     assert queries.required_fields(OverCap(CAP)) == {"required_agents": None, "required_agents_over_cap": True}
     assert queries.required_fields(None) == {"required_agents": None, "required_agents_over_cap": False}
 
+
+
+def test_the_staffing_memo_is_bounded_and_counts_what_it_cut() -> None:
+    """4,096 results at most; 4,100 distinct loads leave 4,096 and count 4 evicted."""
+    queries.erlang_c_required.cache_clear()
+    rules = {"sl_threshold_s": 20, "sl_target": 0.8}
+    extra = 4
+    for i in range(queries.REQUIRED_AGENTS_CACHE_ENTRIES + extra):
+        assert queries.erlang_required(1 + i / 1000, 180.0, 1800.0, rules) is not None
+    stats = queries.required_agents_cache_stats()
+    assert stats["entries"] == queries.REQUIRED_AGENTS_CACHE_ENTRIES == 4096
+    assert stats["evicted"] == extra and stats["misses"] == 4096 + extra and stats["hits"] == 0
+    queries.erlang_required(1 + (4096 + extra - 1) / 1000, 180.0, 1800.0, rules)  # the latest: kept
+    assert queries.required_agents_cache_stats()["hits"] == 1
+    queries.erlang_c_required.cache_clear()
