@@ -463,3 +463,30 @@ def test_rate_limiter_map_is_bounded_by_the_configured_names() -> None:
     limiter.charge("b", 5, now_ms=0)
     assert len(limiter._buckets) == 3
 
+
+# --- the contract's time plausibility, on the API's clock -------------------------------------
+
+
+async def test_event_times_are_checked_against_the_app_clock(clock: Clock) -> None:
+    def at(n: int, ts: str) -> dict[str, Any]:
+        return {**event(n), "ts": ts}
+
+    # NOW_MS is 2024-03-05T10:01:00+08:00; ingest.max_future_s 300, retention_days 62
+    items = [
+        at(0, "2024-03-05T10:06:00+08:00"),  # exactly 300 s ahead: plausible
+        at(1, "2024-03-05T10:06:00.001+08:00"),  # 1 ms further: refused
+        at(2, "2024-01-03T10:01:00+08:00"),  # exactly 62 days back: plausible
+        at(3, "2024-01-03T10:00:59.999+08:00"),  # 1 ms older: refused
+    ]
+    producer = acknowledging()
+    async for c in client_for(make_settings(), producer, clock):
+        answer = (await post(c, items)).json()
+        assert [(x["index"], x["reason"]) for x in answer["rejected"]] == [(1, "implausible_time"),
+                                                                            (3, "implausible_time")]
+        assert [d.event_id for d in producer.deliveries] == ["e0", "e2"]
+        # the same events a day later on the app's clock: the future one is fine, the old ones are not
+        clock.now_ms += 86_400_000
+        producer.deliveries.clear()
+        answer = (await post(c, items)).json()
+        assert [x["index"] for x in answer["rejected"]] == [2, 3]
+        assert [d.event_id for d in producer.deliveries] == ["e0", "e1"]
