@@ -46,6 +46,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # date arithmetic (a day either side, time zone offsets) can represent.
 MIN_YEAR = 1971
 MAX_YEAR = 2200
+_MIN_YEAR_TEXT, _MAX_YEAR_TEXT = f"{MIN_YEAR:04d}", f"{MAX_YEAR:04d}"  # 4 ASCII digits compare as numbers
 _HARD_LO = datetime(MIN_YEAR, 1, 1, tzinfo=UTC)
 _HARD_HI = datetime(MAX_YEAR + 1, 1, 1, tzinfo=UTC)  # exclusive
 
@@ -232,7 +233,7 @@ def _parse_time(value: Any) -> datetime:
         raise PydanticCustomError(
             "time_format", "must be an RFC 3339 date-time with seconds and an offset "
             "(e.g. 2026-11-24T09:00:00+08:00 or ...Z), got '{text}'", {"text": value[:40]})
-    if not MIN_YEAR <= int(value[:4]) <= MAX_YEAR:  # before any arithmetic that could overflow
+    if not _MIN_YEAR_TEXT <= value[:4] <= _MAX_YEAR_TEXT:  # before any arithmetic that could overflow
         raise PydanticCustomError(
             "implausible_time", "{text} is outside the years {lo}..{hi} (fixed bound of every event time)",
             {"text": value, "lo": MIN_YEAR, "hi": MAX_YEAR})
@@ -270,7 +271,7 @@ def _plan_date(value: Any, _handler: Any, info: ValidationInfo) -> date:
                                   {"got": _type_name(value)})
     if not _DATE.fullmatch(value):
         raise PydanticCustomError("date_format", "must be a date YYYY-MM-DD, got '{text}'", {"text": value[:40]})
-    if not MIN_YEAR <= int(value[:4]) <= MAX_YEAR:
+    if not _MIN_YEAR_TEXT <= value[:4] <= _MAX_YEAR_TEXT:
         raise PydanticCustomError(
             "implausible_time", "{text} is outside the years {lo}..{hi} (fixed bound of every event time)",
             {"text": value, "lo": MIN_YEAR, "hi": MAX_YEAR})
@@ -516,16 +517,25 @@ def _describe(exc: ValidationError, type_name: str) -> str:
 
 def _depth_over(value: Any, max_depth: int) -> bool:
     """Whether ``value`` nests containers more than ``max_depth`` levels deep (a scalar is 0,
-    ``[1]`` and ``{"a": 1}`` are 1). Called on values already known to be small."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, (dict, list)):
-            depth += 1
-            if depth > max_depth:
-                return True
-            stack.extend((child, depth) for child in (node.values() if isinstance(node, dict) else node))
-    return False
+    ``[1]`` and ``{"a": 1}`` are 1). Level by level; called on values already known to be small."""
+    level = [value]
+    depth = 0
+    while True:
+        children: list[Any] = []
+        container = False
+        for node in level:
+            if isinstance(node, dict):
+                children.extend(node.values())
+                container = True
+            elif isinstance(node, list):
+                children.extend(node)
+                container = True
+        if not container:
+            return False
+        depth += 1
+        if depth > max_depth:
+            return True
+        level = children
 
 
 def _check_extra(extra: dict[str, Any] | None, prefix: str, limits: EventLimits, type_name: str) -> None:

@@ -4,6 +4,13 @@ Lines are parsed and mapped by ``floorwatch.domain.queue_log``; events go to Kaf
 key from ``route``, value ``dumps``) or, with ``--out``, to an NDJSON file. Unusable lines go
 to ``fw.dead-letters`` (``--dead-letters FILE`` with ``--out``) with file and line number.
 
+Every line is checked against the event contract with the ``ingest`` limits and the wall clock
+(``floorwatch.events``): a line whose time is implausible (e.g. epoch 99999999999, the year
+5138) is a dead letter (``implausible_time``) before it reaches the mapper, so it moves neither
+the newest time seen (later real lines would be out of order) nor any state; every event of a
+line is validated with ``parse_event`` before it is written or produced. No line stops the
+connector: an exception while converting one is a dead letter (``processing_error``).
+
 Position and exactly-once (docs/connectors.md): after every flushed batch the follower writes
 its state file atomically (temp file, fsync, rename, fsync of the directory): device, inode,
 byte offset and line number in the current file, sha1 and length of the last line read, the
@@ -33,6 +40,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import IO, Any
 
 import orjson
@@ -45,10 +53,11 @@ from floorwatch.domain.queue_log import (
     DEFAULT_TEAM,
     LineError,
     Mapper,
+    check_line_time,
     line_digest,
     parse_line,
 )
-from floorwatch.events import EventError, dumps, parse_event, route
+from floorwatch.events import BaseEvent, EventError, EventLimits, dumps, parse_event, route
 from floorwatch.kafka import start_producer
 
 __all__ = ["Follower", "add_arguments", "main", "run"]
@@ -59,6 +68,7 @@ STATE_VERSION = 1
 READ_CHUNK = 1 << 20
 MAX_BATCH_LINES = 5000
 RAW_MAX = 4096
+ERROR_MAX = 1000              # characters of an exception's text kept in a dead letter
 KAFKA_CONNECT_TIMEOUT_S = 30.0
 DEFAULT_STATE_DIR = Path("data") / "queue-log"
 ROTATE_GRACE_S = 5.0
@@ -428,7 +438,7 @@ class FileSink:
             self.fh = sys.stdout.buffer
         self.dead: IO[bytes] | None = open(dead_target, "ab") if dead_target else None  # noqa: SIM115
 
-    async def send(self, event: dict[str, Any]) -> None:
+    async def send(self, event: dict[str, Any], parsed: BaseEvent) -> None:
         self.fh.write(orjson.dumps(event) + b"\n")
 
     async def dead_letter(self, value: dict[str, Any]) -> None:
@@ -465,8 +475,7 @@ class KafkaSink:
                                         linger_ms=linger_ms, acks="all")
         return cls(producer)
 
-    async def send(self, event: dict[str, Any]) -> None:
-        parsed = parse_event(event)
+    async def send(self, event: dict[str, Any], parsed: BaseEvent) -> None:
         topic, key = route(parsed)
         self.pending.append(await self.producer.send(topic, dumps(parsed), key=key.encode()))
 
@@ -525,10 +534,17 @@ class Totals:
         return {"lines": self.lines, "events": self.events, "dead_letters": dict(self.dead)}
 
 
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 class Replayer:
-    def __init__(self, settings: Settings, options: Options, sink: Any, state: dict[str, Any] | None) -> None:
+    def __init__(self, settings: Settings, options: Options, sink: Any, state: dict[str, Any] | None,
+                 clock_ms: Callable[[], int] = wall_clock_ms) -> None:
         self.options = options
         self.sink = sink
+        self.limits = EventLimits.from_settings(settings)
+        self.clock_ms = clock_ms
         self.mapper = Mapper(settings.tz, team=options.team, agent_map=options.agent_map,
                              max_backwards_s=options.max_backwards)
         cursor = Cursor()
@@ -590,23 +606,38 @@ class Replayer:
             await self.dead(line.data, line.file, line.line_no, "truncated",
                             "partial last line (no newline) of a file that will not grow")
             return True
+        now_ms = self.clock_ms()
         try:
             parsed = parse_line(text)
-            if not await self._pace(parsed.epoch, line, stop):
-                return False
-            self.totals.lines += 1
-            events = self.mapper.feed(parsed, line.seq, line_digest(line.data))
+            # before pacing and mapping: an implausible time neither waits nor moves any state
+            check_line_time(parsed, limits=self.limits, now_ms=now_ms)
         except LineError as exc:
-            if exc.reason != "out_of_order":  # parse errors: not counted above
-                self.totals.lines += 1
+            self.totals.lines += 1
             await self.dead(line.data, line.file, line.line_no, exc.reason, str(exc))
             return True
-        for event in events:
-            try:
-                await self.sink.send(event)
-            except EventError as exc:  # a mapping bug must not stop the follower
-                await self.dead(line.data, line.file, line.line_no, "invalid_event", str(exc))
-                continue
+        except Exception as exc:  # noqa: BLE001 - no input line may stop the connector
+            self.totals.lines += 1
+            await self.dead(line.data, line.file, line.line_no, "processing_error", _error_text(exc))
+            return True
+        if not await self._pace(parsed.epoch, line, stop):
+            return False
+        self.totals.lines += 1
+        checked: list[tuple[dict[str, Any], BaseEvent]] = []
+        refused: list[tuple[str, str]] = []  # (reason, message) of the line or of its events
+        try:
+            for event in self.mapper.feed(parsed, line.seq, line_digest(line.data)):
+                try:
+                    checked.append((event, parse_event(event, limits=self.limits, now_ms=now_ms)))
+                except EventError as exc:  # a mapping bug or an odd field must not stop the follower
+                    refused.append((exc.reason, str(exc)))
+        except LineError as exc:
+            checked, refused = [], [(exc.reason, str(exc))]
+        except Exception as exc:  # noqa: BLE001 - no input line may stop the connector
+            checked, refused = [], [("processing_error", _error_text(exc))]
+        for reason, message in refused:
+            await self.dead(line.data, line.file, line.line_no, reason, message)
+        for event, parsed_event in checked:
+            await self.sink.send(event, parsed_event)
             self.totals.events += 1
         return True
 
@@ -632,6 +663,10 @@ class Replayer:
             self.follower.close()
 
 
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
+
+
 def summary(rep: Replayer) -> str:
     t = rep.totals
     parts = [f"{t.lines} lines", f"{t.events} events", f"{t.dead.total()} dead letters"]
@@ -643,7 +678,8 @@ def summary(rep: Replayer) -> str:
     return "floorwatch replay-queue-log: " + " ".join(parts)
 
 
-async def run(settings: Settings, options: Options, stop: asyncio.Event | None = None) -> int:
+async def run(settings: Settings, options: Options, stop: asyncio.Event | None = None,
+              clock_ms: Callable[[], int] = wall_clock_ms) -> int:
     stop = stop or asyncio.Event()
     try:
         state = load_state(options.state)
@@ -663,7 +699,7 @@ async def run(settings: Settings, options: Options, stop: asyncio.Event | None =
             print(f"floorwatch replay-queue-log: cannot reach Kafka at {options.bootstrap}: {exc}",
                   file=sys.stderr)
             return 1
-    rep = Replayer(settings, options, sink, state)
+    rep = Replayer(settings, options, sink, state, clock_ms)
     code = 0
     try:
         await rep.run(stop)
@@ -678,7 +714,7 @@ async def run(settings: Settings, options: Options, stop: asyncio.Event | None =
     return code
 
 
-def main(settings: Settings, args: argparse.Namespace) -> int:
+def main(settings: Settings, args: argparse.Namespace, clock_ms: Callable[[], int] = wall_clock_ms) -> int:
     """Entry point of ``floorwatch replay-queue-log``; Ctrl-C or SIGTERM saves the state and stops."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -687,7 +723,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         print(f"floorwatch replay-queue-log: {exc}", file=sys.stderr)
         return 2
 
-    return run_until_signalled(lambda stop: run(settings, options, stop))
+    return run_until_signalled(lambda stop: run(settings, options, stop, clock_ms))
 
 
 if __name__ == "__main__":  # pragma: no cover - for tests and ops before cli.py registers it

@@ -1,4 +1,4 @@
-"""Asterisk ``queue_log``: a pure line parser and the mapping to Floorwatch events (SPEC §2).
+"""Asterisk ``queue_log``: a pure line parser and the mapping to Floorwatch events.
 
 No I/O and no Kafka here; ``services/queue_log.py`` reads files and produces. The field
 positions follow ``app_queue.c`` (see ``docs/connectors.md`` for the table and the decisions).
@@ -11,6 +11,11 @@ and numeric ones checked, or raises ``LineError(reason, message)``.
 agent's membership, pause and call state, and turns every line into zero or more event dicts.
 Its state is JSON-ready (``to_json`` / ``from_json``) so a follower can persist it together
 with its file position and resume exactly where it stopped.
+
+Plausibility: ``check_line_time`` refuses a line whose time the event contract
+(``floorwatch.events``, same limits, same now) would refuse; the connector calls it before
+``Mapper.feed``, so such a line never moves the mapper's newest time (``max_epoch``) nor its
+state: later real lines are not taken for out of order.
 
 Event ids are ``ql-<epoch:010d>-<seq:05d>-<sha1(line)[:12]>-<k>``: ``seq`` numbers the lines
 of the same epoch second in file order (so ids sort like the lines within a second, which is
@@ -26,9 +31,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from floorwatch.domain.intervals import iso
+from floorwatch.events import DEFAULT_LIMITS, EventError, EventLimits, check_event_time
 
 __all__ = [
-    "LineError", "Mapper", "QueueLogLine", "VERBS", "event_id", "line_digest", "parse_line",
+    "LineError", "Mapper", "QueueLogLine", "VERBS", "check_line_time", "event_id", "line_digest", "parse_line",
 ]
 
 NONE = "NONE"
@@ -175,6 +181,15 @@ def parse_line(text: str) -> QueueLogLine:
     if len(callid) > 200 or len(queue) > 200 or len(agent) > 200:
         raise LineError("invalid_field", "callid, queue or agent longer than 200 characters")
     return QueueLogLine(epoch, callid, queue, agent, verb, data, fields)
+
+
+def check_line_time(line: QueueLogLine, *, limits: EventLimits = DEFAULT_LIMITS, now_ms: int | None = None) -> None:
+    """Raise ``LineError('implausible_time')`` unless the events of this line would carry a
+    time the event contract accepts with these limits and this now (the window of ``ts``)."""
+    try:
+        check_event_time(line.epoch * 1000, limits=limits, now_ms=now_ms)
+    except EventError as exc:
+        raise LineError(exc.reason, f"{line.verb}: timestamp {line.epoch}: {exc}") from None
 
 
 def line_digest(raw: bytes) -> str:
@@ -414,7 +429,7 @@ class Mapper:
         emit("contact.hold_ended", contact_id=call["c"], agent_id=self.agent_id(line.agent))
 
     def _on_ringnoanswer(self, line: QueueLogLine, emit: Any) -> None:
-        # No SPEC event for a ring; the member is in the queue (Asterisk rings only members).
+        # No Floorwatch event for a ring; the member is in the queue (Asterisk rings only members).
         self._touch_call(line)
         aid = self.agent_id(line.agent)
         agent = self._agent(line, aid, emit)

@@ -153,3 +153,60 @@ def test_queue_log_day_gives_the_hand_computed_figures(stack: Stack) -> None:
     time.sleep(3)  # the worker has the second replay's events by now (same partitions, in order)
     assert interval_mismatches(stack) == []
     assert agent_states(stack)[1] == want_agents
+
+
+def test_implausible_epochs_between_good_lines_stop_nothing(stack: Stack, tmp_path: Path) -> None:
+    """Epoch 99999999999 (the year 5138) once moved the connector's newest time so that every
+    later real line was out of order, also after a restart; epoch 999999999999999 made it exit 1
+    at every start. Both are dead letters now, and the good lines around them are produced."""
+    t0 = int(time.time()) - 600  # ten minutes ago: well inside the event time window
+    log = tmp_path / "queue_log"
+    log.write_text(
+        f"{t0}|c1|sales|NONE|ENTERQUEUE||1|1\n"
+        f"{t0 + 5}|c1|sales|SIP/1001|CONNECT|5|x|1\n"
+        "99999999999|c2|sales|NONE|ENTERQUEUE||2|1\n"
+        "999999999999999|c3|sales|NONE|ENTERQUEUE||3|1\n"
+        f"{t0 + 65}|c1|sales|SIP/1001|COMPLETECALLER|5|60|1\n")
+    state = tmp_path / "queue_log.state.json"
+    args = [sys.executable, "-m", "services.queue_log", str(log), "--follow", "--poll", "0.1",
+            "--state", str(state)]
+
+    def start(n: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(args, cwd=ROOT, env=stack.env, stdout=subprocess.DEVNULL,
+                                stderr=(tmp_path / f"connector-{n}.err").open("wb"))
+
+    def contacts() -> list[tuple[str, str]]:
+        return [(e["type"], e["contact_id"]) for e in
+                (orjson.loads(v) for _, v in asyncio.run(read_topic(stack.bootstrap, topics.CONTACT_EVENTS, 0.5)))]
+
+    def dead() -> list[tuple[int, str]]:
+        return [(d["line"], d["reason"]) for d in
+                (orjson.loads(v) for k, v in asyncio.run(read_topic(stack.bootstrap, topics.DEAD_LETTERS, 0.5))
+                 if k == b"queue_log")]
+
+    first = start(1)
+    try:
+        want = [("contact.offered", "c1@sales"), ("contact.answered", "c1@sales"), ("contact.ended", "c1@sales")]
+        wait_until(lambda: contacts() == want, 60, "the good lines' contact events")
+        wait_until(lambda: dead() == [(3, "implausible_time"), (4, "implausible_time")], 30,
+                   "two implausible_time dead letters")
+        assert first.poll() is None, (tmp_path / "connector-1.err").read_text()  # still following
+    finally:
+        first.terminate()
+        first.wait(30)
+    assert first.returncode == 0, (tmp_path / "connector-1.err").read_text()
+    saved = orjson.loads(state.read_bytes())
+    assert saved["mapper"]["max_epoch"] == t0 + 65
+
+    with log.open("a") as fh:  # later real lines, after a restart on the same state
+        fh.write(f"{t0 + 120}|c4|sales|NONE|ENTERQUEUE||4|1\n{t0 + 130}|c4|sales|NONE|ABANDON|1|1|10\n")
+    second = start(2)
+    try:
+        more = [("contact.offered", "c4@sales"), ("contact.abandoned", "c4@sales")]
+        wait_until(lambda: contacts() == want + more, 60, "the later lines' contact events")
+        assert dead() == [(3, "implausible_time"), (4, "implausible_time")]  # nothing out of order
+        assert second.poll() is None, (tmp_path / "connector-2.err").read_text()
+    finally:
+        second.terminate()
+        second.wait(30)
+    assert second.returncode == 0, (tmp_path / "connector-2.err").read_text()

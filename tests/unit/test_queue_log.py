@@ -17,13 +17,14 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from floorwatch.config import Settings
+from floorwatch.config import IngestConfig, Settings
 from floorwatch.domain.contacts import apply_event, contribution
 from floorwatch.domain.intervals import interval_start_ms, iso
 from floorwatch.domain.queue_log import (
     VERBS,
     LineError,
     Mapper,
+    check_line_time,
     event_id,
     line_digest,
     normalize_agent,
@@ -34,6 +35,13 @@ from floorwatch.events import parse_event, route
 from services import queue_log as service
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "queue_log"
+# the connector checks line times against its clock (events at most retention_days old): the
+# fixtures' day, 2026-11-24, seen from 2026-11-24T06:00:00Z (1,795,500,000 s)
+FIXTURE_NOW_MS = 1_795_500_000_000
+
+
+def fixture_clock() -> int:
+    return FIXTURE_NOW_MS
 TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -315,7 +323,7 @@ def test_day_fixture_maps_to_the_hand_written_events() -> None:
     # the three bad lines in the middle of the day are rejected, nothing else
     assert dead == [(36, "unknown_verb"), (37, "non_numeric"), (38, "out_of_order")]
     for e in events:
-        parse_event(e)  # every event is valid SPEC §2
+        parse_event(e)  # every event satisfies the event contract
 
 
 def test_agents_fixture_maps_to_the_hand_written_events() -> None:
@@ -531,7 +539,7 @@ def cli_args(path: Path, **kw: Any) -> argparse.Namespace:
 def test_cli_replay_to_ndjson_with_dead_letters_and_summary(tmp_path: Path, capsys: Any) -> None:
     settings = example_settings()
     out, dead = tmp_path / "events.ndjson", tmp_path / "dead.ndjson"
-    code = service.main(settings, cli_args(FIXTURES / "bad.log", out=out, dead_letters=dead))
+    code = service.main(settings, cli_args(FIXTURES / "bad.log", out=out, dead_letters=dead), fixture_clock)
     assert code == 0
     events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert [fmt(e) for e in events] == expected(BAD_EVENTS)
@@ -551,13 +559,13 @@ def test_cli_replay_is_idempotent_with_a_state_file(tmp_path: Path) -> None:
     day = (FIXTURES / "day.log").read_bytes().splitlines(keepends=True)
     log_file.write_bytes(b"".join(day[:20]) + day[20][:15])  # ends in a partial line
     out, state = tmp_path / "out.ndjson", tmp_path / "state.json"
-    assert service.main(settings, cli_args(log_file, out=out, state=state)) == 0
+    assert service.main(settings, cli_args(log_file, out=out, state=state), fixture_clock) == 0
     n_first = len(out.read_bytes().splitlines())
-    assert service.main(settings, cli_args(log_file, out=out, state=state)) == 0  # nothing new
+    assert service.main(settings, cli_args(log_file, out=out, state=state), fixture_clock) == 0  # nothing new
     assert len(out.read_bytes().splitlines()) == n_first
     with log_file.open("ab") as fh:
         fh.write(day[20][15:] + b"".join(day[21:]))
-    assert service.main(settings, cli_args(log_file, out=out, state=state)) == 0
+    assert service.main(settings, cli_args(log_file, out=out, state=state), fixture_clock) == 0
     got = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     whole, _ = replay(FIXTURES / "day.log")
     assert got == whole  # the partial line waited; nothing skipped, nothing twice
@@ -570,7 +578,7 @@ def test_speed_paces_by_the_line_timestamps(tmp_path: Path) -> None:
 
     started = time.monotonic()
     options = service.Options(file=log_file, speed=4.0, out=str(tmp_path / "o.ndjson"))
-    assert asyncio.run(service.run(example_settings(), options)) == 0
+    assert asyncio.run(service.run(example_settings(), options, clock_ms=fixture_clock)) == 0
     assert 0.4 <= time.monotonic() - started < 3  # 2 s of log at 4x = 0.5 s
 
 
@@ -581,12 +589,12 @@ def test_output_written_after_the_last_saved_state_is_cut_back(tmp_path: Path) -
     day = (FIXTURES / "day.log").read_bytes().splitlines(keepends=True)
     log_file.write_bytes(b"".join(day[:30]))
     out, state = tmp_path / "out.ndjson", tmp_path / "state.json"
-    assert service.main(settings, cli_args(log_file, out=out, state=state)) == 0
+    assert service.main(settings, cli_args(log_file, out=out, state=state), fixture_clock) == 0
     with out.open("ab") as fh:  # what a killed run had written for lines it never recorded
         fh.write(out.read_bytes().splitlines(keepends=True)[-1] + b'{"half a')
     with log_file.open("ab") as fh:
         fh.write(b"".join(day[30:]))
-    assert service.main(settings, cli_args(log_file, out=out, state=state)) == 0
+    assert service.main(settings, cli_args(log_file, out=out, state=state), fixture_clock) == 0
     got = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert got == replay(FIXTURES / "day.log")[0]
 
@@ -600,7 +608,7 @@ def test_a_paced_replay_stopped_midway_resumes_at_the_next_line(tmp_path: Path) 
     async def stop_after(seconds: float) -> int:
         stop = asyncio.Event()
         asyncio.get_running_loop().call_later(seconds, stop.set)
-        return await service.run(settings, paced, stop)
+        return await service.run(settings, paced, stop, fixture_clock)
 
     assert asyncio.run(stop_after(1.0)) == 0  # 1 s at 600x: about the first ten minutes of the log
     first = len(out.read_bytes().splitlines())
@@ -608,6 +616,99 @@ def test_a_paced_replay_stopped_midway_resumes_at_the_next_line(tmp_path: Path) 
     assert 0 < first < len(whole)
     rest = service.Options(file=FIXTURES / "day.log", state=state, out=str(out),
                            dead_letters=str(tmp_path / "dead.ndjson"))
-    assert asyncio.run(service.run(settings, rest)) == 0
+    assert asyncio.run(service.run(settings, rest, clock_ms=fixture_clock)) == 0
     assert [orjson.loads(line) for line in out.read_bytes().splitlines()] == whole
     assert len((tmp_path / "dead.ndjson").read_bytes().splitlines()) == 3
+
+
+# ---- implausible times: dead letters that move nothing -------------------------------------------
+
+@pytest.mark.parametrize(("epoch", "fragment"), [
+    (99_999_999_999, "5138-11-16T09:46:39.000Z is more than 300 s after now (ingest.max_future_s)"),
+    (999_999_999_999_999, "999999999999999000 ms after 1970 is more than 300 s after now (ingest.max_future_s)"),
+    (0, "1970-01-01T00:00:00.000Z is more than 62 days before now (retention_days)"),
+    (FIXTURE_NOW_MS // 1000 + 301, "is more than 300 s after now (ingest.max_future_s)"),
+])
+def test_check_line_time_refuses_what_the_event_contract_refuses(epoch: int, fragment: str) -> None:
+    line = parse_line(f"{epoch}|c1|sales|NONE|ENTERQUEUE||1|1")
+    with pytest.raises(LineError) as err:
+        check_line_time(line, now_ms=FIXTURE_NOW_MS)
+    assert err.value.reason == "implausible_time"
+    assert f"ENTERQUEUE: timestamp {epoch}: field 'ts': " in str(err.value)
+    assert fragment in str(err.value)
+
+
+def test_check_line_time_accepts_the_window_edges() -> None:
+    for epoch in (FIXTURE_NOW_MS // 1000 + 300, FIXTURE_NOW_MS // 1000 - 62 * 86_400):
+        check_line_time(parse_line(f"{epoch}|c1|sales|NONE|ENTERQUEUE||1|1"), now_ms=FIXTURE_NOW_MS)
+
+
+BAD_EPOCHS = """\
+1795482000|c1|sales|NONE|ENTERQUEUE||1|1
+1795482010|c1|sales|SIP/1001|CONNECT|10|x|1
+99999999999|c2|sales|NONE|ENTERQUEUE||2|1
+999999999999999|c3|sales|NONE|ENTERQUEUE||3|1
+1795482070|c1|sales|SIP/1001|COMPLETECALLER|10|60|1
+"""
+MORE = "1795482100|c4|sales|NONE|ENTERQUEUE||4|1\n"
+
+
+def test_implausible_epochs_are_dead_letters_and_later_lines_still_count(tmp_path: Path, capsys: Any) -> None:
+    """The two epochs that once moved the watermark to 5138 or stopped the connector at every start."""
+    settings = example_settings()
+    log_file, out, dead, state = (tmp_path / n for n in ("queue_log", "out.ndjson", "dead.ndjson", "state.json"))
+    log_file.write_text(BAD_EPOCHS)
+    assert service.main(settings, cli_args(log_file, out=out, dead_letters=dead, state=state), fixture_clock) == 0
+    good = BAD_EPOCHS.splitlines()[:2] + BAD_EPOCHS.splitlines()[4:]
+    good_file = tmp_path / "good.log"
+    good_file.write_text("\n".join(good) + "\n")
+    want, _ = replay(good_file, Mapper(settings.tz))
+    got = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    # by hand: offered, answered (+ the agent's profile and on_contact), ended (+ available)
+    assert [e["type"] for e in got] == ["contact.offered", "contact.answered", "agent.profile", "agent.state",
+                                        "contact.ended", "agent.state"]
+    assert [e["event_id"][:14] for e in got] == [e["event_id"][:14] for e in want]  # the good lines' ids
+    assert [{k: v for k, v in e.items() if k != "event_id"} for e in got] == \
+        [{k: v for k, v in e.items() if k != "event_id"} for e in want]
+    letters = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
+    assert [(d["line"], d["reason"]) for d in letters] == [(3, "implausible_time"), (4, "implausible_time")]
+    assert "(ingest.max_future_s)" in letters[0]["error"] and letters[0]["file"].endswith("queue_log")
+    saved = orjson.loads(state.read_bytes())
+    assert saved["mapper"]["max_epoch"] == 1_795_482_070  # the last good line, not 99999999999
+    assert "2 dead letters (implausible_time 2)" in capsys.readouterr().err
+    # restarted on the same state, a later real line is accepted, not out of order
+    with log_file.open("a") as fh:
+        fh.write(MORE)
+    assert service.main(settings, cli_args(log_file, out=out, dead_letters=dead, state=state), fixture_clock) == 0
+    last = orjson.loads(out.read_bytes().splitlines()[-1])
+    assert (last["type"], last["contact_id"]) == ("contact.offered", "c4@sales")
+    assert len(dead.read_bytes().splitlines()) == 2
+
+
+def test_an_exception_converting_a_line_is_a_dead_letter_not_an_exit(tmp_path: Path, monkeypatch: Any) -> None:
+    def broken(self: Mapper, line: Any, emit: Any) -> None:
+        raise ZeroDivisionError("division by zero in a handler")
+
+    monkeypatch.setattr(Mapper, "_on_connect", broken)
+    log_file, out, dead = tmp_path / "queue_log", tmp_path / "out.ndjson", tmp_path / "dead.ndjson"
+    log_file.write_text(BAD_EPOCHS.splitlines()[0] + "\n" + BAD_EPOCHS.splitlines()[1] + "\n" + MORE)
+    assert service.main(example_settings(), cli_args(log_file, out=out, dead_letters=dead), fixture_clock) == 0
+    letters = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
+    assert [(d["line"], d["reason"], d["error"]) for d in letters] == [
+        (2, "processing_error", "ZeroDivisionError: division by zero in a handler")]
+    got = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [(e["type"], e["contact_id"]) for e in got] == [("contact.offered", "c1@sales"),
+                                                          ("contact.offered", "c4@sales")]
+
+
+def test_an_event_the_contract_refuses_is_a_dead_letter_of_its_line(tmp_path: Path) -> None:
+    """A caller id longer than the text limit: the line's event is refused by parse_event with the
+    configured limits (the mapper caps ids at 256, the limit here is 40; event ids take 35)."""
+    settings = example_settings().model_copy(update={"ingest": IngestConfig(max_text_chars=40)})
+    log_file, out, dead = tmp_path / "queue_log", tmp_path / "out.ndjson", tmp_path / "dead.ndjson"
+    log_file.write_text(f"1795482000|c1|sales|NONE|ENTERQUEUE||{'9' * 41}|1\n" + MORE)
+    assert service.main(settings, cli_args(log_file, out=out, dead_letters=dead), fixture_clock) == 0
+    letters = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
+    assert [(d["line"], d["reason"]) for d in letters] == [(1, "too_large")]
+    assert "field 'customer': 41 characters, more than 40 (ingest.max_text_chars)" in letters[0]["error"]
+    assert [orjson.loads(line)["contact_id"] for line in out.read_bytes().splitlines()] == ["c4@sales"]

@@ -23,7 +23,9 @@ import orjson
 from floorwatch.domain.queue_log import Mapper, line_digest, parse_line
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = 1795482000  # 2026-11-24 09:00:00 +08:00
+# the follower checks line times against the wall clock (at most retention_days old), so the
+# log starts an hour ago, on a whole minute
+T0 = int(time.time()) // 60 * 60 - 3600
 
 
 def workload(calls: int) -> list[bytes]:
@@ -200,7 +202,7 @@ def test_follow_waits_for_the_file_and_a_partial_line(tmp_path: Path) -> None:
     try:
         time.sleep(0.5)  # no file yet: waits
         with log.open("ab") as fh:
-            fh.write(b"1795482000|c1|sales|NONE|ENTERQUEUE||1|1\n1795482005|c1|sales|NONE|ABAN")
+            fh.write(f"{T0}|c1|sales|NONE|ENTERQUEUE||1|1\n{T0 + 5}|c1|sales|NONE|ABAN".encode())
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and len(out_ids(tmp_path)) < 1:
             time.sleep(0.05)
