@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from floorwatch.config import Settings
 from floorwatch.events import EventError, EventLimits, dumps, parse_event, to_ms
@@ -312,3 +314,37 @@ def test_mixed_problems_are_invalid_field_and_all_named() -> None:
     message = rejected({**SURVEY, "ts": "2999-01-01T00:00:00Z", "score": "5"}, "invalid_field",
                        "field 'ts'", "field 'score'", now_ms=NOW_MS)
     assert "ingest.max_future_s" in message or "fixed bound" in message
+
+
+# ---- no input gets past the contract with anything but an EventError ----------------------------
+
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(10**20), 10**20),
+                         st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=40))
+json_values = st.recursive(json_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=20)
+# RFC 3339-shaped strings over the whole four-digit year range and every offset
+rfc3339ish = st.builds(
+    lambda y, mo, d, h, mi, sec, off: f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{sec:02d}{off}",
+    st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 24), st.integers(0, 60),
+    st.integers(0, 60), st.sampled_from(["Z", "+23:59", "-23:59", "+00:00", "+14:00", "-12:00", "+99:99"]))
+anything = st.one_of(json_values, rfc3339ish)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ts=anything, start=anything, end=anything, day=anything,
+       now_ms=st.one_of(st.none(), st.integers(-(10**16), 10**16)))
+def test_any_field_values_give_an_event_or_an_event_error(ts: Any, start: Any, end: Any, day: Any,
+                                                          now_ms: int | None) -> None:
+    event = schedule([{"start": start, "end": end, "activity": "work"}], day=day)
+    event["ts"] = ts
+    try:
+        parsed = parse_event(event, now_ms=now_ms)
+    except EventError:
+        return
+    # accepted: every time is inside the fixed years, and the arithmetic the worker does works
+    for t in (parsed.ts, parsed.activities[0].start, parsed.activities[0].end):
+        assert 1971 <= t.year <= 2200
+        to_ms(t)
+    assert 1971 <= parsed.date.year <= 2200
+    parsed.date + timedelta(days=1)  # noqa: B018
+    dumps(parsed)
