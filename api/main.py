@@ -37,7 +37,7 @@ from api.kafka import EventProducer, KafkaEventProducer
 from api.live import Hub
 from api.routes import alerts, events, floor, health, page, quality, queues, ws
 from api.routes import metrics as metrics_route
-from api.security import AllowedHosts, SecurityHeaders
+from api.security import AllowedHosts, SecurityHeaders, check_host_patterns
 from api.view import KafkaViewLoader, View
 from floorwatch.config import Settings
 
@@ -122,6 +122,7 @@ def create_app(
     if settings.api.docs_enabled:
         page.install_docs(app)
     if settings.api.allowed_hosts:
+        check_host_patterns(settings.api.allowed_hosts)  # now, not at the first request
         app.add_middleware(AllowedHosts, allowed_hosts=settings.api.allowed_hosts)
     app.add_middleware(SecurityHeaders)  # outermost: a refused Host's 400 gets the headers too
     return app

@@ -78,6 +78,18 @@ def is_json(content_type: bytes) -> bool:
     return media.endswith((b"/json", b"+json"))
 
 
+def check_host_patterns(patterns: Sequence[str]) -> None:
+    """Raise ``ValueError`` for an entry that could never match as meant (Starlette only asserts,
+    and only at the first request)."""
+    for pattern in patterns:
+        wildcard_ok = pattern == "*" or (pattern.startswith("*.") and "*" not in pattern[1:])
+        ipv6_literal = pattern.startswith("[") and pattern.endswith("]")
+        if not pattern or ("*" in pattern and not wildcard_ok) or "/" in pattern or (
+                ":" in pattern and not ipv6_literal):
+            raise ValueError(f"api.allowed_hosts: {pattern!r} is not a host name without port, "
+                             "'*.example.com' or '*'")
+
+
 class AllowedHosts:
     """Answer only requests (HTTP and websocket) whose ``Host`` is one of ``allowed_hosts``
     (names without port; ``*.example.com`` covers subdomains): a browser tricked by DNS

@@ -162,3 +162,17 @@ async def test_enabled_docs_load_only_files_of_this_server_under_the_csp() -> No
     init = await get(app, "/docs/init.js")
     assert '"/openapi.json"' in init.text and init.headers["content-type"].startswith("text/javascript")
     assert (await get(app, "/redoc")).status_code == 404  # Redoc injects inline styles: not served
+
+
+@pytest.mark.parametrize("pattern", ["", "floor.example.com:8000", "foo*.example.com", "*example.com",
+                                     "https://floor.example.com", "a.*.example.com"])
+def test_a_host_pattern_that_cannot_match_is_refused_at_start(pattern: str) -> None:
+    with pytest.raises(ValueError, match="api.allowed_hosts"):
+        make_app(allowed_hosts=["floor.example.com", pattern])
+
+
+async def test_valid_host_patterns_build_the_app_and_an_ipv6_literal_matches() -> None:
+    make_app(allowed_hosts=["floor.example.com", "*.walls.example.com", "127.0.0.1", "*"])
+    app = make_app(allowed_hosts=["[::1]"])
+    assert (await get(app, "/api/v1/queues", host="[::1]:8000", headers=BEARER)).status_code == 200
+    assert (await get(app, "/api/v1/queues", host="[::2]:8000", headers=BEARER)).status_code == 400
