@@ -13,13 +13,15 @@ Stability and cost
     rest cannot change a double: O(sqrt(A)) terms whatever N (``_ErlangB``), not O(N).
     Erlang C is then C = N·B / (N - A·(1 - B)).
 
+    Erlang A adds one series of positive terms, evaluated in log space relative to its largest
+    term; leading terms too small to matter are skipped with closed forms (lgamma differences
+    via Stirling, digamma, incomplete beta by continued fraction), so heavy overload with
+    patient customers stays cheap and exact (see ``_erlang_a_from_b``). No scipy:
+    ``math.lgamma`` and a few lines each.
+
     Required agents are found by a doubling then a bisection over N (O(log N) evaluations,
-    each O(1) once the terms of the load are summed) and stop at ``max_agents``: a load that
-    needs more is answered ``OverCap`` at once when A >= max_agents (Erlang C needs N > A). Erlang A adds one series of positive terms,
-    evaluated in log space relative to its largest term; leading terms too small to matter
-    are skipped with closed forms (lgamma differences via Stirling, digamma, incomplete beta
-    by continued fraction), so heavy overload with patient customers stays cheap and exact
-    (see ``_erlang_a_from_b``). No scipy: ``math.lgamma`` and a few lines each.
+    each O(1) once the terms of the load are summed) and stop at ``max_agents``: a requirement
+    above it is answered ``OverCap``, at once when A >= max_agents (Erlang C needs N > A).
 
 Conventions
     * Erlang C with N <= A (including N = 0 with traffic) is unstable: the queue grows without
@@ -256,10 +258,11 @@ class _ErlangB:
     set-up (so a search over N costs O(sqrt(A) + log N), not O(N) per step).
 
     1/B(N, A) = sum_{j<=N} w_j / w_N with w_j = A^j/j! (the Poisson cdf over its pmf). Every
-    term is kept relative to the largest, w_p with p = floor(A): ``head`` = sum_{j<=p} w_j/w_p;
-    for j > p the terms w_j/w_p (shrinking by A/j) and their running sums are tabulated on
-    demand, up to where the rest is negligible (``_terms_above``). Past the table the sum is complete and
-    w_N/w_p comes from lgamma (then B < 1e-17, where its last digits do not matter).
+    term is kept relative to the largest, w_p with p = floor(A). For N <= p the sum runs down
+    from N (``_sum_down``). For N > p the running sums start from sum_{j<=p} w_j/w_p and the
+    terms w_j/w_p (shrinking by A/j) are tabulated with them on demand, up to where the rest
+    is negligible (``_terms_above``); past the table the sum is complete and w_N/w_p comes from
+    lgamma (then B < 1e-17, where its last digits do not matter).
     """
 
     __slots__ = ("a", "p", "k_max", "terms", "sums")
