@@ -12,7 +12,9 @@ import asyncio
 import subprocess
 import sys
 import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import httpx
@@ -26,7 +28,28 @@ from tests.unit.test_queue_log import DAY_AGENTS, DAY_STATS, FIXTURES
 
 pytestmark = pytest.mark.integration
 
-DAY = "2026-11-24"
+FIXTURE_DAY = "2026-11-24"
+# The fixture's lines are moved by whole days to three days ago (Shanghai has no daylight saving
+# time, so local times stay): the worker and the connector refuse events older than retention.
+SHIFT_DAYS = (datetime.now(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=3) - date.fromisoformat(FIXTURE_DAY)).days
+DAY = (date.fromisoformat(FIXTURE_DAY) + timedelta(days=SHIFT_DAYS)).isoformat()
+
+
+def moved(text: str) -> str:
+    """Dates of the fixture's expected figures, on the day the lines are moved to."""
+    return text.replace(FIXTURE_DAY, DAY)
+
+
+def moved_fixture(tmp: Path) -> Path:
+    """``day.log`` with every numeric epoch moved by ``SHIFT_DAYS`` days (same file name)."""
+    out = []
+    for line in (FIXTURES / "day.log").read_text().splitlines(keepends=True):
+        head, sep, rest = line.partition("|")
+        out.append((str(int(head) + SHIFT_DAYS * 86_400) if head.isdigit() else head) + sep + rest)
+    (tmp / "moved").mkdir(exist_ok=True)
+    path = tmp / "moved" / "day.log"
+    path.write_text("".join(out))
+    return path
 
 
 def replay(stack: Stack, path: Path) -> subprocess.CompletedProcess[str]:
@@ -48,7 +71,7 @@ def day_stats_on_the_stack() -> dict[tuple[str, str], dict[str, Any]]:
     out = {}
     for (q, start), stats in DAY_STATS.items():
         n = DAY_CUSTOMERS.get((q, start[11:16]), 0)
-        out[(q, start)] = {**{k: v for k, v in stats.items() if k not in CLOCK_DEPENDENT},
+        out[(q, moved(start))] = {**{k: v for k, v in stats.items() if k not in CLOCK_DEPENDENT},
                            "customer_contacts": n, "repeat_contacts": 0, "repeat_rate": 0.0 if n else None}
     return out
 
@@ -99,11 +122,12 @@ def live_agents(stack: Stack) -> dict[str, Any]:
             for q in stack.get("/api/v1/queues") if q["queue"] in ("sales", "support")}
 
 
-def test_queue_log_day_gives_the_hand_computed_figures(stack: Stack) -> None:
+def test_queue_log_day_gives_the_hand_computed_figures(stack: Stack, tmp_path: Path) -> None:
     stack.worker()
     stack.api()
+    day_log = moved_fixture(tmp_path)
 
-    done = replay(stack, FIXTURES / "day.log")
+    done = replay(stack, day_log)
     assert done.returncode == 0, done.stderr
     assert "62 lines 72 events 3 dead letters" in done.stderr, done.stderr
 
@@ -119,7 +143,7 @@ def test_queue_log_day_gives_the_hand_computed_figures(stack: Stack) -> None:
     except TimeoutError:
         raise AssertionError("\n".join(last)) from None
 
-    want_agents = {aid: (state, reason, sorted(queues), "asterisk", DAY_SINCE[aid])
+    want_agents = {aid: (state, reason, sorted(queues), "asterisk", moved(DAY_SINCE[aid]))
                    for aid, (state, reason, queues) in DAY_AGENTS.items()}
     source = "?"
 
@@ -147,7 +171,7 @@ def test_queue_log_day_gives_the_hand_computed_figures(stack: Stack) -> None:
     assert all(d["topic"] == "queue_log" and d["file"].endswith("day.log") for d in dead)
 
     # a replay of the same lines is deduplicated downstream: the figures do not move
-    again = replay(stack, FIXTURES / "day.log")
+    again = replay(stack, day_log)
     assert again.returncode == 0, again.stderr
     wait_until(lambda: len(queue_log_dead()) == 6, 30, "the second replay's dead letters")
     time.sleep(3)  # the worker has the second replay's events by now (same partitions, in order)
