@@ -66,7 +66,8 @@ ALERT_KINDS = ("queue_waiting", "queue_longest_wait", "queue_service_level", "qu
                "queue_staffing_gap", "adherence_break")
 ALERT_SEVERITIES = ("warning", "critical")
 # EventError reasons (floorwatch.events, streams.app); other reasons appear when seen
-REJECT_REASONS = ("not_json", "not_object", "missing_field", "invalid_field", "unknown_type", "wrong_topic")
+REJECT_REASONS = ("not_json", "not_object", "missing_field", "invalid_field", "unknown_type", "wrong_topic",
+                  "implausible_time", "too_large", "processing_error")
 NO_TEAM = "none"  # label value for agents whose profile names no team
 
 # STATS key -> (metric suffix, help) of the per-window gauges besides counts and service level

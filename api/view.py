@@ -179,6 +179,10 @@ class QualityPartial:
         raise BadRecord(f"unknown quality record kind {kind!r}")
 
 
+# distinct dead-letter reasons counted (the worker and the connectors use about twenty)
+MAX_DEAD_LETTER_REASONS = 64
+
+
 class View:
     """Last value per key of the output topics, with per-queue indexes for the queries."""
 
@@ -220,6 +224,8 @@ class View:
                 if data is not None:
                     reason = data.get("reason")
                     reason = reason if isinstance(reason, str) and reason else "unknown"
+                    if reason not in self.dead_letters and len(self.dead_letters) >= MAX_DEAD_LETTER_REASONS:
+                        reason = "other"  # a label set of /metrics: bounded whatever the topic holds
                     self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
                 self.applied += 1
                 return True

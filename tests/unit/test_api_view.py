@@ -343,3 +343,16 @@ async def test_loader_resumes_positions_after_reconnect() -> None:
     assert first.stopped
     assert second.seeks[TP(topics.INTERVAL_STATS, 0)] == 5  # not re-read from the beginning
     assert view.applied == 6  # 5 interval records + 1 agent, each applied once
+
+
+def test_dead_letter_reasons_are_a_bounded_label_set() -> None:
+    """Whatever reasons the dead-letter topic holds, /metrics gets at most 64 of them: the
+    first 64 distinct ones, then "other"."""
+    from api.view import MAX_DEAD_LETTER_REASONS
+
+    v = View()
+    for i in range(MAX_DEAD_LETTER_REASONS + 10):
+        v.apply(topics.DEAD_LETTERS, b"t", orjson.dumps({"reason": f"r{i}"}))
+    v.apply(topics.DEAD_LETTERS, b"t", orjson.dumps({"reason": "r0"}))
+    assert len(v.dead_letters) == MAX_DEAD_LETTER_REASONS + 1
+    assert v.dead_letters["other"] == 10 and v.dead_letters["r0"] == 2
