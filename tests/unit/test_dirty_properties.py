@@ -11,10 +11,13 @@ extreme ones give the same figures as when applied alone.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from datetime import timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -268,3 +271,80 @@ def test_the_window_edges_are_inside_and_one_ms_beyond_is_not() -> None:
             parse_event({**base, "ts": iso(ms, 0)}, limits=LIMITS, now_ms=NOW_MS)
         assert err.value.reason == "implausible_time"
 
+
+
+# -- the same events through HTTP ingest ---------------------------------------------------
+
+
+class AckingProducer:
+    """Acknowledges every record at once and keeps what it got."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, bytes, bytes]] = []
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> Any:
+        self.records.append((topic, key, value))
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def flush(self) -> None:
+        return None
+
+
+junk = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(chars, max_size=40),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(chars, max_size=8), inner,
+                                                                                 max_size=4),
+                    max_leaves=12)
+
+
+_APP: dict[str, Any] = {}
+
+
+def ingest_app() -> tuple[Any, AckingProducer]:
+    """One in-process API for every example (building the app costs more than a request)."""
+    if not _APP:
+        from api.main import create_app
+        from api.view import View
+        from floorwatch.config import Settings
+
+        settings = Settings(timezone="Asia/Shanghai", ingest={"rate_burst_events": 10**9}, auth={"tokens": [
+            {"name": "feed", "sha256": hashlib.sha256(b"feed").hexdigest(), "roles": ["ingest"]}]})
+        producer = AckingProducer()
+        _APP["app"] = create_app(settings, view=View(), producer=producer, clock=lambda: NOW_MS)
+        _APP["producer"] = producer
+    _APP["producer"].records.clear()
+    return _APP["app"], _APP["producer"]
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@given(good=st.lists(st.one_of(contact_events(), agent_events(), schedules()), min_size=1, max_size=8),
+       bad=st.lists(junk, max_size=5), seed=st.randoms(use_true_random=False))
+def test_ingest_accepts_every_valid_event_among_junk_and_never_fails(good: list[dict[str, Any]], bad: list[Any],
+                                                                     seed: Any) -> None:
+    """Extreme valid events mixed with arbitrary JSON in one request: 202, every valid event
+    accepted and produced as sent, every junk item rejected with a reason, never a 5xx."""
+    import httpx
+
+    good = [{k: v for k, v in e.items() if k != "_tz"} for e in good]
+    for e in good:
+        valid(e)
+    items: list[Any] = [*good, *bad]
+    seed.shuffle(items)
+    app, producer = ingest_app()
+
+    async def post() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return await client.post("/api/v1/events", content=orjson.dumps(items),
+                                     headers={"Authorization": "Bearer feed"})
+
+    resp = asyncio.run(post())
+    assert resp.status_code == 202, resp.text
+    answer = resp.json()
+    valid_items = [i for i in items if i in good]
+    assert answer["accepted"] == len(valid_items) == len(producer.records)
+    assert answer["accepted"] + answer["rejected_count"] == len(items)
+    assert sum(answer["rejected_by_reason"].values()) == answer["rejected_count"]
+    produced_ids = sorted(orjson.loads(v)["event_id"] for _t, _k, v in producer.records)
+    assert produced_ids == sorted(e["event_id"] for e in valid_items)
