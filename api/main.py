@@ -40,6 +40,7 @@ from api.routes import metrics as metrics_route
 from api.security import AllowedHosts, SecurityHeaders, check_host_patterns
 from api.view import KafkaViewLoader, View
 from floorwatch.config import Settings
+from floorwatch.events import EventLimits
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def create_app(
     """Build the API. ``view``/``producer``/``clock`` are for tests and embedding."""
     owns_view = view is None
     owns_producer = producer is None
-    view = view if view is not None else View()
+    view = view if view is not None else View(EventLimits.from_settings(settings))
     producer = producer if producer is not None else KafkaEventProducer(
         settings.kafka.bootstrap, linger_ms=settings.kafka.producer_linger_ms)
     loader = (

@@ -31,7 +31,7 @@ import orjson
 
 from floorwatch import records, topics
 from floorwatch.domain.queue_metrics import Counts
-from floorwatch.events import EventError, ForecastPublished, parse_event, to_ms
+from floorwatch.events import DEFAULT_LIMITS, EventError, EventLimits, ForecastPublished, parse_event, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,10 @@ MAX_DEAD_LETTER_REASONS = 64
 class View:
     """Last value per key of the output topics, with per-queue indexes for the queries."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: EventLimits = DEFAULT_LIMITS) -> None:
+        # forecasts come from a raw input topic: checked against the contract's limits, so one
+        # published before a cap existed (offered 1e9) is a bad record, not a staffing load
+        self.limits = limits
         # keyed exactly as floorwatch.records
         self.intervals: dict[str, IntervalPartial] = {}  # "{queue}|{start_ms}|{partition}"
         self.queue_stats: dict[str, QueuePartial] = {}  # "{queue}|{partition}"
@@ -391,7 +394,7 @@ class View:
         if data is None:
             return None  # not a compacted topic: a null value means nothing
         try:
-            event = parse_event(data)
+            event = parse_event(data, limits=self.limits)
         except EventError as exc:
             raise BadRecord(str(exc)) from None
         if not isinstance(event, ForecastPublished):

@@ -31,6 +31,7 @@ from floorwatch import records, topics
 from floorwatch.config import Settings, WebhookConfig
 from floorwatch.domain.alerts import AlertBook, Change, needs_notification, observe_queue, queue_conditions, queue_rules
 from floorwatch.domain.intervals import iso
+from floorwatch.events import EventLimits
 
 log = logging.getLogger("floorwatch.alerts")
 
@@ -214,7 +215,7 @@ def _n(stats: dict[str, Any]) -> int:
 async def run_queue_alerts(app: Any, settings: Settings, notifier: WebhookNotifier,
                            clock: Callable[[], float] = time.time, period_s: float = 1.0) -> None:
     """Leader-only loop: view of the output topics -> queue alert book -> ``fw.alerts``."""
-    view = View()
+    view = View(EventLimits.from_settings(settings))
     # alerts are evaluated once a period: a fetch held for half of it is fresh enough, and every
     # fetch costs Tansu a scan of the output logs (docs/performance.md)
     loader = KafkaViewLoader(settings.kafka.bootstrap, view,

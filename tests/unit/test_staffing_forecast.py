@@ -245,3 +245,16 @@ def test_metrics_required_agents_use_the_forecast() -> None:
     assert samples[("floorwatch_queue_required_agents", "support")] == 4  # forecast
     assert samples[("floorwatch_queue_required_agents", "sales")] == 46  # rolling
     assert samples[("floorwatch_queue_staffing_gap_agents", "support")] == 4  # nobody staffed
+
+
+def test_a_forecast_beyond_the_caps_left_in_the_topic_is_a_bad_record() -> None:
+    """A forecast stored before the caps existed (offered 1e9) is read again by every API that
+    starts: the view refuses it with the contract's limits, configured ones included."""
+    from floorwatch.events import EventLimits
+
+    huge = forecast("f-huge", "2024-03-05T08:00:00", "support", [("09:00", 1e9, 1e4)])
+    assert put_forecast(View(), huge) is False
+    ok = forecast("f-ok", "2024-03-05T08:00:00", "support", [("09:00", 150_000, 240)])
+    assert put_forecast(View(), ok) is False  # over the default 100,000 offered per interval
+    roomy = View(EventLimits(max_forecast_offered=200_000))
+    assert put_forecast(roomy, ok) is True and roomy.forecasts[("support", "2024-03-05")].event_id == "f-ok"
