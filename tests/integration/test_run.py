@@ -1,5 +1,5 @@
 """`floorwatch run`: one command brings the system up, prints a viewer-only wallboard URL and the
-path of the 0600 admin token file, and Ctrl-C stops it all."""
+path of the 0600 admin token file, restarts a component that dies, and Ctrl-C stops it all."""
 
 from __future__ import annotations
 
@@ -116,15 +116,31 @@ def test_run_prints_url_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
                 and "zombie" not in Path(f"/proc/{pid}/status").read_text()], "orphan processes left"
 
 
-def test_a_dying_component_is_reported_with_its_log(tmp_path: Path) -> None:
-    # an external Kafka that does not exist: no embedded broker; the simulator cannot connect and dies
+def test_a_dying_component_is_reported_with_its_log_and_restarted_while_the_rest_runs(tmp_path: Path) -> None:
+    # an external Kafka that does not exist: no embedded broker; the simulator cannot connect and
+    # dies; `floorwatch run` reports it with its last log lines and starts it again, the API stays
     proc, out = start_run(tmp_path, env_extra={"FLOORWATCH_KAFKA": f"127.0.0.1:{free_port()}"})
     try:
-        code = proc.wait(150)
+        deadline = time.monotonic() + 150
+        restart = None
+        while time.monotonic() < deadline and not restart:
+            restart = re.search(r"^(\w+) exited with code (-?\d+).* after \d+\.\d s; restarting in 1 s "
+                                r"\(restart 1\); its last log lines:\n  \| ", out.read_text(), re.M)
+            assert proc.poll() is None, out.read_text()
+            time.sleep(0.5)
+        assert restart, out.read_text()
+        dead_log = re.findall(r"^  \| (.*)$", out.read_text()[restart.end() - 4:], re.M)
+        assert any("Kafka" in line for line in dead_log), dead_log  # why it died, from its own log
+        url = wait_for_url(proc, out)
+        assert httpx.get(f"{url.split('/?token=')[0]}/healthz", timeout=5).status_code == 200
+        children = descendants(proc.pid)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(60)
     text = out.read_text()
-    assert code == 1
+    assert code == 0, text
     assert "external Kafka" in text
-    assert "exited with code" in text and "last log lines" in text
+    assert not [line for line in text.splitlines() if "Traceback" in line and not line.startswith("  | ")]
+    time.sleep(0.5)
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()
+                and "zombie" not in Path(f"/proc/{pid}/status").read_text()], "orphan processes left"
