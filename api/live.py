@@ -24,8 +24,10 @@ diffs it against that filter's previous state and drops the change set into each
 subscriber's mailbox, together with one ``SharedFrame`` per filter: a subscriber whose slot
 was empty sends that frame, serialised once for all of them; only a subscriber that still had
 changes pending gets a merged frame of its own. Heartbeats are put per filter by the hub too
-(one shared ``ping`` when a filter had nothing for ``ping_s``), so a client's send loop waits
-on its mailbox alone, with no timer of its own.
+(one shared ``ping`` when a filter had nothing for ``ping_s``, or for ``silent_ping_s`` while the
+newest worker heartbeat is stale), so a client's send loop waits on its mailbox alone, with no
+timer of its own. Every frame carries ``worker`` (``worker_field``: the age of the newest worker
+heartbeat at ``server_ts``) once the API has read one, for the page's freshness badge.
 
 Values that move with the clock are sent as instants (``since``, ``out_of_adherence_since``,
 ``oldest_waiting``) for the browser to tick; ``longest_wait_s`` is recomputed at most once a
@@ -56,6 +58,7 @@ ID_FIELDS = {"queues": "queue", "agents": "agent_id", "alerts": "id"}
 TICK_S = 0.1
 MIN_GAP_S = 0.025  # changes arriving closer together are pushed as one delta
 PING_S = 5.0
+SILENT_PING_S = 1.0  # heartbeat period while the worker is silent (its age in the frame moves the badge)
 
 State = dict[str, dict[str, dict[str, Any]]]
 Changes = dict[str, dict[str, Any]]  # section -> {"upsert": {id: row}, "remove": set[id]}
@@ -161,20 +164,36 @@ def select(full: State, flt: Filter) -> State:
     return {"queues": queues, "agents": agents, "alerts": alerts}
 
 
-def snapshot_frame(state: State, server_ts: int, ready: bool) -> dict[str, Any]:
-    return {"type": "snapshot", "server_ts": server_ts, "ready": ready,
-            **{s: list(state.get(s, {}).values()) for s in SECTIONS}}
+def _head(kind: str, server_ts: int, ready: bool, worker: dict[str, Any] | None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": kind, "server_ts": server_ts, "ready": ready}
+    if worker is not None:
+        frame["worker"] = worker
+    return frame
 
 
-def delta_frame(changes: Changes, server_ts: int, ready: bool) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "delta", "server_ts": server_ts, "ready": ready}
+def snapshot_frame(state: State, server_ts: int, ready: bool, worker: dict[str, Any] | None = None) -> dict[str, Any]:
+    frame = _head("snapshot", server_ts, ready, worker)
+    frame.update({s: list(state.get(s, {}).values()) for s in SECTIONS})
+    return frame
+
+
+def delta_frame(changes: Changes, server_ts: int, ready: bool, worker: dict[str, Any] | None = None) -> dict[str, Any]:
+    frame = _head("delta", server_ts, ready, worker)
     for section, change in changes.items():
         frame[section] = {"upsert": list(change["upsert"].values()), "remove": sorted(change["remove"])}
     return frame
 
 
-def ping_frame(server_ts: int, ready: bool) -> dict[str, Any]:
-    return {"type": "ping", "server_ts": server_ts, "ready": ready}
+def ping_frame(server_ts: int, ready: bool, worker: dict[str, Any] | None = None) -> dict[str, Any]:
+    return _head("ping", server_ts, ready, worker)
+
+
+def worker_field(age_ms: int | None, stale_after_ms: int, dead_after_ms: int) -> dict[str, Any] | None:
+    """A frame's ``worker``: the age of the newest worker heartbeat at ``server_ts`` and the
+    badge's thresholds; ``None`` (no field) until the API has read a heartbeat."""
+    if age_ms is None:
+        return None
+    return {"age_ms": age_ms, "stale_after_ms": stale_after_ms, "dead_after_ms": dead_after_ms}
 
 
 def encode(frame: dict[str, Any]) -> str:
@@ -236,7 +255,7 @@ class Mailbox:
     before it is taken drops ``f`` for a frame of this client's own (the merge, as before).
     """
 
-    __slots__ = ("_snapshot", "_changes", "_shared", "_ping", "server_ts", "ready", "merged", "_waiter")
+    __slots__ = ("_snapshot", "_changes", "_shared", "_ping", "server_ts", "ready", "worker", "merged", "_waiter")
 
     def __init__(self) -> None:
         self._snapshot: State | None = None  # pending snapshot (changes are folded into it)
@@ -245,17 +264,19 @@ class Mailbox:
         self._ping: SharedFrame | None = None  # a pending heartbeat (only in an otherwise empty slot)
         self.server_ts = 0
         self.ready = True
+        self.worker: dict[str, Any] | None = None  # the frame's ``worker`` field (``worker_field``)
         self.merged = 0  # change sets folded into a pending one (a measure of slowness)
         self._waiter: asyncio.Future[None] | None = None  # the send loop's wait, when it waits
 
     def __len__(self) -> int:
         return 1 if (self._snapshot is not None or self._changes is not None or self._ping is not None) else 0
 
-    def put_snapshot(self, state: State, server_ts: int, ready: bool) -> None:
+    def put_snapshot(self, state: State, server_ts: int, ready: bool, worker: dict[str, Any] | None = None) -> None:
         self._snapshot, self._changes, self._shared, self._ping = state, None, None, None
-        self._stamp(server_ts, ready)
+        self._stamp(server_ts, ready, worker)
 
-    def put_changes(self, changes: Changes, server_ts: int, ready: bool, shared: SharedFrame | None = None) -> None:
+    def put_changes(self, changes: Changes, server_ts: int, ready: bool, shared: SharedFrame | None = None,
+                    worker: dict[str, Any] | None = None) -> None:
         if self._snapshot is not None:
             self._snapshot = apply(self._snapshot, changes)
         elif self._changes is not None:
@@ -267,7 +288,7 @@ class Mailbox:
             # the shared frame says ``server_ts``; a clock that went back keeps the later stamp
             self._shared = shared if server_ts >= self.server_ts else None
         self._ping = None
-        self._stamp(server_ts, ready)
+        self._stamp(server_ts, ready, worker)
 
     def put_ping(self, ping: SharedFrame) -> bool:
         """A heartbeat, only into an empty slot (a pending frame is fresher); True if taken."""
@@ -277,9 +298,10 @@ class Mailbox:
         self._wake()
         return True
 
-    def _stamp(self, server_ts: int, ready: bool) -> None:
+    def _stamp(self, server_ts: int, ready: bool, worker: dict[str, Any] | None = None) -> None:
         self.server_ts = max(self.server_ts, server_ts)
         self.ready = ready
+        self.worker = worker
         self._wake()
 
     def _wake(self) -> None:
@@ -293,11 +315,11 @@ class Mailbox:
         frame: dict[str, Any] | None = None
         shared: SharedFrame | None = None
         if self._snapshot is not None:
-            frame = snapshot_frame(self._snapshot, self.server_ts, self.ready)
+            frame = snapshot_frame(self._snapshot, self.server_ts, self.ready, self.worker)
         elif self._changes is not None:
             shared = self._shared
             if shared is None:
-                frame = delta_frame(self._changes, self.server_ts, self.ready)
+                frame = delta_frame(self._changes, self.server_ts, self.ready, self.worker)
         else:
             shared = self._ping
         self._snapshot = self._changes = self._shared = self._ping = None
@@ -368,6 +390,7 @@ class Hub:
         *,
         tick_s: float = TICK_S,
         ping_s: float = PING_S,
+        silent_ping_s: float = SILENT_PING_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.view = view
@@ -376,6 +399,9 @@ class Hub:
         self.readiness = readiness or (lambda: {"ready": True})
         self.tick_s = tick_s
         self.ping_s = ping_s
+        self.silent_ping_s = silent_ping_s  # ping period while the newest worker heartbeat is stale
+        self.worker_stale_after_ms = round(settings.api.worker_stale_after_s * 1000)
+        self.worker_dead_after_ms = round(settings.api.worker_dead_after_s * 1000)
         self.monotonic = monotonic  # heartbeat timing only (``clock`` may be frozen in tests)
         self.frames_per_s = settings.api.ws_frames_per_s
         self.max_clients = settings.api.ws_max_clients
@@ -410,6 +436,11 @@ class Hub:
             return bool(self.readiness().get("ready", True))
         except Exception:  # readiness must never break the push
             return False
+
+    def worker(self, now_ms: int) -> dict[str, Any] | None:
+        """The frames' ``worker`` field at ``now_ms`` (``worker_field``)."""
+        age = self.view.worker_freshness(now_ms, self.worker_stale_after_ms).age_ms
+        return worker_field(age, self.worker_stale_after_ms, self.worker_dead_after_ms)
 
     def current(self, now_ms: int) -> State:
         """The full state at ``now_ms``, recomputed only when the view or the second changed."""
@@ -460,7 +491,7 @@ class Hub:
         state = self.last.get(flt)
         if state is None:
             state = self.last[flt] = select(self.current(now), flt)
-        sub.mailbox.put_snapshot(state, now, self.is_ready())
+        sub.mailbox.put_snapshot(state, now, self.is_ready(), self.worker(now))
         if flt not in self.subscribers:
             self.pushed[flt] = self.monotonic()
         self.subscribers.setdefault(flt, set()).add(sub)
@@ -489,8 +520,10 @@ class Hub:
 
     def step(self, now_ms: int | None = None) -> int:
         """One tick: push each filter's changes to its subscribers (one ``SharedFrame`` per
-        filter), and a heartbeat to those of a filter without any for ``ping_s``; returns the
-        frames queued (heartbeats included)."""
+        filter), and a heartbeat to those of a filter without any for ``ping_s`` (for
+        ``silent_ping_s`` while the newest worker heartbeat is older than
+        ``api.worker_stale_after_s``, so the badge shows the silence); returns the frames queued
+        (heartbeats included)."""
         self.ticks += 1
         if not self.subscribers:
             return 0
@@ -499,6 +532,9 @@ class Hub:
         ready = self.is_ready()
         ready_changed, self._ready = ready != self._ready, ready
         full = self.current(now)
+        worker = self.worker(now)
+        silent = worker is not None and worker["age_ms"] > self.worker_stale_after_ms
+        ping_s = min(self.ping_s, self.silent_ping_s) if silent else self.ping_s
         queued = 0
         ping: SharedFrame | None = None
         for flt, subs in self.subscribers.items():
@@ -507,13 +543,13 @@ class Hub:
             changes = diff(prev, cur) if prev is not None else diff(empty_state(), cur)
             self.last[flt] = cur
             if changes or ready_changed:
-                shared = SharedFrame(delta_frame(changes, now, ready))
+                shared = SharedFrame(delta_frame(changes, now, ready, worker))
                 for sub in subs:
-                    sub.mailbox.put_changes(changes, now, ready, shared)
+                    sub.mailbox.put_changes(changes, now, ready, shared, worker)
                 queued += len(subs)
                 self.pushed[flt] = mono
-            elif mono - self.pushed.get(flt, mono) >= self.ping_s:
-                ping = ping or SharedFrame(ping_frame(now, ready))
+            elif mono - self.pushed.get(flt, mono) >= ping_s:
+                ping = ping or SharedFrame(ping_frame(now, ready, worker))
                 for sub in subs:
                     queued += sub.mailbox.put_ping(ping)
                 self.pushed[flt] = mono

@@ -9,7 +9,8 @@ Without an injected ``view``, the lifespan starts a ``KafkaViewLoader`` that fil
 Injected objects are the caller's: the app neither starts nor stops them.
 
 ``app.state`` holds: settings, view, producer, loader (or None), tokens, registry, metrics,
-clock (callable -> epoch ms), readiness (callable -> status dict), hub (the websocket ``Hub``,
+clock (callable -> epoch ms), readiness (callable -> status dict: the view loader's progress
+and the workers' heartbeats, ``api.routes.health``), hub (the websocket ``Hub``,
 whose tick task starts with the first websocket client and stops at shutdown), ingest_limiter
 (``IngestRateLimiter``: the per-token ingest rate).
 """
@@ -55,8 +56,11 @@ def create_app(
     view: View | None = None,
     producer: EventProducer | None = None,
     clock: Callable[[], int] | None = None,
+    worker_readiness: bool | None = None,
 ) -> FastAPI:
-    """Build the API. ``view``/``producer``/``clock`` are for tests and embedding."""
+    """Build the API. ``view``/``producer``/``clock`` are for tests and embedding.
+    ``worker_readiness``: readiness also needs a live worker (default: when the app reads
+    Kafka itself, i.e. no injected ``view``)."""
     owns_view = view is None
     owns_producer = producer is None
     view = view if view is not None else View(EventLimits.from_settings(settings))
@@ -105,7 +109,13 @@ def create_app(
     app.state.metrics = ApiMetrics(registry)
     app.state.clock = clock or wall_clock_ms
     app.state.ingest_limiter = IngestRateLimiter.from_settings(settings)
-    app.state.readiness = loader.status if loader is not None else (lambda: {"ready": True, "lag": {}})
+    view_status = loader.status if loader is not None else (lambda: {"ready": True, "lag": {}})
+    if worker_readiness if worker_readiness is not None else owns_view:
+        # ready = the view caught up AND a live, settled worker (api.routes.health)
+        app.state.readiness = lambda: health.combined_readiness(view_status(), view, settings,
+                                                                int(app.state.clock()))
+    else:
+        app.state.readiness = view_status
 
     app.state.hub = Hub(view, settings, lambda: int(app.state.clock()), lambda: app.state.readiness())
 

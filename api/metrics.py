@@ -548,6 +548,8 @@ class ViewCollector(Collector):
             last.add_metric([], newest / 1000)
             yield last
 
+        yield from self._workers(now_ms)
+
         applied = CounterMetricFamily("floorwatch_view_records", "Output-topic records applied to the API's view.")
         applied.add_metric([], view.applied)
         yield applied
@@ -562,6 +564,27 @@ class ViewCollector(Collector):
             family = GaugeMetricFamily("floorwatch_view_ready", "1 when the view has caught up (/readyz 200).")
             family.add_metric([], 1 if ready else 0)
             yield family
+
+
+    def _workers(self, now_ms: int) -> Iterator[Metric]:
+        """Worker heartbeats (fw.worker-status): the age of the newest, and how many are fresh."""
+        view = self.view
+        fresh = view.worker_freshness(now_ms, round(self.settings.api.worker_stale_after_s * 1000))
+        if fresh.age_ms is not None:
+            seen = GaugeMetricFamily("floorwatch_worker_last_seen_seconds",
+                                     "Now minus the newest worker heartbeat the API has read (workers write "
+                                     "one at least every second while their event loop runs).")
+            seen.add_metric([], fresh.age_ms / 1000)
+            yield seen
+        reporting = GaugeMetricFamily("floorwatch_workers_reporting",
+                                      "Workers whose last heartbeat is at most api.worker_stale_after_s old.")
+        reporting.add_metric([], fresh.reporting)
+        yield reporting
+        cut = CounterMetricFamily("floorwatch_worker_heartbeats_cut",
+                                  "Worker heartbeats the view dropped because it already held its limit of "
+                                  "distinct workers (the oldest goes).")
+        cut.add_metric([], view.workers_cut)
+        yield cut
 
 
 class HubCollector(Collector):

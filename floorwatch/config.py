@@ -109,6 +109,10 @@ class ApiConfig(_Strict):
     allowed_hosts: list[str] = Field(default_factory=list)
     # FastAPI's interactive /docs and /redoc (self-hosted assets, no CDN); /openapi.json is always served
     docs_enabled: bool = False
+    # /readyz needs a worker heartbeat (fw.worker-status) at most this old; the badge turns amber after it
+    worker_stale_after_s: float = Field(5, gt=0)
+    # the wallboard badge turns red ("worker not reporting") after this long without a heartbeat
+    worker_dead_after_s: float = Field(30, gt=0)
 
 
 class IngestConfig(_Strict):

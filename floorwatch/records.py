@@ -20,7 +20,7 @@ partitions. A partial is last-value-wins (compacted topics); a ``null`` value de
     {"agent_id", "name", "team", "queues": [...], "state", "reason", "since_ms",
      "updated_ms"}
 
-``fw.agent-status`` values also carry the real-time adherence view (issue 4)::
+``fw.agent-status`` values also carry the real-time adherence view::
 
     {..., "scheduled_activity": str | None, "in_adherence": bool | None,
      "out_of_adherence_since_ms": int | None, "exception": str | None}
@@ -33,7 +33,7 @@ partitions. A partial is last-value-wins (compacted topics); a ``null`` value de
      "logged_in_ms": {"<interval start ms>": ms logged in during that interval, up to now}}
 
 ``fw.alerts``  key alert id (``"{kind}:{subject}:{started_at_ms}"``): the alert record of
-``floorwatch.domain.alerts`` (SPEC §5 with times in ms)::
+``floorwatch.domain.alerts`` (times in ms)::
 
     {"id", "kind", "subject", "severity": "warning"|"critical", "state": "firing"|"resolved",
      "started_at_ms", "resolved_at_ms", "acked_by", "acked_at_ms", "details": {...}}
@@ -60,6 +60,13 @@ partition (``floorwatch.domain.fcr.partition_for``), key = that partition number
     {"items": [[hashed customer, contact_id, {"o", "q", "p", "a", "r"} | None], ...]}
     (floorwatch.domain.fcr.projection; None: the contact left this customer)
 
+``fw.worker-status``  key = worker id (``"{hostname}:{pid}"``); one record at least every
+second from each running worker, a ``null`` value (tombstone) when it stops cleanly::
+
+    {"worker_id": str, "at_ms": int (the worker's clock when it wrote the record),
+     "started_ms": int, "partitions": {input topic: [owned partition, ...]},
+     "rebalancing": bool, "recovering": bool}
+
 ``fw.dead-letters``  key = source topic::
 
     {"reason": str, "error": str, "topic": str, "partition": int, "offset": int,
@@ -68,6 +75,7 @@ partition (``floorwatch.domain.fcr.partition_for``), key = that partition number
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -88,6 +96,14 @@ def fcr_interval_key(queue: str, start_ms: int, partition: int) -> str:
 def agent_day_key(kind: str, agent_id: str, day: str, partition: int) -> str:
     """``kind`` is ``fcr-agent`` or ``csat-agent``."""
     return f"{kind}|{agent_id}|{day}|{partition}"
+
+
+def worker_heartbeat(worker_id: str, at_ms: int, started_ms: int, partitions: dict[str, Iterable[int]],
+                     *, rebalancing: bool, recovering: bool) -> dict[str, Any]:
+    """The ``fw.worker-status`` value of one heartbeat (owned partitions sorted)."""
+    return {"worker_id": worker_id, "at_ms": at_ms, "started_ms": started_ms,
+            "partitions": {t: sorted(ps) for t, ps in sorted(partitions.items())},
+            "rebalancing": rebalancing, "recovering": recovering}
 
 
 def dumps(value: Any) -> bytes:

@@ -1,4 +1,5 @@
-"""Topic names and roles (SPEC §2, §6); one place, imported by worker, API and tools."""
+"""Topic names and roles; one place, imported by worker, API and tools (record shapes:
+``floorwatch.records``)."""
 
 CONTACT_EVENTS = "fw.contact-events"
 AGENT_EVENTS = "fw.agent-events"
@@ -13,12 +14,16 @@ ALERTS = "fw.alerts"
 DEAD_LETTERS = "fw.dead-letters"
 ALERT_ACKS = "fw.alert-acks"
 QUALITY_STATS = "fw.quality-stats"
+# each worker's heartbeat (liveness, owned partitions, rebalancing), keyed by worker id
+WORKER_STATUS = "fw.worker-status"
 
 # internal: contact projections keyed by hashed customer (first contact resolution)
 CUSTOMER_CONTACTS = "fw.customer-contacts"
 
 INPUTS = (CONTACT_EVENTS, AGENT_EVENTS, SCHEDULES, FORECASTS)
 OUTPUTS = (QUEUE_STATS, INTERVAL_STATS, AGENT_STATUS, ADHERENCE, ALERTS, DEAD_LETTERS, ALERT_ACKS,
-           QUALITY_STATS)
+           QUALITY_STATS, WORKER_STATUS)
 INTERNAL = (CUSTOMER_CONTACTS,)
 COMPACTED = frozenset(OUTPUTS) - {DEAD_LETTERS}
+# topics every worker consumes: each partition of these must be owned by a live worker
+CONSUMED = (*INPUTS, *INTERNAL)

@@ -19,6 +19,7 @@
   let lastServerTs = null;
   let lastFrameAt = 0;
   let ready = true;
+  let worker = null;           // the last frame's "worker" ({age_ms, stale_after_ms, dead_after_ms}) + when it came
   let socket = null;
   let attempt = 0;
   let retryTimer = null;
@@ -70,14 +71,32 @@
     b.textContent = text;
   }
 
+  const ageText = (ms) => `${ms < 10000 ? (ms / 1000).toFixed(1) : Math.round(ms / 1000)} s`;
+
+  // The badge tells how old the newest worker heartbeat is: the server's age of it when it sent
+  // the last frame plus the time this page has counted since (its own clock's elapsed time, so a
+  // TV whose clock is wrong still shows the truth). Without a frame for STALE_MS, the socket's
+  // silence is what it shows.
+  function badge() {
+    const frameAge = Math.max(0, serverNow() - lastServerTs);
+    if (!worker || frameAge > STALE_MS) {
+      const cls = frameAge > DEAD_MS ? "dead" : frameAge > STALE_MS || !ready ? "stale" : "ok";
+      return { text: frameAge > STALE_MS ? "no update" : ready ? "live" : "catching up", cls, ageMs: frameAge };
+    }
+    const ageMs = worker.age_ms + Math.max(0, Date.now() - worker.at);
+    if (ageMs > worker.dead_after_ms) return { text: "worker not reporting", cls: "dead", ageMs };
+    if (ageMs > worker.stale_after_ms) return { text: "worker late", cls: "stale", ageMs };
+    return { text: ready ? "live" : "catching up", cls: ready ? "ok" : "stale", ageMs };
+  }
+
   function renderFresh() {
     const f = $("fresh");
     if (lastServerTs === null) { f.textContent = "connecting…"; f.className = "fresh"; }
     else {
-      const age = Math.max(0, serverNow() - lastServerTs);
-      f.textContent = `${ready ? "live" : "catching up"} · ${age < 10000 ? (age / 1000).toFixed(1) : Math.round(age / 1000)} s`;
-      f.className = `fresh ${age > DEAD_MS ? "dead" : age > STALE_MS || !ready ? "stale" : "ok"}`;
-      f.dataset.ageMs = String(Math.round(age));
+      const b = badge();
+      f.textContent = `${b.text} · ${ageText(b.ageMs)}`;
+      f.className = `fresh ${b.cls}`;
+      f.dataset.ageMs = String(Math.round(b.ageMs));
     }
     if (retryTimer) {
       const left = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
@@ -149,6 +168,8 @@
       lastServerTs = frame.server_ts;
     }
     if (typeof frame.ready === "boolean") ready = frame.ready;
+    const w = frame.worker;
+    worker = w && typeof w.age_ms === "number" ? { ...w, at: Date.now() } : null;
     if (frame.type === "snapshot") {
       attempt = 0;
       banner(null);

@@ -31,8 +31,8 @@ retention_ms=$(( RETENTION_DAYS * 86400000 ))
 for t in fw.contact-events fw.agent-events fw.schedules fw.forecasts fw.customer-contacts; do
   create "$t" "cleanup.policy=delete" "retention.ms=$retention_ms"
 done
-# outputs: compacted, last value per key (partials, agent status, adherence, alerts, acks)
-for t in fw.queue-stats fw.interval-stats fw.agent-status fw.adherence fw.alerts fw.alert-acks fw.quality-stats; do
+# outputs: compacted, last value per key (partials, agent status, adherence, alerts, acks, worker heartbeats)
+for t in fw.queue-stats fw.interval-stats fw.agent-status fw.adherence fw.alerts fw.alert-acks fw.quality-stats fw.worker-status; do
   create "$t" "cleanup.policy=compact" "min.cleanable.dirty.ratio=0.1" "segment.ms=3600000" \
     "delete.retention.ms=86400000"
 done

@@ -2,13 +2,16 @@
 
 Broker + worker + API processes: events posted over HTTP show up on the queue tiles with the
 same numbers as ``/api/v1/queues``; an alert appears and a supervisor acknowledges it; the API
-process is restarted and the page reconnects by itself. Screenshots go to tests/artifacts/.
+process is restarted and the page reconnects by itself; a hung worker (SIGSTOP) turns the
+freshness badge red, "worker not reporting", while frames keep arriving, and green again once it
+runs (SIGCONT). Screenshots go to tests/artifacts/.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -185,9 +188,12 @@ def tiles_match_rest(stack: Stack, page: Any, queue: str, want: dict[str, Any]) 
     return rest if shown == rest else None
 
 
+BADGE_STARTS = "(text) => document.querySelector('#fresh').textContent.startsWith(text)"
+
+
 def test_wallboard_in_a_real_browser(stack: Stack) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    stack.worker()
+    worker = stack.worker()
     from services.broker import free_port
 
     port = free_port()
@@ -206,6 +212,8 @@ def test_wallboard_in_a_real_browser(stack: Stack) -> None:
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            frames_at: list[float] = []  # monotonic arrival of every websocket frame
+            page.on("websocket", lambda ws: ws.on("framereceived", lambda _: frames_at.append(time.monotonic())))
             page.goto(f"{stack.api_url}/?token={SUPERVISOR_TOKEN}")
 
             # 1. tiles show the same numbers as the REST API (c1, c2 answered, c3 short abandon, c4 waiting)
@@ -250,6 +258,34 @@ def test_wallboard_in_a_real_browser(stack: Stack) -> None:
             wait_until(lambda: tiles_match_rest(stack, page, "sales", {"waiting": 2}), 60, "tile after restart")
             page.wait_for_selector(f"{chip} .acked-by")  # the ack survived the restart (read back from Kafka)
             page.screenshot(path=str(ARTIFACTS / "wallboard-after-restart.png"), full_page=True)
+
+            # 5. a hung worker: its event loop stops, so do its heartbeats; the socket stays up
+            page.wait_for_function(BADGE_STARTS, arg="live", timeout=30_000)
+            os.killpg(worker.proc.pid, signal.SIGSTOP)
+            stopped = time.monotonic()
+            try:
+                page.wait_for_function(BADGE_STARTS, arg="worker late", timeout=10_000)  # amber after 5 s
+                assert "stale" in (page.get_attribute("#fresh", "class") or "")
+                page.wait_for_function(BADGE_STARTS, arg="worker not reporting", timeout=30_000)
+                red_after_s = time.monotonic() - stopped
+                assert "dead" in (page.get_attribute("#fresh", "class") or "")
+                assert int(page.get_attribute("#fresh", "data-age-ms") or 0) > 30_000
+                assert page.is_visible("#banner") is False  # connected: it is the worker that is silent
+                recent = [t for t in frames_at if t > time.monotonic() - 5]
+                assert len(recent) >= 3, f"frames in the last 5 s while the worker is silent: {len(recent)}"
+                ready = httpx.get(f"{stack.api_url}/readyz", timeout=5)
+                assert ready.status_code == 503 and any("heartbeat" in r for r in ready.json()["reasons"]), ready.text
+                page.screenshot(path=str(ARTIFACTS / "wallboard-worker-hung.png"), full_page=True)
+            finally:
+                os.killpg(worker.proc.pid, signal.SIGCONT)
+            resumed = time.monotonic()
+            page.wait_for_function(BADGE_STARTS, arg="live", timeout=20_000)
+            print(f"badge red {red_after_s:.1f} s after SIGSTOP, green {time.monotonic() - resumed:.1f} s "
+                  "after SIGCONT")
+            # and the worker works again: a new waiting contact reaches the tile
+            post(stack, [{"event_id": "wb-after-sigcont", "type": "contact.offered", "ts": iso(int(time.time() * 1000)),
+                          "contact_id": "after-sigcont", "queue": "sales", "channel": "voice"}])
+            wait_until(lambda: tiles_match_rest(stack, page, "sales", {"waiting": 3}), 60, "tile after SIGCONT")
             # websocket failures while the API was down are expected; nothing else may fail
             unexpected = [e for e in errors if "WebSocket" not in e and "ERR_CONNECTION_REFUSED" not in e
                           and not e.startswith("Failed to load resource")]  # listed with its URL below

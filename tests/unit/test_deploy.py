@@ -139,3 +139,19 @@ def test_dashboards_are_generated_and_use_the_provisioned_datasource() -> None:
             assert panel["datasource"]["uid"] == uid
             for target in panel["targets"]:
                 assert target["datasource"]["uid"] == uid and target["expr"]
+
+
+def test_worker_heartbeat_alert_matches_the_badge_and_has_a_firing_test() -> None:
+    """FloorwatchWorkerNotReporting fires past the API's red badge threshold (the default of
+    api.worker_dead_after_s), on a family the API exports, and its promtool test makes it fire."""
+    from floorwatch.config import ApiConfig
+
+    groups = yaml.safe_load((DEPLOY / "prometheus/rules/floorwatch.rules.yml").read_text())["groups"]
+    rule = next(r for g in groups for r in g["rules"] if r.get("alert") == "FloorwatchWorkerNotReporting")
+    m = re.fullmatch(r"min\((\w+)\) > (\d+)", rule["expr"].strip())
+    assert m and m[1] == "floorwatch_worker_last_seen_seconds", rule["expr"]
+    assert float(m[2]) == ApiConfig().worker_dead_after_s == 30
+    assert f'"{m[1]}"' in (ROOT / "api/metrics.py").read_text()
+    cases = yaml.safe_load((DEPLOY / "prometheus/tests/floorwatch.rules.test.yml").read_text())["tests"]
+    checks = [t for c in cases for t in c.get("alert_rule_test", []) if t["alertname"] == rule["alert"]]
+    assert any(t["exp_alerts"] for t in checks) and any(not t["exp_alerts"] for t in checks)
