@@ -6,7 +6,9 @@
   rules loaded; every PromQL expression of every panel of every dashboard in dashboards/json/
   returns at least one series (template variables ``$queue``/``$team`` as the "All" regex,
   ``$__rate_interval``/``$__interval`` as 1m), every template variable has values, and every
-  rule evaluates without error.
+  rule evaluates without error;
+* the worker is stopped (SIGSTOP): ``FloorwatchWorkerNotReporting`` fires once the newest worker
+  heartbeat the API has read is more than 30 s old, and resolves when the worker runs (SIGCONT).
 
 Every expression must return series, the staffing gap included (required agents are sized
 live from the rolling arrival rate and AHT the simulator produces).
@@ -16,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from datetime import datetime
@@ -179,7 +183,7 @@ def test_every_dashboard_expression_returns_series(tmp_path: Path) -> None:
     prometheus: Prometheus | None = None
     try:
         settings = stack.settings()
-        stack.worker()
+        worker = stack.worker()
         stack.api()
         now_ms = int(time.time() * 1000)
         start_ms = now_ms - 2 * 3_600_000
@@ -238,7 +242,27 @@ def test_every_dashboard_expression_returns_series(tmp_path: Path) -> None:
         # the production rules load and evaluate without error against the live figures
         groups = httpx.get(f"{prometheus.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
         rules = [r for g in groups for r in g["rules"]]
-        assert len(rules) >= 8 and all(r["health"] == "ok" for r in rules), rules
+        assert len(rules) >= 9 and all(r["health"] == "ok" for r in rules), rules
+        # the worker heartbeat families: one fresh worker, its newest heartbeat under a few seconds old
+        assert float(prometheus.query("floorwatch_workers_reporting")[0]["value"][1]) == 1
+        assert float(prometheus.query("floorwatch_worker_last_seen_seconds")[0]["value"][1]) < 5
+        firing = 'ALERTS{alertname="FloorwatchWorkerNotReporting", alertstate="firing"}'
+        assert prometheus.query(firing) == []
+        # a hung worker: no heartbeat, the rule fires once the newest is over 30 s old
+        os.killpg(worker.proc.pid, signal.SIGSTOP)
+        stopped = time.monotonic()
+        try:
+            wait_until(lambda: prometheus.query(firing), 60, "FloorwatchWorkerNotReporting firing",  # type: ignore[union-attr]
+                       interval_s=1)
+            fired_after_s = time.monotonic() - stopped
+            assert 30 <= fired_after_s <= 45, fired_after_s
+            age = float(prometheus.query("max(floorwatch_worker_last_seen_seconds)")[0]["value"][1])
+            assert age > 30, age
+            print(f"FloorwatchWorkerNotReporting firing {fired_after_s:.1f} s after SIGSTOP (age {age:.1f} s)")
+        finally:
+            os.killpg(worker.proc.pid, signal.SIGCONT)
+        wait_until(lambda: not prometheus.query(firing), 30, "FloorwatchWorkerNotReporting resolved",  # type: ignore[union-attr]
+                   interval_s=1)
         # no agent id is a label value anywhere in Prometheus
         agent_ids = {e["agent_id"] for e in result.events if e.get("agent_id")}
         for label in ("queue", "team", "state", "channel", "kind", "reason", "topic", "window", "outcome"):
