@@ -4,7 +4,8 @@
                 loop=settings.api.event_loop, ws_per_message_deflate=settings.api.ws_per_message_deflate)
 
 Without an injected ``view``, the lifespan starts a ``KafkaViewLoader`` that fills a fresh
-``View`` from the output topics (``/readyz`` reports its progress). Without an injected
+``View`` from the output topics (``/readyz`` reports its progress) and, every
+``api.view.EXPIRE_EVERY_S``, drops from it what ``retention_days`` no longer keeps. Without an injected
 ``producer``, ingest uses a ``KafkaEventProducer`` started on first use and stopped at shutdown.
 Injected objects are the caller's: the app neither starts nor stops them.
 
@@ -39,7 +40,7 @@ from api.live import Hub
 from api.routes import alerts, events, floor, health, page, quality, queues, ws
 from api.routes import metrics as metrics_route
 from api.security import AllowedHosts, SecurityHeaders, check_host_patterns
-from api.view import KafkaViewLoader, View
+from api.view import KafkaViewLoader, View, expire_periodically
 from floorwatch.config import Settings
 from floorwatch.events import EventLimits
 
@@ -63,7 +64,8 @@ def create_app(
     Kafka itself, i.e. no injected ``view``)."""
     owns_view = view is None
     owns_producer = producer is None
-    view = view if view is not None else View(EventLimits.from_settings(settings))
+    view = view if view is not None else View(EventLimits.from_settings(settings), tz=settings.tz,
+                                              retention_days=settings.retention_days)
     producer = producer if producer is not None else KafkaEventProducer(
         settings.kafka.bootstrap, linger_ms=settings.kafka.producer_linger_ms)
     loader = (
@@ -75,16 +77,22 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task: asyncio.Task[None] | None = None
+        expiry: asyncio.Task[None] | None = None
         if loader is not None:
             task = asyncio.create_task(loader.run(), name="floorwatch-view-loader")
+            # the view drops what retention_days no longer keeps (an injected view is the caller's)
+            expiry = asyncio.create_task(expire_periodically(view, lambda: int(app.state.clock()),
+                                                             lambda: loader.ready), name="floorwatch-view-expiry")
         try:
             yield
         finally:
             await app.state.hub.stop()
+            for running in (expiry, task):
+                if running is not None:
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await running
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
                 await loader.stop()  # type: ignore[union-attr]
             if owns_producer:
                 await producer.stop()  # type: ignore[union-attr]

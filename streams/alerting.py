@@ -26,10 +26,11 @@ import aiohttp
 import orjson
 
 from api.queries import queue_order, queue_tile
-from api.view import KafkaViewLoader, View
+from api.view import KafkaViewLoader, View, expire_sliced
 from floorwatch import records, topics
 from floorwatch.config import Settings, WebhookConfig
 from floorwatch.domain.alerts import AlertBook, Change, needs_notification, observe_queue, queue_conditions, queue_rules
+from floorwatch.domain.retention import SLICE_SIZE
 from floorwatch.domain.intervals import iso
 from floorwatch.events import EventLimits
 
@@ -212,10 +213,37 @@ def _n(stats: dict[str, Any]) -> int:
     return stats["answered"] + stats["abandoned"] - stats["short_abandoned"] + stats["overflowed"]
 
 
+EXPIRE_EVERY_S = 3600.0  # how often a worker's view of the output topics drops what retention no longer keeps
+
+
+async def expire_alerts(view: View, now_ms: int, send_tombstone: Callable[[str, str], Awaitable[Any]]) -> dict[str, int]:
+    """Drop from ``view`` what ``retention_days`` no longer keeps (``View.expire``) and write a
+    tombstone (``send_tombstone(topic, key)``) for each alert and ack it dropped: resolved
+    alerts of every kind resolved before the cutoff, each with its ack, and acks of no alert
+    made before the cutoff. Returns the records dropped by topic."""
+    gone: list[tuple[str, str]] = []
+
+    def note(topic: str, key: str) -> None:
+        if topic in (topics.ALERTS, topics.ALERT_ACKS):
+            gone.append((topic, key))
+
+    dropped = await expire_sliced(view, now_ms, note)
+    for i, (topic, key) in enumerate(gone, 1):
+        await send_tombstone(topic, key)
+        if i % SLICE_SIZE == 0:
+            await asyncio.sleep(0)
+    return dropped
+
+
 async def run_queue_alerts(app: Any, settings: Settings, notifier: WebhookNotifier,
                            clock: Callable[[], float] = time.time, period_s: float = 1.0) -> None:
-    """Leader-only loop: view of the output topics -> queue alert book -> ``fw.alerts``."""
-    view = View(EventLimits.from_settings(settings))
+    """Leader-only loop: view of the output topics -> queue alert book -> ``fw.alerts``.
+
+    Every worker runs it and keeps the view; every ``EXPIRE_EVERY_S``, once the view has caught
+    up, each drops what retention no longer keeps and tombstones the alerts and acks among it
+    (``expire_alerts``): every worker's view applies the same rule, so a leader change leaves no
+    expired alert behind, at the price of one duplicate tombstone per worker (compacted away)."""
+    view = View(EventLimits.from_settings(settings), tz=settings.tz, retention_days=settings.retention_days)
     # alerts are evaluated once a period: a fetch held for half of it is fresh enough, and every
     # fetch costs Tansu a scan of the output logs (docs/performance.md)
     loader = KafkaViewLoader(settings.kafka.bootstrap, view,
@@ -225,9 +253,28 @@ async def run_queue_alerts(app: Any, settings: Settings, notifier: WebhookNotifi
     reminded: dict[str, int] = {}
     alerts_topic = app.topic(topics.ALERTS, key_type=bytes, value_type=bytes,
                              key_serializer="raw", value_serializer="raw")
+    acks_topic = app.topic(topics.ALERT_ACKS, key_type=bytes, value_type=bytes,
+                           key_serializer="raw", value_serializer="raw")
+    tombstone_topics = {topics.ALERTS: alerts_topic, topics.ALERT_ACKS: acks_topic}
+
+    async def send_tombstone(topic: str, key: str) -> Any:
+        return await tombstone_topics[topic].send(key=key.encode(), value=None)
+
+    last_expiry_s = float("-inf")
     try:
         while not app.should_stop:
             await asyncio.sleep(period_s)
+            if loader.ready and not (app.rebalancing or app.in_recovery) \
+                    and clock() - last_expiry_s >= EXPIRE_EVERY_S:
+                last_expiry_s = clock()
+                try:
+                    dropped = await expire_alerts(view, int(last_expiry_s * 1000), send_tombstone)
+                    if alerter.book is not None:
+                        dropped["queue alert trackers"] = alerter.book.prune(int(last_expiry_s * 1000))
+                    if any(dropped.values()):
+                        log.info("retention: the alert view dropped %s", dropped)
+                except Exception:  # a retention bug must not stop the alerts
+                    log.exception("alert view expiry failed")
             leader = app.is_leader() and not (app.rebalancing or app.in_recovery)
             if not leader or not loader.ready:
                 alerter.book = None  # re-adopt from the topic when leadership comes back
