@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from floorwatch.config import ConfigError, Settings, load_settings
 from floorwatch.gc_policy import start_gc_policy
+from floorwatch.worker_dir import DataDirError, lock_data_dir
 
 
 def _cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
@@ -18,7 +20,8 @@ def _cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     host, _, port = settings.kafka.bootstrap.rpartition(":")
     return run_broker(args.host or host or "127.0.0.1", args.port or int(port or 9092),
                       settings.kafka.partitions, pick_free=not args.exact_port,
-                      output_partitions=settings.kafka.output_partitions)
+                      output_partitions=settings.kafka.output_partitions,
+                      replication_factor=settings.kafka.replication_factor)
 
 
 def use_event_loop(name: str) -> None:
@@ -38,20 +41,37 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         print(f"floorwatch worker: privacy.customer_hash_key is not set: set {CUSTOMER_HASH_KEY_ENV} "
               "to a long random secret (customer ids are hashed with it)", file=sys.stderr)
         return 2
-    from services.broker import create_topics
+    from services.broker import create_topics, wait_for_topics, worker_topics
     from streams.app import create_app
 
-    if args.data_dir:
+    # an explicit directory (--data-dir, or worker.datadir in the config or environment) is
+    # exactly that one; the default one gets a -2, -3 ... suffix while another worker holds it
+    explicit = bool(args.data_dir) or "datadir" in settings.worker.model_fields_set
+    try:
+        data_dir = lock_data_dir(args.data_dir or settings.worker.datadir, explicit)
+    except DataDirError as exc:
+        print(f"floorwatch worker: {exc}", file=sys.stderr)
+        return 2
+    try:
+        print(f"floorwatch worker: data directory {data_dir.path} (pid {os.getpid()})", flush=True)
         settings = settings.model_copy(
-            update={"worker": settings.worker.model_copy(update={"datadir": args.data_dir})})
-    use_event_loop(settings.worker.event_loop)
-    start_gc_policy(settings.gc)
-    asyncio.run(create_topics(settings.kafka.bootstrap, settings.kafka.partitions,
-                              output_partitions=settings.kafka.output_partitions))
-    app = create_app(settings)
-    loglevel = {"warning": "warn", "critical": "crit"}.get(args.loglevel, args.loglevel)
-    sys.argv = ["floorwatch-worker", "worker", "--without-web", "--loglevel", loglevel]
-    app.main()
+            update={"worker": settings.worker.model_copy(update={"datadir": str(data_dir.path)})})
+        use_event_loop(settings.worker.event_loop)
+        start_gc_policy(settings.gc)
+        kafka = settings.kafka
+        if kafka.creates_topics:
+            asyncio.run(create_topics(kafka.bootstrap, kafka.partitions, output_partitions=kafka.output_partitions,
+                                      replication_factor=kafka.replication_factor))
+        else:
+            names = list(worker_topics(kafka.partitions, kafka.output_partitions))
+            asyncio.run(wait_for_topics(kafka.bootstrap, names,
+                                        lambda line: print(f"floorwatch worker: {line}", file=sys.stderr, flush=True)))
+        app = create_app(settings)
+        loglevel = {"warning": "warn", "critical": "crit"}.get(args.loglevel, args.loglevel)
+        sys.argv = ["floorwatch-worker", "worker", "--without-web", "--loglevel", loglevel]
+        app.main()
+    finally:
+        data_dir.release()
     return 0
 
 
@@ -102,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_broker)
 
     p = sub.add_parser("worker", help="one Faust worker")
-    p.add_argument("--data-dir", default=None, help="table data directory (one per worker on a host)")
+    p.add_argument("--data-dir", default=None, help="table data directory, created with its parents and locked "
+                   "(default: the first free of data/worker, data/worker-2 ...)")
     p.add_argument("--loglevel", default="info")
     p.set_defaults(func=_cmd_worker)
 

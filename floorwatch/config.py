@@ -81,6 +81,38 @@ class KafkaConfig(_Strict):
     # cost grows with the record batches in a log, and 5 ms batches cost it 4x what 20 ms ones do
     # (docs/performance.md); Kafka is indifferent
     producer_linger_ms: int = Field(20, ge=0, le=1000)
+    # whether the worker creates missing topics (else it waits until they exist); unset: only
+    # when every bootstrap host is loopback, i.e. the embedded broker (docs/deploy.md "Topics")
+    create_topics: bool | None = None
+    # replication factor of every topic Floorwatch creates (broker, worker, Faust's changelogs)
+    replication_factor: int = Field(1, ge=1, le=32)
+
+    @property
+    def creates_topics(self) -> bool:
+        """``create_topics``, or when unset: true iff every bootstrap host is a loopback address."""
+        if self.create_topics is not None:
+            return self.create_topics
+        hosts = [_bootstrap_host(entry) for entry in self.bootstrap.split(",") if entry.strip()]
+        return bool(hosts) and all(_is_loopback(host) for host in hosts)
+
+
+def _bootstrap_host(entry: str) -> str:
+    """The host of ``host:port``, ``[v6]:port``, ``host`` or a bare IPv6 address."""
+    entry = entry.strip()
+    if entry.startswith("[") and "]" in entry:
+        return entry[1:entry.index("]")]
+    return entry.rpartition(":")[0] if entry.count(":") == 1 else entry
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ApiConfig(_Strict):

@@ -10,7 +10,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -74,9 +76,32 @@ def start_tansu(host: str, port: int, log_path: Path | None = None) -> subproces
     return proc
 
 
-async def create_topics(bootstrap: str, partitions: int, timeout_s: float = 30, output_partitions: int = 1) -> None:
-    """Create every input and internal topic with ``partitions`` partitions and every output
-    topic with ``output_partitions`` (idempotent: existing topics are left as they are)."""
+# Faust's own topics for the worker's app (id "floorwatch", streams/app.py): one changelog per
+# table, co-partitioned with its source topic, and the leader-election topic of one partition.
+FAUST_APP_ID = "floorwatch"
+FAUST_TABLES = ("contacts", "agents", "agent-days", "customers")
+CHANGELOGS = tuple(f"{FAUST_APP_ID}-{table}-changelog" for table in FAUST_TABLES)
+LEADER_TOPIC = f"{FAUST_APP_ID}-__assignor-__leader"
+
+
+def worker_topics(partitions: int, output_partitions: int = 1) -> dict[str, tuple[int, dict[str, str]]]:
+    """Every topic a worker reads or writes: name -> (partitions, topic configs)."""
+    compact = {"cleanup.policy": "compact"}
+    wanted: dict[str, tuple[int, dict[str, str]]] = {}
+    for name in (*topics.INPUTS, *topics.INTERNAL):
+        wanted[name] = (partitions, {})
+    for name in topics.OUTPUTS:
+        wanted[name] = (output_partitions, compact if name in topics.COMPACTED else {})
+    for name in CHANGELOGS:
+        wanted[name] = (partitions, compact)
+    wanted[LEADER_TOPIC] = (1, {})
+    return wanted
+
+
+async def create_topics(bootstrap: str, partitions: int, timeout_s: float = 30, output_partitions: int = 1,
+                        replication_factor: int = 1) -> None:
+    """Create every topic of ``worker_topics`` that is missing, with ``replication_factor``
+    replicas (idempotent: existing topics are left as they are)."""
     deadline = time.monotonic() + timeout_s
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
@@ -84,13 +109,8 @@ async def create_topics(bootstrap: str, partitions: int, timeout_s: float = 30, 
             await admin.start()
             existing = set(await admin.list_topics())
             wanted = [
-                NewTopic(
-                    name,
-                    num_partitions=output_partitions if name in topics.OUTPUTS else partitions,
-                    replication_factor=1,
-                    topic_configs={"cleanup.policy": "compact"} if name in topics.COMPACTED else {},
-                )
-                for name in (*topics.INPUTS, *topics.OUTPUTS, *topics.INTERNAL)
+                NewTopic(name, num_partitions=n, replication_factor=replication_factor, topic_configs=configs)
+                for name, (n, configs) in worker_topics(partitions, output_partitions).items()
                 if name not in existing
             ]
             if wanted:
@@ -105,7 +125,48 @@ async def create_topics(bootstrap: str, partitions: int, timeout_s: float = 30, 
             await admin.close()
 
 
-def run_broker(host: str, port: int, partitions: int, pick_free: bool = True, output_partitions: int = 1) -> int:
+async def missing_topics(bootstrap: str, names: Iterable[str]) -> list[str]:
+    """The ones of ``names`` the cluster does not have (raises KafkaError when unreachable)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    return [name for name in names if name not in existing]
+
+
+async def wait_for_topics(bootstrap: str, names: Sequence[str], report: Callable[[str], None],
+                          poll_s: float = 1.0, report_every_s: float = 5.0,
+                          missing: Callable[[str, Sequence[str]], Awaitable[list[str]]] | None = None,
+                          clock: Callable[[], float] = time.monotonic,
+                          sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> int:
+    """Wait until every topic of ``names`` exists, creating none; ``report`` a line naming the
+    missing ones (or the unreachable broker) at the start and then every ``report_every_s``.
+    Returns the number of lines reported."""
+    lookup = missing or missing_topics
+    reported = 0
+    last_report: float | None = None
+    while True:
+        try:
+            absent = await lookup(bootstrap, names)
+            what = f"missing {len(absent)} of {len(names)} topics: {', '.join(absent)}"
+        except KafkaError as exc:
+            absent = list(names)
+            what = f"Kafka at {bootstrap} not reachable ({type(exc).__name__})"
+        if not absent:
+            return reported
+        now = clock()
+        if last_report is None or now - last_report >= report_every_s:
+            report(f"waiting for topics, creating none (kafka.create_topics is off; "
+                   f"deploy/kafka/create-topics.sh creates them): {what}")
+            reported += 1
+            last_report = now
+        await sleep(poll_s)
+
+
+def run_broker(host: str, port: int, partitions: int, pick_free: bool = True, output_partitions: int = 1,
+               replication_factor: int = 1) -> int:
     """``floorwatch broker``: run until SIGINT/SIGTERM; print the bootstrap address."""
     if not port_is_free(host, port):
         if not pick_free:
@@ -114,7 +175,8 @@ def run_broker(host: str, port: int, partitions: int, pick_free: bool = True, ou
         port = free_port(host)
     proc = start_tansu(host, port)
     bootstrap = f"{host}:{port}"
-    asyncio.run(create_topics(bootstrap, partitions, output_partitions=output_partitions))
+    asyncio.run(create_topics(bootstrap, partitions, output_partitions=output_partitions,
+                              replication_factor=replication_factor))
     print(f"broker ready on {bootstrap} (Tansu pid {proc.pid}, in-memory storage)", flush=True)
     stop = {"flag": False}
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates the Floorwatch topics on a real Kafka before the workers start (idempotent).
-# Workers also create missing topics at start, but with replication factor 1: production
-# topics are created here, with the replication factor and configs they need.
+# Workers on a cluster create no topics (kafka.create_topics is false in deploy/floorwatch.yaml,
+# and off by default for any non-loopback Kafka): they wait, logging the missing topics, until
+# this has created every one with the replication factor and configs production needs.
 #   BOOTSTRAP=kafka:9092 PARTITIONS=8 REPLICATION=3 deploy/kafka/create-topics.sh
 # Runs in the apache/kafka image (kafka-topics.sh at /opt/kafka/bin).
 set -euo pipefail
@@ -17,13 +18,16 @@ for i in $(seq 1 60); do
   echo "waiting for kafka at $BOOTSTRAP ($i)"; sleep 2
 done
 
-create() {  # name, configs...
-  local name="$1"; shift
+create_n() {  # partitions, name, configs...
+  local partitions="$1" name="$2"; shift 2
   local args=()
   for c in "$@"; do args+=(--config "$c"); done
   "$KT" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists --topic "$name" \
-    --partitions "$PARTITIONS" --replication-factor "$REPLICATION" \
+    --partitions "$partitions" --replication-factor "$REPLICATION" \
     --config "min.insync.replicas=$MIN_ISR" "${args[@]}"
+}
+create() {  # name, configs...  (PARTITIONS partitions)
+  create_n "$PARTITIONS" "$@"
 }
 
 retention_ms=$(( RETENTION_DAYS * 86400000 ))
@@ -42,4 +46,6 @@ create fw.dead-letters "cleanup.policy=delete" "retention.ms=$(( 30 * 86400000 )
 for t in floorwatch-contacts-changelog floorwatch-agents-changelog floorwatch-agent-days-changelog floorwatch-customers-changelog; do
   create "$t" "cleanup.policy=compact" "min.cleanable.dirty.ratio=0.1"
 done
+# Faust's leader election (the leader worker runs the queue alerts): one partition
+create_n 1 floorwatch-__assignor-__leader "cleanup.policy=delete"
 "$KT" --bootstrap-server "$BOOTSTRAP" --list

@@ -141,6 +141,53 @@ def test_dashboards_are_generated_and_use_the_provisioned_datasource() -> None:
                 assert target["datasource"]["uid"] == uid and target["expr"]
 
 
+def test_topic_script_creates_every_topic_a_worker_waits_for() -> None:
+    """A worker that creates no topics waits for ``worker_topics``: the script makes each one,
+    the changelogs compacted and the leader topic with one partition."""
+    from services.broker import CHANGELOGS, LEADER_TOPIC, worker_topics
+
+    script = (DEPLOY / "kafka/create-topics.sh").read_text()
+    created: set[str] = set()
+    for names in re.findall(r"^for t in ([^;]*); do\n\s+create ", script, re.M):
+        created.update(names.split())
+    single = {name: n for n, name in re.findall(r"^create_n (\d+) (\S+)", script, re.M)}
+    created.update(single)
+    created.update(re.findall(r"^create (fw\.\S+)", script, re.M))
+    assert created == set(worker_topics(8))
+    assert single == {LEADER_TOPIC: "1"}
+    changelogs = re.search(r"for t in (floorwatch-[^;]*);\s+do\n\s+create \"\$t\" \"cleanup.policy=compact\"", script)
+    assert changelogs and tuple(changelogs[1].split()) == CHANGELOGS
+
+
+@pytest.mark.usefixtures("isolated_config")
+def test_deployed_workers_create_no_topics_and_wait_for_the_topics_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    from floorwatch.config import load_settings
+
+    monkeypatch.setenv("FLOORWATCH_CONFIG", str(DEPLOY / "floorwatch.yaml"))
+    # Kubernetes: the worker container's own environment on top of the ConfigMap's file
+    worker = next(d for _, d in k8s_docs() if d["kind"] == "Deployment" and d["metadata"]["name"] == "floorwatch-worker")
+    containers = worker["spec"]["template"]["spec"]["containers"]
+    for env in containers[0].get("env", []):
+        if env["name"].startswith("FLOORWATCH_KAFKA"):
+            monkeypatch.setenv(env["name"], env["value"])
+    settings = load_settings()
+    assert settings.kafka.create_topics is False and settings.kafka.creates_topics is False
+    assert not any("create-topics" in " ".join(c.get("command", []) + c.get("args", [])) for c in containers)
+    job = next(d for _, d in k8s_docs() if d["kind"] == "Job")
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][-1].endswith("create-topics.sh")
+    # compose: every worker waits for the topics service to finish, and creates none itself
+    services = compose()["services"]
+    workers = [name for name in services if name.startswith("worker")]
+    assert len(workers) >= 2
+    for name in workers:
+        assert services[name]["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+        for var, value in services[name]["environment"].items():
+            if var.startswith("FLOORWATCH_KAFKA"):
+                monkeypatch.setenv(var, value)
+        assert load_settings().kafka.creates_topics is False, name
+    assert services["topics"]["entrypoint"][-1].endswith("create-topics.sh")
+
+
 def test_worker_heartbeat_alert_matches_the_badge_and_has_a_firing_test() -> None:
     """FloorwatchWorkerNotReporting fires past the API's red badge threshold (the default of
     api.worker_dead_after_s), on a family the API exports, and its promtool test makes it fire."""
