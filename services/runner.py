@@ -306,6 +306,8 @@ def run(settings: Settings, simulate: bool = True, policy: RestartPolicy | None 
     write_secret_file(admin_token_path, session.admin_token + "\n")
     env = dict(os.environ)
     env["FLOORWATCH_CONFIG"] = str(_session_config(session, run_dir))
+    # unbuffered output: the log of a child killed by a signal still ends with its last lines
+    env["PYTHONUNBUFFERED"] = "1"
     exe = [sys.executable, "-m", "floorwatch.cli"]
     children: list[Child] = []  # in start order; stopped in reverse
     supervision = Supervision(policy)
