@@ -2,12 +2,15 @@
 
 ``View`` keeps the last value of every record of ``fw.interval-stats``, ``fw.queue-stats`` and
 ``fw.agent-status`` (and, raw, ``fw.adherence``, ``fw.alerts`` and ``fw.alert-acks``; of
-``fw.dead-letters`` only a count per reason, for ``/metrics``), keyed
+``fw.dead-letters`` only a count per reason, for ``/metrics``; of ``fw.worker-status`` the last
+heartbeat per worker, for ``/readyz``, the wallboard badge and ``/metrics``), keyed
 exactly as in ``floorwatch.records``; a ``null`` value deletes the key. ``fw.adherence`` records
 are also indexed by their local date; of ``fw.forecasts`` (a raw input topic, validated with
 ``parse_event``) the latest ``(ts, event_id)`` publication per ``(queue, date)``; of two acks of one alert the first (earliest ``at_ms``)
 is kept, whatever the order they are read in. Partials are parsed once, when they
 arrive, so queries only add numbers. Bad records are counted and skipped, never raised.
+``View.expire`` drops what ``retention_days`` no longer keeps (``floorwatch.domain.retention``),
+and an alert's tombstone drops its ack too.
 
 ``KafkaViewLoader`` reads those topics from the beginning, forever, with no consumer group,
 and reports readiness by comparing each partition's position with the high watermark of the
@@ -22,15 +25,17 @@ import bisect
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from datetime import date as Date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
 from floorwatch import records, topics
 from floorwatch.domain.queue_metrics import Counts
+from floorwatch.domain.retention import SLICE_SIZE, Horizon, ack_expired, alert_expired, status_expired
 from floorwatch.events import DEFAULT_LIMITS, EventError, EventLimits, ForecastPublished, parse_event, to_ms
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,7 @@ class BadRecord(ValueError):
 
 
 MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: beyond it no date can be printed
+UTC = ZoneInfo("UTC")
 
 
 def _int(data: dict[str, Any], name: str, *, optional: bool = False) -> int | None:
@@ -179,6 +185,53 @@ class QualityPartial:
         raise BadRecord(f"unknown quality record kind {kind!r}")
 
 
+# -- worker heartbeats (fw.worker-status) --------------------------------------------------
+
+MAX_WORKERS = 256  # heartbeats kept, one per worker; a new worker beyond drops the oldest (counted)
+WORKER_RETENTION_MS = 3_600_000  # a worker silent this long is forgotten (a crashed one leaves its key)
+HEARTBEAT_FUTURE_MS = 60_000  # a heartbeat dated further ahead of the API's clock is not believed
+MAX_HEARTBEAT_TOPICS = 16  # owned-partition lists per heartbeat (a worker consumes five topics)
+MAX_HEARTBEAT_PARTITIONS = 10_000  # partitions listed per topic
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerHeartbeat:
+    """One ``fw.worker-status`` record (``floorwatch.records.worker_heartbeat``)."""
+
+    worker_id: str
+    at_ms: int  # the worker's clock when it wrote the record
+    partitions: dict[str, frozenset[int]]  # consumed topic -> partitions it owns
+    rebalancing: bool
+    recovering: bool
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> WorkerHeartbeat:
+        worker_id = _str(data, "worker_id")
+        if len(worker_id) > 256:
+            raise BadRecord("field 'worker_id': longer than 256 characters")
+        raw = data.get("partitions") or {}
+        if not isinstance(raw, dict) or len(raw) > MAX_HEARTBEAT_TOPICS:
+            raise BadRecord(f"field 'partitions': expected an object of at most {MAX_HEARTBEAT_TOPICS} topics")
+        partitions: dict[str, frozenset[int]] = {}
+        for topic, parts in raw.items():
+            if (not isinstance(parts, list) or len(parts) > MAX_HEARTBEAT_PARTITIONS
+                    or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in parts)):
+                raise BadRecord(f"partitions of {topic!r}: expected a list of partition numbers")
+            partitions[topic] = frozenset(parts)
+        return cls(worker_id, _ms(data, "at_ms"), partitions,  # type: ignore[arg-type]
+                   data.get("rebalancing") is True, data.get("recovering") is True)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFreshness:
+    """What the view knows of the workers at an instant (``View.worker_freshness``)."""
+
+    age_ms: int | None  # now - the newest heartbeat read (None: none read yet), at least 0
+    reporting: int  # workers whose heartbeat is at most ``stale_after_ms`` old
+    settling: tuple[str, ...]  # of those, the ones rebalancing or recovering their tables
+    unowned: dict[str, list[int]]  # consumed topic -> partitions no such worker owns
+
+
 # distinct dead-letter reasons counted (the worker and the connectors use about twenty)
 MAX_DEAD_LETTER_REASONS = 64
 
@@ -186,10 +239,16 @@ MAX_DEAD_LETTER_REASONS = 64
 class View:
     """Last value per key of the output topics, with per-queue indexes for the queries."""
 
-    def __init__(self, limits: EventLimits = DEFAULT_LIMITS) -> None:
+    def __init__(self, limits: EventLimits = DEFAULT_LIMITS, *, tz: ZoneInfo = UTC,
+                 retention_days: int | None = None) -> None:
         # forecasts come from a raw input topic: checked against the contract's limits, so one
         # published before a cap existed (offered 1e9) is a bad record, not a staffing load
         self.limits = limits
+        # ``expire`` drops what is older than this (None: the limits' retention_days), with
+        # local dates in ``tz``
+        self.tz = tz
+        self.retention_days = limits.retention_days if retention_days is None else retention_days
+        self.expired: dict[str, int] = {}  # topic -> records dropped by ``expire`` (age, or alert gone)
         # keyed exactly as floorwatch.records
         self.intervals: dict[str, IntervalPartial] = {}  # "{queue}|{start_ms}|{partition}"
         self.queue_stats: dict[str, QueuePartial] = {}  # "{queue}|{partition}"
@@ -199,6 +258,9 @@ class View:
         self.alert_acks: dict[str, dict[str, Any]] = {}  # alert id -> {"id", "by", "at_ms"}
         self.dead_letters: dict[str, int] = {}  # reason -> fw.dead-letters records read (for /metrics)
         self.forecasts: dict[tuple[str, str], Forecast] = {}  # (queue, date) -> latest publication
+        self.workers: dict[str, WorkerHeartbeat] = {}  # worker id -> last heartbeat (<= MAX_WORKERS)
+        self.heartbeat_gone_ms: int | None = None  # newest at_ms of heartbeats no longer in ``workers``
+        self.workers_cut = 0  # heartbeats dropped because ``workers`` was full
         # indexes
         self.buckets: dict[str, dict[int, dict[str, IntervalPartial]]] = {}  # queue -> start -> key -> p
         self.starts: dict[str, list[int]] = {}  # queue -> sorted starts present in buckets
@@ -223,6 +285,10 @@ class View:
             data = None if value is None else orjson.loads(value)
             if data is not None and not isinstance(data, dict):
                 raise BadRecord("value is not a JSON object")
+            if topic == topics.WORKER_STATUS:  # liveness only: no version bump, no listeners
+                self._apply_heartbeat(skey, data)
+                self.applied += 1
+                return True
             if topic == topics.DEAD_LETTERS:  # a count only: no version bump, no listeners
                 if data is not None:
                     reason = data.get("reason")
@@ -242,6 +308,8 @@ class View:
                 skey = self._apply_adherence(skey, data)
             elif topic == topics.ALERTS:
                 skey = self._apply_raw(self.alerts, skey, data, "id")
+                if data is None and self.alert_acks.pop(skey, None) is not None:
+                    self._count_expired(topics.ALERT_ACKS)  # the ack of a deleted alert goes with it
             elif topic == topics.ALERT_ACKS:
                 skey = self._apply_ack(skey, data)
             elif topic == topics.QUALITY_STATS:
@@ -368,6 +436,62 @@ class View:
                 self.agent_quality.setdefault(new.date or "", {}).setdefault(new.subject, {})[key] = new.counts
         return key
 
+    def _apply_heartbeat(self, key: str | None, data: dict[str, Any] | None) -> None:
+        """Keep the last heartbeat per worker; a tombstone forgets the worker (its time is kept
+        in ``heartbeat_gone_ms``, so the age of the newest heartbeat keeps growing)."""
+        beat = WorkerHeartbeat.parse(data) if data is not None else None
+        key = key or (beat.worker_id if beat is not None else None)
+        if not key:
+            raise BadRecord("worker heartbeat without a worker id")
+        if beat is None:
+            self._forget_worker(key)
+            return
+        if key not in self.workers and len(self.workers) >= MAX_WORKERS:
+            oldest = min(self.workers, key=lambda k: self.workers[k].at_ms)  # O(MAX_WORKERS), only when full
+            self._forget_worker(oldest)
+            self.workers_cut += 1
+        self.workers[key] = beat
+
+    def _forget_worker(self, key: str) -> None:
+        gone = self.workers.pop(key, None)
+        if gone is not None and (self.heartbeat_gone_ms is None or gone.at_ms > self.heartbeat_gone_ms):
+            self.heartbeat_gone_ms = gone.at_ms
+
+    def worker_freshness(self, now_ms: int, stale_after_ms: int,
+                         partitions: dict[str, int] | None = None) -> WorkerFreshness:
+        """The workers at ``now_ms``: age of the newest heartbeat, workers reporting (heartbeat at
+        most ``stale_after_ms`` old), those of them settling (rebalancing or recovering), and the
+        partitions of ``partitions`` (topic -> partition count) none of them owns. Forgets
+        workers silent for ``WORKER_RETENTION_MS``; a heartbeat dated more than
+        ``HEARTBEAT_FUTURE_MS`` after ``now_ms`` (a wrong worker clock) counts for nothing."""
+        horizon = now_ms + HEARTBEAT_FUTURE_MS
+        for key in [k for k, b in self.workers.items() if b.at_ms < now_ms - WORKER_RETENTION_MS]:
+            self._forget_worker(key)
+        gone = self.heartbeat_gone_ms
+        newest = gone if gone is not None and gone <= horizon else None
+        fresh: list[WorkerHeartbeat] = []
+        for beat in self.workers.values():
+            if beat.at_ms > horizon:
+                continue
+            if newest is None or beat.at_ms > newest:
+                newest = beat.at_ms
+            if now_ms - beat.at_ms <= stale_after_ms:
+                fresh.append(beat)
+        unowned: dict[str, list[int]] = {}
+        for topic, count in (partitions or {}).items():
+            owned: set[int] = set()
+            for beat in fresh:
+                owned |= beat.partitions.get(topic, frozenset())
+            missing = [p for p in range(count) if p not in owned]
+            if missing:
+                unowned[topic] = missing
+        return WorkerFreshness(
+            age_ms=None if newest is None else max(0, now_ms - newest),
+            reporting=len(fresh),
+            settling=tuple(sorted(b.worker_id for b in fresh if b.rebalancing or b.recovering)),
+            unowned=unowned,
+        )
+
     def _apply_ack(self, key: str | None, data: dict[str, Any] | None) -> str:
         """``{"id", "by", "at_ms"}``; the first ack (smallest ``(at_ms, by)``) of an alert wins."""
         if data is not None:
@@ -422,6 +546,99 @@ class View:
             table[key] = data
         return key
 
+    # -- expiry -------------------------------------------------------------------------
+
+    def expire(self, now_ms: int, *, slice_size: int = SLICE_SIZE,
+               dropped: Callable[[str, str], None] | None = None) -> Iterator[None]:
+        """Drop what ``retention_days`` no longer keeps (floorwatch.domain.retention), as a
+        tombstone would; a generator that yields after each slice of ``slice_size`` keys, so a
+        caller on an event loop can give it a turn (``drain`` runs it through).
+
+        Dropped: interval partials starting before the cutoff; queue partials not computed
+        since it; agent status not updated since it; FCR interval partials before it and
+        agent quality partials of dates before the oldest kept day; adherence records of those
+        dates; forecasts of those dates; resolved alerts resolved before the cutoff, each with
+        its ack; acks of no alert made before the cutoff. Firing alerts stay. ``dropped`` is
+        called with ``(topic, key)`` of each (the leader tombstones alerts and acks with it).
+        """
+        h = Horizon.at(now_ms, self.tz, self.retention_days)
+
+        def drop(topic: str, key: str) -> None:
+            self._drop(topic, key)
+            if dropped is not None:
+                dropped(topic, key)
+
+        def sliced(topic: str, keys: list[Any], check: Callable[[Any], bool]) -> Iterator[None]:
+            for start in range(0, len(keys), slice_size):
+                for key in keys[start:start + slice_size]:
+                    if check(key):
+                        drop(topic, key)
+                        if topic == topics.ALERTS and key in self.alert_acks:
+                            drop(topics.ALERT_ACKS, key)
+                yield
+
+        def still(table: dict[Any, Any], expired: Callable[[Any], bool]) -> Callable[[Any], bool]:
+            """Read the record when its slice comes: the loader may have replaced it."""
+            return lambda key: (rec := table.get(key)) is not None and expired(rec)
+
+        old_starts = [key for queue, ordered in self.starts.items()
+                      for start in ordered[:bisect.bisect_left(ordered, h.cutoff_ms)]
+                      for key in self.buckets.get(queue, {}).get(start, {})]
+        yield from sliced(topics.INTERVAL_STATS, old_starts,
+                          still(self.intervals, lambda p: p.start_ms < h.cutoff_ms))
+        yield from sliced(topics.QUEUE_STATS, list(self.queue_stats),
+                          still(self.queue_stats, lambda p: h.instant_expired(p.computed_ms)))
+        yield from sliced(topics.AGENT_STATUS, list(self.agents),
+                          still(self.agents, lambda r: status_expired(r, h)))
+        yield from sliced(topics.QUALITY_STATS, list(self.quality), still(self.quality, lambda q: (
+            h.instant_expired(q.start_ms) if q.kind == "fcr_interval" else h.day_expired(q.date))))
+        yield from sliced(topics.ALERTS, list(self.alerts), still(self.alerts, lambda a: alert_expired(a, h)))
+        yield from sliced(topics.ALERT_ACKS, list(self.alert_acks), lambda key: (
+            (ack := self.alert_acks.get(key)) is not None and ack_expired(ack, key in self.alerts, h)))
+        old_days = [key for day, rows in self.adherence_days.items() if h.day_expired(day) for key in rows]
+        yield from sliced(topics.ADHERENCE, old_days, lambda key: (
+            (rec := self.adherence.get(key)) is not None and h.day_expired(self._adherence_date(key, rec))))
+        yield from sliced(topics.FORECASTS, [f"{q}|{d}" for q, d in self.forecasts if h.day_expired(d)],
+                          lambda key: tuple(key.rsplit("|", 1)) in self.forecasts)
+        for queue in [q for q, starts in self.buckets.items() if not starts]:
+            del self.buckets[queue]
+        for queue in [q for q, ordered in self.starts.items() if not ordered]:
+            del self.starts[queue]
+        for queue in [q for q, parts in self.queue_parts.items() if not parts]:
+            del self.queue_parts[queue]
+        for queue in [q for q in self.updated_ms if q not in self.buckets and q not in self.queue_parts]:
+            del self.updated_ms[queue]
+
+    def _count_expired(self, topic: str) -> None:
+        self.expired[topic] = self.expired.get(topic, 0) + 1
+
+    def _drop(self, topic: str, key: str) -> None:
+        """Forget one record as its tombstone would (indexes, version, listeners), counted."""
+        if topic == topics.INTERVAL_STATS:
+            self._apply_interval(key, None)
+        elif topic == topics.QUEUE_STATS:
+            self._apply_queue(key, None)
+        elif topic == topics.AGENT_STATUS:
+            self.agents.pop(key, None)
+        elif topic == topics.QUALITY_STATS:
+            self._apply_quality(key, None)
+        elif topic == topics.ALERTS:
+            self.alerts.pop(key, None)
+        elif topic == topics.ALERT_ACKS:
+            self.alert_acks.pop(key, None)
+        elif topic == topics.ADHERENCE:
+            self._apply_adherence(key, None)
+        elif topic == topics.FORECASTS:
+            queue, _, day = key.rpartition("|")
+            self.forecasts.pop((queue, day), None)
+        self._count_expired(topic)
+        self.version += 1
+        for listener in self.listeners:
+            try:
+                listener(topic, key)
+            except Exception:  # a listener never breaks the sweep
+                log.exception("view listener failed")
+
     # -- reads --------------------------------------------------------------------------
 
     def queue_ids(self) -> set[str]:
@@ -454,12 +671,41 @@ class View:
         return list(self.queue_parts.get(queue, {}).values())
 
 
+EXPIRE_EVERY_S = 600.0  # the API's view drops what retention no longer keeps this often
+
+
+async def expire_sliced(view: View, now_ms: int, dropped: Callable[[str, str], None] | None = None) -> dict[str, int]:
+    """Run ``view.expire`` on an event loop, giving it a turn after each slice; returns the
+    records dropped by topic."""
+    before = dict(view.expired)
+    for _ in view.expire(now_ms, dropped=dropped):
+        await asyncio.sleep(0)
+    return {t: n - before.get(t, 0) for t, n in view.expired.items() if n != before.get(t, 0)}
+
+
+async def expire_periodically(view: View, clock_ms: Callable[[], int], ready: Callable[[], bool],
+                              every_s: float = EXPIRE_EVERY_S) -> None:
+    """Every ``every_s``, once the view has caught up (``ready``: an ack read before its alert
+    is not an orphan), drop what retention no longer keeps. Cancel the task to stop."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if not ready():
+                continue
+            started = time.monotonic()
+            dropped = await expire_sliced(view, clock_ms())
+            if dropped:
+                log.info("view retention: dropped %s in %.2f s", dropped, time.monotonic() - started)
+        except Exception:  # a bad record must not end the sweeps
+            log.exception("view retention sweep failed")
+
+
 # --------------------------------------------------------------------------------------
 # Kafka loader
 
 VIEW_TOPICS_REQUIRED = (topics.INTERVAL_STATS, topics.QUEUE_STATS, topics.AGENT_STATUS)
 VIEW_TOPICS_OPTIONAL = (topics.ADHERENCE, topics.ALERTS, topics.ALERT_ACKS, topics.DEAD_LETTERS, topics.FORECASTS,
-                        topics.QUALITY_STATS)
+                        topics.QUALITY_STATS, topics.WORKER_STATUS)
 
 
 async def _fresh_metadata(consumer: Any) -> Callable[[str], set[int] | None]:

@@ -9,10 +9,13 @@ published as per-partition partials that readers sum.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
 import time
 from datetime import date as date_cls
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import faust
@@ -36,7 +39,7 @@ from floorwatch.domain.floor import (
     day_key,
     logged_in_ms_by_interval,
 )
-from floorwatch.domain.contacts import apply_event, reference_ms
+from floorwatch.domain.contacts import apply_event
 from floorwatch.domain.fcr import HOUR_MS, FcrAggregator, apply_projection, partition_for, projection
 from floorwatch.domain.intervals import (
     day_bounds_ms,
@@ -46,6 +49,14 @@ from floorwatch.domain.intervals import (
     local_date,
 )
 from floorwatch.domain.queue_metrics import QueueRules
+from floorwatch.domain.retention import (
+    SLICE_SIZE,
+    Horizon,
+    adherence_keys_to_tombstone,
+    contact_expired,
+    forget_agents,
+    plan_agent_expiry,
+)
 from floorwatch.events import BaseEvent, EventError, EventLimits, parse_event, to_ms
 
 log = logging.getLogger("floorwatch.worker")
@@ -53,6 +64,9 @@ log = logging.getLogger("floorwatch.worker")
 APP_ID = "floorwatch"
 ROLLING_REFRESH_S = 5.0
 PUBLISH_TICK_S = 0.025  # how often the publisher looks; each partial still waits api.publish_interval_s
+# fw.worker-status: the publisher writes this worker's heartbeat this often, so that with its
+# tick the gap stays within a second (one record a second: Tansu keeps every record, no compaction)
+HEARTBEAT_S = 1.0 - PUBLISH_TICK_S
 PRUNE_EVERY_S = 3600.0
 ADHERENCE_REFRESH_S = 60.0
 ADHERENCE_BREAK = "adherence_break"
@@ -81,6 +95,11 @@ def set_fetch_max_wait(ms: int) -> None:
     cls._create_worker_consumer = create
 
 
+def worker_id() -> str:
+    """This worker's key on fw.worker-status: host name and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def broker_urls(bootstrap: str) -> str:
     return ";".join(f"kafka://{h.strip()}" for h in bootstrap.split(",") if h.strip())
 
@@ -102,6 +121,9 @@ class WorkerState:
         self.dirty_agents: dict[str, int] = {}
         self.last_rolling_s = 0.0
         self.last_prune_s = 0.0
+        # fw.adherence keys of days before this were tombstoned by this process (None: none yet)
+        self.adherence_expired_before: date_cls | None = None
+        self.retention_cut: dict[str, int] = {}  # kind of record -> forgotten by prune (retention_days)
         self.last_adherence_s = 0.0
         self.last_floor_s = 0.0
         self.last_published: dict[tuple[str, int], float] = {}  # (queue, partition) -> last publish
@@ -139,7 +161,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         store=w.store,
         datadir=w.datadir,
         topic_partitions=partitions,
-        topic_allow_declare=True,
+        # Faust declares its changelog and leader topics only where Floorwatch creates topics
+        topic_allow_declare=settings.kafka.creates_topics,
+        topic_replication_factor=settings.kafka.replication_factor,
         table_standby_replicas=0,
         broker_session_timeout=w.session_timeout_s,
         broker_heartbeat_interval=w.heartbeat_interval_s,
@@ -472,30 +496,108 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         await run_batches(stream, "forecasts", apply_batch)
 
     async def prune(now_ms: int, owned: set[int]) -> None:
-        """Forget contacts older than ``retention_days`` (tombstones in the changelog)."""
-        today = local_date(now_ms, settings.tz)
-        cutoff_ms, _ = day_bounds_ms(today.fromordinal(today.toordinal() - settings.retention_days), settings.tz)
-        expired = [(cid, f["_p"]) for cid, f in contacts.data.items()
-                   if f is not None and f.get("_p") in owned and reference_ms(f) < cutoff_ms]
-        for cid, p in expired:
-            del contacts.data[cid]
-            st.aggregators[p].forget(cid)
-        await write_changelog(contacts, dict(expired))
-        if expired:
-            log.info("retention: forgot %d contacts offered before %s", len(expired), cutoff_ms)
-        fcr_cutoff = cutoff_ms - round(settings.fcr.window_hours * HOUR_MS)
+        """Forget what ``retention_days`` no longer keeps (floorwatch.domain.retention decides):
+        contacts and their FCR projections, agent-days records, agents; tombstones in the
+        changelogs and, for forgotten agents and days, on fw.agent-status, fw.adherence,
+        fw.alerts and fw.alert-acks. A slice of keys at a time, the event loop gets a turn in
+        between; records of partitions not owned are left to their owner."""
+        started = time.monotonic()
+        h = Horizon.at(now_ms, settings.tz, settings.retention_days)
+        cut = {"contacts": await prune_contacts(h, owned), "customers": await prune_customers(h, now_ms)}
+        cut.update(await prune_agents(h))
+        for kind, n in cut.items():
+            st.retention_cut[kind] = st.retention_cut.get(kind, 0) + n
+        if any(cut.values()):
+            log.info("retention: before %s forgot %s in %.2f s", h.oldest_kept_day,
+                     {k: n for k, n in cut.items() if n}, time.monotonic() - started)
+
+    async def run_sliced(steps: Generator[None, None, Any]) -> Any:
+        """Run a sliced generator of floorwatch.domain.retention, a turn of the loop per slice."""
+        while True:
+            try:
+                next(steps)
+            except StopIteration as stop:
+                return stop.value
+            await asyncio.sleep(0)
+
+    async def prune_contacts(h: Horizon, owned: set[int]) -> int:
+        """Contacts offered before the cutoff: out of the table and their partition's aggregates."""
+        keys = list(contacts.data)
+        expired: dict[str, int] = {}
+        for start in range(0, len(keys), SLICE_SIZE):
+            for cid in keys[start:start + SLICE_SIZE]:
+                f = contacts.data.get(cid)
+                if f is None or f.get("_p") not in owned or not contact_expired(f, h):
+                    continue
+                agg = st.aggregators.get(f["_p"])
+                if agg is None:  # revoked meanwhile: the new owner prunes it
+                    continue
+                del contacts.data[cid]
+                agg.forget(cid)
+                expired[cid] = f["_p"]
+            await asyncio.sleep(0)
+        await write_changelog(contacts, expired)
+        return len(expired)
+
+    async def prune_customers(h: Horizon, now_ms: int) -> int:
+        """FCR projections of contacts offered before the cutoff less the FCR window."""
+        fcr_cutoff = h.cutoff_ms - round(settings.fcr.window_hours * HOUR_MS)
         mine = active(topics.CUSTOMER_CONTACTS)
         pruned: dict[str, int] = {}
-        for p, agg in st.fcr.items():
-            if p not in mine:
-                continue
-            held = [(cu, rec["c"]) for cu, rec in customers.data.items() if rec is not None and rec.get("_p") == p]
-            for cu, cids in agg.expired(held, fcr_cutoff).items():
-                left = {k: v for k, v in customer_contacts(cu).items() if k not in cids}
-                store_customer(cu, p, left)
-                agg.update(cu, left, now_ms)
-                pruned[cu] = p
+        keys = list(customers.data)
+        for start in range(0, len(keys), SLICE_SIZE):
+            held: dict[int, list[tuple[str, Any]]] = {}
+            for cu in keys[start:start + SLICE_SIZE]:
+                rec = customers.data.get(cu)
+                if rec is not None and rec.get("_p") in mine:
+                    held.setdefault(rec["_p"], []).append((cu, rec["c"]))
+            for p, rows in held.items():
+                agg = st.fcr.get(p)
+                if agg is None:
+                    continue
+                for cu, cids in agg.expired(rows, fcr_cutoff).items():
+                    left = {k: v for k, v in customer_contacts(cu).items() if k not in cids}
+                    store_customer(cu, p, left)
+                    agg.update(cu, left, now_ms)
+                    pruned[cu] = p
+            await asyncio.sleep(0)
         await write_changelog(customers, pruned)
+        return len(pruned)
+
+    async def prune_agents(h: Horizon) -> dict[str, int]:
+        """Day records dated before the oldest kept day, agents seen by neither an event since
+        the cutoff nor a kept day record, and the output keys they leave behind."""
+        plan = await run_sliced(plan_agent_expiry(agents.data, agent_days.data, active(topics.AGENT_EVENTS), h))
+        gone = await run_sliced(forget_agents(agents.data, agent_days.data, plan, h, touched=st.dirty_agents))
+        await write_changelog(agent_days, gone.days)
+        await write_changelog(agents, gone.agents)
+        forgotten = set(gone.agent_ids)
+        for aid in forgotten:
+            st.next_check.pop(aid, None)  # else its adherence of "today" is published every minute
+        # nothing republishes what is tombstoned below
+        st.dirty_days = {(a, d) for a, d in st.dirty_days if a not in forgotten and not h.day_expired(d)}
+        sent = 0
+
+        async def tombstone(topic: str, key: str) -> None:
+            nonlocal sent
+            await out[topic].send(key=key.encode(), value=None)
+            sent += 1
+            if sent % SLICE_SIZE == 0:
+                await asyncio.sleep(0)
+
+        for aid in gone.agent_ids:
+            await tombstone(topics.AGENT_STATUS, aid)
+        for alert_id in gone.alert_ids:  # acks are keyed by alert id
+            await tombstone(topics.ALERTS, alert_id)
+            await tombstone(topics.ALERT_ACKS, alert_id)
+        adherence = 0
+        for key in adherence_keys_to_tombstone(plan.kept | set(gone.skipped), gone,
+                                               st.adherence_expired_before, h):
+            await tombstone(topics.ADHERENCE, key)
+            adherence += 1
+        st.adherence_expired_before = h.oldest_kept_day
+        return {"agent_days": len(gone.days), "agents": len(gone.agent_ids), "open_alerts": len(gone.alert_ids),
+                "adherence_keys": adherence}
 
     async def publish_once() -> None:
         now_s = st.clock()
@@ -691,12 +793,43 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         return {"agent_id": aid, "team": profile[3] if profile else None, "updated_ms": now_ms,
                 **figures.as_dict(), "logged_in_ms": {str(k): v for k, v in logged_in.items()}}
 
+    me = worker_id()
+    started_ms = int(st.clock() * 1000)
+    heartbeats = {"stopped": False}  # set at shutdown, after which only the tombstone is written
+
+    async def send_heartbeat() -> None:
+        """This worker's fw.worker-status record: alive now, what it owns, whether it settles."""
+        owned: dict[str, set[int]] = {t: set() for t in topics.CONSUMED}
+        for tp in app.assignor.assigned_actives():
+            if tp.topic in owned:
+                owned[tp.topic].add(tp.partition)
+        value = records.worker_heartbeat(me, int(st.clock() * 1000), started_ms, owned,
+                                         rebalancing=bool(app.rebalancing), recovering=bool(app.in_recovery))
+        await out[topics.WORKER_STATUS].send(key=me.encode(), value=records.dumps(value))
+
+    @app.on_before_shutdown.connect
+    async def forget_heartbeat(app: faust.App, **kwargs: Any) -> None:  # noqa: ARG001
+        """A clean stop deletes this worker's heartbeat (the producer is flushed after this)."""
+        heartbeats["stopped"] = True
+        try:
+            await out[topics.WORKER_STATUS].send(key=me.encode(), value=None)
+        except Exception:
+            log.exception("could not write the heartbeat tombstone of %s", me)
+
     @app.task
     async def publisher() -> None:
         quiet_client_logs()
         period = PUBLISH_TICK_S
+        last_heartbeat = -HEARTBEAT_S
         while not app.should_stop:
             started = time.monotonic()
+            # the heartbeat goes out from this loop, rebalancing or not: it stops when the loop does
+            if started - last_heartbeat >= HEARTBEAT_S and not heartbeats["stopped"]:
+                last_heartbeat = started
+                try:
+                    await send_heartbeat()
+                except Exception:
+                    log.exception("heartbeat failed; retrying next tick")
             if not (app.rebalancing or app.in_recovery):
                 try:
                     await publish_once()
