@@ -1,0 +1,550 @@
+"""Worker memory and restart time per retained contact, and throughput with a full table.
+
+For each size R (``--contacts 1e6 5e6``):
+
+1. a fresh Tansu broker; R contacts' facts are written straight into the ``contacts``
+   table's changelog (``floorwatch-contacts-changelog``), exactly as the worker writes them:
+   key ``orjson.dumps(contact_id)``, value ``orjson.dumps(facts)`` with ``_p``, to the
+   contact's partition of ``fw.contact-events`` (aiokafka's default partitioner). The facts
+   come from ``floorwatch.domain.contacts.apply_event`` over a realistic lifecycle of each
+   contact (offer with a customer for 85 %, answer or abandon, holds, end, wrap-up), offered
+   at a uniformly random time inside ``retention_days``. The FCR state of the same contacts
+   is written to ``floorwatch-customers-changelog`` the same way (``{"_p", "c": {contact:
+   projection}}`` per hashed customer), so the worker recovers both tables. Producing ~4
+   events per contact through a worker would take R / 8,000 s; the table is the same.
+2. a worker starts; restart-to-ready is worker start until it logs "rebuilt aggregates"
+   (tables recovered, queue aggregates built from every contact). Its RSS is read after a
+   full ``gc.collect()`` inside it (a thread of a small wrapper does it on request).
+3. fresh contact events (``--events``, default 100,000) are produced and the throughput is
+   timed until the worker's committed offsets reach the end (as benchmarks/pipeline.py).
+
+The same steps with R = 0 (an empty table) run first: its RSS is subtracted and its
+throughput is the baseline. Bytes per retained contact = (RSS full - RSS empty) / R.
+
+    .venv/bin/python benchmarks/retention.py --contacts 1e6 5e6
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import math
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.pipeline import contact_events, end_offsets, produce, run_faust, stop, time_group  # noqa: E402
+from floorwatch.domain.contacts import Facts, apply_event  # noqa: E402
+from floorwatch.domain.fcr import apply_projection, partition_for, projection  # noqa: E402
+from floorwatch.domain.queue_metrics import QueueRules  # noqa: E402
+from services.broker import create_topics, free_port, start_tansu, stop_process  # noqa: E402
+
+CONTACTS_CHANGELOG = "floorwatch-contacts-changelog"
+CUSTOMERS_CHANGELOG = "floorwatch-customers-changelog"
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+READY_LINE = "rebuilt aggregates"
+CHUNK_CONTACTS = 100_000  # contacts generated, written and forgotten at a time (bounded memory)
+CUSTOMER_KEY = b"bench-customer-hash-key"
+QUEUES = ("sales", "support", "chat")
+MIB = 1024 * 1024
+IDLE_CPU_RATIO = 0.15  # a worker using less than this share of one core is idle
+
+# run by the worker's process: a thread that, when ``<dir>/gc-request`` appears, runs a full
+# collection and writes the process's RSS in bytes to ``<dir>/gc-done`` (mode's worker owns
+# SIGUSR1/SIGUSR2, so a file is the request)
+WORKER_WRAPPER = '''
+import gc, os, sys, threading, time
+from pathlib import Path
+probe = Path({probe_dir!r})
+def rss_bytes():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+def serve():
+    while True:
+        req = probe / "gc-request"
+        if req.exists():
+            req.unlink()
+            gc.collect()
+            (probe / "gc-done.tmp").write_text(str(rss_bytes()))
+            (probe / "gc-done.tmp").rename(probe / "gc-done")
+        time.sleep(0.1)
+threading.Thread(target=serve, daemon=True).start()
+from floorwatch.cli import main
+sys.exit(main({argv!r}))
+'''
+
+
+def contact_partition(contact_id: str, partitions: int) -> int:
+    """The ``fw.contact-events`` partition of a contact (aiokafka's default partitioner)."""
+    return (murmur2(contact_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def lifecycle(rng: random.Random, contact_id: str, offered_ms: int, customer: str | None,
+              next_eid: Callable[[], str]) -> list[tuple[int, dict[str, Any]]]:
+    """One contact's events as ``(ts_ms, event)``: offered; 10 % abandoned, else answered,
+    20 % of those with one hold, ended, wrap-up saying whether it was resolved (80 %)."""
+    queue = rng.choice(QUEUES)
+    base = {"contact_id": contact_id}
+    offer: dict[str, Any] = {**base, "type": "contact.offered", "queue": queue,
+                             "channel": "chat" if queue == "chat" else "voice"}
+    if customer is not None:
+        offer["customer"] = customer
+    events: list[tuple[int, dict[str, Any]]] = [(offered_ms, offer)]
+    wait_ms = int(rng.expovariate(1 / 20_000))
+    if rng.random() < 0.1:
+        events.append((offered_ms + wait_ms, {**base, "type": "contact.abandoned"}))
+    else:
+        agent = f"a{rng.randrange(10_000)}"
+        answered_ms = offered_ms + wait_ms
+        ended_ms = answered_ms + int(rng.lognormvariate(11.9, 0.5))
+        events.append((answered_ms, {**base, "type": "contact.answered", "agent_id": agent}))
+        if rng.random() < 0.2:
+            hold_at = answered_ms + (ended_ms - answered_ms) // 3
+            events.append((hold_at, {**base, "type": "contact.hold_started", "agent_id": agent}))
+            events.append((hold_at + 30_000, {**base, "type": "contact.hold_ended", "agent_id": agent}))
+        events.append((ended_ms, {**base, "type": "contact.ended", "agent_id": agent}))
+        events.append((ended_ms + 30_000, {**base, "type": "contact.wrapup_ended", "agent_id": agent,
+                                           "resolved": rng.random() < 0.8}))
+    for _, ev in events:
+        ev["event_id"] = next_eid()
+    return events
+
+
+def facts_of(events: list[tuple[int, dict[str, Any]]], rules_for: Callable[[str], QueueRules],
+             customer_key: bytes) -> Facts:
+    """The contact's facts as the worker holds them after these events (without ``_p``)."""
+    facts: Facts | None = None
+    for ts_ms, ev in events:
+        new = apply_event(facts, ev, ts_ms, rules_for, customer_key=customer_key)
+        if new is not None:
+            facts = new
+    assert facts is not None
+    return facts
+
+
+@dataclass(frozen=True)
+class Retained:
+    contacts: list[tuple[int, bytes, bytes]]   # (partition, key, value) for the contacts changelog
+    customers: list[tuple[int, bytes, bytes]]  # same for the customers changelog
+
+
+def retained_chunk(first: int, count: int, seed: int, now_ms: int, retention_days: int, partitions: int,
+                   rules_for: Callable[[str], QueueRules], customer_key: bytes, tag: str = "bench") -> Retained:
+    """Changelog records of contacts ``first .. first + count - 1`` and of their customers.
+
+    Offers are uniformly random in ``[now - (retention_days - 1) days, now - 2 h]`` (inside
+    retention with a day to spare); 85 % carry a customer from a pool of ``count // 3`` of
+    this chunk (about 2.6 contacts per customer), so FCR holds realistic customers."""
+    rng = random.Random(seed * 1_000_003 + first)
+    lo_ms = now_ms - (retention_days - 1) * DAY_MS
+    hi_ms = now_ms - 2 * HOUR_MS
+    pool = max(1, count // 3)
+    eid_counter = [first * 8]
+
+    def next_eid() -> str:
+        eid_counter[0] += 1
+        return f"e-{tag}-{eid_counter[0]}"
+
+    contacts: list[tuple[int, bytes, bytes]] = []
+    by_customer: dict[str, tuple[int, dict[str, Any]]] = {}
+    for i in range(first, first + count):
+        cid = f"r-{tag}-{i}"
+        customer = f"cust-{first}-{rng.randrange(pool)}" if rng.random() < 0.85 else None
+        facts = facts_of(lifecycle(rng, cid, rng.randrange(lo_ms, hi_ms), customer, next_eid),
+                         rules_for, customer_key)
+        p = contact_partition(cid, partitions)
+        facts["_p"] = p
+        contacts.append((p, orjson.dumps(cid), orjson.dumps(facts)))
+        proj = projection(facts)
+        if proj is not None:
+            cu, value = proj
+            held = by_customer.get(cu)
+            new = apply_projection(held[1] if held else None, cid, value)
+            if new is not None:
+                by_customer[cu] = (partition_for(cu, partitions), new)
+    customers = [(p, orjson.dumps(cu), orjson.dumps({"_p": p, "c": c})) for cu, (p, c) in by_customer.items()]
+    return Retained(contacts, customers)
+
+
+def bytes_per_contact(rss_full_bytes: int, rss_empty_bytes: int, contacts: int) -> float:
+    """Worker memory a retained contact costs: RSS growth over the empty worker, per contact."""
+    if contacts <= 0:
+        raise ValueError("contacts must be positive")
+    return (rss_full_bytes - rss_empty_bytes) / contacts
+
+
+def marginal_bytes_per_contact(rss_small_bytes: int, contacts_small: int, rss_large_bytes: int,
+                               contacts_large: int) -> float:
+    """Memory per contact between two sizes: what one more contact costs, without the fixed
+    per-interval state (published partials, interval buckets) a small table is dominated by."""
+    if contacts_large <= contacts_small:
+        raise ValueError("the second size must be larger")
+    return (rss_large_bytes - rss_small_bytes) / (contacts_large - contacts_small)
+
+
+def per_million(value: float, contacts: int) -> float:
+    """``value`` (seconds, bytes ...) scaled to one million retained contacts."""
+    if contacts <= 0:
+        raise ValueError("contacts must be positive")
+    return value * 1_000_000 / contacts
+
+
+def retained_contacts(agents: int, contacts_per_agent_day: float, retention_days: int) -> int:
+    """Contacts a center holds at steady state: agents x contacts per agent-day x retention days."""
+    return round(agents * contacts_per_agent_day * retention_days)
+
+
+def fits(contacts: int, bytes_per: float, available_bytes: int, reserve_bytes: int) -> bool:
+    """Whether a size can run: the worker's growth plus a reserve (the broker's in-memory copy,
+    ~0.5 KB a contact, and the rest of the shared machine) within what is available."""
+    return contacts * bytes_per + reserve_bytes <= available_bytes
+
+
+def available_bytes() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no MemAvailable in /proc/meminfo")
+
+
+def rss_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+async def write_records(bootstrap: str, topic: str, records: list[tuple[int, bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024,
+                                max_request_size=8 * MIB)
+    await producer.start()
+    try:
+        for p, key, value in records:
+            await producer.send(topic, value, key=key, partition=p)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def fill(bootstrap: str, n: int, seed: int, now_ms: int, retention_days: int, partitions: int,
+               rules_for: Callable[[str], QueueRules]) -> tuple[float, int, int]:
+    """Write ``n`` retained contacts; (seconds, contact bytes, customer records)."""
+    started = time.perf_counter()
+    value_bytes = 0
+    customers = 0
+    for first in range(0, n, CHUNK_CONTACTS):
+        chunk = retained_chunk(first, min(CHUNK_CONTACTS, n - first), seed, now_ms, retention_days,
+                               partitions, rules_for, CUSTOMER_KEY)
+        value_bytes += sum(len(k) + len(v) for _, k, v in chunk.contacts)
+        customers += len(chunk.customers)
+        await write_records(bootstrap, CONTACTS_CHANGELOG, chunk.contacts)
+        await write_records(bootstrap, CUSTOMERS_CHANGELOG, chunk.customers)
+        del chunk
+        gc.collect()
+        if first // CHUNK_CONTACTS % 10 == 9:
+            print(f"    written {first + CHUNK_CONTACTS:,} contacts in {time.perf_counter() - started:.0f} s",
+                  flush=True)
+    return time.perf_counter() - started, value_bytes, customers
+
+
+@dataclass
+class Run:
+    contacts: int
+    ready_s: float
+    settle_s: float  # from ready until the worker's CPU use falls below IDLE_CPU_RATIO
+    rss_bytes: int
+    events_per_s: float
+    ready_line: str
+
+
+async def worker_run(bootstrap: str, tmp: Path, name: str, fresh: list[tuple[bytes, bytes]], n: int,
+                     ready_timeout_s: float, partitions: int) -> Run:
+    """Start a worker, time it to ready, read its RSS after a gc, then time fresh events."""
+    probe = tmp / f"probe-{name}"
+    probe.mkdir(parents=True)
+    log = tmp / f"worker-{name}.log"
+    argv = ["worker", "--data-dir", str(tmp / f"data-{name}"), "--loglevel", "info"]
+    wrapper = tmp / f"worker_{name}.py"
+    wrapper.write_text(WORKER_WRAPPER.format(probe_dir=str(probe), argv=argv))
+    env = {**os.environ, "FLOORWATCH_KAFKA": bootstrap, "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml"),
+           "FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY": CUSTOMER_KEY.decode()}
+    started = time.perf_counter()
+    proc = run_faust([sys.executable, str(wrapper)], env, log)
+    try:
+        ready_line = ""
+        while not ready_line:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited:\n{log.read_text()[-3000:]}")
+            if time.perf_counter() - started > ready_timeout_s:
+                raise TimeoutError(f"worker not ready after {ready_timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
+            for line in log.read_text(errors="replace").splitlines():
+                if READY_LINE in line and f"partitions {list(range(partitions))}" in line:
+                    ready_line = line.strip()
+            await asyncio.sleep(0.2)
+        ready_s = time.perf_counter() - started
+        # after ready the worker publishes every retained interval once and runs its first
+        # retention pass: memory and throughput are read once it is idle again
+        settled_at = await wait_idle(proc, log)
+        settle_s = settled_at - started - ready_s
+        (probe / "gc-request").write_text("")
+        while not (probe / "gc-done").exists():
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited:\n{log.read_text()[-3000:]}")
+            await asyncio.sleep(0.1)
+        rss = int((probe / "gc-done").read_text())
+        await produce(bootstrap, fresh)
+        rate = await time_group(bootstrap, "floorwatch", await end_offsets(bootstrap), proc, log)
+        return Run(n, ready_s, settle_s, rss, rate, ready_line)
+    finally:
+        stop(proc)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def wait_idle(proc: subprocess.Popen, log: Path, window_s: float = 2.0,
+                    timeout_s: float = 1800) -> float:
+    """perf_counter() when the worker first used under IDLE_CPU_RATIO of a core over ``window_s``."""
+    deadline = time.perf_counter() + timeout_s
+    before = cpu_seconds(proc.pid)
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(window_s)
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited:\n{log.read_text()[-3000:]}")
+        now = cpu_seconds(proc.pid)
+        if now - before < IDLE_CPU_RATIO * window_s:
+            return time.perf_counter()
+        before = now
+    raise TimeoutError(f"worker still busy {timeout_s:.0f} s after ready")
+
+
+def deep_size(obj: Any, seen: set[int]) -> int:
+    """``sys.getsizeof`` of ``obj`` and everything it holds that ``seen`` has not counted
+    (shared objects, e.g. interned fact keys, are counted once)."""
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        size += sum(deep_size(v, seen) for v in obj)
+    elif hasattr(obj, "__slots__"):
+        size += sum(deep_size(getattr(obj, name), seen) for name in obj.__slots__ if hasattr(obj, name))
+    return size
+
+
+def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
+                       rules_for: Callable[[str], QueueRules]) -> dict[str, float]:
+    """Bytes per contact of each part of a worker's retained state, built here as the worker
+    builds it: the contacts table's dict from the changelog values, the queue aggregators of
+    all partitions, the customers table and the FCR aggregators (tracemalloc deltas)."""
+    import tracemalloc
+    from zoneinfo import ZoneInfo
+
+    from floorwatch.domain.aggregate import QueueAggregator
+    from floorwatch.domain.fcr import FcrAggregator
+
+    now_ms = int(time.time() * 1000)
+    records = [retained_chunk(first, min(CHUNK_CONTACTS, n - first), seed, now_ms, retention_days, partitions,
+                              rules_for, CUSTOMER_KEY) for first in range(0, n, CHUNK_CONTACTS)]
+    gc.collect()
+    tracemalloc.start()
+    out: dict[str, float] = {}
+
+    def step(name: str, build: Callable[[], Any]) -> Any:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        built = build()
+        gc.collect()
+        out[name] = (tracemalloc.get_traced_memory()[0] - before) / n
+        return built
+
+    # the memory store is a plain dict; keys and values decoded from the changelog's JSON
+    table = step("contacts table (dict, keys, facts)",
+                 lambda: {orjson.loads(k): orjson.loads(v) for r in records for _, k, v in r.contacts})
+    os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
+    from floorwatch.config import load_settings
+
+    settings = load_settings()
+    tz = ZoneInfo(settings.tz) if isinstance(settings.tz, str) else settings.tz
+
+    def build_aggregators() -> dict[int, QueueAggregator]:
+        aggs = {p: QueueAggregator(tz, settings.interval_minutes) for p in range(partitions)}
+        for cid, facts in table.items():
+            aggs[facts["_p"]].update(cid, facts)
+        return aggs
+
+    aggs = step("queue aggregators (all partitions)", build_aggregators)
+    customers = step("customers table (FCR projections)",
+                     lambda: {orjson.loads(k): orjson.loads(v) for r in records for _, k, v in r.customers})
+
+    def build_fcr() -> dict[int, FcrAggregator]:
+        fcr = {p: FcrAggregator(tz, settings.interval_minutes, round(settings.fcr.window_hours * HOUR_MS))
+               for p in range(partitions)}
+        for cu, rec in customers.items():
+            fcr[rec["_p"]].update(cu, rec["c"], now_ms)
+        return fcr
+
+    fcr = step("FCR aggregators", build_fcr)
+    tracemalloc.stop()
+    # where a contact's table entry goes (a getsizeof walk over a sample; keys are interned)
+    sample = list(table.items())[:10_000]
+    seen: set[int] = set()
+    for k in ("o", "q", "ch", "cu", "r", "a", "b", "e", "w", "h", "_p"):
+        seen.add(id(k))
+    parts = {"dict objects": 0, "contact id": 0}
+    for cid, facts in sample:
+        parts["contact id"] += deep_size(cid, seen)
+        parts["dict objects"] += sys.getsizeof(facts)
+        seen.add(id(facts))
+        for key, value in facts.items():
+            parts[f"fact {key}"] = parts.get(f"fact {key}", 0) + deep_size(value, seen)
+    for name, total in sorted(parts.items(), key=lambda kv: -kv[1]):
+        out[f"  table: {name}"] = total / len(sample)
+    agg_parts = {"buckets": 0.0, "minutes": 0.0, "by_contact": 0.0, "waiting": 0.0}
+    seen = set()
+    for agg in aggs.values():
+        agg_parts["by_contact"] += deep_size(agg.by_contact, seen)
+        agg_parts["buckets"] += deep_size(agg.buckets, seen)
+        agg_parts["minutes"] += deep_size(agg.minutes, seen)
+        agg_parts["waiting"] += deep_size(agg.waiting, seen)
+    out["  aggregators: minute buckets"] = agg_parts["minutes"] / n
+    out["  aggregators: interval buckets (with contributions)"] = agg_parts["buckets"] / n
+    out["  aggregators: by_contact index"] = agg_parts["by_contact"] / n
+    out["  buckets: minute / interval"] = (sum(len(a.minutes) for a in aggs.values())
+                                           / max(1, sum(len(a.buckets) for a in aggs.values())))
+    del fcr
+    return out
+
+
+def parse_size(text: str) -> int:
+    return int(float(text))
+
+
+def rules_from_settings() -> Callable[[str], QueueRules]:
+    os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
+    from floorwatch.config import load_settings
+
+    settings = load_settings()
+    cache: dict[str, QueueRules] = {}
+
+    def rules_for(queue: str) -> QueueRules:
+        if queue not in cache:
+            q = settings.queue(queue)
+            cache[queue] = QueueRules.from_seconds(q.sl_threshold_s, q.short_abandon_s, q.sl_target, q.sl_formula)
+        return cache[queue]
+
+    return rules_for
+
+
+async def one_size(n: int, args: argparse.Namespace, tmp: Path, fresh: list[tuple[bytes, bytes]],
+                   rules_for: Callable[[str], QueueRules]) -> Run:
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    broker = start_tansu("127.0.0.1", port, tmp / f"broker-{n}.log")
+    try:
+        await create_topics(bootstrap, args.partitions)
+        if n:
+            now_ms = int(time.time() * 1000)
+            seconds, value_bytes, customers = await fill(bootstrap, n, args.seed, now_ms, args.retention_days,
+                                                         args.partitions, rules_for)
+            print(f"  {n:,} contacts written to the changelog in {seconds:.0f} s "
+                  f"({value_bytes / n:.0f} bytes of key + value per contact; {customers:,} customer records; "
+                  f"broker RSS {rss_of(broker.pid) / MIB:,.0f} MiB)", flush=True)
+        run = await worker_run(bootstrap, tmp, str(n), fresh, n, args.ready_timeout_s, args.partitions)
+        print(f"  {n:,} contacts: ready {run.ready_s:.1f} s, idle {run.settle_s:.1f} s later, "
+              f"RSS {run.rss_bytes / MIB:,.0f} MiB, "
+              f"fresh events {run.events_per_s:,.0f}/s", flush=True)
+        print(f"    {run.ready_line}", flush=True)
+        return run
+    finally:
+        stop_process(broker)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contacts", nargs="+", type=parse_size, default=[1_000_000, 5_000_000],
+                        help="retained contact counts (1e6 style accepted)")
+    parser.add_argument("--events", type=int, default=100_000, help="fresh contact events timed after recovery")
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--retention-days", type=int, default=62)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--assume-bytes-per-contact", type=float, default=1500,
+                        help="estimate used to skip sizes that cannot fit before the first measurement")
+    parser.add_argument("--reserve-gib", type=float, default=4, help="memory left to the rest of the machine")
+    parser.add_argument("--ready-timeout-s", type=float, default=3600)
+    parser.add_argument("--profile", type=parse_size, default=0,
+                        help="only profile this many contacts in this process (no broker, no worker)")
+    args = parser.parse_args()
+    if args.profile:
+        print(f"in-process profile of {args.profile:,} retained contacts (bytes per contact):")
+        for name, value in profile_in_process(args.profile, args.seed, args.retention_days, args.partitions,
+                                              rules_from_settings()).items():
+            print(f"  {name:<55} {value:>9,.1f}")
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="fw-retention-"))
+    rules_for = rules_from_settings()
+    fresh = contact_events(args.events)
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{available_bytes() / 2**30:.1f} GiB available")
+    print("method: contact facts written straight into the contacts table's changelog "
+          "(and their customers into the customers changelog); the worker recovers them", flush=True)
+    empty = await one_size(0, args, tmp, fresh, rules_for)
+    estimate = args.assume_bytes_per_contact
+    results: list[Run] = []
+    skipped: list[int] = []
+    for n in args.contacts:
+        if not fits(n, estimate, available_bytes(), int(args.reserve_gib * 2**30)):
+            print(f"  {n:,} contacts skipped: ~{n * estimate / 2**30:.1f} GiB of worker growth do not fit "
+                  f"in {available_bytes() / 2**30:.1f} GiB available less {args.reserve_gib} GiB", flush=True)
+            skipped.append(n)
+            continue
+        run = await one_size(n, args, tmp, fresh, rules_for)
+        results.append(run)
+        estimate = max(estimate, bytes_per_contact(run.rss_bytes, empty.rss_bytes, n))
+
+    print()
+    print(f"empty worker: ready {empty.ready_s:.1f} s, idle {empty.settle_s:.1f} s later, RSS {empty.rss_bytes / MIB:,.0f} MiB, "
+          f"{empty.events_per_s:,.0f} events/s ({args.events:,} fresh contact events)")
+    print(f"{'retained':>12} {'RSS MiB':>9} {'bytes/contact':>14} {'ready s':>8} {'s per 1e6':>10} "
+          f"{'idle after s':>12} {'events/s':>9} {'vs empty':>9}")
+    for run in results:
+        per = bytes_per_contact(run.rss_bytes, empty.rss_bytes, run.contacts)
+        print(f"{run.contacts:>12,} {run.rss_bytes / MIB:>9,.0f} {per:>14,.0f} {run.ready_s:>8.1f} "
+              f"{per_million(run.ready_s, run.contacts):>10.1f} {run.settle_s:>12.1f} {run.events_per_s:>9,.0f} "
+              f"{run.events_per_s / empty.events_per_s:>9.3f}")
+    for a, b in zip(results, results[1:]):
+        print(f"marginal {a.contacts:,} -> {b.contacts:,}: "
+              f"{marginal_bytes_per_contact(a.rss_bytes, a.contacts, b.rss_bytes, b.contacts):,.0f} bytes/contact, "
+              f"{per_million(b.ready_s - a.ready_s, b.contacts - a.contacts):.1f} s ready per 1e6")
+    for n in skipped:
+        print(f"{n:>12,} skipped (memory)")
+    if any(math.isnan(r.events_per_s) for r in [empty, *results]):
+        print("note: nan events/s means the group committed everything in one step (too few events)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

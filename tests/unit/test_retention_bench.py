@@ -1,0 +1,168 @@
+"""The pure parts of benchmarks/retention.py: generated facts, changelog records, arithmetic."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+
+import orjson
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+
+from benchmarks.retention import (
+    DAY_MS,
+    HOUR_MS,
+    bytes_per_contact,
+    contact_partition,
+    cpu_seconds,
+    deep_size,
+    facts_of,
+    fits,
+    lifecycle,
+    marginal_bytes_per_contact,
+    per_million,
+    retained_chunk,
+    retained_contacts,
+)
+from floorwatch.domain.contacts import hash_customer
+from floorwatch.domain.fcr import partition_for, projection
+from floorwatch.domain.queue_metrics import QueueRules
+
+KEY = b"test-customer-key"
+RULES = {"sales": QueueRules(20_000, 5_000, 0.8, "answered_over_offered"),
+         "support": QueueRules(30_000, 5_000, 0.8, "answered_over_offered"),
+         "chat": QueueRules(60_000, 10_000, 0.9, "answered_over_answered_and_late_abandons")}
+
+
+def rules_for(queue: str) -> QueueRules:
+    return RULES[queue]
+
+
+def eids() -> object:
+    counter = iter(range(1, 1000))
+    return lambda: f"e{next(counter)}"
+
+
+def test_facts_of_a_handwritten_lifecycle() -> None:
+    events = [
+        (1_000, {"contact_id": "c1", "type": "contact.offered", "queue": "support", "channel": "voice",
+                 "customer": "+4412345", "event_id": "e1"}),
+        (6_000, {"contact_id": "c1", "type": "contact.answered", "agent_id": "a7", "event_id": "e2"}),
+        (9_000, {"contact_id": "c1", "type": "contact.hold_started", "agent_id": "a7", "event_id": "e3"}),
+        (19_000, {"contact_id": "c1", "type": "contact.hold_ended", "agent_id": "a7", "event_id": "e4"}),
+        (60_000, {"contact_id": "c1", "type": "contact.ended", "agent_id": "a7", "event_id": "e5"}),
+        (90_000, {"contact_id": "c1", "type": "contact.wrapup_ended", "agent_id": "a7", "resolved": False,
+                  "event_id": "e6"}),
+    ]
+    assert facts_of(events, rules_for, KEY) == {
+        "o": [1_000, "e1"], "q": "support", "ch": "voice", "cu": hash_customer("+4412345", KEY),
+        "r": [30_000, 5_000, 0.8, "answered_over_offered"],
+        "a": [6_000, "e2", "a7"], "h": {"e3": [1, 9_000], "e4": [0, 19_000]},
+        "e": [60_000, "e5", "a7"], "w": [90_000, "e6", "a7", False],
+    }
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_lifecycle_facts_do_not_depend_on_event_order(seed: int) -> None:
+    events = lifecycle(random.Random(seed), f"c{seed}", 1_700_000_000_000, "cust-1" if seed % 3 else None, eids())
+    shuffled = list(events)
+    random.Random(seed + 100).shuffle(shuffled)
+    facts = facts_of(events, rules_for, KEY)
+    assert facts_of(shuffled, rules_for, KEY) == facts
+    # every event left its fact: the offer, one outcome, the holds, end and wrap-up
+    assert facts["o"] == [1_700_000_000_000, events[0][1]["event_id"]]
+    kinds = [ev["type"] for _, ev in events]
+    assert ("b" in facts) == ("contact.abandoned" in kinds)
+    assert ("a" in facts) == ("e" in facts) == ("w" in facts) == ("contact.answered" in kinds)
+    assert len(facts.get("h", {})) == kinds.count("contact.hold_started") + kinds.count("contact.hold_ended")
+    assert ("cu" in facts) == (seed % 3 != 0)
+    assert len({ev["event_id"] for _, ev in events}) == len(events)
+    assert [ts for ts, _ in events] == sorted(ts for ts, _ in events)
+
+
+def test_contact_partition_is_aiokafkas_default_partitioner() -> None:
+    partitioner = DefaultPartitioner()
+    for i in range(200):
+        key = f"r-bench-{i}"
+        assert contact_partition(key, 8) == partitioner(key.encode(), list(range(8)), list(range(8)))
+
+
+def test_retained_chunk_records_are_what_the_worker_writes() -> None:
+    now_ms = 1_800_000_000_000
+    chunk = retained_chunk(1_000, 300, seed=3, now_ms=now_ms, retention_days=62, partitions=8,
+                           rules_for=rules_for, customer_key=KEY)
+    assert len(chunk.contacts) == 300
+    ids = [orjson.loads(k) for _, k, _ in chunk.contacts]
+    assert ids == [f"r-bench-{i}" for i in range(1_000, 1_300)]
+    expected_customers: dict[str, dict] = {}
+    for (p, key, value), cid in zip(chunk.contacts, ids, strict=True):
+        facts = orjson.loads(value)
+        assert key == orjson.dumps(cid)
+        assert facts["_p"] == p == contact_partition(cid, 8)
+        assert now_ms - 61 * DAY_MS <= facts["o"][0] < now_ms - 2 * HOUR_MS
+        rules = RULES[facts["q"]]
+        assert facts["r"] == [rules.sl_threshold_ms, rules.short_abandon_ms, rules.sl_target, rules.sl_formula]
+        proj = projection(facts)
+        if proj is not None:
+            expected_customers.setdefault(proj[0], {})[cid] = proj[1]
+    with_customer = sum(1 for _, _, v in chunk.contacts if "cu" in orjson.loads(v))
+    assert 0.75 * 300 < with_customer < 0.95 * 300  # 85 % of offers carry a customer
+    got = {orjson.loads(k): (p, orjson.loads(v)) for p, k, v in chunk.customers}
+    assert set(got) == set(expected_customers)
+    for cu, (p, rec) in got.items():
+        assert p == rec["_p"] == partition_for(cu, 8)
+        assert rec["c"] == expected_customers[cu]
+    assert sum(len(rec["c"]) for _, rec in got.values()) == with_customer
+
+
+def test_retained_chunks_are_reproducible_and_disjoint() -> None:
+    args = dict(seed=5, now_ms=1_800_000_000_000, retention_days=62, partitions=8, rules_for=rules_for,
+                customer_key=KEY)
+    a = retained_chunk(0, 50, **args)
+    assert retained_chunk(0, 50, **args) == a
+    b = retained_chunk(50, 50, **args)
+    eids_a = {e for _, _, v in a.contacts for e in _eids(orjson.loads(v))}
+    eids_b = {e for _, _, v in b.contacts for e in _eids(orjson.loads(v))}
+    assert eids_a and eids_b and not eids_a & eids_b
+
+
+def _eids(facts: dict) -> list[str]:
+    out = [facts[s][1] for s in ("o", "a", "b", "e", "w") if s in facts]
+    return out + list(facts.get("h", {}))
+
+
+def test_per_contact_arithmetic() -> None:
+    assert bytes_per_contact(1_300_000_000, 300_000_000, 1_000_000) == 1_000.0
+    assert per_million(42.0, 2_000_000) == 21.0
+    assert per_million(3.0, 500_000) == 6.0
+    # 1e6 -> 3e6 contacts grew RSS by 4,000,000,000 bytes: 2,000 bytes per extra contact
+    assert marginal_bytes_per_contact(2_000_000_000, 1_000_000, 6_000_000_000, 3_000_000) == 2_000.0
+    with pytest.raises(ValueError):
+        bytes_per_contact(1, 0, 0)
+    with pytest.raises(ValueError):
+        marginal_bytes_per_contact(1, 5, 2, 5)
+
+
+def test_sizing_arithmetic() -> None:
+    assert retained_contacts(1_000, 20, 62) == 1_240_000
+    assert retained_contacts(10_000, 20, 62) == 12_400_000
+    gib = 2**30
+    assert fits(1_000_000, 4_000, 8 * gib, 4 * gib)  # 3.7 GiB + 4 GiB <= 8 GiB
+    assert not fits(2_000_000, 4_000, 8 * gib, 4 * gib)  # 7.5 GiB + 4 GiB > 8 GiB
+
+
+def test_deep_size_counts_shared_objects_once() -> None:
+    text = "x" * 40
+    inner = [text, text]
+    outer = {"k": inner}
+    seen: set[int] = set()
+    expected = (sys.getsizeof(outer) + sys.getsizeof("k") + sys.getsizeof(inner) + sys.getsizeof(text))
+    assert deep_size(outer, seen) == expected
+    assert deep_size(inner, seen) == 0  # already counted
+
+
+def test_cpu_seconds_of_this_process_matches_process_time() -> None:
+    spent = cpu_seconds(os.getpid())
+    assert abs(spent - time.process_time()) < 0.05
