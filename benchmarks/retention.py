@@ -384,6 +384,11 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
     # the memory store is a plain dict; keys and values decoded from the changelog's JSON
     table = step("contacts table (dict, keys, facts)",
                  lambda: {orjson.loads(k): orjson.loads(v) for r in records for _, k, v in r.contacts})
+    # what-if (not the worker's storage): the same table holding each contact's JSON bytes (exact-size
+    # copies: orjson.dumps returns over-allocated buffers)
+    as_bytes = step("what-if: table of JSON bytes values",
+                    lambda: {orjson.loads(k): bytes(bytearray(v)) for r in records for _, k, v in r.contacts})
+    del as_bytes
     os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
     from floorwatch.config import load_settings
 
