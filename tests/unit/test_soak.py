@@ -107,3 +107,12 @@ def test_minute_line_marks_unknowns_and_not_serving() -> None:
     assert "lat p50     - p99     - max     - ms (0/60 shown, 60 late)" in line
     assert "| lag - readyz - | events -" in line
     assert line.endswith("| NOT SERVING: 60 probe(s) not shown within 30 s; died: api (exit 1)")
+
+
+def test_a_warmup_minute_is_judged_only_by_deaths() -> None:
+    burst = Minute(1, latencies_ms=[100.0] * 59 + [6_000.0], probes=60, late=1, warmup=True)
+    assert stopped_reasons(burst) == []
+    assert format_minute(burst).startswith("min   1w| ")
+    dead = Minute(1, latencies_ms=[100.0] * 60, probes=60, died=["worker (exit 1)"], warmup=True)
+    assert stopped_reasons(dead) == ["died: worker (exit 1)"]
+    assert first_stopped_minute([burst, Minute(2, latencies_ms=[100.0] * 59 + [5_500.0], probes=60)]) == 2
