@@ -22,7 +22,9 @@ free loopback ports, each in its own process group. Then, every minute, it print
 
 At the end: least-squares slopes per minute of each process's RSS and CPU and of the latency
 p50/p99, and the minute at which the stack stopped serving (``first_stopped_minute``), if it
-did, else "served for M minutes". By default the run ends after the minute in which it
+did, else "served for M minutes" (stopped serving: a minute with probe p99 > 5 s, a probe
+not shown within 30 s, or a dead process; the first minute, the simulator's start-up burst,
+is a warm-up judged only by deaths). By default the run ends after the minute in which it
 stopped serving (``--keep-going`` to run on). It kills every process group it started and
 talks only to loopback addresses; its request loops have timeouts and bounded counts.
 
