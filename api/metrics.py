@@ -1,4 +1,4 @@
-"""Prometheus exposition of the API's view (SPEC §6): a custom collector run at scrape time.
+"""Prometheus exposition of the API's view (series listed in docs/metrics.md): a custom collector run at scrape time.
 
 Nothing here is per-event bookkeeping: every gauge is derived from the ``View`` (the last value
 of every output-topic record) when Prometheus scrapes ``GET /metrics``, with the same windows,

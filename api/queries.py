@@ -589,7 +589,7 @@ def merged_ack(record: dict[str, Any], ack: dict[str, Any] | None) -> tuple[str 
 
 
 def alert_row(key: str, record: dict[str, Any], ack: dict[str, Any] | None, settings: Settings) -> dict[str, Any]:
-    """SPEC §5 alert object with local RFC 3339 times, merged with its ack."""
+    """The alert object (docs/api.md) with local RFC 3339 times, merged with its ack."""
     acked_by, acked_at_ms = merged_ack(record, ack)
     state = record.get("state")
     details = record.get("details")

@@ -1,4 +1,4 @@
-"""Latency: contact event produced -> the wallboard websocket frame that reflects it (SPEC §7).
+"""Latency: contact event produced -> the wallboard websocket frame that reflects it (target: p99 under 250 ms at 2,000 events/s; docs/performance.md).
 
 For each N, starts its own Tansu broker, one worker (``floorwatch worker``) and one API
 (``floorwatch api``) as processes on free loopback ports (a fresh stack per N, so every N

@@ -1,4 +1,4 @@
-"""How long ``GET /metrics`` takes to render at SPEC §7 scale: 10,000 agents and 500 queues.
+"""How long ``GET /metrics`` takes to render at the largest supported floor: 10,000 agents and 500 queues.
 
     .venv/bin/python benchmarks/metrics.py [--agents 10000] [--queues 500] [--renders 20]
 

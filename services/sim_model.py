@@ -25,7 +25,7 @@ The model:
 ``simulate`` runs a bounded span and returns the events with the truth: the figures those
 events imply, computed from the model's own contact records and state timelines.
 
-Truth definitions beyond SPEC §3/§4 (W = ``fcr.window_hours``; contacts are ordered by
+Truth definitions beyond docs/metrics.md and docs/adherence.md (W = ``fcr.window_hours``; contacts are ordered by
 ``(offered time, contact_id)``, and only the contacts of the run exist):
 
 * a *customer contact* is an offered contact with a ``customer`` that is not a transfer leg (no
@@ -1322,7 +1322,7 @@ def _quality_truth(sim: Simulation, customer_contacts: list[_CustomerContact]) -
 
 
 def truth(sim: Simulation, seed: int) -> dict[str, Any]:
-    """The figures the emitted events imply (SPEC §3, §4, §6), from the model's own records."""
+    """The figures the emitted events imply (docs/metrics.md, docs/adherence.md), from the model's own records."""
     if sim.end_ms is None or not sim.keep_records:
         raise ValueError("truth needs a bounded run that keeps its records")
     customer_contacts = _customer_contacts(sim)

@@ -1,4 +1,4 @@
-"""Schedule adherence (SPEC §4) as plain data and pure functions; see ``docs/adherence.md``.
+"""Schedule adherence as plain data and pure functions; see ``docs/adherence.md``.
 
 Every time is epoch milliseconds (int) and is passed in: nothing here reads the clock.
 

@@ -33,7 +33,7 @@ def apply_agent_event(record: AgentRecord | None, ev: dict[str, Any], ts_ms: int
 
 
 def agent_status(agent_id: str, record: AgentRecord, now_ms: int) -> dict[str, Any]:
-    """The ``fw.agent-status`` value of SPEC/records: profile plus current state and since."""
+    """The ``fw.agent-status`` value (docs/api.md): profile plus current state and since."""
     profile = record.get("pr")
     state = record.get("st")
     return {

@@ -1,4 +1,4 @@
-"""Alerts (SPEC §5) as a pure state machine with hysteresis; see ``docs/adherence.md`` §6.
+"""Alerts as a pure state machine with hysteresis; see ``docs/adherence.md`` §6.
 
 ``AlertBook`` holds the open alerts and, per ``(kind, subject)``, a tracker of the condition.
 Callers ``observe`` a condition value at an explicit time and get the ``Change``s to publish

@@ -1,9 +1,9 @@
-"""Queue metrics of SPEC §3: one definition per figure.
+"""Queue metrics: one definition per figure (docs/metrics.md quotes them).
 
 A contact is described by its *facts* (a plain dict, see ``floorwatch.domain.contacts``). Its
 ``Contribution`` is a pure function of those facts; ``Counts`` are sums of contributions and
 can be added across partitions, intervals and workers; ``stats`` turns counts into the STATS
-object of SPEC §6. All times are integer milliseconds, so sums are exact.
+object of the REST API (docs/api.md). All times are integer milliseconds, so sums are exact.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ _MAX_WAIT = attrgetter("max_wait_ms")
 
 
 def service_level(counts: Counts, formula: str) -> float | None:
-    """Service level by one of the four SPEC §3 formulas."""
+    """Service level by one of the four formulas of docs/metrics.md."""
     a, a_t = counts.answered, counts.answered_within_sl
     b, s, b_t, f = counts.abandoned, counts.short_abandoned, counts.abandoned_within_sl, counts.overflowed
     n = a + (b - s) + f
@@ -199,7 +199,7 @@ def _seconds(ms: float | None) -> float | None:
 
 
 def stats(counts: Counts, formula: str) -> dict[str, Any]:
-    """The STATS object of SPEC §6 plus CSAT and FCR (ratios 0..1, times in seconds, ``None`` for 0/0)."""
+    """The STATS object of the REST API plus CSAT and FCR (ratios 0..1, times in seconds, ``None`` for 0/0)."""
     n = with_outcome(counts)
     long_abandons = counts.abandoned - counts.short_abandoned
     handle_ms = counts.talk_ms + counts.hold_ms + counts.wrap_ms

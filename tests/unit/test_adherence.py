@@ -1,4 +1,4 @@
-"""Schedule adherence (SPEC §4): figures, exceptions and real-time status, hand-computed.
+"""Schedule adherence: figures, exceptions and real-time status, hand-computed.
 
 All times are local Asia/Shanghai (UTC+8) on 2025-03-04 unless a day offset is given; every
 expected number is worked out in the comments. ``docs/adherence.md`` §8 is the first test.

@@ -1,4 +1,4 @@
-"""The alert state machine (SPEC §5): hysteresis, cool-down, escalation, ack, persistence."""
+"""The alert state machine: hysteresis, cool-down, escalation, ack, persistence."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Local-time interval bucketing (SPEC §3: intervals are local time of the configured zone)."""
+"""Local-time interval bucketing (intervals are in local time of the configured zone)."""
 
 from __future__ import annotations
 

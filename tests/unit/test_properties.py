@@ -215,7 +215,7 @@ def test_offered_is_answered_abandoned_overflowed_or_waiting_after_every_event(s
 
 
 def oracle(lives_: list[Life], tz: ZoneInfo, minutes: int) -> dict[tuple[str, int], Counts]:
-    """SPEC §3 computed straight from the generated timestamps (T = 20 s, short = 5 s)."""
+    """The queue metric definitions computed straight from the generated timestamps (T = 20 s, short = 5 s)."""
     out: dict[tuple[str, int], Counts] = {}
     for life in lives_:
         off = min(life.offers)

@@ -1,4 +1,4 @@
-"""SPEC §3 formulas on Counts built from hand-placed contributions (all times in ms)."""
+"""The queue metric formulas on Counts built from hand-placed contributions (all times in ms)."""
 
 from __future__ import annotations
 
