@@ -10,13 +10,24 @@ this returns the same number as Kafka (one small fetch per partition).
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.serializers import codecs
+from faust.stores.memory import Store as MemoryStore
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
+
+log = logging.getLogger(__name__)
+
+BULK_FETCH_BYTES = 8 << 20  # per partition and fetch: a changelog record is ~0.3 KB
+BULK_MAX_RECORDS = 20_000  # applied per turn of the event loop (one getmany)
+BULK_STALL_S = 60.0  # no record for this long while records are due: recovery fails (crash-only)
 
 
 def bootstrap_of(app) -> str:  # type: ignore[no-untyped-def]
@@ -71,6 +82,110 @@ class TansuSafeRecovery(Recovery):
             if true_end - 1 != destination[tp]:
                 self.log.info("changelog %s: reported end %s, true end %s", tp, destination[tp] + 1, true_end)
             destination[tp] = true_end - 1
+
+    async def _build_offsets(self, consumer, tps: Iterable[TP], destination, title: str) -> None:  # type: ignore[no-untyped-def,override]
+        """After Faust's start offsets of the active changelog partitions: apply what memory-store
+        tables have to read in bulk (``bulk_recover``) and move their offsets to the end, so
+        Faust's per-event recovery finds nothing left for them."""
+        await super()._build_offsets(consumer, tps, destination, title)
+        if title != "active":
+            return
+        plan: dict[TP, tuple[Any, int, int]] = {}
+        for tp in tps:
+            table = self.tp_to_table.get(tp)
+            highwater = self.active_highwaters.get(tp)
+            if table is None or highwater is None or not bulk_loadable(table):
+                continue
+            plan[tp] = (table, destination[tp] + 1, highwater)
+        if not plan:
+            return
+        started = time.monotonic()
+        applied = await bulk_recover(bootstrap_of(self.app), plan)
+        for tp, (_, _, highwater) in plan.items():
+            destination[tp] = max(destination[tp], highwater)
+        total = sum(applied.values())
+        took = time.monotonic() - started
+        log.info("bulk changelog recovery: %d records of %d partitions in %.2f s (%.0f records/s)",
+                 total, len(plan), took, total / took if took > 0 else 0.0)
+
+
+def _decoder(serializer: Any) -> Callable[[bytes], Any]:
+    if serializer in (None, "raw"):
+        return lambda raw: raw
+    if serializer == "json":
+        return orjson.loads
+    return lambda raw: codecs.loads(serializer, raw)
+
+
+def bulk_loadable(table: Any) -> bool:
+    """Plain tables on the memory store: their changelog can be applied without Faust's events."""
+    return type(table.data) is MemoryStore and getattr(table, "window", None) is None
+
+
+def apply_changelog_records(data: dict[Any, Any], records: Iterable[Any], last: int,
+                            key_of: Callable[[bytes], Any], value_of: Callable[[bytes], Any]) -> int:
+    """Apply changelog records (``offset``, ``key``, ``value`` bytes; ``None`` value: a
+    tombstone) up to offset ``last`` to ``data``, one by one in offset order; returns how many."""
+    n = 0
+    for rec in records:
+        if rec.offset > last:
+            break
+        key = key_of(rec.key)
+        if rec.value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value_of(rec.value)
+        n += 1
+    return n
+
+
+async def bulk_recover(bootstrap: str, plan: Mapping[TP, tuple[Any, int, int]]) -> dict[TP, int]:
+    """Apply changelog records ``[start, last]`` of each partition straight into its table's
+    memory store, in offset order, with one plain consumer; returns the records applied per
+    partition.
+
+    Faust's own recovery turns every changelog record into a message and an event, queues it and
+    applies it in buffers: ~6,000 records/s here, while the broker serves ~300,000 records/s to
+    a plain consumer. Records are applied one by one in offset order (a key set, deleted and set
+    again ends set), a slice of at most ``BULK_MAX_RECORDS`` per turn of the event loop.
+    """
+    due = {tp: v for tp, v in plan.items() if v[2] >= v[1]}
+    applied = {tp: 0 for tp in plan}
+    if not due:
+        return applied
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        auto_offset_reset="earliest", fetch_max_wait_ms=100,
+        max_partition_fetch_bytes=BULK_FETCH_BYTES, fetch_max_bytes=4 * BULK_FETCH_BYTES,
+    )
+    await consumer.start()
+    try:
+        by_ktp = {TopicPartition(tp.topic, tp.partition): tp for tp in due}
+        consumer.assign(list(by_ktp))
+        for ktp, tp in by_ktp.items():
+            consumer.seek(ktp, due[tp][1])
+        pending = set(by_ktp)
+        last_progress = time.monotonic()
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=500, max_records=BULK_MAX_RECORDS)
+            if any(batch.values()):
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > BULK_STALL_S:
+                raise TimeoutError(f"changelog recovery stalled on {sorted(map(str, pending))}")
+            for ktp, records in batch.items():
+                tp = by_ktp[ktp]
+                table, _, last = due[tp]
+                data = table.data.data
+                schema = table.schema  # what the changelog topic decodes with, when set
+                key_of = _decoder(getattr(schema, "key_serializer", None) or table.key_serializer)
+                value_of = _decoder(getattr(schema, "value_serializer", None) or table.value_serializer)
+                applied[tp] += apply_changelog_records(
+                    data, records, last, lambda raw, k=key_of, t=table._to_key: t(k(raw)), value_of)
+                if records and records[-1].offset >= last:
+                    pending.discard(ktp)
+    finally:
+        await consumer.stop()
+    return applied
 
 
 class TansuSafeTableManager(TableManager):
