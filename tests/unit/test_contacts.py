@@ -16,6 +16,7 @@ from floorwatch.domain.contacts import (
     apply_event,
     contribution,
     end_ms,
+    event_hash,
     hash_customer,
     hold_ms,
     outcome,
@@ -61,6 +62,11 @@ def feed(events: list[tuple[dict[str, Any], int]], facts: dict | None = None, ru
             facts = new
     assert facts is not None
     return facts
+
+
+def blake64(event_id: str) -> int:
+    """The event hash by its definition: BLAKE2b with an 8-byte digest, big-endian."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
 
 
 def sec(s: float) -> int:
@@ -297,15 +303,35 @@ def test_two_answers_earliest_wins() -> None:
     f1 = feed([off, late, early])
     f2 = feed([early, off, late])
     assert f1 == f2
-    assert f1["a"] == [BASE + sec(15), "a-early", "early-agent"]
+    assert f1["a"] == [BASE + sec(15), blake64("a-early"), "early-agent"]
     assert contribution(f1).wait_ms == 15_000 and contribution(f1).within_sl
 
 
-def test_same_timestamp_ties_broken_by_event_id() -> None:
+def test_same_timestamp_ties_broken_by_the_event_id_hash() -> None:
+    # the fact keeps the answer whose event id has the smaller 64-bit hash, in either order
     x = ev("contact.answered", "a-x", sec(15), agent_id="x")
     y = ev("contact.answered", "a-y", sec(15), agent_id="y")
-    assert feed([y, x])["a"][2] == "x"
-    assert feed([x, y])["a"][2] == "x"
+    winner = "x" if blake64("a-x") < blake64("a-y") else "y"
+    assert feed([y, x])["a"][2] == winner
+    assert feed([x, y])["a"][2] == winner
+    # ids chosen so the hash order is the reverse of the ids' text order: the hash decides
+    assert blake64("tie-1") > blake64("tie-3")
+    one = ev("contact.answered", "tie-1", sec(15), agent_id="one")
+    three = ev("contact.answered", "tie-3", sec(15), agent_id="three")
+    assert feed([one, three])["a"] == feed([three, one])["a"] == [BASE + sec(15), blake64("tie-3"), "three"]
+
+
+def test_facts_hold_event_hashes_not_event_ids() -> None:
+    f = feed([ev("contact.offered", "o-1", 0), ev("contact.answered", "a-1", sec(5)),
+              ev("contact.hold_started", "h-1", sec(10)), ev("contact.hold_ended", "h-2", sec(20))])
+    assert f["o"] == [BASE, blake64("o-1")]
+    assert f["a"] == [BASE + sec(5), blake64("a-1"), "a1"]
+    assert f["h"] == sorted([[blake64("h-1"), 1, BASE + sec(10)], [blake64("h-2"), 0, BASE + sec(20)]])
+    assert event_hash("o-1") == blake64("o-1") and 0 <= event_hash("o-1") < 2**64
+    # a redelivered hold (same id) changes nothing; another id at the same time is another hold
+    assert apply_event(f, *ev("contact.hold_ended", "h-2", sec(20)), rules, customer_key=CUSTOMER_KEY) is None
+    g = feed([ev("contact.hold_ended", "h-3", sec(20))], f)
+    assert [h[0] for h in g["h"]] == sorted([blake64("h-1"), blake64("h-2"), blake64("h-3")])
 
 
 def test_answer_and_abandon_at_same_ms_answer_wins() -> None:
@@ -320,7 +346,7 @@ def test_earlier_offer_wins_and_its_fields_only() -> None:
     f1 = feed([late, early])
     f2 = feed([early, late])
     assert f1 == f2
-    assert f1["o"] == [BASE, "o1"]
+    assert f1["o"] == [BASE, blake64("o1")]
     assert "cu" not in f1 and "p" not in f1
 
 

@@ -92,7 +92,7 @@ def test_day_expired(day: Any, expired: bool) -> None:
     ({"o": [CUTOFF - 1, "e1"], "a": [NOW, "e2", "ag"]}, True),  # measured from the offer only
     ({"a": [CUTOFF - 5, "e2", "ag"], "e": [CUTOFF - 1, "e3", "ag"]}, True),  # no offer: latest fact
     ({"a": [CUTOFF - 5, "e2", "ag"], "e": [CUTOFF, "e3", "ag"]}, False),
-    ({"h": {"x": [1, CUTOFF]}}, False),
+    ({"h": [[7, 1, CUTOFF]]}, False),  # holds: [event hash, started, ts]
 ])
 def test_contact_expired(facts: dict[str, Any], expired: bool) -> None:
     assert contact_expired(facts, H) is expired
