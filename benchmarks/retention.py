@@ -4,8 +4,9 @@ For each size R (``--contacts 1e6 5e6``):
 
 1. a fresh Tansu broker; R contacts' facts are written straight into the ``contacts``
    table's changelog (``floorwatch-contacts-changelog``), exactly as the worker writes them:
-   key ``orjson.dumps(contact_id)``, value ``orjson.dumps(facts)`` with ``_p``, to the
-   contact's partition of ``fw.contact-events`` (aiokafka's default partitioner). The facts
+   key ``orjson.dumps(contact_id)``, value ``floorwatch.domain.factcodec.pack(facts)`` with
+   ``_p`` (one compact bytes value), to the contact's partition of ``fw.contact-events``
+   (aiokafka's default partitioner). The facts
    come from ``floorwatch.domain.contacts.apply_event`` over a realistic lifecycle of each
    contact (offer with a customer for 85 %, answer or abandon, holds, end, wrap-up), offered
    at a uniformly random time inside ``retention_days``. The FCR state of the same contacts
@@ -51,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.pipeline import contact_events, end_offsets, produce, run_faust, stop, time_group  # noqa: E402
 from floorwatch.domain.contacts import Facts, apply_event  # noqa: E402
+from floorwatch.domain.factcodec import pack, unpack  # noqa: E402
 from floorwatch.domain.fcr import apply_projection, partition_for, projection  # noqa: E402
 from floorwatch.domain.queue_metrics import QueueRules  # noqa: E402
 from services.broker import create_topics, free_port, start_tansu, stop_process  # noqa: E402
@@ -172,7 +174,7 @@ def retained_chunk(first: int, count: int, seed: int, now_ms: int, retention_day
                          rules_for, customer_key)
         p = contact_partition(cid, partitions)
         facts["_p"] = p
-        contacts.append((p, orjson.dumps(cid), orjson.dumps(facts)))
+        contacts.append((p, orjson.dumps(cid), pack(facts)))
         proj = projection(facts)
         if proj is not None:
             cu, value = proj
@@ -358,8 +360,9 @@ def deep_size(obj: Any, seen: set[int]) -> int:
 def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
                        rules_for: Callable[[str], QueueRules]) -> dict[str, float]:
     """Bytes per contact of each part of a worker's retained state, built here as the worker
-    builds it: the contacts table's dict from the changelog values, the queue aggregators of
-    all partitions, the customers table and the FCR aggregators (tracemalloc deltas)."""
+    builds it: the contacts table's dict from the changelog values (packed facts, kept as
+    bytes), the queue aggregators of all partitions, the customers table and the FCR
+    aggregators (tracemalloc deltas)."""
     import tracemalloc
     from zoneinfo import ZoneInfo
 
@@ -381,14 +384,10 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
         out[name] = (tracemalloc.get_traced_memory()[0] - before) / n
         return built
 
-    # the memory store is a plain dict; keys and values decoded from the changelog's JSON
-    table = step("contacts table (dict, keys, facts)",
-                 lambda: {orjson.loads(k): orjson.loads(v) for r in records for _, k, v in r.contacts})
-    # what-if (not the worker's storage): the same table holding each contact's JSON bytes (exact-size
-    # copies: orjson.dumps returns over-allocated buffers)
-    as_bytes = step("what-if: table of JSON bytes values",
-                    lambda: {orjson.loads(k): bytes(bytearray(v)) for r in records for _, k, v in r.contacts})
-    del as_bytes
+    # the memory store is a plain dict: keys decoded from the changelog's JSON, values the packed
+    # bytes as read (copies: ``records`` holds the originals, which tracemalloc must not miss)
+    table = step("contacts table (dict, keys, packed facts)",
+                 lambda: {orjson.loads(k): bytes(bytearray(v)) for r in records for _, k, v in r.contacts})
     os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
     from floorwatch.config import load_settings
 
@@ -397,7 +396,8 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
 
     def build_aggregators() -> dict[int, QueueAggregator]:
         aggs = {p: QueueAggregator(tz, settings.interval_minutes) for p in range(partitions)}
-        for cid, facts in table.items():
+        for cid, raw in table.items():
+            facts = unpack(raw)
             aggs[facts["_p"]].update(cid, facts)
         return aggs
 
@@ -414,20 +414,15 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
 
     fcr = step("FCR aggregators", build_fcr)
     tracemalloc.stop()
-    # where a contact's table entry goes (a getsizeof walk over a sample; keys are interned)
+    # where a contact's table entry goes: its key, its value (sys.getsizeof: without the
+    # allocator's rounding to 16 bytes), the dict's slot (the rest of the tracemalloc delta)
     sample = list(table.items())[:10_000]
-    seen: set[int] = set()
-    for k in ("o", "q", "ch", "cu", "r", "a", "b", "e", "w", "h", "_p"):
-        seen.add(id(k))
-    parts = {"dict objects": 0, "contact id": 0}
-    for cid, facts in sample:
-        parts["contact id"] += deep_size(cid, seen)
-        parts["dict objects"] += sys.getsizeof(facts)
-        seen.add(id(facts))
-        for key, value in facts.items():
-            parts[f"fact {key}"] = parts.get(f"fact {key}", 0) + deep_size(value, seen)
-    for name, total in sorted(parts.items(), key=lambda kv: -kv[1]):
-        out[f"  table: {name}"] = total / len(sample)
+    out["  table: contact id (str)"] = sum(sys.getsizeof(cid) for cid, _ in sample) / len(sample)
+    out["  table: packed facts (bytes object)"] = sum(sys.getsizeof(raw) for _, raw in sample) / len(sample)
+    out["  table: - of which the packed length"] = sum(len(raw) for _, raw in sample) / len(sample)
+    out["  table: dict slot (the rest)"] = (out["contacts table (dict, keys, packed facts)"]
+                                            - out["  table: contact id (str)"]
+                                            - out["  table: packed facts (bytes object)"])
     agg_parts = {"buckets": 0.0, "minutes": 0.0, "by_contact": 0.0, "waiting": 0.0}
     seen = set()
     for agg in aggs.values():

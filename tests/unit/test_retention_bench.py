@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import sys
@@ -27,6 +28,7 @@ from benchmarks.retention import (
     retained_contacts,
 )
 from floorwatch.domain.contacts import hash_customer
+from floorwatch.domain.factcodec import unpack
 from floorwatch.domain.fcr import partition_for, projection
 from floorwatch.domain.queue_metrics import QueueRules
 
@@ -38,6 +40,11 @@ RULES = {"sales": QueueRules(20_000, 5_000, 0.8, "answered_over_offered"),
 
 def rules_for(queue: str) -> QueueRules:
     return RULES[queue]
+
+
+def blake64(event_id: str) -> int:
+    """The event hash facts keep of an event id: BLAKE2b with an 8-byte digest, big-endian."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
 
 
 def eids() -> object:
@@ -57,10 +64,10 @@ def test_facts_of_a_handwritten_lifecycle() -> None:
                   "event_id": "e6"}),
     ]
     assert facts_of(events, rules_for, KEY) == {
-        "o": [1_000, "e1"], "q": "support", "ch": "voice", "cu": hash_customer("+4412345", KEY),
+        "o": [1_000, blake64("e1")], "q": "support", "ch": "voice", "cu": hash_customer("+4412345", KEY),
         "r": [30_000, 5_000, 0.8, "answered_over_offered"],
-        "a": [6_000, "e2", "a7"], "h": {"e3": [1, 9_000], "e4": [0, 19_000]},
-        "e": [60_000, "e5", "a7"], "w": [90_000, "e6", "a7", False],
+        "a": [6_000, blake64("e2"), "a7"], "h": sorted([[blake64("e3"), 1, 9_000], [blake64("e4"), 0, 19_000]]),
+        "e": [60_000, blake64("e5"), "a7"], "w": [90_000, blake64("e6"), "a7", False],
     }
 
 
@@ -72,7 +79,7 @@ def test_lifecycle_facts_do_not_depend_on_event_order(seed: int) -> None:
     facts = facts_of(events, rules_for, KEY)
     assert facts_of(shuffled, rules_for, KEY) == facts
     # every event left its fact: the offer, one outcome, the holds, end and wrap-up
-    assert facts["o"] == [1_700_000_000_000, events[0][1]["event_id"]]
+    assert facts["o"] == [1_700_000_000_000, blake64(events[0][1]["event_id"])]
     kinds = [ev["type"] for _, ev in events]
     assert ("b" in facts) == ("contact.abandoned" in kinds)
     assert ("a" in facts) == ("e" in facts) == ("w" in facts) == ("contact.answered" in kinds)
@@ -98,7 +105,8 @@ def test_retained_chunk_records_are_what_the_worker_writes() -> None:
     assert ids == [f"r-bench-{i}" for i in range(1_000, 1_300)]
     expected_customers: dict[str, dict] = {}
     for (p, key, value), cid in zip(chunk.contacts, ids, strict=True):
-        facts = orjson.loads(value)
+        facts = unpack(value)
+        assert value[0] == 1  # the packed format, version 1
         assert key == orjson.dumps(cid)
         assert facts["_p"] == p == contact_partition(cid, 8)
         assert now_ms - 61 * DAY_MS <= facts["o"][0] < now_ms - 2 * HOUR_MS
@@ -107,7 +115,7 @@ def test_retained_chunk_records_are_what_the_worker_writes() -> None:
         proj = projection(facts)
         if proj is not None:
             expected_customers.setdefault(proj[0], {})[cid] = proj[1]
-    with_customer = sum(1 for _, _, v in chunk.contacts if "cu" in orjson.loads(v))
+    with_customer = sum(1 for _, _, v in chunk.contacts if "cu" in unpack(v))
     assert 0.75 * 300 < with_customer < 0.95 * 300  # 85 % of offers carry a customer
     got = {orjson.loads(k): (p, orjson.loads(v)) for p, k, v in chunk.customers}
     assert set(got) == set(expected_customers)
@@ -123,14 +131,15 @@ def test_retained_chunks_are_reproducible_and_disjoint() -> None:
     a = retained_chunk(0, 50, **args)
     assert retained_chunk(0, 50, **args) == a
     b = retained_chunk(50, 50, **args)
-    eids_a = {e for _, _, v in a.contacts for e in _eids(orjson.loads(v))}
-    eids_b = {e for _, _, v in b.contacts for e in _eids(orjson.loads(v))}
+    eids_a = {e for _, _, v in a.contacts for e in _eids(unpack(v))}
+    eids_b = {e for _, _, v in b.contacts for e in _eids(unpack(v))}
     assert eids_a and eids_b and not eids_a & eids_b
 
 
-def _eids(facts: dict) -> list[str]:
+def _eids(facts: dict) -> list[int]:
+    """The event hashes the facts hold."""
     out = [facts[s][1] for s in ("o", "a", "b", "e", "w") if s in facts]
-    return out + list(facts.get("h", {}))
+    return out + [hold[0] for hold in facts.get("h", [])]
 
 
 def test_per_contact_arithmetic() -> None:
