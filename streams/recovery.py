@@ -83,6 +83,14 @@ class TansuSafeRecovery(Recovery):
                 self.log.info("changelog %s: reported end %s, true end %s", tp, destination[tp] + 1, true_end)
             destination[tp] = true_end - 1
 
+    async def _wait(self, coro, timeout=None) -> None:  # type: ignore[no-untyped-def,override]
+        """Faust bounds each recovery step by the broker request timeout and, when it passes,
+        silently goes on; the bulk read inside ``_build_offsets`` takes as long as the changelog
+        is (a minute per few million records) and has its own stall limit, so it gets none."""
+        if getattr(getattr(coro, "cr_code", None), "co_name", "") == "_build_offsets":
+            timeout = None
+        await super()._wait(coro, timeout=timeout)
+
     async def _build_offsets(self, consumer, tps: Iterable[TP], destination, title: str) -> None:  # type: ignore[no-untyped-def,override]
         """After Faust's start offsets of the active changelog partitions: apply what memory-store
         tables have to read in bulk (``bulk_recover``) and move their offsets to the end, so
