@@ -247,8 +247,13 @@ class AuthConfig(_Strict):
 class WorkerConfig(_Strict):
     """Faust settings: short timeouts suit the embedded broker; use Kafka-like values in deploy/."""
 
-    store: str = "memory://"
+    # memory: tables on the heap, rebuilt from the changelog at every start; rocksdb: on disk per
+    # partition under datadir, a restart reads only the changelog tail (docs/deploy.md "Table store")
+    store: Literal["memory", "rocksdb"] = "memory"
     datadir: str = "data/worker"
+    # rocksdb only: memtable size per DB (2 per table partition) and one block cache for the process
+    rocksdb_write_buffer_bytes: int = Field(4 << 20, ge=64 << 10)
+    rocksdb_block_cache_bytes: int = Field(64 << 20, ge=1 << 20)
     session_timeout_s: float = Field(6, gt=0)
     heartbeat_interval_s: float = Field(0.5, gt=0)
     request_timeout_s: float = Field(20, gt=0)
@@ -260,6 +265,12 @@ class WorkerConfig(_Strict):
     batch_within_s: float = Field(0.02, gt=0)
     event_loop: EventLoop = "uvloop"
 
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store_url_is_its_name(cls, value: Any) -> Any:
+        """Earlier configs named the store by its Faust URL (``memory://``, ``rocksdb://``)."""
+        return value.removesuffix("://") if isinstance(value, str) else value
+
 
 class GcConfig(_Strict):
     """Garbage collection in the worker and the API (floorwatch/gc_policy.py)."""
@@ -270,6 +281,8 @@ class GcConfig(_Strict):
 
 class FcrConfig(_Strict):
     window_hours: float = Field(24, gt=0, le=24 * 31)
+    # an interval past its end + 2 windows is folded only once no record within a window of it was accepted for this long
+    fold_quiet_s: float = Field(300, ge=0)
 
 
 class SimulatorConfig(_Strict):
