@@ -50,7 +50,7 @@ from typing import Any
 
 import orjson
 
-from floorwatch.domain.contacts import event_hash
+from floorwatch.domain.contacts import event_hash, reference_ms
 
 VERSION = 1
 FIELDS = ("o", "q", "ch", "cu", "p", "r", "a", "b", "f", "e", "x", "w", "h", "s", "_p")
@@ -87,6 +87,8 @@ _RESOLVED_CODE = {False: 0, True: 1, None: 2}
 _PERCENT = {k / 100: k for k in range(101)}  # targets stored as a whole percent (exactly equal)
 _INT32 = 1 << 31
 _HEADER = struct.Struct(">BHB")
+_BASE = struct.Struct(">q")
+_WIDE_P = struct.Struct(">I")
 _LAYOUT_CACHE = 4_096  # numbers-block layouts kept compiled (a few dozen occur in practice)
 
 
@@ -442,3 +444,25 @@ def upgrade_legacy(facts: dict[str, Any]) -> dict[str, Any]:
         out["h"] = sorted([event_hash(eid) if isinstance(eid, str) else eid, v[0], v[1]]
                           for eid, v in holds.items())
     return out
+
+
+def peek(raw: bytes) -> tuple[int | None, int]:
+    """``(_p, contacts.reference_ms(facts))`` of a packed value without unpacking it when the
+    offer is known (a prune pass reads these two of every retained contact: ~0.35 µs against
+    ~3 µs for ``unpack``); ``_p`` is ``None`` when absent. Reads only the header and those
+    two fields: the rest of the value is not checked."""
+    if raw[:1] == b"\x01":
+        try:
+            _, mask, flags = _HEADER.unpack_from(raw)
+            if mask & _O:
+                i = _uint(raw, 4)[1] if mask & _H else 4
+                (base,) = _BASE.unpack_from(raw, i)
+                if not mask & _PART:
+                    return None, base
+                if flags & FLAG_WIDE_P:
+                    return _WIDE_P.unpack_from(raw, i + 8)[0], base
+                return raw[i + 8], base
+        except (IndexError, struct.error) as exc:
+            raise FactsFormatError(f"truncated or corrupt facts value: {exc!r}") from exc
+    facts = unpack(raw)
+    return facts.get("_p"), reference_ms(facts)

@@ -11,13 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from floorwatch.domain.contacts import apply_event, contribution, hash_customer
+from floorwatch.domain.contacts import apply_event, contribution, hash_customer, reference_ms
 from floorwatch.domain.factcodec import (
     FLAG_CU_TEXT,
     FLAG_TARGET_DOUBLE,
     FLAG_WIDE_TIMES,
     FactsFormatError,
     pack,
+    peek,
     unpack,
 )
 from floorwatch.domain.queue_metrics import QueueRules
@@ -255,3 +256,23 @@ def test_facts_the_format_does_not_know_are_refused() -> None:
 def test_values_of_no_known_format_are_refused(raw: bytes) -> None:
     with pytest.raises(FactsFormatError):
         unpack(raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(contact_events())
+def test_peek_gives_the_partition_and_reference_time_of_the_facts(case: Any) -> None:
+    events, rules, partition = case
+    facts = None
+    for ev, ts_ms in events:
+        facts = apply_event(facts, ev, ts_ms, lambda q: rules, customer_key=KEY) or facts
+    assert facts is not None
+    assert peek(pack({**facts, "_p": partition})) == (partition, reference_ms(facts))
+    assert peek(pack(facts)) == (None, reference_ms(facts))
+
+
+def test_peek_by_hand() -> None:
+    # offer at 1000 with a hold: the base follows the header and the hold count
+    assert peek(pack({"o": [1_000, 1], "h": [[2, 1, 5_000]], "_p": 300})) == (300, 1_000)
+    # no offer: the latest time of the facts
+    assert peek(pack({"a": [7_000, 1, "ag"], "h": [[2, 1, 9_000]], "_p": 4})) == (4, 9_000)
+    assert peek(orjson.dumps({"o": [1_500, "e1"], "_p": 6})) == (6, 1_500)
