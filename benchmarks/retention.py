@@ -396,9 +396,11 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
 
     def build_aggregators() -> dict[int, QueueAggregator]:
         aggs = {p: QueueAggregator(tz, settings.interval_minutes) for p in range(partitions)}
+        for agg in aggs.values():
+            agg.prune_minutes(now_ms)  # as the worker's rebuild: only minutes a window reaches
         for cid, raw in table.items():
             facts = unpack(raw)
-            aggs[facts["_p"]].update(cid, facts)
+            aggs[facts["_p"]].update(cid, None, facts)
         return aggs
 
     aggs = step("queue aggregators (all partitions)", build_aggregators)
@@ -423,16 +425,14 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
     out["  table: dict slot (the rest)"] = (out["contacts table (dict, keys, packed facts)"]
                                             - out["  table: contact id (str)"]
                                             - out["  table: packed facts (bytes object)"])
-    agg_parts = {"buckets": 0.0, "minutes": 0.0, "by_contact": 0.0, "waiting": 0.0}
+    agg_parts = {"buckets": 0.0, "minutes": 0.0, "waiting": 0.0}
     seen = set()
     for agg in aggs.values():
-        agg_parts["by_contact"] += deep_size(agg.by_contact, seen)
         agg_parts["buckets"] += deep_size(agg.buckets, seen)
         agg_parts["minutes"] += deep_size(agg.minutes, seen)
         agg_parts["waiting"] += deep_size(agg.waiting, seen)
     out["  aggregators: minute buckets"] = agg_parts["minutes"] / n
-    out["  aggregators: interval buckets (with contributions)"] = agg_parts["buckets"] / n
-    out["  aggregators: by_contact index"] = agg_parts["by_contact"] / n
+    out["  aggregators: interval buckets (counts, sorted waits)"] = agg_parts["buckets"] / n
     out["  buckets: minute / interval"] = (sum(len(a.minutes) for a in aggs.values())
                                            / max(1, sum(len(a.buckets) for a in aggs.values())))
     del fcr

@@ -49,8 +49,12 @@ class Floor:
         new = apply_event(self.facts.get(contact), e.model_dump(), e.ts_ms, lambda q: self.rules,
                           customer_key=b"unit-test-customer-key")
         if new is not None:
+            self.agg.update(contact, self.facts.get(contact), new)
             self.facts[contact] = new
-            self.agg.update(contact, new)
+
+    def forget(self, contact: str) -> None:
+        """Retention: the contact leaves the table, the aggregator is given its last facts."""
+        self.agg.forget(contact, self.facts.pop(contact, None))
 
     def bucket_counts(self, at: str, queue: str = "support") -> Counts:
         return self.agg.buckets[(queue, local_ms(at, self.tz))].counts
@@ -235,7 +239,7 @@ def test_update_is_idempotent() -> None:
     before = f.bucket_counts(DAY + "09:00:00").as_dict()
     f.agg.take_dirty()
     for _ in range(3):
-        f.agg.update("c", f.facts["c"])
+        f.agg.update("c", f.facts["c"], f.facts["c"])
     assert f.bucket_counts(DAY + "09:00:00").as_dict() == before
     assert before["offered"] == 1 and before["answered"] == 1
     assert f.agg.take_dirty() == (set(), set())  # nothing changed, nothing to publish
@@ -245,7 +249,7 @@ def test_facts_without_offer_are_not_counted_yet() -> None:
     f = Floor()
     f.send("contact.answered", "c", DAY + "09:00:07")
     f.send("contact.ended", "c", DAY + "09:03:07")
-    assert f.agg.buckets == {} and f.agg.by_contact == {}
+    assert f.agg.buckets == {} and f.agg.minutes == {} and f.agg.waiting == {}
     f.send("contact.offered", "c", DAY + "09:00:00")
     c = f.bucket_counts(DAY + "09:00:00")
     # counted once, as answered (wait 7 s) and handled (talk 180 s)
@@ -281,9 +285,9 @@ def test_max_wait_recomputed_after_removal() -> None:
     # an earlier answer of "long" (at 10 s) arrives: its wait drops to 10 s; max is now "mid" 30 s
     f.send("contact.answered", "long", DAY + "09:00:10")
     assert f.bucket_counts(DAY + "09:00:00").max_wait_ms == 30_000
-    f.agg.forget("mid")
+    f.forget("mid")
     assert f.bucket_counts(DAY + "09:00:00").max_wait_ms == 10_000
-    f.agg.forget("long")
+    f.forget("long")
     # only the waiting one is left: no contact with an outcome -> None
     assert f.bucket_counts(DAY + "09:00:00").max_wait_ms is None
     assert f.bucket_counts(DAY + "09:00:00").offered == 1
@@ -294,15 +298,17 @@ def test_forget_removes_every_trace() -> None:
     f.send("contact.offered", "a", DAY + "09:00:00")
     f.send("contact.offered", "b", DAY + "09:40:00")
     f.agg.take_dirty()
-    f.agg.forget("a")
+    a_facts = f.facts["a"]
+    f.forget("a")
     assert ("support", local_ms(DAY + "09:00:00")) not in f.agg.buckets
-    assert "a" not in f.agg.by_contact and "a" not in f.agg.waiting["support"]
+    assert ("support", local_ms(DAY + "09:00:00")) not in f.agg.minutes and "a" not in f.agg.waiting["support"]
     assert f.agg.take_dirty() == ({("support", local_ms(DAY + "09:00:00"))}, {"support"})
-    f.agg.forget("a")  # forgetting twice is harmless
-    f.agg.forget("never-seen")
+    f.forget("a")  # forgetting twice is harmless
+    f.forget("never-seen")
+    assert f.agg.take_dirty() == (set(), set())
     assert f.agg.oldest_waiting_ms("support") == local_ms(DAY + "09:40:00")
     # re-delivering the contact's facts counts it again, once
-    f.agg.update("a", f.facts["a"])
+    f.agg.update("a", None, a_facts)
     assert f.bucket_counts(DAY + "09:00:00").offered == 1
 
 
@@ -527,7 +533,7 @@ def test_survey_lands_in_the_offered_interval_in_any_order() -> None:
     assert st["csat_avg"] == 3.0 and st["csat_satisfied"] == 0.5
     # re-deriving from the same facts (a re-delivery) changes nothing
     before = Counts.from_dict(second.as_dict())
-    f.agg.update("S3", f.facts["S3"])
+    f.agg.update("S3", f.facts["S3"], f.facts["S3"])
     assert f.bucket_counts(d + "09:30:00") == before
 
 
@@ -545,7 +551,6 @@ def test_csat_agent_day_is_the_offered_local_date() -> None:
     f.send("contact.offered", "N2", "2024-05-02 00:10:00")
     f.send("survey.completed", "N2", "2024-05-02 00:30:00", score=3, agent_id="a1")
     assert f.agg.agent_surveys == {("a1", "2024-05-01"): [1, 5, 1], ("a1", "2024-05-02"): [1, 3, 0]}
-    assert f.agg.survey_of == {"N1": ("a1", "2024-05-01", 5), "N2": ("a1", "2024-05-02", 3)}
     assert f.agg.take_dirty_agent_days() == {("a1", "2024-05-01"), ("a1", "2024-05-02")}
     assert f.agg.take_dirty_agent_days() == set()
     # a third survey of a1 on May 1st: score 4 is satisfied
@@ -570,10 +575,9 @@ def test_csat_agent_day_earliest_survey_wins_and_moves_the_count() -> None:
     f.send("survey.completed", "M1", "2024-05-02 00:05:00", score=2, agent_id="a2")
     assert f.facts["M1"]["s"][2:] == [2, "a2"]
     assert f.agg.agent_surveys == {("a2", "2024-05-01"): [1, 2, 0]}
-    assert f.agg.survey_of == {"M1": ("a2", "2024-05-01", 2)}
     assert f.agg.take_dirty_agent_days() == {("a1", "2024-05-01"), ("a2", "2024-05-01")}
     # re-deriving the same facts (a re-delivery) marks nothing dirty
-    f.agg.update("M1", f.facts["M1"])
+    f.agg.update("M1", f.facts["M1"], f.facts["M1"])
     assert f.agg.take_dirty_agent_days() == set()
 
 
@@ -598,13 +602,12 @@ def test_forget_removes_the_survey_from_its_agent_day() -> None:
     f.send("survey.completed", "F2", "2024-05-01 11:20:00", score=2, agent_id="a1")
     assert f.agg.agent_surveys == {("a1", "2024-05-01"): [2, 7, 1]}
     f.agg.take_dirty_agent_days()
-    f.agg.forget("F1")
+    f.forget("F1")
     assert f.agg.agent_surveys == {("a1", "2024-05-01"): [1, 2, 0]}
-    assert f.agg.survey_of == {"F2": ("a1", "2024-05-01", 2)}
     assert f.agg.take_dirty_agent_days() == {("a1", "2024-05-01")}
-    f.agg.forget("F2")
-    assert f.agg.agent_surveys == {} and f.agg.survey_of == {}
+    f.forget("F2")
+    assert f.agg.agent_surveys == {}
     assert f.agg.take_dirty_agent_days() == {("a1", "2024-05-01")}
-    f.agg.forget("F2")  # twice, or a contact never seen: nothing
-    f.agg.forget("nobody")
+    f.forget("F2")  # twice, or a contact never seen: nothing
+    f.forget("nobody")
     assert f.agg.take_dirty_agent_days() == set()

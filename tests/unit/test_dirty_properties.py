@@ -155,8 +155,8 @@ class Worker:
             new = apply_event(old, data, ts_ms, lambda _q: RULES, customer_key=KEY)
             if new is not None:
                 projection(old), projection(new)
+                self.agg.update(cid, old, new)
                 self.contacts[cid] = new
-                self.agg.update(cid, new)
         elif parsed.type.startswith("agent."):
             aid = data["agent_id"]
             if parsed.type == "agent.state":
