@@ -281,6 +281,8 @@ class GcConfig(_Strict):
 
 class FcrConfig(_Strict):
     window_hours: float = Field(24, gt=0, le=24 * 31)
+    # an interval past its end + 2 windows is folded only once no record within a window of it was accepted for this long
+    fold_quiet_s: float = Field(300, ge=0)
 
 
 class SimulatorConfig(_Strict):

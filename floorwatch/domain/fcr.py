@@ -1,4 +1,5 @@
-"""First contact resolution (FCR) and repeat contacts, derived per customer (docs/metrics.md §8).
+"""First contact resolution (FCR) and repeat contacts, derived per customer (docs/metrics.md,
+"First contact resolution and repeat contacts").
 
 A contact's facts live with its ``contact_id``; FCR needs all contacts of one customer. The
 contact worker therefore sends a small *projection* of each contact that has a (hashed)
@@ -20,21 +21,39 @@ Definitions (window W = ``fcr.window_hours``):
 
 FCR is attributed to the root's queue and offered interval and to the agent who answered it;
 a repeat contact to its own queue and offered interval.
+
+Finality (bounded memory for a floor that runs for months): an interval ``(queue, start)`` of
+one partition is *folded* once ``end + 2W < now`` — every contact offered in it has had its
+window closed for W, so only a contact arriving more than 2W after its offer could still change
+it. Folding turns its live counts into one *final record* ``{"_p", "c": [customer contacts,
+repeats, eligible, resolved], "a": {agent: [eligible, resolved]}}`` (the agents' figures belong
+to the interval's local date); a contact of a folded interval is never counted live again, and
+a projection that would change one (a late record) is refused by ``accepts``. Projections stay
+in the customers table uncounted, as context of newer contacts, until ``droppable`` says the
+last interval they can affect is folded too (``offered + 3W``, rounded up to an interval end).
+While a projection whose offer lies within W of an interval was accepted in the last
+``fold_quiet_ms`` (a replay of past days still streaming in), that interval is not folded yet.
+Published figures are final + live (``interval_figures``, ``agent_day_figures``).
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from floorwatch.domain.contacts import Facts, outcome
-from floorwatch.domain.intervals import interval_start_ms, local_date
+from floorwatch.domain.intervals import interval_end_ms, interval_start_ms, local_date
 from floorwatch.domain.queue_metrics import ANSWERED, Counts
 
 Projection = dict  # {"o": offered_ms, "q": queue, "p": parent | None, "a": agent | None, "r": False | None}
+FinalRecord = dict  # {"_p": partition, "c": [customer, repeat, eligible, resolved], "a": {agent: [eligible, resolved]}}
 HOUR_MS = 3_600_000
+FOLD_PER_PASS = 2_000  # intervals one publisher pass folds at most (the rest: the next pass)
+FOLD_SLICE = 200  # final records built between two turns of the event loop
+QUIET_BUCKETS = 16  # resolution of the fold_quiet_ms memory (a fixed number of buckets)
 
 
 def projection(facts: Facts | None) -> tuple[str, Projection] | None:
@@ -125,46 +144,94 @@ def apply_projection(
 
 
 AgentDay = tuple[str, str]  # (agent_id, local date)
+IntervalKey = tuple[str, int]  # (queue, start_ms)
+
+
+def final_key(queue: str, start_ms: int, partition: int) -> str:
+    """Key of an interval's final record in the ``fcr-final`` table."""
+    return f"{queue}|{start_ms}|{partition}"
+
+
+def parse_final_key(key: str) -> tuple[IntervalKey, int]:
+    """``((queue, start_ms), partition)`` of a final record's key (a queue may contain ``|``)."""
+    queue, start, part = key.rsplit("|", 2)
+    return (queue, int(start)), int(part)
+
+
+def _root_of(contacts: dict[str, Projection], proj: Projection) -> Projection:
+    """The root of a projection's transfer chain among ``contacts`` (itself without a parent;
+    the last one found when a parent is missing or the links loop)."""
+    node = proj
+    seen: set[str] = set()
+    while (parent := node.get("p")) and parent in contacts and parent not in seen:
+        seen.add(parent)
+        node = contacts[parent]
+    return node
 
 
 @dataclass(slots=True)
 class FcrAggregator:
-    """FCR partials of one partition of the customer topic, rebuilt from the customers table.
+    """FCR partials of one partition of the customer topic, rebuilt from the customers table
+    and the partition's final records.
 
-    ``intervals[(queue, start_ms)]`` holds ``Counts`` with only the FCR fields set;
-    ``agent_days[(agent, date)]`` holds ``[eligible, resolved]``. ``advance(now)`` re-derives
-    customers whose contacts' windows closed, so FCR matures without new events.
+    Live: ``intervals[(queue, start_ms)]`` holds ``Counts`` with only the FCR fields set,
+    ``agent_days[(agent, date)]`` holds ``[eligible, resolved]``, both over the contacts of
+    intervals not folded yet. ``advance(now)`` re-derives customers whose contacts' windows
+    closed, so FCR matures without new events. Final: ``final[(queue, start_ms)]`` holds the
+    final record of a folded interval and ``final_agent_days`` its agents' sums.
     """
 
     tz: ZoneInfo
     interval_minutes: int
     window_ms: int
-    intervals: dict[tuple[str, int], Counts] = field(default_factory=dict)
+    fold_quiet_ms: int = 0
+    intervals: dict[IntervalKey, Counts] = field(default_factory=dict)
     agent_days: dict[AgentDay, list[int]] = field(default_factory=dict)
     by_contact: dict[str, tuple[ContactFcr, int, str, str]] = field(default_factory=dict)  # + start, date, customer
     by_customer: dict[str, set[str]] = field(default_factory=dict)
     closing: list[tuple[int, str]] = field(default_factory=list)  # heap of (closes_ms, customer)
-    dirty_intervals: set[tuple[str, int]] = field(default_factory=set)
+    dirty_intervals: set[IntervalKey] = field(default_factory=set)
     dirty_agent_days: set[AgentDay] = field(default_factory=set)
+    interval_agents: dict[IntervalKey, dict[str, list[int]]] = field(default_factory=dict)  # live, per interval
+    final: dict[IntervalKey, FinalRecord] = field(default_factory=dict)
+    final_agent_days: dict[AgentDay, list[int]] = field(default_factory=dict)
+    folding: set[IntervalKey] = field(default_factory=set)  # final record written, not yet acknowledged
+    expired_before_ms: int | None = None  # intervals starting earlier are gone (retention_days)
+    fold_heap: list[tuple[int, str, int]] = field(default_factory=list)  # (fold at, queue, start)
+    fold_scheduled: set[IntervalKey] = field(default_factory=set)
+    recent_offered: dict[int, int] = field(default_factory=dict)  # arrival bucket -> min offered accepted
+
+    # --- live counting ----------------------------------------------------------------------
 
     def update(self, customer: str, contacts: dict[str, Projection] | None, now_ms: int) -> None:
-        """Re-derive one customer's contacts (idempotent)."""
+        """Re-derive one customer's contacts (idempotent); contacts of folded or expired
+        intervals are context only."""
         derived = derive(contacts or {}, now_ms, self.window_ms)
         old_ids = self.by_customer.get(customer, set())
         for cid in old_ids - derived.keys():
             if self.by_contact[cid][3] == customer:
                 self._remove(cid)
+        kept: set[str] = set()
         for cid, fcr in derived.items():
             held = self.by_contact.get(cid)
+            if held is not None and held[0].offered_ms == fcr.offered_ms and held[0].queue == fcr.queue:
+                start = held[1]
+            else:
+                start = interval_start_ms(fcr.offered_ms, self.tz, self.interval_minutes)
+            closed = self._closed((fcr.queue, start))
             if held is not None:
-                if held[0] == fcr and held[3] == customer:
+                if not closed and held[0] == fcr and held[3] == customer:
+                    kept.add(cid)
                     continue
-                self._remove(cid)  # changed, or moved here from another customer
-            self._add(cid, fcr, customer)
+                self._remove(cid)  # changed, moved here from another customer, or folded
+            if closed:
+                continue
+            self._add(cid, fcr, customer, start)
+            kept.add(cid)
             if not fcr.eligible and fcr.agent is not None and fcr.closes_ms > now_ms:
                 heapq.heappush(self.closing, (fcr.closes_ms, customer))
-        if derived:
-            self.by_customer[customer] = set(derived)
+        if kept:
+            self.by_customer[customer] = kept
         else:
             self.by_customer.pop(customer, None)
 
@@ -177,25 +244,30 @@ class FcrAggregator:
             self.update(customer, contacts_of(customer), now_ms)
         return len(due)
 
-    def _add(self, cid: str, fcr: ContactFcr, customer: str) -> None:
-        start = interval_start_ms(fcr.offered_ms, self.tz, self.interval_minutes)
+    def _add(self, cid: str, fcr: ContactFcr, customer: str, start: int) -> None:
         day = local_date(fcr.offered_ms, self.tz).isoformat()
         self.by_contact[cid] = (fcr, start, day, customer)
         self._count(fcr, start, day, 1)
 
     def _remove(self, cid: str) -> None:
-        """Uncount a contact and drop it from the customer that holds it."""
+        """Uncount a contact (unless its interval is folded: its live counts went with the
+        fold) and drop it from the customer that holds it."""
         fcr, start, day, owner = self.by_contact.pop(cid)
         owned = self.by_customer.get(owner)
         if owned is not None:
             owned.discard(cid)
-        self._count(fcr, start, day, -1)
+        key = (fcr.queue, start)
+        if key not in self.final and key in self.intervals:  # else folded (then perhaps expired)
+            self._count(fcr, start, day, -1)
 
     def _count(self, fcr: ContactFcr, start: int, day: str, sign: int) -> None:
         key = (fcr.queue, start)
         counts = self.intervals.get(key)
         if counts is None:
             counts = self.intervals[key] = Counts()
+            if key not in self.fold_scheduled:
+                self.fold_scheduled.add(key)
+                heapq.heappush(self.fold_heap, (self._fold_at_ms(start), fcr.queue, start))
         counts.customer_contacts += sign
         counts.repeat_contacts += sign * fcr.repeat
         counts.fcr_eligible += sign * fcr.eligible
@@ -210,12 +282,220 @@ class FcrAggregator:
             row[1] += sign * fcr.resolved
             if row[0] == 0:
                 del self.agent_days[akey]
+            agents = self.interval_agents.setdefault(key, {})
+            irow = agents.setdefault(fcr.agent, [0, 0])
+            irow[0] += sign
+            irow[1] += sign * fcr.resolved
+            if irow[0] == 0:
+                del agents[fcr.agent]
+                if not agents:
+                    del self.interval_agents[key]
             self.dirty_agent_days.add(akey)
 
-    def take_dirty(self) -> tuple[set[tuple[str, int]], set[AgentDay]]:
+    def take_dirty(self) -> tuple[set[IntervalKey], set[AgentDay]]:
         intervals, days = self.dirty_intervals, self.dirty_agent_days
         self.dirty_intervals, self.dirty_agent_days = set(), set()
         return intervals, days
+
+    # --- what is published: final + live -------------------------------------------------------
+
+    def interval_figures(self, key: IntervalKey) -> Counts | None:
+        """The interval's figures (final + live); ``None`` when it has no customer contact."""
+        live = self.intervals.get(key)
+        rec = self.final.get(key)
+        if rec is None:
+            return live
+        c = rec["c"]
+        out = Counts(customer_contacts=c[0], repeat_contacts=c[1], fcr_eligible=c[2], fcr_resolved=c[3])
+        if live is not None:
+            out.customer_contacts += live.customer_contacts
+            out.repeat_contacts += live.repeat_contacts
+            out.fcr_eligible += live.fcr_eligible
+            out.fcr_resolved += live.fcr_resolved
+        return out if out.customer_contacts else None
+
+    def agent_day_figures(self, akey: AgentDay) -> list[int] | None:
+        """``[eligible, resolved]`` of an agent's day (final + live); ``None`` when nothing."""
+        live = self.agent_days.get(akey)
+        fin = self.final_agent_days.get(akey)
+        if fin is None:
+            return None if live is None else list(live)
+        if live is None:
+            return list(fin)
+        return [fin[0] + live[0], fin[1] + live[1]]
+
+    # --- finality ---------------------------------------------------------------------------------
+
+    def _fold_at_ms(self, start: int) -> int:
+        """The instant after which an interval's contributions are final: its end + 2W."""
+        return interval_end_ms(start, self.tz, self.interval_minutes) + 2 * self.window_ms
+
+    def _closed(self, key: IntervalKey) -> bool:
+        """Folded or expired: its contacts are context only, never counted live."""
+        return key in self.final or (self.expired_before_ms is not None and key[1] < self.expired_before_ms)
+
+    def _interval_of(self, contacts: dict[str, Projection], proj: Projection) -> tuple[IntervalKey, int]:
+        """The interval a projection counts in (its chain root's) and that root's offer."""
+        root = _root_of(contacts, proj)
+        return (root["q"], interval_start_ms(root["o"], self.tz, self.interval_minutes)), root["o"]
+
+    def accepts(self, contacts: dict[str, Projection] | None, contact_id: str, value: Projection | None,
+                now_ms: int) -> bool:
+        """Whether a projection record (``None``: the contact left this customer) that changes
+        the customer's contacts may be applied: not when the interval it or the projection it
+        replaces counts in is closed (a late record: the caller counts and drops it). An
+        accepted record holds back the folding of the intervals it can affect for
+        ``fold_quiet_ms``."""
+        cur = contacts or {}
+        offers: list[int] = []
+        for proj in (cur.get(contact_id), value):
+            if proj is None:
+                continue
+            key, root_offered = self._interval_of(cur, proj)
+            if self._closed(key) or key in self.folding:
+                return False
+            offers += (root_offered, proj["o"])
+        if offers:
+            self.note_change(min(offers), now_ms)
+        return True
+
+    def note_change(self, offered_ms: int, now_ms: int) -> None:
+        """A contact offered at ``offered_ms`` changed at ``now_ms``: intervals it can affect
+        (ending at or after ``offered_ms - W``) are not folded for ``fold_quiet_ms``."""
+        if self.fold_quiet_ms <= 0:
+            return
+        bucket = now_ms // self._quiet_bucket_ms()
+        held = self.recent_offered.get(bucket)
+        if held is None or offered_ms < held:
+            self.recent_offered[bucket] = offered_ms
+        if len(self.recent_offered) > QUIET_BUCKETS + 1:
+            self._recent_min_offered(now_ms)  # forgets the buckets that have left the span
+
+    def hold_folds(self, now_ms: int) -> None:
+        """No interval is folded for ``fold_quiet_ms`` from ``now_ms`` (after a rebuild: the
+        records still to be consumed may be a replay of past days)."""
+        self.note_change(-(1 << 62), now_ms)
+
+    def _quiet_bucket_ms(self) -> int:
+        return max(1, -(-self.fold_quiet_ms // QUIET_BUCKETS))
+
+    def _recent_min_offered(self, now_ms: int) -> int | None:
+        """The earliest offer among changes accepted within ``fold_quiet_ms`` before ``now_ms``."""
+        size = self._quiet_bucket_ms()
+        for bucket in [b for b in self.recent_offered if (b + 1) * size <= now_ms - self.fold_quiet_ms]:
+            del self.recent_offered[bucket]
+        return min(self.recent_offered.values(), default=None)
+
+    def due_folds(self, now_ms: int, limit: int = FOLD_PER_PASS) -> list[IntervalKey]:
+        """Up to ``limit`` live intervals, oldest first, whose contributions are final
+        (``end + 2W < now_ms``) and that no change accepted within ``fold_quiet_ms`` can
+        affect (an offer at or before ``end + W``); they are marked as being folded: records
+        for them are refused until ``apply_fold`` (or forgotten with the aggregator)."""
+        quiet_floor = self._recent_min_offered(now_ms) if self.fold_quiet_ms > 0 else None
+        out: list[IntervalKey] = []
+        while self.fold_heap and len(out) < limit:
+            at, queue, start = self.fold_heap[0]
+            if at >= now_ms:
+                break
+            if quiet_floor is not None and quiet_floor <= at - self.window_ms:  # at - W = end + W
+                break
+            heapq.heappop(self.fold_heap)
+            key = (queue, start)
+            self.fold_scheduled.discard(key)
+            if key in self.intervals and not self._closed(key) and key not in self.folding:
+                self.folding.add(key)
+                out.append(key)
+        return out
+
+    def final_record(self, key: IntervalKey, partition: int) -> FinalRecord:
+        """The final record of an interval from its live counts (their values at this instant)."""
+        counts = self.intervals.get(key) or Counts()
+        return {"_p": partition,
+                "c": [counts.customer_contacts, counts.repeat_contacts, counts.fcr_eligible, counts.fcr_resolved],
+                "a": {agent: list(row) for agent, row in self.interval_agents.get(key, {}).items()}}
+
+    def apply_fold(self, key: IntervalKey, record: FinalRecord) -> None:
+        """The interval's final record is persisted (acknowledged): it replaces the interval's
+        live counts, whatever they became meanwhile (a change after ``end + 2W`` is late).
+        Idempotent: folding a folded interval again changes nothing."""
+        self.folding.discard(key)
+        if key in self.final:
+            return
+        live = self.intervals.pop(key, None)
+        day = local_date(key[1], self.tz).isoformat()
+        for agent, row in self.interval_agents.pop(key, {}).items():
+            akey = (agent, day)
+            total = self.agent_days[akey]
+            total[0] -= row[0]
+            total[1] -= row[1]
+            if total[0] == 0:
+                del self.agent_days[akey]
+            self.dirty_agent_days.add(akey)
+        self.load_final(key, record)
+        if live is not None or record["c"][0]:
+            self.dirty_intervals.add(key)
+
+    def load_final(self, key: IntervalKey, record: FinalRecord) -> None:
+        """Hold an interval's final record (on a fold, or on a rebuild from the table)."""
+        if key in self.final:
+            self._unload_final(key)
+        self.final[key] = record
+        day = local_date(key[1], self.tz).isoformat()
+        for agent, row in record["a"].items():
+            akey = (agent, day)
+            total = self.final_agent_days.setdefault(akey, [0, 0])
+            total[0] += row[0]
+            total[1] += row[1]
+            self.dirty_agent_days.add(akey)
+        self.dirty_intervals.add(key)
+
+    def _unload_final(self, key: IntervalKey) -> None:
+        record = self.final.pop(key)
+        day = local_date(key[1], self.tz).isoformat()
+        for agent, row in record["a"].items():
+            akey = (agent, day)
+            total = self.final_agent_days[akey]
+            total[0] -= row[0]
+            total[1] -= row[1]
+            if total[0] == 0 and total[1] == 0:
+                del self.final_agent_days[akey]
+            self.dirty_agent_days.add(akey)
+        self.dirty_intervals.add(key)
+
+    def expire_final(self, cutoff_ms: int, limit: int) -> list[IntervalKey]:
+        """Final records of intervals starting before ``cutoff_ms`` (retention_days), at most
+        ``limit`` of them, forgotten; returns their keys (to tombstone). From now on those
+        intervals are neither counted nor folded."""
+        if self.expired_before_ms is None or cutoff_ms > self.expired_before_ms:
+            self.expired_before_ms = cutoff_ms
+        gone = [key for key in itertools.islice((k for k in self.final if k[1] < cutoff_ms), limit)]
+        for key in gone:
+            self._unload_final(key)
+        return gone
+
+    def droppable(self, contacts: dict[str, Projection] | None, now_ms: int) -> list[str]:
+        """Projections of one customer no longer needed: a root once its interval is closed
+        and the last interval it can be context of is folded (``end of the interval holding
+        offered + W``, + 2W, before ``now_ms``), with the legs of its chain; a leg whose root is
+        missing by its own offer."""
+        cur = contacts or {}
+        verdict: dict[int, bool] = {}  # id(root projection) -> droppable
+        out: list[str] = []
+        for cid, proj in cur.items():
+            root = _root_of(cur, proj)
+            done = verdict.get(id(root))
+            if done is None and root["o"] + 3 * self.window_ms >= now_ms:
+                done = verdict[id(root)] = False  # the drop instant is later still (a cheap test first)
+            if done is None:
+                drop_at = self._fold_at_ms(interval_start_ms(root["o"] + self.window_ms, self.tz,
+                                                             self.interval_minutes))
+                done = drop_at < now_ms and (
+                    bool(root.get("p"))  # a leg without its root counts nowhere
+                    or self._closed((root["q"], interval_start_ms(root["o"], self.tz, self.interval_minutes))))
+                verdict[id(root)] = done
+            if done:
+                out.append(cid)
+        return out
 
     def expired(self, customers: Iterable[tuple[str, dict[str, Projection] | None]], cutoff_ms: int) -> dict[str, list[str]]:
         """Contacts to forget (retention): per customer, those offered before ``cutoff_ms``."""

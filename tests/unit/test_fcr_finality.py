@@ -1,0 +1,435 @@
+"""FCR finality (floorwatch.domain.fcr): intervals folded into final records once their
+contributions cannot change (end + 2W), projections kept as context until offered + 3W, late
+projections refused, final records expired with retention — and the memory this bounds.
+
+Time zone Asia/Shanghai (UTC+8, no DST), 30-minute intervals. Hand anchor (as in test_fcr.py):
+2024-03-10 08:00 Shanghai = 2024-03-10T00:00Z = 1_710_028_800_000 ms.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import tracemalloc
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from floorwatch.domain.fcr import (
+    FcrAggregator,
+    apply_projection,
+    derive,
+    final_key,
+    parse_final_key,
+)
+from floorwatch.domain.intervals import interval_start_ms, local_date
+from floorwatch.domain.queue_metrics import Counts
+from floorwatch.events import to_ms
+
+TZ = ZoneInfo("Asia/Shanghai")
+MIN = 60_000
+HOUR = 3_600_000
+DAY = 24 * HOUR
+W = 24 * HOUR
+I_MS = 30 * MIN
+UTC_2024_03_10 = 1_710_028_800_000
+
+
+def local_ms(text: str) -> int:
+    return to_ms(datetime.fromisoformat(text).replace(tzinfo=TZ))
+
+
+def proj(o: int, *, q: str = "support", p: str | None = None, a: str | None = "a1", r: bool | None = None) -> dict:
+    return {"o": o, "q": q, "p": p, "a": a, "r": r}
+
+
+def counts(cc: int, rep: int, elig: int, res: int) -> Counts:
+    return Counts(customer_contacts=cc, repeat_contacts=rep, fcr_eligible=elig, fcr_resolved=res)
+
+
+def fold_all(agg: FcrAggregator, now_ms: int, table: dict[str, dict] | None = None, partition: int = 0) -> list:
+    """What the worker does: build the due final records, persist them (``table``), apply."""
+    keys = agg.due_folds(now_ms)
+    for key in keys:
+        rec = agg.final_record(key, partition)
+        if table is not None:
+            table[final_key(key[0], key[1], partition)] = rec
+        agg.apply_fold(key, rec)
+    return keys
+
+
+C1 = local_ms("2024-03-10 09:47:13")
+K1 = ("support", local_ms("2024-03-10 09:30:00"))
+FOLD_AT_1 = local_ms("2024-03-12 10:00:00")  # K1's end (10:00) + 2W
+DROP_AT_1 = local_ms("2024-03-13 10:00:00")  # end of the interval of C1 + W (2024-03-11 09:30) + 2W
+
+
+def test_hand_anchors() -> None:
+    assert local_ms("2024-03-10 08:00:00") == UTC_2024_03_10
+    assert K1[1] == UTC_2024_03_10 + 90 * MIN
+    assert FOLD_AT_1 == K1[1] + 30 * MIN + 2 * W
+    assert DROP_AT_1 == K1[1] + 30 * MIN + 3 * W
+
+
+def test_final_key_round_trip_keeps_a_pipe_in_the_queue() -> None:
+    assert final_key("support", 1_710_034_200_000, 3) == "support|1710034200000|3"
+    assert parse_final_key("support|1710034200000|3") == (("support", 1_710_034_200_000), 3)
+    assert parse_final_key(final_key("a|b", 5, 0)) == (("a|b", 5), 0)
+
+
+def test_an_interval_is_folded_only_after_its_end_plus_two_windows() -> None:
+    agg = FcrAggregator(TZ, 30, W)
+    agg.update("X", {"c1": proj(C1, a="a1")}, C1 + W)  # matured: eligible, resolved
+    assert agg.due_folds(FOLD_AT_1) == []  # final once end + 2W < now: not at the instant itself
+    assert agg.due_folds(FOLD_AT_1 + 1) == [K1]
+    assert agg.due_folds(FOLD_AT_1 + 2) == []  # handed out once
+    rec = agg.final_record(K1, 5)
+    assert rec == {"_p": 5, "c": [1, 0, 1, 1], "a": {"a1": [1, 1]}}
+    agg.take_dirty()
+    agg.apply_fold(K1, rec)
+    # live counts moved into the final record: the published figures did not change
+    assert (agg.intervals, agg.agent_days, agg.interval_agents) == ({}, {}, {})
+    assert agg.final == {K1: rec}
+    assert agg.final_agent_days == {("a1", "2024-03-10"): [1, 1]}
+    assert agg.interval_figures(K1) == counts(1, 0, 1, 1)
+    assert agg.agent_day_figures(("a1", "2024-03-10")) == [1, 1]
+    assert agg.take_dirty() == ({K1}, {("a1", "2024-03-10")})
+
+
+def test_refolding_and_re_deriving_a_folded_interval_change_nothing() -> None:
+    agg = FcrAggregator(TZ, 30, W)
+    contacts = {"c1": proj(C1, a="a1"), "c2": proj(C1 + 2 * MIN, a="a2", r=False)}  # c2 repeats c1
+    agg.update("X", contacts, C1 + W + 2 * MIN)
+    assert agg.intervals == {K1: counts(2, 1, 2, 0)}  # c1 followed by c2; c2 says unresolved
+    fold_all(agg, FOLD_AT_1 + 1)
+    assert agg.interval_figures(K1) == counts(2, 1, 2, 0)
+    rec = agg.final[K1]
+    agg.apply_fold(K1, rec)  # the same fold again (a retried pass)
+    agg.update("X", contacts, FOLD_AT_1 + 2)  # a re-derivation of the customer (context only)
+    agg.advance(FOLD_AT_1 + 3, {"X": contacts}.get)
+    assert agg.intervals == {}
+    assert agg.by_contact == {}  # held contacts of folded intervals are let go
+    assert agg.interval_figures(K1) == counts(2, 1, 2, 0)
+    assert agg.agent_day_figures(("a1", "2024-03-10")) == [1, 0]
+    assert agg.agent_day_figures(("a2", "2024-03-10")) == [1, 0]
+
+
+def test_a_restart_between_the_final_record_and_the_drop_counts_nothing_twice() -> None:
+    agg = FcrAggregator(TZ, 30, W)
+    contacts = {"c1": proj(C1, a="a1"), "c3": proj(C1 + 30 * HOUR, a="a2")}  # c3: 30 h later, no repeat
+    now = FOLD_AT_1 + 1
+    agg.update("X", contacts, now)
+    final_table: dict[str, dict] = {}
+    assert fold_all(agg, now, final_table) == [K1]
+    # the worker dies now: the final record is persisted, both projections are still there
+    rebuilt = FcrAggregator(TZ, 30, W)
+    for key, rec in final_table.items():
+        rebuilt.load_final(parse_final_key(key)[0], rec)
+    rebuilt.update("X", contacts, now)
+    k3 = ("support", local_ms("2024-03-11 15:30:00"))
+    for a in (agg, rebuilt):
+        assert a.interval_figures(K1) == counts(1, 0, 1, 1)
+        assert a.interval_figures(k3) == counts(1, 0, 0, 0)  # c3's window closes 2024-03-12 15:47
+        assert a.agent_day_figures(("a1", "2024-03-10")) == [1, 1]
+        assert a.agent_day_figures(("a2", "2024-03-11")) is None
+    assert set(rebuilt.by_contact) == {"c3"}  # c1 is context only
+
+
+def test_late_projections_are_refused_and_change_no_figure() -> None:
+    agg = FcrAggregator(TZ, 30, W)
+    contacts = {"c1": proj(C1, a="a1")}
+    agg.update("X", contacts, C1 + W)
+    fold_all(agg, FOLD_AT_1 + 1)
+    now = FOLD_AT_1 + HOUR
+    # an update of the folded contact (a late wrap-up), its removal, a leg of it, a new contact
+    # in its interval: all refused
+    assert not agg.accepts(contacts, "c1", proj(C1, a="a1", r=False), now)
+    assert not agg.accepts(contacts, "c1", None, now)
+    assert not agg.accepts(contacts, "leg", proj(C1 + 3 * HOUR, q="sales", p="c1", r=False), now)
+    assert not agg.accepts(contacts, "c0", proj(C1 - 5 * MIN), now)
+    # a contact of the same customer offered 1 h after c1 (its interval is folded by time, but
+    # was never counted: no final record) is accepted and counted in its own interval
+    c4 = C1 + HOUR
+    assert agg.accepts(contacts, "c4", proj(c4, a="a3"), now)
+    contacts = apply_projection(contacts, "c4", proj(c4, a="a3"))
+    agg.update("X", contacts, now)
+    assert agg.interval_figures(K1) == counts(1, 0, 1, 1)  # c1 stays resolved: final
+    k4 = ("support", local_ms("2024-03-10 10:30:00"))
+    assert agg.interval_figures(k4) == counts(1, 1, 1, 1)  # c4 repeats c1
+
+
+def test_being_folded_refuses_records_until_the_fold_is_applied() -> None:
+    agg = FcrAggregator(TZ, 30, W)
+    contacts = {"c1": proj(C1, a="a1")}
+    agg.update("X", contacts, C1 + W)
+    assert agg.due_folds(FOLD_AT_1 + 1) == [K1]  # its final record is being written
+    assert not agg.accepts(contacts, "c1", proj(C1, a="a1", r=False), FOLD_AT_1 + 2)
+    assert agg.interval_figures(K1) == counts(1, 0, 1, 1)
+
+
+def test_a_record_within_a_window_of_an_interval_holds_its_fold_for_the_quiet_time() -> None:
+    quiet = 5 * MIN
+    agg = FcrAggregator(TZ, 30, W, fold_quiet_ms=quiet)
+    now = FOLD_AT_1 + HOUR  # K1 is due by time
+    contacts = {"c1": proj(C1, a="a1")}
+    agg.update("X", contacts, now)
+    # a replay: c5 offered at K1's end + W (the last instant whose contact can follow K1's) arrives
+    c5 = K1[1] + I_MS + W
+    assert agg.accepts(contacts, "c5", proj(c5, a="a2"), now)
+    assert agg.due_folds(now + quiet - 1) == []
+    assert agg.due_folds(now + quiet + agg._quiet_bucket_ms()) == [K1]  # noqa: SLF001
+    # a record offered 1 ms after K1's end + W does not hold K1
+    agg2 = FcrAggregator(TZ, 30, W, fold_quiet_ms=quiet)
+    agg2.update("X", contacts, now)
+    assert agg2.accepts(contacts, "c6", proj(c5 + 1, a="a2"), now)
+    assert agg2.due_folds(now) == [K1]
+    # a rebuilt aggregator folds nothing for the quiet time
+    agg3 = FcrAggregator(TZ, 30, W, fold_quiet_ms=quiet)
+    agg3.update("X", contacts, now)
+    agg3.hold_folds(now)
+    assert agg3.due_folds(now + quiet - 1) == []
+    assert agg3.due_folds(now + quiet + agg3._quiet_bucket_ms()) == [K1]  # noqa: SLF001
+    assert len(agg3.recent_offered) <= 17  # bounded: a fixed number of buckets
+
+
+def test_droppable_after_the_last_interval_it_is_context_of_is_folded() -> None:
+    agg = FcrAggregator(TZ, 30, W)
+    leg = proj(C1 + 2 * MIN, q="sales", p="c1")
+    contacts = {"c1": proj(C1, a="a1"), "leg": leg, "orphan": proj(C1, p="gone")}
+    agg.update("X", contacts, C1 + W)
+    assert agg.droppable(contacts, DROP_AT_1) == []
+    # past the drop instant but K1 not folded: kept (its counts are still live)
+    assert agg.droppable(contacts, DROP_AT_1 + 1) == ["orphan"]
+    fold_all(agg, DROP_AT_1 + 1)
+    assert sorted(agg.droppable(contacts, DROP_AT_1 + 1)) == ["c1", "leg", "orphan"]
+    assert agg.droppable(contacts, DROP_AT_1) == []
+
+
+def test_final_records_expire_with_retention() -> None:
+    agg = FcrAggregator(TZ, 30, W)
+    contacts = {"c1": proj(C1, a="a1")}
+    agg.update("X", contacts, C1 + W)
+    fold_all(agg, FOLD_AT_1 + 1)
+    agg.take_dirty()
+    assert agg.expire_final(K1[1], 10) == []  # an interval starting at the cutoff is kept
+    assert agg.expire_final(K1[1] + 1, 10) == [K1]
+    assert (agg.final, agg.final_agent_days) == ({}, {})
+    assert agg.interval_figures(K1) is None  # published as a tombstone
+    assert agg.agent_day_figures(("a1", "2024-03-10")) is None
+    assert agg.take_dirty() == ({K1}, {("a1", "2024-03-10")})
+    agg.update("X", contacts, FOLD_AT_1 + 2)  # an expired interval is not counted again
+    assert agg.intervals == {}
+    assert not agg.accepts(contacts, "c1", proj(C1, r=False), FOLD_AT_1 + 2)
+
+
+# --- a stream of days: final + live equals derive over every contact -------------------------
+
+
+def stream(seed: int, days: int, per_day: int, window_ms: int, queues: tuple[str, ...] = ("support", "sales")):
+    """Projection records of a steady stream: per contact an offer, the answer 2 min later and,
+    for some, an unresolved wrap-up 10 min later; some contacts are transfer legs of the
+    customer's latest root. Arrival = the record's time: no record is late."""
+    rng = random.Random(seed)
+    start = local_ms("2024-03-10 00:00:00")
+    customers: list[str] = []  # in order of first contact; 60 % of contacts come from a new one
+    records: list[tuple[int, str, str, dict | None]] = []
+    latest_root: dict[str, tuple[str, int, str]] = {}
+    n = days * per_day
+    for i in range(n):
+        o = start + rng.randrange(days * DAY)
+        records.append((o, "", f"k{i}", None))
+    records.sort()
+    out: list[tuple[int, str, str, dict]] = []
+    for o, _, cid, _ in records:
+        if not customers or rng.random() < 0.6:
+            customers.append(f"cu{len(customers)}")
+            cu = customers[-1]
+        else:
+            cu = rng.choice(customers[-10:])  # one of the latest: a call back within hours
+        q = rng.choice(queues)
+        parent = None
+        root = latest_root.get(cu)
+        if root is not None and rng.random() < 0.1 and o - root[1] < 20 * MIN:
+            parent = root[0]
+        if parent is None:
+            latest_root[cu] = (cid, o, q)
+        agent = rng.choice(("a1", "a2", "a3", "a4")) if rng.random() < 0.8 else None
+        base = {"o": o, "q": q, "p": parent, "a": None, "r": None}
+        out.append((o, cu, cid, base))
+        if agent is not None:
+            out.append((o + 2 * MIN, cu, cid, {**base, "a": agent}))
+            if rng.random() < 0.2:
+                out.append((o + 10 * MIN, cu, cid, {**base, "a": agent, "r": False}))
+    out.sort(key=lambda r: r[0])
+    return out
+
+
+def run(records, window_ms: int, quiet_ms: int = 0, tick_ms: int = 5 * MIN, drop_every_ms: int = HOUR,
+        end_ms: int | None = None, keep_all: bool = True):
+    """The worker's FCR path over ``records``: accept/apply/update per record, a publisher tick
+    (advance + fold) every ``tick_ms`` of arrival time, a drop pass every ``drop_every_ms``."""
+    agg = FcrAggregator(TZ, 30, window_ms, fold_quiet_ms=quiet_ms)
+    table: dict[str, dict] = {}
+    final_table: dict[str, dict] = {}
+    everything: dict[str, dict] = {}  # every contact ever, never dropped (the reference's input)
+    refused = 0
+    state = {"tick": None, "drop": None}
+    most_contacts = 0
+
+    def tick(now: int) -> None:
+        nonlocal most_contacts
+        if state["tick"] is None:
+            state["tick"], state["drop"] = now, now
+        while state["tick"] + tick_ms <= now:
+            state["tick"] += tick_ms
+            agg.advance(state["tick"], table.get)
+            fold_all(agg, state["tick"], final_table)
+            if state["drop"] + drop_every_ms <= state["tick"]:
+                state["drop"] = state["tick"]
+                for cu in list(table):
+                    gone = agg.droppable(table[cu], state["tick"])
+                    if gone:
+                        left = {k: v for k, v in table[cu].items() if k not in gone}
+                        if left:
+                            table[cu] = left
+                        else:
+                            del table[cu]
+                        agg.update(cu, left, state["tick"])
+                most_contacts = max(most_contacts, sum(len(c) for c in table.values()))
+
+    for at, cu, cid, value in records:
+        tick(at)
+        if keep_all:
+            everything.setdefault(cu, {})[cid] = value
+        before = table.get(cu)
+        new = apply_projection(before, cid, value)
+        if new is None:
+            continue
+        if not agg.accepts(before, cid, value, at):
+            refused += 1
+            continue
+        table[cu] = new
+        agg.update(cu, new, at)
+    end = end_ms if end_ms is not None else records[-1][0] + 7 * window_ms
+    tick(end)
+    agg.advance(end, table.get)  # the figures as of ``end`` itself
+    return agg, table, final_table, everything, refused, end, most_contacts
+
+
+def reference(everything: dict[str, dict], now_ms: int, window_ms: int):
+    intervals: dict[tuple[str, int], Counts] = {}
+    agent_days: dict[tuple[str, str], list[int]] = {}
+    for contacts in everything.values():
+        for fcr in derive(contacts, now_ms, window_ms).values():
+            c = intervals.setdefault((fcr.queue, interval_start_ms(fcr.offered_ms, TZ, 30)), Counts())
+            c.customer_contacts += 1
+            c.repeat_contacts += fcr.repeat
+            c.fcr_eligible += fcr.eligible
+            c.fcr_resolved += fcr.resolved
+            if fcr.eligible:
+                row = agent_days.setdefault((fcr.agent, local_date(fcr.offered_ms, TZ).isoformat()), [0, 0])
+                row[0] += 1
+                row[1] += fcr.resolved
+    return intervals, agent_days
+
+
+def published(agg: FcrAggregator) -> tuple[dict, dict]:
+    keys = set(agg.intervals) | set(agg.final)
+    days = set(agg.agent_days) | set(agg.final_agent_days)
+    return ({k: agg.interval_figures(k) for k in keys if agg.interval_figures(k) is not None},
+            {k: agg.agent_day_figures(k) for k in days if agg.agent_day_figures(k) is not None})
+
+
+def test_final_plus_live_equals_derive_over_every_contact() -> None:
+    window = 3 * HOUR
+    for seed in (1, 2, 3):
+        records = stream(seed, days=3, per_day=150, window_ms=window)
+        # end at the last record + 2 h: some intervals folded, the last ones still live
+        agg, table, final_table, everything, refused, end, most = run(
+            records, window, quiet_ms=10 * MIN, end_ms=records[-1][0] + 2 * HOUR)
+        assert refused == 0  # no record is late
+        assert agg.final and agg.intervals  # both parts are exercised
+        want_intervals, want_days = reference(everything, end, window)
+        assert sum(c.repeat_contacts for c in want_intervals.values()) > 10
+        assert 0 < sum(c.fcr_resolved for c in want_intervals.values()) < sum(
+            c.fcr_eligible for c in want_intervals.values())
+        got_intervals, got_days = published(agg)
+        assert got_intervals == want_intervals
+        assert got_days == want_days
+        # memory follows the last few windows: every projection held was offered within
+        # 3W + an interval + the drop period before the last drop pass
+        oldest = min(p["o"] for c in table.values() for p in c.values())
+        assert oldest >= end - (3 * window + I_MS + HOUR + 5 * MIN)
+        assert most < len(records) / 3
+        # a restart from the final records and the table gives the same figures
+        rebuilt = FcrAggregator(TZ, 30, window)
+        for key, rec in final_table.items():
+            rebuilt.load_final(parse_final_key(key)[0], rec)
+        for cu, contacts in table.items():
+            rebuilt.update(cu, contacts, end)
+        assert published(rebuilt) == (want_intervals, want_days)
+
+
+def test_a_replay_of_past_days_is_folded_once_it_has_moved_on() -> None:
+    window = 3 * HOUR
+    records = stream(7, days=2, per_day=150, window_ms=window)
+    replay_at = records[-1][0] + 30 * DAY  # every interval is long past its end + 2W
+    replay = [(replay_at + 10 * i, cu, cid, v) for i, (_, cu, cid, v) in enumerate(records)]
+    end = replay[-1][0] + HOUR
+    # ticks every 1 s of the replay: with the quiet time nothing is folded while a record
+    # within a window of it may still come, and the figures are those of every contact
+    agg, _, _, everything, refused, _, _ = run(replay, window, quiet_ms=5 * MIN, tick_ms=1000, end_ms=end)
+    assert refused == 0
+    assert published(agg) == reference(everything, end, window)
+    assert agg.intervals == {}  # all folded in the end
+    # without it, intervals are folded while the replay still streams: records are refused
+    agg0, _, _, _, refused0, _, _ = run(replay, window, quiet_ms=0, tick_ms=1000, end_ms=end)
+    assert refused0 > 0
+    assert published(agg0) != reference(everything, end, window)
+
+
+# --- memory: 62 days of a steady stream --------------------------------------------------------
+
+
+def traced_run(records, window_ms: int, fold: bool) -> tuple[int, int]:
+    """Traced bytes held at the end by the aggregator + the tables (as dicts), and contacts."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        if fold:
+            agg, table, final_table, *_ = run(records, window_ms, tick_ms=30 * MIN, drop_every_ms=2 * HOUR,
+                                              end_ms=records[-1][0] + 1, keep_all=False)
+        else:  # what the worker did before: every contact's projection and outcome kept
+            agg = FcrAggregator(TZ, 30, window_ms)
+            table, final_table = {}, {}
+            for at, cu, cid, value in records:
+                new = apply_projection(table.get(cu), cid, value)
+                if new is not None:
+                    table[cu] = new
+                    agg.update(cu, new, at)
+                    agg.advance(at, table.get)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - base
+        assert agg is not None and table is not None and final_table is not None
+    finally:
+        tracemalloc.stop()
+    return held, len({cid for _, _, cid, _ in records})
+
+
+PER_DAY = 240
+
+
+def test_62_days_of_contacts_hold_fcr_state_of_the_last_windows_only() -> None:
+    """62 days x 240 contacts a day on one queue, W = 24 h: ~5 contacts per final record (a
+    sparse floor, where the per-interval record weighs most). Bound: 300 bytes per retained
+    contact = the projections and outcomes of the last 3W + the drop period (3.1 of 62 days,
+    5 %) at the ~1.1 KB each the old state costs (~55 B a retained contact) + one final record
+    per queue and interval (~880 B with its key and index entry, /5.2 contacts: ~170 B) + room
+    for dict growth. The old state keeps every contact's projection and outcome: over 600 B
+    each (~830 B measured here, 1,076 B in docs/performance.md's profile)."""
+    records = stream(11, days=62, per_day=PER_DAY, window_ms=W, queues=("support",))
+    new_bytes, n = traced_run(records, W, fold=True)
+    old_bytes, _ = traced_run(records, W, fold=False)
+    per_new, per_old = new_bytes / n, old_bytes / n
+    print(f"FCR state per retained contact: {per_new:.0f} B with finality, {per_old:.0f} B without")
+    assert per_new < 300 < 600 < per_old
