@@ -23,8 +23,9 @@ changelog after it. What is overridden, and why:
   again, their batch was never acknowledged) or after the persisted offset (read again at
   recovery). RocksDB's write-ahead log recovers a prefix of whole write batches, so the DB
   and its offset stay consistent after a machine crash too.
-* **Encoding.** Keys and values are the exact bytes of the changelog records (orjson), so a
-  DB filled by recovery and one filled by the worker hold the same bytes.
+* **Encoding.** Keys and values are the exact bytes of the changelog records (keys and dict
+  values as orjson JSON, bytes values such as packed contact facts as they are), so a DB
+  filled by recovery and one filled by the worker hold the same bytes.
 * **Options.** Memtables per DB and a block cache shared by every DB of the process, both
   from settings (Faust's defaults: 3 x 64 MiB memtables and a 2 GiB cache per DB).
 * **Revocation** closes the DB (Faust only drops its reference) and forgets the overlay and
@@ -154,10 +155,17 @@ class PartitionedRocksStore(FaustRocksStore):
         return None if key is None else orjson.loads(key)
 
     def _encode_value(self, value: Any) -> bytes | None:
-        return None if value is None else orjson.dumps(value)
+        """A bytes value (a packed record, floorwatch.domain.factcodec) as it is, else JSON."""
+        if value is None or isinstance(value, bytes):
+            return value
+        return orjson.dumps(value)
 
     def _decode_value(self, value: bytes | None) -> Any:
-        return None if value is None else orjson.loads(value)
+        """JSON when it is a JSON object (first byte ``{``: every JSON value the tables hold),
+        else the bytes as they are (a packed record never starts with ``{``)."""
+        if value is None or value[:1] != b"{":
+            return value
+        return orjson.loads(value)
 
     # -- writes: the overlay ---------------------------------------------------------------
     def __setitem__(self, key: Any, value: Any) -> None:

@@ -223,6 +223,20 @@ async def test_iteration_merges_the_overlay_over_the_active_partitions(tmp_path:
     close(store)
 
 
+async def test_bytes_values_are_stored_as_they_are(tmp_path: Path) -> None:
+    _, store = open_store(tmp_path)
+    producer = FakeProducer()
+    packed = bytes([1, 0, 7]) + b"{packed"  # a packed record: never starts with "{"
+    store["c"] = packed
+    store["d"] = {"_p": 2, "packed": False}
+    await store.send_changelog(producer, TOPIC, {"c": 2, "d": 2})
+    assert producer.sent[0][1].records == [(b'"c"', packed), (b'"d"', b'{"_p":2,"packed":false}')]
+    producer.ack(0, 0)
+    store.flush_acknowledged()
+    assert store.get("c") == packed and store.get("d") == {"_p": 2, "packed": False}
+    close(store)
+
+
 def test_recovery_counts_what_it_applied_and_persists_its_offset(tmp_path: Path) -> None:
     _, store = open_store(tmp_path)
 
