@@ -48,6 +48,7 @@ import orjson
 
 from api import queries
 from api.view import View
+from floorwatch import topics
 from floorwatch.config import Settings
 from floorwatch.domain.intervals import interval_start_ms
 
@@ -59,6 +60,9 @@ TICK_S = 0.1
 MIN_GAP_S = 0.025  # changes arriving closer together are pushed as one delta
 PING_S = 5.0
 SILENT_PING_S = 1.0  # heartbeat period while the worker is silent (its age in the frame moves the badge)
+# agent keys remembered as changed between two hub steps; beyond it the step rebuilds every agent row
+MAX_CHANGED_AGENTS = 10_000
+ALERT_TOPICS = frozenset({topics.ALERTS, topics.ALERT_ACKS})
 
 State = dict[str, dict[str, dict[str, Any]]]
 Changes = dict[str, dict[str, Any]]  # section -> {"upsert": {id: row}, "remove": set[id]}
@@ -76,7 +80,10 @@ def diff(prev: State, cur: State) -> Changes:
     out: Changes = {}
     for section in SECTIONS:
         before, after = prev.get(section, {}), cur.get(section, {})
-        upsert = {k: row for k, row in after.items() if before.get(k) != row}
+        if before is after:  # a section the hub reused as is: nothing in it changed
+            continue
+        # a row object carried over unchanged is the same object: skip comparing its contents
+        upsert = {k: row for k, row in after.items() if (old := before.get(k)) is not row and old != row}
         remove = {k for k in before if k not in after}
         if upsert or remove:
             out[section] = {"upsert": upsert, "remove": remove}
@@ -228,6 +235,39 @@ def full_state(view: View, settings: Settings, now_ms: int) -> State:
         "agents": {row["agent_id"]: row for row in queries.agents_list(view, settings)},
         "alerts": {row["id"]: row for row in queries.alerts_list(view, settings, state="firing")},
     }
+
+
+def agents_section(view: View, settings: Settings) -> dict[str, dict[str, Any]]:
+    """The ``agents`` section of ``full_state``."""
+    return {row["agent_id"]: row for row in queries.agents_list(view, settings)}
+
+
+def alerts_section(view: View, settings: Settings) -> dict[str, dict[str, Any]]:
+    """The ``alerts`` section of ``full_state``."""
+    return {row["id"]: row for row in queries.alerts_list(view, settings, state="firing")}
+
+
+def agents_updated(view: View, settings: Settings, prev: dict[str, dict[str, Any]],
+                   changed: set[str]) -> dict[str, dict[str, Any]]:
+    """``agents_section`` after the agents keyed ``changed`` changed, from ``prev`` (that
+    section before): only those rows are rebuilt, then all are put in ``agents_list`` order.
+    The whole section is rebuilt when a changed record's agent id is not its key (rows are
+    keyed by agent id) or the row count then differs from the view's."""
+    rows = dict(prev)
+    for key in changed:
+        record = view.agents.get(key)
+        if record is None:
+            rows.pop(key, None)
+            continue
+        row = queries.agent_row(record, settings)
+        row["agent_id"] = row["agent_id"] or key
+        row["name"] = row["name"] or row["agent_id"]
+        if row["agent_id"] != key:
+            return agents_section(view, settings)
+        rows[key] = row
+    if len(rows) != len(view.agents):
+        return agents_section(view, settings)
+    return dict(sorted(rows.items(), key=lambda kv: queries._agent_sort_key(kv[1])))  # noqa: SLF001  # agents_list order
 
 
 def second_of(now_ms: int) -> int:
@@ -418,6 +458,14 @@ class Hub:
         self._base: State | None = None
         self._full_key: tuple[int, int, int] | None = None
         self._full: State | None = None
+        # what changed in the view since ``_base`` was computed (``View.listeners``): the next
+        # base rebuilds the agent rows of ``_changed_agents`` only (all of them when
+        # ``_all_agents``), and the alerts only when an alert topic changed; queue tiles always
+        self._changed_topics: set[str] = set()
+        self._changed_agents: set[str] = set()
+        self._all_agents = False
+        self._agent_counts: dict[str, dict[str, int]] | None = None  # queries.agent_counts of the base
+        self.agent_rebuilds = 0  # bases that rebuilt every agent row (first, cap or fallback)
         self._ready = True
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -425,9 +473,41 @@ class Hub:
         self._changed: asyncio.Event | None = None
         view.listeners.append(self._on_view_change)
 
-    def _on_view_change(self, topic: str, key: str) -> None:  # noqa: ARG002
+    def _on_view_change(self, topic: str, key: str) -> None:
+        self._changed_topics.add(topic)
+        if topic == topics.AGENT_STATUS and not self._all_agents:
+            if len(self._changed_agents) >= MAX_CHANGED_AGENTS:
+                self._all_agents = True
+                self._changed_agents.clear()
+            else:
+                self._changed_agents.add(key)
         if self._changed is not None:
             self._changed.set()
+
+    def _rebuild(self, now_ms: int) -> State:
+        """The full state at ``now_ms`` (``full_state``), rebuilding from ``_base`` only the
+        sections whose topics changed since it; queue tiles are always recomputed."""
+        changed, self._changed_topics = self._changed_topics, set()
+        agents_changed, self._changed_agents = self._changed_agents, set()
+        all_agents, self._all_agents = self._all_agents, False
+        base = self._base
+        if base is None or self._agent_counts is None or topics.AGENT_STATUS in changed or all_agents:
+            self._agent_counts = queries.agent_counts(self.view)  # what queues_overview computes
+        counts = self._agent_counts
+        queues = {q: queries.queue_tile(self.view, self.settings, q, now_ms, counts.get(q))
+                  for q in queries.queue_order(self.view, self.settings)}
+        if base is None or all_agents:
+            agents = agents_section(self.view, self.settings)
+            self.agent_rebuilds += 1
+        elif topics.AGENT_STATUS in changed:
+            agents = agents_updated(self.view, self.settings, base["agents"], agents_changed)
+        else:
+            agents = base["agents"]
+        if base is None or changed & ALERT_TOPICS:
+            alerts = alerts_section(self.view, self.settings)
+        else:
+            alerts = base["alerts"]
+        return {"queues": queues, "agents": agents, "alerts": alerts}
 
     # -- state ------------------------------------------------------------------------
 
@@ -450,7 +530,7 @@ class Hub:
         if key == self._full_key and self._full is not None:
             return self._full
         if (key[0], key[1]) != self._base_key or self._base is None:
-            self._base = full_state(self.view, self.settings, second)
+            self._base = self._rebuild(second)
             self._base_key = (key[0], key[1])
             full = self._base
         else:  # only the clock moved: refresh the live longest wait of queues with waiting contacts

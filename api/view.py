@@ -703,6 +703,8 @@ async def expire_periodically(view: View, clock_ms: Callable[[], int], ready: Ca
 # --------------------------------------------------------------------------------------
 # Kafka loader
 
+CLOSE_TIMEOUT_S = 10.0  # the view loader waits this long for its consumer to stop before reconnecting
+
 VIEW_TOPICS_REQUIRED = (topics.INTERVAL_STATS, topics.QUEUE_STATS, topics.AGENT_STATUS)
 VIEW_TOPICS_OPTIONAL = (topics.ADHERENCE, topics.ALERTS, topics.ALERT_ACKS, topics.DEAD_LETTERS, topics.FORECASTS,
                         topics.QUALITY_STATS, topics.WORKER_STATUS)
@@ -839,10 +841,14 @@ class KafkaViewLoader:
         await self._close()
 
     async def _close(self) -> None:
+        """Stop the consumer, giving up after ``CLOSE_TIMEOUT_S``: a consumer whose broker
+        connection died while the process was paused could wait in ``stop`` forever, and the
+        loader would never reconnect."""
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
+            with contextlib.suppress(Exception):  # TimeoutError included
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await consumer.stop()
 
     async def _run_once(self) -> None:
         self._state = "connecting"

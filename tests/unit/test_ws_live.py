@@ -371,3 +371,68 @@ async def test_hub_spaces_its_steps_by_the_frames_it_queued() -> None:
     assert 1 <= steps <= elapsed / 0.2 + 2, (steps, elapsed)
     assert steps < elapsed / 0.025 / 2, (steps, elapsed)
     await hub.stop()
+
+
+def test_hub_rebuilds_only_changed_sections_and_equals_full_state() -> None:
+    """After any mix of agent, alert and queue changes (renames that move an agent in the
+    team/name order, removals, a record whose agent id is not its key, alert acks), the hub's
+    state is ``full_state`` of the view, in the same order, while unchanged sections are reused."""
+    import random
+
+    from api.live import full_state
+
+    rng = random.Random(5)
+    view, now = View(), [NOW]
+    hub = make_hub(view, now)
+    teams = ("north", "south", "east")
+    for i in range(40):
+        view.apply(topics.AGENT_STATUS, f"a{i}".encode(), agent(f"a{i}", "available", rng.choice(teams)))
+    first = hub.current(now[0])
+    assert first == full_state(view, hub.settings, now[0] - now[0] % 1000)
+    assert hub.agent_rebuilds == 1
+    for step in range(300):
+        kind = rng.random()
+        if kind < 0.5:
+            aid = f"a{rng.randrange(50)}"
+            if rng.random() < 0.15:
+                view.apply(topics.AGENT_STATUS, aid.encode(), None)
+            else:
+                record = orjson.loads(agent(aid, rng.choice(("available", "aux", "on_contact")), rng.choice(teams)))
+                record["name"] = rng.choice(("Zed", "amy", "Bob", aid))
+                view.apply(topics.AGENT_STATUS, aid.encode(), orjson.dumps(record))
+        elif kind < 0.6:
+            alert_id = f"al{rng.randrange(5)}"
+            view.apply(topics.ALERTS, alert_id.encode(), orjson.dumps({
+                "id": alert_id, "kind": "queue_waiting", "subject": "q1", "state": "firing",
+                "started_at_ms": NOW - rng.randrange(100_000), "value": 3}))
+            if rng.random() < 0.5:
+                view.apply(topics.ALERT_ACKS, alert_id.encode(), orjson.dumps(
+                    {"id": alert_id, "by": "lead", "at_ms": NOW - rng.randrange(1000)}))
+        else:
+            view.apply(topics.QUEUE_STATS, b"q1|0", orjson.dumps({
+                "queue": "q1", "partition": 0, "waiting": rng.randrange(9), "computed_ms": NOW}))
+        if step == 150:  # a record keyed otherwise than its agent id: the section is rebuilt whole
+            view.apply(topics.AGENT_STATUS, b"odd-key", agent("a3", "aux"))
+        now[0] += rng.choice((0, 40, 400, 1000))
+        before = hub.agent_rebuilds
+        got = hub.current(now[0])
+        want = full_state(view, hub.settings, now[0] - now[0] % 1000)
+        assert got == want
+        for section in ("queues", "agents", "alerts"):
+            assert list(got[section]) == list(want[section])  # frames list rows in this order
+        assert hub.agent_rebuilds == before  # the cap was not reached: no full agent rebuild
+    view.apply(topics.AGENT_STATUS, b"odd-key", None)
+
+
+def test_hub_changed_agents_over_the_cap_rebuild_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.live import full_state
+
+    monkeypatch.setattr(api.live, "MAX_CHANGED_AGENTS", 3)
+    view, now = View(), [NOW]
+    hub = make_hub(view, now)
+    hub.current(now[0])
+    for i in range(5):
+        view.apply(topics.AGENT_STATUS, f"a{i}".encode(), agent(f"a{i}", "available"))
+    assert hub.current(now[0]) == full_state(view, hub.settings, now[0] - now[0] % 1000)
+    assert [r for r in hub.current(now[0])["agents"]] == ["a0", "a1", "a2", "a3", "a4"]
+    assert hub.agent_rebuilds == 2  # the first state, then the step past the cap
