@@ -19,7 +19,10 @@ waiting and always receives the latest state; its slowness costs nobody else any
 ``Hub`` is one task per app: when the view changes (at most every ``gap_after`` seconds: 25 ms,
 or longer after a step that queued many frames) and at least every ``tick_s`` it computes the
 full state from the ``View`` at an explicit ``now_ms`` (only when the view changed, or the
-clock moved a second for the live ``longest_wait_s``), derives each distinct filter's state,
+clock moved a second for the live ``longest_wait_s``; of the agents only the rows whose
+``fw.agent-status`` records changed, of the alerts only after an alert or ack changed: while the
+worker catches up the view changes every step, and rebuilding every agent row each time cost
+the API a fifth of a core), derives each distinct filter's state,
 diffs it against that filter's previous state and drops the change set into each
 subscriber's mailbox, together with one ``SharedFrame`` per filter: a subscriber whose slot
 was empty sends that frame, serialised once for all of them; only a subscriber that still had

@@ -356,3 +356,23 @@ def test_dead_letter_reasons_are_a_bounded_label_set() -> None:
     v.apply(topics.DEAD_LETTERS, b"t", orjson.dumps({"reason": "r0"}))
     assert len(v.dead_letters) == MAX_DEAD_LETTER_REASONS + 1
     assert v.dead_letters["other"] == 10 and v.dead_letters["r0"] == 2
+
+
+async def test_loader_gives_up_stopping_a_consumer_that_never_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A consumer whose broker connection died while the process was paused could wait in
+    ``stop`` forever; the loader must still get past it (and reconnect)."""
+    import api.view
+
+    monkeypatch.setattr(api.view, "CLOSE_TIMEOUT_S", 0)
+
+    class Stuck:
+        stopped = False
+
+        async def stop(self) -> None:
+            await asyncio.Event().wait()  # never set
+            Stuck.stopped = True
+
+    loader = KafkaViewLoader("x", View(), consumer_factory=Stuck)
+    loader._consumer = Stuck()
+    await asyncio.wait_for(loader._close(), 5)  # the 5 s only guards the test itself
+    assert loader._consumer is None and not Stuck.stopped
