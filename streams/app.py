@@ -24,11 +24,12 @@ from faust.types import EventT
 
 from floorwatch import records, topics
 from floorwatch.config import Settings
-from floorwatch.domain.aggregate import QueueAggregator
+from floorwatch.domain.aggregate import QueueAggregator, kept_minutes_span_ms
 from floorwatch.domain.adherence import evaluate_day, realtime_status
 from streams.alerting import WebhookNotifier, run_queue_alerts
-from streams.batches import Acknowledger, apply_each, fatal, take_batches
+from streams.batches import Acknowledger, apply_each, fatal, settle, take_batches
 from streams.produce import kafka_producer, send_batched
+from streams.rocks_store import PartitionedRocksStore, store_url
 from floorwatch.domain.agents import agent_status, apply_agent_event
 from floorwatch.domain.alerts import AlertBook, adherence_rule
 from floorwatch.domain.floor import (
@@ -40,7 +41,17 @@ from floorwatch.domain.floor import (
     logged_in_ms_by_interval,
 )
 from floorwatch.domain.contacts import apply_event
-from floorwatch.domain.fcr import HOUR_MS, FcrAggregator, apply_projection, partition_for, projection
+from floorwatch.domain.factcodec import pack, peek, unpack
+from floorwatch.domain.fcr import (
+    FOLD_SLICE,
+    HOUR_MS,
+    FcrAggregator,
+    apply_projection,
+    final_key,
+    parse_final_key,
+    partition_for,
+    projection,
+)
 from floorwatch.domain.intervals import (
     day_bounds_ms,
     day_interval_starts,
@@ -53,7 +64,6 @@ from floorwatch.domain.retention import (
     SLICE_SIZE,
     Horizon,
     adherence_keys_to_tombstone,
-    contact_expired,
     forget_agents,
     plan_agent_expiry,
 )
@@ -117,6 +127,7 @@ class WorkerState:
         self.processing_errors = 0  # events dead-lettered because applying them raised
         self.aggregators: dict[int, QueueAggregator] = {}
         self.fcr: dict[int, FcrAggregator] = {}  # per partition of fw.customer-contacts
+        self.fcr_late_ignored = 0  # FCR projections refused: their interval was already folded
         self.last_quality_s = 0.0
         self.dirty_agents: dict[str, int] = {}
         self.last_rolling_s = 0.0
@@ -142,11 +153,13 @@ class WorkerState:
         return rules
 
     def new_aggregator(self) -> QueueAggregator:
-        return QueueAggregator(self.settings.tz, self.settings.interval_minutes)
+        span_ms = kept_minutes_span_ms(round(self.settings.ingest.max_future_s * 1000))
+        return QueueAggregator(self.settings.tz, self.settings.interval_minutes, span_ms)
 
     def new_fcr(self) -> FcrAggregator:
         s = self.settings
-        return FcrAggregator(s.tz, s.interval_minutes, round(s.fcr.window_hours * HOUR_MS))
+        return FcrAggregator(s.tz, s.interval_minutes, round(s.fcr.window_hours * HOUR_MS),
+                             fold_quiet_ms=round(s.fcr.fold_quiet_s * 1000))
 
 
 def create_app(settings: Settings, state: WorkerState | None = None) -> faust.App:
@@ -158,7 +171,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         broker=broker_urls(settings.kafka.bootstrap),
         env_prefix="FLOORWATCH_FAUST_",
         autodiscover=False,
-        store=w.store,
+        store=store_url(w.store, w.rocksdb_write_buffer_bytes, w.rocksdb_block_cache_bytes),
         datadir=w.datadir,
         topic_partitions=partitions,
         # Faust declares its changelog and leader topics only where Floorwatch creates topics
@@ -205,30 +218,76 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     out = {name: topic(name, settings.kafka.output_partitions) for name in topics.OUTPUTS}
 
     json_schema = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
-    contacts = app.Table("contacts", default=None, partitions=partitions, schema=json_schema)
+    # values: the packed facts (floorwatch.domain.factcodec), kept as bytes in memory
+    # (Faust takes a table's serializers from key_type/value_type: bytes is "raw")
+    packed_schema = faust.Schema(key_type=str, key_serializer="json", value_type=bytes, value_serializer="raw")
+    contacts = app.Table("contacts", default=None, partitions=partitions, schema=packed_schema,
+                         key_type=str, value_type=bytes)
     agents = app.Table("agents", default=None, partitions=partitions, schema=json_schema)
     agent_days = app.Table("agent-days", default=None, partitions=partitions, schema=json_schema)
     # hashed customer -> {"_p": partition, "c": {contact_id: fcr projection}}
     customers = app.Table("customers", default=None, partitions=partitions, schema=json_schema)
+    # "queue|start|partition" -> {"_p", "c": [4 FCR counts], "a": {agent: [eligible, resolved]}}:
+    # a folded interval's final FCR figures (floorwatch.domain.fcr, finality)
+    fcr_final = app.Table("fcr-final", default=None, partitions=partitions, schema=json_schema)
 
     def active(topic_name: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic_name}
 
-    def ensure_aggregators(wanted: set[int]) -> None:
-        """Build aggregators for owned partitions from the contact facts (after recovery)."""
-        missing = wanted - st.aggregators.keys()
-        if not missing:
-            return
+    # the one rebuild of queue aggregators in flight; "epoch" moves at every revocation, and a
+    # rebuild that saw it move installs nothing (the table may have been recovered meanwhile)
+    rebuild: dict[str, Any] = {"task": None, "epoch": 0}
+
+    async def rebuild_aggregators(parts: frozenset[int]) -> None:
+        """Build the aggregators of ``parts`` from the contact facts (after recovery or a
+        rebalance): SLICE_SIZE keys of a snapshot of the table's keys at a time, a turn of the
+        event loop in between. They are installed into st.aggregators only when complete, so
+        meanwhile no event of those partitions is applied (the contacts agent awaits this) and
+        no prune touches them (prune_contacts skips a partition without an aggregator)."""
+        while (app.rebalancing or app.in_recovery) and not app.should_stop:
+            await asyncio.sleep(PUBLISH_TICK_S)
+        epoch = rebuild["epoch"]
         started = time.monotonic()
-        built = {p: st.new_aggregator() for p in missing}
+        now_ms = int(st.clock() * 1000)
+        built = {p: st.new_aggregator() for p in parts}
+        for agg in built.values():
+            agg.prune_minutes(now_ms)  # minutes no rolling window reaches are not built at all
+        keys = list(contacts.data)
         n = 0
-        for cid, facts in contacts.data.items():
-            if facts is not None and facts.get("_p") in built:
-                built[facts["_p"]].update(cid, facts)
-                n += 1
+        for start in range(0, len(keys), SLICE_SIZE):
+            for cid in keys[start:start + SLICE_SIZE]:
+                raw = contacts.data.get(cid)
+                facts = None if raw is None else unpack(raw)
+                if facts is not None and facts.get("_p") in built:
+                    built[facts["_p"]].update(cid, None, facts)
+                    n += 1
+            await asyncio.sleep(0)
+            if rebuild["epoch"] != epoch:
+                log.info("rebuild of partitions %s dropped: partitions were revoked meanwhile", sorted(parts))
+                return
         st.aggregators.update(built)
         log.info("rebuilt aggregates of partitions %s from %d contacts in %.2f s",
-                 sorted(missing), n, time.monotonic() - started)
+                 sorted(parts), n, time.monotonic() - started)
+
+    def ensure_aggregators(wanted: set[int]) -> asyncio.Future | None:
+        """The rebuild of the partitions of ``wanted`` that have no aggregator, started or
+        joined; ``None`` when every one has one. One rebuild runs at a time: one of other
+        partitions in flight is returned first (``aggregators_ready`` loops)."""
+        missing = wanted - st.aggregators.keys()
+        if not missing:
+            return None
+        task = rebuild["task"]
+        if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("rebuild of queue aggregators failed: %r", task.exception())
+        if task is None or task.done():
+            task = rebuild["task"] = asyncio.ensure_future(rebuild_aggregators(frozenset(missing)))
+        return task
+
+    async def aggregators_ready(wanted: set[int]) -> None:
+        """Wait until every partition of ``wanted`` has its aggregator (the shared rebuild goes
+        on if this waiter is cancelled)."""
+        while (task := ensure_aggregators(wanted)) is not None:
+            await asyncio.shield(task)
 
     def ensure_fcr(wanted: set[int]) -> None:
         """Build FCR aggregators for owned partitions of the customer topic from its table."""
@@ -237,9 +296,14 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             return
         now_ms = int(st.clock() * 1000)
         built = {p: st.new_fcr() for p in missing}
+        for key, rec in fcr_final.data.items():  # final records first: their contacts are context
+            if rec is not None and rec.get("_p") in built:
+                built[rec["_p"]].load_final(parse_final_key(key)[0], rec)
         for cu, rec in customers.data.items():
             if rec is not None and rec.get("_p") in built:
                 built[rec["_p"]].update(cu, rec["c"], now_ms)
+        for agg in built.values():
+            agg.hold_folds(now_ms)  # what is still to be consumed may be a replay of past days
         st.fcr.update(built)
 
     def customer_contacts(cu: str) -> dict[str, Any] | None:
@@ -253,6 +317,33 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         else:
             customers.data.pop(cu, None)
 
+    async def fold_fcr(p: int, agg: FcrAggregator, now_ms: int) -> int:
+        """Fold partition ``p``'s FCR intervals whose contributions are final: their final
+        records into ``fcr-final`` (FOLD_SLICE built per turn of the event loop), and only once
+        Kafka acknowledged them do they replace the live counts (so the projections they cover
+        may be dropped). Returns how many intervals were folded."""
+        keys = agg.due_folds(now_ms)
+        if not keys:
+            return 0
+        written: dict[str, int] = {}
+        finals: dict[tuple[str, int], dict[str, Any]] = {}
+        try:
+            for i, key in enumerate(keys):
+                name = final_key(key[0], key[1], p)
+                fcr_final.data[name] = finals[key] = agg.final_record(key, p)
+                written[name] = p
+                if (i + 1) % FOLD_SLICE == 0:
+                    await asyncio.sleep(0)
+            await settle(await write_changelog(fcr_final, written), st.on_fatal)
+        except Exception:
+            st.fcr.pop(p, None)  # rebuilt from the tables (final records included) before the next use
+            raise
+        if st.fcr.get(p) is not agg:  # revoked or rebuilt meanwhile: the tables hold the truth
+            return 0
+        for key, rec in finals.items():
+            agg.apply_fold(key, rec)
+        return len(keys)
+
     async def write_changelog(table: faust.Table, changed: dict[str, int]) -> list[Any]:
         """Changelog records for keys changed in a batch, each to its source partition.
 
@@ -261,8 +352,11 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         before every offset commit, so a committed event's state is always in the changelog.
         """
         data = table.data
+        if isinstance(data, PartitionedRocksStore):  # its values reach RocksDB once acknowledged
+            return await data.send_changelog(kafka_producer(app), table.changelog_topic.get_topic_name(), changed)
         return await send_batched(kafka_producer(app), table.changelog_topic.get_topic_name(),
-                           ((p, orjson.dumps(key), None if (value := data.get(key)) is None else orjson.dumps(value))
+                           ((p, orjson.dumps(key), None if (value := data.get(key)) is None
+                             else value if isinstance(value, bytes) else orjson.dumps(value))
                             for key, p in changed.items()))
 
     async def send_projections(moved: dict[str, tuple[Any, Any]]) -> list[Any]:
@@ -344,7 +438,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     @app.agent(contact_topic, name="contact-events")
     async def process_contacts(stream: faust.StreamT) -> None:
         async def apply_batch(batch: list[EventT], pending: list[Any]) -> None:
-            ensure_aggregators(active(topics.CONTACT_EVENTS) | {e.message.partition for e in batch})
+            await aggregators_ready(active(topics.CONTACT_EVENTS) | {e.message.partition for e in batch})
             changed: dict[str, int] = {}
             moved: dict[str, tuple[Any, Any]] = {}  # contact -> (projection before the batch, after)
 
@@ -352,7 +446,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 data, parsed = validated(event, ("contact.", "survey."))
                 p = event.message.partition
                 cid = data["contact_id"]
-                old = contacts.data.get(cid)
+                old_raw = contacts.data.get(cid)
+                old = None if old_raw is None else unpack(old_raw)
                 new = apply_event(old, data, parsed.ts_ms, st.rules_for, customer_key=st.customer_key)
                 if new is None:
                     return
@@ -361,16 +456,17 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 if has_customer:
                     before = moved[cid][0] if cid in moved else projection(old)
                     after = projection(new)
+                new_raw = pack(new)
                 # everything that can fail on bad input happened above; now memory changes,
                 # and on an unexpected failure it is put back as it was
-                contacts.data[cid] = new
+                contacts.data[cid] = new_raw
                 try:
-                    st.aggregators[p].update(cid, new)
+                    st.aggregators[p].update(cid, old, new)
                 except Exception:
-                    if old is None:
+                    if old_raw is None:
                         contacts.data.pop(cid, None)
                     else:
-                        contacts.data[cid] = old
+                        contacts.data[cid] = old_raw
                     st.aggregators.pop(p, None)  # rebuilt from the table before the next use
                     raise
                 changed[cid] = p
@@ -401,10 +497,19 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 except (ValueError, KeyError, TypeError) as exc:
                     raise EventError(f"bad customer projections: {exc}", "bad_internal_record") from None
                 staged: dict[str, dict[str, Any]] = {}  # customer -> contacts after this record
+                if p not in st.fcr:
+                    ensure_fcr({p})
+                agg, now_ms = st.fcr[p], int(st.clock() * 1000)
                 for cu, cid, value in items:
-                    new = apply_projection(staged[cu] if cu in staged else customer_contacts(cu), cid, value)
-                    if new is not None:
-                        staged[cu] = new
+                    before = staged[cu] if cu in staged else customer_contacts(cu)
+                    new = apply_projection(before, cid, value)
+                    if new is None:
+                        continue
+                    if not agg.accepts(before, cid, value, now_ms):  # its interval is folded: late
+                        st.fcr_late_ignored += 1
+                        log.debug("late FCR projection of contact %s ignored (its interval is folded)", cid)
+                        continue
+                    staged[cu] = new
                 for cu, new in staged.items():
                     store_customer(cu, p, new)
                     changed[cu] = p
@@ -526,23 +631,40 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         expired: dict[str, int] = {}
         for start in range(0, len(keys), SLICE_SIZE):
             for cid in keys[start:start + SLICE_SIZE]:
-                f = contacts.data.get(cid)
-                if f is None or f.get("_p") not in owned or not contact_expired(f, h):
+                raw = contacts.data.get(cid)
+                if raw is None:
                     continue
+                part, ref_ms = peek(raw)  # contact_expired without unpacking every contact
+                if part not in owned or not ref_ms < h.cutoff_ms:
+                    continue
+                f = unpack(raw)
                 agg = st.aggregators.get(f["_p"])
                 if agg is None:  # revoked meanwhile: the new owner prunes it
                     continue
                 del contacts.data[cid]
-                agg.forget(cid)
+                agg.forget(cid, f)
                 expired[cid] = f["_p"]
             await asyncio.sleep(0)
         await write_changelog(contacts, expired)
         return len(expired)
 
     async def prune_customers(h: Horizon, now_ms: int) -> int:
-        """FCR projections of contacts offered before the cutoff less the FCR window."""
+        """FCR projections no longer needed (floorwatch.domain.fcr ``droppable``: context of
+        folded intervals only), and any offered before the cutoff less the FCR window; final
+        records of intervals before the cutoff (counted in retention_cut["fcr_final"])."""
         fcr_cutoff = h.cutoff_ms - round(settings.fcr.window_hours * HOUR_MS)
         mine = active(topics.CUSTOMER_CONTACTS)
+        gone: dict[str, int] = {}
+        for p in sorted(mine):
+            agg = st.fcr.get(p)
+            while agg is not None and (keys := agg.expire_final(h.cutoff_ms, SLICE_SIZE)):
+                for key in keys:
+                    name = final_key(key[0], key[1], p)
+                    if fcr_final.data.pop(name, None) is not None:
+                        gone[name] = p
+                await asyncio.sleep(0)
+        await write_changelog(fcr_final, gone)
+        st.retention_cut["fcr_final"] = st.retention_cut.get("fcr_final", 0) + len(gone)
         pruned: dict[str, int] = {}
         keys = list(customers.data)
         for start in range(0, len(keys), SLICE_SIZE):
@@ -555,7 +677,12 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 agg = st.fcr.get(p)
                 if agg is None:
                     continue
-                for cu, cids in agg.expired(rows, fcr_cutoff).items():
+                drops = agg.expired(rows, fcr_cutoff)
+                for cu, contacts_now in rows:
+                    done = agg.droppable(contacts_now, now_ms)
+                    if done:
+                        drops[cu] = drops.get(cu, []) + done
+                for cu, cids in drops.items():
                     left = {k: v for k, v in customer_contacts(cu).items() if k not in cids}
                     store_customer(cu, p, left)
                     agg.update(cu, left, now_ms)
@@ -606,6 +733,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         for p in list(st.aggregators):
             if p not in owned:
                 del st.aggregators[p]
+        # started or joined, not awaited: the heartbeat and the partitions already built go on
+        # meanwhile (the contacts agent awaits it before applying events)
         ensure_aggregators(owned)
         if now_s - st.last_prune_s >= PRUNE_EVERY_S:
             st.last_prune_s = now_s
@@ -617,7 +746,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             st.last_rolling_s = now_s
             st.last_interval_start = interval_now
         coalesce_s = settings.api.publish_interval_s
-        for p, agg in st.aggregators.items():
+        for p, agg in list(st.aggregators.items()):  # a rebuild may install partitions meanwhile
+            agg.prune_minutes(now_ms)
             dirty_buckets, dirty_queues = agg.take_dirty()
             wanted = agg.queues() if refresh_all else dirty_queues
             due = {q for q in wanted if now_s - st.last_published.get((q, p), -1e18) >= coalesce_s}
@@ -629,7 +759,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                     continue
                 bucket = agg.buckets.get((queue, start))
                 key = records.interval_key(queue, start, p).encode()
-                if bucket is None or not bucket.members:
+                if bucket is None or bucket.contacts == 0:
                     await out[topics.INTERVAL_STATS].send(key=key, value=None)
                     continue
                 r = bucket.rules or [0, 0, 0.0, "answered_over_offered"]
@@ -668,11 +798,12 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             if p not in mine:
                 del st.fcr[p]
         ensure_fcr(mine)
-        for p, agg in st.fcr.items():
+        for p, agg in list(st.fcr.items()):
             agg.advance(now_ms, customer_contacts)
+            await fold_fcr(p, agg, now_ms)
             dirty_intervals, dirty_days = agg.take_dirty()
             for queue, start in dirty_intervals:
-                counts = agg.intervals.get((queue, start))
+                counts = agg.interval_figures((queue, start))  # final + live
                 await topic_out.send(
                     key=records.fcr_interval_key(queue, start, p).encode(),
                     value=None if counts is None else records.dumps({
@@ -682,13 +813,13 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                             "repeat_contacts": counts.repeat_contacts,
                             "fcr_eligible": counts.fcr_eligible, "fcr_resolved": counts.fcr_resolved}}))
             for aid, day in dirty_days:
-                row = agg.agent_days.get((aid, day))
+                row = agg.agent_day_figures((aid, day))  # final + live
                 await topic_out.send(
                     key=records.agent_day_key("fcr-agent", aid, day, p).encode(),
                     value=None if row is None else records.dumps({
                         "kind": "fcr_agent", "agent_id": aid, "date": day, "partition": p,
                         "updated_ms": now_ms, "fcr_eligible": row[0], "fcr_resolved": row[1]}))
-        for p, qagg in st.aggregators.items():
+        for p, qagg in list(st.aggregators.items()):
             for aid, day in qagg.take_dirty_agent_days():
                 row = qagg.agent_surveys.get((aid, day))
                 await topic_out.send(
@@ -755,14 +886,13 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         for aid, when in st.next_check.items():
             if when is not None and when <= now_ms and aid not in due:
                 due[aid] = -1
-        name = agents.changelog_topic.get_topic_name()
         today = local_date(now_ms, settings.tz).isoformat()
         for aid in due:
             status, changes = evaluate_agent(aid, now_ms)
             record = agents.data.get(aid) or {}
             part = record.get("_p")
             if changes and part in owned:
-                await app.producer.send(name, orjson.dumps(aid), orjson.dumps(record), part, None, None)
+                await write_changelog(agents, {aid: part})
             for change in changes:
                 alert = change.alert
                 await out[topics.ALERTS].send(key=alert["id"].encode(), value=records.dumps(alert))
@@ -842,6 +972,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         for tp in revoked:
             if tp.topic == topics.CONTACT_EVENTS:
                 st.aggregators.pop(tp.partition, None)
+                rebuild["epoch"] += 1  # a rebuild in flight read a table that may change now
             elif tp.topic == topics.CUSTOMER_CONTACTS:
                 st.fcr.pop(tp.partition, None)
 
