@@ -1,18 +1,25 @@
 """Worker memory and restart time per retained contact, and throughput with a full table.
 
-For each size R (``--contacts 1e6 5e6``):
+For each size R (``--contacts 1e6 5e6 20e6``):
 
-1. a fresh Tansu broker; R contacts' facts are written straight into the ``contacts``
-   table's changelog (``floorwatch-contacts-changelog``), exactly as the worker writes them:
-   key ``orjson.dumps(contact_id)``, value ``floorwatch.domain.factcodec.pack(facts)`` with
-   ``_p`` (one compact bytes value), to the contact's partition of ``fw.contact-events``
-   (aiokafka's default partitioner). The facts
-   come from ``floorwatch.domain.contacts.apply_event`` over a realistic lifecycle of each
-   contact (offer with a customer for 85 %, answer or abandon, holds, end, wrap-up), offered
-   at a uniformly random time inside ``retention_days``. The FCR state of the same contacts
-   is written to ``floorwatch-customers-changelog`` the same way (``{"_p", "c": {contact:
-   projection}}`` per hashed customer), so the worker recovers both tables. Producing ~4
-   events per contact through a worker would take R / 8,000 s; the table is the same.
+1. a fresh Tansu broker; the changelogs are filled with the state a worker holds after running
+   for months at steady state, written exactly as the worker writes them (key
+   ``orjson.dumps(key)``, each record to its partition):
+
+   * ``floorwatch-contacts-changelog``: R contacts, value ``floorwatch.domain.factcodec.pack(facts)``
+     with ``_p`` (the contact's partition of ``fw.contact-events``, aiokafka's default
+     partitioner). The facts come from ``floorwatch.domain.contacts.apply_event`` over a
+     realistic lifecycle of each contact (offer with a customer for 85 %, answer or abandon,
+     holds, end, wrap-up), offered at a uniformly random time inside ``retention_days``;
+   * ``floorwatch-customers-changelog``: ``{"_p", "c": {contact: projection}}`` per hashed
+     customer, holding only the projections a long-running worker still keeps: those
+     ``FcrAggregator.droppable`` does not drop once the intervals are folded (offered within
+     the last ~3W, W = ``fcr.window_hours``);
+   * ``floorwatch-fcr-final-changelog``: one final record per folded (queue, interval, customer
+     partition), i.e. every interval with ``end + 2W < now``, built by ``FcrAggregator`` itself
+     (``update``, ``due_folds``, ``final_record``, ``apply_fold``) over the same contacts.
+
+   Producing ~4 events per contact through a worker would take R / 8,000 s; the tables are the same.
 2. a worker starts; restart-to-ready is worker start until it logs "rebuilt aggregates"
    (tables recovered, queue aggregates built from every contact). Its RSS is read after a
    full ``gc.collect()`` inside it (a thread of a small wrapper does it on request).
@@ -20,9 +27,12 @@ For each size R (``--contacts 1e6 5e6``):
    timed until the worker's committed offsets reach the end (as benchmarks/pipeline.py).
 
 The same steps with R = 0 (an empty table) run first: its RSS is subtracted and its
-throughput is the baseline. Bytes per retained contact = (RSS full - RSS empty) / R.
+throughput is the baseline. Bytes per retained contact = (RSS full - RSS empty) / R. A size is
+skipped, saying why, when it cannot fit in memory or would take longer than
+``--max-size-minutes`` (estimated from the largest size run before it).
 
-    .venv/bin/python benchmarks/retention.py --contacts 1e6 5e6
+    .venv/bin/python benchmarks/retention.py --contacts 1e6 5e6 20e6
+    .venv/bin/python benchmarks/retention.py --profile 1000000
 """
 
 from __future__ import annotations
@@ -39,9 +49,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -53,12 +64,21 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.pipeline import contact_events, end_offsets, produce, run_faust, stop, time_group  # noqa: E402
 from floorwatch.domain.contacts import Facts, apply_event  # noqa: E402
 from floorwatch.domain.factcodec import pack, unpack  # noqa: E402
-from floorwatch.domain.fcr import apply_projection, partition_for, projection  # noqa: E402
+from floorwatch.domain.fcr import (  # noqa: E402
+    FcrAggregator,
+    FinalRecord,
+    apply_projection,
+    final_key,
+    parse_final_key,
+    partition_for,
+    projection,
+)
 from floorwatch.domain.queue_metrics import QueueRules  # noqa: E402
 from services.broker import create_topics, free_port, start_tansu, stop_process  # noqa: E402
 
 CONTACTS_CHANGELOG = "floorwatch-contacts-changelog"
 CUSTOMERS_CHANGELOG = "floorwatch-customers-changelog"
+FCR_FINAL_CHANGELOG = "floorwatch-fcr-final-changelog"
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 READY_LINE = "rebuilt aggregates"
@@ -143,14 +163,73 @@ def facts_of(events: list[tuple[int, dict[str, Any]]], rules_for: Callable[[str]
 
 
 @dataclass(frozen=True)
+class FcrShape:
+    """What FCR finality depends on (the worker's settings): local time zone, interval length,
+    window W."""
+
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    interval_minutes: int = 30
+    window_ms: int = 24 * HOUR_MS
+
+
+@dataclass(frozen=True)
 class Retained:
     contacts: list[tuple[int, bytes, bytes]]   # (partition, key, value) for the contacts changelog
-    customers: list[tuple[int, bytes, bytes]]  # same for the customers changelog
+    customers: list[tuple[int, bytes, bytes]]  # same for the customers changelog (kept projections only)
+    finals: dict[str, FinalRecord]             # final record per fcr-final key, of this chunk's customers
+    projections: int                           # projections of this chunk before the folded ones were dropped
+
+
+def steady_state_fcr(by_customer: dict[str, tuple[int, dict[str, Any]]], now_ms: int, shape: FcrShape,
+                     partitions: int) -> tuple[dict[str, tuple[int, dict[str, Any]]], dict[str, FinalRecord]]:
+    """What a worker that ran for months keeps of these customers' FCR state at ``now_ms``:
+    the projections ``droppable`` does not drop, and the final records of the folded intervals
+    (every interval with ``end + 2W < now``), both computed by ``FcrAggregator`` as the worker's
+    publisher (``fold_fcr``) and retention pass (``prune_customers``) do, one aggregator per
+    customer partition, without the ``fold_quiet`` hold (it only delays folds after a start)."""
+    aggs = {p: FcrAggregator(shape.tz, shape.interval_minutes, shape.window_ms) for p in range(partitions)}
+    for cu, (p, contacts) in by_customer.items():
+        aggs[p].update(cu, contacts, now_ms)
+    finals: dict[str, FinalRecord] = {}
+    for p, agg in aggs.items():
+        for key in agg.due_folds(now_ms, limit=len(agg.intervals) + 1):
+            record = agg.final_record(key, p)
+            agg.apply_fold(key, record)
+            finals[final_key(key[0], key[1], p)] = record
+    kept: dict[str, tuple[int, dict[str, Any]]] = {}
+    for cu, (p, contacts) in by_customer.items():
+        drop = set(aggs[p].droppable(contacts, now_ms))
+        left = {cid: proj for cid, proj in contacts.items() if cid not in drop}
+        if left:
+            kept[cu] = (p, left)
+    return kept, finals
+
+
+def merge_finals(into: dict[str, FinalRecord], more: dict[str, FinalRecord]) -> None:
+    """Add the final records of other customers of the same intervals (counts and agents'
+    rows are sums over disjoint customers)."""
+    for name, rec in more.items():
+        held = into.get(name)
+        if held is None:
+            into[name] = {"_p": rec["_p"], "c": list(rec["c"]), "a": {a: list(row) for a, row in rec["a"].items()}}
+            continue
+        held["c"] = [x + y for x, y in zip(held["c"], rec["c"], strict=True)]
+        for agent, row in rec["a"].items():
+            mine = held["a"].setdefault(agent, [0, 0])
+            mine[0] += row[0]
+            mine[1] += row[1]
+
+
+def final_records(finals: dict[str, FinalRecord]) -> list[tuple[int, bytes, bytes]]:
+    """Changelog records of ``fcr-final`` as the worker writes them (key: the JSON string)."""
+    return [(rec["_p"], orjson.dumps(name), orjson.dumps(rec)) for name, rec in finals.items()]
 
 
 def retained_chunk(first: int, count: int, seed: int, now_ms: int, retention_days: int, partitions: int,
-                   rules_for: Callable[[str], QueueRules], customer_key: bytes, tag: str = "bench") -> Retained:
-    """Changelog records of contacts ``first .. first + count - 1`` and of their customers.
+                   rules_for: Callable[[str], QueueRules], customer_key: bytes, tag: str = "bench",
+                   shape: FcrShape = FcrShape()) -> Retained:
+    """Changelog records of contacts ``first .. first + count - 1`` and of their customers'
+    FCR state at steady state (``steady_state_fcr``).
 
     Offers are uniformly random in ``[now - (retention_days - 1) days, now - 2 h]`` (inside
     retention with a day to spare); 85 % carry a customer from a pool of ``count // 3`` of
@@ -182,8 +261,9 @@ def retained_chunk(first: int, count: int, seed: int, now_ms: int, retention_day
             new = apply_projection(held[1] if held else None, cid, value)
             if new is not None:
                 by_customer[cu] = (partition_for(cu, partitions), new)
-    customers = [(p, orjson.dumps(cu), orjson.dumps({"_p": p, "c": c})) for cu, (p, c) in by_customer.items()]
-    return Retained(contacts, customers)
+    kept, finals = steady_state_fcr(by_customer, now_ms, shape, partitions)
+    customers = [(p, orjson.dumps(cu), orjson.dumps({"_p": p, "c": c})) for cu, (p, c) in kept.items()]
+    return Retained(contacts, customers, finals, sum(len(c) for _, c in by_customer.values()))
 
 
 def bytes_per_contact(rss_full_bytes: int, rss_empty_bytes: int, contacts: int) -> float:
@@ -220,6 +300,11 @@ def fits(contacts: int, bytes_per: float, available_bytes: int, reserve_bytes: i
     return contacts * bytes_per + reserve_bytes <= available_bytes
 
 
+def fits_in_time(contacts: int, seconds_per_million: float, budget_s: float) -> bool:
+    """Whether a size is expected to finish (fill, restart, idle) within ``budget_s``."""
+    return contacts / 1_000_000 * seconds_per_million <= budget_s
+
+
 def available_bytes() -> int:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemAvailable:"):
@@ -247,16 +332,23 @@ async def write_records(bootstrap: str, topic: str, records: list[tuple[int, byt
 
 
 async def fill(bootstrap: str, n: int, seed: int, now_ms: int, retention_days: int, partitions: int,
-               rules_for: Callable[[str], QueueRules]) -> tuple[float, int, int]:
-    """Write ``n`` retained contacts; (seconds, contact bytes, customer records)."""
+               rules_for: Callable[[str], QueueRules], shape: FcrShape) -> Filled:
+    """Write ``n`` retained contacts, their customers' kept projections and, last, the final
+    records of every folded interval (summed over the chunks: their customers are disjoint)."""
     started = time.perf_counter()
     value_bytes = 0
     customers = 0
+    projections = 0
+    kept_projections = 0
+    finals: dict[str, FinalRecord] = {}
     for first in range(0, n, CHUNK_CONTACTS):
         chunk = retained_chunk(first, min(CHUNK_CONTACTS, n - first), seed, now_ms, retention_days,
-                               partitions, rules_for, CUSTOMER_KEY)
+                               partitions, rules_for, CUSTOMER_KEY, shape=shape)
         value_bytes += sum(len(k) + len(v) for _, k, v in chunk.contacts)
         customers += len(chunk.customers)
+        projections += chunk.projections
+        kept_projections += sum(len(orjson.loads(v)["c"]) for _, _, v in chunk.customers)
+        merge_finals(finals, chunk.finals)
         await write_records(bootstrap, CONTACTS_CHANGELOG, chunk.contacts)
         await write_records(bootstrap, CUSTOMERS_CHANGELOG, chunk.customers)
         del chunk
@@ -264,7 +356,25 @@ async def fill(bootstrap: str, n: int, seed: int, now_ms: int, retention_days: i
         if first // CHUNK_CONTACTS % 10 == 9:
             print(f"    written {first + CHUNK_CONTACTS:,} contacts in {time.perf_counter() - started:.0f} s",
                   flush=True)
-    return time.perf_counter() - started, value_bytes, customers
+    records = final_records(finals)
+    final_bytes = sum(len(k) + len(v) for _, k, v in records)
+    agent_rows = sum(len(rec["a"]) for rec in finals.values())
+    del finals
+    await write_records(bootstrap, FCR_FINAL_CHANGELOG, records)
+    return Filled(time.perf_counter() - started, value_bytes, customers, projections, kept_projections,
+                  len(records), agent_rows, final_bytes)
+
+
+@dataclass(frozen=True)
+class Filled:
+    seconds: float
+    contact_bytes: int     # keys + values of the contacts changelog
+    customers: int         # customer records (with at least one kept projection)
+    projections: int       # projections of all contacts with a customer
+    kept_projections: int  # projections a long-running worker still holds
+    final_records: int     # fcr-final records (folded intervals per customer partition)
+    final_agent_rows: int  # agents' rows inside them
+    final_bytes: int       # keys + values of the fcr-final changelog
 
 
 @dataclass
@@ -359,19 +469,27 @@ def deep_size(obj: Any, seen: set[int]) -> int:
 
 def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
                        rules_for: Callable[[str], QueueRules]) -> dict[str, float]:
-    """Bytes per contact of each part of a worker's retained state, built here as the worker
-    builds it: the contacts table's dict from the changelog values (packed facts, kept as
-    bytes), the queue aggregators of all partitions, the customers table and the FCR
-    aggregators (tracemalloc deltas)."""
+    """Bytes per contact of each part of a worker's retained state at steady state, built here
+    as the worker builds it from the same changelog records the benchmark writes: the contacts
+    table's dict (packed facts, kept as bytes), the queue aggregators of all partitions, the
+    customers table (kept projections), the fcr-final table and the FCR aggregators (final
+    records loaded first, then the customers, as the worker's ``ensure_fcr``); tracemalloc
+    deltas."""
     import tracemalloc
-    from zoneinfo import ZoneInfo
 
     from floorwatch.domain.aggregate import QueueAggregator
-    from floorwatch.domain.fcr import FcrAggregator
 
+    shape = shape_from_settings()
     now_ms = int(time.time() * 1000)
-    records = [retained_chunk(first, min(CHUNK_CONTACTS, n - first), seed, now_ms, retention_days, partitions,
-                              rules_for, CUSTOMER_KEY) for first in range(0, n, CHUNK_CONTACTS)]
+    records: list[Retained] = []
+    finals: dict[str, FinalRecord] = {}
+    for first in range(0, n, CHUNK_CONTACTS):
+        chunk = retained_chunk(first, min(CHUNK_CONTACTS, n - first), seed, now_ms, retention_days, partitions,
+                               rules_for, CUSTOMER_KEY, shape=shape)
+        merge_finals(finals, chunk.finals)
+        records.append(Retained(chunk.contacts, chunk.customers, {}, chunk.projections))
+    final_rows = final_records(finals)
+    del finals
     gc.collect()
     tracemalloc.start()
     out: dict[str, float] = {}
@@ -390,12 +508,13 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
                  lambda: {orjson.loads(k): bytes(bytearray(v)) for r in records for _, k, v in r.contacts})
     os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
     from floorwatch.config import load_settings
+    from floorwatch.domain.aggregate import kept_minutes_span_ms
 
     settings = load_settings()
-    tz = ZoneInfo(settings.tz) if isinstance(settings.tz, str) else settings.tz
+    span_ms = kept_minutes_span_ms(round(settings.ingest.max_future_s * 1000))
 
     def build_aggregators() -> dict[int, QueueAggregator]:
-        aggs = {p: QueueAggregator(tz, settings.interval_minutes) for p in range(partitions)}
+        aggs = {p: QueueAggregator(shape.tz, shape.interval_minutes, span_ms) for p in range(partitions)}
         for agg in aggs.values():
             agg.prune_minutes(now_ms)  # as the worker's rebuild: only minutes a window reaches
         for cid, raw in table.items():
@@ -404,17 +523,23 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
         return aggs
 
     aggs = step("queue aggregators (all partitions)", build_aggregators)
-    customers = step("customers table (FCR projections)",
+    customers = step("customers table (kept FCR projections)",
                      lambda: {orjson.loads(k): orjson.loads(v) for r in records for _, k, v in r.customers})
+    fcr_final = step("fcr-final table (final records)",
+                     lambda: {orjson.loads(k): orjson.loads(v) for _, k, v in final_rows})
 
     def build_fcr() -> dict[int, FcrAggregator]:
-        fcr = {p: FcrAggregator(tz, settings.interval_minutes, round(settings.fcr.window_hours * HOUR_MS))
-               for p in range(partitions)}
+        fcr = {p: FcrAggregator(shape.tz, shape.interval_minutes, shape.window_ms,
+                                fold_quiet_ms=round(settings.fcr.fold_quiet_s * 1000)) for p in range(partitions)}
+        for key, rec in fcr_final.items():
+            fcr[rec["_p"]].load_final(parse_final_key(key)[0], rec)
         for cu, rec in customers.items():
             fcr[rec["_p"]].update(cu, rec["c"], now_ms)
+        for agg in fcr.values():
+            agg.take_dirty()  # the worker publishes and clears these on its first pass
         return fcr
 
-    fcr = step("FCR aggregators", build_fcr)
+    fcr = step("FCR aggregators (final agent-days, live counts)", build_fcr)
     tracemalloc.stop()
     # where a contact's table entry goes: its key, its value (sys.getsizeof: without the
     # allocator's rounding to 16 bytes), the dict's slot (the rest of the tracemalloc delta)
@@ -435,7 +560,17 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
     out["  aggregators: interval buckets (counts, sorted waits)"] = agg_parts["buckets"] / n
     out["  buckets: minute / interval"] = (sum(len(a.minutes) for a in aggs.values())
                                            / max(1, sum(len(a.buckets) for a in aggs.values())))
-    del fcr
+    out["  customers: projections kept per 1,000 made"] = (sum(len(rec["c"]) for rec in customers.values()) * 1000
+                                                            / max(1, sum(r.projections for r in records)))
+    out["  fcr-final: records per 1,000 contacts"] = len(fcr_final) * 1000 / n
+    out["  fcr-final: agent rows per contact"] = sum(len(rec["a"]) for rec in fcr_final.values()) / n
+    out["  FCR aggregators: final agent-days per 1,000 contacts"] = (
+        sum(len(a.final_agent_days) for a in fcr.values()) * 1000 / n)
+    out["  FCR aggregators: live contacts per 1,000 contacts"] = sum(len(a.by_contact) for a in fcr.values()) * 1000 / n
+    out["sum of the parts"] = sum(out[name] for name in (
+        "contacts table (dict, keys, packed facts)", "queue aggregators (all partitions)",
+        "customers table (kept FCR projections)", "fcr-final table (final records)",
+        "FCR aggregators (final agent-days, live counts)"))
     return out
 
 
@@ -459,8 +594,17 @@ def rules_from_settings() -> Callable[[str], QueueRules]:
     return rules_for
 
 
+def shape_from_settings() -> FcrShape:
+    os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
+    from floorwatch.config import load_settings
+
+    settings = load_settings()
+    tz = ZoneInfo(settings.tz) if isinstance(settings.tz, str) else settings.tz
+    return FcrShape(tz, settings.interval_minutes, round(settings.fcr.window_hours * HOUR_MS))
+
+
 async def one_size(n: int, args: argparse.Namespace, tmp: Path, fresh: list[tuple[bytes, bytes]],
-                   rules_for: Callable[[str], QueueRules]) -> Run:
+                   rules_for: Callable[[str], QueueRules], fill_s: dict[int, float]) -> Run:
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
     broker = start_tansu("127.0.0.1", port, tmp / f"broker-{n}.log")
@@ -468,11 +612,15 @@ async def one_size(n: int, args: argparse.Namespace, tmp: Path, fresh: list[tupl
         await create_topics(bootstrap, args.partitions)
         if n:
             now_ms = int(time.time() * 1000)
-            seconds, value_bytes, customers = await fill(bootstrap, n, args.seed, now_ms, args.retention_days,
-                                                         args.partitions, rules_for)
-            print(f"  {n:,} contacts written to the changelog in {seconds:.0f} s "
-                  f"({value_bytes / n:.0f} bytes of key + value per contact; {customers:,} customer records; "
-                  f"broker RSS {rss_of(broker.pid) / MIB:,.0f} MiB)", flush=True)
+            filled = await fill(bootstrap, n, args.seed, now_ms, args.retention_days, args.partitions, rules_for,
+                                shape_from_settings())
+            print(f"  {n:,} contacts written to the changelogs in {filled.seconds:.0f} s "
+                  f"({filled.contact_bytes / n:.0f} bytes of key + value per contact; {filled.customers:,} customer "
+                  f"records holding {filled.kept_projections:,} of {filled.projections:,} projections; "
+                  f"{filled.final_records:,} fcr-final records with {filled.final_agent_rows:,} agent rows, "
+                  f"{filled.final_bytes / n:.0f} bytes per contact; broker RSS {rss_of(broker.pid) / MIB:,.0f} MiB)",
+                  flush=True)
+            fill_s[n] = filled.seconds
         run = await worker_run(bootstrap, tmp, str(n), fresh, n, args.ready_timeout_s, args.partitions)
         print(f"  {n:,} contacts: ready {run.ready_s:.1f} s, idle {run.settle_s:.1f} s later, "
               f"RSS {run.rss_bytes / MIB:,.0f} MiB, "
@@ -491,9 +639,16 @@ async def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--retention-days", type=int, default=62)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--assume-bytes-per-contact", type=float, default=1500,
-                        help="estimate used to skip sizes that cannot fit before the first measurement")
+    parser.add_argument("--assume-bytes-per-contact", type=float, default=600,
+                        help="worker growth estimate used to skip sizes that cannot fit before the first measurement")
+    parser.add_argument("--broker-bytes-per-contact", type=float, default=400,
+                        help="the embedded broker's in-memory copy of the changelogs per contact")
     parser.add_argument("--reserve-gib", type=float, default=4, help="memory left to the rest of the machine")
+    parser.add_argument("--max-size-minutes", type=float, default=45,
+                        help="skip a size expected to take longer (fill + restart + idle), estimated from "
+                             "the largest size run so far")
+    parser.add_argument("--assume-s-per-million", type=float, default=400,
+                        help="time estimate per million contacts before the first measurement")
     parser.add_argument("--ready-timeout-s", type=float, default=3600)
     parser.add_argument("--profile", type=parse_size, default=0,
                         help="only profile this many contacts in this process (no broker, no worker)")
@@ -510,21 +665,33 @@ async def main() -> None:
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{available_bytes() / 2**30:.1f} GiB available")
-    print("method: contact facts written straight into the contacts table's changelog "
-          "(and their customers into the customers changelog); the worker recovers them", flush=True)
-    empty = await one_size(0, args, tmp, fresh, rules_for)
+    print("method: a months-long worker's steady state written straight into the changelogs (contacts packed, "
+          "customers' kept projections, fcr-final records of folded intervals); the worker recovers them",
+          flush=True)
+    fill_s: dict[int, float] = {}
+    empty = await one_size(0, args, tmp, fresh, rules_for, fill_s)
     estimate = args.assume_bytes_per_contact
+    s_per_million = args.assume_s_per_million
     results: list[Run] = []
-    skipped: list[int] = []
+    skipped: list[tuple[int, str]] = []
     for n in args.contacts:
-        if not fits(n, estimate, available_bytes(), int(args.reserve_gib * 2**30)):
-            print(f"  {n:,} contacts skipped: ~{n * estimate / 2**30:.1f} GiB of worker growth do not fit "
-                  f"in {available_bytes() / 2**30:.1f} GiB available less {args.reserve_gib} GiB", flush=True)
-            skipped.append(n)
+        per = estimate + args.broker_bytes_per_contact
+        if not fits(n, per, available_bytes(), int(args.reserve_gib * 2**30)):
+            why = (f"~{n * per / 2**30:.1f} GiB (worker growth + broker copy) do not fit in "
+                   f"{available_bytes() / 2**30:.1f} GiB available less {args.reserve_gib} GiB")
+            print(f"  {n:,} contacts skipped: {why}", flush=True)
+            skipped.append((n, why))
             continue
-        run = await one_size(n, args, tmp, fresh, rules_for)
+        if not fits_in_time(n, s_per_million, args.max_size_minutes * 60):
+            why = (f"~{n / 1e6 * s_per_million / 60:.0f} min expected (fill + ready + idle at "
+                   f"{s_per_million:.0f} s per million) exceed --max-size-minutes {args.max_size_minutes:.0f}")
+            print(f"  {n:,} contacts skipped: {why}", flush=True)
+            skipped.append((n, why))
+            continue
+        run = await one_size(n, args, tmp, fresh, rules_for, fill_s)
         results.append(run)
         estimate = max(estimate, bytes_per_contact(run.rss_bytes, empty.rss_bytes, n))
+        s_per_million = per_million(fill_s[n] + run.ready_s + run.settle_s, n)
 
     print()
     print(f"empty worker: ready {empty.ready_s:.1f} s, idle {empty.settle_s:.1f} s later, RSS {empty.rss_bytes / MIB:,.0f} MiB, "
@@ -540,8 +707,10 @@ async def main() -> None:
         print(f"marginal {a.contacts:,} -> {b.contacts:,}: "
               f"{marginal_bytes_per_contact(a.rss_bytes, a.contacts, b.rss_bytes, b.contacts):,.0f} bytes/contact, "
               f"{per_million(b.ready_s - a.ready_s, b.contacts - a.contacts):.1f} s ready per 1e6")
-    for n in skipped:
-        print(f"{n:>12,} skipped (memory)")
+    for run in results:
+        print(f"{run.contacts:,}: changelogs written in {fill_s[run.contacts]:.0f} s")
+    for n, why in skipped:
+        print(f"{n:>12,} skipped: {why}")
     if any(math.isnan(r.events_per_s) for r in [empty, *results]):
         print("note: nan events/s means the group committed everything in one step (too few events)")
 

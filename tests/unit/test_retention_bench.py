@@ -15,21 +15,26 @@ from aiokafka.partitioner import DefaultPartitioner
 from benchmarks.retention import (
     DAY_MS,
     HOUR_MS,
+    FcrShape,
     bytes_per_contact,
     contact_partition,
     cpu_seconds,
     deep_size,
     facts_of,
+    final_records,
     fits,
+    fits_in_time,
     lifecycle,
     marginal_bytes_per_contact,
+    merge_finals,
     per_million,
     retained_chunk,
     retained_contacts,
+    steady_state_fcr,
 )
 from floorwatch.domain.contacts import hash_customer
 from floorwatch.domain.factcodec import unpack
-from floorwatch.domain.fcr import partition_for, projection
+from floorwatch.domain.fcr import final_key, partition_for, projection
 from floorwatch.domain.queue_metrics import QueueRules
 
 KEY = b"test-customer-key"
@@ -96,6 +101,15 @@ def test_contact_partition_is_aiokafkas_default_partitioner() -> None:
         assert contact_partition(key, 8) == partitioner(key.encode(), list(range(8)), list(range(8)))
 
 
+HALF_HOUR_MS = 1_800_000
+W_MS = 24 * HOUR_MS
+
+
+def floor_half_hour(ts_ms: int) -> int:
+    """Start of the UTC 30-minute interval holding ``ts_ms`` (FcrShape's default)."""
+    return ts_ms - ts_ms % HALF_HOUR_MS
+
+
 def test_retained_chunk_records_are_what_the_worker_writes() -> None:
     now_ms = 1_800_000_000_000
     chunk = retained_chunk(1_000, 300, seed=3, now_ms=now_ms, retention_days=62, partitions=8,
@@ -103,7 +117,7 @@ def test_retained_chunk_records_are_what_the_worker_writes() -> None:
     assert len(chunk.contacts) == 300
     ids = [orjson.loads(k) for _, k, _ in chunk.contacts]
     assert ids == [f"r-bench-{i}" for i in range(1_000, 1_300)]
-    expected_customers: dict[str, dict] = {}
+    all_projections: dict[str, dict] = {}
     for (p, key, value), cid in zip(chunk.contacts, ids, strict=True):
         facts = unpack(value)
         assert value[0] == 1  # the packed format, version 1
@@ -114,15 +128,106 @@ def test_retained_chunk_records_are_what_the_worker_writes() -> None:
         assert facts["r"] == [rules.sl_threshold_ms, rules.short_abandon_ms, rules.sl_target, rules.sl_formula]
         proj = projection(facts)
         if proj is not None:
-            expected_customers.setdefault(proj[0], {})[cid] = proj[1]
-    with_customer = sum(1 for _, _, v in chunk.contacts if "cu" in unpack(v))
+            all_projections.setdefault(proj[0], {})[cid] = proj[1]
+    with_customer = sum(len(c) for c in all_projections.values())
     assert 0.75 * 300 < with_customer < 0.95 * 300  # 85 % of offers carry a customer
+    assert chunk.projections == with_customer
+    # a long-running worker keeps a projection (no transfers here: each is a root) until the
+    # interval holding offered + W is folded, i.e. while that interval's end + 2W >= now
+    expected_kept = {cu: kept for cu, c in all_projections.items()
+                     if (kept := {cid: v for cid, v in c.items()
+                                  if floor_half_hour(v["o"] + W_MS) + HALF_HOUR_MS + 2 * W_MS >= now_ms})}
     got = {orjson.loads(k): (p, orjson.loads(v)) for p, k, v in chunk.customers}
-    assert set(got) == set(expected_customers)
+    assert got.keys() == expected_kept.keys()
+    assert expected_kept  # offers span 61 days: a few fall within the last ~3 days
     for cu, (p, rec) in got.items():
         assert p == rec["_p"] == partition_for(cu, 8)
-        assert rec["c"] == expected_customers[cu]
-    assert sum(len(rec["c"]) for _, rec in got.values()) == with_customer
+        assert rec["c"] == expected_kept[cu]
+    assert chunk.finals and chunk.finals == independent_finals(all_projections, now_ms, 8)
+
+
+def independent_finals(customers: dict[str, dict[str, dict]], now_ms: int, partitions: int) -> dict[str, dict]:
+    """Final records by the FCR definitions, written out without floorwatch.domain.fcr (roots
+    only, UTC 30-minute intervals, W = 24 h): an interval is final once its end + 2W < now."""
+    out: dict[str, dict] = {}
+    for cu, contacts in customers.items():
+        p = partition_for(cu, partitions)
+        roots = sorted((v["o"], cid) for cid, v in contacts.items())
+        for i, (offered, cid) in enumerate(roots):
+            start = floor_half_hour(offered)
+            if not start + HALF_HOUR_MS + 2 * W_MS < now_ms:
+                continue
+            v = contacts[cid]
+            repeat = i > 0 and roots[i - 1][0] >= offered - W_MS
+            followed = i + 1 < len(roots) and roots[i + 1][0] <= offered + W_MS
+            eligible = v["a"] is not None and now_ms >= offered + W_MS
+            resolved = eligible and not followed and v["r"] is not False
+            rec = out.setdefault(f"{v['q']}|{start}|{p}", {"_p": p, "c": [0, 0, 0, 0], "a": {}})
+            for j, flag in enumerate((True, repeat, eligible, resolved)):
+                rec["c"][j] += flag
+            if eligible:
+                row = rec["a"].setdefault(v["a"], [0, 0])
+                row[0] += 1
+                row[1] += resolved
+    return out
+
+
+def test_steady_state_fcr_by_hand() -> None:
+    now_ms = 1_800_000_000_000
+    t0 = floor_half_hour(now_ms - 10 * DAY_MS)
+    x, y = "aa000001", "bb000003"  # hashed customers: partition 1 and 3 of 8
+    px, py = partition_for(x, 8), partition_for(y, 8)
+    assert (px, py) == (1, 3)
+    late = now_ms - 30 * HOUR_MS
+    by_customer = {
+        x: (px, {"c1": {"o": t0, "q": "sales", "p": None, "a": "a1", "r": None},
+                 "c2": {"o": t0 + 40 * 60_000, "q": "sales", "p": None, "a": "a2", "r": False},
+                 "c3": {"o": late, "q": "sales", "p": None, "a": "a1", "r": None}}),
+        y: (py, {"c4": {"o": t0 + 60_000, "q": "support", "p": None, "a": None, "r": None}}),
+    }
+    kept, finals = steady_state_fcr(by_customer, now_ms, FcrShape(), 8)
+    # c1: followed by c2 within W, so eligible but not resolved; c2: a repeat, its wrap-up says
+    # unresolved; c4: abandoned, a customer contact only; c3's interval ends 29.5 h or less
+    # before now, less than 2W: not folded, and its projection is kept
+    assert finals == {
+        f"sales|{t0}|1": {"_p": 1, "c": [1, 0, 1, 0], "a": {"a1": [1, 0]}},
+        f"sales|{t0 + HALF_HOUR_MS}|1": {"_p": 1, "c": [1, 1, 1, 0], "a": {"a2": [1, 0]}},
+        f"support|{t0}|3": {"_p": 3, "c": [1, 0, 0, 0], "a": {}},
+    }
+    assert kept == {x: (1, {"c3": by_customer[x][1]["c3"]})}
+    rows = final_records(finals)
+    assert (1, orjson.dumps(final_key("sales", t0, 1)), orjson.dumps(finals[f"sales|{t0}|1"])) in rows
+    assert len(rows) == 3
+
+
+def test_merge_finals_adds_counts_and_agent_rows() -> None:
+    into: dict[str, dict] = {}
+    merge_finals(into, {"q|0|1": {"_p": 1, "c": [3, 1, 2, 1], "a": {"a1": [2, 1]}}})
+    merge_finals(into, {"q|0|1": {"_p": 1, "c": [2, 0, 1, 1], "a": {"a1": [1, 1], "a2": [0, 0]}},
+                        "q|9|2": {"_p": 2, "c": [1, 0, 0, 0], "a": {}}})
+    assert into == {"q|0|1": {"_p": 1, "c": [5, 1, 3, 2], "a": {"a1": [3, 2], "a2": [0, 0]}},
+                    "q|9|2": {"_p": 2, "c": [1, 0, 0, 0], "a": {}}}
+
+
+def test_chunks_sum_to_the_finals_of_all_their_customers() -> None:
+    now_ms = 1_800_000_000_000
+    # 4 days of offers in one partition: intervals older than 2W hold customers of both chunks
+    args = dict(seed=7, now_ms=now_ms, retention_days=4, partitions=1, rules_for=rules_for, customer_key=KEY)
+    a, b = retained_chunk(0, 300, **args), retained_chunk(300, 300, **args)
+    merged: dict[str, dict] = {}
+    merge_finals(merged, a.finals)
+    merge_finals(merged, b.finals)
+    # the chunks' customer pools are disjoint, so the sums are those over all customers
+    assert not {orjson.loads(k) for _, k, _ in a.customers} & {orjson.loads(k) for _, k, _ in b.customers}
+    shared = a.finals.keys() & b.finals.keys()
+    assert shared  # some intervals hold customers of both chunks: their sums are tested
+    customers: dict[str, dict[str, dict]] = {}
+    for chunk in (a, b):
+        for _, k, v in chunk.contacts:
+            proj = projection(unpack(v))
+            if proj is not None:
+                customers.setdefault(proj[0], {})[orjson.loads(k)] = proj[1]
+    assert merged == independent_finals(customers, now_ms, 1)
 
 
 def test_retained_chunks_are_reproducible_and_disjoint() -> None:
@@ -160,6 +265,8 @@ def test_sizing_arithmetic() -> None:
     gib = 2**30
     assert fits(1_000_000, 4_000, 8 * gib, 4 * gib)  # 3.7 GiB + 4 GiB <= 8 GiB
     assert not fits(2_000_000, 4_000, 8 * gib, 4 * gib)  # 7.5 GiB + 4 GiB > 8 GiB
+    assert fits_in_time(5_000_000, 500, 45 * 60)  # 2,500 s <= 2,700 s
+    assert not fits_in_time(20_000_000, 500, 45 * 60)  # 10,000 s > 2,700 s
 
 
 def test_deep_size_counts_shared_objects_once() -> None:
