@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration bench clean
+.PHONY: install run lint test test-unit test-integration bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,7 +21,12 @@ run: install
 system-deps:
 	@bash .ci/system-deps.sh
 
-test: install system-deps
+# ruff (lint) and mypy (types), configured in pyproject.toml; `make test` runs it first, so CI does.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: install system-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 test-unit: install

@@ -324,15 +324,15 @@ async def produce(records: list[Record], producer: EventProducer) -> list[tuple[
         await producer.flush()
     unavailable: BaseException | None = None
     not_stored = 0
-    for record, future in deliveries:
-        exc = ProducerUnavailable("record delivery cancelled") if future.cancelled() else future.exception()
-        if exc is None:
+    for record, outcome in deliveries:
+        error = ProducerUnavailable("record delivery cancelled") if outcome.cancelled() else outcome.exception()
+        if error is None:
             continue
-        if isinstance(exc, RecordTooLarge):
-            refused.append((record, exc))
+        if isinstance(error, RecordTooLarge):
+            refused.append((record, error))
         else:
             not_stored += 1
-            unavailable = unavailable or exc
+            unavailable = unavailable or error
     if unavailable is not None:
         raise ProducerUnavailable(f"{not_stored} record(s) not acknowledged: {unavailable}")
     return refused

@@ -48,7 +48,8 @@ def _translate(exc: BaseException) -> Exception:
 
 
 class KafkaEventProducer:
-    """``AIOKafkaProducer`` (acks=all, linger ``kafka.producer_linger_ms``), started lazily so the API can start before Kafka.
+    """``AIOKafkaProducer`` (acks=all, linger ``kafka.producer_linger_ms``), started lazily so the
+    API can start before Kafka.
 
     ``send`` enqueues and returns the record's own delivery future, so a request awaits exactly
     its records and answers 202 only once they are stored. ``flush`` awaits every record in

@@ -506,10 +506,7 @@ class Hub:
             agents = agents_updated(self.view, self.settings, base["agents"], agents_changed)
         else:
             agents = base["agents"]
-        if base is None or changed & ALERT_TOPICS:
-            alerts = alerts_section(self.view, self.settings)
-        else:
-            alerts = base["alerts"]
+        alerts = alerts_section(self.view, self.settings) if base is None or changed & ALERT_TOPICS else base["alerts"]
         return {"queues": queues, "agents": agents, "alerts": alerts}
 
     # -- state ------------------------------------------------------------------------
@@ -517,7 +514,7 @@ class Hub:
     def is_ready(self) -> bool:
         try:
             return bool(self.readiness().get("ready", True))
-        except Exception:  # readiness must never break the push
+        except Exception:  # noqa: BLE001 - readiness must never break the push
             return False
 
     def worker(self, now_ms: int) -> dict[str, Any] | None:

@@ -37,8 +37,7 @@ from api.auth import TokenStore
 from api.ingest import ApiMetrics, IngestRateLimiter
 from api.kafka import EventProducer, KafkaEventProducer
 from api.live import Hub
-from api.routes import alerts, events, floor, health, page, quality, queues, ws
-from api.routes import metrics as metrics_route
+from api.routes import alerts, events, floor, health, metrics as metrics_route, page, quality, queues, ws
 from api.security import AllowedHosts, SecurityHeaders, check_host_patterns
 from api.view import KafkaViewLoader, View, expire_periodically
 from floorwatch.config import Settings
@@ -95,7 +94,7 @@ def create_app(
             if task is not None:
                 await loader.stop()  # type: ignore[union-attr]
             if owns_producer:
-                await producer.stop()  # type: ignore[union-attr]
+                await producer.stop()  # type: ignore[attr-defined]  # ours: a KafkaEventProducer
 
     app = FastAPI(
         title="Floorwatch API",
@@ -151,11 +150,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     """Every error is JSON ``{"detail": ...}``; an unexpected one is a logged 500, never HTML."""
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors: list[dict[str, Any]] = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
@@ -163,6 +162,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, _exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error"}, status_code=500)

@@ -178,7 +178,7 @@ class GroupOffsetsProbe:
                     self.offsets, self.read_at = sums, time.time()
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # the broker may be away: keep the last reading
+                except Exception as exc:  # noqa: BLE001 - the broker may be away: keep the last reading
                     self.errors += 1
                     log.debug("metrics probe: %s: %s", type(exc).__name__, exc)
                     if admin is not None:
@@ -428,10 +428,10 @@ class ViewCollector(Collector):
         sums: dict[str, list[float]] = {t: [0.0, 0.0, 0.0, 0.0] for t in teams}
         for record in view.adherence_days.get(day, {}).values():
             agent_id = record.get("agent_id")
-            team = _text(record.get("team"))
-            if team is None and isinstance(agent_id, str):
-                team = _text(view.agents.get(agent_id, {}).get("team"))
-            row = sums.setdefault(team or NO_TEAM, [0.0, 0.0, 0.0, 0.0])
+            agent_team = _text(record.get("team"))
+            if agent_team is None and isinstance(agent_id, str):
+                agent_team = _text(view.agents.get(agent_id, {}).get("team"))
+            row = sums.setdefault(agent_team or NO_TEAM, [0.0, 0.0, 0.0, 0.0])
             for i, name in enumerate(("scheduled_s", "in_adherence_s", "work_scheduled_s", "worked_s")):
                 value = _number(record.get(name))
                 if value is not None:
@@ -559,7 +559,7 @@ class ViewCollector(Collector):
         if self.readiness is not None:
             try:
                 ready = bool(self.readiness().get("ready"))
-            except Exception:  # readiness must never break a scrape
+            except Exception:  # noqa: BLE001 - readiness must never break a scrape
                 ready = False
             family = GaugeMetricFamily("floorwatch_view_ready", "1 when the view has caught up (/readyz 200).")
             family.add_metric([], 1 if ready else 0)
@@ -673,7 +673,7 @@ def _render(registry: Any) -> bytes:
                 def collect(self, m: Metric = metric) -> list[Metric]:
                     return [m]
 
-            append(generate_latest(_One()).decode())  # type: ignore[arg-type]
+            append(generate_latest(_One()).decode())
             continue
         doc = metric.documentation.replace("\\", "\\\\").replace("\n", "\\n")
         append(f"# HELP {name} {doc}\n# TYPE {name} {mtype}\n")

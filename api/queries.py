@@ -16,8 +16,8 @@ from functools import lru_cache
 from typing import Any
 
 from api.view import MAX_MS, Forecast, IntervalPartial, QueuePartial, View
-from floorwatch.domain.erlang import OverCap, required_agents, traffic_intensity
 from floorwatch.config import QueueConfig, Settings, StaffingConfig
+from floorwatch.domain.erlang import OverCap, required_agents, traffic_intensity
 from floorwatch.domain.intervals import (
     day_bounds_ms,
     day_interval_starts,
@@ -248,7 +248,9 @@ def live_required_agents(
     return erlang_required(rolling_15m.offered, aht_s, ROLLING_15M_S, rules, max_agents=max_agents)
 
 
-def current_forecast(view: View, settings: Settings, queue: str, now_ms: int) -> tuple[float, float | None, float] | None:
+def current_forecast(
+    view: View, settings: Settings, queue: str, now_ms: int
+) -> tuple[float, float | None, float] | None:
     """(offered, aht_s, interval seconds) of the current interval's forecast, if published."""
     tz, minutes = settings.tz, settings.interval_minutes
     start = interval_start_ms(now_ms, tz, minutes)
@@ -358,7 +360,7 @@ def staffed_ms_by_interval(view: View, queue: str, day: str) -> dict[int, int]:
     ``queue``, from the ``logged_in_ms`` of that day's ``fw.adherence`` records."""
     total: dict[int, int] = {}
     for record in view.adherence_days.get(day, {}).values():
-        profile = view.agents.get(record.get("agent_id")) or {}  # type: ignore[arg-type]
+        profile = view.agents.get(record.get("agent_id")) or {}
         queues = profile.get("queues")
         if not isinstance(queues, list) or queue not in queues:
             continue
@@ -371,7 +373,9 @@ def staffed_ms_by_interval(view: View, queue: str, day: str) -> dict[int, int]:
     return total
 
 
-def day_staffing(view: View, settings: Settings, queue: str, day: date, now_ms: int | None = None) -> list[dict[str, Any]]:
+def day_staffing(
+    view: View, settings: Settings, queue: str, day: date, now_ms: int | None = None
+) -> list[dict[str, Any]]:
     """``GET /api/v1/staffing``: forecast vs actual per interval of the local ``day`` that has a
     forecast or contacts, with the Erlang C required agents (from the forecast when there is
     one, else from the actuals; null with ``required_agents_over_cap`` true above
@@ -536,7 +540,8 @@ def adherence_row(record: dict[str, Any], view: View, settings: Settings) -> dic
         team = _text(view.agents.get(agent_id, {}).get("team"))
     raw_exceptions = record.get("exceptions")
     exceptions = [
-        row for row in (exception_row(x, settings) for x in (raw_exceptions if isinstance(raw_exceptions, list) else []))
+        row for row in (exception_row(x, settings)
+                        for x in (raw_exceptions if isinstance(raw_exceptions, list) else []))
         if row is not None
     ]
     return {

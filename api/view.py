@@ -6,9 +6,10 @@
 heartbeat per worker, for ``/readyz``, the wallboard badge and ``/metrics``), keyed
 exactly as in ``floorwatch.records``; a ``null`` value deletes the key. ``fw.adherence`` records
 are also indexed by their local date; of ``fw.forecasts`` (a raw input topic, validated with
-``parse_event``) the latest ``(ts, event_id)`` publication per ``(queue, date)``; of two acks of one alert the first (earliest ``at_ms``)
-is kept, whatever the order they are read in. Partials are parsed once, when they
-arrive, so queries only add numbers. Bad records are counted and skipped, never raised.
+``parse_event``) the latest ``(ts, event_id)`` publication per ``(queue, date)``; of two acks
+of one alert the first (earliest ``at_ms``) is kept, whatever the order they are read in.
+Partials are parsed once, when they arrive, so queries only add numbers. Bad records are
+counted and skipped, never raised.
 ``View.expire`` drops what ``retention_days`` no longer keeps (``floorwatch.domain.retention``),
 and an alert's tombstone drops its ack too.
 
@@ -175,7 +176,7 @@ class QualityPartial:
         if kind in ("fcr_agent", "csat_agent"):
             names = (("fcr_eligible", "fcr_resolved") if kind == "fcr_agent"
                      else ("surveys", "score_sum", "satisfied"))
-            counts = Counts(**{n: _int(data, n) for n in names})  # type: ignore[misc]
+            counts = Counts(**{n: _int(data, n) for n in names})  # type: ignore[arg-type]  # not optional: never None
             day = _str(data, "date")
             try:
                 Date.fromisoformat(day)
@@ -359,11 +360,11 @@ class View:
         if new is not None:
             self.intervals[key] = new
             starts = self.buckets.setdefault(new.queue, {})
-            parts = starts.get(new.start_ms)
-            if parts is None:
-                parts = starts[new.start_ms] = {}
+            new_parts = starts.get(new.start_ms)
+            if new_parts is None:
+                new_parts = starts[new.start_ms] = {}
                 bisect.insort(self.starts.setdefault(new.queue, []), new.start_ms)
-            parts[key] = new
+            new_parts[key] = new
             self._touch(new.queue, new.updated_ms)
         return key
 
@@ -722,9 +723,9 @@ async def _fresh_metadata(consumer: Any) -> Callable[[str], set[int] | None]:
     fetch = getattr(client, "fetch_all_metadata", None)
     if fetch is not None:
         cluster = await fetch()
-        return cluster.partitions_for_topic  # type: ignore[no-any-return]
+        return cluster.partitions_for_topic
     await consumer.topics()
-    return consumer.partitions_for_topic  # type: ignore[no-any-return]
+    return consumer.partitions_for_topic
 
 
 @dataclass(slots=True)
@@ -826,7 +827,7 @@ class KafkaViewLoader:
                 await self._run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure is shown on /readyz and retried
                 self._state = "retrying"
                 self._error = f"{type(exc).__name__}: {exc}"
                 self._caught_up = False

@@ -1,4 +1,5 @@
-"""Latency: contact event produced -> the wallboard websocket frame that reflects it (target: p99 under 250 ms at 2,000 events/s; docs/performance.md).
+"""Latency: contact event produced -> the wallboard websocket frame that reflects it (target: p99
+under 250 ms at 2,000 events/s; docs/performance.md).
 
 For each N, starts its own Tansu broker, one worker (``floorwatch worker``) and one API
 (``floorwatch api``) as processes on free loopback ports (a fresh stack per N, so every N
@@ -46,6 +47,7 @@ import asyncio
 import contextlib
 import hashlib
 import heapq
+import itertools
 import json
 import os
 import platform
@@ -185,7 +187,7 @@ def patched_cli(argv: list[str]) -> int:
             k["fetch_max_wait_ms"] = int(fetch)
             original(self, *a, **k)
 
-        AIOKafkaConsumer.__init__ = init  # type: ignore[method-assign]
+        AIOKafkaConsumer.__init__ = init
     pace = what_if.get(f"{role}_fetch_pace_ms")
     if pace is not None:
         from aiokafka import AIOKafkaConsumer
@@ -204,7 +206,7 @@ def patched_cli(argv: list[str]) -> int:
 
             pace_fetches(self, pace, report)
 
-        AIOKafkaConsumer.start = start  # type: ignore[method-assign]
+        AIOKafkaConsumer.start = start
     switch = what_if.get("switch_interval_ms")
     if switch is not None:
         sys.setswitchinterval(switch / 1000)
@@ -227,7 +229,9 @@ def patched_cli(argv: list[str]) -> int:
         import api.live
 
         api.live.TICK_S = tick
-        api.live.Hub.__init__.__kwdefaults__["tick_s"] = tick
+        kwdefaults = api.live.Hub.__init__.__kwdefaults__
+        assert kwdefaults is not None  # Hub takes tick_s as a keyword-only argument
+        kwdefaults["tick_s"] = tick
     print(f"latency benchmark what-if ({role}): {what_if}", flush=True)
     from floorwatch.cli import main as cli_main
 
@@ -431,7 +435,7 @@ class Load:
             fut = await producer.send(topics.CONTACT_EVENTS, orjson.dumps(event), key=cid.encode())
             self.probe_t.append(now)
             fut.add_done_callback(self._done)
-            fut.add_done_callback(lambda f, i=i: self.probe_ack.__setitem__(i, time.time()))
+            fut.add_done_callback(lambda _fut, i=i: self.probe_ack.__setitem__(i, time.time()))
 
     def rate_between(self, a: float, b: float) -> float:
         inside = [(t, n) for t, n in self.sent_log if a <= t <= b]
@@ -560,7 +564,7 @@ async def client_proc(url: str, n: int, out: Path, deflate: bool, connect_parall
         try:
             async with gate:
                 ws = await connect(url, receiver(res), deflate=deflate)
-        except Exception as exc:  # recorded and reported, never silent
+        except Exception as exc:  # noqa: BLE001 - recorded and reported, never silent
             res["error"] = f"{type(exc).__name__}: {exc}"[:200]
             failed += 1
         else:
@@ -729,7 +733,7 @@ def analyse(phase: Phase, load: Load, obs: Observers) -> dict[str, Any]:
         "bytes_per_frame": sum(c["bytes"] for c in phase.clients) / max(1, frames),
         "total": summary(total),
         "p99_by_10s": [pct(sorted(v), 99) for _, v in sorted(slices.items())],
-        "publisher_spacing": summary([(b - a) * ms for a, b in zip(ticks, ticks[1:])]),
+        "publisher_spacing": summary([(b - a) * ms for a, b in itertools.pairwise(ticks)]),
         "stages": {
             "produce -> broker ack (acks=all)":
                 summary([(load.probe_ack[i] - t) * ms for i, t in probes if i in load.probe_ack]),
@@ -747,7 +751,7 @@ def analyse(phase: Phase, load: Load, obs: Observers) -> dict[str, Any]:
     }
 
 
-def report(results: list[dict[str, Any]], args: argparse.Namespace, settings_line: str) -> None:
+def report(results: list[dict[str, Any]], settings_line: str) -> None:
     print()
     print(f"machine: {machine()}")
     print(f"stack: Tansu (in memory) + 1 worker + 1 API (uvicorn) + load/observer process + "
@@ -874,7 +878,7 @@ async def main(args: argparse.Namespace) -> None:
                      + (f"\nWHAT-IF (patched, not the shipped design): {args.what_if}" if args.what_if else ""))
     try:
         results = [await run_stack(args, n, tmp / f"n{n}") for n in args.clients]
-        report(results, args, settings_line)
+        report(results, settings_line)
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     finally:

@@ -134,7 +134,8 @@ def main() -> None:
     samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
     print(f"/metrics: {samples:,} samples, {size / 1024:.0f} KiB")
     print(f"first render (cold: today's closed intervals summed from scratch): {cold:.1f} ms")
-    print(f"render over {args.renders} (every queue's current interval changed before each): median {statistics.median(times):.1f} ms, max {max(times):.1f} ms, "
+    print(f"render over {args.renders} (every queue's current interval changed before each): "
+          f"median {statistics.median(times):.1f} ms, max {max(times):.1f} ms, "
           f"min {min(times):.1f} ms (target < 250 ms)")
 
 

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -49,7 +50,6 @@ def contact_events(n_events: int, seed: int = 7, customers: bool = True) -> list
     # (the worker refuses events older than retention_days or later than now + max_future_s)
     t0 = (int(time.time()) // 60) * 60_000 - n_events * 150 - 3_600_000
     pending: list[tuple[int, dict]] = []
-    i = 0
     n = 0
     while len(pending) < n_events:
         cid = f"c{n}"
@@ -70,14 +70,13 @@ def contact_events(n_events: int, seed: int = 7, customers: bool = True) -> list
         ended = answered + int(rng.lognormvariate(11.9, 0.5))
         pending.append((answered, {**base, "type": "contact.answered", "agent_id": agent}))
         pending.append((ended, {"contact_id": cid, "type": "contact.ended", "agent_id": agent}))
-        wrapup = {"contact_id": cid, "type": "contact.wrapup_ended", "agent_id": agent}
+        wrapup: dict[str, Any] = {"contact_id": cid, "type": "contact.wrapup_ended", "agent_id": agent}
         if customers:
             wrapup["resolved"] = rng.random() < 0.8
         pending.append((ended + 30_000, wrapup))
     pending.sort(key=lambda x: x[0])
     out = []
-    for ts, ev in pending[:n_events]:
-        i += 1
+    for i, (ts, ev) in enumerate(pending[:n_events], start=1):
         ev["event_id"] = f"b{i}"
         ev["ts"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts // 1000)) + f".{ts % 1000:03d}+00:00"
         out.append((ev["contact_id"].encode(), orjson.dumps(ev)))
@@ -281,8 +280,10 @@ async def main() -> None:
     print(f"bare Faust agent (uvloop):     {bare_rates['uvloop']:>10,.0f} events/s")
     print(f"floorwatch worker (1 process): {worker_rate:>10,.0f} events/s  (uvloop)")
     print(f"ratio worker / raw aiokafka:   {worker_rate / raw_rate:>10.3f}")
-    print(f"ratio worker / bare Faust:     {worker_rate / bare_rates['asyncio']:>10.3f}  (bare on asyncio, Faust's default)")
-    print(f"ratio worker / bare Faust:     {worker_rate / bare_rates['uvloop']:>10.3f}  (bare on uvloop, as the worker)")
+    print(f"ratio worker / bare Faust:     {worker_rate / bare_rates['asyncio']:>10.3f}"
+          "  (bare on asyncio, Faust's default)")
+    print(f"ratio worker / bare Faust:     {worker_rate / bare_rates['uvloop']:>10.3f}"
+          "  (bare on uvloop, as the worker)")
     if two_rate is not None:
         print(f"floorwatch workers ({args.workers} processes): {two_rate:>9,.0f} events/s"
               f"  (x{two_rate / worker_rate:.2f} of one worker; same 2 cores as the broker)")

@@ -161,7 +161,8 @@ def format_minute(m: Minute) -> str:
            f" ({len(m.latencies_ms)}/{m.probes} shown, {m.late} late)")
     ready = "-" if m.ready is None else ("200" if m.ready else "503")
     events = "-" if m.events is None else f"{m.events:,}"
-    line = (f"min {m.minute:3d}{'w' if m.warmup else ' '}| {procs} | {lat} | lag {'-' if m.lag is None else f'{m.lag:,}'}"
+    lag = "-" if m.lag is None else f"{m.lag:,}"
+    line = (f"min {m.minute:3d}{'w' if m.warmup else ' '}| {procs} | {lat} | lag {lag}"
             f" readyz {ready} | events {events}")
     reasons = stopped_reasons(m)
     return line + (f" | NOT SERVING: {'; '.join(reasons)}" if reasons else "")
@@ -403,13 +404,13 @@ async def soak(args: argparse.Namespace, tmp: Path) -> list[Minute]:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 10)
         for name in ("simulator", "api", "worker"):
-            proc = procs.get(name)
-            if proc is None:
+            child = procs.get(name)
+            if child is None:
                 continue
-            kill_group(proc, signal.SIGTERM)
+            kill_group(child, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(10)
-            kill_group(proc)
+                child.wait(10)
+            kill_group(child)
         stop_process(tansu)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(tansu.pid, signal.SIGKILL)

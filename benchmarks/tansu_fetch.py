@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.pipeline import free_port, start_tansu, stop_process  # noqa: E402
+from benchmarks.pipeline import free_port, start_tansu, stop_process
 
 RATE = 2000
 
@@ -96,8 +96,9 @@ async def main(args: argparse.Namespace) -> None:
         elapsed = time.monotonic() - t0
         share = 100 * (cpu_s(broker.pid) - c0) / elapsed
         tailing.cancel()
-        print(f"log {args.warm:g} s old, producer linger {args.linger} ms, "
-              f"{'no consumer' if consumer is None else f'1 consumer, fetch_max_wait {args.max_wait} ms, pace {args.pace} ms'}: "
+        consumer_text = ("no consumer" if consumer is None
+                         else f"1 consumer, fetch_max_wait {args.max_wait} ms, pace {args.pace} ms")
+        print(f"log {args.warm:g} s old, producer linger {args.linger} ms, {consumer_text}: "
               f"broker {share:.0f} % of a core, {(fetches[0] - f0) / elapsed:.1f} fetches/s")
         if consumer is not None:
             await consumer.stop()

@@ -20,6 +20,7 @@ import os
 import time
 import zlib
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlsplit
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -59,7 +60,7 @@ class LightClient(asyncio.Protocol):
         self.key = base64.b64encode(os.urandom(16))
         self.buf = bytearray()
         self.open = False
-        self.inflate: zlib._Decompress | None = None  # type: ignore[name-defined]
+        self.inflate: zlib._Decompress | None = None
         self.reset_inflate = False
         self.fragments: list[bytes] = []
         self.fragment_compressed = False
@@ -71,7 +72,7 @@ class LightClient(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # a stream transport: create_connection made it
         lines = [f"GET {self.path} HTTP/1.1", f"Host: {self.host}", "Upgrade: websocket",
                  "Connection: Upgrade", f"Sec-WebSocket-Key: {self.key.decode()}", "Sec-WebSocket-Version: 13"]
         if self.offer_deflate:

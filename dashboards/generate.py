@@ -127,7 +127,8 @@ MANAGEMENT = dashboard(
             (f"max by (queue) (floorwatch_queue_staffing_gap_agents{{{Q}}})", "{{queue}} gap (required - staffed)"),
         ], x=0, y=24, w=24,
             description="Staffed = logged-in agents whose profile lists the queue. The gap appears when "
-                        "required agents are known (forecasts posted, so staffing figures exist); until then only staffed shows."),
+                        "required agents are known (forecasts posted, so staffing figures exist); "
+                        "until then only staffed shows."),
         panel("timeseries", "First contact resolution today by team", [
             (f'sum by (team) (floorwatch_team_fcr_contacts{{outcome="resolved", {T}}}) / '
              f'sum by (team) (floorwatch_team_fcr_contacts{{outcome="eligible", {T}}})', "{{team}}"),

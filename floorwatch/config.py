@@ -281,7 +281,8 @@ class GcConfig(_Strict):
 
 class FcrConfig(_Strict):
     window_hours: float = Field(24, gt=0, le=24 * 31)
-    # an interval past its end + 2 windows is folded only once no record within a window of it was accepted for this long
+    # an interval past its end + 2 windows is folded only once no record within a window of it was
+    # accepted for this long
     fold_quiet_s: float = Field(300, ge=0)
 
 
@@ -360,9 +361,9 @@ class Settings(BaseSettings):
         cls,
         settings_cls: type[BaseSettings],
         init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - pydantic passes the sources by these names
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - (ours replace the env, dotenv and secrets ones)
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, _EnvSource(settings_cls), _YamlSource(settings_cls))
 
@@ -384,7 +385,7 @@ class _EnvSource(PydanticBaseSettingsSource):
     Values are read as YAML scalars/flow collections, so ``[a, b]`` and ``{x: 1}`` work.
     """
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover  # noqa: ARG002 - the base class's signature
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
@@ -413,7 +414,7 @@ def config_path() -> Path:
 
 
 class _YamlSource(PydanticBaseSettingsSource):
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover  # noqa: ARG002 - the base class's signature
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from pydantic import (
@@ -171,7 +171,7 @@ def _context(limits: EventLimits, now_ms: int | None) -> _Context:
     if now_ms is None:
         return _Context(limits, _FIXED, _FIXED, _FIXED_DAYS)
     if _LAST[0] is limits and _LAST[1] == now_ms:
-        return _LAST[2]  # type: ignore[no-any-return]
+        return _LAST[2]
     rules = _RULES.get(limits)
     if rules is None:
         if len(_RULES) >= 16:  # limits come from settings: a handful at most
@@ -468,20 +468,20 @@ class ForecastPublished(BaseEvent):
                          _capped("max_forecast_intervals", "ingest.max_forecast_intervals")]
 
 
-ContactEvent = Union[
-    ContactOffered,
-    ContactAnswered,
-    ContactAbandoned,
-    ContactOverflowed,
-    ContactHoldStarted,
-    ContactHoldEnded,
-    ContactEnded,
-    ContactWrapupEnded,
-    ContactTransferred,
-    SurveyCompleted,
-]
-AgentEvent = Union[AgentProfile, AgentState]
-Event = Union[ContactEvent, AgentEvent, SchedulePublished, ForecastPublished]
+ContactEvent = (
+    ContactOffered
+    | ContactAnswered
+    | ContactAbandoned
+    | ContactOverflowed
+    | ContactHoldStarted
+    | ContactHoldEnded
+    | ContactEnded
+    | ContactWrapupEnded
+    | ContactTransferred
+    | SurveyCompleted
+)
+AgentEvent = AgentProfile | AgentState
+Event = ContactEvent | AgentEvent | SchedulePublished | ForecastPublished
 
 EVENT_TYPES: dict[str, type[BaseEvent]] = {
     cls.model_fields["type"].annotation.__args__[0]: cls  # type: ignore[union-attr]

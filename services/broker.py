@@ -180,7 +180,7 @@ def run_broker(host: str, port: int, partitions: int, pick_free: bool = True, ou
     print(f"broker ready on {bootstrap} (Tansu pid {proc.pid}, in-memory storage)", flush=True)
     stop = {"flag": False}
 
-    def _stop(signum: int, frame: object) -> None:
+    def _stop(_signum: int, _frame: object) -> None:
         stop["flag"] = True
 
     signal.signal(signal.SIGINT, _stop)

@@ -38,9 +38,9 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import IO, Any
 
 import orjson
@@ -438,7 +438,7 @@ class FileSink:
             self.fh = sys.stdout.buffer
         self.dead: IO[bytes] | None = open(dead_target, "ab") if dead_target else None  # noqa: SIM115
 
-    async def send(self, event: dict[str, Any], parsed: BaseEvent) -> None:
+    async def send(self, event: dict[str, Any], parsed: BaseEvent) -> None:  # noqa: ARG002 - the sinks' signature
         self.fh.write(orjson.dumps(event) + b"\n")
 
     async def dead_letter(self, value: dict[str, Any]) -> None:
@@ -475,7 +475,7 @@ class KafkaSink:
                                         linger_ms=linger_ms, acks="all")
         return cls(producer)
 
-    async def send(self, event: dict[str, Any], parsed: BaseEvent) -> None:
+    async def send(self, event: dict[str, Any], parsed: BaseEvent) -> None:  # noqa: ARG002 - the sinks' signature
         topic, key = route(parsed)
         self.pending.append(await self.producer.send(topic, dumps(parsed), key=key.encode()))
 
@@ -703,7 +703,7 @@ async def run(settings: Settings, options: Options, stop: asyncio.Event | None =
     code = 0
     try:
         await rep.run(stop)
-    except Exception as exc:  # noqa: BLE001 - e.g. Kafka down: the state was not advanced
+    except Exception as exc:  # e.g. Kafka down: the state was not advanced
         log.exception("replay-queue-log failed")
         print(f"floorwatch replay-queue-log: stopped: {exc}", file=sys.stderr)
         code = 1

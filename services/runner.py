@@ -25,6 +25,7 @@ the token hashes and that key is mode 0600 too.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import os
 import re
@@ -164,7 +165,12 @@ class Child:
     args: list[str]
     env: dict[str, str]  # its own copy: a restart gets exactly what the first start got
     log_path: Path
-    proc: subprocess.Popen | None = None  # None while down, waiting for its restart
+    proc: subprocess.Popen[bytes] | None = None  # None while down, waiting for its restart
+
+    def running(self) -> subprocess.Popen[bytes]:
+        """The process of a child that was started and not yet found dead."""
+        assert self.proc is not None, f"{self.name} is not running"
+        return self.proc
 
     def tail(self, lines: int = TAIL_LINES) -> str:
         try:
@@ -269,8 +275,8 @@ def _wait_http(url: str, timeout_s: float, child: Child, stop: Callable[[], bool
     while time.monotonic() < deadline:
         if stop():
             raise _Interrupted
-        if child.proc.poll() is not None:
-            raise RuntimeError(f"{child.name} exited with {describe_exit(child.proc.returncode)}")
+        if child.running().poll() is not None:
+            raise RuntimeError(f"{child.name} exited with {describe_exit(child.running().returncode)}")
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 (loopback)
                 if resp.status == 200:
@@ -289,8 +295,8 @@ def _wait_log(child: Child, needle: str, timeout_s: float, stop: Callable[[], bo
         tail = child.tail(50)
         if needle in tail:
             return tail
-        if child.proc.poll() is not None:
-            raise RuntimeError(f"{child.name} exited with {describe_exit(child.proc.returncode)}")
+        if child.running().poll() is not None:
+            raise RuntimeError(f"{child.name} exited with {describe_exit(child.running().returncode)}")
         time.sleep(0.1)
     raise TimeoutError(f"{child.name}: not ready after {timeout_s:.0f} s")
 
@@ -313,7 +319,7 @@ def run(settings: Settings, simulate: bool = True, policy: RestartPolicy | None 
     supervision = Supervision(policy)
     interrupted = {"flag": False}
 
-    def on_signal(signum: int, frame: object) -> None:
+    def on_signal(_signum: int, _frame: object) -> None:
         interrupted["flag"] = True
 
     def stop_requested() -> bool:
@@ -352,7 +358,7 @@ def run(settings: Settings, simulate: bool = True, policy: RestartPolicy | None 
             ready = _wait_log(broker, "broker ready", 30, stop_requested)  # topics exist before any client starts
             found = re.search(r"Tansu pid (\d+)", ready)
             tansu = ProcessIdentity(int(found.group(1))) if found else None
-            print(f"broker     Tansu on {bootstrap} (pid {tansu.pid if tansu else broker.proc.pid}, memory only)",
+            print(f"broker     Tansu on {bootstrap} (pid {tansu.pid if tansu else broker.running().pid}, memory only)",
                   flush=True)
         env["FLOORWATCH_KAFKA"] = bootstrap
 
@@ -362,14 +368,14 @@ def run(settings: Settings, simulate: bool = True, policy: RestartPolicy | None 
         env["FLOORWATCH_API_PORT"] = str(api_port)
 
         worker = start("worker", ["worker", "--data-dir", str(run_dir / "worker")])
-        print(f"worker     Faust worker (pid {worker.proc.pid})", flush=True)
+        print(f"worker     Faust worker (pid {worker.running().pid})", flush=True)
         api = start("api", ["api"])
         base = f"http://{settings.api.host}:{api_port}"
         _wait_http(f"{base}/healthz", 60, api, stop_requested)
-        print(f"api        {base} (pid {api.proc.pid})", flush=True)
+        print(f"api        {base} (pid {api.running().pid})", flush=True)
         if simulate:
             sim = start("simulator", ["simulate"])
-            print(f"simulator  producing events (pid {sim.proc.pid})", flush=True)
+            print(f"simulator  producing events (pid {sim.running().pid})", flush=True)
         print(f"logs       {run_dir}", flush=True)
         print(f"admin token: {admin_token_path} (0600)", flush=True)
         print(f"\nWallboard: {base}/?token={session.viewer_token}\n(Ctrl-C stops everything)", flush=True)
@@ -382,7 +388,7 @@ def run(settings: Settings, simulate: bool = True, policy: RestartPolicy | None 
                     print(f"\nbroker wrapper exited with {describe_exit(broker.proc.returncode)}; Tansu"
                           f" (pid {tansu.pid}) still holds the data and keeps serving", flush=True)
                     broker.proc = None
-                if not (tansu.alive() if tansu is not None else broker.proc.poll() is None):
+                if not (tansu.alive() if tansu is not None else broker.running().poll() is None):
                     print(_broker_gone(broker, tansu, run_dir), file=sys.stderr, flush=True)
                     return 1
             for child in supervised:
@@ -404,7 +410,7 @@ def run(settings: Settings, simulate: bool = True, policy: RestartPolicy | None 
                     print(f"{name} could not be started ({exc}); trying again in {decision.delay_s:g} s",
                           flush=True)
                     continue
-                print(f"{name:<10} restarted (pid {child.proc.pid})", flush=True)
+                print(f"{name:<10} restarted (pid {child.running().pid})", flush=True)
             time.sleep(POLL_INTERVAL_S)
         print("\nstopping ...", flush=True)
         return 0
@@ -432,10 +438,9 @@ def _broker_gone(broker: Child, tansu: ProcessIdentity | None, run_dir: Path) ->
     """
     wrapper_code = None
     if broker.proc is not None:
-        try:  # Tansu is gone: its wrapper notices within a fraction of a second and exits
+        # Tansu is gone: its wrapper notices within a fraction of a second and exits
+        with contextlib.suppress(subprocess.TimeoutExpired):
             wrapper_code = broker.proc.wait(2)
-        except subprocess.TimeoutExpired:
-            pass
     how = f"broker: Tansu (pid {tansu.pid}) is gone" if tansu is not None else "broker exited"
     if wrapper_code is not None:
         how += f"; floorwatch broker exited with {describe_exit(wrapper_code)}"
@@ -448,18 +453,14 @@ def _broker_gone(broker: Child, tansu: ProcessIdentity | None, run_dir: Path) ->
 def _kill_leftovers(pgid: int) -> None:
     """A dead child's process group may still hold processes it started: end them before its
     restart. The group id stays reserved while any member lives, so this cannot hit a stranger."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _rotate_log(log_path: Path) -> None:
     """Keep the dead run's log as ``<name>.log.1`` (one generation) and start a fresh one."""
-    try:
+    with contextlib.suppress(OSError):
         log_path.replace(log_path.with_name(log_path.name + ".1"))
-    except OSError:
-        pass
 
 
 def _stop_all(children: list[Child]) -> None:
@@ -473,8 +474,6 @@ def _stop_all(children: list[Child]) -> None:
         except ProcessLookupError:
             pass
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             child.proc.wait()

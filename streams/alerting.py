@@ -30,8 +30,8 @@ from api.view import KafkaViewLoader, View, expire_sliced
 from floorwatch import records, topics
 from floorwatch.config import Settings, WebhookConfig
 from floorwatch.domain.alerts import AlertBook, Change, needs_notification, observe_queue, queue_conditions, queue_rules
-from floorwatch.domain.retention import SLICE_SIZE
 from floorwatch.domain.intervals import iso
+from floorwatch.domain.retention import SLICE_SIZE
 from floorwatch.events import EventLimits
 
 log = logging.getLogger("floorwatch.alerts")
@@ -113,7 +113,7 @@ class WebhookNotifier:
 
     async def run(self) -> None:
         await asyncio.gather(*(self._drain(i, hook, queue)
-                               for i, (hook, queue) in enumerate(zip(self.hooks, self.queues))))
+                               for i, (hook, queue) in enumerate(zip(self.hooks, self.queues, strict=True))))
 
     async def _drain(self, index: int, hook: WebhookConfig, queue: asyncio.Queue[bytes]) -> None:
         while True:
@@ -134,7 +134,7 @@ class WebhookNotifier:
                     self.failed += 1
                     return
                 log.warning("webhook %s answered %s", label, status)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 # the exception's text may quote the URL: log its type only
                 log.warning("webhook %s failed: %s", label, type(exc).__name__)
             delay = next(delays, None)
@@ -216,7 +216,9 @@ def _n(stats: dict[str, Any]) -> int:
 EXPIRE_EVERY_S = 3600.0  # how often a worker's view of the output topics drops what retention no longer keeps
 
 
-async def expire_alerts(view: View, now_ms: int, send_tombstone: Callable[[str, str], Awaitable[Any]]) -> dict[str, int]:
+async def expire_alerts(
+    view: View, now_ms: int, send_tombstone: Callable[[str, str], Awaitable[Any]]
+) -> dict[str, int]:
     """Drop from ``view`` what ``retention_days`` no longer keeps (``View.expire``) and write a
     tombstone (``send_tombstone(topic, key)``) for each alert and ack it dropped: resolved
     alerts of every kind resolved before the cutoff, each with its ack, and acks of no alert

@@ -50,8 +50,7 @@ from typing import Any
 import orjson
 import rocksdict
 from faust.stores import STORES
-from faust.stores.rocksdb import RocksDBOptions
-from faust.stores.rocksdb import Store as FaustRocksStore
+from faust.stores.rocksdb import RocksDBOptions, Store as FaustRocksStore
 from faust.types import TP
 from yarl import URL
 
@@ -224,9 +223,9 @@ class PartitionedRocksStore(FaustRocksStore):
             for key, value in self._visible_items(db):
                 if key not in overlay:
                     yield key, value
-        for key, (value, _, _) in overlay.items():
-            if value is not None:
-                yield key, value
+        for key, (overlay_value, _, _) in overlay.items():
+            if overlay_value is not None:
+                yield key, overlay_value
 
     def _iterkeys(self) -> Iterator[bytes]:
         overlay = dict(self._overlay)
@@ -254,6 +253,7 @@ class PartitionedRocksStore(FaustRocksStore):
         for key, p in changed.items():
             kb = self._encode_key(key)
             entry = self._overlay.get(kb)
+            rec: tuple[bytes, bytes | None, int | None]
             if entry is None:
                 rec = (kb, self._db_get(kb), None)  # unchanged since written to the DB
             else:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api import queries
-from api.deps import NowMsDep, SettingsDep, Viewer, ViewDep
+from api.deps import NowMsDep, SettingsDep, ViewDep, Viewer
 
 router = APIRouter(prefix="/api/v1", tags=["queues"])
 

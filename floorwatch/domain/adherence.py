@@ -24,6 +24,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date as Date
+from itertools import pairwise
 from typing import Any
 
 from floorwatch.config import DEFAULT_ACTIVITY_STATES
@@ -84,7 +85,7 @@ def normalize_activities(activities: Iterable[Sequence[Any]]) -> list[list[Any]]
     heap: list[tuple[int, int, str]] = []  # (-rank, end, activity)
     out: list[list[Any]] = []
     j, n = 0, len(items)
-    for lo, hi in zip(bounds, bounds[1:]):
+    for lo, hi in pairwise(bounds):
         while j < n and items[j][0] <= lo:
             heapq.heappush(heap, (-j, items[j][1], items[j][2]))
             j += 1
@@ -157,7 +158,7 @@ def in_force(schedule: Schedule, lo_ms: int | None = None, hi_ms: int | None = N
     heap: list[tuple[int, int, int]] = []  # (-priority, end, index)
     out: list[list[Any]] = []
     j, n = 0, len(items)
-    for lo, hi in zip(bounds, bounds[1:]):
+    for lo, hi in pairwise(bounds):
         while j < n and items[j][0] <= lo:
             heapq.heappush(heap, (-priority[j], items[j][1], j))
             j += 1
@@ -192,7 +193,8 @@ def activity_at(schedule: Schedule, t_ms: int) -> tuple[str, str | None]:
 
 
 def _ts(point: Sequence[Any]) -> int:
-    return point[0]
+    ts: int = point[0]
+    return ts
 
 
 def _key(point: Sequence[Any]) -> tuple[int, str]:
@@ -244,7 +246,7 @@ class _Rules:
     __slots__ = ("_map", "_cache")
 
     def __init__(self, activity_states: ActivityStates | None) -> None:
-        self._map = dict(DEFAULT_ACTIVITY_STATES)
+        self._map: dict[str, Sequence[str]] = dict(DEFAULT_ACTIVITY_STATES)
         self._map.update(activity_states or {})
         self._cache: dict[str, frozenset[str]] = {}
 
@@ -326,7 +328,7 @@ def _sweep(
     cands: list[str] = []
     prev_seg = -1
     prev_ok = False
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in pairwise(ordered):
         while si < len(segs) and segs[si][1] <= a:
             si += 1
         cur = si if si < len(segs) and segs[si][0] <= a else -1

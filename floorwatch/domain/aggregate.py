@@ -22,6 +22,7 @@ from array import array
 from bisect import bisect_left, insort
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from floorwatch.domain.contacts import Facts, contribution
@@ -57,8 +58,8 @@ class Bucket:
     # waits (ms) of the contacts with an outcome, ascending: the last is max_wait_ms. Inserting
     # or removing one moves the array's tail (a memmove of at most one interval's contacts of one
     # queue and partition, ~8 KB at 1,000 contacts: well under a microsecond), found in O(log n).
-    waits: array = field(default_factory=lambda: array("q"))
-    rules: list | None = None  # [T_ms, short_ms, target, formula] of the first contact
+    waits: array[int] = field(default_factory=lambda: array("q"))
+    rules: list[Any] | None = None  # [T_ms, short_ms, target, formula] of the first contact
     mixed_rules: bool = False
 
     @property
@@ -98,16 +99,17 @@ class MinuteBucket:
         """Add the members offered in ``(lo_ms, hi_ms]`` to ``total``: whole seconds from the
         per-second index, members scanned only in the (at most two) seconds the bounds cut;
         returns whether the index had to be built."""
-        built = self.seconds is None
-        if built:
-            self.seconds = {}
+        seconds = self.seconds
+        built = seconds is None
+        if seconds is None:
+            seconds = self.seconds = {}
             for c in self.members.values():
-                second = self.seconds.get(start := c.offered_ms - c.offered_ms % SECOND_MS)
+                second = seconds.get(start := c.offered_ms - c.offered_ms % SECOND_MS)
                 if second is None:
-                    second = self.seconds[start] = (Counts(), [])
+                    second = seconds[start] = (Counts(), [])
                 second[0].add(c)
                 second[1].append(c)
-        for start, (counts, members) in self.seconds.items():
+        for start, (counts, members) in seconds.items():
             if start > lo_ms and start + SECOND_MS - 1 <= hi_ms:
                 total.merge(counts)
             elif start + SECOND_MS - 1 > lo_ms and start <= hi_ms:
@@ -172,7 +174,7 @@ class QueueAggregator:
         """Drop a contact (retention) given its last facts; its interval keeps no trace of it."""
         self.update(contact_id, facts, None)
 
-    def _add(self, contact_id: str, key: BucketKey, new: Contribution, rules: list) -> None:
+    def _add(self, contact_id: str, key: BucketKey, new: Contribution, rules: list[Any]) -> None:
         bucket = self.buckets.get(key)
         if bucket is None:
             bucket = self.buckets[key] = Bucket(rules=list(rules))

@@ -275,7 +275,7 @@ class AlertBook:
             return min(times) if times else None
         if tr["fire_since"] is None:
             return None
-        t = tr["fire_since"] + _ms(rule.min_duration_s)
+        t: int = tr["fire_since"] + _ms(rule.min_duration_s)
         if tr["cooldown_until"] is not None:
             t = max(t, tr["cooldown_until"])
         return t

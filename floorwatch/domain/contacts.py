@@ -95,7 +95,7 @@ def apply_event(
     etype = ev["type"]
     eid = event_hash(ev["event_id"])
     if etype == "contact.offered":
-        entry = [ts_ms, eid]
+        entry: list[Any] = [ts_ms, eid]
         if not _earlier(entry, cur.get("o")):
             return None
         new = dict(cur)

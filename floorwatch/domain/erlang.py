@@ -38,7 +38,7 @@ Conventions
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate, repeat
 from operator import mul, truediv
@@ -250,7 +250,8 @@ def _sum_down(n: int, a: float) -> float:
     """sum_{j<=n} (A^j/j!) / (A^n/n!) for 0 <= n <= A: 1 + n/A + n(n-1)/A^2 + ..., the running
     products and their sum done by C iterators (``_terms_below`` of them)."""
     k = _terms_below(n, a)
-    return 1.0 + sum(accumulate(map(truediv, range(n, n - k, -1), repeat(a, k)), mul))
+    products: Iterable[float] = accumulate(map(truediv, range(n, n - k, -1), repeat(a, k)), mul)
+    return 1.0 + sum(products)
 
 
 class _ErlangB:
@@ -786,11 +787,12 @@ def required_agents(traffic: float, aht_s: float, threshold_s: float, target_sl:
     max_abandon_rate = _check_abandon(max_abandon_rate, patience_s)
     if max_agents is not None:
         max_agents = _max_agents(max_agents)
-    n_occ: int | OverCap = 0
+    n_occ = 0
     if max_occupancy is not None:               # O(1): settles an over-cap load before a search
-        n_occ = _occupancy_capped(traffic, max_occupancy, max_agents)
-        if isinstance(n_occ, OverCap):
-            return n_occ
+        capped = _occupancy_capped(traffic, max_occupancy, max_agents)
+        if isinstance(capped, OverCap):
+            return capped
+        n_occ = capped
     n = _required_sl(traffic, aht_s, threshold_s, target_sl, patience_s, max_agents)
     if isinstance(n, OverCap):
         return n

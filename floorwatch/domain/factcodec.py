@@ -44,6 +44,7 @@ bytes            field
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import struct
 from typing import Any
@@ -241,10 +242,8 @@ def _numbers(facts: dict[str, Any], mask: int) -> tuple[list[Any], list[str], in
         cu = facts["cu"]
         raw = b""
         if type(cu) is str and len(cu) == 24:
-            try:
+            with contextlib.suppress(ValueError):
                 raw = bytes.fromhex(cu)
-            except ValueError:
-                pass
         if len(raw) == 12 and raw.hex() == cu:
             nums.append(raw)
         else:

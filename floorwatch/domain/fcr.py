@@ -42,14 +42,16 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from floorwatch.domain.contacts import Facts, outcome
 from floorwatch.domain.intervals import interval_end_ms, interval_start_ms, local_date
 from floorwatch.domain.queue_metrics import ANSWERED, Counts
 
-Projection = dict  # {"o": offered_ms, "q": queue, "p": parent | None, "a": agent | None, "r": False | None}
-FinalRecord = dict  # {"_p": partition, "c": [customer, repeat, eligible, resolved], "a": {agent: [eligible, resolved]}}
+Projection = dict[str, Any]  # {"o": offered_ms, "q": queue, "p": parent | None, "a": agent | None, "r": False | None}
+# {"_p": partition, "c": [customer, repeat, eligible, resolved], "a": {agent: [eligible, resolved]}}
+FinalRecord = dict[str, Any]
 HOUR_MS = 3_600_000
 FOLD_PER_PASS = 2_000  # intervals one publisher pass folds at most (the rest: the next pass)
 FOLD_SLICE = 200  # final records built between two turns of the event loop
@@ -497,7 +499,9 @@ class FcrAggregator:
                 out.append(cid)
         return out
 
-    def expired(self, customers: Iterable[tuple[str, dict[str, Projection] | None]], cutoff_ms: int) -> dict[str, list[str]]:
+    def expired(
+        self, customers: Iterable[tuple[str, dict[str, Projection] | None]], cutoff_ms: int
+    ) -> dict[str, list[str]]:
         """Contacts to forget (retention): per customer, those offered before ``cutoff_ms``."""
         out: dict[str, list[str]] = {}
         for customer, contacts in customers:

@@ -9,11 +9,10 @@ Records stay small (one day each) and late or replayed events touch only their o
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
-
-from bisect import bisect_right
 
 from floorwatch.domain.adherence import Schedule, Timeline, add_point, in_force, merge_schedule
 

@@ -47,7 +47,7 @@ class IntervalStarts:
         return start
 
 
-def interval_end_ms(start_ms: int, tz: ZoneInfo, interval_minutes: int) -> int:
+def interval_end_ms(start_ms: int, tz: ZoneInfo, interval_minutes: int) -> int:  # noqa: ARG001 - same arguments as interval_start_ms
     """End (exclusive) of the interval starting at ``start_ms``."""
     return start_ms + interval_minutes * MINUTE_MS
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from floorwatch.domain.intervals import iso
@@ -362,7 +362,7 @@ class Mapper:
         call["s"] = "a"
         call["ag"] = aid
         emit("contact.answered", contact_id=call["c"], queue=line.queue, agent_id=aid)
-        agent = self._agent(line, aid, emit)
+        agent = self._agent(line, aid)
         self._member_of(agent, line, aid, emit, implied=True)
         if call["c"] not in agent["c"]:
             agent["c"].append(call["c"])
@@ -376,7 +376,7 @@ class Mapper:
         else:
             emit("contact.ended", contact_id=call["c"], agent_id=aid)
         self._close(line, call, how)
-        for agent_key in {aid, call.get("ag")} - {None}:
+        for agent_key in cast(set[str], {aid, call.get("ag")} - {None}):
             agent = self.agents.get(agent_key)
             if agent is not None and call["c"] in agent["c"]:
                 agent["c"].remove(call["c"])
@@ -432,13 +432,13 @@ class Mapper:
         # No Floorwatch event for a ring; the member is in the queue (Asterisk rings only members).
         self._touch_call(line)
         aid = self.agent_id(line.agent)
-        agent = self._agent(line, aid, emit)
+        agent = self._agent(line, aid)
         self._member_of(agent, line, aid, emit, implied=True)
         self._state(agent, aid, emit)
 
     _on_ringcanceled = _on_ringnoanswer
 
-    def _on_agentdump(self, line: QueueLogLine, emit: Any) -> None:
+    def _on_agentdump(self, line: QueueLogLine, emit: Any) -> None:  # noqa: ARG002 - a line handler's signature
         self._touch_call(line)  # the caller stays in the queue; nothing to emit
 
     _on_syscompat = _on_agentdump
@@ -449,7 +449,7 @@ class Mapper:
             call["t"] = line.epoch
 
     # agents -----------------------------------------------------------------------------------
-    def _agent(self, line: QueueLogLine, aid: str, emit: Any) -> dict[str, Any]:
+    def _agent(self, line: QueueLogLine, aid: str) -> dict[str, Any]:
         agent = self.agents.get(aid)
         if agent is None:
             agent = {"q": [], "l": None, "pq": {}, "pa": None, "r": None, "c": [], "st": ["logged_out", None],
@@ -499,12 +499,12 @@ class Mapper:
         reason = (line.fields.get("reason") or "").strip().lower()
         return _cap(reason) if reason else DEFAULT_PAUSE_REASON
 
-    def _member_line(self, line: QueueLogLine, emit: Any) -> tuple[dict[str, Any], str]:
+    def _member_line(self, line: QueueLogLine) -> tuple[dict[str, Any], str]:
         aid = self.agent_id(line.agent)
-        return self._agent(line, aid, emit), aid
+        return self._agent(line, aid), aid
 
     def _on_addmember(self, line: QueueLogLine, emit: Any) -> None:
-        agent, aid = self._member_line(line, emit)
+        agent, aid = self._member_line(line)
         if agent["l"] is False:
             agent["l"] = None
         self._member_of(agent, line, aid, emit, implied=False)
@@ -514,7 +514,7 @@ class Mapper:
         self._state(agent, aid, emit)
 
     def _on_removemember(self, line: QueueLogLine, emit: Any) -> None:
-        agent, aid = self._member_line(line, emit)
+        agent, aid = self._member_line(line)
         if line.queue in agent["q"]:
             agent["q"].remove(line.queue)
             self._profile(agent, aid, emit)
@@ -522,7 +522,7 @@ class Mapper:
         self._state(agent, aid, emit)
 
     def _on_agentlogin(self, line: QueueLogLine, emit: Any) -> None:
-        agent, aid = self._member_line(line, emit)
+        agent, aid = self._member_line(line)
         agent["l"] = True
         if not agent["pr"]:
             self._profile(agent, aid, emit)
@@ -531,7 +531,7 @@ class Mapper:
     _on_agentcallbacklogin = _on_agentlogin
 
     def _on_agentlogoff(self, line: QueueLogLine, emit: Any) -> None:
-        agent, aid = self._member_line(line, emit)
+        agent, aid = self._member_line(line)
         agent["l"] = False
         agent["pq"] = {}
         agent["pa"] = None
@@ -540,7 +540,7 @@ class Mapper:
     _on_agentcallbacklogoff = _on_agentlogoff
 
     def _on_pause(self, line: QueueLogLine, emit: Any) -> None:
-        agent, aid = self._member_line(line, emit)
+        agent, aid = self._member_line(line)
         reason = self._reason(line)
         agent["r"] = reason
         if line.queue in ("", NONE):
@@ -551,14 +551,14 @@ class Mapper:
         self._state(agent, aid, emit)
 
     def _on_pauseall(self, line: QueueLogLine, emit: Any) -> None:
-        agent, aid = self._member_line(line, emit)
+        agent, aid = self._member_line(line)
         reason = self._reason(line)
         agent["r"] = reason
         agent["pa"] = reason
         self._state(agent, aid, emit)
 
     def _on_unpause(self, line: QueueLogLine, emit: Any) -> None:
-        agent, aid = self._member_line(line, emit)
+        agent, aid = self._member_line(line)
         agent["pa"] = None
         if line.queue in ("", NONE):
             agent["pq"] = {}
@@ -568,7 +568,7 @@ class Mapper:
         self._state(agent, aid, emit)
 
     def _on_unpauseall(self, line: QueueLogLine, emit: Any) -> None:
-        agent, aid = self._member_line(line, emit)
+        agent, aid = self._member_line(line)
         agent["pa"] = None
         agent["pq"] = {}
         self._state(agent, aid, emit)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
-from datetime import time as dt_time
+from datetime import UTC, datetime, time as dt_time, timedelta
 from typing import Any
 
 import orjson
@@ -178,7 +177,7 @@ def test_simulated_day_adherence_equals_truth_exactly(stack: Stack) -> None:
                 continue
             pts = sorted(pts)
             ends = [p[0] for p in pts[1:]] + [day_end_ms]
-            for (ts, _, state), end in zip(pts, ends):
+            for (ts, _, state), end in zip(pts, ends, strict=True):
                 if state != "logged_out":
                     logged_in_ms += max(0, min(end, hi) - max(ts, lo))
         return logged_in_ms / (hi - lo)

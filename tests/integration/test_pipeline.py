@@ -7,8 +7,8 @@ import random
 import re
 import signal
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -34,7 +34,9 @@ TZ = "Asia/Shanghai"
 DAY = (datetime.now(ZoneInfo(TZ)).date() - timedelta(days=3)).isoformat()
 
 
-def post_events(stack: Stack, body: bytes, token: str = INGEST_TOKEN, ctype: str = "application/json") -> httpx.Response:
+def post_events(
+    stack: Stack, body: bytes, token: str = INGEST_TOKEN, ctype: str = "application/json"
+) -> httpx.Response:
     return httpx.post(f"{stack.api_url}/api/v1/events", content=body, timeout=10,
                       headers={"Authorization": f"Bearer {token}", "Content-Type": ctype})
 

@@ -6,19 +6,19 @@ expected number is worked out in the comments. ``docs/adherence.md`` §8 is the 
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from floorwatch.domain import adherence as ad
 from floorwatch.domain.adherence import (
-    adherence_alert,
     add_point,
+    adherence_alert,
     allowed,
     evaluate_day,
     in_force,
@@ -40,7 +40,7 @@ S = 1000
 MIN = 60 * S
 
 
-def T(hhmm: str, day: int = 0) -> int:
+def T(hhmm: str, day: int = 0) -> int:  # noqa: N802 - reads as a time in the tables below
     """Epoch ms of local ``HH:MM[:SS]`` on D + ``day``."""
     parts = [int(x) for x in hhmm.split(":")]
     h, m, s = (parts + [0])[:3]
@@ -575,7 +575,7 @@ def _reference_normalize(activities):  # type: ignore[no-untyped-def]
     items = [(int(s), int(e), str(a)) for s, e, a in activities if int(e) > int(s)]
     bounds = sorted({b for s, e, _ in items for b in (s, e)})
     out: list[list] = []
-    for lo, hi in zip(bounds, bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         cover = [(s, -e, a) for s, e, a in items if s <= lo and e >= hi]
         if not cover:
             continue
@@ -603,7 +603,7 @@ def _reference_in_force(schedule, lo_ms=None, hi_ms=None):  # type: ignore[no-un
         return [(s, e, a, d) for s, e, a, d, _ in items]
     bounds = sorted({b for it in items for b in (it[0], it[1])})
     out: list[list] = []
-    for lo, hi in zip(bounds, bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         cover = [it for it in items if it[0] <= lo and it[1] >= hi]
         if not cover:
             continue
@@ -639,7 +639,7 @@ def test_normalize_activities_equals_the_quadratic_reference(seed: int) -> None:
 def test_in_force_equals_the_quadratic_reference(seed: int) -> None:
     rng = random.Random(1000 + seed)
     schedule: dict = {}
-    for k in range(rng.randrange(1, 4)):  # overlapping dates, some with equal publication times
+    for _k in range(rng.randrange(1, 4)):  # overlapping dates, some with equal publication times
         day = (D + timedelta(days=rng.randrange(-1, 2))).isoformat()
         acts = normalize_activities(_random_activities(rng, rng.randrange(0, 20), 30))
         schedule[day] = {"ts": rng.choice((5, 7)), "eid": rng.choice(("a", "b")), "acts": acts}

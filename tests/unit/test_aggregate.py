@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.unit.contact_fields import CONTACT_FIELDS, NO_QUALITY_STATS
 from floorwatch.domain.aggregate import INDEXED_MINUTES_PER_QUEUE, QueueAggregator
 from floorwatch.domain.contacts import apply_event, contribution
 from floorwatch.domain.intervals import day_interval_starts, local_date
 from floorwatch.domain.queue_metrics import SL_FORMULAS, Counts, QueueRules, stats
 from floorwatch.events import parse_event, to_ms
+from tests.unit.contact_fields import CONTACT_FIELDS, NO_QUALITY_STATS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -452,9 +452,9 @@ def test_rolling_equals_a_recount_while_contacts_change(seed: int) -> None:
             kind = rng.choice(["contact.answered", "contact.abandoned"])
             f.send(kind, cid, at(offered[cid] + rng.randrange(1, 40_000)))
         if step % 5 == 0:
-            now = local_ms(at(rng.randrange(200_000)))
+            at_random = local_ms(at(rng.randrange(200_000)))
             on_an_offer = local_ms(at(rng.randrange(3) * 1000 + 60_000))  # whole seconds, shared
-            for now, window_ms in ((now, rng.randrange(1, 150_000)), (now, 61_000), (now, 15 * MIN),
+            for now, window_ms in ((at_random, rng.randrange(1, 150_000)), (at_random, 61_000), (at_random, 15 * MIN),
                                    (on_an_offer + 61_000, 61_000), (on_an_offer, 61_000)):
                 for queue in ("support", "billing"):
                     assert f.agg.rolling(queue, now, window_ms) == brute_rolling(f, queue, now, window_ms), \

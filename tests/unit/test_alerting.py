@@ -4,6 +4,7 @@ import hmac
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from api.view import View
 from floorwatch import records, topics
@@ -161,7 +162,7 @@ def test_a_new_leader_adopts_firing_queue_alerts():
 @pytest.mark.parametrize("kind", ["queue_waiting", "queue_staffing_gap"])
 def test_timing_overrides_are_validated(kind):
     Settings(alerts={"timing": {kind: {"min_duration_s": 1}}})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         Settings(alerts={"timing": {"queue_bogus": {"min_duration_s": 1}}})
 
 

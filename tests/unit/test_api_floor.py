@@ -71,9 +71,9 @@ def agent(agent_id: str, team: str, state: str, **extra: object) -> bytes:
     })
 
 
-ALERT_OLD = "adherence_break:a2:%d" % (NOW - 600_000)
-ALERT_NEW = "queue_waiting:support:%d" % (NOW - 60_000)
-ALERT_DONE = "queue_longest_wait:support:%d" % (NOW - 3_600_000)
+ALERT_OLD = f"adherence_break:a2:{NOW - 600_000}"
+ALERT_NEW = f"queue_waiting:support:{NOW - 60_000}"
+ALERT_DONE = f"queue_longest_wait:support:{NOW - 3_600_000}"
 
 
 def alert(alert_id: str, state: str = "firing", **extra: object) -> bytes:
@@ -104,7 +104,8 @@ def fill(view: View) -> None:
         "in_adherence_s": 3600.0, "adherence": 1.0, "work_scheduled_s": 3600.0, "worked_s": 3600.0,
         "conformance": 1.0, "exceptions": [],
     }))
-    view.apply(topics.ADHERENCE, b"a1|2024-03-04", orjson.dumps({"agent_id": "a1", "date": "2024-03-04", "exceptions": []}))
+    view.apply(topics.ADHERENCE, b"a1|2024-03-04",
+               orjson.dumps({"agent_id": "a1", "date": "2024-03-04", "exceptions": []}))
     view.apply(topics.ALERTS, ALERT_OLD.encode(), alert(ALERT_OLD))
     view.apply(topics.ALERTS, ALERT_NEW.encode(), alert(ALERT_NEW))
     view.apply(topics.ALERTS, ALERT_DONE.encode(), alert(ALERT_DONE, "resolved"))
@@ -254,7 +255,8 @@ def test_first_ack_wins_in_any_order() -> None:
 
 async def test_alert_record_ack_merged_with_ack_topic(view: View, client: httpx.AsyncClient) -> None:
     view.apply(topics.ALERTS, ALERT_NEW.encode(), alert(ALERT_NEW, acked_by="worker-saw", acked_at_ms=NOW - 5_000))
-    view.apply(topics.ALERT_ACKS, ALERT_NEW.encode(), orjson.dumps({"id": ALERT_NEW, "by": "late", "at_ms": NOW - 1_000}))
+    view.apply(topics.ALERT_ACKS, ALERT_NEW.encode(),
+               orjson.dumps({"id": ALERT_NEW, "by": "late", "at_ms": NOW - 1_000}))
     row = next(a for a in (await client.get("/api/v1/alerts", headers=auth("viewer"))).json() if a["id"] == ALERT_NEW)
     assert (row["acked_by"], row["acked_at"]) == ("worker-saw", "2024-03-05T10:17:25+08:00")
 

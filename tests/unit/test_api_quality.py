@@ -155,7 +155,7 @@ async def client(view: View) -> httpx.AsyncClient:
 def test_view_indexes_quality_partials_by_kind(view: View) -> None:
     assert set(view.fcr_parts) == {("support", I_1000), ("support", I_0930), ("support", I_YESTERDAY)}
     ten = view.fcr_parts[("support", I_1000)]
-    assert set(ten) == {"fcr|support|%d|0" % I_1000, "fcr|support|%d|1" % I_1000}
+    assert set(ten) == {f"fcr|support|{I_1000}|0", f"fcr|support|{I_1000}|1"}
     total = Counts.total(list(ten.values()))
     assert (total.customer_contacts, total.repeat_contacts, total.fcr_eligible, total.fcr_resolved) == (6, 2, 4, 3)
     assert total.offered == 0  # an FCR partial carries only FCR figures
@@ -163,8 +163,8 @@ def test_view_indexes_quality_partials_by_kind(view: View) -> None:
     assert set(view.agent_quality[D]) == {"a1", "a2", "a3", "a9"}
     a1 = Counts.total(list(view.agent_quality[D]["a1"].values()))
     assert (a1.fcr_eligible, a1.fcr_resolved, a1.surveys, a1.score_sum, a1.satisfied) == (5, 3, 3, 11, 2)
-    assert set(view.agent_quality[D]["a1"]) == {"fcr-agent|a1|%s|0" % D, "fcr-agent|a1|%s|1" % D,
-                                                "csat-agent|a1|%s|0" % D, "csat-agent|a1|%s|2" % D}
+    assert set(view.agent_quality[D]["a1"]) == {f"fcr-agent|a1|{D}|0", f"fcr-agent|a1|{D}|1",
+                                                f"csat-agent|a1|{D}|0", f"csat-agent|a1|{D}|2"}
 
 
 def test_view_interval_counts_adds_fcr_to_the_contact_partials(view: View) -> None:
@@ -191,13 +191,13 @@ def test_view_quality_last_value_wins_and_tombstones(view: View) -> None:
     assert "2024-03-04" not in view.agent_quality  # and a date without agents
     key = records.fcr_interval_key("support", I_1000, 1).encode()
     assert view.apply(topics.QUALITY_STATS, key, None)
-    assert set(view.fcr_parts[("support", I_1000)]) == {"fcr|support|%d|0" % I_1000}
+    assert set(view.fcr_parts[("support", I_1000)]) == {f"fcr|support|{I_1000}|0"}
     assert view.apply(topics.QUALITY_STATS, records.fcr_interval_key("support", I_0930, 1).encode(), None)
     assert ("support", I_0930) not in view.fcr_parts
     assert view.apply(topics.QUALITY_STATS, key, None)  # deleting twice is harmless
     assert view.apply(topics.QUALITY_STATS, b"fcr|nowhere|0|0", None)
     assert view.version == version + 8 and view.bad_records == 0
-    assert "fcr|support|%d|1" % I_1000 not in view.quality
+    assert f"fcr|support|{I_1000}|1" not in view.quality
 
 
 def test_view_quality_key_moving_between_kinds(view: View) -> None:
@@ -216,8 +216,10 @@ def test_view_quality_key_moving_between_kinds(view: View) -> None:
         (b"fcr-agent|a1|2024-03-05|0", b"[1, 2]"),
         (None, orjson.dumps({"kind": "fcr_agent", "agent_id": "a1", "date": D, "fcr_eligible": 1, "fcr_resolved": 1})),
         (b"fcr-agent|a1|2024-03-05|0", orjson.dumps({"kind": "nps_agent", "agent_id": "a1", "date": D})),
-        (b"fcr-agent|a1|2024-03-05|0", orjson.dumps({"agent_id": "a1", "date": D, "fcr_eligible": 1, "fcr_resolved": 1})),
-        (b"fcr-agent|a1|2024-03-05|0", orjson.dumps({"kind": "fcr_agent", "agent_id": "a1", "date": D, "fcr_eligible": 1})),
+        (b"fcr-agent|a1|2024-03-05|0",
+         orjson.dumps({"agent_id": "a1", "date": D, "fcr_eligible": 1, "fcr_resolved": 1})),
+        (b"fcr-agent|a1|2024-03-05|0",
+         orjson.dumps({"kind": "fcr_agent", "agent_id": "a1", "date": D, "fcr_eligible": 1})),
         (b"fcr-agent|a1|2024-03-05|0", orjson.dumps({"kind": "fcr_agent", "agent_id": "a1", "date": D,
                                                      "fcr_eligible": "3", "fcr_resolved": 1})),
         (b"fcr-agent|a1|2024-03-05|0", orjson.dumps({"kind": "fcr_agent", "agent_id": "a1", "date": D,
@@ -228,14 +230,14 @@ def test_view_quality_key_moving_between_kinds(view: View) -> None:
                                                       "surveys": 1, "score_sum": 4.5, "satisfied": 1})),
         (b"csat-agent|a1|2024-03-05|0", orjson.dumps({"kind": "csat_agent", "agent_id": "a1", "surveys": 1,
                                                       "score_sum": 4, "satisfied": 1})),
-        (("fcr|support|%d|0" % I_1000).encode(), orjson.dumps({"kind": "fcr_interval", "queue": "support",
+        ((f"fcr|support|{I_1000}|0").encode(), orjson.dumps({"kind": "fcr_interval", "queue": "support",
                                                               "start_ms": I_1000, "counts": [1, 2]})),
-        (("fcr|support|%d|0" % I_1000).encode(), orjson.dumps({"kind": "fcr_interval", "queue": "support",
+        ((f"fcr|support|{I_1000}|0").encode(), orjson.dumps({"kind": "fcr_interval", "queue": "support",
                                                               "start_ms": -5, "counts": {}})),
-        (("fcr|support|%d|0" % I_1000).encode(), orjson.dumps({"kind": "fcr_interval", "queue": "support",
+        ((f"fcr|support|{I_1000}|0").encode(), orjson.dumps({"kind": "fcr_interval", "queue": "support",
                                                               "start_ms": I_1000,
                                                               "counts": {"fcr_eligible": "many"}})),
-        (("fcr|support|%d|0" % I_1000).encode(), orjson.dumps({"kind": "fcr_interval", "start_ms": I_1000,
+        ((f"fcr|support|{I_1000}|0").encode(), orjson.dumps({"kind": "fcr_interval", "start_ms": I_1000,
                                                               "counts": {}})),
     ],
 )

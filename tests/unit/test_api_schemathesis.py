@@ -41,7 +41,8 @@ def make_view() -> View:
 
 APP = create_app(
     Settings(timezone="Asia/Shanghai", queues=[{"id": "q"}],
-             auth={"tokens": [{"name": "admin", "sha256": hashlib.sha256(ADMIN.encode()).hexdigest(), "roles": ["admin"]}]}),
+             auth={"tokens": [{"name": "admin", "sha256": hashlib.sha256(ADMIN.encode()).hexdigest(),
+                               "roles": ["admin"]}]}),
     view=make_view(), producer=FakeProducer(), clock=lambda: NOW,
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)

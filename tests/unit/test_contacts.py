@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from tests.unit.contact_fields import CONTACT_FIELDS
 from floorwatch.domain.contacts import (
     apply_event,
     contribution,
@@ -31,6 +30,7 @@ from floorwatch.domain.queue_metrics import (
     QueueRules,
 )
 from floorwatch.events import parse_event, to_ms
+from tests.unit.contact_fields import CONTACT_FIELDS
 
 BASE_DT = datetime.fromisoformat("2024-05-01T09:00:00+08:00")
 BASE = to_ms(BASE_DT)

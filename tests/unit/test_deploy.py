@@ -165,7 +165,8 @@ def test_deployed_workers_create_no_topics_and_wait_for_the_topics_step(monkeypa
 
     monkeypatch.setenv("FLOORWATCH_CONFIG", str(DEPLOY / "floorwatch.yaml"))
     # Kubernetes: the worker container's own environment on top of the ConfigMap's file
-    worker = next(d for _, d in k8s_docs() if d["kind"] == "Deployment" and d["metadata"]["name"] == "floorwatch-worker")
+    worker = next(d for _, d in k8s_docs()
+                  if d["kind"] == "Deployment" and d["metadata"]["name"] == "floorwatch-worker")
     containers = worker["spec"]["template"]["spec"]["containers"]
     for env in containers[0].get("env", []):
         if env["name"].startswith("FLOORWATCH_KAFKA"):

@@ -19,12 +19,11 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from floorwatch.domain.adherence import evaluate_day, realtime_status
-from floorwatch.domain.aggregate import QueueAggregator
 from floorwatch.domain.agents import agent_status, apply_agent_event
+from floorwatch.domain.aggregate import QueueAggregator
 from floorwatch.domain.contacts import apply_event
 from floorwatch.domain.fcr import projection
 from floorwatch.domain.floor import (
@@ -292,7 +291,8 @@ class AckingProducer:
         return None
 
 
-junk = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(chars, max_size=40),
+junk = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False)
+                    | st.text(chars, max_size=40),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(chars, max_size=8), inner,
                                                                                  max_size=4),
                     max_leaves=12)

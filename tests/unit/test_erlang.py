@@ -17,16 +17,17 @@ from __future__ import annotations
 import argparse
 import heapq
 import io
+import itertools
 import json
 import math
 import random
 import statistics
 from contextlib import redirect_stderr, redirect_stdout
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from benchmarks.erlang import old_required
 from floorwatch.domain import erlang
@@ -143,10 +144,10 @@ def simulate(n: int, a: float, aht: float, t: float, calls: int, seed: int,
     answered_flag, waits = answered_flag[warmup:], waits[warmup:]
 
     def figures(lo: int, hi: int) -> dict:
-        ans = [w for s, w in zip(answered_flag[lo:hi], waits[lo:hi]) if s]
+        ans = [w for s, w in zip(answered_flag[lo:hi], waits[lo:hi], strict=True) if s]
         size = hi - lo
         return {
-            "p_wait": sum(1 for s, w in zip(answered_flag[lo:hi], waits[lo:hi]) if not s or w > 0) / size,
+            "p_wait": sum(1 for s, w in zip(answered_flag[lo:hi], waits[lo:hi], strict=True) if not s or w > 0) / size,
             "service_level": sum(1 for w in ans if w <= t) / size,
             "abandon_rate": (size - len(ans)) / size,
             "asa_s": sum(ans) / len(ans),
@@ -346,7 +347,7 @@ def test_erlang_a_tends_to_erlang_c_as_patience_grows():
                         abs(a.asa_s - c.asa_s) / c.asa_s, a.abandon_rate))
     # the gap shrinks like 1/patience (no numerical floor even at theta = 1e-12 /s)
     assert gaps[0] > gaps[1]
-    assert all(50 < big / small < 200 for big, small in zip(gaps[1:], gaps[2:]))
+    assert all(50 < big / small < 200 for big, small in itertools.pairwise(gaps[1:]))
     assert gaps[-1] < 2e-8
     # and the required agents agree once customers are patient enough
     assert required_agents(40.0, 240, 20, 0.8, patience_s=1e7) == required_agents(40.0, 240, 20, 0.8)
@@ -581,7 +582,7 @@ def test_cli_defaults_come_from_the_configuration():
 
 def test_module_is_pure():
     """No Faust / FastAPI / pydantic behind the maths (importable from anywhere, cheap)."""
-    src = open(erlang.__file__, encoding="utf-8").read()
+    src = Path(erlang.__file__).read_text(encoding="utf-8")
     for heavy in ("faust", "fastapi", "pydantic", "aiokafka"):
         assert f"import {heavy}" not in src and f"from {heavy}" not in src
 
@@ -764,7 +765,8 @@ def test_cli_says_over_cap():
     assert "required agents: over cap: more than 10,000 on the phones" in out
     rc, out, _ = _cli("--offered", "1e9", "--aht", "1e4", "--json")
     doc = json.loads(out)
-    assert (doc["required_agents"], doc["required_agents_over_cap"], doc["max_agents"], doc["rows"]) == (None, True, 10_000, [])
+    assert (doc["required_agents"], doc["required_agents_over_cap"], doc["max_agents"], doc["rows"]) \
+        == (None, True, 10_000, [])
     rc, out, _ = _cli(*BASE, "--max-agents", "45", "--json")
     assert rc == 0 and json.loads(out)["required_agents_over_cap"] is True
     rc, out, _ = _cli(*BASE, "--max-agents", "46", "--json")

@@ -9,8 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from floorwatch.config import Settings
 from floorwatch.events import EventError, EventLimits, dumps, parse_event, to_ms
@@ -346,5 +345,5 @@ def test_any_field_values_give_an_event_or_an_event_error(ts: Any, start: Any, e
         assert 1971 <= t.year <= 2200
         to_ms(t)
     assert 1971 <= parsed.date.year <= 2200
-    parsed.date + timedelta(days=1)  # noqa: B018
+    parsed.date + timedelta(days=1)
     dumps(parsed)

@@ -8,8 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from floorwatch.domain.contacts import apply_event, contribution, hash_customer, reference_ms
 from floorwatch.domain.factcodec import (

@@ -14,8 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from floorwatch.domain.contacts import apply_event, hash_customer
 from floorwatch.domain.fcr import (
@@ -120,7 +119,8 @@ def test_projection_of_an_abandoned_contact_has_no_agent() -> None:
     # still waiting
     waiting = feed([ev("contact.offered", "c3", "2024-03-10 09:00:00", customer="cust-42")])
     assert projection(waiting) == (hash_customer("cust-42", CUSTOMER_KEY),
-                                   {"o": local_ms("2024-03-10 09:00:00"), "q": "support", "p": None, "a": None, "r": None})
+                                   {"o": local_ms("2024-03-10 09:00:00"), "q": "support", "p": None, "a": None,
+                                    "r": None})
 
 
 @pytest.mark.parametrize("resolved", [True, False, None])
@@ -154,8 +154,9 @@ def test_projection_of_a_transfer_leg_carries_its_parent() -> None:
            queue="billing"),
         ev("contact.answered", "leg", "2024-03-10 09:10:20", agent_id="a3", queue="billing"),
     ])
-    assert projection(facts) == (hash_customer("cust-1", CUSTOMER_KEY), {"o": local_ms("2024-03-10 09:10:00"), "q": "billing",
-                                                           "p": "root", "a": "a3", "r": None})
+    assert projection(facts) == (hash_customer("cust-1", CUSTOMER_KEY),
+                                 {"o": local_ms("2024-03-10 09:10:00"), "q": "billing",
+                                  "p": "root", "a": "a3", "r": None})
 
 
 def test_projection_follows_the_earliest_offer_customer() -> None:

@@ -176,7 +176,7 @@ def test_a_record_within_a_window_of_an_interval_holds_its_fold_for_the_quiet_ti
     c5 = K1[1] + I_MS + W
     assert agg.accepts(contacts, "c5", proj(c5, a="a2"), now)
     assert agg.due_folds(now + quiet - 1) == []
-    assert agg.due_folds(now + quiet + agg._quiet_bucket_ms()) == [K1]  # noqa: SLF001
+    assert agg.due_folds(now + quiet + agg._quiet_bucket_ms()) == [K1]
     # a record offered 1 ms after K1's end + W does not hold K1
     agg2 = FcrAggregator(TZ, 30, W, fold_quiet_ms=quiet)
     agg2.update("X", contacts, now)
@@ -187,7 +187,7 @@ def test_a_record_within_a_window_of_an_interval_holds_its_fold_for_the_quiet_ti
     agg3.update("X", contacts, now)
     agg3.hold_folds(now)
     assert agg3.due_folds(now + quiet - 1) == []
-    assert agg3.due_folds(now + quiet + agg3._quiet_bucket_ms()) == [K1]  # noqa: SLF001
+    assert agg3.due_folds(now + quiet + agg3._quiet_bucket_ms()) == [K1]
     assert len(agg3.recent_offered) <= 17  # bounded: a fixed number of buckets
 
 

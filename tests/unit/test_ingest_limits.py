@@ -16,8 +16,8 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from api.ingest import (
-    MAX_ERROR_CHARS,
     ITEMS_BETWEEN_YIELDS,
+    MAX_ERROR_CHARS,
     IngestLimits,
     IngestRateLimiter,
     OverBurst,

@@ -210,7 +210,8 @@ def test_queue_figures_are_exact(found: dict) -> None:
         assert value(found, "floorwatch_queue_service_level_ratio", **c, window=window) is None
         assert value(found, "floorwatch_queue_asa_seconds", **c, window=window) is None
     # staffing is not known yet: the families exist but have no samples
-    assert not [k for k in found if k[0] in ("floorwatch_queue_required_agents", "floorwatch_queue_staffing_gap_agents")]
+    assert not [k for k in found
+                if k[0] in ("floorwatch_queue_required_agents", "floorwatch_queue_staffing_gap_agents")]
 
 
 def test_agents_adherence_alerts_pipeline(found: dict) -> None:

@@ -8,13 +8,13 @@ Plus: the aggregates equal an independent recomputation from the generated lifec
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from floorwatch.domain.aggregate import QueueAggregator
 from floorwatch.domain.contacts import apply_event, contribution
@@ -302,7 +302,7 @@ def contributions(draw: st.DrawFn) -> Contribution:
 @given(st.lists(contributions(), max_size=40), st.lists(st.integers(0, 40), max_size=5))
 def test_counts_of_union_is_merge_of_parts(items: list[Contribution], cuts: list[int]) -> None:
     bounds = sorted({0, len(items), *(min(c, len(items)) for c in cuts)})
-    parts = [items[lo:hi] for lo, hi in zip(bounds, bounds[1:])]
+    parts = [items[lo:hi] for lo, hi in itertools.pairwise(bounds)]
     merged = Counts()
     for part in parts:
         merged.merge(Counts.of(part))

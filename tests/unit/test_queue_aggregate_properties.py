@@ -17,10 +17,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from floorwatch.domain.aggregate import MINUTE_MS, QueueAggregator, kept_minutes_span_ms
+from floorwatch.domain.aggregate import QueueAggregator, kept_minutes_span_ms
 from floorwatch.domain.contacts import Facts, apply_event, contribution
 from floorwatch.domain.intervals import interval_start_ms
 from floorwatch.domain.queue_metrics import (
@@ -115,7 +114,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     # minute prunes at times that only move forward, anywhere in the sequence
     prune_at = sorted(draw(st.lists(st.integers(0, 240 * MIN), max_size=4)))
     places = sorted(draw(st.lists(st.integers(0, len(ops)), min_size=len(prune_at), max_size=len(prune_at))))
-    for k, (place, offset) in enumerate(zip(places, prune_at)):
+    for k, (place, offset) in enumerate(zip(places, prune_at, strict=True)):
         ops.insert(place + k, ("prune", base + offset, None))
     sc.ops = ops
     return sc
@@ -227,7 +226,7 @@ def test_every_figure_equals_a_count_from_scratch_over_the_final_facts(sc: Scena
     agg = w.agg
     assert {k: b.counts.as_dict() for k, b in agg.buckets.items()} == want["buckets"]
     assert w.published == want["buckets"]  # what the publisher saw dirty converges too
-    for key, b in agg.buckets.items():
+    for _key, b in agg.buckets.items():
         assert b.contacts == b.counts.offered > 0 and list(b.waits) == sorted(b.waits)
     assert {q: m for q, m in agg.waiting.items() if m} == want["waiting"]
     for q in ("q1", "q2"):

@@ -56,7 +56,8 @@ def test_horizon_is_local_to_the_zone() -> None:
     assert H == Horizon(date(2024, 3, 20), date(2024, 3, 13), CUTOFF)
     assert CUTOFF == 1_710_259_200_000  # 2024-03-12T16:00:00Z
     utc = Horizon.at(NOW, ZoneInfo("UTC"), 7)
-    assert utc == Horizon(date(2024, 3, 19), date(2024, 3, 12), to_ms(datetime.fromisoformat("2024-03-12T00:00:00+00:00")))
+    assert utc == Horizon(date(2024, 3, 19), date(2024, 3, 12),
+                          to_ms(datetime.fromisoformat("2024-03-12T00:00:00+00:00")))
 
 
 def test_horizon_cutoff_takes_the_oldest_days_own_offset_across_daylight_saving() -> None:

@@ -26,7 +26,7 @@ class FakeBuilder:
         self.capacity = capacity
         self.records: list[tuple[bytes | None, bytes | None]] = []
 
-    def append(self, *, timestamp: Any, key: bytes | None, value: bytes | None) -> Any:  # noqa: ARG002
+    def append(self, *, timestamp: Any, key: bytes | None, value: bytes | None) -> Any:
         if len(self.records) >= self.capacity:
             return None
         self.records.append((key, value))

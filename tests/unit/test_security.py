@@ -122,16 +122,16 @@ def test_websocket_host_outside_the_list_is_refused_before_the_upgrade() -> None
     app = make_app(allowed_hosts=["floor.example.com"])
     with TestClient(app) as client:  # the Host header is the one of the ws:// URL
         for host in ("rebound.attacker.test", "testserver"):
-            with pytest.raises(WebSocketDenialResponse) as denied:
-                with client.websocket_connect(f"ws://{host}/ws?token={VIEWER}"):
-                    pass
+            with pytest.raises(WebSocketDenialResponse) as denied, \
+                    client.websocket_connect(f"ws://{host}/ws?token={VIEWER}"):
+                pass
             assert denied.value.status_code == 400
         with client.websocket_connect(f"ws://floor.example.com/ws?token={VIEWER}") as ws:
             assert ws.receive_json()["type"] == "snapshot"
         # the allowed host still needs a valid token: the check adds to auth, never replaces it
-        with pytest.raises(WebSocketDisconnect) as closed:
-            with client.websocket_connect("ws://floor.example.com/ws?token=wrong") as ws:
-                ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed, \
+                client.websocket_connect("ws://floor.example.com/ws?token=wrong") as ws:
+            ws.receive_json()
         assert closed.value.code == 4401
 
 

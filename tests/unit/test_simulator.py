@@ -11,6 +11,7 @@ import re
 import time
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -143,7 +144,7 @@ def recount_intervals(
         )
         return counts[queue_id].setdefault(key, Counts())
 
-    for cid, f in recount_customer_contacts(events, settings).items():
+    for _cid, f in recount_customer_contacts(events, settings).items():
         c = bucket(f["queue"], f["offered_ms"])
         c.customer_contacts += 1
         c.repeat_contacts += f["repeat"]
@@ -985,7 +986,7 @@ def test_cli_writes_identical_events_and_truth_twice(tmp_path: os.PathLike[str])
         args = parse_cli("--seed", "1", "--start", "2025-03-04T10:00", "--duration", "30m",
                          "--truth", truth_file, "--out", events)
         assert simulator.main(SETTINGS, args) == 0
-        outputs.append((open(events, "rb").read(), open(truth_file, "rb").read()))
+        outputs.append((Path(events).read_bytes(), Path(truth_file).read_bytes()))
     assert outputs[0] == outputs[1]
     lines = outputs[0][0].splitlines()
     expected = simulate(SETTINGS, 1, SETTINGS.simulator.agents, at(10), 30 * 60 * S)
@@ -1013,7 +1014,7 @@ def test_stop_event_ends_a_live_run(tmp_path: os.PathLike[str]) -> None:
         return await simulator.run(SETTINGS, options, stop)
 
     assert asyncio.run(scenario()) == 0
-    assert open(f"{tmp_path}/e.ndjson", "rb").read().count(b"\n") > 40
+    assert Path(f"{tmp_path}/e.ndjson").read_bytes().count(b"\n") > 40
 
 
 class FakeProducer:

@@ -161,7 +161,8 @@ def test_metrics_export_over_cap_and_omit_the_number() -> None:
     samples: dict[tuple[str, str], float] = {}
     for fam in text_string_to_metric_families(generate_latest(registry).decode()):
         for s in fam.samples:
-            if s.name.startswith("floorwatch_queue_required_agents") or s.name == "floorwatch_queue_staffing_gap_agents":
+            if (s.name.startswith("floorwatch_queue_required_agents")
+                    or s.name == "floorwatch_queue_staffing_gap_agents"):
                 samples[(s.name, s.labels["queue"])] = s.value
     for qi, queue in enumerate(QUEUES):
         want = expected(*load_of(qi, i), queue)
@@ -199,7 +200,8 @@ def test_live_required_agents_caps_the_rolling_load() -> None:
     rules = {"sl_threshold_s": 20, "sl_target": 0.8}
     hour = Counts(handled=1, talk_ms=86_400_000)  # AHT 86,400 s
     # 100 offered in 15 minutes at 86,400 s: A = 100 x 86,400 / 900 = 9,600
-    assert queries.live_required_agents(Counts(offered=100), hour, rules) == linear_walk_required(9600.0, 86_400, 20, 0.8)
+    assert queries.live_required_agents(Counts(offered=100), hour, rules) \
+        == linear_walk_required(9600.0, 86_400, 20, 0.8)
     # 105 offered: A = 10,080 >= cap
     assert queries.live_required_agents(Counts(offered=105), hour, rules) == OverCap(CAP)
     assert queries.live_required_agents(Counts(offered=100), hour, rules, max_agents=9_000) == OverCap(9_000)

@@ -150,13 +150,16 @@ def test_forecast_intervals_are_spread_by_overlap() -> None:
     # 15-minute forecast into 30-minute intervals: 6 @ 100 s + 4 @ 150 s -> 10 @ 120 s
     put_forecast(v, forecast("q1", "2024-03-05T07:00:00", "sales", [("10:00", 6, 100), ("10:15", 4, 150)], minutes=15))
     f15 = v.forecasts[("sales", "2024-03-05")]
-    assert queries.forecast_for_interval(f15, local_ms("2024-03-05T10:00:00"), local_ms("2024-03-05T10:30:00")) == (10.0, 120.0)
+    assert queries.forecast_for_interval(f15, local_ms("2024-03-05T10:00:00"), local_ms("2024-03-05T10:30:00")) \
+        == (10.0, 120.0)
     assert queries.forecast_for_interval(f15, local_ms("2024-03-05T10:30:00"), local_ms("2024-03-05T11:00:00")) is None
     # a 60-minute forecast splits in halves; all-zero volume keeps the AHT
     put_forecast(v, forecast("q2", "2024-03-05T07:00:00", "sales", [("09:00", 20, 100), ("11:00", 0, 90)], minutes=60))
     f60 = v.forecasts[("sales", "2024-03-05")]
-    assert queries.forecast_for_interval(f60, local_ms("2024-03-05T09:30:00"), local_ms("2024-03-05T10:00:00")) == (10.0, 100.0)
-    assert queries.forecast_for_interval(f60, local_ms("2024-03-05T11:30:00"), local_ms("2024-03-05T12:00:00")) == (0.0, 90.0)
+    assert queries.forecast_for_interval(f60, local_ms("2024-03-05T09:30:00"), local_ms("2024-03-05T10:00:00")) \
+        == (10.0, 100.0)
+    assert queries.forecast_for_interval(f60, local_ms("2024-03-05T11:30:00"), local_ms("2024-03-05T12:00:00")) \
+        == (0.0, 90.0)
 
 
 # --- GET /api/v1/staffing ---------------------------------------------------------------------
@@ -165,19 +168,23 @@ def test_forecast_intervals_are_spread_by_overlap() -> None:
 EXPECTED = [
     {"start": "2024-03-05T09:30:00+08:00", "end": "2024-03-05T10:00:00+08:00",
      "forecast_offered": 10.0, "forecast_aht_s": 180.0, "actual_offered": 12, "actual_aht_s": 200.0,
-     "offered_variance": 2.0, "aht_variance_s": 20.0, "required_agents": 3, "required_agents_over_cap": False, "required_from": "forecast",
+     "offered_variance": 2.0, "aht_variance_s": 20.0, "required_agents": 3,
+     "required_agents_over_cap": False, "required_from": "forecast",
      "avg_staffed_agents": (1_800_000 + 600_000) / 1_800_000},
     {"start": "2024-03-05T10:00:00+08:00", "end": "2024-03-05T10:30:00+08:00",
      "forecast_offered": 20.0, "forecast_aht_s": 200.0, "actual_offered": 25, "actual_aht_s": None,
-     "offered_variance": 5.0, "aht_variance_s": None, "required_agents": 4, "required_agents_over_cap": False, "required_from": "forecast",
+     "offered_variance": 5.0, "aht_variance_s": None, "required_agents": 4,
+     "required_agents_over_cap": False, "required_from": "forecast",
      "avg_staffed_agents": (900_000 + 1_050_000) / 1_050_000},
     {"start": "2024-03-05T10:30:00+08:00", "end": "2024-03-05T11:00:00+08:00",
      "forecast_offered": None, "forecast_aht_s": None, "actual_offered": 4, "actual_aht_s": 150.0,
-     "offered_variance": None, "aht_variance_s": None, "required_agents": 2, "required_agents_over_cap": False, "required_from": "actual",
+     "offered_variance": None, "aht_variance_s": None, "required_agents": 2,
+     "required_agents_over_cap": False, "required_from": "actual",
      "avg_staffed_agents": None},
     {"start": "2024-03-05T11:00:00+08:00", "end": "2024-03-05T11:30:00+08:00",
      "forecast_offered": 0.0, "forecast_aht_s": 200.0, "actual_offered": 0, "actual_aht_s": None,
-     "offered_variance": 0.0, "aht_variance_s": None, "required_agents": 0, "required_agents_over_cap": False, "required_from": "forecast",
+     "offered_variance": 0.0, "aht_variance_s": None, "required_agents": 0,
+     "required_agents_over_cap": False, "required_from": "forecast",
      "avg_staffed_agents": None},
 ]
 

@@ -170,9 +170,8 @@ def test_readiness_change_is_pushed(client: TestClient) -> None:
     ],
 )
 def test_auth_and_filter_failures_close_with_4xxx(client: TestClient, path: str, code: int) -> None:
-    with client.websocket_connect(path) as ws:
-        with pytest.raises(WebSocketDisconnect) as exc:
-            ws.receive_json()
+    with client.websocket_connect(path) as ws, pytest.raises(WebSocketDisconnect) as exc:
+        ws.receive_json()
     assert exc.value.code == code
 
 
@@ -182,9 +181,9 @@ def test_bearer_header_for_non_browser_clients(client: TestClient) -> None:
 
 
 def test_cross_origin_refused_before_accept(client: TestClient) -> None:
-    with pytest.raises(WebSocketDisconnect) as exc:
-        with client.websocket_connect(url(), headers={"Origin": "http://evil.example"}) as ws:
-            ws.receive_json()
+    with pytest.raises(WebSocketDisconnect) as exc, \
+            client.websocket_connect(url(), headers={"Origin": "http://evil.example"}) as ws:
+        ws.receive_json()
     assert exc.value.code == 4403
     with client.websocket_connect(url(), headers={"Origin": "http://testserver"}) as ws:
         assert ws.receive_json()["type"] == "snapshot"

@@ -119,9 +119,8 @@ def url(token: str, **params: str) -> str:
 
 
 def refused(client: TestClient, path: str) -> WebSocketDisconnect:
-    with client.websocket_connect(path) as ws:
-        with pytest.raises(WebSocketDisconnect) as exc:
-            ws.receive_json()
+    with client.websocket_connect(path) as ws, pytest.raises(WebSocketDisconnect) as exc:
+        ws.receive_json()
     return exc.value
 
 

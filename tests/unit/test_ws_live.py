@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import orjson
 import pytest
-from hypothesis import given, settings as hsettings
-from hypothesis import strategies as st
+from hypothesis import given, settings as hsettings, strategies as st
 
 import api.live
 from api.live import (
+    BadFilter,
     Filter,
     Hub,
     Mailbox,
-    BadFilter,
     SharedFrame,
     apply,
     delta_frame,
@@ -64,7 +64,7 @@ states = st.builds(lambda q, a, al: state(q, a, al), rows, rows, rows)
 def test_merged_changes_reach_the_latest_state(seq: list[dict]) -> None:
     """Folding every consecutive diff into one gives exactly the last state from the first."""
     folded: dict = {}
-    for prev, cur in zip(seq, seq[1:]):
+    for prev, cur in itertools.pairwise(seq):
         folded = merge(folded, diff(prev, cur))
     assert apply(seq[0], folded) == seq[-1]
 
@@ -193,7 +193,8 @@ def test_filters() -> None:
     by_queue = select(full, parse_filter("q2", None))
     assert (set(by_queue["queues"]), set(by_queue["agents"]), set(by_queue["alerts"])) == ({"q2"}, {"a2"}, {"x2", "x3"})
     by_team = select(full, parse_filter(None, "north"))
-    assert (set(by_team["queues"]), set(by_team["agents"]), set(by_team["alerts"])) == ({"q1", "q2"}, {"a1"}, {"x1", "x3"})
+    assert (set(by_team["queues"]), set(by_team["agents"]), set(by_team["alerts"])) \
+        == ({"q1", "q2"}, {"a1"}, {"x1", "x3"})
     both = select(full, parse_filter("q1,q2", "south"))
     assert (set(both["queues"]), set(both["agents"]), set(both["alerts"])) == ({"q1", "q2"}, {"a2"}, {"x2", "x3"})
     for bad in (("", None), (",", None), ("x" * 300, None), (",".join(["q"] * 51), None), (None, "t" * 300)):
@@ -221,7 +222,7 @@ async def test_hub_pushes_only_changes_and_not_every_tick() -> None:
     assert snap["type"] == "snapshot" and [a["agent_id"] for a in snap["agents"]] == ["a1"]
     assert [q["queue"] for q in snap["queues"]] == ["q1"]
     # time passes, nothing changes: no frames (time in state ticks in the browser)
-    for i in range(30):
+    for _i in range(30):
         now[0] += 100
         assert hub.step() == 0
     view.apply(topics.AGENT_STATUS, b"a1", agent("a1", "aux"))
