@@ -3,6 +3,20 @@
 The follower is a real process (``python -m services.queue_log``) writing NDJSON; the test is
 the log writer and logrotate. Every line must give its events exactly once: the multiset of
 event ids in the output equals the ids of a straight replay of all lines, each once.
+
+The test waits for the follower where a real deployment's timing would be on its side, so
+that a loaded machine (a slow start, a lagging follower) does not make it fail:
+- a follower started without a state file begins at the file the path names when it opens
+  it, so it must have opened the log before the first rotation (under load its start-up
+  took longer than the writes up to the first rename, and the renamed lines were never read);
+- a live copy-truncate is only safe for a follower at the end of the file: one still behind
+  when the file is cut and refilled past its position would read the new bytes from there.
+  It waits for the follower to catch up before cutting, and for it to have found the copy
+  before refilling;
+- a follower down across two rotations (renamed, then copy-truncated) reads the rest of its
+  own file and then the current one, not the generation in between; so before each planned
+  kill it waits for the follower to have caught up (it slept 0.3 s, and under load a
+  restarted follower had not read a line by then).
 """
 
 from __future__ import annotations
@@ -15,14 +29,19 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import orjson
+import pytest
 
 from floorwatch.domain.queue_log import Mapper, line_digest, parse_line
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[2]
+CATCH_UP_S = 30.0  # a follower on a loaded machine: start-up and a backlog
 # the follower checks line times against the wall clock (at most retention_days old), so the
 # log starts an hour ago, on a whole minute
 T0 = int(time.time()) // 60 * 60 - 3600
@@ -90,6 +109,20 @@ class Follower:
     def stderr(self) -> str:
         return "\n".join((self.tmp / f"follower-{i}.err").read_text() for i in range(1, self.starts + 1))
 
+    def copies_found(self) -> int:
+        """How often the follower switched to a rotated copy to read the rest of its file."""
+        return self.stderr().count("queue_log: reading the rest of ")
+
+
+def wait_until(done: Callable[[], bool], what: str, follower: Follower) -> None:
+    deadline = time.monotonic() + CATCH_UP_S
+    while not done():
+        if time.monotonic() > deadline:
+            alive = follower.proc is not None and follower.proc.poll() is None
+            raise AssertionError(f"no {what} after {CATCH_UP_S:.0f} s ({len(out_ids(follower.tmp))} events out, "
+                                 f"follower {'running' if alive else 'dead'})\n{follower.stderr()[-3000:]}")
+        time.sleep(0.05)
+
 
 def out_ids(tmp: Path) -> list[str]:
     path = tmp / "out.ndjson"
@@ -105,6 +138,7 @@ def test_follow_rotations_and_sigkill_process_every_line_exactly_once(tmp_path: 
     rng = random.Random(3)
     lines = workload(140)
     want = expected_ids(lines)
+    ids_through = [len(expected_ids(lines[:k])) for k in range(len(lines) + 1)]  # events of lines[:k]
     data = b"".join(lines)
     log = tmp_path / "queue_log"
     writer = log.open("ab")  # O_APPEND, like Asterisk's fopen(..., "a")
@@ -132,6 +166,7 @@ def test_follow_rotations_and_sigkill_process_every_line_exactly_once(tmp_path: 
         writer = log.open("ab")  # Asterisk reopens on 'logger reload'
 
     def copytruncate_rotation() -> None:
+        """logrotate 'copytruncate' (the writer keeps its O_APPEND descriptor)."""
         if (tmp_path / "queue_log.1").exists():
             os.replace(tmp_path / "queue_log.1", tmp_path / "queue_log.2")
         shutil.copyfile(log, tmp_path / "queue_log.1")
@@ -139,6 +174,11 @@ def test_follow_rotations_and_sigkill_process_every_line_exactly_once(tmp_path: 
 
     def line_index() -> int:
         return data[:pos].count(b"\n")
+
+    def wait_caught_up(what: str) -> None:
+        """Until the follower has given the events of every complete line written so far."""
+        written = ids_through[line_index()]
+        wait_until(lambda: len(out_ids(tmp_path)) >= written, what, follower)
 
     follower = Follower(tmp_path, log)
     follower.start()
@@ -150,22 +190,26 @@ def test_follow_rotations_and_sigkill_process_every_line_exactly_once(tmp_path: 
         pos += 17
         time.sleep(0.5)
         burst(2 * n // 10)
+        wait_caught_up("first events before the first rotation")
         rename_rotation(extra_old_lines=5)           # live rename
         burst(3 * n // 10)
         follower.kill()                              # SIGKILL mid-stream
         burst(35 * n // 100)
         follower.start()
         burst(45 * n // 100)
+        wait_caught_up("catch-up before the copy-truncate")
+        copies = follower.copies_found()
         copytruncate_rotation()                      # live copy-truncate
+        wait_until(lambda: follower.copies_found() > copies, "switch to the copy", follower)
         burst(55 * n // 100)
-        time.sleep(0.3)
+        wait_caught_up("catch-up before the kill at 55 %")
         follower.kill()
         burst(60 * n // 100)
         rename_rotation(extra_old_lines=3)           # renamed while the follower is down
         burst(65 * n // 100)
         follower.start()
         burst(75 * n // 100)
-        time.sleep(0.3)
+        wait_caught_up("catch-up before the kill at 75 %")
         follower.kill()
         burst(80 * n // 100)
         copytruncate_rotation()                      # copy-truncated while down
@@ -203,14 +247,14 @@ def test_follow_waits_for_the_file_and_a_partial_line(tmp_path: Path) -> None:
         time.sleep(0.5)  # no file yet: waits
         with log.open("ab") as fh:
             fh.write(f"{T0}|c1|sales|NONE|ENTERQUEUE||1|1\n{T0 + 5}|c1|sales|NONE|ABAN".encode())
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + CATCH_UP_S
         while time.monotonic() < deadline and len(out_ids(tmp_path)) < 1:
             time.sleep(0.05)
         time.sleep(0.5)
         assert len(out_ids(tmp_path)) == 1  # the partial ABANDON waits
         with log.open("ab") as fh:
             fh.write(b"DON|1|1|5\n")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + CATCH_UP_S
         while time.monotonic() < deadline and len(out_ids(tmp_path)) < 2:
             time.sleep(0.05)
         events = [orjson.loads(x) for x in (tmp_path / "out.ndjson").read_bytes().splitlines()]
@@ -220,7 +264,7 @@ def test_follow_waits_for_the_file_and_a_partial_line(tmp_path: Path) -> None:
             path = tmp_path / "state.json"
             return orjson.loads(path.read_bytes())["cursor"] if path.exists() else {}
 
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + CATCH_UP_S
         while time.monotonic() < deadline and saved_cursor().get("line_no") != 2:
             time.sleep(0.05)
     finally:
