@@ -29,7 +29,6 @@ FCR interval partials of queue support (partitions of fw.customer-contacts):
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 
 import httpx
@@ -42,6 +41,7 @@ from api.view import View
 from floorwatch import records, topics
 from floorwatch.config import Settings
 from floorwatch.domain.queue_metrics import Counts
+from tests.unit.settings_factory import VIEWER_SECRET, floor_settings, token
 from tests.unit.shanghai_day import HALF_HOUR, I_0930, I_1000, I_YESTERDAY, NOW, RULES, local_ms
 
 VIEWER = {"Authorization": "Bearer viewer-secret"}
@@ -54,18 +54,13 @@ pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
 def make_settings() -> Settings:
-    return Settings(
-        timezone="Asia/Shanghai",
-        interval_minutes=30,
+    return floor_settings(
         fcr={"window_hours": 12},
         queues=[
             {"id": "support", "name": "Support", "channel": "voice", "sl_threshold_s": 20, "sl_target": 0.8},
             {"id": "sales", "name": "Sales", "channel": "chat"},
         ],
-        auth={"tokens": [
-            {"name": "wb", "sha256": hashlib.sha256(b"viewer-secret").hexdigest(), "roles": ["viewer"]},
-            {"name": "feed", "sha256": hashlib.sha256(b"ingest-secret").hexdigest(), "roles": ["ingest"]},
-        ]},
+        tokens=[token("wb", VIEWER_SECRET, "viewer"), token("feed", "ingest-secret", "ingest")],
     )
 
 

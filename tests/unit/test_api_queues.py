@@ -22,8 +22,6 @@ Queue ``support`` (config: T=20 s, target 0.8, answered_over_offered):
 
 from __future__ import annotations
 
-import hashlib
-
 import httpx
 import orjson
 import pytest
@@ -32,8 +30,10 @@ from api import queries
 from api.main import create_app
 from api.view import View
 from floorwatch import records, topics
+from floorwatch.config import Settings
 from floorwatch.domain.queue_metrics import Counts
 from tests.unit.contact_fields import NO_QUALITY_STATS
+from tests.unit.settings_factory import SUPPORT_AND_SALES, floor_settings
 from tests.unit.shanghai_day import HALF_HOUR, I_0930, I_1000, I_YESTERDAY, NOW, RULES, local_ms
 
 VIEWER = {"Authorization": "Bearer viewer-secret"}
@@ -44,18 +44,8 @@ VIEWER = {"Authorization": "Bearer viewer-secret"}
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
-def make_settings():  # type: ignore[no-untyped-def]
-    from floorwatch.config import Settings
-
-    return Settings(
-        timezone="Asia/Shanghai",
-        interval_minutes=30,
-        queues=[
-            {"id": "support", "name": "Support", "channel": "voice", "sl_threshold_s": 20, "sl_target": 0.8},
-            {"id": "sales", "name": "Sales", "channel": "chat", "sl_threshold_s": 30, "sl_target": 0.9},
-        ],
-        auth={"tokens": [{"name": "wb", "sha256": hashlib.sha256(b"viewer-secret").hexdigest(), "roles": ["viewer"]}]},
-    )
+def make_settings() -> Settings:
+    return floor_settings(queues=SUPPORT_AND_SALES)
 
 
 def counts(**kw: int | None) -> dict:

@@ -30,7 +30,6 @@ Pipeline lag: newest computed_ms = now - 500 ms -> 0.5 s.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 
@@ -45,7 +44,9 @@ from api.main import create_app
 from api.metrics import OUTCOMES, WINDOWS, GroupOffsetsProbe, ViewCollector, fast_merge, render as fast_render
 from api.view import View
 from floorwatch import records, topics
+from floorwatch.config import Settings
 from floorwatch.domain.queue_metrics import Counts
+from tests.unit.settings_factory import SUPPORT_AND_SALES, floor_settings
 from tests.unit.shanghai_day import I_0930, I_1000, I_YESTERDAY, NOW, RULES
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
@@ -56,19 +57,8 @@ ALLOWED_LABELS = {"queue", "channel", "team", "state", "window", "outcome", "kin
                   "label"}
 
 
-def make_settings():  # type: ignore[no-untyped-def]
-    from floorwatch.config import Settings
-
-    return Settings(
-        timezone="Asia/Shanghai",
-        interval_minutes=30,
-        queues=[
-            {"id": "support", "name": "Support", "channel": "voice", "sl_threshold_s": 20, "sl_target": 0.8},
-            {"id": "sales", "name": "Sales", "channel": "chat", "sl_threshold_s": 30, "sl_target": 0.9},
-        ],
-        teams=[{"id": "north"}, {"id": "south"}],
-        auth={"tokens": [{"name": "wb", "sha256": hashlib.sha256(b"viewer-secret").hexdigest(), "roles": ["viewer"]}]},
-    )
+def make_settings() -> Settings:
+    return floor_settings(queues=SUPPORT_AND_SALES, teams=[{"id": "north"}, {"id": "south"}])
 
 
 def counts(**kw: int | None) -> dict:

@@ -11,7 +11,6 @@ result above 10,000.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any
 
@@ -23,7 +22,9 @@ from api import queries
 from api.main import create_app
 from api.view import View
 from floorwatch import topics
+from floorwatch.config import Settings
 from floorwatch.domain.erlang import OverCap
+from tests.unit.settings_factory import floor_settings
 from tests.unit.shanghai_day import local_ms
 from tests.unit.test_erlang import linear_walk_required
 
@@ -51,15 +52,9 @@ LOADS: list[tuple[float, float]] = [
 ]
 
 
-def make_settings():  # type: ignore[no-untyped-def]
-    from floorwatch.config import Settings
-
-    return Settings(
-        timezone="Asia/Shanghai",
-        interval_minutes=30,
-        queues=[{"id": q, "sl_threshold_s": t, "sl_target": target} for q, (t, target) in QUEUES.items()],
-        auth={"tokens": [{"name": "wb", "sha256": hashlib.sha256(b"viewer-secret").hexdigest(), "roles": ["viewer"]}]},
-    )
+def make_settings() -> Settings:
+    return floor_settings(queues=[{"id": q, "sl_threshold_s": t, "sl_target": target}
+                                  for q, (t, target) in QUEUES.items()])
 
 
 def interval_start(i: int) -> str:

@@ -16,7 +16,6 @@ C = n B_n / (n - A (1 - B_n)), SL = 1 - C exp(-(n - A) T / AHT)):
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 from typing import Any
 
@@ -28,7 +27,9 @@ from api import queries
 from api.main import create_app
 from api.view import View
 from floorwatch import records, topics
+from floorwatch.config import Settings
 from floorwatch.domain.queue_metrics import Counts
+from tests.unit.settings_factory import floor_settings
 from tests.unit.shanghai_day import NOW, RULES, local_ms
 
 DAY = date(2024, 3, 5)
@@ -37,18 +38,11 @@ VIEWER = {"Authorization": "Bearer viewer-secret"}
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
-def make_settings():  # type: ignore[no-untyped-def]
-    from floorwatch.config import Settings
-
-    return Settings(
-        timezone="Asia/Shanghai",
-        interval_minutes=30,
-        queues=[
-            {"id": "support", "name": "Support", "channel": "voice", "sl_threshold_s": 20, "sl_target": 0.8},
-            {"id": "sales", "name": "Sales", "channel": "chat", "sl_threshold_s": 20, "sl_target": 0.8},
-        ],
-        auth={"tokens": [{"name": "wb", "sha256": hashlib.sha256(b"viewer-secret").hexdigest(), "roles": ["viewer"]}]},
-    )
+def make_settings() -> Settings:
+    return floor_settings(queues=[
+        {"id": "support", "name": "Support", "channel": "voice", "sl_threshold_s": 20, "sl_target": 0.8},
+        {"id": "sales", "name": "Sales", "channel": "chat", "sl_threshold_s": 20, "sl_target": 0.8},
+    ])
 
 
 def forecast(eid: str, ts: str, queue: str, intervals: list[tuple[str, float, float]], minutes: int = 30,
