@@ -40,7 +40,7 @@ from floorwatch.domain.floor import (
     day_key,
     logged_in_ms_by_interval,
 )
-from floorwatch.domain.contacts import apply_event
+from floorwatch.domain.contacts import FactLimitError, apply_event
 from floorwatch.domain.factcodec import pack, peek, unpack
 from floorwatch.domain.fcr import (
     FOLD_SLICE,
@@ -419,6 +419,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             await acks.submit(batch, pending)
 
     async def dead_letter_error(pending: list[Any], event: EventT, exc: Exception) -> None:
+        if isinstance(exc, FactLimitError):
+            exc = EventError(str(exc), exc.reason)
         if not isinstance(exc, EventError):
             st.processing_errors += 1
             log.error("processing error on %s[%s]@%s: %r", event.message.topic, event.message.partition,

@@ -72,6 +72,18 @@ def event_hash(event_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(event_id.encode("utf-8"), digest_size=8).digest(), "big")
 
 
+MAX_HOLD_EVENTS_PER_CONTACT = 200  # starts and ends: 100 holds; each hold event costs O(holds)
+
+
+class FactLimitError(ValueError):
+    """An event the facts refuse to grow by (a limit, not a defect); ``reason`` is short and
+    stable: the worker dead-letters the event with it."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def _earlier(new: list[Any], old: list[Any] | None) -> bool:
     return old is None or (new[0], new[1]) < (old[0], old[1])
 
@@ -117,6 +129,9 @@ def apply_event(
         holds = cur.get("h") or []
         if any(hold[0] == eid for hold in holds):
             return None
+        if len(holds) >= MAX_HOLD_EVENTS_PER_CONTACT:
+            raise FactLimitError(f"contact already has {len(holds)} hold events "
+                                 f"(at most {MAX_HOLD_EVENTS_PER_CONTACT})", "too_many_holds")
         new = dict(cur)
         # sorted by event hash (unique within the list): the same holds give an equal list
         new["h"] = sorted([*holds, [eid, 1 if etype == "contact.hold_started" else 0, ts_ms]])

@@ -436,3 +436,30 @@ def test_rules_are_captured_when_the_offer_is_first_processed_not_before() -> No
     f = feed([ev("contact.offered", "o", 0)], f, rules_for=lambda q: new)
     assert rules_of(f) == new
     assert contribution(f).within_sl is False  # 15 s > new T = 10 s
+
+
+def test_hold_events_per_contact_are_capped() -> None:
+    from floorwatch.domain.contacts import MAX_HOLD_EVENTS_PER_CONTACT, FactLimitError, apply_event
+
+    def rules_for(queue: str):  # type: ignore[no-untyped-def]
+        from floorwatch.domain.queue_metrics import QueueRules
+        return QueueRules.from_seconds(20, 5, 0.8, "answered_over_offered")
+
+    key = b"k"
+    facts = apply_event(None, {"type": "contact.offered", "event_id": "o", "contact_id": "c",
+                               "queue": "q", "channel": "voice"}, 1_000, rules_for, customer_key=key)
+    for i in range(MAX_HOLD_EVENTS_PER_CONTACT):
+        etype = "contact.hold_started" if i % 2 == 0 else "contact.hold_ended"
+        facts = apply_event(facts, {"type": etype, "event_id": f"h{i}", "contact_id": "c"},
+                            2_000 + i, rules_for, customer_key=key)
+    assert facts is not None and len(facts["h"]) == 200
+    try:
+        apply_event(facts, {"type": "contact.hold_started", "event_id": "one-more", "contact_id": "c"},
+                    9_000, rules_for, customer_key=key)
+    except FactLimitError as exc:
+        assert exc.reason == "too_many_holds"
+    else:
+        raise AssertionError("the 201st hold event was accepted")
+    # a duplicate of a kept hold is still "no change", not a refusal
+    assert apply_event(facts, {"type": "contact.hold_ended", "event_id": "h1", "contact_id": "c"},
+                       2_001, rules_for, customer_key=key) is None
