@@ -134,6 +134,7 @@ class WorkerState:
         self.last_prune_s = 0.0
         # fw.adherence keys of days before this were tombstoned by this process (None: none yet)
         self.adherence_expired_before: date_cls | None = None
+        self.drop_unowned_pending = False  # a partition was revoked: its memory-store keys go
         self.retention_cut: dict[str, int] = {}  # kind of record -> forgotten by prune (retention_days)
         self.last_adherence_s = 0.0
         self.last_floor_s = 0.0
@@ -728,9 +729,53 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         return {"agent_days": len(gone.days), "agents": len(gone.agent_ids), "open_alerts": len(gone.alert_ids),
                 "adherence_keys": adherence}
 
+    def partition_of_record(value: Any) -> int | None:
+        return value.get("_p") if isinstance(value, dict) else None
+
+    async def drop_unowned() -> int | None:
+        """Memory-store keys of partitions this worker no longer owns, dropped after a revocation
+        (Faust's memory store forgets only what its own recovery loaded; retention leaves other
+        owners' keys alone, so they would stay until a restart). A slice of keys per turn of the
+        event loop; a rebalance or recovery starting meanwhile stops the pass (``None``: not
+        finished), since a partition assigned again is being recovered into the same dicts."""
+        plan = [(contacts, topics.CONTACT_EVENTS, lambda raw: peek(raw)[0]),
+                (customers, topics.CUSTOMER_CONTACTS, partition_of_record),
+                (fcr_final, topics.CUSTOMER_CONTACTS, partition_of_record),
+                (agents, topics.AGENT_EVENTS, partition_of_record),
+                (agent_days, topics.AGENT_EVENTS, partition_of_record)]
+        dropped = 0
+        for table, topic_name, part_of in plan:
+            data = table.data
+            if isinstance(data, PartitionedRocksStore):  # closes a revoked partition's DB itself
+                continue
+            keys = list(data)
+            for start in range(0, len(keys), SLICE_SIZE):
+                if app.rebalancing or app.in_recovery:
+                    return None
+                owned_now = active(topic_name)
+                for key in keys[start:start + SLICE_SIZE]:
+                    value = data.get(key)
+                    if value is None:
+                        continue
+                    part = part_of(value)
+                    if part is not None and part not in owned_now:
+                        del data[key]
+                        dropped += 1
+                await asyncio.sleep(0)
+        return dropped
+
     async def publish_once() -> None:
         now_s = st.clock()
         now_ms = int(now_s * 1000)
+        if st.drop_unowned_pending:
+            started = time.monotonic()
+            dropped = await drop_unowned()
+            if dropped is not None:
+                st.drop_unowned_pending = False
+                st.retention_cut["unowned_partition_keys"] = (
+                    st.retention_cut.get("unowned_partition_keys", 0) + dropped)
+                log.info("dropped %d keys of partitions no longer owned in %.2f s",
+                         dropped, time.monotonic() - started)
         owned = active(topics.CONTACT_EVENTS)
         for p in list(st.aggregators):
             if p not in owned:
@@ -971,6 +1016,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:  # noqa: ARG001
+        if revoked:
+            st.drop_unowned_pending = True  # publish_once drops their keys once settled
         for tp in revoked:
             if tp.topic == topics.CONTACT_EVENTS:
                 st.aggregators.pop(tp.partition, None)

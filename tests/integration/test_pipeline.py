@@ -228,7 +228,7 @@ def test_sigkill_restart_duplicates_and_reordering_stay_exact(stack: Stack) -> N
 def test_two_workers_share_partitions(stack: Stack) -> None:
     settings = stack.settings()
     result = sim_events(settings, seed=13, agents=60, hours=2)
-    stack.worker("worker-a")
+    worker_a = stack.worker("worker-a")
     stack.api()
     events = result.events
     asyncio.run(produce(stack.bootstrap, events[: len(events) // 3]))
@@ -240,6 +240,10 @@ def test_two_workers_share_partitions(stack: Stack) -> None:
 
     owned_b = re.findall(r"rebuilt aggregates of partitions \[([0-9, ]*)\]", worker_b.log())
     assert owned_b and 0 < len(owned_b[-1].split(",")) < 8, owned_b  # B really took a share
+    # A gave partitions away: the keys it held of them leave its memory (not only at a restart)
+    worker_a.wait_log("keys of partitions no longer owned", 30)
+    dropped = re.findall(r"dropped (\d+) keys of partitions no longer owned", worker_a.log())
+    assert sum(int(n) for n in dropped) > 0, dropped
     assert all(p.proc.poll() is None for p in stack.procs)
 
 
