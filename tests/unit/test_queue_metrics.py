@@ -355,3 +355,12 @@ def test_csat_partials_sum_and_remove_exactly() -> None:
     # partials written before CSAT existed have no survey fields: they read as zero
     old = {k: v for k, v in a.as_dict().items() if k not in ("surveys", "score_sum", "satisfied")}
     assert Counts.from_dict(old).surveys == 0
+
+
+def test_counts_as_dict_equals_dataclasses_asdict() -> None:
+    # as_dict is hand-written for speed; it must stay what dataclasses.asdict gives, key order too
+    from dataclasses import asdict
+
+    c = Counts(offered=7, answered=5, max_wait_ms=12_000, fcr_resolved=2, wait_answered_ms=3)
+    assert c.as_dict() == asdict(c)
+    assert list(c.as_dict()) == list(asdict(c))
