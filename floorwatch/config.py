@@ -2,7 +2,7 @@
 
 Precedence (highest first): explicit arguments, environment, YAML file, defaults.
 The YAML path is ``FLOORWATCH_CONFIG`` (default ``floorwatch.yaml``; a missing default file
-means "all defaults"). Flat variables named in SPEC §1 (``FLOORWATCH_KAFKA``,
+means "all defaults"). Flat variables documented in docs/deploy.md (``FLOORWATCH_KAFKA``,
 ``FLOORWATCH_API_PORT``, ``FLOORWATCH_TIMEZONE`` ...) and nested ones with ``__``
 (``FLOORWATCH_ADHERENCE__GRACE_S``) are both accepted.
 """
@@ -119,7 +119,7 @@ class ApiConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024)
-    # at most one record per queue partial per this period (docs/performance.md: SPEC §7 p99 < 250 ms)
+    # at most one record per queue partial per this period (target: event -> wallboard p99 < 250 ms)
     publish_interval_s: float = Field(0.1, gt=0)
     # permessage-deflate costs a compression per client per frame; frames are small, floors are LANs
     ws_per_message_deflate: bool = False
@@ -368,7 +368,7 @@ class Settings(BaseSettings):
         return (init_settings, _EnvSource(settings_cls), _YamlSource(settings_cls))
 
 
-# Flat names of SPEC §1 -> path inside the settings tree.
+# Flat environment names (docs/deploy.md) -> path inside the settings tree.
 FLAT_ENV: dict[str, tuple[str, ...]] = {
     "FLOORWATCH_KAFKA": ("kafka", "bootstrap"),
     "FLOORWATCH_API_PORT": ("api", "port"),
