@@ -388,12 +388,13 @@ class Run:
 
 
 async def worker_run(bootstrap: str, tmp: Path, name: str, fresh: list[tuple[bytes, bytes]], n: int,
-                     ready_timeout_s: float, partitions: int) -> Run:
-    """Start a worker, time it to ready, read its RSS after a gc, then time fresh events."""
+                     ready_timeout_s: float, partitions: int, data_name: str | None = None) -> Run:
+    """Start a worker, time it to ready, read its RSS after a gc, then time fresh events (none:
+    no throughput, ``nan``). ``data_name``: the data directory of an earlier run to start on."""
     probe = tmp / f"probe-{name}"
     probe.mkdir(parents=True)
     log = tmp / f"worker-{name}.log"
-    argv = ["worker", "--data-dir", str(tmp / f"data-{name}"), "--loglevel", "info"]
+    argv = ["worker", "--data-dir", str(tmp / f"data-{data_name or name}"), "--loglevel", "info"]
     wrapper = tmp / f"worker_{name}.py"
     wrapper.write_text(WORKER_WRAPPER.format(probe_dir=str(probe), argv=argv))
     env = {**os.environ, "FLOORWATCH_KAFKA": bootstrap, "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml"),
@@ -422,6 +423,8 @@ async def worker_run(bootstrap: str, tmp: Path, name: str, fresh: list[tuple[byt
                 raise RuntimeError(f"worker exited:\n{log.read_text()[-3000:]}")
             await asyncio.sleep(0.1)
         rss = int((probe / "gc-done").read_text())
+        if not fresh:
+            return Run(n, ready_s, settle_s, rss, math.nan, ready_line)
         await produce(bootstrap, fresh)
         rate = await time_group(bootstrap, "floorwatch", await end_offsets(bootstrap), proc, log)
         return Run(n, ready_s, settle_s, rss, rate, ready_line)
@@ -626,6 +629,12 @@ async def one_size(n: int, args: argparse.Namespace, tmp: Path, fresh: list[tupl
               f"RSS {run.rss_bytes / MIB:,.0f} MiB, "
               f"fresh events {run.events_per_s:,.0f}/s", flush=True)
         print(f"    {run.ready_line}", flush=True)
+        for i in range(1, args.restarts + 1):  # SIGKILLed, then started again on its data directory
+            again = await worker_run(bootstrap, tmp, f"{n}-restart{i}", [], n, args.ready_timeout_s, args.partitions,
+                                     data_name=str(n))
+            print(f"  {n:,} contacts, restart {i} on the same data directory: ready {again.ready_s:.1f} s, "
+                  f"idle {again.settle_s:.1f} s later, RSS {again.rss_bytes / MIB:,.0f} MiB", flush=True)
+            print(f"    {again.ready_line}", flush=True)
         return run
     finally:
         stop_process(broker)
@@ -650,6 +659,9 @@ async def main() -> None:
     parser.add_argument("--assume-s-per-million", type=float, default=400,
                         help="time estimate per million contacts before the first measurement")
     parser.add_argument("--ready-timeout-s", type=float, default=3600)
+    parser.add_argument("--restarts", type=int, default=0,
+                        help="after each size's run, kill the worker and start it again on the same data "
+                             "directory this many times (with worker.store rocksdb: reads only the tail)")
     parser.add_argument("--profile", type=parse_size, default=0,
                         help="only profile this many contacts in this process (no broker, no worker)")
     args = parser.parse_args()
