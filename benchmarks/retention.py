@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import itertools
 import math
 import os
 import platform
@@ -554,7 +555,7 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
                                             - out["  table: contact id (str)"]
                                             - out["  table: packed facts (bytes object)"])
     agg_parts = {"buckets": 0.0, "minutes": 0.0, "waiting": 0.0}
-    seen = set()
+    seen: set[int] = set()
     for agg in aggs.values():
         agg_parts["buckets"] += deep_size(agg.buckets, seen)
         agg_parts["minutes"] += deep_size(agg.minutes, seen)
@@ -706,7 +707,8 @@ async def main() -> None:
         s_per_million = per_million(fill_s[n] + run.ready_s + run.settle_s, n)
 
     print()
-    print(f"empty worker: ready {empty.ready_s:.1f} s, idle {empty.settle_s:.1f} s later, RSS {empty.rss_bytes / MIB:,.0f} MiB, "
+    print(f"empty worker: ready {empty.ready_s:.1f} s, idle {empty.settle_s:.1f} s later, "
+          f"RSS {empty.rss_bytes / MIB:,.0f} MiB, "
           f"{empty.events_per_s:,.0f} events/s ({args.events:,} fresh contact events)")
     print(f"{'retained':>12} {'RSS MiB':>9} {'bytes/contact':>14} {'ready s':>8} {'s per 1e6':>10} "
           f"{'idle after s':>12} {'events/s':>9} {'vs empty':>9}")
@@ -715,7 +717,7 @@ async def main() -> None:
         print(f"{run.contacts:>12,} {run.rss_bytes / MIB:>9,.0f} {per:>14,.0f} {run.ready_s:>8.1f} "
               f"{per_million(run.ready_s, run.contacts):>10.1f} {run.settle_s:>12.1f} {run.events_per_s:>9,.0f} "
               f"{run.events_per_s / empty.events_per_s:>9.3f}")
-    for a, b in zip(results, results[1:]):
+    for a, b in itertools.pairwise(results):
         print(f"marginal {a.contacts:,} -> {b.contacts:,}: "
               f"{marginal_bytes_per_contact(a.rss_bytes, a.contacts, b.rss_bytes, b.contacts):,.0f} bytes/contact, "
               f"{per_million(b.ready_s - a.ready_s, b.contacts - a.contacts):.1f} s ready per 1e6")
