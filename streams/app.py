@@ -290,8 +290,11 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         while (task := ensure_aggregators(wanted)) is not None:
             await asyncio.shield(task)
 
+    fcr_build: dict[str, Any] = {"epoch": 0, "lock": asyncio.Lock()}
+
     def ensure_fcr(wanted: set[int]) -> None:
-        """Build FCR aggregators for owned partitions of the customer topic from its table."""
+        """Build FCR aggregators for owned partitions of the customer topic from its tables at
+        once (the rare path: an aggregator dropped after a failed update mid-batch)."""
         missing = wanted - st.fcr.keys()
         if not missing:
             return
@@ -306,6 +309,41 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         for agg in built.values():
             agg.hold_folds(now_ms)  # what is still to be consumed may be a replay of past days
         st.fcr.update(built)
+
+    async def ensure_fcr_sliced(wanted: set[int]) -> None:
+        """As ``ensure_fcr``, a slice of keys per turn of the event loop (after a restart the
+        final records and projections of a large center took seconds in one loop); one build at
+        a time, the customers agent and the publisher both wait for it; a revocation meanwhile
+        discards it (the next call builds again)."""
+        if not wanted - st.fcr.keys():
+            return
+        async with fcr_build["lock"]:
+            missing = wanted - st.fcr.keys()
+            if not missing:
+                return
+            epoch, started = fcr_build["epoch"], time.monotonic()
+            now_ms = int(st.clock() * 1000)
+            built = {p: st.new_fcr() for p in missing}
+            keys = list(fcr_final.data)  # final records first: their contacts are context
+            for start in range(0, len(keys), SLICE_SIZE):
+                for key in keys[start:start + SLICE_SIZE]:
+                    rec = fcr_final.data.get(key)
+                    if rec is not None and rec.get("_p") in built:
+                        built[rec["_p"]].load_final(parse_final_key(key)[0], rec)
+                await asyncio.sleep(0)
+            keys = list(customers.data)
+            for start in range(0, len(keys), SLICE_SIZE):
+                for cu in keys[start:start + SLICE_SIZE]:
+                    rec = customers.data.get(cu)
+                    if rec is not None and rec.get("_p") in built:
+                        built[rec["_p"]].update(cu, rec["c"], now_ms)
+                await asyncio.sleep(0)
+            if fcr_build["epoch"] != epoch:
+                return
+            for agg in built.values():
+                agg.hold_folds(now_ms)  # what is still to be consumed may be a replay of past days
+            st.fcr.update(built)
+            log.info("rebuilt FCR state of partitions %s in %.2f s", sorted(missing), time.monotonic() - started)
 
     def customer_contacts(cu: str) -> dict[str, Any] | None:
         rec = customers.data.get(cu)
@@ -486,7 +524,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     async def process_customers(stream: faust.StreamT) -> None:
         """Contact projections per customer -> FCR outcomes (floorwatch.domain.fcr)."""
         async def apply_batch(batch: list[EventT], pending: list[Any]) -> None:
-            ensure_fcr(active(topics.CUSTOMER_CONTACTS) | {e.message.partition for e in batch})
+            await ensure_fcr_sliced(active(topics.CUSTOMER_CONTACTS) | {e.message.partition for e in batch})
             changed: dict[str, int] = {}
 
             def apply_one(event: EventT) -> None:
@@ -844,7 +882,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         for p in list(st.fcr):
             if p not in mine:
                 del st.fcr[p]
-        ensure_fcr(mine)
+        await ensure_fcr_sliced(mine)
         for p, agg in list(st.fcr.items()):
             agg.advance(now_ms, customer_contacts)
             await fold_fcr(p, agg, now_ms)
@@ -1024,5 +1062,6 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 rebuild["epoch"] += 1  # a rebuild in flight read a table that may change now
             elif tp.topic == topics.CUSTOMER_CONTACTS:
                 st.fcr.pop(tp.partition, None)
+                fcr_build["epoch"] += 1  # a build in flight read a table that may change now
 
     return app
