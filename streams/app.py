@@ -28,7 +28,7 @@ from floorwatch.domain.aggregate import QueueAggregator, kept_minutes_span_ms
 from floorwatch.domain.adherence import evaluate_day, realtime_status
 from streams.alerting import WebhookNotifier, run_queue_alerts
 from streams.batches import Acknowledger, apply_each, fatal, settle, take_batches
-from streams.produce import kafka_producer, send_batched
+from streams.produce import Outbox, kafka_producer, send_batched
 from streams.rocks_store import PartitionedRocksStore, store_url
 from floorwatch.domain.agents import agent_status, apply_agent_event
 from floorwatch.domain.alerts import AlertBook, adherence_rule
@@ -767,6 +767,20 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         return {"agent_days": len(gone.days), "agents": len(gone.agent_ids), "open_alerts": len(gone.alert_ids),
                 "adherence_keys": adherence}
 
+    outbox = Outbox(settings.kafka.output_partitions)
+
+    def output_refused(exc: BaseException) -> None:
+        log.error("an output batch was refused (%r); the next pass publishes again what changes", exc)
+
+    async def emit(topic_name: str, key: bytes, value: bytes | None) -> None:
+        """An output record of this publisher pass (sent in batches by ``flush_outbox``)."""
+        if outbox.add(topic_name, key, value):
+            await flush_outbox()
+
+    async def flush_outbox() -> None:
+        if outbox.count:
+            await outbox.flush(kafka_producer(app), output_refused)
+
     def partition_of_record(value: Any) -> int | None:
         return value.get("_p") if isinstance(value, dict) else None
 
@@ -845,10 +859,10 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 bucket = agg.buckets.get((queue, start))
                 key = records.interval_key(queue, start, p).encode()
                 if bucket is None or bucket.contacts == 0:
-                    await out[topics.INTERVAL_STATS].send(key=key, value=None)
+                    await emit(topics.INTERVAL_STATS, key, None)
                     continue
                 r = bucket.rules or [0, 0, 0.0, "answered_over_offered"]
-                await out[topics.INTERVAL_STATS].send(key=key, value=records.dumps({
+                await emit(topics.INTERVAL_STATS, key, records.dumps({
                     "queue": queue, "start_ms": start, "partition": p,
                     "end_ms": interval_end_ms(start, settings.tz, settings.interval_minutes),
                     "counts": bucket.counts.as_dict(),
@@ -857,9 +871,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 }))
             for queue in due:
                 st.last_published[(queue, p)] = now_s
-                await out[topics.QUEUE_STATS].send(
-                    key=records.queue_key(queue, p).encode(),
-                    value=records.dumps({
+                await emit(
+                    topics.QUEUE_STATS, records.queue_key(queue, p).encode(),
+                    records.dumps({
                         "queue": queue, "partition": p,
                         "waiting": len(agg.waiting.get(queue, ())),
                         "oldest_waiting_ms": agg.oldest_waiting_ms(queue),
@@ -874,10 +888,10 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         if now_s - st.last_quality_s >= coalesce_s:
             st.last_quality_s = now_s
             await publish_quality(now_ms)
+        await flush_outbox()
 
     async def publish_quality(now_ms: int) -> None:
         """FCR partials (customer partitions) and CSAT per agent-day (contact partitions)."""
-        topic_out = out[topics.QUALITY_STATS]
         mine = active(topics.CUSTOMER_CONTACTS)
         for p in list(st.fcr):
             if p not in mine:
@@ -889,9 +903,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             dirty_intervals, dirty_days = agg.take_dirty()
             for queue, start in dirty_intervals:
                 counts = agg.interval_figures((queue, start))  # final + live
-                await topic_out.send(
-                    key=records.fcr_interval_key(queue, start, p).encode(),
-                    value=None if counts is None else records.dumps({
+                await emit(
+                    topics.QUALITY_STATS, records.fcr_interval_key(queue, start, p).encode(),
+                    None if counts is None else records.dumps({
                         "kind": "fcr_interval", "queue": queue, "start_ms": start, "partition": p,
                         "updated_ms": now_ms, "counts": {
                             "customer_contacts": counts.customer_contacts,
@@ -899,17 +913,17 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                             "fcr_eligible": counts.fcr_eligible, "fcr_resolved": counts.fcr_resolved}}))
             for aid, day in dirty_days:
                 row = agg.agent_day_figures((aid, day))  # final + live
-                await topic_out.send(
-                    key=records.agent_day_key("fcr-agent", aid, day, p).encode(),
-                    value=None if row is None else records.dumps({
+                await emit(
+                    topics.QUALITY_STATS, records.agent_day_key("fcr-agent", aid, day, p).encode(),
+                    None if row is None else records.dumps({
                         "kind": "fcr_agent", "agent_id": aid, "date": day, "partition": p,
                         "updated_ms": now_ms, "fcr_eligible": row[0], "fcr_resolved": row[1]}))
         for p, qagg in list(st.aggregators.items()):
             for aid, day in qagg.take_dirty_agent_days():
                 row = qagg.agent_surveys.get((aid, day))
-                await topic_out.send(
-                    key=records.agent_day_key("csat-agent", aid, day, p).encode(),
-                    value=None if row is None else records.dumps({
+                await emit(
+                    topics.QUALITY_STATS, records.agent_day_key("csat-agent", aid, day, p).encode(),
+                    None if row is None else records.dumps({
                         "kind": "csat_agent", "agent_id": aid, "date": day, "partition": p,
                         "updated_ms": now_ms, "surveys": row[0], "score_sum": row[1], "satisfied": row[2]}))
 
@@ -985,7 +999,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             value = agent_status(aid, record, now_ms)
             value.update({k: status[k] for k in ("scheduled_activity", "in_adherence",
                                                    "out_of_adherence_since_ms", "exception")})
-            await out[topics.AGENT_STATUS].send(key=aid.encode(), value=records.dumps(value))
+            await emit(topics.AGENT_STATUS, aid.encode(), records.dumps(value))
             st.dirty_days.add((aid, today))
         if now_s - st.last_adherence_s >= ADHERENCE_REFRESH_S:
             st.last_adherence_s = now_s
@@ -994,8 +1008,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         for aid, day in dirty_days:
             if agent_partition(aid) not in owned:
                 continue
-            await out[topics.ADHERENCE].send(key=day_key(aid, day).encode(),
-                                             value=records.dumps(day_adherence(aid, day, now_ms)))
+            await emit(topics.ADHERENCE, day_key(aid, day).encode(),
+                       records.dumps(day_adherence(aid, day, now_ms)))
 
     def day_adherence(aid: str, day: str, now_ms: int) -> dict[str, Any]:
         d = date_cls.fromisoformat(day)
