@@ -520,11 +520,12 @@ def projection_record(draw: st.DrawFn) -> tuple[str, str, dict | None]:
     }
 
 
-def reference(final: dict[str, dict[str, dict]], now_ms: int) -> tuple[dict, dict]:
+def reference(final: dict[str, dict[str, dict]], now_ms: int, window_ms: int = PW) -> tuple[dict, dict]:
+    """FCR figures per interval and agent-day straight from ``derive`` over every customer."""
     intervals: dict[tuple[str, int], Counts] = {}
     agent_days: dict[tuple[str, str], list[int]] = {}
     for contacts in final.values():
-        for fcr in derive(contacts, now_ms, PW).values():
+        for fcr in derive(contacts, now_ms, window_ms).values():
             key = (fcr.queue, interval_start_ms(fcr.offered_ms, TZ, 30))
             c = intervals.setdefault(key, Counts())
             c.customer_contacts += 1

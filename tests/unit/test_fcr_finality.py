@@ -17,13 +17,12 @@ from zoneinfo import ZoneInfo
 from floorwatch.domain.fcr import (
     FcrAggregator,
     apply_projection,
-    derive,
     final_key,
     parse_final_key,
 )
-from floorwatch.domain.intervals import interval_start_ms, local_date
 from floorwatch.domain.queue_metrics import Counts
 from floorwatch.events import to_ms
+from tests.unit.test_fcr import reference  # the same independent count as the FCR unit tests
 
 TZ = ZoneInfo("Asia/Shanghai")
 MIN = 60_000
@@ -313,23 +312,6 @@ def run(records, window_ms: int, quiet_ms: int = 0, tick_ms: int = 5 * MIN, drop
     tick(end)
     agg.advance(end, table.get)  # the figures as of ``end`` itself
     return agg, table, final_table, everything, refused, end, most_contacts
-
-
-def reference(everything: dict[str, dict], now_ms: int, window_ms: int):
-    intervals: dict[tuple[str, int], Counts] = {}
-    agent_days: dict[tuple[str, str], list[int]] = {}
-    for contacts in everything.values():
-        for fcr in derive(contacts, now_ms, window_ms).values():
-            c = intervals.setdefault((fcr.queue, interval_start_ms(fcr.offered_ms, TZ, 30)), Counts())
-            c.customer_contacts += 1
-            c.repeat_contacts += fcr.repeat
-            c.fcr_eligible += fcr.eligible
-            c.fcr_resolved += fcr.resolved
-            if fcr.eligible:
-                row = agent_days.setdefault((fcr.agent, local_date(fcr.offered_ms, TZ).isoformat()), [0, 0])
-                row[0] += 1
-                row[1] += fcr.resolved
-    return intervals, agent_days
 
 
 def published(agg: FcrAggregator) -> tuple[dict, dict]:
