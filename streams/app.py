@@ -290,31 +290,47 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         while (task := ensure_aggregators(wanted)) is not None:
             await asyncio.shield(task)
 
-    fcr_build: dict[str, Any] = {"epoch": 0, "lock": asyncio.Lock()}
-
-    def ensure_fcr(wanted: set[int]) -> None:
-        """Build FCR aggregators for owned partitions of the customer topic from its tables at
-        once (the rare path: an aggregator dropped after a failed update mid-batch)."""
-        missing = wanted - st.fcr.keys()
-        if not missing:
-            return
-        now_ms = int(st.clock() * 1000)
+    def build_fcr(missing: set[int], now_ms: int) -> Generator[None, None, dict[int, FcrAggregator]]:
+        """FCR aggregators of ``missing`` from the tables (final records first: their contacts
+        are context), yielding after every ``SLICE_SIZE`` keys; returns them, not installed."""
         built = {p: st.new_fcr() for p in missing}
-        for key, rec in fcr_final.data.items():  # final records first: their contacts are context
-            if rec is not None and rec.get("_p") in built:
-                built[rec["_p"]].load_final(parse_final_key(key)[0], rec)
-        for cu, rec in customers.data.items():
-            if rec is not None and rec.get("_p") in built:
-                built[rec["_p"]].update(cu, rec["c"], now_ms)
+        keys = list(fcr_final.data)
+        for start in range(0, len(keys), SLICE_SIZE):
+            for key in keys[start:start + SLICE_SIZE]:
+                rec = fcr_final.data.get(key)
+                if rec is not None and rec.get("_p") in built:
+                    built[rec["_p"]].load_final(parse_final_key(key)[0], rec)
+            yield
+        keys = list(customers.data)
+        for start in range(0, len(keys), SLICE_SIZE):
+            for cu in keys[start:start + SLICE_SIZE]:
+                rec = customers.data.get(cu)
+                if rec is not None and rec.get("_p") in built:
+                    built[rec["_p"]].update(cu, rec["c"], now_ms)
+            yield
         for agg in built.values():
             agg.hold_folds(now_ms)  # what is still to be consumed may be a replay of past days
-        st.fcr.update(built)
+        return built
+
+    def ensure_fcr(wanted: set[int]) -> None:
+        """``build_fcr`` at once (the rare path: an aggregator dropped mid-batch)."""
+        missing = wanted - st.fcr.keys()
+        if missing:
+            steps = build_fcr(missing, int(st.clock() * 1000))
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    st.fcr.update(done.value)
+                    return
+
+    fcr_build: dict[str, Any] = {"epoch": 0, "lock": asyncio.Lock()}
 
     async def ensure_fcr_sliced(wanted: set[int]) -> None:
-        """As ``ensure_fcr``, a slice of keys per turn of the event loop (after a restart the
-        final records and projections of a large center took seconds in one loop); one build at
-        a time, the customers agent and the publisher both wait for it; a revocation meanwhile
-        discards it (the next call builds again)."""
+        """``build_fcr`` a slice per turn of the event loop (after a restart the final records
+        and projections of a large center took seconds in one loop); one build at a time, the
+        customers agent and the publisher both wait for it; a revocation meanwhile discards it
+        (the next call builds again)."""
         if not wanted - st.fcr.keys():
             return
         async with fcr_build["lock"]:
@@ -322,26 +338,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             if not missing:
                 return
             epoch, started = fcr_build["epoch"], time.monotonic()
-            now_ms = int(st.clock() * 1000)
-            built = {p: st.new_fcr() for p in missing}
-            keys = list(fcr_final.data)  # final records first: their contacts are context
-            for start in range(0, len(keys), SLICE_SIZE):
-                for key in keys[start:start + SLICE_SIZE]:
-                    rec = fcr_final.data.get(key)
-                    if rec is not None and rec.get("_p") in built:
-                        built[rec["_p"]].load_final(parse_final_key(key)[0], rec)
-                await asyncio.sleep(0)
-            keys = list(customers.data)
-            for start in range(0, len(keys), SLICE_SIZE):
-                for cu in keys[start:start + SLICE_SIZE]:
-                    rec = customers.data.get(cu)
-                    if rec is not None and rec.get("_p") in built:
-                        built[rec["_p"]].update(cu, rec["c"], now_ms)
-                await asyncio.sleep(0)
+            built = await run_sliced(build_fcr(missing, int(st.clock() * 1000)))
             if fcr_build["epoch"] != epoch:
                 return
-            for agg in built.values():
-                agg.hold_folds(now_ms)  # what is still to be consumed may be a replay of past days
             st.fcr.update(built)
             log.info("rebuilt FCR state of partitions %s in %.2f s", sorted(missing), time.monotonic() - started)
 
