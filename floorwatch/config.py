@@ -254,6 +254,9 @@ class WorkerConfig(_Strict):
     # rocksdb only: memtable size per DB (2 per table partition) and one block cache for the process
     rocksdb_write_buffer_bytes: int = Field(4 << 20, ge=64 << 10)
     rocksdb_block_cache_bytes: int = Field(64 << 20, ge=1 << 20)
+    # memory only: the contacts table keeps the keys written in the last two generations of this
+    # many keys in dicts, older ones packed in sorted runs (~125 bytes a contact; docs/deploy.md)
+    contacts_hot_keys: int = Field(32_768, ge=100, le=10_000_000)
     session_timeout_s: float = Field(6, gt=0)
     heartbeat_interval_s: float = Field(0.5, gt=0)
     request_timeout_s: float = Field(20, gt=0)

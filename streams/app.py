@@ -29,7 +29,9 @@ from floorwatch.domain.adherence import evaluate_day, realtime_status
 from streams.alerting import WebhookNotifier, run_queue_alerts
 from streams.batches import Acknowledger, apply_each, fatal, settle, take_batches
 from streams.produce import Outbox, kafka_producer, send_batched
+from streams.packed_store import key_slices, packed, packed_store_url
 from streams.rocks_store import PartitionedRocksStore, store_url
+from floorwatch.memory import fix_mmap_threshold, release_free_memory
 from floorwatch.domain.agents import agent_status, apply_agent_event
 from floorwatch.domain.alerts import AlertBook, adherence_rule
 from floorwatch.domain.floor import (
@@ -78,6 +80,8 @@ PUBLISH_TICK_S = 0.025  # how often the publisher looks; each partial still wait
 # tick the gap stays within a second (one record a second: Tansu keeps every record, no compaction)
 HEARTBEAT_S = 1.0 - PUBLISH_TICK_S
 PRUNE_EVERY_S = 3600.0
+MAINTAIN_EVERY_S = 1.0  # how often the publisher looks for due merges of the contacts store
+MMAP_THRESHOLD_BYTES = 256 << 10  # allocations this large get their own mapping (floorwatch.memory)
 ADHERENCE_REFRESH_S = 60.0
 ADHERENCE_BREAK = "adherence_break"
 RAW_MAX = 4096
@@ -167,6 +171,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     """A Faust app wired to ``settings``; Faust reads only ``FLOORWATCH_FAUST_*`` env vars."""
     w = settings.worker
     partitions = settings.kafka.partitions
+    fix_mmap_threshold(MMAP_THRESHOLD_BYTES)  # large buffers go back to the system when freed
     app = faust.App(
         APP_ID,
         broker=broker_urls(settings.kafka.bootstrap),
@@ -222,8 +227,10 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     # values: the packed facts (floorwatch.domain.factcodec), kept as bytes in memory
     # (Faust takes a table's serializers from key_type/value_type: bytes is "raw")
     packed_schema = faust.Schema(key_type=str, key_serializer="json", value_type=bytes, value_serializer="raw")
+    # on the memory store: a PackedMap (floorwatch.packedmap), ~125 bytes a contact
     contacts = app.Table("contacts", default=None, partitions=partitions, schema=packed_schema,
-                         key_type=str, value_type=bytes)
+                         key_type=str, value_type=bytes,
+                         store=packed_store_url(w.contacts_hot_keys) if w.store == "memory" else None)
     agents = app.Table("agents", default=None, partitions=partitions, schema=json_schema)
     agent_days = app.Table("agent-days", default=None, partitions=partitions, schema=json_schema)
     # hashed customer -> {"_p": partition, "c": {contact_id: fcr projection}}
@@ -253,10 +260,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         built = {p: st.new_aggregator() for p in parts}
         for agg in built.values():
             agg.prune_minutes(now_ms)  # minutes no rolling window reaches are not built at all
-        keys = list(contacts.data)
         n = 0
-        for start in range(0, len(keys), SLICE_SIZE):
-            for cid in keys[start:start + SLICE_SIZE]:
+        for keys in key_slices(contacts, SLICE_SIZE):
+            for cid in keys:
                 raw = contacts.data.get(cid)
                 facts = None if raw is None else unpack(raw)
                 if facts is not None and facts.get("_p") in built:
@@ -267,6 +273,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 log.info("rebuild of partitions %s dropped: partitions were revoked meanwhile", sorted(parts))
                 return
         st.aggregators.update(built)
+        release_free_memory()  # the recovery's and the rebuild's temporaries
         log.info("rebuilt aggregates of partitions %s from %d contacts in %.2f s",
                  sorted(parts), n, time.monotonic() - started)
 
@@ -667,10 +674,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
 
     async def prune_contacts(h: Horizon, owned: set[int]) -> int:
         """Contacts offered before the cutoff: out of the table and their partition's aggregates."""
-        keys = list(contacts.data)
         expired: dict[str, int] = {}
-        for start in range(0, len(keys), SLICE_SIZE):
-            for cid in keys[start:start + SLICE_SIZE]:
+        for keys in key_slices(contacts, SLICE_SIZE):
+            for cid in keys:
                 raw = contacts.data.get(cid)
                 if raw is None:
                     continue
@@ -799,12 +805,11 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             data = table.data
             if isinstance(data, PartitionedRocksStore):  # closes a revoked partition's DB itself
                 continue
-            keys = list(data)
-            for start in range(0, len(keys), SLICE_SIZE):
+            for keys in key_slices(table, SLICE_SIZE):
                 if app.rebalancing or app.in_recovery:
                     return None
                 owned_now = active(topic_name)
-                for key in keys[start:start + SLICE_SIZE]:
+                for key in keys:
                     value = data.get(key)
                     if value is None:
                         continue
@@ -814,6 +819,22 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                         dropped += 1
                 await asyncio.sleep(0)
         return dropped
+
+    maintenance: dict[str, Any] = {"task": None, "last_s": 0.0}
+
+    async def maintain_contacts() -> None:
+        """The contacts map's due merges (floorwatch.packedmap), a slice per turn of the event
+        loop, in a task of its own: merging millions of entries takes seconds, and the
+        publisher goes on meanwhile. Freed buffers go back to the system afterwards."""
+        contacts_map = packed(contacts)
+        if contacts_map is None or contacts_map.loading or app.rebalancing or app.in_recovery:
+            return
+        started = time.monotonic()
+        merged = await run_sliced(contacts_map.maintenance())
+        if merged:
+            release_free_memory()
+            log.info("contacts store: %d merges in %.2f s, %d runs, %.0f MiB packed",
+                     merged, time.monotonic() - started, len(contacts_map.runs), contacts_map.nbytes() / (1 << 20))
 
     async def publish_once() -> None:
         now_s = st.clock()
@@ -837,6 +858,12 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         if now_s - st.last_prune_s >= PRUNE_EVERY_S:
             st.last_prune_s = now_s
             await prune(now_ms, owned)
+        task = maintenance["task"]
+        if (task is None or task.done()) and now_s - maintenance["last_s"] >= MAINTAIN_EVERY_S:
+            maintenance["last_s"] = now_s
+            if task is not None and not task.cancelled() and task.exception() is not None:
+                log.error("contacts store maintenance failed: %r", task.exception())
+            maintenance["task"] = asyncio.ensure_future(maintain_contacts())
         interval_now = interval_start_ms(now_ms, settings.tz, settings.interval_minutes)
         refresh_all = (now_s - st.last_rolling_s >= ROLLING_REFRESH_S
                        or interval_now != st.last_interval_start)

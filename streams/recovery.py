@@ -10,6 +10,7 @@ this returns the same number as Kafka (one small fetch per partition).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -22,6 +23,9 @@ from faust.stores.memory import Store as MemoryStore
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
+
+from floorwatch.packedmap import PackedMap
+from streams.packed_store import PackedMemoryStore
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +135,16 @@ def _decoder(serializer: Any) -> Callable[[bytes], Any]:
 
 
 def bulk_loadable(table: Any) -> bool:
-    """Plain tables on the memory store: their changelog can be applied without Faust's events."""
-    return type(table.data) is MemoryStore and getattr(table, "window", None) is None
+    """Plain tables on a memory store (a dict or a PackedMap): their changelog can be applied
+    without Faust's events."""
+    return type(table.data) in (MemoryStore, PackedMemoryStore) and getattr(table, "window", None) is None
+
+
+async def _finish_loads(maps: Iterable[PackedMap]) -> None:
+    """End the load mode of packed maps (their merge), a turn of the event loop per slice."""
+    for packed_map in maps:
+        for _ in packed_map.finish_load():
+            await asyncio.sleep(0)
 
 
 def apply_changelog_records(data: dict[Any, Any], records: Iterable[Any], last: int,
@@ -171,6 +183,9 @@ async def bulk_recover(bootstrap: str, plan: Mapping[TP, tuple[Any, int, int]]) 
         auto_offset_reset="earliest", fetch_max_wait_ms=100,
         max_partition_fetch_bytes=BULK_FETCH_BYTES, fetch_max_bytes=4 * BULK_FETCH_BYTES,
     )
+    loading = {id(m): m for table, _, _ in due.values() if isinstance(m := table.data.data, PackedMap)}
+    for packed_map in loading.values():
+        packed_map.begin_load()  # writes shadow older versions without lookups until finish_load
     await consumer.start()
     try:
         by_ktp = {TopicPartition(tp.topic, tp.partition): tp for tp in due}
@@ -198,6 +213,7 @@ async def bulk_recover(bootstrap: str, plan: Mapping[TP, tuple[Any, int, int]]) 
                     pending.discard(ktp)
     finally:
         await consumer.stop()
+        await _finish_loads(loading.values())
     return applied
 
 

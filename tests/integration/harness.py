@@ -36,6 +36,9 @@ def write_config(path: Path, **overrides: Any) -> Path:
     """The example config with test tokens, a customer hash key and any overrides."""
     data = yaml.safe_load((ROOT / "floorwatch.yaml").read_text())
     data["privacy"] = {"customer_hash_key": CUSTOMER_HASH_KEY}
+    # small dict generations: the tests' few hundred contacts go through the contacts store's
+    # packed runs, spills, merges and loads as a long-running worker's millions do
+    data.setdefault("worker", {})["contacts_hot_keys"] = 100
     data["auth"] = {"tokens": [
         {"name": "admin", "sha256": sha(ADMIN_TOKEN), "roles": ["admin", "ingest"]},
         {"name": "viewer", "sha256": sha(VIEWER_TOKEN), "roles": ["viewer"]},
