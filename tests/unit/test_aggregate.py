@@ -332,13 +332,16 @@ def test_bucket_keeps_the_rules_it_was_computed_with() -> None:
     f = Floor(rules=QueueRules(20_000, 5_000, 0.8, "answered_over_offered"))
     f.send("contact.offered", "a", DAY + "09:00:00")
     b = f.agg.buckets[("support", local_ms(DAY + "09:00:00"))]
-    assert b.rules == [20_000, 5_000, 0.8, "answered_over_offered"] and not b.mixed_rules
+    assert b.rules == (20_000, 5_000, 0.8, "answered_over_offered") and not b.mixed_rules
+    # every bucket of the same rules holds the same tuple
+    f.send("contact.offered", "z", DAY + "10:00:00")
+    assert f.agg.buckets[("support", local_ms(DAY + "10:00:00"))].rules is b.rules
     # config changes mid-interval: the next contact is measured with the new rules
     f.rules = QueueRules(10_000, 3_000, 0.9, "answered_over_answered")
     f.send("contact.offered", "b", DAY + "09:10:00")
     f.send("contact.answered", "b", DAY + "09:10:15")  # 15 s > new T = 10 s
     f.send("contact.answered", "a", DAY + "09:00:15")  # 15 s <= a's T = 20 s
-    assert b.rules == [20_000, 5_000, 0.8, "answered_over_offered"] and b.mixed_rules
+    assert b.rules == (20_000, 5_000, 0.8, "answered_over_offered") and b.mixed_rules
     assert b.counts.answered == 2 and b.counts.answered_within_sl == 1
 
 
