@@ -28,11 +28,15 @@ are dropped when their run is merged; a run whose dead entries exceed ``dead_rat
 rewritten alone (retention deletes the oldest contacts, which sit in the oldest runs).
 
 Load mode (``begin_load`` .. ``finish_load``, for a changelog recovery that writes millions
-of records in offset order): writes and deletes go to ``hot`` without looking anything up
-(``None`` in ``hot`` is a tombstone), spilled runs may shadow older runs, and a lookup takes
-the newest version (``hot``, ``warm``, then runs newest first). ``finish_load`` spills
-everything and merges all runs into one (newest version wins, tombstones dropped), which
-restores the normal mode's invariant.
+of records in offset order): the dicts become runs, then every write (``load_put``; ``None``
+deletes) is appended to a *load log*, one flat buffer like a run's but in arrival order, with
+no lookup and no Python object kept per record (so a recovery leaves no millions of freed
+small objects behind it). A full log becomes a run holding the newest version of each of its
+keys (tombstones included: older runs may hold the key); a lookup takes the newest version
+(the log from its end, then runs newest first). ``finish_load`` merges all runs into one
+(newest version wins, tombstones dropped), which restores the normal mode's invariant.
+
+Hashes are Python's ``hash`` of the key's UTF-8 bytes: per process, as the map is.
 
 Merges (``maintenance``, a generator doing at most ``MERGE_SLICE`` entries per step, for the
 caller to give the event loop a turn in between): size-tiered, the newest runs while each next
@@ -78,8 +82,19 @@ def _header(key_len: int, tomb: bool) -> bytes:
     return _H.pack(LONG_KEY | flag) + _L.pack(key_len)
 
 
+def _key_bounds(blob: bytes | bytearray, start: int) -> tuple[int, int, bool]:
+    """``(key start, key end, tombstone)`` of the entry starting at ``start``."""
+    head = (blob[start] << 8) | blob[start + 1]
+    klen = head & LONG_KEY
+    start += 2
+    if klen == LONG_KEY:
+        klen = _L.unpack_from(blob, start)[0]
+        start += 4
+    return start, start + klen, bool(head & TOMB_BIT)
+
+
 class Run:
-    """``n`` entries sorted by ``hash(key)``; see the module docstring for the layout."""
+    """``n`` entries sorted by the hash of their key's UTF-8 bytes (module docstring)."""
 
     __slots__ = ("blob", "dead", "dead_count", "hashes", "offsets")
 
@@ -105,16 +120,7 @@ class Run:
 
     def _key_at(self, i: int) -> tuple[int, int, bool]:
         """``(key start, key end, tombstone)`` of entry ``i`` in ``blob``."""
-        blob = self.blob
-        start = self.offsets[i]
-        head = (blob[start] << 8) | blob[start + 1]
-        tomb = bool(head & TOMB_BIT)
-        klen = head & LONG_KEY
-        start += 2
-        if klen == LONG_KEY:
-            klen = _L.unpack_from(blob, start)[0]
-            start += 4
-        return start, start + klen, tomb
+        return _key_bounds(self.blob, self.offsets[i])
 
     def entry(self, i: int) -> tuple[str, bytes | None]:
         """Key and value (``None``: a tombstone) of entry ``i``."""
@@ -174,7 +180,7 @@ class RunBuilder:
 
 def run_of(items: Iterable[tuple[str, bytes | None]]) -> Run:
     """A run of ``items`` (``None`` values are tombstones), keys unique."""
-    keyed = sorted(((hash(k), k.encode(), v) for k, v in items), key=lambda e: e[0])
+    keyed = sorted(((hash(kb), kb, v) for kb, v in ((k.encode(), v) for k, v in items)), key=lambda e: e[0])
     builder = RunBuilder(sum(len(kb) + len(v or b"") + 6 for _, kb, v in keyed))
     for h, kb, v in keyed:
         builder.add(h, kb, v)
@@ -224,6 +230,7 @@ class PackedMap(MutableMapping[str, bytes]):
         self._found: tuple[str, Run, int] | None = None  # the last lookup that found a key in a run
         self._run_alive = 0  # live entries in runs (normal mode)
         self._epoch = 0  # moves at begin_load and clear: a merge in flight is abandoned
+        self._log = RunBuilder(0)  # load mode: entries in arrival order, no per-entry object
 
     # --- lookups ------------------------------------------------------------------------------
 
@@ -235,12 +242,28 @@ class PackedMap(MutableMapping[str, bytes]):
         if value is not MISSING or not self.runs:
             return value
         kb = key.encode()
-        h = hash(key)
+        h = hash(kb)
+        if self.loading:
+            value = self._log_find(kb, h)
+            if value is not MISSING:
+                return value
         for run in self.runs:
             i = run.find(kb, h)
             if i >= 0:
                 self._found = (key, run, i)
                 return run.value_at(i)
+        return MISSING
+
+    def _log_find(self, kb: bytes, h: int) -> Any:
+        """Load mode: the newest version of a key in the load log (a linear search from the
+        end: reads are rare while loading, the log holds at most ``hot_limit`` entries)."""
+        log = self._log
+        hashes = log.hashes
+        for i in range(len(hashes) - 1, -1, -1):
+            if hashes[i] == h:
+                ks, ke, tomb = _key_bounds(log.blob, log.offsets[i])
+                if log.blob[ks:ke] == kb:
+                    return None if tomb else bytes(log.blob[ke:log.offsets[i + 1]])
         return MISSING
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -265,7 +288,7 @@ class PackedMap(MutableMapping[str, bytes]):
             run, i = found[1], found[2]
         else:
             kb = key.encode()
-            h = hash(key)
+            h = hash(kb)
             for run in self.runs:
                 i = run.find(kb, h)
                 if i >= 0:
@@ -284,8 +307,9 @@ class PackedMap(MutableMapping[str, bytes]):
         if not isinstance(key, str) or not isinstance(value, (bytes, bytearray)):
             raise TypeError(f"keys are str and values bytes, not {type(key).__name__}, {type(value).__name__}")
         if self.loading:
-            self.hot[key] = bytes(value)
-        elif key in self.hot:
+            self.load_put(key, bytes(value))
+            return
+        if key in self.hot:
             self.hot[key] = bytes(value)
             return
         else:
@@ -299,9 +323,7 @@ class PackedMap(MutableMapping[str, bytes]):
         if self.loading:
             if self._find(key) in (MISSING, None):
                 raise KeyError(key)
-            self.hot[key] = None
-            if len(self.hot) >= self.hot_limit:
-                self._rotate()
+            self.load_put(key, None)
             return
         if self.hot.pop(key, MISSING) is not MISSING or self.warm.pop(key, MISSING) is not MISSING:
             return
@@ -321,6 +343,7 @@ class PackedMap(MutableMapping[str, bytes]):
         self.hot.clear()
         self.warm.clear()
         self.runs.clear()
+        self._log = RunBuilder(0)
         self._found = None
         self._merge = None
         self._run_alive = 0
@@ -363,6 +386,30 @@ class PackedMap(MutableMapping[str, bytes]):
             if out:
                 yield out
 
+    def scan_items(self, slice_size: int = SCAN_SLICE) -> Iterator[list[tuple[str, bytes]]]:
+        """``(key, value)`` pairs, ``slice_size`` at a time, from a snapshot of the runs (a
+        run entry is read when its slice is made: one dead by then is left out). For a caller
+        that needs every entry once without a lookup per key."""
+        if self.loading:
+            raise RuntimeError("a PackedMap cannot be scanned while it loads")
+        pairs = [(k, v) for k, v in self.hot.items() if v is not None]
+        pairs += [(k, v) for k, v in self.warm.items() if v is not None and k not in self.hot]
+        runs = list(self.runs)  # now, with the dicts: a spill meanwhile must not show an entry twice
+        for start in range(0, len(pairs), slice_size):
+            yield pairs[start:start + slice_size]
+        for run in runs:
+            out: list[tuple[str, bytes]] = []
+            for i in range(len(run)):
+                if not run.dead[i]:
+                    key, value = run.entry(i)
+                    if value is not None:
+                        out.append((key, value))
+                        if len(out) >= slice_size:
+                            yield out
+                            out = []
+            if out:
+                yield out
+
     def __iter__(self) -> Iterator[str]:
         for keys in self.scan():
             yield from keys
@@ -370,19 +417,60 @@ class PackedMap(MutableMapping[str, bytes]):
     # --- recovery -----------------------------------------------------------------------------
 
     def begin_load(self) -> None:
-        """Writes from now on shadow older versions without lookups (module docstring)."""
-        self.loading = True
-        self._found = None
+        """Writes from now on shadow older versions without lookups (module docstring); the
+        dicts go to runs first, so that every newer version is in the log or a newer run."""
+        if self.loading:
+            return
         self._merge = None
         self._epoch += 1
+        self._rotate()
+        self._rotate()
+        self.loading = True
+        self._found = None
 
+    def load_put(self, key: str, value: bytes | None) -> None:
+        """Load mode: the newest version of ``key`` (``None``: deleted), without a lookup,
+        appended to the load log; a full log becomes a run."""
+        if not self.loading:
+            raise RuntimeError("load_put outside a load")
+        kb = key.encode()
+        self._log.add(hash(kb), kb, value)
+        if len(self._log.hashes) >= self.hot_limit:
+            self._spill_log()
+
+    def _spill_log(self) -> None:
+        """The load log as a run: sorted by hash, the newest version of each key only
+        (tombstones kept: older runs may hold the key)."""
+        log = self._log
+        hashes, offsets, blob = log.hashes, log.offsets, log.blob
+        if not hashes:
+            return
+        builder = RunBuilder(len(blob))
+        cur_h: int | None = None
+        taken: list[bytes] = []
+        for i in sorted(range(len(hashes)), key=lambda i: (hashes[i], -i)):  # newest first per hash
+            h = hashes[i]
+            ks, ke, _ = _key_bounds(blob, offsets[i])
+            kb = bytes(blob[ks:ke])
+            if h != cur_h:
+                cur_h = h
+                taken = [kb]
+            elif kb in taken:
+                continue
+            else:
+                taken.append(kb)
+            builder.blob += blob[offsets[i]:offsets[i + 1]]
+            builder.hashes.append(h)
+            builder.offsets.append(len(builder.blob))
+        self.runs.insert(0, builder.build())
+        self.stats.spills += 1
+        self._log = RunBuilder(0)
     def finish_load(self) -> Generator[None, None, None]:
         """Everything into one run, newest versions only (sliced: a step per ``MERGE_SLICE``)."""
         if not self.loading:
             return
         epoch = self._epoch
-        self._rotate()
-        self._rotate()
+        self._spill_log()
         if self.runs:
             yield from self._merge_runs(list(self.runs), drop_tombs=True)
         if self._epoch != epoch:
@@ -457,7 +545,8 @@ class PackedMap(MutableMapping[str, bytes]):
                         return
             merged = builder.build()
             for key in merge.killed:  # killed in a source meanwhile: written again or deleted
-                i = merged.find(key.encode(), hash(key))
+                kb = key.encode()
+                i = merged.find(kb, hash(kb))
                 if i >= 0:
                     merged.kill(i)
             first = next((n for n, run in enumerate(self.runs) if run is group[0]), None)

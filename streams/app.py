@@ -29,7 +29,7 @@ from floorwatch.domain.adherence import evaluate_day, realtime_status
 from streams.alerting import WebhookNotifier, run_queue_alerts
 from streams.batches import Acknowledger, apply_each, fatal, settle, take_batches
 from streams.produce import Outbox, kafka_producer, send_batched
-from streams.packed_store import key_slices, packed, packed_store_url
+from streams.packed_store import item_slices, key_slices, packed, packed_store_url
 from streams.rocks_store import PartitionedRocksStore, store_url
 from floorwatch.memory import fix_mmap_threshold, release_free_memory
 from floorwatch.domain.agents import agent_status, apply_agent_event
@@ -261,11 +261,10 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         for agg in built.values():
             agg.prune_minutes(now_ms)  # minutes no rolling window reaches are not built at all
         n = 0
-        for keys in key_slices(contacts, SLICE_SIZE):
-            for cid in keys:
-                raw = contacts.data.get(cid)
-                facts = None if raw is None else unpack(raw)
-                if facts is not None and facts.get("_p") in built:
+        for pairs in item_slices(contacts, SLICE_SIZE):  # no event of these partitions is applied meanwhile
+            for cid, raw in pairs:
+                facts = unpack(raw)
+                if facts.get("_p") in built:
                     built[facts["_p"]].update(cid, None, facts)
                     n += 1
             await asyncio.sleep(0)

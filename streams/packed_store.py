@@ -70,3 +70,14 @@ def key_slices(table: Any, size: int) -> Iterator[list[Any]]:
     keys = list(table.data)
     for start in range(0, len(keys), size):
         yield keys[start:start + size]
+
+
+def item_slices(table: Any, size: int) -> Iterator[list[tuple[Any, Any]]]:
+    """A table's ``(key, value)`` pairs, ``size`` at a time, for a caller that reads every
+    entry once while no other writer touches the keys it cares about (a rebuild)."""
+    packed_map = packed(table)
+    if packed_map is not None:
+        yield from packed_map.scan_items(size)
+        return
+    for keys in key_slices(table, size):
+        yield [(key, value) for key in keys if (value := table.data.get(key)) is not None]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -147,16 +147,19 @@ async def _finish_loads(maps: Iterable[PackedMap]) -> None:
             await asyncio.sleep(0)
 
 
-def apply_changelog_records(data: dict[Any, Any], records: Iterable[Any], last: int,
+def apply_changelog_records(data: MutableMapping[Any, Any], records: Iterable[Any], last: int,
                             key_of: Callable[[bytes], Any], value_of: Callable[[bytes], Any]) -> int:
     """Apply changelog records (``offset``, ``key``, ``value`` bytes; ``None`` value: a
     tombstone) up to offset ``last`` to ``data``, one by one in offset order; returns how many."""
     n = 0
+    put = data.load_put if isinstance(data, PackedMap) and data.loading else None
     for rec in records:
         if rec.offset > last:
             break
         key = key_of(rec.key)
-        if rec.value is None:
+        if put is not None:  # the newest version, no lookup, nothing kept per record
+            put(key, None if rec.value is None else value_of(rec.value))
+        elif rec.value is None:
             data.pop(key, None)
         else:
             data[key] = value_of(rec.value)

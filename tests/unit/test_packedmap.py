@@ -56,7 +56,7 @@ def test_run_layout_long_keys_empty_values_and_tombstones() -> None:
     got = {run.entry(i)[0]: run.entry(i)[1] for i in range(len(run))}
     assert got == {long_key: b"v", "e": b"", "t": None, "é": b"\x00\xff"}
     assert list(run.hashes) == sorted(run.hashes)
-    assert run.find("é".encode(), hash("é")) >= 0 and run.find(b"x", hash("x")) == -1
+    assert run.find("é".encode(), hash("é".encode())) >= 0 and run.find(b"x", hash(b"x")) == -1
     # bytes: hashes 8 + offsets 4 each (+1 offset), dead flag 1, headers 2 (+4 for the long key)
     assert run.nbytes == (40_000 + 1 + 1 + 1 + 2 + 2) + 4 * 2 + 4 + 4 + 8 * 4 + 4 * 5
 
@@ -147,8 +147,8 @@ def test_a_new_load_abandons_a_merge_in_flight() -> None:
     try:
         steps = m.maintenance()
         next(steps)
+        m.begin_load()  # the dicts become runs first
         runs_before = list(m.runs)
-        m.begin_load()
         m["k1"] = b"y"
         drain(steps)  # abandoned: installs nothing
         assert all(a is b for a, b in zip(m.runs, runs_before, strict=True))
@@ -160,7 +160,7 @@ def test_a_new_load_abandons_a_merge_in_flight() -> None:
 
 def test_hash_collisions_keep_keys_apart_through_merges_and_tombstones(monkeypatch) -> None:
     keys = [f"c{i}" for i in range(12)]
-    monkeypatch.setattr(packedmap, "hash", lambda k: 42 if k.startswith("c") else hash(k), raising=False)
+    monkeypatch.setattr(packedmap, "hash", lambda kb: 42 if kb.startswith(b"c") else hash(kb), raising=False)
     m = PackedMap(hot_limit=3, fanout=2)
     m.begin_load()
     for k in keys:
@@ -243,3 +243,15 @@ def test_memory_per_entry_in_runs() -> None:
     # 15-byte key + 95-byte value + 2-byte header + 8 hash + 4 offset + 1 dead flag
     assert m.nbytes() == run_entries * (15 + 95 + 2 + 8 + 4 + 1) + 4 * len(m.runs)
     assert isinstance(m.runs[0], Run)
+
+
+def test_scan_items_lists_each_entry_once_even_across_a_spill() -> None:
+    m = PackedMap(hot_limit=4)
+    for i in range(10):
+        m[f"k{i}"] = str(i).encode()
+    scan = m.scan_items(slice_size=2)
+    seen = list(next(scan))
+    for i in range(10, 14):  # spills the warm dict meanwhile
+        m[f"k{i}"] = b"late"
+    seen += [pair for part in scan for pair in part]
+    assert sorted(seen) == sorted((f"k{i}", str(i).encode()) for i in range(10))
