@@ -26,13 +26,23 @@ Finality (bounded memory for a floor that runs for months): an interval ``(queue
 one partition is *folded* once ``end + 2W < now`` — every contact offered in it has had its
 window closed for W, so only a contact arriving more than 2W after its offer could still change
 it. Folding turns its live counts into one *final record* ``{"_p", "c": [customer contacts,
-repeats, eligible, resolved], "a": {agent: [eligible, resolved]}}`` (the agents' figures belong
-to the interval's local date); a contact of a folded interval is never counted live again, and
-a projection that would change one (a late record) is refused by ``accepts``. Projections stay
-in the customers table uncounted, as context of newer contacts, until ``droppable`` says the
-last interval they can affect is folded too (``offered + 3W``, rounded up to an interval end).
-While a projection whose offer lies within W of an interval was accepted in the last
-``fold_quiet_ms`` (a replay of past days still streaming in), that interval is not folded yet.
+repeats, eligible, resolved]}`` (table ``fcr-final``) and adds its agents' ``[eligible,
+resolved]`` rows to the *day record* of its local date and partition ``{"_p", "a": {agent:
+[eligible, resolved]}}`` (table ``fcr-agent-final``, key ``"{date}|{partition}"``): the
+agents' final figures are kept once per (date, partition), not once per interval (an agent
+answers in many intervals of a day: per interval they cost ~290 bytes a retained contact).
+The day record is held as its JSON bytes (``Fold.days``, ``load_day``); the aggregator keeps
+its rows parsed only while the date can still change (a live interval of it), and reads a
+closed date's bytes when a figure of it is asked for. A final record that still holds ``"a"``
+(written before day records existed) is accepted: its rows count for its date.
+
+A contact of a folded interval is never counted live again, and a projection that would change
+one (a late record) is refused by ``accepts``. Projections stay in the customers table
+uncounted, as context of newer contacts, until ``droppable`` says the last interval they can
+affect is folded too (``offered + 3W``, rounded up to an interval end). While a projection
+whose offer lies within W of an interval was accepted in the last ``fold_quiet_ms`` (a replay
+of past days still streaming in), that interval is not folded yet. Final records and day
+records expire with retention (``expire_final``, ``expire_days``).
 Published figures are final + live (``interval_figures``, ``agent_day_figures``).
 """
 
@@ -40,18 +50,24 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date as date_cls
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from floorwatch.domain.contacts import Facts, outcome
-from floorwatch.domain.intervals import interval_end_ms, interval_start_ms, local_date
+from floorwatch.domain.intervals import day_bounds_ms, interval_end_ms, interval_start_ms, local_date
 from floorwatch.domain.queue_metrics import ANSWERED, Counts
 
 Projection = dict[str, Any]  # {"o": offered_ms, "q": queue, "p": parent | None, "a": agent | None, "r": False | None}
-# {"_p": partition, "c": [customer, repeat, eligible, resolved], "a": {agent: [eligible, resolved]}}
+# {"_p": partition, "c": [customer, repeat, eligible, resolved]} (written before day records
+# existed: also "a": {agent: [eligible, resolved]})
 FinalRecord = dict[str, Any]
+AgentRows = dict[str, list[int]]  # agent -> [eligible, resolved]
 HOUR_MS = 3_600_000
 FOLD_PER_PASS = 2_000  # intervals one publisher pass folds at most (the rest: the next pass)
 FOLD_SLICE = 200  # final records built between two turns of the event loop
@@ -160,6 +176,64 @@ def parse_final_key(key: str) -> tuple[IntervalKey, int]:
     return (queue, int(start)), int(part)
 
 
+def agent_final_key(day: str, partition: int) -> str:
+    """Key of a day record (agents' final figures of a local date) in ``fcr-agent-final``."""
+    return f"{day}|{partition}"
+
+
+def parse_agent_final_key(key: str) -> tuple[str, int]:
+    """``(date, partition)`` of a day record's key."""
+    day, part = key.rsplit("|", 1)
+    return day, int(part)
+
+
+def day_record(partition: int, rows: AgentRows) -> bytes:
+    """A day record's value as the table holds it (JSON bytes, ``_p`` first)."""
+    return orjson.dumps({"_p": partition, "a": rows})
+
+
+def day_record_rows(value: bytes | dict[str, Any]) -> AgentRows:
+    """The agents' rows of a day record (its bytes, or a dict where a store decoded the JSON)."""
+    rec = value if isinstance(value, dict) else orjson.loads(value)
+    rows: AgentRows = rec["a"]
+    return rows
+
+
+_PARTITION_PREFIX = re.compile(rb'\{"_p":(\d+)[,}]')
+
+
+def day_record_partition(value: bytes | dict[str, Any]) -> int | None:
+    """The partition of a day record without parsing its rows (``_p`` comes first)."""
+    if isinstance(value, dict):
+        return value.get("_p")
+    m = _PARTITION_PREFIX.match(value)
+    if m is not None:
+        return int(m.group(1))
+    part = orjson.loads(value).get("_p")
+    return part if isinstance(part, int) else None
+
+
+def by_date(agent_days: Iterable[AgentDay]) -> dict[str, list[str]]:
+    """Agents per date: figures read a date at a time parse each closed day record once."""
+    out: dict[str, list[str]] = {}
+    for agent, day in agent_days:
+        out.setdefault(day, []).append(agent)
+    return out
+
+
+@dataclass(slots=True)
+class Fold:
+    """What folding some intervals of one partition writes: ``intervals`` (their final records,
+    table ``fcr-final``) and, once ``FcrAggregator.finish_fold`` ran, ``days`` (the complete
+    day record of each local date they belong to, table ``fcr-agent-final``: the date's
+    earlier folds plus these intervals' agents' rows)."""
+
+    partition: int
+    intervals: dict[IntervalKey, FinalRecord] = field(default_factory=dict)
+    agent_rows: dict[str, AgentRows] = field(default_factory=dict)  # date -> the folded intervals' rows
+    days: dict[str, bytes] = field(default_factory=dict)
+
+
 def _root_of(contacts: dict[str, Projection], proj: Projection) -> Projection:
     """The root of a projection's transfer chain among ``contacts`` (itself without a parent;
     the last one found when a parent is missing or the links loop)."""
@@ -180,7 +254,9 @@ class FcrAggregator:
     ``agent_days[(agent, date)]`` holds ``[eligible, resolved]``, both over the contacts of
     intervals not folded yet. ``advance(now)`` re-derives customers whose contacts' windows
     closed, so FCR matures without new events. Final: ``final[(queue, start_ms)]`` holds the
-    final record of a folded interval and ``final_agent_days`` its agents' sums.
+    final record of a folded interval; ``day_records[date]`` the bytes of the date's day record
+    (its agents' final sums), parsed in ``open_days`` only while the date has live intervals;
+    ``legacy_days`` the rows of final records that still hold ``"a"``.
     """
 
     tz: ZoneInfo
@@ -196,7 +272,11 @@ class FcrAggregator:
     dirty_agent_days: set[AgentDay] = field(default_factory=set)
     interval_agents: dict[IntervalKey, dict[str, list[int]]] = field(default_factory=dict)  # live, per interval
     final: dict[IntervalKey, FinalRecord] = field(default_factory=dict)
-    final_agent_days: dict[AgentDay, list[int]] = field(default_factory=dict)
+    day_records: dict[str, bytes] = field(default_factory=dict)  # date -> day record (JSON bytes)
+    open_days: dict[str, AgentRows] = field(default_factory=dict)  # parsed day records of live dates
+    live_per_date: dict[str, int] = field(default_factory=dict)  # date -> live intervals of it
+    legacy_days: dict[str, AgentRows] = field(default_factory=dict)  # rows of final records with "a"
+    _parsed: tuple[str, bytes, AgentRows] | None = None  # the last closed day record read
     folding: set[IntervalKey] = field(default_factory=set)  # final record written, not yet acknowledged
     expired_before_ms: int | None = None  # intervals starting earlier are gone (retention_days)
     fold_heap: list[tuple[int, str, int]] = field(default_factory=list)  # (fold at, queue, start)
@@ -267,6 +347,7 @@ class FcrAggregator:
         counts = self.intervals.get(key)
         if counts is None:
             counts = self.intervals[key] = Counts()
+            self._live_added(day)
             if key not in self.fold_scheduled:
                 self.fold_scheduled.add(key)
                 heapq.heappush(self.fold_heap, (self._fold_at_ms(start), fcr.queue, start))
@@ -276,6 +357,7 @@ class FcrAggregator:
         counts.fcr_resolved += sign * fcr.resolved
         if counts.customer_contacts == 0:
             del self.intervals[key]
+            self._live_gone(day)
         self.dirty_intervals.add(key)
         if fcr.eligible and fcr.agent is not None:
             akey = (fcr.agent, day)
@@ -294,9 +376,26 @@ class FcrAggregator:
                     del self.interval_agents[key]
             self.dirty_agent_days.add(akey)
 
+    def _live_added(self, day: str) -> None:
+        """A live interval of ``day`` appeared: the date can change, its day record is parsed."""
+        n = self.live_per_date.get(day, 0)
+        self.live_per_date[day] = n + 1
+        if n == 0 and day in self.day_records:
+            self.open_days[day] = day_record_rows(self.day_records[day])
+
+    def _live_gone(self, day: str) -> None:
+        """A live interval of ``day`` left (folded or emptied): the last one closes the date."""
+        n = self.live_per_date[day] - 1
+        if n:
+            self.live_per_date[day] = n
+        else:
+            del self.live_per_date[day]
+            self.open_days.pop(day, None)
+
     def take_dirty(self) -> tuple[set[IntervalKey], set[AgentDay]]:
         intervals, days = self.dirty_intervals, self.dirty_agent_days
         self.dirty_intervals, self.dirty_agent_days = set(), set()
+        self._parsed = None
         return intervals, days
 
     # --- what is published: final + live -------------------------------------------------------
@@ -317,14 +416,41 @@ class FcrAggregator:
         return out if out.customer_contacts else None
 
     def agent_day_figures(self, akey: AgentDay) -> list[int] | None:
-        """``[eligible, resolved]`` of an agent's day (final + live); ``None`` when nothing."""
-        live = self.agent_days.get(akey)
-        fin = self.final_agent_days.get(akey)
-        if fin is None:
-            return None if live is None else list(live)
-        if live is None:
-            return list(fin)
-        return [fin[0] + live[0], fin[1] + live[1]]
+        """``[eligible, resolved]`` of an agent's day (final + live); ``None`` when nothing.
+
+        A closed date's day record is parsed on demand; the last one read is kept until
+        ``take_dirty`` (ask for a date's agents together: see ``by_date``)."""
+        agent, day = akey
+        out: list[int] | None = None
+        for row in (self._day_rows(day).get(agent), self.legacy_days.get(day, {}).get(agent),
+                    self.agent_days.get(akey)):
+            if row is not None:
+                out = list(row) if out is None else [out[0] + row[0], out[1] + row[1]]
+        return out
+
+    def _day_rows(self, day: str) -> AgentRows:
+        """The rows of ``day``'s day record (empty without one); not to be changed."""
+        rows = self.open_days.get(day)
+        if rows is not None:
+            return rows
+        raw = self.day_records.get(day)
+        if raw is None:
+            return {}
+        held = self._parsed
+        if held is not None and held[0] == day and held[1] is raw:
+            return held[2]
+        rows = day_record_rows(raw)
+        self._parsed = (day, raw, rows)
+        return rows
+
+    def agent_day_keys(self) -> Iterator[AgentDay]:
+        """Every (agent, date) that has a figure (final or live); parses every day record."""
+        seen: set[AgentDay] = set(self.agent_days)
+        for day in self.day_records:
+            seen.update((agent, day) for agent in self._day_rows(day))
+        for day, rows in self.legacy_days.items():
+            seen.update((agent, day) for agent in rows)
+        return iter(seen)
 
     # --- finality ---------------------------------------------------------------------------------
 
@@ -413,56 +539,108 @@ class FcrAggregator:
         """The final record of an interval from its live counts (their values at this instant)."""
         counts = self.intervals.get(key) or Counts()
         return {"_p": partition,
-                "c": [counts.customer_contacts, counts.repeat_contacts, counts.fcr_eligible, counts.fcr_resolved],
-                "a": {agent: list(row) for agent, row in self.interval_agents.get(key, {}).items()}}
+                "c": [counts.customer_contacts, counts.repeat_contacts, counts.fcr_eligible, counts.fcr_resolved]}
 
-    def apply_fold(self, key: IntervalKey, record: FinalRecord) -> None:
-        """The interval's final record is persisted (acknowledged): it replaces the interval's
-        live counts, whatever they became meanwhile (a change after ``end + 2W`` is late).
-        Idempotent: folding a folded interval again changes nothing."""
-        self.folding.discard(key)
-        if key in self.final:
-            return
-        live = self.intervals.pop(key, None)
-        day = local_date(key[1], self.tz).isoformat()
-        for agent, row in self.interval_agents.pop(key, {}).items():
-            akey = (agent, day)
-            total = self.agent_days[akey]
-            total[0] -= row[0]
-            total[1] -= row[1]
-            if total[0] == 0:
-                del self.agent_days[akey]
-            self.dirty_agent_days.add(akey)
-        self.load_final(key, record)
-        if live is not None or record["c"][0]:
-            self.dirty_intervals.add(key)
+    def fold_interval(self, fold: Fold, key: IntervalKey) -> None:
+        """Add an interval (from ``due_folds``) to ``fold``: its final record and its agents' rows."""
+        fold.intervals[key] = self.final_record(key, fold.partition)
+        agents = self.interval_agents.get(key)
+        if agents:
+            rows = fold.agent_rows.setdefault(local_date(key[1], self.tz).isoformat(), {})
+            for agent, row in agents.items():
+                held = rows.setdefault(agent, [0, 0])
+                held[0] += row[0]
+                held[1] += row[1]
+
+    def finish_fold(self, fold: Fold) -> None:
+        """``fold.days``: each date's day record with the folded intervals' rows added (the
+        records held are left as they are until ``apply_fold``)."""
+        for day, added in fold.agent_rows.items():
+            rows = dict(self._day_rows(day))
+            for agent, row in added.items():
+                held = rows.get(agent)
+                rows[agent] = list(row) if held is None else [held[0] + row[0], held[1] + row[1]]
+            fold.days[day] = day_record(fold.partition, rows)
+
+    def fold(self, keys: Iterable[IntervalKey], partition: int) -> Fold:
+        """``fold_interval`` for every key of ``keys``, then ``finish_fold``."""
+        out = Fold(partition)
+        for key in keys:
+            self.fold_interval(out, key)
+        self.finish_fold(out)
+        return out
+
+    def apply_fold(self, fold: Fold) -> None:
+        """The fold's records are persisted (acknowledged): they replace the intervals' live
+        counts, whatever they became meanwhile (a change after ``end + 2W`` is late).
+        Idempotent: applying a fold again changes nothing."""
+        for key, record in fold.intervals.items():
+            self.folding.discard(key)
+            if key in self.final:
+                continue
+            live = self.intervals.pop(key, None)
+            day = local_date(key[1], self.tz).isoformat()
+            if live is not None:
+                self._live_gone(day)
+            for agent, row in self.interval_agents.pop(key, {}).items():
+                akey = (agent, day)
+                total = self.agent_days[akey]
+                total[0] -= row[0]
+                total[1] -= row[1]
+                if total[0] == 0:
+                    del self.agent_days[akey]
+                self.dirty_agent_days.add(akey)
+            self.load_final(key, record)
+        for day, raw in fold.days.items():
+            self._set_day(day, raw, dirty=False)  # its agents were marked with the live rows
 
     def load_final(self, key: IntervalKey, record: FinalRecord) -> None:
-        """Hold an interval's final record (on a fold, or on a rebuild from the table)."""
+        """Hold an interval's final record (on a fold, or on a rebuild from the table); the
+        rows of one that still holds ``"a"`` count for its date."""
         if key in self.final:
             self._unload_final(key)
         self.final[key] = record
-        day = local_date(key[1], self.tz).isoformat()
-        for agent, row in record["a"].items():
-            akey = (agent, day)
-            total = self.final_agent_days.setdefault(akey, [0, 0])
-            total[0] += row[0]
-            total[1] += row[1]
-            self.dirty_agent_days.add(akey)
+        self._legacy_rows(key, record, 1)
         self.dirty_intervals.add(key)
 
     def _unload_final(self, key: IntervalKey) -> None:
         record = self.final.pop(key)
-        day = local_date(key[1], self.tz).isoformat()
-        for agent, row in record["a"].items():
-            akey = (agent, day)
-            total = self.final_agent_days[akey]
-            total[0] -= row[0]
-            total[1] -= row[1]
-            if total[0] == 0 and total[1] == 0:
-                del self.final_agent_days[akey]
-            self.dirty_agent_days.add(akey)
+        self._legacy_rows(key, record, -1)
         self.dirty_intervals.add(key)
+
+    def _legacy_rows(self, key: IntervalKey, record: FinalRecord, sign: int) -> None:
+        if not record.get("a"):
+            return
+        day = local_date(key[1], self.tz).isoformat()
+        rows = self.legacy_days.setdefault(day, {})
+        for agent, row in record["a"].items():
+            total = rows.setdefault(agent, [0, 0])
+            total[0] += sign * row[0]
+            total[1] += sign * row[1]
+            if total[0] == 0 and total[1] == 0:
+                del rows[agent]
+            self.dirty_agent_days.add((agent, day))
+        if not rows:
+            del self.legacy_days[day]
+
+    def load_day(self, day: str, value: bytes | dict[str, Any]) -> None:
+        """Hold a date's day record (on a rebuild from the table; a dict where the store
+        decoded its JSON); its agents' figures are to be published."""
+        self._set_day(day, value if isinstance(value, bytes) else orjson.dumps(value), dirty=True)
+
+    def _set_day(self, day: str, raw: bytes, dirty: bool) -> None:
+        old = self.day_records.get(day)
+        if old is not None and old is not raw and old != raw:
+            self.dirty_agent_days.update((agent, day) for agent in self._day_rows(day))
+        self.day_records[day] = raw
+        rows = None
+        if day in self.live_per_date:
+            rows = self.open_days[day] = day_record_rows(raw)
+        else:
+            self.open_days.pop(day, None)
+        if dirty:
+            self.dirty_agent_days.update((agent, day) for agent in (rows if rows is not None
+                                                                      else day_record_rows(raw)))
 
     def expire_final(self, cutoff_ms: int, limit: int) -> list[IntervalKey]:
         """Final records of intervals starting before ``cutoff_ms`` (retention_days), at most
@@ -473,6 +651,22 @@ class FcrAggregator:
         gone = [key for key in itertools.islice((k for k in self.final if k[1] < cutoff_ms), limit)]
         for key in gone:
             self._unload_final(key)
+        return gone
+
+    def expire_days(self, cutoff_ms: int, limit: int) -> list[str]:
+        """Day records of dates whose every interval starts before ``cutoff_ms``, at most
+        ``limit`` of them, forgotten; returns their dates (to tombstone). Their agents'
+        figures become tombstones unless something else still counts for them."""
+        if self.expired_before_ms is None or cutoff_ms > self.expired_before_ms:
+            self.expired_before_ms = cutoff_ms
+        gone = list(itertools.islice(
+            (d for d in self.day_records if day_bounds_ms(date_cls.fromisoformat(d), self.tz)[1] <= cutoff_ms),
+            limit))
+        for day in gone:
+            self.dirty_agent_days.update((agent, day) for agent in self._day_rows(day))
+            del self.day_records[day]
+            self.open_days.pop(day, None)
+            self._parsed = None
         return gone
 
     def droppable(self, contacts: dict[str, Projection] | None, now_ms: int) -> list[str]:

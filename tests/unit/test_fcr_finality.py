@@ -1,6 +1,7 @@
 """FCR finality (floorwatch.domain.fcr): intervals folded into final records once their
-contributions cannot change (end + 2W), projections kept as context until offered + 3W, late
-projections refused, final records expired with retention — and the memory this bounds.
+contributions cannot change (end + 2W), their agents' rows into one day record per (local
+date, partition), projections kept as context until offered + 3W, late projections refused,
+final and day records expired with retention — and the memory this bounds.
 
 Time zone Asia/Shanghai (UTC+8, no DST), 30-minute intervals. Hand anchor (as in test_fcr.py):
 2024-03-10 08:00 Shanghai = 2024-03-10T00:00Z = 1_710_028_800_000 ms.
@@ -11,13 +12,20 @@ from __future__ import annotations
 import gc
 import random
 import tracemalloc
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from floorwatch.domain.fcr import (
     FcrAggregator,
+    agent_final_key,
     apply_projection,
+    by_date,
+    day_record_partition,
     final_key,
+    parse_agent_final_key,
     parse_final_key,
 )
 from floorwatch.domain.queue_metrics import Counts
@@ -45,14 +53,33 @@ def counts(cc: int, rep: int, elig: int, res: int) -> Counts:
     return Counts(customer_contacts=cc, repeat_contacts=rep, fcr_eligible=elig, fcr_resolved=res)
 
 
-def fold_all(agg: FcrAggregator, now_ms: int, table: dict[str, dict] | None = None, partition: int = 0) -> list:
-    """What the worker does: build the due final records, persist them (``table``), apply."""
+@dataclass
+class Tables:
+    """The worker's two tables of final figures: ``fcr-final`` and ``fcr-agent-final``."""
+
+    intervals: dict[str, dict] = field(default_factory=dict)
+    days: dict[str, bytes] = field(default_factory=dict)
+
+    def rebuilt(self, window_ms: int = W) -> FcrAggregator:
+        """An aggregator holding what a restarted worker loads (before the customers)."""
+        agg = FcrAggregator(TZ, 30, window_ms)
+        for key, rec in self.intervals.items():
+            agg.load_final(parse_final_key(key)[0], rec)
+        for key, raw in self.days.items():
+            agg.load_day(parse_agent_final_key(key)[0], raw)
+        return agg
+
+
+def fold_all(agg: FcrAggregator, now_ms: int, tables: Tables | None = None, partition: int = 0) -> list:
+    """What the worker does: build the due final and day records, persist them, apply."""
     keys = agg.due_folds(now_ms)
-    for key in keys:
-        rec = agg.final_record(key, partition)
-        if table is not None:
-            table[final_key(key[0], key[1], partition)] = rec
-        agg.apply_fold(key, rec)
+    fold = agg.fold(keys, partition)
+    if tables is not None:
+        for key, rec in fold.intervals.items():
+            tables.intervals[final_key(key[0], key[1], partition)] = rec
+        for day, raw in fold.days.items():
+            tables.days[agent_final_key(day, partition)] = raw
+    agg.apply_fold(fold)
     return keys
 
 
@@ -81,14 +108,17 @@ def test_an_interval_is_folded_only_after_its_end_plus_two_windows() -> None:
     assert agg.due_folds(FOLD_AT_1) == []  # final once end + 2W < now: not at the instant itself
     assert agg.due_folds(FOLD_AT_1 + 1) == [K1]
     assert agg.due_folds(FOLD_AT_1 + 2) == []  # handed out once
-    rec = agg.final_record(K1, 5)
-    assert rec == {"_p": 5, "c": [1, 0, 1, 1], "a": {"a1": [1, 1]}}
+    fold = agg.fold([K1], 5)
+    rec = {"_p": 5, "c": [1, 0, 1, 1]}
+    assert fold.intervals == {K1: rec}
+    assert fold.days == {"2024-03-10": b'{"_p":5,"a":{"a1":[1,1]}}'}
     agg.take_dirty()
-    agg.apply_fold(K1, rec)
-    # live counts moved into the final record: the published figures did not change
+    agg.apply_fold(fold)
+    # live counts moved into the final and day records: the published figures did not change
     assert (agg.intervals, agg.agent_days, agg.interval_agents) == ({}, {}, {})
     assert agg.final == {K1: rec}
-    assert agg.final_agent_days == {("a1", "2024-03-10"): [1, 1]}
+    assert agg.day_records == {"2024-03-10": b'{"_p":5,"a":{"a1":[1,1]}}'}
+    assert agg.open_days == {} and agg.live_per_date == {}  # the date is closed: bytes only
     assert agg.interval_figures(K1) == counts(1, 0, 1, 1)
     assert agg.agent_day_figures(("a1", "2024-03-10")) == [1, 1]
     assert agg.take_dirty() == ({K1}, {("a1", "2024-03-10")})
@@ -99,10 +129,10 @@ def test_refolding_and_re_deriving_a_folded_interval_change_nothing() -> None:
     contacts = {"c1": proj(C1, a="a1"), "c2": proj(C1 + 2 * MIN, a="a2", r=False)}  # c2 repeats c1
     agg.update("X", contacts, C1 + W + 2 * MIN)
     assert agg.intervals == {K1: counts(2, 1, 2, 0)}  # c1 followed by c2; c2 says unresolved
-    fold_all(agg, FOLD_AT_1 + 1)
+    fold = agg.fold(agg.due_folds(FOLD_AT_1 + 1), 0)
+    agg.apply_fold(fold)
     assert agg.interval_figures(K1) == counts(2, 1, 2, 0)
-    rec = agg.final[K1]
-    agg.apply_fold(K1, rec)  # the same fold again (a retried pass)
+    agg.apply_fold(fold)  # the same fold again (a retried pass)
     agg.update("X", contacts, FOLD_AT_1 + 2)  # a re-derivation of the customer (context only)
     agg.advance(FOLD_AT_1 + 3, {"X": contacts}.get)
     assert agg.intervals == {}
@@ -117,12 +147,10 @@ def test_a_restart_between_the_final_record_and_the_drop_counts_nothing_twice() 
     contacts = {"c1": proj(C1, a="a1"), "c3": proj(C1 + 30 * HOUR, a="a2")}  # c3: 30 h later, no repeat
     now = FOLD_AT_1 + 1
     agg.update("X", contacts, now)
-    final_table: dict[str, dict] = {}
-    assert fold_all(agg, now, final_table) == [K1]
-    # the worker dies now: the final record is persisted, both projections are still there
-    rebuilt = FcrAggregator(TZ, 30, W)
-    for key, rec in final_table.items():
-        rebuilt.load_final(parse_final_key(key)[0], rec)
+    tables = Tables()
+    assert fold_all(agg, now, tables) == [K1]
+    # the worker dies now: the final records are persisted, both projections are still there
+    rebuilt = tables.rebuilt()
     rebuilt.update("X", contacts, now)
     k3 = ("support", local_ms("2024-03-11 15:30:00"))
     for a in (agg, rebuilt):
@@ -211,13 +239,128 @@ def test_final_records_expire_with_retention() -> None:
     agg.take_dirty()
     assert agg.expire_final(K1[1], 10) == []  # an interval starting at the cutoff is kept
     assert agg.expire_final(K1[1] + 1, 10) == [K1]
-    assert (agg.final, agg.final_agent_days) == ({}, {})
+    assert agg.final == {}
     assert agg.interval_figures(K1) is None  # published as a tombstone
-    assert agg.agent_day_figures(("a1", "2024-03-10")) is None
-    assert agg.take_dirty() == ({K1}, {("a1", "2024-03-10")})
+    assert agg.take_dirty() == ({K1}, set())
+    # the day record goes once every interval of its date starts before the cutoff
+    day_end = local_ms("2024-03-11 00:00:00")
+    assert agg.expire_days(day_end - 1, 10) == []
+    assert agg.agent_day_figures(("a1", "2024-03-10")) == [1, 1]
+    assert agg.expire_days(day_end, 10) == ["2024-03-10"]
+    assert agg.day_records == {}
+    assert agg.agent_day_figures(("a1", "2024-03-10")) is None  # published as a tombstone
+    assert agg.take_dirty() == (set(), {("a1", "2024-03-10")})
     agg.update("X", contacts, FOLD_AT_1 + 2)  # an expired interval is not counted again
     assert agg.intervals == {}
     assert not agg.accepts(contacts, "c1", proj(C1, r=False), FOLD_AT_1 + 2)
+
+
+# --- day records: the agents' final figures, one record per (local date, partition) --------
+
+K2 = ("support", local_ms("2024-03-10 10:00:00"))
+FOLD_AT_2 = local_ms("2024-03-12 10:30:00")  # K2's end + 2W
+DATE_1 = "2024-03-10"  # the local date of K1 and K2
+
+
+def two_partitions() -> tuple[FcrAggregator, FcrAggregator]:
+    """Partition 0: c1 (K1, a1, resolved), c2 (K2, a2, wrap-up unresolved), c3 (K2, a1,
+    resolved); partition 1: c4 (K2, a1, resolved). Every customer has one contact."""
+    agg0, agg1 = FcrAggregator(TZ, 30, W), FcrAggregator(TZ, 30, W)
+    now = local_ms("2024-03-11 10:30:00")  # every window closed
+    agg0.update("X", {"c1": proj(C1, a="a1")}, now)
+    agg0.update("Z", {"c2": proj(local_ms("2024-03-10 10:05:00"), a="a2", r=False)}, now)
+    agg0.update("X2", {"c3": proj(local_ms("2024-03-10 10:20:00"), a="a1")}, now)
+    agg1.update("Y", {"c4": proj(local_ms("2024-03-10 10:10:00"), a="a1")}, now)
+    return agg0, agg1
+
+
+def test_folds_of_two_intervals_add_to_one_day_record_per_partition() -> None:
+    agg0, agg1 = two_partitions()
+    t0, t1 = Tables(), Tables()
+    assert fold_all(agg0, FOLD_AT_1 + 1, t0, partition=0) == [K1]  # K2 is not due yet
+    assert fold_all(agg1, FOLD_AT_1 + 1, t1, partition=1) == []
+    assert t0.intervals == {final_key(*K1, 0): {"_p": 0, "c": [1, 0, 1, 1]}}
+    assert t0.days == {"2024-03-10|0": b'{"_p":0,"a":{"a1":[1,1]}}'}
+    # K2 is live: the date can change, its day record is held parsed; figures final + live
+    assert agg0.open_days == {DATE_1: {"a1": [1, 1]}} and agg0.live_per_date == {DATE_1: 1}
+    assert agg0.agent_day_figures(("a1", DATE_1)) == [2, 2]  # c1 final, c3 live
+    assert agg0.agent_day_figures(("a2", DATE_1)) == [1, 0]
+    assert fold_all(agg0, FOLD_AT_2 + 1, t0, partition=0) == [K2]
+    assert fold_all(agg1, FOLD_AT_2 + 1, t1, partition=1) == [K2]
+    assert t0.intervals[final_key(*K2, 0)] == {"_p": 0, "c": [2, 0, 2, 1]}
+    assert t0.days == {"2024-03-10|0": b'{"_p":0,"a":{"a1":[2,2],"a2":[1,0]}}'}
+    assert t1.intervals == {final_key(*K2, 1): {"_p": 1, "c": [1, 0, 1, 1]}}
+    assert t1.days == {"2024-03-10|1": b'{"_p":1,"a":{"a1":[1,1]}}'}
+    for agg in (agg0, agg1):  # closed: nothing parsed, nothing live
+        assert (agg.open_days, agg.live_per_date, agg.agent_days, agg.interval_agents) == ({}, {}, {}, {})
+    # what the API sums over the partitions: a1 3 eligible, 3 resolved; a2 1, 0
+    assert agg0.agent_day_figures(("a1", DATE_1)) == [2, 2]
+    assert agg1.agent_day_figures(("a1", DATE_1)) == [1, 1]
+    assert agg0.agent_day_figures(("a2", DATE_1)) == [1, 0]
+    assert agg1.agent_day_figures(("a2", DATE_1)) is None
+    assert agg0.interval_figures(K2) == counts(2, 0, 2, 1)
+    assert sorted(agg0.agent_day_keys()) == [("a1", DATE_1), ("a2", DATE_1)]
+
+
+def test_a_closed_day_is_read_back_from_its_bytes() -> None:
+    raw = b'{"_p":3,"a":{"a1":[2,2],"a2":[1,0]}}'
+    agg = FcrAggregator(TZ, 30, W)
+    agg.load_day(DATE_1, raw)
+    assert agg.day_records == {DATE_1: raw} and agg.open_days == {}
+    assert agg.take_dirty() == (set(), {("a1", DATE_1), ("a2", DATE_1)})  # republished after a rebuild
+    assert agg.agent_day_figures(("a1", DATE_1)) == [2, 2]
+    assert agg.agent_day_figures(("a2", DATE_1)) == [1, 0]
+    assert agg.agent_day_figures(("a3", DATE_1)) is None
+    assert agg.agent_day_figures(("a1", "2024-03-11")) is None
+    assert agg._parsed is not None and agg._parsed[1] is raw  # one day kept parsed until the pass ends
+    agg.take_dirty()
+    assert agg._parsed is None
+    # a store that decoded the JSON (RocksDB) hands a dict: the same bytes are held
+    agg2 = FcrAggregator(TZ, 30, W)
+    agg2.load_day(DATE_1, orjson.loads(raw))
+    assert agg2.day_records == {DATE_1: raw}
+    assert day_record_partition(raw) == 3 and day_record_partition(orjson.loads(raw)) == 3
+    assert day_record_partition(b'{"a":{},"_p":5}') == 5  # another key order: parsed
+    assert agent_final_key(DATE_1, 3) == "2024-03-10|3" and parse_agent_final_key("2024-03-10|3") == (DATE_1, 3)
+    assert by_date([("a1", DATE_1), ("a2", "2024-03-11"), ("a3", DATE_1)]) == {
+        DATE_1: ["a1", "a3"], "2024-03-11": ["a2"]}
+
+
+def test_a_closed_day_reopened_by_a_new_interval_is_parsed_and_folded_into_again() -> None:
+    agg0, _ = two_partitions()
+    fold_all(agg0, FOLD_AT_2 + 1)
+    assert agg0.open_days == {}
+    # a new customer's contact in 15:00, an interval of that date never counted (accepted)
+    c5 = local_ms("2024-03-10 15:10:00")
+    k5 = ("support", local_ms("2024-03-10 15:00:00"))
+    now = FOLD_AT_2 + HOUR
+    assert agg0.accepts(None, "c5", proj(c5, a="a2"), now)
+    agg0.update("V", {"c5": proj(c5, a="a2")}, now)
+    assert agg0.open_days == {DATE_1: {"a1": [2, 2], "a2": [1, 0]}}
+    assert agg0.agent_day_figures(("a2", DATE_1)) == [2, 1]
+    tables = Tables()
+    assert fold_all(agg0, local_ms("2024-03-12 15:30:00") + 1, tables) == [k5]  # its end + 2W
+    assert tables.days == {"2024-03-10|0": b'{"_p":0,"a":{"a1":[2,2],"a2":[2,1]}}'}
+    assert agg0.open_days == {} and agg0.agent_day_figures(("a2", DATE_1)) == [2, 1]
+
+
+def test_a_final_record_that_still_holds_agents_counts_for_its_date() -> None:
+    """A worker upgraded in place recovers final records written with ``"a"``."""
+    agg = FcrAggregator(TZ, 30, W)
+    agg.load_final(K1, {"_p": 0, "c": [2, 0, 2, 1], "a": {"a1": [2, 1]}})
+    agg.load_day(DATE_1, b'{"_p":0,"a":{"a1":[1,0],"a2":[2,1]}}')  # intervals folded since
+    assert agg.agent_day_figures(("a1", DATE_1)) == [3, 1]
+    assert agg.agent_day_figures(("a2", DATE_1)) == [2, 1]
+    assert agg.interval_figures(K1) == counts(2, 0, 2, 1)
+    agg.take_dirty()
+    # a live contact of the date: legacy + day record + live
+    agg.update("X", {"c2": proj(local_ms("2024-03-10 10:05:00"), a="a1")}, local_ms("2024-03-11 10:10:00"))
+    assert agg.agent_day_figures(("a1", DATE_1)) == [4, 2]
+    agg.update("X", None, local_ms("2024-03-11 10:10:00"))
+    assert agg.expire_final(K1[1] + 1, 10) == [K1]  # its rows go with it
+    assert agg.legacy_days == {}
+    assert agg.agent_day_figures(("a1", DATE_1)) == [1, 0]
+    assert ("a1", DATE_1) in agg.take_dirty()[1]
 
 
 # --- a stream of days: final + live equals derive over every contact -------------------------
@@ -268,7 +411,7 @@ def run(records, window_ms: int, quiet_ms: int = 0, tick_ms: int = 5 * MIN, drop
     (advance + fold) every ``tick_ms`` of arrival time, a drop pass every ``drop_every_ms``."""
     agg = FcrAggregator(TZ, 30, window_ms, fold_quiet_ms=quiet_ms)
     table: dict[str, dict] = {}
-    final_table: dict[str, dict] = {}
+    final_table = Tables()
     everything: dict[str, dict] = {}  # every contact ever, never dropped (the reference's input)
     refused = 0
     state = {"tick": None, "drop": None}
@@ -316,7 +459,7 @@ def run(records, window_ms: int, quiet_ms: int = 0, tick_ms: int = 5 * MIN, drop
 
 def published(agg: FcrAggregator) -> tuple[dict, dict]:
     keys = set(agg.intervals) | set(agg.final)
-    days = set(agg.agent_days) | set(agg.final_agent_days)
+    days = set(agg.agent_day_keys())
     return ({k: agg.interval_figures(k) for k in keys if agg.interval_figures(k) is not None},
             {k: agg.agent_day_figures(k) for k in days if agg.agent_day_figures(k) is not None})
 
@@ -342,13 +485,30 @@ def test_final_plus_live_equals_derive_over_every_contact() -> None:
         oldest = min(p["o"] for c in table.values() for p in c.values())
         assert oldest >= end - (3 * window + I_MS + HOUR + 5 * MIN)
         assert most < len(records) / 3
-        # a restart from the final records and the table gives the same figures
-        rebuilt = FcrAggregator(TZ, 30, window)
-        for key, rec in final_table.items():
-            rebuilt.load_final(parse_final_key(key)[0], rec)
+        # parsed agents' rows only for dates with a live interval; the others are bytes
+        assert agg.day_records and set(agg.open_days) == set(agg.day_records) & set(agg.live_per_date)
+        assert set(agg.day_records) - set(agg.open_days)  # some dates closed
+        assert all(day_record_partition(raw) == 0 for raw in final_table.days.values())
+        # a restart from the final records, the day records and the table gives the same
+        # figures, and holds the same state as the live aggregator
+        rebuilt = final_table.rebuilt(window)
         for cu, contacts in table.items():
             rebuilt.update(cu, contacts, end)
         assert published(rebuilt) == (want_intervals, want_days)
+        assert rebuilt.day_records == agg.day_records
+        assert rebuilt.open_days == agg.open_days
+        assert rebuilt.live_per_date == agg.live_per_date
+        assert rebuilt.intervals == agg.intervals and rebuilt.agent_days == agg.agent_days
+        # the day records hold the agents' rows of every folded interval, by local date
+        folded_rows: dict[tuple[str, str], list[int]] = {}
+        for raw_key, raw in final_table.days.items():
+            day = parse_agent_final_key(raw_key)[0]
+            for aid, row in orjson.loads(raw)["a"].items():
+                folded_rows[(aid, day)] = row
+        live_rows = agg.agent_days
+        for akey, want in want_days.items():
+            got = [a + b for a, b in zip(folded_rows.get(akey, [0, 0]), live_rows.get(akey, [0, 0]), strict=True)]
+            assert got == want
 
 
 def test_a_replay_of_past_days_is_folded_once_it_has_moved_on() -> None:
