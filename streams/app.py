@@ -48,8 +48,13 @@ from floorwatch.domain.fcr import (
     FOLD_SLICE,
     HOUR_MS,
     FcrAggregator,
+    Fold,
+    agent_final_key,
     apply_projection,
+    by_date,
+    day_record_partition,
     final_key,
+    parse_agent_final_key,
     parse_final_key,
     partition_for,
     projection,
@@ -235,9 +240,13 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     agent_days = app.Table("agent-days", default=None, partitions=partitions, schema=json_schema)
     # hashed customer -> {"_p": partition, "c": {contact_id: fcr projection}}
     customers = app.Table("customers", default=None, partitions=partitions, schema=json_schema)
-    # "queue|start|partition" -> {"_p", "c": [4 FCR counts], "a": {agent: [eligible, resolved]}}:
-    # a folded interval's final FCR figures (floorwatch.domain.fcr, finality)
+    # "queue|start|partition" -> {"_p", "c": [4 FCR counts]}: a folded interval's final FCR
+    # counts (floorwatch.domain.fcr, finality; one written before day records also has "a")
     fcr_final = app.Table("fcr-final", default=None, partitions=partitions, schema=json_schema)
+    # "date|partition" -> JSON bytes {"_p", "a": {agent: [eligible, resolved]}}: the agents'
+    # final FCR figures of a local date's folded intervals, kept as bytes (~16 bytes a row)
+    fcr_agent_final = app.Table("fcr-agent-final", default=None, partitions=partitions, schema=packed_schema,
+                                key_type=str, value_type=bytes)
 
     def active(topic_name: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic_name}
@@ -307,6 +316,12 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 if rec is not None and rec.get("_p") in built:
                     built[rec["_p"]].load_final(parse_final_key(key)[0], rec)
             yield
+        for key in list(fcr_agent_final.data):  # one per date and partition, each parsed once
+            raw = fcr_agent_final.data.get(key)
+            day, part = parse_agent_final_key(key)
+            if raw is not None and part in built:
+                built[part].load_day(day, raw)
+                yield
         keys = list(customers.data)
         for start in range(0, len(keys), SLICE_SIZE):
             for cu in keys[start:start + SLICE_SIZE]:
@@ -363,29 +378,40 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
 
     async def fold_fcr(p: int, agg: FcrAggregator, now_ms: int) -> int:
         """Fold partition ``p``'s FCR intervals whose contributions are final: their final
-        records into ``fcr-final`` (FOLD_SLICE built per turn of the event loop), and only once
-        Kafka acknowledged them do they replace the live counts (so the projections they cover
-        may be dropped). Returns how many intervals were folded."""
+        records into ``fcr-final`` (FOLD_SLICE built per turn of the event loop), then their
+        agents' rows into the day records of their dates in ``fcr-agent-final`` (a turn per
+        date), and only once Kafka acknowledged both do they replace the live counts (so the
+        projections they cover may be dropped). The interval records are acknowledged before
+        the day records are sent: a worker killed in between loses those agents' rows (an
+        undercount) rather than counting them twice. Returns how many intervals were folded."""
         keys = agg.due_folds(now_ms)
         if not keys:
             return 0
         written: dict[str, int] = {}
-        finals: dict[tuple[str, int], dict[str, Any]] = {}
+        fold = Fold(p)
         try:
             for i, key in enumerate(keys):
+                agg.fold_interval(fold, key)
                 name = final_key(key[0], key[1], p)
-                fcr_final.data[name] = finals[key] = agg.final_record(key, p)
+                fcr_final.data[name] = fold.intervals[key]
                 written[name] = p
                 if (i + 1) % FOLD_SLICE == 0:
                     await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            agg.finish_fold(fold)
             await settle(await write_changelog(fcr_final, written), st.on_fatal)
+            days: dict[str, int] = {}
+            for day, raw in fold.days.items():
+                name = agent_final_key(day, p)
+                fcr_agent_final.data[name] = raw
+                days[name] = p
+            await settle(await write_changelog(fcr_agent_final, days), st.on_fatal)
         except Exception:
             st.fcr.pop(p, None)  # rebuilt from the tables (final records included) before the next use
             raise
         if st.fcr.get(p) is not agg:  # revoked or rebuilt meanwhile: the tables hold the truth
             return 0
-        for key, rec in finals.items():
-            agg.apply_fold(key, rec)
+        agg.apply_fold(fold)
         return len(keys)
 
     async def write_changelog(table: faust.Table, changed: dict[str, int]) -> list[Any]:
@@ -696,10 +722,13 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     async def prune_customers(h: Horizon, now_ms: int) -> int:
         """FCR projections no longer needed (floorwatch.domain.fcr ``droppable``: context of
         folded intervals only), and any offered before the cutoff less the FCR window; final
-        records of intervals before the cutoff (counted in retention_cut["fcr_final"])."""
+        records of intervals before the cutoff and day records of dates before it (counted in
+        retention_cut["fcr_final"] and ["fcr_agent_final"]; their published figures become
+        tombstones)."""
         fcr_cutoff = h.cutoff_ms - round(settings.fcr.window_hours * HOUR_MS)
         mine = active(topics.CUSTOMER_CONTACTS)
         gone: dict[str, int] = {}
+        gone_days: dict[str, int] = {}
         for p in sorted(mine):
             agg = st.fcr.get(p)
             while agg is not None and (keys := agg.expire_final(h.cutoff_ms, SLICE_SIZE)):
@@ -708,8 +737,16 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                     if fcr_final.data.pop(name, None) is not None:
                         gone[name] = p
                 await asyncio.sleep(0)
+            while agg is not None and (dates := agg.expire_days(h.cutoff_ms, 1)):  # each parsed once
+                for day in dates:
+                    name = agent_final_key(day, p)
+                    if fcr_agent_final.data.pop(name, None) is not None:
+                        gone_days[name] = p
+                await asyncio.sleep(0)
         await write_changelog(fcr_final, gone)
+        await write_changelog(fcr_agent_final, gone_days)
         st.retention_cut["fcr_final"] = st.retention_cut.get("fcr_final", 0) + len(gone)
+        st.retention_cut["fcr_agent_final"] = st.retention_cut.get("fcr_agent_final", 0) + len(gone_days)
         pruned: dict[str, int] = {}
         keys = list(customers.data)
         for start in range(0, len(keys), SLICE_SIZE):
@@ -797,6 +834,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         plan = [(contacts, topics.CONTACT_EVENTS, lambda raw: peek(raw)[0]),
                 (customers, topics.CUSTOMER_CONTACTS, partition_of_record),
                 (fcr_final, topics.CUSTOMER_CONTACTS, partition_of_record),
+                (fcr_agent_final, topics.CUSTOMER_CONTACTS, day_record_partition),
                 (agents, topics.AGENT_EVENTS, partition_of_record),
                 (agent_days, topics.AGENT_EVENTS, partition_of_record)]
         dropped = 0
@@ -936,13 +974,14 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                             "customer_contacts": counts.customer_contacts,
                             "repeat_contacts": counts.repeat_contacts,
                             "fcr_eligible": counts.fcr_eligible, "fcr_resolved": counts.fcr_resolved}}))
-            for aid, day in dirty_days:
-                row = agg.agent_day_figures((aid, day))  # final + live
-                await emit(
-                    topics.QUALITY_STATS, records.agent_day_key("fcr-agent", aid, day, p).encode(),
-                    None if row is None else records.dumps({
-                        "kind": "fcr_agent", "agent_id": aid, "date": day, "partition": p,
-                        "updated_ms": now_ms, "fcr_eligible": row[0], "fcr_resolved": row[1]}))
+            for day, aids in by_date(dirty_days).items():  # a closed day's record parsed once
+                for aid in aids:
+                    row = agg.agent_day_figures((aid, day))  # final + live
+                    await emit(
+                        topics.QUALITY_STATS, records.agent_day_key("fcr-agent", aid, day, p).encode(),
+                        None if row is None else records.dumps({
+                            "kind": "fcr_agent", "agent_id": aid, "date": day, "partition": p,
+                            "updated_ms": now_ms, "fcr_eligible": row[0], "fcr_resolved": row[1]}))
         for p, qagg in list(st.aggregators.items()):
             for aid, day in qagg.take_dirty_agent_days():
                 row = qagg.agent_surveys.get((aid, day))

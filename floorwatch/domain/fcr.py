@@ -33,8 +33,10 @@ agents' final figures are kept once per (date, partition), not once per interval
 answers in many intervals of a day: per interval they cost ~290 bytes a retained contact).
 The day record is held as its JSON bytes (``Fold.days``, ``load_day``); the aggregator keeps
 its rows parsed only while the date can still change (a live interval of it), and reads a
-closed date's bytes when a figure of it is asked for. A final record that still holds ``"a"``
-(written before day records existed) is accepted: its rows count for its date.
+closed date's bytes when a figure of it is asked for. The worker persists a fold's interval
+records before its day records: killed in between, it misses those agents' rows (an
+undercount), never counts them twice. A final record that still holds ``"a"`` (written before
+day records existed) is accepted: its rows count for its date.
 
 A contact of a folded interval is never counted live again, and a projection that would change
 one (a late record) is refused by ``accepts``. Projections stay in the customers table

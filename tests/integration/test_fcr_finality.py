@@ -1,5 +1,6 @@
 """FCR finality on the real stack: a replay of contacts an hour old (every interval past its
-end + 2W with a 20 s window) is counted, folded into ``fcr-final`` records once the replay
+end + 2W with a 20 s window) is counted, folded into ``fcr-final`` records (and its agents' rows
+into ``fcr-agent-final`` day records) once the replay
 has been quiet for ``fcr.fold_quiet_s``, and the figures stay the same — also after a SIGKILL,
 when the restarted worker rebuilds them from the final records."""
 
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 WINDOW_S = 20.0
 FINAL_CHANGELOG = "floorwatch-fcr-final-changelog"
+AGENT_FINAL_CHANGELOG = "floorwatch-fcr-agent-final-changelog"
 
 
 def test_a_replay_is_folded_and_its_figures_survive_a_sigkill(tmp_path) -> None:
@@ -37,8 +39,8 @@ def test_a_replay_is_folded_and_its_figures_survive_a_sigkill(tmp_path) -> None:
         # not resolved, B and D (its leg E resolved) are; B repeats A
         closed = {"customer_contacts": 4, "repeat_contacts": 1, "fcr_eligible": 4, "fcr_resolved": 2}
 
-        def finals() -> dict[str, dict]:
-            latest = dict(asyncio.run(read_topic(stack.bootstrap, FINAL_CHANGELOG)))
+        def finals(topic: str = FINAL_CHANGELOG) -> dict[str, dict]:
+            latest = dict(asyncio.run(read_topic(stack.bootstrap, topic)))
             return {orjson.loads(k): orjson.loads(v) for k, v in latest.items() if v is not None}
 
         def folded() -> dict[str, dict] | None:
@@ -48,13 +50,23 @@ def test_a_replay_is_folded_and_its_figures_survive_a_sigkill(tmp_path) -> None:
 
         recs = wait_until(folded, 60, "every interval folded into final records")
         assert all(k.count("|") >= 2 and r["_p"] == int(k.rsplit("|", 1)[1]) for k, r in recs.items())
-        agents: dict[str, list[int]] = {}
-        for r in recs.values():
-            for aid, (elig, res) in r["a"].items():
-                row = agents.setdefault(aid, [0, 0])
-                row[0] += elig
-                row[1] += res
-        assert agents == {"a1": [3, 1], "a2": [1, 1]}  # a1: A, C, D (D resolved); a2: B
+        assert all(set(r) == {"_p", "c"} for r in recs.values())  # the agents' rows are in day records
+
+        def day_agents() -> dict[str, list[int]] | None:
+            agents: dict[str, list[int]] = {}
+            days = finals(AGENT_FINAL_CHANGELOG)
+            for k, r in days.items():
+                assert k.startswith(f"{day}|") and r["_p"] == int(k.rsplit("|", 1)[1])
+                for aid, (elig, res) in r["a"].items():
+                    row = agents.setdefault(aid, [0, 0])
+                    row[0] += elig
+                    row[1] += res
+            return agents or None
+
+        # a1: A, C, D (D resolved); a2: B (the day records are sent once the interval records are in)
+        agents = wait_until(day_agents, 30, "the agents' rows in day records")
+        assert agents == {"a1": [3, 1], "a2": [1, 1]}
+        day_recs = finals(AGENT_FINAL_CHANGELOG)
         wait_until(lambda: day_sums(stack, day) == closed, 30, "figures after the fold")
 
         worker.kill(signal.SIGKILL)
@@ -65,5 +77,6 @@ def test_a_replay_is_folded_and_its_figures_survive_a_sigkill(tmp_path) -> None:
         assert [(a["agent_id"], a["fcr_eligible"], a["fcr_resolved"]) for a in quality["agents"]] == [
             ("a1", 3, 1), ("a2", 1, 1)]
         assert finals() == recs  # nothing folded twice
+        assert finals(AGENT_FINAL_CHANGELOG) == day_recs
     finally:
         stack.close()
