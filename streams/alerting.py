@@ -213,6 +213,12 @@ def _n(stats: dict[str, Any]) -> int:
     return stats["answered"] + stats["abandoned"] - stats["short_abandoned"] + stats["overflowed"]
 
 
+# What the queue alerts read: queue tiles (interval and live queue partials, forecasts) and the
+# open alerts and their acks. Not the quality, adherence, agent-status, dead-letter or
+# worker-status records the API shows: at a months-long floor's size those are most of a view
+# (measured at 1 M retained contacts: ~770,000 quality partials, ~400 bytes per contact).
+ALERT_VIEW_REQUIRED = (topics.INTERVAL_STATS, topics.QUEUE_STATS)
+ALERT_VIEW_OPTIONAL = (topics.ALERTS, topics.ALERT_ACKS, topics.FORECASTS)
 EXPIRE_EVERY_S = 3600.0  # how often a worker's view of the output topics drops what retention no longer keeps
 
 
@@ -249,6 +255,7 @@ async def run_queue_alerts(app: Any, settings: Settings, notifier: WebhookNotifi
     # alerts are evaluated once a period: a fetch held for half of it is fresh enough, and every
     # fetch costs Tansu a scan of the output logs (docs/performance.md)
     loader = KafkaViewLoader(settings.kafka.bootstrap, view,
+                             required=ALERT_VIEW_REQUIRED, optional=ALERT_VIEW_OPTIONAL,
                              fetch_max_wait_ms=max(settings.api.fetch_max_wait_ms, round(period_s * 500)))
     loading = asyncio.create_task(loader.run())
     alerter = QueueAlerter(settings, view)

@@ -250,3 +250,36 @@ def test_a_webhook_name_is_optional_and_short() -> None:
     assert webhook_label(WebhookConfig(url="http://h.invalid/", secret="s", name="ops"), 2) == "'ops'"
     with pytest.raises(ValueError):
         WebhookConfig(url="http://h.invalid/", secret="s", name="n" * 65)
+
+
+def test_the_alert_view_reads_only_what_queue_alerts_need():
+    # the worker's view subscribes to ALERT_VIEW_* only; with every other topic left out the
+    # alerter decides exactly as with the API's whole view
+    from streams.alerting import ALERT_VIEW_OPTIONAL, ALERT_VIEW_REQUIRED
+
+    alert_topics = {*ALERT_VIEW_REQUIRED, *ALERT_VIEW_OPTIONAL}
+    assert topics.QUALITY_STATS not in alert_topics and topics.AGENT_STATUS not in alert_topics
+    cfg = Settings(timezone="UTC", queues=[{"id": "sales"}], alerts={
+        "waiting_max": 4, "timing": {"queue_waiting": {"min_duration_s": 0, "cooldown_s": 0}}})
+    interval = {"queue": "sales", "start_ms": 0, "end_ms": 1_800_000, "partition": 0,
+                "counts": {"offered": 20, "answered": 10, "answered_within_sl": 2},
+                "rules": {"sl_threshold_s": 20, "short_abandon_s": 5, "sl_target": 0.8,
+                          "sl_formula": "answered_over_offered"},
+                "mixed_rules": False, "updated_ms": 60_000}
+    quality = {"kind": "fcr_interval", "queue": "sales", "start_ms": 0, "partition": 0, "updated_ms": 1,
+               "counts": {"customer_contacts": 3, "repeat_contacts": 1, "fcr_eligible": 2, "fcr_resolved": 1}}
+    status = {"agent_id": "a1", "state": "available", "since_ms": 0, "queues": ["sales"]}
+    feed = [(topics.QUEUE_STATS, b"sales|0", _queue_partial("sales", 9, 0)),
+            (topics.INTERVAL_STATS, b"sales|0|0", records.dumps(interval)),
+            (topics.QUALITY_STATS, b"fcr|sales|0|0", records.dumps(quality)),
+            (topics.AGENT_STATUS, b"a1", records.dumps(status))]
+    full, alert_only = View(), View()
+    for topic, key, value in feed:
+        full.apply(topic, key, value)
+        if topic in alert_topics:
+            alert_only.apply(topic, key, value)
+    kinds = []
+    for view in (full, alert_only):
+        changes = QueueAlerter(cfg, view).step(120_000)
+        kinds.append(sorted((c.type, c.alert["kind"], c.alert["subject"]) for c in changes))
+    assert kinds[0] == kinds[1] and ("fired", "queue_waiting", "sales") in kinds[0]
