@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from api.queries import queue_order, queue_tile
+from api.queries import agent_counts, queue_order, queue_tile
 from api.view import KafkaViewLoader, View, expire_sliced
 from floorwatch import records, topics
 from floorwatch.config import Settings, WebhookConfig
@@ -166,8 +166,9 @@ class QueueAlerter:
         if self.book is None:
             self.book = self.adopt_open_alerts()
         changes: list[Change] = []
+        agents = agent_counts(self.view)  # staffed: logged-in agents whose profile lists the queue
         for queue in queue_order(self.view, self.settings):
-            tile = queue_tile(self.view, self.settings, queue, now_ms)
+            tile = queue_tile(self.view, self.settings, queue, now_ms, agents.get(queue))
             interval, rolling = tile["interval"], tile["rolling_15m"]
             values = queue_conditions(
                 self.settings.alerts,
@@ -213,11 +214,12 @@ def _n(stats: dict[str, Any]) -> int:
     return stats["answered"] + stats["abandoned"] - stats["short_abandoned"] + stats["overflowed"]
 
 
-# What the queue alerts read: queue tiles (interval and live queue partials, forecasts) and the
-# open alerts and their acks. Not the quality, adherence, agent-status, dead-letter or
-# worker-status records the API shows: at a months-long floor's size those are most of a view
-# (measured at 1 M retained contacts: ~770,000 quality partials, ~400 bytes per contact).
-ALERT_VIEW_REQUIRED = (topics.INTERVAL_STATS, topics.QUEUE_STATS)
+# What the queue alerts read: queue tiles (interval and live queue partials, forecasts, agents'
+# status for the staffed count) and the open alerts and their acks. Not the quality, adherence,
+# dead-letter or worker-status records the API shows: at a months-long floor's size those are
+# most of a view (measured at 1 M retained contacts: ~770,000 quality partials, ~400 bytes per
+# contact).
+ALERT_VIEW_REQUIRED = (topics.INTERVAL_STATS, topics.QUEUE_STATS, topics.AGENT_STATUS)
 ALERT_VIEW_OPTIONAL = (topics.ALERTS, topics.ALERT_ACKS, topics.FORECASTS)
 EXPIRE_EVERY_S = 3600.0  # how often a worker's view of the output topics drops what retention no longer keeps
 

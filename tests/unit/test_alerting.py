@@ -258,7 +258,7 @@ def test_the_alert_view_reads_only_what_queue_alerts_need():
     from streams.alerting import ALERT_VIEW_OPTIONAL, ALERT_VIEW_REQUIRED
 
     alert_topics = {*ALERT_VIEW_REQUIRED, *ALERT_VIEW_OPTIONAL}
-    assert topics.QUALITY_STATS not in alert_topics and topics.AGENT_STATUS not in alert_topics
+    assert topics.QUALITY_STATS not in alert_topics and topics.ADHERENCE not in alert_topics
     cfg = Settings(timezone="UTC", queues=[{"id": "sales"}], alerts={
         "waiting_max": 4, "timing": {"queue_waiting": {"min_duration_s": 0, "cooldown_s": 0}}})
     interval = {"queue": "sales", "start_ms": 0, "end_ms": 1_800_000, "partition": 0,
@@ -272,7 +272,8 @@ def test_the_alert_view_reads_only_what_queue_alerts_need():
     feed = [(topics.QUEUE_STATS, b"sales|0", _queue_partial("sales", 9, 0)),
             (topics.INTERVAL_STATS, b"sales|0|0", records.dumps(interval)),
             (topics.QUALITY_STATS, b"fcr|sales|0|0", records.dumps(quality)),
-            (topics.AGENT_STATUS, b"a1", records.dumps(status))]
+            (topics.AGENT_STATUS, b"a1", records.dumps(status)),
+            (topics.DEAD_LETTERS, b"x", records.dumps({"reason": "bad"}))]
     full, alert_only = View(), View()
     for topic, key, value in feed:
         full.apply(topic, key, value)

@@ -218,3 +218,30 @@ def test_the_staffing_memo_is_bounded_and_counts_what_it_cut() -> None:
     queries.erlang_required(1 + (4096 + extra - 1) / 1000, 180.0, 1800.0, rules)  # the latest: kept
     assert queries.required_agents_cache_stats()["hits"] == 1
     queries.erlang_c_required.cache_clear()
+
+
+def test_staffing_gap_alert_counts_the_staffed_agents() -> None:
+    """The worker's alerter subtracts the logged-in agents whose profile lists the queue (as
+    the API's tile and /metrics do): south needs R agents; with R - 2 staffed (one of them on
+    a contact, one logged out who does not count) the gap is 2, with R staffed no alert."""
+    from streams.alerting import QueueAlerter
+
+    start = local_ms(interval_start(1)) + 60_000
+    required = expected(*load_of(1, 1), "south")
+    assert required is not None and required > 3
+    for staffed, gap in ((required - 2, 2), (required, None)):
+        view = capped_view()
+        for i in range(staffed):
+            state = "on_contact" if i == 0 else "available"
+            view.apply(topics.AGENT_STATUS, f"a{i}".encode(),
+                       orjson.dumps({"agent_id": f"a{i}", "state": state, "queues": ["south"]}))
+        view.apply(topics.AGENT_STATUS, b"gone", orjson.dumps({"agent_id": "gone", "state": "logged_out",
+                                                                "queues": ["south"]}))
+        alerter = QueueAlerter(make_settings(), view)
+        alerter.step(start)
+        fired = {c.alert["subject"]: c for c in alerter.step(start + 121_000)
+                 if c.alert["kind"] == "queue_staffing_gap"}
+        if gap is None:
+            assert "south" not in fired
+        else:
+            assert fired["south"].alert["details"]["value"] == gap
