@@ -241,7 +241,8 @@ class View:
     """Last value per key of the output topics, with per-queue indexes for the queries."""
 
     def __init__(self, limits: EventLimits = DEFAULT_LIMITS, *, tz: ZoneInfo = UTC,
-                 retention_days: int | None = None) -> None:
+                 retention_days: int | None = None,
+                 intervals_from_ms: Callable[[], int] | None = None) -> None:
         # forecasts come from a raw input topic: checked against the contract's limits, so one
         # published before a cap existed (offered 1e9) is a bad record, not a staffing load
         self.limits = limits
@@ -249,6 +250,10 @@ class View:
         # local dates in ``tz``
         self.tz = tz
         self.retention_days = limits.retention_days if retention_days is None else retention_days
+        # a view that needs only recent intervals (the worker's alert view): interval partials
+        # starting before this instant are not kept (applied as their tombstone) and ``expire``
+        # drops those that fall behind it
+        self.intervals_from_ms = intervals_from_ms
         self.expired: dict[str, int] = {}  # topic -> records dropped by ``expire`` (age, or alert gone)
         # keyed exactly as floorwatch.records
         self.intervals: dict[str, IntervalPartial] = {}  # "{queue}|{start_ms}|{partition}"
@@ -342,6 +347,9 @@ class View:
 
     def _apply_interval(self, key: str | None, data: dict[str, Any] | None) -> str:
         new = IntervalPartial.parse(data) if data is not None else None
+        if new is not None and self.intervals_from_ms is not None and new.start_ms < self.intervals_from_ms():
+            key = key if key is not None else records.interval_key(new.queue, new.start_ms, new.partition or 0)
+            new = None  # older than this view keeps: as its tombstone
         if key is None:
             if new is None:
                 raise BadRecord("tombstone without a key")
@@ -582,11 +590,14 @@ class View:
             """Read the record when its slice comes: the loader may have replaced it."""
             return lambda key: (rec := table.get(key)) is not None and expired(rec)
 
+        intervals_cutoff_ms = h.cutoff_ms
+        if self.intervals_from_ms is not None:
+            intervals_cutoff_ms = max(intervals_cutoff_ms, self.intervals_from_ms())
         old_starts = [key for queue, ordered in self.starts.items()
-                      for start in ordered[:bisect.bisect_left(ordered, h.cutoff_ms)]
+                      for start in ordered[:bisect.bisect_left(ordered, intervals_cutoff_ms)]
                       for key in self.buckets.get(queue, {}).get(start, {})]
         yield from sliced(topics.INTERVAL_STATS, old_starts,
-                          still(self.intervals, lambda p: p.start_ms < h.cutoff_ms))
+                          still(self.intervals, lambda p: p.start_ms < intervals_cutoff_ms))
         yield from sliced(topics.QUEUE_STATS, list(self.queue_stats),
                           still(self.queue_stats, lambda p: h.instant_expired(p.computed_ms)))
         yield from sliced(topics.AGENT_STATUS, list(self.agents),

@@ -20,6 +20,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -30,7 +31,7 @@ from api.view import KafkaViewLoader, View, expire_sliced
 from floorwatch import records, topics
 from floorwatch.config import Settings, WebhookConfig
 from floorwatch.domain.alerts import AlertBook, Change, needs_notification, observe_queue, queue_conditions, queue_rules
-from floorwatch.domain.intervals import iso
+from floorwatch.domain.intervals import day_bounds_ms, iso, local_date
 from floorwatch.domain.retention import SLICE_SIZE
 from floorwatch.events import EventLimits
 
@@ -221,6 +222,7 @@ def _n(stats: dict[str, Any]) -> int:
 # contact).
 ALERT_VIEW_REQUIRED = (topics.INTERVAL_STATS, topics.QUEUE_STATS, topics.AGENT_STATUS)
 ALERT_VIEW_OPTIONAL = (topics.ALERTS, topics.ALERT_ACKS, topics.FORECASTS)
+ALERT_INTERVAL_DAYS = 2  # local days of interval partials the alert view keeps: today's tiles, yesterday's at midnight
 EXPIRE_EVERY_S = 3600.0  # how often a worker's view of the output topics drops what retention no longer keeps
 
 
@@ -253,7 +255,12 @@ async def run_queue_alerts(app: Any, settings: Settings, notifier: WebhookNotifi
     up, each drops what retention no longer keeps and tombstones the alerts and acks among it
     (``expire_alerts``): every worker's view applies the same rule, so a leader change leaves no
     expired alert behind, at the price of one duplicate tombstone per worker (compacted away)."""
-    view = View(EventLimits.from_settings(settings), tz=settings.tz, retention_days=settings.retention_days)
+    def intervals_from_ms() -> int:
+        today = local_date(int(clock() * 1000), settings.tz)
+        return day_bounds_ms(today - timedelta(days=ALERT_INTERVAL_DAYS - 1), settings.tz)[0]
+
+    view = View(EventLimits.from_settings(settings), tz=settings.tz, retention_days=settings.retention_days,
+                intervals_from_ms=intervals_from_ms)
     # alerts are evaluated once a period: a fetch held for half of it is fresh enough, and every
     # fetch costs Tansu a scan of the output logs (docs/performance.md)
     loader = KafkaViewLoader(settings.kafka.bootstrap, view,

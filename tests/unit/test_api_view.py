@@ -378,3 +378,23 @@ async def test_loader_gives_up_stopping_a_consumer_that_never_stops(monkeypatch:
     loader._consumer = Stuck()
     await asyncio.wait_for(loader._close(), 5)  # the 5 s only guards the test itself
     assert loader._consumer is None and not Stuck.stopped
+
+
+def test_a_view_of_recent_intervals_keeps_and_expires_only_those() -> None:
+    # the worker's alert view: interval partials before intervals_from_ms are applied as their
+    # tombstone, and expire drops those that fell behind it since
+    floor = {"ms": 3_600_000}
+    v = View(intervals_from_ms=lambda: floor["ms"])
+    for start in (0, 1_800_000, 3_600_000, 5_400_000):
+        v.apply(topics.INTERVAL_STATS, records.interval_key("q", start, 0).encode(),
+                interval(start=start))
+    assert sorted(p.start_ms for p in v.intervals.values()) == [3_600_000, 5_400_000]
+    assert v.interval_starts("q", 0, 10_000_000) == [3_600_000, 5_400_000]
+    floor["ms"] = 5_400_000
+    for _ in v.expire(5_400_000):
+        pass
+    assert v.expired.get(topics.INTERVAL_STATS) == 1
+    assert sorted(p.start_ms for p in v.intervals.values()) == [5_400_000]
+    key = records.interval_key("q", 5_400_000, 0)
+    v.apply(topics.INTERVAL_STATS, key.encode(), interval(start=5_400_000, offered=2))
+    assert v.intervals[key].counts.offered == 2
