@@ -15,10 +15,9 @@ For each size R (``--contacts 1e6 5e6 20e6``):
      customer, holding only the projections a long-running worker still keeps: those
      ``FcrAggregator.droppable`` does not drop once the intervals are folded (offered within
      the last ~3W, W = ``fcr.window_hours``);
-   * ``floorwatch-fcr-final-changelog``: one final record (counts) per folded (queue, interval,
-     customer partition), i.e. every interval with ``end + 2W < now``, and
-     ``floorwatch-fcr-agent-final-changelog``: one day record (the agents' rows) per (local date,
-     customer partition) of those intervals, both built by ``FcrAggregator`` itself (``update``,
+   * ``floorwatch-fcr-final-changelog``: one final record per (local date, customer partition)
+     holding the counts of its folded intervals (every interval with ``end + 2W < now``) and
+     the agents' rows summed over them, built by ``FcrAggregator`` itself (``update``,
      ``due_folds``, ``fold``, ``apply_fold``) over the same contacts.
 
    Producing ~4 events per contact through a worker would take R / 8,000 s; the tables are the same.
@@ -69,13 +68,10 @@ from floorwatch.domain.contacts import Facts, apply_event  # noqa: E402
 from floorwatch.domain.factcodec import pack, unpack  # noqa: E402
 from floorwatch.domain.fcr import (  # noqa: E402
     FcrAggregator,
-    FinalRecord,
-    agent_final_key,
     apply_projection,
-    day_record_rows,
-    final_key,
-    parse_agent_final_key,
-    parse_final_key,
+    date_final_key,
+    final_key_partition,
+    parse_date_record,
     partition_for,
     projection,
 )
@@ -85,7 +81,6 @@ from services.broker import create_topics, free_port, start_tansu, stop_process 
 CONTACTS_CHANGELOG = "floorwatch-contacts-changelog"
 CUSTOMERS_CHANGELOG = "floorwatch-customers-changelog"
 FCR_FINAL_CHANGELOG = "floorwatch-fcr-final-changelog"
-FCR_AGENT_FINAL_CHANGELOG = "floorwatch-fcr-agent-final-changelog"
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 READY_LINE = "rebuilt aggregates"
@@ -183,61 +178,54 @@ class FcrShape:
 class Retained:
     contacts: list[tuple[int, bytes, bytes]]   # (partition, key, value) for the contacts changelog
     customers: list[tuple[int, bytes, bytes]]  # same for the customers changelog (kept projections only)
-    finals: dict[str, FinalRecord]             # final record per fcr-final key, of this chunk's customers
+    finals: dict[str, dict[str, Any]]          # date record per fcr-final key, of this chunk's customers
     projections: int                           # projections of this chunk before the folded ones were dropped
-    days: dict[str, dict[str, Any]] = field(default_factory=dict)  # day record per fcr-agent-final key
 
 
 def steady_state_fcr(by_customer: dict[str, tuple[int, dict[str, Any]]], now_ms: int, shape: FcrShape,
-                     partitions: int) -> tuple[dict[str, tuple[int, dict[str, Any]]], dict[str, FinalRecord],
-                                               dict[str, dict[str, Any]]]:
+                     partitions: int) -> tuple[dict[str, tuple[int, dict[str, Any]]], dict[str, dict[str, Any]]]:
     """What a worker that ran for months keeps of these customers' FCR state at ``now_ms``:
-    the projections ``droppable`` does not drop, the final records of the folded intervals
-    (every interval with ``end + 2W < now``) and the day records of their dates (parsed), all
-    computed by ``FcrAggregator`` as the worker's publisher (``fold_fcr``) and retention pass
+    the projections ``droppable`` does not drop and the final records (parsed) of the dates
+    of the folded intervals (every interval with ``end + 2W < now``), computed by
+    ``FcrAggregator`` as the worker's publisher (``fold_fcr``) and retention pass
     (``prune_customers``) do, one aggregator per customer partition, without the
     ``fold_quiet`` hold (it only delays folds after a start)."""
     aggs = {p: FcrAggregator(shape.tz, shape.interval_minutes, shape.window_ms) for p in range(partitions)}
     for cu, (p, contacts) in by_customer.items():
         aggs[p].update(cu, contacts, now_ms)
-    finals: dict[str, FinalRecord] = {}
-    days: dict[str, dict[str, Any]] = {}
+    finals: dict[str, dict[str, Any]] = {}
     for p, agg in aggs.items():
         fold = agg.fold(agg.due_folds(now_ms, limit=len(agg.intervals) + 1), p)
         agg.apply_fold(fold)
-        for key, record in fold.intervals.items():
-            finals[final_key(key[0], key[1], p)] = record
-        for day, raw in fold.days.items():
-            days[agent_final_key(day, p)] = orjson.loads(raw)
+        for day, raw in fold.dates.items():
+            finals[date_final_key(day, p)] = orjson.loads(raw)
     kept: dict[str, tuple[int, dict[str, Any]]] = {}
     for cu, (p, contacts) in by_customer.items():
         drop = set(aggs[p].droppable(contacts, now_ms))
         left = {cid: proj for cid, proj in contacts.items() if cid not in drop}
         if left:
             kept[cu] = (p, left)
-    return kept, finals, days
+    return kept, finals
 
 
 def merge_finals(into: dict[str, dict[str, Any]], more: dict[str, dict[str, Any]]) -> None:
-    """Add the final records (``"c"``: counts) or day records (``"a"``: agents' rows) of other
-    customers of the same keys (sums over disjoint customers)."""
+    """Add the date records of other customers of the same dates (sums over disjoint
+    customers): each interval's counts and each agent's row."""
     for name, rec in more.items():
         held = into.get(name)
         if held is None:
-            held = into[name] = {"_p": rec["_p"]}
-        if "c" in rec:
-            held["c"] = [x + y for x, y in zip(held.get("c", [0, 0, 0, 0]), rec["c"], strict=True)]
-        if "a" in rec:
-            rows = held.setdefault("a", {})
-            for agent, row in rec["a"].items():
-                mine = rows.setdefault(agent, [0, 0])
-                mine[0] += row[0]
-                mine[1] += row[1]
+            held = into[name] = {"_p": rec["_p"], "c": {}, "a": {}}
+        for interval, c in rec["c"].items():
+            held["c"][interval] = [x + y for x, y in zip(held["c"].get(interval, [0, 0, 0, 0]), c, strict=True)]
+        for agent, row in rec["a"].items():
+            mine = held["a"].setdefault(agent, [0, 0])
+            mine[0] += row[0]
+            mine[1] += row[1]
 
 
 def final_records(finals: dict[str, dict[str, Any]]) -> list[tuple[int, bytes, bytes]]:
-    """Changelog records of ``fcr-final`` or ``fcr-agent-final`` as the worker writes them
-    (key: the JSON string; value: the JSON, ``_p`` first)."""
+    """Changelog records of ``fcr-final`` as the worker writes them (key: the JSON string;
+    value: the JSON, ``_p``, ``"c"``, ``"a"`` in that order)."""
     return [(rec["_p"], orjson.dumps(name), orjson.dumps(rec)) for name, rec in finals.items()]
 
 
@@ -277,9 +265,9 @@ def retained_chunk(first: int, count: int, seed: int, now_ms: int, retention_day
             new = apply_projection(held[1] if held else None, cid, value)
             if new is not None:
                 by_customer[cu] = (partition_for(cu, partitions), new)
-    kept, finals, days = steady_state_fcr(by_customer, now_ms, shape, partitions)
+    kept, finals = steady_state_fcr(by_customer, now_ms, shape, partitions)
     customers = [(p, orjson.dumps(cu), orjson.dumps({"_p": p, "c": c})) for cu, (p, c) in kept.items()]
-    return Retained(contacts, customers, finals, sum(len(c) for _, c in by_customer.values()), days)
+    return Retained(contacts, customers, finals, sum(len(c) for _, c in by_customer.values()))
 
 
 def bytes_per_contact(rss_full_bytes: int, rss_empty_bytes: int, contacts: int) -> float:
@@ -350,15 +338,14 @@ async def write_records(bootstrap: str, topic: str, records: list[tuple[int, byt
 async def fill(bootstrap: str, n: int, seed: int, now_ms: int, retention_days: int, partitions: int,
                rules_for: Callable[[str], QueueRules], shape: FcrShape) -> Filled:
     """Write ``n`` retained contacts, their customers' kept projections and, last, the final
-    records of every folded interval and the day records of their dates (summed over the
-    chunks: their customers are disjoint)."""
+    record of every date with folded intervals (summed over the chunks: their customers are
+    disjoint)."""
     started = time.perf_counter()
     value_bytes = 0
     customers = 0
     projections = 0
     kept_projections = 0
-    finals: dict[str, FinalRecord] = {}
-    days: dict[str, dict[str, Any]] = {}
+    finals: dict[str, dict[str, Any]] = {}
     for first in range(0, n, CHUNK_CONTACTS):
         chunk = retained_chunk(first, min(CHUNK_CONTACTS, n - first), seed, now_ms, retention_days,
                                partitions, rules_for, CUSTOMER_KEY, shape=shape)
@@ -367,7 +354,6 @@ async def fill(bootstrap: str, n: int, seed: int, now_ms: int, retention_days: i
         projections += chunk.projections
         kept_projections += sum(len(orjson.loads(v)["c"]) for _, _, v in chunk.customers)
         merge_finals(finals, chunk.finals)
-        merge_finals(days, chunk.days)
         await write_records(bootstrap, CONTACTS_CHANGELOG, chunk.contacts)
         await write_records(bootstrap, CUSTOMERS_CHANGELOG, chunk.customers)
         del chunk
@@ -376,15 +362,13 @@ async def fill(bootstrap: str, n: int, seed: int, now_ms: int, retention_days: i
             print(f"    written {first + CHUNK_CONTACTS:,} contacts in {time.perf_counter() - started:.0f} s",
                   flush=True)
     records = final_records(finals)
-    day_rows = final_records(days)
     final_bytes = sum(len(k) + len(v) for _, k, v in records)
-    day_bytes = sum(len(k) + len(v) for _, k, v in day_rows)
-    agent_rows = sum(len(rec["a"]) for rec in days.values())
-    del finals, days
+    intervals = sum(len(rec["c"]) for rec in finals.values())
+    agent_rows = sum(len(rec["a"]) for rec in finals.values())
+    del finals
     await write_records(bootstrap, FCR_FINAL_CHANGELOG, records)
-    await write_records(bootstrap, FCR_AGENT_FINAL_CHANGELOG, day_rows)
     return Filled(time.perf_counter() - started, value_bytes, customers, projections, kept_projections,
-                  len(records), agent_rows, final_bytes, len(day_rows), day_bytes)
+                  len(records), intervals, agent_rows, final_bytes)
 
 
 @dataclass(frozen=True)
@@ -394,11 +378,10 @@ class Filled:
     customers: int         # customer records (with at least one kept projection)
     projections: int       # projections of all contacts with a customer
     kept_projections: int  # projections a long-running worker still holds
-    final_records: int     # fcr-final records (folded intervals per customer partition)
-    final_agent_rows: int  # agents' rows in the day records
+    final_records: int     # fcr-final records (local dates per customer partition)
+    final_intervals: int   # folded intervals' counts in them
+    final_agent_rows: int  # agents' rows in them
     final_bytes: int       # keys + values of the fcr-final changelog
-    day_records: int       # fcr-agent-final records (local dates per customer partition)
-    day_bytes: int         # keys + values of the fcr-agent-final changelog
 
 
 @dataclass
@@ -499,10 +482,9 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
     """Bytes per contact of each part of a worker's retained state at steady state, built here
     as the worker builds it from the same changelog records the benchmark writes: the contacts
     table's dict (packed facts, kept as bytes), the queue aggregators of all partitions, the
-    customers table (kept projections), the fcr-final table (final records, JSON decoded), the
-    fcr-agent-final table (day records, JSON bytes as read) and the FCR aggregators (final and
-    day records loaded first, then the customers, as the worker's ``build_fcr``); tracemalloc
-    deltas."""
+    customers table (kept projections), the fcr-final table (date records, JSON bytes as read)
+    and the FCR aggregators (date records loaded first, then the customers, as the worker's
+    ``build_fcr``); tracemalloc deltas."""
     import tracemalloc
 
     from floorwatch.domain.aggregate import QueueAggregator
@@ -510,17 +492,14 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
     shape = shape_from_settings()
     now_ms = int(time.time() * 1000)
     records: list[Retained] = []
-    finals: dict[str, FinalRecord] = {}
-    days: dict[str, dict[str, Any]] = {}
+    finals: dict[str, dict[str, Any]] = {}
     for first in range(0, n, CHUNK_CONTACTS):
         chunk = retained_chunk(first, min(CHUNK_CONTACTS, n - first), seed, now_ms, retention_days, partitions,
                                rules_for, CUSTOMER_KEY, shape=shape)
         merge_finals(finals, chunk.finals)
-        merge_finals(days, chunk.days)
         records.append(Retained(chunk.contacts, chunk.customers, {}, chunk.projections))
     final_rows = final_records(finals)
-    day_rows = final_records(days)
-    del finals, days
+    del finals
     gc.collect()
     tracemalloc.start()
     out: dict[str, float] = {}
@@ -556,26 +535,21 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
     aggs = step("queue aggregators (all partitions)", build_aggregators)
     customers = step("customers table (kept FCR projections)",
                      lambda: {orjson.loads(k): orjson.loads(v) for r in records for _, k, v in r.customers})
-    fcr_final = step("fcr-final table (final records)",
-                     lambda: {orjson.loads(k): orjson.loads(v) for _, k, v in final_rows})
-    fcr_agent_final = step("fcr-agent-final table (day records, bytes)",
-                           lambda: {orjson.loads(k): bytes(bytearray(v)) for _, k, v in day_rows})
+    fcr_final = step("fcr-final table (date records, bytes)",
+                     lambda: {orjson.loads(k): bytes(bytearray(v)) for _, k, v in final_rows})
 
     def build_fcr() -> dict[int, FcrAggregator]:
         fcr = {p: FcrAggregator(shape.tz, shape.interval_minutes, shape.window_ms,
                                 fold_quiet_ms=round(settings.fcr.fold_quiet_s * 1000)) for p in range(partitions)}
-        for key, rec in fcr_final.items():
-            fcr[rec["_p"]].load_final(parse_final_key(key)[0], rec)
-        for key, raw in fcr_agent_final.items():
-            day, p = parse_agent_final_key(key)
-            fcr[p].load_day(day, raw)
+        for key, raw in fcr_final.items():
+            fcr[final_key_partition(key)].load(key, raw)
         for cu, rec in customers.items():
             fcr[rec["_p"]].update(cu, rec["c"], now_ms)
         for agg in fcr.values():
             agg.take_dirty()  # the worker publishes and clears these on its first pass
         return fcr
 
-    fcr = step("FCR aggregators (open days' agent rows, live counts)", build_fcr)
+    fcr = step("FCR aggregators (open dates parsed, live counts)", build_fcr)
     tracemalloc.stop()
     # where a contact's table entry goes: its key, its value (sys.getsizeof: without the
     # allocator's rounding to 16 bytes), the dict's slot (the rest of the tracemalloc delta)
@@ -598,22 +572,24 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
                                            / max(1, sum(len(a.buckets) for a in aggs.values())))
     out["  customers: projections kept per 1,000 made"] = (sum(len(rec["c"]) for rec in customers.values()) * 1000
                                                             / max(1, sum(r.projections for r in records)))
+    parsed = [parse_date_record(raw) for raw in fcr_final.values()]
     out["  fcr-final: records per 1,000 contacts"] = len(fcr_final) * 1000 / n
-    out["  fcr-agent-final: records per 1,000 contacts"] = len(fcr_agent_final) * 1000 / n
-    out["  fcr-agent-final: agent rows per contact"] = sum(
-        len(day_record_rows(raw)) for raw in fcr_agent_final.values()) / n
-    out["  fcr-agent-final: JSON bytes per agent row"] = (
-        sum(len(raw) for raw in fcr_agent_final.values())
-        / max(1, sum(len(day_record_rows(raw)) for raw in fcr_agent_final.values())))
-    out["  FCR aggregators: parsed final agent rows per 1,000 contacts"] = (
-        sum(len(rows) for a in fcr.values() for rows in a.open_days.values()) * 1000 / n)
+    out["  fcr-final: folded intervals per 1,000 contacts"] = sum(len(f.counts) for f in parsed) * 1000 / n
+    out["  fcr-final: agent rows per contact"] = sum(len(f.agents) for f in parsed) / n
+    out["  fcr-final: JSON bytes per interval or agent row"] = (
+        sum(len(raw) for raw in fcr_final.values()) / max(1, sum(len(f.counts) + len(f.agents) for f in parsed)))
+    out["  FCR aggregators: parsed final intervals and agent rows per 1,000 contacts"] = (
+        sum(len(f.counts) + len(f.agents) for a in fcr.values() for f in a.open_dates.values()) * 1000 / n)
     out["  FCR aggregators: open dates of all dates (per partition)"] = (
-        sum(len(a.open_days) for a in fcr.values()) / max(1, sum(len(a.day_records) for a in fcr.values())))
+        sum(len(a.open_dates) for a in fcr.values()) / max(1, sum(len(a.date_records) for a in fcr.values())))
+    out["  FCR aggregators: share of date records held as the table's bytes"] = (
+        sum(fcr[final_key_partition(k)].date_records.get(k.rsplit("|", 1)[0]) is raw for k, raw in fcr_final.items())
+        / max(1, len(fcr_final)))
     out["  FCR aggregators: live contacts per 1,000 contacts"] = sum(len(a.by_contact) for a in fcr.values()) * 1000 / n
     out["sum of the parts"] = sum(out[name] for name in (
         "contacts table (dict, keys, packed facts)", "queue aggregators (all partitions)",
-        "customers table (kept FCR projections)", "fcr-final table (final records)",
-        "fcr-agent-final table (day records, bytes)", "FCR aggregators (open days' agent rows, live counts)"))
+        "customers table (kept FCR projections)", "fcr-final table (date records, bytes)",
+        "FCR aggregators (open dates parsed, live counts)"))
     return out
 
 
@@ -660,9 +636,9 @@ async def one_size(n: int, args: argparse.Namespace, tmp: Path, fresh: list[tupl
             print(f"  {n:,} contacts written to the changelogs in {filled.seconds:.0f} s "
                   f"({filled.contact_bytes / n:.0f} bytes of key + value per contact; {filled.customers:,} customer "
                   f"records holding {filled.kept_projections:,} of {filled.projections:,} projections; "
-                  f"{filled.final_records:,} fcr-final records, {filled.final_bytes / n:.0f} bytes per contact; "
-                  f"{filled.day_records:,} fcr-agent-final records with {filled.final_agent_rows:,} agent rows, "
-                  f"{filled.day_bytes / n:.0f} bytes per contact; broker RSS {rss_of(broker.pid) / MIB:,.0f} MiB)",
+                  f"{filled.final_records:,} fcr-final date records holding {filled.final_intervals:,} intervals "
+                  f"and {filled.final_agent_rows:,} agent rows, {filled.final_bytes / n:.0f} bytes per contact; "
+                  f"broker RSS {rss_of(broker.pid) / MIB:,.0f} MiB)",
                   flush=True)
             fill_s[n] = filled.seconds
         run = await worker_run(bootstrap, tmp, str(n), fresh, n, args.ready_timeout_s, args.partitions)
@@ -719,7 +695,7 @@ async def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{available_bytes() / 2**30:.1f} GiB available")
     print("method: a months-long worker's steady state written straight into the changelogs (contacts packed, "
-          "customers' kept projections, fcr-final records of folded intervals, fcr-agent-final day records); "
+          "customers' kept projections, fcr-final records of the dates of folded intervals); "
           "the worker recovers them",
           flush=True)
     fill_s: dict[int, float] = {}

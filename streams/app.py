@@ -49,14 +49,13 @@ from floorwatch.domain.fcr import (
     HOUR_MS,
     FcrAggregator,
     Fold,
-    agent_final_key,
     apply_projection,
-    by_date,
-    day_record_partition,
+    date_final_key,
     final_key,
-    parse_agent_final_key,
+    final_key_partition,
     parse_final_key,
     partition_for,
+    record_partition,
     projection,
 )
 from floorwatch.domain.intervals import (
@@ -240,13 +239,12 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     agent_days = app.Table("agent-days", default=None, partitions=partitions, schema=json_schema)
     # hashed customer -> {"_p": partition, "c": {contact_id: fcr projection}}
     customers = app.Table("customers", default=None, partitions=partitions, schema=json_schema)
-    # "queue|start|partition" -> {"_p", "c": [4 FCR counts]}: a folded interval's final FCR
-    # counts (floorwatch.domain.fcr, finality; one written before day records also has "a")
-    fcr_final = app.Table("fcr-final", default=None, partitions=partitions, schema=json_schema)
-    # "date|partition" -> JSON bytes {"_p", "a": {agent: [eligible, resolved]}}: the agents'
-    # final FCR figures of a local date's folded intervals, kept as bytes (~16 bytes a row)
-    fcr_agent_final = app.Table("fcr-agent-final", default=None, partitions=partitions, schema=packed_schema,
-                                key_type=str, value_type=bytes)
+    # "date|partition" -> JSON bytes {"_p", "c": {"queue|start_ms": [4 FCR counts]}, "a": {agent:
+    # [eligible, resolved]}}: the final FCR figures of a local date's folded intervals, one record
+    # per date and partition, kept as bytes (floorwatch.domain.fcr, finality); a legacy record
+    # "queue|start|partition" -> {"_p", "c": [4 counts], "a"?} of one interval is still read
+    fcr_final = app.Table("fcr-final", default=None, partitions=partitions, schema=packed_schema,
+                          key_type=str, value_type=bytes)
 
     def active(topic_name: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic_name}
@@ -307,21 +305,22 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
 
     def build_fcr(missing: set[int], now_ms: int) -> Generator[None, None, dict[int, FcrAggregator]]:
         """FCR aggregators of ``missing`` from the tables (final records first: their contacts
-        are context), yielding after every ``SLICE_SIZE`` keys; returns them, not installed."""
+        are context), yielding after every date record (each is parsed once) or ``SLICE_SIZE``
+        other keys; returns them, not installed."""
         built = {p: st.new_fcr() for p in missing}
-        keys = list(fcr_final.data)
-        for start in range(0, len(keys), SLICE_SIZE):
-            for key in keys[start:start + SLICE_SIZE]:
-                rec = fcr_final.data.get(key)
-                if rec is not None and rec.get("_p") in built:
-                    built[rec["_p"]].load_final(parse_final_key(key)[0], rec)
-            yield
-        for key in list(fcr_agent_final.data):  # one per date and partition, each parsed once
-            raw = fcr_agent_final.data.get(key)
-            day, part = parse_agent_final_key(key)
-            if raw is not None and part in built:
-                built[part].load_day(day, raw)
+        n = 0
+        for key in list(fcr_final.data):
+            part = final_key_partition(key)
+            value = fcr_final.data.get(key) if part in built else None
+            n += 1
+            if value is not None:
+                built[part].load(key, value)
+                if isinstance(parse_final_key(key)[0], str):
+                    n = SLICE_SIZE  # a date record: a turn of the loop after it
+            if n >= SLICE_SIZE:
+                n = 0
                 yield
+        yield
         keys = list(customers.data)
         for start in range(0, len(keys), SLICE_SIZE):
             for cu in keys[start:start + SLICE_SIZE]:
@@ -377,37 +376,41 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             customers.data.pop(cu, None)
 
     async def fold_fcr(p: int, agg: FcrAggregator, now_ms: int) -> int:
-        """Fold partition ``p``'s FCR intervals whose contributions are final: their final
-        records into ``fcr-final`` (FOLD_SLICE built per turn of the event loop), then their
-        agents' rows into the day records of their dates in ``fcr-agent-final`` (a turn per
-        date), and only once Kafka acknowledged both do they replace the live counts (so the
-        projections they cover may be dropped). The interval records are acknowledged before
-        the day records are sent: a worker killed in between loses those agents' rows (an
-        undercount) rather than counting them twice. Returns how many intervals were folded."""
+        """Fold partition ``p``'s FCR intervals whose contributions are final: each local date
+        they belong to gets its record in ``fcr-final`` rewritten once, with these intervals'
+        counts and agents' rows added (FOLD_SLICE intervals, or one date's record, per turn of
+        the event loop), and only once Kafka acknowledged the records do they replace the live
+        counts (so the projections they cover may be dropped). A date's fold is one record:
+        a worker killed before its acknowledgement recovers the old record and the
+        projections, after it the new record. A failed write puts the table's old records back
+        (nothing of the fold is applied). Returns how many intervals were folded."""
         keys = agg.due_folds(now_ms)
         if not keys:
             return 0
-        written: dict[str, int] = {}
         fold = Fold(p)
+        written: dict[str, int] = {}
+        held: dict[str, Any] = {}
         try:
             for i, key in enumerate(keys):
                 agg.fold_interval(fold, key)
-                name = final_key(key[0], key[1], p)
-                fcr_final.data[name] = fold.intervals[key]
-                written[name] = p
                 if (i + 1) % FOLD_SLICE == 0:
                     await asyncio.sleep(0)
-            await asyncio.sleep(0)
-            agg.finish_fold(fold)
+            for day in list(fold.added):
+                await asyncio.sleep(0)
+                agg.finish_fold(fold, (day,))
+            for day, raw in fold.dates.items():
+                name = date_final_key(day, p)
+                held[name] = fcr_final.data.get(name)
+                fcr_final.data[name] = raw
+                written[name] = p
             await settle(await write_changelog(fcr_final, written), st.on_fatal)
-            days: dict[str, int] = {}
-            for day, raw in fold.days.items():
-                name = agent_final_key(day, p)
-                fcr_agent_final.data[name] = raw
-                days[name] = p
-            await settle(await write_changelog(fcr_agent_final, days), st.on_fatal)
         except Exception:
-            st.fcr.pop(p, None)  # rebuilt from the tables (final records included) before the next use
+            for name, old in held.items():  # the table never runs ahead of the changelog
+                if old is None:
+                    fcr_final.data.pop(name, None)
+                else:
+                    fcr_final.data[name] = old
+            st.fcr.pop(p, None)  # rebuilt from the tables before the next use: the intervals stay live
             raise
         if st.fcr.get(p) is not agg:  # revoked or rebuilt meanwhile: the tables hold the truth
             return 0
@@ -722,31 +725,28 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     async def prune_customers(h: Horizon, now_ms: int) -> int:
         """FCR projections no longer needed (floorwatch.domain.fcr ``droppable``: context of
         folded intervals only), and any offered before the cutoff less the FCR window; final
-        records of intervals before the cutoff and day records of dates before it (counted in
-        retention_cut["fcr_final"] and ["fcr_agent_final"]; their published figures become
-        tombstones)."""
+        records of dates before the cutoff (and legacy records of intervals before it), counted
+        in retention_cut["fcr_final"]; the published figures of their intervals and agents
+        become tombstones."""
         fcr_cutoff = h.cutoff_ms - round(settings.fcr.window_hours * HOUR_MS)
         mine = active(topics.CUSTOMER_CONTACTS)
         gone: dict[str, int] = {}
-        gone_days: dict[str, int] = {}
         for p in sorted(mine):
             agg = st.fcr.get(p)
-            while agg is not None and (keys := agg.expire_final(h.cutoff_ms, SLICE_SIZE)):
+            while agg is not None and (dates := agg.expire_dates(h.cutoff_ms, 1)):  # each parsed once
+                for day in dates:
+                    name = date_final_key(day, p)
+                    if fcr_final.data.pop(name, None) is not None:
+                        gone[name] = p
+                await asyncio.sleep(0)
+            while agg is not None and (keys := agg.expire_legacy(h.cutoff_ms, SLICE_SIZE)):
                 for key in keys:
                     name = final_key(key[0], key[1], p)
                     if fcr_final.data.pop(name, None) is not None:
                         gone[name] = p
                 await asyncio.sleep(0)
-            while agg is not None and (dates := agg.expire_days(h.cutoff_ms, 1)):  # each parsed once
-                for day in dates:
-                    name = agent_final_key(day, p)
-                    if fcr_agent_final.data.pop(name, None) is not None:
-                        gone_days[name] = p
-                await asyncio.sleep(0)
         await write_changelog(fcr_final, gone)
-        await write_changelog(fcr_agent_final, gone_days)
         st.retention_cut["fcr_final"] = st.retention_cut.get("fcr_final", 0) + len(gone)
-        st.retention_cut["fcr_agent_final"] = st.retention_cut.get("fcr_agent_final", 0) + len(gone_days)
         pruned: dict[str, int] = {}
         keys = list(customers.data)
         for start in range(0, len(keys), SLICE_SIZE):
@@ -833,8 +833,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         finished), since a partition assigned again is being recovered into the same dicts."""
         plan = [(contacts, topics.CONTACT_EVENTS, lambda raw: peek(raw)[0]),
                 (customers, topics.CUSTOMER_CONTACTS, partition_of_record),
-                (fcr_final, topics.CUSTOMER_CONTACTS, partition_of_record),
-                (fcr_agent_final, topics.CUSTOMER_CONTACTS, day_record_partition),
+                (fcr_final, topics.CUSTOMER_CONTACTS, record_partition),
                 (agents, topics.AGENT_EVENTS, partition_of_record),
                 (agent_days, topics.AGENT_EVENTS, partition_of_record)]
         dropped = 0
@@ -964,17 +963,17 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             agg.advance(now_ms, customer_contacts)
             await fold_fcr(p, agg, now_ms)
             dirty_intervals, dirty_days = agg.take_dirty()
-            for queue, start in dirty_intervals:
-                counts = agg.interval_figures((queue, start))  # final + live
-                await emit(
-                    topics.QUALITY_STATS, records.fcr_interval_key(queue, start, p).encode(),
-                    None if counts is None else records.dumps({
-                        "kind": "fcr_interval", "queue": queue, "start_ms": start, "partition": p,
-                        "updated_ms": now_ms, "counts": {
-                            "customer_contacts": counts.customer_contacts,
-                            "repeat_contacts": counts.repeat_contacts,
-                            "fcr_eligible": counts.fcr_eligible, "fcr_resolved": counts.fcr_resolved}}))
-            for day, aids in by_date(dirty_days).items():  # a closed day's record parsed once
+            for day, (ikeys, aids) in agg.by_date(dirty_intervals, dirty_days).items():  # a record parsed once
+                for queue, start in ikeys:
+                    counts = agg.interval_figures((queue, start))  # final + live
+                    await emit(
+                        topics.QUALITY_STATS, records.fcr_interval_key(queue, start, p).encode(),
+                        None if counts is None else records.dumps({
+                            "kind": "fcr_interval", "queue": queue, "start_ms": start, "partition": p,
+                            "updated_ms": now_ms, "counts": {
+                                "customer_contacts": counts.customer_contacts,
+                                "repeat_contacts": counts.repeat_contacts,
+                                "fcr_eligible": counts.fcr_eligible, "fcr_resolved": counts.fcr_resolved}}))
                 for aid in aids:
                     row = agg.agent_day_figures((aid, day))  # final + live
                     await emit(

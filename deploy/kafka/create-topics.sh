@@ -43,7 +43,7 @@ done
 # dead letters: plain retention (the API counts them by reason while they are retained)
 create fw.dead-letters "cleanup.policy=delete" "retention.ms=$(( 30 * 86400000 ))"
 # worker changelogs (Faust would create them with RF 1): compacted, co-partitioned
-for t in floorwatch-contacts-changelog floorwatch-agents-changelog floorwatch-agent-days-changelog floorwatch-customers-changelog floorwatch-fcr-final-changelog floorwatch-fcr-agent-final-changelog; do
+for t in floorwatch-contacts-changelog floorwatch-agents-changelog floorwatch-agent-days-changelog floorwatch-customers-changelog floorwatch-fcr-final-changelog; do
   create "$t" "cleanup.policy=compact" "min.cleanable.dirty.ratio=0.1"
 done
 # Faust's leader election (the leader worker runs the queue alerts): one partition

@@ -25,26 +25,31 @@ a repeat contact to its own queue and offered interval.
 Finality (bounded memory for a floor that runs for months): an interval ``(queue, start)`` of
 one partition is *folded* once ``end + 2W < now`` — every contact offered in it has had its
 window closed for W, so only a contact arriving more than 2W after its offer could still change
-it. Folding turns its live counts into one *final record* ``{"_p", "c": [customer contacts,
-repeats, eligible, resolved]}`` (table ``fcr-final``) and adds its agents' ``[eligible,
-resolved]`` rows to the *day record* of its local date and partition ``{"_p", "a": {agent:
-[eligible, resolved]}}`` (table ``fcr-agent-final``, key ``"{date}|{partition}"``): the
-agents' final figures are kept once per (date, partition), not once per interval (an agent
-answers in many intervals of a day: per interval they cost ~290 bytes a retained contact).
-The day record is held as its JSON bytes (``Fold.days``, ``load_day``); the aggregator keeps
-its rows parsed only while the date can still change (a live interval of it), and reads a
-closed date's bytes when a figure of it is asked for. The worker persists a fold's interval
-records before its day records: killed in between, it misses those agents' rows (an
-undercount), never counts them twice. A final record that still holds ``"a"`` (written before
-day records existed) is accepted: its rows count for its date.
+it. The final figures are kept in **one record per (local date, partition)** (table
+``fcr-final``, key ``"{date}|{partition}"``): ``{"_p", "c": {"queue|start_ms": [customer
+contacts, repeats, eligible, resolved]}, "a": {agent: [eligible, resolved]}}``, the counts of
+every folded interval of the date and the agents' rows summed over them. A fold pass rewrites
+each date it touches once (``Fold``: the date's record with this pass's intervals added), so a
+fold of a date is one record: acknowledged, it is applied (``apply_fold``: the intervals' live
+counts and agents' rows leave together); not acknowledged, nothing of it is, and a restart
+reads either the old record or the new one — never counts without their agents' rows. Per
+date rather than per interval because an agent answers in many intervals of a day (per
+interval the rows cost ~290 bytes a retained contact) and one record's key and object cost
+more than its JSON. The aggregator holds a date's record as its JSON bytes (``date_records``)
+and keeps it parsed only while the date can still change (a live interval of it,
+``open_dates``); a closed date's bytes are parsed when a figure of it is asked for, and
+whether they hold an interval is read without parsing (``record_holds_interval``). A legacy
+record of one interval (key ``"queue|start|partition"``, ``{"_p", "c": [4 counts]}``, perhaps
+with ``"a"``; written by earlier versions) is accepted on load: its counts count for its
+interval, its rows for its date; it expires with its interval.
 
 A contact of a folded interval is never counted live again, and a projection that would change
 one (a late record) is refused by ``accepts``. Projections stay in the customers table
 uncounted, as context of newer contacts, until ``droppable`` says the last interval they can
 affect is folded too (``offered + 3W``, rounded up to an interval end). While a projection
 whose offer lies within W of an interval was accepted in the last ``fold_quiet_ms`` (a replay
-of past days still streaming in), that interval is not folded yet. Final records and day
-records expire with retention (``expire_final``, ``expire_days``).
+of past days still streaming in), that interval is not folded yet. Date records and legacy
+records expire with retention (``expire_dates``, ``expire_legacy``).
 Published figures are final + live (``interval_figures``, ``agent_day_figures``).
 """
 
@@ -66,13 +71,13 @@ from floorwatch.domain.intervals import day_bounds_ms, interval_end_ms, interval
 from floorwatch.domain.queue_metrics import ANSWERED, Counts
 
 Projection = dict[str, Any]  # {"o": offered_ms, "q": queue, "p": parent | None, "a": agent | None, "r": False | None}
-# {"_p": partition, "c": [customer, repeat, eligible, resolved]} (written before day records
-# existed: also "a": {agent: [eligible, resolved]})
+# a legacy record of one interval: {"_p": partition, "c": [customer, repeat, eligible,
+# resolved]}, perhaps with "a": {agent: [eligible, resolved]}
 FinalRecord = dict[str, Any]
 AgentRows = dict[str, list[int]]  # agent -> [eligible, resolved]
 HOUR_MS = 3_600_000
 FOLD_PER_PASS = 2_000  # intervals one publisher pass folds at most (the rest: the next pass)
-FOLD_SLICE = 200  # final records built between two turns of the event loop
+FOLD_SLICE = 200  # intervals folded (or dates' records built) between two turns of the event loop
 QUIET_BUCKETS = 16  # resolution of the fold_quiet_ms memory (a fixed number of buckets)
 
 
@@ -167,45 +172,84 @@ AgentDay = tuple[str, str]  # (agent_id, local date)
 IntervalKey = tuple[str, int]  # (queue, start_ms)
 
 
-def final_key(queue: str, start_ms: int, partition: int) -> str:
-    """Key of an interval's final record in the ``fcr-final`` table."""
-    return f"{queue}|{start_ms}|{partition}"
-
-
-def parse_final_key(key: str) -> tuple[IntervalKey, int]:
-    """``((queue, start_ms), partition)`` of a final record's key (a queue may contain ``|``)."""
-    queue, start, part = key.rsplit("|", 2)
-    return (queue, int(start)), int(part)
-
-
-def agent_final_key(day: str, partition: int) -> str:
-    """Key of a day record (agents' final figures of a local date) in ``fcr-agent-final``."""
+def date_final_key(day: str, partition: int) -> str:
+    """Key of a date's final record (every folded interval of a local date) in ``fcr-final``."""
     return f"{day}|{partition}"
 
 
-def parse_agent_final_key(key: str) -> tuple[str, int]:
-    """``(date, partition)`` of a day record's key."""
-    day, part = key.rsplit("|", 1)
-    return day, int(part)
+def final_key(queue: str, start_ms: int, partition: int) -> str:
+    """Key of a legacy final record (one folded interval, written before date records) in
+    ``fcr-final``."""
+    return f"{queue}|{start_ms}|{partition}"
 
 
-def day_record(partition: int, rows: AgentRows) -> bytes:
-    """A day record's value as the table holds it (JSON bytes, ``_p`` first)."""
-    return orjson.dumps({"_p": partition, "a": rows})
+def final_key_partition(key: str) -> int:
+    """The partition of an ``fcr-final`` key (a date record's or a legacy one's: both end in it)."""
+    return int(key.rsplit("|", 1)[1])
 
 
-def day_record_rows(value: bytes | dict[str, Any]) -> AgentRows:
-    """The agents' rows of a day record (its bytes, or a dict where a store decoded the JSON)."""
+def parse_final_key(key: str) -> tuple[str | IntervalKey, int]:
+    """``(date, partition)`` of a date record's key, ``((queue, start_ms), partition)`` of a
+    legacy record's (a queue may contain ``|``; a date never does)."""
+    head, part = key.rsplit("|", 1)
+    if "|" not in head:
+        return head, int(part)
+    queue, start = head.rsplit("|", 1)
+    return (queue, int(start)), int(part)
+
+
+def interval_name(key: IntervalKey) -> str:
+    """An interval's key inside a date record's ``"c"``: ``"queue|start_ms"``."""
+    return f"{key[0]}|{key[1]}"
+
+
+@dataclass(slots=True)
+class DateFinal:
+    """A date record parsed: the final counts ``[customer contacts, repeats, eligible,
+    resolved]`` of each folded interval of the date, and the agents' ``[eligible, resolved]``
+    summed over them. Values are shared between versions: never changed in place."""
+
+    counts: dict[IntervalKey, list[int]] = field(default_factory=dict)
+    agents: AgentRows = field(default_factory=dict)
+
+
+def date_record(partition: int, final: DateFinal) -> bytes:
+    """A date record's value as the table holds it: JSON bytes, ``_p`` first, then ``"c"``,
+    then ``"a"`` (the layout ``record_holds_interval`` reads)."""
+    return orjson.dumps({"_p": partition, "c": {interval_name(k): c for k, c in final.counts.items()},
+                         "a": final.agents})
+
+
+def parse_date_record(value: bytes | dict[str, Any]) -> DateFinal:
+    """A date record's bytes (or a dict where a store decoded the JSON) parsed."""
     rec = value if isinstance(value, dict) else orjson.loads(value)
-    rows: AgentRows = rec["a"]
-    return rows
+    counts: dict[IntervalKey, list[int]] = {}
+    for name, c in rec.get("c", {}).items():
+        queue, start = name.rsplit("|", 1)
+        counts[(queue, int(start))] = c
+    return DateFinal(counts, rec.get("a", {}))
+
+
+def record_holds_interval(raw: bytes, key: IntervalKey) -> bool:
+    """Whether a date record (bytes as ``date_record`` writes them) holds the interval, without
+    parsing it: its JSON key preceded by ``{`` or ``,`` inside ``"c"``. Exact: inside a JSON
+    string every ``"`` is escaped, so ``,"`` / ``{"`` and ``"a":{`` after ``}`` only occur
+    between members."""
+    lo = raw.find(b'"c":{')
+    if lo < 0:
+        return False
+    hi = raw.find(b'},"a":{', lo)
+    if hi < 0:
+        hi = len(raw)
+    name = orjson.dumps(interval_name(key)) + b":"
+    return raw.find(b"{" + name, lo, hi) >= 0 or raw.find(b"," + name, lo, hi) >= 0
 
 
 _PARTITION_PREFIX = re.compile(rb'\{"_p":(\d+)[,}]')
 
 
-def day_record_partition(value: bytes | dict[str, Any]) -> int | None:
-    """The partition of a day record without parsing its rows (``_p`` comes first)."""
+def record_partition(value: bytes | dict[str, Any]) -> int | None:
+    """The partition of an ``fcr-final`` record without parsing it (``_p`` comes first)."""
     if isinstance(value, dict):
         return value.get("_p")
     m = _PARTITION_PREFIX.match(value)
@@ -215,25 +259,23 @@ def day_record_partition(value: bytes | dict[str, Any]) -> int | None:
     return part if isinstance(part, int) else None
 
 
-def by_date(agent_days: Iterable[AgentDay]) -> dict[str, list[str]]:
-    """Agents per date: figures read a date at a time parse each closed day record once."""
-    out: dict[str, list[str]] = {}
-    for agent, day in agent_days:
-        out.setdefault(day, []).append(agent)
-    return out
-
-
 @dataclass(slots=True)
 class Fold:
-    """What folding some intervals of one partition writes: ``intervals`` (their final records,
-    table ``fcr-final``) and, once ``FcrAggregator.finish_fold`` ran, ``days`` (the complete
-    day record of each local date they belong to, table ``fcr-agent-final``: the date's
-    earlier folds plus these intervals' agents' rows)."""
+    """What folding some intervals of one partition writes. ``added[date]``: the folded
+    intervals' counts and agents' rows, by local date; once ``FcrAggregator.finish_fold`` ran,
+    ``dates[date]`` holds the complete new final record of that date (its earlier folds plus
+    ``added[date]``), one record per date: applied whole once acknowledged, or not at all."""
 
     partition: int
-    intervals: dict[IntervalKey, FinalRecord] = field(default_factory=dict)
-    agent_rows: dict[str, AgentRows] = field(default_factory=dict)  # date -> the folded intervals' rows
-    days: dict[str, bytes] = field(default_factory=dict)
+    added: dict[str, DateFinal] = field(default_factory=dict)
+    dates: dict[str, bytes] = field(default_factory=dict)  # date -> its new record (JSON bytes)
+    parsed: dict[str, DateFinal] = field(default_factory=dict)  # date -> the same, parsed
+
+    def interval_keys(self) -> list[IntervalKey]:
+        return [key for final in self.added.values() for key in final.counts]
+
+
+_NO_FINAL = DateFinal()  # what a date without a record holds (never changed)
 
 
 def _root_of(contacts: dict[str, Projection], proj: Projection) -> Projection:
@@ -255,10 +297,11 @@ class FcrAggregator:
     Live: ``intervals[(queue, start_ms)]`` holds ``Counts`` with only the FCR fields set,
     ``agent_days[(agent, date)]`` holds ``[eligible, resolved]``, both over the contacts of
     intervals not folded yet. ``advance(now)`` re-derives customers whose contacts' windows
-    closed, so FCR matures without new events. Final: ``final[(queue, start_ms)]`` holds the
-    final record of a folded interval; ``day_records[date]`` the bytes of the date's day record
-    (its agents' final sums), parsed in ``open_days`` only while the date has live intervals;
-    ``legacy_days`` the rows of final records that still hold ``"a"``.
+    closed, so FCR matures without new events. Final: ``date_records[date]`` holds the bytes of
+    the date's final record (the final counts of its folded intervals and its agents' final
+    rows), parsed in ``open_dates`` only while the date has live intervals (it can still
+    change) and read on demand otherwise; ``legacy_final`` the final records of one interval
+    each written before date records (their rows, if any, summed in ``legacy_days``).
     """
 
     tz: ZoneInfo
@@ -273,13 +316,13 @@ class FcrAggregator:
     dirty_intervals: set[IntervalKey] = field(default_factory=set)
     dirty_agent_days: set[AgentDay] = field(default_factory=set)
     interval_agents: dict[IntervalKey, dict[str, list[int]]] = field(default_factory=dict)  # live, per interval
-    final: dict[IntervalKey, FinalRecord] = field(default_factory=dict)
-    day_records: dict[str, bytes] = field(default_factory=dict)  # date -> day record (JSON bytes)
-    open_days: dict[str, AgentRows] = field(default_factory=dict)  # parsed day records of live dates
+    date_records: dict[str, bytes] = field(default_factory=dict)  # date -> its final record (JSON bytes)
+    open_dates: dict[str, DateFinal] = field(default_factory=dict)  # parsed records of dates with live intervals
     live_per_date: dict[str, int] = field(default_factory=dict)  # date -> live intervals of it
-    legacy_days: dict[str, AgentRows] = field(default_factory=dict)  # rows of final records with "a"
-    _parsed: tuple[str, bytes, AgentRows] | None = None  # the last closed day record read
-    folding: set[IntervalKey] = field(default_factory=set)  # final record written, not yet acknowledged
+    legacy_final: dict[IntervalKey, FinalRecord] = field(default_factory=dict)  # one interval each
+    legacy_days: dict[str, AgentRows] = field(default_factory=dict)  # rows of legacy records with "a"
+    _parsed: tuple[str, bytes, DateFinal] | None = None  # the last closed date record read
+    folding: set[IntervalKey] = field(default_factory=set)  # in a fold written, not yet acknowledged
     expired_before_ms: int | None = None  # intervals starting earlier are gone (retention_days)
     fold_heap: list[tuple[int, str, int]] = field(default_factory=list)  # (fold at, queue, start)
     fold_scheduled: set[IntervalKey] = field(default_factory=set)
@@ -299,10 +342,11 @@ class FcrAggregator:
         for cid, fcr in derived.items():
             held = self.by_contact.get(cid)
             if held is not None and held[0].offered_ms == fcr.offered_ms and held[0].queue == fcr.queue:
-                start = held[1]
+                start, day = held[1], held[2]
             else:
                 start = interval_start_ms(fcr.offered_ms, self.tz, self.interval_minutes)
-            closed = self._closed((fcr.queue, start))
+                day = local_date(fcr.offered_ms, self.tz).isoformat()
+            closed = self._closed((fcr.queue, start), day)
             if held is not None:
                 if not closed and held[0] == fcr and held[3] == customer:
                     kept.add(cid)
@@ -310,7 +354,7 @@ class FcrAggregator:
                 self._remove(cid)  # changed, moved here from another customer, or folded
             if closed:
                 continue
-            self._add(cid, fcr, customer, start)
+            self._add(cid, fcr, customer, start, day)
             kept.add(cid)
             if not fcr.eligible and fcr.agent is not None and fcr.closes_ms > now_ms:
                 heapq.heappush(self.closing, (fcr.closes_ms, customer))
@@ -328,8 +372,7 @@ class FcrAggregator:
             self.update(customer, contacts_of(customer), now_ms)
         return len(due)
 
-    def _add(self, cid: str, fcr: ContactFcr, customer: str, start: int) -> None:
-        day = local_date(fcr.offered_ms, self.tz).isoformat()
+    def _add(self, cid: str, fcr: ContactFcr, customer: str, start: int, day: str) -> None:
         self.by_contact[cid] = (fcr, start, day, customer)
         self._count(fcr, start, day, 1)
 
@@ -341,7 +384,7 @@ class FcrAggregator:
         if owned is not None:
             owned.discard(cid)
         key = (fcr.queue, start)
-        if key not in self.final and key in self.intervals:  # else folded (then perhaps expired)
+        if key in self.intervals:  # else folded (then perhaps expired)
             self._count(fcr, start, day, -1)
 
     def _count(self, fcr: ContactFcr, start: int, day: str, sign: int) -> None:
@@ -379,11 +422,11 @@ class FcrAggregator:
             self.dirty_agent_days.add(akey)
 
     def _live_added(self, day: str) -> None:
-        """A live interval of ``day`` appeared: the date can change, its day record is parsed."""
+        """A live interval of ``day`` appeared: the date can change, its record is parsed."""
         n = self.live_per_date.get(day, 0)
         self.live_per_date[day] = n + 1
-        if n == 0 and day in self.day_records:
-            self.open_days[day] = day_record_rows(self.day_records[day])
+        if n == 0 and day in self.date_records:
+            self.open_dates[day] = parse_date_record(self.date_records[day])
 
     def _live_gone(self, day: str) -> None:
         """A live interval of ``day`` left (folded or emptied): the last one closes the date."""
@@ -392,7 +435,7 @@ class FcrAggregator:
             self.live_per_date[day] = n
         else:
             del self.live_per_date[day]
-            self.open_days.pop(day, None)
+            self.open_dates.pop(day, None)
 
     def take_dirty(self) -> tuple[set[IntervalKey], set[AgentDay]]:
         intervals, days = self.dirty_intervals, self.dirty_agent_days
@@ -400,15 +443,37 @@ class FcrAggregator:
         self._parsed = None
         return intervals, days
 
+    def date_of(self, start_ms: int) -> str:
+        """The local date of an interval (its final counts are in that date's record)."""
+        return local_date(start_ms, self.tz).isoformat()
+
+    def by_date(self, intervals: Iterable[IntervalKey],
+                agent_days: Iterable[AgentDay]) -> dict[str, tuple[list[IntervalKey], list[str]]]:
+        """Dirty intervals and agents per date: figures read a date at a time parse each closed
+        date's record once."""
+        out: dict[str, tuple[list[IntervalKey], list[str]]] = {}
+        dates: dict[int, str] = {}
+        for key in intervals:
+            day = dates.get(key[1])
+            if day is None:
+                day = dates[key[1]] = self.date_of(key[1])
+            out.setdefault(day, ([], []))[0].append(key)
+        for agent, day in agent_days:
+            out.setdefault(day, ([], []))[1].append(agent)
+        return out
+
     # --- what is published: final + live -------------------------------------------------------
 
     def interval_figures(self, key: IntervalKey) -> Counts | None:
-        """The interval's figures (final + live); ``None`` when it has no customer contact."""
+        """The interval's figures (final + live); ``None`` when it has no customer contact.
+
+        A closed date's record is parsed on demand; the last one read is kept until
+        ``take_dirty`` (ask for a date's intervals together: see ``by_date``)."""
         live = self.intervals.get(key)
-        rec = self.final.get(key)
-        if rec is None:
+        legacy = self.legacy_final.get(key)
+        c = legacy["c"] if legacy is not None else self._date_final(self.date_of(key[1])).counts.get(key)
+        if c is None:
             return live
-        c = rec["c"]
         out = Counts(customer_contacts=c[0], repeat_contacts=c[1], fcr_eligible=c[2], fcr_resolved=c[3])
         if live is not None:
             out.customer_contacts += live.customer_contacts
@@ -418,38 +483,42 @@ class FcrAggregator:
         return out if out.customer_contacts else None
 
     def agent_day_figures(self, akey: AgentDay) -> list[int] | None:
-        """``[eligible, resolved]`` of an agent's day (final + live); ``None`` when nothing.
-
-        A closed date's day record is parsed on demand; the last one read is kept until
-        ``take_dirty`` (ask for a date's agents together: see ``by_date``)."""
+        """``[eligible, resolved]`` of an agent's day (final + live); ``None`` when nothing."""
         agent, day = akey
         out: list[int] | None = None
-        for row in (self._day_rows(day).get(agent), self.legacy_days.get(day, {}).get(agent),
+        for row in (self._date_final(day).agents.get(agent), self.legacy_days.get(day, {}).get(agent),
                     self.agent_days.get(akey)):
             if row is not None:
                 out = list(row) if out is None else [out[0] + row[0], out[1] + row[1]]
         return out
 
-    def _day_rows(self, day: str) -> AgentRows:
-        """The rows of ``day``'s day record (empty without one); not to be changed."""
-        rows = self.open_days.get(day)
-        if rows is not None:
-            return rows
-        raw = self.day_records.get(day)
+    def _date_final(self, day: str) -> DateFinal:
+        """``day``'s record parsed (empty without one); not to be changed."""
+        final = self.open_dates.get(day)
+        if final is not None:
+            return final
+        raw = self.date_records.get(day)
         if raw is None:
-            return {}
+            return _NO_FINAL
         held = self._parsed
         if held is not None and held[0] == day and held[1] is raw:
             return held[2]
-        rows = day_record_rows(raw)
-        self._parsed = (day, raw, rows)
-        return rows
+        final = parse_date_record(raw)
+        self._parsed = (day, raw, final)
+        return final
+
+    def final_interval_keys(self) -> Iterator[IntervalKey]:
+        """Every folded interval still held (date records and legacy records); parses every
+        date record."""
+        yield from self.legacy_final
+        for day in list(self.date_records):
+            yield from self._date_final(day).counts
 
     def agent_day_keys(self) -> Iterator[AgentDay]:
-        """Every (agent, date) that has a figure (final or live); parses every day record."""
+        """Every (agent, date) that has a figure (final or live); parses every date record."""
         seen: set[AgentDay] = set(self.agent_days)
-        for day in self.day_records:
-            seen.update((agent, day) for agent in self._day_rows(day))
+        for day in self.date_records:
+            seen.update((agent, day) for agent in self._date_final(day).agents)
         for day, rows in self.legacy_days.items():
             seen.update((agent, day) for agent in rows)
         return iter(seen)
@@ -460,9 +529,22 @@ class FcrAggregator:
         """The instant after which an interval's contributions are final: its end + 2W."""
         return interval_end_ms(start, self.tz, self.interval_minutes) + 2 * self.window_ms
 
-    def _closed(self, key: IntervalKey) -> bool:
-        """Folded or expired: its contacts are context only, never counted live."""
-        return key in self.final or (self.expired_before_ms is not None and key[1] < self.expired_before_ms)
+    def _closed(self, key: IntervalKey, day: str | None = None) -> bool:
+        """Folded or expired: its contacts are context only, never counted live. ``day``: the
+        interval's local date when the caller knows it."""
+        if self.expired_before_ms is not None and key[1] < self.expired_before_ms:
+            return True
+        if key in self.intervals:
+            return False
+        if key in self.legacy_final:
+            return True
+        if day is None:
+            day = self.date_of(key[1])
+        final = self.open_dates.get(day)
+        if final is not None:
+            return key in final.counts
+        raw = self.date_records.get(day)
+        return raw is not None and record_holds_interval(raw, key)
 
     def _interval_of(self, contacts: dict[str, Projection], proj: Projection) -> tuple[IntervalKey, int]:
         """The interval a projection counts in (its chain root's) and that root's offer."""
@@ -537,32 +619,35 @@ class FcrAggregator:
                 out.append(key)
         return out
 
-    def final_record(self, key: IntervalKey, partition: int) -> FinalRecord:
-        """The final record of an interval from its live counts (their values at this instant)."""
+    def final_counts(self, key: IntervalKey) -> list[int]:
+        """The final counts of an interval from its live counts (their values at this instant)."""
         counts = self.intervals.get(key) or Counts()
-        return {"_p": partition,
-                "c": [counts.customer_contacts, counts.repeat_contacts, counts.fcr_eligible, counts.fcr_resolved]}
+        return [counts.customer_contacts, counts.repeat_contacts, counts.fcr_eligible, counts.fcr_resolved]
 
     def fold_interval(self, fold: Fold, key: IntervalKey) -> None:
-        """Add an interval (from ``due_folds``) to ``fold``: its final record and its agents' rows."""
-        fold.intervals[key] = self.final_record(key, fold.partition)
-        agents = self.interval_agents.get(key)
-        if agents:
-            rows = fold.agent_rows.setdefault(local_date(key[1], self.tz).isoformat(), {})
-            for agent, row in agents.items():
-                held = rows.setdefault(agent, [0, 0])
-                held[0] += row[0]
-                held[1] += row[1]
+        """Add an interval (from ``due_folds``) to ``fold``: its counts and agents' rows."""
+        added = fold.added.get(day := self.date_of(key[1]))
+        if added is None:
+            added = fold.added[day] = DateFinal()
+        added.counts[key] = self.final_counts(key)
+        for agent, row in self.interval_agents.get(key, {}).items():
+            held = added.agents.get(agent)
+            added.agents[agent] = list(row) if held is None else [held[0] + row[0], held[1] + row[1]]
 
-    def finish_fold(self, fold: Fold) -> None:
-        """``fold.days``: each date's day record with the folded intervals' rows added (the
-        records held are left as they are until ``apply_fold``)."""
-        for day, added in fold.agent_rows.items():
-            rows = dict(self._day_rows(day))
-            for agent, row in added.items():
-                held = rows.get(agent)
-                rows[agent] = list(row) if held is None else [held[0] + row[0], held[1] + row[1]]
-            fold.days[day] = day_record(fold.partition, rows)
+    def finish_fold(self, fold: Fold, days: Iterable[str] | None = None) -> None:
+        """``fold.dates`` (and ``fold.parsed``) of ``days`` (default: every date of the fold):
+        each date's record held now with the fold's counts and rows added. The records held
+        are left as they are until ``apply_fold``."""
+        for day in fold.added if days is None else days:
+            added, base = fold.added[day], self._date_final(day)
+            counts = dict(base.counts)
+            counts.update(added.counts)
+            agents = dict(base.agents)
+            for agent, row in added.agents.items():
+                held = agents.get(agent)
+                agents[agent] = list(row) if held is None else [held[0] + row[0], held[1] + row[1]]
+            final = fold.parsed[day] = DateFinal(counts, agents)
+            fold.dates[day] = date_record(fold.partition, final)
 
     def fold(self, keys: Iterable[IntervalKey], partition: int) -> Fold:
         """``fold_interval`` for every key of ``keys``, then ``finish_fold``."""
@@ -573,47 +658,85 @@ class FcrAggregator:
         return out
 
     def apply_fold(self, fold: Fold) -> None:
-        """The fold's records are persisted (acknowledged): they replace the intervals' live
-        counts, whatever they became meanwhile (a change after ``end + 2W`` is late).
-        Idempotent: applying a fold again changes nothing."""
-        for key, record in fold.intervals.items():
-            self.folding.discard(key)
-            if key in self.final:
+        """The fold's date records are persisted (acknowledged): each replaces its date's record
+        and the live counts and agents' rows of its intervals, whatever they became meanwhile
+        (a change after ``end + 2W`` is late). A date's record is applied whole. Idempotent:
+        applying a fold again changes nothing."""
+        for day, added in fold.added.items():
+            raw = fold.dates[day]
+            already = self.date_records.get(day)
+            for key in added.counts:
+                self.folding.discard(key)
+            if already is raw or already == raw:
                 continue
-            live = self.intervals.pop(key, None)
-            day = local_date(key[1], self.tz).isoformat()
-            if live is not None:
-                self._live_gone(day)
-            for agent, row in self.interval_agents.pop(key, {}).items():
-                akey = (agent, day)
-                total = self.agent_days[akey]
-                total[0] -= row[0]
-                total[1] -= row[1]
-                if total[0] == 0:
-                    del self.agent_days[akey]
-                self.dirty_agent_days.add(akey)
-            self.load_final(key, record)
-        for day, raw in fold.days.items():
-            self._set_day(day, raw, dirty=False)  # its agents were marked with the live rows
+            for key in added.counts:
+                if self.intervals.pop(key, None) is not None:
+                    self._live_gone(day)
+                for agent, row in self.interval_agents.pop(key, {}).items():
+                    akey = (agent, day)
+                    total = self.agent_days[akey]
+                    total[0] -= row[0]
+                    total[1] -= row[1]
+                    if total[0] == 0:
+                        del self.agent_days[akey]
+                    self.dirty_agent_days.add(akey)
+                self.dirty_intervals.add(key)
+            self._hold_date(day, raw, fold.parsed[day])
 
-    def load_final(self, key: IntervalKey, record: FinalRecord) -> None:
-        """Hold an interval's final record (on a fold, or on a rebuild from the table); the
-        rows of one that still holds ``"a"`` count for its date."""
-        if key in self.final:
-            self._unload_final(key)
-        self.final[key] = record
+    def release_fold(self, fold: Fold) -> None:
+        """The fold was not acknowledged and will not be applied: its intervals stay live and
+        are folded by a later pass (records of them are accepted again)."""
+        for key in fold.interval_keys():
+            self.folding.discard(key)
+            if key in self.intervals and key not in self.fold_scheduled:
+                self.fold_scheduled.add(key)
+                heapq.heappush(self.fold_heap, (self._fold_at_ms(key[1]), key[0], key[1]))
+
+    def _hold_date(self, day: str, raw: bytes, final: DateFinal) -> None:
+        self.date_records[day] = raw
+        if day in self.live_per_date:
+            self.open_dates[day] = final
+        else:
+            self.open_dates.pop(day, None)
+        if self._parsed is not None and self._parsed[0] == day:
+            self._parsed = None
+
+    def load(self, key: str, value: bytes | dict[str, Any]) -> None:
+        """Hold a record of the ``fcr-final`` table (on a rebuild; a dict where the store
+        decoded its JSON): a date record, or a legacy record of one interval (its counts count
+        for its interval, its rows, if any, for its date). Its figures are to be published."""
+        what, partition = parse_final_key(key)
+        if isinstance(what, str):
+            final = parse_date_record(value)
+            raw = date_record(partition, final)
+            if isinstance(value, bytes) and value == raw:
+                raw = value  # the table's own bytes: held once
+            if what in self.date_records:
+                self._mark_date(what)
+            self._hold_date(what, raw, final)
+            self.dirty_intervals.update(final.counts)
+            self.dirty_agent_days.update((agent, what) for agent in final.agents)
+        else:
+            self.load_legacy(what, value if isinstance(value, dict) else orjson.loads(value))
+
+    def load_legacy(self, key: IntervalKey, record: FinalRecord) -> None:
+        """Hold a legacy final record ``{"_p", "c": [4 counts], "a"?: {agent: [eligible,
+        resolved]}}`` of one interval."""
+        if key in self.legacy_final:
+            self._unload_legacy(key)
+        self.legacy_final[key] = record
         self._legacy_rows(key, record, 1)
         self.dirty_intervals.add(key)
 
-    def _unload_final(self, key: IntervalKey) -> None:
-        record = self.final.pop(key)
+    def _unload_legacy(self, key: IntervalKey) -> None:
+        record = self.legacy_final.pop(key)
         self._legacy_rows(key, record, -1)
         self.dirty_intervals.add(key)
 
     def _legacy_rows(self, key: IntervalKey, record: FinalRecord, sign: int) -> None:
         if not record.get("a"):
             return
-        day = local_date(key[1], self.tz).isoformat()
+        day = self.date_of(key[1])
         rows = self.legacy_days.setdefault(day, {})
         for agent, row in record["a"].items():
             total = rows.setdefault(agent, [0, 0])
@@ -625,50 +748,39 @@ class FcrAggregator:
         if not rows:
             del self.legacy_days[day]
 
-    def load_day(self, day: str, value: bytes | dict[str, Any]) -> None:
-        """Hold a date's day record (on a rebuild from the table; a dict where the store
-        decoded its JSON); its agents' figures are to be published."""
-        self._set_day(day, value if isinstance(value, bytes) else orjson.dumps(value), dirty=True)
+    def _mark_date(self, day: str) -> None:
+        """Every figure of ``day``'s record is to be published again (it changes or goes)."""
+        final = self._date_final(day)
+        self.dirty_intervals.update(final.counts)
+        self.dirty_agent_days.update((agent, day) for agent in final.agents)
 
-    def _set_day(self, day: str, raw: bytes, dirty: bool) -> None:
-        old = self.day_records.get(day)
-        if old is not None and old is not raw and old != raw:
-            self.dirty_agent_days.update((agent, day) for agent in self._day_rows(day))
-        self.day_records[day] = raw
-        rows = None
-        if day in self.live_per_date:
-            rows = self.open_days[day] = day_record_rows(raw)
-        else:
-            self.open_days.pop(day, None)
-        if dirty:
-            self.dirty_agent_days.update((agent, day) for agent in (rows if rows is not None
-                                                                      else day_record_rows(raw)))
-
-    def expire_final(self, cutoff_ms: int, limit: int) -> list[IntervalKey]:
-        """Final records of intervals starting before ``cutoff_ms`` (retention_days), at most
-        ``limit`` of them, forgotten; returns their keys (to tombstone). From now on those
-        intervals are neither counted nor folded."""
+    def _expire_from(self, cutoff_ms: int) -> None:
         if self.expired_before_ms is None or cutoff_ms > self.expired_before_ms:
             self.expired_before_ms = cutoff_ms
-        gone = [key for key in itertools.islice((k for k in self.final if k[1] < cutoff_ms), limit)]
-        for key in gone:
-            self._unload_final(key)
-        return gone
 
-    def expire_days(self, cutoff_ms: int, limit: int) -> list[str]:
-        """Day records of dates whose every interval starts before ``cutoff_ms``, at most
-        ``limit`` of them, forgotten; returns their dates (to tombstone). Their agents'
-        figures become tombstones unless something else still counts for them."""
-        if self.expired_before_ms is None or cutoff_ms > self.expired_before_ms:
-            self.expired_before_ms = cutoff_ms
+    def expire_dates(self, cutoff_ms: int, limit: int) -> list[str]:
+        """Records of dates whose every interval starts before ``cutoff_ms`` (retention_days),
+        at most ``limit`` of them, forgotten; returns their dates (to tombstone). Their
+        intervals' and agents' figures become tombstones unless something else still counts
+        for them. From now on intervals before ``cutoff_ms`` are neither counted nor folded."""
+        self._expire_from(cutoff_ms)
         gone = list(itertools.islice(
-            (d for d in self.day_records if day_bounds_ms(date_cls.fromisoformat(d), self.tz)[1] <= cutoff_ms),
+            (d for d in self.date_records if day_bounds_ms(date_cls.fromisoformat(d), self.tz)[1] <= cutoff_ms),
             limit))
         for day in gone:
-            self.dirty_agent_days.update((agent, day) for agent in self._day_rows(day))
-            del self.day_records[day]
-            self.open_days.pop(day, None)
+            self._mark_date(day)
+            del self.date_records[day]
+            self.open_dates.pop(day, None)
             self._parsed = None
+        return gone
+
+    def expire_legacy(self, cutoff_ms: int, limit: int) -> list[IntervalKey]:
+        """Legacy records of intervals starting before ``cutoff_ms``, at most ``limit`` of them,
+        forgotten (with their rows); returns their keys (to tombstone)."""
+        self._expire_from(cutoff_ms)
+        gone = list(itertools.islice((k for k in self.legacy_final if k[1] < cutoff_ms), limit))
+        for key in gone:
+            self._unload_legacy(key)
         return gone
 
     def droppable(self, contacts: dict[str, Projection] | None, now_ms: int) -> list[str]:

@@ -1,7 +1,8 @@
-"""FCR finality (floorwatch.domain.fcr): intervals folded into final records once their
-contributions cannot change (end + 2W), their agents' rows into one day record per (local
-date, partition), projections kept as context until offered + 3W, late projections refused,
-final and day records expired with retention — and the memory this bounds.
+"""FCR finality (floorwatch.domain.fcr): intervals folded into one final record per (local
+date, partition) once their contributions cannot change (end + 2W) — the counts and the
+agents' rows of a fold in one record, applied whole or not at all — projections kept as
+context until offered + 3W, late projections refused, date records (and legacy records of one
+interval) expired with retention — and the memory this bounds.
 
 Time zone Asia/Shanghai (UTC+8, no DST), 30-minute intervals. Hand anchor (as in test_fcr.py):
 2024-03-10 08:00 Shanghai = 2024-03-10T00:00Z = 1_710_028_800_000 ms.
@@ -14,19 +15,23 @@ import random
 import tracemalloc
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from floorwatch.domain.fcr import (
+    DateFinal,
     FcrAggregator,
-    agent_final_key,
     apply_projection,
-    by_date,
-    day_record_partition,
+    date_final_key,
+    date_record,
     final_key,
-    parse_agent_final_key,
+    final_key_partition,
+    parse_date_record,
     parse_final_key,
+    record_holds_interval,
+    record_partition,
 )
 from floorwatch.domain.queue_metrics import Counts
 from floorwatch.events import to_ms
@@ -55,30 +60,25 @@ def counts(cc: int, rep: int, elig: int, res: int) -> Counts:
 
 @dataclass
 class Tables:
-    """The worker's two tables of final figures: ``fcr-final`` and ``fcr-agent-final``."""
+    """The worker's ``fcr-final`` table: what Kafka acknowledged (key -> JSON bytes)."""
 
-    intervals: dict[str, dict] = field(default_factory=dict)
-    days: dict[str, bytes] = field(default_factory=dict)
+    final: dict[str, Any] = field(default_factory=dict)
 
     def rebuilt(self, window_ms: int = W) -> FcrAggregator:
         """An aggregator holding what a restarted worker loads (before the customers)."""
         agg = FcrAggregator(TZ, 30, window_ms)
-        for key, rec in self.intervals.items():
-            agg.load_final(parse_final_key(key)[0], rec)
-        for key, raw in self.days.items():
-            agg.load_day(parse_agent_final_key(key)[0], raw)
+        for key, value in self.final.items():
+            agg.load(key, value)
         return agg
 
 
 def fold_all(agg: FcrAggregator, now_ms: int, tables: Tables | None = None, partition: int = 0) -> list:
-    """What the worker does: build the due final and day records, persist them, apply."""
+    """What the worker does: build the due folds' date records, persist them, apply."""
     keys = agg.due_folds(now_ms)
     fold = agg.fold(keys, partition)
     if tables is not None:
-        for key, rec in fold.intervals.items():
-            tables.intervals[final_key(key[0], key[1], partition)] = rec
-        for day, raw in fold.days.items():
-            tables.days[agent_final_key(day, partition)] = raw
+        for day, raw in fold.dates.items():
+            tables.final[date_final_key(day, partition)] = raw
     agg.apply_fold(fold)
     return keys
 
@@ -87,19 +87,23 @@ C1 = local_ms("2024-03-10 09:47:13")
 K1 = ("support", local_ms("2024-03-10 09:30:00"))
 FOLD_AT_1 = local_ms("2024-03-12 10:00:00")  # K1's end (10:00) + 2W
 DROP_AT_1 = local_ms("2024-03-13 10:00:00")  # end of the interval of C1 + W (2024-03-11 09:30) + 2W
+DATE_1 = "2024-03-10"  # the local date of K1 (and K2 below)
 
 
 def test_hand_anchors() -> None:
     assert local_ms("2024-03-10 08:00:00") == UTC_2024_03_10
-    assert K1[1] == UTC_2024_03_10 + 90 * MIN
+    assert K1[1] == UTC_2024_03_10 + 90 * MIN == 1_710_034_200_000
     assert FOLD_AT_1 == K1[1] + 30 * MIN + 2 * W
     assert DROP_AT_1 == K1[1] + 30 * MIN + 3 * W
 
 
-def test_final_key_round_trip_keeps_a_pipe_in_the_queue() -> None:
-    assert final_key("support", 1_710_034_200_000, 3) == "support|1710034200000|3"
+def test_final_keys_round_trip_and_keep_a_pipe_in_the_queue() -> None:
+    assert date_final_key(DATE_1, 3) == "2024-03-10|3"
+    assert parse_final_key("2024-03-10|3") == (DATE_1, 3)
+    assert final_key("support", 1_710_034_200_000, 3) == "support|1710034200000|3"  # legacy
     assert parse_final_key("support|1710034200000|3") == (("support", 1_710_034_200_000), 3)
     assert parse_final_key(final_key("a|b", 5, 0)) == (("a|b", 5), 0)
+    assert final_key_partition("2024-03-10|3") == 3 and final_key_partition("a|b|5|7") == 7
 
 
 def test_an_interval_is_folded_only_after_its_end_plus_two_windows() -> None:
@@ -109,19 +113,17 @@ def test_an_interval_is_folded_only_after_its_end_plus_two_windows() -> None:
     assert agg.due_folds(FOLD_AT_1 + 1) == [K1]
     assert agg.due_folds(FOLD_AT_1 + 2) == []  # handed out once
     fold = agg.fold([K1], 5)
-    rec = {"_p": 5, "c": [1, 0, 1, 1]}
-    assert fold.intervals == {K1: rec}
-    assert fold.days == {"2024-03-10": b'{"_p":5,"a":{"a1":[1,1]}}'}
+    raw = b'{"_p":5,"c":{"support|1710034200000":[1,0,1,1]},"a":{"a1":[1,1]}}'
+    assert fold.dates == {DATE_1: raw}
     agg.take_dirty()
     agg.apply_fold(fold)
-    # live counts moved into the final and day records: the published figures did not change
+    # live counts moved into the date record: the published figures did not change
     assert (agg.intervals, agg.agent_days, agg.interval_agents) == ({}, {}, {})
-    assert agg.final == {K1: rec}
-    assert agg.day_records == {"2024-03-10": b'{"_p":5,"a":{"a1":[1,1]}}'}
-    assert agg.open_days == {} and agg.live_per_date == {}  # the date is closed: bytes only
+    assert agg.date_records == {DATE_1: raw}
+    assert agg.open_dates == {} and agg.live_per_date == {}  # the date is closed: bytes only
     assert agg.interval_figures(K1) == counts(1, 0, 1, 1)
-    assert agg.agent_day_figures(("a1", "2024-03-10")) == [1, 1]
-    assert agg.take_dirty() == ({K1}, {("a1", "2024-03-10")})
+    assert agg.agent_day_figures(("a1", DATE_1)) == [1, 1]
+    assert agg.take_dirty() == ({K1}, {("a1", DATE_1)})
 
 
 def test_refolding_and_re_deriving_a_folded_interval_change_nothing() -> None:
@@ -132,14 +134,16 @@ def test_refolding_and_re_deriving_a_folded_interval_change_nothing() -> None:
     fold = agg.fold(agg.due_folds(FOLD_AT_1 + 1), 0)
     agg.apply_fold(fold)
     assert agg.interval_figures(K1) == counts(2, 1, 2, 0)
+    held = dict(agg.date_records)
     agg.apply_fold(fold)  # the same fold again (a retried pass)
+    assert agg.date_records == held
     agg.update("X", contacts, FOLD_AT_1 + 2)  # a re-derivation of the customer (context only)
     agg.advance(FOLD_AT_1 + 3, {"X": contacts}.get)
     assert agg.intervals == {}
     assert agg.by_contact == {}  # held contacts of folded intervals are let go
     assert agg.interval_figures(K1) == counts(2, 1, 2, 0)
-    assert agg.agent_day_figures(("a1", "2024-03-10")) == [1, 0]
-    assert agg.agent_day_figures(("a2", "2024-03-10")) == [1, 0]
+    assert agg.agent_day_figures(("a1", DATE_1)) == [1, 0]
+    assert agg.agent_day_figures(("a2", DATE_1)) == [1, 0]
 
 
 def test_a_restart_between_the_final_record_and_the_drop_counts_nothing_twice() -> None:
@@ -149,14 +153,14 @@ def test_a_restart_between_the_final_record_and_the_drop_counts_nothing_twice() 
     agg.update("X", contacts, now)
     tables = Tables()
     assert fold_all(agg, now, tables) == [K1]
-    # the worker dies now: the final records are persisted, both projections are still there
+    # the worker dies now: the date record is persisted, both projections are still there
     rebuilt = tables.rebuilt()
     rebuilt.update("X", contacts, now)
     k3 = ("support", local_ms("2024-03-11 15:30:00"))
     for a in (agg, rebuilt):
         assert a.interval_figures(K1) == counts(1, 0, 1, 1)
         assert a.interval_figures(k3) == counts(1, 0, 0, 0)  # c3's window closes 2024-03-12 15:47
-        assert a.agent_day_figures(("a1", "2024-03-10")) == [1, 1]
+        assert a.agent_day_figures(("a1", DATE_1)) == [1, 1]
         assert a.agent_day_figures(("a2", "2024-03-11")) is None
     assert set(rebuilt.by_contact) == {"c3"}  # c1 is context only
 
@@ -168,13 +172,14 @@ def test_late_projections_are_refused_and_change_no_figure() -> None:
     fold_all(agg, FOLD_AT_1 + 1)
     now = FOLD_AT_1 + HOUR
     # an update of the folded contact (a late wrap-up), its removal, a leg of it, a new contact
-    # in its interval: all refused
+    # in its interval: all refused (the date is closed: read from the record's bytes)
+    assert agg.open_dates == {}
     assert not agg.accepts(contacts, "c1", proj(C1, a="a1", r=False), now)
     assert not agg.accepts(contacts, "c1", None, now)
     assert not agg.accepts(contacts, "leg", proj(C1 + 3 * HOUR, q="sales", p="c1", r=False), now)
     assert not agg.accepts(contacts, "c0", proj(C1 - 5 * MIN), now)
     # a contact of the same customer offered 1 h after c1 (its interval is folded by time, but
-    # was never counted: no final record) is accepted and counted in its own interval
+    # was never counted: not in the date record) is accepted and counted in its own interval
     c4 = C1 + HOUR
     assert agg.accepts(contacts, "c4", proj(c4, a="a3"), now)
     contacts = apply_projection(contacts, "c4", proj(c4, a="a3"))
@@ -182,13 +187,16 @@ def test_late_projections_are_refused_and_change_no_figure() -> None:
     assert agg.interval_figures(K1) == counts(1, 0, 1, 1)  # c1 stays resolved: final
     k4 = ("support", local_ms("2024-03-10 10:30:00"))
     assert agg.interval_figures(k4) == counts(1, 1, 1, 1)  # c4 repeats c1
+    # the date has a live interval again: its record is held parsed, K1 still refused
+    assert set(agg.open_dates) == {DATE_1}
+    assert not agg.accepts(contacts, "c1", None, now)
 
 
 def test_being_folded_refuses_records_until_the_fold_is_applied() -> None:
     agg = FcrAggregator(TZ, 30, W)
     contacts = {"c1": proj(C1, a="a1")}
     agg.update("X", contacts, C1 + W)
-    assert agg.due_folds(FOLD_AT_1 + 1) == [K1]  # its final record is being written
+    assert agg.due_folds(FOLD_AT_1 + 1) == [K1]  # its date record is being written
     assert not agg.accepts(contacts, "c1", proj(C1, a="a1", r=False), FOLD_AT_1 + 2)
     assert agg.interval_figures(K1) == counts(1, 0, 1, 1)
 
@@ -231,35 +239,40 @@ def test_droppable_after_the_last_interval_it_is_context_of_is_folded() -> None:
     assert agg.droppable(contacts, DROP_AT_1) == []
 
 
-def test_final_records_expire_with_retention() -> None:
+def test_a_date_record_expires_once_the_date_is_before_the_cutoff() -> None:
     agg = FcrAggregator(TZ, 30, W)
     contacts = {"c1": proj(C1, a="a1")}
     agg.update("X", contacts, C1 + W)
     fold_all(agg, FOLD_AT_1 + 1)
     agg.take_dirty()
-    assert agg.expire_final(K1[1], 10) == []  # an interval starting at the cutoff is kept
-    assert agg.expire_final(K1[1] + 1, 10) == [K1]
-    assert agg.final == {}
-    assert agg.interval_figures(K1) is None  # published as a tombstone
-    assert agg.take_dirty() == ({K1}, set())
-    # the day record goes once every interval of its date starts before the cutoff
+    # the record goes once every interval of its date starts before the cutoff (the cutoff is
+    # a local midnight: the oldest kept day's)
     day_end = local_ms("2024-03-11 00:00:00")
-    assert agg.expire_days(day_end - 1, 10) == []
-    assert agg.agent_day_figures(("a1", "2024-03-10")) == [1, 1]
-    assert agg.expire_days(day_end, 10) == ["2024-03-10"]
-    assert agg.day_records == {}
-    assert agg.agent_day_figures(("a1", "2024-03-10")) is None  # published as a tombstone
-    assert agg.take_dirty() == (set(), {("a1", "2024-03-10")})
+    assert agg.expire_dates(day_end - 1, 10) == []
+    assert agg.interval_figures(K1) == counts(1, 0, 1, 1)
+    assert agg.agent_day_figures(("a1", DATE_1)) == [1, 1]
+    assert agg.expire_dates(day_end, 10) == [DATE_1]
+    assert agg.date_records == {} and agg.open_dates == {}
+    # its intervals' and agents' figures are published as tombstones
+    assert agg.interval_figures(K1) is None
+    assert agg.agent_day_figures(("a1", DATE_1)) is None
+    assert agg.take_dirty() == ({K1}, {("a1", DATE_1)})
     agg.update("X", contacts, FOLD_AT_1 + 2)  # an expired interval is not counted again
     assert agg.intervals == {}
     assert not agg.accepts(contacts, "c1", proj(C1, r=False), FOLD_AT_1 + 2)
+    assert agg.expire_dates(day_end, 10) == []
 
 
-# --- day records: the agents' final figures, one record per (local date, partition) --------
+# --- one record per (local date, partition): the counts and the agents' rows of a fold -------
 
 K2 = ("support", local_ms("2024-03-10 10:00:00"))
 FOLD_AT_2 = local_ms("2024-03-12 10:30:00")  # K2's end + 2W
-DATE_1 = "2024-03-10"  # the local date of K1 and K2
+K1_NAME = b'"support|1710034200000"'
+K2_NAME = b'"support|1710036000000"'
+
+
+def test_k2_anchor() -> None:
+    assert K2[1] == 1_710_036_000_000 and K1_NAME == orjson.dumps(f"support|{K1[1]}")
 
 
 def two_partitions() -> tuple[FcrAggregator, FcrAggregator]:
@@ -274,93 +287,211 @@ def two_partitions() -> tuple[FcrAggregator, FcrAggregator]:
     return agg0, agg1
 
 
-def test_folds_of_two_intervals_add_to_one_day_record_per_partition() -> None:
+# partition 0's date record once K1 and K2 are folded: K1 [1 contact, 0 repeats, 1 eligible, 1
+# resolved]; K2: c2 and c3, both eligible, c3 resolved; a1: c1 and c3 (both resolved), a2: c2
+BOTH_0 = (b'{"_p":0,"c":{' + K1_NAME + b':[1,0,1,1],' + K2_NAME + b':[2,0,2,1]},'
+          b'"a":{"a1":[2,2],"a2":[1,0]}}')
+
+
+def test_two_intervals_of_one_date_by_two_agents_folded_in_one_pass_are_one_record() -> None:
     agg0, agg1 = two_partitions()
     t0, t1 = Tables(), Tables()
-    assert fold_all(agg0, FOLD_AT_1 + 1, t0, partition=0) == [K1]  # K2 is not due yet
-    assert fold_all(agg1, FOLD_AT_1 + 1, t1, partition=1) == []
-    assert t0.intervals == {final_key(*K1, 0): {"_p": 0, "c": [1, 0, 1, 1]}}
-    assert t0.days == {"2024-03-10|0": b'{"_p":0,"a":{"a1":[1,1]}}'}
-    # K2 is live: the date can change, its day record is held parsed; figures final + live
-    assert agg0.open_days == {DATE_1: {"a1": [1, 1]}} and agg0.live_per_date == {DATE_1: 1}
-    assert agg0.agent_day_figures(("a1", DATE_1)) == [2, 2]  # c1 final, c3 live
-    assert agg0.agent_day_figures(("a2", DATE_1)) == [1, 0]
-    assert fold_all(agg0, FOLD_AT_2 + 1, t0, partition=0) == [K2]
+    assert fold_all(agg0, FOLD_AT_2 + 1, t0, partition=0) == [K1, K2]
     assert fold_all(agg1, FOLD_AT_2 + 1, t1, partition=1) == [K2]
-    assert t0.intervals[final_key(*K2, 0)] == {"_p": 0, "c": [2, 0, 2, 1]}
-    assert t0.days == {"2024-03-10|0": b'{"_p":0,"a":{"a1":[2,2],"a2":[1,0]}}'}
-    assert t1.intervals == {final_key(*K2, 1): {"_p": 1, "c": [1, 0, 1, 1]}}
-    assert t1.days == {"2024-03-10|1": b'{"_p":1,"a":{"a1":[1,1]}}'}
+    assert t0.final == {"2024-03-10|0": BOTH_0}
+    assert t1.final == {"2024-03-10|1": b'{"_p":1,"c":{' + K2_NAME + b':[1,0,1,1]},"a":{"a1":[1,1]}}'}
     for agg in (agg0, agg1):  # closed: nothing parsed, nothing live
-        assert (agg.open_days, agg.live_per_date, agg.agent_days, agg.interval_agents) == ({}, {}, {}, {})
-    # what the API sums over the partitions: a1 3 eligible, 3 resolved; a2 1, 0
+        assert (agg.open_dates, agg.live_per_date, agg.agent_days, agg.interval_agents) == ({}, {}, {}, {})
+    # what the API sums over the partitions: K2 3 contacts, 3 eligible, 2 resolved; a1 3, 3; a2 1, 0
+    assert agg0.interval_figures(K1) == counts(1, 0, 1, 1)
+    assert agg0.interval_figures(K2) == counts(2, 0, 2, 1)
+    assert agg1.interval_figures(K2) == counts(1, 0, 1, 1)
+    assert agg1.interval_figures(K1) is None
     assert agg0.agent_day_figures(("a1", DATE_1)) == [2, 2]
     assert agg1.agent_day_figures(("a1", DATE_1)) == [1, 1]
     assert agg0.agent_day_figures(("a2", DATE_1)) == [1, 0]
     assert agg1.agent_day_figures(("a2", DATE_1)) is None
-    assert agg0.interval_figures(K2) == counts(2, 0, 2, 1)
     assert sorted(agg0.agent_day_keys()) == [("a1", DATE_1), ("a2", DATE_1)]
+    assert sorted(agg0.final_interval_keys()) == [K1, K2]
 
 
-def test_a_closed_day_is_read_back_from_its_bytes() -> None:
-    raw = b'{"_p":3,"a":{"a1":[2,2],"a2":[1,0]}}'
-    agg = FcrAggregator(TZ, 30, W)
-    agg.load_day(DATE_1, raw)
-    assert agg.day_records == {DATE_1: raw} and agg.open_days == {}
-    assert agg.take_dirty() == (set(), {("a1", DATE_1), ("a2", DATE_1)})  # republished after a rebuild
-    assert agg.agent_day_figures(("a1", DATE_1)) == [2, 2]
-    assert agg.agent_day_figures(("a2", DATE_1)) == [1, 0]
-    assert agg.agent_day_figures(("a3", DATE_1)) is None
-    assert agg.agent_day_figures(("a1", "2024-03-11")) is None
-    assert agg._parsed is not None and agg._parsed[1] is raw  # one day kept parsed until the pass ends
-    agg.take_dirty()
-    assert agg._parsed is None
-    # a store that decoded the JSON (RocksDB) hands a dict: the same bytes are held
-    agg2 = FcrAggregator(TZ, 30, W)
-    agg2.load_day(DATE_1, orjson.loads(raw))
-    assert agg2.day_records == {DATE_1: raw}
-    assert day_record_partition(raw) == 3 and day_record_partition(orjson.loads(raw)) == 3
-    assert day_record_partition(b'{"a":{},"_p":5}') == 5  # another key order: parsed
-    assert agent_final_key(DATE_1, 3) == "2024-03-10|3" and parse_agent_final_key("2024-03-10|3") == (DATE_1, 3)
-    assert by_date([("a1", DATE_1), ("a2", "2024-03-11"), ("a3", DATE_1)]) == {
-        DATE_1: ["a1", "a3"], "2024-03-11": ["a2"]}
+def test_a_second_pass_adds_to_the_date_record() -> None:
+    agg0, _ = two_partitions()
+    t0 = Tables()
+    assert fold_all(agg0, FOLD_AT_1 + 1, t0) == [K1]  # K2 is not due yet
+    assert t0.final == {"2024-03-10|0": b'{"_p":0,"c":{' + K1_NAME + b':[1,0,1,1]},"a":{"a1":[1,1]}}'}
+    # K2 is live: the date can change, its record is held parsed; figures final + live
+    assert agg0.open_dates == {DATE_1: DateFinal({K1: [1, 0, 1, 1]}, {"a1": [1, 1]})}
+    assert agg0.live_per_date == {DATE_1: 1}
+    assert agg0.agent_day_figures(("a1", DATE_1)) == [2, 2]  # c1 final, c3 live
+    assert agg0.agent_day_figures(("a2", DATE_1)) == [1, 0]
+    assert fold_all(agg0, FOLD_AT_2 + 1, t0) == [K2]
+    assert t0.final == {"2024-03-10|0": BOTH_0}  # the same record as one pass of both
+    assert agg0.open_dates == {} and agg0.agent_day_figures(("a1", DATE_1)) == [2, 2]
 
 
-def test_a_closed_day_reopened_by_a_new_interval_is_parsed_and_folded_into_again() -> None:
+def test_a_closed_date_reopened_by_a_new_interval_is_parsed_and_folded_into_again() -> None:
     agg0, _ = two_partitions()
     fold_all(agg0, FOLD_AT_2 + 1)
-    assert agg0.open_days == {}
+    assert agg0.open_dates == {}
     # a new customer's contact in 15:00, an interval of that date never counted (accepted)
     c5 = local_ms("2024-03-10 15:10:00")
     k5 = ("support", local_ms("2024-03-10 15:00:00"))
     now = FOLD_AT_2 + HOUR
     assert agg0.accepts(None, "c5", proj(c5, a="a2"), now)
     agg0.update("V", {"c5": proj(c5, a="a2")}, now)
-    assert agg0.open_days == {DATE_1: {"a1": [2, 2], "a2": [1, 0]}}
+    assert agg0.open_dates == {DATE_1: DateFinal({K1: [1, 0, 1, 1], K2: [2, 0, 2, 1]},
+                                                 {"a1": [2, 2], "a2": [1, 0]})}
     assert agg0.agent_day_figures(("a2", DATE_1)) == [2, 1]
     tables = Tables()
     assert fold_all(agg0, local_ms("2024-03-12 15:30:00") + 1, tables) == [k5]  # its end + 2W
-    assert tables.days == {"2024-03-10|0": b'{"_p":0,"a":{"a1":[2,2],"a2":[2,1]}}'}
-    assert agg0.open_days == {} and agg0.agent_day_figures(("a2", DATE_1)) == [2, 1]
+    assert tables.final == {"2024-03-10|0": BOTH_0[:-len(b'},"a":{"a1":[2,2],"a2":[1,0]}}')]
+                            + b',"support|' + str(k5[1]).encode() + b'":[1,0,1,1]},"a":{"a1":[2,2],"a2":[2,1]}}'}
+    assert agg0.open_dates == {} and agg0.agent_day_figures(("a2", DATE_1)) == [2, 1]
+    assert agg0.interval_figures(k5) == counts(1, 0, 1, 1)
 
 
-def test_a_final_record_that_still_holds_agents_counts_for_its_date() -> None:
-    """A worker upgraded in place recovers final records written with ``"a"``."""
+def published(agg: FcrAggregator) -> tuple[dict, dict]:
+    keys = set(agg.intervals) | set(agg.final_interval_keys())
+    days = set(agg.agent_day_keys())
+    return ({k: agg.interval_figures(k) for k in keys if agg.interval_figures(k) is not None},
+            {k: agg.agent_day_figures(k) for k in days if agg.agent_day_figures(k) is not None})
+
+
+def state(agg: FcrAggregator) -> tuple:
+    return (dict(agg.intervals), {k: list(v) for k, v in agg.agent_days.items()},
+            {k: dict(v) for k, v in agg.interval_agents.items()}, dict(agg.date_records),
+            dict(agg.open_dates), dict(agg.live_per_date))
+
+
+def test_a_fold_not_acknowledged_applies_nothing_an_acknowledged_one_moves_counts_and_rows_at_once() -> None:
+    agg0, _ = two_partitions()
+    customers = {"X": {"c1": proj(C1, a="a1")},
+                 "Z": {"c2": proj(local_ms("2024-03-10 10:05:00"), a="a2", r=False)},
+                 "X2": {"c3": proj(local_ms("2024-03-10 10:20:00"), a="a1")}}
+    t0 = Tables()
+    fold_all(agg0, FOLD_AT_1 + 1, t0)  # K1 folded: the date has a record, K2 is live
+    old_record = dict(t0.final)
+    figures, held = published(agg0), state(agg0)
+    assert figures == ({K1: counts(1, 0, 1, 1), K2: counts(2, 0, 2, 1)},
+                       {("a1", DATE_1): [2, 2], ("a2", DATE_1): [1, 0]})
+    now = FOLD_AT_2 + 1
+    agg0.take_dirty()
+
+    # a fold of K2 written but not acknowledged (the write failed): nothing of it is applied
+    fold = agg0.fold(agg0.due_folds(now), 0)
+    assert fold.dates == {DATE_1: BOTH_0}
+    assert state(agg0) == held and published(agg0) == figures
+    agg0.release_fold(fold)
+    assert state(agg0) == held and published(agg0) == figures
+    assert agg0.take_dirty() == (set(), set())
+    # K2 is still live: a record of it is accepted, and it is due again
+    c3 = customers["X2"]["c3"]
+    assert agg0.accepts(customers["X2"], "c3", {**c3, "r": False}, now)
+    assert agg0.due_folds(now) == [K2]
+
+    # acknowledged: one record moves K2's counts and a1's and a2's rows at once
+    fold = agg0.fold([K2], 0)
+    assert fold.dates == {DATE_1: BOTH_0}
+    agg0.apply_fold(fold)
+    assert (agg0.intervals, agg0.agent_days, agg0.interval_agents) == ({}, {}, {})
+    assert agg0.date_records == {DATE_1: BOTH_0}
+    assert published(agg0) == figures
+    assert agg0.take_dirty() == ({K2}, {("a1", DATE_1), ("a2", DATE_1)})
+
+    # a crash at any instant: a restart reads the old record (not acknowledged) or the new one
+    # (acknowledged), with the projections still there (they are dropped after the apply):
+    # the figures are exact either way
+    for record in (old_record, {"2024-03-10|0": BOTH_0}):
+        rebuilt = Tables(dict(record)).rebuilt()
+        for cu, contacts in customers.items():
+            rebuilt.update(cu, contacts, now)
+        assert published(rebuilt) == figures
+
+
+def test_a_closed_date_is_read_back_from_its_bytes() -> None:
+    raw = b'{"_p":3,"c":{' + K1_NAME + b':[1,0,1,1],' + K2_NAME + b':[2,0,2,1]},"a":{"a1":[2,2],"a2":[1,0]}}'
     agg = FcrAggregator(TZ, 30, W)
-    agg.load_final(K1, {"_p": 0, "c": [2, 0, 2, 1], "a": {"a1": [2, 1]}})
-    agg.load_day(DATE_1, b'{"_p":0,"a":{"a1":[1,0],"a2":[2,1]}}')  # intervals folded since
-    assert agg.agent_day_figures(("a1", DATE_1)) == [3, 1]
-    assert agg.agent_day_figures(("a2", DATE_1)) == [2, 1]
-    assert agg.interval_figures(K1) == counts(2, 0, 2, 1)
+    agg.load("2024-03-10|3", raw)
+    assert agg.date_records[DATE_1] is raw and agg.open_dates == {}  # the table's bytes, held once
+    # republished after a rebuild
+    assert agg.take_dirty() == ({K1, K2}, {("a1", DATE_1), ("a2", DATE_1)})
+    assert agg.interval_figures(K1) == counts(1, 0, 1, 1)
+    assert agg.interval_figures(K2) == counts(2, 0, 2, 1)
+    assert agg.interval_figures(("sales", K1[1])) is None
+    assert agg.agent_day_figures(("a1", DATE_1)) == [2, 2]
+    assert agg.agent_day_figures(("a2", DATE_1)) == [1, 0]
+    assert agg.agent_day_figures(("a3", DATE_1)) is None
+    assert agg.agent_day_figures(("a1", "2024-03-11")) is None
+    assert agg._parsed is not None and agg._parsed[1] is raw  # one date kept parsed until the pass ends
     agg.take_dirty()
-    # a live contact of the date: legacy + day record + live
-    agg.update("X", {"c2": proj(local_ms("2024-03-10 10:05:00"), a="a1")}, local_ms("2024-03-11 10:10:00"))
+    assert agg._parsed is None
+    kq = ("q", local_ms("2024-03-11 00:00:00"))  # local midnight: the next date
+    assert agg.by_date([K1, kq, K2], [("a1", DATE_1), ("a2", "2024-03-12")]) == {
+        DATE_1: ([K1, K2], ["a1"]), "2024-03-11": ([kq], []), "2024-03-12": ([], ["a2"])}
+    # folded intervals are read from the bytes without parsing them
+    assert record_holds_interval(raw, K1) and record_holds_interval(raw, K2)
+    assert not record_holds_interval(raw, ("support", K1[1] + 1)) and not record_holds_interval(raw, ("sales", K1[1]))
+    # a store that decoded the JSON (RocksDB) hands a dict: the same bytes are held
+    agg2 = FcrAggregator(TZ, 30, W)
+    agg2.load("2024-03-10|3", orjson.loads(raw))
+    assert agg2.date_records == {DATE_1: raw}
+    assert record_partition(raw) == 3 and record_partition(orjson.loads(raw)) == 3
+    assert record_partition(b'{"a":{},"_p":5}') == 5  # another key order: parsed
+    assert parse_date_record(raw) == DateFinal({K1: [1, 0, 1, 1], K2: [2, 0, 2, 1]}, {"a1": [2, 2], "a2": [1, 0]})
+    assert date_record(3, parse_date_record(raw)) == raw
+
+
+def test_reading_a_record_without_parsing_it_is_exact_for_any_names() -> None:
+    """Queue and agent names holding quotes, commas, braces and pipes: only an interval of
+    ``"c"`` is found, by its exact name."""
+    q = 'x","support|1":[0],"y'
+    start = K1[1]
+    agent = f'z"support|{start}'  # an agent whose escaped id ends like K1's name
+    raw = date_record(0, DateFinal({(q, start): [1, 0, 0, 0], ("a},\"a\":{", start): [1, 0, 0, 0]},
+                                   {agent: [1, 1], "support|1": [1, 0]}))
+    assert record_holds_interval(raw, (q, start))
+    assert record_holds_interval(raw, ("a},\"a\":{", start))
+    assert not record_holds_interval(raw, ("support", 1))  # inside q's name only
+    assert not record_holds_interval(raw, ("support", start))  # the tail of an agent's id only
+    assert not record_holds_interval(raw, ("x", start))
+    assert not record_holds_interval(b'{"_p":0,"c":{},"a":{}}', K1)
+
+
+def test_legacy_records_of_one_interval_count_and_expire_with_it() -> None:
+    """A worker upgraded in place recovers final records of one interval each, with or
+    without the agents' rows, next to date records written since."""
+    k3 = ("sales", local_ms("2024-03-10 11:00:00"))
+    tables = Tables({
+        final_key(*K1, 0): b'{"_p":0,"c":[2,0,2,1],"a":{"a1":[2,1]}}',
+        final_key(*k3, 0): {"_p": 0, "c": [1, 1, 0, 0]},  # as a store that decoded it hands it
+        "2024-03-10|0": b'{"_p":0,"c":{' + K2_NAME + b':[2,0,2,1]},"a":{"a1":[1,0],"a2":[1,1]}}',
+    })
+    agg = tables.rebuilt()
+    assert agg.interval_figures(K1) == counts(2, 0, 2, 1)
+    assert agg.interval_figures(k3) == counts(1, 1, 0, 0)
+    assert agg.interval_figures(K2) == counts(2, 0, 2, 1)
+    assert agg.agent_day_figures(("a1", DATE_1)) == [3, 1]  # legacy 2, 1 + date record 1, 0
+    assert agg.agent_day_figures(("a2", DATE_1)) == [1, 1]
+    assert agg.take_dirty() == ({K1, K2, k3}, {("a1", DATE_1), ("a2", DATE_1)})
+    # legacy intervals are folded: a record of them is refused
+    assert not agg.accepts(None, "c9", proj(K1[1] + MIN), FOLD_AT_2)
+    assert not agg.accepts(None, "c9", proj(k3[1] + MIN, q="sales"), FOLD_AT_2)
+    # a live contact of the date: legacy + date record + live
+    agg.update("X", {"c2": proj(local_ms("2024-03-10 12:05:00"), a="a1")}, local_ms("2024-03-11 12:10:00"))
     assert agg.agent_day_figures(("a1", DATE_1)) == [4, 2]
-    agg.update("X", None, local_ms("2024-03-11 10:10:00"))
-    assert agg.expire_final(K1[1] + 1, 10) == [K1]  # its rows go with it
+    agg.update("X", None, local_ms("2024-03-11 12:10:00"))
+    agg.take_dirty()
+    # each expires with its interval; its rows go with it
+    assert agg.expire_legacy(K1[1], 10) == []  # an interval starting at the cutoff is kept
+    assert agg.expire_legacy(K1[1] + 1, 10) == [K1]
     assert agg.legacy_days == {}
+    assert agg.interval_figures(K1) is None
     assert agg.agent_day_figures(("a1", DATE_1)) == [1, 0]
-    assert ("a1", DATE_1) in agg.take_dirty()[1]
+    assert agg.take_dirty() == ({K1}, {("a1", DATE_1)})
+    assert agg.expire_legacy(k3[1] + 1, 10) == [k3]
+    assert agg.legacy_final == {} and agg.interval_figures(k3) is None
+    assert agg.date_records  # the date record goes with its date
 
 
 # --- a stream of days: final + live equals derive over every contact -------------------------
@@ -457,13 +588,6 @@ def run(records, window_ms: int, quiet_ms: int = 0, tick_ms: int = 5 * MIN, drop
     return agg, table, final_table, everything, refused, end, most_contacts
 
 
-def published(agg: FcrAggregator) -> tuple[dict, dict]:
-    keys = set(agg.intervals) | set(agg.final)
-    days = set(agg.agent_day_keys())
-    return ({k: agg.interval_figures(k) for k in keys if agg.interval_figures(k) is not None},
-            {k: agg.agent_day_figures(k) for k in days if agg.agent_day_figures(k) is not None})
-
-
 def test_final_plus_live_equals_derive_over_every_contact() -> None:
     window = 3 * HOUR
     for seed in (1, 2, 3):
@@ -472,7 +596,7 @@ def test_final_plus_live_equals_derive_over_every_contact() -> None:
         agg, table, final_table, everything, refused, end, most = run(
             records, window, quiet_ms=10 * MIN, end_ms=records[-1][0] + 2 * HOUR)
         assert refused == 0  # no record is late
-        assert agg.final and agg.intervals  # both parts are exercised
+        assert agg.date_records and agg.intervals  # both parts are exercised
         want_intervals, want_days = reference(everything, end, window)
         assert sum(c.repeat_contacts for c in want_intervals.values()) > 10
         assert 0 < sum(c.fcr_resolved for c in want_intervals.values()) < sum(
@@ -485,26 +609,42 @@ def test_final_plus_live_equals_derive_over_every_contact() -> None:
         oldest = min(p["o"] for c in table.values() for p in c.values())
         assert oldest >= end - (3 * window + I_MS + HOUR + 5 * MIN)
         assert most < len(records) / 3
-        # parsed agents' rows only for dates with a live interval; the others are bytes
-        assert agg.day_records and set(agg.open_days) == set(agg.day_records) & set(agg.live_per_date)
-        assert set(agg.day_records) - set(agg.open_days)  # some dates closed
-        assert all(day_record_partition(raw) == 0 for raw in final_table.days.values())
-        # a restart from the final records, the day records and the table gives the same
-        # figures, and holds the same state as the live aggregator
+        # records parsed only for dates with a live interval; the others are bytes
+        assert set(agg.open_dates) == set(agg.date_records) & set(agg.live_per_date)
+        assert set(agg.date_records) - set(agg.open_dates)  # some dates closed
+        # one record per local date (of partition 0), the aggregator's bytes are the table's
+        assert {parse_final_key(k) for k in final_table.final} == {(d, 0) for d in agg.date_records}
+        assert all(record_partition(raw) == 0 for raw in final_table.final.values())
+        assert all(agg.date_records[parse_final_key(k)[0]] is raw for k, raw in final_table.final.items())
+        # a restart from the date records and the customers table gives the same figures, and
+        # holds the same state as the live aggregator
         rebuilt = final_table.rebuilt(window)
         for cu, contacts in table.items():
             rebuilt.update(cu, contacts, end)
         assert published(rebuilt) == (want_intervals, want_days)
-        assert rebuilt.day_records == agg.day_records
-        assert rebuilt.open_days == agg.open_days
+        assert rebuilt.date_records == agg.date_records
+        assert rebuilt.open_dates == agg.open_dates
         assert rebuilt.live_per_date == agg.live_per_date
         assert rebuilt.intervals == agg.intervals and rebuilt.agent_days == agg.agent_days
-        # the day records hold the agents' rows of every folded interval, by local date
+        # the records hold the counts and the agents' rows of every folded interval, by local
+        # date: with the live ones, the reference's figures
+        folded_counts: dict[tuple[str, int], list[int]] = {}
         folded_rows: dict[tuple[str, str], list[int]] = {}
-        for raw_key, raw in final_table.days.items():
-            day = parse_agent_final_key(raw_key)[0]
-            for aid, row in orjson.loads(raw)["a"].items():
+        for raw_key, raw in final_table.final.items():
+            day = parse_final_key(raw_key)[0]
+            rec = orjson.loads(raw)
+            for name, c in rec["c"].items():
+                queue, start = name.rsplit("|", 1)
+                assert datetime.fromtimestamp(int(start) / 1000, TZ).date().isoformat() == day
+                folded_counts[(queue, int(start))] = c
+            for aid, row in rec["a"].items():
                 folded_rows[(aid, day)] = row
+        assert folded_counts.keys().isdisjoint(agg.intervals)
+        for key, want_counts in want_intervals.items():
+            live = agg.intervals.get(key) or counts(0, 0, 0, 0)
+            fin = folded_counts.get(key, [0, 0, 0, 0])
+            assert counts(fin[0] + live.customer_contacts, fin[1] + live.repeat_contacts,
+                          fin[2] + live.fcr_eligible, fin[3] + live.fcr_resolved) == want_counts
         live_rows = agg.agent_days
         for akey, want in want_days.items():
             got = [a + b for a, b in zip(folded_rows.get(akey, [0, 0]), live_rows.get(akey, [0, 0]), strict=True)]

@@ -34,7 +34,7 @@ from benchmarks.retention import (
 )
 from floorwatch.domain.contacts import hash_customer
 from floorwatch.domain.factcodec import unpack
-from floorwatch.domain.fcr import final_key, partition_for, projection
+from floorwatch.domain.fcr import partition_for, projection
 from floorwatch.domain.queue_metrics import QueueRules
 
 KEY = b"test-customer-key"
@@ -143,18 +143,14 @@ def test_retained_chunk_records_are_what_the_worker_writes() -> None:
     for cu, (p, rec) in got.items():
         assert p == rec["_p"] == partition_for(cu, 8)
         assert rec["c"] == expected_kept[cu]
-    want_finals, want_days = independent_finals(all_projections, now_ms, 8)
-    assert chunk.finals and chunk.finals == want_finals
-    assert chunk.days and chunk.days == want_days
+    assert chunk.finals and chunk.finals == independent_finals(all_projections, now_ms, 8)
 
 
-def independent_finals(customers: dict[str, dict[str, dict]], now_ms: int,
-                       partitions: int) -> tuple[dict[str, dict], dict[str, dict]]:
-    """Final records and day records by the FCR definitions, written out without
-    floorwatch.domain.fcr (roots only, UTC 30-minute intervals, W = 24 h): an interval is final
-    once its end + 2W < now; its agents' rows go to the record of its UTC date."""
+def independent_finals(customers: dict[str, dict[str, dict]], now_ms: int, partitions: int) -> dict[str, dict]:
+    """Date records by the FCR definitions, written out without floorwatch.domain.fcr (roots
+    only, UTC 30-minute intervals, W = 24 h): an interval is final once its end + 2W < now; its
+    counts and its agents' rows go to the record of its UTC date and partition."""
     out: dict[str, dict] = {}
-    days: dict[str, dict] = {}
     for cu, contacts in customers.items():
         p = partition_for(cu, partitions)
         roots = sorted((v["o"], cid) for cid, v in contacts.items())
@@ -167,15 +163,16 @@ def independent_finals(customers: dict[str, dict[str, dict]], now_ms: int,
             followed = i + 1 < len(roots) and roots[i + 1][0] <= offered + W_MS
             eligible = v["a"] is not None and now_ms >= offered + W_MS
             resolved = eligible and not followed and v["r"] is not False
-            rec = out.setdefault(f"{v['q']}|{start}|{p}", {"_p": p, "c": [0, 0, 0, 0]})
+            day = time.strftime("%Y-%m-%d", time.gmtime(start // 1000))
+            rec = out.setdefault(f"{day}|{p}", {"_p": p, "c": {}, "a": {}})
+            c = rec["c"].setdefault(f"{v['q']}|{start}", [0, 0, 0, 0])
             for j, flag in enumerate((True, repeat, eligible, resolved)):
-                rec["c"][j] += flag
+                c[j] += flag
             if eligible:
-                day = time.strftime("%Y-%m-%d", time.gmtime(start // 1000))
-                row = days.setdefault(f"{day}|{p}", {"_p": p, "a": {}})["a"].setdefault(v["a"], [0, 0])
+                row = rec["a"].setdefault(v["a"], [0, 0])
                 row[0] += 1
                 row[1] += resolved
-    return out, days
+    return out
 
 
 def test_steady_state_fcr_by_hand() -> None:
@@ -191,37 +188,33 @@ def test_steady_state_fcr_by_hand() -> None:
                  "c3": {"o": late, "q": "sales", "p": None, "a": "a1", "r": None}}),
         y: (py, {"c4": {"o": t0 + 60_000, "q": "support", "p": None, "a": None, "r": None}}),
     }
-    kept, finals, days = steady_state_fcr(by_customer, now_ms, FcrShape(), 8)
+    kept, finals = steady_state_fcr(by_customer, now_ms, FcrShape(), 8)
     # c1: followed by c2 within W, so eligible but not resolved; c2: a repeat, its wrap-up says
     # unresolved; c4: abandoned, a customer contact only; c3's interval ends 29.5 h or less
-    # before now, less than 2W: not folded, and its projection is kept
-    assert finals == {
-        f"sales|{t0}|1": {"_p": 1, "c": [1, 0, 1, 0]},
-        f"sales|{t0 + HALF_HOUR_MS}|1": {"_p": 1, "c": [1, 1, 1, 0]},
-        f"support|{t0}|3": {"_p": 3, "c": [1, 0, 0, 0]},
-    }
-    # both sales intervals are on t0's UTC date (t0 is on a half hour before 23:00 UTC)
+    # before now, less than 2W: not folded, and its projection is kept. Every interval is on
+    # t0's UTC date (t0 is on a half hour before 23:00 UTC): one record per partition
     day = time.strftime("%Y-%m-%d", time.gmtime(t0 // 1000))
     assert t0 % DAY_MS <= DAY_MS - 2 * HALF_HOUR_MS
-    assert days == {f"{day}|1": {"_p": 1, "a": {"a1": [1, 0], "a2": [1, 0]}}}
+    assert finals == {
+        f"{day}|1": {"_p": 1, "c": {f"sales|{t0}": [1, 0, 1, 0], f"sales|{t0 + HALF_HOUR_MS}": [1, 1, 1, 0]},
+                     "a": {"a1": [1, 0], "a2": [1, 0]}},
+        f"{day}|3": {"_p": 3, "c": {f"support|{t0}": [1, 0, 0, 0]}, "a": {}},
+    }
     assert kept == {x: (1, {"c3": by_customer[x][1]["c3"]})}
     rows = final_records(finals)
-    assert (1, orjson.dumps(final_key("sales", t0, 1)), b'{"_p":1,"c":[1,0,1,0]}') in rows
-    assert len(rows) == 3
-    assert final_records(days) == [(1, orjson.dumps(f"{day}|1"), b'{"_p":1,"a":{"a1":[1,0],"a2":[1,0]}}')]
+    assert (3, orjson.dumps(f"{day}|3"), b'{"_p":3,"c":{"support|%d":[1,0,0,0]},"a":{}}' % t0) in rows
+    assert len(rows) == 2
 
 
 def test_merge_finals_adds_counts_and_agent_rows() -> None:
     into: dict[str, dict] = {}
-    merge_finals(into, {"q|0|1": {"_p": 1, "c": [3, 1, 2, 1]}})
-    merge_finals(into, {"q|0|1": {"_p": 1, "c": [2, 0, 1, 1]}, "q|9|2": {"_p": 2, "c": [1, 0, 0, 0]}})
-    assert into == {"q|0|1": {"_p": 1, "c": [5, 1, 3, 2]}, "q|9|2": {"_p": 2, "c": [1, 0, 0, 0]}}
-    days: dict[str, dict] = {}
-    merge_finals(days, {"2026-01-05|1": {"_p": 1, "a": {"a1": [2, 1]}}})
-    merge_finals(days, {"2026-01-05|1": {"_p": 1, "a": {"a1": [1, 1], "a2": [1, 0]}},
-                        "2026-01-06|1": {"_p": 1, "a": {"a3": [1, 1]}}})
-    assert days == {"2026-01-05|1": {"_p": 1, "a": {"a1": [3, 2], "a2": [1, 0]}},
-                    "2026-01-06|1": {"_p": 1, "a": {"a3": [1, 1]}}}
+    merge_finals(into, {"2026-01-05|1": {"_p": 1, "c": {"q|0": [3, 1, 2, 1]}, "a": {"a1": [2, 1]}}})
+    merge_finals(into, {"2026-01-05|1": {"_p": 1, "c": {"q|0": [2, 0, 1, 1], "q|9": [1, 0, 0, 0]},
+                                         "a": {"a1": [1, 1], "a2": [1, 0]}},
+                        "2026-01-06|2": {"_p": 2, "c": {"r|5": [1, 0, 1, 1]}, "a": {"a3": [1, 1]}}})
+    assert into == {"2026-01-05|1": {"_p": 1, "c": {"q|0": [5, 1, 3, 2], "q|9": [1, 0, 0, 0]},
+                                     "a": {"a1": [3, 2], "a2": [1, 0]}},
+                    "2026-01-06|2": {"_p": 2, "c": {"r|5": [1, 0, 1, 1]}, "a": {"a3": [1, 1]}}}
 
 
 def test_chunks_sum_to_the_finals_of_all_their_customers() -> None:
@@ -232,12 +225,9 @@ def test_chunks_sum_to_the_finals_of_all_their_customers() -> None:
     merged: dict[str, dict] = {}
     merge_finals(merged, a.finals)
     merge_finals(merged, b.finals)
-    merged_days: dict[str, dict] = {}
-    merge_finals(merged_days, a.days)
-    merge_finals(merged_days, b.days)
     # the chunks' customer pools are disjoint, so the sums are those over all customers
     assert not {orjson.loads(k) for _, k, _ in a.customers} & {orjson.loads(k) for _, k, _ in b.customers}
-    shared = a.finals.keys() & b.finals.keys()
+    shared = {(d, i) for d in a.finals.keys() & b.finals.keys() for i in a.finals[d]["c"].keys() & b.finals[d]["c"]}
     assert shared  # some intervals hold customers of both chunks: their sums are tested
     customers: dict[str, dict[str, dict]] = {}
     for chunk in (a, b):
@@ -245,8 +235,9 @@ def test_chunks_sum_to_the_finals_of_all_their_customers() -> None:
             proj = projection(unpack(v))
             if proj is not None:
                 customers.setdefault(proj[0], {})[orjson.loads(k)] = proj[1]
-    assert (merged, merged_days) == independent_finals(customers, now_ms, 1)
-    assert a.days.keys() & b.days.keys()  # dates with agents of both chunks: their sums are tested
+    assert merged == independent_finals(customers, now_ms, 1)
+    # dates with agents' rows of both chunks: their merge is tested
+    assert any(a.finals[d]["a"] and b.finals[d]["a"] for d in a.finals.keys() & b.finals.keys())
 
 
 def test_retained_chunks_are_reproducible_and_disjoint() -> None:

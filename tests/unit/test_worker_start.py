@@ -197,8 +197,8 @@ def test_worker_on_a_cluster_waits_for_topics_instead_of_creating(monkeypatch: p
     seen = fake_worker(monkeypatch)
     monkeypatch.setenv("FLOORWATCH_KAFKA", "kafka-0.kafka.svc:9092,kafka-1.kafka.svc:9092")
     assert cli.main(["worker"]) == 0
-    # inputs, internal and output topics, 6 table changelogs and the leader topic
-    n = len(topics.INPUTS) + len(topics.INTERNAL) + len(topics.OUTPUTS) + 6 + 1
+    # inputs, internal and output topics, 5 table changelogs and the leader topic
+    n = len(topics.INPUTS) + len(topics.INTERNAL) + len(topics.OUTPUTS) + 5 + 1
     assert seen["calls"] == [("wait", n), "main"]
 
 
@@ -241,7 +241,7 @@ def test_explicit_create_topics_wins_over_the_address() -> None:
 
 def test_worker_topics_partitions_and_cleanup() -> None:
     wanted = broker.worker_topics(partitions=8, output_partitions=2)
-    assert len(wanted) == len(topics.INPUTS) + len(topics.INTERNAL) + len(topics.OUTPUTS) + 6 + 1
+    assert len(wanted) == len(topics.INPUTS) + len(topics.INTERNAL) + len(topics.OUTPUTS) + 5 + 1
     assert wanted[topics.CONTACT_EVENTS] == (8, {})
     assert wanted[topics.CUSTOMER_CONTACTS] == (8, {})
     assert wanted[topics.QUEUE_STATS] == (2, {"cleanup.policy": "compact"})
