@@ -76,9 +76,11 @@ from floorwatch.domain.fcr import (  # noqa: E402
     projection,
 )
 from floorwatch.domain.queue_metrics import QueueRules  # noqa: E402
+from floorwatch.packedmap import PackedMap  # noqa: E402
 from services.broker import create_topics, free_port, start_tansu, stop_process  # noqa: E402
 
 CONTACTS_CHANGELOG = "floorwatch-contacts-changelog"
+CONTACTS_PART = "contacts table (PackedMap: runs, packed facts)"
 CUSTOMERS_CHANGELOG = "floorwatch-customers-changelog"
 FCR_FINAL_CHANGELOG = "floorwatch-fcr-final-changelog"
 DAY_MS = 86_400_000
@@ -107,6 +109,7 @@ def serve():
         if req.exists():
             req.unlink()
             gc.collect()
+            sys._debugmallocstats()  # to the worker's log (stderr): the object allocator's arenas
             (probe / "gc-done.tmp").write_text(str(rss_bytes()))
             (probe / "gc-done.tmp").rename(probe / "gc-done")
         time.sleep(0.1)
@@ -512,10 +515,19 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
         out[name] = (tracemalloc.get_traced_memory()[0] - before) / n
         return built
 
-    # the memory store is a plain dict: keys decoded from the changelog's JSON, values the packed
-    # bytes as read (copies: ``records`` holds the originals, which tracemalloc must not miss)
-    table = step("contacts table (dict, keys, packed facts)",
-                 lambda: {orjson.loads(k): bytes(bytearray(v)) for r in records for _, k, v in r.contacts})
+    # the memory store's PackedMap, loaded as the bulk recovery loads it: keys decoded from the
+    # changelog's JSON, values the packed bytes (copied into the map's buffers)
+    def load_table() -> PackedMap:
+        packed_map = PackedMap(hot_limit=settings_hot_keys())
+        packed_map.begin_load()
+        for r in records:
+            for _, k, v in r.contacts:
+                packed_map.load_put(orjson.loads(k), v)
+        for _ in packed_map.finish_load():
+            pass
+        return packed_map
+
+    table = step(CONTACTS_PART, load_table)
     os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
     from floorwatch.config import load_settings
     from floorwatch.domain.aggregate import kept_minutes_span_ms
@@ -527,14 +539,15 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
         aggs = {p: QueueAggregator(shape.tz, shape.interval_minutes, span_ms) for p in range(partitions)}
         for agg in aggs.values():
             agg.prune_minutes(now_ms)  # as the worker's rebuild: only minutes a window reaches
-        for cid, raw in table.items():
-            facts = unpack(raw)
-            aggs[facts["_p"]].update(cid, None, facts)
+        for pairs in table.scan_items():
+            for cid, raw in pairs:
+                facts = unpack(raw)
+                aggs[facts["_p"]].update(cid, None, facts)
         return aggs
 
     aggs = step("queue aggregators (all partitions)", build_aggregators)
     customers = step("customers table (kept FCR projections)",
-                     lambda: {orjson.loads(k): orjson.loads(v) for r in records for _, k, v in r.customers})
+                     lambda: {orjson.loads(k): bytes(bytearray(v)) for r in records for _, k, v in r.customers})
     fcr_final = step("fcr-final table (date records, bytes)",
                      lambda: {orjson.loads(k): bytes(bytearray(v)) for _, k, v in final_rows})
 
@@ -543,7 +556,8 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
                                 fold_quiet_ms=round(settings.fcr.fold_quiet_s * 1000)) for p in range(partitions)}
         for key, raw in fcr_final.items():
             fcr[final_key_partition(key)].load(key, raw)
-        for cu, rec in customers.items():
+        for cu, raw in customers.items():
+            rec = orjson.loads(raw)
             fcr[rec["_p"]].update(cu, rec["c"], now_ms)
         for agg in fcr.values():
             agg.take_dirty()  # the worker publishes and clears these on its first pass
@@ -553,13 +567,10 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
     tracemalloc.stop()
     # where a contact's table entry goes: its key, its value (sys.getsizeof: without the
     # allocator's rounding to 16 bytes), the dict's slot (the rest of the tracemalloc delta)
-    sample = list(table.items())[:10_000]
-    out["  table: contact id (str)"] = sum(sys.getsizeof(cid) for cid, _ in sample) / len(sample)
-    out["  table: packed facts (bytes object)"] = sum(sys.getsizeof(raw) for _, raw in sample) / len(sample)
-    out["  table: - of which the packed length"] = sum(len(raw) for _, raw in sample) / len(sample)
-    out["  table: dict slot (the rest)"] = (out["contacts table (dict, keys, packed facts)"]
-                                            - out["  table: contact id (str)"]
-                                            - out["  table: packed facts (bytes object)"])
+    sample = next(table.scan_items(10_000))
+    out["  table: contact id (UTF-8 bytes)"] = sum(len(cid.encode()) for cid, _ in sample) / len(sample)
+    out["  table: packed facts (bytes)"] = sum(len(raw) for _, raw in sample) / len(sample)
+    out["  table: runs' buffers per contact"] = table.nbytes() / max(1, len(table))
     agg_parts = {"buckets": 0.0, "minutes": 0.0, "waiting": 0.0}
     seen: set[int] = set()
     for agg in aggs.values():
@@ -570,8 +581,8 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
     out["  aggregators: interval buckets (counts, sorted waits)"] = agg_parts["buckets"] / n
     out["  buckets: minute / interval"] = (sum(len(a.minutes) for a in aggs.values())
                                            / max(1, sum(len(a.buckets) for a in aggs.values())))
-    out["  customers: projections kept per 1,000 made"] = (sum(len(rec["c"]) for rec in customers.values()) * 1000
-                                                            / max(1, sum(r.projections for r in records)))
+    kept = sum(len(orjson.loads(raw)["c"]) for raw in customers.values())
+    out["  customers: projections kept per 1,000 made"] = kept * 1000 / max(1, sum(r.projections for r in records))
     parsed = [parse_date_record(raw) for raw in fcr_final.values()]
     out["  fcr-final: records per 1,000 contacts"] = len(fcr_final) * 1000 / n
     out["  fcr-final: folded intervals per 1,000 contacts"] = sum(len(f.counts) for f in parsed) * 1000 / n
@@ -587,7 +598,7 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
         / max(1, len(fcr_final)))
     out["  FCR aggregators: live contacts per 1,000 contacts"] = sum(len(a.by_contact) for a in fcr.values()) * 1000 / n
     out["sum of the parts"] = sum(out[name] for name in (
-        "contacts table (dict, keys, packed facts)", "queue aggregators (all partitions)",
+        CONTACTS_PART, "queue aggregators (all partitions)",
         "customers table (kept FCR projections)", "fcr-final table (date records, bytes)",
         "FCR aggregators (open dates parsed, live counts)"))
     return out
@@ -595,6 +606,14 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
 
 def parse_size(text: str) -> int:
     return int(float(text))
+
+
+def settings_hot_keys() -> int:
+    """``worker.contacts_hot_keys`` of the settings the benchmark's worker runs with."""
+    os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
+    from floorwatch.config import load_settings
+
+    return load_settings().worker.contacts_hot_keys
 
 
 def rules_from_settings() -> Callable[[str], QueueRules]:

@@ -249,7 +249,8 @@ _PARTITION_PREFIX = re.compile(rb'\{"_p":(\d+)[,}]')
 
 
 def record_partition(value: bytes | dict[str, Any]) -> int | None:
-    """The partition of an ``fcr-final`` record without parsing it (``_p`` comes first)."""
+    """The partition of an ``fcr-final`` or ``customers`` record (JSON bytes whose ``_p`` comes
+    first, as the worker writes them) without parsing it; a dict value as it is."""
     if isinstance(value, dict):
         return value.get("_p")
     m = _PARTITION_PREFIX.match(value)
