@@ -128,7 +128,7 @@ class GroupOffsetsProbe:
     letters included). ``None`` until the first successful reading.
     """
 
-    def __init__(self, bootstrap: str, group: str = "floorwatch", topics_: tuple[str, ...] = topics.INPUTS,
+    def __init__(self, bootstrap: str, group: str = topics.WORKER_APP_ID, topics_: tuple[str, ...] = topics.INPUTS,
                  partitions: int = 8, every_s: float = 5.0, timeout_s: float = 5.0) -> None:
         self.bootstrap = bootstrap
         self.partitions = partitions

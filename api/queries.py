@@ -17,6 +17,7 @@ from typing import Any
 
 from api.view import MAX_MS, Forecast, IntervalPartial, QueuePartial, View
 from floorwatch.config import QueueConfig, Settings, StaffingConfig
+from floorwatch.domain.aggregate import ROLLING_15M_MS
 from floorwatch.domain.erlang import OverCap, required_agents, traffic_intensity
 from floorwatch.domain.intervals import (
     day_bounds_ms,
@@ -35,7 +36,7 @@ RULE_KEYS = ("sl_threshold_s", "short_abandon_s", "sl_target", "sl_formula")
 # -- rules ------------------------------------------------------------------------------
 
 
-ROLLING_15M_S = 900
+ROLLING_15M_S = ROLLING_15M_MS / 1000
 
 
 def config_rules(queue: QueueConfig) -> dict[str, Any]:

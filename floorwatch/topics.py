@@ -17,6 +17,10 @@ QUALITY_STATS = "fw.quality-stats"
 # each worker's heartbeat (liveness, owned partitions, rebalancing), keyed by worker id
 WORKER_STATUS = "fw.worker-status"
 
+# the worker's Faust app id: its consumer group on the input topics and the prefix of its table
+# changelogs (``{WORKER_APP_ID}-{table}-changelog``); the API and the broker tools read it here
+WORKER_APP_ID = "floorwatch"
+
 # internal: contact projections keyed by hashed customer (first contact resolution)
 CUSTOMER_CONTACTS = "fw.customer-contacts"
 

@@ -76,9 +76,9 @@ def start_tansu(host: str, port: int, log_path: Path | None = None) -> subproces
     return proc
 
 
-# Faust's own topics for the worker's app (id "floorwatch", streams/app.py): one changelog per
+# Faust's own topics for the worker's app (floorwatch.topics.WORKER_APP_ID): one changelog per
 # table, co-partitioned with its source topic, and the leader-election topic of one partition.
-FAUST_APP_ID = "floorwatch"
+FAUST_APP_ID = topics.WORKER_APP_ID
 FAUST_TABLES = ("contacts", "agents", "agent-days", "customers", "fcr-final")
 CHANGELOGS = tuple(f"{FAUST_APP_ID}-{table}-changelog" for table in FAUST_TABLES)
 LEADER_TOPIC = f"{FAUST_APP_ID}-__assignor-__leader"

@@ -24,7 +24,7 @@ from faust.types import EventT
 
 from floorwatch import records, topics
 from floorwatch.config import Settings
-from floorwatch.domain.aggregate import QueueAggregator, kept_minutes_span_ms
+from floorwatch.domain.aggregate import ROLLING_15M_MS, ROLLING_60M_MS, QueueAggregator, kept_minutes_span_ms
 from floorwatch.domain.adherence import evaluate_day, realtime_status
 from streams.alerting import WebhookNotifier, run_queue_alerts
 from streams.batches import Acknowledger, apply_each, fatal, settle, take_batches
@@ -33,7 +33,7 @@ from streams.packed_store import item_slices, key_slices, packed, packed_store_u
 from streams.rocks_store import PartitionedRocksStore, store_url
 from floorwatch.memory import fix_mmap_threshold, release_free_memory
 from floorwatch.domain.agents import agent_status, apply_agent_event
-from floorwatch.domain.alerts import AlertBook, adherence_rule
+from floorwatch.domain.alerts import ADHERENCE_BREAK, AlertBook, adherence_rule
 from floorwatch.domain.floor import (
     agent_context,
     apply_schedule,
@@ -77,7 +77,7 @@ from floorwatch.events import BaseEvent, EventError, EventLimits, parse_event, t
 
 log = logging.getLogger("floorwatch.worker")
 
-APP_ID = "floorwatch"
+APP_ID = topics.WORKER_APP_ID
 ROLLING_REFRESH_S = 5.0
 PUBLISH_TICK_S = 0.025  # how often the publisher looks; each partial still waits api.publish_interval_s
 # fw.worker-status: the publisher writes this worker's heartbeat this often, so that with its
@@ -87,7 +87,6 @@ PRUNE_EVERY_S = 3600.0
 MAINTAIN_EVERY_S = 1.0  # how often the publisher looks for due merges of the contacts store
 MMAP_THRESHOLD_BYTES = 256 << 10  # allocations this large get their own mapping (floorwatch.memory)
 ADHERENCE_REFRESH_S = 60.0
-ADHERENCE_BREAK = "adherence_break"
 RAW_MAX = 4096
 
 
@@ -950,8 +949,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                         "queue": queue, "partition": p,
                         "waiting": len(agg.waiting.get(queue, ())),
                         "oldest_waiting_ms": agg.oldest_waiting_ms(queue),
-                        "rolling_15m": agg.rolling(queue, now_ms, 15 * 60_000).as_dict(),
-                        "rolling_60m": agg.rolling(queue, now_ms, 60 * 60_000).as_dict(),
+                        "rolling_15m": agg.rolling(queue, now_ms, ROLLING_15M_MS).as_dict(),
+                        "rolling_60m": agg.rolling(queue, now_ms, ROLLING_60M_MS).as_dict(),
                         "computed_ms": now_ms,
                     }),
                 )

@@ -19,9 +19,10 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.metrics import GroupOffsetsProbe, HubCollector, ViewCollector, render
+from floorwatch import topics
 
 router = APIRouter(tags=["metrics"])
-WORKER_GROUP = "floorwatch"  # streams.app.APP_ID (not imported: the API does not load Faust)
+WORKER_GROUP = topics.WORKER_APP_ID
 
 
 def install(app: object) -> ViewCollector:

@@ -34,7 +34,9 @@ BucketKey = tuple[str, int]  # (queue, interval or minute start ms)
 MINUTE_MS = 60_000
 SECOND_MS = 1_000
 INDEXED_MINUTES_PER_QUEUE = 4  # per-second indexes kept: the start edges of two windows, twice over
-LONGEST_ROLLING_WINDOW_MS = 60 * MINUTE_MS  # the publisher's windows are 15 and 60 minutes
+ROLLING_15M_MS = 15 * MINUTE_MS  # the published rolling windows (queue partials' rolling_15m, rolling_60m)
+ROLLING_60M_MS = 60 * MINUTE_MS
+LONGEST_ROLLING_WINDOW_MS = max(ROLLING_15M_MS, ROLLING_60M_MS)
 # the worker's clock may step back (NTP) between the prune and a later window; a minute of slack
 CLOCK_SKEW_MARGIN_MS = 60_000
 DEFAULT_MAX_FUTURE_MS = 300_000  # ingest.max_future_s's default
