@@ -42,12 +42,13 @@ from api.queries import (
     current_rules,
     day_quality,
     live_required_agents,
-    oldest_waiting_ms,
+    longest_wait_s,
     rules_of,
 )
 from api.view import View
 from floorwatch import topics
 from floorwatch.config import Settings
+from floorwatch.domain.adherence import adherence_ratio, conformance_ratio
 from floorwatch.domain.erlang import OverCap
 from floorwatch.domain.intervals import day_bounds_ms, interval_start_ms, local_date
 from floorwatch.domain.queue_metrics import Counts, stats
@@ -330,8 +331,7 @@ class ViewCollector(Collector):
                 ("rolling_15m", fast_merge(p.rolling_15m for p in live), rules),
             )
             waiting.add_metric(lv, sum(p.waiting for p in live))
-            oldest = oldest_waiting_ms(live)
-            longest.add_metric(lv, 0.0 if oldest is None else max(0, now_ms - oldest) / 1000)
+            longest.add_metric(lv, longest_wait_s(live, now_ms) or 0.0)
             target.add_metric(lv, float(rules["sl_target"]))
             threshold.add_metric(lv, float(rules["sl_threshold_s"]))
             tile = per_queue_agents.get(queue) or dict.fromkeys(QUEUE_AGENT_STATES, 0)
@@ -450,10 +450,10 @@ class ViewCollector(Collector):
             sched_s, in_s, work_s, worked = sums[team]
             scheduled_s.add_metric([team], sched_s)
             in_adh_s.add_metric([team], in_s)
-            if sched_s > 0:
-                ratio.add_metric([team], in_s / sched_s)
-            if work_s > 0:
-                conformance.add_metric([team], worked / work_s)
+            if (team_adherence := adherence_ratio(in_s, sched_s)) is not None:
+                ratio.add_metric([team], team_adherence)
+            if (team_conformance := conformance_ratio(worked, work_s)) is not None:
+                conformance.add_metric([team], team_conformance)
         yield from (ratio, conformance, scheduled_s, in_adh_s)
 
     # -- first contact resolution and CSAT per team -------------------------------------

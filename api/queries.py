@@ -27,7 +27,7 @@ from floorwatch.domain.intervals import (
     iso,
     local_date,
 )
-from floorwatch.domain.queue_metrics import SL_FORMULAS, Counts, stats
+from floorwatch.domain.queue_metrics import SL_FORMULAS, Counts, aht_s, stats
 
 AGENT_STATES = ("available", "on_contact", "wrap_up", "aux")
 RULE_KEYS = ("sl_threshold_s", "short_abandon_s", "sl_target", "sl_formula")
@@ -241,12 +241,10 @@ def live_required_agents(
         from_forecast = erlang_required(forecast[0], forecast[1], forecast[2], rules, max_agents=max_agents)
         if from_forecast is not None:
             return from_forecast
-    if rolling_60m.handled == 0:
+    aht = aht_s(rolling_60m)
+    if aht is None or aht <= 0:
         return None
-    aht_s = (rolling_60m.talk_ms + rolling_60m.hold_ms + rolling_60m.wrap_ms) / rolling_60m.handled / 1000
-    if aht_s <= 0:
-        return None
-    return erlang_required(rolling_15m.offered, aht_s, ROLLING_15M_S, rules, max_agents=max_agents)
+    return erlang_required(rolling_15m.offered, aht, ROLLING_15M_S, rules, max_agents=max_agents)
 
 
 def current_forecast(

@@ -32,6 +32,7 @@ from floorwatch import records, topics
 from floorwatch.config import Settings, WebhookConfig
 from floorwatch.domain.alerts import AlertBook, Change, needs_notification, observe_queue, queue_conditions, queue_rules
 from floorwatch.domain.intervals import day_bounds_ms, iso, local_date
+from floorwatch.domain.queue_metrics import Counts, with_outcome
 from floorwatch.domain.retention import SLICE_SIZE
 from floorwatch.events import EventLimits
 
@@ -212,7 +213,9 @@ def _required_for_gap(tile: dict[str, Any], max_agents: int) -> int | None:
 
 
 def _n(stats: dict[str, Any]) -> int:
-    return stats["answered"] + stats["abandoned"] - stats["short_abandoned"] + stats["overflowed"]
+    """Contacts with an outcome of a STATS block (``queue_metrics.with_outcome``)."""
+    return with_outcome(Counts(answered=stats["answered"], abandoned=stats["abandoned"],
+                               short_abandoned=stats["short_abandoned"], overflowed=stats["overflowed"]))
 
 
 # What the queue alerts read: queue tiles (interval and live queue partials, forecasts, agents'

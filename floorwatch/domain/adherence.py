@@ -385,8 +385,20 @@ class AdherenceException:
                 "scheduled": self.scheduled, "actual": self.actual}
 
 
-def _ratio(num: int, den: int) -> float | None:
+def _ratio(num: float, den: float) -> float | None:
     return None if den == 0 else num / den
+
+
+def adherence_ratio(in_adherence: float, scheduled: float) -> float | None:
+    """Adherence of one agent or summed over a team: in-adherence time / scheduled time (any one
+    unit), raw (no grace); ``None`` with nothing scheduled."""
+    return _ratio(in_adherence, scheduled)
+
+
+def conformance_ratio(worked: float, work_scheduled: float) -> float | None:
+    """Conformance: worked time / scheduled work time (may exceed 1); ``None`` with no work
+    scheduled."""
+    return _ratio(worked, work_scheduled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,12 +431,12 @@ class DayAdherence:
     @property
     def adherence(self) -> float | None:
         """in_adherence / scheduled, raw (no grace); ``None`` with nothing scheduled yet."""
-        return _ratio(self.in_adherence_ms, self.scheduled_ms)
+        return adherence_ratio(self.in_adherence_ms, self.scheduled_ms)
 
     @property
     def conformance(self) -> float | None:
         """worked / scheduled work (may exceed 1); ``None`` with no work scheduled yet."""
-        return _ratio(self.worked_ms, self.work_scheduled_ms)
+        return conformance_ratio(self.worked_ms, self.work_scheduled_ms)
 
     def as_dict(self) -> dict[str, Any]:
         """The ``/api/v1/adherence`` figures (exception times as ``start_ms``/``end_ms``)."""

@@ -202,11 +202,15 @@ def _seconds(ms: float | None) -> float | None:
     return None if ms is None else ms / 1000
 
 
+def aht_s(counts: Counts) -> float | None:
+    """Average handle time: (talk + hold + wrap) / handled, seconds; ``None`` when none handled."""
+    return _seconds(ratio(counts.talk_ms + counts.hold_ms + counts.wrap_ms, counts.handled))
+
+
 def stats(counts: Counts, formula: str) -> dict[str, Any]:
     """The STATS object of the REST API plus CSAT and FCR (ratios 0..1, times in seconds, ``None`` for 0/0)."""
     n = with_outcome(counts)
     long_abandons = counts.abandoned - counts.short_abandoned
-    handle_ms = counts.talk_ms + counts.hold_ms + counts.wrap_ms
     return {
         "offered": counts.offered,
         "answered": counts.answered,
@@ -218,7 +222,7 @@ def stats(counts: Counts, formula: str) -> dict[str, Any]:
         "abandon_rate": ratio(long_abandons, n),
         "answer_rate": ratio(counts.answered, n),
         "asa_s": _seconds(ratio(counts.wait_answered_ms, counts.answered)),
-        "aht_s": _seconds(ratio(handle_ms, counts.handled)),
+        "aht_s": aht_s(counts),
         "avg_abandon_s": _seconds(ratio(counts.wait_abandoned_ms, long_abandons)),
         "max_wait_s": _seconds(counts.max_wait_ms),
         "handled": counts.handled,
