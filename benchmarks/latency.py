@@ -141,7 +141,7 @@ def write_config(path: Path, publish_interval_s: float | None) -> None:
                                 "sha256": hashlib.sha256(VIEWER_TOKEN.encode()).hexdigest()}]}
     data["privacy"] = {"customer_hash_key": "bench-customer-hash-key"}  # the worker needs one
     if publish_interval_s is not None:
-        data.setdefault("api", {})["publish_interval_s"] = publish_interval_s
+        data.setdefault("worker", {})["publish_interval_s"] = publish_interval_s
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
@@ -866,7 +866,7 @@ async def main(args: argparse.Namespace) -> None:
     args.partitions = settings.kafka.partitions
     args.linger_ms = settings.kafka.producer_linger_ms
     args.output_partitions = settings.kafka.output_partitions
-    settings_line = (f"settings: publish_interval_s {settings.api.publish_interval_s}, worker batch "
+    settings_line = (f"settings: publish_interval_s {settings.worker.publish_interval_s}, worker batch "
                      f"{settings.worker.batch_size}/{settings.worker.batch_within_s} s, "
                      f"{settings.kafka.partitions} partitions, load producer linger {args.linger_ms} ms, "
                      f"api.fetch_max_wait_ms "
@@ -904,7 +904,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "contact rate, so rolling 15/60-minute figures cover a realistic population "
                         "(10 min: ~316k contacts, ~2 min more)")
     p.add_argument("--publish-interval", type=float, default=None,
-                   help="override api.publish_interval_s (default: the config's)")
+                   help="override worker.publish_interval_s (default: the config's)")
     p.add_argument("--deflate", action=argparse.BooleanOptionalAction, default=True,
                    help="clients offer permessage-deflate, as browsers do")
     p.add_argument("--observers", action=argparse.BooleanOptionalAction, default=True,

@@ -119,8 +119,6 @@ class ApiConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024)
-    # at most one record per queue partial per this period (target: event -> wallboard p99 < 250 ms)
-    publish_interval_s: float = Field(0.1, gt=0)
     # permessage-deflate costs a compression per client per frame; frames are small, floors are LANs
     ws_per_message_deflate: bool = False
     # websocket frames a second the hub queues over all clients: after a step that queued n
@@ -264,6 +262,9 @@ class WorkerConfig(_Strict):
     # Tansu holds every fetch for part of this wait even when data is there (Kafka returns at once):
     # Faust's fixed 1,500 ms made the worker apply events in 1.5 s bursts (docs/performance.md).
     fetch_max_wait_ms: int = Field(100, ge=1, le=10_000)
+    # the publisher sends at most one record per queue partial per this period (target: event ->
+    # wallboard p99 < 250 ms); earlier configs named it api.publish_interval_s, still read
+    publish_interval_s: float = Field(0.1, gt=0)
     batch_size: int = Field(2000, ge=1)
     batch_within_s: float = Field(0.02, gt=0)
     event_loop: EventLoop = "uvloop"
@@ -334,6 +335,19 @@ class Settings(BaseSettings):
         if value not in (15, 30, 60):
             raise ValueError("must be 15, 30 or 60")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _publish_interval_is_the_workers(cls, data: Any) -> Any:
+        """``api.publish_interval_s`` of earlier configs is ``worker.publish_interval_s`` (the
+        worker's publisher reads it); an explicit worker value wins."""
+        if isinstance(data, dict) and isinstance(api := data.get("api"), dict) and "publish_interval_s" in api:
+            api = dict(api)
+            value = api.pop("publish_interval_s")
+            worker = dict(data.get("worker") or {})
+            worker.setdefault("publish_interval_s", value)
+            data = {**data, "api": api, "worker": worker}
+        return data
 
     @model_validator(mode="after")
     def _unique_queue_ids(self) -> Settings:

@@ -79,7 +79,7 @@ log = logging.getLogger("floorwatch.worker")
 
 APP_ID = topics.WORKER_APP_ID
 ROLLING_REFRESH_S = 5.0
-PUBLISH_TICK_S = 0.025  # how often the publisher looks; each partial still waits api.publish_interval_s
+PUBLISH_TICK_S = 0.025  # how often the publisher looks; each partial still waits worker.publish_interval_s
 # fw.worker-status: the publisher writes this worker's heartbeat this often, so that with its
 # tick the gap stays within a second (one record a second: Tansu keeps every record, no compaction)
 HEARTBEAT_S = 1.0 - PUBLISH_TICK_S
@@ -916,7 +916,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         if refresh_all:
             st.last_rolling_s = now_s
             st.last_interval_start = interval_now
-        coalesce_s = settings.api.publish_interval_s
+        coalesce_s = settings.worker.publish_interval_s
         for p, agg in list(st.aggregators.items()):  # a rebuild may install partitions meanwhile
             agg.prune_minutes(now_ms)
             dirty_buckets, dirty_queues = agg.take_dirty()

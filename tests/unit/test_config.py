@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from floorwatch.config import ConfigError, load_settings
+from floorwatch.config import ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,3 +80,12 @@ def test_missing_explicit_config_file_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("FLOORWATCH_CONFIG", str(tmp_path / "nope.yaml"))
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings()
+
+
+def test_publish_interval_is_a_worker_setting_and_the_old_name_still_reads(monkeypatch) -> None:
+    assert Settings().worker.publish_interval_s == 0.1
+    assert Settings(api={"publish_interval_s": 0.25}).worker.publish_interval_s == 0.25
+    both = Settings(api={"publish_interval_s": 0.25}, worker={"publish_interval_s": 0.5})
+    assert both.worker.publish_interval_s == 0.5  # the explicit worker value wins
+    monkeypatch.setenv("FLOORWATCH_API__PUBLISH_INTERVAL_S", "0.3")
+    assert Settings().worker.publish_interval_s == 0.3
