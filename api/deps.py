@@ -15,8 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.auth import Principal, TokenStore
 from api.ingest import ApiMetrics
 from api.kafka import EventProducer
-from api.view import View
 from floorwatch.config import Settings
+from floorwatch.readmodel.view import View
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <secret>")
 

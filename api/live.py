@@ -49,11 +49,11 @@ from typing import Any
 
 import orjson
 
-from api import queries
-from api.view import View
 from floorwatch import topics
 from floorwatch.config import Settings
 from floorwatch.domain.intervals import interval_start_ms
+from floorwatch.readmodel import queries
+from floorwatch.readmodel.view import View
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@
 
 Without an injected ``view``, the lifespan starts a ``KafkaViewLoader`` that fills a fresh
 ``View`` from the output topics (``/readyz`` reports its progress) and, every
-``api.view.EXPIRE_EVERY_S``, drops from it what ``retention_days`` no longer keeps. Without an injected
+``floorwatch.readmodel.view.EXPIRE_EVERY_S``, drops from it what ``retention_days`` no longer keeps. Without an injected
 ``producer``, ingest uses a ``KafkaEventProducer`` started on first use and stopped at shutdown.
 Injected objects are the caller's: the app neither starts nor stops them.
 
@@ -39,9 +39,9 @@ from api.kafka import EventProducer, KafkaEventProducer
 from api.live import Hub
 from api.routes import alerts, events, floor, health, metrics as metrics_route, page, quality, queues, ws
 from api.security import AllowedHosts, SecurityHeaders, check_host_patterns
-from api.view import KafkaViewLoader, View, expire_periodically
 from floorwatch.config import Settings
 from floorwatch.events import EventLimits
+from floorwatch.readmodel.view import KafkaViewLoader, View, expire_periodically
 
 log = logging.getLogger(__name__)
 

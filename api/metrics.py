@@ -2,7 +2,7 @@
 
 Nothing here is per-event bookkeeping: every gauge is derived from the ``View`` (the last value
 of every output-topic record) when Prometheus scrapes ``GET /metrics``, with the same windows,
-rules and sums as ``GET /api/v1/queues`` (``api.queries``), so a scrape and a REST call at the
+rules and sums as ``GET /api/v1/queues`` (``floorwatch.readmodel.queries``), so a scrape and a REST call at the
 same instant give the same figures. Definitions of every family: ``docs/deploy.md`` ("Metrics
 reference").
 
@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api.queries import (
+from floorwatch import topics
+from floorwatch.config import Settings
+from floorwatch.domain.adherence import adherence_ratio, conformance_ratio
+from floorwatch.domain.erlang import OverCap
+from floorwatch.domain.intervals import day_bounds_ms, interval_start_ms, local_date
+from floorwatch.domain.queue_metrics import Counts, stats
+from floorwatch.readmodel.queries import (
     AGENT_STATES,
     agent_counts,
     current_forecast,
@@ -45,13 +51,7 @@ from api.queries import (
     longest_wait_s,
     rules_of,
 )
-from api.view import View
-from floorwatch import topics
-from floorwatch.config import Settings
-from floorwatch.domain.adherence import adherence_ratio, conformance_ratio
-from floorwatch.domain.erlang import OverCap
-from floorwatch.domain.intervals import day_bounds_ms, interval_start_ms, local_date
-from floorwatch.domain.queue_metrics import Counts, stats
+from floorwatch.readmodel.view import View
 
 if TYPE_CHECKING:
     from api.live import Hub
@@ -490,7 +490,7 @@ class ViewCollector(Collector):
         firing: dict[tuple[str, str], int] = {(k, s): 0 for k in ALERT_KINDS for s in ALERT_SEVERITIES}
         unacked: dict[str, int] = dict.fromkeys(ALERT_KINDS, 0)
         for key, record in self.view.alerts.items():
-            if record.get("state") == "resolved":  # any other state reads as firing (api.queries)
+            if record.get("state") == "resolved":  # any other state reads as firing (floorwatch.readmodel.queries)
                 continue
             kind = _text(record.get("kind")) or "unknown"
             severity = _text(record.get("severity")) or "warning"

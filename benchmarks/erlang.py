@@ -44,12 +44,12 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api import queries  # noqa: E402
-from api.view import View  # noqa: E402
 from floorwatch import topics  # noqa: E402
 from floorwatch.config import Settings  # noqa: E402
 from floorwatch.domain.erlang import erlang_b, required_agents, staffing_plan  # noqa: E402
 from floorwatch.domain.queue_metrics import Counts  # noqa: E402
+from floorwatch.readmodel import queries  # noqa: E402
+from floorwatch.readmodel.view import View  # noqa: E402
 
 BUDGET_S = 1.0
 CAP = 10_000                    # staffing.max_agents_per_queue default

@@ -26,10 +26,10 @@ from prometheus_client import CollectorRegistry
 
 from api.ingest import ApiMetrics
 from api.metrics import ViewCollector, render
-from api.view import View
 from floorwatch import records, topics
 from floorwatch.config import Settings
 from floorwatch.events import to_ms
+from floorwatch.readmodel.view import View
 
 RULES = {"sl_threshold_s": 20.0, "short_abandon_s": 5.0, "sl_target": 0.8, "sl_formula": "answered_over_offered"}
 STATES = ("available", "on_contact", "wrap_up", "aux", "logged_out")

@@ -26,8 +26,6 @@ from typing import Any
 import aiohttp
 import orjson
 
-from api.queries import agent_counts, queue_order, queue_tile
-from api.view import KafkaViewLoader, View, expire_sliced
 from floorwatch import records, topics
 from floorwatch.config import Settings, WebhookConfig
 from floorwatch.domain.alerts import AlertBook, Change, needs_notification, observe_queue, queue_conditions, queue_rules
@@ -35,6 +33,8 @@ from floorwatch.domain.intervals import day_bounds_ms, iso, local_date
 from floorwatch.domain.queue_metrics import Counts, with_outcome
 from floorwatch.domain.retention import SLICE_SIZE
 from floorwatch.events import EventLimits
+from floorwatch.readmodel.queries import agent_counts, queue_order, queue_tile
+from floorwatch.readmodel.view import KafkaViewLoader, View, expire_sliced
 
 log = logging.getLogger("floorwatch.alerts")
 

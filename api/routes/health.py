@@ -14,9 +14,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.view import View
 from floorwatch import topics
 from floorwatch.config import Settings
+from floorwatch.readmodel.view import View
 
 router = APIRouter(tags=["health"])
 

@@ -6,10 +6,10 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from api.view import View
 from floorwatch import records, topics
 from floorwatch.config import ConfigError, Settings, WebhookConfig, load_settings
 from floorwatch.domain.alerts import Change, alert_id
+from floorwatch.readmodel.view import View
 from streams.alerting import (
     QueueAlerter,
     WebhookNotifier,

@@ -10,8 +10,8 @@ import pytest
 
 from api.auth import TokenStore, effective_roles
 from api.main import create_app
-from api.view import View
 from floorwatch.config import Settings, TokenConfig
+from floorwatch.readmodel.view import View
 
 SECRETS = {
     "viewer": "viewer-secret",

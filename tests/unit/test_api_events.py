@@ -12,8 +12,8 @@ import pytest
 from api.ingest import split_items
 from api.kafka import ProducerUnavailable
 from api.main import create_app
-from api.view import View
 from floorwatch.config import Settings
+from floorwatch.readmodel.view import View
 
 INGEST = {"Authorization": "Bearer ingest-secret"}
 MAX_BODY = 2048

@@ -15,10 +15,10 @@ import pytest
 
 from api.kafka import ProducerUnavailable
 from api.main import create_app
-from api.view import View
 from floorwatch import topics
 from floorwatch.config import Settings
 from floorwatch.events import to_ms
+from floorwatch.readmodel.view import View
 
 TZ = ZoneInfo("Asia/Shanghai")
 

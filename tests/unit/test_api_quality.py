@@ -35,12 +35,12 @@ import httpx
 import orjson
 import pytest
 
-from api import queries
 from api.main import create_app
-from api.view import View
 from floorwatch import records, topics
 from floorwatch.config import Settings
 from floorwatch.domain.queue_metrics import Counts
+from floorwatch.readmodel import queries
+from floorwatch.readmodel.view import View
 from tests.unit.settings_factory import VIEWER_SECRET, floor_settings, token
 from tests.unit.shanghai_day import HALF_HOUR, I_0930, I_1000, I_YESTERDAY, NOW, RULES, local_ms
 

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, settings
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is in the [test] extra")
 
 from api.main import create_app  # noqa: E402
-from api.view import View  # noqa: E402
 from floorwatch import topics  # noqa: E402
 from floorwatch.config import Settings  # noqa: E402
+from floorwatch.readmodel.view import View  # noqa: E402
 
 NOW = 1_709_605_050_000
 ADMIN = "admin-secret"

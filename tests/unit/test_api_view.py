@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from api.view import KafkaViewLoader, View, _Lag
 from floorwatch import records, topics
+from floorwatch.readmodel.view import KafkaViewLoader, View, _Lag
 
 TP = namedtuple("TP", "topic partition")
 Msg = namedtuple("Msg", "key value offset")
@@ -350,7 +350,7 @@ async def test_loader_resumes_positions_after_reconnect() -> None:
 def test_dead_letter_reasons_are_a_bounded_label_set() -> None:
     """Whatever reasons the dead-letter topic holds, /metrics gets at most 64 of them: the
     first 64 distinct ones, then "other"."""
-    from api.view import MAX_DEAD_LETTER_REASONS
+    from floorwatch.readmodel.view import MAX_DEAD_LETTER_REASONS
 
     v = View()
     for i in range(MAX_DEAD_LETTER_REASONS + 10):
@@ -363,9 +363,9 @@ def test_dead_letter_reasons_are_a_bounded_label_set() -> None:
 async def test_loader_gives_up_stopping_a_consumer_that_never_stops(monkeypatch: pytest.MonkeyPatch) -> None:
     """A consumer whose broker connection died while the process was paused could wait in
     ``stop`` forever; the loader must still get past it (and reconnect)."""
-    import api.view
+    import floorwatch.readmodel.view
 
-    monkeypatch.setattr(api.view, "CLOSE_TIMEOUT_S", 0)
+    monkeypatch.setattr(floorwatch.readmodel.view, "CLOSE_TIMEOUT_S", 0)
 
     class Stuck:
         stopped = False

@@ -305,8 +305,8 @@ def ingest_app() -> tuple[Any, AckingProducer]:
     """One in-process API for every example (building the app costs more than a request)."""
     if not _APP:
         from api.main import create_app
-        from api.view import View
         from floorwatch.config import Settings
+        from floorwatch.readmodel.view import View
 
         settings = Settings(timezone="Asia/Shanghai", ingest={"rate_burst_events": 10**9}, auth={"tokens": [
             {"name": "feed", "sha256": hashlib.sha256(b"feed").hexdigest(), "roles": ["ingest"]}]})

@@ -27,8 +27,8 @@ from api.ingest import (
 )
 from api.kafka import KafkaEventProducer, ProducerUnavailable, RecordTooLarge
 from api.main import create_app
-from api.view import View
 from floorwatch.config import Settings
+from floorwatch.readmodel.view import View
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 

@@ -1,5 +1,5 @@
-from api.queries import live_required_agents
 from floorwatch.domain.queue_metrics import Counts
+from floorwatch.readmodel.queries import live_required_agents
 
 RULES = {"sl_threshold_s": 20, "sl_target": 0.8}
 

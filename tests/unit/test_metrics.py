@@ -39,13 +39,13 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api import queries
 from api.main import create_app
 from api.metrics import OUTCOMES, WINDOWS, GroupOffsetsProbe, ViewCollector, fast_merge, render as fast_render
-from api.view import View
 from floorwatch import records, topics
 from floorwatch.config import Settings
 from floorwatch.domain.queue_metrics import Counts
+from floorwatch.readmodel import queries
+from floorwatch.readmodel.view import View
 from tests.unit.settings_factory import SUPPORT_AND_SALES, floor_settings
 from tests.unit.shanghai_day import I_0930, I_1000, I_YESTERDAY, NOW, RULES
 

@@ -16,9 +16,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from api.metrics import ViewCollector, kept_label_values
-from api.view import View
 from floorwatch import records, topics
 from floorwatch.config import Settings
+from floorwatch.readmodel.view import View
 from tests.unit.shanghai_day import I_1000, NOW
 from tests.unit.test_metrics import counts, put_adherence, put_agent, put_interval, put_queue, samples
 

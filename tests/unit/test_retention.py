@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from api.view import View, expire_sliced
 from floorwatch import records, topics
 from floorwatch.domain.retention import (
     RESTART_CATCH_UP_DAYS,
@@ -33,6 +32,7 @@ from floorwatch.domain.retention import (
     status_expired,
 )
 from floorwatch.events import to_ms
+from floorwatch.readmodel.view import View, expire_sliced
 from streams.alerting import expire_alerts
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -33,7 +33,6 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from api.view import View
 from floorwatch import records, topics
 from floorwatch.domain.agents import apply_agent_event
 from floorwatch.domain.alerts import ADHERENCE_BREAK, AlertBook, adherence_rule
@@ -48,6 +47,7 @@ from floorwatch.domain.retention import (
     plan_agent_expiry,
 )
 from floorwatch.events import to_ms
+from floorwatch.readmodel.view import View
 
 TZ = ZoneInfo("Asia/Shanghai")
 RETENTION_DAYS = 7

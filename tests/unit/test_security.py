@@ -14,8 +14,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from api.main import create_app
 from api.security import is_json
-from api.view import View
 from floorwatch.config import Settings
+from floorwatch.readmodel.view import View
 
 VIEWER = "viewer-secret"
 BEARER = {"Authorization": f"Bearer {VIEWER}"}

@@ -18,12 +18,12 @@ import httpx
 import orjson
 import pytest
 
-from api import queries
 from api.main import create_app
-from api.view import View
 from floorwatch import topics
 from floorwatch.config import Settings
 from floorwatch.domain.erlang import OverCap
+from floorwatch.readmodel import queries
+from floorwatch.readmodel.view import View
 from tests.unit.settings_factory import floor_settings
 from tests.unit.shanghai_day import local_ms
 from tests.unit.test_erlang import linear_walk_required

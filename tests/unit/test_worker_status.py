@@ -10,14 +10,14 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-import api.view
+import floorwatch.readmodel.view
 from api.live import Filter, Hub
 from api.main import create_app
 from api.metrics import ViewCollector
 from api.routes.health import combined_readiness, worker_readiness
-from api.view import View
 from floorwatch import records, topics
 from floorwatch.config import Settings
+from floorwatch.readmodel.view import View
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
@@ -92,16 +92,16 @@ def test_tombstone_forgets_the_worker_but_not_the_age() -> None:
 
 def test_workers_silent_for_the_retention_are_dropped() -> None:
     view = View()
-    beat(view, "crashed:1", NOW - api.view.WORKER_RETENTION_MS - 1)
-    beat(view, "old:2", NOW - api.view.WORKER_RETENTION_MS)  # exactly the retention: kept
+    beat(view, "crashed:1", NOW - floorwatch.readmodel.view.WORKER_RETENTION_MS - 1)
+    beat(view, "old:2", NOW - floorwatch.readmodel.view.WORKER_RETENTION_MS)  # exactly the retention: kept
     fresh = view.worker_freshness(NOW, 5000)
     assert set(view.workers) == {"old:2"}
-    assert fresh.age_ms == api.view.WORKER_RETENTION_MS
+    assert fresh.age_ms == floorwatch.readmodel.view.WORKER_RETENTION_MS
 
 
 def test_a_heartbeat_from_a_clock_far_ahead_counts_for_nothing() -> None:
     view = View()
-    beat(view, "skewed:1", NOW + api.view.HEARTBEAT_FUTURE_MS + 1)
+    beat(view, "skewed:1", NOW + floorwatch.readmodel.view.HEARTBEAT_FUTURE_MS + 1)
     assert view.worker_freshness(NOW, 5000).age_ms is None
     beat(view, "ahead:2", NOW + 2_000)  # a little ahead: age 0, not negative
     fresh = view.worker_freshness(NOW, 5000)
@@ -109,7 +109,7 @@ def test_a_heartbeat_from_a_clock_far_ahead_counts_for_nothing() -> None:
 
 
 def test_the_map_is_bounded_and_the_oldest_goes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api.view, "MAX_WORKERS", 3)
+    monkeypatch.setattr(floorwatch.readmodel.view, "MAX_WORKERS", 3)
     view = View()
     for i, age in enumerate((4_000, 1_000, 9_000)):
         beat(view, f"w{i}:1", NOW - age)

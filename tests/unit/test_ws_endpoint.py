@@ -15,9 +15,9 @@ import api.live
 from api.live import Filter
 from api.main import create_app
 from api.routes import ws as ws_route
-from api.view import View
 from floorwatch import topics
 from floorwatch.config import Settings
+from floorwatch.readmodel.view import View
 
 NOW = 1_709_605_050_000  # 2024-03-05T10:17:30+08:00
 SECRETS = {"viewer": "v-secret", "supervisor": "s-secret", "ingest": "i-secret"}

@@ -14,8 +14,8 @@ from starlette.websockets import WebSocketDisconnect
 from api.live import Filter, Hub, HubFull
 from api.main import create_app
 from api.routes.ws import CLOSE_TRY_AGAIN_LATER, MAX_REASON_BYTES, close_reason
-from api.view import View
 from floorwatch.config import Settings
+from floorwatch.readmodel.view import View
 
 NOW = 1_709_605_050_000
 SECRETS = {"wall-a": "a-secret", "wall-b": "b-secret"}

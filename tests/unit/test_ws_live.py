@@ -27,9 +27,9 @@ from api.live import (
     ping_frame,
     select,
 )
-from api.view import View
 from floorwatch import topics
 from floorwatch.config import Settings
+from floorwatch.readmodel.view import View
 
 NOW = 1_709_605_050_000  # 2024-03-05T10:17:30+08:00
 

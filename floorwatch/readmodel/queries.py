@@ -15,7 +15,6 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from api.view import MAX_MS, Forecast, IntervalPartial, QueuePartial, View
 from floorwatch.config import QueueConfig, Settings, StaffingConfig
 from floorwatch.domain.aggregate import ROLLING_15M_MS
 from floorwatch.domain.erlang import OverCap, required_agents, traffic_intensity
@@ -28,6 +27,7 @@ from floorwatch.domain.intervals import (
     local_date,
 )
 from floorwatch.domain.queue_metrics import SL_FORMULAS, Counts, aht_s, stats
+from floorwatch.readmodel.view import MAX_MS, Forecast, IntervalPartial, QueuePartial, View
 
 AGENT_STATES = ("available", "on_contact", "wrap_up", "aux")
 RULE_KEYS = ("sl_threshold_s", "short_abandon_s", "sl_target", "sl_formula")
