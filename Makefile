@@ -24,6 +24,7 @@ system-deps:
 # ruff (lint) and mypy (types), configured in pyproject.toml; `make test` runs it first, so CI does.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 test: install system-deps lint

@@ -34,8 +34,7 @@ MAX_ERROR_CHARS = 300
 # 500 agent.state events)
 ITEMS_BETWEEN_YIELDS = 500
 # why a whole request is refused: label values of floorwatch_api_requests_refused_total
-REFUSAL_REASONS = ("bad_body", "body_too_large", "too_many_items", "over_burst", "rate_limited",
-                   "kafka_unavailable")
+REFUSAL_REASONS = ("bad_body", "body_too_large", "too_many_items", "over_burst", "rate_limited", "kafka_unavailable")
 
 
 class BodyTooLarge(Exception):
@@ -171,8 +170,9 @@ class IngestRateLimiter:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestRateLimiter:
-        return cls(settings.ingest.rate_events_per_s, settings.ingest.rate_burst_events,
-                   (t.name for t in settings.auth.tokens))
+        return cls(
+            settings.ingest.rate_events_per_s, settings.ingest.rate_burst_events, (t.name for t in settings.auth.tokens)
+        )
 
     def tokens(self, name: str, now_ms: int) -> float:
         """Events ``name`` may send at ``now_ms``."""
@@ -203,8 +203,9 @@ class IngestLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestLimits:
-        return cls(EventLimits.from_settings(settings), settings.ingest.max_record_bytes,
-                   settings.ingest.max_rejections_listed)
+        return cls(
+            EventLimits.from_settings(settings), settings.ingest.max_record_bytes, settings.ingest.max_rejections_listed
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,21 +248,28 @@ def prepare(items: list[Any], limits: IngestLimits, now_ms: int | None) -> tuple
     return records, rejections
 
 
-async def prepare_yielding(items: list[Any], limits: IngestLimits,
-                           now_ms: int | None) -> tuple[list[Record], Rejections]:
+async def prepare_yielding(
+    items: list[Any], limits: IngestLimits, now_ms: int | None
+) -> tuple[list[Record], Rejections]:
     """``prepare``, handing the event loop back every ``ITEMS_BETWEEN_YIELDS`` items."""
     records: list[Record] = []
     rejections = Rejections(limits.max_rejections_listed)
     for start in range(0, len(items), ITEMS_BETWEEN_YIELDS):
         if start:
             await asyncio.sleep(0)
-        _prepare_into(items, start, min(len(items), start + ITEMS_BETWEEN_YIELDS), limits, now_ms,
-                      records, rejections)
+        _prepare_into(items, start, min(len(items), start + ITEMS_BETWEEN_YIELDS), limits, now_ms, records, rejections)
     return records, rejections
 
 
-def _prepare_into(items: list[Any], start: int, stop: int, limits: IngestLimits, now_ms: int | None,
-                  records: list[Record], rejections: Rejections) -> None:
+def _prepare_into(
+    items: list[Any],
+    start: int,
+    stop: int,
+    limits: IngestLimits,
+    now_ms: int | None,
+    records: list[Record],
+    rejections: Rejections,
+) -> None:
     for index in range(start, stop):
         item = items[index]
         try:

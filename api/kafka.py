@@ -57,8 +57,9 @@ class KafkaEventProducer:
     start is retried by the next request.
     """
 
-    def __init__(self, bootstrap: str, *, request_timeout_ms: int = 15_000, linger_ms: int = 20,
-                 **options: Any) -> None:
+    def __init__(
+        self, bootstrap: str, *, request_timeout_ms: int = 15_000, linger_ms: int = 20, **options: Any
+    ) -> None:
         self.bootstrap = bootstrap
         self.linger_ms = linger_ms
         self.request_timeout_ms = request_timeout_ms

@@ -158,7 +158,8 @@ def select(full: State, flt: Filter) -> State:
         return full
     queues = full["queues"] if flt.queues is None else {k: v for k, v in full["queues"].items() if k in flt.queues}
     agents = {
-        k: row for k, row in full["agents"].items()
+        k: row
+        for k, row in full["agents"].items()
         if (flt.team is None or row.get("team") == flt.team)
         and (flt.queues is None or not flt.queues.isdisjoint(row.get("queues") or ()))
     }
@@ -250,8 +251,9 @@ def alerts_section(view: View, settings: Settings) -> dict[str, dict[str, Any]]:
     return {row["id"]: row for row in queries.alerts_list(view, settings, state="firing")}
 
 
-def agents_updated(view: View, settings: Settings, prev: dict[str, dict[str, Any]],
-                   changed: set[str]) -> dict[str, dict[str, Any]]:
+def agents_updated(
+    view: View, settings: Settings, prev: dict[str, dict[str, Any]], changed: set[str]
+) -> dict[str, dict[str, Any]]:
     """``agents_section`` after the agents keyed ``changed`` changed, from ``prev`` (that
     section before): only those rows are rebuilt, then all are put in ``agents_list`` order.
     The whole section is rebuilt when a changed record's agent id is not its key (rows are
@@ -318,8 +320,14 @@ class Mailbox:
         self._snapshot, self._changes, self._shared, self._ping = state, None, None, None
         self._stamp(server_ts, ready, worker)
 
-    def put_changes(self, changes: Changes, server_ts: int, ready: bool, shared: SharedFrame | None = None,
-                    worker: dict[str, Any] | None = None) -> None:
+    def put_changes(
+        self,
+        changes: Changes,
+        server_ts: int,
+        ready: bool,
+        shared: SharedFrame | None = None,
+        worker: dict[str, Any] | None = None,
+    ) -> None:
         if self._snapshot is not None:
             self._snapshot = apply(self._snapshot, changes)
         elif self._changes is not None:
@@ -497,8 +505,10 @@ class Hub:
         if base is None or self._agent_counts is None or topics.AGENT_STATUS in changed or all_agents:
             self._agent_counts = queries.agent_counts(self.view)  # what queues_overview computes
         counts = self._agent_counts
-        queues = {q: queries.queue_tile(self.view, self.settings, q, now_ms, counts.get(q))
-                  for q in queries.queue_order(self.view, self.settings)}
+        queues = {
+            q: queries.queue_tile(self.view, self.settings, q, now_ms, counts.get(q))
+            for q in queries.queue_order(self.view, self.settings)
+        }
         if base is None or all_agents:
             agents = agents_section(self.view, self.settings)
             self.agent_rebuilds += 1
@@ -551,11 +561,15 @@ class Hub:
         if self.clients >= self.max_clients:
             self._refuse("max_clients", f"wallboard server full: {self.max_clients} clients (api.ws_max_clients)")
         if token is not None and self.clients_by_token.get(token, 0) >= self.max_clients_per_token:
-            self._refuse("max_clients_per_token", f"wallboard server full: {self.max_clients_per_token} "
-                         f"clients of token {token!r} (api.ws_max_clients_per_token)")
+            self._refuse(
+                "max_clients_per_token",
+                f"wallboard server full: {self.max_clients_per_token} "
+                f"clients of token {token!r} (api.ws_max_clients_per_token)",
+            )
         if flt not in self.subscribers and len(self.subscribers) >= self.max_filters:
-            self._refuse("max_filters", f"wallboard server full: {self.max_filters} distinct filters in use "
-                         "(api.ws_max_filters)")
+            self._refuse(
+                "max_filters", f"wallboard server full: {self.max_filters} distinct filters in use (api.ws_max_filters)"
+            )
 
     def _refuse(self, reason: str, message: str) -> None:
         self.refused[reason] += 1

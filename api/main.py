@@ -63,10 +63,16 @@ def create_app(
     Kafka itself, i.e. no injected ``view``)."""
     owns_view = view is None
     owns_producer = producer is None
-    view = view if view is not None else View(EventLimits.from_settings(settings), tz=settings.tz,
-                                              retention_days=settings.retention_days)
-    producer = producer if producer is not None else KafkaEventProducer(
-        settings.kafka.bootstrap, linger_ms=settings.kafka.producer_linger_ms)
+    view = (
+        view
+        if view is not None
+        else View(EventLimits.from_settings(settings), tz=settings.tz, retention_days=settings.retention_days)
+    )
+    producer = (
+        producer
+        if producer is not None
+        else KafkaEventProducer(settings.kafka.bootstrap, linger_ms=settings.kafka.producer_linger_ms)
+    )
     loader = (
         KafkaViewLoader(settings.kafka.bootstrap, view, fetch_max_wait_ms=settings.api.fetch_max_wait_ms)
         if owns_view
@@ -80,8 +86,10 @@ def create_app(
         if loader is not None:
             task = asyncio.create_task(loader.run(), name="floorwatch-view-loader")
             # the view drops what retention_days no longer keeps (an injected view is the caller's)
-            expiry = asyncio.create_task(expire_periodically(view, lambda: int(app.state.clock()),
-                                                             lambda: loader.ready), name="floorwatch-view-expiry")
+            expiry = asyncio.create_task(
+                expire_periodically(view, lambda: int(app.state.clock()), lambda: loader.ready),
+                name="floorwatch-view-expiry",
+            )
         try:
             yield
         finally:
@@ -119,8 +127,7 @@ def create_app(
     view_status = loader.status if loader is not None else (lambda: {"ready": True, "lag": {}})
     if worker_readiness if worker_readiness is not None else owns_view:
         # ready = the view caught up AND a live, settled worker (api.routes.health)
-        app.state.readiness = lambda: health.combined_readiness(view_status(), view, settings,
-                                                                int(app.state.clock()))
+        app.state.readiness = lambda: health.combined_readiness(view_status(), view, settings, int(app.state.clock()))
     else:
         app.state.readiness = view_status
 
@@ -156,8 +163,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors: list[dict[str, Any]] = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
         ]
         return JSONResponse({"detail": errors}, status_code=422)
 

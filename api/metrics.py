@@ -63,29 +63,56 @@ OUTCOMES = ("offered", "answered", "answered_within_sl", "abandoned", "short_aba
 # agent states of fw.agent-status; every team gets a sample for each (0 when nobody is in it)
 AGENT_STATUS_STATES = (*AGENT_STATES, "logged_out")
 QUEUE_AGENT_STATES = ("staffed", *AGENT_STATES)
-ALERT_KINDS = ("queue_waiting", "queue_longest_wait", "queue_service_level", "queue_abandon_rate",
-               "queue_staffing_gap", "adherence_break")
+ALERT_KINDS = (
+    "queue_waiting",
+    "queue_longest_wait",
+    "queue_service_level",
+    "queue_abandon_rate",
+    "queue_staffing_gap",
+    "adherence_break",
+)
 ALERT_SEVERITIES = ("warning", "critical")
 # EventError reasons (floorwatch.events, streams.app); other reasons appear when seen
-REJECT_REASONS = ("not_json", "not_object", "missing_field", "invalid_field", "unknown_type", "wrong_topic",
-                  "implausible_time", "too_large", "processing_error")
+REJECT_REASONS = (
+    "not_json",
+    "not_object",
+    "missing_field",
+    "invalid_field",
+    "unknown_type",
+    "wrong_topic",
+    "implausible_time",
+    "too_large",
+    "processing_error",
+)
 NO_TEAM = "none"  # label value for agents whose profile names no team
 
 # STATS key -> (metric suffix, help) of the per-window gauges besides counts and service level
 _WINDOW_GAUGES = (
-    ("abandon_rate", "queue_abandon_rate_ratio",
-     "Long abandons / contacts with an outcome, (B - S) / (A + B - S + F)."),
+    (
+        "abandon_rate",
+        "queue_abandon_rate_ratio",
+        "Long abandons / contacts with an outcome, (B - S) / (A + B - S + F).",
+    ),
     ("asa_s", "queue_asa_seconds", "Average speed of answer: total wait of answered contacts / answered."),
     ("aht_s", "queue_aht_seconds", "Average handle time: (talk + hold + wrap-up) / handled."),
     ("avg_abandon_s", "queue_average_abandon_seconds", "Average wait of long (not short) abandons."),
-    ("fcr", "queue_first_contact_resolution_ratio",
-     "Answered contacts offered in the window whose FCR window has closed: resolved at first contact "
-     "/ all of them (interval and today; docs/metrics.md)."),
-    ("repeat_rate", "queue_repeat_contact_ratio",
-     "Contacts offered in the window from a caller who had another contact in the previous FCR window "
-     "/ contacts with a known caller offered in the window."),
-    ("csat_satisfied", "queue_csat_satisfied_ratio",
-     "Surveys scoring 4 or 5 / surveys, of contacts offered in the window."),
+    (
+        "fcr",
+        "queue_first_contact_resolution_ratio",
+        "Answered contacts offered in the window whose FCR window has closed: resolved at first contact "
+        "/ all of them (interval and today; docs/metrics.md).",
+    ),
+    (
+        "repeat_rate",
+        "queue_repeat_contact_ratio",
+        "Contacts offered in the window from a caller who had another contact in the previous FCR window "
+        "/ contacts with a known caller offered in the window.",
+    ),
+    (
+        "csat_satisfied",
+        "queue_csat_satisfied_ratio",
+        "Surveys scoring 4 or 5 / surveys, of contacts offered in the window.",
+    ),
     ("csat_avg", "queue_csat_average_score", "Average survey score (1..5) of contacts offered in the window."),
 )
 
@@ -129,8 +156,15 @@ class GroupOffsetsProbe:
     letters included). ``None`` until the first successful reading.
     """
 
-    def __init__(self, bootstrap: str, group: str = topics.WORKER_APP_ID, topics_: tuple[str, ...] = topics.INPUTS,
-                 partitions: int = 8, every_s: float = 5.0, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        group: str = topics.WORKER_APP_ID,
+        topics_: tuple[str, ...] = topics.INPUTS,
+        partitions: int = 8,
+        every_s: float = 5.0,
+        timeout_s: float = 5.0,
+    ) -> None:
         self.bootstrap = bootstrap
         self.partitions = partitions
         self.group = group
@@ -166,8 +200,9 @@ class GroupOffsetsProbe:
             while True:
                 try:
                     if admin is None:
-                        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap,
-                                                    client_id="floorwatch-api-metrics")
+                        admin = AIOKafkaAdminClient(
+                            bootstrap_servers=self.bootstrap, client_id="floorwatch-api-metrics"
+                        )
                         async with asyncio.timeout(self.timeout_s):
                             await admin.start()
                     async with asyncio.timeout(self.timeout_s):
@@ -247,13 +282,13 @@ class ViewCollector(Collector):
         view = self.view
         memo = self._closed.get(queue)
         if memo is None or memo[0] != lo or memo[1] != start:
-            closed = fast_merge(c for s in view.interval_starts(queue, lo, start)
-                                for c in view.interval_counts(queue, s))
+            closed = fast_merge(
+                c for s in view.interval_starts(queue, lo, start) for c in view.interval_counts(queue, s)
+            )
             self._closed[queue] = (lo, start, closed)
         else:
             closed = memo[2]
-        rest = fast_merge(c for s in view.interval_starts(queue, start, hi)
-                          for c in view.interval_counts(queue, s))
+        rest = fast_merge(c for s in view.interval_starts(queue, start, hi) for c in view.interval_counts(queue, s))
         return fast_merge([closed, rest])
 
     def describe(self) -> Iterable[Metric]:
@@ -265,10 +300,13 @@ class ViewCollector(Collector):
         yield from self._team_families(now_ms)
         yield from self._alerts()
         yield from self._pipeline(now_ms)
-        cut = GaugeMetricFamily("floorwatch_metrics_label_values_cut",
-                                "Distinct queue / team label values left out of this scrape (beyond "
-                                "api.metrics_max_queues / api.metrics_max_teams; configured ones are kept "
-                                "first, then the others by name).", labels=["label"])
+        cut = GaugeMetricFamily(
+            "floorwatch_metrics_label_values_cut",
+            "Distinct queue / team label values left out of this scrape (beyond "
+            "api.metrics_max_queues / api.metrics_max_teams; configured ones are kept "
+            "first, then the others by name).",
+            labels=["label"],
+        )
         for label in ("queue", "team"):
             cut.add_metric([label], self.cut[label])
         yield cut
@@ -279,44 +317,67 @@ class ViewCollector(Collector):
         view, settings = self.view, self.settings
         tz, minutes = settings.tz, settings.interval_minutes
         labels = ["queue", "channel"]
-        waiting = GaugeMetricFamily("floorwatch_queue_waiting_contacts",
-                                    "Contacts waiting in the queue now.", labels=labels)
-        longest = GaugeMetricFamily("floorwatch_queue_longest_wait_seconds",
-                                    "How long the oldest waiting contact has waited (0 when none waits).",
-                                    labels=labels)
-        target = GaugeMetricFamily("floorwatch_queue_service_level_target_ratio",
-                                   "Service-level target of the queue's current rules.", labels=labels)
-        threshold = GaugeMetricFamily("floorwatch_queue_service_level_threshold_seconds",
-                                      "Service-level threshold T of the queue's current rules.", labels=labels)
-        agents = GaugeMetricFamily("floorwatch_queue_agents",
-                                   "Logged-in agents whose profile lists the queue (staffed), and by state.",
-                                   labels=[*labels, "state"])
-        required = GaugeMetricFamily("floorwatch_queue_required_agents",
-                                     "Agents required for the target (only when staffing figures are known "
-                                     "and within staffing.max_agents_per_queue).",
-                                     labels=labels)
-        over_cap = GaugeMetricFamily("floorwatch_queue_required_agents_over_cap",
-                                     "1 when the target needs more than staffing.max_agents_per_queue agents "
-                                     "(required agents and staffing gap are then omitted), else 0.",
-                                     labels=labels)
-        gap = GaugeMetricFamily("floorwatch_queue_staffing_gap_agents",
-                                "Required minus staffed agents (only when required agents are known).",
-                                labels=labels)
+        waiting = GaugeMetricFamily(
+            "floorwatch_queue_waiting_contacts", "Contacts waiting in the queue now.", labels=labels
+        )
+        longest = GaugeMetricFamily(
+            "floorwatch_queue_longest_wait_seconds",
+            "How long the oldest waiting contact has waited (0 when none waits).",
+            labels=labels,
+        )
+        target = GaugeMetricFamily(
+            "floorwatch_queue_service_level_target_ratio",
+            "Service-level target of the queue's current rules.",
+            labels=labels,
+        )
+        threshold = GaugeMetricFamily(
+            "floorwatch_queue_service_level_threshold_seconds",
+            "Service-level threshold T of the queue's current rules.",
+            labels=labels,
+        )
+        agents = GaugeMetricFamily(
+            "floorwatch_queue_agents",
+            "Logged-in agents whose profile lists the queue (staffed), and by state.",
+            labels=[*labels, "state"],
+        )
+        required = GaugeMetricFamily(
+            "floorwatch_queue_required_agents",
+            "Agents required for the target (only when staffing figures are known "
+            "and within staffing.max_agents_per_queue).",
+            labels=labels,
+        )
+        over_cap = GaugeMetricFamily(
+            "floorwatch_queue_required_agents_over_cap",
+            "1 when the target needs more than staffing.max_agents_per_queue agents "
+            "(required agents and staffing gap are then omitted), else 0.",
+            labels=labels,
+        )
+        gap = GaugeMetricFamily(
+            "floorwatch_queue_staffing_gap_agents",
+            "Required minus staffed agents (only when required agents are known).",
+            labels=labels,
+        )
         wlabels = [*labels, "window"]
-        sl = GaugeMetricFamily("floorwatch_queue_service_level_ratio",
-                               "Service level by the queue's formula over the window (omitted when 0/0).",
-                               labels=wlabels)
-        contacts = GaugeMetricFamily("floorwatch_queue_contacts",
-                                     "Contacts in the window by outcome (offered includes short abandons "
-                                     "and contacts still waiting).", labels=[*wlabels, "outcome"])
-        window_gauges = [(key, GaugeMetricFamily(f"floorwatch_{name}", help_, labels=wlabels))
-                         for key, name, help_ in _WINDOW_GAUGES]
+        sl = GaugeMetricFamily(
+            "floorwatch_queue_service_level_ratio",
+            "Service level by the queue's formula over the window (omitted when 0/0).",
+            labels=wlabels,
+        )
+        contacts = GaugeMetricFamily(
+            "floorwatch_queue_contacts",
+            "Contacts in the window by outcome (offered includes short abandons and contacts still waiting).",
+            labels=[*wlabels, "outcome"],
+        )
+        window_gauges = [
+            (key, GaugeMetricFamily(f"floorwatch_{name}", help_, labels=wlabels)) for key, name, help_ in _WINDOW_GAUGES
+        ]
 
         start = interval_start_ms(now_ms, tz, minutes)
         lo, hi = day_bounds_ms(local_date(now_ms, tz), tz)
         per_queue_agents = self._queue_agent_counts()
         kept, self.cut["queue"] = kept_label_values(
-            (q.id for q in settings.queues), view.queue_ids(), settings.api.metrics_max_queues)
+            (q.id for q in settings.queues), view.queue_ids(), settings.api.metrics_max_queues
+        )
         for queue in kept:
             config = settings.queue(queue)
             lv = [queue, config.channel]
@@ -337,10 +398,13 @@ class ViewCollector(Collector):
             tile = per_queue_agents.get(queue) or dict.fromkeys(QUEUE_AGENT_STATES, 0)
             for state in QUEUE_AGENT_STATES:
                 agents.add_metric([*lv, state], tile[state])
-            req = live_required_agents(fast_merge(p.rolling_15m for p in live),
-                                       fast_merge(p.rolling_60m for p in live), rules,
-                                       current_forecast(view, settings, queue, now_ms),
-                                       max_agents=settings.staffing.max_agents_per_queue)
+            req = live_required_agents(
+                fast_merge(p.rolling_15m for p in live),
+                fast_merge(p.rolling_60m for p in live),
+                rules,
+                current_forecast(view, settings, queue, now_ms),
+                max_agents=settings.staffing.max_agents_per_queue,
+            )
             over_cap.add_metric(lv, 1 if isinstance(req, OverCap) else 0)
             if isinstance(req, int):
                 required.add_metric(lv, req)
@@ -407,16 +471,20 @@ class ViewCollector(Collector):
             if _text(record.get("scheduled_activity")) is not None:
                 scheduled_now[team] += 1
 
-        family = GaugeMetricFamily("floorwatch_agents", "Agents by team and current state (fw.agent-status).",
-                                   labels=["team", "state"])
+        family = GaugeMetricFamily(
+            "floorwatch_agents", "Agents by team and current state (fw.agent-status).", labels=["team", "state"]
+        )
         for (team, state), n in sorted(by_state.items()):
             family.add_metric([team, state], n)
         yield family
-        ooa = GaugeMetricFamily("floorwatch_agents_out_of_adherence",
-                                "Agents out of adherence now (state not allowed by the scheduled activity).",
-                                labels=["team"])
-        sched = GaugeMetricFamily("floorwatch_agents_scheduled",
-                                  "Agents with a scheduled activity now.", labels=["team"])
+        ooa = GaugeMetricFamily(
+            "floorwatch_agents_out_of_adherence",
+            "Agents out of adherence now (state not allowed by the scheduled activity).",
+            labels=["team"],
+        )
+        sched = GaugeMetricFamily(
+            "floorwatch_agents_scheduled", "Agents with a scheduled activity now.", labels=["team"]
+        )
         for team in sorted(out_of):
             ooa.add_metric([team], out_of[team])
             sched.add_metric([team], scheduled_now[team])
@@ -436,16 +504,25 @@ class ViewCollector(Collector):
                 value = _number(record.get(name))
                 if value is not None:
                     row[i] += value
-        ratio = GaugeMetricFamily("floorwatch_team_adherence_ratio",
-                                  "Today's adherence: sum of in-adherence seconds / sum of scheduled seconds "
-                                  "(omitted while nothing is scheduled).", labels=["team"])
-        conformance = GaugeMetricFamily("floorwatch_team_conformance_ratio",
-                                        "Today's conformance: sum of worked seconds / sum of work-scheduled "
-                                        "seconds.", labels=["team"])
-        scheduled_s = GaugeMetricFamily("floorwatch_team_scheduled_seconds",
-                                        "Today's scheduled seconds so far (fw.adherence).", labels=["team"])
-        in_adh_s = GaugeMetricFamily("floorwatch_team_in_adherence_seconds",
-                                     "Today's in-adherence seconds so far (fw.adherence).", labels=["team"])
+        ratio = GaugeMetricFamily(
+            "floorwatch_team_adherence_ratio",
+            "Today's adherence: sum of in-adherence seconds / sum of scheduled seconds "
+            "(omitted while nothing is scheduled).",
+            labels=["team"],
+        )
+        conformance = GaugeMetricFamily(
+            "floorwatch_team_conformance_ratio",
+            "Today's conformance: sum of worked seconds / sum of work-scheduled seconds.",
+            labels=["team"],
+        )
+        scheduled_s = GaugeMetricFamily(
+            "floorwatch_team_scheduled_seconds", "Today's scheduled seconds so far (fw.adherence).", labels=["team"]
+        )
+        in_adh_s = GaugeMetricFamily(
+            "floorwatch_team_in_adherence_seconds",
+            "Today's in-adherence seconds so far (fw.adherence).",
+            labels=["team"],
+        )
         for team in sorted(sums):
             sched_s, in_s, work_s, worked = sums[team]
             scheduled_s.add_metric([team], sched_s)
@@ -462,17 +539,22 @@ class ViewCollector(Collector):
         """Today's FCR and CSAT per team: the same figures as ``/api/v1/quality``."""
         day = local_date(now_ms, self.settings.tz)
         teams = day_quality(self.view, self.settings, day)["teams"]
-        fcr = GaugeMetricFamily("floorwatch_team_first_contact_resolution_ratio",
-                                "Today's FCR of the team's agents (omitted while no window has closed).",
-                                labels=["team"])
-        satisfied = GaugeMetricFamily("floorwatch_team_csat_satisfied_ratio",
-                                      "Today's surveys scoring 4 or 5 / surveys of the team's agents.",
-                                      labels=["team"])
-        eligible = GaugeMetricFamily("floorwatch_team_fcr_contacts",
-                                     "Today's FCR-eligible contacts of the team's agents, and how many were "
-                                     "resolved at first contact.", labels=["team", "outcome"])
-        surveys = GaugeMetricFamily("floorwatch_team_surveys", "Today's surveys of the team's agents.",
-                                    labels=["team"])
+        fcr = GaugeMetricFamily(
+            "floorwatch_team_first_contact_resolution_ratio",
+            "Today's FCR of the team's agents (omitted while no window has closed).",
+            labels=["team"],
+        )
+        satisfied = GaugeMetricFamily(
+            "floorwatch_team_csat_satisfied_ratio",
+            "Today's surveys scoring 4 or 5 / surveys of the team's agents.",
+            labels=["team"],
+        )
+        eligible = GaugeMetricFamily(
+            "floorwatch_team_fcr_contacts",
+            "Today's FCR-eligible contacts of the team's agents, and how many were resolved at first contact.",
+            labels=["team", "outcome"],
+        )
+        surveys = GaugeMetricFamily("floorwatch_team_surveys", "Today's surveys of the team's agents.", labels=["team"])
         for row in teams:
             team = row["team"] or NO_TEAM
             eligible.add_metric([team, "eligible"], row["fcr_eligible"])
@@ -498,13 +580,15 @@ class ViewCollector(Collector):
             acked = _text(record.get("acked_by")) is not None or key in self.view.alert_acks
             if not acked:
                 unacked[kind] = unacked.get(kind, 0) + 1
-        family = GaugeMetricFamily("floorwatch_alerts_firing", "Floorwatch alerts firing now (fw.alerts).",
-                                   labels=["kind", "severity"])
+        family = GaugeMetricFamily(
+            "floorwatch_alerts_firing", "Floorwatch alerts firing now (fw.alerts).", labels=["kind", "severity"]
+        )
         for (kind, severity), n in sorted(firing.items()):
             family.add_metric([kind, severity], n)
         yield family
-        family = GaugeMetricFamily("floorwatch_alerts_unacknowledged",
-                                   "Firing alerts nobody has acknowledged yet.", labels=["kind"])
+        family = GaugeMetricFamily(
+            "floorwatch_alerts_unacknowledged", "Firing alerts nobody has acknowledged yet.", labels=["kind"]
+        )
         for kind, n in sorted(unacked.items()):
             family.add_metric([kind], n)
         yield family
@@ -513,10 +597,13 @@ class ViewCollector(Collector):
 
     def _pipeline(self, now_ms: int) -> Iterator[Metric]:
         view = self.view
-        rejected = CounterMetricFamily("floorwatch_events_rejected",
-                                       "Input events the workers rejected, by reason (fw.dead-letters records "
-                                       "the API has read; resets when the API restarts or retention drops "
-                                       "old dead letters).", labels=["reason"])
+        rejected = CounterMetricFamily(
+            "floorwatch_events_rejected",
+            "Input events the workers rejected, by reason (fw.dead-letters records "
+            "the API has read; resets when the API restarts or retention drops "
+            "old dead letters).",
+            labels=["reason"],
+        )
         counts = dict.fromkeys(REJECT_REASONS, 0)
         counts.update(view.dead_letters)
         for reason, n in sorted(counts.items()):
@@ -527,24 +614,31 @@ class ViewCollector(Collector):
             processed = CounterMetricFamily(
                 "floorwatch_events_processed",
                 "Input records consumed and committed by the worker group (sum of committed offsets; "
-                "at-least-once, dead letters included).", labels=["topic"])
+                "at-least-once, dead letters included).",
+                labels=["topic"],
+            )
             for topic, n in sorted(self.probe.offsets.items()):
                 processed.add_metric([topic], n)
             yield processed
-            age = GaugeMetricFamily("floorwatch_events_processed_age_seconds",
-                                    "Seconds since the committed offsets were last read.")
+            age = GaugeMetricFamily(
+                "floorwatch_events_processed_age_seconds", "Seconds since the committed offsets were last read."
+            )
             age.add_metric([], max(0.0, time.time() - (self.probe.read_at or 0)))
             yield age
 
         newest = max(view.updated_ms.values(), default=None)
         if newest is not None:
-            lag = GaugeMetricFamily("floorwatch_pipeline_lag_seconds",
-                                    "Now minus the newest updated_ms/computed_ms of any queue partial in the "
-                                    "view: how stale the figures are (workers republish every 5 s).")
+            lag = GaugeMetricFamily(
+                "floorwatch_pipeline_lag_seconds",
+                "Now minus the newest updated_ms/computed_ms of any queue partial in the "
+                "view: how stale the figures are (workers republish every 5 s).",
+            )
             lag.add_metric([], max(0, now_ms - newest) / 1000)
             yield lag
-            last = GaugeMetricFamily("floorwatch_pipeline_last_update_timestamp_seconds",
-                                     "Epoch seconds of the newest queue partial in the view.")
+            last = GaugeMetricFamily(
+                "floorwatch_pipeline_last_update_timestamp_seconds",
+                "Epoch seconds of the newest queue partial in the view.",
+            )
             last.add_metric([], newest / 1000)
             yield last
 
@@ -565,24 +659,28 @@ class ViewCollector(Collector):
             family.add_metric([], 1 if ready else 0)
             yield family
 
-
     def _workers(self, now_ms: int) -> Iterator[Metric]:
         """Worker heartbeats (fw.worker-status): the age of the newest, and how many are fresh."""
         view = self.view
         fresh = view.worker_freshness(now_ms, round(self.settings.api.worker_stale_after_s * 1000))
         if fresh.age_ms is not None:
-            seen = GaugeMetricFamily("floorwatch_worker_last_seen_seconds",
-                                     "Now minus the newest worker heartbeat the API has read (workers write "
-                                     "one at least every second while their event loop runs).")
+            seen = GaugeMetricFamily(
+                "floorwatch_worker_last_seen_seconds",
+                "Now minus the newest worker heartbeat the API has read (workers write "
+                "one at least every second while their event loop runs).",
+            )
             seen.add_metric([], fresh.age_ms / 1000)
             yield seen
-        reporting = GaugeMetricFamily("floorwatch_workers_reporting",
-                                      "Workers whose last heartbeat is at most api.worker_stale_after_s old.")
+        reporting = GaugeMetricFamily(
+            "floorwatch_workers_reporting", "Workers whose last heartbeat is at most api.worker_stale_after_s old."
+        )
         reporting.add_metric([], fresh.reporting)
         yield reporting
-        cut = CounterMetricFamily("floorwatch_worker_heartbeats_cut",
-                                  "Worker heartbeats the view dropped because it already held its limit of "
-                                  "distinct workers (the oldest goes).")
+        cut = CounterMetricFamily(
+            "floorwatch_worker_heartbeats_cut",
+            "Worker heartbeats the view dropped because it already held its limit of "
+            "distinct workers (the oldest goes).",
+        )
         cut.add_metric([], view.workers_cut)
         yield cut
 
@@ -598,16 +696,20 @@ class HubCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         hub = self.hub
-        clients = GaugeMetricFamily("floorwatch_ws_clients",
-                                    "Websocket clients connected now (at most api.ws_max_clients).")
+        clients = GaugeMetricFamily(
+            "floorwatch_ws_clients", "Websocket clients connected now (at most api.ws_max_clients)."
+        )
         clients.add_metric([], hub.clients)
-        filters = GaugeMetricFamily("floorwatch_ws_filters",
-                                    "Distinct websocket filters in use now (at most api.ws_max_filters).")
+        filters = GaugeMetricFamily(
+            "floorwatch_ws_filters", "Distinct websocket filters in use now (at most api.ws_max_filters)."
+        )
         filters.add_metric([], len(hub.subscribers))
-        refused = CounterMetricFamily("floorwatch_ws_refused",
-                                      "Websockets closed with 1013 at connect because the hub was full, by "
-                                      "the limit reached (max_clients, max_clients_per_token, max_filters).",
-                                      labels=["reason"])
+        refused = CounterMetricFamily(
+            "floorwatch_ws_refused",
+            "Websockets closed with 1013 at connect because the hub was full, by "
+            "the limit reached (max_clients, max_clients_per_token, max_filters).",
+            labels=["reason"],
+        )
         for reason, n in hub.refused.items():
             refused.add_metric([reason], n)
         yield from (clients, filters, refused)

@@ -84,10 +84,13 @@ def check_host_patterns(patterns: Sequence[str]) -> None:
     for pattern in patterns:
         wildcard_ok = pattern == "*" or (pattern.startswith("*.") and "*" not in pattern[1:])
         ipv6_literal = pattern.startswith("[") and pattern.endswith("]")
-        if not pattern or ("*" in pattern and not wildcard_ok) or "/" in pattern or (
-                ":" in pattern and not ipv6_literal):
-            raise ValueError(f"api.allowed_hosts: {pattern!r} is not a host name without port, "
-                             "'*.example.com' or '*'")
+        if (
+            not pattern
+            or ("*" in pattern and not wildcard_ok)
+            or "/" in pattern
+            or (":" in pattern and not ipv6_literal)
+        ):
+            raise ValueError(f"api.allowed_hosts: {pattern!r} is not a host name without port, '*.example.com' or '*'")
 
 
 class AllowedHosts:

@@ -79,8 +79,9 @@ def iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, ZoneInfo("UTC")).isoformat(timespec="milliseconds")
 
 
-def contact_lifecycles(n_events: int, first_offer_ms: int, last_offer_ms: int, *, prefix: str,
-                       seed: int = 7, customers: bool = True) -> list[dict[str, Any]]:
+def contact_lifecycles(
+    n_events: int, first_offer_ms: int, last_offer_ms: int, *, prefix: str, seed: int = 7, customers: bool = True
+) -> list[dict[str, Any]]:
     """Complete contact lifecycles, at least ``n_events`` events (whole contacts only), sorted
     by time; offers spread evenly over ``[first_offer_ms, last_offer_ms]``; every event at most
     25 minutes after its offer. 10 % abandon after an exponential wait (mean 20 s); the rest are
@@ -97,8 +98,12 @@ def contact_lifecycles(n_events: int, first_offer_ms: int, last_offer_ms: int, *
         offered = first_offer_ms + int(min(k, contacts - 1) * step)
         k += 1
         queue = rng.choice(QUEUES)
-        offer: dict[str, Any] = {"type": "contact.offered", "contact_id": cid, "queue": queue,
-                                 "channel": "chat" if queue == "chat" else "voice"}
+        offer: dict[str, Any] = {
+            "type": "contact.offered",
+            "contact_id": cid,
+            "queue": queue,
+            "channel": "chat" if queue == "chat" else "voice",
+        }
         if customers and rng.random() < 0.85:
             offer["customer"] = f"{prefix}cust{rng.randrange(max(1, contacts // 3))}"
         wait = min(int(rng.expovariate(1 / 20_000)), 180_000)
@@ -110,8 +115,9 @@ def contact_lifecycles(n_events: int, first_offer_ms: int, last_offer_ms: int, *
             answered = offered + wait
             ended = answered + int(min(max(rng.lognormvariate(11.9, 0.5), 30_000), 1_200_000))
             wrapped = ended + rng.randint(1_000, 120_000)
-            lifecycle.append((answered, {"type": "contact.answered", "contact_id": cid, "queue": queue,
-                                         "agent_id": agent}))
+            lifecycle.append(
+                (answered, {"type": "contact.answered", "contact_id": cid, "queue": queue, "agent_id": agent})
+            )
             lifecycle.append((ended, {"type": "contact.ended", "contact_id": cid, "agent_id": agent}))
             wrapup: dict[str, Any] = {"type": "contact.wrapup_ended", "contact_id": cid, "agent_id": agent}
             if customers:
@@ -194,15 +200,25 @@ def add_figures(a: dict[str, Figures], b: dict[str, Figures]) -> dict[str, Figur
     out = dict(a)
     for q, f in b.items():
         g = out.get(q, Figures())
-        out[q] = Figures(g.offered + f.offered, g.answered + f.answered, g.abandoned + f.abandoned,
-                         g.handled + f.handled, g.handle_ms + f.handle_ms)
+        out[q] = Figures(
+            g.offered + f.offered,
+            g.answered + f.answered,
+            g.abandoned + f.abandoned,
+            g.handled + f.handled,
+            g.handle_ms + f.handle_ms,
+        )
     return out
 
 
 def local_dates(events: list[dict[str, Any]], tz: ZoneInfo) -> list[str]:
     """The local dates (YYYY-MM-DD) of the offers: the days to read intervals of."""
-    return sorted({datetime.fromisoformat(e["ts"]).astimezone(tz).date().isoformat()
-                   for e in events if e["type"] == "contact.offered"})
+    return sorted(
+        {
+            datetime.fromisoformat(e["ts"]).astimezone(tz).date().isoformat()
+            for e in events
+            if e["type"] == "contact.offered"
+        }
+    )
 
 
 def partition_keys(partitions: int, prefix: str, limit: int = 100_000) -> list[str]:
@@ -259,8 +275,12 @@ class Stack:
         write_config(config, None)
         os.environ["FLOORWATCH_CONFIG"] = str(config)
         self.settings = load_settings()
-        self.env = {**os.environ, "FLOORWATCH_CONFIG": str(config), "FLOORWATCH_KAFKA": self.bootstrap,
-                    "FLOORWATCH_API_PORT": str(self.api_port)}
+        self.env = {
+            **os.environ,
+            "FLOORWATCH_CONFIG": str(config),
+            "FLOORWATCH_KAFKA": self.bootstrap,
+            "FLOORWATCH_API_PORT": str(self.api_port),
+        }
         self.tansu: Any = None
         self.worker: subprocess.Popen | None = None
         self.api: subprocess.Popen | None = None
@@ -268,19 +288,25 @@ class Stack:
         self.clients: list[Any] = []  # websocket clients (benchmarks.ws_client), kept open
 
     def start_process(self, role: str, argv: list[str], profile: str | None) -> subprocess.Popen:
-        entry = ([str(Path(__file__).resolve()), "--profiled-cli", profile] if profile
-                 else ["-m", "floorwatch.cli"])
+        entry = [str(Path(__file__).resolve()), "--profiled-cli", profile] if profile else ["-m", "floorwatch.cli"]
         log = self.tmp / f"{role}.log"
-        return subprocess.Popen([sys.executable, *entry, *argv], env=self.env, cwd=ROOT,
-                                stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, *entry, *argv],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     async def start(self) -> None:
         from benchmarks.latency import wait_ready
         from services.broker import create_topics, start_tansu
 
         self.tansu = start_tansu("127.0.0.1", self.port, self.tmp / "broker.log")
-        await create_topics(self.bootstrap, self.settings.kafka.partitions,
-                            output_partitions=self.settings.kafka.output_partitions)
+        await create_topics(
+            self.bootstrap, self.settings.kafka.partitions, output_partitions=self.settings.kafka.output_partitions
+        )
         await self.start_worker(profile=self.args.profile_worker)
         self.api = self.start_process("api", ["api", "--loglevel", "warning"], self.args.profile_api)
         await wait_ready(self.url, self.api, self.tmp / "api.log", 90)
@@ -292,8 +318,9 @@ class Stack:
         log = self.tmp / "worker.log"
         before = log.stat().st_size if log.exists() else 0
         self.worker_starts += 1
-        self.worker = self.start_process("worker", ["worker", "--data-dir", str(self.tmp / "worker"),
-                                                    "--loglevel", "info"], profile)
+        self.worker = self.start_process(
+            "worker", ["worker", "--data-dir", str(self.tmp / "worker"), "--loglevel", "info"], profile
+        )
         started = time.monotonic()
         deadline = started + 600
         while time.monotonic() < deadline:  # at most 3,000 looks
@@ -345,8 +372,9 @@ class Cpu:
 
         wall = time.monotonic() - self.t0
         c1 = {n: cpu_seconds(p) for n, p in self.stack.pids().items()}
-        return ", ".join(f"{n} {c1[n] - self.c0.get(n, c1[n]):.1f} s ({(c1[n] - self.c0.get(n, c1[n])) / wall:.0%})"
-                         for n in c1)
+        return ", ".join(
+            f"{n} {c1[n] - self.c0.get(n, c1[n]):.1f} s ({(c1[n] - self.c0.get(n, c1[n])) / wall:.0%})" for n in c1
+        )
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -356,8 +384,9 @@ async def produce_events(bootstrap: str, events: list[dict[str, Any]], linger_ms
     """Send ``events`` keyed by contact id; returns the end offset reached per partition."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, max_batch_size=256 * 1024,
-                                acks=1, client_id="bench-catchup")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=linger_ms, max_batch_size=256 * 1024, acks=1, client_id="bench-catchup"
+    )
     await producer.start()
     ends: dict[int, int] = {}
     futures = []
@@ -392,8 +421,9 @@ async def view_figures(client: Any, url: str, dates: list[str]) -> dict[str, Fig
     return out
 
 
-async def wait_shown(url: str, want: dict[str, Figures], dates: list[str], t0: float,
-                     worker_done: Any = None) -> tuple[float, float | None]:
+async def wait_shown(
+    url: str, want: dict[str, Figures], dates: list[str], t0: float, worker_done: Any = None
+) -> tuple[float, float | None]:
     """Seconds from ``t0`` until the REST view shows ``want`` (and, when ``worker_done`` is
     given, the seconds until that coroutine function first said True)."""
     import httpx
@@ -439,8 +469,14 @@ async def produce_probes(bootstrap: str, partitions: int, tag: str) -> int:
     try:
         now = int(time.time() * 1000)
         for i, cid in enumerate(keys):
-            event = {"type": "contact.offered", "event_id": f"{cid}-o", "contact_id": cid, "queue": PROBE_QUEUE,
-                     "channel": "voice", "ts": iso_ms(now + i)}
+            event = {
+                "type": "contact.offered",
+                "event_id": f"{cid}-o",
+                "contact_id": cid,
+                "queue": PROBE_QUEUE,
+                "channel": "voice",
+                "ts": iso_ms(now + i),
+            }
             await producer.send(topics.CONTACT_EVENTS, orjson.dumps(event), key=cid.encode())
         await producer.flush()
     finally:
@@ -466,11 +502,32 @@ async def outage(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     start_local = (datetime.now(tz) - timedelta(minutes=args.outage_minutes)).strftime("%Y-%m-%dT%H:%M")
     sim_log = stack.tmp / "simulator.log"
     produced_at = time.perf_counter()
-    sim = subprocess.run([sys.executable, "-m", "floorwatch.cli", "simulate", "--agents", str(args.agents),
-                          "--speed", "0", "--start", start_local, "--duration", f"{args.outage_minutes}m",
-                          "--kafka", stack.bootstrap, "--seed", "11"],
-                         env=stack.env, cwd=ROOT, stdout=sim_log.open("wb"), stderr=subprocess.STDOUT,
-                         timeout=PHASE_TIMEOUT_S, check=False)
+    sim = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "floorwatch.cli",
+            "simulate",
+            "--agents",
+            str(args.agents),
+            "--speed",
+            "0",
+            "--start",
+            start_local,
+            "--duration",
+            f"{args.outage_minutes}m",
+            "--kafka",
+            stack.bootstrap,
+            "--seed",
+            "11",
+        ],
+        env=stack.env,
+        cwd=ROOT,
+        stdout=sim_log.open("wb"),
+        stderr=subprocess.STDOUT,
+        timeout=PHASE_TIMEOUT_S,
+        check=False,
+    )
     if sim.returncode != 0:
         raise RuntimeError(f"simulator failed:\n{sim_log.read_text()[-2000:]}")
     produce_s = time.perf_counter() - produced_at
@@ -493,8 +550,15 @@ async def outage(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(POLL_S)
     if shown_s is None:
         raise TimeoutError("the outage's backlog was not shown in time")
-    return {"backlog_events": backlog, "produce_s": produce_s, "ready_s": ready_s, "caught_up_s": shown_s,
-            "after_ready_s": shown_s - ready_s, "cpu": cpu.stop(), "simulator": sim_log.read_text()[-400:].strip()}
+    return {
+        "backlog_events": backlog,
+        "produce_s": produce_s,
+        "ready_s": ready_s,
+        "caught_up_s": shown_s,
+        "after_ready_s": shown_s - ready_s,
+        "cpu": cpu.stop(),
+        "simulator": sim_log.read_text()[-400:].strip(),
+    }
 
 
 async def connect_clients(stack: Stack, n: int) -> list[int]:
@@ -540,10 +604,18 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         ends = await produce_events(stack.bootstrap, batch_a, linger)
         produced_s = time.perf_counter() - t0
         worker_s = await wait_worker(stack.bootstrap, ends, t0, stack.worker)
-        result["a"] = {"events": len(batch_a), "produce_s": produced_s, "worker_s": worker_s,
-                       "rate": len(batch_a) / worker_s, "cpu": cpu.stop()}
-        print(f"a. worker: {len(batch_a):,} events, produced in {produced_s:.1f} s, committed after "
-              f"{worker_s:.1f} s: {len(batch_a) / worker_s:,.0f} events/s; CPU {result['a']['cpu']}", flush=True)
+        result["a"] = {
+            "events": len(batch_a),
+            "produce_s": produced_s,
+            "worker_s": worker_s,
+            "rate": len(batch_a) / worker_s,
+            "cpu": cpu.stop(),
+        }
+        print(
+            f"a. worker: {len(batch_a):,} events, produced in {produced_s:.1f} s, committed after "
+            f"{worker_s:.1f} s: {len(batch_a) / worker_s:,.0f} events/s; CPU {result['a']['cpu']}",
+            flush=True,
+        )
         t1 = time.perf_counter()
         later_s, _ = await wait_shown(stack.url, want_a, dates, t1)
         print(f"   the API showed batch a {later_s:.1f} s after the worker's commits", flush=True)
@@ -561,11 +633,20 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         ends_b.update(await producing)
         produced_s = time.perf_counter() - t0
         shown_s, worker_b_s = await shown
-        result["b"] = {"events": len(batch_b), "produce_s": produced_s, "shown_s": shown_s,
-                       "worker_s": worker_b_s, "rate": len(batch_b) / shown_s, "cpu": cpu.stop()}
-        print(f"b. end to end: {len(batch_b):,} events, produced in {produced_s:.1f} s, worker committed after "
-              f"{worker_b_s or float('nan'):.1f} s, shown by GET /api/v1/intervals after {shown_s:.1f} s: "
-              f"{len(batch_b) / shown_s:,.0f} events/s; CPU {result['b']['cpu']}", flush=True)
+        result["b"] = {
+            "events": len(batch_b),
+            "produce_s": produced_s,
+            "shown_s": shown_s,
+            "worker_s": worker_b_s,
+            "rate": len(batch_b) / shown_s,
+            "cpu": cpu.stop(),
+        }
+        print(
+            f"b. end to end: {len(batch_b):,} events, produced in {produced_s:.1f} s, worker committed after "
+            f"{worker_b_s or float('nan'):.1f} s, shown by GET /api/v1/intervals after {shown_s:.1f} s: "
+            f"{len(batch_b) / shown_s:,.0f} events/s; CPU {result['b']['cpu']}",
+            flush=True,
+        )
         result["ratio"] = result["b"]["rate"] / result["a"]["rate"]
         print(f"ratio end to end / worker: {result['ratio']:.2f}", flush=True)
 
@@ -573,12 +654,15 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             c = await outage(stack, args)
             result["c"] = c
             hours = args.outage_minutes / 60
-            print(f"c. outage: worker killed, {args.outage_minutes:g} min of a {args.agents:,}-agent floor "
-                  f"({c['backlog_events']:,} input events incl. probes, "
-                  f"{c['backlog_events'] / args.agents / hours:.0f} per agent-hour) produced in "
-                  f"{c['produce_s']:.1f} s; restarted worker ready after {c['ready_s']:.1f} s, caught up "
-                  f"(probes shown, commits at the ends) {c['caught_up_s']:.1f} s after the restart "
-                  f"({c['after_ready_s']:.1f} s after ready); CPU {c['cpu']}", flush=True)
+            print(
+                f"c. outage: worker killed, {args.outage_minutes:g} min of a {args.agents:,}-agent floor "
+                f"({c['backlog_events']:,} input events incl. probes, "
+                f"{c['backlog_events'] / args.agents / hours:.0f} per agent-hour) produced in "
+                f"{c['produce_s']:.1f} s; restarted worker ready after {c['ready_s']:.1f} s, caught up "
+                f"(probes shown, commits at the ends) {c['caught_up_s']:.1f} s after the restart "
+                f"({c['after_ready_s']:.1f} s after ready); CPU {c['cpu']}",
+                flush=True,
+            )
             print(f"   simulator: {c['simulator']}", flush=True)
         result["frames"] = frames[0]
         print(f"websocket clients: {args.ws_clients}, frames received {frames[0]:,}", flush=True)

@@ -52,28 +52,50 @@ from floorwatch.readmodel import queries  # noqa: E402
 from floorwatch.readmodel.view import View  # noqa: E402
 
 BUDGET_S = 1.0
-CAP = 10_000                    # staffing.max_agents_per_queue default
-MAX_OFFERED = 100_000           # ingest.max_forecast_offered default
-MAX_AHT_S = 86_400              # ingest.max_forecast_aht_s default
-CALL_BUDGET_MS = 10.0           # no single call on an event loop longer than this
+CAP = 10_000  # staffing.max_agents_per_queue default
+MAX_OFFERED = 100_000  # ingest.max_forecast_offered default
+MAX_AHT_S = 86_400  # ingest.max_forecast_aht_s default
+CALL_BUDGET_MS = 10.0  # no single call on an event loop longer than this
 ROUTE_BUDGET_MS = 100.0
 BASELINE_MAX_ERLANGS = 100_000  # the old walk takes ~10 ms here, and grows linearly beyond
-CLI_ARGS = ["--offered", "300", "--interval-minutes", "30", "--aht", "240", "--threshold", "20",
-            "--target-sl", "0.8", "--max-occupancy", "0.85", "--shrinkage", "0.3", "--json"]
+CLI_ARGS = [
+    "--offered",
+    "300",
+    "--interval-minutes",
+    "30",
+    "--aht",
+    "240",
+    "--threshold",
+    "20",
+    "--target-sl",
+    "0.8",
+    "--max-occupancy",
+    "0.85",
+    "--shrinkage",
+    "0.3",
+    "--json",
+]
 
 
 def intervals(count: int, seed: int) -> list[tuple[float, float]]:
     rng = random.Random(seed)
-    return [(round(math.exp(rng.uniform(0.0, math.log(3000))), 1), round(rng.uniform(60, 900)))
-            for _ in range(count)]
+    return [(round(math.exp(rng.uniform(0.0, math.log(3000))), 1), round(rng.uniform(60, 900))) for _ in range(count)]
 
 
 def run(work: list[tuple[float, float]], patience_s: float | None) -> tuple[float, int]:
     start = time.perf_counter()
     total_agents = 0
     for offered, aht in work:
-        plan = staffing_plan(offered=offered, interval_s=1800, aht_s=aht, threshold_s=20,
-                             target_sl=0.8, max_occupancy=0.85, shrinkage=0.3, patience_s=patience_s)
+        plan = staffing_plan(
+            offered=offered,
+            interval_s=1800,
+            aht_s=aht,
+            threshold_s=20,
+            target_sl=0.8,
+            max_occupancy=0.85,
+            shrinkage=0.3,
+            patience_s=patience_s,
+        )
         assert isinstance(plan.required_agents, int), plan.required_agents  # under the cap by construction
         total_agents += plan.required_agents
     return time.perf_counter() - start, total_agents
@@ -147,8 +169,12 @@ NEAR_CAP_LOADS = (5_000.0, 9_000.0, 9_500.0, 9_876.5, 9_990.0, 9_999.5)
 
 def forecast_grid() -> list[tuple[float, float, float]]:
     """(offered, aht_s, interval_s) up to the caps, plus loads just under the agents cap."""
-    grid = [(float(o), float(aht), float(iv)) for o in (1, 10, 100, 1_000, 10_000, 50_000, MAX_OFFERED)
-            for aht in (1, 10, 60, 180, 600, 3_600, MAX_AHT_S) for iv in (900, 1800)]
+    grid = [
+        (float(o), float(aht), float(iv))
+        for o in (1, 10, 100, 1_000, 10_000, 50_000, MAX_OFFERED)
+        for aht in (1, 10, 60, 180, 600, 3_600, MAX_AHT_S)
+        for iv in (900, 1800)
+    ]
     for a in NEAR_CAP_LOADS:
         for aht in (20.0, 240.0, 3_600.0, float(MAX_AHT_S)):
             for iv in (900.0, 1800.0):
@@ -165,9 +191,9 @@ class Worst:
         self.inputs = ""
         self.old_ms: float | None = None
         self.calls = 0
-        self.worst_old_ms = 0.0       # worst old-walk time over the inputs where it ran
+        self.worst_old_ms = 0.0  # worst old-walk time over the inputs where it ran
         self.worst_old_inputs = ""
-        self.new_ms_there = 0.0       # the new time on that input
+        self.new_ms_there = 0.0  # the new time on that input
         self.skipped = 0
 
     def add(self, ms: float, inputs: str, old_ms: float | None) -> None:
@@ -183,16 +209,23 @@ class Worst:
         old = "old walk not run there" if self.old_ms is None else f"old {self.old_ms:.3f} ms"
         print(f"  {self.name:<26} worst {self.ms:7.3f} ms ({old}) at {self.inputs}; {self.calls} calls")
         if self.worst_old_ms:
-            print(f"  {'':<26} old walk's worst {self.worst_old_ms:7.3f} ms at {self.worst_old_inputs}: "
-                  f"new {self.new_ms_there:.3f} ms there, ratio {self.worst_old_ms / self.new_ms_there:.0f}x"
-                  + (f"; {self.skipped} inputs over {BASELINE_MAX_ERLANGS:,} Erlangs not run by the old walk"
-                     if self.skipped else ""))
+            print(
+                f"  {'':<26} old walk's worst {self.worst_old_ms:7.3f} ms at {self.worst_old_inputs}: "
+                f"new {self.new_ms_there:.3f} ms there, ratio {self.worst_old_ms / self.new_ms_there:.0f}x"
+                + (
+                    f"; {self.skipped} inputs over {BASELINE_MAX_ERLANGS:,} Erlangs not run by the old walk"
+                    if self.skipped
+                    else ""
+                )
+            )
         return self.ms <= CALL_BUDGET_MS
 
 
 def caps_functions() -> bool:
-    print(f"Per call, over a grid up to the caps (offered <= {MAX_OFFERED:,}, AHT <= {MAX_AHT_S:,} s, "
-          f"cap {CAP:,} agents); budget {CALL_BUDGET_MS:.0f} ms per call:")
+    print(
+        f"Per call, over a grid up to the caps (offered <= {MAX_OFFERED:,}, AHT <= {MAX_AHT_S:,} s, "
+        f"cap {CAP:,} agents); budget {CALL_BUDGET_MS:.0f} ms per call:"
+    )
     ok = True
     clear = queries.erlang_c_required.cache_clear
 
@@ -201,12 +234,16 @@ def caps_functions() -> bool:
         a = offered * aht / iv
         for t, target in RULE_GRID:
             rules = {"sl_threshold_s": t, "sl_target": target}
-            label = (f"A={a:,.1f} (offered {offered:,.0f}, AHT {aht:,.0f} s, {iv / 60:.0f} min), "
-                     f"T={t:g}, target={target}")
+            label = (
+                f"A={a:,.1f} (offered {offered:,.0f}, AHT {aht:,.0f} s, {iv / 60:.0f} min), T={t:g}, target={target}"
+            )
             old = best_ms(partial(old_required, a, aht, t, target), 1) if a <= BASELINE_MAX_ERLANGS else None
             w_req.add(best_ms(partial(required_agents, a, aht, t, target, max_agents=CAP)), label, old)
-            w_fc.add(best_ms(partial(queries.erlang_required, offered, aht, iv, rules, max_agents=CAP), before=clear),
-                     label, old)
+            w_fc.add(
+                best_ms(partial(queries.erlang_required, offered, aht, iv, rules, max_agents=CAP), before=clear),
+                label,
+                old,
+            )
     for offered_15m in (1, 10, 100, 1_000, 10_000, 100_000, 4_500_000):
         for aht in (1.0, 10.0, 60.0, 180.0, 600.0, 3_600.0, float(MAX_AHT_S)):
             hour = Counts(handled=10, talk_ms=int(aht * 10_000))
@@ -215,22 +252,45 @@ def caps_functions() -> bool:
                 rules = {"sl_threshold_s": t, "sl_target": target}
                 label = f"A={a:,.1f} (15 min: {offered_15m:,} offered, AHT {aht:,.0f} s), T={t:g}, target={target}"
                 old = best_ms(partial(old_required, a, aht, t, target), 1) if a <= BASELINE_MAX_ERLANGS else None
-                def live(offered_15m: int = offered_15m, hour: Counts = hour,
-                         rules: dict[str, float] = rules) -> object:
+
+                def live(
+                    offered_15m: int = offered_15m, hour: Counts = hour, rules: dict[str, float] = rules
+                ) -> object:
                     return queries.live_required_agents(Counts(offered=offered_15m), hour, rules, max_agents=CAP)
+
                 w_live.add(best_ms(live, before=clear), label, old)
     w_b = Worst("erlang_b")
     for a in (10.0, 100.0, 1_000.0, *NEAR_CAP_LOADS):
-        for n in sorted({math.floor(a) + 1, math.floor(a) + int(math.sqrt(a)), math.floor(a) + int(5 * math.sqrt(a)),
-                         max(1, math.floor(a) - int(5 * math.sqrt(a))), CAP}):
+        for n in sorted(
+            {
+                math.floor(a) + 1,
+                math.floor(a) + int(math.sqrt(a)),
+                math.floor(a) + int(5 * math.sqrt(a)),
+                max(1, math.floor(a) - int(5 * math.sqrt(a))),
+                CAP,
+            }
+        ):
             w_b.add(best_ms(partial(erlang_b, n, a)), f"N={n:,}, A={a:,.1f}", best_ms(partial(old_erlang_b, n, a), 1))
     w_plan = Worst("staffing_plan (CLI)")
     for a in (100.0, 1_000.0, *NEAR_CAP_LOADS, 20_000.0, 4_800_000.0):
         for t, target in RULE_GRID:
             label = f"A={a:,.1f}, T={t:g}, target={target}, max occupancy 0.85"
-            w_plan.add(best_ms(partial(staffing_plan, offered=a, interval_s=1800, aht_s=1800, threshold_s=t,
-                                       target_sl=target, max_occupancy=0.85, max_agents=CAP)),
-                       label, None)
+            w_plan.add(
+                best_ms(
+                    partial(
+                        staffing_plan,
+                        offered=a,
+                        interval_s=1800,
+                        aht_s=1800,
+                        threshold_s=t,
+                        target_sl=target,
+                        max_occupancy=0.85,
+                        max_agents=CAP,
+                    )
+                ),
+                label,
+                None,
+            )
     for w in (w_b, w_req, w_fc, w_live, w_plan):
         ok = w.report() and ok
     return ok
@@ -244,12 +304,19 @@ def capped_view(settings: Settings, queues: list[str], day: str, intervals: int,
     for qi, queue in enumerate(queues):
         rows = []
         for i in range(intervals):
-            a = 9_000.0 + 999.0 * ((qi * intervals + i) % 997) / 997      # 9,000 .. 9,999 Erlangs
+            a = 9_000.0 + 999.0 * ((qi * intervals + i) % 997) / 997  # 9,000 .. 9,999 Erlangs
             aht = 3_600.0
             start = (midnight + timedelta(minutes=minutes * i)).isoformat()
             rows.append({"start": start, "offered": a * minutes * 60 / aht, "aht_s": aht})
-        event = {"event_id": f"bench-{queue}", "type": "forecast.published", "ts": midnight.isoformat(),
-                 "queue": queue, "date": day, "interval_minutes": minutes, "intervals": rows}
+        event = {
+            "event_id": f"bench-{queue}",
+            "type": "forecast.published",
+            "ts": midnight.isoformat(),
+            "queue": queue,
+            "date": day,
+            "interval_minutes": minutes,
+            "intervals": rows,
+        }
         if not view.apply(topics.FORECASTS, queue.encode(), orjson.dumps(event)):
             raise SystemExit(f"forecast for {queue} refused by the view")
     return view
@@ -262,31 +329,40 @@ def caps_routes(n_queues: int) -> bool:
     view = capped_view(settings, queues, day, 96, 15)
     now_ms = int(datetime.fromisoformat(f"{day}T12:05:00+00:00").timestamp() * 1000)
     clear = queries.erlang_c_required.cache_clear
-    print(f"Routes: {n_queues} queues x 96 fifteen-minute forecast intervals, every load different, "
-          f"9,000..9,999 Erlangs (AHT 3,600 s); budget {ROUTE_BUDGET_MS:.0f} ms per route:")
+    print(
+        f"Routes: {n_queues} queues x 96 fifteen-minute forecast intervals, every load different, "
+        f"9,000..9,999 Erlangs (AHT 3,600 s); budget {ROUTE_BUDGET_MS:.0f} ms per route:"
+    )
     ok = True
     per_queue = []
     for q in queues:
-        per_queue.append(best_ms(lambda q=q: queries.day_staffing(view, settings, q, date.fromisoformat(day), now_ms),
-                                 before=clear))
+        per_queue.append(
+            best_ms(lambda q=q: queries.day_staffing(view, settings, q, date.fromisoformat(day), now_ms), before=clear)
+        )
     warm = best_ms(lambda: queries.day_staffing(view, settings, queues[0], date.fromisoformat(day), now_ms))
     overview_cold = best_ms(lambda: queries.queues_overview(view, settings, now_ms), before=clear)
     overview_warm = best_ms(lambda: queries.queues_overview(view, settings, now_ms))
     real = queries.required_agents
     # the baseline in place of the route's solver; called as queries.required_agents(..., max_agents=...)
     queries.required_agents = lambda a, aht, t, target, max_agents=None: old_required(  # type: ignore[assignment]  # noqa: ARG005
-        a, aht, t, target)
+        a, aht, t, target
+    )
     try:
-        old_route = best_ms(lambda: queries.day_staffing(view, settings, queues[0], date.fromisoformat(day), now_ms),
-                            1, before=clear)
+        old_route = best_ms(
+            lambda: queries.day_staffing(view, settings, queues[0], date.fromisoformat(day), now_ms), 1, before=clear
+        )
     finally:
         queries.required_agents = real
         clear()
     worst = max(per_queue)
-    print(f"  /api/v1/staffing (day_staffing), one queue: worst {worst:.1f} ms cold, {warm:.2f} ms warm "
-          f"(old walk: {old_route:.1f} ms cold, ratio {old_route / worst:.1f}x)")
-    print(f"  /api/v1/queues (queues_overview), {n_queues} queues: {overview_cold:.2f} ms cold, "
-          f"{overview_warm:.2f} ms warm")
+    print(
+        f"  /api/v1/staffing (day_staffing), one queue: worst {worst:.1f} ms cold, {warm:.2f} ms warm "
+        f"(old walk: {old_route:.1f} ms cold, ratio {old_route / worst:.1f}x)"
+    )
+    print(
+        f"  /api/v1/queues (queues_overview), {n_queues} queues: {overview_cold:.2f} ms cold, "
+        f"{overview_warm:.2f} ms warm"
+    )
     ok = worst <= ROUTE_BUDGET_MS and overview_cold <= ROUTE_BUDGET_MS
     return ok
 
@@ -303,32 +379,43 @@ def main() -> int:
 
     work = intervals(args.intervals, args.seed)
     loads = [offered * aht / 1800 for offered, aht in work]
-    print(f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs"
+    )
     if not args.no_caps:
         caps_ok = caps_functions()
         caps_ok = caps_routes(args.queues) and caps_ok
-        print(f"caps: every call <= {CALL_BUDGET_MS:.0f} ms and every route <= {ROUTE_BUDGET_MS:.0f} ms -> "
-              f"{'OK' if caps_ok else 'OVER BUDGET'}")
+        print(
+            f"caps: every call <= {CALL_BUDGET_MS:.0f} ms and every route <= {ROUTE_BUDGET_MS:.0f} ms -> "
+            f"{'OK' if caps_ok else 'OVER BUDGET'}"
+        )
         print()
-    print(f"{len(work)} intervals, traffic {min(loads):.2f}..{max(loads):.0f} Erlangs "
-          f"(median {statistics.median(loads):.0f})")
+    print(
+        f"{len(work)} intervals, traffic {min(loads):.2f}..{max(loads):.0f} Erlangs "
+        f"(median {statistics.median(loads):.0f})"
+    )
 
-    run(work[:50], None)                                  # warm up imports and caches
+    run(work[:50], None)  # warm up imports and caches
     best_c = min(run(work, None)[0] for _ in range(3))
     _, agents = run(work, None)
-    print(f"Erlang C: {best_c * 1000:8.1f} ms total, {best_c / len(work) * 1e6:7.1f} us per interval "
-          f"(best of 3; {agents} agents required in all)")
+    print(
+        f"Erlang C: {best_c * 1000:8.1f} ms total, {best_c / len(work) * 1e6:7.1f} us per interval "
+        f"(best of 3; {agents} agents required in all)"
+    )
     best_a = min(run(work, 120.0)[0] for _ in range(2))
-    print(f"Erlang A: {best_a * 1000:8.1f} ms total, {best_a / len(work) * 1e6:7.1f} us per interval "
-          f"(patience 120 s, best of 2)")
+    print(
+        f"Erlang A: {best_a * 1000:8.1f} ms total, {best_a / len(work) * 1e6:7.1f} us per interval "
+        f"(patience 120 s, best of 2)"
+    )
 
     if not args.no_cli:
         cmd, label = cli_command()
         per_call = time_process(cmd + CLI_ARGS)
         bare = time_process([sys.executable, "-c", "pass"])
-        print(f"CLI end to end ({label} --json): {per_call * 1000:.0f} ms per invocation "
-              f"(median of 5; bare interpreter start {bare * 1000:.0f} ms)")
+        print(
+            f"CLI end to end ({label} --json): {per_call * 1000:.0f} ms per invocation "
+            f"(median of 5; bare interpreter start {bare * 1000:.0f} ms)"
+        )
 
     ok = best_c < BUDGET_S * len(work) / 1000
     print(f"budget: 1,000 intervals in < {BUDGET_S:.0f} s -> {'OK' if ok else 'OVER BUDGET'}")

@@ -96,13 +96,11 @@ def pct(values: list[float], q: float) -> float:
 
 def summary(values: list[float]) -> dict[str, float]:
     v = sorted(values)
-    return {"n": len(v), "p50": pct(v, 50), "p95": pct(v, 95), "p99": pct(v, 99),
-            "max": v[-1] if v else float("nan")}
+    return {"n": len(v), "p50": pct(v, 50), "p95": pct(v, 95), "p99": pct(v, 99), "max": v[-1] if v else float("nan")}
 
 
 def fmt(s: dict[str, float]) -> str:
-    return (f"p50 {s['p50']:6.0f}  p95 {s['p95']:6.0f}  p99 {s['p99']:6.0f}  max {s['max']:6.0f} ms"
-            f"  (n={s['n']:,})")
+    return f"p50 {s['p50']:6.0f}  p95 {s['p95']:6.0f}  p99 {s['p99']:6.0f}  max {s['max']:6.0f} ms  (n={s['n']:,})"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -111,7 +109,7 @@ def cpu_seconds(pid: int) -> float:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return float("nan")
-    rest = raw[raw.rindex(")") + 2:].split()
+    rest = raw[raw.rindex(")") + 2 :].split()
     return (int(rest[11]) + int(rest[12])) / CLK_TCK
 
 
@@ -126,8 +124,10 @@ def machine() -> str:
     with contextlib.suppress(OSError, IndexError, ValueError):
         kb = int(Path("/proc/meminfo").read_text().split()[1])
         mem = f", {kb / 1024 / 1024:.0f} GiB"
-    return (f"{platform.machine()} {model}, {os.cpu_count()} cores{mem}, "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    return (
+        f"{platform.machine()} {model}, {os.cpu_count()} cores{mem}, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 # -- the stack -------------------------------------------------------------------------
@@ -137,8 +137,11 @@ def write_config(path: Path, publish_interval_s: float | None) -> None:
     import yaml
 
     data = yaml.safe_load((ROOT / "floorwatch.yaml").read_text())
-    data["auth"] = {"tokens": [{"name": "bench-viewer", "roles": ["viewer"],
-                                "sha256": hashlib.sha256(VIEWER_TOKEN.encode()).hexdigest()}]}
+    data["auth"] = {
+        "tokens": [
+            {"name": "bench-viewer", "roles": ["viewer"], "sha256": hashlib.sha256(VIEWER_TOKEN.encode()).hexdigest()}
+        ]
+    }
     data["privacy"] = {"customer_hash_key": "bench-customer-hash-key"}  # the worker needs one
     if publish_interval_s is not None:
         data.setdefault("worker", {})["publish_interval_s"] = publish_interval_s
@@ -147,7 +150,7 @@ def write_config(path: Path, publish_interval_s: float | None) -> None:
 
 WHAT_IF_KEYS = {
     "worker_fetch_ms": "fetch_max_wait_ms of the worker's consumers (now also the setting "
-                       "worker.fetch_max_wait_ms, which the worker applies after construction)",
+    "worker.fetch_max_wait_ms, which the worker applies after construction)",
     "api_fetch_ms": "fetch_max_wait_ms of the API's view loader (now also the setting api.fetch_max_wait_ms)",
     "hub_tick_s": "tick of the API's websocket hub (api.live.TICK_S, 0.1)",
     "worker_fetch_pace_ms": "at least this long between fetch requests of each of the worker's consumers",
@@ -220,8 +223,11 @@ def patched_cli(argv: list[str]) -> int:
             if phase == "start":
                 started["t"] = time.perf_counter()
             elif (took := (time.perf_counter() - started.get("t", time.perf_counter())) * 1000) >= gc_log:
-                print(f"what-if gc ({role}): generation {info['generation']} took {took:.0f} ms, "
-                      f"collected {info['collected']}, tracked {len(gc.get_objects(info['generation']))}", flush=True)
+                print(
+                    f"what-if gc ({role}): generation {info['generation']} took {took:.0f} ms, "
+                    f"collected {info['collected']}, tracked {len(gc.get_objects(info['generation']))}",
+                    flush=True,
+                )
 
         gc.callbacks.append(on_gc)
     tick = what_if.get("hub_tick_s")
@@ -244,8 +250,14 @@ def start_floorwatch(args: list[str], env: dict[str, str], log: Path, what_if: d
         env = {**env, "FW_LATENCY_WHAT_IF": json.dumps(what_if)}
     else:
         entry = ["-m", "floorwatch.cli"]
-    return subprocess.Popen([sys.executable, *entry, *args], env=env, cwd=ROOT,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, *entry, *args],
+        env=env,
+        cwd=ROOT,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def kill_group(proc: subprocess.Popen | asyncio.subprocess.Process, sig: int = signal.SIGKILL) -> None:
@@ -308,8 +320,7 @@ class Floor:
             cid = f"c{self.contacts}"
             queue = rng.choice(BACKGROUND_QUEUES)
             base = {"contact_id": cid, "queue": queue}
-            out.append({**base, "type": "contact.offered",
-                        "channel": "chat" if queue == "chat" else "voice"})
+            out.append({**base, "type": "contact.offered", "channel": "chat" if queue == "chat" else "voice"})
             wait = min(rng.expovariate(1 / 4.0), 40.0)
             if rng.random() < 0.1:
                 self._push(now + wait, {**base, "type": "contact.abandoned"})
@@ -318,8 +329,10 @@ class Floor:
             talk = rng.expovariate(1 / 12.0)
             self._push(now + wait, {**base, "type": "contact.answered", "agent_id": agent})
             self._push(now + wait + talk, {"contact_id": cid, "type": "contact.ended", "agent_id": agent})
-            self._push(now + wait + talk + rng.expovariate(1 / 4.0),
-                       {"contact_id": cid, "type": "contact.wrapup_ended", "agent_id": agent})
+            self._push(
+                now + wait + talk + rng.expovariate(1 / 4.0),
+                {"contact_id": cid, "type": "contact.wrapup_ended", "agent_id": agent},
+            )
         return out
 
 
@@ -340,13 +353,21 @@ async def preload_history(bootstrap: str, minutes: float, contacts_per_s: float)
             cid = f"h{k}"
             queue = rng.choice(BACKGROUND_QUEUES)
             wait = min(rng.expovariate(1 / 4.0), 40.0)
-            follow = ({"type": "contact.abandoned"} if rng.random() < 0.1
-                      else {"type": "contact.answered", "agent_id": f"a{rng.randrange(1000)}"})
+            follow = (
+                {"type": "contact.abandoned"}
+                if rng.random() < 0.1
+                else {"type": "contact.answered", "agent_id": f"a{rng.randrange(1000)}"}
+            )
             offered = {"type": "contact.offered", "channel": "chat" if queue == "chat" else "voice"}
-            for i, (at, extra) in enumerate(((t, offered),
-                                             (t + wait, follow))):
-                event = {"event_id": f"{cid}-{i}", "contact_id": cid, "queue": queue,
-                         "ts": iso_now(at), "produced_ms": int(at * 1000), **extra}
+            for i, (at, extra) in enumerate(((t, offered), (t + wait, follow))):
+                event = {
+                    "event_id": f"{cid}-{i}",
+                    "contact_id": cid,
+                    "queue": queue,
+                    "ts": iso_now(at),
+                    "produced_ms": int(at * 1000),
+                    **extra,
+                }
                 await producer.send(topics.CONTACT_EVENTS, orjson.dumps(event), key=cid.encode())
         await producer.flush()
     finally:
@@ -392,8 +413,9 @@ class Load:
         from aiokafka import AIOKafkaProducer
 
         # as the API's ingest producer: acks=all, linger kafka.producer_linger_ms
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=self.linger_ms,
-                                    client_id="bench-load")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=self.linger_ms, client_id="bench-load"
+        )
         await producer.start()
         try:
             await asyncio.gather(self._background(producer), self._probes(producer))
@@ -415,8 +437,9 @@ class Load:
                     event["event_id"] = f"e{n}"
                     event["ts"] = ts
                     event["produced_ms"] = ms
-                    fut = await producer.send(topics.CONTACT_EVENTS, orjson.dumps(event),
-                                              key=event["contact_id"].encode())
+                    fut = await producer.send(
+                        topics.CONTACT_EVENTS, orjson.dumps(event), key=event["contact_id"].encode()
+                    )
                     fut.add_done_callback(self._done)
                     self.sent += 1
                 self.sent_log.append((now, self.sent))
@@ -430,8 +453,15 @@ class Load:
             await asyncio.sleep(max(0.0, t0 + i * self.probe_interval_s - time.time()))
             now = time.time()
             cid = f"probe-{i}"
-            event = {"event_id": cid, "type": "contact.offered", "contact_id": cid, "queue": PROBE_QUEUE,
-                     "channel": "voice", "ts": iso_now(now), "produced_ms": int(now * 1000)}
+            event = {
+                "event_id": cid,
+                "type": "contact.offered",
+                "contact_id": cid,
+                "queue": PROBE_QUEUE,
+                "channel": "voice",
+                "ts": iso_now(now),
+                "produced_ms": int(now * 1000),
+            }
             fut = await producer.send(topics.CONTACT_EVENTS, orjson.dumps(event), key=cid.encode())
             self.probe_t.append(now)
             fut.add_done_callback(self._done)
@@ -469,16 +499,24 @@ class Observers:
     async def run(self, bootstrap: str) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", fetch_max_wait_ms=1000,
-                                    client_id="bench-observer")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=1000,
+            client_id="bench-observer",
+        )
         await consumer.start()
         try:
             wanted: list[Any] = []
             for _ in range(100):
                 await consumer.topics()
-                wanted = [TopicPartition(t, p) for t in (CONTACTS_CHANGELOG, topics.QUEUE_STATS)
-                          for p in sorted(consumer.partitions_for_topic(t) or ())]
+                wanted = [
+                    TopicPartition(t, p)
+                    for t in (CONTACTS_CHANGELOG, topics.QUEUE_STATS)
+                    for p in sorted(consumer.partitions_for_topic(t) or ())
+                ]
                 if {tp.topic for tp in wanted} == {CONTACTS_CHANGELOG, topics.QUEUE_STATS}:
                     break
                 await asyncio.sleep(0.2)
@@ -496,9 +534,14 @@ class Observers:
                                 self.applied.setdefault(int(m.key[7:-1]), m.timestamp / 1000)
                         elif m.key.startswith(stats_prefix) and m.value is not None:
                             data = orjson.loads(m.value)
-                            self.records.append((m.timestamp / 1000, int(data["partition"]),
-                                                 int(data.get("waiting") or 0),
-                                                 int(data.get("computed_ms") or 0) / 1000))
+                            self.records.append(
+                                (
+                                    m.timestamp / 1000,
+                                    int(data["partition"]),
+                                    int(data.get("waiting") or 0),
+                                    int(data.get("computed_ms") or 0) / 1000,
+                                )
+                            )
         finally:
             await consumer.stop()
 
@@ -526,8 +569,9 @@ async def client_proc(url: str, n: int, out: Path, deflate: bool, connect_parall
     ``stop`` on stdin, writes what each client saw to ``out`` and prints ``DONE``."""
     from benchmarks.ws_client import connect
 
-    results: list[dict[str, Any]] = [{"rows": [], "frames": 0, "bytes": 0, "error": None, "deflate": False}
-                                     for _ in range(n)]
+    results: list[dict[str, Any]] = [
+        {"rows": [], "frames": 0, "bytes": 0, "error": None, "deflate": False} for _ in range(n)
+    ]
     connected = 0
     failed = 0
     done_connecting = asyncio.Event()
@@ -556,6 +600,7 @@ async def client_proc(url: str, n: int, out: Path, deflate: bool, connect_parall
                 if w is not None and w > best[0]:
                     best[0] = w
                     rows.append((w, now, frame.get("server_ts", 0) / 1000))
+
         return on_message
 
     async def one(i: int) -> None:
@@ -628,8 +673,18 @@ class Phase:
     grace_s: float = 0.0
 
 
-async def run_phase(n: int, procs: int, url: str, tmp: Path, duration_s: float, settle_s: float,
-                    grace_s: float, deflate: bool, pids: dict[str, int], load: Load) -> Phase:
+async def run_phase(
+    n: int,
+    procs: int,
+    url: str,
+    tmp: Path,
+    duration_s: float,
+    settle_s: float,
+    grace_s: float,
+    deflate: bool,
+    pids: dict[str, int],
+    load: Load,
+) -> Phase:
     phase = Phase(n, grace_s=grace_s)
     k = max(1, min(procs, n))
     sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
@@ -638,9 +693,17 @@ async def run_phase(n: int, procs: int, url: str, tmp: Path, duration_s: float, 
     for i, size in enumerate(sizes):
         out = tmp / f"clients-{n}-{i}.json"
         child = await asyncio.create_subprocess_exec(
-            sys.executable, str(Path(__file__).resolve()), "--client-proc", url, str(size), str(out),
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--client-proc",
+            url,
+            str(size),
+            str(out),
             "--deflate" if deflate else "--no-deflate",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True)
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
         children.append((child, out))
     try:
         for child, _ in children:
@@ -724,10 +787,18 @@ def analyse(phase: Phase, load: Load, obs: Observers) -> dict[str, Any]:
     ticks = sorted(t for t in obs.ticks if w0 <= t <= w1)
     frames = sum(c["frames"] for c in phase.clients)
     return {
-        "n": phase.n, "connected": phase.connected, "failed": phase.failed, "errors": errors[:3],
-        "n_errors": len(errors), "probes": len(probes), "missing": missing, "rate": phase.rate,
+        "n": phase.n,
+        "connected": phase.connected,
+        "failed": phase.failed,
+        "errors": errors[:3],
+        "n_errors": len(errors),
+        "probes": len(probes),
+        "missing": missing,
+        "rate": phase.rate,
         "grace_s": phase.grace_s,
-        "connect_s": phase.connect_s, "cpu": phase.cpu, "client_lag": phase.client_lag,
+        "connect_s": phase.connect_s,
+        "cpu": phase.cpu,
+        "client_lag": phase.client_lag,
         "frames_per_client_s": frames / max(1, len(phase.clients)) / (w1 - w0 + phase.grace_s),
         "deflate_negotiated": sum(1 for c in phase.clients if c.get("deflate")),
         "bytes_per_frame": sum(c["bytes"] for c in phase.clients) / max(1, frames),
@@ -735,16 +806,19 @@ def analyse(phase: Phase, load: Load, obs: Observers) -> dict[str, Any]:
         "p99_by_10s": [pct(sorted(v), 99) for _, v in sorted(slices.items())],
         "publisher_spacing": summary([(b - a) * ms for a, b in itertools.pairwise(ticks)]),
         "stages": {
-            "produce -> broker ack (acks=all)":
-                summary([(load.probe_ack[i] - t) * ms for i, t in probes if i in load.probe_ack]),
-            "produce -> worker applied it (changelog write)":
-                summary([(obs.applied[i] - t) * ms for i, t in probes if i in obs.applied]),
-            "applied -> publisher tick (computed_ms)":
-                summary([(c - obs.applied[i]) * ms for i, (_, c) in out_at.items() if i in obs.applied]),
-            "publisher tick -> fw.queue-stats record sent":
-                summary([(sent - c) * ms for sent, c in out_at.values()]),
-            "= produce -> fw.queue-stats record sent":
-                summary([(sent - t_of[i]) * ms for i, (sent, _) in out_at.items()]),
+            "produce -> broker ack (acks=all)": summary(
+                [(load.probe_ack[i] - t) * ms for i, t in probes if i in load.probe_ack]
+            ),
+            "produce -> worker applied it (changelog write)": summary(
+                [(obs.applied[i] - t) * ms for i, t in probes if i in obs.applied]
+            ),
+            "applied -> publisher tick (computed_ms)": summary(
+                [(c - obs.applied[i]) * ms for i, (_, c) in out_at.items() if i in obs.applied]
+            ),
+            "publisher tick -> fw.queue-stats record sent": summary([(sent - c) * ms for sent, c in out_at.values()]),
+            "= produce -> fw.queue-stats record sent": summary(
+                [(sent - t_of[i]) * ms for i, (sent, _) in out_at.items()]
+            ),
             "record sent -> API hub tick (server_ts)": summary(hub),
             "hub tick -> frame at client": summary(send),
         },
@@ -754,20 +828,28 @@ def analyse(phase: Phase, load: Load, obs: Observers) -> dict[str, Any]:
 def report(results: list[dict[str, Any]], settings_line: str) -> None:
     print()
     print(f"machine: {machine()}")
-    print(f"stack: Tansu (in memory) + 1 worker + 1 API (uvicorn) + load/observer process + "
-          f"client processes, all on these {os.cpu_count()} cores, loopback")
+    print(
+        f"stack: Tansu (in memory) + 1 worker + 1 API (uvicorn) + load/observer process + "
+        f"client processes, all on these {os.cpu_count()} cores, loopback"
+    )
     print(settings_line)
     for r in results:
         print()
-        print(f"== N = {r['n']:,} websocket clients ({r['connected']:,} connected, {r['failed']} failed, "
-              f"connect {r['connect_s']:.1f} s; {r['n_errors']} client errors) ==")
+        print(
+            f"== N = {r['n']:,} websocket clients ({r['connected']:,} connected, {r['failed']} failed, "
+            f"connect {r['connect_s']:.1f} s; {r['n_errors']} client errors) =="
+        )
         for e in r["errors"]:
             print(f"   client error: {e}")
-        print(f"background produce rate achieved: {r['rate']:,.0f} events/s; probes in window: {r['probes']}; "
-              f"samples never reflected before the end (window + {r['grace_s']:g} s; counted as inf): "
-              f"{r['missing']:,}")
-        print(f"frames: {r['frames_per_client_s']:.1f}/s per client, {r['bytes_per_frame']:,.0f} bytes each; "
-              f"permessage-deflate negotiated by {r.get('deflate_negotiated', 0):,} of {r['connected']:,} clients")
+        print(
+            f"background produce rate achieved: {r['rate']:,.0f} events/s; probes in window: {r['probes']}; "
+            f"samples never reflected before the end (window + {r['grace_s']:g} s; counted as inf): "
+            f"{r['missing']:,}"
+        )
+        print(
+            f"frames: {r['frames_per_client_s']:.1f}/s per client, {r['bytes_per_frame']:,.0f} bytes each; "
+            f"permessage-deflate negotiated by {r.get('deflate_negotiated', 0):,} of {r['connected']:,} clients"
+        )
         print(f"LATENCY produce -> websocket frame: {fmt(r['total'])}")
         print(f"   p99 by 10 s of the window: {' '.join(f'{v:.0f}' for v in r['p99_by_10s'])} ms")
         print(f"   (spacing of worker publishes carrying probe-queue records: {fmt(r['publisher_spacing'])})")
@@ -795,8 +877,12 @@ async def run_stack(args: argparse.Namespace, n: int, tmp: Path) -> dict[str, An
     ws_url = f"ws://127.0.0.1:{api_port}/ws?token={VIEWER_TOKEN}"
     config = tmp / "floorwatch.yaml"
     write_config(config, args.publish_interval)
-    env = {**os.environ, "FLOORWATCH_CONFIG": str(config), "FLOORWATCH_KAFKA": bootstrap,
-           "FLOORWATCH_API_PORT": str(api_port)}
+    env = {
+        **os.environ,
+        "FLOORWATCH_CONFIG": str(config),
+        "FLOORWATCH_KAFKA": bootstrap,
+        "FLOORWATCH_API_PORT": str(api_port),
+    }
 
     print(f"[{time.strftime('%X')}] N={n:,}: starting broker, worker, API in {tmp}", flush=True)
     broker = start_tansu("127.0.0.1", port, tmp / "broker.log")
@@ -806,8 +892,9 @@ async def run_stack(args: argparse.Namespace, n: int, tmp: Path) -> dict[str, An
     bg: list[asyncio.Task[Any]] = []
     try:
         await create_topics(bootstrap, args.partitions, output_partitions=args.output_partitions)
-        worker = start_floorwatch(["worker", "--data-dir", str(tmp / "worker"), "--loglevel", "info"],
-                                  env, tmp / "worker.log", args.what_if)
+        worker = start_floorwatch(
+            ["worker", "--data-dir", str(tmp / "worker"), "--loglevel", "info"], env, tmp / "worker.log", args.what_if
+        )
         procs.append(worker)
         api = start_floorwatch(["api", "--loglevel", "warning"], env, tmp / "api.log", args.what_if)
         procs.append(api)
@@ -817,8 +904,11 @@ async def run_stack(args: argparse.Namespace, n: int, tmp: Path) -> dict[str, An
 
         if args.history_min > 0:
             contacts_per_s = args.rate / 3.8  # the live mix has ~3.8 events per contact
-            print(f"[{time.strftime('%X')}] preloading {args.history_min:g} min of history "
-                  f"({contacts_per_s * args.history_min * 60:,.0f} contacts)", flush=True)
+            print(
+                f"[{time.strftime('%X')}] preloading {args.history_min:g} min of history "
+                f"({contacts_per_s * args.history_min * 60:,.0f} contacts)",
+                flush=True,
+            )
             contacts = await preload_history(bootstrap, args.history_min, contacts_per_s)
             took = await wait_history(url, contacts, 900)
             print(f"[{time.strftime('%X')}] the worker processed the history in {took:.0f} s", flush=True)
@@ -826,12 +916,16 @@ async def run_stack(args: argparse.Namespace, n: int, tmp: Path) -> dict[str, An
             bg.append(asyncio.create_task(obs.run(bootstrap)))
             await asyncio.sleep(1.0)
         bg.append(asyncio.create_task(load.run(bootstrap)))
-        print(f"[{time.strftime('%X')}] producing {args.rate:,.0f} events/s + a probe every "
-              f"{args.probe_interval * 1000:.0f} ms; warm-up {args.warmup:.0f} s", flush=True)
+        print(
+            f"[{time.strftime('%X')}] producing {args.rate:,.0f} events/s + a probe every "
+            f"{args.probe_interval * 1000:.0f} ms; warm-up {args.warmup:.0f} s",
+            flush=True,
+        )
         await asyncio.sleep(args.warmup)
         print(f"[{time.strftime('%X')}] N={n:,}: connecting", flush=True)
-        phase = await run_phase(n, args.client_procs, ws_url, tmp, args.duration, args.settle,
-                                args.grace, args.deflate, pids, load)
+        phase = await run_phase(
+            n, args.client_procs, ws_url, tmp, args.duration, args.settle, args.grace, args.deflate, pids, load
+        )
         for task in bg:
             if task.done():
                 task.result()  # surface a failed producer/observer
@@ -853,8 +947,15 @@ async def run_stack(args: argparse.Namespace, n: int, tmp: Path) -> dict[str, An
 
 
 async def main(args: argparse.Namespace) -> None:
-    sample = {"event_id": "x", "type": "contact.offered", "contact_id": "x", "queue": PROBE_QUEUE,
-              "channel": "voice", "ts": iso_now(time.time()), "produced_ms": 0}
+    sample = {
+        "event_id": "x",
+        "type": "contact.offered",
+        "contact_id": "x",
+        "queue": PROBE_QUEUE,
+        "channel": "voice",
+        "ts": iso_now(time.time()),
+        "produced_ms": 0,
+    }
     parse_event(sample)  # the events are valid input
     tmp = Path(tempfile.mkdtemp(prefix="fw-latency-"))
     config = tmp / "floorwatch.yaml"
@@ -866,16 +967,18 @@ async def main(args: argparse.Namespace) -> None:
     args.partitions = settings.kafka.partitions
     args.linger_ms = settings.kafka.producer_linger_ms
     args.output_partitions = settings.kafka.output_partitions
-    settings_line = (f"settings: publish_interval_s {settings.worker.publish_interval_s}, worker batch "
-                     f"{settings.worker.batch_size}/{settings.worker.batch_within_s} s, "
-                     f"{settings.kafka.partitions} partitions, load producer linger {args.linger_ms} ms, "
-                     f"api.fetch_max_wait_ms "
-                     f"{settings.api.fetch_max_wait_ms}, hub tick 0.1 s, api.ws_frames_per_s "
-                     f"{settings.api.ws_frames_per_s:,}, clients "
-                     f"{'offer' if args.deflate else 'do not offer'} permessage-deflate, server "
-                     f"api.ws_per_message_deflate {settings.api.ws_per_message_deflate}, "
-                     f"history preloaded: {args.history_min:g} min; each N on a fresh stack"
-                     + (f"\nWHAT-IF (patched, not the shipped design): {args.what_if}" if args.what_if else ""))
+    settings_line = (
+        f"settings: publish_interval_s {settings.worker.publish_interval_s}, worker batch "
+        f"{settings.worker.batch_size}/{settings.worker.batch_within_s} s, "
+        f"{settings.kafka.partitions} partitions, load producer linger {args.linger_ms} ms, "
+        f"api.fetch_max_wait_ms "
+        f"{settings.api.fetch_max_wait_ms}, hub tick 0.1 s, api.ws_frames_per_s "
+        f"{settings.api.ws_frames_per_s:,}, clients "
+        f"{'offer' if args.deflate else 'do not offer'} permessage-deflate, server "
+        f"api.ws_per_message_deflate {settings.api.ws_per_message_deflate}, "
+        f"history preloaded: {args.history_min:g} min; each N on a fresh stack"
+        + (f"\nWHAT-IF (patched, not the shipped design): {args.what_if}" if args.what_if else "")
+    )
     try:
         results = [await run_stack(args, n, tmp / f"n{n}") for n in args.clients]
         report(results, settings_line)
@@ -896,24 +999,48 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--client-procs", type=int, default=2, help="processes the clients of one N share")
     p.add_argument("--warmup", type=float, default=8.0, help="seconds of load before each N's clients connect")
     p.add_argument("--settle", type=float, default=3.0, help="seconds after all clients connected")
-    p.add_argument("--grace", type=float, default=5.0,
-                   help="seconds the clients stay connected after the window, for its last probes")
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds the clients stay connected after the window, for its last probes",
+    )
     p.add_argument("--probe-interval", type=float, default=0.1)
-    p.add_argument("--history-min", type=float, default=0.0,
-                   help="first preload this many minutes (<= 55) of finished contacts at the same "
-                        "contact rate, so rolling 15/60-minute figures cover a realistic population "
-                        "(10 min: ~316k contacts, ~2 min more)")
-    p.add_argument("--publish-interval", type=float, default=None,
-                   help="override worker.publish_interval_s (default: the config's)")
-    p.add_argument("--deflate", action=argparse.BooleanOptionalAction, default=True,
-                   help="clients offer permessage-deflate, as browsers do")
-    p.add_argument("--observers", action=argparse.BooleanOptionalAction, default=True,
-                   help="read the worker changelog and fw.queue-stats for the breakdown (lazy polling)")
+    p.add_argument(
+        "--history-min",
+        type=float,
+        default=0.0,
+        help="first preload this many minutes (<= 55) of finished contacts at the same "
+        "contact rate, so rolling 15/60-minute figures cover a realistic population "
+        "(10 min: ~316k contacts, ~2 min more)",
+    )
+    p.add_argument(
+        "--publish-interval",
+        type=float,
+        default=None,
+        help="override worker.publish_interval_s (default: the config's)",
+    )
+    p.add_argument(
+        "--deflate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="clients offer permessage-deflate, as browsers do",
+    )
+    p.add_argument(
+        "--observers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="read the worker changelog and fw.queue-stats for the breakdown (lazy polling)",
+    )
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--keep", action="store_true", help="keep the temp dir with the process logs")
-    p.add_argument("--what-if", default=None, metavar="KEY=VALUE,...",
-                   help="EXPERIMENT, not the shipped design: patch knobs Floorwatch does not expose, in "
-                        "the worker/API processes only: " + "; ".join(f"{k}: {v}" for k, v in WHAT_IF_KEYS.items()))
+    p.add_argument(
+        "--what-if",
+        default=None,
+        metavar="KEY=VALUE,...",
+        help="EXPERIMENT, not the shipped design: patch knobs Floorwatch does not expose, in "
+        "the worker/API processes only: " + "; ".join(f"{k}: {v}" for k, v in WHAT_IF_KEYS.items()),
+    )
     p.add_argument("--client-proc", nargs=3, metavar=("URL", "N", "OUT"), help=argparse.SUPPRESS)
     p.add_argument("--connect-parallel", type=int, default=50, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

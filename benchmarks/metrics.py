@@ -39,23 +39,49 @@ def counts(rng: random.Random) -> dict[str, int]:
     answered = rng.randint(0, 40)
     abandoned = rng.randint(0, 6)
     short = rng.randint(0, abandoned)
-    return {"offered": answered + abandoned + 1, "waiting": 1, "answered": answered,
-            "answered_within_sl": rng.randint(0, answered), "abandoned": abandoned, "short_abandoned": short,
-            "abandoned_within_sl": short, "overflowed": 0, "handled": answered,
-            "wait_answered_ms": answered * rng.randint(1000, 30000), "wait_abandoned_ms": rng.randint(0, 90000),
-            "talk_ms": answered * 200_000, "hold_ms": answered * 10_000, "wrap_ms": answered * 30_000,
-            "max_wait_ms": rng.randint(1000, 120000)}
+    return {
+        "offered": answered + abandoned + 1,
+        "waiting": 1,
+        "answered": answered,
+        "answered_within_sl": rng.randint(0, answered),
+        "abandoned": abandoned,
+        "short_abandoned": short,
+        "abandoned_within_sl": short,
+        "overflowed": 0,
+        "handled": answered,
+        "wait_answered_ms": answered * rng.randint(1000, 30000),
+        "wait_abandoned_ms": rng.randint(0, 90000),
+        "talk_ms": answered * 200_000,
+        "hold_ms": answered * 10_000,
+        "wrap_ms": answered * 30_000,
+        "max_wait_ms": rng.randint(1000, 120000),
+    }
 
 
 def interval(view: View, queue: str, start: int, p: int, rng: random.Random, now_ms: int) -> None:
-    record = {"queue": queue, "start_ms": start, "end_ms": start + 1_800_000, "partition": p,
-              "counts": counts(rng), "rules": RULES, "mixed_rules": False, "updated_ms": now_ms}
+    record = {
+        "queue": queue,
+        "start_ms": start,
+        "end_ms": start + 1_800_000,
+        "partition": p,
+        "counts": counts(rng),
+        "rules": RULES,
+        "mixed_rules": False,
+        "updated_ms": now_ms,
+    }
     view.apply(topics.INTERVAL_STATS, records.interval_key(queue, start, p).encode(), orjson.dumps(record))
 
 
 def queue_partial(view: View, queue: str, p: int, rng: random.Random, now_ms: int) -> None:
-    record = {"queue": queue, "partition": p, "waiting": rng.randint(0, 3), "oldest_waiting_ms": now_ms - 30_000,
-              "rolling_15m": counts(rng), "rolling_60m": counts(rng), "computed_ms": now_ms}
+    record = {
+        "queue": queue,
+        "partition": p,
+        "waiting": rng.randint(0, 3),
+        "oldest_waiting_ms": now_ms - 30_000,
+        "rolling_15m": counts(rng),
+        "rolling_60m": counts(rng),
+        "computed_ms": now_ms,
+    }
     view.apply(topics.QUEUE_STATS, records.queue_key(queue, p).encode(), orjson.dumps(record))
 
 
@@ -74,21 +100,52 @@ def build(n_agents: int, n_queues: int, settings: Settings, now_ms: int, day_sta
     for i in range(n_agents):
         aid, team = f"agent-{i:05d}", f"team-{i % 20:02d}"
         state = STATES[i % len(STATES)]
-        status = {"agent_id": aid, "name": aid, "team": team, "queues": rng.sample(queues, 3), "state": state,
-                  "reason": "break" if state == "aux" else None, "since_ms": now_ms - 60_000, "updated_ms": now_ms,
-                  "scheduled_activity": "work", "in_adherence": i % 7 != 0,
-                  "out_of_adherence_since_ms": None if i % 7 else now_ms - 200_000, "exception": None}
+        status = {
+            "agent_id": aid,
+            "name": aid,
+            "team": team,
+            "queues": rng.sample(queues, 3),
+            "state": state,
+            "reason": "break" if state == "aux" else None,
+            "since_ms": now_ms - 60_000,
+            "updated_ms": now_ms,
+            "scheduled_activity": "work",
+            "in_adherence": i % 7 != 0,
+            "out_of_adherence_since_ms": None if i % 7 else now_ms - 200_000,
+            "exception": None,
+        }
         view.apply(topics.AGENT_STATUS, aid.encode(), orjson.dumps(status))
-        adherence = {"agent_id": aid, "team": team, "date": day, "updated_ms": now_ms, "scheduled_s": 28_800,
-                     "in_adherence_s": rng.randint(20_000, 28_800), "adherence": 0.9, "work_scheduled_s": 25_000,
-                     "worked_s": rng.randint(20_000, 25_000), "conformance": 0.9, "exceptions": []}
+        adherence = {
+            "agent_id": aid,
+            "team": team,
+            "date": day,
+            "updated_ms": now_ms,
+            "scheduled_s": 28_800,
+            "in_adherence_s": rng.randint(20_000, 28_800),
+            "adherence": 0.9,
+            "work_scheduled_s": 25_000,
+            "worked_s": rng.randint(20_000, 25_000),
+            "conformance": 0.9,
+            "exceptions": [],
+        }
         view.apply(topics.ADHERENCE, f"{aid}|{day}".encode(), orjson.dumps(adherence))
     for i in range(200):
         kind = ("queue_waiting", "queue_service_level", "adherence_break")[i % 3]
         alert_id = f"{kind}:s{i}:{now_ms}"
-        view.apply(topics.ALERTS, alert_id.encode(), orjson.dumps({
-            "id": alert_id, "kind": kind, "subject": f"s{i}", "severity": "warning",
-            "state": "firing" if i % 2 else "resolved", "started_at_ms": now_ms - 60_000}))
+        view.apply(
+            topics.ALERTS,
+            alert_id.encode(),
+            orjson.dumps(
+                {
+                    "id": alert_id,
+                    "kind": kind,
+                    "subject": f"s{i}",
+                    "severity": "warning",
+                    "state": "firing" if i % 2 else "resolved",
+                    "started_at_ms": now_ms - 60_000,
+                }
+            ),
+        )
     for reason in ("not_json", "missing_field", "not_json"):
         view.apply(topics.DEAD_LETTERS, b"fw.contact-events", orjson.dumps({"reason": reason}))
     return view
@@ -106,9 +163,11 @@ def main() -> None:
     now_ms = day_start + 16 * 3_600_000 - 1  # 15:59:59.999: 32 intervals today
     t0 = time.perf_counter()
     view = build(args.agents, args.queues, settings, now_ms, day_start)
-    print(f"view built in {time.perf_counter() - t0:.1f} s: {len(view.intervals):,} interval partials, "
-          f"{len(view.queue_stats):,} queue partials, {len(view.agents):,} agents, "
-          f"{len(view.adherence):,} adherence records, {len(view.alerts)} alerts")
+    print(
+        f"view built in {time.perf_counter() - t0:.1f} s: {len(view.intervals):,} interval partials, "
+        f"{len(view.queue_stats):,} queue partials, {len(view.agents):,} agents, "
+        f"{len(view.adherence):,} adherence records, {len(view.alerts)} alerts"
+    )
 
     registry = CollectorRegistry()
     ApiMetrics(registry).accepted.inc(12345)
@@ -134,9 +193,11 @@ def main() -> None:
     samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
     print(f"/metrics: {samples:,} samples, {size / 1024:.0f} KiB")
     print(f"first render (cold: today's closed intervals summed from scratch): {cold:.1f} ms")
-    print(f"render over {args.renders} (every queue's current interval changed before each): "
-          f"median {statistics.median(times):.1f} ms, max {max(times):.1f} ms, "
-          f"min {min(times):.1f} ms (target < 250 ms)")
+    print(
+        f"render over {args.renders} (every queue's current interval changed before each): "
+        f"median {statistics.median(times):.1f} ms, max {max(times):.1f} ms, "
+        f"min {min(times):.1f} ms (target < 250 ms)"
+    )
 
 
 if __name__ == "__main__":

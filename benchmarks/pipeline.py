@@ -95,9 +95,14 @@ async def produce(bootstrap: str, records: list[tuple[bytes, bytes]]) -> float:
 
 
 async def raw_consumer(bootstrap: str, n: int) -> float:
-    consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        TOPIC,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
     await consumer.start()
     seen = 0
     first = None
@@ -178,22 +183,43 @@ async def drained_after(bootstrap: str) -> float:
 async def run_workers(bootstrap: str, ends: dict[int, int], tmp: Path, n: int) -> float:
     """Start ``n`` Floorwatch workers at once; contact events/s until their commits reach the
     ends (then, printed, how long the FCR projections took to drain after that)."""
-    env = {**os.environ, "FLOORWATCH_KAFKA": bootstrap, "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml"),
-           "FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY": "bench-customer-hash-key"}  # the worker needs one
+    env = {
+        **os.environ,
+        "FLOORWATCH_KAFKA": bootstrap,
+        "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml"),
+        "FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY": "bench-customer-hash-key",
+    }  # the worker needs one
     tmp.mkdir(parents=True, exist_ok=True)
-    procs = [run_faust([sys.executable, "-m", "floorwatch.cli", "worker", "--data-dir", str(tmp / f"w{i}"),
-                        "--loglevel", "warning"], env, tmp / f"worker{i}.log") for i in range(n)]
+    procs = [
+        run_faust(
+            [
+                sys.executable,
+                "-m",
+                "floorwatch.cli",
+                "worker",
+                "--data-dir",
+                str(tmp / f"w{i}"),
+                "--loglevel",
+                "warning",
+            ],
+            env,
+            tmp / f"worker{i}.log",
+        )
+        for i in range(n)
+    ]
     try:
         rate = await time_group(bootstrap, "floorwatch", ends, procs[0], tmp / "worker0.log")
-        print(f"  {n} worker(s): fw.customer-contacts drained {await drained_after(bootstrap):.1f} s "
-              "after the contact events")
+        print(
+            f"  {n} worker(s): fw.customer-contacts drained {await drained_after(bootstrap):.1f} s "
+            "after the contact events"
+        )
         return rate
     finally:
         for proc in procs:
             stop(proc)
 
 
-BARE_APP = '''
+BARE_APP = """
 import asyncio, faust, orjson, sys
 if "{loop}" == "uvloop":
     import uvloop
@@ -212,12 +238,13 @@ async def bare(stream):
 if __name__ == "__main__":
     sys.argv = ["bare", "worker", "--without-web", "-l", "warn"]
     app.main()
-'''
+"""
 
 
 def run_faust(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -230,8 +257,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--workers", type=int, default=2, help="also run this many workers together (0/1: skip)")
-    parser.add_argument("--no-customers", action="store_true",
-                        help="offers without customer ids (no first-contact-resolution traffic)")
+    parser.add_argument(
+        "--no-customers", action="store_true", help="offers without customer ids (no first-contact-resolution traffic)"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="fw-bench-"))
     port = free_port()
@@ -248,12 +276,20 @@ async def main() -> None:
         bare_rates: dict[str, float] = {}
         for loop in ("asyncio", "uvloop"):  # the worker runs on uvloop (worker.event_loop)
             bare_py = tmp / f"bare_{loop}.py"
-            bare_py.write_text(BARE_APP.format(bootstrap=bootstrap, topic=TOPIC, datadir=tmp / f"bare-{loop}",
-                                               loop=loop, group=f"bench-bare-{loop}"))
+            bare_py.write_text(
+                BARE_APP.format(
+                    bootstrap=bootstrap,
+                    topic=TOPIC,
+                    datadir=tmp / f"bare-{loop}",
+                    loop=loop,
+                    group=f"bench-bare-{loop}",
+                )
+            )
             proc = run_faust([sys.executable, str(bare_py)], dict(os.environ), tmp / f"bare-{loop}.log")
             try:
-                bare_rates[loop] = await time_group(bootstrap, f"bench-bare-{loop}", ends, proc,
-                                                    tmp / f"bare-{loop}.log")
+                bare_rates[loop] = await time_group(
+                    bootstrap, f"bench-bare-{loop}", ends, proc, tmp / f"bare-{loop}.log"
+                )
             finally:
                 stop(proc)
 
@@ -272,21 +308,28 @@ async def main() -> None:
         finally:
             stop_process(broker)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"events: {len(records)} contact events, 8 partitions, Tansu in memory, "
-          f"{'no customer ids' if args.no_customers else '85 % of offers with a customer id'}")
+    print(
+        f"events: {len(records)} contact events, 8 partitions, Tansu in memory, "
+        f"{'no customer ids' if args.no_customers else '85 % of offers with a customer id'}"
+    )
     print(f"produce (aiokafka):            {produce_rate:>10,.0f} events/s")
     print(f"raw aiokafka consumer:         {raw_rate:>10,.0f} events/s")
     print(f"bare Faust agent (asyncio):    {bare_rates['asyncio']:>10,.0f} events/s")
     print(f"bare Faust agent (uvloop):     {bare_rates['uvloop']:>10,.0f} events/s")
     print(f"floorwatch worker (1 process): {worker_rate:>10,.0f} events/s  (uvloop)")
     print(f"ratio worker / raw aiokafka:   {worker_rate / raw_rate:>10.3f}")
-    print(f"ratio worker / bare Faust:     {worker_rate / bare_rates['asyncio']:>10.3f}"
-          "  (bare on asyncio, Faust's default)")
-    print(f"ratio worker / bare Faust:     {worker_rate / bare_rates['uvloop']:>10.3f}"
-          "  (bare on uvloop, as the worker)")
+    print(
+        f"ratio worker / bare Faust:     {worker_rate / bare_rates['asyncio']:>10.3f}"
+        "  (bare on asyncio, Faust's default)"
+    )
+    print(
+        f"ratio worker / bare Faust:     {worker_rate / bare_rates['uvloop']:>10.3f}  (bare on uvloop, as the worker)"
+    )
     if two_rate is not None:
-        print(f"floorwatch workers ({args.workers} processes): {two_rate:>9,.0f} events/s"
-              f"  (x{two_rate / worker_rate:.2f} of one worker; same 2 cores as the broker)")
+        print(
+            f"floorwatch workers ({args.workers} processes): {two_rate:>9,.0f} events/s"
+            f"  (x{two_rate / worker_rate:.2f} of one worker; same 2 cores as the broker)"
+        )
 
 
 if __name__ == "__main__":

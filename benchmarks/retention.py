@@ -95,7 +95,7 @@ IDLE_CPU_RATIO = 0.15  # a worker using less than this share of one core is idle
 # run by the worker's process: a thread that, when ``<dir>/gc-request`` appears, runs a full
 # collection and writes the process's RSS in bytes to ``<dir>/gc-done`` (mode's worker owns
 # SIGUSR1/SIGUSR2, so a file is the request)
-WORKER_WRAPPER = '''
+WORKER_WRAPPER = """
 import gc, os, sys, threading, time
 from pathlib import Path
 probe = Path({probe_dir!r})
@@ -116,7 +116,7 @@ def serve():
 threading.Thread(target=serve, daemon=True).start()
 from floorwatch.cli import main
 sys.exit(main({argv!r}))
-'''
+"""
 
 
 def contact_partition(contact_id: str, partitions: int) -> int:
@@ -124,14 +124,19 @@ def contact_partition(contact_id: str, partitions: int) -> int:
     return (murmur2(contact_id.encode()) & 0x7FFFFFFF) % partitions
 
 
-def lifecycle(rng: random.Random, contact_id: str, offered_ms: int, customer: str | None,
-              next_eid: Callable[[], str]) -> list[tuple[int, dict[str, Any]]]:
+def lifecycle(
+    rng: random.Random, contact_id: str, offered_ms: int, customer: str | None, next_eid: Callable[[], str]
+) -> list[tuple[int, dict[str, Any]]]:
     """One contact's events as ``(ts_ms, event)``: offered; 10 % abandoned, else answered,
     20 % of those with one hold, ended, wrap-up saying whether it was resolved (80 %)."""
     queue = rng.choice(QUEUES)
     base = {"contact_id": contact_id}
-    offer: dict[str, Any] = {**base, "type": "contact.offered", "queue": queue,
-                             "channel": "chat" if queue == "chat" else "voice"}
+    offer: dict[str, Any] = {
+        **base,
+        "type": "contact.offered",
+        "queue": queue,
+        "channel": "chat" if queue == "chat" else "voice",
+    }
     if customer is not None:
         offer["customer"] = customer
     events: list[tuple[int, dict[str, Any]]] = [(offered_ms, offer)]
@@ -148,15 +153,20 @@ def lifecycle(rng: random.Random, contact_id: str, offered_ms: int, customer: st
             events.append((hold_at, {**base, "type": "contact.hold_started", "agent_id": agent}))
             events.append((hold_at + 30_000, {**base, "type": "contact.hold_ended", "agent_id": agent}))
         events.append((ended_ms, {**base, "type": "contact.ended", "agent_id": agent}))
-        events.append((ended_ms + 30_000, {**base, "type": "contact.wrapup_ended", "agent_id": agent,
-                                           "resolved": rng.random() < 0.8}))
+        events.append(
+            (
+                ended_ms + 30_000,
+                {**base, "type": "contact.wrapup_ended", "agent_id": agent, "resolved": rng.random() < 0.8},
+            )
+        )
     for _, ev in events:
         ev["event_id"] = next_eid()
     return events
 
 
-def facts_of(events: list[tuple[int, dict[str, Any]]], rules_for: Callable[[str], QueueRules],
-             customer_key: bytes) -> Facts:
+def facts_of(
+    events: list[tuple[int, dict[str, Any]]], rules_for: Callable[[str], QueueRules], customer_key: bytes
+) -> Facts:
     """The contact's facts as the worker holds them after these events (without ``_p``)."""
     facts: Facts | None = None
     for ts_ms, ev in events:
@@ -179,14 +189,15 @@ class FcrShape:
 
 @dataclass(frozen=True)
 class Retained:
-    contacts: list[tuple[int, bytes, bytes]]   # (partition, key, value) for the contacts changelog
+    contacts: list[tuple[int, bytes, bytes]]  # (partition, key, value) for the contacts changelog
     customers: list[tuple[int, bytes, bytes]]  # same for the customers changelog (kept projections only)
-    finals: dict[str, dict[str, Any]]          # date record per fcr-final key, of this chunk's customers
-    projections: int                           # projections of this chunk before the folded ones were dropped
+    finals: dict[str, dict[str, Any]]  # date record per fcr-final key, of this chunk's customers
+    projections: int  # projections of this chunk before the folded ones were dropped
 
 
-def steady_state_fcr(by_customer: dict[str, tuple[int, dict[str, Any]]], now_ms: int, shape: FcrShape,
-                     partitions: int) -> tuple[dict[str, tuple[int, dict[str, Any]]], dict[str, dict[str, Any]]]:
+def steady_state_fcr(
+    by_customer: dict[str, tuple[int, dict[str, Any]]], now_ms: int, shape: FcrShape, partitions: int
+) -> tuple[dict[str, tuple[int, dict[str, Any]]], dict[str, dict[str, Any]]]:
     """What a worker that ran for months keeps of these customers' FCR state at ``now_ms``:
     the projections ``droppable`` does not drop and the final records (parsed) of the dates
     of the folded intervals (every interval with ``end + 2W < now``), computed by
@@ -232,9 +243,18 @@ def final_records(finals: dict[str, dict[str, Any]]) -> list[tuple[int, bytes, b
     return [(rec["_p"], orjson.dumps(name), orjson.dumps(rec)) for name, rec in finals.items()]
 
 
-def retained_chunk(first: int, count: int, seed: int, now_ms: int, retention_days: int, partitions: int,
-                   rules_for: Callable[[str], QueueRules], customer_key: bytes, tag: str = "bench",
-                   shape: FcrShape = FcrShape()) -> Retained:
+def retained_chunk(
+    first: int,
+    count: int,
+    seed: int,
+    now_ms: int,
+    retention_days: int,
+    partitions: int,
+    rules_for: Callable[[str], QueueRules],
+    customer_key: bytes,
+    tag: str = "bench",
+    shape: FcrShape = FcrShape(),
+) -> Retained:
     """Changelog records of contacts ``first .. first + count - 1`` and of their customers'
     FCR state at steady state (``steady_state_fcr``).
 
@@ -256,8 +276,7 @@ def retained_chunk(first: int, count: int, seed: int, now_ms: int, retention_day
     for i in range(first, first + count):
         cid = f"r-{tag}-{i}"
         customer = f"cust-{first}-{rng.randrange(pool)}" if rng.random() < 0.85 else None
-        facts = facts_of(lifecycle(rng, cid, rng.randrange(lo_ms, hi_ms), customer, next_eid),
-                         rules_for, customer_key)
+        facts = facts_of(lifecycle(rng, cid, rng.randrange(lo_ms, hi_ms), customer, next_eid), rules_for, customer_key)
         p = contact_partition(cid, partitions)
         facts["_p"] = p
         contacts.append((p, orjson.dumps(cid), pack(facts)))
@@ -280,8 +299,9 @@ def bytes_per_contact(rss_full_bytes: int, rss_empty_bytes: int, contacts: int) 
     return (rss_full_bytes - rss_empty_bytes) / contacts
 
 
-def marginal_bytes_per_contact(rss_small_bytes: int, contacts_small: int, rss_large_bytes: int,
-                               contacts_large: int) -> float:
+def marginal_bytes_per_contact(
+    rss_small_bytes: int, contacts_small: int, rss_large_bytes: int, contacts_large: int
+) -> float:
     """Memory per contact between two sizes: what one more contact costs, without the fixed
     per-interval state (published partials, interval buckets) a small table is dominated by."""
     if contacts_large <= contacts_small:
@@ -327,8 +347,9 @@ def rss_of(pid: int) -> int:
 
 
 async def write_records(bootstrap: str, topic: str, records: list[tuple[int, bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024,
-                                max_request_size=8 * MIB)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, max_request_size=8 * MIB
+    )
     await producer.start()
     try:
         for p, key, value in records:
@@ -338,8 +359,16 @@ async def write_records(bootstrap: str, topic: str, records: list[tuple[int, byt
         await producer.stop()
 
 
-async def fill(bootstrap: str, n: int, seed: int, now_ms: int, retention_days: int, partitions: int,
-               rules_for: Callable[[str], QueueRules], shape: FcrShape) -> Filled:
+async def fill(
+    bootstrap: str,
+    n: int,
+    seed: int,
+    now_ms: int,
+    retention_days: int,
+    partitions: int,
+    rules_for: Callable[[str], QueueRules],
+    shape: FcrShape,
+) -> Filled:
     """Write ``n`` retained contacts, their customers' kept projections and, last, the final
     record of every date with folded intervals (summed over the chunks: their customers are
     disjoint)."""
@@ -350,8 +379,17 @@ async def fill(bootstrap: str, n: int, seed: int, now_ms: int, retention_days: i
     kept_projections = 0
     finals: dict[str, dict[str, Any]] = {}
     for first in range(0, n, CHUNK_CONTACTS):
-        chunk = retained_chunk(first, min(CHUNK_CONTACTS, n - first), seed, now_ms, retention_days,
-                               partitions, rules_for, CUSTOMER_KEY, shape=shape)
+        chunk = retained_chunk(
+            first,
+            min(CHUNK_CONTACTS, n - first),
+            seed,
+            now_ms,
+            retention_days,
+            partitions,
+            rules_for,
+            CUSTOMER_KEY,
+            shape=shape,
+        )
         value_bytes += sum(len(k) + len(v) for _, k, v in chunk.contacts)
         customers += len(chunk.customers)
         projections += chunk.projections
@@ -362,29 +400,39 @@ async def fill(bootstrap: str, n: int, seed: int, now_ms: int, retention_days: i
         del chunk
         gc.collect()
         if first // CHUNK_CONTACTS % 10 == 9:
-            print(f"    written {first + CHUNK_CONTACTS:,} contacts in {time.perf_counter() - started:.0f} s",
-                  flush=True)
+            print(
+                f"    written {first + CHUNK_CONTACTS:,} contacts in {time.perf_counter() - started:.0f} s", flush=True
+            )
     records = final_records(finals)
     final_bytes = sum(len(k) + len(v) for _, k, v in records)
     intervals = sum(len(rec["c"]) for rec in finals.values())
     agent_rows = sum(len(rec["a"]) for rec in finals.values())
     del finals
     await write_records(bootstrap, FCR_FINAL_CHANGELOG, records)
-    return Filled(time.perf_counter() - started, value_bytes, customers, projections, kept_projections,
-                  len(records), intervals, agent_rows, final_bytes)
+    return Filled(
+        time.perf_counter() - started,
+        value_bytes,
+        customers,
+        projections,
+        kept_projections,
+        len(records),
+        intervals,
+        agent_rows,
+        final_bytes,
+    )
 
 
 @dataclass(frozen=True)
 class Filled:
     seconds: float
-    contact_bytes: int     # keys + values of the contacts changelog
-    customers: int         # customer records (with at least one kept projection)
-    projections: int       # projections of all contacts with a customer
+    contact_bytes: int  # keys + values of the contacts changelog
+    customers: int  # customer records (with at least one kept projection)
+    projections: int  # projections of all contacts with a customer
     kept_projections: int  # projections a long-running worker still holds
-    final_records: int     # fcr-final records (local dates per customer partition)
-    final_intervals: int   # folded intervals' counts in them
+    final_records: int  # fcr-final records (local dates per customer partition)
+    final_intervals: int  # folded intervals' counts in them
     final_agent_rows: int  # agents' rows in them
-    final_bytes: int       # keys + values of the fcr-final changelog
+    final_bytes: int  # keys + values of the fcr-final changelog
 
 
 @dataclass
@@ -397,8 +445,16 @@ class Run:
     ready_line: str
 
 
-async def worker_run(bootstrap: str, tmp: Path, name: str, fresh: list[tuple[bytes, bytes]], n: int,
-                     ready_timeout_s: float, partitions: int, data_name: str | None = None) -> Run:
+async def worker_run(
+    bootstrap: str,
+    tmp: Path,
+    name: str,
+    fresh: list[tuple[bytes, bytes]],
+    n: int,
+    ready_timeout_s: float,
+    partitions: int,
+    data_name: str | None = None,
+) -> Run:
     """Start a worker, time it to ready, read its RSS after a gc, then time fresh events (none:
     no throughput, ``nan``). ``data_name``: the data directory of an earlier run to start on."""
     probe = tmp / f"probe-{name}"
@@ -407,8 +463,12 @@ async def worker_run(bootstrap: str, tmp: Path, name: str, fresh: list[tuple[byt
     argv = ["worker", "--data-dir", str(tmp / f"data-{data_name or name}"), "--loglevel", "info"]
     wrapper = tmp / f"worker_{name}.py"
     wrapper.write_text(WORKER_WRAPPER.format(probe_dir=str(probe), argv=argv))
-    env = {**os.environ, "FLOORWATCH_KAFKA": bootstrap, "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml"),
-           "FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY": CUSTOMER_KEY.decode()}
+    env = {
+        **os.environ,
+        "FLOORWATCH_KAFKA": bootstrap,
+        "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml"),
+        "FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY": CUSTOMER_KEY.decode(),
+    }
     started = time.perf_counter()
     proc = run_faust([sys.executable, str(wrapper)], env, log)
     try:
@@ -448,8 +508,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def wait_idle(proc: subprocess.Popen, log: Path, window_s: float = 2.0,
-                    timeout_s: float = 1800) -> float:
+async def wait_idle(proc: subprocess.Popen, log: Path, window_s: float = 2.0, timeout_s: float = 1800) -> float:
     """perf_counter() when the worker first used under IDLE_CPU_RATIO of a core over ``window_s``."""
     deadline = time.perf_counter() + timeout_s
     before = cpu_seconds(proc.pid)
@@ -480,8 +539,9 @@ def deep_size(obj: Any, seen: set[int]) -> int:
     return size
 
 
-def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
-                       rules_for: Callable[[str], QueueRules]) -> dict[str, float]:
+def profile_in_process(
+    n: int, seed: int, retention_days: int, partitions: int, rules_for: Callable[[str], QueueRules]
+) -> dict[str, float]:
     """Bytes per contact of each part of a worker's retained state at steady state, built here
     as the worker builds it from the same changelog records the benchmark writes: the contacts
     table's dict (packed facts, kept as bytes), the queue aggregators of all partitions, the
@@ -497,8 +557,17 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
     records: list[Retained] = []
     finals: dict[str, dict[str, Any]] = {}
     for first in range(0, n, CHUNK_CONTACTS):
-        chunk = retained_chunk(first, min(CHUNK_CONTACTS, n - first), seed, now_ms, retention_days, partitions,
-                               rules_for, CUSTOMER_KEY, shape=shape)
+        chunk = retained_chunk(
+            first,
+            min(CHUNK_CONTACTS, n - first),
+            seed,
+            now_ms,
+            retention_days,
+            partitions,
+            rules_for,
+            CUSTOMER_KEY,
+            shape=shape,
+        )
         merge_finals(finals, chunk.finals)
         records.append(Retained(chunk.contacts, chunk.customers, {}, chunk.projections))
     final_rows = final_records(finals)
@@ -546,14 +615,22 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
         return aggs
 
     aggs = step("queue aggregators (all partitions)", build_aggregators)
-    customers = step("customers table (kept FCR projections)",
-                     lambda: {orjson.loads(k): bytes(bytearray(v)) for r in records for _, k, v in r.customers})
-    fcr_final = step("fcr-final table (date records, bytes)",
-                     lambda: {orjson.loads(k): bytes(bytearray(v)) for _, k, v in final_rows})
+    customers = step(
+        "customers table (kept FCR projections)",
+        lambda: {orjson.loads(k): bytes(bytearray(v)) for r in records for _, k, v in r.customers},
+    )
+    fcr_final = step(
+        "fcr-final table (date records, bytes)",
+        lambda: {orjson.loads(k): bytes(bytearray(v)) for _, k, v in final_rows},
+    )
 
     def build_fcr() -> dict[int, FcrAggregator]:
-        fcr = {p: FcrAggregator(shape.tz, shape.interval_minutes, shape.window_ms,
-                                fold_quiet_ms=round(settings.fcr.fold_quiet_s * 1000)) for p in range(partitions)}
+        fcr = {
+            p: FcrAggregator(
+                shape.tz, shape.interval_minutes, shape.window_ms, fold_quiet_ms=round(settings.fcr.fold_quiet_s * 1000)
+            )
+            for p in range(partitions)
+        }
         for key, raw in fcr_final.items():
             fcr[final_key_partition(key)].load(key, raw)
         for cu, raw in customers.items():
@@ -579,28 +656,38 @@ def profile_in_process(n: int, seed: int, retention_days: int, partitions: int,
         agg_parts["waiting"] += deep_size(agg.waiting, seen)
     out["  aggregators: minute buckets"] = agg_parts["minutes"] / n
     out["  aggregators: interval buckets (counts, sorted waits)"] = agg_parts["buckets"] / n
-    out["  buckets: minute / interval"] = (sum(len(a.minutes) for a in aggs.values())
-                                           / max(1, sum(len(a.buckets) for a in aggs.values())))
+    out["  buckets: minute / interval"] = sum(len(a.minutes) for a in aggs.values()) / max(
+        1, sum(len(a.buckets) for a in aggs.values())
+    )
     kept = sum(len(orjson.loads(raw)["c"]) for raw in customers.values())
     out["  customers: projections kept per 1,000 made"] = kept * 1000 / max(1, sum(r.projections for r in records))
     parsed = [parse_date_record(raw) for raw in fcr_final.values()]
     out["  fcr-final: records per 1,000 contacts"] = len(fcr_final) * 1000 / n
     out["  fcr-final: folded intervals per 1,000 contacts"] = sum(len(f.counts) for f in parsed) * 1000 / n
     out["  fcr-final: agent rows per contact"] = sum(len(f.agents) for f in parsed) / n
-    out["  fcr-final: JSON bytes per interval or agent row"] = (
-        sum(len(raw) for raw in fcr_final.values()) / max(1, sum(len(f.counts) + len(f.agents) for f in parsed)))
+    out["  fcr-final: JSON bytes per interval or agent row"] = sum(len(raw) for raw in fcr_final.values()) / max(
+        1, sum(len(f.counts) + len(f.agents) for f in parsed)
+    )
     out["  FCR aggregators: parsed final intervals and agent rows per 1,000 contacts"] = (
-        sum(len(f.counts) + len(f.agents) for a in fcr.values() for f in a.open_dates.values()) * 1000 / n)
-    out["  FCR aggregators: open dates of all dates (per partition)"] = (
-        sum(len(a.open_dates) for a in fcr.values()) / max(1, sum(len(a.date_records) for a in fcr.values())))
-    out["  FCR aggregators: share of date records held as the table's bytes"] = (
-        sum(fcr[final_key_partition(k)].date_records.get(k.rsplit("|", 1)[0]) is raw for k, raw in fcr_final.items())
-        / max(1, len(fcr_final)))
+        sum(len(f.counts) + len(f.agents) for a in fcr.values() for f in a.open_dates.values()) * 1000 / n
+    )
+    out["  FCR aggregators: open dates of all dates (per partition)"] = sum(
+        len(a.open_dates) for a in fcr.values()
+    ) / max(1, sum(len(a.date_records) for a in fcr.values()))
+    out["  FCR aggregators: share of date records held as the table's bytes"] = sum(
+        fcr[final_key_partition(k)].date_records.get(k.rsplit("|", 1)[0]) is raw for k, raw in fcr_final.items()
+    ) / max(1, len(fcr_final))
     out["  FCR aggregators: live contacts per 1,000 contacts"] = sum(len(a.by_contact) for a in fcr.values()) * 1000 / n
-    out["sum of the parts"] = sum(out[name] for name in (
-        CONTACTS_PART, "queue aggregators (all partitions)",
-        "customers table (kept FCR projections)", "fcr-final table (date records, bytes)",
-        "FCR aggregators (open dates parsed, live counts)"))
+    out["sum of the parts"] = sum(
+        out[name]
+        for name in (
+            CONTACTS_PART,
+            "queue aggregators (all partitions)",
+            "customers table (kept FCR projections)",
+            "fcr-final table (date records, bytes)",
+            "FCR aggregators (open dates parsed, live counts)",
+        )
+    )
     return out
 
 
@@ -641,8 +728,14 @@ def shape_from_settings() -> FcrShape:
     return FcrShape(tz, settings.interval_minutes, round(settings.fcr.window_hours * HOUR_MS))
 
 
-async def one_size(n: int, args: argparse.Namespace, tmp: Path, fresh: list[tuple[bytes, bytes]],
-                   rules_for: Callable[[str], QueueRules], fill_s: dict[int, float]) -> Run:
+async def one_size(
+    n: int,
+    args: argparse.Namespace,
+    tmp: Path,
+    fresh: list[tuple[bytes, bytes]],
+    rules_for: Callable[[str], QueueRules],
+    fill_s: dict[int, float],
+) -> Run:
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
     broker = start_tansu("127.0.0.1", port, tmp / f"broker-{n}.log")
@@ -650,26 +743,36 @@ async def one_size(n: int, args: argparse.Namespace, tmp: Path, fresh: list[tupl
         await create_topics(bootstrap, args.partitions)
         if n:
             now_ms = int(time.time() * 1000)
-            filled = await fill(bootstrap, n, args.seed, now_ms, args.retention_days, args.partitions, rules_for,
-                                shape_from_settings())
-            print(f"  {n:,} contacts written to the changelogs in {filled.seconds:.0f} s "
-                  f"({filled.contact_bytes / n:.0f} bytes of key + value per contact; {filled.customers:,} customer "
-                  f"records holding {filled.kept_projections:,} of {filled.projections:,} projections; "
-                  f"{filled.final_records:,} fcr-final date records holding {filled.final_intervals:,} intervals "
-                  f"and {filled.final_agent_rows:,} agent rows, {filled.final_bytes / n:.0f} bytes per contact; "
-                  f"broker RSS {rss_of(broker.pid) / MIB:,.0f} MiB)",
-                  flush=True)
+            filled = await fill(
+                bootstrap, n, args.seed, now_ms, args.retention_days, args.partitions, rules_for, shape_from_settings()
+            )
+            print(
+                f"  {n:,} contacts written to the changelogs in {filled.seconds:.0f} s "
+                f"({filled.contact_bytes / n:.0f} bytes of key + value per contact; {filled.customers:,} customer "
+                f"records holding {filled.kept_projections:,} of {filled.projections:,} projections; "
+                f"{filled.final_records:,} fcr-final date records holding {filled.final_intervals:,} intervals "
+                f"and {filled.final_agent_rows:,} agent rows, {filled.final_bytes / n:.0f} bytes per contact; "
+                f"broker RSS {rss_of(broker.pid) / MIB:,.0f} MiB)",
+                flush=True,
+            )
             fill_s[n] = filled.seconds
         run = await worker_run(bootstrap, tmp, str(n), fresh, n, args.ready_timeout_s, args.partitions)
-        print(f"  {n:,} contacts: ready {run.ready_s:.1f} s, idle {run.settle_s:.1f} s later, "
-              f"RSS {run.rss_bytes / MIB:,.0f} MiB, "
-              f"fresh events {run.events_per_s:,.0f}/s", flush=True)
+        print(
+            f"  {n:,} contacts: ready {run.ready_s:.1f} s, idle {run.settle_s:.1f} s later, "
+            f"RSS {run.rss_bytes / MIB:,.0f} MiB, "
+            f"fresh events {run.events_per_s:,.0f}/s",
+            flush=True,
+        )
         print(f"    {run.ready_line}", flush=True)
         for i in range(1, args.restarts + 1):  # SIGKILLed, then started again on its data directory
-            again = await worker_run(bootstrap, tmp, f"{n}-restart{i}", [], n, args.ready_timeout_s, args.partitions,
-                                     data_name=str(n))
-            print(f"  {n:,} contacts, restart {i} on the same data directory: ready {again.ready_s:.1f} s, "
-                  f"idle {again.settle_s:.1f} s later, RSS {again.rss_bytes / MIB:,.0f} MiB", flush=True)
+            again = await worker_run(
+                bootstrap, tmp, f"{n}-restart{i}", [], n, args.ready_timeout_s, args.partitions, data_name=str(n)
+            )
+            print(
+                f"  {n:,} contacts, restart {i} on the same data directory: ready {again.ready_s:.1f} s, "
+                f"idle {again.settle_s:.1f} s later, RSS {again.rss_bytes / MIB:,.0f} MiB",
+                flush=True,
+            )
             print(f"    {again.ready_line}", flush=True)
         return run
     finally:
@@ -678,45 +781,78 @@ async def one_size(n: int, args: argparse.Namespace, tmp: Path, fresh: list[tupl
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--contacts", nargs="+", type=parse_size, default=[1_000_000, 5_000_000],
-                        help="retained contact counts (1e6 style accepted)")
+    parser.add_argument(
+        "--contacts",
+        nargs="+",
+        type=parse_size,
+        default=[1_000_000, 5_000_000],
+        help="retained contact counts (1e6 style accepted)",
+    )
     parser.add_argument("--events", type=int, default=100_000, help="fresh contact events timed after recovery")
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--retention-days", type=int, default=62)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--assume-bytes-per-contact", type=float, default=600,
-                        help="worker growth estimate used to skip sizes that cannot fit before the first measurement")
-    parser.add_argument("--broker-bytes-per-contact", type=float, default=400,
-                        help="the embedded broker's in-memory copy of the changelogs per contact")
+    parser.add_argument(
+        "--assume-bytes-per-contact",
+        type=float,
+        default=600,
+        help="worker growth estimate used to skip sizes that cannot fit before the first measurement",
+    )
+    parser.add_argument(
+        "--broker-bytes-per-contact",
+        type=float,
+        default=400,
+        help="the embedded broker's in-memory copy of the changelogs per contact",
+    )
     parser.add_argument("--reserve-gib", type=float, default=4, help="memory left to the rest of the machine")
-    parser.add_argument("--max-size-minutes", type=float, default=45,
-                        help="skip a size expected to take longer (fill + restart + idle), estimated from "
-                             "the largest size run so far")
-    parser.add_argument("--assume-s-per-million", type=float, default=400,
-                        help="time estimate per million contacts before the first measurement")
+    parser.add_argument(
+        "--max-size-minutes",
+        type=float,
+        default=45,
+        help="skip a size expected to take longer (fill + restart + idle), estimated from the largest size run so far",
+    )
+    parser.add_argument(
+        "--assume-s-per-million",
+        type=float,
+        default=400,
+        help="time estimate per million contacts before the first measurement",
+    )
     parser.add_argument("--ready-timeout-s", type=float, default=3600)
-    parser.add_argument("--restarts", type=int, default=0,
-                        help="after each size's run, kill the worker and start it again on the same data "
-                             "directory this many times (with worker.store rocksdb: reads only the tail)")
-    parser.add_argument("--profile", type=parse_size, default=0,
-                        help="only profile this many contacts in this process (no broker, no worker)")
+    parser.add_argument(
+        "--restarts",
+        type=int,
+        default=0,
+        help="after each size's run, kill the worker and start it again on the same data "
+        "directory this many times (with worker.store rocksdb: reads only the tail)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=parse_size,
+        default=0,
+        help="only profile this many contacts in this process (no broker, no worker)",
+    )
     args = parser.parse_args()
     if args.profile:
         print(f"in-process profile of {args.profile:,} retained contacts (bytes per contact):")
-        for name, value in profile_in_process(args.profile, args.seed, args.retention_days, args.partitions,
-                                              rules_from_settings()).items():
+        for name, value in profile_in_process(
+            args.profile, args.seed, args.retention_days, args.partitions, rules_from_settings()
+        ).items():
             print(f"  {name:<55} {value:>9,.1f}")
         return
     tmp = Path(tempfile.mkdtemp(prefix="fw-retention-"))
     rules_for = rules_from_settings()
     fresh = contact_events(args.events)
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{available_bytes() / 2**30:.1f} GiB available")
-    print("method: a months-long worker's steady state written straight into the changelogs (contacts packed, "
-          "customers' kept projections, fcr-final records of the dates of folded intervals); "
-          "the worker recovers them",
-          flush=True)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{available_bytes() / 2**30:.1f} GiB available"
+    )
+    print(
+        "method: a months-long worker's steady state written straight into the changelogs (contacts packed, "
+        "customers' kept projections, fcr-final records of the dates of folded intervals); "
+        "the worker recovers them",
+        flush=True,
+    )
     fill_s: dict[int, float] = {}
     empty = await one_size(0, args, tmp, fresh, rules_for, fill_s)
     estimate = args.assume_bytes_per_contact
@@ -726,14 +862,18 @@ async def main() -> None:
     for n in args.contacts:
         per = estimate + args.broker_bytes_per_contact
         if not fits(n, per, available_bytes(), int(args.reserve_gib * 2**30)):
-            why = (f"~{n * per / 2**30:.1f} GiB (worker growth + broker copy) do not fit in "
-                   f"{available_bytes() / 2**30:.1f} GiB available less {args.reserve_gib} GiB")
+            why = (
+                f"~{n * per / 2**30:.1f} GiB (worker growth + broker copy) do not fit in "
+                f"{available_bytes() / 2**30:.1f} GiB available less {args.reserve_gib} GiB"
+            )
             print(f"  {n:,} contacts skipped: {why}", flush=True)
             skipped.append((n, why))
             continue
         if not fits_in_time(n, s_per_million, args.max_size_minutes * 60):
-            why = (f"~{n / 1e6 * s_per_million / 60:.0f} min expected (fill + ready + idle at "
-                   f"{s_per_million:.0f} s per million) exceed --max-size-minutes {args.max_size_minutes:.0f}")
+            why = (
+                f"~{n / 1e6 * s_per_million / 60:.0f} min expected (fill + ready + idle at "
+                f"{s_per_million:.0f} s per million) exceed --max-size-minutes {args.max_size_minutes:.0f}"
+            )
             print(f"  {n:,} contacts skipped: {why}", flush=True)
             skipped.append((n, why))
             continue
@@ -743,20 +883,28 @@ async def main() -> None:
         s_per_million = per_million(fill_s[n] + run.ready_s + run.settle_s, n)
 
     print()
-    print(f"empty worker: ready {empty.ready_s:.1f} s, idle {empty.settle_s:.1f} s later, "
-          f"RSS {empty.rss_bytes / MIB:,.0f} MiB, "
-          f"{empty.events_per_s:,.0f} events/s ({args.events:,} fresh contact events)")
-    print(f"{'retained':>12} {'RSS MiB':>9} {'bytes/contact':>14} {'ready s':>8} {'s per 1e6':>10} "
-          f"{'idle after s':>12} {'events/s':>9} {'vs empty':>9}")
+    print(
+        f"empty worker: ready {empty.ready_s:.1f} s, idle {empty.settle_s:.1f} s later, "
+        f"RSS {empty.rss_bytes / MIB:,.0f} MiB, "
+        f"{empty.events_per_s:,.0f} events/s ({args.events:,} fresh contact events)"
+    )
+    print(
+        f"{'retained':>12} {'RSS MiB':>9} {'bytes/contact':>14} {'ready s':>8} {'s per 1e6':>10} "
+        f"{'idle after s':>12} {'events/s':>9} {'vs empty':>9}"
+    )
     for run in results:
         per = bytes_per_contact(run.rss_bytes, empty.rss_bytes, run.contacts)
-        print(f"{run.contacts:>12,} {run.rss_bytes / MIB:>9,.0f} {per:>14,.0f} {run.ready_s:>8.1f} "
-              f"{per_million(run.ready_s, run.contacts):>10.1f} {run.settle_s:>12.1f} {run.events_per_s:>9,.0f} "
-              f"{run.events_per_s / empty.events_per_s:>9.3f}")
+        print(
+            f"{run.contacts:>12,} {run.rss_bytes / MIB:>9,.0f} {per:>14,.0f} {run.ready_s:>8.1f} "
+            f"{per_million(run.ready_s, run.contacts):>10.1f} {run.settle_s:>12.1f} {run.events_per_s:>9,.0f} "
+            f"{run.events_per_s / empty.events_per_s:>9.3f}"
+        )
     for a, b in itertools.pairwise(results):
-        print(f"marginal {a.contacts:,} -> {b.contacts:,}: "
-              f"{marginal_bytes_per_contact(a.rss_bytes, a.contacts, b.rss_bytes, b.contacts):,.0f} bytes/contact, "
-              f"{per_million(b.ready_s - a.ready_s, b.contacts - a.contacts):.1f} s ready per 1e6")
+        print(
+            f"marginal {a.contacts:,} -> {b.contacts:,}: "
+            f"{marginal_bytes_per_contact(a.rss_bytes, a.contacts, b.rss_bytes, b.contacts):,.0f} bytes/contact, "
+            f"{per_million(b.ready_s - a.ready_s, b.contacts - a.contacts):.1f} s ready per 1e6"
+        )
     for run in results:
         print(f"{run.contacts:,}: changelogs written in {fill_s[run.contacts]:.0f} s")
     for n, why in skipped:

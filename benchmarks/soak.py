@@ -155,15 +155,17 @@ def _num(value: float | None, spec: str, width: int) -> str:
 
 def format_minute(m: Minute) -> str:
     """The one-line report of a minute."""
-    procs = "  ".join(f"{name} {_num(m.cpu_pct.get(name), '.0f', 3)}% {_num(m.rss_mib.get(name), '.0f', 4)}M"
-                      for name in PROCESSES)
-    lat = (f"lat p50 {_num(m.p(50), '.0f', 5)} p99 {_num(m.p(99), '.0f', 5)} max {_num(m.p(100), '.0f', 5)} ms"
-           f" ({len(m.latencies_ms)}/{m.probes} shown, {m.late} late)")
+    procs = "  ".join(
+        f"{name} {_num(m.cpu_pct.get(name), '.0f', 3)}% {_num(m.rss_mib.get(name), '.0f', 4)}M" for name in PROCESSES
+    )
+    lat = (
+        f"lat p50 {_num(m.p(50), '.0f', 5)} p99 {_num(m.p(99), '.0f', 5)} max {_num(m.p(100), '.0f', 5)} ms"
+        f" ({len(m.latencies_ms)}/{m.probes} shown, {m.late} late)"
+    )
     ready = "-" if m.ready is None else ("200" if m.ready else "503")
     events = "-" if m.events is None else f"{m.events:,}"
     lag = "-" if m.lag is None else f"{m.lag:,}"
-    line = (f"min {m.minute:3d}{'w' if m.warmup else ' '}| {procs} | {lat} | lag {lag}"
-            f" readyz {ready} | events {events}")
+    line = f"min {m.minute:3d}{'w' if m.warmup else ' '}| {procs} | {lat} | lag {lag} readyz {ready} | events {events}"
     reasons = stopped_reasons(m)
     return line + (f" | NOT SERVING: {'; '.join(reasons)}" if reasons else "")
 
@@ -214,8 +216,13 @@ class Probes:
     async def produce(self, bootstrap: str, linger_ms: int) -> None:
         from aiokafka import AIOKafkaProducer
 
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms,
-                                    client_id="soak-probe", request_timeout_ms=30_000)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            linger_ms=linger_ms,
+            client_id="soak-probe",
+            request_timeout_ms=30_000,
+        )
         await producer.start()
         t0 = time.time()
         try:
@@ -224,8 +231,15 @@ class Probes:
                 await asyncio.sleep(max(0.0, t0 + i * PROBE_INTERVAL_S - time.time()))
                 now = time.time()
                 cid = f"probe-{i}"
-                event = {"event_id": cid, "type": "contact.offered", "contact_id": cid, "queue": PROBE_QUEUE,
-                         "channel": "voice", "ts": iso_now(now), "produced_ms": int(now * 1000)}
+                event = {
+                    "event_id": cid,
+                    "type": "contact.offered",
+                    "contact_id": cid,
+                    "queue": PROBE_QUEUE,
+                    "channel": "voice",
+                    "ts": iso_now(now),
+                    "produced_ms": int(now * 1000),
+                }
                 self.sent.append(now)
                 try:
                     fut = await producer.send(topics.CONTACT_EVENTS, orjson.dumps(event), key=cid.encode())
@@ -244,8 +258,9 @@ class Probes:
         import httpx
 
         shown_upto = 0
-        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S,
-                                     headers={"Authorization": f"Bearer {VIEWER_TOKEN}"}) as client:
+        async with httpx.AsyncClient(
+            timeout=REQUEST_TIMEOUT_S, headers={"Authorization": f"Bearer {VIEWER_TOKEN}"}
+        ) as client:
             while not self.stop:
                 started = time.monotonic()
                 with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, TypeError):
@@ -322,13 +337,20 @@ async def soak(args: argparse.Namespace, tmp: Path) -> list[Minute]:
     os.environ["FLOORWATCH_CONFIG"] = str(config)
     settings = load_settings()
     partitions = settings.kafka.partitions
-    env = {**os.environ, "FLOORWATCH_CONFIG": str(config), "FLOORWATCH_KAFKA": bootstrap,
-           "FLOORWATCH_API_PORT": str(api_port)}
+    env = {
+        **os.environ,
+        "FLOORWATCH_CONFIG": str(config),
+        "FLOORWATCH_KAFKA": bootstrap,
+        "FLOORWATCH_API_PORT": str(api_port),
+    }
 
     print(f"machine: {machine()}", flush=True)
-    print(f"soak: {args.minutes} min, {args.agents:,} agents, speed {args.speed:g}; probes every "
-          f"{PROBE_INTERVAL_S:g} s, view polled every {POLL_INTERVAL_S * 1000:.0f} ms via GET /api/v1/queues; "
-          f"logs in {tmp}", flush=True)
+    print(
+        f"soak: {args.minutes} min, {args.agents:,} agents, speed {args.speed:g}; probes every "
+        f"{PROBE_INTERVAL_S:g} s, view polled every {POLL_INTERVAL_S * 1000:.0f} ms via GET /api/v1/queues; "
+        f"logs in {tmp}",
+        flush=True,
+    )
     tansu = start_tansu("127.0.0.1", port, tmp / "broker.log")
     procs: dict[str, subprocess.Popen] = {}
     probes = Probes()
@@ -336,16 +358,24 @@ async def soak(args: argparse.Namespace, tmp: Path) -> list[Minute]:
     minutes: list[Minute] = []
     try:
         await create_topics(bootstrap, partitions, output_partitions=settings.kafka.output_partitions)
-        procs["worker"] = start_floorwatch(["worker", "--data-dir", str(tmp / "worker"), "--loglevel", "info"],
-                                           env, tmp / "worker.log", {})
+        procs["worker"] = start_floorwatch(
+            ["worker", "--data-dir", str(tmp / "worker"), "--loglevel", "info"], env, tmp / "worker.log", {}
+        )
         procs["api"] = start_floorwatch(["api", "--loglevel", "warning"], env, tmp / "api.log", {})
         await wait_log(procs["worker"], tmp / "worker.log", "rebuilt aggregates", 120)
         await wait_ready(url, procs["api"], tmp / "api.log", 90)
         procs["simulator"] = start_floorwatch(
             ["simulate", "--agents", str(args.agents), "--speed", str(args.speed), "--kafka", bootstrap],
-            env, tmp / "simulator.log", {})
-        pids = {"tansu": tansu.pid, "worker": procs["worker"].pid, "api": procs["api"].pid,
-                "simulator": procs["simulator"].pid}
+            env,
+            tmp / "simulator.log",
+            {},
+        )
+        pids = {
+            "tansu": tansu.pid,
+            "worker": procs["worker"].pid,
+            "api": procs["api"].pid,
+            "simulator": procs["simulator"].pid,
+        }
         print(f"pids: {pids} (tansu is the binary itself)", flush=True)
         tasks.append(asyncio.create_task(probes.produce(bootstrap, settings.kafka.producer_linger_ms)))
         tasks.append(asyncio.create_task(probes.poll(url)))
@@ -381,8 +411,7 @@ async def soak(args: argparse.Namespace, tmp: Path) -> list[Minute]:
             # the probes of the minute that just ended, as known now: one sent in its last
             # PROBE_DEADLINE_S and not shown yet is not late yet; the final table (below)
             # recomputes every minute once each probe had its PROBE_DEADLINE_S
-            m.latencies_ms, m.probes, m.late = probe_figures(probes, start + (k - 1) * 60, start + k * 60,
-                                                             time.time())
+            m.latencies_ms, m.probes, m.late = probe_figures(probes, start + (k - 1) * 60, start + k * 60, time.time())
             minutes.append(m)
             print(f"[{time.strftime('%X')}] {format_minute(m)}", flush=True)
             if stopped_reasons(m) and not args.keep_going and k < args.minutes:
@@ -395,8 +424,9 @@ async def soak(args: argparse.Namespace, tmp: Path) -> list[Minute]:
             await asyncio.sleep(0.5)
         final = time.time()
         for m in minutes:
-            m.latencies_ms, m.probes, m.late = probe_figures(probes, start + (m.minute - 1) * 60,
-                                                             start + m.minute * 60, final)
+            m.latencies_ms, m.probes, m.late = probe_figures(
+                probes, start + (m.minute - 1) * 60, start + m.minute * 60, final
+            )
         return minutes
     finally:
         probes.stop = True
@@ -420,25 +450,50 @@ async def soak(args: argparse.Namespace, tmp: Path) -> list[Minute]:
 
 def report(minutes: Sequence[Minute], args: argparse.Namespace) -> dict[str, Any]:
     print()
-    print(f"== soak: {args.agents:,} agents, speed {args.speed:g}, {len(minutes)} of {args.minutes} minutes "
-          f"(final figures, each probe given {PROBE_DEADLINE_S:g} s) ==")
+    print(
+        f"== soak: {args.agents:,} agents, speed {args.speed:g}, {len(minutes)} of {args.minutes} minutes "
+        f"(final figures, each probe given {PROBE_DEADLINE_S:g} s) =="
+    )
     for m in minutes:
         print(format_minute(m))
     s = slopes(minutes)
     print("slopes (least squares, per minute):")
     for name in PROCESSES:
-        print(f"   {name:<10} RSS {_num(s[f'{name} rss MiB/min'], '+.2f', 7)} MiB/min   "
-              f"CPU {_num(s[f'{name} cpu %/min'], '+.2f', 7)} %/min")
-    print(f"   latency    p50 {_num(s['latency p50 ms/min'], '+.1f', 7)} ms/min   "
-          f"p99 {_num(s['latency p99 ms/min'], '+.1f', 7)} ms/min")
+        print(
+            f"   {name:<10} RSS {_num(s[f'{name} rss MiB/min'], '+.2f', 7)} MiB/min   "
+            f"CPU {_num(s[f'{name} cpu %/min'], '+.2f', 7)} %/min"
+        )
+    print(
+        f"   latency    p50 {_num(s['latency p50 ms/min'], '+.1f', 7)} ms/min   "
+        f"p99 {_num(s['latency p99 ms/min'], '+.1f', 7)} ms/min"
+    )
     v = verdict(minutes)
     print(f"verdict: {v}")
-    return {"agents": args.agents, "speed": args.speed, "minutes_planned": args.minutes, "verdict": v,
-            "first_stopped_minute": first_stopped_minute(minutes), "slopes": s,
-            "minutes": [{"minute": m.minute, "cpu_pct": m.cpu_pct, "rss_mib": m.rss_mib, "probes": m.probes,
-                         "late": m.late, "p50_ms": m.p(50), "p99_ms": m.p(99), "max_ms": m.p(100),
-                         "lag": m.lag, "ready": m.ready, "events": m.events, "died": m.died}
-                        for m in minutes]}
+    return {
+        "agents": args.agents,
+        "speed": args.speed,
+        "minutes_planned": args.minutes,
+        "verdict": v,
+        "first_stopped_minute": first_stopped_minute(minutes),
+        "slopes": s,
+        "minutes": [
+            {
+                "minute": m.minute,
+                "cpu_pct": m.cpu_pct,
+                "rss_mib": m.rss_mib,
+                "probes": m.probes,
+                "late": m.late,
+                "p50_ms": m.p(50),
+                "p99_ms": m.p(99),
+                "max_ms": m.p(100),
+                "lag": m.lag,
+                "ready": m.ready,
+                "events": m.events,
+                "died": m.died,
+            }
+            for m in minutes
+        ],
+    }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -446,8 +501,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--minutes", type=int, default=5, help="minutes to run (1..1440)")
     p.add_argument("--agents", type=int, default=40, help="agents of the simulated floor")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (> 0)")
-    p.add_argument("--warmup-minutes", type=int, default=1,
-                   help="first minutes whose latency is reported but not judged (marked 'w'); a death still counts")
+    p.add_argument(
+        "--warmup-minutes",
+        type=int,
+        default=1,
+        help="first minutes whose latency is reported but not judged (marked 'w'); a death still counts",
+    )
     p.add_argument("--keep-going", action="store_true", help="run all the minutes even after it stopped serving")
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--keep", action="store_true", help="keep the temp dir with the process logs")

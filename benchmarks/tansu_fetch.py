@@ -81,8 +81,13 @@ async def main(args: argparse.Namespace) -> None:
         consumer = None
         fetches = [0]
         if args.max_wait:
-            consumer = AIOKafkaConsumer("t", bootstrap_servers=bootstrap, group_id=None,
-                                        fetch_max_wait_ms=args.max_wait, auto_offset_reset="latest")
+            consumer = AIOKafkaConsumer(
+                "t",
+                bootstrap_servers=bootstrap,
+                group_id=None,
+                fetch_max_wait_ms=args.max_wait,
+                auto_offset_reset="latest",
+            )
             await consumer.start()
             pace_fetches(consumer, args.pace, lambda n: fetches.__setitem__(0, n))
 
@@ -96,10 +101,13 @@ async def main(args: argparse.Namespace) -> None:
         elapsed = time.monotonic() - t0
         share = 100 * (cpu_s(broker.pid) - c0) / elapsed
         tailing.cancel()
-        consumer_text = ("no consumer" if consumer is None
-                         else f"1 consumer, fetch_max_wait {args.max_wait} ms, pace {args.pace} ms")
-        print(f"log {args.warm:g} s old, producer linger {args.linger} ms, {consumer_text}: "
-              f"broker {share:.0f} % of a core, {(fetches[0] - f0) / elapsed:.1f} fetches/s")
+        consumer_text = (
+            "no consumer" if consumer is None else f"1 consumer, fetch_max_wait {args.max_wait} ms, pace {args.pace} ms"
+        )
+        print(
+            f"log {args.warm:g} s old, producer linger {args.linger} ms, {consumer_text}: "
+            f"broker {share:.0f} % of a core, {(fetches[0] - f0) / elapsed:.1f} fetches/s"
+        )
         if consumer is not None:
             await consumer.stop()
         await producer.stop()

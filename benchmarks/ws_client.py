@@ -53,8 +53,14 @@ class LightClient(asyncio.Protocol):
     """One websocket connection; ``on_message(data, arrival_s)`` gets every complete message
     (``data`` as bytes, decompressed), ``closed`` resolves with the reason when it ends."""
 
-    def __init__(self, path: str, host: str, deflate: bool,
-                 on_message: Callable[[bytes, float], None], clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: str,
+        host: str,
+        deflate: bool,
+        on_message: Callable[[bytes, float], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path, self.host, self.offer_deflate = path, host, deflate
         self.on_message, self.clock = on_message, clock
         self.key = base64.b64encode(os.urandom(16))
@@ -73,8 +79,14 @@ class LightClient(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # a stream transport: create_connection made it
-        lines = [f"GET {self.path} HTTP/1.1", f"Host: {self.host}", "Upgrade: websocket",
-                 "Connection: Upgrade", f"Sec-WebSocket-Key: {self.key.decode()}", "Sec-WebSocket-Version: 13"]
+        lines = [
+            f"GET {self.path} HTTP/1.1",
+            f"Host: {self.host}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {self.key.decode()}",
+            "Sec-WebSocket-Version: 13",
+        ]
         if self.offer_deflate:
             lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
         self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -117,7 +129,7 @@ class LightClient(asyncio.Protocol):
         if end < 0:
             return False
         head = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
-        del self.buf[:end + 4]
+        del self.buf[: end + 4]
         if not head[0].startswith("HTTP/1.1 101"):
             raise HandshakeError(head[0])
         headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:])}
@@ -148,8 +160,8 @@ class LightClient(asyncio.Protocol):
                 n, pos = int.from_bytes(buf[2:10], "big"), 10
             if len(buf) < pos + n:
                 return
-            payload = bytes(buf[pos:pos + n])
-            del buf[:pos + n]
+            payload = bytes(buf[pos : pos + n])
+            del buf[: pos + n]
             self._frame(b0 & 0x80, b0 & 0x40, b0 & 0x0F, payload, now)
 
     def _frame(self, fin: int, rsv1: int, opcode: int, payload: bytes, now: float) -> None:
@@ -180,8 +192,9 @@ class LightClient(asyncio.Protocol):
         self.on_message(data, now)
 
 
-async def connect(url: str, on_message: Callable[[bytes, float], None], deflate: bool = True,
-                  timeout_s: float = 60.0) -> LightClient:
+async def connect(
+    url: str, on_message: Callable[[bytes, float], None], deflate: bool = True, timeout_s: float = 60.0
+) -> LightClient:
     """Open ``ws://host:port/path?query``; returns once the handshake is done."""
     parts = urlsplit(url)
     if parts.scheme != "ws":
@@ -191,7 +204,7 @@ async def connect(url: str, on_message: Callable[[bytes, float], None], deflate:
     host = parts.hostname or "127.0.0.1"
     port = parts.port or 80
     _, client = await asyncio.wait_for(
-        loop.create_connection(lambda: LightClient(path, f"{host}:{port}", deflate, on_message), host, port),
-        timeout_s)
+        loop.create_connection(lambda: LightClient(path, f"{host}:{port}", deflate, on_message), host, port), timeout_s
+    )
     await asyncio.wait_for(client.opened, timeout_s)
     return client

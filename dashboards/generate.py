@@ -22,14 +22,33 @@ T = 'team=~"$team"'
 
 
 def target(expr: str, legend: str, ref: str, instant: bool = False) -> dict[str, Any]:
-    return {"datasource": DS, "expr": expr, "legendFormat": legend, "refId": ref, "range": not instant,
-            "instant": instant}
+    return {
+        "datasource": DS,
+        "expr": expr,
+        "legendFormat": legend,
+        "refId": ref,
+        "range": not instant,
+        "instant": instant,
+    }
 
 
-def panel(kind: str, title: str, targets: list[tuple[str, str]], *, x: int, y: int, w: int = 12, h: int = 8,
-          unit: str = "short", description: str = "", thresholds: list[tuple[float | None, str]] | None = None,
-          minmax: tuple[float | None, float | None] = (None, None), stack: bool = False,
-          options: dict[str, Any] | None = None, instant: bool = False) -> dict[str, Any]:
+def panel(
+    kind: str,
+    title: str,
+    targets: list[tuple[str, str]],
+    *,
+    x: int,
+    y: int,
+    w: int = 12,
+    h: int = 8,
+    unit: str = "short",
+    description: str = "",
+    thresholds: list[tuple[float | None, str]] | None = None,
+    minmax: tuple[float | None, float | None] = (None, None),
+    stack: bool = False,
+    options: dict[str, Any] | None = None,
+    instant: bool = False,
+) -> dict[str, Any]:
     steps = [{"color": c, "value": v} for v, c in (thresholds or [(None, "green")])]
     defaults: dict[str, Any] = {"unit": unit, "thresholds": {"mode": "absolute", "steps": steps}}
     if minmax[0] is not None:
@@ -37,9 +56,15 @@ def panel(kind: str, title: str, targets: list[tuple[str, str]], *, x: int, y: i
     if minmax[1] is not None:
         defaults["max"] = minmax[1]
     if kind == "timeseries":
-        defaults["custom"] = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never",
-                              "spanNulls": False, "stacking": {"mode": "normal" if stack else "none", "group": "A"},
-                              "thresholdsStyle": {"mode": "line" if thresholds else "off"}}
+        defaults["custom"] = {
+            "drawStyle": "line",
+            "lineWidth": 1,
+            "fillOpacity": 10,
+            "showPoints": "never",
+            "spanNulls": False,
+            "stacking": {"mode": "normal" if stack else "none", "group": "A"},
+            "thresholdsStyle": {"mode": "line" if thresholds else "off"},
+        }
     else:
         defaults["color"] = {"mode": "thresholds"}
     body: dict[str, Any] = {
@@ -49,8 +74,15 @@ def panel(kind: str, title: str, targets: list[tuple[str, str]], *, x: int, y: i
         "datasource": DS,
         "gridPos": {"x": x, "y": y, "w": w, "h": h},
         "fieldConfig": {"defaults": defaults, "overrides": []},
-        "options": options or ({"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-                                "tooltip": {"mode": "multi", "sort": "none"}} if kind == "timeseries" else {}),
+        "options": options
+        or (
+            {
+                "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+                "tooltip": {"mode": "multi", "sort": "none"},
+            }
+            if kind == "timeseries"
+            else {}
+        ),
         "targets": [target(e, legend, chr(ord("A") + i), instant) for i, (e, legend) in enumerate(targets)],
     }
     return body
@@ -58,10 +90,20 @@ def panel(kind: str, title: str, targets: list[tuple[str, str]], *, x: int, y: i
 
 def variable(name: str, label: str, query: str) -> dict[str, Any]:
     return {
-        "name": name, "label": label, "type": "query", "datasource": DS,
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DS,
         "query": {"query": query, "refId": f"{name}-values", "qryType": 1},
-        "definition": query, "refresh": 2, "sort": 1, "multi": True, "includeAll": True, "allValue": ".*",
-        "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "options": [], "hide": 0,
+        "definition": query,
+        "refresh": 2,
+        "sort": 1,
+        "multi": True,
+        "includeAll": True,
+        "allValue": ".*",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "options": [],
+        "hide": 0,
     }
 
 
@@ -69,14 +111,28 @@ QUEUE_VAR = variable("queue", "Queue", "label_values(floorwatch_queue_waiting_co
 TEAM_VAR = variable("team", "Team", "label_values(floorwatch_agents, team)")
 
 
-def dashboard(uid: str, title: str, description: str, panels: list[dict[str, Any]], refresh: str = "15s",
-              time_from: str = "now-12h") -> dict[str, Any]:
+def dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    panels: list[dict[str, Any]],
+    refresh: str = "15s",
+    time_from: str = "now-12h",
+) -> dict[str, Any]:
     for i, p in enumerate(panels, start=1):
         p["id"] = i
     return {
-        "uid": uid, "title": title, "description": description, "tags": ["floorwatch"], "editable": True,
-        "schemaVersion": 39, "version": 1, "refresh": refresh, "timezone": "browser",
-        "time": {"from": time_from, "to": "now"}, "graphTooltip": 1,
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["floorwatch"],
+        "editable": True,
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": refresh,
+        "timezone": "browser",
+        "time": {"from": time_from, "to": "now"},
+        "graphTooltip": 1,
         "templating": {"list": [QUEUE_VAR, TEAM_VAR]},
         "annotations": {"list": []},
         "links": [{"title": "Floorwatch", "type": "dashboards", "tags": ["floorwatch"], "asDropdown": True}],
@@ -87,147 +143,431 @@ def dashboard(uid: str, title: str, description: str, panels: list[dict[str, Any
 SL_COLORS = [(None, "red"), (0.7, "orange"), (0.8, "green")]
 
 MANAGEMENT = dashboard(
-    "floorwatch-management", "Floorwatch — Management",
+    "floorwatch-management",
+    "Floorwatch — Management",
     "Service level per interval against target, abandon rate, ASA, AHT and staffing by queue.",
     [
-        panel("timeseries", "Service level, current interval vs target", [
-            (f'max by (queue) (floorwatch_queue_service_level_ratio{{window="interval", {Q}}})', "{{queue}}"),
-            (f"max by (queue) (floorwatch_queue_service_level_target_ratio{{{Q}}})", "{{queue}} target"),
-        ], x=0, y=0, w=16, unit="percentunit", minmax=(0, 1),
+        panel(
+            "timeseries",
+            "Service level, current interval vs target",
+            [
+                (f'max by (queue) (floorwatch_queue_service_level_ratio{{window="interval", {Q}}})', "{{queue}}"),
+                (f"max by (queue) (floorwatch_queue_service_level_target_ratio{{{Q}}})", "{{queue}} target"),
+            ],
+            x=0,
+            y=0,
+            w=16,
+            unit="percentunit",
+            minmax=(0, 1),
             description="Service level of the running interval (resets at each interval start) by the "
-                        "queue's formula, and the queue's target (dashed in the legend)."),
-        panel("bargauge", "Service level today", [
-            (f'max by (queue) (floorwatch_queue_service_level_ratio{{window="today", {Q}}})', "{{queue}}"),
-        ], x=16, y=0, w=8, unit="percentunit", minmax=(0, 1), thresholds=SL_COLORS, instant=True,
-            options={"orientation": "horizontal", "displayMode": "gradient",
-                     "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}),
-        panel("timeseries", "Abandon rate (rolling 15 min)", [
-            (f'max by (queue) (floorwatch_queue_abandon_rate_ratio{{window="rolling_15m", {Q}}})', "{{queue}}"),
-        ], x=0, y=8, w=8, unit="percentunit", minmax=(0, None), thresholds=[(None, "green"), (0.1, "red")]),
-        panel("timeseries", "ASA, current interval", [
-            (f'max by (queue) (floorwatch_queue_asa_seconds{{window="interval", {Q}}})', "{{queue}}"),
-        ], x=8, y=8, w=8, unit="s", minmax=(0, None)),
-        panel("bargauge", "AHT by queue, today", [
-            (f'max by (queue) (floorwatch_queue_aht_seconds{{window="today", {Q}}})', "{{queue}}"),
-        ], x=16, y=8, w=8, unit="s", instant=True,
-            options={"orientation": "horizontal", "displayMode": "basic",
-                     "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}),
-        panel("timeseries", "Contacts offered and answered, current interval", [
-            (f'max by (queue) (floorwatch_queue_contacts{{window="interval", outcome="offered", {Q}}})',
-             "{{queue}} offered"),
-            (f'max by (queue) (floorwatch_queue_contacts{{window="interval", outcome="answered", {Q}}})',
-             "{{queue}} answered"),
-        ], x=0, y=16, w=12),
-        panel("table", "Today by queue and outcome", [
-            (f'max by (queue, outcome) (floorwatch_queue_contacts{{window="today", {Q}}})', "{{queue}} {{outcome}}"),
-        ], x=12, y=16, w=12, instant=True,
-            options={"showHeader": True, "cellHeight": "sm"}),
-        panel("timeseries", "Staffed agents and staffing gap", [
-            (f'max by (queue) (floorwatch_queue_agents{{state="staffed", {Q}}})', "{{queue}} staffed"),
-            (f"max by (queue) (floorwatch_queue_staffing_gap_agents{{{Q}}})", "{{queue}} gap (required - staffed)"),
-        ], x=0, y=24, w=24,
+            "queue's formula, and the queue's target (dashed in the legend).",
+        ),
+        panel(
+            "bargauge",
+            "Service level today",
+            [
+                (f'max by (queue) (floorwatch_queue_service_level_ratio{{window="today", {Q}}})', "{{queue}}"),
+            ],
+            x=16,
+            y=0,
+            w=8,
+            unit="percentunit",
+            minmax=(0, 1),
+            thresholds=SL_COLORS,
+            instant=True,
+            options={
+                "orientation": "horizontal",
+                "displayMode": "gradient",
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            },
+        ),
+        panel(
+            "timeseries",
+            "Abandon rate (rolling 15 min)",
+            [
+                (f'max by (queue) (floorwatch_queue_abandon_rate_ratio{{window="rolling_15m", {Q}}})', "{{queue}}"),
+            ],
+            x=0,
+            y=8,
+            w=8,
+            unit="percentunit",
+            minmax=(0, None),
+            thresholds=[(None, "green"), (0.1, "red")],
+        ),
+        panel(
+            "timeseries",
+            "ASA, current interval",
+            [
+                (f'max by (queue) (floorwatch_queue_asa_seconds{{window="interval", {Q}}})', "{{queue}}"),
+            ],
+            x=8,
+            y=8,
+            w=8,
+            unit="s",
+            minmax=(0, None),
+        ),
+        panel(
+            "bargauge",
+            "AHT by queue, today",
+            [
+                (f'max by (queue) (floorwatch_queue_aht_seconds{{window="today", {Q}}})', "{{queue}}"),
+            ],
+            x=16,
+            y=8,
+            w=8,
+            unit="s",
+            instant=True,
+            options={
+                "orientation": "horizontal",
+                "displayMode": "basic",
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            },
+        ),
+        panel(
+            "timeseries",
+            "Contacts offered and answered, current interval",
+            [
+                (
+                    f'max by (queue) (floorwatch_queue_contacts{{window="interval", outcome="offered", {Q}}})',
+                    "{{queue}} offered",
+                ),
+                (
+                    f'max by (queue) (floorwatch_queue_contacts{{window="interval", outcome="answered", {Q}}})',
+                    "{{queue}} answered",
+                ),
+            ],
+            x=0,
+            y=16,
+            w=12,
+        ),
+        panel(
+            "table",
+            "Today by queue and outcome",
+            [
+                (
+                    f'max by (queue, outcome) (floorwatch_queue_contacts{{window="today", {Q}}})',
+                    "{{queue}} {{outcome}}",
+                ),
+            ],
+            x=12,
+            y=16,
+            w=12,
+            instant=True,
+            options={"showHeader": True, "cellHeight": "sm"},
+        ),
+        panel(
+            "timeseries",
+            "Staffed agents and staffing gap",
+            [
+                (f'max by (queue) (floorwatch_queue_agents{{state="staffed", {Q}}})', "{{queue}} staffed"),
+                (f"max by (queue) (floorwatch_queue_staffing_gap_agents{{{Q}}})", "{{queue}} gap (required - staffed)"),
+            ],
+            x=0,
+            y=24,
+            w=24,
             description="Staffed = logged-in agents whose profile lists the queue. The gap appears when "
-                        "required agents are known (forecasts posted, so staffing figures exist); "
-                        "until then only staffed shows."),
-        panel("timeseries", "First contact resolution today by team", [
-            (f'sum by (team) (floorwatch_team_fcr_contacts{{outcome="resolved", {T}}}) / '
-             f'sum by (team) (floorwatch_team_fcr_contacts{{outcome="eligible", {T}}})', "{{team}}"),
-        ], x=0, y=32, w=8, unit="percentunit", minmax=(0, 1),
+            "required agents are known (forecasts posted, so staffing figures exist); "
+            "until then only staffed shows.",
+        ),
+        panel(
+            "timeseries",
+            "First contact resolution today by team",
+            [
+                (
+                    f'sum by (team) (floorwatch_team_fcr_contacts{{outcome="resolved", {T}}}) / '
+                    f'sum by (team) (floorwatch_team_fcr_contacts{{outcome="eligible", {T}}})',
+                    "{{team}}",
+                ),
+            ],
+            x=0,
+            y=32,
+            w=8,
+            unit="percentunit",
+            minmax=(0, 1),
             description="Contacts the team's agents answered today whose FCR window has closed, resolved at "
-                        "first contact (no call back within fcr.window_hours, no wrap-up saying unresolved) / "
-                        "all of them. Empty until windows close: read past days in /api/v1/quality."),
-        panel("timeseries", "Repeat contacts today", [
-            (f'max by (queue) (floorwatch_queue_repeat_contact_ratio{{window="today", {Q}}})', "{{queue}}"),
-        ], x=8, y=32, w=8, unit="percentunit", minmax=(0, None),
+            "first contact (no call back within fcr.window_hours, no wrap-up saying unresolved) / "
+            "all of them. Empty until windows close: read past days in /api/v1/quality.",
+        ),
+        panel(
+            "timeseries",
+            "Repeat contacts today",
+            [
+                (f'max by (queue) (floorwatch_queue_repeat_contact_ratio{{window="today", {Q}}})', "{{queue}}"),
+            ],
+            x=8,
+            y=32,
+            w=8,
+            unit="percentunit",
+            minmax=(0, None),
             description="Contacts offered today from a caller who had another contact in the previous FCR "
-                        "window / contacts offered today with a known caller."),
-        panel("bargauge", "CSAT today (share satisfied)", [
-            (f'max by (queue) (floorwatch_queue_csat_satisfied_ratio{{window="today", {Q}}})', "{{queue}}"),
-        ], x=16, y=32, w=8, unit="percentunit", minmax=(0, 1), instant=True,
+            "window / contacts offered today with a known caller.",
+        ),
+        panel(
+            "bargauge",
+            "CSAT today (share satisfied)",
+            [
+                (f'max by (queue) (floorwatch_queue_csat_satisfied_ratio{{window="today", {Q}}})', "{{queue}}"),
+            ],
+            x=16,
+            y=32,
+            w=8,
+            unit="percentunit",
+            minmax=(0, 1),
+            instant=True,
             thresholds=[(None, "red"), (0.7, "orange"), (0.85, "green")],
-            options={"orientation": "horizontal", "displayMode": "gradient",
-                     "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}),
+            options={
+                "orientation": "horizontal",
+                "displayMode": "gradient",
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            },
+        ),
     ],
 )
 
 FLOOR = dashboard(
-    "floorwatch-floor", "Floorwatch — Floor",
+    "floorwatch-floor",
+    "Floorwatch — Floor",
     "What supervisors watch: waiting contacts, longest wait, agents by state per team, adherence, alerts.",
     [
-        panel("stat", "Waiting now", [
-            (f"max by (queue) (floorwatch_queue_waiting_contacts{{{Q}}})", "{{queue}}"),
-        ], x=0, y=0, w=12, h=5, thresholds=[(None, "green"), (5, "orange"), (10, "red")], instant=True,
-            options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                     "colorMode": "background", "graphMode": "none", "textMode": "value_and_name"}),
-        panel("stat", "Longest wait now", [
-            (f"max by (queue) (floorwatch_queue_longest_wait_seconds{{{Q}}})", "{{queue}}"),
-        ], x=12, y=0, w=12, h=5, unit="s", thresholds=[(None, "green"), (60, "orange"), (120, "red")],
+        panel(
+            "stat",
+            "Waiting now",
+            [
+                (f"max by (queue) (floorwatch_queue_waiting_contacts{{{Q}}})", "{{queue}}"),
+            ],
+            x=0,
+            y=0,
+            w=12,
+            h=5,
+            thresholds=[(None, "green"), (5, "orange"), (10, "red")],
             instant=True,
-            options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                     "colorMode": "background", "graphMode": "none", "textMode": "value_and_name"}),
-        panel("timeseries", "Waiting contacts", [
-            (f"max by (queue) (floorwatch_queue_waiting_contacts{{{Q}}})", "{{queue}}"),
-        ], x=0, y=5, w=12),
-        panel("timeseries", "Agents by state per team", [
-            (f'max by (team, state) (floorwatch_agents{{state!="logged_out", {T}}})', "{{team}} {{state}}"),
-        ], x=12, y=5, w=12, stack=True),
-        panel("bargauge", "Adherence today by team", [
-            (f"max by (team) (floorwatch_team_adherence_ratio{{{T}}})", "{{team}}"),
-        ], x=0, y=13, w=8, unit="percentunit", minmax=(0, 1), thresholds=[(None, "red"), (0.85, "orange"),
-                                                                           (0.9, "green")], instant=True,
-            options={"orientation": "horizontal", "displayMode": "gradient",
-                     "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}),
-        panel("timeseries", "Agents out of adherence", [
-            (f"max by (team) (floorwatch_agents_out_of_adherence{{{T}}})", "{{team}}"),
-        ], x=8, y=13, w=8, stack=True),
-        panel("timeseries", "Alerts firing", [
-            ("max by (kind, severity) (floorwatch_alerts_firing)", "{{kind}} ({{severity}})"),
-        ], x=16, y=13, w=8, stack=True),
-        panel("timeseries", "Agents per queue by state", [
-            (f'max by (queue, state) (floorwatch_queue_agents{{state!="staffed", {Q}}})', "{{queue}} {{state}}"),
-        ], x=0, y=21, w=24, stack=True),
+            options={
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "colorMode": "background",
+                "graphMode": "none",
+                "textMode": "value_and_name",
+            },
+        ),
+        panel(
+            "stat",
+            "Longest wait now",
+            [
+                (f"max by (queue) (floorwatch_queue_longest_wait_seconds{{{Q}}})", "{{queue}}"),
+            ],
+            x=12,
+            y=0,
+            w=12,
+            h=5,
+            unit="s",
+            thresholds=[(None, "green"), (60, "orange"), (120, "red")],
+            instant=True,
+            options={
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "colorMode": "background",
+                "graphMode": "none",
+                "textMode": "value_and_name",
+            },
+        ),
+        panel(
+            "timeseries",
+            "Waiting contacts",
+            [
+                (f"max by (queue) (floorwatch_queue_waiting_contacts{{{Q}}})", "{{queue}}"),
+            ],
+            x=0,
+            y=5,
+            w=12,
+        ),
+        panel(
+            "timeseries",
+            "Agents by state per team",
+            [
+                (f'max by (team, state) (floorwatch_agents{{state!="logged_out", {T}}})', "{{team}} {{state}}"),
+            ],
+            x=12,
+            y=5,
+            w=12,
+            stack=True,
+        ),
+        panel(
+            "bargauge",
+            "Adherence today by team",
+            [
+                (f"max by (team) (floorwatch_team_adherence_ratio{{{T}}})", "{{team}}"),
+            ],
+            x=0,
+            y=13,
+            w=8,
+            unit="percentunit",
+            minmax=(0, 1),
+            thresholds=[(None, "red"), (0.85, "orange"), (0.9, "green")],
+            instant=True,
+            options={
+                "orientation": "horizontal",
+                "displayMode": "gradient",
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            },
+        ),
+        panel(
+            "timeseries",
+            "Agents out of adherence",
+            [
+                (f"max by (team) (floorwatch_agents_out_of_adherence{{{T}}})", "{{team}}"),
+            ],
+            x=8,
+            y=13,
+            w=8,
+            stack=True,
+        ),
+        panel(
+            "timeseries",
+            "Alerts firing",
+            [
+                ("max by (kind, severity) (floorwatch_alerts_firing)", "{{kind}} ({{severity}})"),
+            ],
+            x=16,
+            y=13,
+            w=8,
+            stack=True,
+        ),
+        panel(
+            "timeseries",
+            "Agents per queue by state",
+            [
+                (f'max by (queue, state) (floorwatch_queue_agents{{state!="staffed", {Q}}})', "{{queue}} {{state}}"),
+            ],
+            x=0,
+            y=21,
+            w=24,
+            stack=True,
+        ),
     ],
-    refresh="10s", time_from="now-3h",
+    refresh="10s",
+    time_from="now-3h",
 )
 
 PIPELINE = dashboard(
-    "floorwatch-pipeline", "Floorwatch — Pipeline health",
+    "floorwatch-pipeline",
+    "Floorwatch — Pipeline health",
     "Events processed and rejected, staleness of the figures, API scrape and readiness.",
     [
-        panel("timeseries", "Events processed by the workers", [
-            ("max by (topic) (rate(floorwatch_events_processed_total[$__rate_interval]))", "{{topic}}"),
-        ], x=0, y=0, w=12, unit="ops",
+        panel(
+            "timeseries",
+            "Events processed by the workers",
+            [
+                ("max by (topic) (rate(floorwatch_events_processed_total[$__rate_interval]))", "{{topic}}"),
+            ],
+            x=0,
+            y=0,
+            w=12,
+            unit="ops",
             description="Rate of the worker group's committed offsets on the input topics (dead letters "
-                        "included), as read by the API every 5 s."),
-        panel("timeseries", "Events rejected (dead letters)", [
-            ("max by (reason) (rate(floorwatch_events_rejected_total[$__rate_interval]))", "{{reason}}"),
-        ], x=12, y=0, w=12, unit="ops"),
-        panel("timeseries", "Pipeline lag (age of the newest worker output)", [
-            ("max(floorwatch_pipeline_lag_seconds)", "lag"),
-        ], x=0, y=8, w=12, unit="s", thresholds=[(None, "green"), (30, "red")],
+            "included), as read by the API every 5 s.",
+        ),
+        panel(
+            "timeseries",
+            "Events rejected (dead letters)",
+            [
+                ("max by (reason) (rate(floorwatch_events_rejected_total[$__rate_interval]))", "{{reason}}"),
+            ],
+            x=12,
+            y=0,
+            w=12,
+            unit="ops",
+        ),
+        panel(
+            "timeseries",
+            "Pipeline lag (age of the newest worker output)",
+            [
+                ("max(floorwatch_pipeline_lag_seconds)", "lag"),
+            ],
+            x=0,
+            y=8,
+            w=12,
+            unit="s",
+            thresholds=[(None, "green"), (30, "red")],
             description="Now minus the newest computed_ms/updated_ms in the API's view; workers republish "
-                        "every 5 s, so a healthy value stays under ~6 s. Alert above 30 s."),
-        panel("timeseries", "HTTP ingest", [
-            ("sum(rate(floorwatch_api_events_accepted_total[$__rate_interval]))", "accepted"),
-            ("sum by (reason) (rate(floorwatch_api_events_rejected_total[$__rate_interval]))", "rejected {{reason}}"),
-        ], x=12, y=8, w=12, unit="ops"),
-        panel("stat", "API scrape up", [
-            ('up{job="floorwatch-api"}', "{{instance}}"),
-        ], x=0, y=16, w=6, h=5, thresholds=[(None, "red"), (1, "green")], instant=True,
-            options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                     "colorMode": "background", "graphMode": "none", "textMode": "value_and_name"}),
-        panel("stat", "View ready", [
-            ('floorwatch_view_ready{job="floorwatch-api"}', "{{instance}}"),
-        ], x=6, y=16, w=6, h=5, thresholds=[(None, "red"), (1, "green")], instant=True,
-            options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                     "colorMode": "background", "graphMode": "none", "textMode": "value_and_name"}),
-        panel("timeseries", "Output records applied by the API view", [
-            ('rate(floorwatch_view_records_total{job="floorwatch-api"}[$__rate_interval])', "{{instance}}"),
-            ('rate(floorwatch_view_bad_records_total{job="floorwatch-api"}[$__rate_interval])', "{{instance}} bad"),
-        ], x=12, y=16, w=12, h=5, unit="ops"),
-        panel("timeseries", "/metrics scrape duration", [
-            ('scrape_duration_seconds{job="floorwatch-api"}', "{{instance}}"),
-        ], x=0, y=21, w=24, h=6, unit="s", thresholds=[(None, "green"), (0.25, "orange")]),
+            "every 5 s, so a healthy value stays under ~6 s. Alert above 30 s.",
+        ),
+        panel(
+            "timeseries",
+            "HTTP ingest",
+            [
+                ("sum(rate(floorwatch_api_events_accepted_total[$__rate_interval]))", "accepted"),
+                (
+                    "sum by (reason) (rate(floorwatch_api_events_rejected_total[$__rate_interval]))",
+                    "rejected {{reason}}",
+                ),
+            ],
+            x=12,
+            y=8,
+            w=12,
+            unit="ops",
+        ),
+        panel(
+            "stat",
+            "API scrape up",
+            [
+                ('up{job="floorwatch-api"}', "{{instance}}"),
+            ],
+            x=0,
+            y=16,
+            w=6,
+            h=5,
+            thresholds=[(None, "red"), (1, "green")],
+            instant=True,
+            options={
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "colorMode": "background",
+                "graphMode": "none",
+                "textMode": "value_and_name",
+            },
+        ),
+        panel(
+            "stat",
+            "View ready",
+            [
+                ('floorwatch_view_ready{job="floorwatch-api"}', "{{instance}}"),
+            ],
+            x=6,
+            y=16,
+            w=6,
+            h=5,
+            thresholds=[(None, "red"), (1, "green")],
+            instant=True,
+            options={
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "colorMode": "background",
+                "graphMode": "none",
+                "textMode": "value_and_name",
+            },
+        ),
+        panel(
+            "timeseries",
+            "Output records applied by the API view",
+            [
+                ('rate(floorwatch_view_records_total{job="floorwatch-api"}[$__rate_interval])', "{{instance}}"),
+                ('rate(floorwatch_view_bad_records_total{job="floorwatch-api"}[$__rate_interval])', "{{instance}} bad"),
+            ],
+            x=12,
+            y=16,
+            w=12,
+            h=5,
+            unit="ops",
+        ),
+        panel(
+            "timeseries",
+            "/metrics scrape duration",
+            [
+                ('scrape_duration_seconds{job="floorwatch-api"}', "{{instance}}"),
+            ],
+            x=0,
+            y=21,
+            w=24,
+            h=6,
+            unit="s",
+            thresholds=[(None, "green"), (0.25, "orange")],
+        ),
     ],
     time_from="now-1h",
 )

@@ -18,10 +18,14 @@ def _cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     from services.broker import run_broker
 
     host, _, port = settings.kafka.bootstrap.rpartition(":")
-    return run_broker(args.host or host or "127.0.0.1", args.port or int(port or 9092),
-                      settings.kafka.partitions, pick_free=not args.exact_port,
-                      output_partitions=settings.kafka.output_partitions,
-                      replication_factor=settings.kafka.replication_factor)
+    return run_broker(
+        args.host or host or "127.0.0.1",
+        args.port or int(port or 9092),
+        settings.kafka.partitions,
+        pick_free=not args.exact_port,
+        output_partitions=settings.kafka.output_partitions,
+        replication_factor=settings.kafka.replication_factor,
+    )
 
 
 def use_event_loop(name: str) -> None:
@@ -38,8 +42,11 @@ CUSTOMER_HASH_KEY_ENV = "FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY"
 def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.privacy.customer_hash_key:
         # customer ids are stored only as HMAC-SHA-256 under this key: no key, no worker
-        print(f"floorwatch worker: privacy.customer_hash_key is not set: set {CUSTOMER_HASH_KEY_ENV} "
-              "to a long random secret (customer ids are hashed with it)", file=sys.stderr)
+        print(
+            f"floorwatch worker: privacy.customer_hash_key is not set: set {CUSTOMER_HASH_KEY_ENV} "
+            "to a long random secret (customer ids are hashed with it)",
+            file=sys.stderr,
+        )
         return 2
     from services.broker import create_topics, wait_for_topics, worker_topics
     from streams.app import create_app
@@ -55,17 +62,29 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     try:
         print(f"floorwatch worker: data directory {data_dir.path} (pid {os.getpid()})", flush=True)
         settings = settings.model_copy(
-            update={"worker": settings.worker.model_copy(update={"datadir": str(data_dir.path)})})
+            update={"worker": settings.worker.model_copy(update={"datadir": str(data_dir.path)})}
+        )
         use_event_loop(settings.worker.event_loop)
         start_gc_policy(settings.gc)
         kafka = settings.kafka
         if kafka.creates_topics:
-            asyncio.run(create_topics(kafka.bootstrap, kafka.partitions, output_partitions=kafka.output_partitions,
-                                      replication_factor=kafka.replication_factor))
+            asyncio.run(
+                create_topics(
+                    kafka.bootstrap,
+                    kafka.partitions,
+                    output_partitions=kafka.output_partitions,
+                    replication_factor=kafka.replication_factor,
+                )
+            )
         else:
             names = list(worker_topics(kafka.partitions, kafka.output_partitions))
-            asyncio.run(wait_for_topics(kafka.bootstrap, names,
-                                        lambda line: print(f"floorwatch worker: {line}", file=sys.stderr, flush=True)))
+            asyncio.run(
+                wait_for_topics(
+                    kafka.bootstrap,
+                    names,
+                    lambda line: print(f"floorwatch worker: {line}", file=sys.stderr, flush=True),
+                )
+            )
         app = create_app(settings)
         loglevel = {"warning": "warn", "critical": "crit"}.get(args.loglevel, args.loglevel)
         sys.argv = ["floorwatch-worker", "worker", "--without-web", "--loglevel", loglevel]
@@ -82,10 +101,15 @@ def _cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     start_gc_policy(settings.gc)
-    uvicorn.run(create_app(settings), host=args.host or settings.api.host,
-                port=args.port or settings.api.port, log_level=args.loglevel, access_log=False,
-                loop=settings.api.event_loop,
-                ws_per_message_deflate=settings.api.ws_per_message_deflate)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.api.host,
+        port=args.port or settings.api.port,
+        log_level=args.loglevel,
+        access_log=False,
+        loop=settings.api.event_loop,
+        ws_per_message_deflate=settings.api.ws_per_message_deflate,
+    )
     return 0
 
 
@@ -122,8 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_broker)
 
     p = sub.add_parser("worker", help="one Faust worker")
-    p.add_argument("--data-dir", default=None, help="table data directory, created with its parents and locked "
-                   "(default: the first free of data/worker, data/worker-2 ...)")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="table data directory, created with its parents and locked "
+        "(default: the first free of data/worker, data/worker-2 ...)",
+    )
     p.add_argument("--loglevel", default="info")
     p.set_defaults(func=_cmd_worker)
 

@@ -9,8 +9,9 @@ import signal
 from collections.abc import Awaitable, Callable
 
 
-def number(kind: type = float, *, at_least: float | None = None, above: float | None = None,
-           at_most: float | None = None) -> Callable[[str], float]:
+def number(
+    kind: type = float, *, at_least: float | None = None, above: float | None = None, at_most: float | None = None
+) -> Callable[[str], float]:
     """An argparse ``type`` parsing ``kind`` and checking the bounds."""
 
     def parse(text: str) -> float:

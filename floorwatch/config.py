@@ -100,7 +100,7 @@ def _bootstrap_host(entry: str) -> str:
     """The host of ``host:port``, ``[v6]:port``, ``host`` or a bare IPv6 address."""
     entry = entry.strip()
     if entry.startswith("[") and "]" in entry:
-        return entry[1:entry.index("]")]
+        return entry[1 : entry.index("]")]
     return entry.rpartition(":")[0] if entry.count(":") == 1 else entry
 
 
@@ -163,11 +163,11 @@ class IngestConfig(_Strict):
     max_forecast_aht_s: float = Field(86_400, gt=0)
     # schedules and forecasts are published ahead: their times may lie up to this far after now
     max_plan_ahead_days: int = Field(400, ge=1, le=3650)
-    max_agent_queues: int = Field(1_000, ge=1)       # queues one agent.profile lists
+    max_agent_queues: int = Field(1_000, ge=1)  # queues one agent.profile lists
     # one serialised event; the broker refuses records over its message.max.bytes (1 MB default)
     max_record_bytes: int = Field(1_000_000, ge=1024)
-    max_items: int = Field(5_000, ge=1)              # items per POST; 413 beyond
-    max_rejections_listed: int = Field(100, ge=1)    # first N listed, the rest counted by reason
+    max_items: int = Field(5_000, ge=1)  # items per POST; 413 beyond
+    max_rejections_listed: int = Field(100, ge=1)  # first N listed, the rest counted by reason
     # per token: a token bucket of events (429 with Retry-After when empty)
     rate_events_per_s: float = Field(5_000, gt=0)
     rate_burst_events: int = Field(50_000, ge=1)
@@ -226,8 +226,9 @@ class AlertsConfig(_Strict):
     renotify_s: float = Field(900, ge=0)
     # per queue alert kind: {min_duration_s, clear_duration_s, cooldown_s} overriding the defaults
     timing: dict[
-        Literal["queue_waiting", "queue_longest_wait", "queue_service_level", "queue_abandon_rate",
-                "queue_staffing_gap"],
+        Literal[
+            "queue_waiting", "queue_longest_wait", "queue_service_level", "queue_abandon_rate", "queue_staffing_gap"
+        ],
         dict[Literal["min_duration_s", "clear_duration_s", "cooldown_s"], float],
     ] = Field(default_factory=dict)
 

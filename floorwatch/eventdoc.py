@@ -79,8 +79,13 @@ def render() -> str:
 
 
 def _topic_of(name: str) -> tuple[str, str]:
-    key_field = {"contact": "contact_id", "survey": "contact_id", "agent": "agent_id",
-                 "schedule": "agent_id", "forecast": "queue"}[name.split(".")[0]]
+    key_field = {
+        "contact": "contact_id",
+        "survey": "contact_id",
+        "agent": "agent_id",
+        "schedule": "agent_id",
+        "forecast": "queue",
+    }[name.split(".")[0]]
     fields: dict[str, Any] = {"type": name, key_field: "k"}
     probe = EVENT_TYPES[name].model_construct(**fields)
     return route(probe)[0], key_field

@@ -82,12 +82,19 @@ class EventLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> EventLimits:
         i = settings.ingest
-        return cls(retention_days=settings.retention_days, max_future_s=i.max_future_s,
-                   max_text_chars=i.max_text_chars, max_extra_depth=i.max_extra_depth,
-                   max_extra_bytes=i.max_extra_bytes, max_activities=i.max_activities,
-                   max_forecast_intervals=i.max_forecast_intervals,
-                   max_forecast_offered=i.max_forecast_offered, max_forecast_aht_s=i.max_forecast_aht_s,
-                   max_plan_ahead_days=i.max_plan_ahead_days, max_agent_queues=i.max_agent_queues)
+        return cls(
+            retention_days=settings.retention_days,
+            max_future_s=i.max_future_s,
+            max_text_chars=i.max_text_chars,
+            max_extra_depth=i.max_extra_depth,
+            max_extra_bytes=i.max_extra_bytes,
+            max_activities=i.max_activities,
+            max_forecast_intervals=i.max_forecast_intervals,
+            max_forecast_offered=i.max_forecast_offered,
+            max_forecast_aht_s=i.max_forecast_aht_s,
+            max_plan_ahead_days=i.max_plan_ahead_days,
+            max_agent_queues=i.max_agent_queues,
+        )
 
 
 DEFAULT_LIMITS = EventLimits()
@@ -106,13 +113,14 @@ def from_ms(ms: int) -> datetime:
 
 # ---- validation context: the limits and the time windows of one parse ----------------------
 
+
 @dataclass(frozen=True, slots=True)
 class _Window:
-    lo: datetime                  # inclusive
-    hi: datetime                  # inclusive
+    lo: datetime  # inclusive
+    hi: datetime  # inclusive
     lo_ms: int
     hi_ms: int
-    lo_text: str                  # the rule broken below ``lo``: "more than 62 days before now (retention_days)"
+    lo_text: str  # the rule broken below ``lo``: "more than 62 days before now (retention_days)"
     hi_text: str
     # dates (YYYY-MM-DD) strictly between these hold only instants inside the window, whatever
     # their offset (offsets are under a day): the exact comparison is skipped for them
@@ -123,8 +131,8 @@ class _Window:
 @dataclass(frozen=True, slots=True)
 class _Context:
     limits: EventLimits
-    event: _Window                # ``ts``
-    plan: _Window                 # schedule and forecast times
+    event: _Window  # ``ts``
+    plan: _Window  # schedule and forecast times
     plan_days: tuple[date, date]  # schedule and forecast dates (a day of slack for time zones)
 
 
@@ -146,8 +154,16 @@ def _window(lo_ms: int, lo_text: str, hi_ms: int, hi_text: str) -> _Window:
     if hi_ms > _HARD_HI_MS:
         hi_ms, hi_text = _HARD_HI_MS, _FIXED_HI_TEXT
     lo, hi = from_ms(lo_ms), from_ms(hi_ms)
-    return _Window(lo, hi, lo_ms, hi_ms, lo_text, hi_text, (lo.date() + timedelta(days=1)).isoformat(),
-                   (hi.date() - timedelta(days=1)).isoformat())
+    return _Window(
+        lo,
+        hi,
+        lo_ms,
+        hi_ms,
+        lo_text,
+        hi_text,
+        (lo.date() + timedelta(days=1)).isoformat(),
+        (hi.date() - timedelta(days=1)).isoformat(),
+    )
 
 
 _FIXED = _window(_HARD_LO_MS, _FIXED_LO_TEXT, _HARD_HI_MS, _FIXED_HI_TEXT)
@@ -156,11 +172,14 @@ _FIXED_DAYS = (_HARD_LO.date(), (_HARD_HI - timedelta(days=1)).date())
 
 def _rules(limits: EventLimits) -> tuple[int, int, int, str, str, str]:
     """(retention, future, plan-ahead) in ms, capped so no sum overflows, and their texts."""
-    return (min(limits.retention_days, 100_000) * _DAY_MS, int(min(limits.max_future_s, 1e10) * 1000),
-            min(limits.max_plan_ahead_days, 100_000) * _DAY_MS,
-            f"more than {limits.retention_days} days before now (retention_days)",
-            f"more than {_num(limits.max_future_s)} s after now (ingest.max_future_s)",
-            f"more than {limits.max_plan_ahead_days} days after now (ingest.max_plan_ahead_days)")
+    return (
+        min(limits.retention_days, 100_000) * _DAY_MS,
+        int(min(limits.max_future_s, 1e10) * 1000),
+        min(limits.max_plan_ahead_days, 100_000) * _DAY_MS,
+        f"more than {limits.retention_days} days before now (retention_days)",
+        f"more than {_num(limits.max_future_s)} s after now (ingest.max_future_s)",
+        f"more than {limits.max_plan_ahead_days} days after now (ingest.max_plan_ahead_days)",
+    )
 
 
 _RULES: dict[EventLimits, tuple[int, int, int, str, str, str]] = {}
@@ -181,8 +200,10 @@ def _context(limits: EventLimits, now_ms: int | None) -> _Context:
     now = min(max(int(now_ms), _HARD_LO_MS), _HARD_HI_MS)  # a broken clock must not overflow
     event = _window(now - back_ms, back_text, now + future_ms, future_text)
     plan = _window(now - back_ms, back_text, now + ahead_ms, ahead_text)
-    days = (max(plan.lo.date() - timedelta(days=1), _FIXED_DAYS[0]),
-            min(plan.hi.date() + timedelta(days=1), _FIXED_DAYS[1]))
+    days = (
+        max(plan.lo.date() - timedelta(days=1), _FIXED_DAYS[0]),
+        min(plan.hi.date() + timedelta(days=1), _FIXED_DAYS[1]),
+    )
     context = _Context(limits, event, plan, days)
     _LAST[:] = [limits, now_ms, context]
     return context
@@ -191,16 +212,20 @@ def _context(limits: EventLimits, now_ms: int | None) -> _Context:
 _DEFAULT_CONTEXT = _context(DEFAULT_LIMITS, None)
 
 
-def check_event_time(ts_ms: int, *, limits: EventLimits = DEFAULT_LIMITS, now_ms: int | None = None,
-                     field: str = "ts") -> None:
+def check_event_time(
+    ts_ms: int, *, limits: EventLimits = DEFAULT_LIMITS, now_ms: int | None = None, field: str = "ts"
+) -> None:
     """Raise ``EventError`` (reason ``implausible_time``) unless an event time given in epoch
     milliseconds lies in the window ``parse_event`` allows for ``ts`` with the same limits and
     now: for sources that hold a number before they build the event (the queue_log connector)."""
     w = _context(limits, now_ms).event
     if ts_ms < w.lo_ms or ts_ms > w.hi_ms:
         # within datetime's range (years 1..9999) the instant is shown as RFC 3339, else as a number
-        text = (from_ms(ts_ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-                if -62_135_596_800_000 < ts_ms < 253_402_214_400_000 else f"{ts_ms} ms after 1970")
+        text = (
+            from_ms(ts_ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            if -62_135_596_800_000 < ts_ms < 253_402_214_400_000
+            else f"{ts_ms} ms after 1970"
+        )
         rule = w.lo_text if ts_ms < w.lo_ms else w.hi_text
         raise EventError(f"field {field!r}: {text} is {rule}", "implausible_time")
 
@@ -215,28 +240,43 @@ def _ctx(info: ValidationInfo) -> _Context:
 # RFC 3339 date-time with an offset ('T', 't' or a space between date and time, as RFC 3339
 # allows); at most nanoseconds (microseconds are kept).
 _RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _type_name(value: Any) -> str:
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array",
-            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _parse_time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise PydanticCustomError(
-            "time_type", "must be an RFC 3339 string with an offset (e.g. 2026-11-24T09:00:00+08:00), "
-            "got {got}", {"got": _type_name(value)})
+            "time_type",
+            "must be an RFC 3339 string with an offset (e.g. 2026-11-24T09:00:00+08:00), got {got}",
+            {"got": _type_name(value)},
+        )
     if len(value) > 40 or not _RFC3339.fullmatch(value):
         raise PydanticCustomError(
-            "time_format", "must be an RFC 3339 date-time with seconds and an offset "
-            "(e.g. 2026-11-24T09:00:00+08:00 or ...Z), got '{text}'", {"text": value[:40]})
+            "time_format",
+            "must be an RFC 3339 date-time with seconds and an offset "
+            "(e.g. 2026-11-24T09:00:00+08:00 or ...Z), got '{text}'",
+            {"text": value[:40]},
+        )
     if not _MIN_YEAR_TEXT <= value[:4] <= _MAX_YEAR_TEXT:  # before any arithmetic that could overflow
         raise PydanticCustomError(
-            "implausible_time", "{text} is outside the years {lo}..{hi} (fixed bound of every event time)",
-            {"text": value, "lo": MIN_YEAR, "hi": MAX_YEAR})
+            "implausible_time",
+            "{text} is outside the years {lo}..{hi} (fixed bound of every event time)",
+            {"text": value, "lo": MIN_YEAR, "hi": MAX_YEAR},
+        )
     try:
         return datetime.fromisoformat(value.upper() if value[10] == "t" or value[-1] == "z" else value)
     except ValueError as exc:
@@ -267,14 +307,17 @@ def _plan_time(value: Any, _handler: Any, info: ValidationInfo) -> datetime:
 
 def _plan_date(value: Any, _handler: Any, info: ValidationInfo) -> date:
     if not isinstance(value, str):
-        raise PydanticCustomError("date_type", "must be a date string YYYY-MM-DD, got {got}",
-                                  {"got": _type_name(value)})
+        raise PydanticCustomError(
+            "date_type", "must be a date string YYYY-MM-DD, got {got}", {"got": _type_name(value)}
+        )
     if not _DATE.fullmatch(value):
         raise PydanticCustomError("date_format", "must be a date YYYY-MM-DD, got '{text}'", {"text": value[:40]})
     if not _MIN_YEAR_TEXT <= value[:4] <= _MAX_YEAR_TEXT:
         raise PydanticCustomError(
-            "implausible_time", "{text} is outside the years {lo}..{hi} (fixed bound of every event time)",
-            {"text": value, "lo": MIN_YEAR, "hi": MAX_YEAR})
+            "implausible_time",
+            "{text} is outside the years {lo}..{hi} (fixed bound of every event time)",
+            {"text": value, "lo": MIN_YEAR, "hi": MAX_YEAR},
+        )
     try:
         day = date.fromisoformat(value)
     except ValueError as exc:
@@ -291,8 +334,9 @@ def _plan_date(value: Any, _handler: Any, info: ValidationInfo) -> date:
 def _text(value: str, info: ValidationInfo) -> str:
     limit = _ctx(info).limits.max_text_chars
     if len(value) > limit:
-        raise PydanticCustomError("too_large", "{n} characters, more than {limit} (ingest.max_text_chars)",
-                                  {"n": len(value), "limit": limit})
+        raise PydanticCustomError(
+            "too_large", "{n} characters, more than {limit} (ingest.max_text_chars)", {"n": len(value), "limit": limit}
+        )
     return value
 
 
@@ -302,8 +346,11 @@ def _capped(count_field: str, setting: str) -> Any:
     def check(value: Any, info: ValidationInfo) -> Any:
         limit = getattr(_ctx(info).limits, count_field)
         if isinstance(value, list) and len(value) > limit:
-            raise PydanticCustomError("too_large", "{n} items, more than {limit} ({setting})",
-                                      {"n": len(value), "limit": limit, "setting": setting})
+            raise PydanticCustomError(
+                "too_large",
+                "{n} items, more than {limit} ({setting})",
+                {"n": len(value), "limit": limit, "setting": setting},
+            )
         return value
 
     return BeforeValidator(check)
@@ -313,8 +360,11 @@ def _at_most(limit_field: str, setting: str) -> Any:
     def check(value: float, info: ValidationInfo) -> float:
         limit = getattr(_ctx(info).limits, limit_field)
         if value > limit:
-            raise PydanticCustomError("value_too_large", "{value} is more than {limit} ({setting})",
-                                      {"value": _num(value), "limit": _num(limit), "setting": setting})
+            raise PydanticCustomError(
+                "value_too_large",
+                "{value} is more than {limit} ({setting})",
+                {"value": _num(value), "limit": _num(limit), "setting": setting},
+            )
         return value
 
     return AfterValidator(check)
@@ -464,8 +514,7 @@ class ForecastPublished(BaseEvent):
     queue: NonEmpty
     date: PlanDate
     interval_minutes: Annotated[Literal[15, 30, 60], BeforeValidator(_json_int)]
-    intervals: Annotated[list[ForecastInterval],
-                         _capped("max_forecast_intervals", "ingest.max_forecast_intervals")]
+    intervals: Annotated[list[ForecastInterval], _capped("max_forecast_intervals", "ingest.max_forecast_intervals")]
 
 
 ContactEvent = (
@@ -486,9 +535,20 @@ Event = ContactEvent | AgentEvent | SchedulePublished | ForecastPublished
 EVENT_TYPES: dict[str, type[BaseEvent]] = {
     cls.model_fields["type"].annotation.__args__[0]: cls  # type: ignore[union-attr]
     for cls in (
-        ContactOffered, ContactAnswered, ContactAbandoned, ContactOverflowed, ContactHoldStarted,
-        ContactHoldEnded, ContactEnded, ContactWrapupEnded, ContactTransferred, SurveyCompleted,
-        AgentProfile, AgentState, SchedulePublished, ForecastPublished,
+        ContactOffered,
+        ContactAnswered,
+        ContactAbandoned,
+        ContactOverflowed,
+        ContactHoldStarted,
+        ContactHoldEnded,
+        ContactEnded,
+        ContactWrapupEnded,
+        ContactTransferred,
+        SurveyCompleted,
+        AgentProfile,
+        AgentState,
+        SchedulePublished,
+        ForecastPublished,
     )
 }
 
@@ -552,23 +612,32 @@ def _check_extra(extra: dict[str, Any] | None, prefix: str, limits: EventLimits,
         except orjson.JSONEncodeError as exc:  # deeper than orjson's 255 levels, or not JSON at all
             deep = "recursion" in str(exc).lower()
             raise EventError(
-                f"{type_name}: field {name!r}: " + (
-                    f"unknown field nested more than {limits.max_extra_depth} levels deep "
-                    "(ingest.max_extra_depth)" if deep else f"unknown field is not JSON: {exc}"),
-                "too_large" if deep else "invalid_field") from None
+                f"{type_name}: field {name!r}: "
+                + (
+                    f"unknown field nested more than {limits.max_extra_depth} levels deep (ingest.max_extra_depth)"
+                    if deep
+                    else f"unknown field is not JSON: {exc}"
+                ),
+                "too_large" if deep else "invalid_field",
+            ) from None
         total += size
         if total > limits.max_extra_bytes:
             raise EventError(
                 f"{type_name}: field {name!r}: unknown fields take more than {limits.max_extra_bytes} bytes "
-                "as JSON (ingest.max_extra_bytes)", "too_large")
+                "as JSON (ingest.max_extra_bytes)",
+                "too_large",
+            )
         if _depth_over(value, limits.max_extra_depth):
             raise EventError(
                 f"{type_name}: field {name!r}: unknown field nested more than {limits.max_extra_depth} "
-                "levels deep (ingest.max_extra_depth)", "too_large")
+                "levels deep (ingest.max_extra_depth)",
+                "too_large",
+            )
 
 
-def parse_event(raw: bytes | str | dict[str, Any], *, limits: EventLimits = DEFAULT_LIMITS,
-                now_ms: int | None = None) -> BaseEvent:
+def parse_event(
+    raw: bytes | str | dict[str, Any], *, limits: EventLimits = DEFAULT_LIMITS, now_ms: int | None = None
+) -> BaseEvent:
     """Validate one event; raise ``EventError`` naming the first problems.
 
     With ``now_ms``, the event time must lie in [now - retention_days, now + max_future_s],

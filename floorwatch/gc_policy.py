@@ -65,8 +65,9 @@ class GcPolicy:
         return None
 
 
-def start_gc_policy(config: GcConfig, clock: Callable[[], float] = time.monotonic,
-                    stop: threading.Event | None = None) -> threading.Thread | None:
+def start_gc_policy(
+    config: GcConfig, clock: Callable[[], float] = time.monotonic, stop: threading.Event | None = None
+) -> threading.Thread | None:
     """Run the policy on a daemon thread (independent of the process's event loop); ``None``
     when ``freeze_every_s`` is 0 (Python's default behaviour)."""
     policy = GcPolicy(config, clock())
@@ -78,8 +79,11 @@ def start_gc_policy(config: GcConfig, clock: Callable[[], float] = time.monotoni
         while not stopped.wait(max(0.0, policy.due_s() - clock())):
             started = time.perf_counter()
             if policy.step(clock()) == "full":
-                log.info("full garbage collection: %.0f ms, %d unreachable objects reclaimed",
-                         (time.perf_counter() - started) * 1000, policy.last_reclaimed)
+                log.info(
+                    "full garbage collection: %.0f ms, %d unreachable objects reclaimed",
+                    (time.perf_counter() - started) * 1000,
+                    policy.last_reclaimed,
+                )
 
     thread = threading.Thread(target=run, name="floorwatch-gc-policy", daemon=True)
     thread.start()

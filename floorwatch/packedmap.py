@@ -115,8 +115,12 @@ class Run:
     @property
     def nbytes(self) -> int:
         """Memory of the run's buffers (not counting the objects' headers)."""
-        return (len(self.blob) + len(self.dead) + self.hashes.itemsize * len(self.hashes)
-                + self.offsets.itemsize * len(self.offsets))
+        return (
+            len(self.blob)
+            + len(self.dead)
+            + self.hashes.itemsize * len(self.hashes)
+            + self.offsets.itemsize * len(self.offsets)
+        )
 
     def _key_at(self, i: int) -> tuple[int, int, bool]:
         """``(key start, key end, tombstone)`` of entry ``i`` in ``blob``."""
@@ -126,7 +130,7 @@ class Run:
         """Key and value (``None``: a tombstone) of entry ``i``."""
         ks, ke, tomb = self._key_at(i)
         key = self.blob[ks:ke].decode()
-        return key, None if tomb else self.blob[ke:self.offsets[i + 1]]
+        return key, None if tomb else self.blob[ke : self.offsets[i + 1]]
 
     def find(self, key_bytes: bytes, h: int) -> int:
         """Index of the live entry of this key, ``-1`` when there is none."""
@@ -143,7 +147,7 @@ class Run:
 
     def value_at(self, i: int) -> bytes | None:
         ks, ke, tomb = self._key_at(i)
-        return None if tomb else self.blob[ke:self.offsets[i + 1]]
+        return None if tomb else self.blob[ke : self.offsets[i + 1]]
 
     def kill(self, i: int) -> None:
         if not self.dead[i]:
@@ -170,7 +174,7 @@ class RunBuilder:
 
     def add_raw(self, h: int, run: Run, i: int) -> None:
         """Entry ``i`` of ``run`` as it is (header, key and value copied in one slice)."""
-        self.blob += run.blob[run.offsets[i]:run.offsets[i + 1]]
+        self.blob += run.blob[run.offsets[i] : run.offsets[i + 1]]
         self.hashes.append(h)
         self.offsets.append(len(self.blob))
 
@@ -263,7 +267,7 @@ class PackedMap(MutableMapping[str, bytes]):
             if hashes[i] == h:
                 ks, ke, tomb = _key_bounds(log.blob, log.offsets[i])
                 if log.blob[ks:ke] == kb:
-                    return None if tomb else bytes(log.blob[ke:log.offsets[i + 1]])
+                    return None if tomb else bytes(log.blob[ke : log.offsets[i + 1]])
         return MISSING
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -374,7 +378,7 @@ class PackedMap(MutableMapping[str, bytes]):
         runs = list(self.runs)
         for keys in dicts:
             for start in range(0, len(keys), slice_size):
-                yield keys[start:start + slice_size]
+                yield keys[start : start + slice_size]
         for run in runs:
             out: list[str] = []
             for i in range(len(run)):
@@ -396,7 +400,7 @@ class PackedMap(MutableMapping[str, bytes]):
         pairs += [(k, v) for k, v in self.warm.items() if v is not None and k not in self.hot]
         runs = list(self.runs)  # now, with the dicts: a spill meanwhile must not show an entry twice
         for start in range(0, len(pairs), slice_size):
-            yield pairs[start:start + slice_size]
+            yield pairs[start : start + slice_size]
         for run in runs:
             out: list[tuple[str, bytes]] = []
             for i in range(len(run)):
@@ -459,12 +463,13 @@ class PackedMap(MutableMapping[str, bytes]):
                 continue
             else:
                 taken.append(kb)
-            builder.blob += blob[offsets[i]:offsets[i + 1]]
+            builder.blob += blob[offsets[i] : offsets[i + 1]]
             builder.hashes.append(h)
             builder.offsets.append(len(builder.blob))
         self.runs.insert(0, builder.build())
         self.stats.spills += 1
         self._log = RunBuilder(0)
+
     def finish_load(self) -> Generator[None, None, None]:
         """Everything into one run, newest versions only (sliced: a step per ``MERGE_SLICE``)."""
         if not self.loading:
@@ -550,11 +555,12 @@ class PackedMap(MutableMapping[str, bytes]):
                 if i >= 0:
                     merged.kill(i)
             first = next((n for n, run in enumerate(self.runs) if run is group[0]), None)
-            if first is None or any(a is not b for a, b in zip(self.runs[first:first + len(group)], group,
-                                                               strict=False)):
+            if first is None or any(
+                a is not b for a, b in zip(self.runs[first : first + len(group)], group, strict=False)
+            ):
                 raise RuntimeError("runs changed under a merge")
             dropped = sum(len(r) for r in group) - len(merged)
-            self.runs[first:first + len(group)] = [merged]
+            self.runs[first : first + len(group)] = [merged]
             self._found = None
             self.stats.merges += 1
             self.stats.entries_merged += len(merged)

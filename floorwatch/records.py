@@ -98,12 +98,24 @@ def agent_day_key(kind: str, agent_id: str, day: str, partition: int) -> str:
     return f"{kind}|{agent_id}|{day}|{partition}"
 
 
-def worker_heartbeat(worker_id: str, at_ms: int, started_ms: int, partitions: dict[str, Iterable[int]],
-                     *, rebalancing: bool, recovering: bool) -> dict[str, Any]:
+def worker_heartbeat(
+    worker_id: str,
+    at_ms: int,
+    started_ms: int,
+    partitions: dict[str, Iterable[int]],
+    *,
+    rebalancing: bool,
+    recovering: bool,
+) -> dict[str, Any]:
     """The ``fw.worker-status`` value of one heartbeat (owned partitions sorted)."""
-    return {"worker_id": worker_id, "at_ms": at_ms, "started_ms": started_ms,
-            "partitions": {t: sorted(ps) for t, ps in sorted(partitions.items())},
-            "rebalancing": rebalancing, "recovering": recovering}
+    return {
+        "worker_id": worker_id,
+        "at_ms": at_ms,
+        "started_ms": started_ms,
+        "partitions": {t: sorted(ps) for t, ps in sorted(partitions.items())},
+        "rebalancing": rebalancing,
+        "recovering": recovering,
+    }
 
 
 def dumps(value: Any) -> bytes:

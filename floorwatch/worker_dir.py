@@ -34,8 +34,10 @@ class DataDirBusy(DataDirError):
         self.path = path
         self.holder_pid = holder_pid
         holder = f"pid {holder_pid}" if holder_pid is not None else "pid unknown"
-        super().__init__(f"data directory {path} is in use by another worker ({holder}, lock "
-                         f"{path / LOCK_FILE}): give each worker its own --data-dir")
+        super().__init__(
+            f"data directory {path} is in use by another worker ({holder}, lock "
+            f"{path / LOCK_FILE}): give each worker its own --data-dir"
+        )
 
 
 @dataclass
@@ -102,8 +104,7 @@ def try_lock(path: str | os.PathLike[str]) -> DataDirLock | None:
     return DataDirLock(directory, fd)
 
 
-def lock_data_dir(path: str | os.PathLike[str], explicit: bool,
-                  max_default: int = MAX_DEFAULT_DATADIRS) -> DataDirLock:
+def lock_data_dir(path: str | os.PathLike[str], explicit: bool, max_default: int = MAX_DEFAULT_DATADIRS) -> DataDirLock:
     """The worker's locked data directory.
 
     ``explicit`` (``--data-dir`` or ``worker.datadir`` given): exactly ``path``, else DataDirBusy
@@ -120,5 +121,7 @@ def lock_data_dir(path: str | os.PathLike[str], explicit: bool,
         held = try_lock(candidate)
         if held is not None:
             return held
-    raise DataDirError(f"all {len(candidates)} default data directories ({candidates[0].absolute()}, "
-                       f"{candidates[0].name}-2 ...) are in use by other workers: give this one --data-dir")
+    raise DataDirError(
+        f"all {len(candidates)} default data directories ({candidates[0].absolute()}, "
+        f"{candidates[0].name}-2 ...) are in use by other workers: give this one --data-dir"
+    )

@@ -98,8 +98,9 @@ def worker_topics(partitions: int, output_partitions: int = 1) -> dict[str, tupl
     return wanted
 
 
-async def create_topics(bootstrap: str, partitions: int, timeout_s: float = 30, output_partitions: int = 1,
-                        replication_factor: int = 1) -> None:
+async def create_topics(
+    bootstrap: str, partitions: int, timeout_s: float = 30, output_partitions: int = 1, replication_factor: int = 1
+) -> None:
     """Create every topic of ``worker_topics`` that is missing, with ``replication_factor``
     replicas (idempotent: existing topics are left as they are)."""
     deadline = time.monotonic() + timeout_s
@@ -136,11 +137,16 @@ async def missing_topics(bootstrap: str, names: Iterable[str]) -> list[str]:
     return [name for name in names if name not in existing]
 
 
-async def wait_for_topics(bootstrap: str, names: Sequence[str], report: Callable[[str], None],
-                          poll_s: float = 1.0, report_every_s: float = 5.0,
-                          missing: Callable[[str, Sequence[str]], Awaitable[list[str]]] | None = None,
-                          clock: Callable[[], float] = time.monotonic,
-                          sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> int:
+async def wait_for_topics(
+    bootstrap: str,
+    names: Sequence[str],
+    report: Callable[[str], None],
+    poll_s: float = 1.0,
+    report_every_s: float = 5.0,
+    missing: Callable[[str, Sequence[str]], Awaitable[list[str]]] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> int:
     """Wait until every topic of ``names`` exists, creating none; ``report`` a line naming the
     missing ones (or the unreachable broker) at the start and then every ``report_every_s``.
     Returns the number of lines reported."""
@@ -158,15 +164,23 @@ async def wait_for_topics(bootstrap: str, names: Sequence[str], report: Callable
             return reported
         now = clock()
         if last_report is None or now - last_report >= report_every_s:
-            report(f"waiting for topics, creating none (kafka.create_topics is off; "
-                   f"deploy/kafka/create-topics.sh creates them): {what}")
+            report(
+                f"waiting for topics, creating none (kafka.create_topics is off; "
+                f"deploy/kafka/create-topics.sh creates them): {what}"
+            )
             reported += 1
             last_report = now
         await sleep(poll_s)
 
 
-def run_broker(host: str, port: int, partitions: int, pick_free: bool = True, output_partitions: int = 1,
-               replication_factor: int = 1) -> int:
+def run_broker(
+    host: str,
+    port: int,
+    partitions: int,
+    pick_free: bool = True,
+    output_partitions: int = 1,
+    replication_factor: int = 1,
+) -> int:
     """``floorwatch broker``: run until SIGINT/SIGTERM; print the bootstrap address."""
     if not port_is_free(host, port):
         if not pick_free:
@@ -175,8 +189,9 @@ def run_broker(host: str, port: int, partitions: int, pick_free: bool = True, ou
         port = free_port(host)
     proc = start_tansu(host, port)
     bootstrap = f"{host}:{port}"
-    asyncio.run(create_topics(bootstrap, partitions, output_partitions=output_partitions,
-                              replication_factor=replication_factor))
+    asyncio.run(
+        create_topics(bootstrap, partitions, output_partitions=output_partitions, replication_factor=replication_factor)
+    )
     print(f"broker ready on {bootstrap} (Tansu pid {proc.pid}, in-memory storage)", flush=True)
     stop = {"flag": False}
 

@@ -38,32 +38,52 @@ class UsageError(ValueError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``floorwatch erlang``. Values are checked by ``main`` (one-line errors)."""
-    parser.description = ("Staffing calculator: agents needed for a service-level target "
-                          "(Erlang C; Erlang A with --patience). See docs/staffing.md.")
+    parser.description = (
+        "Staffing calculator: agents needed for a service-level target "
+        "(Erlang C; Erlang A with --patience). See docs/staffing.md."
+    )
     add = parser.add_argument
     add("--offered", metavar="N", help="contacts offered in the interval (forecast volume), >= 0")
-    add("--interval-minutes", metavar="MIN",
-        help="interval length in minutes (default: interval_minutes of the config, 30)")
+    add(
+        "--interval-minutes",
+        metavar="MIN",
+        help="interval length in minutes (default: interval_minutes of the config, 30)",
+    )
     add("--aht", metavar="S", help="average handle time in seconds (talk + hold + wrap-up), > 0")
-    add("--threshold", metavar="S",
-        help="service-level threshold T in seconds (default: sl_threshold_s of the config, 20)")
-    add("--target-sl", metavar="R",
-        help="service-level target, ratio in (0, 1) or percent like 80%% (default: sl_target, 0.8)")
-    add("--queue", metavar="ID",
-        help="take --threshold and --target-sl defaults from this configured queue")
+    add(
+        "--threshold",
+        metavar="S",
+        help="service-level threshold T in seconds (default: sl_threshold_s of the config, 20)",
+    )
+    add(
+        "--target-sl",
+        metavar="R",
+        help="service-level target, ratio in (0, 1) or percent like 80%% (default: sl_target, 0.8)",
+    )
+    add("--queue", metavar="ID", help="take --threshold and --target-sl defaults from this configured queue")
     add("--max-occupancy", metavar="R", help="cap on planned occupancy A/N, in (0, 1]")
-    add("--shrinkage", metavar="R",
-        help="share of paid time off the phones, in [0, 1): scheduled = ceil(N / (1 - shrinkage))")
-    add("--patience", metavar="S",
-        help="mean customer patience in seconds: use Erlang A (abandonment) instead of Erlang C")
+    add(
+        "--shrinkage",
+        metavar="R",
+        help="share of paid time off the phones, in [0, 1): scheduled = ceil(N / (1 - shrinkage))",
+    )
+    add(
+        "--patience",
+        metavar="S",
+        help="mean customer patience in seconds: use Erlang A (abandonment) instead of Erlang C",
+    )
     add("--max-abandon", metavar="R", help="with --patience: cap on the abandon rate, in (0, 1)")
-    add("--max-agents", metavar="N",
+    add(
+        "--max-agents",
+        metavar="N",
         help="answer 'over cap' when more agents than this are needed "
-             "(default: staffing.max_agents_per_queue of the config, 10000)")
+        "(default: staffing.max_agents_per_queue of the config, 10000)",
+    )
     add("--json", action="store_true", help="print JSON for machines")
 
 
 # --------------------------------------------------------------------------- parsing
+
 
 def _number(flag: str, text: str | None, *, percent: bool = False) -> float | None:
     if text is None:
@@ -143,31 +163,50 @@ def plan_from_args(settings: Any, args: argparse.Namespace) -> tuple[StaffingPla
     _check("--interval-minutes", interval, interval > 0, "> 0 minutes")
     _check("--threshold", threshold, threshold >= 0, ">= 0 seconds")
     _check("--target-sl", target, 0 < target < 1, "a ratio in (0, 1), e.g. 0.8 or 80%")
-    _check("--max-occupancy", max_occ, max_occ is not None and 0 < max_occ <= 1,
-           "a ratio in (0, 1], e.g. 0.85 or 85%")
+    _check("--max-occupancy", max_occ, max_occ is not None and 0 < max_occ <= 1, "a ratio in (0, 1], e.g. 0.85 or 85%")
     _check("--shrinkage", shrinkage, 0 <= shrinkage < 1, "a ratio in [0, 1), e.g. 0.3 or 30%")
     _check("--patience", patience, patience is not None and patience > 0, "> 0 seconds")
-    _check("--max-abandon", max_abandon, max_abandon is not None and 0 < max_abandon < 1,
-           "a ratio in (0, 1), e.g. 0.05 or 5%")
+    _check(
+        "--max-abandon",
+        max_abandon,
+        max_abandon is not None and 0 < max_abandon < 1,
+        "a ratio in (0, 1), e.g. 0.05 or 5%",
+    )
     if max_abandon is not None and patience is None:
         raise UsageError("--max-abandon needs --patience (Erlang C has no abandonment)")
 
     inputs = {
-        "offered": offered, "interval_minutes": interval, "aht_s": aht, "threshold_s": threshold,
-        "target_sl": target, "max_occupancy": max_occ, "shrinkage": shrinkage,
-        "patience_s": patience, "max_abandon_rate": max_abandon, "max_agents": max_agents,
+        "offered": offered,
+        "interval_minutes": interval,
+        "aht_s": aht,
+        "threshold_s": threshold,
+        "target_sl": target,
+        "max_occupancy": max_occ,
+        "shrinkage": shrinkage,
+        "patience_s": patience,
+        "max_abandon_rate": max_abandon,
+        "max_agents": max_agents,
     }
     try:
-        plan = staffing_plan(offered=offered, interval_s=interval * 60.0, aht_s=aht,
-                             threshold_s=threshold, target_sl=target, max_occupancy=max_occ,
-                             shrinkage=shrinkage, patience_s=patience, max_abandon_rate=max_abandon,
-                             max_agents=max_agents)
+        plan = staffing_plan(
+            offered=offered,
+            interval_s=interval * 60.0,
+            aht_s=aht,
+            threshold_s=threshold,
+            target_sl=target,
+            max_occupancy=max_occ,
+            shrinkage=shrinkage,
+            patience_s=patience,
+            max_abandon_rate=max_abandon,
+            max_agents=max_agents,
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return plan, inputs
 
 
 # --------------------------------------------------------------------------- output
+
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
@@ -191,16 +230,21 @@ def format_text(plan: StaffingPlan, inputs: dict[str, Any]) -> str:
     if inputs["max_abandon_rate"] is not None:
         target.append(f"max abandon {_pct(inputs['max_abandon_rate'])}")
     lines.append("; ".join(target))
-    why = {"service_level": "service-level target", "max_occupancy": "occupancy cap",
-           "max_abandon": "abandon-rate cap", "no_traffic": "no traffic"}[plan.binding]
+    why = {
+        "service_level": "service-level target",
+        "max_occupancy": "occupancy cap",
+        "max_abandon": "abandon-rate cap",
+        "no_traffic": "no traffic",
+    }[plan.binding]
     if isinstance(plan.required_agents, OverCap):
-        lines.append(f"required agents: over cap: more than {plan.required_agents.max_agents:,} "
-                     f"on the phones ({why}; the cap is --max-agents)")
+        lines.append(
+            f"required agents: over cap: more than {plan.required_agents.max_agents:,} "
+            f"on the phones ({why}; the cap is --max-agents)"
+        )
         return "\n".join(lines)
     lines.append(f"required agents: {plan.required_agents} on the phones ({why})")
     if inputs["shrinkage"]:
-        lines.append(f"scheduled agents: {plan.scheduled_agents} "
-                     f"(with {_pct(inputs['shrinkage'])} shrinkage)")
+        lines.append(f"scheduled agents: {plan.scheduled_agents} (with {_pct(inputs['shrinkage'])} shrinkage)")
     lines.append("")
     erlang_a = plan.model == "erlang_a"
     head = f"  {'agents':>6}  {'service level':>13}  {'ASA (s)':>8}  {'occupancy':>9}  {'P(wait)':>7}"
@@ -209,8 +253,10 @@ def format_text(plan: StaffingPlan, inputs: dict[str, Any]) -> str:
     lines.append(head)
     for row in plan.rows:
         mark = ">" if row.agents == plan.required_agents else " "
-        line = (f"{mark} {row.agents:>6}  {_pct(row.service_level):>13}  {_secs(row.asa_s):>8}  "
-                f"{_pct(row.occupancy):>9}  {_pct(row.p_wait):>7}")
+        line = (
+            f"{mark} {row.agents:>6}  {_pct(row.service_level):>13}  {_secs(row.asa_s):>8}  "
+            f"{_pct(row.occupancy):>9}  {_pct(row.p_wait):>7}"
+        )
         if erlang_a:
             line += f"  {_pct(row.abandon_rate):>7}"
         lines.append(line)
@@ -245,6 +291,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     settings = None
     try:
         from floorwatch.config import ConfigError, load_settings
+
         try:
             settings = load_settings()
         except ConfigError as exc:

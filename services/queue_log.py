@@ -68,7 +68,7 @@ STATE_VERSION = 1
 READ_CHUNK = 1 << 20
 MAX_BATCH_LINES = 5000
 RAW_MAX = 4096
-ERROR_MAX = 1000              # characters of an exception's text kept in a dead letter
+ERROR_MAX = 1000  # characters of an exception's text kept in a dead letter
 KAFKA_CONNECT_TIMEOUT_S = 30.0
 DEFAULT_STATE_DIR = Path("data") / "queue-log"
 ROTATE_GRACE_S = 5.0
@@ -78,27 +78,47 @@ COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip")
 # ---- options ------------------------------------------------------------------------------------
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``floorwatch replay-queue-log`` options."""
     add = parser.add_argument
     add("file", metavar="FILE", help="the queue_log file, e.g. /var/log/asterisk/queue_log")
     add("--follow", action="store_true", help="keep reading lines appended to FILE (survives log rotation)")
-    add("--speed", type=POSITIVE, default=None,
-        help="pace by the line timestamps: 1 real time, 60 a minute per second (default: as fast as possible)")
-    add("--state", default=None, metavar="FILE",
+    add(
+        "--speed",
+        type=POSITIVE,
+        default=None,
+        help="pace by the line timestamps: 1 real time, 60 a minute per second (default: as fast as possible)",
+    )
+    add(
+        "--state",
+        default=None,
+        metavar="FILE",
         help="position/state file (default with --follow: data/queue-log/<name>-<hash>.state.json; "
-        "without --follow: none, the whole file is replayed)")
+        "without --follow: none, the whole file is replayed)",
+    )
     add("--out", default=None, metavar="FILE", help='NDJSON events to FILE ("-" = stdout) instead of Kafka')
-    add("--dead-letters", default=None, metavar="FILE",
-        help="with --out: NDJSON dead letters to FILE (with Kafka they go to fw.dead-letters)")
+    add(
+        "--dead-letters",
+        default=None,
+        metavar="FILE",
+        help="with --out: NDJSON dead letters to FILE (with Kafka they go to fw.dead-letters)",
+    )
     add("--kafka", default=None, metavar="BOOTSTRAP", help="bootstrap servers (default: kafka.bootstrap)")
     add("--team", default=DEFAULT_TEAM, help=f"team of the agents in agent.profile (default: {DEFAULT_TEAM})")
-    add("--agent-map", default=None, metavar="FILE",
-        help="YAML/JSON: agent column (interface or member name) -> agent_id or {agent_id, name, team}")
-    add("--max-backwards", type=NON_NEGATIVE_INT, default=1, metavar="S",
+    add(
+        "--agent-map",
+        default=None,
+        metavar="FILE",
+        help="YAML/JSON: agent column (interface or member name) -> agent_id or {agent_id, name, team}",
+    )
+    add(
+        "--max-backwards",
+        type=NON_NEGATIVE_INT,
+        default=1,
+        metavar="S",
         help="a line may be this many seconds older than the newest line so far (default 1); "
-        "older lines are dead letters (out_of_order)")
+        "older lines are dead letters (out_of_order)",
+    )
     add("--poll", type=POSITIVE, default=0.2, metavar="S", help="--follow: seconds between file checks")
 
 
@@ -149,15 +169,22 @@ def resolve(settings: Settings, args: argparse.Namespace) -> Options:
         state_path = None if state is None else Path(state)
     agent_map_path = arg("agent_map")
     return Options(
-        file=file, follow=follow, speed=arg("speed"), state=state_path, out=arg("out"),
-        dead_letters=arg("dead_letters"), bootstrap=arg("kafka", settings.kafka.bootstrap),
+        file=file,
+        follow=follow,
+        speed=arg("speed"),
+        state=state_path,
+        out=arg("out"),
+        dead_letters=arg("dead_letters"),
+        bootstrap=arg("kafka", settings.kafka.bootstrap),
         team=arg("team", DEFAULT_TEAM),
         agent_map=load_agent_map(agent_map_path) if agent_map_path else {},
-        max_backwards=int(arg("max_backwards", 1)), poll=float(arg("poll", 0.2)),
+        max_backwards=int(arg("max_backwards", 1)),
+        poll=float(arg("poll", 0.2)),
     )
 
 
 # ---- reading: cursor, rotation ------------------------------------------------------------------
+
 
 @dataclass
 class Cursor:
@@ -168,9 +195,9 @@ class Cursor:
     ino: int = 0
     offset: int = 0
     line_no: int = 0
-    last_hash: str = ""           # sha1 of the last line read (with its "\n")
+    last_hash: str = ""  # sha1 of the last line read (with its "\n")
     last_len: int = 0
-    seq_epoch: int = -1           # numbering of the lines of one epoch second (event ids)
+    seq_epoch: int = -1  # numbering of the lines of one epoch second (event ids)
     seq_n: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -185,11 +212,11 @@ class Cursor:
 
 @dataclass
 class RawLine:
-    data: bytes                   # without the "\n"
+    data: bytes  # without the "\n"
     file: str
     line_no: int
-    complete: bool                # False: a partial last line of a file that will not grow
-    seq: int = 0                  # index among the consecutive lines of the same epoch second
+    complete: bool  # False: a partial last line of a file that will not grow
+    seq: int = 0  # index among the consecutive lines of the same epoch second
     before: dict[str, Any] | None = None  # the cursor fields just before this line
 
 
@@ -204,15 +231,21 @@ def _hash_at(fh: IO[bytes], offset: int, length: int) -> str | None:
 class Follower:
     """Reads complete lines of a file, following renames and copy-truncates."""
 
-    def __init__(self, path: Path, cursor: Cursor, follow: bool, keep_partial: bool = False,
-                 rotate_grace_s: float = ROTATE_GRACE_S) -> None:
+    def __init__(
+        self,
+        path: Path,
+        cursor: Cursor,
+        follow: bool,
+        keep_partial: bool = False,
+        rotate_grace_s: float = ROTATE_GRACE_S,
+    ) -> None:
         self.path = path
         self.cursor = cursor
         self.follow = follow
-        self.keep_partial = keep_partial      # replay with a state file: leave a partial last line
+        self.keep_partial = keep_partial  # replay with a state file: leave a partial last line
         self.rotate_grace_s = rotate_grace_s
         self.fh: IO[bytes] | None = None
-        self.draining: str | None = None      # reading an old (rotated) file; then the path from 0
+        self.draining: str | None = None  # reading an old (rotated) file; then the path from 0
         self.finished = False
         self.last_growth = time.monotonic()
         self.notes: Counter[str] = Counter()
@@ -243,10 +276,17 @@ class Follower:
             return None
         by_inode = [e for e in entries if e.inode() == c.ino and e.path != str(self.path)]
         siblings = sorted(
-            (e for e in entries
-             if e.name.startswith(self.path.name) and e.name != self.path.name
-             and not e.name.endswith(COMPRESSED) and e.inode() not in (exclude_ino, c.ino)),
-            key=lambda e: e.stat().st_mtime, reverse=True)
+            (
+                e
+                for e in entries
+                if e.name.startswith(self.path.name)
+                and e.name != self.path.name
+                and not e.name.endswith(COMPRESSED)
+                and e.inode() not in (exclude_ino, c.ino)
+            ),
+            key=lambda e: e.stat().st_mtime,
+            reverse=True,
+        )
         for entry in by_inode:
             with contextlib.suppress(OSError), open(entry.path, "rb") as fh:
                 if c.offset == 0 or _hash_at(fh, c.offset, c.last_len) == c.last_hash:
@@ -283,7 +323,8 @@ class Follower:
         if st is not None and (st.st_dev, st.st_ino) == (c.dev, c.ino):
             fh = open(self.path, "rb")  # noqa: SIM115
             if os.fstat(fh.fileno()).st_size >= c.offset and (
-                    c.offset == 0 or _hash_at(fh, c.offset, c.last_len) == c.last_hash):
+                c.offset == 0 or _hash_at(fh, c.offset, c.last_len) == c.last_hash
+            ):
                 self.fh = fh
                 c.path = str(self.path)
                 return
@@ -299,8 +340,13 @@ class Follower:
             return
         if c.offset:
             self.notes["position_lost"] += 1
-            log.warning("queue_log: the file read before (inode %d, byte %d) is gone; lines after it "
-                        "may be lost; starting %s from its beginning", c.ino, c.offset, self.path)
+            log.warning(
+                "queue_log: the file read before (inode %d, byte %d) is gone; lines after it "
+                "may be lost; starting %s from its beginning",
+                c.ino,
+                c.offset,
+                self.path,
+            )
         if not self._open_current() and not self.follow:
             raise FileNotFoundError(str(self.path))
 
@@ -361,8 +407,11 @@ class Follower:
                 self._switch_to_previous(previous)
             else:
                 self.notes["position_lost"] += 1
-                log.warning("queue_log: %s was truncated and no copy next to it holds our position; "
-                            "reading it from the beginning", self.path)
+                log.warning(
+                    "queue_log: %s was truncated and no copy next to it holds our position; "
+                    "reading it from the beginning",
+                    self.path,
+                )
                 self._open_current()
             return self._read_lines(max_lines) if self.fh is not None else []
         return []
@@ -386,7 +435,7 @@ class Follower:
                 nl = chunk.find(b"\n", pos, end + 1)
                 if nl < 0:
                     nl = end
-                out.append(self._advance(chunk[pos:nl + 1], True))
+                out.append(self._advance(chunk[pos : nl + 1], True))
                 pos = nl + 1
         return out
 
@@ -406,8 +455,14 @@ class Follower:
     def _advance(self, raw: bytes, complete: bool) -> RawLine:
         """Move the cursor over one line; the line remembers the cursor before it."""
         c = self.cursor
-        before = {"offset": c.offset, "line_no": c.line_no, "last_hash": c.last_hash, "last_len": c.last_len,
-                  "seq_epoch": c.seq_epoch, "seq_n": c.seq_n}
+        before = {
+            "offset": c.offset,
+            "line_no": c.line_no,
+            "last_hash": c.last_hash,
+            "last_len": c.last_len,
+            "seq_epoch": c.seq_epoch,
+            "seq_n": c.seq_n,
+        }
         c.line_no += 1
         c.offset += len(raw)
         c.last_hash = hashlib.sha1(raw).hexdigest()
@@ -422,6 +477,7 @@ class Follower:
 
 
 # ---- sinks --------------------------------------------------------------------------------------
+
 
 class FileSink:
     def __init__(self, target: str, dead_target: str | None, out_size: int | None) -> None:
@@ -471,8 +527,13 @@ class KafkaSink:
 
     @classmethod
     async def connect(cls, bootstrap: str, linger_ms: int) -> KafkaSink:
-        producer = await start_producer(bootstrap, timeout_s=KAFKA_CONNECT_TIMEOUT_S, client_id="floorwatch-queue-log",
-                                        linger_ms=linger_ms, acks="all")
+        producer = await start_producer(
+            bootstrap,
+            timeout_s=KAFKA_CONNECT_TIMEOUT_S,
+            client_id="floorwatch-queue-log",
+            linger_ms=linger_ms,
+            acks="all",
+        )
         return cls(producer)
 
     async def send(self, event: dict[str, Any], parsed: BaseEvent) -> None:  # noqa: ARG002 - the sinks' signature
@@ -496,6 +557,7 @@ class KafkaSink:
 
 
 # ---- state --------------------------------------------------------------------------------------
+
 
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -524,6 +586,7 @@ def load_state(path: Path | None) -> dict[str, Any] | None:
 
 # ---- the run ------------------------------------------------------------------------------------
 
+
 @dataclass
 class Totals:
     lines: int = 0
@@ -539,14 +602,21 @@ def wall_clock_ms() -> int:
 
 
 class Replayer:
-    def __init__(self, settings: Settings, options: Options, sink: Any, state: dict[str, Any] | None,
-                 clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: Options,
+        sink: Any,
+        state: dict[str, Any] | None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
         self.options = options
         self.sink = sink
         self.limits = EventLimits.from_settings(settings)
         self.clock_ms = clock_ms
-        self.mapper = Mapper(settings.tz, team=options.team, agent_map=options.agent_map,
-                             max_backwards_s=options.max_backwards)
+        self.mapper = Mapper(
+            settings.tz, team=options.team, agent_map=options.agent_map, max_backwards_s=options.max_backwards
+        )
         cursor = Cursor()
         self.totals = Totals()
         if state is not None:
@@ -554,15 +624,22 @@ class Replayer:
             self.mapper.load_json(state.get("mapper", {}))
             t = state.get("totals", {})
             self.totals = Totals(t.get("lines", 0), t.get("events", 0), Counter(t.get("dead_letters", {})))
-        self.follower = Follower(options.file, cursor, options.follow,
-                                 keep_partial=not options.follow and options.state is not None)
+        self.follower = Follower(
+            options.file, cursor, options.follow, keep_partial=not options.follow and options.state is not None
+        )
         self.pace0: tuple[float, int] | None = None
 
     def state(self, before: dict[str, Any] | None = None) -> dict[str, Any]:
         cursor = {**self.follower.cursor.as_dict(), **(before or {})}
-        return {"version": STATE_VERSION, "file": str(self.options.file), "cursor": cursor,
-                "out_size": self.sink.position(), "mapper": self.mapper.to_json(),
-                "totals": self.totals.as_dict(), "saved_at_ms": int(time.time() * 1000)}
+        return {
+            "version": STATE_VERSION,
+            "file": str(self.options.file),
+            "cursor": cursor,
+            "out_size": self.sink.position(),
+            "mapper": self.mapper.to_json(),
+            "totals": self.totals.as_dict(),
+            "saved_at_ms": int(time.time() * 1000),
+        }
 
     async def save(self, before: dict[str, Any] | None = None) -> None:
         """Flush the sink, then record the position (``before``: mid-batch, just before that line)."""
@@ -574,10 +651,17 @@ class Replayer:
         self.totals.dead[reason] += 1
         if self.totals.dead.total() <= 20:
             log.warning("queue_log %s:%d: %s (%s)", file, line_no, error, reason)
-        await self.sink.dead_letter({
-            "reason": reason, "error": error, "topic": "queue_log", "file": file, "line": line_no,
-            "raw": raw[:RAW_MAX].decode("utf-8", "replace"), "at_ms": int(time.time() * 1000),
-        })
+        await self.sink.dead_letter(
+            {
+                "reason": reason,
+                "error": error,
+                "topic": "queue_log",
+                "file": file,
+                "line": line_no,
+                "raw": raw[:RAW_MAX].decode("utf-8", "replace"),
+                "at_ms": int(time.time() * 1000),
+            }
+        )
 
     async def _pace(self, epoch: int, line: RawLine, stop: asyncio.Event) -> bool:
         """Wait until the line is due; False when stopped meanwhile (the line is not sent)."""
@@ -603,8 +687,13 @@ class Replayer:
             text = line.data.decode("latin-1")  # caller-id names in a legacy charset: keep the line
         if not line.complete:
             self.totals.lines += 1
-            await self.dead(line.data, line.file, line.line_no, "truncated",
-                            "partial last line (no newline) of a file that will not grow")
+            await self.dead(
+                line.data,
+                line.file,
+                line.line_no,
+                "truncated",
+                "partial last line (no newline) of a file that will not grow",
+            )
             return True
         now_ms = self.clock_ms()
         try:
@@ -678,8 +767,9 @@ def summary(rep: Replayer) -> str:
     return "floorwatch replay-queue-log: " + " ".join(parts)
 
 
-async def run(settings: Settings, options: Options, stop: asyncio.Event | None = None,
-              clock_ms: Callable[[], int] = wall_clock_ms) -> int:
+async def run(
+    settings: Settings, options: Options, stop: asyncio.Event | None = None, clock_ms: Callable[[], int] = wall_clock_ms
+) -> int:
     stop = stop or asyncio.Event()
     try:
         state = load_state(options.state)
@@ -690,14 +780,12 @@ async def run(settings: Settings, options: Options, stop: asyncio.Event | None =
         print(f"floorwatch replay-queue-log: no such file: {options.file}", file=sys.stderr)
         return 2
     if options.out is not None:
-        sink: Any = FileSink(options.out, options.dead_letters,
-                             None if state is None else state.get("out_size"))
+        sink: Any = FileSink(options.out, options.dead_letters, None if state is None else state.get("out_size"))
     else:
         try:
             sink = await KafkaSink.connect(options.bootstrap, settings.kafka.producer_linger_ms)
         except Exception as exc:  # noqa: BLE001 - reported, not raised
-            print(f"floorwatch replay-queue-log: cannot reach Kafka at {options.bootstrap}: {exc}",
-                  file=sys.stderr)
+            print(f"floorwatch replay-queue-log: cannot reach Kafka at {options.bootstrap}: {exc}", file=sys.stderr)
             return 1
     rep = Replayer(settings, options, sink, state, clock_ms)
     code = 0

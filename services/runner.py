@@ -47,7 +47,7 @@ from services.broker import free_port, port_is_free, wait_for_port
 
 STOP_GRACE_S = 10
 POLL_INTERVAL_S = 0.3  # how often the supervisor looks at its children
-TAIL_LINES = 15        # of a dead child's log, printed with its restart line
+TAIL_LINES = 15  # of a dead child's log, printed with its restart line
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,11 @@ class RestartPolicy:
 @dataclass(frozen=True)
 class RestartDecision:
     name: str
-    run_s: float                # how long the child ran before it exited
-    delay_s: float              # wait before it starts again
-    restart_number: int         # restarts of this child in this session, 1 = the first
-    quick_exits_in_a_row: int   # exits after less than healthy_run_s, in a row, this one included
-    crash_loop: bool            # quick_exits_in_a_row has reached the policy's crash_loop_exits
+    run_s: float  # how long the child ran before it exited
+    delay_s: float  # wait before it starts again
+    restart_number: int  # restarts of this child in this session, 1 = the first
+    quick_exits_in_a_row: int  # exits after less than healthy_run_s, in a row, this one included
+    crash_loop: bool  # quick_exits_in_a_row has reached the policy's crash_loop_exits
 
 
 @dataclass
@@ -125,14 +125,21 @@ class Supervision:
         delay_s = self.policy.delay_s(times.quick_exits_in_a_row)
         times.started_at_s = None
         times.restart_due_at_s = now + delay_s
-        return RestartDecision(name, run_s, delay_s, times.restarts, times.quick_exits_in_a_row,
-                               times.quick_exits_in_a_row >= self.policy.crash_loop_exits)
+        return RestartDecision(
+            name,
+            run_s,
+            delay_s,
+            times.restarts,
+            times.quick_exits_in_a_row,
+            times.quick_exits_in_a_row >= self.policy.crash_loop_exits,
+        )
 
     def due(self) -> list[str]:
         """Children whose backoff has passed, in the order they were first started."""
         now = self._clock()
-        return [name for name, t in self._children.items()
-                if t.restart_due_at_s is not None and t.restart_due_at_s <= now]
+        return [
+            name for name, t in self._children.items() if t.restart_due_at_s is not None and t.restart_due_at_s <= now
+        ]
 
     def restarts(self, name: str) -> int:
         return self._children[name].restarts
@@ -150,12 +157,16 @@ def describe_exit(code: int) -> str:
 
 def restart_line(decision: RestartDecision, exit_code: int, policy: RestartPolicy) -> str:
     """The supervisor's one line about a child that exited and when it starts again."""
-    line = (f"{decision.name} exited with {describe_exit(exit_code)} after {decision.run_s:.1f} s; "
-            f"restarting in {decision.delay_s:g} s (restart {decision.restart_number})")
+    line = (
+        f"{decision.name} exited with {describe_exit(exit_code)} after {decision.run_s:.1f} s; "
+        f"restarting in {decision.delay_s:g} s (restart {decision.restart_number})"
+    )
     if decision.crash_loop:
-        line += (f"; it keeps failing ({decision.quick_exits_in_a_row} exits in a row, each within"
-                 f" {policy.healthy_run_s:g} s of its start): retrying at most {policy.max_delay_s:g} s apart,"
-                 " the others keep running")
+        line += (
+            f"; it keeps failing ({decision.quick_exits_in_a_row} exits in a row, each within"
+            f" {policy.healthy_run_s:g} s of its start): retrying at most {policy.max_delay_s:g} s apart,"
+            " the others keep running"
+        )
     return line
 
 
@@ -220,14 +231,17 @@ TOKEN_BYTES = 32  # of randomness per session token and per generated customer h
 
 @dataclass(frozen=True)
 class SessionSecrets:
-    viewer_token: str      # in the printed wallboard link: viewer role only
-    admin_token: str       # admin + ingest: only in the 0600 file
+    viewer_token: str  # in the printed wallboard link: viewer role only
+    admin_token: str  # admin + ingest: only in the 0600 file
     customer_hash_key: str
 
     @classmethod
     def new(cls, configured_customer_hash_key: str = "") -> SessionSecrets:
-        return cls(secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES),
-                   configured_customer_hash_key or secrets.token_urlsafe(TOKEN_BYTES))
+        return cls(
+            secrets.token_urlsafe(TOKEN_BYTES),
+            secrets.token_urlsafe(TOKEN_BYTES),
+            configured_customer_hash_key or secrets.token_urlsafe(TOKEN_BYTES),
+        )
 
 
 def write_secret_file(path: Path, text: str) -> None:
@@ -330,8 +344,9 @@ def run(settings: Settings, simulate: bool = True, policy: RestartPolicy | None 
 
     def spawn(child: Child) -> None:
         with child.log_path.open("wb") as log:  # the child holds its own copy of the descriptor
-            child.proc = subprocess.Popen(exe + child.args, env=child.env, stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
+            child.proc = subprocess.Popen(
+                exe + child.args, env=child.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         supervision.started(child.name)
 
     def start(name: str, args: list[str]) -> Child:
@@ -358,8 +373,10 @@ def run(settings: Settings, simulate: bool = True, policy: RestartPolicy | None 
             ready = _wait_log(broker, "broker ready", 30, stop_requested)  # topics exist before any client starts
             found = re.search(r"Tansu pid (\d+)", ready)
             tansu = ProcessIdentity(int(found.group(1))) if found else None
-            print(f"broker     Tansu on {bootstrap} (pid {tansu.pid if tansu else broker.running().pid}, memory only)",
-                  flush=True)
+            print(
+                f"broker     Tansu on {bootstrap} (pid {tansu.pid if tansu else broker.running().pid}, memory only)",
+                flush=True,
+            )
         env["FLOORWATCH_KAFKA"] = bootstrap
 
         api_port = settings.api.port
@@ -383,10 +400,12 @@ def run(settings: Settings, simulate: bool = True, policy: RestartPolicy | None 
         supervised = [c for c in children if c is not broker]
         while not interrupted["flag"]:
             if broker is not None:
-                if broker.proc is not None and broker.proc.poll() is not None and tansu is not None \
-                        and tansu.alive():
-                    print(f"\nbroker wrapper exited with {describe_exit(broker.proc.returncode)}; Tansu"
-                          f" (pid {tansu.pid}) still holds the data and keeps serving", flush=True)
+                if broker.proc is not None and broker.proc.poll() is not None and tansu is not None and tansu.alive():
+                    print(
+                        f"\nbroker wrapper exited with {describe_exit(broker.proc.returncode)}; Tansu"
+                        f" (pid {tansu.pid}) still holds the data and keeps serving",
+                        flush=True,
+                    )
                     broker.proc = None
                 if not (tansu.alive() if tansu is not None else broker.running().poll() is None):
                     print(_broker_gone(broker, tansu, run_dir), file=sys.stderr, flush=True)
@@ -397,8 +416,12 @@ def run(settings: Settings, simulate: bool = True, policy: RestartPolicy | None 
                     _kill_leftovers(child.proc.pid)
                     child.proc = None
                     decision = supervision.exited(child.name)
-                    print(f"\n{restart_line(decision, code, supervision.policy)}; its last log lines:\n"
-                          f"{_indented(child.tail())}", end="", flush=True)
+                    print(
+                        f"\n{restart_line(decision, code, supervision.policy)}; its last log lines:\n"
+                        f"{_indented(child.tail())}",
+                        end="",
+                        flush=True,
+                    )
             for name in supervision.due():
                 child = next(c for c in supervised if c.name == name)
                 _rotate_log(child.log_path)
@@ -407,8 +430,7 @@ def run(settings: Settings, simulate: bool = True, policy: RestartPolicy | None 
                 except OSError as exc:  # e.g. out of descriptors: try again after the next backoff
                     supervision.started(child.name)
                     decision = supervision.exited(child.name)
-                    print(f"{name} could not be started ({exc}); trying again in {decision.delay_s:g} s",
-                          flush=True)
+                    print(f"{name} could not be started ({exc}); trying again in {decision.delay_s:g} s", flush=True)
                     continue
                 print(f"{name:<10} restarted (pid {child.running().pid})", flush=True)
             time.sleep(POLL_INTERVAL_S)
@@ -444,10 +466,12 @@ def _broker_gone(broker: Child, tansu: ProcessIdentity | None, run_dir: Path) ->
     how = f"broker: Tansu (pid {tansu.pid}) is gone" if tansu is not None else "broker exited"
     if wrapper_code is not None:
         how += f"; floorwatch broker exited with {describe_exit(wrapper_code)}"
-    return (f"\n{how}; the broker's last log lines:\n{_indented(broker.tail())}"
-            "floorwatch run: the embedded broker kept everything in memory, so the day's data is gone"
-            " (events, figures, alerts). Stopping everything."
-            f"\nThe logs are in {run_dir}. For long runs use a real Kafka (FLOORWATCH_KAFKA=host:9092).")
+    return (
+        f"\n{how}; the broker's last log lines:\n{_indented(broker.tail())}"
+        "floorwatch run: the embedded broker kept everything in memory, so the day's data is gone"
+        " (events, figures, alerts). Stopping everything."
+        f"\nThe logs are in {run_dir}. For long runs use a real Kafka (FLOORWATCH_KAFKA=host:9092)."
+    )
 
 
 def _kill_leftovers(pgid: int) -> None:

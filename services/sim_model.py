@@ -121,46 +121,150 @@ class ChannelModel:
 
 CHANNELS: dict[str, ChannelModel] = {
     "voice": ChannelModel(
-        talk_median_s=210, talk_sigma=0.6, hold_rate=0.22, hold_median_s=40, wrap_median_s=25,
-        patience_median_s=120, patience_sigma=0.9, quick_hangup_rate=0.05, overflow_after_s=120,
-        callback_offer_s=45, callback_take_rate=0.3,
-        transfer_rate=0.06, survey_rate=0.22, ring_s=(2, 7), volume_weight=1.0,
-        peaks=((10.5, 1.3, 1.0), (14.75, 1.5, 0.85), (19.5, 1.6, 0.25)), base_level=0.04,
+        talk_median_s=210,
+        talk_sigma=0.6,
+        hold_rate=0.22,
+        hold_median_s=40,
+        wrap_median_s=25,
+        patience_median_s=120,
+        patience_sigma=0.9,
+        quick_hangup_rate=0.05,
+        overflow_after_s=120,
+        callback_offer_s=45,
+        callback_take_rate=0.3,
+        transfer_rate=0.06,
+        survey_rate=0.22,
+        ring_s=(2, 7),
+        volume_weight=1.0,
+        peaks=((10.5, 1.3, 1.0), (14.75, 1.5, 0.85), (19.5, 1.6, 0.25)),
+        base_level=0.04,
     ),
     "chat": ChannelModel(
-        talk_median_s=420, talk_sigma=0.55, hold_rate=0.0, hold_median_s=0, wrap_median_s=40,
-        patience_median_s=200, patience_sigma=0.8, quick_hangup_rate=0.06, overflow_after_s=240,
-        callback_offer_s=None, callback_take_rate=0,
-        transfer_rate=0.04, survey_rate=0.3, ring_s=(1, 4), volume_weight=0.6,
-        peaks=((11.0, 1.2, 0.7), (15.0, 1.3, 0.8), (20.5, 1.5, 0.7)), base_level=0.06,
+        talk_median_s=420,
+        talk_sigma=0.55,
+        hold_rate=0.0,
+        hold_median_s=0,
+        wrap_median_s=40,
+        patience_median_s=200,
+        patience_sigma=0.8,
+        quick_hangup_rate=0.06,
+        overflow_after_s=240,
+        callback_offer_s=None,
+        callback_take_rate=0,
+        transfer_rate=0.04,
+        survey_rate=0.3,
+        ring_s=(1, 4),
+        volume_weight=0.6,
+        peaks=((11.0, 1.2, 0.7), (15.0, 1.3, 0.8), (20.5, 1.5, 0.7)),
+        base_level=0.06,
     ),
     "email": ChannelModel(
-        talk_median_s=540, talk_sigma=0.5, hold_rate=0.0, hold_median_s=0, wrap_median_s=60,
-        patience_median_s=None, patience_sigma=0, quick_hangup_rate=0, overflow_after_s=3600,
-        callback_offer_s=None, callback_take_rate=0,
-        transfer_rate=0.04, survey_rate=0.1, ring_s=(1, 3), volume_weight=0.3,
-        peaks=((10.0, 2.0, 1.0), (15.0, 2.0, 0.8)), base_level=0.1,
+        talk_median_s=540,
+        talk_sigma=0.5,
+        hold_rate=0.0,
+        hold_median_s=0,
+        wrap_median_s=60,
+        patience_median_s=None,
+        patience_sigma=0,
+        quick_hangup_rate=0,
+        overflow_after_s=3600,
+        callback_offer_s=None,
+        callback_take_rate=0,
+        transfer_rate=0.04,
+        survey_rate=0.1,
+        ring_s=(1, 3),
+        volume_weight=0.3,
+        peaks=((10.0, 2.0, 1.0), (15.0, 2.0, 0.8)),
+        base_level=0.1,
     ),
     "callback": ChannelModel(
-        talk_median_s=240, talk_sigma=0.6, hold_rate=0.2, hold_median_s=40, wrap_median_s=30,
-        patience_median_s=None, patience_sigma=0, quick_hangup_rate=0, overflow_after_s=1800,
-        callback_offer_s=None, callback_take_rate=0,
-        transfer_rate=0.04, survey_rate=0.2, ring_s=(3, 10), volume_weight=0.2,
-        peaks=((11.0, 1.5, 1.0), (15.5, 1.5, 1.0)), base_level=0.0,
+        talk_median_s=240,
+        talk_sigma=0.6,
+        hold_rate=0.2,
+        hold_median_s=40,
+        wrap_median_s=30,
+        patience_median_s=None,
+        patience_sigma=0,
+        quick_hangup_rate=0,
+        overflow_after_s=1800,
+        callback_offer_s=None,
+        callback_take_rate=0,
+        transfer_rate=0.04,
+        survey_rate=0.2,
+        ring_s=(3, 10),
+        volume_weight=0.2,
+        peaks=((11.0, 1.5, 1.0), (15.5, 1.5, 1.0)),
+        base_level=0.0,
     ),
 }
 QUEUE_AHT_FACTORS = (1.0, 1.3, 0.9, 1.15)  # by position in the queue list
 ASIDE_ACTIVITIES = (("meeting", 0.4), ("training", 0.35), ("coaching", 0.25))
 
 FIRST_NAMES = (
-    "Wei", "Li", "Mei", "Jun", "Xin", "Hao", "Lin", "Yan", "Ana", "Ben", "Chloe", "David", "Elena",
-    "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kira", "Luca", "Maya", "Noah", "Omar", "Priya",
-    "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera", "Yusuf", "Zoe",
+    "Wei",
+    "Li",
+    "Mei",
+    "Jun",
+    "Xin",
+    "Hao",
+    "Lin",
+    "Yan",
+    "Ana",
+    "Ben",
+    "Chloe",
+    "David",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Luca",
+    "Maya",
+    "Noah",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Yusuf",
+    "Zoe",
 )
 LAST_NAMES = (
-    "Wang", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu", "Xu", "Sun", "Ma",
-    "Garcia", "Smith", "Muller", "Rossi", "Kowalski", "Novak", "Silva", "Tanaka", "Kim", "Nguyen",
-    "Patel", "Haddad", "Jensen", "Okafor", "Ivanova", "Dubois", "Larsen", "Moreau",
+    "Wang",
+    "Zhang",
+    "Liu",
+    "Chen",
+    "Yang",
+    "Zhao",
+    "Huang",
+    "Zhou",
+    "Wu",
+    "Xu",
+    "Sun",
+    "Ma",
+    "Garcia",
+    "Smith",
+    "Muller",
+    "Rossi",
+    "Kowalski",
+    "Novak",
+    "Silva",
+    "Tanaka",
+    "Kim",
+    "Nguyen",
+    "Patel",
+    "Haddad",
+    "Jensen",
+    "Okafor",
+    "Ivanova",
+    "Dubois",
+    "Larsen",
+    "Moreau",
 )
 
 
@@ -313,9 +417,7 @@ class RandomSampler:
         Erlangs per agent scheduled to work (half hours with little demand or nobody scheduled
         are not considered)."""
         workload_h = {q.id: self.share[q.id] * self.aht_s[q.id] / 3600 for q in self.queues}
-        erlangs = [
-            sum(workload_h[q.id] * self.profile(q, (k + 0.5) / 2) for q in self.queues) for k in range(48)
-        ]
+        erlangs = [sum(workload_h[q.id] * self.profile(q, (k + 0.5) / 2) for q in self.queues) for k in range(48)]
         busy = max(erlangs) * 0.25
         ratios = [self._coverage[k] / e for k, e in enumerate(erlangs) if e >= busy and self._coverage[k] > 0]
         return self.behaviour.load * min(ratios) if ratios else 0.0
@@ -376,8 +478,7 @@ class RandomSampler:
         """
         slots = 48
         demand = {
-            q.id: [self.rate_per_h(q, (k + 0.5) / 2) * self.aht_s[q.id] for k in range(slots)]
-            for q in self.queues
+            q.id: [self.rate_per_h(q, (k + 0.5) / 2) * self.aht_s[q.id] for k in range(slots)] for q in self.queues
         }
         total = sum(sum(d) for d in demand.values()) or 1.0
         capacity = sum((length - lunch) // 30 for length, lunch in shapes)
@@ -628,14 +729,26 @@ class RandomSampler:
 
 class _Contact:
     __slots__ = (
-        "cid", "seq", "queue", "customer", "parent", "plan", "offered_ms", "state", "agent",
-        "outcome", "outcome_ms", "holds", "end_ms", "transferred_to", "wrap_end_ms", "resolved",
+        "cid",
+        "seq",
+        "queue",
+        "customer",
+        "parent",
+        "plan",
+        "offered_ms",
+        "state",
+        "agent",
+        "outcome",
+        "outcome_ms",
+        "holds",
+        "end_ms",
+        "transferred_to",
+        "wrap_end_ms",
+        "resolved",
         "answered_by",
     )
 
-    def __init__(
-        self, cid: str, seq: int, queue: QueueConfig, plan: ContactPlan, parent: str | None, now: int
-    ) -> None:
+    def __init__(self, cid: str, seq: int, queue: QueueConfig, plan: ContactPlan, parent: str | None, now: int) -> None:
         self.cid, self.seq, self.queue, self.plan, self.parent = cid, seq, queue, plan, parent
         self.customer = plan.customer
         self.offered_ms = now
@@ -653,7 +766,15 @@ class _Contact:
 
 class _Agent:
     __slots__ = (
-        "spec", "phase", "desired", "emitted", "contact", "token", "personal", "pending_ms", "timeline",
+        "spec",
+        "phase",
+        "desired",
+        "emitted",
+        "contact",
+        "token",
+        "personal",
+        "pending_ms",
+        "timeline",
     )
 
     def __init__(self, spec: AgentSpec) -> None:
@@ -669,8 +790,12 @@ class _Agent:
 
 
 _STATE_OF_PHASE = {
-    "out": "logged_out", "idle": "available", "ringing": "available",
-    "talk": "on_contact", "wrap": "wrap_up", "aux": "aux",
+    "out": "logged_out",
+    "idle": "available",
+    "ringing": "available",
+    "talk": "on_contact",
+    "wrap": "wrap_up",
+    "aux": "aux",
 }
 
 
@@ -769,8 +894,13 @@ class Simulation:
         for day in days:
             self._publish_forecasts(day)
         for a in self.agents:
-            self._emit("agent.profile", agent_id=a.spec.agent_id, name=a.spec.name, team=a.spec.team,
-                       queues=list(a.spec.queues))
+            self._emit(
+                "agent.profile",
+                agent_id=a.spec.agent_id,
+                name=a.spec.name,
+                team=a.spec.team,
+                queues=list(a.spec.queues),
+            )
         for day in days:
             self._publish_schedules(day, plans[day])
         if len(days) > 1:
@@ -799,17 +929,21 @@ class Simulation:
                 {"start": iso(s, self.tz), "offered": offered, "aht_s": aht_s}
                 for s, offered, aht_s in self.sampler.forecast(q, day)
             ]
-            self._emit("forecast.published", queue=q.id, date=day.isoformat(),
-                       interval_minutes=self.settings.interval_minutes, intervals=intervals)
+            self._emit(
+                "forecast.published",
+                queue=q.id,
+                date=day.isoformat(),
+                interval_minutes=self.settings.interval_minutes,
+                intervals=intervals,
+            )
 
     def _publish_schedules(self, day: date, plans: dict[str, DayPlan]) -> None:
         for a in self.agents:
             plan = plans[a.spec.agent_id]
-            activities = [{"start": iso(s, self.tz), "end": iso(e, self.tz), "activity": act}
-                          for s, e, act in plan.activities]
-            self._emit(
-                "schedule.published", agent_id=a.spec.agent_id, date=day.isoformat(), activities=activities
-            )
+            activities = [
+                {"start": iso(s, self.tz), "end": iso(e, self.tz), "activity": act} for s, e, act in plan.activities
+            ]
+            self._emit("schedule.published", agent_id=a.spec.agent_id, date=day.isoformat(), activities=activities)
             if self.keep_records:
                 self.schedules.setdefault(a.spec.agent_id, {})[day] = plan.activities
             for t_ms, kind, arg in plan.actions:
@@ -1104,9 +1238,7 @@ def _customer_contacts(sim: Simulation) -> list[_CustomerContact]:
     return out
 
 
-def _queue_truth(
-    sim: Simulation, customer_contacts: list[_CustomerContact]
-) -> tuple[dict[str, Any], dict[str, Any]]:
+def _queue_truth(sim: Simulation, customer_contacts: list[_CustomerContact]) -> tuple[dict[str, Any], dict[str, Any]]:
     settings, tz = sim.settings, sim.tz
     by_interval: dict[str, dict[int, Counts]] = {q.id: {} for q in sim.queues}
     by_day: dict[str, dict[date, Counts]] = {q.id: {} for q in sim.queues}
@@ -1238,8 +1370,12 @@ def _fcr_truth(sim: Simulation, customer_contacts: list[_CustomerContact]) -> di
         row[3] += f.resolved
     return {
         q: {
-            "customer_contacts": n, "repeat_contacts": repeat, "repeat_rate": _ratio(repeat, n),
-            "fcr_eligible": eligible, "fcr_resolved": resolved, "fcr": _ratio(resolved, eligible),
+            "customer_contacts": n,
+            "repeat_contacts": repeat,
+            "repeat_rate": _ratio(repeat, n),
+            "fcr_eligible": eligible,
+            "fcr_resolved": resolved,
+            "fcr": _ratio(resolved, eligible),
         }
         for q, (n, repeat, eligible, resolved) in totals.items()
     }
@@ -1247,9 +1383,7 @@ def _fcr_truth(sim: Simulation, customer_contacts: list[_CustomerContact]) -> di
 
 def _csat_truth(sim: Simulation) -> dict[str, Any]:
     """Per queue (the survey's), over the run."""
-    csat: dict[str, dict[str, Any]] = {
-        q.id: {"surveys": 0, "score_sum": 0, "satisfied": 0} for q in sim.queues
-    }
+    csat: dict[str, dict[str, Any]] = {q.id: {"surveys": 0, "score_sum": 0, "satisfied": 0} for q in sim.queues}
     for queue_id, score, _, _ in sim.surveys:
         row = csat[queue_id]
         row["surveys"] += 1
@@ -1268,8 +1402,12 @@ _QUALITY_FIELDS = 5  # fcr_eligible, fcr_resolved, surveys, score_sum, satisfied
 def _quality_row(n: list[int]) -> dict[str, Any]:
     eligible, resolved, surveys, score_sum, satisfied = n
     return {
-        "fcr_eligible": eligible, "fcr_resolved": resolved, "fcr": _ratio(resolved, eligible),
-        "surveys": surveys, "score_sum": score_sum, "csat_avg": _ratio(score_sum, surveys),
+        "fcr_eligible": eligible,
+        "fcr_resolved": resolved,
+        "fcr": _ratio(resolved, eligible),
+        "surveys": surveys,
+        "score_sum": score_sum,
+        "csat_avg": _ratio(score_sum, surveys),
         "csat_satisfied": _ratio(satisfied, surveys),
     }
 

@@ -39,7 +39,14 @@ from services.sim_model import (
 )
 
 __all__ = [
-    "Behaviour", "RunOptions", "SimulationResult", "add_arguments", "main", "resolve", "run", "simulate",
+    "Behaviour",
+    "RunOptions",
+    "SimulationResult",
+    "add_arguments",
+    "main",
+    "resolve",
+    "run",
+    "simulate",
 ]
 
 log = logging.getLogger("floorwatch.simulator")
@@ -80,9 +87,6 @@ def parse_start(text: str | None, settings: Settings) -> int:
     return to_ms(parsed)
 
 
-
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``floorwatch simulate`` options."""
     d = Behaviour()
@@ -90,34 +94,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--seed", type=int, default=None, help="random seed (default: simulator.seed)")
     add("--agents", type=POSITIVE_INT, default=None, help="agents on the roster (default: simulator.agents)")
     add(
-        "--speed", type=NON_NEGATIVE, default=None,
+        "--speed",
+        type=NON_NEGATIVE,
+        default=None,
         help="simulated seconds per wall second: 1 real time, 600 ten minutes a second, 0 as fast as "
         "possible (default: simulator.speed, or 0 with --out)",
     )
     add(
-        "--start", default=None, metavar="ISO",
+        "--start",
+        default=None,
+        metavar="ISO",
         help="local start date-time, e.g. 2025-03-04T09:00 (default: now, to the minute)",
     )
     add(
-        "--duration", type=parse_duration, default=None,
-        help="simulated span, e.g. 2h, 90m, 3600s, 1d "
-        "(default: unbounded when paced without --truth, else 1d)",
+        "--duration",
+        type=parse_duration,
+        default=None,
+        help="simulated span, e.g. 2h, 90m, 3600s, 1d (default: unbounded when paced without --truth, else 1d)",
     )
     add("--truth", type=Path, default=None, metavar="FILE", help="write the figures the events imply (JSON)")
     add("--out", default=None, metavar="FILE", help='NDJSON events to FILE ("-" = stdout) instead of Kafka')
     add("--kafka", default=None, metavar="BOOTSTRAP", help="bootstrap servers (default: kafka.bootstrap)")
     add("--late-login-rate", type=RATE, default=d.late_login_rate, help="share of shifts starting late")
     add(
-        "--break-overrun-rate", type=RATE, default=d.break_overrun_rate,
+        "--break-overrun-rate",
+        type=RATE,
+        default=d.break_overrun_rate,
         help="share of breaks and lunches that run over",
     )
     add(
-        "--aux-per-hour", type=NON_NEGATIVE, default=d.unscheduled_aux_per_hour,
+        "--aux-per-hour",
+        type=NON_NEGATIVE,
+        default=d.unscheduled_aux_per_hour,
         help="unscheduled (personal) aux per worked hour",
     )
     add("--early-logout-rate", type=RATE, default=d.early_logout_rate, help="share of shifts ending early")
     add(
-        "--load", type=NON_NEGATIVE, default=d.load,
+        "--load",
+        type=NON_NEGATIVE,
+        default=d.load,
         help="expected Erlangs per scheduled agent in the tightest busy half hour (sets the volume)",
     )
 
@@ -195,8 +210,9 @@ class _KafkaSink:
 
     @classmethod
     async def connect(cls, bootstrap: str, linger_ms: int) -> _KafkaSink:
-        producer = await start_producer(bootstrap, timeout_s=KAFKA_CONNECT_TIMEOUT_S, client_id="floorwatch-simulator",
-                                        linger_ms=linger_ms, acks=1)
+        producer = await start_producer(
+            bootstrap, timeout_s=KAFKA_CONNECT_TIMEOUT_S, client_id="floorwatch-simulator", linger_ms=linger_ms, acks=1
+        )
         return cls(producer)
 
     def _done(self, fut: asyncio.Future[Any]) -> None:

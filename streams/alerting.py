@@ -70,8 +70,10 @@ def payload(change: Change, settings: Settings) -> bytes:
 async def aiohttp_post(url: str, body: bytes, headers: dict[str, str]) -> int:
     """POST once, following no redirect: a 3xx comes back as its status."""
     timeout = aiohttp.ClientTimeout(total=5)
-    async with aiohttp.ClientSession(timeout=timeout) as session, \
-            session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(url, data=body, headers=headers, allow_redirects=False) as resp,
+    ):
         return resp.status
 
 
@@ -88,8 +90,16 @@ class WebhookNotifier:
     notification is dropped (counted).
     """
 
-    def __init__(self, settings: Settings, *, post: Post = aiohttp_post, max_pending: int = 1000,
-                 attempts: int = 6, base_delay_s: float = 1.0, max_delay_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        post: Post = aiohttp_post,
+        max_pending: int = 1000,
+        attempts: int = 6,
+        base_delay_s: float = 1.0,
+        max_delay_s: float = 60.0,
+    ) -> None:
         self.settings = settings
         self.hooks: list[WebhookConfig] = list(settings.alerts.webhooks)
         self.post = post
@@ -114,8 +124,9 @@ class WebhookNotifier:
                     self.dropped += 1
 
     async def run(self) -> None:
-        await asyncio.gather(*(self._drain(i, hook, queue)
-                               for i, (hook, queue) in enumerate(zip(self.hooks, self.queues, strict=True))))
+        await asyncio.gather(
+            *(self._drain(i, hook, queue) for i, (hook, queue) in enumerate(zip(self.hooks, self.queues, strict=True)))
+        )
 
     async def _drain(self, index: int, hook: WebhookConfig, queue: asyncio.Queue[bytes]) -> None:
         while True:
@@ -159,8 +170,11 @@ class QueueAlerter:
         """A new leader continues the alerts the previous one left firing."""
         book = AlertBook()
         for alert in self.view.alerts.values():
-            if isinstance(alert, dict) and str(alert.get("kind", "")).startswith("queue_") \
-                    and alert.get("state") == "firing":
+            if (
+                isinstance(alert, dict)
+                and str(alert.get("kind", "")).startswith("queue_")
+                and alert.get("state") == "firing"
+            ):
                 book.adopt(alert)
         return book
 
@@ -174,9 +188,12 @@ class QueueAlerter:
             interval, rolling = tile["interval"], tile["rolling_15m"]
             values = queue_conditions(
                 self.settings.alerts,
-                waiting=tile["waiting"], longest_wait_s=tile["longest_wait_s"],
-                interval_service_level=interval["service_level"], interval_contacts=_n(interval),
-                rolling_15m_abandon_rate=rolling["abandon_rate"], rolling_15m_contacts=_n(rolling),
+                waiting=tile["waiting"],
+                longest_wait_s=tile["longest_wait_s"],
+                interval_service_level=interval["service_level"],
+                interval_contacts=_n(interval),
+                rolling_15m_abandon_rate=rolling["abandon_rate"],
+                rolling_15m_contacts=_n(rolling),
                 required_agents=_required_for_gap(tile, self.settings.staffing.max_agents_per_queue),
                 staffed=tile["agents"]["staffed"],
             )
@@ -214,8 +231,14 @@ def _required_for_gap(tile: dict[str, Any], max_agents: int) -> int | None:
 
 def _n(stats: dict[str, Any]) -> int:
     """Contacts with an outcome of a STATS block (``queue_metrics.with_outcome``)."""
-    return with_outcome(Counts(answered=stats["answered"], abandoned=stats["abandoned"],
-                               short_abandoned=stats["short_abandoned"], overflowed=stats["overflowed"]))
+    return with_outcome(
+        Counts(
+            answered=stats["answered"],
+            abandoned=stats["abandoned"],
+            short_abandoned=stats["short_abandoned"],
+            overflowed=stats["overflowed"],
+        )
+    )
 
 
 # What the queue alerts read: queue tiles (interval and live queue partials, forecasts, agents'
@@ -250,32 +273,48 @@ async def expire_alerts(
     return dropped
 
 
-async def run_queue_alerts(app: Any, settings: Settings, notifier: WebhookNotifier,
-                           clock: Callable[[], float] = time.time, period_s: float = 1.0) -> None:
+async def run_queue_alerts(
+    app: Any,
+    settings: Settings,
+    notifier: WebhookNotifier,
+    clock: Callable[[], float] = time.time,
+    period_s: float = 1.0,
+) -> None:
     """Leader-only loop: view of the output topics -> queue alert book -> ``fw.alerts``.
 
     Every worker runs it and keeps the view; every ``EXPIRE_EVERY_S``, once the view has caught
     up, each drops what retention no longer keeps and tombstones the alerts and acks among it
     (``expire_alerts``): every worker's view applies the same rule, so a leader change leaves no
     expired alert behind, at the price of one duplicate tombstone per worker (compacted away)."""
+
     def intervals_from_ms() -> int:
         today = local_date(int(clock() * 1000), settings.tz)
         return day_bounds_ms(today - timedelta(days=ALERT_INTERVAL_DAYS - 1), settings.tz)[0]
 
-    view = View(EventLimits.from_settings(settings), tz=settings.tz, retention_days=settings.retention_days,
-                intervals_from_ms=intervals_from_ms)
+    view = View(
+        EventLimits.from_settings(settings),
+        tz=settings.tz,
+        retention_days=settings.retention_days,
+        intervals_from_ms=intervals_from_ms,
+    )
     # alerts are evaluated once a period: a fetch held for half of it is fresh enough, and every
     # fetch costs Tansu a scan of the output logs (docs/performance.md)
-    loader = KafkaViewLoader(settings.kafka.bootstrap, view,
-                             required=ALERT_VIEW_REQUIRED, optional=ALERT_VIEW_OPTIONAL,
-                             fetch_max_wait_ms=max(settings.api.fetch_max_wait_ms, round(period_s * 500)))
+    loader = KafkaViewLoader(
+        settings.kafka.bootstrap,
+        view,
+        required=ALERT_VIEW_REQUIRED,
+        optional=ALERT_VIEW_OPTIONAL,
+        fetch_max_wait_ms=max(settings.api.fetch_max_wait_ms, round(period_s * 500)),
+    )
     loading = asyncio.create_task(loader.run())
     alerter = QueueAlerter(settings, view)
     reminded: dict[str, int] = {}
-    alerts_topic = app.topic(topics.ALERTS, key_type=bytes, value_type=bytes,
-                             key_serializer="raw", value_serializer="raw")
-    acks_topic = app.topic(topics.ALERT_ACKS, key_type=bytes, value_type=bytes,
-                           key_serializer="raw", value_serializer="raw")
+    alerts_topic = app.topic(
+        topics.ALERTS, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+    acks_topic = app.topic(
+        topics.ALERT_ACKS, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
     tombstone_topics = {topics.ALERTS: alerts_topic, topics.ALERT_ACKS: acks_topic}
 
     async def send_tombstone(topic: str, key: str) -> Any:
@@ -285,8 +324,7 @@ async def run_queue_alerts(app: Any, settings: Settings, notifier: WebhookNotifi
     try:
         while not app.should_stop:
             await asyncio.sleep(period_s)
-            if loader.ready and not (app.rebalancing or app.in_recovery) \
-                    and clock() - last_expiry_s >= EXPIRE_EVERY_S:
+            if loader.ready and not (app.rebalancing or app.in_recovery) and clock() - last_expiry_s >= EXPIRE_EVERY_S:
                 last_expiry_s = clock()
                 try:
                     dropped = await expire_alerts(view, int(last_expiry_s * 1000), send_tombstone)

@@ -124,8 +124,9 @@ def broker_urls(bootstrap: str) -> str:
 class WorkerState:
     """What this worker derives in memory from the tables of the partitions it owns."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time,
-                 on_fatal: Callable[[str], None] = fatal) -> None:
+    def __init__(
+        self, settings: Settings, clock: Callable[[], float] = time.time, on_fatal: Callable[[str], None] = fatal
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.on_fatal = on_fatal  # a record write failed: by default the process exits
@@ -166,8 +167,12 @@ class WorkerState:
 
     def new_fcr(self) -> FcrAggregator:
         s = self.settings
-        return FcrAggregator(s.tz, s.interval_minutes, round(s.fcr.window_hours * HOUR_MS),
-                             fold_quiet_ms=round(s.fcr.fold_quiet_s * 1000))
+        return FcrAggregator(
+            s.tz,
+            s.interval_minutes,
+            round(s.fcr.window_hours * HOUR_MS),
+            fold_quiet_ms=round(s.fcr.fold_quiet_s * 1000),
+        )
 
 
 def create_app(settings: Settings, state: WorkerState | None = None) -> faust.App:
@@ -216,8 +221,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         await run_queue_alerts(app, settings, notifier, clock=st.clock)
 
     def topic(name: str, n: int = partitions) -> faust.TopicT:
-        return app.topic(name, key_type=bytes, value_type=bytes, partitions=n,
-                         key_serializer="raw", value_serializer="raw")
+        return app.topic(
+            name, key_type=bytes, value_type=bytes, partitions=n, key_serializer="raw", value_serializer="raw"
+        )
 
     contact_topic = topic(topics.CONTACT_EVENTS)
     agent_topic = topic(topics.AGENT_EVENTS)
@@ -231,21 +237,29 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     # (Faust takes a table's serializers from key_type/value_type: bytes is "raw")
     packed_schema = faust.Schema(key_type=str, key_serializer="json", value_type=bytes, value_serializer="raw")
     # on the memory store: a PackedMap (floorwatch.packedmap), ~125 bytes a contact
-    contacts = app.Table("contacts", default=None, partitions=partitions, schema=packed_schema,
-                         key_type=str, value_type=bytes,
-                         store=packed_store_url(w.contacts_hot_keys) if w.store == "memory" else None)
+    contacts = app.Table(
+        "contacts",
+        default=None,
+        partitions=partitions,
+        schema=packed_schema,
+        key_type=str,
+        value_type=bytes,
+        store=packed_store_url(w.contacts_hot_keys) if w.store == "memory" else None,
+    )
     agents = app.Table("agents", default=None, partitions=partitions, schema=json_schema)
     agent_days = app.Table("agent-days", default=None, partitions=partitions, schema=json_schema)
     # hashed customer -> {"_p": partition, "c": {contact_id: fcr projection}}
     # held as the changelog's JSON bytes (parsed on use): ~300 bytes a customer instead of ~900
-    customers = app.Table("customers", default=None, partitions=partitions, schema=packed_schema,
-                          key_type=str, value_type=bytes)
+    customers = app.Table(
+        "customers", default=None, partitions=partitions, schema=packed_schema, key_type=str, value_type=bytes
+    )
     # "date|partition" -> JSON bytes {"_p", "c": {"queue|start_ms": [4 FCR counts]}, "a": {agent:
     # [eligible, resolved]}}: the final FCR figures of a local date's folded intervals, one record
     # per date and partition, kept as bytes (floorwatch.domain.fcr, finality); a legacy record
     # "queue|start|partition" -> {"_p", "c": [4 counts], "a"?} of one interval is still read
-    fcr_final = app.Table("fcr-final", default=None, partitions=partitions, schema=packed_schema,
-                          key_type=str, value_type=bytes)
+    fcr_final = app.Table(
+        "fcr-final", default=None, partitions=partitions, schema=packed_schema, key_type=str, value_type=bytes
+    )
 
     def active(topic_name: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic_name}
@@ -281,8 +295,12 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 return
         st.aggregators.update(built)
         release_free_memory()  # the recovery's and the rebuild's temporaries
-        log.info("rebuilt aggregates of partitions %s from %d contacts in %.2f s",
-                 sorted(parts), n, time.monotonic() - started)
+        log.info(
+            "rebuilt aggregates of partitions %s from %d contacts in %.2f s",
+            sorted(parts),
+            n,
+            time.monotonic() - started,
+        )
 
     def ensure_aggregators(wanted: set[int]) -> asyncio.Future | None:
         """The rebuild of the partitions of ``wanted`` that have no aggregator, started or
@@ -324,7 +342,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         yield
         keys = list(customers.data)
         for start in range(0, len(keys), SLICE_SIZE):
-            for cu in keys[start:start + SLICE_SIZE]:
+            for cu in keys[start : start + SLICE_SIZE]:
                 rec = customer_record(cu)
                 if rec is not None and rec.get("_p") in built:
                     built[rec["_p"]].update(cu, rec["c"], now_ms)
@@ -437,10 +455,22 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         data = table.data
         if isinstance(data, PartitionedRocksStore):  # its values reach RocksDB once acknowledged
             return await data.send_changelog(kafka_producer(app), table.changelog_topic.get_topic_name(), changed)
-        return await send_batched(kafka_producer(app), table.changelog_topic.get_topic_name(),
-                           ((p, orjson.dumps(key), None if (value := data.get(key)) is None
-                             else value if isinstance(value, bytes) else orjson.dumps(value))
-                            for key, p in changed.items()))
+        return await send_batched(
+            kafka_producer(app),
+            table.changelog_topic.get_topic_name(),
+            (
+                (
+                    p,
+                    orjson.dumps(key),
+                    None
+                    if (value := data.get(key)) is None
+                    else value
+                    if isinstance(value, bytes)
+                    else orjson.dumps(value),
+                )
+                for key, p in changed.items()
+            ),
+        )
 
     async def send_projections(moved: dict[str, tuple[Any, Any]]) -> list[Any]:
         """Contacts whose FCR projection changed in a batch: one record per customer partition
@@ -454,9 +484,11 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 by_part.setdefault(partition_for(before[0], partitions), []).append([before[0], cid, None])
             if after is not None:
                 by_part.setdefault(partition_for(after[0], partitions), []).append([after[0], cid, after[1]])
-        return await send_batched(kafka_producer(app), customer_topic.get_topic_name(),
-                                  ((part, str(part).encode(), orjson.dumps({"items": items}))
-                            for part, items in by_part.items()))
+        return await send_batched(
+            kafka_producer(app),
+            customer_topic.get_topic_name(),
+            ((part, str(part).encode(), orjson.dumps({"items": items})) for part, items in by_part.items()),
+        )
 
     async def dead_letter(event: EventT, exc: EventError) -> Any:
         """Write the event to ``fw.dead-letters``; returns the write's delivery future."""
@@ -465,11 +497,17 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         log.warning("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, exc)
         return await out[topics.DEAD_LETTERS].send(
             key=msg.topic.encode(),
-            value=records.dumps({
-                "reason": exc.reason, "error": str(exc), "topic": msg.topic,
-                "partition": msg.partition, "offset": msg.offset,
-                "raw": raw[:RAW_MAX].decode("utf-8", "replace"), "at_ms": int(st.clock() * 1000),
-            }),
+            value=records.dumps(
+                {
+                    "reason": exc.reason,
+                    "error": str(exc),
+                    "topic": msg.topic,
+                    "partition": msg.partition,
+                    "offset": msg.offset,
+                    "raw": raw[:RAW_MAX].decode("utf-8", "replace"),
+                    "at_ms": int(st.clock() * 1000),
+                }
+            ),
         )
 
     def validated(event: EventT, expect: tuple[str, ...]) -> tuple[dict[str, Any], BaseEvent]:
@@ -481,12 +519,12 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             raise EventError(f"not JSON: {exc}", "not_json") from None
         parsed = parse_event(data, limits=st.limits, now_ms=int(st.clock() * 1000))
         if not parsed.type.startswith(expect):
-            raise EventError(f"event type {parsed.type!r} does not belong on {event.message.topic}",
-                             "wrong_topic")
+            raise EventError(f"event type {parsed.type!r} does not belong on {event.message.topic}", "wrong_topic")
         return data, parsed
 
-    async def run_batches(stream: faust.StreamT, name: str,
-                          apply_batch: Callable[[list[EventT], list[Any]], Any]) -> None:
+    async def run_batches(
+        stream: faust.StreamT, name: str, apply_batch: Callable[[list[EventT], list[Any]], Any]
+    ) -> None:
         """The loop of every input agent: apply a batch event by event (one that fails is
         dead-lettered, the others are applied), wait until Kafka acknowledged every record the
         batch caused, then acknowledge the batch's events (streams/batches.py); the next batches
@@ -506,8 +544,13 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             exc = EventError(str(exc), exc.reason)
         if not isinstance(exc, EventError):
             st.processing_errors += 1
-            log.error("processing error on %s[%s]@%s: %r", event.message.topic, event.message.partition,
-                      event.message.offset, exc)
+            log.error(
+                "processing error on %s[%s]@%s: %r",
+                event.message.topic,
+                event.message.partition,
+                event.message.offset,
+                exc,
+            )
             exc = EventError(f"{type(exc).__name__}: {exc}"[:RAW_MAX], "processing_error")
         pending.append(await dead_letter(event, exc))
 
@@ -567,6 +610,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     @app.agent(customer_topic, name="customer-contacts")
     async def process_customers(stream: faust.StreamT) -> None:
         """Contact projections per customer -> FCR outcomes (floorwatch.domain.fcr)."""
+
         async def apply_batch(batch: list[EventT], pending: list[Any]) -> None:
             await ensure_fcr_sliced(active(topics.CUSTOMER_CONTACTS) | {e.message.partition for e in batch})
             changed: dict[str, int] = {}
@@ -576,8 +620,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 try:
                     items = orjson.loads(event.value)["items"]
                     for cu, cid, value in items:
-                        if not (isinstance(cu, str) and isinstance(cid, str)
-                                and (value is None or isinstance(value, dict))):
+                        if not (
+                            isinstance(cu, str) and isinstance(cid, str) and (value is None or isinstance(value, dict))
+                        ):
                             raise ValueError("expected [customer, contact, projection | null] items")
                 except (ValueError, KeyError, TypeError) as exc:
                     raise EventError(f"bad customer projections: {exc}", "bad_internal_record") from None
@@ -626,8 +671,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 if data["type"] == "agent.state":
                     day = local_date(ts_ms, settings.tz).isoformat()
                     key = day_key(aid, day)
-                    day_rec = apply_state_point(agent_days.data.get(key), ts_ms, data["event_id"],
-                                                data["state"], data.get("reason"))
+                    day_rec = apply_state_point(
+                        agent_days.data.get(key), ts_ms, data["event_id"], data["state"], data.get("reason")
+                    )
                 new = apply_agent_event(agents.data.get(aid), data, ts_ms)
                 # both records computed: now memory changes (plain assignments)
                 if day_rec is not None:
@@ -656,8 +702,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             def apply_one(event: EventT) -> None:
                 data, parsed = validated(event, ("schedule.",))
                 aid, day = data["agent_id"], str(data["date"])
-                acts = [(to_ms(a.start), to_ms(a.end), a.activity)
-                        for a in parsed.activities]  # type: ignore[attr-defined]
+                acts = [(to_ms(a.start), to_ms(a.end), a.activity) for a in parsed.activities]  # type: ignore[attr-defined]
                 key = day_key(aid, day)
                 rec = apply_schedule(agent_days.data.get(key), day, acts, parsed.ts_ms, data["event_id"])
                 if rec is None:
@@ -677,6 +722,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
     @app.agent(forecast_topic, name="forecasts")
     async def process_forecasts(stream: faust.StreamT) -> None:
         """Forecasts are read by the API from the topic; the worker dead-letters bad ones."""
+
         async def apply_batch(batch: list[EventT], pending: list[Any]) -> None:
             def check(event: EventT) -> None:
                 validated(event, ("forecast.",))
@@ -698,8 +744,12 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         for kind, n in cut.items():
             st.retention_cut[kind] = st.retention_cut.get(kind, 0) + n
         if any(cut.values()):
-            log.info("retention: before %s forgot %s in %.2f s", h.oldest_kept_day,
-                     {k: n for k, n in cut.items() if n}, time.monotonic() - started)
+            log.info(
+                "retention: before %s forgot %s in %.2f s",
+                h.oldest_kept_day,
+                {k: n for k, n in cut.items() if n},
+                time.monotonic() - started,
+            )
 
     async def run_sliced(steps: Generator[None, None, Any]) -> Any:
         """Run a sliced generator of floorwatch.domain.retention, a turn of the loop per slice."""
@@ -761,7 +811,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         keys = list(customers.data)
         for start in range(0, len(keys), SLICE_SIZE):
             held: dict[int, list[tuple[str, Any]]] = {}
-            for cu in keys[start:start + SLICE_SIZE]:
+            for cu in keys[start : start + SLICE_SIZE]:
                 rec = customer_record(cu)
                 if rec is not None and rec.get("_p") in mine:
                     held.setdefault(rec["_p"], []).append((cu, rec["c"]))
@@ -810,13 +860,16 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             await tombstone(topics.ALERTS, alert_id)
             await tombstone(topics.ALERT_ACKS, alert_id)
         adherence = 0
-        for key in adherence_keys_to_tombstone(plan.kept | set(gone.skipped), gone,
-                                               st.adherence_expired_before, h):
+        for key in adherence_keys_to_tombstone(plan.kept | set(gone.skipped), gone, st.adherence_expired_before, h):
             await tombstone(topics.ADHERENCE, key)
             adherence += 1
         st.adherence_expired_before = h.oldest_kept_day
-        return {"agent_days": len(gone.days), "agents": len(gone.agent_ids), "open_alerts": len(gone.alert_ids),
-                "adherence_keys": adherence}
+        return {
+            "agent_days": len(gone.days),
+            "agents": len(gone.agent_ids),
+            "open_alerts": len(gone.alert_ids),
+            "adherence_keys": adherence,
+        }
 
     outbox = Outbox(settings.kafka.output_partitions)
 
@@ -841,11 +894,13 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         owners' keys alone, so they would stay until a restart). A slice of keys per turn of the
         event loop; a rebalance or recovery starting meanwhile stops the pass (``None``: not
         finished), since a partition assigned again is being recovered into the same dicts."""
-        plan = [(contacts, topics.CONTACT_EVENTS, lambda raw: peek(raw)[0]),
-                (customers, topics.CUSTOMER_CONTACTS, record_partition),
-                (fcr_final, topics.CUSTOMER_CONTACTS, record_partition),
-                (agents, topics.AGENT_EVENTS, partition_of_record),
-                (agent_days, topics.AGENT_EVENTS, partition_of_record)]
+        plan = [
+            (contacts, topics.CONTACT_EVENTS, lambda raw: peek(raw)[0]),
+            (customers, topics.CUSTOMER_CONTACTS, record_partition),
+            (fcr_final, topics.CUSTOMER_CONTACTS, record_partition),
+            (agents, topics.AGENT_EVENTS, partition_of_record),
+            (agent_days, topics.AGENT_EVENTS, partition_of_record),
+        ]
         dropped = 0
         for table, topic_name, part_of in plan:
             data = table.data
@@ -879,8 +934,13 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         merged = await run_sliced(contacts_map.maintenance())
         if merged:
             release_free_memory()
-            log.info("contacts store: %d merges in %.2f s, %d runs, %.0f MiB packed",
-                     merged, time.monotonic() - started, len(contacts_map.runs), contacts_map.nbytes() / (1 << 20))
+            log.info(
+                "contacts store: %d merges in %.2f s, %d runs, %.0f MiB packed",
+                merged,
+                time.monotonic() - started,
+                len(contacts_map.runs),
+                contacts_map.nbytes() / (1 << 20),
+            )
 
     async def publish_once() -> None:
         now_s = st.clock()
@@ -890,10 +950,8 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             dropped = await drop_unowned()
             if dropped is not None:
                 st.drop_unowned_pending = False
-                st.retention_cut["unowned_partition_keys"] = (
-                    st.retention_cut.get("unowned_partition_keys", 0) + dropped)
-                log.info("dropped %d keys of partitions no longer owned in %.2f s",
-                         dropped, time.monotonic() - started)
+                st.retention_cut["unowned_partition_keys"] = st.retention_cut.get("unowned_partition_keys", 0) + dropped
+                log.info("dropped %d keys of partitions no longer owned in %.2f s", dropped, time.monotonic() - started)
         owned = active(topics.CONTACT_EVENTS)
         for p in list(st.aggregators):
             if p not in owned:
@@ -911,8 +969,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 log.error("contacts store maintenance failed: %r", task.exception())
             maintenance["task"] = asyncio.ensure_future(maintain_contacts())
         interval_now = interval_start_ms(now_ms, settings.tz, settings.interval_minutes)
-        refresh_all = (now_s - st.last_rolling_s >= ROLLING_REFRESH_S
-                       or interval_now != st.last_interval_start)
+        refresh_all = now_s - st.last_rolling_s >= ROLLING_REFRESH_S or interval_now != st.last_interval_start
         if refresh_all:
             st.last_rolling_s = now_s
             st.last_interval_start = interval_now
@@ -934,25 +991,38 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                     await emit(topics.INTERVAL_STATS, key, None)
                     continue
                 r = bucket.rules or [0, 0, 0.0, "answered_over_offered"]
-                await emit(topics.INTERVAL_STATS, key, records.dumps({
-                    "queue": queue, "start_ms": start, "partition": p,
-                    "end_ms": interval_end_ms(start, settings.tz, settings.interval_minutes),
-                    "counts": bucket.counts.as_dict(),
-                    "rules": QueueRules(r[0], r[1], r[2], r[3]).as_dict(),
-                    "mixed_rules": bucket.mixed_rules, "updated_ms": now_ms,
-                }))
+                await emit(
+                    topics.INTERVAL_STATS,
+                    key,
+                    records.dumps(
+                        {
+                            "queue": queue,
+                            "start_ms": start,
+                            "partition": p,
+                            "end_ms": interval_end_ms(start, settings.tz, settings.interval_minutes),
+                            "counts": bucket.counts.as_dict(),
+                            "rules": QueueRules(r[0], r[1], r[2], r[3]).as_dict(),
+                            "mixed_rules": bucket.mixed_rules,
+                            "updated_ms": now_ms,
+                        }
+                    ),
+                )
             for queue in due:
                 st.last_published[(queue, p)] = now_s
                 await emit(
-                    topics.QUEUE_STATS, records.queue_key(queue, p).encode(),
-                    records.dumps({
-                        "queue": queue, "partition": p,
-                        "waiting": len(agg.waiting.get(queue, ())),
-                        "oldest_waiting_ms": agg.oldest_waiting_ms(queue),
-                        "rolling_15m": agg.rolling(queue, now_ms, ROLLING_15M_MS).as_dict(),
-                        "rolling_60m": agg.rolling(queue, now_ms, ROLLING_60M_MS).as_dict(),
-                        "computed_ms": now_ms,
-                    }),
+                    topics.QUEUE_STATS,
+                    records.queue_key(queue, p).encode(),
+                    records.dumps(
+                        {
+                            "queue": queue,
+                            "partition": p,
+                            "waiting": len(agg.waiting.get(queue, ())),
+                            "oldest_waiting_ms": agg.oldest_waiting_ms(queue),
+                            "rolling_15m": agg.rolling(queue, now_ms, ROLLING_15M_MS).as_dict(),
+                            "rolling_60m": agg.rolling(queue, now_ms, ROLLING_60M_MS).as_dict(),
+                            "computed_ms": now_ms,
+                        }
+                    ),
                 )
         if now_s - st.last_floor_s >= coalesce_s:
             st.last_floor_s = now_s
@@ -977,28 +1047,66 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 for queue, start in ikeys:
                     counts = agg.interval_figures((queue, start))  # final + live
                     await emit(
-                        topics.QUALITY_STATS, records.fcr_interval_key(queue, start, p).encode(),
-                        None if counts is None else records.dumps({
-                            "kind": "fcr_interval", "queue": queue, "start_ms": start, "partition": p,
-                            "updated_ms": now_ms, "counts": {
-                                "customer_contacts": counts.customer_contacts,
-                                "repeat_contacts": counts.repeat_contacts,
-                                "fcr_eligible": counts.fcr_eligible, "fcr_resolved": counts.fcr_resolved}}))
+                        topics.QUALITY_STATS,
+                        records.fcr_interval_key(queue, start, p).encode(),
+                        None
+                        if counts is None
+                        else records.dumps(
+                            {
+                                "kind": "fcr_interval",
+                                "queue": queue,
+                                "start_ms": start,
+                                "partition": p,
+                                "updated_ms": now_ms,
+                                "counts": {
+                                    "customer_contacts": counts.customer_contacts,
+                                    "repeat_contacts": counts.repeat_contacts,
+                                    "fcr_eligible": counts.fcr_eligible,
+                                    "fcr_resolved": counts.fcr_resolved,
+                                },
+                            }
+                        ),
+                    )
                 for aid in aids:
                     row = agg.agent_day_figures((aid, day))  # final + live
                     await emit(
-                        topics.QUALITY_STATS, records.agent_day_key("fcr-agent", aid, day, p).encode(),
-                        None if row is None else records.dumps({
-                            "kind": "fcr_agent", "agent_id": aid, "date": day, "partition": p,
-                            "updated_ms": now_ms, "fcr_eligible": row[0], "fcr_resolved": row[1]}))
+                        topics.QUALITY_STATS,
+                        records.agent_day_key("fcr-agent", aid, day, p).encode(),
+                        None
+                        if row is None
+                        else records.dumps(
+                            {
+                                "kind": "fcr_agent",
+                                "agent_id": aid,
+                                "date": day,
+                                "partition": p,
+                                "updated_ms": now_ms,
+                                "fcr_eligible": row[0],
+                                "fcr_resolved": row[1],
+                            }
+                        ),
+                    )
         for p, qagg in list(st.aggregators.items()):
             for aid, day in qagg.take_dirty_agent_days():
                 row = qagg.agent_surveys.get((aid, day))
                 await emit(
-                    topics.QUALITY_STATS, records.agent_day_key("csat-agent", aid, day, p).encode(),
-                    None if row is None else records.dumps({
-                        "kind": "csat_agent", "agent_id": aid, "date": day, "partition": p,
-                        "updated_ms": now_ms, "surveys": row[0], "score_sum": row[1], "satisfied": row[2]}))
+                    topics.QUALITY_STATS,
+                    records.agent_day_key("csat-agent", aid, day, p).encode(),
+                    None
+                    if row is None
+                    else records.dumps(
+                        {
+                            "kind": "csat_agent",
+                            "agent_id": aid,
+                            "date": day,
+                            "partition": p,
+                            "updated_ms": now_ms,
+                            "surveys": row[0],
+                            "score_sum": row[1],
+                            "satisfied": row[2],
+                        }
+                    ),
+                )
 
     def agent_partition(aid: str) -> int | None:
         """Source partition of an agent: from its record, else from any of its day records."""
@@ -1007,8 +1115,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             return rec["_p"]
         today = local_date(int(st.clock() * 1000), settings.tz)
         for offset in (0, -1, 1):
-            day = (agent_days.data.get(day_key(aid, today.fromordinal(today.toordinal() + offset)))
-                   or {})
+            day = agent_days.data.get(day_key(aid, today.fromordinal(today.toordinal() + offset))) or {}
             if "_p" in day:
                 return day["_p"]
         return None
@@ -1017,19 +1124,27 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         """Real-time adherence of one agent, and the alert changes it causes (book persisted)."""
         adh = settings.adherence
         schedule, timeline = agent_context(agent_days.data.get, aid, local_date(now_ms, settings.tz))
-        status = realtime_status(schedule, timeline, now_ms, adh.activity_states,
-                                 grace_s=adh.grace_s, critical_s=adh.critical_s)
+        status = realtime_status(
+            schedule, timeline, now_ms, adh.activity_states, grace_s=adh.grace_s, critical_s=adh.critical_s
+        )
         record = agents.data.get(aid) or {}
         book = AlertBook.from_dict(record.get("ab"))
         profile = record.get("pr")
-        details = {"agent_id": aid, "name": profile[2] if profile else aid,
-                   "team": profile[3] if profile else None, "scheduled_activity": status.activity,
-                   "state": status.state, "reason": status.reason, "exception": status.exception,
-                   "out_of_adherence_since_ms": status.alert_since_ms}
+        details = {
+            "agent_id": aid,
+            "name": profile[2] if profile else aid,
+            "team": profile[3] if profile else None,
+            "scheduled_activity": status.activity,
+            "state": status.state,
+            "reason": status.reason,
+            "exception": status.exception,
+            "out_of_adherence_since_ms": status.alert_since_ms,
+        }
         out = status.alert_since_ms is not None
         since = status.alert_since_ms if out else current_pair_since(schedule, timeline, now_ms)
-        changes = book.observe(ADHERENCE_BREAK, aid, out, now_ms, details,
-                               adherence_rule(adh.grace_s, adh.critical_s), since_ms=since)
+        changes = book.observe(
+            ADHERENCE_BREAK, aid, out, now_ms, details, adherence_rule(adh.grace_s, adh.critical_s), since_ms=since
+        )
         if changes:
             record = {**record, "ab": book.to_dict(), "_p": agent_partition(aid)}
             agents.data[aid] = record
@@ -1042,8 +1157,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         gained = owned - st.agent_parts
         if owned != st.agent_parts:
             st.agent_parts = set(owned)
-            st.next_check = {a: t for a, t in st.next_check.items()
-                             if (agents.data.get(a) or {}).get("_p") in owned}
+            st.next_check = {a: t for a, t in st.next_check.items() if (agents.data.get(a) or {}).get("_p") in owned}
         due: dict[str, int] = {a: p for a, p in st.dirty_agents.items() if p in owned}
         st.dirty_agents = {}
         if gained:
@@ -1070,8 +1184,9 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
                 await out[topics.ALERTS].send(key=alert["id"].encode(), value=records.dumps(alert))
                 notifier.notify(change)
             value = agent_status(aid, record, now_ms)
-            value.update({k: status[k] for k in ("scheduled_activity", "in_adherence",
-                                                   "out_of_adherence_since_ms", "exception")})
+            value.update(
+                {k: status[k] for k in ("scheduled_activity", "in_adherence", "out_of_adherence_since_ms", "exception")}
+            )
             await emit(topics.AGENT_STATUS, aid.encode(), records.dumps(value))
             st.dirty_days.add((aid, today))
         if now_s - st.last_adherence_s >= ADHERENCE_REFRESH_S:
@@ -1081,8 +1196,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         for aid, day in dirty_days:
             if agent_partition(aid) not in owned:
                 continue
-            await emit(topics.ADHERENCE, day_key(aid, day).encode(),
-                       records.dumps(day_adherence(aid, day, now_ms)))
+            await emit(topics.ADHERENCE, day_key(aid, day).encode(), records.dumps(day_adherence(aid, day, now_ms)))
 
     def day_adherence(aid: str, day: str, now_ms: int) -> dict[str, Any]:
         d = date_cls.fromisoformat(day)
@@ -1090,10 +1204,16 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         lo, hi = day_bounds_ms(d, settings.tz)
         figures = evaluate_day(schedule, day, timeline, lo, hi, now_ms, settings.adherence.activity_states)
         profile = (agents.data.get(aid) or {}).get("pr")
-        logged_in = logged_in_ms_by_interval(timeline, day_interval_starts(d, settings.tz, settings.interval_minutes),
-                                             hi, now_ms)
-        return {"agent_id": aid, "team": profile[3] if profile else None, "updated_ms": now_ms,
-                **figures.as_dict(), "logged_in_ms": {str(k): v for k, v in logged_in.items()}}
+        logged_in = logged_in_ms_by_interval(
+            timeline, day_interval_starts(d, settings.tz, settings.interval_minutes), hi, now_ms
+        )
+        return {
+            "agent_id": aid,
+            "team": profile[3] if profile else None,
+            "updated_ms": now_ms,
+            **figures.as_dict(),
+            "logged_in_ms": {str(k): v for k, v in logged_in.items()},
+        }
 
     me = worker_id()
     started_ms = int(st.clock() * 1000)
@@ -1105,8 +1225,14 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         for tp in app.assignor.assigned_actives():
             if tp.topic in owned:
                 owned[tp.topic].add(tp.partition)
-        value = records.worker_heartbeat(me, int(st.clock() * 1000), started_ms, owned,
-                                         rebalancing=bool(app.rebalancing), recovering=bool(app.in_recovery))
+        value = records.worker_heartbeat(
+            me,
+            int(st.clock() * 1000),
+            started_ms,
+            owned,
+            rebalancing=bool(app.rebalancing),
+            recovering=bool(app.in_recovery),
+        )
         await out[topics.WORKER_STATUS].send(key=me.encode(), value=records.dumps(value))
 
     @app.on_before_shutdown.connect

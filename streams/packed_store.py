@@ -38,8 +38,9 @@ class PackedMemoryStore(MemoryStore):
         super().__post_init__()
         self.data = PackedMap(hot_limit=self._hot_keys)
 
-    def apply_changelog_batch(self, batch: Iterable[Any], to_key: Callable[[Any], Any],
-                              to_value: Callable[[Any], Any]) -> None:
+    def apply_changelog_batch(
+        self, batch: Iterable[Any], to_key: Callable[[Any], Any], to_value: Callable[[Any], Any]
+    ) -> None:
         """Faust's per-event recovery path (standbys, tables not loaded in bulk): records in
         offset order, a tombstone deletes (the map holds bytes only, never ``None``)."""
         data = self.data
@@ -69,7 +70,7 @@ def key_slices(table: Any, size: int) -> Iterator[list[Any]]:
         return
     keys = list(table.data)
     for start in range(0, len(keys), size):
-        yield keys[start:start + size]
+        yield keys[start : start + size]
 
 
 def item_slices(table: Any, size: int) -> Iterator[list[tuple[Any, Any]]]:

@@ -47,8 +47,11 @@ async def true_end_offsets(
     if not probe:
         return ends
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-        auto_offset_reset="earliest", fetch_max_wait_ms=100,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=100,
     )
     await consumer.start()
     try:
@@ -117,8 +120,13 @@ class TansuSafeRecovery(Recovery):
             destination[tp] = max(destination[tp], highwater)
         total = sum(applied.values())
         took = time.monotonic() - started
-        log.info("bulk changelog recovery: %d records of %d partitions in %.2f s (%.0f records/s)",
-                 total, len(plan), took, total / took if took > 0 else 0.0)
+        log.info(
+            "bulk changelog recovery: %d records of %d partitions in %.2f s (%.0f records/s)",
+            total,
+            len(plan),
+            took,
+            total / took if took > 0 else 0.0,
+        )
 
 
 def _composed(outer: Callable[[Any], Any], inner: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
@@ -147,8 +155,13 @@ async def _finish_loads(maps: Iterable[PackedMap]) -> None:
             await asyncio.sleep(0)
 
 
-def apply_changelog_records(data: MutableMapping[Any, Any], records: Iterable[Any], last: int,
-                            key_of: Callable[[bytes], Any], value_of: Callable[[bytes], Any]) -> int:
+def apply_changelog_records(
+    data: MutableMapping[Any, Any],
+    records: Iterable[Any],
+    last: int,
+    key_of: Callable[[bytes], Any],
+    value_of: Callable[[bytes], Any],
+) -> int:
     """Apply changelog records (``offset``, ``key``, ``value`` bytes; ``None`` value: a
     tombstone) up to offset ``last`` to ``data``, one by one in offset order; returns how many."""
     n = 0
@@ -182,9 +195,13 @@ async def bulk_recover(bootstrap: str, plan: Mapping[TP, tuple[Any, int, int]]) 
     if not due:
         return applied
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-        auto_offset_reset="earliest", fetch_max_wait_ms=100,
-        max_partition_fetch_bytes=BULK_FETCH_BYTES, fetch_max_bytes=4 * BULK_FETCH_BYTES,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=100,
+        max_partition_fetch_bytes=BULK_FETCH_BYTES,
+        fetch_max_bytes=4 * BULK_FETCH_BYTES,
     )
     loading = {id(m): m for table, _, _ in due.values() if isinstance(m := table.data.data, PackedMap)}
     for packed_map in loading.values():
@@ -228,4 +245,3 @@ class TansuSafeTableManager(TableManager):
         if self._recovery is None:
             self._recovery = TansuSafeRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
         return self._recovery
-

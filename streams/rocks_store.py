@@ -100,8 +100,7 @@ class SmallRocksOptions(RocksDBOptions):
         return opts
 
     def open(self, path: Path, *, read_only: bool = False) -> Any:  # noqa: ARG002 - never read-only here
-        db = rocksdict.Rdict(str(path), options=self.as_options(),
-                             access_type=rocksdict.AccessType.read_write())
+        db = rocksdict.Rdict(str(path), options=self.as_options(), access_type=rocksdict.AccessType.read_write())
         db.set_read_options(rocksdict.ReadOptions())
         return db
 
@@ -321,8 +320,11 @@ class PartitionedRocksStore(FaustRocksStore):
                     pending.append(ticket)
                 elif fut.cancelled() or fut.exception() is not None:
                     self.stats.failed_tickets += 1
-                    log.error("table %s: a changelog batch of partition %d failed; its values stay "
-                              "in memory only", self.table_name, p)
+                    log.error(
+                        "table %s: a changelog batch of partition %d failed; its values stay in memory only",
+                        self.table_name,
+                        p,
+                    )
                 elif fut.result() is None:  # acks=0: no offset, so nothing can be persisted
                     self.stats.failed_tickets += 1
                 else:
@@ -364,8 +366,12 @@ class PartitionedRocksStore(FaustRocksStore):
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         mine = sorted(tp.partition for tp in active_tps if tp.topic in self.table.changelog_topic.topics)
         offsets = {p: self.persisted_offset(TP(self.table.changelog_topic.get_topic_name(), p)) for p in mine}
-        log.info("rocksdb table %s: recovered %d changelog records (persisted offsets %s)",
-                 self.table_name, self.recovered_records, offsets)
+        log.info(
+            "rocksdb table %s: recovered %d changelog records (persisted offsets %s)",
+            self.table_name,
+            self.recovered_records,
+            offsets,
+        )
         self.recovered_records = 0
         await super().on_recovery_completed(active_tps, standby_tps)
 

@@ -50,14 +50,16 @@ async def ack_alert(
     if current["acked_by"] is not None:
         return current
     if current["state"] != "firing":
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            detail="alert is resolved; only firing alerts can be acknowledged")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail="alert is resolved; only firing alerts can be acknowledged"
+        )
     value = records.dumps(queries.ack_record(alert_id, principal.name, now_ms))
     try:
         await producer.send(topics.ALERT_ACKS, alert_id.encode("utf-8"), value)
         await producer.flush()
     except ProducerUnavailable as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc),
-                            headers={"Retry-After": "1"}) from None
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc), headers={"Retry-After": "1"}
+        ) from None
     view.apply(topics.ALERT_ACKS, alert_id.encode("utf-8"), value)  # visible at once, before the loader reads it back
     return queries.alert(view, settings, alert_id)  # type: ignore[return-value]

@@ -18,8 +18,10 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
     status_code=status.HTTP_202_ACCEPTED,
     responses={
         400: {"description": "the body is not JSON at all"},
-        413: {"description": "body larger than api.max_body_bytes, more items than ingest.max_items, "
-                             "or more items than the token's burst (ingest.rate_burst_events)"},
+        413: {
+            "description": "body larger than api.max_body_bytes, more items than ingest.max_items, "
+            "or more items than the token's burst (ingest.rate_burst_events)"
+        },
         429: {"description": "the token's ingest rate is used up; Retry-After says when the items fit"},
         503: {"description": "Kafka unavailable; retry (duplicates are ignored by event_id)"},
     },
@@ -34,7 +36,11 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
     },
 )
 async def post_events(
-    request: Request, principal: Ingest, settings: SettingsDep, producer: ProducerDep, metrics: MetricsDep,
+    request: Request,
+    principal: Ingest,
+    settings: SettingsDep,
+    producer: ProducerDep,
+    metrics: MetricsDep,
     now_ms: NowMsDep,
 ) -> dict[str, Any]:
     """Validate each event; produce the valid ones; list the rejected ones with the reason.
@@ -55,16 +61,23 @@ async def post_events(
     except ingest.OverBurst as exc:
         raise _refused(metrics, "over_burst", status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
     except ingest.RateLimited as exc:
-        raise _refused(metrics, "rate_limited", status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
-                       {"Retry-After": str(exc.retry_after_s)}) from None
+        raise _refused(
+            metrics,
+            "rate_limited",
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            str(exc),
+            {"Retry-After": str(exc.retry_after_s)},
+        ) from None
     except ingest.BadBody as exc:
         raise _refused(metrics, "bad_body", status.HTTP_400_BAD_REQUEST, str(exc)) from None
     except ProducerUnavailable as exc:
-        raise _refused(metrics, "kafka_unavailable", status.HTTP_503_SERVICE_UNAVAILABLE, str(exc),
-                       {"Retry-After": "1"}) from None
+        raise _refused(
+            metrics, "kafka_unavailable", status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), {"Retry-After": "1"}
+        ) from None
 
 
-def _refused(metrics: ingest.ApiMetrics, reason: str, code: int, detail: str,
-             headers: dict[str, str] | None = None) -> HTTPException:
+def _refused(
+    metrics: ingest.ApiMetrics, reason: str, code: int, detail: str, headers: dict[str, str] | None = None
+) -> HTTPException:
     metrics.refused.labels(reason=reason).inc()
     return HTTPException(code, detail=detail, headers=headers)

@@ -33,8 +33,9 @@ def worker_readiness(view: View, settings: Settings, now_ms: int) -> dict[str, A
     if fresh.age_ms is None:
         reasons.append("no worker heartbeat read yet")
     elif fresh.age_ms > stale_s * 1000:
-        reasons.append(f"newest worker heartbeat is {fresh.age_ms / 1000:.1f} s old "
-                       f"(api.worker_stale_after_s: {stale_s:g})")
+        reasons.append(
+            f"newest worker heartbeat is {fresh.age_ms / 1000:.1f} s old (api.worker_stale_after_s: {stale_s:g})"
+        )
     if fresh.settling:
         reasons.append("worker rebalancing or recovering: " + ", ".join(fresh.settling[:8]))
     if fresh.unowned and fresh.reporting:

@@ -34,8 +34,9 @@ def install(app: object) -> ViewCollector:
         if getattr(state, "loader", None) is not None:
             kafka = state.settings.kafka
             probe = GroupOffsetsProbe(kafka.bootstrap, group=WORKER_GROUP, partitions=kafka.partitions)
-        collector = ViewCollector(state.view, state.settings, lambda: int(state.clock()),
-                                  readiness=lambda: state.readiness(), probe=probe)
+        collector = ViewCollector(
+            state.view, state.settings, lambda: int(state.clock()), readiness=lambda: state.readiness(), probe=probe
+        )
         state.registry.register(collector)
         state.registry.register(HubCollector(state.hub))  # websocket clients, filters, refusals
         state.metrics_collector = collector
@@ -44,8 +45,11 @@ def install(app: object) -> ViewCollector:
     return collector
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format 0.0.4"}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format 0.0.4"}},
+)
 async def metrics(request: Request) -> Response:
     """Every ``floorwatch_*`` family, computed from the view now."""
     install(request.app)

@@ -37,8 +37,9 @@ DOCS_INIT_JS = """window.ui = SwaggerUIBundle({
 
 @router.get("/")
 async def wallboard() -> FileResponse:
-    return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8",
-                        headers={"Cache-Control": "no-cache"})
+    return FileResponse(
+        STATIC_DIR / "index.html", media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @docs_router.get("/docs")

@@ -54,9 +54,11 @@ def same_origin(origin: str | None, host: str | None) -> bool:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return False
     default = {"http": "80", "https": "443"}[parts.scheme]
+
     def norm(netloc: str) -> str:
         netloc = netloc.lower()
         return netloc if netloc.rsplit("]", 1)[-1].count(":") else f"{netloc}:{default}"
+
     return norm(parts.netloc) == norm(host)
 
 
@@ -84,8 +86,9 @@ async def live(websocket: WebSocket) -> None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="missing or invalid token")
         return
     if not principal.has("viewer"):
-        await websocket.close(code=CLOSE_FORBIDDEN,
-                              reason=close_reason(f"token {principal.name!r} lacks role 'viewer'"))
+        await websocket.close(
+            code=CLOSE_FORBIDDEN, reason=close_reason(f"token {principal.name!r} lacks role 'viewer'")
+        )
         return
     try:
         flt = parse_filter(websocket.query_params.get("queue"), websocket.query_params.get("team"))

@@ -47,7 +47,12 @@ NOT_IN_ACTIVITY = "not_in_activity"
 UNSCHEDULED_WORK = "unscheduled_work"
 # Precedence: the first kind whose condition holds names an out-of-adherence instant.
 EXCEPTION_PRECEDENCE = (
-    UNSCHEDULED_WORK, LATE_LOGIN, EARLY_LOGOUT, EXTENDED_BREAK, UNSCHEDULED_AUX, NOT_IN_ACTIVITY,
+    UNSCHEDULED_WORK,
+    LATE_LOGIN,
+    EARLY_LOGOUT,
+    EXTENDED_BREAK,
+    UNSCHEDULED_AUX,
+    NOT_IN_ACTIVITY,
 )
 ALERTING_KINDS = frozenset(EXCEPTION_PRECEDENCE) - {UNSCHEDULED_WORK}
 
@@ -260,9 +265,7 @@ class _Rules:
         return state == "aux" and reason is not None and f"aux/{reason.strip().casefold()}" in ok
 
 
-def allowed(
-    activity: str, state: str, reason: str | None, activity_states: ActivityStates | None = None
-) -> bool:
+def allowed(activity: str, state: str, reason: str | None, activity_states: ActivityStates | None = None) -> bool:
     """Whether ``state``/``reason`` is allowed during ``activity`` (``off`` = unscheduled).
 
     An entry ``aux/<r>`` allows aux with reason ``r`` (case-insensitive); a bare ``aux`` allows
@@ -296,7 +299,11 @@ def _block_starts(segs: Sequence[Segment]) -> list[int]:
 
 
 def _sweep(
-    segs: Sequence[Segment], timeline: Timeline, lo: int, hi: int, rules: _Rules,
+    segs: Sequence[Segment],
+    timeline: Timeline,
+    lo: int,
+    hi: int,
+    rules: _Rules,
     extra_bounds: Iterable[int] = (),
 ) -> list[_Piece]:
     """Pieces of constant (activity, state) covering ``[lo, hi)``, each classified.
@@ -342,7 +349,10 @@ def _sweep(
         else:
             cands = [c for c in cands if rules.allowed(c, state, reason)]
             if (
-                prev_seg >= 0 and prev_seg != cur and prev_ok and segs[prev_seg][1] == a
+                prev_seg >= 0
+                and prev_seg != cur
+                and prev_ok
+                and segs[prev_seg][1] == a
                 and segs[prev_seg][2] in BREAK_ACTIVITIES
                 and rules.allowed(segs[prev_seg][2], state, reason)
             ):
@@ -381,8 +391,13 @@ class AdherenceException:
     actual: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "start_ms": self.start_ms, "end_ms": self.end_ms,
-                "scheduled": self.scheduled, "actual": self.actual}
+        return {
+            "kind": self.kind,
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "scheduled": self.scheduled,
+            "actual": self.actual,
+        }
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -508,7 +523,10 @@ def evaluate_day(
         else:
             spans.append([p.kind, p.start, p.end, p.activity, actual_label(p.state, p.reason), mkey])
     if (
-        at_now is not None and not at_now.ok and spans and spans[-1][2] == now_ms
+        at_now is not None
+        and not at_now.ok
+        and spans
+        and spans[-1][2] == now_ms
         and (at_now.sdate == key or (at_now.sdate is None and day_start_ms <= now_ms < day_end_ms))
         and spans[-1][5] == (at_now.kind, at_now.activity, _actual_key(at_now.state, at_now.reason))
     ):
@@ -543,17 +561,27 @@ class AdherenceNow:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "scheduled_activity": self.activity, "schedule_date": self.schedule_date,
-            "state": self.state, "reason": self.reason, "in_adherence": self.in_adherence,
+            "scheduled_activity": self.activity,
+            "schedule_date": self.schedule_date,
+            "state": self.state,
+            "reason": self.reason,
+            "in_adherence": self.in_adherence,
             "out_of_adherence_since_ms": self.out_of_adherence_since_ms,
-            "alert_since_ms": self.alert_since_ms, "exception": self.exception,
-            "severity": self.severity, "next_check_ms": self.next_check_ms,
+            "alert_since_ms": self.alert_since_ms,
+            "exception": self.exception,
+            "severity": self.severity,
+            "next_check_ms": self.next_check_ms,
         }
 
 
 def _run_start(
-    segs: Sequence[Segment], starts: Sequence[int], timeline: Timeline, t: int, rules: _Rules,
-    alerting_only: bool, floor: int,
+    segs: Sequence[Segment],
+    starts: Sequence[int],
+    timeline: Timeline,
+    t: int,
+    rules: _Rules,
+    alerting_only: bool,
+    floor: int,
 ) -> int | None:
     """Start of the out-of-adherence run containing instant ``t``; ``None`` if in adherence at t.
 
@@ -639,8 +667,12 @@ def out_of_adherence_since(
 
 
 def next_check_ms(
-    schedule: Schedule, timeline: Timeline, now_ms: int, activity_states: ActivityStates | None,
-    grace_s: float, critical_s: float,
+    schedule: Schedule,
+    timeline: Timeline,
+    now_ms: int,
+    activity_states: ActivityStates | None,
+    grace_s: float,
+    critical_s: float,
 ) -> int | None:
     """Next instant (> now) at which adherence or the alert severity can change with no new
     event: an activity boundary, a future-dated state point, alert start + grace or + critical."""
@@ -650,7 +682,10 @@ def next_check_ms(
 
 
 def adherence_alert(
-    out_since_ms: int | None, now_ms: int, grace_s: float, critical_s: float,
+    out_since_ms: int | None,
+    now_ms: int,
+    grace_s: float,
+    critical_s: float,
     unscheduled_work: bool = False,
 ) -> str | None:
     """Severity of the adherence break at ``now_ms``: ``None``, ``"warning"`` or ``"critical"``.

@@ -96,8 +96,9 @@ class Bucket:
         if c.outcome != WAITING:
             i = bisect_left(waits, c.wait_ms)
             if i == len(waits) or waits[i] != c.wait_ms:
-                raise ValueError(f"wait {c.wait_ms} ms is not in its interval: the old facts "
-                                 "passed are not the ones counted")
+                raise ValueError(
+                    f"wait {c.wait_ms} ms is not in its interval: the old facts passed are not the ones counted"
+                )
             del waits[i]
         self.counts.add(c, -1)
         self.counts.max_wait_ms = waits[-1] if waits else None
@@ -149,8 +150,7 @@ SurveyEntry = tuple[str, str, int]  # (surveying agent, local date of the offer,
 class QueueAggregator:
     """Interval partials, waiting contacts and rolling windows for one partition's contacts."""
 
-    def __init__(self, tz: ZoneInfo, interval_minutes: int,
-                 minute_span_ms: int = kept_minutes_span_ms()) -> None:
+    def __init__(self, tz: ZoneInfo, interval_minutes: int, minute_span_ms: int = kept_minutes_span_ms()) -> None:
         self.tz = tz
         self.interval_of = IntervalStarts(tz, interval_minutes)
         self.buckets: dict[BucketKey, Bucket] = {}
@@ -220,8 +220,10 @@ class QueueAggregator:
     def _remove(self, contact_id: str, key: BucketKey, old: Contribution) -> None:
         bucket = self.buckets.get(key)
         if bucket is None:
-            raise ValueError(f"contact {contact_id!r}: its interval {key} holds no contact: the old "
-                             "facts passed are not the ones counted")
+            raise ValueError(
+                f"contact {contact_id!r}: its interval {key} holds no contact: the old "
+                "facts passed are not the ones counted"
+            )
         bucket.remove(old)
         if bucket.contacts == 0:  # an interval with no contacts is not kept (nor its rules)
             del self.buckets[key]

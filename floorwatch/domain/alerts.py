@@ -113,8 +113,15 @@ def alert_id(kind: str, subject: str, started_at_ms: int) -> str:
 
 def _new_tracker() -> dict[str, Any]:
     return {
-        "fire_since": None, "clear_since": None, "crit_since": None, "cond_since": None,
-        "value": None, "details": {}, "open": None, "cooldown_until": None, "seen": None,
+        "fire_since": None,
+        "clear_since": None,
+        "crit_since": None,
+        "cond_since": None,
+        "value": None,
+        "details": {},
+        "open": None,
+        "cooldown_until": None,
+        "seen": None,
         "crit_done": False,
     }
 
@@ -140,8 +147,7 @@ class AlertBook:
         if data:
             book.open = {k: dict(v) for k, v in data.get("open", {}).items()}
             book.trackers = {
-                k: {s: {**_new_tracker(), **t} for s, t in subs.items()}
-                for k, subs in data.get("trackers", {}).items()
+                k: {s: {**_new_tracker(), **t} for s, t in subs.items()} for k, subs in data.get("trackers", {}).items()
             }
         return book
 
@@ -193,8 +199,13 @@ class AlertBook:
         fire, clear, crit = rule.evaluate(value)
         at = now if since_ms is None else min(since_ms, now)
         changes: list[Change] = []
-        if fire and since_ms is not None and tr["open"] is not None and tr["cond_since"] is not None \
-                and at > tr["cond_since"]:
+        if (
+            fire
+            and since_ms is not None
+            and tr["open"] is not None
+            and tr["cond_since"] is not None
+            and at > tr["cond_since"]
+        ):
             # the caller says the condition began anew: the open alert ended when it did
             changes += self._resolve(tr, self.open[tr["open"]], at, rule)
             tr["fire_since"] = None
@@ -290,9 +301,15 @@ class AlertBook:
                 start = max(start, tr["cooldown_until"])
             if start <= now:
                 alert = {
-                    "id": alert_id(kind, subject, start), "kind": kind, "subject": subject,
-                    "severity": WARNING, "state": FIRING, "started_at_ms": start,
-                    "resolved_at_ms": None, "acked_by": None, "acked_at_ms": None,
+                    "id": alert_id(kind, subject, start),
+                    "kind": kind,
+                    "subject": subject,
+                    "severity": WARNING,
+                    "state": FIRING,
+                    "started_at_ms": start,
+                    "resolved_at_ms": None,
+                    "acked_by": None,
+                    "acked_at_ms": None,
                     "details": dict(tr["details"]),
                 }
                 self.open[alert["id"]] = alert
@@ -357,16 +374,24 @@ def queue_rules(alerts: Any, sl_target: float) -> dict[str, AlertRule]:
     abandon = float(alerts.abandon_rate_max)
     return {
         QUEUE_WAITING: AlertRule(
-            threshold=waiting_max, clear_threshold=math.floor(waiting_max * CLEAR_FRACTION),
-            critical_threshold=waiting_max * CRITICAL_FACTOR, **timing[QUEUE_WAITING]),
+            threshold=waiting_max,
+            clear_threshold=math.floor(waiting_max * CLEAR_FRACTION),
+            critical_threshold=waiting_max * CRITICAL_FACTOR,
+            **timing[QUEUE_WAITING],
+        ),
         QUEUE_LONGEST_WAIT: AlertRule(
-            threshold=longest, clear_threshold=longest * CLEAR_FRACTION,
-            critical_threshold=longest * CRITICAL_FACTOR, **timing[QUEUE_LONGEST_WAIT]),
-        QUEUE_SERVICE_LEVEL: AlertRule(
-            threshold=sl_target, below=True, **timing[QUEUE_SERVICE_LEVEL]),
+            threshold=longest,
+            clear_threshold=longest * CLEAR_FRACTION,
+            critical_threshold=longest * CRITICAL_FACTOR,
+            **timing[QUEUE_LONGEST_WAIT],
+        ),
+        QUEUE_SERVICE_LEVEL: AlertRule(threshold=sl_target, below=True, **timing[QUEUE_SERVICE_LEVEL]),
         QUEUE_ABANDON_RATE: AlertRule(
-            threshold=abandon, clear_threshold=abandon * CLEAR_FRACTION,
-            critical_threshold=abandon * CRITICAL_FACTOR, **timing[QUEUE_ABANDON_RATE]),
+            threshold=abandon,
+            clear_threshold=abandon * CLEAR_FRACTION,
+            critical_threshold=abandon * CRITICAL_FACTOR,
+            **timing[QUEUE_ABANDON_RATE],
+        ),
         QUEUE_STAFFING_GAP: AlertRule(threshold=0, **timing[QUEUE_STAFFING_GAP]),
     }
 

@@ -130,8 +130,10 @@ def apply_event(
         if any(hold[0] == eid for hold in holds):
             return None
         if len(holds) >= MAX_HOLD_EVENTS_PER_CONTACT:
-            raise FactLimitError(f"contact already has {len(holds)} hold events "
-                                 f"(at most {MAX_HOLD_EVENTS_PER_CONTACT})", "too_many_holds")
+            raise FactLimitError(
+                f"contact already has {len(holds)} hold events (at most {MAX_HOLD_EVENTS_PER_CONTACT})",
+                "too_many_holds",
+            )
         new = dict(cur)
         # sorted by event hash (unique within the list): the same holds give an equal list
         new["h"] = sorted([*holds, [eid, 1 if etype == "contact.hold_started" else 0, ts_ms]])
@@ -220,13 +222,23 @@ def contribution(facts: Facts) -> Contribution | None:
         wrapup = facts.get("w")
         wrap = max(0, wrapup[0] - ended) if wrapup is not None else 0
         return Contribution(
-            offered_ms, ANSWERED, wait, within_sl=wait <= threshold_ms, handled=True,
-            talk_ms=talk, hold_ms=hold, wrap_ms=wrap, survey_score=score,
+            offered_ms,
+            ANSWERED,
+            wait,
+            within_sl=wait <= threshold_ms,
+            handled=True,
+            talk_ms=talk,
+            hold_ms=hold,
+            wrap_ms=wrap,
+            survey_score=score,
         )
     if result == ABANDONED:
         return Contribution(
-            offered_ms, ABANDONED, wait,
-            short_abandon=wait < short_ms, abandoned_within_sl=wait <= threshold_ms,
+            offered_ms,
+            ABANDONED,
+            wait,
+            short_abandon=wait < short_ms,
+            abandoned_within_sl=wait <= threshold_ms,
             survey_score=score,
         )
     return Contribution(offered_ms, OVERFLOWED, wait, survey_score=score)

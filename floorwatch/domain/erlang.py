@@ -81,6 +81,7 @@ _LOG_NEGLIGIBLE_SHARE = math.log(1e-17)
 
 # --------------------------------------------------------------------------- validation
 
+
 def _finite(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number, got {value!r}")
@@ -126,6 +127,7 @@ def _ceil(x: float) -> int:
 
 # --------------------------------------------------------------------------- results
 
+
 @dataclass(frozen=True, slots=True)
 class OverCap:
     """The answer when a requirement exceeds the cap: more than ``max_agents`` agents would be
@@ -133,16 +135,17 @@ class OverCap:
 
     max_agents: int
 
+
 @dataclass(frozen=True, slots=True)
 class QueueMetrics:
     """Steady-state figures of one queue staffed by ``agents`` agents."""
 
     agents: int
-    traffic: float              #: offered load A, Erlangs
-    p_wait: float               #: P(an arriving contact is not answered at once)
-    service_level: float        #: share of offered contacts answered within the threshold
-    asa_s: float | None         #: mean wait of answered contacts; None = unbounded / none answered
-    occupancy: float            #: carried load / agents, 0..1
+    traffic: float  #: offered load A, Erlangs
+    p_wait: float  #: P(an arriving contact is not answered at once)
+    service_level: float  #: share of offered contacts answered within the threshold
+    asa_s: float | None  #: mean wait of answered contacts; None = unbounded / none answered
+    occupancy: float  #: carried load / agents, 0..1
     abandon_rate: float | None = None  #: share of offered contacts that abandon (Erlang A only)
 
     def as_dict(self) -> dict[str, Any]:
@@ -162,17 +165,17 @@ class QueueMetrics:
 class StaffingPlan:
     """What ``floorwatch erlang`` prints: required agents for one interval plus a small table."""
 
-    model: str                      #: "erlang_c" or "erlang_a"
-    traffic: float                  #: offered load, Erlangs
+    model: str  #: "erlang_c" or "erlang_a"
+    traffic: float  #: offered load, Erlangs
     required_agents: int | OverCap  #: on the phones: min N meeting the target and every cap
     scheduled_agents: int | OverCap  #: required_agents grossed up by shrinkage
     agents_for_service_level: int | OverCap  #: min N meeting the service-level target alone
     agents_for_abandon: int | OverCap  #: min N with abandon rate <= the cap (Erlang A; 0 when no cap)
     agents_for_occupancy: int | OverCap  #: min N with A/N <= max occupancy (0 when no cap)
-    binding: str                    #: which one sets required_agents: "service_level",
-                                    #: "max_abandon", "max_occupancy" or "no_traffic"
+    binding: str  #: which one sets required_agents: "service_level",
+    #: "max_abandon", "max_occupancy" or "no_traffic"
     rows: tuple[QueueMetrics, ...]  #: empty when over the cap
-    max_agents: int | None = None   #: the cap on agents (None: none)
+    max_agents: int | None = None  #: the cap on agents (None: none)
 
     @property
     def over_cap(self) -> bool:
@@ -189,6 +192,7 @@ class StaffingPlan:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON shape: an over-cap figure is ``null`` (``required_agents_over_cap`` true)."""
+
         def number(value: int | OverCap) -> int | None:
             return None if isinstance(value, OverCap) else value
 
@@ -208,6 +212,7 @@ class StaffingPlan:
 
 
 # --------------------------------------------------------------------------- Erlang B / C
+
 
 def traffic_intensity(offered: float, aht_s: float, interval_s: float) -> float:
     """Offered load A in Erlangs: ``offered`` contacts per ``interval_s`` seconds x AHT."""
@@ -271,9 +276,9 @@ class _ErlangB:
     def __init__(self, a: float) -> None:
         self.a = a
         self.p = math.floor(a)
-        self.k_max = 0                      # table length where the rest is negligible (first use)
-        self.terms: list[float] = []        # w_j / w_p for j = p + 1, p + 2, ... (extended on demand)
-        self.sums: list[float] = []         # sum_{i<=j} w_i / w_p for the same j
+        self.k_max = 0  # table length where the rest is negligible (first use)
+        self.terms: list[float] = []  # w_j / w_p for j = p + 1, p + 2, ... (extended on demand)
+        self.sums: list[float] = []  # sum_{i<=j} w_i / w_p for the same j
 
     def _extend(self, k: int) -> None:
         """Tabulate terms up to j = p + k (at least doubling the table, at most ``k_max``)."""
@@ -284,12 +289,13 @@ class _ErlangB:
             sums.append(_sum_down(p, a) + terms[0])
         have = len(terms)
         upto = min(self.k_max, max(k, 2 * have, 64))
-        new = list(accumulate(map(truediv, repeat(a, upto - have), range(p + have + 1, p + upto + 1)), mul,
-                              initial=terms[-1]))
+        new = list(
+            accumulate(map(truediv, repeat(a, upto - have), range(p + have + 1, p + upto + 1)), mul, initial=terms[-1])
+        )
         del new[0]
         terms.extend(new)
         sums.extend(accumulate(new, initial=sums[-1]))
-        del sums[have]                      # the initial value, already there
+        del sums[have]  # the initial value, already there
 
     def __call__(self, n: int) -> float:
         a = self.a
@@ -300,7 +306,7 @@ class _ErlangB:
         p = self.p
         if n <= p:
             return 1.0 / _sum_down(n, a)
-        k = n - p                           # term j = n is terms[k - 1]
+        k = n - p  # term j = n is terms[k - 1]
         if k > len(self.terms) and (not self.k_max or len(self.terms) < self.k_max):
             self._extend(k)
         terms, sums = self.terms, self.sums
@@ -396,8 +402,12 @@ def erlang_c_asa(agents: int, traffic: float, aht_s: float) -> float:
 def _metrics_c(n: int, a: float, b: float, aht_s: float, threshold_s: float) -> QueueMetrics:
     c = _c_from_b(n, a, b)
     return QueueMetrics(
-        agents=n, traffic=a, p_wait=c, service_level=_sl_c(n, a, c, aht_s, threshold_s),
-        asa_s=_asa_c(n, a, c, aht_s), occupancy=_occ_c(n, a),
+        agents=n,
+        traffic=a,
+        p_wait=c,
+        service_level=_sl_c(n, a, c, aht_s, threshold_s),
+        asa_s=_asa_c(n, a, c, aht_s),
+        occupancy=_occ_c(n, a),
     )
 
 
@@ -411,6 +421,7 @@ def erlang_c_metrics(agents: int, traffic: float, aht_s: float, threshold_s: flo
 
 
 # --------------------------------------------------------------------------- Erlang A
+
 
 def _log_add(x: float, y: float) -> float:
     """log(e^x + e^y) without overflow."""
@@ -488,15 +499,16 @@ def _betainc(a: float, b: float, x: float) -> float:
     if x >= 1.0:
         return 1.0
     small, big = (a, b) if a <= b else (b, a)
-    log_beta = math.lgamma(small) - _lgamma_ratio(big, small)        # log B(a, b)
+    log_beta = math.lgamma(small) - _lgamma_ratio(big, small)  # log B(a, b)
     log_front = a * math.log(x) + b * math.log1p(-x) - log_beta
     if x < (a + 1.0) / (a + b + 2.0):
         return min(1.0, math.exp(log_front) * _betacf(a, b, x) / a)
     return max(0.0, 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b)
 
 
-def _erlang_a_from_b(n: int, a_load: float, b: float, aht_s: float, threshold_s: float,
-                     patience_s: float) -> QueueMetrics:
+def _erlang_a_from_b(
+    n: int, a_load: float, b: float, aht_s: float, threshold_s: float, patience_s: float
+) -> QueueMetrics:
     """M/M/N+M (Palm / Erlang A) given B = ErlangB(n, A).
 
     With theta = 1/patience, alpha = N·mu/theta and x = lambda/theta, an arrival finds N + j
@@ -509,11 +521,12 @@ def _erlang_a_from_b(n: int, a_load: float, b: float, aht_s: float, threshold_s:
     (DLMF 8.17.21). All sums have positive terms, scaled by the largest c_j (log space).
     """
     if a_load == 0:
-        return QueueMetrics(agents=n, traffic=0.0, p_wait=0.0, service_level=1.0, asa_s=0.0,
-                            occupancy=0.0, abandon_rate=0.0)
+        return QueueMetrics(
+            agents=n, traffic=0.0, p_wait=0.0, service_level=1.0, asa_s=0.0, occupancy=0.0, abandon_rate=0.0
+        )
     theta = 1.0 / patience_s
-    alpha = n * patience_s / aht_s          # N·mu/theta
-    x = a_load * patience_s / aht_s         # lambda/theta
+    alpha = n * patience_s / aht_s  # N·mu/theta
+    x = a_load * patience_s / aht_s  # lambda/theta
     log_x = math.log(x)
 
     # Largest term: c_j grows while x/(alpha + j) > 1.
@@ -528,7 +541,7 @@ def _erlang_a_from_b(n: int, a_load: float, b: float, aht_s: float, threshold_s:
     # counts, with the running sums it needs taken from closed forms (digamma, incomplete beta).
     j = 0
     if j_peak > _SKIP_MIN_TERMS and log_c_at(0) - log_c_peak < _LOG_NEGLIGIBLE:
-        lo, hi = 0, j_peak                                # log c_j rises up to the peak
+        lo, hi = 0, j_peak  # log c_j rises up to the peak
         while hi - lo > 1:
             mid = (lo + hi) // 2
             if log_c_at(mid) - log_c_peak < _LOG_NEGLIGIBLE:
@@ -537,19 +550,20 @@ def _erlang_a_from_b(n: int, a_load: float, b: float, aht_s: float, threshold_s:
                 hi = mid
         j = hi
     log_c = log_c_at(j) if j else 0.0
-    harmonic = _harmonic(alpha, j)                        # becomes sum_{i=1}^{j+1} 1/(alpha + i)
+    harmonic = _harmonic(alpha, j)  # becomes sum_{i=1}^{j+1} 1/(alpha + i)
 
     theta_t = theta * threshold_s
-    sl_wanted = theta_t > 0                               # else T = 0 (to double precision)
+    sl_wanted = theta_t > 0  # else T = 0 (to double precision)
     if sl_wanted:
-        log_u = -theta_t                                  # u_T = exp(-theta·T)
-        log_1mu = math.log(-math.expm1(-theta_t))         # log(1 - u_T), precise for small theta·T
+        log_u = -theta_t  # u_T = exp(-theta·T)
+        log_1mu = math.log(-math.expm1(-theta_t))  # log(1 - u_T), precise for small theta·T
         u_t = math.exp(log_u)
         # G_j = I_u(alpha + 1, j + 1); increment D_b = u^(alpha+1) (1-u)^b / (b·B(alpha+1, b))
         g = math.exp((alpha + 1.0) * log_u) if j == 0 else _betainc(alpha + 1.0, j + 1.0, u_t)
         b1 = j + 1.0
-        log_d = ((alpha + 1.0) * log_u + b1 * log_1mu - math.log(b1) - math.lgamma(b1)
-                 + _lgamma_ratio(alpha + 1.0, b1))                  # - log B(alpha + 1, b1)
+        log_d = (
+            (alpha + 1.0) * log_u + b1 * log_1mu - math.log(b1) - math.lgamma(b1) + _lgamma_ratio(alpha + 1.0, b1)
+        )  # - log B(alpha + 1, b1)
         g_done = g >= 1.0
     s_w = s_ab = s_srv = s_asa = s_sl = 0.0
     start = j
@@ -557,14 +571,14 @@ def _erlang_a_from_b(n: int, a_load: float, b: float, aht_s: float, threshold_s:
         w = math.exp(log_c - log_c_peak)
         inv = 1.0 / (alpha + j + 1.0)
         harmonic += inv
-        srv = alpha * inv                                 # P(answered | j ahead)
+        srv = alpha * inv  # P(answered | j ahead)
         s_w += w
         s_ab += w * (j + 1.0) * inv
         s_srv += w * srv
         s_asa += w * srv * harmonic
         if sl_wanted:
             s_sl += w * srv * (1.0 - min(g, 1.0))
-            if not g_done:                                # G_{j+1} = G_j + D_{j+1}
+            if not g_done:  # G_{j+1} = G_j + D_{j+1}
                 g += math.exp(log_d)
                 log_d += log_1mu + math.log(alpha + 2.0 + j) - math.log(j + 2.0)
                 g_done = g >= 1.0
@@ -584,20 +598,24 @@ def _erlang_a_from_b(n: int, a_load: float, b: float, aht_s: float, threshold_s:
     else:
         log_sb = log_s + math.log(b)
         p_wait = math.exp(log_sb - _log_add(math.log1p(-b), log_sb))
-    share = p_wait / s_w                                  # weight of c_j / c_peak among arrivals
+    share = p_wait / s_w  # weight of c_j / c_peak among arrivals
     p_ab = min(1.0, share * s_ab)
     p_served = (1.0 - p_wait) + share * s_srv
     asa = share * s_asa / theta / p_served if p_served > 0 else None
     sl = (1.0 - p_wait) + share * s_sl if sl_wanted else 1.0 - p_wait
     occ = (a_load * (1.0 - p_ab) / n) if n > 0 else 0.0
     return QueueMetrics(
-        agents=n, traffic=a_load, p_wait=p_wait, service_level=min(1.0, max(0.0, sl)),
-        asa_s=asa, occupancy=min(1.0, max(0.0, occ)), abandon_rate=max(0.0, p_ab),
+        agents=n,
+        traffic=a_load,
+        p_wait=p_wait,
+        service_level=min(1.0, max(0.0, sl)),
+        asa_s=asa,
+        occupancy=min(1.0, max(0.0, occ)),
+        abandon_rate=max(0.0, p_ab),
     )
 
 
-def erlang_a_metrics(agents: int, traffic: float, aht_s: float, threshold_s: float,
-                     patience_s: float) -> QueueMetrics:
+def erlang_a_metrics(agents: int, traffic: float, aht_s: float, threshold_s: float, patience_s: float) -> QueueMetrics:
     """Erlang A (M/M/N+M): exponential service (mean AHT), exponential patience (mean
     ``patience_s``). Always stable, for any N >= 0. ``service_level`` = share of offered
     contacts answered within T; ``abandon_rate`` = share of offered contacts that abandon;
@@ -610,8 +628,9 @@ def erlang_a_metrics(agents: int, traffic: float, aht_s: float, threshold_s: flo
     return _erlang_a_from_b(agents, traffic, erlang_b(agents, traffic), aht_s, threshold_s, patience_s)
 
 
-def metrics(agents: int, traffic: float, aht_s: float, threshold_s: float,
-            patience_s: float | None = None) -> QueueMetrics:
+def metrics(
+    agents: int, traffic: float, aht_s: float, threshold_s: float, patience_s: float | None = None
+) -> QueueMetrics:
     """Erlang C figures, or Erlang A figures when ``patience_s`` is given."""
     if patience_s is None:
         return erlang_c_metrics(agents, traffic, aht_s, threshold_s)
@@ -619,6 +638,7 @@ def metrics(agents: int, traffic: float, aht_s: float, threshold_s: float,
 
 
 # --------------------------------------------------------------------------- staffing
+
 
 def agents_for_occupancy(traffic: float, max_occupancy: float) -> int:
     """Smallest N with A/N <= max occupancy (planned occupancy uses the *offered* load)."""
@@ -664,7 +684,7 @@ def _min_agents(meets: Callable[[int], bool], lo: int, limit: int) -> int | None
         lo = hi
         step *= 2
         hi = min(lo + step, limit)
-    while hi - lo > 1:                              # invariant: lo fails, hi meets
+    while hi - lo > 1:  # invariant: lo fails, hi meets
         mid = (lo + hi) // 2
         if meets(mid):
             hi = mid
@@ -681,15 +701,14 @@ def _capped(found: int | None, a: float, max_agents: int | None, what: str) -> i
     raise ValueError(f"{what} not reachable with {_search_limit(a)} agents")
 
 
-def _required_c(a: float, aht_s: float, threshold_s: float, target_sl: float,
-                max_agents: int | None) -> int | OverCap:
+def _required_c(a: float, aht_s: float, threshold_s: float, target_sl: float, max_agents: int | None) -> int | OverCap:
     """Smallest N meeting the service-level target under Erlang C. Every N <= A is unstable
     (SL 0), so the search starts above floor(A): A >= max_agents is over the cap at once."""
     if a == 0:
         return 0
     lo = math.floor(a)
     limit = _search_limit(a) if max_agents is None else max_agents
-    if lo >= limit:                                 # O(1), before any Erlang B
+    if lo >= limit:  # O(1), before any Erlang B
         return _capped(None, a, max_agents, f"service level {target_sl:g}")
     b_of = _ErlangB(a)
 
@@ -699,8 +718,9 @@ def _required_c(a: float, aht_s: float, threshold_s: float, target_sl: float,
     return _capped(_min_agents(meets, lo, limit), a, max_agents, f"service level {target_sl:g}")
 
 
-def _required_a(a: float, aht_s: float, threshold_s: float, target_sl: float, patience_s: float,
-                max_agents: int | None) -> int | OverCap:
+def _required_a(
+    a: float, aht_s: float, threshold_s: float, target_sl: float, patience_s: float, max_agents: int | None
+) -> int | OverCap:
     """Smallest N meeting the service-level target under Erlang A. SL <= P(answered) <= N/A
     rules out every N < target·A; service level rises with N."""
     if a == 0:
@@ -711,13 +731,14 @@ def _required_a(a: float, aht_s: float, threshold_s: float, target_sl: float, pa
         m = _erlang_a_from_b(n, a, b_of(n), aht_s, threshold_s, patience_s)
         return m.service_level >= target_sl
 
-    lo = max(0, math.floor(target_sl * a) - 1)     # SL(lo) <= lo/A < target
+    lo = max(0, math.floor(target_sl * a) - 1)  # SL(lo) <= lo/A < target
     limit = _search_limit(a) if max_agents is None else max_agents
     return _capped(_min_agents(meets, lo, limit), a, max_agents, f"service level {target_sl:g}")
 
 
-def _agents_for_abandon(a: float, aht_s: float, patience_s: float, max_abandon_rate: float,
-                        max_agents: int | None) -> int | OverCap:
+def _agents_for_abandon(
+    a: float, aht_s: float, patience_s: float, max_abandon_rate: float, max_agents: int | None
+) -> int | OverCap:
     """Smallest N whose Erlang A abandon rate is at most the cap. P(abandon) >= 1 - N/A rules
     out every N < (1 - cap)·A; abandonment falls as N grows."""
     if a == 0:
@@ -744,8 +765,9 @@ def _check_abandon(max_abandon_rate: float | None, patience_s: float | None) -> 
     return max_abandon_rate
 
 
-def _required_sl(a: float, aht_s: float, threshold_s: float, target_sl: float,
-                 patience_s: float | None, max_agents: int | None) -> int | OverCap:
+def _required_sl(
+    a: float, aht_s: float, threshold_s: float, target_sl: float, patience_s: float | None, max_agents: int | None
+) -> int | OverCap:
     if patience_s is None:
         return _required_c(a, aht_s, threshold_s, target_sl, max_agents)
     return _required_a(a, aht_s, threshold_s, target_sl, patience_s, max_agents)
@@ -757,17 +779,40 @@ def _occupancy_capped(a: float, max_occupancy: float, max_agents: int | None) ->
 
 
 @overload
-def required_agents(traffic: float, aht_s: float, threshold_s: float, target_sl: float, *,
-                    max_occupancy: float | None = None, patience_s: float | None = None,
-                    max_abandon_rate: float | None = None, max_agents: None = None) -> int: ...
+def required_agents(
+    traffic: float,
+    aht_s: float,
+    threshold_s: float,
+    target_sl: float,
+    *,
+    max_occupancy: float | None = None,
+    patience_s: float | None = None,
+    max_abandon_rate: float | None = None,
+    max_agents: None = None,
+) -> int: ...
 @overload
-def required_agents(traffic: float, aht_s: float, threshold_s: float, target_sl: float, *,
-                    max_occupancy: float | None = None, patience_s: float | None = None,
-                    max_abandon_rate: float | None = None, max_agents: int) -> int | OverCap: ...
-def required_agents(traffic: float, aht_s: float, threshold_s: float, target_sl: float, *,
-                    max_occupancy: float | None = None, patience_s: float | None = None,
-                    max_abandon_rate: float | None = None,
-                    max_agents: int | None = None) -> int | OverCap:
+def required_agents(
+    traffic: float,
+    aht_s: float,
+    threshold_s: float,
+    target_sl: float,
+    *,
+    max_occupancy: float | None = None,
+    patience_s: float | None = None,
+    max_abandon_rate: float | None = None,
+    max_agents: int,
+) -> int | OverCap: ...
+def required_agents(
+    traffic: float,
+    aht_s: float,
+    threshold_s: float,
+    target_sl: float,
+    *,
+    max_occupancy: float | None = None,
+    patience_s: float | None = None,
+    max_abandon_rate: float | None = None,
+    max_agents: int | None = None,
+) -> int | OverCap:
     """Minimum agents on the phones whose service level (share of offered contacts answered
     within ``threshold_s``) is at least ``target_sl`` and, with ``max_occupancy``, whose
     planned occupancy A/N is at most that. Erlang C, or Erlang A with ``patience_s`` (then
@@ -788,7 +833,7 @@ def required_agents(traffic: float, aht_s: float, threshold_s: float, target_sl:
     if max_agents is not None:
         max_agents = _max_agents(max_agents)
     n_occ = 0
-    if max_occupancy is not None:               # O(1): settles an over-cap load before a search
+    if max_occupancy is not None:  # O(1): settles an over-cap load before a search
         capped = _occupancy_capped(traffic, max_occupancy, max_agents)
         if isinstance(capped, OverCap):
             return capped
@@ -805,11 +850,21 @@ def required_agents(traffic: float, aht_s: float, threshold_s: float, target_sl:
     return max(n, n_occ)
 
 
-def staffing_plan(*, offered: float, interval_s: float, aht_s: float, threshold_s: float,
-                  target_sl: float, max_occupancy: float | None = None, shrinkage: float = 0.0,
-                  patience_s: float | None = None, max_abandon_rate: float | None = None,
-                  rows_below: int = 2, rows_above: int = 3,
-                  max_agents: int | None = None) -> StaffingPlan:
+def staffing_plan(
+    *,
+    offered: float,
+    interval_s: float,
+    aht_s: float,
+    threshold_s: float,
+    target_sl: float,
+    max_occupancy: float | None = None,
+    shrinkage: float = 0.0,
+    patience_s: float | None = None,
+    max_abandon_rate: float | None = None,
+    rows_below: int = 2,
+    rows_above: int = 3,
+    max_agents: int | None = None,
+) -> StaffingPlan:
     """Required and scheduled agents for one interval, plus rows from required - ``rows_below``
     to required + ``rows_above``. Erlang C rows start no lower than the first stable N,
     floor(A) + 1 (= ceil(A) unless A is whole); Erlang A rows no lower than 1 agent.
@@ -834,18 +889,28 @@ def staffing_plan(*, offered: float, interval_s: float, aht_s: float, threshold_
         assert patience_s is not None
         n_ab = _agents_for_abandon(a, aht_s, patience_s, max_abandon_rate, max_agents)
     model = "erlang_c" if patience_s is None else "erlang_a"
-    over = [name for name, n in (("service_level", n_sl), ("max_abandon", n_ab), ("max_occupancy", n_occ))
-            if isinstance(n, OverCap)]
+    over = [
+        name
+        for name, n in (("service_level", n_sl), ("max_abandon", n_ab), ("max_occupancy", n_occ))
+        if isinstance(n, OverCap)
+    ]
     if over:
         assert max_agents is not None
         cap = OverCap(max_agents)
         return StaffingPlan(
-            model=model, traffic=a, required_agents=cap, scheduled_agents=cap,
-            agents_for_service_level=n_sl, agents_for_abandon=n_ab, agents_for_occupancy=n_occ,
-            binding=over[0], rows=(), max_agents=max_agents,
+            model=model,
+            traffic=a,
+            required_agents=cap,
+            scheduled_agents=cap,
+            agents_for_service_level=n_sl,
+            agents_for_abandon=n_ab,
+            agents_for_occupancy=n_occ,
+            binding=over[0],
+            rows=(),
+            max_agents=max_agents,
         )
     assert isinstance(n_sl, int) and isinstance(n_ab, int) and isinstance(n_occ, int)
-    required = max(n_sl, n_ab, n_occ)        # each condition holds from its own minimum on
+    required = max(n_sl, n_ab, n_occ)  # each condition holds from its own minimum on
     scheduled = scheduled_agents(required, shrinkage)
     if a == 0:
         binding = "no_traffic"
@@ -861,11 +926,20 @@ def staffing_plan(*, offered: float, interval_s: float, aht_s: float, threshold_
     for n, b in _erlang_b_iter(a, first):
         if n > last:
             break
-        rows.append(_metrics_c(n, a, b, aht_s, threshold_s) if patience_s is None
-                    else _erlang_a_from_b(n, a, b, aht_s, threshold_s, patience_s))
+        rows.append(
+            _metrics_c(n, a, b, aht_s, threshold_s)
+            if patience_s is None
+            else _erlang_a_from_b(n, a, b, aht_s, threshold_s, patience_s)
+        )
     return StaffingPlan(
-        model=model, traffic=a,
-        required_agents=required, scheduled_agents=scheduled, agents_for_service_level=n_sl,
-        agents_for_abandon=n_ab, agents_for_occupancy=n_occ, binding=binding, rows=tuple(rows),
+        model=model,
+        traffic=a,
+        required_agents=required,
+        scheduled_agents=scheduled,
+        agents_for_service_level=n_sl,
+        agents_for_abandon=n_ab,
+        agents_for_occupancy=n_occ,
+        binding=binding,
+        rows=tuple(rows),
         max_agents=max_agents,
     )

@@ -56,17 +56,21 @@ from floorwatch.domain.contacts import event_hash, reference_ms
 VERSION = 1
 FIELDS = ("o", "q", "ch", "cu", "p", "r", "a", "b", "f", "e", "x", "w", "h", "s", "_p")
 CHANNELS = ("voice", "chat", "email", "callback")
-FORMULAS = ("answered_over_offered", "answered_over_answered_and_late_abandons",
-            "answered_and_abandoned_within_over_offered", "answered_over_answered")
+FORMULAS = (
+    "answered_over_offered",
+    "answered_over_answered_and_late_abandons",
+    "answered_and_abandoned_within_over_offered",
+    "answered_over_answered",
+)
 REASONS = ("timeout", "no_agents", "key", "other")
 ESCAPE = 255  # a code byte: the value is among the strings
 
-FLAG_CU_TEXT = 1        # cu is not 24 lowercase hex digits: a string
-FLAG_WIDE_TIMES = 2     # a time is 2^31 ms or more from the base: every time offset on 8 bytes
-FLAG_WIDE_RULES = 4     # a threshold outside int32: both on 8 bytes
+FLAG_CU_TEXT = 1  # cu is not 24 lowercase hex digits: a string
+FLAG_WIDE_TIMES = 2  # a time is 2^31 ms or more from the base: every time offset on 8 bytes
+FLAG_WIDE_RULES = 4  # a threshold outside int32: both on 8 bytes
 FLAG_TARGET_DOUBLE = 8  # the target is not a whole percent: the double itself
-FLAG_WIDE_P = 16        # partition 256 or more
-FLAG_WIDE_SCORE = 32    # score outside -128..127
+FLAG_WIDE_P = 16  # partition 256 or more
+FLAG_WIDE_SCORE = 32  # score outside -128..127
 
 _BIT = {name: 1 << i for i, name in enumerate(FIELDS)}
 _O, _Q, _CH, _CU, _P, _R, _H, _PART = (_BIT[k] for k in ("o", "q", "ch", "cu", "p", "r", "h", "_p"))
@@ -151,8 +155,7 @@ def _put_uint(out: bytearray, n: int) -> None:
 
 
 # decoding: bytes a varint takes by its first byte (0: 0xFF, a length byte follows), value masks
-_VARINT_LEN = bytes(next(n for n in range(1, 9) if not (b << (n - 1)) & 0x80) if b != 0xFF else 0
-                    for b in range(256))
+_VARINT_LEN = bytes(next(n for n in range(1, 9) if not (b << (n - 1)) & 0x80) if b != 0xFF else 0 for b in range(256))
 _VARINT_MASK = tuple((1 << (7 * n)) - 1 for n in range(9))
 
 
@@ -164,11 +167,11 @@ def _uint(raw: bytes, i: int) -> tuple[int, int]:
     if n:
         if i + n > len(raw):
             raise FactsFormatError("truncated varint")
-        return int.from_bytes(raw[i:i + n], "big") & _VARINT_MASK[n], i + n
+        return int.from_bytes(raw[i : i + n], "big") & _VARINT_MASK[n], i + n
     size = raw[i + 1]
     if i + 2 + size > len(raw):
         raise FactsFormatError("truncated varint")
-    return int.from_bytes(raw[i + 2:i + 2 + size], "big"), i + 2 + size
+    return int.from_bytes(raw[i + 2 : i + 2 + size], "big"), i + 2 + size
 
 
 def pack(facts: dict[str, Any]) -> bytes:
@@ -379,7 +382,7 @@ def _unpack(raw: bytes) -> dict[str, Any]:
         else:
             facts["ch"] = CHANNELS[code]
     if mask & _R:
-        threshold_ms, short_ms, target, code = nums[j:j + 4]
+        threshold_ms, short_ms, target, code = nums[j : j + 4]
         j += 4
         if not flags & FLAG_TARGET_DOUBLE:
             if target > 100:
@@ -440,8 +443,7 @@ def upgrade_legacy(facts: dict[str, Any]) -> dict[str, Any]:
             out[slot] = [entry[0], event_hash(entry[1]), *entry[2:]]
     holds = out.get("h")
     if isinstance(holds, dict):
-        out["h"] = sorted([event_hash(eid) if isinstance(eid, str) else eid, v[0], v[1]]
-                          for eid, v in holds.items())
+        out["h"] = sorted([event_hash(eid) if isinstance(eid, str) else eid, v[0], v[1]] for eid, v in holds.items())
     return out
 
 

@@ -216,8 +216,9 @@ class DateFinal:
 def date_record(partition: int, final: DateFinal) -> bytes:
     """A date record's value as the table holds it: JSON bytes, ``_p`` first, then ``"c"``,
     then ``"a"`` (the layout ``record_holds_interval`` reads)."""
-    return orjson.dumps({"_p": partition, "c": {interval_name(k): c for k, c in final.counts.items()},
-                         "a": final.agents})
+    return orjson.dumps(
+        {"_p": partition, "c": {interval_name(k): c for k, c in final.counts.items()}, "a": final.agents}
+    )
 
 
 def parse_date_record(value: bytes | dict[str, Any]) -> DateFinal:
@@ -448,8 +449,9 @@ class FcrAggregator:
         """The local date of an interval (its final counts are in that date's record)."""
         return local_date(start_ms, self.tz).isoformat()
 
-    def by_date(self, intervals: Iterable[IntervalKey],
-                agent_days: Iterable[AgentDay]) -> dict[str, tuple[list[IntervalKey], list[str]]]:
+    def by_date(
+        self, intervals: Iterable[IntervalKey], agent_days: Iterable[AgentDay]
+    ) -> dict[str, tuple[list[IntervalKey], list[str]]]:
         """Dirty intervals and agents per date: figures read a date at a time parse each closed
         date's record once."""
         out: dict[str, tuple[list[IntervalKey], list[str]]] = {}
@@ -487,8 +489,11 @@ class FcrAggregator:
         """``[eligible, resolved]`` of an agent's day (final + live); ``None`` when nothing."""
         agent, day = akey
         out: list[int] | None = None
-        for row in (self._date_final(day).agents.get(agent), self.legacy_days.get(day, {}).get(agent),
-                    self.agent_days.get(akey)):
+        for row in (
+            self._date_final(day).agents.get(agent),
+            self.legacy_days.get(day, {}).get(agent),
+            self.agent_days.get(akey),
+        ):
             if row is not None:
                 out = list(row) if out is None else [out[0] + row[0], out[1] + row[1]]
         return out
@@ -552,8 +557,9 @@ class FcrAggregator:
         root = _root_of(contacts, proj)
         return (root["q"], interval_start_ms(root["o"], self.tz, self.interval_minutes)), root["o"]
 
-    def accepts(self, contacts: dict[str, Projection] | None, contact_id: str, value: Projection | None,
-                now_ms: int) -> bool:
+    def accepts(
+        self, contacts: dict[str, Projection] | None, contact_id: str, value: Projection | None, now_ms: int
+    ) -> bool:
         """Whether a projection record (``None``: the contact left this customer) that changes
         the customer's contacts may be applied: not when the interval it or the projection it
         replaces counts in is closed (a late record: the caller counts and drops it). An
@@ -765,9 +771,12 @@ class FcrAggregator:
         intervals' and agents' figures become tombstones unless something else still counts
         for them. From now on intervals before ``cutoff_ms`` are neither counted nor folded."""
         self._expire_from(cutoff_ms)
-        gone = list(itertools.islice(
-            (d for d in self.date_records if day_bounds_ms(date_cls.fromisoformat(d), self.tz)[1] <= cutoff_ms),
-            limit))
+        gone = list(
+            itertools.islice(
+                (d for d in self.date_records if day_bounds_ms(date_cls.fromisoformat(d), self.tz)[1] <= cutoff_ms),
+                limit,
+            )
+        )
         for day in gone:
             self._mark_date(day)
             del self.date_records[day]
@@ -798,11 +807,13 @@ class FcrAggregator:
             if done is None and root["o"] + 3 * self.window_ms >= now_ms:
                 done = verdict[id(root)] = False  # the drop instant is later still (a cheap test first)
             if done is None:
-                drop_at = self._fold_at_ms(interval_start_ms(root["o"] + self.window_ms, self.tz,
-                                                             self.interval_minutes))
+                drop_at = self._fold_at_ms(
+                    interval_start_ms(root["o"] + self.window_ms, self.tz, self.interval_minutes)
+                )
                 done = drop_at < now_ms and (
                     bool(root.get("p"))  # a leg without its root counts nowhere
-                    or self._closed((root["q"], interval_start_ms(root["o"], self.tz, self.interval_minutes))))
+                    or self._closed((root["q"], interval_start_ms(root["o"], self.tz, self.interval_minutes)))
+                )
                 verdict[id(root)] = done
             if done:
                 out.append(cid)

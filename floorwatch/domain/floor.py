@@ -29,8 +29,9 @@ def split_day_key(key: str) -> tuple[str, str]:
     return agent_id, day
 
 
-def apply_state_point(record: DayRecord | None, ts_ms: int, event_id: str, state: str,
-                      reason: str | None) -> DayRecord | None:
+def apply_state_point(
+    record: DayRecord | None, ts_ms: int, event_id: str, state: str, reason: str | None
+) -> DayRecord | None:
     """Day record with one more state point; ``None`` for a duplicate."""
     cur = record or {}
     tl = add_point(cur.get("tl"), ts_ms, event_id, state, reason)
@@ -39,8 +40,9 @@ def apply_state_point(record: DayRecord | None, ts_ms: int, event_id: str, state
     return {**cur, "tl": tl}
 
 
-def apply_schedule(record: DayRecord | None, day: str, activities: list[tuple[int, int, str]],
-                   published_ts_ms: int, event_id: str) -> DayRecord | None:
+def apply_schedule(
+    record: DayRecord | None, day: str, activities: list[tuple[int, int, str]], published_ts_ms: int, event_id: str
+) -> DayRecord | None:
     """Day record after a ``schedule.published`` for ``day``; ``None`` when unchanged."""
     cur = record or {}
     existing = {day: cur["sc"]} if cur.get("sc") else None

@@ -14,9 +14,7 @@ DAY_MS = 86_400_000
 def interval_start_ms(ts_ms: int, tz: ZoneInfo, interval_minutes: int) -> int:
     """Start of the local interval containing ``ts_ms`` (floor of local wall time)."""
     local = from_ms(ts_ms).astimezone(tz)
-    floored = local.replace(
-        minute=local.minute - local.minute % interval_minutes, second=0, microsecond=0
-    )
+    floored = local.replace(minute=local.minute - local.minute % interval_minutes, second=0, microsecond=0)
     return to_ms(floored)
 
 

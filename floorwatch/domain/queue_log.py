@@ -34,13 +34,20 @@ from floorwatch.domain.intervals import iso
 from floorwatch.events import DEFAULT_LIMITS, EventError, EventLimits, check_event_time
 
 __all__ = [
-    "LineError", "Mapper", "QueueLogLine", "VERBS", "check_line_time", "event_id", "line_digest", "parse_line",
+    "LineError",
+    "Mapper",
+    "QueueLogLine",
+    "VERBS",
+    "check_line_time",
+    "event_id",
+    "line_digest",
+    "parse_line",
 ]
 
 NONE = "NONE"
 DEFAULT_TEAM = "asterisk"
 DEFAULT_PAUSE_REASON = "pause"
-PRUNE_AFTER_S = 86_400          # forget closed/forgotten calls this long after their last line
+PRUNE_AFTER_S = 86_400  # forget closed/forgotten calls this long after their last line
 PRUNE_EVERY_LINES = 10_000
 MAX_ID = 256
 
@@ -59,11 +66,11 @@ class LineError(ValueError):
 
 @dataclass(frozen=True)
 class VerbSpec:
-    fields: tuple[str, ...]            # names of data1, data2, ...
+    fields: tuple[str, ...]  # names of data1, data2, ...
     numeric: frozenset[str] = frozenset()
-    required: int = 0                  # data fields that must be present and non-empty
-    caller: bool = False               # a call event: needs callid and queue
-    member: bool = False               # needs an agent
+    required: int = 0  # data fields that must be present and non-empty
+    caller: bool = False  # a call event: needs callid and queue
+    member: bool = False  # needs an agent
 
 
 def _v(fields: str, numeric: str = "", required: int = 0, caller: bool = False, member: bool = False) -> VerbSpec:
@@ -78,8 +85,7 @@ VERBS: dict[str, VerbSpec] = {
     "COMPLETECALLER": _v("holdtime calltime opos", "holdtime calltime opos", 2, caller=True, member=True),
     "COMPLETEAGENT": _v("holdtime calltime opos", "holdtime calltime opos", 2, caller=True, member=True),
     "TRANSFER": _v("exten context holdtime calltime opos", "holdtime calltime opos", 1, caller=True, member=True),
-    "BLINDTRANSFER": _v("exten context holdtime calltime opos", "holdtime calltime opos", 1,
-                        caller=True, member=True),
+    "BLINDTRANSFER": _v("exten context holdtime calltime opos", "holdtime calltime opos", 1, caller=True, member=True),
     # fields depend on data1 (method); see _attended()
     "ATTENDEDTRANSFER": _v("method", "", 1, caller=True, member=True),
     "ABANDON": _v("pos opos wait", "pos opos wait", 1, caller=True),
@@ -91,7 +97,7 @@ VERBS: dict[str, VerbSpec] = {
     "RINGCANCELED": _v("ringtime_ms", "ringtime_ms", 1, caller=True, member=True),
     "AGENTDUMP": _v("", caller=True, member=True),
     "SYSCOMPAT": _v("", caller=True, member=True),
-    "CALLERONHOLD": _v("", caller=True, member=True),     # QueueMetrics / custom QueueLog()
+    "CALLERONHOLD": _v("", caller=True, member=True),  # QueueMetrics / custom QueueLog()
     "CALLEROFFHOLD": _v("", caller=True, member=True),
     "AGENTLOGIN": _v("channel", member=True),
     "AGENTLOGOFF": _v("channel logintime", "logintime", member=True),
@@ -248,8 +254,13 @@ class Mapper:
 
     # ---- persistence -------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        return {"max_epoch": self.max_epoch, "calls": self.calls, "last_by_callid": self.last_by_callid,
-                "agents": self.agents, "counts": self.counts}
+        return {
+            "max_epoch": self.max_epoch,
+            "calls": self.calls,
+            "last_by_callid": self.last_by_callid,
+            "agents": self.agents,
+            "counts": self.counts,
+        }
 
     def load_json(self, data: dict[str, Any]) -> None:
         self.max_epoch = int(data.get("max_epoch", 0))
@@ -286,7 +297,8 @@ class Mapper:
                 raise LineError(
                     "out_of_order",
                     f"timestamp {line.epoch} is {self.max_epoch - line.epoch} s before an earlier line "
-                    f"({self.max_epoch}); more than the {self.max_backwards_s} s tolerated")
+                    f"({self.max_epoch}); more than the {self.max_backwards_s} s tolerated",
+                )
             if line.epoch < self.max_epoch:
                 self._count("reordered_tolerated")
             self.max_epoch = max(self.max_epoch, line.epoch)
@@ -294,8 +306,14 @@ class Mapper:
         ts = iso(line.epoch * 1000, self.tz)
 
         def emit(etype: str, **fields: Any) -> None:
-            out.append({"event_id": event_id(line.epoch, seq, digest, len(out)), "type": etype, "ts": ts,
-                        **{k: v for k, v in fields.items() if v is not None}})
+            out.append(
+                {
+                    "event_id": event_id(line.epoch, seq, digest, len(out)),
+                    "type": etype,
+                    "ts": ts,
+                    **{k: v for k, v in fields.items() if v is not None},
+                }
+            )
 
         handler = getattr(self, "_on_" + line.verb.lower(), None)
         if handler is not None:
@@ -320,8 +338,7 @@ class Mapper:
         call = self.calls.get(key)
         if call is None:
             self._count("orphan_call_lines")
-            call = {"c": _cap(f"{line.callid}@{line.queue}"), "n": 1, "t": line.epoch, "s": "w",
-                    "ag": None, "e": None}
+            call = {"c": _cap(f"{line.callid}@{line.queue}"), "n": 1, "t": line.epoch, "s": "w", "ag": None, "e": None}
             self.calls[key] = call
             return call, True
         call["t"] = line.epoch
@@ -344,8 +361,14 @@ class Mapper:
         customer = (line.fields.get("callerid") or "").strip()
         if customer.lower() in WITHHELD_CALLER_IDS:
             customer = ""  # withheld numbers are not one customer calling again (FCR)
-        emit("contact.offered", contact_id=cid, queue=line.queue, channel=self.channel,
-             customer=_cap(customer) if customer else None, parent_contact_id=parent)
+        emit(
+            "contact.offered",
+            contact_id=cid,
+            queue=line.queue,
+            channel=self.channel,
+            customer=_cap(customer) if customer else None,
+            parent_contact_id=parent,
+        )
 
     def _close(self, line: QueueLogLine, call: dict[str, Any], how: str) -> None:
         call["s"] = "x"
@@ -452,8 +475,18 @@ class Mapper:
     def _agent(self, line: QueueLogLine, aid: str) -> dict[str, Any]:
         agent = self.agents.get(aid)
         if agent is None:
-            agent = {"q": [], "l": None, "pq": {}, "pa": None, "r": None, "c": [], "st": ["logged_out", None],
-                     "nm": self._agent_name(line.agent, aid), "tm": self._agent_team(line.agent), "pr": False}
+            agent = {
+                "q": [],
+                "l": None,
+                "pq": {},
+                "pa": None,
+                "r": None,
+                "c": [],
+                "st": ["logged_out", None],
+                "nm": self._agent_name(line.agent, aid),
+                "tm": self._agent_team(line.agent),
+                "pr": False,
+            }
             self.agents[aid] = agent
         return agent
 
@@ -482,8 +515,7 @@ class Mapper:
         if agent["c"]:
             return ["on_contact", None]
         pq = agent["pq"]
-        paused = agent["pa"] is not None or (
-            bool(pq) and all(q in pq for q in agent["q"]))
+        paused = agent["pa"] is not None or (bool(pq) and all(q in pq for q in agent["q"]))
         if paused:
             return ["aux", agent["r"] or DEFAULT_PAUSE_REASON]
         return ["available", None]

@@ -138,9 +138,7 @@ class Counts:
             if f.name == "max_wait_ms":
                 continue
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        if other.max_wait_ms is not None and (
-            self.max_wait_ms is None or other.max_wait_ms > self.max_wait_ms
-        ):
+        if other.max_wait_ms is not None and (self.max_wait_ms is None or other.max_wait_ms > self.max_wait_ms):
             self.max_wait_ms = other.max_wait_ms
 
     def as_dict(self) -> dict[str, Any]:

@@ -139,7 +139,10 @@ def _owned(record: Mapping[str, Any], owned: Container[int]) -> bool:
 
 
 def plan_agent_expiry(
-    agents: Mapping[str, Any], days: Mapping[str, Any], owned: Container[int], h: Horizon,
+    agents: Mapping[str, Any],
+    days: Mapping[str, Any],
+    owned: Container[int],
+    h: Horizon,
     slice_size: int = SLICE_SIZE,
 ) -> Generator[None, None, AgentExpiry]:
     """Walk the owned records of ``days`` then ``agents`` (records whose ``_p`` is an owned
@@ -153,7 +156,7 @@ def plan_agent_expiry(
     kept_day: set[str] = set()
     keys = list(days)
     for start in range(0, len(keys), slice_size):
-        for key in keys[start:start + slice_size]:
+        for key in keys[start : start + slice_size]:
             rec = days.get(key)
             if rec is None or not _owned(rec, owned):
                 continue
@@ -166,7 +169,7 @@ def plan_agent_expiry(
         yield
     keys = list(agents)
     for start in range(0, len(keys), slice_size):
-        for aid in keys[start:start + slice_size]:
+        for aid in keys[start : start + slice_size]:
             rec = agents.get(aid)
             if rec is None or not _owned(rec, owned):
                 continue
@@ -195,8 +198,12 @@ class Forgotten:
 
 
 def forget_agents(
-    agents: MutableMapping[str, Any], days: MutableMapping[str, Any], plan: AgentExpiry, h: Horizon,
-    touched: Container[str] = (), slice_size: int = SLICE_SIZE,
+    agents: MutableMapping[str, Any],
+    days: MutableMapping[str, Any],
+    plan: AgentExpiry,
+    h: Horizon,
+    touched: Container[str] = (),
+    slice_size: int = SLICE_SIZE,
 ) -> Generator[None, None, Forgotten]:
     """Delete what ``plan`` found expired, a slice at a time; returns what went.
 
@@ -211,13 +218,13 @@ def forget_agents(
     recent = _dates(h.oldest_kept_day, h.today + timedelta(days=2))  # up to tomorrow
     items = list(plan.days.items())
     for start in range(0, len(items), slice_size):
-        for key, p in items[start:start + slice_size]:
+        for key, p in items[start : start + slice_size]:
             if days.pop(key, None) is not None and p is not None:
                 out.days[key] = p
         yield
     items2 = list(plan.agents.items())
     for start in range(0, len(items2), slice_size):
-        for aid, p in items2[start:start + slice_size]:
+        for aid, p in items2[start : start + slice_size]:
             rec = agents.get(aid)
             has_kept_day = any(day_key(aid, d) in days for d in recent)
             if aid in touched or not agent_expired(rec, has_kept_day, h):
@@ -234,7 +241,10 @@ def forget_agents(
 
 
 def adherence_keys_to_tombstone(
-    kept_agents: Iterable[str], forgotten: Forgotten, since: date | None, h: Horizon,
+    kept_agents: Iterable[str],
+    forgotten: Forgotten,
+    since: date | None,
+    h: Horizon,
 ) -> Iterator[str]:
     """``fw.adherence`` keys (``"{agent}|{date}"``) that expire now, each once.
 

@@ -137,8 +137,9 @@ REQUIRED_AGENTS_CACHE_ENTRIES = 4096
 
 
 @lru_cache(maxsize=REQUIRED_AGENTS_CACHE_ENTRIES)
-def erlang_c_required(traffic: float, aht_s: float, threshold_s: float, target_sl: float,
-                      max_agents: int) -> int | OverCap:
+def erlang_c_required(
+    traffic: float, aht_s: float, threshold_s: float, target_sl: float, max_agents: int
+) -> int | OverCap:
     """Erlang C required agents, or ``OverCap`` above ``max_agents``; memoised, because the
     queues route, /metrics, the websocket frames and the staffing route size the same loads."""
     return required_agents(traffic, aht_s, threshold_s, target_sl, max_agents=max_agents)
@@ -147,22 +148,26 @@ def erlang_c_required(traffic: float, aht_s: float, threshold_s: float, target_s
 def required_agents_cache_stats() -> dict[str, int]:
     """Hits, misses, entries and evicted (results cut by the bound) of ``erlang_c_required``."""
     info = erlang_c_required.cache_info()
-    return {"hits": info.hits, "misses": info.misses, "entries": info.currsize,
-            "evicted": info.misses - info.currsize}
+    return {"hits": info.hits, "misses": info.misses, "entries": info.currsize, "evicted": info.misses - info.currsize}
 
 
 def _sized(traffic: float, aht_s: float, rules: dict[str, Any], max_agents: int) -> int | OverCap | None:
     if traffic >= max_agents:  # Erlang C needs N > A: over the cap without a search (inf too)
         return OverCap(max_agents)
     try:
-        return erlang_c_required(traffic, aht_s, float(rules["sl_threshold_s"]), float(rules["sl_target"]),
-                                 max_agents)
+        return erlang_c_required(traffic, aht_s, float(rules["sl_threshold_s"]), float(rules["sl_target"]), max_agents)
     except (ValueError, OverflowError, ArithmeticError):  # absurd figures: no answer
         return None
 
 
-def erlang_required(offered: float, aht_s: float | None, interval_s: float, rules: dict[str, Any], *,
-                    max_agents: int = DEFAULT_MAX_AGENTS) -> int | OverCap | None:
+def erlang_required(
+    offered: float,
+    aht_s: float | None,
+    interval_s: float,
+    rules: dict[str, Any],
+    *,
+    max_agents: int = DEFAULT_MAX_AGENTS,
+) -> int | OverCap | None:
     """Erlang C agents for ``offered`` contacts of ``aht_s`` in ``interval_s`` under the queue's
     T and target; 0 without contacts; ``OverCap`` when more than ``max_agents`` would be needed;
     ``None`` when there is no usable AHT (or no answer)."""
@@ -291,10 +296,15 @@ def queue_tile(
         "longest_wait_s": longest_wait_s(live, now_ms),
         "oldest_waiting": iso(oldest, tz) if oldest is not None else None,
         "agents": dict(agents) if agents else empty_agents(),
-        **required_fields(live_required_agents(
-            rolling_15m, rolling_60m, rules, current_forecast(view, settings, queue, now_ms),
-            max_agents=settings.staffing.max_agents_per_queue,
-        )),
+        **required_fields(
+            live_required_agents(
+                rolling_15m,
+                rolling_60m,
+                rules,
+                current_forecast(view, settings, queue, now_ms),
+                max_agents=settings.staffing.max_agents_per_queue,
+            )
+        ),
         "sl_target": rules["sl_target"],
         "sl_threshold_s": rules["sl_threshold_s"],
         "today": stats_of(today, rules),
@@ -412,19 +422,21 @@ def day_staffing(
         if required is None and counts.offered > 0:
             required = erlang_required(counts.offered, actual["aht_s"], interval_s, rules, max_agents=cap)
             source = "actual" if required is not None else None
-        out.append({
-            "start": iso(start, tz),
-            "end": iso(end, tz),
-            "forecast_offered": f_offered,
-            "forecast_aht_s": f_aht,
-            "actual_offered": counts.offered,
-            "actual_aht_s": actual["aht_s"],
-            "offered_variance": _difference(counts.offered, f_offered),
-            "aht_variance_s": _difference(actual["aht_s"], f_aht),
-            **required_fields(required),
-            "required_from": source,
-            "avg_staffed_agents": _avg_staffed(staffed_ms.get(start, 0), start, end, now_ms),
-        })
+        out.append(
+            {
+                "start": iso(start, tz),
+                "end": iso(end, tz),
+                "forecast_offered": f_offered,
+                "forecast_aht_s": f_aht,
+                "actual_offered": counts.offered,
+                "actual_aht_s": actual["aht_s"],
+                "offered_variance": _difference(counts.offered, f_offered),
+                "aht_variance_s": _difference(actual["aht_s"], f_aht),
+                **required_fields(required),
+                "required_from": source,
+                "avg_staffed_agents": _avg_staffed(staffed_ms.get(start, 0), start, end, now_ms),
+            }
+        )
     return out
 
 
@@ -539,8 +551,8 @@ def adherence_row(record: dict[str, Any], view: View, settings: Settings) -> dic
         team = _text(view.agents.get(agent_id, {}).get("team"))
     raw_exceptions = record.get("exceptions")
     exceptions = [
-        row for row in (exception_row(x, settings)
-                        for x in (raw_exceptions if isinstance(raw_exceptions, list) else []))
+        row
+        for row in (exception_row(x, settings) for x in (raw_exceptions if isinstance(raw_exceptions, list) else []))
         if row is not None
     ]
     return {
@@ -564,7 +576,8 @@ def adherence_list(
     """``GET /api/v1/adherence``: the ``fw.adherence`` records of a local date, by team and agent."""
     rows = [adherence_row(r, view, settings) for r in view.adherence_days.get(day.isoformat(), {}).values()]
     rows = [
-        r for r in rows
+        r
+        for r in rows
         if r["agent_id"] is not None
         and (team is None or r["team"] == team)
         and (agent_id is None or r["agent_id"] == agent_id)
@@ -668,12 +681,15 @@ def day_quality(view: View, settings: Settings, day: date, team: str | None = No
             continue
         counts = merge(per_agent[aid].values())
         teams.setdefault(agent_team, []).append(counts)
-        agents.append({"agent_id": aid, "name": _text(record.get("name")) or aid, "team": agent_team,
-                       **quality_figures(counts)})
+        agents.append(
+            {"agent_id": aid, "name": _text(record.get("name")) or aid, "team": agent_team, **quality_figures(counts)}
+        )
     return {
         "date": day.isoformat(),
         "fcr_window_hours": settings.fcr.window_hours,
         "agents": agents,
-        "teams": [{"team": t, "agents": len(parts), **quality_figures(merge(parts))}
-                  for t, parts in sorted(teams.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))],
+        "teams": [
+            {"team": t, "agents": len(parts), **quality_figures(merge(parts))}
+            for t, parts in sorted(teams.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+        ],
     }

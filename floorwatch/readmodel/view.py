@@ -100,8 +100,9 @@ class Forecast:
     @classmethod
     def of(cls, event: ForecastPublished) -> Forecast:
         rows = sorted((to_ms(i.start), float(i.offered), float(i.aht_s)) for i in event.intervals)
-        return cls(event.queue, event.date.isoformat(), event.ts_ms, event.event_id,
-                   event.interval_minutes, tuple(rows))
+        return cls(
+            event.queue, event.date.isoformat(), event.ts_ms, event.event_id, event.interval_minutes, tuple(rows)
+        )
 
 
 @dataclass(slots=True)
@@ -174,8 +175,7 @@ class QualityPartial:
         if kind == "fcr_interval":
             return cls(kind, _str(data, "queue"), _ms(data, "start_ms"), None, parse_counts(data.get("counts")))
         if kind in ("fcr_agent", "csat_agent"):
-            names = (("fcr_eligible", "fcr_resolved") if kind == "fcr_agent"
-                     else ("surveys", "score_sum", "satisfied"))
+            names = ("fcr_eligible", "fcr_resolved") if kind == "fcr_agent" else ("surveys", "score_sum", "satisfied")
             counts = Counts(**{n: _int(data, n) for n in names})  # type: ignore[arg-type]  # not optional: never None
             day = _str(data, "date")
             try:
@@ -215,12 +215,20 @@ class WorkerHeartbeat:
             raise BadRecord(f"field 'partitions': expected an object of at most {MAX_HEARTBEAT_TOPICS} topics")
         partitions: dict[str, frozenset[int]] = {}
         for topic, parts in raw.items():
-            if (not isinstance(parts, list) or len(parts) > MAX_HEARTBEAT_PARTITIONS
-                    or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in parts)):
+            if (
+                not isinstance(parts, list)
+                or len(parts) > MAX_HEARTBEAT_PARTITIONS
+                or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in parts)
+            ):
                 raise BadRecord(f"partitions of {topic!r}: expected a list of partition numbers")
             partitions[topic] = frozenset(parts)
-        return cls(worker_id, _ms(data, "at_ms"), partitions,  # type: ignore[arg-type]
-                   data.get("rebalancing") is True, data.get("recovering") is True)
+        return cls(
+            worker_id,
+            _ms(data, "at_ms"),  # type: ignore[arg-type]
+            partitions,
+            data.get("rebalancing") is True,
+            data.get("recovering") is True,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,9 +248,14 @@ MAX_DEAD_LETTER_REASONS = 64
 class View:
     """Last value per key of the output topics, with per-queue indexes for the queries."""
 
-    def __init__(self, limits: EventLimits = DEFAULT_LIMITS, *, tz: ZoneInfo = UTC,
-                 retention_days: int | None = None,
-                 intervals_from_ms: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        limits: EventLimits = DEFAULT_LIMITS,
+        *,
+        tz: ZoneInfo = UTC,
+        retention_days: int | None = None,
+        intervals_from_ms: Callable[[], int] | None = None,
+    ) -> None:
         # forecasts come from a raw input topic: checked against the contract's limits, so one
         # published before a cap existed (offered 1e9) is a bad record, not a staffing load
         self.limits = limits
@@ -466,8 +479,9 @@ class View:
         if gone is not None and (self.heartbeat_gone_ms is None or gone.at_ms > self.heartbeat_gone_ms):
             self.heartbeat_gone_ms = gone.at_ms
 
-    def worker_freshness(self, now_ms: int, stale_after_ms: int,
-                         partitions: dict[str, int] | None = None) -> WorkerFreshness:
+    def worker_freshness(
+        self, now_ms: int, stale_after_ms: int, partitions: dict[str, int] | None = None
+    ) -> WorkerFreshness:
         """The workers at ``now_ms``: age of the newest heartbeat, workers reporting (heartbeat at
         most ``stale_after_ms`` old), those of them settling (rebalancing or recovering), and the
         partitions of ``partitions`` (topic -> partition count) none of them owns. Forgets
@@ -541,9 +555,7 @@ class View:
         return f"{forecast.queue}|{forecast.date}"
 
     @staticmethod
-    def _apply_raw(
-        table: dict[str, Any], key: str | None, data: dict[str, Any] | None, id_field: str | None
-    ) -> str:
+    def _apply_raw(table: dict[str, Any], key: str | None, data: dict[str, Any] | None, id_field: str | None) -> str:
         if key is None:
             found = data.get(id_field) if (data is not None and id_field) else None
             if not isinstance(found, str):
@@ -557,8 +569,9 @@ class View:
 
     # -- expiry -------------------------------------------------------------------------
 
-    def expire(self, now_ms: int, *, slice_size: int = SLICE_SIZE,
-               dropped: Callable[[str, str], None] | None = None) -> Iterator[None]:
+    def expire(
+        self, now_ms: int, *, slice_size: int = SLICE_SIZE, dropped: Callable[[str, str], None] | None = None
+    ) -> Iterator[None]:
         """Drop what ``retention_days`` no longer keeps (floorwatch.domain.retention), as a
         tombstone would; a generator that yields after each slice of ``slice_size`` keys, so a
         caller on an event loop can give it a turn (``drain`` runs it through).
@@ -579,7 +592,7 @@ class View:
 
         def sliced(topic: str, keys: list[Any], check: Callable[[Any], bool]) -> Iterator[None]:
             for start in range(0, len(keys), slice_size):
-                for key in keys[start:start + slice_size]:
+                for key in keys[start : start + slice_size]:
                     if check(key):
                         drop(topic, key)
                         if topic == topics.ALERTS and key in self.alert_acks:
@@ -593,25 +606,46 @@ class View:
         intervals_cutoff_ms = h.cutoff_ms
         if self.intervals_from_ms is not None:
             intervals_cutoff_ms = max(intervals_cutoff_ms, self.intervals_from_ms())
-        old_starts = [key for queue, ordered in self.starts.items()
-                      for start in ordered[:bisect.bisect_left(ordered, intervals_cutoff_ms)]
-                      for key in self.buckets.get(queue, {}).get(start, {})]
-        yield from sliced(topics.INTERVAL_STATS, old_starts,
-                          still(self.intervals, lambda p: p.start_ms < intervals_cutoff_ms))
-        yield from sliced(topics.QUEUE_STATS, list(self.queue_stats),
-                          still(self.queue_stats, lambda p: h.instant_expired(p.computed_ms)))
-        yield from sliced(topics.AGENT_STATUS, list(self.agents),
-                          still(self.agents, lambda r: status_expired(r, h)))
-        yield from sliced(topics.QUALITY_STATS, list(self.quality), still(self.quality, lambda q: (
-            h.instant_expired(q.start_ms) if q.kind == "fcr_interval" else h.day_expired(q.date))))
+        old_starts = [
+            key
+            for queue, ordered in self.starts.items()
+            for start in ordered[: bisect.bisect_left(ordered, intervals_cutoff_ms)]
+            for key in self.buckets.get(queue, {}).get(start, {})
+        ]
+        yield from sliced(
+            topics.INTERVAL_STATS, old_starts, still(self.intervals, lambda p: p.start_ms < intervals_cutoff_ms)
+        )
+        yield from sliced(
+            topics.QUEUE_STATS,
+            list(self.queue_stats),
+            still(self.queue_stats, lambda p: h.instant_expired(p.computed_ms)),
+        )
+        yield from sliced(topics.AGENT_STATUS, list(self.agents), still(self.agents, lambda r: status_expired(r, h)))
+        yield from sliced(
+            topics.QUALITY_STATS,
+            list(self.quality),
+            still(
+                self.quality,
+                lambda q: h.instant_expired(q.start_ms) if q.kind == "fcr_interval" else h.day_expired(q.date),
+            ),
+        )
         yield from sliced(topics.ALERTS, list(self.alerts), still(self.alerts, lambda a: alert_expired(a, h)))
-        yield from sliced(topics.ALERT_ACKS, list(self.alert_acks), lambda key: (
-            (ack := self.alert_acks.get(key)) is not None and ack_expired(ack, key in self.alerts, h)))
+        yield from sliced(
+            topics.ALERT_ACKS,
+            list(self.alert_acks),
+            lambda key: (ack := self.alert_acks.get(key)) is not None and ack_expired(ack, key in self.alerts, h),
+        )
         old_days = [key for day, rows in self.adherence_days.items() if h.day_expired(day) for key in rows]
-        yield from sliced(topics.ADHERENCE, old_days, lambda key: (
-            (rec := self.adherence.get(key)) is not None and h.day_expired(self._adherence_date(key, rec))))
-        yield from sliced(topics.FORECASTS, [f"{q}|{d}" for q, d in self.forecasts if h.day_expired(d)],
-                          lambda key: tuple(key.rsplit("|", 1)) in self.forecasts)
+        yield from sliced(
+            topics.ADHERENCE,
+            old_days,
+            lambda key: (rec := self.adherence.get(key)) is not None and h.day_expired(self._adherence_date(key, rec)),
+        )
+        yield from sliced(
+            topics.FORECASTS,
+            [f"{q}|{d}" for q, d in self.forecasts if h.day_expired(d)],
+            lambda key: tuple(key.rsplit("|", 1)) in self.forecasts,
+        )
         for queue in [q for q, starts in self.buckets.items() if not starts]:
             del self.buckets[queue]
         for queue in [q for q, ordered in self.starts.items() if not ordered]:
@@ -695,8 +729,9 @@ async def expire_sliced(view: View, now_ms: int, dropped: Callable[[str, str], N
     return {t: n - before.get(t, 0) for t, n in view.expired.items() if n != before.get(t, 0)}
 
 
-async def expire_periodically(view: View, clock_ms: Callable[[], int], ready: Callable[[], bool],
-                              every_s: float = EXPIRE_EVERY_S) -> None:
+async def expire_periodically(
+    view: View, clock_ms: Callable[[], int], ready: Callable[[], bool], every_s: float = EXPIRE_EVERY_S
+) -> None:
     """Every ``every_s``, once the view has caught up (``ready``: an ack read before its alert
     is not an orphan), drop what retention no longer keeps. Cancel the task to stop."""
     while True:
@@ -718,8 +753,15 @@ async def expire_periodically(view: View, clock_ms: Callable[[], int], ready: Ca
 CLOSE_TIMEOUT_S = 10.0  # the view loader waits this long for its consumer to stop before reconnecting
 
 VIEW_TOPICS_REQUIRED = (topics.INTERVAL_STATS, topics.QUEUE_STATS, topics.AGENT_STATUS)
-VIEW_TOPICS_OPTIONAL = (topics.ADHERENCE, topics.ALERTS, topics.ALERT_ACKS, topics.DEAD_LETTERS, topics.FORECASTS,
-                        topics.QUALITY_STATS, topics.WORKER_STATUS)
+VIEW_TOPICS_OPTIONAL = (
+    topics.ADHERENCE,
+    topics.ALERTS,
+    topics.ALERT_ACKS,
+    topics.DEAD_LETTERS,
+    topics.FORECASTS,
+    topics.QUALITY_STATS,
+    topics.WORKER_STATUS,
+)
 
 
 async def _fresh_metadata(consumer: Any) -> Callable[[str], set[int] | None]:
@@ -952,4 +994,3 @@ class KafkaViewLoader:
         if not self._caught_up and self._lag and all(lag.caught_up for lag in self._lag.values()):
             self._caught_up = True
             log.info("view loader: caught up (%d partitions, %d records)", len(self._lag), self.view.applied)
-

@@ -39,11 +39,13 @@ def write_config(path: Path, **overrides: Any) -> Path:
     # small dict generations: the tests' few hundred contacts go through the contacts store's
     # packed runs, spills, merges and loads as a long-running worker's millions do
     data.setdefault("worker", {})["contacts_hot_keys"] = 100
-    data["auth"] = {"tokens": [
-        {"name": "admin", "sha256": sha(ADMIN_TOKEN), "roles": ["admin", "ingest"]},
-        {"name": "viewer", "sha256": sha(VIEWER_TOKEN), "roles": ["viewer"]},
-        {"name": "ingest", "sha256": sha(INGEST_TOKEN), "roles": ["ingest"]},
-    ]}
+    data["auth"] = {
+        "tokens": [
+            {"name": "admin", "sha256": sha(ADMIN_TOKEN), "roles": ["admin", "ingest"]},
+            {"name": "viewer", "sha256": sha(VIEWER_TOKEN), "roles": ["viewer"]},
+            {"name": "ingest", "sha256": sha(INGEST_TOKEN), "roles": ["ingest"]},
+        ]
+    }
     data.update(overrides)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -54,8 +56,12 @@ class Proc:
         self.name = name
         self.log_path = log_path
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "floorwatch.cli", *args], env=env, cwd=ROOT,
-            stdout=log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "floorwatch.cli", *args],
+            env=env,
+            cwd=ROOT,
+            stdout=log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def log(self) -> str:
@@ -103,8 +109,12 @@ class Stack:
         return load_settings()
 
     def worker(self, name: str = "worker", wait: bool = True) -> Proc:
-        proc = Proc(name, ["worker", "--data-dir", str(self.tmp / name), "--loglevel", "info"],
-                    self.env, self.tmp / f"{name}.log")
+        proc = Proc(
+            name,
+            ["worker", "--data-dir", str(self.tmp / name), "--loglevel", "info"],
+            self.env,
+            self.tmp / f"{name}.log",
+        )
         self.procs.append(proc)
         if wait:
             proc.wait_log("rebuilt aggregates", 90)
@@ -126,8 +136,9 @@ class Stack:
         raise TimeoutError(f"API did not start:\n{proc.log()[-3000:]}")
 
     def get(self, path: str, token: str = VIEWER_TOKEN, **params: Any) -> Any:
-        resp = httpx.get(f"{self.api_url}{path}", params=params,
-                         headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        resp = httpx.get(
+            f"{self.api_url}{path}", params=params, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
         resp.raise_for_status()
         return resp.json()
 
@@ -156,8 +167,9 @@ async def produce(bootstrap: str, events: Iterable[dict[str, Any]], raw: Iterabl
 
 async def read_topic(bootstrap: str, topic: str, idle_s: float = 1.0) -> list[tuple[bytes | None, bytes | None]]:
     """Every record of a topic from the beginning (stops after ``idle_s`` without data)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await consumer.start()
     out: list[tuple[bytes | None, bytes | None]] = []
     try:

@@ -47,16 +47,41 @@ def test_break_overrun_alerts_at_grace_without_new_events_and_resolves(stack: St
     break_end_ms = now_ms + 8_000  # the break ends 8 s from now; the agent stays on break
     day = local_date(now_ms, settings.tz).isoformat()
     events = [
-        {"event_id": "p1", "type": "agent.profile", "ts": iso(now_ms - 7_200_000), "agent_id": "ann",
-         "name": "Ann", "team": "north", "queues": ["sales"]},
-        {"event_id": "s1", "type": "schedule.published", "ts": iso(now_ms - 7_200_000), "agent_id": "ann",
-         "date": day, "activities": [
-             {"start": iso(now_ms - 3_600_000), "end": iso(now_ms + 3_600_000), "activity": "work"},
-             {"start": iso(now_ms - 600_000), "end": iso(break_end_ms), "activity": "break"}]},
-        {"event_id": "a1", "type": "agent.state", "ts": iso(now_ms - 3_600_000), "agent_id": "ann",
-         "state": "available"},
-        {"event_id": "a2", "type": "agent.state", "ts": iso(now_ms - 600_000), "agent_id": "ann",
-         "state": "aux", "reason": "break"},
+        {
+            "event_id": "p1",
+            "type": "agent.profile",
+            "ts": iso(now_ms - 7_200_000),
+            "agent_id": "ann",
+            "name": "Ann",
+            "team": "north",
+            "queues": ["sales"],
+        },
+        {
+            "event_id": "s1",
+            "type": "schedule.published",
+            "ts": iso(now_ms - 7_200_000),
+            "agent_id": "ann",
+            "date": day,
+            "activities": [
+                {"start": iso(now_ms - 3_600_000), "end": iso(now_ms + 3_600_000), "activity": "work"},
+                {"start": iso(now_ms - 600_000), "end": iso(break_end_ms), "activity": "break"},
+            ],
+        },
+        {
+            "event_id": "a1",
+            "type": "agent.state",
+            "ts": iso(now_ms - 3_600_000),
+            "agent_id": "ann",
+            "state": "available",
+        },
+        {
+            "event_id": "a2",
+            "type": "agent.state",
+            "ts": iso(now_ms - 600_000),
+            "agent_id": "ann",
+            "state": "aux",
+            "reason": "break",
+        },
     ]
     asyncio.run(produce(stack.bootstrap, events))
 
@@ -69,8 +94,11 @@ def test_break_overrun_alerts_at_grace_without_new_events_and_resolves(stack: St
     assert on_break["in_adherence"] is True and on_break["state"] == "aux"
 
     def alert(severity: str) -> dict[str, Any] | None:
-        found = [a for a in latest(stack.bootstrap, topics.ALERTS).values()
-                 if a and a["kind"] == "adherence_break" and a["subject"] == "ann"]
+        found = [
+            a
+            for a in latest(stack.bootstrap, topics.ALERTS).values()
+            if a and a["kind"] == "adherence_break" and a["subject"] == "ann"
+        ]
         return found[0] if found and found[0]["severity"] == severity else None
 
     fired = wait_until(lambda: alert("warning") or alert("critical"), 40, "the adherence-break alert")
@@ -89,8 +117,12 @@ def test_break_overrun_alerts_at_grace_without_new_events_and_resolves(stack: St
     back_ms = break_end_ms + 10_000
     while time.time() * 1000 < back_ms:
         time.sleep(0.2)
-    asyncio.run(produce(stack.bootstrap, [
-        {"event_id": "a3", "type": "agent.state", "ts": iso(back_ms), "agent_id": "ann", "state": "available"}]))
+    asyncio.run(
+        produce(
+            stack.bootstrap,
+            [{"event_id": "a3", "type": "agent.state", "ts": iso(back_ms), "agent_id": "ann", "state": "available"}],
+        )
+    )
 
     def resolved() -> dict[str, Any] | None:
         rec = latest(stack.bootstrap, topics.ALERTS).get(fired["id"])
@@ -105,8 +137,11 @@ def test_break_overrun_alerts_at_grace_without_new_events_and_resolves(stack: St
 
     def figures() -> dict[str, Any] | None:
         rec = latest(stack.bootstrap, topics.ADHERENCE).get(f"ann|{day}")
-        return rec if rec and any(x["kind"] == "extended_break" and x["end_ms"] == back_ms
-                                  for x in rec["exceptions"]) else None
+        return (
+            rec
+            if rec and any(x["kind"] == "extended_break" and x["end_ms"] == back_ms for x in rec["exceptions"])
+            else None
+        )
 
     rec = wait_until(figures, 90, "the day's adherence with the closed exception")
     overrun = next(x for x in rec["exceptions"] if x["kind"] == "extended_break")
@@ -121,8 +156,7 @@ def test_simulated_day_adherence_equals_truth_exactly(stack: Stack) -> None:
     settings = stack.settings()
     # a whole past day, well inside retention whenever the suite runs
     start = datetime.combine(datetime.now(settings.tz).date() - timedelta(days=14), dt_time(0, 0), tzinfo=settings.tz)
-    result = simulate(settings, seed=21, agents=24, start_ms=int(start.timestamp() * 1000),
-                      duration_ms=86_400_000)
+    result = simulate(settings, seed=21, agents=24, start_ms=int(start.timestamp() * 1000), duration_ms=86_400_000)
     day = start.date().isoformat()
     truth = {aid: days[day] for aid, days in result.truth["agents"].items() if day in days}
     assert len(truth) >= 20
@@ -133,16 +167,17 @@ def test_simulated_day_adherence_equals_truth_exactly(stack: Stack) -> None:
 
     def rows() -> dict[str, dict[str, Any]] | None:
         got = {r["agent_id"]: r for r in stack.get("/api/v1/adherence", date=day)}
-        ok = set(got) >= set(truth) and all(
-            all(got[a][f] == truth[a][f] for f in fields) for a in truth)
+        ok = set(got) >= set(truth) and all(all(got[a][f] == truth[a][f] for f in fields) for a in truth)
         return got if ok else None
 
     try:
         got = wait_until(rows, 120, "adherence equal to the simulator's truth", interval_s=1)
     except TimeoutError:
         got = {r["agent_id"]: r for r in stack.get("/api/v1/adherence", date=day)}
-        diffs = {a: {f: (got.get(a, {}).get(f), t[f]) for f in fields if got.get(a, {}).get(f) != t[f]}
-                 for a, t in truth.items()}
+        diffs = {
+            a: {f: (got.get(a, {}).get(f), t[f]) for f in fields if got.get(a, {}).get(f) != t[f]}
+            for a, t in truth.items()
+        }
         raise AssertionError({a: d for a, d in diffs.items() if d}) from None
     # exceptions account for exactly the out-of-adherence scheduled time of every agent
     kinds: set[str] = set()

@@ -63,15 +63,29 @@ def iso(ms: int) -> str:
 
 def test_queue_waiting_alert_reaches_a_signed_webhook_and_a_dead_one_slows_nothing(tmp_path, receiver) -> None:
     dead = f"http://127.0.0.1:{free_port()}/nobody-listens"
-    stack = Stack(tmp_path, alerts={
-        "waiting_max": 2, "longest_wait_max_s": 3600,
-        "timing": {"queue_waiting": {"min_duration_s": 1, "clear_duration_s": 1, "cooldown_s": 0}},
-        "webhooks": [{"url": dead, "secret": "x"}, {"url": receiver.url, "secret": SECRET}]})
+    stack = Stack(
+        tmp_path,
+        alerts={
+            "waiting_max": 2,
+            "longest_wait_max_s": 3600,
+            "timing": {"queue_waiting": {"min_duration_s": 1, "clear_duration_s": 1, "cooldown_s": 0}},
+            "webhooks": [{"url": dead, "secret": "x"}, {"url": receiver.url, "secret": SECRET}],
+        },
+    )
     try:
         stack.worker()
         now_ms = int(time.time() * 1000)
-        offered = [{"event_id": f"o{i}", "type": "contact.offered", "ts": iso(now_ms - 1000 * i),
-                    "contact_id": f"w{i}", "queue": "sales", "channel": "voice"} for i in range(4)]
+        offered = [
+            {
+                "event_id": f"o{i}",
+                "type": "contact.offered",
+                "ts": iso(now_ms - 1000 * i),
+                "contact_id": f"w{i}",
+                "queue": "sales",
+                "channel": "voice",
+            }
+            for i in range(4)
+        ]
         asyncio.run(produce(stack.bootstrap, offered))
 
         def alerts() -> list[dict[str, Any]]:
@@ -85,13 +99,24 @@ def test_queue_waiting_alert_reaches_a_signed_webhook_and_a_dead_one_slows_nothi
         assert orjson.loads(body)["alert"]["kind"] == "queue_waiting"
 
         # answers drain the queue: processing is not held up by the dead webhook; the alert resolves
-        answers = [{"event_id": f"a{i}", "type": "contact.answered", "ts": iso(now_ms + 500),
-                    "contact_id": f"w{i}", "queue": "sales", "agent_id": "ann"} for i in range(4)]
+        answers = [
+            {
+                "event_id": f"a{i}",
+                "type": "contact.answered",
+                "ts": iso(now_ms + 500),
+                "contact_id": f"w{i}",
+                "queue": "sales",
+                "agent_id": "ann",
+            }
+            for i in range(4)
+        ]
         asyncio.run(produce(stack.bootstrap, answers))
-        resolved = wait_until(lambda: [a for a in alerts() if a["kind"] == "queue_waiting"
-                                       and a["state"] == "resolved"], 30, "resolution")
+        resolved = wait_until(
+            lambda: [a for a in alerts() if a["kind"] == "queue_waiting" and a["state"] == "resolved"], 30, "resolution"
+        )
         assert resolved[0]["id"] == fired[0]["id"]
-        wait_until(lambda: any(orjson.loads(b)["type"] == "resolved" for _, b in receiver.received), 30,
-                   "the resolved webhook")
+        wait_until(
+            lambda: any(orjson.loads(b)["type"] == "resolved" for _, b in receiver.received), 30, "the resolved webhook"
+        )
     finally:
         stack.close()

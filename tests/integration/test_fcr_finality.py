@@ -29,8 +29,11 @@ def start_ms(interval: str) -> int:
 
 
 def test_a_replay_is_folded_and_its_figures_survive_a_sigkill(tmp_path) -> None:
-    stack = Stack(tmp_path, fcr={"window_hours": WINDOW_S / 3600, "fold_quiet_s": 3},
-                  teams=[{"id": "red", "name": "Red"}, {"id": "blue", "name": "Blue"}])
+    stack = Stack(
+        tmp_path,
+        fcr={"window_hours": WINDOW_S / 3600, "fold_quiet_s": 3},
+        teams=[{"id": "red", "name": "Red"}, {"id": "blue", "name": "Blue"}],
+    )
     try:
         settings = stack.settings()
         worker = stack.worker()
@@ -75,7 +78,9 @@ def test_a_replay_is_folded_and_its_figures_survive_a_sigkill(tmp_path) -> None:
         wait_until(lambda: day_sums(stack, day) == closed, 30, "figures after the restart")
         quality = stack.get("/api/v1/quality", date=day)
         assert [(a["agent_id"], a["fcr_eligible"], a["fcr_resolved"]) for a in quality["agents"]] == [
-            ("a1", 3, 1), ("a2", 1, 1)]
+            ("a1", 3, 1),
+            ("a2", 1, 1),
+        ]
         assert finals() == recs  # nothing folded twice
     finally:
         stack.close()

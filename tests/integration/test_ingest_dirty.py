@@ -31,8 +31,11 @@ def iso(ms: int) -> str:
 
 @pytest.fixture
 def stack(tmp_path: Path):  # type: ignore[no-untyped-def]
-    s = Stack(tmp_path, api={"host": "127.0.0.1", "port": 8000, "max_body_bytes": 4_000_000},
-              ingest={"max_record_bytes": 1_200_000, "max_extra_bytes": 3_000_000})
+    s = Stack(
+        tmp_path,
+        api={"host": "127.0.0.1", "port": 8000, "max_body_bytes": 4_000_000},
+        ingest={"max_record_bytes": 1_200_000, "max_extra_bytes": 3_000_000},
+    )
     try:
         yield s
     finally:
@@ -45,22 +48,39 @@ def test_big_events_are_too_large_rejections_and_their_neighbours_land(stack: St
     now_ms = int(time.time() * 1000)
 
     def state(n: int, **extra: Any) -> dict[str, Any]:
-        return {"event_id": f"dirty-{n}", "type": "agent.state", "ts": iso(now_ms - 10_000 + n),
-                "agent_id": f"dirty-a{n}", "state": "available", **extra}
+        return {
+            "event_id": f"dirty-{n}",
+            "type": "agent.state",
+            "ts": iso(now_ms - 10_000 + n),
+            "agent_id": f"dirty-a{n}",
+            "state": "available",
+            **extra,
+        }
 
-    long_customer = {"event_id": "dirty-1", "type": "contact.offered", "ts": iso(now_ms - 9_000),
-                     "contact_id": "dirty-c1", "queue": "sales", "channel": "voice", "customer": "c" * 1_000_000}
+    long_customer = {
+        "event_id": "dirty-1",
+        "type": "contact.offered",
+        "ts": iso(now_ms - 9_000),
+        "contact_id": "dirty-c1",
+        "queue": "sales",
+        "channel": "voice",
+        "customer": "c" * 1_000_000,
+    }
     items = [state(0), long_customer, state(2, x_blob="b" * 1_100_000), state(3, x_blob="b" * 1_300_000), state(4)]
     body = orjson.dumps(items)
     assert 3_000_000 < len(body) < 4_000_000
 
-    resp = httpx.post(f"{stack.api_url}/api/v1/events", content=body, timeout=30,
-                      headers={"Authorization": f"Bearer {INGEST_TOKEN}"})
+    resp = httpx.post(
+        f"{stack.api_url}/api/v1/events", content=body, timeout=30, headers={"Authorization": f"Bearer {INGEST_TOKEN}"}
+    )
     assert resp.status_code == 202, resp.text[:500]
     answer = resp.json()
     assert answer["accepted"] == 2
-    assert [(r["index"], r["reason"]) for r in answer["rejected"]] == [(1, "too_large"), (2, "too_large"),
-                                                                        (3, "too_large")]
+    assert [(r["index"], r["reason"]) for r in answer["rejected"]] == [
+        (1, "too_large"),
+        (2, "too_large"),
+        (3, "too_large"),
+    ]
     assert "customer" in answer["rejected"][0]["error"]
     assert "MessageSizeTooLargeError" in answer["rejected"][1]["error"]
     assert answer["rejected"][2]["error"].startswith("serialised event is ")

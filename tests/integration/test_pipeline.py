@@ -37,8 +37,12 @@ DAY = (datetime.now(ZoneInfo(TZ)).date() - timedelta(days=3)).isoformat()
 def post_events(
     stack: Stack, body: bytes, token: str = INGEST_TOKEN, ctype: str = "application/json"
 ) -> httpx.Response:
-    return httpx.post(f"{stack.api_url}/api/v1/events", content=body, timeout=10,
-                      headers={"Authorization": f"Bearer {token}", "Content-Type": ctype})
+    return httpx.post(
+        f"{stack.api_url}/api/v1/events",
+        content=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": ctype},
+    )
 
 
 def ev(n: int, clock: str, **fields: Any) -> dict[str, Any]:
@@ -63,8 +67,12 @@ def test_http_ingest_reaches_worker_and_bad_input_is_contained(stack: Stack) -> 
         ev(4, "09:01:03", type="contact.abandoned", contact_id="h2", queue="sales"),  # short (< 5 s)
     ]
     resp = post_events(stack, orjson.dumps(good))
-    assert resp.status_code == 202 and resp.json() == {"accepted": 4, "rejected": [], "rejected_count": 0,
-                                                       "rejected_by_reason": {}}
+    assert resp.status_code == 202 and resp.json() == {
+        "accepted": 4,
+        "rejected": [],
+        "rejected_count": 0,
+        "rejected_by_reason": {},
+    }
 
     # not JSON at all -> 400; oversized -> 413; items with errors -> listed, not forwarded
     assert post_events(stack, b"{this is not json").status_code == 400
@@ -88,16 +96,31 @@ def test_http_ingest_reaches_worker_and_bad_input_is_contained(stack: Stack) -> 
     assert httpx.post(f"{stack.api_url}/api/v1/events", content=b"[]", timeout=5).status_code == 401
 
     # garbage straight onto the topics (no API in front) -> dead letters, worker survives
-    asyncio.run(produce(stack.bootstrap, [], raw=[
-        (topics.CONTACT_EVENTS, b"\xff\xfe not json"),
-        (topics.CONTACT_EVENTS, orjson.dumps(ev(20, "09:03:00", type="contact.offered", contact_id="z"))),
-        (topics.AGENT_EVENTS, orjson.dumps(ev(21, "09:03:00", type="agent.state", agent_id="a1", state="dancing"))),
-        (topics.AGENT_EVENTS, orjson.dumps(ev(22, "09:03:00", type="contact.offered", contact_id="q",
-                                               queue="sales", channel="voice"))),
-    ]))
+    asyncio.run(
+        produce(
+            stack.bootstrap,
+            [],
+            raw=[
+                (topics.CONTACT_EVENTS, b"\xff\xfe not json"),
+                (topics.CONTACT_EVENTS, orjson.dumps(ev(20, "09:03:00", type="contact.offered", contact_id="z"))),
+                (
+                    topics.AGENT_EVENTS,
+                    orjson.dumps(ev(21, "09:03:00", type="agent.state", agent_id="a1", state="dancing")),
+                ),
+                (
+                    topics.AGENT_EVENTS,
+                    orjson.dumps(
+                        ev(22, "09:03:00", type="contact.offered", contact_id="q", queue="sales", channel="voice")
+                    ),
+                ),
+            ],
+        )
+    )
     # ... and a valid event after all that is still processed
-    late = [ev(30, "09:05:00", type="contact.offered", contact_id="h3", queue="sales", channel="voice"),
-            ev(31, "09:05:30", type="contact.answered", contact_id="h3", queue="sales", agent_id="a2")]
+    late = [
+        ev(30, "09:05:00", type="contact.offered", contact_id="h3", queue="sales", channel="voice"),
+        ev(31, "09:05:30", type="contact.answered", contact_id="h3", queue="sales", agent_id="a2"),
+    ]
     assert post_events(stack, orjson.dumps(late)).json()["accepted"] == 2
 
     def dead() -> dict[str, int]:
@@ -107,7 +130,11 @@ def test_http_ingest_reaches_worker_and_bad_input_is_contained(stack: Stack) -> 
         return reasons if sum(reasons.values()) >= 4 else {}
 
     assert wait_until(dead, 30, "dead letters") == {
-        "not_json": 1, "missing_field": 1, "invalid_field": 1, "wrong_topic": 1}
+        "not_json": 1,
+        "missing_field": 1,
+        "invalid_field": 1,
+        "wrong_topic": 1,
+    }
 
     def settled() -> dict[str, Any] | None:
         rows = intervals(stack, "sales", DAY)
@@ -131,8 +158,9 @@ def sim_day(settings: Any) -> date:
 
 def sim_events(settings: Any, seed: int, agents: int, hours: float) -> Any:
     start = datetime.combine(sim_day(settings), time(9, 0), tzinfo=settings.tz)
-    return simulate(settings, seed=seed, agents=agents, start_ms=int(start.timestamp() * 1000),
-                    duration_ms=int(hours * 3_600_000))
+    return simulate(
+        settings, seed=seed, agents=agents, start_ms=int(start.timestamp() * 1000), duration_ms=int(hours * 3_600_000)
+    )
 
 
 def quality_mismatches(stack: Stack, truth: dict[str, Any], day: str) -> list[str]:
@@ -211,16 +239,16 @@ def test_sigkill_restart_duplicates_and_reordering_stay_exact(stack: Stack) -> N
     # duplicates of random events, and the second half shuffled within windows of 50
     second = second + rng.sample(events, len(events) // 10)
     for i in range(0, len(second), 50):
-        window = second[i:i + 50]
+        window = second[i : i + 50]
         rng.shuffle(window)
-        second[i:i + 50] = window
+        second[i : i + 50] = window
     worker = stack.worker()
     stack.api()
     asyncio.run(produce(stack.bootstrap, first))
     wait_until(lambda: "rebuilt aggregates" in worker.log(), 30, "worker up")
     asyncio.run(produce(stack.bootstrap, second[: len(second) // 2]))
     worker.kill(signal.SIGKILL)  # mid-stream, before its commit caught up
-    asyncio.run(produce(stack.bootstrap, second[len(second) // 2:]))
+    asyncio.run(produce(stack.bootstrap, second[len(second) // 2 :]))
     stack.worker("worker-restarted")
     expect_truth(stack, result.truth, timeout_s=120)
 
@@ -233,9 +261,9 @@ def test_two_workers_share_partitions(stack: Stack) -> None:
     events = result.events
     asyncio.run(produce(stack.bootstrap, events[: len(events) // 3]))
     worker_b = stack.worker("worker-b", wait=False)  # joins mid-stream: a rebalance, re-deliveries
-    asyncio.run(produce(stack.bootstrap, events[len(events) // 3: len(events) // 2]))
+    asyncio.run(produce(stack.bootstrap, events[len(events) // 3 : len(events) // 2]))
     worker_b.wait_log("rebuilt aggregates", 90)
-    asyncio.run(produce(stack.bootstrap, events[len(events) // 2:]))
+    asyncio.run(produce(stack.bootstrap, events[len(events) // 2 :]))
     expect_truth(stack, result.truth, timeout_s=120)
 
     owned_b = re.findall(r"rebuilt aggregates of partitions \[([0-9, ]*)\]", worker_b.log())
@@ -252,5 +280,9 @@ def test_readyz_and_healthz(stack: Stack) -> None:
     stack.api()
     assert httpx.get(f"{stack.api_url}/healthz", timeout=5).status_code == 200
     wait_until(lambda: httpx.get(f"{stack.api_url}/readyz", timeout=5).status_code == 200, 30, "readyz")
-    assert httpx.get(f"{stack.api_url}/api/v1/queues", timeout=5,
-                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).status_code == 200
+    assert (
+        httpx.get(
+            f"{stack.api_url}/api/v1/queues", timeout=5, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        ).status_code
+        == 200
+    )

@@ -66,10 +66,19 @@ def test_promtool_config_rules_and_rule_unit_tests() -> None:
         assert done.returncode == 0, f"promtool {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         assert "SUCCESS" in done.stdout + done.stderr
     # every alerting rule has a promtool unit test
-    rules = {r["alert"] for path in (DEPLOY / "prometheus" / "rules").glob("*.yml")
-             for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"] if "alert" in r}
-    tested = {t["alertname"] for path in (DEPLOY / "prometheus" / "tests").glob("*.yml")
-              for case in yaml.safe_load(path.read_text())["tests"] for t in case.get("alert_rule_test", [])}
+    rules = {
+        r["alert"]
+        for path in (DEPLOY / "prometheus" / "rules").glob("*.yml")
+        for g in yaml.safe_load(path.read_text())["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
+    tested = {
+        t["alertname"]
+        for path in (DEPLOY / "prometheus" / "tests").glob("*.yml")
+        for case in yaml.safe_load(path.read_text())["tests"]
+        for t in case.get("alert_rule_test", [])
+    }
     assert rules and rules <= tested, f"alerts without a promtool test: {sorted(rules - tested)}"
 
 
@@ -78,11 +87,12 @@ def test_alertmanager_example_is_valid_and_routes() -> None:
     config = str(DEPLOY / "alertmanager" / "alertmanager.yml")
     done = run(AMTOOL, "check-config", config)  # type: ignore[arg-type]
     assert done.returncode == 0, done.stdout + done.stderr
-    for labels, receiver in ((["alertname=FloorwatchNoWorker", "severity=critical"], "oncall-pager"),
-                             (["alertname=FloorwatchServiceLevelBelowTarget", "severity=warning", "queue=sales"],
-                              "wfm-floor"),
-                             (["alertname=FloorwatchPipelineLagHigh", "severity=warning"], "platform"),
-                             (["alertname=FloorwatchEventsRejected", "severity=info"], "low-priority")):
+    for labels, receiver in (
+        (["alertname=FloorwatchNoWorker", "severity=critical"], "oncall-pager"),
+        (["alertname=FloorwatchServiceLevelBelowTarget", "severity=warning", "queue=sales"], "wfm-floor"),
+        (["alertname=FloorwatchPipelineLagHigh", "severity=warning"], "platform"),
+        (["alertname=FloorwatchEventsRejected", "severity=info"], "low-priority"),
+    ):
         done = run(AMTOOL, "config", "routes", "test", f"--config.file={config}", *labels)  # type: ignore[arg-type]
         assert done.returncode == 0 and done.stdout.strip() == receiver, (labels, done.stdout, done.stderr)
 
@@ -135,8 +145,15 @@ def write_prometheus_config(tmp: Path, api_url: str) -> Path:
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(p) for p in sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))],
-        "scrape_configs": [{"job_name": "floorwatch-api", "metrics_path": "/metrics", "scrape_interval": "1s",
-                            "scrape_timeout": "1s", "static_configs": [{"targets": [target]}]}],
+        "scrape_configs": [
+            {
+                "job_name": "floorwatch-api",
+                "metrics_path": "/metrics",
+                "scrape_interval": "1s",
+                "scrape_timeout": "1s",
+                "static_configs": [{"targets": [target]}],
+            }
+        ],
     }
     path = tmp / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
@@ -149,9 +166,17 @@ class Prometheus:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / "prometheus.log"
         self.proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",  # type: ignore[list-item]
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp / 'tsdb'}",  # type: ignore[list-item]
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         resp = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
@@ -191,16 +216,23 @@ def test_every_dashboard_expression_returns_series(tmp_path: Path) -> None:
         garbage = [(topics.CONTACT_EVENTS, b"\xff not json"), (topics.AGENT_EVENTS, b'{"type": "agent.state"}')]
         asyncio.run(produce(stack.bootstrap, result.events, raw=garbage))
         # one good and one bad event through HTTP ingest, so both ingest counters have series
-        resp = httpx.post(f"{stack.api_url}/api/v1/events", timeout=10,
-                          headers={"Authorization": f"Bearer {INGEST_TOKEN}"},
-                          content=json.dumps([{"event_id": "bad", "type": "contact.vanished",
-                                               "ts": "2026-01-01T00:00:00Z"}]).encode())
+        resp = httpx.post(
+            f"{stack.api_url}/api/v1/events",
+            timeout=10,
+            headers={"Authorization": f"Bearer {INGEST_TOKEN}"},
+            content=json.dumps(
+                [{"event_id": "bad", "type": "contact.vanished", "ts": "2026-01-01T00:00:00Z"}]
+            ).encode(),
+        )
         assert resp.status_code == 202
 
         def figures() -> dict[str, Any] | None:
             queues = stack.get("/api/v1/queues")
-            ready = [q for q in queues if q["today"]["offered"] and q["interval"]["service_level"] is not None
-                     and q["rolling_15m"]["offered"]]
+            ready = [
+                q
+                for q in queues
+                if q["today"]["offered"] and q["interval"]["service_level"] is not None and q["rolling_15m"]["offered"]
+            ]
             day = datetime.fromtimestamp(time.time(), settings.tz).date().isoformat()
             adherence = stack.get("/api/v1/adherence", date=day)
             return {"queues": ready, "adherence": adherence} if ready and adherence else None
@@ -232,8 +264,9 @@ def test_every_dashboard_expression_returns_series(tmp_path: Path) -> None:
             for var in json.loads(path.read_text())["templating"]["list"]:
                 m = re.fullmatch(r"label_values\((\w+), (\w+)\)", var["definition"])
                 assert m, var["definition"]
-                resp = httpx.get(f"{prometheus.url}/api/v1/label/{m[2]}/values",
-                                 params={"match[]": m[1]}, timeout=10).json()
+                resp = httpx.get(
+                    f"{prometheus.url}/api/v1/label/{m[2]}/values", params={"match[]": m[1]}, timeout=10
+                ).json()
                 assert resp["status"] == "success" and resp["data"], (path.name, var["name"], resp)
 
         # figures agree with the REST API for a queue (same view, same instant up to a scrape)
@@ -252,8 +285,12 @@ def test_every_dashboard_expression_returns_series(tmp_path: Path) -> None:
         os.killpg(worker.proc.pid, signal.SIGSTOP)
         stopped = time.monotonic()
         try:
-            wait_until(lambda: prometheus.query(firing), 60, "FloorwatchWorkerNotReporting firing",  # type: ignore[union-attr]
-                       interval_s=1)
+            wait_until(
+                lambda: prometheus.query(firing),
+                60,
+                "FloorwatchWorkerNotReporting firing",  # type: ignore[union-attr]
+                interval_s=1,
+            )
             fired_after_s = time.monotonic() - stopped
             assert 30 <= fired_after_s <= 45, fired_after_s
             age = float(prometheus.query("max(floorwatch_worker_last_seen_seconds)")[0]["value"][1])
@@ -261,8 +298,12 @@ def test_every_dashboard_expression_returns_series(tmp_path: Path) -> None:
             print(f"FloorwatchWorkerNotReporting firing {fired_after_s:.1f} s after SIGSTOP (age {age:.1f} s)")
         finally:
             os.killpg(worker.proc.pid, signal.SIGCONT)
-        wait_until(lambda: not prometheus.query(firing), 30, "FloorwatchWorkerNotReporting resolved",  # type: ignore[union-attr]
-                   interval_s=1)
+        wait_until(
+            lambda: not prometheus.query(firing),
+            30,
+            "FloorwatchWorkerNotReporting resolved",  # type: ignore[union-attr]
+            interval_s=1,
+        )
         # no agent id is a label value anywhere in Prometheus
         agent_ids = {e["agent_id"] for e in result.events if e.get("agent_id")}
         for label in ("queue", "team", "state", "channel", "kind", "reason", "topic", "window", "outcome"):

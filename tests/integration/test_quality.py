@@ -23,8 +23,11 @@ WINDOW_S = 20.0
 
 @pytest.fixture
 def short_window_stack(tmp_path):
-    s = Stack(tmp_path, fcr={"window_hours": WINDOW_S / 3600},
-              teams=[{"id": "red", "name": "Red"}, {"id": "blue", "name": "Blue"}])
+    s = Stack(
+        tmp_path,
+        fcr={"window_hours": WINDOW_S / 3600},
+        teams=[{"id": "red", "name": "Red"}, {"id": "blue", "name": "Blue"}],
+    )
     try:
         yield s
     finally:
@@ -42,8 +45,10 @@ def scenario(t0_ms: int) -> list[dict[str, Any]]:
         return {"event_id": f"q-{n}", "type": etype, "ts": from_ms(t0_ms + round(dt_s * 1000)).isoformat(), **fields}
 
     def handled(cid: str, dt: float, agent: str, queue: str = "sales", **offer: Any) -> list[dict[str, Any]]:
-        return [ev(dt, "contact.offered", contact_id=cid, queue=queue, channel="voice", **offer),
-                ev(dt + 0.5, "contact.answered", contact_id=cid, queue=queue, agent_id=agent)]
+        return [
+            ev(dt, "contact.offered", contact_id=cid, queue=queue, channel="voice", **offer),
+            ev(dt + 0.5, "contact.answered", contact_id=cid, queue=queue, agent_id=agent),
+        ]
 
     return [
         ev(-5, "agent.profile", agent_id="a1", name="Ann", team="red", queues=["sales", "support"]),
@@ -87,8 +92,9 @@ def test_fcr_matures_without_events_and_survives_sigkill(short_window_stack: Sta
     asyncio.run(produce(stack.bootstrap, scenario(t0_ms)))
 
     # before the windows close: four customer contacts (A, B, C, D; E is a leg), B repeats A
-    before = wait_until(lambda: (s := day_sums(stack, day))["customer_contacts"] == 4 and s, 15,
-                        "customer contacts counted")
+    before = wait_until(
+        lambda: (s := day_sums(stack, day))["customer_contacts"] == 4 and s, 15, "customer contacts counted"
+    )
     assert before == {"customer_contacts": 4, "repeat_contacts": 1, "fcr_eligible": 0, "fcr_resolved": 0}
     assert time.time() * 1000 < t0_ms + WINDOW_S * 1000  # really measured before any window closed
 
@@ -101,17 +107,51 @@ def test_fcr_matures_without_events_and_survives_sigkill(short_window_stack: Sta
         return stack.get("/api/v1/quality", date=day)
 
     want_agents = [
-        {"agent_id": "a1", "name": "Ann", "team": "red", "fcr_eligible": 3, "fcr_resolved": 1,
-         "fcr": 1 / 3, "surveys": 1, "csat_avg": 2.0, "csat_satisfied": 0.0},
-        {"agent_id": "a2", "name": "Bob", "team": "blue", "fcr_eligible": 1, "fcr_resolved": 1,
-         "fcr": 1.0, "surveys": 1, "csat_avg": 5.0, "csat_satisfied": 1.0},
+        {
+            "agent_id": "a1",
+            "name": "Ann",
+            "team": "red",
+            "fcr_eligible": 3,
+            "fcr_resolved": 1,
+            "fcr": 1 / 3,
+            "surveys": 1,
+            "csat_avg": 2.0,
+            "csat_satisfied": 0.0,
+        },
+        {
+            "agent_id": "a2",
+            "name": "Bob",
+            "team": "blue",
+            "fcr_eligible": 1,
+            "fcr_resolved": 1,
+            "fcr": 1.0,
+            "surveys": 1,
+            "csat_avg": 5.0,
+            "csat_satisfied": 1.0,
+        },
     ]
     got = wait_until(lambda: (q := quality())["agents"] == want_agents and q, 15, "quality per agent")
     assert got["teams"] == [
-        {"team": "blue", "agents": 1, "fcr_eligible": 1, "fcr_resolved": 1, "fcr": 1.0,
-         "surveys": 1, "csat_avg": 5.0, "csat_satisfied": 1.0},
-        {"team": "red", "agents": 1, "fcr_eligible": 3, "fcr_resolved": 1, "fcr": 1 / 3,
-         "surveys": 1, "csat_avg": 2.0, "csat_satisfied": 0.0},
+        {
+            "team": "blue",
+            "agents": 1,
+            "fcr_eligible": 1,
+            "fcr_resolved": 1,
+            "fcr": 1.0,
+            "surveys": 1,
+            "csat_avg": 5.0,
+            "csat_satisfied": 1.0,
+        },
+        {
+            "team": "red",
+            "agents": 1,
+            "fcr_eligible": 3,
+            "fcr_resolved": 1,
+            "fcr": 1 / 3,
+            "surveys": 1,
+            "csat_avg": 2.0,
+            "csat_satisfied": 0.0,
+        },
     ]
     sales = next(q for q in stack.get("/api/v1/queues") if q["queue"] == "sales")
     assert (sales["today"]["fcr_eligible"], sales["today"]["fcr_resolved"]) == (4, 2)  # E is a leg
@@ -124,8 +164,11 @@ def test_fcr_matures_without_events_and_survives_sigkill(short_window_stack: Sta
     stack.worker("worker-restarted")
 
     def republished() -> dict[str, int] | None:
-        latest = {k: orjson.loads(v) for k, v in asyncio.run(read_topic(stack.bootstrap, topics.QUALITY_STATS))
-                  if v is not None}
+        latest = {
+            k: orjson.loads(v)
+            for k, v in asyncio.run(read_topic(stack.bootstrap, topics.QUALITY_STATS))
+            if v is not None
+        }
         fresh = [r for r in latest.values() if r["updated_ms"] >= restarted_ms]
         if len(fresh) < len(latest):
             return None

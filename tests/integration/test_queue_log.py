@@ -55,8 +55,14 @@ def moved_fixture(tmp: Path) -> Path:
 def replay(stack: Stack, path: Path) -> subprocess.CompletedProcess[str]:
     """``floorwatch replay-queue-log FILE`` against the stack's broker."""
     return subprocess.run(
-        [sys.executable, "-m", "services.queue_log", str(path)], cwd=ROOT, env=stack.env,
-        capture_output=True, text=True, timeout=120, check=False)
+        [sys.executable, "-m", "services.queue_log", str(path)],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 # contacts with a caller id that are not transfer or overflow legs, by hand from day.log (the
@@ -71,8 +77,12 @@ def day_stats_on_the_stack() -> dict[tuple[str, str], dict[str, Any]]:
     out = {}
     for (q, start), stats in DAY_STATS.items():
         n = DAY_CUSTOMERS.get((q, start[11:16]), 0)
-        out[(q, moved(start))] = {**{k: v for k, v in stats.items() if k not in CLOCK_DEPENDENT},
-                           "customer_contacts": n, "repeat_contacts": 0, "repeat_rate": 0.0 if n else None}
+        out[(q, moved(start))] = {
+            **{k: v for k, v in stats.items() if k not in CLOCK_DEPENDENT},
+            "customer_contacts": n,
+            "repeat_contacts": 0,
+            "repeat_rate": 0.0 if n else None,
+        }
     return out
 
 
@@ -95,31 +105,39 @@ def interval_mismatches(stack: Stack) -> list[str]:
 
 # when each agent entered its final state (hand-derived from day.log)
 DAY_SINCE = {
-    "SIP/1001": "2026-11-24T09:50:00+08:00", "SIP/1002": "2026-11-24T09:55:00+08:00",
-    "Agent/2001": "2026-11-24T09:45:45+08:00", "SIP/1003": "2026-11-24T09:51:05+08:00",
+    "SIP/1001": "2026-11-24T09:50:00+08:00",
+    "SIP/1002": "2026-11-24T09:55:00+08:00",
+    "Agent/2001": "2026-11-24T09:45:45+08:00",
+    "SIP/1003": "2026-11-24T09:51:05+08:00",
     "Local/3001@from-queue": "2026-11-24T09:30:00+08:00",
 }
 
 
 def agent_states(stack: Stack) -> tuple[str, dict[str, tuple[Any, ...]]]:
     """Final (state, reason, queues, team, since) per agent: GET /api/v1/agents, else fw.agent-status."""
-    resp = httpx.get(f"{stack.api_url}/api/v1/agents", timeout=10,
-                     headers={"Authorization": f"Bearer {VIEWER_TOKEN}"})
+    resp = httpx.get(f"{stack.api_url}/api/v1/agents", timeout=10, headers={"Authorization": f"Bearer {VIEWER_TOKEN}"})
     if resp.status_code == 200:
-        return "api", {r["agent_id"]: (r["state"], r["reason"], sorted(r["queues"]), r["team"], r["since"])
-                       for r in resp.json()}
+        return "api", {
+            r["agent_id"]: (r["state"], r["reason"], sorted(r["queues"]), r["team"], r["since"]) for r in resp.json()
+        }
     settings = stack.settings()
     latest: dict[str, Any] = {}
     for key, value in asyncio.run(read_topic(stack.bootstrap, topics.AGENT_STATUS, idle_s=0.5)):
         if key is not None:
             latest[key.decode()] = None if value is None else orjson.loads(value)
-    return "topic", {aid: (v["state"], v["reason"], sorted(v["queues"]), v["team"], iso(v["since_ms"], settings.tz))
-                     for aid, v in latest.items() if v}
+    return "topic", {
+        aid: (v["state"], v["reason"], sorted(v["queues"]), v["team"], iso(v["since_ms"], settings.tz))
+        for aid, v in latest.items()
+        if v
+    }
 
 
 def live_agents(stack: Stack) -> dict[str, Any]:
-    return {q["queue"]: {**q["agents"], "waiting": q["waiting"]}
-            for q in stack.get("/api/v1/queues") if q["queue"] in ("sales", "support")}
+    return {
+        q["queue"]: {**q["agents"], "waiting": q["waiting"]}
+        for q in stack.get("/api/v1/queues")
+        if q["queue"] in ("sales", "support")
+    }
 
 
 def test_queue_log_day_gives_the_hand_computed_figures(stack: Stack, tmp_path: Path) -> None:
@@ -143,8 +161,10 @@ def test_queue_log_day_gives_the_hand_computed_figures(stack: Stack, tmp_path: P
     except TimeoutError:
         raise AssertionError("\n".join(last)) from None
 
-    want_agents = {aid: (state, reason, sorted(queues), "asterisk", moved(DAY_SINCE[aid]))
-                   for aid, (state, reason, queues) in DAY_AGENTS.items()}
+    want_agents = {
+        aid: (state, reason, sorted(queues), "asterisk", moved(DAY_SINCE[aid]))
+        for aid, (state, reason, queues) in DAY_AGENTS.items()
+    }
     source = "?"
 
     def agents_ok() -> bool:
@@ -162,12 +182,14 @@ def test_queue_log_day_gives_the_hand_computed_figures(stack: Stack, tmp_path: P
     }
 
     def queue_log_dead() -> list[dict[str, Any]]:
-        return [orjson.loads(v) for k, v in asyncio.run(read_topic(stack.bootstrap, topics.DEAD_LETTERS, 0.5))
-                if k == b"queue_log"]
+        return [
+            orjson.loads(v)
+            for k, v in asyncio.run(read_topic(stack.bootstrap, topics.DEAD_LETTERS, 0.5))
+            if k == b"queue_log"
+        ]
 
     dead = queue_log_dead()
-    assert [(d["line"], d["reason"]) for d in dead] == [
-        (36, "unknown_verb"), (37, "non_numeric"), (38, "out_of_order")]
+    assert [(d["line"], d["reason"]) for d in dead] == [(36, "unknown_verb"), (37, "non_numeric"), (38, "out_of_order")]
     assert all(d["topic"] == "queue_log" and d["file"].endswith("day.log") for d in dead)
 
     # a replay of the same lines is deduplicated downstream: the figures do not move
@@ -190,30 +212,45 @@ def test_implausible_epochs_between_good_lines_stop_nothing(stack: Stack, tmp_pa
         f"{t0 + 5}|c1|sales|SIP/1001|CONNECT|5|x|1\n"
         "99999999999|c2|sales|NONE|ENTERQUEUE||2|1\n"
         "999999999999999|c3|sales|NONE|ENTERQUEUE||3|1\n"
-        f"{t0 + 65}|c1|sales|SIP/1001|COMPLETECALLER|5|60|1\n")
+        f"{t0 + 65}|c1|sales|SIP/1001|COMPLETECALLER|5|60|1\n"
+    )
     state = tmp_path / "queue_log.state.json"
-    args = [sys.executable, "-m", "services.queue_log", str(log), "--follow", "--poll", "0.1",
-            "--state", str(state)]
+    args = [sys.executable, "-m", "services.queue_log", str(log), "--follow", "--poll", "0.1", "--state", str(state)]
 
     def start(n: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(args, cwd=ROOT, env=stack.env, stdout=subprocess.DEVNULL,
-                                stderr=(tmp_path / f"connector-{n}.err").open("wb"))
+        return subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=stack.env,
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp_path / f"connector-{n}.err").open("wb"),
+        )
 
     def contacts() -> list[tuple[str, str]]:
-        return [(e["type"], e["contact_id"]) for e in
-                (orjson.loads(v) for _, v in asyncio.run(read_topic(stack.bootstrap, topics.CONTACT_EVENTS, 0.5)))]
+        return [
+            (e["type"], e["contact_id"])
+            for e in (orjson.loads(v) for _, v in asyncio.run(read_topic(stack.bootstrap, topics.CONTACT_EVENTS, 0.5)))
+        ]
 
     def dead() -> list[tuple[int, str]]:
-        return [(d["line"], d["reason"]) for d in
-                (orjson.loads(v) for k, v in asyncio.run(read_topic(stack.bootstrap, topics.DEAD_LETTERS, 0.5))
-                 if k == b"queue_log")]
+        return [
+            (d["line"], d["reason"])
+            for d in (
+                orjson.loads(v)
+                for k, v in asyncio.run(read_topic(stack.bootstrap, topics.DEAD_LETTERS, 0.5))
+                if k == b"queue_log"
+            )
+        ]
 
     first = start(1)
     try:
         want = [("contact.offered", "c1@sales"), ("contact.answered", "c1@sales"), ("contact.ended", "c1@sales")]
         wait_until(lambda: contacts() == want, 60, "the good lines' contact events")
-        wait_until(lambda: dead() == [(3, "implausible_time"), (4, "implausible_time")], 30,
-                   "two implausible_time dead letters")
+        wait_until(
+            lambda: dead() == [(3, "implausible_time"), (4, "implausible_time")],
+            30,
+            "two implausible_time dead letters",
+        )
         assert first.poll() is None, (tmp_path / "connector-1.err").read_text()  # still following
     finally:
         first.terminate()

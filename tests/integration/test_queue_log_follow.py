@@ -97,9 +97,24 @@ class Follower:
         env = {**os.environ, "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml")}
         err = (self.tmp / f"follower-{self.starts}.err").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.queue_log", str(self.log), "--follow", "--poll", "0.05",
-             "--state", str(self.tmp / "state.json"), "--out", str(self.tmp / "out.ndjson")],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+            [
+                sys.executable,
+                "-m",
+                "services.queue_log",
+                str(self.log),
+                "--follow",
+                "--poll",
+                "0.05",
+                "--state",
+                str(self.tmp / "state.json"),
+                "--out",
+                str(self.tmp / "out.ndjson"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -119,8 +134,10 @@ def wait_until(done: Callable[[], bool], what: str, follower: Follower) -> None:
     while not done():
         if time.monotonic() > deadline:
             alive = follower.proc is not None and follower.proc.poll() is None
-            raise AssertionError(f"no {what} after {CATCH_UP_S:.0f} s ({len(out_ids(follower.tmp))} events out, "
-                                 f"follower {'running' if alive else 'dead'})\n{follower.stderr()[-3000:]}")
+            raise AssertionError(
+                f"no {what} after {CATCH_UP_S:.0f} s ({len(out_ids(follower.tmp))} events out, "
+                f"follower {'running' if alive else 'dead'})\n{follower.stderr()[-3000:]}"
+            )
         time.sleep(0.05)
 
 
@@ -150,7 +167,7 @@ def test_follow_rotations_and_sigkill_process_every_line_exactly_once(tmp_path: 
         end = sum(len(x) for x in lines[:upto_line])
         while pos < end:
             n = min(end - pos, rng.randint(1, 400))
-            writer.write(data[pos:pos + n])
+            writer.write(data[pos : pos + n])
             writer.flush()
             pos += n
             time.sleep(rng.random() * pause)
@@ -185,37 +202,37 @@ def test_follow_rotations_and_sigkill_process_every_line_exactly_once(tmp_path: 
     n = len(lines)
     try:
         burst(n // 10)
-        writer.write(data[pos:pos + 17])  # a partial line: must wait, not be parsed
+        writer.write(data[pos : pos + 17])  # a partial line: must wait, not be parsed
         writer.flush()
         pos += 17
         time.sleep(0.5)
         burst(2 * n // 10)
         wait_caught_up("first events before the first rotation")
-        rename_rotation(extra_old_lines=5)           # live rename
+        rename_rotation(extra_old_lines=5)  # live rename
         burst(3 * n // 10)
-        follower.kill()                              # SIGKILL mid-stream
+        follower.kill()  # SIGKILL mid-stream
         burst(35 * n // 100)
         follower.start()
         burst(45 * n // 100)
         wait_caught_up("catch-up before the copy-truncate")
         copies = follower.copies_found()
-        copytruncate_rotation()                      # live copy-truncate
+        copytruncate_rotation()  # live copy-truncate
         wait_until(lambda: follower.copies_found() > copies, "switch to the copy", follower)
         burst(55 * n // 100)
         wait_caught_up("catch-up before the kill at 55 %")
         follower.kill()
         burst(60 * n // 100)
-        rename_rotation(extra_old_lines=3)           # renamed while the follower is down
+        rename_rotation(extra_old_lines=3)  # renamed while the follower is down
         burst(65 * n // 100)
         follower.start()
         burst(75 * n // 100)
         wait_caught_up("catch-up before the kill at 75 %")
         follower.kill()
         burst(80 * n // 100)
-        copytruncate_rotation()                      # copy-truncated while down
+        copytruncate_rotation()  # copy-truncated while down
         burst(85 * n // 100)
         follower.start()
-        for _ in range(3):                           # kills at random moments of a busy stream
+        for _ in range(3):  # kills at random moments of a busy stream
             burst(line_index() + n // 30, pause=0.005)
             follower.kill()
             follower.start()

@@ -93,7 +93,12 @@ def test_sigkill_restart_reads_only_the_changelog_tail_and_stays_exact(rocks_sta
     events = list(result.events)
     n = len(events)
     cuts = [n * 3 // 4, n * 3 // 4 + n // 64, n * 3 // 4 + n // 32]
-    first, middle, by_b, last = events[:cuts[0]], events[cuts[0]:cuts[1]], events[cuts[1]:cuts[2]], events[cuts[2]:]
+    first, middle, by_b, last = (
+        events[: cuts[0]],
+        events[cuts[0] : cuts[1]],
+        events[cuts[1] : cuts[2]],
+        events[cuts[2] :],
+    )
     applied = {e["contact_id"] for e in first if "contact_id" in e}
 
     a, start = start_worker(stack, "worker")
@@ -113,7 +118,7 @@ def test_sigkill_restart_reads_only_the_changelog_tail_and_stays_exact(rocks_sta
     full = recovered(b, b_start)
     assert full["contacts"] >= len(applied), (full, len(applied))  # every changelog record
     asyncio.run(produce(stack.bootstrap, by_b))
-    expect_agents(stack, final_agent_states(events[:cuts[2]]))  # B applied them from its rebuilt tables
+    expect_agents(stack, final_agent_states(events[: cuts[2]]))  # B applied them from its rebuilt tables
     b.kill(signal.SIGKILL)
 
     started = time.monotonic()
@@ -127,6 +132,8 @@ def test_sigkill_restart_reads_only_the_changelog_tail_and_stays_exact(rocks_sta
     # records than its contacts table holds (a key per contact of the first part)
     assert 0 < tail["contacts"] and tail["contacts"] * 4 < len(applied), (tail, len(applied))
     assert tail["contacts"] * 10 < full["contacts"], (tail, full)
-    print(f"\nreplacement, empty directory: {fresh_s:.1f} s to ready, recovered {full}\n"
-          f"restart on its own directory: {restart_s:.1f} s to ready, recovered {tail}; "
-          f"contacts in the table before: {len(applied)}")
+    print(
+        f"\nreplacement, empty directory: {fresh_s:.1f} s to ready, recovered {full}\n"
+        f"restart on its own directory: {restart_s:.1f} s to ready, recovered {tail}; "
+        f"contacts in the table before: {len(applied)}"
+    )

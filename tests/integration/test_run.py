@@ -42,14 +42,22 @@ def descendants(pid: int) -> set[int]:
 
 def start_run(tmp_path: Path, *args: str, env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
     # no customer hash key configured: `floorwatch run` makes one for its session
-    config = write_config(tmp_path / "floorwatch.yaml", kafka={"bootstrap": f"127.0.0.1:{free_port()}",
-                                                              "partitions": 8},
-                          api={"host": "127.0.0.1", "port": free_port()}, privacy={})
+    config = write_config(
+        tmp_path / "floorwatch.yaml",
+        kafka={"bootstrap": f"127.0.0.1:{free_port()}", "partitions": 8},
+        api={"host": "127.0.0.1", "port": free_port()},
+        privacy={},
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOORWATCH_")}
     env.update({"FLOORWATCH_CONFIG": str(config), **(env_extra or {})})
     out = tmp_path / "run.out"
-    proc = subprocess.Popen([sys.executable, "-m", "floorwatch.cli", "run", *args], env=env, cwd=ROOT,
-                            stdout=out.open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "floorwatch.cli", "run", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=out.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     return proc, out
 
 
@@ -92,8 +100,15 @@ def test_run_prints_url_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
             time.sleep(0.5)
         assert staffed > 0
         # ... but cannot ingest; the file's token can
-        event = orjson.dumps({"event_id": "run-it-1", "type": "agent.state", "agent_id": "run-it-agent",
-                              "state": "available", "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        event = orjson.dumps(
+            {
+                "event_id": "run-it-1",
+                "type": "agent.state",
+                "agent_id": "run-it-agent",
+                "state": "available",
+                "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
         ingest = {"Content-Type": "application/json"}
         refused = httpx.post(f"{base}/api/v1/events", content=event, headers={**viewer, **ingest}, timeout=5)
         assert refused.status_code == 403, refused.text
@@ -112,8 +127,11 @@ def test_run_prints_url_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
     assert code == 0
     assert "Traceback" not in out.read_text()
     time.sleep(0.5)
-    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()
-                and "zombie" not in Path(f"/proc/{pid}/status").read_text()], "orphan processes left"
+    assert not [
+        pid
+        for pid in children
+        if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    ], "orphan processes left"
 
 
 def test_a_dying_component_is_reported_with_its_log_and_restarted_while_the_rest_runs(tmp_path: Path) -> None:
@@ -124,12 +142,16 @@ def test_a_dying_component_is_reported_with_its_log_and_restarted_while_the_rest
         deadline = time.monotonic() + 150
         restart = None
         while time.monotonic() < deadline and not restart:
-            restart = re.search(r"^(\w+) exited with code (-?\d+).* after \d+\.\d s; restarting in 1 s "
-                                r"\(restart 1\); its last log lines:\n  \| ", out.read_text(), re.M)
+            restart = re.search(
+                r"^(\w+) exited with code (-?\d+).* after \d+\.\d s; restarting in 1 s "
+                r"\(restart 1\); its last log lines:\n  \| ",
+                out.read_text(),
+                re.M,
+            )
             assert proc.poll() is None, out.read_text()
             time.sleep(0.5)
         assert restart, out.read_text()
-        dead_log = re.findall(r"^  \| (.*)$", out.read_text()[restart.end() - 4:], re.M)
+        dead_log = re.findall(r"^  \| (.*)$", out.read_text()[restart.end() - 4 :], re.M)
         assert any("Kafka" in line for line in dead_log), dead_log  # why it died, from its own log
         url = wait_for_url(proc, out)
         assert httpx.get(f"{url.split('/?token=')[0]}/healthz", timeout=5).status_code == 200
@@ -142,5 +164,8 @@ def test_a_dying_component_is_reported_with_its_log_and_restarted_while_the_rest
     assert "external Kafka" in text
     assert not [line for line in text.splitlines() if "Traceback" in line and not line.startswith("  | ")]
     time.sleep(0.5)
-    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()
-                and "zombie" not in Path(f"/proc/{pid}/status").read_text()], "orphan processes left"
+    assert not [
+        pid
+        for pid in children
+        if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    ], "orphan processes left"

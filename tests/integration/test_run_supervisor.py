@@ -44,10 +44,24 @@ def alive(pid: int) -> bool:
 
 def post_states(base: str, admin_token: str, states: dict[str, str]) -> None:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    body = orjson.dumps([{"event_id": f"sup-{agent}-{state}-{time.monotonic_ns()}", "type": "agent.state",
-                          "agent_id": agent, "state": state, "ts": now} for agent, state in states.items()])
-    resp = httpx.post(f"{base}/api/v1/events", content=body, timeout=10,
-                      headers={"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"})
+    body = orjson.dumps(
+        [
+            {
+                "event_id": f"sup-{agent}-{state}-{time.monotonic_ns()}",
+                "type": "agent.state",
+                "agent_id": agent,
+                "state": state,
+                "ts": now,
+            }
+            for agent, state in states.items()
+        ]
+    )
+    resp = httpx.post(
+        f"{base}/api/v1/events",
+        content=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"},
+    )
     assert resp.status_code == 202, resp.text
     assert resp.json()["accepted"] == len(states) and not resp.json()["rejected"], resp.text
 
@@ -94,8 +108,13 @@ def test_a_killed_worker_and_a_killed_api_come_back_and_nothing_is_lost(tmp_path
         # the worker dies hard: it is started again; the broker and the API are left alone
         os.kill(worker_pid, signal.SIGKILL)
         killed_at = time.monotonic()
-        line = wait_for_text(proc, out, r"^worker exited with code -9 \(SIGKILL\) after (\d+\.\d) s; "
-                                        r"restarting in 1 s \(restart 1\)", 30)
+        line = wait_for_text(
+            proc,
+            out,
+            r"^worker exited with code -9 \(SIGKILL\) after (\d+\.\d) s; "
+            r"restarting in 1 s \(restart 1\)",
+            30,
+        )
         assert float(line.group(1)) > 0
         new_worker_pid = int(wait_for_text(proc, out, r"^worker\s+restarted \(pid (\d+)\)", 30).group(1))
         assert new_worker_pid != worker_pid and alive(new_worker_pid)
@@ -111,8 +130,13 @@ def test_a_killed_worker_and_a_killed_api_come_back_and_nothing_is_lost(tmp_path
         # the API dies hard: it comes back on the same port; the printed link and tokens still work
         os.kill(api_pid, signal.SIGKILL)
         killed_at = time.monotonic()
-        wait_for_text(proc, out, r"^api exited with code -9 \(SIGKILL\) after \d+\.\d s; "
-                                 r"restarting in 1 s \(restart 1\)", 30)
+        wait_for_text(
+            proc,
+            out,
+            r"^api exited with code -9 \(SIGKILL\) after \d+\.\d s; "
+            r"restarting in 1 s \(restart 1\)",
+            30,
+        )
         new_api_pid = int(wait_for_text(proc, out, r"^api\s+restarted \(pid (\d+)\)", 30).group(1))
         assert new_api_pid != api_pid
         assert wait_for_agents(base, viewer_token, after, 90) == after  # the view is rebuilt from the topics
@@ -143,11 +167,16 @@ def test_the_broker_wrapper_may_die_but_tansu_dying_ends_the_run_saying_the_data
         tansu_pid = printed_pid(out, "broker")
         assert "tansu" in " ".join(cmdline(tansu_pid)).lower()
         children = descendants(proc.pid)
-        wrapper_pid, = (pid for pid in children if cmdline(pid)[1:4] == ["-m", "floorwatch.cli", "broker"])
+        (wrapper_pid,) = (pid for pid in children if cmdline(pid)[1:4] == ["-m", "floorwatch.cli", "broker"])
         # the floorwatch broker wrapper holds no data: Tansu keeps serving and the run goes on
         os.kill(wrapper_pid, signal.SIGKILL)
-        wait_for_text(proc, out, rf"^broker wrapper exited with code -9 \(SIGKILL\); Tansu \(pid {tansu_pid}\)"
-                                 r" still holds the data", 30)
+        wait_for_text(
+            proc,
+            out,
+            rf"^broker wrapper exited with code -9 \(SIGKILL\); Tansu \(pid {tansu_pid}\)"
+            r" still holds the data",
+            30,
+        )
         time.sleep(2)
         assert proc.poll() is None and alive(tansu_pid)
         # Tansu holds everything in memory: its death is fatal

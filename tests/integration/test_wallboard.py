@@ -44,8 +44,10 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 TZ = ZoneInfo("Asia/Shanghai")  # floorwatch.yaml's zone
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - depends on the machine
-    pytest.skip(f"{CHROMIUM} is absent (install the Debian 'chromium' package; .ci/system-deps.sh does)",
-                allow_module_level=True)
+    pytest.skip(
+        f"{CHROMIUM} is absent (install the Debian 'chromium' package; .ci/system-deps.sh does)",
+        allow_module_level=True,
+    )
 sync_api = pytest.importorskip("playwright.sync_api", reason="the 'playwright' Python package is not installed")
 
 
@@ -92,8 +94,12 @@ def iso(ms: int) -> str:
 
 
 def post(stack: Stack, events: list[dict[str, Any]]) -> None:
-    r = httpx.post(f"{stack.api_url}/api/v1/events", content=orjson.dumps(events), timeout=10,
-                   headers={"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/json"})
+    r = httpx.post(
+        f"{stack.api_url}/api/v1/events",
+        content=orjson.dumps(events),
+        timeout=10,
+        headers={"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/json"},
+    )
     assert r.status_code == 202 and r.json()["rejected"] == [], r.text
 
 
@@ -130,11 +136,19 @@ def raise_alert(stack: Stack, now_ms: int) -> str:
     now makes that unscheduled aux, past the 120 s grace: the worker raises ``adherence_break``.
     """
     day = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(stack.settings().timezone)).date().isoformat()
-    post(stack, [{
-        "event_id": f"wb-sched-{now_ms}", "type": "schedule.published", "ts": iso(now_ms - 600_000),
-        "agent_id": "wb-a2", "date": day,
-        "activities": [{"start": iso(now_ms - 3_600_000), "end": iso(now_ms + 3_600_000), "activity": "work"}],
-    }])
+    post(
+        stack,
+        [
+            {
+                "event_id": f"wb-sched-{now_ms}",
+                "type": "schedule.published",
+                "ts": iso(now_ms - 600_000),
+                "agent_id": "wb-a2",
+                "date": day,
+                "activities": [{"start": iso(now_ms - 3_600_000), "end": iso(now_ms + 3_600_000), "activity": "work"}],
+            }
+        ],
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for alert in stack.get("/api/v1/alerts", state="firing"):
@@ -203,7 +217,8 @@ def test_wallboard_in_a_real_browser(stack: Stack) -> None:
 
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
+            executable_path=CHROMIUM,
+            headless=True,
             args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
         )
         try:
@@ -236,8 +251,11 @@ def test_wallboard_in_a_real_browser(stack: Stack) -> None:
             assert page.inner_text(f"{chip} .acked-by") == "acked by supervisor"
             listed = stack.get("/api/v1/alerts", state="firing")
             assert next(a for a in listed if a["id"] == alert_id)["acked_by"] == "supervisor"
-            acks = [orjson.loads(v) for k, v in run_async(read_topic(stack.bootstrap, topics.ALERT_ACKS))
-                    if k == alert_id.encode()]
+            acks = [
+                orjson.loads(v)
+                for k, v in run_async(read_topic(stack.bootstrap, topics.ALERT_ACKS))
+                if k == alert_id.encode()
+            ]
             assert [a["by"] for a in acks] == ["supervisor"]
 
             # 3. the supervisor console: click an agent -> today's adherence (none scheduled here)
@@ -253,8 +271,19 @@ def test_wallboard_in_a_real_browser(stack: Stack) -> None:
             page.wait_for_selector("#banner", state="hidden", timeout=30_000)
             # data flows again: a new waiting contact shows up on the tile
             later = int(time.time() * 1000)
-            post(stack, [{"event_id": "wb-after-restart", "type": "contact.offered", "ts": iso(later),
-                          "contact_id": "after-restart", "queue": "sales", "channel": "voice"}])
+            post(
+                stack,
+                [
+                    {
+                        "event_id": "wb-after-restart",
+                        "type": "contact.offered",
+                        "ts": iso(later),
+                        "contact_id": "after-restart",
+                        "queue": "sales",
+                        "channel": "voice",
+                    }
+                ],
+            )
             wait_until(lambda: tiles_match_rest(stack, page, "sales", {"waiting": 2}), 60, "tile after restart")
             page.wait_for_selector(f"{chip} .acked-by")  # the ack survived the restart (read back from Kafka)
             page.screenshot(path=str(ARTIFACTS / "wallboard-after-restart.png"), full_page=True)
@@ -280,15 +309,32 @@ def test_wallboard_in_a_real_browser(stack: Stack) -> None:
                 os.killpg(worker.proc.pid, signal.SIGCONT)
             resumed = time.monotonic()
             page.wait_for_function(BADGE_STARTS, arg="live", timeout=20_000)
-            print(f"badge red {red_after_s:.1f} s after SIGSTOP, green {time.monotonic() - resumed:.1f} s "
-                  "after SIGCONT")
+            print(
+                f"badge red {red_after_s:.1f} s after SIGSTOP, green {time.monotonic() - resumed:.1f} s after SIGCONT"
+            )
             # and the worker works again: a new waiting contact reaches the tile
-            post(stack, [{"event_id": "wb-after-sigcont", "type": "contact.offered", "ts": iso(int(time.time() * 1000)),
-                          "contact_id": "after-sigcont", "queue": "sales", "channel": "voice"}])
+            post(
+                stack,
+                [
+                    {
+                        "event_id": "wb-after-sigcont",
+                        "type": "contact.offered",
+                        "ts": iso(int(time.time() * 1000)),
+                        "contact_id": "after-sigcont",
+                        "queue": "sales",
+                        "channel": "voice",
+                    }
+                ],
+            )
             wait_until(lambda: tiles_match_rest(stack, page, "sales", {"waiting": 3}), 60, "tile after SIGCONT")
             # websocket failures while the API was down are expected; nothing else may fail
-            unexpected = [e for e in errors if "WebSocket" not in e and "ERR_CONNECTION_REFUSED" not in e
-                          and not e.startswith("Failed to load resource")]  # listed with its URL below
+            unexpected = [
+                e
+                for e in errors
+                if "WebSocket" not in e
+                and "ERR_CONNECTION_REFUSED" not in e
+                and not e.startswith("Failed to load resource")
+            ]  # listed with its URL below
             assert unexpected == [], unexpected
         finally:
             browser.close()

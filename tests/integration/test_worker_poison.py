@@ -44,14 +44,27 @@ def iso(ms: int) -> str:
 
 def states(prefix: str, base_ms: int, n: int = 200) -> list[dict[str, Any]]:
     """``n`` agents each reporting a state; the state says which agent it is (odd: aux)."""
-    return [{"event_id": f"{prefix}-{i}", "type": "agent.state", "ts": iso(base_ms + i), "agent_id": f"{prefix}{i}",
-             "state": "aux" if i % 2 else "available", **({"reason": "break"} if i % 2 else {})}
-            for i in range(n)]
+    return [
+        {
+            "event_id": f"{prefix}-{i}",
+            "type": "agent.state",
+            "ts": iso(base_ms + i),
+            "agent_id": f"{prefix}{i}",
+            "state": "aux" if i % 2 else "available",
+            **({"reason": "break"} if i % 2 else {}),
+        }
+        for i in range(n)
+    ]
 
 
 def poison(prefix: str) -> dict[str, Any]:
-    return {"event_id": f"{prefix}-poison", "type": "agent.state", "ts": POISON_TS,
-            "agent_id": f"{prefix}100", "state": "logged_out"}
+    return {
+        "event_id": f"{prefix}-poison",
+        "type": "agent.state",
+        "ts": POISON_TS,
+        "agent_id": f"{prefix}100",
+        "state": "logged_out",
+    }
 
 
 async def produce_in_order(bootstrap: str, events: list[dict[str, Any]]) -> None:
@@ -87,8 +100,12 @@ def test_poison_in_the_middle_then_sigkill_loses_no_good_event(stack: Stack) -> 
     # 1. through the API: the poison is refused at the contract, its 200 neighbours accepted
     via_http = states("h", base_ms)
     body = orjson.dumps(via_http[:100] + [poison("h")] + via_http[100:])
-    resp = httpx.post(f"{stack.api_url}/api/v1/events", content=body, timeout=30,
-                      headers={"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/json"})
+    resp = httpx.post(
+        f"{stack.api_url}/api/v1/events",
+        content=body,
+        timeout=30,
+        headers={"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/json"},
+    )
     assert resp.status_code == 202, resp.text
     answer = resp.json()
     assert answer["accepted"] == 200
@@ -137,8 +154,13 @@ def test_an_event_that_fails_to_apply_is_dead_lettered_alone(stack: Stack, tmp_p
     stack.api()
     base_ms = int(time.time() * 1000) - 60_000
     good = states("p", base_ms)
-    boom = {"event_id": "boom-1", "type": "agent.state", "ts": iso(base_ms + 500), "agent_id": "boom",
-            "state": "available"}
+    boom = {
+        "event_id": "boom-1",
+        "type": "agent.state",
+        "ts": iso(base_ms + 500),
+        "agent_id": "boom",
+        "state": "available",
+    }
     asyncio.run(produce_in_order(stack.bootstrap, good[:100] + [boom] + good[100:]))
     want = expected(good)
 

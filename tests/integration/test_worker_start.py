@@ -22,8 +22,12 @@ class CwdProc(Proc):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "floorwatch.cli", "worker", "--loglevel", "info", *extra], env=env, cwd=cwd,
-            stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "floorwatch.cli", "worker", "--loglevel", "info", *extra],
+            env=env,
+            cwd=cwd,
+            stdout=self.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -48,20 +52,26 @@ def test_two_workers_from_an_empty_directory_and_a_clash(stack: Stack) -> None:
     assert (fresh / "data" / "worker" / "worker.lock").read_text() == f"{a.proc.pid}\n"
     assert (fresh / "data" / "worker-2" / "worker.lock").read_text() == f"{b.proc.pid}\n"
     # after the rebalance each owns a share and together they own every partition once
-    wait_until(lambda: owned(a.log()) and owned(b.log())
-               and sorted(owned(a.log()) + owned(b.log())) == list(range(8)), 30,
-               "A and B sharing the 8 partitions")
+    wait_until(
+        lambda: owned(a.log()) and owned(b.log()) and sorted(owned(a.log()) + owned(b.log())) == list(range(8)),
+        30,
+        "A and B sharing the 8 partitions",
+    )
 
     # a third worker given A's directory: one line naming it and A's pid, exit 2
     clash = subprocess.run(
         [sys.executable, "-m", "floorwatch.cli", "worker", "--data-dir", str(fresh / "data" / "worker")],
-        env=stack.env, cwd=fresh, capture_output=True, text=True, timeout=60,
+        env=stack.env,
+        cwd=fresh,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert clash.returncode == 2, clash.stderr
     assert clash.stderr.count("\n") == 1, clash.stderr
     assert clash.stderr.startswith(
-        f"floorwatch worker: data directory {fresh / 'data' / 'worker'} is in use by another worker "
-        f"(pid {a.proc.pid}"), clash.stderr
+        f"floorwatch worker: data directory {fresh / 'data' / 'worker'} is in use by another worker (pid {a.proc.pid}"
+    ), clash.stderr
     assert a.proc.poll() is None and b.proc.poll() is None
 
     # A is SIGKILLed: its directory is free at once, and a worker given it starts
@@ -79,8 +89,12 @@ def test_a_worker_that_may_not_create_topics_waits_for_them(tmp_path: Path) -> N
     worker: Proc | None = None
     try:
         config = write_config(tmp_path / "floorwatch.yaml")
-        env = {**os.environ, "FLOORWATCH_CONFIG": str(config), "FLOORWATCH_KAFKA": bootstrap,
-               "FLOORWATCH_KAFKA__CREATE_TOPICS": "false"}
+        env = {
+            **os.environ,
+            "FLOORWATCH_CONFIG": str(config),
+            "FLOORWATCH_KAFKA": bootstrap,
+            "FLOORWATCH_KAFKA__CREATE_TOPICS": "false",
+        }
         worker = CwdProc("worker", tmp_path, env, tmp_path)
         worker.wait_log("waiting for topics, creating none", 60)
         wanted = list(worker_topics(8))

@@ -17,7 +17,13 @@ CONTACT_FIELDS: dict[str, dict[str, Any]] = {
 
 # STATS keys of contacts without a customer or survey: CSAT and first contact resolution empty
 NO_QUALITY_STATS: dict[str, Any] = {
-    "surveys": 0, "csat_avg": None, "csat_satisfied": None,
-    "fcr_eligible": 0, "fcr_resolved": 0, "fcr": None,
-    "customer_contacts": 0, "repeat_contacts": 0, "repeat_rate": None,
+    "surveys": 0,
+    "csat_avg": None,
+    "csat_satisfied": None,
+    "fcr_eligible": 0,
+    "fcr_resolved": 0,
+    "fcr": None,
+    "customer_contacts": 0,
+    "repeat_contacts": 0,
+    "repeat_rate": None,
 }

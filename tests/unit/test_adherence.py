@@ -52,8 +52,14 @@ def _t(hhmm: str, day: int) -> int:
     return T(hhmm.lstrip("+"), day + 1) if hhmm.startswith("+") else T(hhmm, day)
 
 
-def sched(acts: list[tuple[str, str, str]], day: int = 0, ts: str = "07:00", eid: str = "s1",
-          base: ad.Schedule | None = None, ts_day: int | None = None) -> ad.Schedule:
+def sched(
+    acts: list[tuple[str, str, str]],
+    day: int = 0,
+    ts: str = "07:00",
+    eid: str = "s1",
+    base: ad.Schedule | None = None,
+    ts_day: int | None = None,
+) -> ad.Schedule:
     """A schedule with one publication for D + ``day``, published at ``ts`` on D + ``ts_day``."""
     items = [(_t(start, day), _t(end, day), act) for start, end, act in acts]
     published = T(ts, day if ts_day is None else ts_day)
@@ -173,7 +179,11 @@ def test_late_login_by_seven_minutes() -> None:
     assert (d.scheduled_s, d.in_adherence_s, d.worked_s) == (28800.0, 28380.0, 28380.0)
     st_ = realtime_status(s, tl, T("09:03"), grace_s=120, critical_s=600)
     assert (st_.in_adherence, st_.exception, st_.out_of_adherence_since_ms, st_.severity) == (
-        False, "late_login", T("09:00"), "warning")
+        False,
+        "late_login",
+        T("09:00"),
+        "warning",
+    )
     assert realtime_status(s, tl, T("09:07")).in_adherence
 
 
@@ -185,8 +195,15 @@ def run_alert_clock(s: ad.Schedule, points: ad.Timeline, start: int, end: int, s
     for now in range(start, end + 1, step_ms):
         known = [p for p in points if p[0] <= now]
         st_ = realtime_status(s, known, now)
-        changes += book.observe("adherence_break", "a1", st_.alert_since_ms is not None, now,
-                                {"exception": st_.exception}, rule, since_ms=st_.alert_since_ms)
+        changes += book.observe(
+            "adherence_break",
+            "a1",
+            st_.alert_since_ms is not None,
+            now,
+            {"exception": st_.exception},
+            rule,
+            since_ms=st_.alert_since_ms,
+        )
     return changes
 
 
@@ -224,8 +241,9 @@ def test_break_overrun_driven_by_events_and_timers_only() -> None:
         while pending and pending[0][0] <= now:
             known.append(pending.pop(0))
         st_ = realtime_status(s, known, now, grace_s=120, critical_s=600)
-        changes += book.observe("adherence_break", "a1", st_.alert_since_ms is not None, now, {}, rule,
-                                since_ms=st_.alert_since_ms)
+        changes += book.observe(
+            "adherence_break", "a1", st_.alert_since_ms is not None, now, {}, rule, since_ms=st_.alert_since_ms
+        )
         timer = st_.next_check_ms
         wakeups.append(now)
         candidates = [t for t in (timer, pending[0][0] if pending else None) if t is not None]
@@ -242,8 +260,14 @@ def test_lunch_taken_early() -> None:
     # 11:30-12:00 aux/lunch during work -> unscheduled_aux (1 800 s)
     # 12:30-13:00 available during lunch -> not_in_activity (1 800 s)
     s = sched([("09:00", "12:00", "work"), ("12:00", "13:00", "lunch"), ("13:00", "17:00", "work")])
-    tl = timeline([("09:00", "available", None), ("11:30", "aux", "lunch"), ("12:30", "available", None),
-                   ("17:00", "logged_out", None)])
+    tl = timeline(
+        [
+            ("09:00", "available", None),
+            ("11:30", "aux", "lunch"),
+            ("12:30", "available", None),
+            ("17:00", "logged_out", None),
+        ]
+    )
     d = evaluate_day(s, D, tl, D0, D1, T("18:00"))
     assert exc(d) == [
         ("unscheduled_aux", "11:30:00", "12:00:00", "work", "aux/lunch"),
@@ -262,8 +286,10 @@ def test_meeting_skipped_while_available() -> None:
     # one span of 3 600 s although the agent took a call in between (working states merge)
     assert exc(d) == [("not_in_activity", "10:00:00", "11:00:00", "meeting", "available")]
     assert (d.scheduled_s, d.in_adherence_s) == (3 * 3600.0, 2 * 3600.0)
-    sev = [realtime_status(s, tl, T(x), grace_s=120, critical_s=600).severity
-           for x in ("10:01:59", "10:02", "10:09:59", "10:10", "11:00")]
+    sev = [
+        realtime_status(s, tl, T(x), grace_s=120, critical_s=600).severity
+        for x in ("10:01:59", "10:02", "10:09:59", "10:10", "11:00")
+    ]
     assert sev == [None, "warning", "warning", "critical", None]
     assert next_check_ms(s, tl, T("10:03"), None, 120, 600) == T("10:10")
     assert next_check_ms(s, tl, T("10:30"), None, 120, 600) == T("11:00")
@@ -283,8 +309,15 @@ def test_schedule_changed_at_eleven_for_the_afternoon() -> None:
     # same ts: the greater event_id wins
     tie = merge_schedule(first, D, [(T("09:00"), T("17:00"), "work")], T("07:00"), "p0")
     assert tie is None
-    tl = timeline([("09:00", "available", None), ("12:00", "aux", "lunch"), ("13:00", "aux", "training"),
-                   ("15:00", "available", None), ("17:00", "logged_out", None)])
+    tl = timeline(
+        [
+            ("09:00", "available", None),
+            ("12:00", "aux", "lunch"),
+            ("13:00", "aux", "training"),
+            ("15:00", "available", None),
+            ("17:00", "logged_out", None),
+        ]
+    )
     d = evaluate_day(both, D, tl, D0, D1, T("18:00"))
     assert (d.adherence, d.exceptions, d.work_scheduled_s) == (1.0, (), 5 * 3600.0)
     # against the old schedule the training would have been 2 h of unscheduled aux
@@ -299,8 +332,14 @@ def test_shift_crossing_midnight() -> None:
     night = [("22:00", "+02:00", "work"), ("+02:00", "+02:15", "break"), ("+02:15", "+06:00", "work")]
     s = sched(night, day=0, ts="07:00", eid="n0")
     s = sched(night, day=1, ts="07:00", eid="n1", base=s)
-    tl = timeline([("21:58", "available", None), ("+02:00", "aux", "break"), ("+02:18", "available", None),
-                   ("+06:00", "logged_out", None)])
+    tl = timeline(
+        [
+            ("21:58", "available", None),
+            ("+02:00", "aux", "break"),
+            ("+02:18", "available", None),
+            ("+06:00", "logged_out", None),
+        ]
+    )
     d = evaluate_day(s, D, tl, D0, D1, T("12:00", 1))
     # scheduled 8 h = 28 800 s; out: extended_break 02:15-02:18 (180 s) -> 28 620 s
     # work scheduled 8 h - 15 min = 27 900 s
@@ -317,14 +356,18 @@ def test_shift_crossing_midnight() -> None:
     assert (nxt.scheduled_s, nxt.worked_s, nxt.adherence, nxt.exceptions) == (0.0, 0.0, None, ())
     now = realtime_status(s, tl, T("02:17", 1), grace_s=120, critical_s=600)
     assert (now.activity, now.schedule_date, now.exception, now.out_of_adherence_since_ms, now.severity) == (
-        "work", "2025-03-04", "extended_break", T("02:15", 1), "warning")
+        "work",
+        "2025-03-04",
+        "extended_break",
+        T("02:15", 1),
+        "warning",
+    )
 
 
 def test_overlapping_dates_latest_publication_wins() -> None:
     night = sched([("22:00", "+06:00", "work")], day=0, ts="07:00", eid="n0")
     # D+1 publishes later a shift starting 05:00 with training first: it holds 05:00-06:00
-    both = sched([("05:00", "06:00", "training"), ("06:00", "13:00", "work")], day=1, ts="08:00", eid="m1",
-                 base=night)
+    both = sched([("05:00", "06:00", "training"), ("06:00", "13:00", "work")], day=1, ts="08:00", eid="m1", base=night)
     assert in_force(both) == [
         (T("22:00"), T("05:00", 1), "work", "2025-03-04"),
         (T("05:00", 1), T("06:00", 1), "training", "2025-03-05"),
@@ -333,15 +376,27 @@ def test_overlapping_dates_latest_publication_wins() -> None:
     d = evaluate_day(both, D, [], D0, D1, T("20:00", 1))
     assert d.scheduled_s == 7 * 3600.0  # D keeps 22:00-05:00
     # published the other way round (D's publication newer), D keeps its whole night
-    older = sched([("05:00", "06:00", "training"), ("06:00", "13:00", "work")], day=1, ts="06:00", ts_day=0,
-                  eid="m1", base=sched([("22:00", "+06:00", "work")], day=0, ts="09:00", eid="n0"))
+    older = sched(
+        [("05:00", "06:00", "training"), ("06:00", "13:00", "work")],
+        day=1,
+        ts="06:00",
+        ts_day=0,
+        eid="m1",
+        base=sched([("22:00", "+06:00", "work")], day=0, ts="09:00", eid="n0"),
+    )
     assert ad.activity_at(older, T("05:30", 1)) == ("work", "2025-03-04")
 
 
 def test_out_of_adherence_is_continuous_across_activities_and_states() -> None:
     s = sched([("09:00", "10:00", "work"), ("10:00", "10:30", "meeting"), ("10:30", "17:00", "work")])
-    tl = timeline([("09:00", "available", None), ("09:50", "aux", "personal"), ("10:10", "aux", "coaching"),
-                   ("10:40", "available", None)])
+    tl = timeline(
+        [
+            ("09:00", "available", None),
+            ("09:50", "aux", "personal"),
+            ("10:10", "aux", "coaching"),
+            ("10:40", "available", None),
+        ]
+    )
     assert out_of_adherence_since(s, tl, T("10:35")) == T("09:50")
     assert out_of_adherence_since(s, tl, T("10:40")) is None
     d = evaluate_day(s, D, tl, D0, D1, T("11:00"))
@@ -359,12 +414,20 @@ def test_unscheduled_work_is_reported_but_never_alerts() -> None:
     # 08:50-09:00 unscheduled work, then in adherence
     early = realtime_status(s, tl, T("08:59"), grace_s=120, critical_s=600)
     assert (early.exception, early.out_of_adherence_since_ms, early.alert_since_ms, early.severity) == (
-        "unscheduled_work", T("08:50"), None, None)
+        "unscheduled_work",
+        T("08:50"),
+        None,
+        None,
+    )
     # meeting skipped 16:30-17:00 (alerts), then unscheduled work 17:00-17:30 (does not)
     assert realtime_status(s, tl, T("16:45"), grace_s=120, critical_s=600).severity == "critical"
     late = realtime_status(s, tl, T("17:10"), grace_s=120, critical_s=600)
     assert (late.exception, late.out_of_adherence_since_ms, late.alert_since_ms, late.severity) == (
-        "unscheduled_work", T("16:30"), None, None)
+        "unscheduled_work",
+        T("16:30"),
+        None,
+        None,
+    )
     d = evaluate_day(s, D, tl, D0, D1, T("18:00"))
     assert [k for k, *_ in exc(d)] == ["unscheduled_work", "not_in_activity", "unscheduled_work"]
     # worked counts unscheduled time too: 08:50-17:30 = 8 h 40 min; work scheduled 7 h 30 min
@@ -382,14 +445,24 @@ def test_a_span_longer_than_the_lookback_is_still_exact() -> None:
     tl = timeline([("10:00", "available", None)], day=-5)
     now = realtime_status({}, tl, T("10:00"), grace_s=120, critical_s=600)
     assert (now.exception, now.out_of_adherence_since_ms, now.alert_since_ms, now.next_check_ms) == (
-        "unscheduled_work", T("10:00", -5), None, None)
+        "unscheduled_work",
+        T("10:00", -5),
+        None,
+        None,
+    )
     assert realtime_status({}, [], T("10:00")).in_adherence
 
 
 def test_logout_during_lunch_is_early_logout_and_login_late_after_lunch() -> None:
     s = sched([("09:00", "12:00", "work"), ("12:00", "13:00", "lunch"), ("13:00", "17:00", "work")])
-    tl = timeline([("09:00", "available", None), ("12:00", "logged_out", None), ("13:03", "available", None),
-                   ("17:00", "logged_out", None)])
+    tl = timeline(
+        [
+            ("09:00", "available", None),
+            ("12:00", "logged_out", None),
+            ("13:03", "available", None),
+            ("17:00", "logged_out", None),
+        ]
+    )
     d = evaluate_day(s, D, tl, D0, D1, T("18:00"))
     # precedence: logged out after having logged in during the block -> early_logout
     assert exc(d) == [
@@ -401,10 +474,24 @@ def test_logout_during_lunch_is_early_logout_and_login_late_after_lunch() -> Non
 def test_extended_break_past_a_following_activity() -> None:
     # break 10:00-10:15 then a meeting: still on aux/break at 10:20 is an extended break,
     # re-entering aux/break later is unscheduled aux
-    s = sched([("09:00", "10:00", "work"), ("10:00", "10:15", "break"), ("10:15", "10:45", "meeting"),
-               ("10:45", "17:00", "work")])
-    tl = timeline([("09:00", "available", None), ("10:00", "aux", "break"), ("10:20", "aux", "meeting"),
-                   ("10:45", "available", None), ("11:00", "aux", "break"), ("11:10", "available", None)])
+    s = sched(
+        [
+            ("09:00", "10:00", "work"),
+            ("10:00", "10:15", "break"),
+            ("10:15", "10:45", "meeting"),
+            ("10:45", "17:00", "work"),
+        ]
+    )
+    tl = timeline(
+        [
+            ("09:00", "available", None),
+            ("10:00", "aux", "break"),
+            ("10:20", "aux", "meeting"),
+            ("10:45", "available", None),
+            ("11:00", "aux", "break"),
+            ("11:10", "available", None),
+        ]
+    )
     d = evaluate_day(s, D, tl, D0, D1, T("12:00"))
     assert exc(d) == [
         ("extended_break", "10:15:00", "10:20:00", "meeting", "aux/break"),
@@ -456,10 +543,16 @@ def test_allowed_and_the_activity_map() -> None:
 
 
 def test_overlapping_activities_in_one_publication_are_flattened() -> None:
-    items = [(T("09:00"), T("17:00"), "work"), (T("10:00"), T("10:15"), "break"),
-             (T("12:00"), T("13:00"), "off"), (T("13:00"), T("13:00"), "meeting")]
+    items = [
+        (T("09:00"), T("17:00"), "work"),
+        (T("10:00"), T("10:15"), "break"),
+        (T("12:00"), T("13:00"), "off"),
+        (T("13:00"), T("13:00"), "meeting"),
+    ]
     assert normalize_activities(items) == [
-        [T("09:00"), T("10:00"), "work"], [T("10:00"), T("10:15"), "break"], [T("10:15"), T("12:00"), "work"],
+        [T("09:00"), T("10:00"), "work"],
+        [T("10:00"), T("10:15"), "break"],
+        [T("10:15"), T("12:00"), "work"],
         [T("13:00"), T("17:00"), "work"],
     ]
 
@@ -498,8 +591,16 @@ def test_simulator_truth_equals_evaluate_day(monkeypatch, tmp_path) -> None:  # 
 
 # --- properties -----------------------------------------------------------------------------
 
-STATES = [("available", None), ("on_contact", None), ("wrap_up", None), ("logged_out", None),
-          ("aux", "break"), ("aux", "lunch"), ("aux", "meeting"), ("aux", "personal")]
+STATES = [
+    ("available", None),
+    ("on_contact", None),
+    ("wrap_up", None),
+    ("logged_out", None),
+    ("aux", "break"),
+    ("aux", "lunch"),
+    ("aux", "meeting"),
+    ("aux", "personal"),
+]
 RULES = ad._Rules(None)
 
 
@@ -519,9 +620,7 @@ def reference_figures(s: ad.Schedule, tl: ad.Timeline, now: int) -> tuple[int, i
     return sched_, inside, work, worked
 
 
-points_strategy = st.lists(
-    st.tuples(st.integers(6 * 60, 19 * 60), st.sampled_from(STATES)), min_size=0, max_size=25
-)
+points_strategy = st.lists(st.tuples(st.integers(6 * 60, 19 * 60), st.sampled_from(STATES)), min_size=0, max_size=25)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -545,11 +644,14 @@ def test_any_order_and_duplicates_give_the_same_day(points, seed, now_min) -> No
     # the figures equal a minute-by-minute recount
     figures = (expected.scheduled_ms, expected.in_adherence_ms, expected.work_scheduled_ms, expected.worked_ms)
     assert figures == reference_figures(s, tl, now)
+
     # exceptions partition the out-of-adherence time: scheduled ones = scheduled - in adherence
     def dur(x: ad.AdherenceException) -> int:
         return (x.end_ms if x.end_ms is not None else min(now, D1)) - x.start_ms
+
     assert sum(dur(x) for x in expected.exceptions if x.scheduled != "off") == (
-        expected.scheduled_ms - expected.in_adherence_ms)
+        expected.scheduled_ms - expected.in_adherence_ms
+    )
     assert all(x.kind != "unscheduled_work" or x.scheduled == "off" for x in expected.exceptions)
     # the real-time span start agrees with the exceptions that reach now
     if D0 + 9 * 60 * MIN <= now < D0 + 17 * 60 * MIN:
@@ -569,6 +671,7 @@ def test_any_order_and_duplicates_give_the_same_day(points, seed, now_min) -> No
 
 
 # ---- schedule normalisation: the sweep against the quadratic reference ------------------------
+
 
 def _reference_normalize(activities):  # type: ignore[no-untyped-def]
     """The former normalize_activities: every elementary interval scans every item (O(n^2))."""

@@ -44,10 +44,23 @@ class Floor:
         """``at`` is local wall time 'YYYY-MM-DD HH:MM:SS[.fff]' in the floor's zone."""
         self.n += 1
         ts = datetime.fromisoformat(at).replace(tzinfo=self.tz).isoformat()
-        e = parse_event({"type": kind, "event_id": f"{contact}-{kind}-{self.n}", "ts": ts,
-                         "contact_id": contact, **_FIELDS[kind], **fields})
-        new = apply_event(self.facts.get(contact), e.model_dump(), e.ts_ms, lambda q: self.rules,
-                          customer_key=b"unit-test-customer-key")
+        e = parse_event(
+            {
+                "type": kind,
+                "event_id": f"{contact}-{kind}-{self.n}",
+                "ts": ts,
+                "contact_id": contact,
+                **_FIELDS[kind],
+                **fields,
+            }
+        )
+        new = apply_event(
+            self.facts.get(contact),
+            e.model_dump(),
+            e.ts_ms,
+            lambda q: self.rules,
+            customer_key=b"unit-test-customer-key",
+        )
         if new is not None:
             self.agg.update(contact, self.facts.get(contact), new)
             self.facts[contact] = new
@@ -128,8 +141,15 @@ def test_worked_example_interval_stats() -> None:
     f = worked_example()
     c = f.bucket_counts(DAY + "09:00:00")
     assert c == Counts(
-        offered=10, waiting=1, answered=5, answered_within_sl=4, abandoned=3, short_abandoned=1,
-        abandoned_within_sl=2, overflowed=1, handled=4,
+        offered=10,
+        waiting=1,
+        answered=5,
+        answered_within_sl=4,
+        abandoned=3,
+        short_abandoned=1,
+        abandoned_within_sl=2,
+        overflowed=1,
+        handled=4,
         wait_answered_ms=87_000,  # 5 + 20 + 35 + 12 + 15
         wait_abandoned_ms=55_000,  # 5 + 50 (the 3 s short abandon excluded)
         talk_ms=950_000,  # 300 + 180 + 350 + 120
@@ -391,9 +411,17 @@ def test_rolling_15_minutes_boundaries() -> None:
     now = local_ms(DAY + "10:00:00")
     # (09:45:00, 10:00:00]: r5, r6, r7. r4 at exactly 09:45:00 is out, r8 is in the future
     r = f.agg.rolling("support", now, 15 * MIN)
-    assert r == Counts(offered=3, waiting=1, answered=1, answered_within_sl=1, abandoned=1,
-                       short_abandoned=1, abandoned_within_sl=1, wait_answered_ms=8_000,
-                       max_wait_ms=8_000)
+    assert r == Counts(
+        offered=3,
+        waiting=1,
+        answered=1,
+        answered_within_sl=1,
+        abandoned=1,
+        short_abandoned=1,
+        abandoned_within_sl=1,
+        wait_answered_ms=8_000,
+        max_wait_ms=8_000,
+    )
     s = stats(r, "answered_over_offered")
     # N = 1 + (1 - 1) + 0 = 1 -> SL 1/1, abandon rate 0/1
     assert (s["service_level"], s["abandon_rate"], s["avg_abandon_s"]) == (1.0, 0.0, None)
@@ -404,8 +432,15 @@ def test_rolling_60_minutes_boundaries() -> None:
     now = local_ms(DAY + "10:00:00")
     # (09:00:00, 10:00:00]: r2..r7 (r1 at exactly 09:00:00 is out, r8 is after now)
     r = f.agg.rolling("support", now, 60 * MIN)
-    assert (r.offered, r.answered, r.answered_within_sl, r.abandoned, r.short_abandoned,
-            r.overflowed, r.waiting) == (6, 2, 1, 2, 1, 1, 1)
+    assert (r.offered, r.answered, r.answered_within_sl, r.abandoned, r.short_abandoned, r.overflowed, r.waiting) == (
+        6,
+        2,
+        1,
+        2,
+        1,
+        1,
+        1,
+    )
     assert r.wait_answered_ms == 25_000 + 8_000
     assert r.wait_abandoned_ms == 10_000  # r3; r7 is short
     assert r.max_wait_ms == 60_000
@@ -457,11 +492,20 @@ def test_rolling_equals_a_recount_while_contacts_change(seed: int) -> None:
         if step % 5 == 0:
             at_random = local_ms(at(rng.randrange(200_000)))
             on_an_offer = local_ms(at(rng.randrange(3) * 1000 + 60_000))  # whole seconds, shared
-            for now, window_ms in ((at_random, rng.randrange(1, 150_000)), (at_random, 61_000), (at_random, 15 * MIN),
-                                   (on_an_offer + 61_000, 61_000), (on_an_offer, 61_000)):
+            for now, window_ms in (
+                (at_random, rng.randrange(1, 150_000)),
+                (at_random, 61_000),
+                (at_random, 15 * MIN),
+                (on_an_offer + 61_000, 61_000),
+                (on_an_offer, 61_000),
+            ):
                 for queue in ("support", "billing"):
-                    assert f.agg.rolling(queue, now, window_ms) == brute_rolling(f, queue, now, window_ms), \
-                        (step, now, window_ms, queue)
+                    assert f.agg.rolling(queue, now, window_ms) == brute_rolling(f, queue, now, window_ms), (
+                        step,
+                        now,
+                        window_ms,
+                        queue,
+                    )
 
 
 def test_rolling_keeps_few_per_second_indexes_as_the_windows_slide() -> None:

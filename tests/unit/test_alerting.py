@@ -21,14 +21,24 @@ from streams.alerting import (
     webhook_label,
 )
 
-ALERT = {"id": alert_id("queue_waiting", "sales", 1_000), "kind": "queue_waiting", "subject": "sales",
-         "severity": "warning", "state": "firing", "started_at_ms": 1_000, "resolved_at_ms": None,
-         "acked_by": None, "acked_at_ms": None, "details": {"queue": "sales", "value": 12}}
+ALERT = {
+    "id": alert_id("queue_waiting", "sales", 1_000),
+    "kind": "queue_waiting",
+    "subject": "sales",
+    "severity": "warning",
+    "state": "firing",
+    "started_at_ms": 1_000,
+    "resolved_at_ms": None,
+    "acked_by": None,
+    "acked_at_ms": None,
+    "details": {"queue": "sales", "value": 12},
+}
 
 
 def settings(**alerts) -> Settings:
-    return Settings(timezone="UTC", alerts={"webhooks": [{"url": "http://hook.invalid/a", "secret": "s3cret"}],
-                                            **alerts})
+    return Settings(
+        timezone="UTC", alerts={"webhooks": [{"url": "http://hook.invalid/a", "secret": "s3cret"}], **alerts}
+    )
 
 
 def test_signature_is_hmac_sha256_of_the_exact_body():
@@ -83,8 +93,12 @@ async def test_a_receiver_that_never_answers_delays_nobody_else():
         got.append(orjson.loads(body)["alert"]["id"])
         return 204
 
-    cfg = Settings(timezone="UTC", alerts={"webhooks": [{"url": "http://dead.invalid/", "secret": "a"},
-                                                         {"url": "http://live.invalid/", "secret": "b"}]})
+    cfg = Settings(
+        timezone="UTC",
+        alerts={
+            "webhooks": [{"url": "http://dead.invalid/", "secret": "a"}, {"url": "http://live.invalid/", "secret": "b"}]
+        },
+    )
     n = WebhookNotifier(cfg, post=post, max_pending=3)
     runner = asyncio.create_task(n.run())
     for i in range(5):  # returns at once every time
@@ -127,13 +141,28 @@ def test_reminders_only_for_unacked_firing_alerts_every_period():
 
 def _queue_partial(queue: str, waiting: int, oldest_ms: int | None) -> bytes:
     zero = {"offered": 0}
-    return records.dumps({"queue": queue, "partition": 0, "waiting": waiting, "oldest_waiting_ms": oldest_ms,
-                          "rolling_15m": zero, "rolling_60m": zero, "computed_ms": 0})
+    return records.dumps(
+        {
+            "queue": queue,
+            "partition": 0,
+            "waiting": waiting,
+            "oldest_waiting_ms": oldest_ms,
+            "rolling_15m": zero,
+            "rolling_60m": zero,
+            "computed_ms": 0,
+        }
+    )
 
 
 def test_queue_alerter_fires_after_min_duration_and_clears_with_hysteresis():
-    cfg = Settings(timezone="UTC", queues=[{"id": "sales"}], alerts={
-        "waiting_max": 4, "timing": {"queue_waiting": {"min_duration_s": 10, "clear_duration_s": 5, "cooldown_s": 0}}})
+    cfg = Settings(
+        timezone="UTC",
+        queues=[{"id": "sales"}],
+        alerts={
+            "waiting_max": 4,
+            "timing": {"queue_waiting": {"min_duration_s": 10, "clear_duration_s": 5, "cooldown_s": 0}},
+        },
+    )
     view = View()
     alerter = QueueAlerter(cfg, view)
     view.apply(topics.QUEUE_STATS, b"sales|0", _queue_partial("sales", 5, 0))
@@ -198,8 +227,11 @@ async def test_logs_name_the_webhook_by_index_never_by_url(caplog: pytest.LogCap
     cfg = Settings(timezone="UTC", alerts={"webhooks": [{"url": SECRET_URL, "secret": "s"}]})
     with caplog.at_level("WARNING", logger="floorwatch.alerts"):
         await _deliver_once(cfg, refused)
-    assert caplog.messages == ["webhook #0 failed: OSError", "webhook #0 failed: OSError",
-                               "webhook #0: gave up after 2 attempts"]
+    assert caplog.messages == [
+        "webhook #0 failed: OSError",
+        "webhook #0 failed: OSError",
+        "webhook #0: gave up after 2 attempts",
+    ]
     caplog.clear()
     with caplog.at_level("WARNING", logger="floorwatch.alerts"):
         n = WebhookNotifier(cfg, post=lambda url, body, headers: _status(500), attempts=1)
@@ -259,21 +291,37 @@ def test_the_alert_view_reads_only_what_queue_alerts_need():
 
     alert_topics = {*ALERT_VIEW_REQUIRED, *ALERT_VIEW_OPTIONAL}
     assert topics.QUALITY_STATS not in alert_topics and topics.ADHERENCE not in alert_topics
-    cfg = Settings(timezone="UTC", queues=[{"id": "sales"}], alerts={
-        "waiting_max": 4, "timing": {"queue_waiting": {"min_duration_s": 0, "cooldown_s": 0}}})
-    interval = {"queue": "sales", "start_ms": 0, "end_ms": 1_800_000, "partition": 0,
-                "counts": {"offered": 20, "answered": 10, "answered_within_sl": 2},
-                "rules": {"sl_threshold_s": 20, "short_abandon_s": 5, "sl_target": 0.8,
-                          "sl_formula": "answered_over_offered"},
-                "mixed_rules": False, "updated_ms": 60_000}
-    quality = {"kind": "fcr_interval", "queue": "sales", "start_ms": 0, "partition": 0, "updated_ms": 1,
-               "counts": {"customer_contacts": 3, "repeat_contacts": 1, "fcr_eligible": 2, "fcr_resolved": 1}}
+    cfg = Settings(
+        timezone="UTC",
+        queues=[{"id": "sales"}],
+        alerts={"waiting_max": 4, "timing": {"queue_waiting": {"min_duration_s": 0, "cooldown_s": 0}}},
+    )
+    interval = {
+        "queue": "sales",
+        "start_ms": 0,
+        "end_ms": 1_800_000,
+        "partition": 0,
+        "counts": {"offered": 20, "answered": 10, "answered_within_sl": 2},
+        "rules": {"sl_threshold_s": 20, "short_abandon_s": 5, "sl_target": 0.8, "sl_formula": "answered_over_offered"},
+        "mixed_rules": False,
+        "updated_ms": 60_000,
+    }
+    quality = {
+        "kind": "fcr_interval",
+        "queue": "sales",
+        "start_ms": 0,
+        "partition": 0,
+        "updated_ms": 1,
+        "counts": {"customer_contacts": 3, "repeat_contacts": 1, "fcr_eligible": 2, "fcr_resolved": 1},
+    }
     status = {"agent_id": "a1", "state": "available", "since_ms": 0, "queues": ["sales"]}
-    feed = [(topics.QUEUE_STATS, b"sales|0", _queue_partial("sales", 9, 0)),
-            (topics.INTERVAL_STATS, b"sales|0|0", records.dumps(interval)),
-            (topics.QUALITY_STATS, b"fcr|sales|0|0", records.dumps(quality)),
-            (topics.AGENT_STATUS, b"a1", records.dumps(status)),
-            (topics.DEAD_LETTERS, b"x", records.dumps({"reason": "bad"}))]
+    feed = [
+        (topics.QUEUE_STATS, b"sales|0", _queue_partial("sales", 9, 0)),
+        (topics.INTERVAL_STATS, b"sales|0|0", records.dumps(interval)),
+        (topics.QUALITY_STATS, b"fcr|sales|0|0", records.dumps(quality)),
+        (topics.AGENT_STATUS, b"a1", records.dumps(status)),
+        (topics.DEAD_LETTERS, b"x", records.dumps({"reason": "bad"})),
+    ]
     full, alert_only = View(), View()
     for topic, key, value in feed:
         full.apply(topic, key, value)

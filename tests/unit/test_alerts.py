@@ -25,8 +25,13 @@ def at(seconds: float) -> int:
     return T0 + round(seconds * S)
 
 
-def feed(book: AlertBook, values: list[tuple[float, object]], rule: AlertRule = WAITING,
-         kind: str = "queue_waiting", subject: str = "support") -> list[tuple[str, int]]:
+def feed(
+    book: AlertBook,
+    values: list[tuple[float, object]],
+    rule: AlertRule = WAITING,
+    kind: str = "queue_waiting",
+    subject: str = "support",
+) -> list[tuple[str, int]]:
     """Observe (second, value) pairs; return (change type, seconds after T0)."""
     out = []
     for sec, value in values:
@@ -170,15 +175,28 @@ CFG = AlertsConfig(waiting_max=10, longest_wait_max_s=120, min_contacts=10, aban
 
 
 def values(**over: object) -> dict:
-    base = dict(waiting=0, longest_wait_s=None, interval_service_level=0.9, interval_contacts=20,
-                rolling_15m_abandon_rate=0.0, rolling_15m_contacts=20, required_agents=None, staffed=5)
+    base = dict(
+        waiting=0,
+        longest_wait_s=None,
+        interval_service_level=0.9,
+        interval_contacts=20,
+        rolling_15m_abandon_rate=0.0,
+        rolling_15m_contacts=20,
+        required_agents=None,
+        staffed=5,
+    )
     base.update(over)
     return queue_conditions(CFG, **base)  # type: ignore[arg-type]
 
 
 def test_queue_conditions() -> None:
-    assert values() == {"queue_waiting": 0, "queue_longest_wait": 0.0, "queue_service_level": 0.9,
-                        "queue_abandon_rate": 0.0, "queue_staffing_gap": None}
+    assert values() == {
+        "queue_waiting": 0,
+        "queue_longest_wait": 0.0,
+        "queue_service_level": 0.9,
+        "queue_abandon_rate": 0.0,
+        "queue_staffing_gap": None,
+    }
     assert values(interval_service_level=0.5, interval_contacts=9)["queue_service_level"] is None
     assert values(rolling_15m_abandon_rate=0.5, rolling_15m_contacts=9)["queue_abandon_rate"] is None
     assert values(required_agents=8, staffed=5)["queue_staffing_gap"] == 3
@@ -216,7 +234,9 @@ def test_each_queue_kind_fires_and_resolves(kind: str, bad: dict, good: dict, fi
     changes = []
     for sec in range(0, 600, 5):
         figures = values(**(bad if sec < 300 else good))
-        changes += [(c.type, c.alert["kind"], (c.at_ms - T0) // S)
-                    for c in observe_queue(book, "support", figures, rules, at(sec))]
+        changes += [
+            (c.type, c.alert["kind"], (c.at_ms - T0) // S)
+            for c in observe_queue(book, "support", figures, rules, at(sec))
+        ]
     clear_s = rules[kind].clear_duration_s
     assert changes == [("fired", kind, fire_s), ("resolved", kind, 300 + clear_s)]

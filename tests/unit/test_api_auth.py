@@ -20,10 +20,7 @@ SECRETS = {
     "ingest": "ingest-secret",
 }
 
-EVENT = (
-    b'{"event_id":"e1","type":"agent.state","ts":"2024-03-05T10:00:00+08:00",'
-    b'"agent_id":"a1","state":"available"}'
-)
+EVENT = b'{"event_id":"e1","type":"agent.state","ts":"2024-03-05T10:00:00+08:00","agent_id":"a1","state":"available"}'
 
 
 class FakeProducer:
@@ -50,9 +47,7 @@ def make_settings() -> Settings:
         timezone="Asia/Shanghai",
         queues=[{"id": "support"}],
         auth={
-            "tokens": [
-                {"name": role, "sha256": sha(secret), "roles": [role]} for role, secret in SECRETS.items()
-            ]
+            "tokens": [{"name": role, "sha256": sha(secret), "roles": [role]} for role, secret in SECRETS.items()]
             + [{"name": "both", "sha256": sha("both-secret"), "roles": ["viewer", "ingest"]}]
         },
     )
@@ -128,9 +123,7 @@ async def test_missing_token_detail_names_the_header_only(client: httpx.AsyncCli
 
 
 async def test_header_decides_whatever_the_query_token(client: httpx.AsyncClient) -> None:
-    r = await client.get(
-        f"/api/v1/queues?token={SECRETS['viewer']}", headers={"Authorization": "Bearer wrong"}
-    )
+    r = await client.get(f"/api/v1/queues?token={SECRETS['viewer']}", headers={"Authorization": "Bearer wrong"})
     assert r.status_code == 401
     r = await client.get("/api/v1/queues?token=nope", headers={"Authorization": f"Bearer {SECRETS['viewer']}"})
     assert r.status_code == 200
@@ -146,8 +139,9 @@ async def test_wallboard_page_opens_from_a_token_link_without_a_header(client: h
 
 async def test_openapi_documents_the_bearer_scheme_only(client: httpx.AsyncClient) -> None:
     schemes = (await client.get("/openapi.json")).json()["components"]["securitySchemes"]
-    assert schemes == {"HTTPBearer": {"type": "http", "description": "Authorization: Bearer <secret>",
-                                      "scheme": "bearer"}}
+    assert schemes == {
+        "HTTPBearer": {"type": "http", "description": "Authorization: Bearer <secret>", "scheme": "bearer"}
+    }
 
 
 async def test_token_with_two_roles(client: httpx.AsyncClient) -> None:

@@ -49,9 +49,7 @@ def make_settings() -> Settings:
         timezone="Asia/Shanghai",
         api={"max_body_bytes": MAX_BODY},
         auth={
-            "tokens": [
-                {"name": "feed", "sha256": hashlib.sha256(b"ingest-secret").hexdigest(), "roles": ["ingest"]}
-            ]
+            "tokens": [{"name": "feed", "sha256": hashlib.sha256(b"ingest-secret").hexdigest(), "roles": ["ingest"]}]
         },
     )
 
@@ -109,9 +107,7 @@ async def test_array_body(client: httpx.AsyncClient, producer: FakeProducer) -> 
 
 async def test_ndjson_body(client: httpx.AsyncClient, producer: FakeProducer) -> None:
     body = b"\n".join(orjson.dumps(e) for e in (OFFERED, STATE)) + b"\r\n\n"
-    r = await client.post(
-        "/api/v1/events", content=body, headers={**INGEST, "Content-Type": "application/x-ndjson"}
-    )
+    r = await client.post("/api/v1/events", content=body, headers={**INGEST, "Content-Type": "application/x-ndjson"})
     assert r.status_code == 202, r.text
     assert r.json() == {"accepted": 2, **NOTHING_REJECTED}
     assert len(producer.sent) == 2
@@ -242,8 +238,11 @@ def test_split_items_detects_array_by_first_char() -> None:
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )
@@ -261,10 +260,13 @@ bodies = st.one_of(
     st.binary(max_size=300).map(lambda b: (b, None, 0)),
     json_values.map(lambda v: (orjson.dumps(v), len(v) if isinstance(v, list) else 1, 0)),
     st.lists(json_values | st.sampled_from(VALID_EVENTS), max_size=6).map(
-        lambda xs: (orjson.dumps(xs), len(xs), sum(map(_is_valid, xs)))),
-    st.lists(st.dictionaries(st.text(max_size=10), json_values, max_size=4) | st.sampled_from(VALID_EVENTS),
-             min_size=1, max_size=6).map(
-        lambda xs: (b"\n".join(orjson.dumps(x) for x in xs), len(xs), sum(map(_is_valid, xs)))),
+        lambda xs: (orjson.dumps(xs), len(xs), sum(map(_is_valid, xs)))
+    ),
+    st.lists(
+        st.dictionaries(st.text(max_size=10), json_values, max_size=4) | st.sampled_from(VALID_EVENTS),
+        min_size=1,
+        max_size=6,
+    ).map(lambda xs: (b"\n".join(orjson.dumps(x) for x in xs), len(xs), sum(map(_is_valid, xs)))),
 )
 
 

@@ -42,10 +42,12 @@ def make_settings() -> Settings:
     return Settings(
         timezone="Asia/Shanghai",
         queues=[{"id": "support"}],
-        auth={"tokens": [
-            {"name": f"{role}-token", "sha256": hashlib.sha256(s.encode()).hexdigest(), "roles": [role]}
-            for role, s in SECRETS.items()
-        ]},
+        auth={
+            "tokens": [
+                {"name": f"{role}-token", "sha256": hashlib.sha256(s.encode()).hexdigest(), "roles": [role]}
+                for role, s in SECRETS.items()
+            ]
+        },
     )
 
 
@@ -64,11 +66,19 @@ class FakeProducer:
 
 
 def agent(agent_id: str, team: str, state: str, **extra: object) -> bytes:
-    return orjson.dumps({
-        "agent_id": agent_id, "name": agent_id.upper(), "team": team, "queues": ["support"],
-        "state": state, "reason": "break" if state == "aux" else None,
-        "since_ms": NOW - 90_000, "updated_ms": NOW - 90_000, **extra,
-    })
+    return orjson.dumps(
+        {
+            "agent_id": agent_id,
+            "name": agent_id.upper(),
+            "team": team,
+            "queues": ["support"],
+            "state": state,
+            "reason": "break" if state == "aux" else None,
+            "since_ms": NOW - 90_000,
+            "updated_ms": NOW - 90_000,
+            **extra,
+        }
+    )
 
 
 ALERT_OLD = f"adherence_break:a2:{NOW - 600_000}"
@@ -78,34 +88,91 @@ ALERT_DONE = f"queue_longest_wait:support:{NOW - 3_600_000}"
 
 def alert(alert_id: str, state: str = "firing", **extra: object) -> bytes:
     kind, subject, started = alert_id.split(":")
-    return orjson.dumps({
-        "id": alert_id, "kind": kind, "subject": subject, "severity": "warning", "state": state,
-        "started_at_ms": int(started), "resolved_at_ms": NOW - 3_000_000 if state == "resolved" else None,
-        "acked_by": None, "acked_at_ms": None, "details": {"value": 12}, **extra,
-    })
+    return orjson.dumps(
+        {
+            "id": alert_id,
+            "kind": kind,
+            "subject": subject,
+            "severity": "warning",
+            "state": state,
+            "started_at_ms": int(started),
+            "resolved_at_ms": NOW - 3_000_000 if state == "resolved" else None,
+            "acked_by": None,
+            "acked_at_ms": None,
+            "details": {"value": 12},
+            **extra,
+        }
+    )
 
 
 def fill(view: View) -> None:
-    view.apply(topics.AGENT_STATUS, b"a1", agent("a1", "north", "available", scheduled_activity="work",
-                                                   in_adherence=True, out_of_adherence_since_ms=None))
-    view.apply(topics.AGENT_STATUS, b"a2", agent("a2", "south", "aux", scheduled_activity="work",
-                                                   in_adherence=False, out_of_adherence_since_ms=NOW - 600_000,
-                                                   exception="unscheduled_aux"))
+    view.apply(
+        topics.AGENT_STATUS,
+        b"a1",
+        agent("a1", "north", "available", scheduled_activity="work", in_adherence=True, out_of_adherence_since_ms=None),
+    )
+    view.apply(
+        topics.AGENT_STATUS,
+        b"a2",
+        agent(
+            "a2",
+            "south",
+            "aux",
+            scheduled_activity="work",
+            in_adherence=False,
+            out_of_adherence_since_ms=NOW - 600_000,
+            exception="unscheduled_aux",
+        ),
+    )
     view.apply(topics.AGENT_STATUS, b"a3", agent("a3", "north", "on_contact"))  # no adherence fields yet
-    view.apply(topics.ADHERENCE, b"a2|2024-03-05", orjson.dumps({
-        "agent_id": "a2", "team": "south", "date": "2024-03-05", "updated_ms": NOW,
-        "scheduled_s": 3600.0, "in_adherence_s": 3000.0, "adherence": 3000 / 3600,
-        "work_scheduled_s": 3600.0, "worked_s": 3000.0, "conformance": 3000 / 3600,
-        "exceptions": [{"kind": "unscheduled_aux", "start_ms": NOW - 600_000, "end_ms": None,
-                        "scheduled": "work", "actual": "aux/break"}],
-    }))
-    view.apply(topics.ADHERENCE, b"a1|2024-03-05", orjson.dumps({
-        "agent_id": "a1", "team": "north", "date": "2024-03-05", "scheduled_s": 3600.0,
-        "in_adherence_s": 3600.0, "adherence": 1.0, "work_scheduled_s": 3600.0, "worked_s": 3600.0,
-        "conformance": 1.0, "exceptions": [],
-    }))
-    view.apply(topics.ADHERENCE, b"a1|2024-03-04",
-               orjson.dumps({"agent_id": "a1", "date": "2024-03-04", "exceptions": []}))
+    view.apply(
+        topics.ADHERENCE,
+        b"a2|2024-03-05",
+        orjson.dumps(
+            {
+                "agent_id": "a2",
+                "team": "south",
+                "date": "2024-03-05",
+                "updated_ms": NOW,
+                "scheduled_s": 3600.0,
+                "in_adherence_s": 3000.0,
+                "adherence": 3000 / 3600,
+                "work_scheduled_s": 3600.0,
+                "worked_s": 3000.0,
+                "conformance": 3000 / 3600,
+                "exceptions": [
+                    {
+                        "kind": "unscheduled_aux",
+                        "start_ms": NOW - 600_000,
+                        "end_ms": None,
+                        "scheduled": "work",
+                        "actual": "aux/break",
+                    }
+                ],
+            }
+        ),
+    )
+    view.apply(
+        topics.ADHERENCE,
+        b"a1|2024-03-05",
+        orjson.dumps(
+            {
+                "agent_id": "a1",
+                "team": "north",
+                "date": "2024-03-05",
+                "scheduled_s": 3600.0,
+                "in_adherence_s": 3600.0,
+                "adherence": 1.0,
+                "work_scheduled_s": 3600.0,
+                "worked_s": 3600.0,
+                "conformance": 1.0,
+                "exceptions": [],
+            }
+        ),
+    )
+    view.apply(
+        topics.ADHERENCE, b"a1|2024-03-04", orjson.dumps({"agent_id": "a1", "date": "2024-03-04", "exceptions": []})
+    )
     view.apply(topics.ALERTS, ALERT_OLD.encode(), alert(ALERT_OLD))
     view.apply(topics.ALERTS, ALERT_NEW.encode(), alert(ALERT_NEW))
     view.apply(topics.ALERTS, ALERT_DONE.encode(), alert(ALERT_DONE, "resolved"))
@@ -137,9 +204,16 @@ async def test_agents(client: httpx.AsyncClient) -> None:
     assert [a["agent_id"] for a in rows] == ["a1", "a3", "a2"]  # by team, then name
     a2 = rows[2]
     assert a2 == {
-        "agent_id": "a2", "name": "A2", "team": "south", "queues": ["support"], "state": "aux",
-        "reason": "break", "since": "2024-03-05T10:16:00+08:00", "scheduled_activity": "work",
-        "in_adherence": False, "out_of_adherence_since": "2024-03-05T10:07:30+08:00",
+        "agent_id": "a2",
+        "name": "A2",
+        "team": "south",
+        "queues": ["support"],
+        "state": "aux",
+        "reason": "break",
+        "since": "2024-03-05T10:16:00+08:00",
+        "scheduled_activity": "work",
+        "in_adherence": False,
+        "out_of_adherence_since": "2024-03-05T10:07:30+08:00",
         "exception": "unscheduled_aux",
     }
     assert rows[1]["in_adherence"] is None and rows[1]["out_of_adherence_since"] is None
@@ -149,9 +223,20 @@ async def test_agents(client: httpx.AsyncClient) -> None:
 
 
 async def test_agents_survive_bad_field_types(view: View, client: httpx.AsyncClient) -> None:
-    view.apply(topics.AGENT_STATUS, b"zz", orjson.dumps({"agent_id": "zz", "state": 5, "since_ms": "x",
-                                                        "queues": "nope", "in_adherence": "yes",
-                                                        "out_of_adherence_since_ms": -4}))
+    view.apply(
+        topics.AGENT_STATUS,
+        b"zz",
+        orjson.dumps(
+            {
+                "agent_id": "zz",
+                "state": 5,
+                "since_ms": "x",
+                "queues": "nope",
+                "in_adherence": "yes",
+                "out_of_adherence_since_ms": -4,
+            }
+        ),
+    )
     rows = (await client.get("/api/v1/agents", headers=auth("viewer"))).json()
     zz = next(a for a in rows if a["agent_id"] == "zz")
     assert zz["state"] is None and zz["since"] is None and zz["queues"] == [] and zz["in_adherence"] is None
@@ -166,8 +251,15 @@ async def test_adherence_of_a_date(client: httpx.AsyncClient) -> None:
     a2 = rows[1]
     assert a2["team"] == "south" and a2["scheduled_s"] == 3600.0 and a2["in_adherence_s"] == 3000.0
     assert a2["adherence"] == pytest.approx(5 / 6) and a2["conformance"] == pytest.approx(5 / 6)
-    assert a2["exceptions"] == [{"kind": "unscheduled_aux", "start": "2024-03-05T10:07:30+08:00", "end": None,
-                                 "scheduled": "work", "actual": "aux/break"}]
+    assert a2["exceptions"] == [
+        {
+            "kind": "unscheduled_aux",
+            "start": "2024-03-05T10:07:30+08:00",
+            "end": None,
+            "scheduled": "work",
+            "actual": "aux/break",
+        }
+    ]
     assert a2["updated_at"] == "2024-03-05T10:17:30+08:00"
     r = await client.get("/api/v1/adherence?date=2024-03-05&team=south", headers=auth("viewer"))
     assert [x["agent_id"] for x in r.json()] == ["a2"]
@@ -191,9 +283,16 @@ async def test_alerts_newest_first_and_state_filter(client: httpx.AsyncClient) -
     rows = (await client.get("/api/v1/alerts", headers=auth("viewer"))).json()
     assert [a["id"] for a in rows] == [ALERT_NEW, ALERT_OLD, ALERT_DONE]
     assert rows[0] == {
-        "id": ALERT_NEW, "kind": "queue_waiting", "subject": "support", "severity": "warning",
-        "state": "firing", "started_at": "2024-03-05T10:16:30+08:00", "resolved_at": None,
-        "acked_by": None, "acked_at": None, "details": {"value": 12},
+        "id": ALERT_NEW,
+        "kind": "queue_waiting",
+        "subject": "support",
+        "severity": "warning",
+        "state": "firing",
+        "started_at": "2024-03-05T10:16:30+08:00",
+        "resolved_at": None,
+        "acked_by": None,
+        "acked_at": None,
+        "details": {"value": 12},
     }
     firing = (await client.get("/api/v1/alerts?state=firing", headers=auth("viewer"))).json()
     assert [a["id"] for a in firing] == [ALERT_NEW, ALERT_OLD]
@@ -209,8 +308,9 @@ async def test_ack_produces_and_applies_at_once(client: httpx.AsyncClient, produ
     body = r.json()
     assert body["acked_by"] == "supervisor-token" and body["acked_at"] == "2024-03-05T10:17:30+08:00"
     assert body["state"] == "firing"  # acknowledging keeps it open
-    assert producer.sent == [(topics.ALERT_ACKS, ALERT_OLD.encode(),
-                              orjson.dumps({"id": ALERT_OLD, "by": "supervisor-token", "at_ms": NOW}))]
+    assert producer.sent == [
+        (topics.ALERT_ACKS, ALERT_OLD.encode(), orjson.dumps({"id": ALERT_OLD, "by": "supervisor-token", "at_ms": NOW}))
+    ]
     listed = (await client.get("/api/v1/alerts?state=firing", headers=auth("viewer"))).json()
     assert next(a for a in listed if a["id"] == ALERT_OLD)["acked_by"] == "supervisor-token"
     # idempotent: a second ack (even by someone else) answers 200 with the first one, writes nothing
@@ -255,8 +355,9 @@ def test_first_ack_wins_in_any_order() -> None:
 
 async def test_alert_record_ack_merged_with_ack_topic(view: View, client: httpx.AsyncClient) -> None:
     view.apply(topics.ALERTS, ALERT_NEW.encode(), alert(ALERT_NEW, acked_by="worker-saw", acked_at_ms=NOW - 5_000))
-    view.apply(topics.ALERT_ACKS, ALERT_NEW.encode(),
-               orjson.dumps({"id": ALERT_NEW, "by": "late", "at_ms": NOW - 1_000}))
+    view.apply(
+        topics.ALERT_ACKS, ALERT_NEW.encode(), orjson.dumps({"id": ALERT_NEW, "by": "late", "at_ms": NOW - 1_000})
+    )
     row = next(a for a in (await client.get("/api/v1/alerts", headers=auth("viewer"))).json() if a["id"] == ALERT_NEW)
     assert (row["acked_by"], row["acked_at"]) == ("worker-saw", "2024-03-05T10:17:25+08:00")
 

@@ -49,7 +49,6 @@ INGEST = {"Authorization": "Bearer ingest-secret"}
 D = "2024-03-05"
 
 
-
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
@@ -68,11 +67,17 @@ def make_settings() -> Settings:
 
 
 def fcr_interval(view: View, queue: str, start: int, partition: int, cc: int, rep: int, elig: int, res: int) -> bool:
-    record = {"kind": "fcr_interval", "queue": queue, "start_ms": start, "partition": partition,
-              "updated_ms": NOW - 1_000, "counts": {"customer_contacts": cc, "repeat_contacts": rep,
-                                                    "fcr_eligible": elig, "fcr_resolved": res}}
-    return view.apply(topics.QUALITY_STATS, records.fcr_interval_key(queue, start, partition).encode(),
-                      orjson.dumps(record))
+    record = {
+        "kind": "fcr_interval",
+        "queue": queue,
+        "start_ms": start,
+        "partition": partition,
+        "updated_ms": NOW - 1_000,
+        "counts": {"customer_contacts": cc, "repeat_contacts": rep, "fcr_eligible": elig, "fcr_resolved": res},
+    }
+    return view.apply(
+        topics.QUALITY_STATS, records.fcr_interval_key(queue, start, partition).encode(), orjson.dumps(record)
+    )
 
 
 def fcr_agent_key(agent: str, day: str, partition: int) -> bytes:
@@ -84,27 +89,57 @@ def csat_agent_key(agent: str, day: str, partition: int) -> bytes:
 
 
 def fcr_agent(view: View, agent: str, day: str, partition: int, elig: int, res: int) -> bool:
-    record = {"kind": "fcr_agent", "agent_id": agent, "date": day, "partition": partition,
-              "updated_ms": NOW - 1_000, "fcr_eligible": elig, "fcr_resolved": res}
+    record = {
+        "kind": "fcr_agent",
+        "agent_id": agent,
+        "date": day,
+        "partition": partition,
+        "updated_ms": NOW - 1_000,
+        "fcr_eligible": elig,
+        "fcr_resolved": res,
+    }
     return view.apply(topics.QUALITY_STATS, fcr_agent_key(agent, day, partition), orjson.dumps(record))
 
 
 def csat_agent(view: View, agent: str, day: str, partition: int, surveys: int, score_sum: int, satisfied: int) -> bool:
-    record = {"kind": "csat_agent", "agent_id": agent, "date": day, "partition": partition,
-              "updated_ms": NOW - 1_000, "surveys": surveys, "score_sum": score_sum, "satisfied": satisfied}
+    record = {
+        "kind": "csat_agent",
+        "agent_id": agent,
+        "date": day,
+        "partition": partition,
+        "updated_ms": NOW - 1_000,
+        "surveys": surveys,
+        "score_sum": score_sum,
+        "satisfied": satisfied,
+    }
     return view.apply(topics.QUALITY_STATS, csat_agent_key(agent, day, partition), orjson.dumps(record))
 
 
 def put_status(view: View, agent_id: str, name: str, team: str) -> None:
-    record = {"agent_id": agent_id, "name": name, "team": team, "queues": ["support"], "state": "available",
-              "reason": None, "since_ms": NOW - 60_000, "updated_ms": NOW - 60_000}
+    record = {
+        "agent_id": agent_id,
+        "name": name,
+        "team": team,
+        "queues": ["support"],
+        "state": "available",
+        "reason": None,
+        "since_ms": NOW - 60_000,
+        "updated_ms": NOW - 60_000,
+    }
     view.apply(topics.AGENT_STATUS, agent_id.encode(), orjson.dumps(record))
 
 
 def put_interval(view: View, queue: str, start: int, partition: int, **counts: int) -> None:
-    record = {"queue": queue, "start_ms": start, "end_ms": start + HALF_HOUR, "partition": partition,
-              "counts": Counts(**counts).as_dict(), "rules": RULES, "mixed_rules": False,
-              "updated_ms": start + 60_000}
+    record = {
+        "queue": queue,
+        "start_ms": start,
+        "end_ms": start + HALF_HOUR,
+        "partition": partition,
+        "counts": Counts(**counts).as_dict(),
+        "rules": RULES,
+        "mixed_rules": False,
+        "updated_ms": start + 60_000,
+    }
     view.apply(topics.INTERVAL_STATS, records.interval_key(queue, start, partition).encode(), orjson.dumps(record))
 
 
@@ -158,14 +193,23 @@ def test_view_indexes_quality_partials_by_kind(view: View) -> None:
     assert set(view.agent_quality[D]) == {"a1", "a2", "a3", "a9"}
     a1 = Counts.total(list(view.agent_quality[D]["a1"].values()))
     assert (a1.fcr_eligible, a1.fcr_resolved, a1.surveys, a1.score_sum, a1.satisfied) == (5, 3, 3, 11, 2)
-    assert set(view.agent_quality[D]["a1"]) == {f"fcr-agent|a1|{D}|0", f"fcr-agent|a1|{D}|1",
-                                                f"csat-agent|a1|{D}|0", f"csat-agent|a1|{D}|2"}
+    assert set(view.agent_quality[D]["a1"]) == {
+        f"fcr-agent|a1|{D}|0",
+        f"fcr-agent|a1|{D}|1",
+        f"csat-agent|a1|{D}|0",
+        f"csat-agent|a1|{D}|2",
+    }
 
 
 def test_view_interval_counts_adds_fcr_to_the_contact_partials(view: View) -> None:
     total = Counts.total(view.interval_counts("support", I_1000))
     assert (total.offered, total.answered, total.customer_contacts, total.fcr_eligible, total.fcr_resolved) == (
-        8, 6, 6, 4, 3)
+        8,
+        6,
+        6,
+        4,
+        3,
+    )
     assert view.interval_counts("support", I_1000 + HALF_HOUR) == []
     assert Counts.total(view.interval_counts("sales", I_1000)) == Counts()
 
@@ -211,29 +255,54 @@ def test_view_quality_key_moving_between_kinds(view: View) -> None:
         (b"fcr-agent|a1|2024-03-05|0", b"[1, 2]"),
         (None, orjson.dumps({"kind": "fcr_agent", "agent_id": "a1", "date": D, "fcr_eligible": 1, "fcr_resolved": 1})),
         (b"fcr-agent|a1|2024-03-05|0", orjson.dumps({"kind": "nps_agent", "agent_id": "a1", "date": D})),
-        (b"fcr-agent|a1|2024-03-05|0",
-         orjson.dumps({"agent_id": "a1", "date": D, "fcr_eligible": 1, "fcr_resolved": 1})),
-        (b"fcr-agent|a1|2024-03-05|0",
-         orjson.dumps({"kind": "fcr_agent", "agent_id": "a1", "date": D, "fcr_eligible": 1})),
-        (b"fcr-agent|a1|2024-03-05|0", orjson.dumps({"kind": "fcr_agent", "agent_id": "a1", "date": D,
-                                                     "fcr_eligible": "3", "fcr_resolved": 1})),
-        (b"fcr-agent|a1|2024-03-05|0", orjson.dumps({"kind": "fcr_agent", "agent_id": "a1", "date": D,
-                                                     "fcr_eligible": True, "fcr_resolved": 1})),
-        (b"fcr-agent|a1|2024-03-05|0", orjson.dumps({"kind": "fcr_agent", "agent_id": "", "date": D,
-                                                     "fcr_eligible": 1, "fcr_resolved": 1})),
-        (b"csat-agent|a1|2024-03-05|0", orjson.dumps({"kind": "csat_agent", "agent_id": "a1", "date": D,
-                                                      "surveys": 1, "score_sum": 4.5, "satisfied": 1})),
-        (b"csat-agent|a1|2024-03-05|0", orjson.dumps({"kind": "csat_agent", "agent_id": "a1", "surveys": 1,
-                                                      "score_sum": 4, "satisfied": 1})),
-        ((f"fcr|support|{I_1000}|0").encode(), orjson.dumps({"kind": "fcr_interval", "queue": "support",
-                                                              "start_ms": I_1000, "counts": [1, 2]})),
-        ((f"fcr|support|{I_1000}|0").encode(), orjson.dumps({"kind": "fcr_interval", "queue": "support",
-                                                              "start_ms": -5, "counts": {}})),
-        ((f"fcr|support|{I_1000}|0").encode(), orjson.dumps({"kind": "fcr_interval", "queue": "support",
-                                                              "start_ms": I_1000,
-                                                              "counts": {"fcr_eligible": "many"}})),
-        ((f"fcr|support|{I_1000}|0").encode(), orjson.dumps({"kind": "fcr_interval", "start_ms": I_1000,
-                                                              "counts": {}})),
+        (
+            b"fcr-agent|a1|2024-03-05|0",
+            orjson.dumps({"agent_id": "a1", "date": D, "fcr_eligible": 1, "fcr_resolved": 1}),
+        ),
+        (
+            b"fcr-agent|a1|2024-03-05|0",
+            orjson.dumps({"kind": "fcr_agent", "agent_id": "a1", "date": D, "fcr_eligible": 1}),
+        ),
+        (
+            b"fcr-agent|a1|2024-03-05|0",
+            orjson.dumps({"kind": "fcr_agent", "agent_id": "a1", "date": D, "fcr_eligible": "3", "fcr_resolved": 1}),
+        ),
+        (
+            b"fcr-agent|a1|2024-03-05|0",
+            orjson.dumps({"kind": "fcr_agent", "agent_id": "a1", "date": D, "fcr_eligible": True, "fcr_resolved": 1}),
+        ),
+        (
+            b"fcr-agent|a1|2024-03-05|0",
+            orjson.dumps({"kind": "fcr_agent", "agent_id": "", "date": D, "fcr_eligible": 1, "fcr_resolved": 1}),
+        ),
+        (
+            b"csat-agent|a1|2024-03-05|0",
+            orjson.dumps(
+                {"kind": "csat_agent", "agent_id": "a1", "date": D, "surveys": 1, "score_sum": 4.5, "satisfied": 1}
+            ),
+        ),
+        (
+            b"csat-agent|a1|2024-03-05|0",
+            orjson.dumps({"kind": "csat_agent", "agent_id": "a1", "surveys": 1, "score_sum": 4, "satisfied": 1}),
+        ),
+        (
+            (f"fcr|support|{I_1000}|0").encode(),
+            orjson.dumps({"kind": "fcr_interval", "queue": "support", "start_ms": I_1000, "counts": [1, 2]}),
+        ),
+        (
+            (f"fcr|support|{I_1000}|0").encode(),
+            orjson.dumps({"kind": "fcr_interval", "queue": "support", "start_ms": -5, "counts": {}}),
+        ),
+        (
+            (f"fcr|support|{I_1000}|0").encode(),
+            orjson.dumps(
+                {"kind": "fcr_interval", "queue": "support", "start_ms": I_1000, "counts": {"fcr_eligible": "many"}}
+            ),
+        ),
+        (
+            (f"fcr|support|{I_1000}|0").encode(),
+            orjson.dumps({"kind": "fcr_interval", "start_ms": I_1000, "counts": {}}),
+        ),
     ],
 )
 def test_bad_quality_records_are_counted_not_raised(view: View, key: bytes | None, value: bytes) -> None:
@@ -257,27 +326,91 @@ def test_tombstone_without_a_key_is_a_bad_record() -> None:
 
 # --- GET /api/v1/quality --------------------------------------------------------------------------
 
-A1 = {"agent_id": "a1", "name": "Ann", "team": "north", "fcr_eligible": 5, "fcr_resolved": 3, "fcr": 0.6,
-      "surveys": 3, "csat_avg": pytest.approx(11 / 3), "csat_satisfied": pytest.approx(2 / 3)}
-A2 = {"agent_id": "a2", "name": "Bob", "team": "north", "fcr_eligible": 4, "fcr_resolved": 4, "fcr": 1.0,
-      "surveys": 0, "csat_avg": None, "csat_satisfied": None}
-A3 = {"agent_id": "a3", "name": "Cy", "team": "south", "fcr_eligible": 0, "fcr_resolved": 0, "fcr": None,
-      "surveys": 2, "csat_avg": 3.0, "csat_satisfied": 0.5}
-A9 = {"agent_id": "a9", "name": "a9", "team": None, "fcr_eligible": 1, "fcr_resolved": 0, "fcr": 0.0,
-      "surveys": 1, "csat_avg": 5.0, "csat_satisfied": 1.0}
-NORTH = {"team": "north", "agents": 2, "fcr_eligible": 9, "fcr_resolved": 7, "fcr": pytest.approx(7 / 9),
-         "surveys": 3, "csat_avg": pytest.approx(11 / 3), "csat_satisfied": pytest.approx(2 / 3)}
-SOUTH = {"team": "south", "agents": 1, "fcr_eligible": 0, "fcr_resolved": 0, "fcr": None,
-         "surveys": 2, "csat_avg": 3.0, "csat_satisfied": 0.5}
-NO_TEAM = {"team": None, "agents": 1, "fcr_eligible": 1, "fcr_resolved": 0, "fcr": 0.0,
-           "surveys": 1, "csat_avg": 5.0, "csat_satisfied": 1.0}
+A1 = {
+    "agent_id": "a1",
+    "name": "Ann",
+    "team": "north",
+    "fcr_eligible": 5,
+    "fcr_resolved": 3,
+    "fcr": 0.6,
+    "surveys": 3,
+    "csat_avg": pytest.approx(11 / 3),
+    "csat_satisfied": pytest.approx(2 / 3),
+}
+A2 = {
+    "agent_id": "a2",
+    "name": "Bob",
+    "team": "north",
+    "fcr_eligible": 4,
+    "fcr_resolved": 4,
+    "fcr": 1.0,
+    "surveys": 0,
+    "csat_avg": None,
+    "csat_satisfied": None,
+}
+A3 = {
+    "agent_id": "a3",
+    "name": "Cy",
+    "team": "south",
+    "fcr_eligible": 0,
+    "fcr_resolved": 0,
+    "fcr": None,
+    "surveys": 2,
+    "csat_avg": 3.0,
+    "csat_satisfied": 0.5,
+}
+A9 = {
+    "agent_id": "a9",
+    "name": "a9",
+    "team": None,
+    "fcr_eligible": 1,
+    "fcr_resolved": 0,
+    "fcr": 0.0,
+    "surveys": 1,
+    "csat_avg": 5.0,
+    "csat_satisfied": 1.0,
+}
+NORTH = {
+    "team": "north",
+    "agents": 2,
+    "fcr_eligible": 9,
+    "fcr_resolved": 7,
+    "fcr": pytest.approx(7 / 9),
+    "surveys": 3,
+    "csat_avg": pytest.approx(11 / 3),
+    "csat_satisfied": pytest.approx(2 / 3),
+}
+SOUTH = {
+    "team": "south",
+    "agents": 1,
+    "fcr_eligible": 0,
+    "fcr_resolved": 0,
+    "fcr": None,
+    "surveys": 2,
+    "csat_avg": 3.0,
+    "csat_satisfied": 0.5,
+}
+NO_TEAM = {
+    "team": None,
+    "agents": 1,
+    "fcr_eligible": 1,
+    "fcr_resolved": 0,
+    "fcr": 0.0,
+    "surveys": 1,
+    "csat_avg": 5.0,
+    "csat_satisfied": 1.0,
+}
 
 
 async def test_quality_per_agent_and_team(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/quality", params={"date": D}, headers=VIEWER)
     assert r.status_code == 200, r.text
-    assert r.json() == {"date": D, "fcr_window_hours": 12.0, "agents": [A1, A2, A3, A9],
-                        "teams": [NORTH, SOUTH, NO_TEAM]}
+    assert r.json() == {
+        "date": D,
+        "fcr_window_hours": 12.0,
+        "agents": [A1, A2, A3, A9],
+        "teams": [NORTH, SOUTH, NO_TEAM],
+    }
 
 
 async def test_quality_defaults_to_today(client: httpx.AsyncClient) -> None:
@@ -290,11 +423,31 @@ async def test_quality_defaults_to_today(client: httpx.AsyncClient) -> None:
 async def test_quality_of_another_day(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/quality", params={"date": "2024-03-04"}, headers=VIEWER)
     body = r.json()
-    assert body["agents"] == [{"agent_id": "a1", "name": "Ann", "team": "north", "fcr_eligible": 10,
-                               "fcr_resolved": 10, "fcr": 1.0, "surveys": 0, "csat_avg": None,
-                               "csat_satisfied": None}]
-    assert body["teams"] == [{"team": "north", "agents": 1, "fcr_eligible": 10, "fcr_resolved": 10, "fcr": 1.0,
-                              "surveys": 0, "csat_avg": None, "csat_satisfied": None}]
+    assert body["agents"] == [
+        {
+            "agent_id": "a1",
+            "name": "Ann",
+            "team": "north",
+            "fcr_eligible": 10,
+            "fcr_resolved": 10,
+            "fcr": 1.0,
+            "surveys": 0,
+            "csat_avg": None,
+            "csat_satisfied": None,
+        }
+    ]
+    assert body["teams"] == [
+        {
+            "team": "north",
+            "agents": 1,
+            "fcr_eligible": 10,
+            "fcr_resolved": 10,
+            "fcr": 1.0,
+            "surveys": 0,
+            "csat_avg": None,
+            "csat_satisfied": None,
+        }
+    ]
     r = await client.get("/api/v1/quality", params={"date": "2024-03-06"}, headers=VIEWER)
     assert r.json() == {"date": "2024-03-06", "fcr_window_hours": 12.0, "agents": [], "teams": []}
 
@@ -314,7 +467,11 @@ async def test_quality_team_follows_the_current_status(client: httpx.AsyncClient
     view.apply(topics.AGENT_STATUS, b"a3", None)  # a3's status is gone
     body = (await client.get("/api/v1/quality", params={"date": D}, headers=VIEWER)).json()
     assert [(a["agent_id"], a["team"], a["name"]) for a in body["agents"]] == [
-        ("a1", "north", "Ann"), ("a2", "south", "Bob"), ("a3", None, "a3"), ("a9", None, "a9")]
+        ("a1", "north", "Ann"),
+        ("a2", "south", "Bob"),
+        ("a3", None, "a3"),
+        ("a9", None, "a9"),
+    ]
     teams = {t["team"]: t for t in body["teams"]}
     assert [t["team"] for t in body["teams"]] == ["north", "south", None]
     assert (teams["north"]["agents"], teams["north"]["fcr_eligible"], teams["north"]["fcr"]) == (1, 5, 0.6)
@@ -332,11 +489,24 @@ async def test_quality_after_tombstones(client: httpx.AsyncClient, view: View) -
     body = (await client.get("/api/v1/quality", params={"date": D}, headers=VIEWER)).json()
     a1 = body["agents"][0]
     assert (a1["agent_id"], a1["fcr_eligible"], a1["fcr_resolved"], a1["surveys"], a1["csat_avg"]) == (
-        "a1", 3, 2, 2, 4.5)
+        "a1",
+        3,
+        2,
+        2,
+        4.5,
+    )
     assert a1["fcr"] == pytest.approx(2 / 3) and a1["csat_satisfied"] == 1.0
     assert [a["agent_id"] for a in body["agents"]] == ["a1", "a3", "a9"]
-    assert body["teams"][0] == {"team": "north", "agents": 1, "fcr_eligible": 3, "fcr_resolved": 2,
-                                "fcr": pytest.approx(2 / 3), "surveys": 2, "csat_avg": 4.5, "csat_satisfied": 1.0}
+    assert body["teams"][0] == {
+        "team": "north",
+        "agents": 1,
+        "fcr_eligible": 3,
+        "fcr_resolved": 2,
+        "fcr": pytest.approx(2 / 3),
+        "surveys": 2,
+        "csat_avg": 4.5,
+        "csat_satisfied": 1.0,
+    }
 
 
 def test_day_quality_directly(view: View) -> None:
@@ -378,7 +548,11 @@ async def test_queue_tile_sums_fcr_partials_of_two_partitions(client: httpx.Asyn
     assert (interval["offered"], interval["answered"], interval["service_level"]) == (8, 6, 5 / 6)  # untouched
     today = support["today"]
     assert (today["customer_contacts"], today["repeat_contacts"], today["fcr_eligible"], today["fcr_resolved"]) == (
-        9, 2, 6, 3)
+        9,
+        2,
+        6,
+        3,
+    )
     assert today["fcr"] == 0.5 and today["repeat_rate"] == pytest.approx(2 / 9)
     assert today["offered"] == 12
     # rolling windows carry no FCR
@@ -401,7 +575,11 @@ async def test_queue_tile_after_an_fcr_tombstone(client: httpx.AsyncClient, view
     # 4 + 3 customer contacts, 1 repeat, 3 + 2 eligible, 2 + 0 resolved
     today = support["today"]
     assert (today["customer_contacts"], today["repeat_contacts"], today["fcr_eligible"], today["fcr_resolved"]) == (
-        7, 1, 5, 2)
+        7,
+        1,
+        5,
+        2,
+    )
     assert today["fcr"] == 0.4 and today["repeat_rate"] == pytest.approx(1 / 7)
 
 
@@ -418,10 +596,18 @@ async def test_intervals_carry_fcr(client: httpx.AsyncClient) -> None:
     assert set(rows) == {"09:30", "10:00"}
     first, second = rows["09:30"], rows["10:00"]
     assert (first["customer_contacts"], first["repeat_contacts"], first["fcr_eligible"], first["fcr_resolved"]) == (
-        3, 0, 2, 0)
+        3,
+        0,
+        2,
+        0,
+    )
     assert (first["fcr"], first["repeat_rate"]) == (0.0, 0.0)
     assert (second["customer_contacts"], second["repeat_contacts"], second["fcr_eligible"], second["fcr_resolved"]) == (
-        6, 2, 4, 3)
+        6,
+        2,
+        4,
+        3,
+    )
     assert second["fcr"] == 0.75 and second["repeat_rate"] == pytest.approx(1 / 3)
     assert second["offered"] == 8
     # the day's rows add up to the tile's today
@@ -432,4 +618,8 @@ async def test_intervals_carry_fcr(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/intervals", params={"queue": "support", "date": "2024-03-04"}, headers=VIEWER)
     [row] = r.json()
     assert (row["start"], row["fcr"], row["repeat_rate"], row["customer_contacts"]) == (
-        "2024-03-04T23:30:00+08:00", 1.0, 1.0, 5)
+        "2024-03-04T23:30:00+08:00",
+        1.0,
+        1.0,
+        5,
+    )

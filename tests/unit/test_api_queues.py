@@ -39,8 +39,6 @@ from tests.unit.shanghai_day import HALF_HOUR, I_0930, I_1000, I_YESTERDAY, NOW,
 VIEWER = {"Authorization": "Bearer viewer-secret"}
 
 
-
-
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
@@ -52,8 +50,9 @@ def counts(**kw: int | None) -> dict:
     return Counts(**kw).as_dict()  # type: ignore[arg-type]
 
 
-def put_interval(view: View, queue: str, start: int, partition: int, c: dict, rules: dict = RULES,
-                 updated: int | None = None) -> None:
+def put_interval(
+    view: View, queue: str, start: int, partition: int, c: dict, rules: dict = RULES, updated: int | None = None
+) -> None:
     record = {
         "queue": queue,
         "start_ms": start,
@@ -67,8 +66,9 @@ def put_interval(view: View, queue: str, start: int, partition: int, c: dict, ru
     view.apply(topics.INTERVAL_STATS, records.interval_key(queue, start, partition).encode(), orjson.dumps(record))
 
 
-def put_queue(view: View, queue: str, partition: int, waiting: int, oldest: int | None, r15: dict,
-              computed: int) -> None:
+def put_queue(
+    view: View, queue: str, partition: int, waiting: int, oldest: int | None, r15: dict, computed: int
+) -> None:
     record = {
         "queue": queue,
         "partition": partition,
@@ -96,16 +96,34 @@ def put_agent(view: View, agent_id: str, queues: list[str], state: str) -> None:
 
 
 P0_1000 = counts(
-    offered=4, waiting=1, answered=3, answered_within_sl=2, wait_answered_ms=30_000,
-    handled=2, talk_ms=200_000, hold_ms=20_000, wrap_ms=20_000, max_wait_ms=15_000,
+    offered=4,
+    waiting=1,
+    answered=3,
+    answered_within_sl=2,
+    wait_answered_ms=30_000,
+    handled=2,
+    talk_ms=200_000,
+    hold_ms=20_000,
+    wrap_ms=20_000,
+    max_wait_ms=15_000,
 )
 P1_1000 = counts(
-    offered=3, answered=1, answered_within_sl=1, wait_answered_ms=4_000,
-    abandoned=2, short_abandoned=1, abandoned_within_sl=1, wait_abandoned_ms=40_000,
-    handled=1, talk_ms=100_000, wrap_ms=10_000, max_wait_ms=40_000,
+    offered=3,
+    answered=1,
+    answered_within_sl=1,
+    wait_answered_ms=4_000,
+    abandoned=2,
+    short_abandoned=1,
+    abandoned_within_sl=1,
+    wait_abandoned_ms=40_000,
+    handled=1,
+    talk_ms=100_000,
+    wrap_ms=10_000,
+    max_wait_ms=40_000,
 )
-P0_0930 = counts(offered=2, answered=2, answered_within_sl=2, wait_answered_ms=4_000, handled=2, talk_ms=120_000,
-                 max_wait_ms=3_000)
+P0_0930 = counts(
+    offered=2, answered=2, answered_within_sl=2, wait_answered_ms=4_000, handled=2, talk_ms=120_000, max_wait_ms=3_000
+)
 P1_YESTERDAY = counts(offered=5, answered=5, answered_within_sl=5, wait_answered_ms=5_000, max_wait_ms=1_000)
 
 
@@ -117,11 +135,16 @@ def view() -> View:
     put_interval(v, "support", I_0930, 0, P0_0930)
     put_interval(v, "support", I_YESTERDAY, 1, P1_YESTERDAY)
     put_queue(v, "support", 0, 1, NOW - 45_000, counts(offered=3, answered=2, answered_within_sl=1), NOW - 1_000)
-    put_queue(v, "support", 1, 2, NOW - 90_500, counts(offered=2, answered=1, answered_within_sl=1, abandoned=1),
-              NOW - 500)
+    put_queue(
+        v, "support", 1, 2, NOW - 90_500, counts(offered=2, answered=1, answered_within_sl=1, abandoned=1), NOW - 500
+    )
     # a queue not in the config, measured with its own rules
     put_interval(
-        v, "billing", I_1000, 3, counts(offered=2, answered=2, answered_within_sl=1, wait_answered_ms=30_000),
+        v,
+        "billing",
+        I_1000,
+        3,
+        counts(offered=2, answered=2, answered_within_sl=1, wait_answered_ms=30_000),
         rules={**RULES, "sl_formula": "answered_over_answered", "sl_threshold_s": 15.0},
     )
     put_agent(v, "a1", ["support", "sales"], "available")
@@ -287,10 +310,15 @@ async def test_intervals_skip_empty_and_flag_mixed_rules(client: httpx.AsyncClie
     assert rows[0]["rules"]["sl_threshold_s"] == 20.0  # lowest partition's rules
 
 
-@pytest.mark.parametrize("params", [
-    {"queue": "nope", "date": "2024-03-05"}, {"queue": "support", "date": "2023-01-01"},
-    {"queue": "support", "date": "9999-12-31"}, {"queue": "support", "date": "0001-01-01"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"queue": "nope", "date": "2024-03-05"},
+        {"queue": "support", "date": "2023-01-01"},
+        {"queue": "support", "date": "9999-12-31"},
+        {"queue": "support", "date": "0001-01-01"},
+    ],
+)
 async def test_intervals_without_data_are_empty(client: httpx.AsyncClient, params: dict) -> None:
     r = await client.get("/api/v1/intervals", params=params, headers=VIEWER)
     assert (r.status_code, r.json()) == (200, [])

@@ -30,20 +30,51 @@ class FakeProducer:
 
 def make_view() -> View:
     v = View()
-    v.apply(topics.AGENT_STATUS, b"a1", orjson.dumps({"agent_id": "a1", "name": "A", "team": "t", "queues": ["q"],
-                                                       "state": "aux", "since_ms": NOW - 5_000}))
-    v.apply(topics.ALERTS, b"x", orjson.dumps({"id": "x", "kind": "queue_waiting", "subject": "q", "state": "firing",
-                                                "started_at_ms": NOW - 1_000}))
-    v.apply(topics.ADHERENCE, b"a1|2024-03-05", orjson.dumps({"agent_id": "a1", "date": "2024-03-05", "exceptions": [
-        {"kind": "unscheduled_aux", "start_ms": NOW - 5_000, "end_ms": None, "scheduled": "work", "actual": "aux"}]}))
+    v.apply(
+        topics.AGENT_STATUS,
+        b"a1",
+        orjson.dumps(
+            {"agent_id": "a1", "name": "A", "team": "t", "queues": ["q"], "state": "aux", "since_ms": NOW - 5_000}
+        ),
+    )
+    v.apply(
+        topics.ALERTS,
+        b"x",
+        orjson.dumps(
+            {"id": "x", "kind": "queue_waiting", "subject": "q", "state": "firing", "started_at_ms": NOW - 1_000}
+        ),
+    )
+    v.apply(
+        topics.ADHERENCE,
+        b"a1|2024-03-05",
+        orjson.dumps(
+            {
+                "agent_id": "a1",
+                "date": "2024-03-05",
+                "exceptions": [
+                    {
+                        "kind": "unscheduled_aux",
+                        "start_ms": NOW - 5_000,
+                        "end_ms": None,
+                        "scheduled": "work",
+                        "actual": "aux",
+                    }
+                ],
+            }
+        ),
+    )
     return v
 
 
 APP = create_app(
-    Settings(timezone="Asia/Shanghai", queues=[{"id": "q"}],
-             auth={"tokens": [{"name": "admin", "sha256": hashlib.sha256(ADMIN.encode()).hexdigest(),
-                               "roles": ["admin"]}]}),
-    view=make_view(), producer=FakeProducer(), clock=lambda: NOW,
+    Settings(
+        timezone="Asia/Shanghai",
+        queues=[{"id": "q"}],
+        auth={"tokens": [{"name": "admin", "sha256": hashlib.sha256(ADMIN.encode()).hexdigest(), "roles": ["admin"]}]},
+    ),
+    view=make_view(),
+    producer=FakeProducer(),
+    clock=lambda: NOW,
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 

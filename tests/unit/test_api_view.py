@@ -24,8 +24,12 @@ def interval(queue: str = "q", start: int = 0, partition: int = 0, offered: int 
             "end_ms": start + 1_800_000,
             "partition": partition,
             "counts": {"offered": offered, "answered": offered, "answered_within_sl": offered},
-            "rules": {"sl_threshold_s": 20, "short_abandon_s": 5, "sl_target": 0.8,
-                      "sl_formula": "answered_over_offered"},
+            "rules": {
+                "sl_threshold_s": 20,
+                "short_abandon_s": 5,
+                "sl_target": 0.8,
+                "sl_formula": "answered_over_offered",
+            },
             "mixed_rules": False,
             "updated_ms": 1000 + offered,
         }
@@ -209,8 +213,11 @@ async def test_loader_waits_for_topics_then_catches_up() -> None:
     assert [p.counts.offered for p in view.interval_partials("q", 0)] == [5]
     assert set(view.agents) == {"a1"}
     assert all(s["ready"] is False for s in seen)
-    assert loader.status() == {"ready": True, "lag": {t: 0 for t in {tp.topic for tp in make_logs()}},
-                               "state": "consuming"}
+    assert loader.status() == {
+        "ready": True,
+        "lag": {t: 0 for t in {tp.topic for tp in make_logs()}},
+        "state": "consuming",
+    }
     # fw.adherence / fw.alerts do not exist here: optional, not waited for
     assert all(tp.topic in loader.required for tp in consumer.assigned)
 
@@ -386,8 +393,7 @@ def test_a_view_of_recent_intervals_keeps_and_expires_only_those() -> None:
     floor = {"ms": 3_600_000}
     v = View(intervals_from_ms=lambda: floor["ms"])
     for start in (0, 1_800_000, 3_600_000, 5_400_000):
-        v.apply(topics.INTERVAL_STATS, records.interval_key("q", start, 0).encode(),
-                interval(start=start))
+        v.apply(topics.INTERVAL_STATS, records.interval_key("q", start, 0).encode(), interval(start=start))
     assert sorted(p.start_ms for p in v.intervals.values()) == [3_600_000, 5_400_000]
     assert v.interval_starts("q", 0, 10_000_000) == [3_600_000, 5_400_000]
     floor["ms"] = 5_400_000

@@ -66,8 +66,10 @@ def test_generator_makes_whole_time_ordered_lifecycles() -> None:
     for e in events:
         by_contact.setdefault(e["contact_id"], []).append(e["type"])
     for kinds in by_contact.values():
-        assert kinds in (["contact.offered", "contact.abandoned"],
-                         ["contact.offered", "contact.answered", "contact.ended", "contact.wrapup_ended"])
+        assert kinds in (
+            ["contact.offered", "contact.abandoned"],
+            ["contact.offered", "contact.answered", "contact.ended", "contact.wrapup_ended"],
+        )
     # every offer inside the window, every event within 25 minutes of it
     offers = [e for e in events if e["type"] == "contact.offered"]
     assert offers[0]["ts"] == iso_ms(T0) and max(o["ts"] for o in offers) <= iso_ms(T0 + 3_600_000)
@@ -82,8 +84,11 @@ def test_generator_makes_whole_time_ordered_lifecycles() -> None:
 
 def test_local_dates_of_offers() -> None:
     tz = ZoneInfo("Asia/Shanghai")  # UTC+8: 2025-11-24T16:00Z is 2025-11-25 00:00 local
-    events = [ev("contact.offered", "x", T0 - 1, queue="q"), ev("contact.offered", "y", T0, queue="q"),
-              ev("contact.ended", "y", T0 + 86_400_000)]
+    events = [
+        ev("contact.offered", "x", T0 - 1, queue="q"),
+        ev("contact.offered", "y", T0, queue="q"),
+        ev("contact.ended", "y", T0 + 86_400_000),
+    ]
     assert local_dates(events, tz) == ["2025-11-24", "2025-11-25"]
 
 

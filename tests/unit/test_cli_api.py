@@ -16,8 +16,9 @@ from floorwatch import cli
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
-def run_api(monkeypatch: pytest.MonkeyPatch, *argv: str, gc_policies: list[Any] | None = None
-            ) -> tuple[Any, dict[str, Any]]:
+def run_api(
+    monkeypatch: pytest.MonkeyPatch, *argv: str, gc_policies: list[Any] | None = None
+) -> tuple[Any, dict[str, Any]]:
     seen: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.append((app, kwargs)))
     monkeypatch.setattr(cli, "start_gc_policy", (gc_policies if gc_policies is not None else []).append)
@@ -28,8 +29,9 @@ def run_api(monkeypatch: pytest.MonkeyPatch, *argv: str, gc_policies: list[Any] 
 
 
 @pytest.mark.parametrize(("env", "expected"), [(None, False), ("true", True), ("false", False)])
-def test_ws_per_message_deflate_reaches_uvicorn(monkeypatch: pytest.MonkeyPatch, env: str | None,
-                                                expected: bool) -> None:
+def test_ws_per_message_deflate_reaches_uvicorn(
+    monkeypatch: pytest.MonkeyPatch, env: str | None, expected: bool
+) -> None:
     if env is not None:
         monkeypatch.setenv("FLOORWATCH_API__WS_PER_MESSAGE_DEFLATE", env)
     app, kwargs = run_api(monkeypatch)

@@ -34,8 +34,7 @@ from tests.unit.contact_fields import CONTACT_FIELDS
 
 BASE_DT = datetime.fromisoformat("2024-05-01T09:00:00+08:00")
 BASE = to_ms(BASE_DT)
-RULES = QueueRules(sl_threshold_ms=20_000, short_abandon_ms=5_000, sl_target=0.8,
-                   sl_formula="answered_over_offered")
+RULES = QueueRules(sl_threshold_ms=20_000, short_abandon_ms=5_000, sl_target=0.8, sl_formula="answered_over_offered")
 
 _FIELDS = CONTACT_FIELDS
 
@@ -43,8 +42,7 @@ _FIELDS = CONTACT_FIELDS
 def ev(kind: str, eid: str, at_ms: int, contact: str = "c1", **fields: Any) -> tuple[dict[str, Any], int]:
     """A validated event ``at_ms`` after 09:00:00 Shanghai, as (dict, ts_ms)."""
     ts = (BASE_DT + timedelta(milliseconds=at_ms)).isoformat()
-    e = parse_event({"type": kind, "event_id": eid, "ts": ts, "contact_id": contact,
-                     **_FIELDS[kind], **fields})
+    e = parse_event({"type": kind, "event_id": eid, "ts": ts, "contact_id": contact, **_FIELDS[kind], **fields})
     return e.model_dump(), e.ts_ms
 
 
@@ -79,8 +77,7 @@ def sec(s: float) -> int:
 def test_abandoned_exactly_at_threshold_is_in_b_t_and_not_short() -> None:
     f = feed([ev("contact.offered", "o", 0), ev("contact.abandoned", "b", sec(20))])
     # wait = 20 s == T -> B_T; 20 s >= 5 s -> not short
-    assert contribution(f) == Contribution(BASE, ABANDONED, 20_000, short_abandon=False,
-                                           abandoned_within_sl=True)
+    assert contribution(f) == Contribution(BASE, ABANDONED, 20_000, short_abandon=False, abandoned_within_sl=True)
 
 
 def test_abandoned_one_ms_after_threshold_is_not_in_b_t() -> None:
@@ -97,8 +94,7 @@ def test_abandoned_exactly_at_short_abandon_is_not_short() -> None:
 
 def test_abandoned_one_ms_before_short_abandon_is_short() -> None:
     f = feed([ev("contact.offered", "o", 0), ev("contact.abandoned", "b", 4_999)])
-    assert contribution(f) == Contribution(BASE, ABANDONED, 4_999, short_abandon=True,
-                                           abandoned_within_sl=True)
+    assert contribution(f) == Contribution(BASE, ABANDONED, 4_999, short_abandon=True, abandoned_within_sl=True)
 
 
 def test_answered_exactly_at_threshold_is_within() -> None:
@@ -138,48 +134,56 @@ def test_waiting_contact() -> None:
 def test_aht_parts_talk_hold_wrap() -> None:
     # answered at 10 s, hold 70..100 s (30 s), ended at 310 s, wrap-up ended at 355 s
     # talk = 310 - 10 - 30 = 270 s; hold 30 s; wrap = 355 - 310 = 45 s
-    f = feed([
-        ev("contact.offered", "o", 0),
-        ev("contact.answered", "a", sec(10)),
-        ev("contact.hold_started", "h1", sec(70)),
-        ev("contact.hold_ended", "h2", sec(100)),
-        ev("contact.ended", "e", sec(310)),
-        ev("contact.wrapup_ended", "w", sec(355), resolved=True),
-    ])
-    assert contribution(f) == Contribution(BASE, ANSWERED, 10_000, within_sl=True, handled=True,
-                                           talk_ms=270_000, hold_ms=30_000, wrap_ms=45_000)
+    f = feed(
+        [
+            ev("contact.offered", "o", 0),
+            ev("contact.answered", "a", sec(10)),
+            ev("contact.hold_started", "h1", sec(70)),
+            ev("contact.hold_ended", "h2", sec(100)),
+            ev("contact.ended", "e", sec(310)),
+            ev("contact.wrapup_ended", "w", sec(355), resolved=True),
+        ]
+    )
+    assert contribution(f) == Contribution(
+        BASE, ANSWERED, 10_000, within_sl=True, handled=True, talk_ms=270_000, hold_ms=30_000, wrap_ms=45_000
+    )
 
 
 def test_no_wrapup_means_wrap_zero() -> None:
     # answered 5 s, ended 125 s -> talk 120 s, wrap 0
-    f = feed([ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(5)),
-              ev("contact.ended", "e", sec(125))])
-    assert contribution(f) == Contribution(BASE, ANSWERED, 5_000, within_sl=True, handled=True,
-                                           talk_ms=120_000, hold_ms=0, wrap_ms=0)
+    f = feed([ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(5)), ev("contact.ended", "e", sec(125))])
+    assert contribution(f) == Contribution(
+        BASE, ANSWERED, 5_000, within_sl=True, handled=True, talk_ms=120_000, hold_ms=0, wrap_ms=0
+    )
 
 
 def test_answered_but_not_ended_is_not_handled() -> None:
-    f = feed([ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(5)),
-              ev("contact.wrapup_ended", "w", sec(500))])
+    f = feed(
+        [ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(5)), ev("contact.wrapup_ended", "w", sec(500))]
+    )
     c = contribution(f)
     assert c.handled is False and c.talk_ms == c.hold_ms == c.wrap_ms == 0
 
 
 def test_ended_before_answered_timestamp_is_not_handled() -> None:
-    f = feed([ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(50)),
-              ev("contact.ended", "e", sec(40))])
+    f = feed([ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(50)), ev("contact.ended", "e", sec(40))])
     assert contribution(f).handled is False
 
 
 def test_two_holds() -> None:
     # answered 0 s; holds 60..90 (30 s) and 200..260 (60 s) -> hold 90 s; ended 400 s
     # talk = 400 - 0 - 90 = 310 s
-    f = feed([
-        ev("contact.offered", "o", 0), ev("contact.answered", "a", 0),
-        ev("contact.hold_started", "h1", sec(60)), ev("contact.hold_ended", "h2", sec(90)),
-        ev("contact.hold_started", "h3", sec(200)), ev("contact.hold_ended", "h4", sec(260)),
-        ev("contact.ended", "e", sec(400)),
-    ])
+    f = feed(
+        [
+            ev("contact.offered", "o", 0),
+            ev("contact.answered", "a", 0),
+            ev("contact.hold_started", "h1", sec(60)),
+            ev("contact.hold_ended", "h2", sec(90)),
+            ev("contact.hold_started", "h3", sec(200)),
+            ev("contact.hold_ended", "h4", sec(260)),
+            ev("contact.ended", "e", sec(400)),
+        ]
+    )
     c = contribution(f)
     assert (c.talk_ms, c.hold_ms, c.wrap_ms) == (310_000, 90_000, 0)
 
@@ -187,32 +191,43 @@ def test_two_holds() -> None:
 def test_open_hold_at_end_lasts_until_end() -> None:
     # answered 2 s; hold 100..130 (30 s), then hold from 250 s never closed; ended 300 s
     # hold = 30 + (300 - 250) = 80 s; talk = 300 - 2 - 80 = 218 s
-    f = feed([
-        ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(2)),
-        ev("contact.hold_started", "h1", sec(100)), ev("contact.hold_ended", "h2", sec(130)),
-        ev("contact.hold_started", "h3", sec(250)),
-        ev("contact.ended", "e", sec(300)),
-    ])
+    f = feed(
+        [
+            ev("contact.offered", "o", 0),
+            ev("contact.answered", "a", sec(2)),
+            ev("contact.hold_started", "h1", sec(100)),
+            ev("contact.hold_ended", "h2", sec(130)),
+            ev("contact.hold_started", "h3", sec(250)),
+            ev("contact.ended", "e", sec(300)),
+        ]
+    )
     c = contribution(f)
     assert (c.talk_ms, c.hold_ms) == (218_000, 80_000)
 
 
 def test_hold_ending_after_end_is_cut_at_end_and_hold_after_end_is_ignored() -> None:
     # hold 280..330 with end at 300 -> 20 s; hold 400..420 after end -> 0
-    f = feed([
-        ev("contact.offered", "o", 0), ev("contact.answered", "a", 0),
-        ev("contact.hold_started", "h1", sec(280)), ev("contact.hold_ended", "h2", sec(330)),
-        ev("contact.hold_started", "h3", sec(400)), ev("contact.hold_ended", "h4", sec(420)),
-        ev("contact.ended", "e", sec(300)),
-    ])
+    f = feed(
+        [
+            ev("contact.offered", "o", 0),
+            ev("contact.answered", "a", 0),
+            ev("contact.hold_started", "h1", sec(280)),
+            ev("contact.hold_ended", "h2", sec(330)),
+            ev("contact.hold_started", "h3", sec(400)),
+            ev("contact.hold_ended", "h4", sec(420)),
+            ev("contact.ended", "e", sec(300)),
+        ]
+    )
     assert hold_ms(f, end_ms(f)) == 20_000
     assert contribution(f).talk_ms == 280_000  # 300 - 0 - 20
 
 
 def test_hold_events_in_any_order_give_the_same_hold() -> None:
     events = [
-        ev("contact.hold_started", "h1", sec(60)), ev("contact.hold_ended", "h2", sec(90)),
-        ev("contact.hold_started", "h3", sec(200)), ev("contact.hold_ended", "h4", sec(260)),
+        ev("contact.hold_started", "h1", sec(60)),
+        ev("contact.hold_ended", "h2", sec(90)),
+        ev("contact.hold_started", "h3", sec(200)),
+        ev("contact.hold_ended", "h4", sec(260)),
     ]
     results = set()
     for perm in itertools.permutations(events):
@@ -224,20 +239,25 @@ def test_hold_events_in_any_order_give_the_same_hold() -> None:
 def test_transfer_counts_as_handled_and_ends_the_conversation() -> None:
     # answered 8 s, transferred at 188 s, the (later) ended at 250 s is not the end,
     # wrap-up ended 218 s -> talk = 188 - 8 = 180 s, wrap = 218 - 188 = 30 s
-    f = feed([
-        ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(8)),
-        ev("contact.transferred", "x", sec(188)),
-        ev("contact.ended", "e", sec(250)),
-        ev("contact.wrapup_ended", "w", sec(218)),
-    ])
+    f = feed(
+        [
+            ev("contact.offered", "o", 0),
+            ev("contact.answered", "a", sec(8)),
+            ev("contact.transferred", "x", sec(188)),
+            ev("contact.ended", "e", sec(250)),
+            ev("contact.wrapup_ended", "w", sec(218)),
+        ]
+    )
     assert end_ms(f) == BASE + sec(188)
-    assert contribution(f) == Contribution(BASE, ANSWERED, 8_000, within_sl=True, handled=True,
-                                           talk_ms=180_000, hold_ms=0, wrap_ms=30_000)
+    assert contribution(f) == Contribution(
+        BASE, ANSWERED, 8_000, within_sl=True, handled=True, talk_ms=180_000, hold_ms=0, wrap_ms=30_000
+    )
 
 
 def test_transfer_alone_is_handled() -> None:
-    f = feed([ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(8)),
-              ev("contact.transferred", "x", sec(68))])
+    f = feed(
+        [ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(8)), ev("contact.transferred", "x", sec(68))]
+    )
     c = contribution(f)
     assert c.handled and c.talk_ms == 60_000 and c.wrap_ms == 0
 
@@ -251,8 +271,7 @@ def test_events_before_offer_are_kept_and_counted_once_offer_arrives() -> None:
     assert contribution(f) is None
     assert "a" in f and "e" in f and "o" not in f
     f = feed([ev("contact.offered", "o", 0)], f)
-    assert contribution(f) == Contribution(BASE, ANSWERED, 12_000, within_sl=True, handled=True,
-                                           talk_ms=100_000)
+    assert contribution(f) == Contribution(BASE, ANSWERED, 12_000, within_sl=True, handled=True, talk_ms=100_000)
 
 
 def test_answer_timestamp_before_offer_timestamp_has_zero_wait() -> None:
@@ -263,17 +282,31 @@ def test_answer_timestamp_before_offer_timestamp_has_zero_wait() -> None:
 
 
 def test_duplicates_change_nothing() -> None:
-    events = [ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(5)),
-              ev("contact.hold_started", "h1", sec(10)), ev("contact.hold_ended", "h2", sec(20)),
-              ev("contact.ended", "e", sec(60)), ev("contact.wrapup_ended", "w", sec(70)),
-              ev("survey.completed", "s", sec(80))]
+    events = [
+        ev("contact.offered", "o", 0),
+        ev("contact.answered", "a", sec(5)),
+        ev("contact.hold_started", "h1", sec(10)),
+        ev("contact.hold_ended", "h2", sec(20)),
+        ev("contact.ended", "e", sec(60)),
+        ev("contact.wrapup_ended", "w", sec(70)),
+        ev("survey.completed", "s", sec(80)),
+    ]
     f = feed(events)
     snapshot = copy.deepcopy(f)
     for e, ts in events:
         assert apply_event(f, e, ts, rules, customer_key=CUSTOMER_KEY) is None
     assert f == snapshot
-    assert contribution(f) == Contribution(BASE, ANSWERED, 5_000, within_sl=True, handled=True,
-                                           talk_ms=45_000, hold_ms=10_000, wrap_ms=10_000, survey_score=4)
+    assert contribution(f) == Contribution(
+        BASE,
+        ANSWERED,
+        5_000,
+        within_sl=True,
+        handled=True,
+        talk_ms=45_000,
+        hold_ms=10_000,
+        wrap_ms=10_000,
+        survey_score=4,
+    )
 
 
 def test_apply_event_never_mutates_its_input() -> None:
@@ -287,8 +320,12 @@ def test_apply_event_never_mutates_its_input() -> None:
 
 def test_conflicting_outcomes_earliest_wins_in_any_order() -> None:
     # abandoned at 10 s, answered at 30 s, overflowed at 40 s -> abandoned (10 s, not short)
-    events = [ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(30)),
-              ev("contact.abandoned", "b", sec(10)), ev("contact.overflowed", "f", sec(40))]
+    events = [
+        ev("contact.offered", "o", 0),
+        ev("contact.answered", "a", sec(30)),
+        ev("contact.abandoned", "b", sec(10)),
+        ev("contact.overflowed", "f", sec(40)),
+    ]
     f = feed(events)
     for perm in itertools.permutations(events):
         assert feed(list(perm)) == f
@@ -322,8 +359,14 @@ def test_same_timestamp_ties_broken_by_the_event_id_hash() -> None:
 
 
 def test_facts_hold_event_hashes_not_event_ids() -> None:
-    f = feed([ev("contact.offered", "o-1", 0), ev("contact.answered", "a-1", sec(5)),
-              ev("contact.hold_started", "h-1", sec(10)), ev("contact.hold_ended", "h-2", sec(20))])
+    f = feed(
+        [
+            ev("contact.offered", "o-1", 0),
+            ev("contact.answered", "a-1", sec(5)),
+            ev("contact.hold_started", "h-1", sec(10)),
+            ev("contact.hold_ended", "h-2", sec(20)),
+        ]
+    )
     assert f["o"] == [BASE, blake64("o-1")]
     assert f["a"] == [BASE + sec(5), blake64("a-1"), "a1"]
     assert f["h"] == sorted([[blake64("h-1"), 1, BASE + sec(10)], [blake64("h-2"), 0, BASE + sec(20)]])
@@ -335,8 +378,7 @@ def test_facts_hold_event_hashes_not_event_ids() -> None:
 
 
 def test_answer_and_abandon_at_same_ms_answer_wins() -> None:
-    f = feed([ev("contact.offered", "o", 0), ev("contact.abandoned", "b", sec(9)),
-              ev("contact.answered", "a", sec(9))])
+    f = feed([ev("contact.offered", "o", 0), ev("contact.abandoned", "b", sec(9)), ev("contact.answered", "a", sec(9))])
     assert outcome(f) == (ANSWERED, BASE + sec(9))
 
 
@@ -392,8 +434,12 @@ def test_survey_changes_only_the_survey_score_of_the_contribution() -> None:
 
 def test_survey_earliest_wins_in_any_order_and_counts_whatever_the_outcome() -> None:
     # two surveys for one contact: the earliest (ts, event_id) is the contact's survey
-    events = [ev("contact.offered", "o", 0), ev("contact.abandoned", "b", sec(30)),
-              ev("survey.completed", "s2", sec(500), score=5), ev("survey.completed", "s1", sec(400), score=1)]
+    events = [
+        ev("contact.offered", "o", 0),
+        ev("contact.abandoned", "b", sec(30)),
+        ev("survey.completed", "s2", sec(500), score=5),
+        ev("survey.completed", "s1", sec(400), score=1),
+    ]
     f = feed(events)
     for perm in itertools.permutations(events):
         assert feed(list(perm)) == f
@@ -443,23 +489,43 @@ def test_hold_events_per_contact_are_capped() -> None:
 
     def rules_for(queue: str):  # type: ignore[no-untyped-def]
         from floorwatch.domain.queue_metrics import QueueRules
+
         return QueueRules.from_seconds(20, 5, 0.8, "answered_over_offered")
 
     key = b"k"
-    facts = apply_event(None, {"type": "contact.offered", "event_id": "o", "contact_id": "c",
-                               "queue": "q", "channel": "voice"}, 1_000, rules_for, customer_key=key)
+    facts = apply_event(
+        None,
+        {"type": "contact.offered", "event_id": "o", "contact_id": "c", "queue": "q", "channel": "voice"},
+        1_000,
+        rules_for,
+        customer_key=key,
+    )
     for i in range(MAX_HOLD_EVENTS_PER_CONTACT):
         etype = "contact.hold_started" if i % 2 == 0 else "contact.hold_ended"
-        facts = apply_event(facts, {"type": etype, "event_id": f"h{i}", "contact_id": "c"},
-                            2_000 + i, rules_for, customer_key=key)
+        facts = apply_event(
+            facts, {"type": etype, "event_id": f"h{i}", "contact_id": "c"}, 2_000 + i, rules_for, customer_key=key
+        )
     assert facts is not None and len(facts["h"]) == 200
     try:
-        apply_event(facts, {"type": "contact.hold_started", "event_id": "one-more", "contact_id": "c"},
-                    9_000, rules_for, customer_key=key)
+        apply_event(
+            facts,
+            {"type": "contact.hold_started", "event_id": "one-more", "contact_id": "c"},
+            9_000,
+            rules_for,
+            customer_key=key,
+        )
     except FactLimitError as exc:
         assert exc.reason == "too_many_holds"
     else:
         raise AssertionError("the 201st hold event was accepted")
     # a duplicate of a kept hold is still "no change", not a refusal
-    assert apply_event(facts, {"type": "contact.hold_ended", "event_id": "h1", "contact_id": "c"},
-                       2_001, rules_for, customer_key=key) is None
+    assert (
+        apply_event(
+            facts,
+            {"type": "contact.hold_ended", "event_id": "h1", "contact_id": "c"},
+            2_001,
+            rules_for,
+            customer_key=key,
+        )
+        is None
+    )

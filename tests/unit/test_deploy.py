@@ -13,8 +13,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 # image -> tags used; all are published on Docker Hub (official image for python)
-KNOWN_IMAGES = {"apache/kafka", "prom/prometheus", "prom/alertmanager", "grafana/grafana", "python",
-                "floorwatch", "registry.example.invalid/floorwatch"}
+KNOWN_IMAGES = {
+    "apache/kafka",
+    "prom/prometheus",
+    "prom/alertmanager",
+    "grafana/grafana",
+    "python",
+    "floorwatch",
+    "registry.example.invalid/floorwatch",
+}
 TAG = re.compile(r"^(v?\d+\.\d+(\.\d+)?(-[a-z0-9.]+)?|\d+\.\d+-slim)$")
 
 
@@ -74,9 +81,14 @@ def test_dockerfile() -> None:
 def test_kubernetes_manifests() -> None:
     docs = k8s_docs()
     kinds = {(d["kind"], d["metadata"]["name"]) for _, d in docs if d["kind"] != "Kustomization"}
-    assert {("Deployment", "floorwatch-worker"), ("Deployment", "floorwatch-api"), ("Service", "floorwatch-api"),
-            ("ConfigMap", "floorwatch-config"), ("Secret", "floorwatch-tokens"), ("Job", "floorwatch-create-topics")
-            } <= kinds
+    assert {
+        ("Deployment", "floorwatch-worker"),
+        ("Deployment", "floorwatch-api"),
+        ("Service", "floorwatch-api"),
+        ("ConfigMap", "floorwatch-config"),
+        ("Secret", "floorwatch-tokens"),
+        ("Job", "floorwatch-create-topics"),
+    } <= kinds
     for name, d in docs:
         assert d.get("apiVersion") and d.get("kind"), name
         spec = d.get("spec", {}).get("template", {}).get("spec", {})
@@ -94,8 +106,10 @@ def test_kubernetes_manifests() -> None:
     assert by_name["floorwatch-worker"]["spec"]["replicas"] >= 2
     service = by_name["floorwatch-api"]  # the Service (same name as the Deployment, listed after it)
     assert by_name["floorwatch-config"]["data"]["floorwatch.yaml"] == (DEPLOY / "floorwatch.yaml").read_text()
-    assert by_name["floorwatch-topics-script"]["data"]["create-topics.sh"] == (
-        DEPLOY / "kafka/create-topics.sh").read_text()
+    assert (
+        by_name["floorwatch-topics-script"]["data"]["create-topics.sh"]
+        == (DEPLOY / "kafka/create-topics.sh").read_text()
+    )
     assert service["kind"] == "Service" and service["spec"]["ports"][0]["port"] == 8000
 
 
@@ -165,8 +179,9 @@ def test_deployed_workers_create_no_topics_and_wait_for_the_topics_step(monkeypa
 
     monkeypatch.setenv("FLOORWATCH_CONFIG", str(DEPLOY / "floorwatch.yaml"))
     # Kubernetes: the worker container's own environment on top of the ConfigMap's file
-    worker = next(d for _, d in k8s_docs()
-                  if d["kind"] == "Deployment" and d["metadata"]["name"] == "floorwatch-worker")
+    worker = next(
+        d for _, d in k8s_docs() if d["kind"] == "Deployment" and d["metadata"]["name"] == "floorwatch-worker"
+    )
     containers = worker["spec"]["template"]["spec"]["containers"]
     for env in containers[0].get("env", []):
         if env["name"].startswith("FLOORWATCH_KAFKA"):

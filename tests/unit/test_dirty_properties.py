@@ -37,14 +37,21 @@ from floorwatch.domain.intervals import day_bounds_ms, day_interval_starts, loca
 from floorwatch.domain.queue_metrics import QueueRules
 from floorwatch.events import DEFAULT_LIMITS, EventError, from_ms, parse_event, to_ms
 
-PROFILE = settings(max_examples=150, deadline=None,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                          HealthCheck.filter_too_much])
+PROFILE = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 LIMITS = DEFAULT_LIMITS
 NOW_MS = 1_796_000_000_000  # 2026-12-01T03:33:20Z
 KEY = b"property-test-key"
-ZONES = [ZoneInfo("Asia/Shanghai"), ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Pacific/Pago_Pago"),
-         ZoneInfo("Asia/Kathmandu"), ZoneInfo("America/St_Johns")]
+ZONES = [
+    ZoneInfo("Asia/Shanghai"),
+    ZoneInfo("Pacific/Kiritimati"),
+    ZoneInfo("Pacific/Pago_Pago"),
+    ZoneInfo("Asia/Kathmandu"),
+    ZoneInfo("America/St_Johns"),
+]
 RULES = QueueRules(20_000, 5_000, 0.8, "answered_over_offered")
 DAY_MS = 86_400_000
 STATES = ["logged_out", "available", "on_contact", "wrap_up", "aux"]
@@ -52,14 +59,16 @@ ACTIVITY_STATES = {"work": ["available", "on_contact", "wrap_up"], "break": ["au
 
 # any script, no lone surrogates (JSON cannot carry them)
 chars = st.characters(exclude_categories=("Cs",))
-ids = st.one_of(st.sampled_from(["a1", "a2", "c1", "c2", "q1"]),
-                st.text(chars, min_size=1, max_size=LIMITS.max_text_chars))
+ids = st.one_of(
+    st.sampled_from(["a1", "a2", "c1", "c2", "q1"]), st.text(chars, min_size=1, max_size=LIMITS.max_text_chars)
+)
 texts = st.text(chars, min_size=1, max_size=LIMITS.max_text_chars)
 # event times at both ends of the window, and anywhere in it
 OLDEST_MS = NOW_MS - LIMITS.retention_days * DAY_MS
 NEWEST_MS = NOW_MS + int(LIMITS.max_future_s * 1000)
-times_ms = st.one_of(st.sampled_from([OLDEST_MS, OLDEST_MS + 1, NEWEST_MS - 1, NEWEST_MS, NOW_MS]),
-                     st.integers(OLDEST_MS, NEWEST_MS))
+times_ms = st.one_of(
+    st.sampled_from([OLDEST_MS, OLDEST_MS + 1, NEWEST_MS - 1, NEWEST_MS, NOW_MS]), st.integers(OLDEST_MS, NEWEST_MS)
+)
 offsets_min = st.sampled_from([-12 * 60, -9 * 60 - 30, 0, 5 * 60 + 45, 8 * 60, 13 * 60 + 45, 14 * 60])
 
 
@@ -69,13 +78,29 @@ def iso(ms: int, offset_min: int) -> str:
 
 @st.composite
 def contact_events(draw: st.DrawFn) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["contact.offered", "contact.answered", "contact.abandoned", "contact.overflowed",
-                                 "contact.hold_started", "contact.hold_ended", "contact.ended",
-                                 "contact.wrapup_ended", "contact.transferred", "survey.completed"]))
-    ev: dict[str, Any] = {"event_id": draw(ids), "type": kind, "ts": iso(draw(times_ms), draw(offsets_min)),
-                          "contact_id": draw(ids)}
-    if kind in ("contact.offered", "contact.answered", "contact.abandoned", "contact.overflowed",
-                "survey.completed"):
+    kind = draw(
+        st.sampled_from(
+            [
+                "contact.offered",
+                "contact.answered",
+                "contact.abandoned",
+                "contact.overflowed",
+                "contact.hold_started",
+                "contact.hold_ended",
+                "contact.ended",
+                "contact.wrapup_ended",
+                "contact.transferred",
+                "survey.completed",
+            ]
+        )
+    )
+    ev: dict[str, Any] = {
+        "event_id": draw(ids),
+        "type": kind,
+        "ts": iso(draw(times_ms), draw(offsets_min)),
+        "contact_id": draw(ids),
+    }
+    if kind in ("contact.offered", "contact.answered", "contact.abandoned", "contact.overflowed", "survey.completed"):
         ev["queue"] = draw(ids)
     if kind not in ("contact.offered", "contact.abandoned", "contact.overflowed"):
         ev["agent_id"] = draw(ids)
@@ -98,15 +123,18 @@ def contact_events(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def agent_events(draw: st.DrawFn) -> dict[str, Any]:
-    ev: dict[str, Any] = {"event_id": draw(ids), "ts": iso(draw(times_ms), draw(offsets_min)),
-                          "agent_id": draw(ids)}
+    ev: dict[str, Any] = {"event_id": draw(ids), "ts": iso(draw(times_ms), draw(offsets_min)), "agent_id": draw(ids)}
     if draw(st.booleans()):
         ev |= {"type": "agent.state", "state": draw(st.sampled_from(STATES))}
         if ev["state"] == "aux" and draw(st.booleans()):
             ev["reason"] = draw(st.one_of(st.sampled_from(["break", "lunch"]), texts))
     else:
-        ev |= {"type": "agent.profile", "name": draw(texts), "team": draw(texts),
-               "queues": draw(st.lists(ids, max_size=20))}
+        ev |= {
+            "type": "agent.profile",
+            "name": draw(texts),
+            "team": draw(texts),
+            "queues": draw(st.lists(ids, max_size=20)),
+        }
     return ev
 
 
@@ -120,10 +148,22 @@ def schedules(draw: st.DrawFn) -> dict[str, Any]:
     for _ in range(n):
         start = lo + draw(st.integers(-6 * 3_600_000, 30 * 3_600_000)) // 60_000 * 60_000
         length = draw(st.integers(1, 8 * 60)) * 60_000
-        acts.append({"start": iso(start, draw(offsets_min)), "end": iso(start + length, draw(offsets_min)),
-                     "activity": draw(st.sampled_from(["work", "break", "lunch", "meeting", "off"]))})
-    return {"event_id": draw(ids), "type": "schedule.published", "ts": iso(draw(times_ms), 0),
-            "agent_id": draw(ids), "date": day.isoformat(), "activities": acts, "_tz": tz}
+        acts.append(
+            {
+                "start": iso(start, draw(offsets_min)),
+                "end": iso(start + length, draw(offsets_min)),
+                "activity": draw(st.sampled_from(["work", "break", "lunch", "meeting", "off"])),
+            }
+        )
+    return {
+        "event_id": draw(ids),
+        "type": "schedule.published",
+        "ts": iso(draw(times_ms), 0),
+        "agent_id": draw(ids),
+        "date": day.isoformat(),
+        "activities": acts,
+        "_tz": tz,
+    }
 
 
 def valid(raw: dict[str, Any]) -> Any:
@@ -160,8 +200,9 @@ class Worker:
             aid = data["agent_id"]
             if parsed.type == "agent.state":
                 day = local_date(ts_ms, self.tz).isoformat()
-                rec = apply_state_point(self.days.get(day_key(aid, day)), ts_ms, data["event_id"],
-                                        data["state"], data.get("reason"))
+                rec = apply_state_point(
+                    self.days.get(day_key(aid, day)), ts_ms, data["event_id"], data["state"], data.get("reason")
+                )
                 if rec is not None:
                     self.days[day_key(aid, day)] = rec
             new = apply_agent_event(self.agents.get(aid), data, ts_ms)
@@ -183,8 +224,11 @@ class Worker:
             if bucket is not None:
                 bucket.counts.as_dict()
         for queue in self.agg.queues():
-            out[queue] = (len(self.agg.waiting.get(queue, ())), self.agg.oldest_waiting_ms(queue),
-                          self.agg.rolling(queue, now_ms, 15 * 60_000).as_dict())
+            out[queue] = (
+                len(self.agg.waiting.get(queue, ())),
+                self.agg.oldest_waiting_ms(queue),
+                self.agg.rolling(queue, now_ms, 15 * 60_000).as_dict(),
+            )
         today = local_date(now_ms, self.tz)
         aids = set(self.agents) | {k.rpartition("|")[0] for k in self.days}
         for aid in aids:
@@ -201,24 +245,51 @@ class Worker:
 
 
 GOOD = [
-    {"event_id": "g1", "type": "contact.offered", "ts": iso(NOW_MS - 600_000, 0), "contact_id": "good-1",
-     "queue": "sales", "channel": "voice"},
-    {"event_id": "g2", "type": "contact.answered", "ts": iso(NOW_MS - 590_000, 0), "contact_id": "good-1",
-     "queue": "sales", "agent_id": "good-agent"},
-    {"event_id": "g3", "type": "contact.offered", "ts": iso(NOW_MS - 300_000, 0), "contact_id": "good-2",
-     "queue": "sales", "channel": "voice"},
+    {
+        "event_id": "g1",
+        "type": "contact.offered",
+        "ts": iso(NOW_MS - 600_000, 0),
+        "contact_id": "good-1",
+        "queue": "sales",
+        "channel": "voice",
+    },
+    {
+        "event_id": "g2",
+        "type": "contact.answered",
+        "ts": iso(NOW_MS - 590_000, 0),
+        "contact_id": "good-1",
+        "queue": "sales",
+        "agent_id": "good-agent",
+    },
+    {
+        "event_id": "g3",
+        "type": "contact.offered",
+        "ts": iso(NOW_MS - 300_000, 0),
+        "contact_id": "good-2",
+        "queue": "sales",
+        "channel": "voice",
+    },
 ]
 
 
 @PROFILE
-@given(tz=st.sampled_from(ZONES), events=st.lists(st.one_of(contact_events(), agent_events()), max_size=12),
-       where=st.integers(0, 12))
-def test_extreme_events_apply_and_publish_without_exception(tz: ZoneInfo, events: list[dict[str, Any]],
-                                                            where: int) -> None:
+@given(
+    tz=st.sampled_from(ZONES),
+    events=st.lists(st.one_of(contact_events(), agent_events()), max_size=12),
+    where=st.integers(0, 12),
+)
+def test_extreme_events_apply_and_publish_without_exception(
+    tz: ZoneInfo, events: list[dict[str, Any]], where: int
+) -> None:
     """Good events in a batch with extreme ones give the good queue's figures of the good ones
     alone (the extreme ones use other contact ids and queues)."""
-    events = [e for e in events if e["contact_id" if "contact_id" in e else "agent_id"] not in ("good-1", "good-2")
-              and e.get("queue") != "sales" and e.get("to_queue") != "sales"]
+    events = [
+        e
+        for e in events
+        if e["contact_id" if "contact_id" in e else "agent_id"] not in ("good-1", "good-2")
+        and e.get("queue") != "sales"
+        and e.get("to_queue") != "sales"
+    ]
     for e in events:
         valid(e)
     batch = events[:where] + GOOD + events[where:]
@@ -236,8 +307,9 @@ def test_extreme_events_apply_and_publish_without_exception(tz: ZoneInfo, events
 
 @PROFILE
 @given(schedule=schedules(), states=st.lists(agent_events(), max_size=8))
-def test_extreme_schedules_apply_and_evaluate_without_exception(schedule: dict[str, Any],
-                                                                states: list[dict[str, Any]]) -> None:
+def test_extreme_schedules_apply_and_evaluate_without_exception(
+    schedule: dict[str, Any], states: list[dict[str, Any]]
+) -> None:
     w = Worker(schedule["_tz"])
     w.apply(schedule)
     for raw in states:
@@ -251,11 +323,25 @@ def test_a_schedule_at_the_activity_cap_applies(tz: ZoneInfo) -> None:
     """``max_activities`` activities of one minute each, the largest schedule the contract takes."""
     day = local_date(NOW_MS, tz)
     lo, _hi = day_bounds_ms(day, tz)
-    acts = [{"start": iso(lo + i * 60_000, 0), "end": iso(lo + (i + 1) * 60_000, 0),
-             "activity": "work" if i % 2 else "break"} for i in range(LIMITS.max_activities)]
+    acts = [
+        {
+            "start": iso(lo + i * 60_000, 0),
+            "end": iso(lo + (i + 1) * 60_000, 0),
+            "activity": "work" if i % 2 else "break",
+        }
+        for i in range(LIMITS.max_activities)
+    ]
     w = Worker(tz)
-    w.apply({"event_id": "big", "type": "schedule.published", "ts": iso(NOW_MS, 0), "agent_id": "a1",
-             "date": day.isoformat(), "activities": acts})
+    w.apply(
+        {
+            "event_id": "big",
+            "type": "schedule.published",
+            "ts": iso(NOW_MS, 0),
+            "agent_id": "a1",
+            "date": day.isoformat(),
+            "activities": acts,
+        }
+    )
     assert w.days[day_key("a1", day)]["sc"]
     w.publish(NOW_MS)
 
@@ -269,7 +355,6 @@ def test_the_window_edges_are_inside_and_one_ms_beyond_is_not() -> None:
         with pytest.raises(EventError) as err:
             parse_event({**base, "ts": iso(ms, 0)}, limits=LIMITS, now_ms=NOW_MS)
         assert err.value.reason == "implausible_time"
-
 
 
 # -- the same events through HTTP ingest ---------------------------------------------------
@@ -291,11 +376,15 @@ class AckingProducer:
         return None
 
 
-junk = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False)
-                    | st.text(chars, max_size=40),
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(chars, max_size=8), inner,
-                                                                                 max_size=4),
-                    max_leaves=12)
+junk = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(chars, max_size=40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(chars, max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 _APP: dict[str, Any] = {}
@@ -308,8 +397,11 @@ def ingest_app() -> tuple[Any, AckingProducer]:
         from floorwatch.config import Settings
         from floorwatch.readmodel.view import View
 
-        settings = Settings(timezone="Asia/Shanghai", ingest={"rate_burst_events": 10**9}, auth={"tokens": [
-            {"name": "feed", "sha256": hashlib.sha256(b"feed").hexdigest(), "roles": ["ingest"]}]})
+        settings = Settings(
+            timezone="Asia/Shanghai",
+            ingest={"rate_burst_events": 10**9},
+            auth={"tokens": [{"name": "feed", "sha256": hashlib.sha256(b"feed").hexdigest(), "roles": ["ingest"]}]},
+        )
         producer = AckingProducer()
         _APP["app"] = create_app(settings, view=View(), producer=producer, clock=lambda: NOW_MS)
         _APP["producer"] = producer
@@ -317,12 +409,19 @@ def ingest_app() -> tuple[Any, AckingProducer]:
     return _APP["app"], _APP["producer"]
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
-@given(good=st.lists(st.one_of(contact_events(), agent_events(), schedules()), min_size=1, max_size=8),
-       bad=st.lists(junk, max_size=5), seed=st.randoms(use_true_random=False))
-def test_ingest_accepts_every_valid_event_among_junk_and_never_fails(good: list[dict[str, Any]], bad: list[Any],
-                                                                     seed: Any) -> None:
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+@given(
+    good=st.lists(st.one_of(contact_events(), agent_events(), schedules()), min_size=1, max_size=8),
+    bad=st.lists(junk, max_size=5),
+    seed=st.randoms(use_true_random=False),
+)
+def test_ingest_accepts_every_valid_event_among_junk_and_never_fails(
+    good: list[dict[str, Any]], bad: list[Any], seed: Any
+) -> None:
     """Extreme valid events mixed with arbitrary JSON in one request: 202, every valid event
     accepted and produced as sent, every junk item rejected with a reason, never a 5xx."""
     import httpx
@@ -336,8 +435,9 @@ def test_ingest_accepts_every_valid_event_among_junk_and_never_fails(good: list[
 
     async def post() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            return await client.post("/api/v1/events", content=orjson.dumps(items),
-                                     headers={"Authorization": "Bearer feed"})
+            return await client.post(
+                "/api/v1/events", content=orjson.dumps(items), headers={"Authorization": "Bearer feed"}
+            )
 
     resp = asyncio.run(post())
     assert resp.status_code == 202, resp.text

@@ -87,7 +87,7 @@ def markov_erlang_a(n: int, a: float, aht: float, t: float, patience: float, jma
     busy = sum(min(k, n) * pk for k, pk in enumerate(p))
 
     m_max = jmax + 1
-    start = [0.0] + [p[n + m - 1] for m in range(1, m_max + 1)]      # position m = j + 1
+    start = [0.0] + [p[n + m - 1] for m in range(1, m_max + 1)]  # position m = j + 1
     # first-step analysis: h = P(answered | m), g = E[wait · 1{answered} | m]
     h, g = [1.0], [0.0]
     for m in range(1, m_max + 1):
@@ -96,13 +96,13 @@ def markov_erlang_a(n: int, a: float, aht: float, t: float, patience: float, jma
         g.append(h[m] / out + up / out * g[m - 1])
     e_wait_answered = sum(start[m] * g[m] for m in range(1, m_max + 1))
 
-    big = n * mu + m_max * th                                        # uniformization rate
+    big = n * mu + m_max * th  # uniformization rate
     lt = big * t
     v = start[:]
     served, total = 0.0, 0.0
     for k in range(int(lt + 12 * math.sqrt(lt) + 30)):
         weight = math.exp(-lt + k * math.log(lt) - math.lgamma(k + 1)) if lt > 0 else float(k == 0)
-        total += weight * served                                      # served within k jumps
+        total += weight * served  # served within k jumps
         nxt = [0.0] * (m_max + 2)
         served += v[1] * (n * mu) / big
         for m in range(1, m_max + 1):
@@ -112,12 +112,26 @@ def markov_erlang_a(n: int, a: float, aht: float, t: float, patience: float, jma
                 nxt[m - 1] += v[m] * (n * mu + (m - 1) * th) / big
         v = nxt
     sl = (1.0 - p_wait) + total
-    return {"p_wait": p_wait, "abandon_rate": p_ab, "service_level": sl,
-            "asa_s": e_wait_answered / (1.0 - p_ab), "occupancy": busy / n}
+    return {
+        "p_wait": p_wait,
+        "abandon_rate": p_ab,
+        "service_level": sl,
+        "asa_s": e_wait_answered / (1.0 - p_ab),
+        "occupancy": busy / n,
+    }
 
 
-def simulate(n: int, a: float, aht: float, t: float, calls: int, seed: int,
-             patience: float | None = None, warmup: int = 2_000, batches: int = 25) -> dict:
+def simulate(
+    n: int,
+    a: float,
+    aht: float,
+    t: float,
+    calls: int,
+    seed: int,
+    patience: float | None = None,
+    warmup: int = 2_000,
+    batches: int = 25,
+) -> dict:
     """Seeded FCFS M/M/N(+M) simulation: each arrival takes the earliest-free agent (heap of
     free times); with patience it abandons when that wait exceeds its exponential patience
     (abandoners never hold an agent, so the heap stays exact). Returns, per figure, the
@@ -156,8 +170,7 @@ def simulate(n: int, a: float, aht: float, t: float, calls: int, seed: int,
     size = calls // batches
     per_batch = [figures(k * size, (k + 1) * size) for k in range(batches)]
     whole = figures(0, calls)
-    return {key: (whole[key], statistics.stdev(b[key] for b in per_batch) / math.sqrt(batches))
-            for key in whole}
+    return {key: (whole[key], statistics.stdev(b[key] for b in per_batch) / math.sqrt(batches)) for key in whole}
 
 
 # --------------------------------------------------------------------------- published example
@@ -175,8 +188,9 @@ def test_call_centre_helper_worked_example():
     assert round(erlang_c_asa(11, a, 180), 1) == 122.8
     assert round(erlang_c_service_level(13, a, 180, 20), 3) == 0.796
     assert round(erlang_c_service_level(14, a, 180, 20), 3) == 0.888
-    plan = staffing_plan(offered=100, interval_s=1800, aht_s=180, threshold_s=20, target_sl=0.8,
-                         max_occupancy=0.85, shrinkage=0.3)
+    plan = staffing_plan(
+        offered=100, interval_s=1800, aht_s=180, threshold_s=20, target_sl=0.8, max_occupancy=0.85, shrinkage=0.3
+    )
     assert plan.required_agents == 14 and plan.binding == "service_level"
     assert round(plan.required.occupancy, 3) == 0.714
     assert plan.scheduled_agents == 20
@@ -184,7 +198,8 @@ def test_call_centre_helper_worked_example():
     c11 = exact_erlang_c(11, Fraction(10))
     assert float(c11) == pytest.approx(erlang_c(11, a), rel=1e-13)
     assert float(1 - c11 * Fraction(math.exp(-20 / 180))) == pytest.approx(
-        erlang_c_service_level(11, a, 180, 20), rel=1e-13)
+        erlang_c_service_level(11, a, 180, 20), rel=1e-13
+    )
 
 
 def test_erlang_c_page_example_cross_checked_exactly():
@@ -226,7 +241,8 @@ def test_unstable_and_degenerate_cases():
     # threshold 0: service level = P(no wait)
     assert erlang_c_service_level(12, 10.0, 180, 0) == pytest.approx(1 - erlang_c(12, 10.0))
     assert erlang_a_metrics(12, 10.0, 180, 0, 90).service_level == pytest.approx(
-        1 - erlang_a_metrics(12, 10.0, 180, 20, 90).p_wait)
+        1 - erlang_a_metrics(12, 10.0, 180, 20, 90).p_wait
+    )
     assert occupancy(0, 1.0) == 1.0 and occupancy(4, 2.0) == 0.5
 
 
@@ -271,7 +287,7 @@ def test_stable_for_thousands_of_agents():
     for agents in (1500, 1900, 2000, 2100):
         ma = erlang_a_metrics(agents, a, 240, 20, 120)
         assert 0 <= ma.service_level <= 1 and 0 <= ma.abandon_rate <= 1 and ma.asa_s >= 0
-    ma = erlang_a_metrics(1500, a, 240, 20, 120)           # 75 % of the load: a quarter abandons
+    ma = erlang_a_metrics(1500, a, 240, 20, 120)  # 75 % of the load: a quarter abandons
     assert ma.abandon_rate == pytest.approx(0.25, abs=0.01)
     na = required_agents(a, 240, 20, 0.8, patience_s=120)
     assert erlang_a_metrics(na, a, 240, 20, 120).service_level >= 0.8
@@ -281,12 +297,15 @@ def test_stable_for_thousands_of_agents():
 # --------------------------------------------------------------------------- Erlang A
 
 
-@pytest.mark.parametrize("n,a,aht,t,patience", [
-    (12, 10.0, 180, 20, 120),      # lightly loaded
-    (9, 10.0, 180, 20, 60),        # fewer agents than Erlangs: stable only through abandonment
-    (5, 4.5, 300, 30, 600),        # patient customers
-    (3, 6.0, 200, 10, 30),         # heavily overloaded, impatient
-])
+@pytest.mark.parametrize(
+    "n,a,aht,t,patience",
+    [
+        (12, 10.0, 180, 20, 120),  # lightly loaded
+        (9, 10.0, 180, 20, 60),  # fewer agents than Erlangs: stable only through abandonment
+        (5, 4.5, 300, 30, 600),  # patient customers
+        (3, 6.0, 200, 10, 30),  # heavily overloaded, impatient
+    ],
+)
 def test_erlang_a_matches_markov_chain(n, a, aht, t, patience):
     ref = markov_erlang_a(n, a, aht, t, patience)
     got = erlang_a_metrics(n, a, aht, t, patience)
@@ -301,12 +320,12 @@ def test_erlang_a_matches_mandelbaum_zeltyn_closed_forms():
     mu, th = 1 / aht, 1 / patience
     lam = a * mu
     x, y = n * mu / th, lam / th
-    series, term, k = 0.0, 1.0 / x, 0                 # gamma(x, y) = y^x e^-y sum y^k / (x)_(k+1)
+    series, term, k = 0.0, 1.0 / x, 0  # gamma(x, y) = y^x e^-y sum y^k / (x)_(k+1)
     while term > 1e-18 * series or k < 5:
         series += term
         k += 1
         term *= y / (x + k)
-    big_a = x * series                                # A(x, y) = x e^y y^-x gamma(x, y)
+    big_a = x * series  # A(x, y) = x e^y y^-x gamma(x, y)
     e1 = erlang_b(n, a)
     rho = lam / (n * mu)
     p_wait = big_a * e1 / (1 + (big_a - 1) * e1)
@@ -328,7 +347,7 @@ def _mean_wait_of_abandoners(n: int, a: float, aht: float, patience: float, jmax
     for k in range(1, n + jmax + 1):
         p.append(p[-1] * lam / (k * mu if k <= n else n * mu + (k - n) * th))
     z = sum(p)
-    h, g = [0.0], [0.0]                               # P(abandon | m), E[wait · 1{abandon} | m]
+    h, g = [0.0], [0.0]  # P(abandon | m), E[wait · 1{abandon} | m]
     for m in range(1, jmax + 2):
         up, out = n * mu + (m - 1) * th, n * mu + m * th
         h.append(th / out + up / out * h[m - 1])
@@ -343,8 +362,14 @@ def test_erlang_a_tends_to_erlang_c_as_patience_grows():
     gaps = []
     for patience in (1e3, 1e5, 1e7, 1e9, 1e11):
         a = erlang_a_metrics(12, 10.0, 180, 20, patience)
-        gaps.append(max(abs(a.service_level - c.service_level), abs(a.p_wait - c.p_wait),
-                        abs(a.asa_s - c.asa_s) / c.asa_s, a.abandon_rate))
+        gaps.append(
+            max(
+                abs(a.service_level - c.service_level),
+                abs(a.p_wait - c.p_wait),
+                abs(a.asa_s - c.asa_s) / c.asa_s,
+                a.abandon_rate,
+            )
+        )
     # the gap shrinks like 1/patience (no numerical floor even at theta = 1e-12 /s)
     assert gaps[0] > gaps[1]
     assert all(50 < big / small < 200 for big, small in itertools.pairwise(gaps[1:]))
@@ -380,13 +405,17 @@ def test_erlang_c_agrees_with_simulation(n, a, aht, t, seed):
     # the tolerance is tight enough to tell N - 1 and N + 1 apart
     assert 4 * sim["service_level"][1] < min(
         model.service_level - erlang_c_service_level(n - 1, a, aht, t),
-        erlang_c_service_level(n + 1, a, aht, t) - model.service_level)
+        erlang_c_service_level(n + 1, a, aht, t) - model.service_level,
+    )
 
 
-@pytest.mark.parametrize("n,a,aht,t,patience,seed", [
-    (12, 10.0, 180, 20, 120, 21),
-    (36, 40.0, 240, 20, 60, 22),     # fewer agents than Erlangs
-])
+@pytest.mark.parametrize(
+    "n,a,aht,t,patience,seed",
+    [
+        (12, 10.0, 180, 20, 120, 21),
+        (36, 40.0, 240, 20, 60, 22),  # fewer agents than Erlangs
+    ],
+)
 def test_erlang_a_agrees_with_simulation(n, a, aht, t, patience, seed):
     sim = simulate(n, a, aht, t, calls=150_000, seed=seed, patience=patience)
     model = erlang_a_metrics(n, a, aht, t, patience)
@@ -418,8 +447,7 @@ def test_service_level_rises_with_agents(a, aht, t):
 
 
 @fast
-@given(a=loads, aht=ahts, t=thresholds, target=targets,
-       max_occ=st.none() | st.floats(min_value=0.3, max_value=1.0))
+@given(a=loads, aht=ahts, t=thresholds, target=targets, max_occ=st.none() | st.floats(min_value=0.3, max_value=1.0))
 def test_required_agents_is_the_minimum(a, aht, t, target, max_occ):
     n = required_agents(a, aht, t, target, max_occupancy=max_occ)
 
@@ -432,8 +460,12 @@ def test_required_agents_is_the_minimum(a, aht, t, target, max_occ):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(a=st.floats(min_value=0.1, max_value=80.0), aht=ahts, t=thresholds,
-       patience=st.floats(min_value=5.0, max_value=2000.0))
+@given(
+    a=st.floats(min_value=0.1, max_value=80.0),
+    aht=ahts,
+    t=thresholds,
+    patience=st.floats(min_value=5.0, max_value=2000.0),
+)
 def test_erlang_a_service_level_rises_with_agents(a, aht, t, patience):
     prev = None
     for n in range(0, math.floor(a) + 15):
@@ -446,9 +478,14 @@ def test_erlang_a_service_level_rises_with_agents(a, aht, t, patience):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(a=st.floats(min_value=0.1, max_value=80.0), aht=ahts, t=thresholds, target=targets,
-       patience=st.floats(min_value=5.0, max_value=2000.0),
-       max_ab=st.none() | st.floats(min_value=0.01, max_value=0.5))
+@given(
+    a=st.floats(min_value=0.1, max_value=80.0),
+    aht=ahts,
+    t=thresholds,
+    target=targets,
+    patience=st.floats(min_value=5.0, max_value=2000.0),
+    max_ab=st.none() | st.floats(min_value=0.01, max_value=0.5),
+)
 def test_erlang_a_required_agents_is_the_minimum(a, aht, t, target, patience, max_ab):
     n = required_agents(a, aht, t, target, patience_s=patience, max_abandon_rate=max_ab)
 
@@ -460,17 +497,18 @@ def test_erlang_a_required_agents_is_the_minimum(a, aht, t, target, patience, ma
     assert n == 0 or not meets(n - 1)
 
 
-@given(on_phone=st.integers(min_value=0, max_value=5000),
-       shrinkage=st.decimals(min_value=0, max_value="0.95", places=2))
+@given(
+    on_phone=st.integers(min_value=0, max_value=5000), shrinkage=st.decimals(min_value=0, max_value="0.95", places=2)
+)
 def test_scheduled_agents_is_the_smallest_cover(on_phone, shrinkage):
     s = scheduled_agents(on_phone, float(shrinkage))
-    keep = 1 - Fraction(str(shrinkage))                       # exact decimal arithmetic
+    keep = 1 - Fraction(str(shrinkage))  # exact decimal arithmetic
     assert s * keep >= on_phone
     assert s == 0 or (s - 1) * keep < on_phone
 
 
 def test_decimal_inputs_do_not_round_up_by_an_ulp():
-    assert scheduled_agents(35, 0.3) == 50          # 35 / 0.7 is 50.000000000000007 in binary
+    assert scheduled_agents(35, 0.3) == 50  # 35 / 0.7 is 50.000000000000007 in binary
     assert agents_for_occupancy(40.0, 0.8) == 50
     assert agents_for_occupancy(40.0, 0.85) == 48
 
@@ -483,10 +521,9 @@ def test_plan_rows_span_required_minus_2_to_plus_3():
     assert plan.traffic == 40.0 and plan.required_agents == 46
     assert [r.agents for r in plan.rows] == list(range(44, 50))
     small = staffing_plan(offered=3, interval_s=1800, aht_s=600, threshold_s=20, target_sl=0.8)
-    assert small.traffic == 1.0 and small.rows[0].agents == 2          # first stable N, not 1
+    assert small.traffic == 1.0 and small.rows[0].agents == 2  # first stable N, not 1
     assert small.rows[-1].agents == small.required_agents + 3
-    ea = staffing_plan(offered=3, interval_s=1800, aht_s=600, threshold_s=20, target_sl=0.5,
-                       patience_s=60)
+    ea = staffing_plan(offered=3, interval_s=1800, aht_s=600, threshold_s=20, target_sl=0.5, patience_s=60)
     assert ea.rows[0].agents == max(1, ea.required_agents - 2)
     assert all(r.abandon_rate is not None for r in ea.rows)
 
@@ -506,8 +543,7 @@ def _cli(*argv: str, settings_obj=None) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-BASE = ("--offered", "300", "--interval-minutes", "30", "--aht", "240", "--threshold", "20",
-        "--target-sl", "0.8")
+BASE = ("--offered", "300", "--interval-minutes", "30", "--aht", "240", "--threshold", "20", "--target-sl", "0.8")
 
 
 def test_cli_json_contract():
@@ -528,8 +564,8 @@ def test_cli_json_with_shrinkage_occupancy_and_patience():
     rc, out, _ = _cli(*BASE, "--max-occupancy", "0.85", "--shrinkage", "0.3", "--json")
     doc = json.loads(out)
     assert rc == 0
-    assert doc["required_agents"] == 48 and doc["binding"] == "max_occupancy"   # 40 / 0.85 = 47.06
-    assert doc["scheduled_agents"] == 69                                      # 48 / 0.7 = 68.6
+    assert doc["required_agents"] == 48 and doc["binding"] == "max_occupancy"  # 40 / 0.85 = 47.06
+    assert doc["scheduled_agents"] == 69  # 48 / 0.7 = 68.6
     rc, out, _ = _cli(*BASE, "--patience", "120", "--json")
     doc = json.loads(out)
     assert rc == 0 and doc["model"] == "erlang_a" and doc["required_agents"] == 41
@@ -548,17 +584,20 @@ def test_cli_text_output():
     assert any(line.startswith(">") and " 46 " in line for line in out.splitlines())
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (("--aht", "240"), "--offered is required"),
-    (("--offered", "ten", "--aht", "240"), "--offered: not a number"),
-    (("--offered", "100", "--aht", "0"), "--aht: must be > 0"),
-    (("--offered", "100", "--aht", "240", "--target-sl", "80"), "--target-sl"),
-    (("--offered", "100", "--aht", "240", "--shrinkage", "1"), "--shrinkage"),
-    (("--offered", "100", "--aht", "240", "--max-occupancy", "0"), "--max-occupancy"),
-    (("--offered", "100", "--aht", "240", "--patience", "-5"), "--patience"),
-    (("--offered", "100", "--aht", "240", "--max-abandon", "0.05"), "needs --patience"),
-    (("--offered", "inf", "--aht", "240"), "finite"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (("--aht", "240"), "--offered is required"),
+        (("--offered", "ten", "--aht", "240"), "--offered: not a number"),
+        (("--offered", "100", "--aht", "0"), "--aht: must be > 0"),
+        (("--offered", "100", "--aht", "240", "--target-sl", "80"), "--target-sl"),
+        (("--offered", "100", "--aht", "240", "--shrinkage", "1"), "--shrinkage"),
+        (("--offered", "100", "--aht", "240", "--max-occupancy", "0"), "--max-occupancy"),
+        (("--offered", "100", "--aht", "240", "--patience", "-5"), "--patience"),
+        (("--offered", "100", "--aht", "240", "--max-abandon", "0.05"), "needs --patience"),
+        (("--offered", "inf", "--aht", "240"), "finite"),
+    ],
+)
 def test_cli_invalid_input_is_one_line_and_exit_2(argv, needle):
     rc, out, err = _cli(*argv)
     assert rc == 2 and out == ""
@@ -568,8 +607,11 @@ def test_cli_invalid_input_is_one_line_and_exit_2(argv, needle):
 def test_cli_defaults_come_from_the_configuration():
     from floorwatch.config import Settings
 
-    cfg = Settings(interval_minutes=15, queue_defaults={"sl_threshold_s": 30, "sl_target": 0.9},
-                   queues=[{"id": "chat", "sl_threshold_s": 60, "sl_target": 0.7}])
+    cfg = Settings(
+        interval_minutes=15,
+        queue_defaults={"sl_threshold_s": 30, "sl_target": 0.9},
+        queues=[{"id": "chat", "sl_threshold_s": 60, "sl_target": 0.7}],
+    )
     _, out, _ = _cli("--offered", "150", "--aht", "240", "--json", settings_obj=cfg)
     doc = json.loads(out)
     assert doc["inputs"]["interval_minutes"] == 15 and doc["inputs"]["threshold_s"] == 30
@@ -592,8 +634,13 @@ def test_module_is_pure():
 
 def test_special_functions_against_exact_values():
     # I_x(a, b) for whole a, b is a binomial tail: sum_{k>=a} C(a+b-1, k) x^k (1-x)^(a+b-1-k)
-    for a, b, x in [(1, 1, Fraction(1, 3)), (3, 5, Fraction(2, 7)), (40, 12, Fraction(9, 10)),
-                    (12, 40, Fraction(1, 10)), (200, 150, Fraction(3, 5))]:
+    for a, b, x in [
+        (1, 1, Fraction(1, 3)),
+        (3, 5, Fraction(2, 7)),
+        (40, 12, Fraction(9, 10)),
+        (12, 40, Fraction(1, 10)),
+        (200, 150, Fraction(3, 5)),
+    ]:
         n = a + b - 1
         exact = sum(math.comb(n, k) * x**k * (1 - x) ** (n - k) for k in range(a, n + 1))
         assert erlang._betainc(float(a), float(b), float(x)) == pytest.approx(float(exact), rel=1e-12, abs=1e-300)
@@ -606,10 +653,16 @@ def test_special_functions_against_exact_values():
     assert erlang._lgamma_ratio(150.0, 7.0) == pytest.approx(math.fsum(math.log(150 + i) for i in range(7)), rel=1e-14)
 
 
-@pytest.mark.parametrize("n,a,aht,t,patience", [
-    (10, 2000.0, 240, 20, 1e5), (1500, 2000.0, 240, 20, 3600), (5, 10.0, 180, 20, 1e7),
-    (100, 400.0, 300, 0, 5e4), (1000, 2000.0, 240, 600, 2e4),
-])
+@pytest.mark.parametrize(
+    "n,a,aht,t,patience",
+    [
+        (10, 2000.0, 240, 20, 1e5),
+        (1500, 2000.0, 240, 20, 3600),
+        (5, 10.0, 180, 20, 1e7),
+        (100, 400.0, 300, 0, 5e4),
+        (1000, 2000.0, 240, 600, 2e4),
+    ],
+)
 def test_erlang_a_shortcut_equals_the_full_series(monkeypatch, n, a, aht, t, patience):
     """Heavily overloaded, patient queues skip the negligible head of the series; the result
     is the one of summing every term."""
@@ -640,8 +693,30 @@ def decimal_erlang_b(n: int, a: float) -> float:
         return float(b)
 
 
-GRID_LOADS = [0.02, 0.5, 1.0, 3.3, 9.99, 10.0, 47.5, 63.7, 64.0, 64.01, 65.5, 99.0, 150.25, 640.0,
-              1000.0, 2047.5, 4321.1, 7500.0, 9000.0, 9876.5, 9990.0, 9999.5]
+GRID_LOADS = [
+    0.02,
+    0.5,
+    1.0,
+    3.3,
+    9.99,
+    10.0,
+    47.5,
+    63.7,
+    64.0,
+    64.01,
+    65.5,
+    99.0,
+    150.25,
+    640.0,
+    1000.0,
+    2047.5,
+    4321.1,
+    7500.0,
+    9000.0,
+    9876.5,
+    9990.0,
+    9999.5,
+]
 
 
 @pytest.mark.parametrize("a", GRID_LOADS)
@@ -694,10 +769,16 @@ def _count_service_level_calls(monkeypatch) -> list[int]:
     return calls
 
 
-@pytest.mark.parametrize("a,aht,t,target", [
-    (9000.0, 240.0, 20.0, 0.8), (9000.0, 86_400.0, 0.0, 0.999), (40.0, 240.0, 20.0, 0.8),
-    (2000.0, 86_400.0, 20.0, 0.95), (0.5, 3.0, 300.0, 0.5),
-])
+@pytest.mark.parametrize(
+    "a,aht,t,target",
+    [
+        (9000.0, 240.0, 20.0, 0.8),
+        (9000.0, 86_400.0, 0.0, 0.999),
+        (40.0, 240.0, 20.0, 0.8),
+        (2000.0, 86_400.0, 20.0, 0.95),
+        (0.5, 3.0, 300.0, 0.5),
+    ],
+)
 def test_search_takes_a_logarithmic_number_of_evaluations(monkeypatch, a, aht, t, target):
     """A doubling from floor(A) (lo + 1, lo + 3, lo + 7, ...) reaches N - floor(A) in k probes,
     k = ceil(log2(N - floor(A) + 1)), then a bisection of the last doubling needs k - 1 more;
@@ -712,7 +793,7 @@ def test_a_load_at_or_over_the_cap_is_over_cap_at_once(monkeypatch):
     """Erlang C needs N > A: A >= max_agents is answered without evaluating anything, however
     large (the load that froze the API: 1e9 contacts of 10,000 s per half hour)."""
     calls = _count_service_level_calls(monkeypatch)
-    monkeypatch.setattr(erlang, "_ErlangB", None)       # any Erlang B evaluation would fail
+    monkeypatch.setattr(erlang, "_ErlangB", None)  # any Erlang B evaluation would fail
     incident = traffic_intensity(1e9, 1e4, 1800)
     assert incident > 5e9
     assert required_agents(incident, 1e4, 20, 0.8, max_agents=10_000) == erlang.OverCap(10_000)
@@ -739,23 +820,26 @@ def test_the_cap_is_exact_below_a_load_of_cap():
     assert required_agents(2000.0, 240, 20, 0.8, patience_s=120, max_agents=na) == na
     assert required_agents(2000.0, 240, 20, 0.8, patience_s=120, max_agents=na - 1) == erlang.OverCap(na - 1)
     nab = required_agents(40.0, 240, 20, 0.8, patience_s=120, max_abandon_rate=0.02)
-    assert required_agents(40.0, 240, 20, 0.8, patience_s=120, max_abandon_rate=0.02,
-                           max_agents=nab - 1) == erlang.OverCap(nab - 1)
+    assert required_agents(
+        40.0, 240, 20, 0.8, patience_s=120, max_abandon_rate=0.02, max_agents=nab - 1
+    ) == erlang.OverCap(nab - 1)
     with pytest.raises(ValueError, match="max_agents"):
         required_agents(10.0, 240, 20, 0.8, max_agents=0)
 
 
 def test_staffing_plan_over_the_cap_has_no_numbers_and_no_rows():
-    plan = staffing_plan(offered=300, interval_s=1800, aht_s=240, threshold_s=20, target_sl=0.8,
-                         shrinkage=0.3, max_agents=45)                  # 40 Erlangs need 46
+    plan = staffing_plan(
+        offered=300, interval_s=1800, aht_s=240, threshold_s=20, target_sl=0.8, shrinkage=0.3, max_agents=45
+    )  # 40 Erlangs need 46
     assert plan.over_cap and plan.required_agents == erlang.OverCap(45) and plan.rows == ()
     assert plan.binding == "service_level" and plan.required is None
     doc = plan.as_dict()
     assert (doc["required_agents"], doc["required_agents_over_cap"], doc["scheduled_agents"]) == (None, True, None)
     ok = staffing_plan(offered=300, interval_s=1800, aht_s=240, threshold_s=20, target_sl=0.8, max_agents=46)
     assert ok.required_agents == 46 and not ok.over_cap and ok.as_dict()["required_agents_over_cap"] is False
-    occ = staffing_plan(offered=300, interval_s=1800, aht_s=240, threshold_s=20, target_sl=0.8,
-                        max_occupancy=0.85, max_agents=47)              # 40 / 0.85 -> 48
+    occ = staffing_plan(
+        offered=300, interval_s=1800, aht_s=240, threshold_s=20, target_sl=0.8, max_occupancy=0.85, max_agents=47
+    )  # 40 / 0.85 -> 48
     assert occ.over_cap and occ.binding == "max_occupancy" and occ.agents_for_service_level == 46
 
 
@@ -765,8 +849,12 @@ def test_cli_says_over_cap():
     assert "required agents: over cap: more than 10,000 on the phones" in out
     rc, out, _ = _cli("--offered", "1e9", "--aht", "1e4", "--json")
     doc = json.loads(out)
-    assert (doc["required_agents"], doc["required_agents_over_cap"], doc["max_agents"], doc["rows"]) \
-        == (None, True, 10_000, [])
+    assert (doc["required_agents"], doc["required_agents_over_cap"], doc["max_agents"], doc["rows"]) == (
+        None,
+        True,
+        10_000,
+        [],
+    )
     rc, out, _ = _cli(*BASE, "--max-agents", "45", "--json")
     assert rc == 0 and json.loads(out)["required_agents_over_cap"] is True
     rc, out, _ = _cli(*BASE, "--max-agents", "46", "--json")

@@ -7,8 +7,14 @@ from floorwatch.events import EventError, dumps, parse_event, route, to_ms
 
 ROOT = Path(__file__).resolve().parents[2]
 
-OFFERED = {"event_id": "e1", "type": "contact.offered", "ts": "2026-11-24T09:00:00.250+08:00",
-           "contact_id": "c1", "queue": "sales", "channel": "voice"}
+OFFERED = {
+    "event_id": "e1",
+    "type": "contact.offered",
+    "ts": "2026-11-24T09:00:00.250+08:00",
+    "contact_id": "c1",
+    "queue": "sales",
+    "channel": "voice",
+}
 
 
 def test_valid_event_keeps_extra_fields_and_exact_time():
@@ -44,14 +50,56 @@ def test_invalid_events_name_the_problem(raw, reason, fragment):
     ("event", "topic", "key"),
     [
         (OFFERED, topics.CONTACT_EVENTS, "c1"),
-        ({"event_id": "s", "type": "survey.completed", "ts": "2026-11-24T09:00:00Z", "contact_id": "c9",
-          "score": 4, "agent_id": "a1", "queue": "sales"}, topics.CONTACT_EVENTS, "c9"),
-        ({"event_id": "a", "type": "agent.state", "ts": "2026-11-24T09:00:00Z", "agent_id": "a7",
-          "state": "aux", "reason": "break"}, topics.AGENT_EVENTS, "a7"),
-        ({"event_id": "p", "type": "schedule.published", "ts": "2026-11-24T09:00:00Z", "agent_id": "a7",
-          "date": "2026-11-24", "activities": []}, topics.SCHEDULES, "a7"),
-        ({"event_id": "f", "type": "forecast.published", "ts": "2026-11-24T09:00:00Z", "queue": "chat",
-          "date": "2026-11-24", "interval_minutes": 30, "intervals": []}, topics.FORECASTS, "chat"),
+        (
+            {
+                "event_id": "s",
+                "type": "survey.completed",
+                "ts": "2026-11-24T09:00:00Z",
+                "contact_id": "c9",
+                "score": 4,
+                "agent_id": "a1",
+                "queue": "sales",
+            },
+            topics.CONTACT_EVENTS,
+            "c9",
+        ),
+        (
+            {
+                "event_id": "a",
+                "type": "agent.state",
+                "ts": "2026-11-24T09:00:00Z",
+                "agent_id": "a7",
+                "state": "aux",
+                "reason": "break",
+            },
+            topics.AGENT_EVENTS,
+            "a7",
+        ),
+        (
+            {
+                "event_id": "p",
+                "type": "schedule.published",
+                "ts": "2026-11-24T09:00:00Z",
+                "agent_id": "a7",
+                "date": "2026-11-24",
+                "activities": [],
+            },
+            topics.SCHEDULES,
+            "a7",
+        ),
+        (
+            {
+                "event_id": "f",
+                "type": "forecast.published",
+                "ts": "2026-11-24T09:00:00Z",
+                "queue": "chat",
+                "date": "2026-11-24",
+                "interval_minutes": 30,
+                "intervals": [],
+            },
+            topics.FORECASTS,
+            "chat",
+        ),
     ],
 )
 def test_routing_by_type(event, topic, key):

@@ -34,27 +34,35 @@ def blake64(event_id: str) -> int:
 
 
 def test_a_small_value_byte_by_byte() -> None:
-    facts = {"o": [1_000, 5], "q": "sq", "ch": "chat", "r": [20_000, 5_000, 0.8, "answered_over_offered"],
-             "a": [1_500, 7, "ag"], "e": [2_500, 9, "ag"], "x": [2_600, 10, "zz", "sq"],
-             "w": [2_700, 11, "zz", None], "_p": 3}
+    facts = {
+        "o": [1_000, 5],
+        "q": "sq",
+        "ch": "chat",
+        "r": [20_000, 5_000, 0.8, "answered_over_offered"],
+        "a": [1_500, 7, "ag"],
+        "e": [2_500, 9, "ag"],
+        "x": [2_600, 10, "zz", "sq"],
+        "w": [2_700, 11, "zz", None],
+        "_p": 3,
+    }
     # mask: o 1, q 2, ch 4, r 32, a 64, e 512, x 1024, w 2048, _p 16384 = 20071 = 0x4e67; flags 0
     expected = bytes.fromhex(
-        "01 4e67 00"                   # version, mask, flags
-        "00000000000003e8"             # base: the offer's time, 1000
-        "03"                           # _p
-        "0000000000000005"             # offer's event hash
-        "01"                           # channel: chat
-        "00004e20 00001388 50 00"      # rules: 20000 ms, 5000 ms, target 80 %, formula 0
-        "000001f4 0000000000000007"    # a: 1500 - 1000, hash 7
-        "000005dc 0000000000000009"    # e: 2500 - 1000, hash 9
-        "00000640 000000000000000a"    # x: 2600 - 1000, hash 10
+        "01 4e67 00"  # version, mask, flags
+        "00000000000003e8"  # base: the offer's time, 1000
+        "03"  # _p
+        "0000000000000005"  # offer's event hash
+        "01"  # channel: chat
+        "00004e20 00001388 50 00"  # rules: 20000 ms, 5000 ms, target 80 %, formula 0
+        "000001f4 0000000000000007"  # a: 1500 - 1000, hash 7
+        "000005dc 0000000000000009"  # e: 2500 - 1000, hash 9
+        "00000640 000000000000000a"  # x: 2600 - 1000, hash 10
         "000006a4 000000000000000b 02"  # w: 2700 - 1000, hash 11, resolved none
-        "04 7371"                      # q "sq" (2 bytes: 2 * 2 = 4), the 1st distinct string
-        "04 6167"                      # a's agent "ag", the 2nd
-        "03"                           # e's agent "ag" again: distinct string 1 (1 * 2 + 1)
-        "04 7a7a"                      # x's agent "zz", the 3rd
-        "01"                           # x's to-queue "sq": distinct string 0
-        "05"                           # w's agent "zz": distinct string 2
+        "04 7371"  # q "sq" (2 bytes: 2 * 2 = 4), the 1st distinct string
+        "04 6167"  # a's agent "ag", the 2nd
+        "03"  # e's agent "ag" again: distinct string 1 (1 * 2 + 1)
+        "04 7a7a"  # x's agent "zz", the 3rd
+        "01"  # x's to-queue "sq": distinct string 0
+        "05"  # w's agent "zz": distinct string 2
     )
     assert pack(facts) == expected
     assert len(expected) == 93
@@ -63,8 +71,13 @@ def test_a_small_value_byte_by_byte() -> None:
 
 def _typical(customer: bool, answered: bool, hold: bool) -> dict[str, Any]:
     offered = 1_790_000_000_000
-    facts: dict[str, Any] = {"o": [offered, blake64("e-1")], "q": "support", "ch": "voice",
-                             "r": [30_000, 5_000, 0.8, "answered_over_offered"], "_p": 5}
+    facts: dict[str, Any] = {
+        "o": [offered, blake64("e-1")],
+        "q": "support",
+        "ch": "voice",
+        "r": [30_000, 5_000, 0.8, "answered_over_offered"],
+        "_p": 5,
+    }
     if customer:
         facts["cu"] = hash_customer("cust-1", KEY)
     if answered:
@@ -78,18 +91,22 @@ def _typical(customer: bool, answered: bool, hold: bool) -> dict[str, Any]:
     return facts
 
 
-@pytest.mark.parametrize(("customer", "answered", "hold", "length"), [
-    # 4 header + 8 base + 1 _p + 8 offer + 12 customer + 1 channel + 10 rules
-    # + 3 x (4 time + 8 hash) + 1 resolved + strings "support" 8, "a1234" 6, two back-references 2
-    (True, True, False, 4 + 8 + 1 + 8 + 12 + 1 + 10 + 36 + 1 + 8 + 6 + 2),   # 97
-    (False, True, False, 97 - 12),
-    # abandoned: b's time and hash instead of a, e, w; the queue the only string
-    (True, False, False, 4 + 8 + 1 + 8 + 12 + 1 + 10 + 12 + 8),               # 64
-    # one hold: its count (1 byte) and two edges of 8 hash + 4 time + 1 started
-    (True, True, True, 97 + 1 + 2 * 13),
-])
-def test_typical_contacts_pack_to_their_hand_counted_length(customer: bool, answered: bool, hold: bool,
-                                                           length: int) -> None:
+@pytest.mark.parametrize(
+    ("customer", "answered", "hold", "length"),
+    [
+        # 4 header + 8 base + 1 _p + 8 offer + 12 customer + 1 channel + 10 rules
+        # + 3 x (4 time + 8 hash) + 1 resolved + strings "support" 8, "a1234" 6, two back-references 2
+        (True, True, False, 4 + 8 + 1 + 8 + 12 + 1 + 10 + 36 + 1 + 8 + 6 + 2),  # 97
+        (False, True, False, 97 - 12),
+        # abandoned: b's time and hash instead of a, e, w; the queue the only string
+        (True, False, False, 4 + 8 + 1 + 8 + 12 + 1 + 10 + 12 + 8),  # 64
+        # one hold: its count (1 byte) and two edges of 8 hash + 4 time + 1 started
+        (True, True, True, 97 + 1 + 2 * 13),
+    ],
+)
+def test_typical_contacts_pack_to_their_hand_counted_length(
+    customer: bool, answered: bool, hold: bool, length: int
+) -> None:
     facts = _typical(customer, answered, hold)
     raw = pack(facts)
     assert len(raw) == length
@@ -97,9 +114,16 @@ def test_typical_contacts_pack_to_their_hand_counted_length(customer: bool, answ
 
 
 def test_values_outside_the_short_forms_take_their_wide_forms() -> None:
-    facts = {"o": [0, 1], "a": [40 * DAY_MS, 2, "ag"], "cu": "not-a-hex-customer-hash",
-             "r": [20_000, 5_000, 0.875, "a formula of tomorrow"], "ch": "video", "_p": 70_000,
-             "f": [-3, 3, "a reason of tomorrow"], "s": [10, 4, 1_000, "ag"]}
+    facts = {
+        "o": [0, 1],
+        "a": [40 * DAY_MS, 2, "ag"],
+        "cu": "not-a-hex-customer-hash",
+        "r": [20_000, 5_000, 0.875, "a formula of tomorrow"],
+        "ch": "video",
+        "_p": 70_000,
+        "f": [-3, 3, "a reason of tomorrow"],
+        "s": [10, 4, 1_000, "ag"],
+    }
     raw = pack(facts)
     assert raw[3] & FLAG_WIDE_TIMES and raw[3] & FLAG_CU_TEXT and raw[3] & FLAG_TARGET_DOUBLE
     assert unpack(raw) == facts
@@ -120,8 +144,12 @@ def test_empty_facts_and_partition_only() -> None:
 # --- lossless over anything apply_event produces -------------------------------------------------
 
 TEXT = st.text(min_size=1, max_size=12)
-FORMULAS = ["answered_over_offered", "answered_over_answered_and_late_abandons",
-            "answered_and_abandoned_within_over_offered", "answered_over_answered"]
+FORMULAS = [
+    "answered_over_offered",
+    "answered_over_answered_and_late_abandons",
+    "answered_and_abandoned_within_over_offered",
+    "answered_over_answered",
+]
 
 
 @st.composite
@@ -134,9 +162,18 @@ def contact_events(draw: st.DrawFn) -> tuple[list[tuple[dict[str, Any], int]], Q
     near = st.one_of(st.sampled_from([0, 1, 20_000]), st.integers(-600_000, 3_600_000))
     far = st.integers(-100 * DAY_MS, 100 * DAY_MS)
     agents = st.one_of(st.sampled_from(["a1", "a2"]), TEXT)
-    kinds = ["contact.offered", "contact.answered", "contact.abandoned", "contact.overflowed",
-             "contact.ended", "contact.transferred", "contact.wrapup_ended", "survey.completed",
-             "contact.hold_started", "contact.hold_ended"]
+    kinds = [
+        "contact.offered",
+        "contact.answered",
+        "contact.abandoned",
+        "contact.overflowed",
+        "contact.ended",
+        "contact.transferred",
+        "contact.wrapup_ended",
+        "survey.completed",
+        "contact.hold_started",
+        "contact.hold_ended",
+    ]
     events = []
     for n in range(draw(st.integers(1, 14))):
         if events and draw(st.integers(0, 4)) == 0:
@@ -156,15 +193,17 @@ def contact_events(draw: st.DrawFn) -> tuple[list[tuple[dict[str, Any], int]], Q
         elif kind == "contact.wrapup_ended":
             ev["agent_id"], ev["resolved"] = draw(agents), draw(st.sampled_from([True, False, None]))
         elif kind == "survey.completed":
-            ev["agent_id"], ev["score"] = draw(agents), draw(st.one_of(st.integers(1, 5), st.integers(-10**6, 10**6)))
+            ev["agent_id"], ev["score"] = draw(agents), draw(st.one_of(st.integers(1, 5), st.integers(-(10**6), 10**6)))
         elif kind != "contact.abandoned":
             ev["agent_id"] = draw(agents)
         events.append((ev, base + draw(st.one_of(near, near, far))))
-    target = draw(st.one_of(st.sampled_from([0.0, 0.8, 0.85, 1.0]),
-                            st.floats(0, 1, allow_nan=False, allow_subnormal=True)))
+    target = draw(
+        st.one_of(st.sampled_from([0.0, 0.8, 0.85, 1.0]), st.floats(0, 1, allow_nan=False, allow_subnormal=True))
+    )
     threshold_ms = draw(st.one_of(st.sampled_from([20_000, 30_000]), st.integers(0, 10**13)))
-    rules = QueueRules(threshold_ms, draw(st.integers(0, 20_000)), target,
-                       draw(st.one_of(st.sampled_from(FORMULAS), TEXT)))
+    rules = QueueRules(
+        threshold_ms, draw(st.integers(0, 20_000)), target, draw(st.one_of(st.sampled_from(FORMULAS), TEXT))
+    )
     return events, rules, draw(st.one_of(st.integers(0, 15), st.integers(0, 2**31)))
 
 
@@ -223,12 +262,25 @@ def test_every_truncated_value_is_an_error_never_other_facts(case: Any) -> None:
 
 
 def test_a_legacy_json_value_is_read_with_event_hashes() -> None:
-    legacy = {"o": [1_000, "e1"], "q": "support", "ch": "voice", "r": [20_000, 5_000, 0.8, "answered_over_offered"],
-              "a": [6_000, "e2", "a7"], "h": {"e3": [1, 9_000], "e4": [0, 19_000]}, "_p": 2}
+    legacy = {
+        "o": [1_000, "e1"],
+        "q": "support",
+        "ch": "voice",
+        "r": [20_000, 5_000, 0.8, "answered_over_offered"],
+        "a": [6_000, "e2", "a7"],
+        "h": {"e3": [1, 9_000], "e4": [0, 19_000]},
+        "_p": 2,
+    }
     facts = unpack(orjson.dumps(legacy))
-    assert facts == {"o": [1_000, blake64("e1")], "q": "support", "ch": "voice",
-                     "r": [20_000, 5_000, 0.8, "answered_over_offered"], "a": [6_000, blake64("e2"), "a7"],
-                     "h": sorted([[blake64("e3"), 1, 9_000], [blake64("e4"), 0, 19_000]]), "_p": 2}
+    assert facts == {
+        "o": [1_000, blake64("e1")],
+        "q": "support",
+        "ch": "voice",
+        "r": [20_000, 5_000, 0.8, "answered_over_offered"],
+        "a": [6_000, blake64("e2"), "a7"],
+        "h": sorted([[blake64("e3"), 1, 9_000], [blake64("e4"), 0, 19_000]]),
+        "_p": 2,
+    }
     # the events already applied stay duplicates after the upgrade
     rules = QueueRules(20_000, 5_000, 0.8, "answered_over_offered")
     answered = {"type": "contact.answered", "event_id": "e2", "contact_id": "c", "queue": "support", "agent_id": "a7"}

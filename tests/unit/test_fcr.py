@@ -56,9 +56,16 @@ CUSTOMER_KEY = b"unit-test-customer-key"
 
 def ev(kind: str, contact: str, at: str, **fields: Any) -> tuple[dict[str, Any], int]:
     """A validated event at local wall time ``at`` as (dict, ts_ms)."""
-    e = parse_event({"type": kind, "event_id": f"{contact}-{kind}-{next(_n)}",
-                     "ts": datetime.fromisoformat(at).replace(tzinfo=TZ).isoformat(),
-                     "contact_id": contact, **CONTACT_FIELDS[kind], **fields})
+    e = parse_event(
+        {
+            "type": kind,
+            "event_id": f"{contact}-{kind}-{next(_n)}",
+            "ts": datetime.fromisoformat(at).replace(tzinfo=TZ).isoformat(),
+            "contact_id": contact,
+            **CONTACT_FIELDS[kind],
+            **fields,
+        }
+    )
     return e.model_dump(), e.ts_ms
 
 
@@ -80,8 +87,9 @@ def proj(o: int, *, q: str = "support", p: str | None = None, a: str | None = "a
 
 
 def test_projection_without_customer_or_offer_is_none() -> None:
-    no_customer = feed([ev("contact.offered", "c1", "2024-03-10 09:00:00"),
-                        ev("contact.answered", "c1", "2024-03-10 09:00:10")])
+    no_customer = feed(
+        [ev("contact.offered", "c1", "2024-03-10 09:00:00"), ev("contact.answered", "c1", "2024-03-10 09:00:10")]
+    )
     assert projection(no_customer) is None
     # a customer is only known from the offer: facts without an offer have none
     only_answer = feed([ev("contact.answered", "c1", "2024-03-10 09:00:10")])
@@ -91,47 +99,58 @@ def test_projection_without_customer_or_offer_is_none() -> None:
 
 
 def test_projection_of_an_answered_contact() -> None:
-    facts = feed([
-        ev("contact.offered", "c1", "2024-03-10 09:00:00", customer="cust-42", queue="sales"),
-        ev("contact.answered", "c1", "2024-03-10 09:00:10", agent_id="a7", queue="sales"),
-    ])
+    facts = feed(
+        [
+            ev("contact.offered", "c1", "2024-03-10 09:00:00", customer="cust-42", queue="sales"),
+            ev("contact.answered", "c1", "2024-03-10 09:00:10", agent_id="a7", queue="sales"),
+        ]
+    )
     cu = hash_customer("cust-42", CUSTOMER_KEY)
     assert len(cu) == 24 and cu != "cust-42"
-    assert projection(facts) == (cu, {"o": local_ms("2024-03-10 09:00:00"), "q": "sales", "p": None,
-                                      "a": "a7", "r": None})
+    assert projection(facts) == (
+        cu,
+        {"o": local_ms("2024-03-10 09:00:00"), "q": "sales", "p": None, "a": "a7", "r": None},
+    )
 
 
 def test_projection_of_an_abandoned_contact_has_no_agent() -> None:
     # abandoned at 09:00:30, a (late, bogus) answer at 09:00:40: the earliest outcome wins
-    facts = feed([
-        ev("contact.offered", "c1", "2024-03-10 09:00:00", customer="cust-42"),
-        ev("contact.answered", "c1", "2024-03-10 09:00:40", agent_id="a7"),
-        ev("contact.abandoned", "c1", "2024-03-10 09:00:30"),
-    ])
+    facts = feed(
+        [
+            ev("contact.offered", "c1", "2024-03-10 09:00:00", customer="cust-42"),
+            ev("contact.answered", "c1", "2024-03-10 09:00:40", agent_id="a7"),
+            ev("contact.abandoned", "c1", "2024-03-10 09:00:30"),
+        ]
+    )
     assert projection(facts)[1]["a"] is None  # type: ignore[index]
     # overflowed first: not answered either
-    facts = feed([
-        ev("contact.offered", "c2", "2024-03-10 09:00:00", customer="cust-42"),
-        ev("contact.overflowed", "c2", "2024-03-10 09:00:20"),
-        ev("contact.answered", "c2", "2024-03-10 09:00:40", agent_id="a7"),
-    ])
+    facts = feed(
+        [
+            ev("contact.offered", "c2", "2024-03-10 09:00:00", customer="cust-42"),
+            ev("contact.overflowed", "c2", "2024-03-10 09:00:20"),
+            ev("contact.answered", "c2", "2024-03-10 09:00:40", agent_id="a7"),
+        ]
+    )
     assert projection(facts)[1]["a"] is None  # type: ignore[index]
     # still waiting
     waiting = feed([ev("contact.offered", "c3", "2024-03-10 09:00:00", customer="cust-42")])
-    assert projection(waiting) == (hash_customer("cust-42", CUSTOMER_KEY),
-                                   {"o": local_ms("2024-03-10 09:00:00"), "q": "support", "p": None, "a": None,
-                                    "r": None})
+    assert projection(waiting) == (
+        hash_customer("cust-42", CUSTOMER_KEY),
+        {"o": local_ms("2024-03-10 09:00:00"), "q": "support", "p": None, "a": None, "r": None},
+    )
 
 
 @pytest.mark.parametrize("resolved", [True, False, None])
 def test_projection_carries_the_wrapup_resolved_flag(resolved: bool | None) -> None:
     fields = {} if resolved is None else {"resolved": resolved}
-    facts = feed([
-        ev("contact.offered", "c1", "2024-03-10 09:00:00", customer="cust-1"),
-        ev("contact.answered", "c1", "2024-03-10 09:00:05"),
-        ev("contact.ended", "c1", "2024-03-10 09:05:00"),
-        ev("contact.wrapup_ended", "c1", "2024-03-10 09:06:00", **fields),
-    ])
+    facts = feed(
+        [
+            ev("contact.offered", "c1", "2024-03-10 09:00:00", customer="cust-1"),
+            ev("contact.answered", "c1", "2024-03-10 09:00:05"),
+            ev("contact.ended", "c1", "2024-03-10 09:05:00"),
+            ev("contact.wrapup_ended", "c1", "2024-03-10 09:06:00", **fields),
+        ]
+    )
     # only "unresolved" matters to FCR: true and absent both project to None
     assert projection(facts)[1]["r"] is (False if resolved is False else None)  # type: ignore[index]
 
@@ -149,14 +168,23 @@ def test_projection_earliest_wrapup_wins_in_any_order() -> None:
 
 
 def test_projection_of_a_transfer_leg_carries_its_parent() -> None:
-    facts = feed([
-        ev("contact.offered", "leg", "2024-03-10 09:10:00", customer="cust-1", parent_contact_id="root",
-           queue="billing"),
-        ev("contact.answered", "leg", "2024-03-10 09:10:20", agent_id="a3", queue="billing"),
-    ])
-    assert projection(facts) == (hash_customer("cust-1", CUSTOMER_KEY),
-                                 {"o": local_ms("2024-03-10 09:10:00"), "q": "billing",
-                                  "p": "root", "a": "a3", "r": None})
+    facts = feed(
+        [
+            ev(
+                "contact.offered",
+                "leg",
+                "2024-03-10 09:10:00",
+                customer="cust-1",
+                parent_contact_id="root",
+                queue="billing",
+            ),
+            ev("contact.answered", "leg", "2024-03-10 09:10:20", agent_id="a3", queue="billing"),
+        ]
+    )
+    assert projection(facts) == (
+        hash_customer("cust-1", CUSTOMER_KEY),
+        {"o": local_ms("2024-03-10 09:10:00"), "q": "billing", "p": "root", "a": "a3", "r": None},
+    )
 
 
 def test_projection_follows_the_earliest_offer_customer() -> None:
@@ -176,11 +204,11 @@ LATE = T0 + 10 * W  # every window closed
 def test_single_answered_contact_matures_when_its_window_closes() -> None:
     contacts = {"c1": proj(T0, a="a1")}
     before = derive(contacts, T0 + W - 1, W)
-    assert before == {"c1": ContactFcr("support", T0, "a1", repeat=False, eligible=False, resolved=False,
-                                       closes_ms=T0 + W)}
+    assert before == {
+        "c1": ContactFcr("support", T0, "a1", repeat=False, eligible=False, resolved=False, closes_ms=T0 + W)
+    }
     at = derive(contacts, T0 + W, W)  # now == offered + W: closed
-    assert at == {"c1": ContactFcr("support", T0, "a1", repeat=False, eligible=True, resolved=True,
-                                   closes_ms=T0 + W)}
+    assert at == {"c1": ContactFcr("support", T0, "a1", repeat=False, eligible=True, resolved=True, closes_ms=T0 + W)}
 
 
 def test_repeat_inside_the_window() -> None:
@@ -212,7 +240,10 @@ def test_a_chain_of_repeats() -> None:
     # 0 h, 20 h, 40 h: each within W of the previous one
     out = derive({"c1": proj(T0), "c2": proj(T0 + 20 * HOUR), "c3": proj(T0 + 40 * HOUR)}, LATE, W)
     assert [(out[c].repeat, out[c].resolved) for c in ("c1", "c2", "c3")] == [
-        (False, False), (True, False), (True, True)]
+        (False, False),
+        (True, False),
+        (True, True),
+    ]
 
 
 def test_not_answered_is_not_eligible_but_is_a_customer_contact() -> None:
@@ -376,10 +407,8 @@ def test_advance_matures_contacts_when_their_window_closes() -> None:
         ("support", I_1130): fcr_counts(1, 1, 1, 1),
         ("sales", I_1230): fcr_counts(1, 0, 1, 1),
     }
-    assert agg.agent_days == {("a1", "2024-03-10"): [1, 0], ("a2", "2024-03-10"): [1, 1],
-                              ("a3", "2024-03-10"): [1, 1]}
-    assert agg.take_dirty() == ({("support", I_1130), ("sales", I_1230)},
-                                {("a2", "2024-03-10"), ("a3", "2024-03-10")})
+    assert agg.agent_days == {("a1", "2024-03-10"): [1, 0], ("a2", "2024-03-10"): [1, 1], ("a3", "2024-03-10"): [1, 1]}
+    assert agg.take_dirty() == ({("support", I_1130), ("sales", I_1230)}, {("a2", "2024-03-10"), ("a3", "2024-03-10")})
     assert agg.advance(c3 + 10 * W, store.get) == 0  # nothing left to close
 
 
@@ -442,8 +471,10 @@ def test_removing_a_contact_from_a_customer() -> None:
     agg.update("X", contacts, now)
     assert agg.intervals == {("support", I_0930): fcr_counts(1, 0, 1, 1)}  # c1 resolved again
     assert agg.agent_days == {("a1", "2024-03-10"): [1, 1]}
-    assert agg.take_dirty() == ({("support", I_0930), ("support", I_1130)},
-                                {("a1", "2024-03-10"), ("a2", "2024-03-10")})
+    assert agg.take_dirty() == (
+        {("support", I_0930), ("support", I_1130)},
+        {("a1", "2024-03-10"), ("a2", "2024-03-10")},
+    )
     assert set(agg.by_contact) == {"c1"}
 
     contacts = apply_projection(contacts, "c1", None)
@@ -496,8 +527,18 @@ def test_expired_lists_contacts_offered_before_the_cutoff() -> None:
 # --- property: any order, any duplicates -> the same partials as derive on the final contacts --
 
 CUSTOMERS = ("X", "Y", "Z")
-OFFSETS = [0, 1, 30 * MIN, 2 * HOUR, 10 * HOUR, 15 * HOUR + 13 * MIN, 20 * HOUR, 2 * HOUR + 1,
-           -1, 4 * HOUR + 59 * MIN + 59_999]
+OFFSETS = [
+    0,
+    1,
+    30 * MIN,
+    2 * HOUR,
+    10 * HOUR,
+    15 * HOUR + 13 * MIN,
+    20 * HOUR,
+    2 * HOUR + 1,
+    -1,
+    4 * HOUR + 59 * MIN + 59_999,
+]
 PW = 5 * HOUR  # a small window so edges and closings happen inside the generated spans
 BASE = local_ms("2024-03-10 21:00:00")  # spans the local midnight
 
@@ -511,13 +552,17 @@ def projection_record(draw: st.DrawFn) -> tuple[str, str, dict | None]:
         return cu, cid, None
     parent = draw(st.one_of(st.none(), st.integers(0, 4).filter(lambda j: j != idx)))
     offered = BASE + draw(st.one_of(st.sampled_from(OFFSETS), st.integers(0, 30 * HOUR)))
-    return cu, cid, {
-        "o": offered,
-        "q": draw(st.sampled_from(["support", "sales"])),
-        "p": None if parent is None else f"{cu}-{parent}",
-        "a": draw(st.sampled_from([None, "a1", "a2"])),
-        "r": draw(st.sampled_from([None, True, False])),
-    }
+    return (
+        cu,
+        cid,
+        {
+            "o": offered,
+            "q": draw(st.sampled_from(["support", "sales"])),
+            "p": None if parent is None else f"{cu}-{parent}",
+            "a": draw(st.sampled_from([None, "a1", "a2"])),
+            "r": draw(st.sampled_from([None, True, False])),
+        },
+    )
 
 
 def reference(final: dict[str, dict[str, dict]], now_ms: int, window_ms: int = PW) -> tuple[dict, dict]:

@@ -289,8 +289,7 @@ def two_partitions() -> tuple[FcrAggregator, FcrAggregator]:
 
 # partition 0's date record once K1 and K2 are folded: K1 [1 contact, 0 repeats, 1 eligible, 1
 # resolved]; K2: c2 and c3, both eligible, c3 resolved; a1: c1 and c3 (both resolved), a2: c2
-BOTH_0 = (b'{"_p":0,"c":{' + K1_NAME + b':[1,0,1,1],' + K2_NAME + b':[2,0,2,1]},'
-          b'"a":{"a1":[2,2],"a2":[1,0]}}')
+BOTH_0 = b'{"_p":0,"c":{' + K1_NAME + b":[1,0,1,1]," + K2_NAME + b':[2,0,2,1]},"a":{"a1":[2,2],"a2":[1,0]}}'
 
 
 def test_two_intervals_of_one_date_by_two_agents_folded_in_one_pass_are_one_record() -> None:
@@ -340,13 +339,16 @@ def test_a_closed_date_reopened_by_a_new_interval_is_parsed_and_folded_into_agai
     now = FOLD_AT_2 + HOUR
     assert agg0.accepts(None, "c5", proj(c5, a="a2"), now)
     agg0.update("V", {"c5": proj(c5, a="a2")}, now)
-    assert agg0.open_dates == {DATE_1: DateFinal({K1: [1, 0, 1, 1], K2: [2, 0, 2, 1]},
-                                                 {"a1": [2, 2], "a2": [1, 0]})}
+    assert agg0.open_dates == {DATE_1: DateFinal({K1: [1, 0, 1, 1], K2: [2, 0, 2, 1]}, {"a1": [2, 2], "a2": [1, 0]})}
     assert agg0.agent_day_figures(("a2", DATE_1)) == [2, 1]
     tables = Tables()
     assert fold_all(agg0, local_ms("2024-03-12 15:30:00") + 1, tables) == [k5]  # its end + 2W
-    assert tables.final == {"2024-03-10|0": BOTH_0[:-len(b'},"a":{"a1":[2,2],"a2":[1,0]}}')]
-                            + b',"support|' + str(k5[1]).encode() + b'":[1,0,1,1]},"a":{"a1":[2,2],"a2":[2,1]}}'}
+    assert tables.final == {
+        "2024-03-10|0": BOTH_0[: -len(b'},"a":{"a1":[2,2],"a2":[1,0]}}')]
+        + b',"support|'
+        + str(k5[1]).encode()
+        + b'":[1,0,1,1]},"a":{"a1":[2,2],"a2":[2,1]}}'
+    }
     assert agg0.open_dates == {} and agg0.agent_day_figures(("a2", DATE_1)) == [2, 1]
     assert agg0.interval_figures(k5) == counts(1, 0, 1, 1)
 
@@ -354,27 +356,38 @@ def test_a_closed_date_reopened_by_a_new_interval_is_parsed_and_folded_into_agai
 def published(agg: FcrAggregator) -> tuple[dict, dict]:
     keys = set(agg.intervals) | set(agg.final_interval_keys())
     days = set(agg.agent_day_keys())
-    return ({k: agg.interval_figures(k) for k in keys if agg.interval_figures(k) is not None},
-            {k: agg.agent_day_figures(k) for k in days if agg.agent_day_figures(k) is not None})
+    return (
+        {k: agg.interval_figures(k) for k in keys if agg.interval_figures(k) is not None},
+        {k: agg.agent_day_figures(k) for k in days if agg.agent_day_figures(k) is not None},
+    )
 
 
 def state(agg: FcrAggregator) -> tuple:
-    return (dict(agg.intervals), {k: list(v) for k, v in agg.agent_days.items()},
-            {k: dict(v) for k, v in agg.interval_agents.items()}, dict(agg.date_records),
-            dict(agg.open_dates), dict(agg.live_per_date))
+    return (
+        dict(agg.intervals),
+        {k: list(v) for k, v in agg.agent_days.items()},
+        {k: dict(v) for k, v in agg.interval_agents.items()},
+        dict(agg.date_records),
+        dict(agg.open_dates),
+        dict(agg.live_per_date),
+    )
 
 
 def test_a_fold_not_acknowledged_applies_nothing_an_acknowledged_one_moves_counts_and_rows_at_once() -> None:
     agg0, _ = two_partitions()
-    customers = {"X": {"c1": proj(C1, a="a1")},
-                 "Z": {"c2": proj(local_ms("2024-03-10 10:05:00"), a="a2", r=False)},
-                 "X2": {"c3": proj(local_ms("2024-03-10 10:20:00"), a="a1")}}
+    customers = {
+        "X": {"c1": proj(C1, a="a1")},
+        "Z": {"c2": proj(local_ms("2024-03-10 10:05:00"), a="a2", r=False)},
+        "X2": {"c3": proj(local_ms("2024-03-10 10:20:00"), a="a1")},
+    }
     t0 = Tables()
     fold_all(agg0, FOLD_AT_1 + 1, t0)  # K1 folded: the date has a record, K2 is live
     old_record = dict(t0.final)
     figures, held = published(agg0), state(agg0)
-    assert figures == ({K1: counts(1, 0, 1, 1), K2: counts(2, 0, 2, 1)},
-                       {("a1", DATE_1): [2, 2], ("a2", DATE_1): [1, 0]})
+    assert figures == (
+        {K1: counts(1, 0, 1, 1), K2: counts(2, 0, 2, 1)},
+        {("a1", DATE_1): [2, 2], ("a2", DATE_1): [1, 0]},
+    )
     now = FOLD_AT_2 + 1
     agg0.take_dirty()
 
@@ -410,7 +423,7 @@ def test_a_fold_not_acknowledged_applies_nothing_an_acknowledged_one_moves_count
 
 
 def test_a_closed_date_is_read_back_from_its_bytes() -> None:
-    raw = b'{"_p":3,"c":{' + K1_NAME + b':[1,0,1,1],' + K2_NAME + b':[2,0,2,1]},"a":{"a1":[2,2],"a2":[1,0]}}'
+    raw = b'{"_p":3,"c":{' + K1_NAME + b":[1,0,1,1]," + K2_NAME + b':[2,0,2,1]},"a":{"a1":[2,2],"a2":[1,0]}}'
     agg = FcrAggregator(TZ, 30, W)
     agg.load("2024-03-10|3", raw)
     assert agg.date_records[DATE_1] is raw and agg.open_dates == {}  # the table's bytes, held once
@@ -428,7 +441,10 @@ def test_a_closed_date_is_read_back_from_its_bytes() -> None:
     assert agg._parsed is None
     kq = ("q", local_ms("2024-03-11 00:00:00"))  # local midnight: the next date
     assert agg.by_date([K1, kq, K2], [("a1", DATE_1), ("a2", "2024-03-12")]) == {
-        DATE_1: ([K1, K2], ["a1"]), "2024-03-11": ([kq], []), "2024-03-12": ([], ["a2"])}
+        DATE_1: ([K1, K2], ["a1"]),
+        "2024-03-11": ([kq], []),
+        "2024-03-12": ([], ["a2"]),
+    }
     # folded intervals are read from the bytes without parsing them
     assert record_holds_interval(raw, K1) and record_holds_interval(raw, K2)
     assert not record_holds_interval(raw, ("support", K1[1] + 1)) and not record_holds_interval(raw, ("sales", K1[1]))
@@ -448,10 +464,12 @@ def test_reading_a_record_without_parsing_it_is_exact_for_any_names() -> None:
     q = 'x","support|1":[0],"y'
     start = K1[1]
     agent = f'z"support|{start}'  # an agent whose escaped id ends like K1's name
-    raw = date_record(0, DateFinal({(q, start): [1, 0, 0, 0], ("a},\"a\":{", start): [1, 0, 0, 0]},
-                                   {agent: [1, 1], "support|1": [1, 0]}))
+    raw = date_record(
+        0,
+        DateFinal({(q, start): [1, 0, 0, 0], ('a},"a":{', start): [1, 0, 0, 0]}, {agent: [1, 1], "support|1": [1, 0]}),
+    )
     assert record_holds_interval(raw, (q, start))
-    assert record_holds_interval(raw, ("a},\"a\":{", start))
+    assert record_holds_interval(raw, ('a},"a":{', start))
     assert not record_holds_interval(raw, ("support", 1))  # inside q's name only
     assert not record_holds_interval(raw, ("support", start))  # the tail of an agent's id only
     assert not record_holds_interval(raw, ("x", start))
@@ -462,11 +480,13 @@ def test_legacy_records_of_one_interval_count_and_expire_with_it() -> None:
     """A worker upgraded in place recovers final records of one interval each, with or
     without the agents' rows, next to date records written since."""
     k3 = ("sales", local_ms("2024-03-10 11:00:00"))
-    tables = Tables({
-        final_key(*K1, 0): b'{"_p":0,"c":[2,0,2,1],"a":{"a1":[2,1]}}',
-        final_key(*k3, 0): {"_p": 0, "c": [1, 1, 0, 0]},  # as a store that decoded it hands it
-        "2024-03-10|0": b'{"_p":0,"c":{' + K2_NAME + b':[2,0,2,1]},"a":{"a1":[1,0],"a2":[1,1]}}',
-    })
+    tables = Tables(
+        {
+            final_key(*K1, 0): b'{"_p":0,"c":[2,0,2,1],"a":{"a1":[2,1]}}',
+            final_key(*k3, 0): {"_p": 0, "c": [1, 1, 0, 0]},  # as a store that decoded it hands it
+            "2024-03-10|0": b'{"_p":0,"c":{' + K2_NAME + b':[2,0,2,1]},"a":{"a1":[1,0],"a2":[1,1]}}',
+        }
+    )
     agg = tables.rebuilt()
     assert agg.interval_figures(K1) == counts(2, 0, 2, 1)
     assert agg.interval_figures(k3) == counts(1, 1, 0, 0)
@@ -536,8 +556,15 @@ def stream(seed: int, days: int, per_day: int, window_ms: int, queues: tuple[str
     return out
 
 
-def run(records, window_ms: int, quiet_ms: int = 0, tick_ms: int = 5 * MIN, drop_every_ms: int = HOUR,
-        end_ms: int | None = None, keep_all: bool = True):
+def run(
+    records,
+    window_ms: int,
+    quiet_ms: int = 0,
+    tick_ms: int = 5 * MIN,
+    drop_every_ms: int = HOUR,
+    end_ms: int | None = None,
+    keep_all: bool = True,
+):
     """The worker's FCR path over ``records``: accept/apply/update per record, a publisher tick
     (advance + fold) every ``tick_ms`` of arrival time, a drop pass every ``drop_every_ms``."""
     agg = FcrAggregator(TZ, 30, window_ms, fold_quiet_ms=quiet_ms)
@@ -594,13 +621,17 @@ def test_final_plus_live_equals_derive_over_every_contact() -> None:
         records = stream(seed, days=3, per_day=150, window_ms=window)
         # end at the last record + 2 h: some intervals folded, the last ones still live
         agg, table, final_table, everything, refused, end, most = run(
-            records, window, quiet_ms=10 * MIN, end_ms=records[-1][0] + 2 * HOUR)
+            records, window, quiet_ms=10 * MIN, end_ms=records[-1][0] + 2 * HOUR
+        )
         assert refused == 0  # no record is late
         assert agg.date_records and agg.intervals  # both parts are exercised
         want_intervals, want_days = reference(everything, end, window)
         assert sum(c.repeat_contacts for c in want_intervals.values()) > 10
-        assert 0 < sum(c.fcr_resolved for c in want_intervals.values()) < sum(
-            c.fcr_eligible for c in want_intervals.values())
+        assert (
+            0
+            < sum(c.fcr_resolved for c in want_intervals.values())
+            < sum(c.fcr_eligible for c in want_intervals.values())
+        )
         got_intervals, got_days = published(agg)
         assert got_intervals == want_intervals
         assert got_days == want_days
@@ -643,8 +674,15 @@ def test_final_plus_live_equals_derive_over_every_contact() -> None:
         for key, want_counts in want_intervals.items():
             live = agg.intervals.get(key) or counts(0, 0, 0, 0)
             fin = folded_counts.get(key, [0, 0, 0, 0])
-            assert counts(fin[0] + live.customer_contacts, fin[1] + live.repeat_contacts,
-                          fin[2] + live.fcr_eligible, fin[3] + live.fcr_resolved) == want_counts
+            assert (
+                counts(
+                    fin[0] + live.customer_contacts,
+                    fin[1] + live.repeat_contacts,
+                    fin[2] + live.fcr_eligible,
+                    fin[3] + live.fcr_resolved,
+                )
+                == want_counts
+            )
         live_rows = agg.agent_days
         for akey, want in want_days.items():
             got = [a + b for a, b in zip(folded_rows.get(akey, [0, 0]), live_rows.get(akey, [0, 0]), strict=True)]
@@ -679,8 +717,9 @@ def traced_run(records, window_ms: int, fold: bool) -> tuple[int, int]:
     try:
         base = tracemalloc.get_traced_memory()[0]
         if fold:
-            agg, table, final_table, *_ = run(records, window_ms, tick_ms=30 * MIN, drop_every_ms=2 * HOUR,
-                                              end_ms=records[-1][0] + 1, keep_all=False)
+            agg, table, final_table, *_ = run(
+                records, window_ms, tick_ms=30 * MIN, drop_every_ms=2 * HOUR, end_ms=records[-1][0] + 1, keep_all=False
+            )
         else:  # what the worker did before: every contact's projection and outcome kept
             agg = FcrAggregator(TZ, 30, window_ms)
             table, final_table = {}, {}

@@ -32,8 +32,17 @@ def test_freezes_every_period_and_collects_in_full_on_its_own_period() -> None:
     fake = FakeCollector()
     policy = GcPolicy(GcConfig(freeze_every_s=10, full_collect_every_s=35), now_s=100.0, collector=fake)
     ran = {t: policy.step(t) for t in (105.0, 110.0, 115.0, 120.0, 129.9, 130.0, 135.0, 140.0, 145.0)}
-    assert ran == {105.0: None, 110.0: "freeze", 115.0: None, 120.0: "freeze", 129.9: None,
-                   130.0: "freeze", 135.0: "full", 140.0: None, 145.0: "freeze"}
+    assert ran == {
+        105.0: None,
+        110.0: "freeze",
+        115.0: None,
+        120.0: "freeze",
+        129.9: None,
+        130.0: "freeze",
+        135.0: "full",
+        140.0: None,
+        145.0: "freeze",
+    }
     assert fake.calls == ["freeze", "freeze", "freeze", "unfreeze", "collect", "freeze", "freeze"]
     assert policy.last_reclaimed == 7
     assert policy.due_s() == 155.0  # next freeze; the next full one is at 170

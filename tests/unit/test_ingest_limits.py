@@ -38,18 +38,26 @@ NOW_MS = 1_709_604_060_000  # 2024-03-05T10:01:00+08:00
 
 
 def event(n: int, **extra: Any) -> dict[str, Any]:
-    return {"event_id": f"e{n}", "type": "agent.state", "ts": "2024-03-05T10:00:00+08:00",
-            "agent_id": f"a{n}", "state": "available", **extra}
+    return {
+        "event_id": f"e{n}",
+        "type": "agent.state",
+        "ts": "2024-03-05T10:00:00+08:00",
+        "agent_id": f"a{n}",
+        "state": "available",
+        **extra,
+    }
 
 
 def make_settings(**ingest: Any) -> Settings:
     return Settings(
         timezone="Asia/Shanghai",
         ingest=ingest,
-        auth={"tokens": [
-            {"name": "feed", "sha256": hashlib.sha256(b"feed-secret").hexdigest(), "roles": ["ingest"]},
-            {"name": "other", "sha256": hashlib.sha256(b"other-secret").hexdigest(), "roles": ["ingest"]},
-        ]},
+        auth={
+            "tokens": [
+                {"name": "feed", "sha256": hashlib.sha256(b"feed-secret").hexdigest(), "roles": ["ingest"]},
+                {"name": "other", "sha256": hashlib.sha256(b"other-secret").hexdigest(), "roles": ["ingest"]},
+            ]
+        },
     )
 
 
@@ -66,8 +74,11 @@ class HeldProducer:
     """A producer whose deliveries resolve when the test says so (``resolve``), or at once for
     the event ids in ``auto``: ``None`` for acknowledged, else the exception to raise."""
 
-    def __init__(self, auto: dict[str, BaseException | None] | None = None,
-                 refuse_on_send: Callable[[bytes], BaseException | None] | None = None) -> None:
+    def __init__(
+        self,
+        auto: dict[str, BaseException | None] | None = None,
+        refuse_on_send: Callable[[bytes], BaseException | None] | None = None,
+    ) -> None:
         self.deliveries: list[Delivery] = []
         self.auto = auto
         self.refuse_on_send = refuse_on_send
@@ -211,17 +222,21 @@ def test_record_size_check_is_inclusive_of_the_limit() -> None:
             r = await post(c, [event(1), big, event(3)])
             assert r.status_code == 202, r.text
             assert sample(c, "floorwatch_api_events_rejected_total", reason="too_large") == (
-                None if limit == size else 1)
-        assert [d.event_id for d in producer.deliveries] == (
-            ["e1", "e2", "e3"] if limit == size else ["e1", "e3"])
+                None if limit == size else 1
+            )
+        assert [d.event_id for d in producer.deliveries] == (["e1", "e2", "e3"] if limit == size else ["e1", "e3"])
         return r.json()
 
     assert asyncio.run(run(size))["accepted"] == 3
     answer = asyncio.run(run(size - 1))
     assert answer["accepted"] == 2
-    assert answer["rejected"] == [{
-        "index": 1, "reason": "too_large",
-        "error": f"serialised event is {size} bytes, over the limit of {size - 1} bytes"}]
+    assert answer["rejected"] == [
+        {
+            "index": 1,
+            "reason": "too_large",
+            "error": f"serialised event is {size} bytes, over the limit of {size - 1} bytes",
+        }
+    ]
     assert (answer["rejected_count"], answer["rejected_by_reason"]) == (1, {"too_large": 1})
 
 
@@ -315,8 +330,13 @@ def test_an_item_that_cannot_be_serialised_is_invalid_field(monkeypatch: pytest.
     records, rejections = prepare([event(1), event(2), event(3)], IngestLimits(), NOW_MS)
     assert [r.index for r in records] == [0, 2]
     assert rejections.by_reason == {"invalid_field": 1}
-    assert rejections.listed == [{"index": 1, "reason": "invalid_field",
-                                  "error": "event cannot be serialised: Maximum serialization depth exceeded"}]
+    assert rejections.listed == [
+        {
+            "index": 1,
+            "reason": "invalid_field",
+            "error": "event cannot be serialised: Maximum serialization depth exceeded",
+        }
+    ]
 
 
 async def test_checking_items_hands_the_event_loop_back_between_chunks() -> None:
@@ -481,8 +501,10 @@ async def test_event_times_are_checked_against_the_app_clock(clock: Clock) -> No
     producer = acknowledging()
     async for c in client_for(make_settings(), producer, clock):
         answer = (await post(c, items)).json()
-        assert [(x["index"], x["reason"]) for x in answer["rejected"]] == [(1, "implausible_time"),
-                                                                            (3, "implausible_time")]
+        assert [(x["index"], x["reason"]) for x in answer["rejected"]] == [
+            (1, "implausible_time"),
+            (3, "implausible_time"),
+        ]
         assert [d.event_id for d in producer.deliveries] == ["e0", "e2"]
         # the same events a day later on the app's clock: the future one is fine, the old ones are not
         clock.now_ms += 86_400_000

@@ -194,8 +194,9 @@ def test_iso_local_with_offset() -> None:
     assert iso(ms("2024-05-01T04:15:00+00:00"), KATHMANDU) == "2024-05-01T10:00:00+05:45"
 
 
-@pytest.mark.parametrize("zone", ["Asia/Kathmandu", "America/St_Johns", "Europe/London", "Australia/Lord_Howe",
-                                  "Africa/Monrovia"])
+@pytest.mark.parametrize(
+    "zone", ["Asia/Kathmandu", "America/St_Johns", "Europe/London", "Australia/Lord_Howe", "Africa/Monrovia"]
+)
 def test_interval_starts_remembered_per_minute_equal_the_function(zone: str) -> None:
     """Zones with DST changes of whole, half and quarter hours, and Monrovia's -0:44:30 until 1972,
     whose interval edges fall inside UTC minutes (so nothing before 1973 is remembered); every
@@ -209,8 +210,16 @@ def test_interval_starts_remembered_per_minute_equal_the_function(zone: str) -> 
     for minutes in (15, 30, 60):
         starts = IntervalStarts(tz, minutes, max_size=50)
         for _ in range(1000):
-            minute = rng.choice([rng.randrange(-(10**12), 10**12),  # 1938..2001
-                                 rng.randrange(1_700_000_000_000, 1_800_000_000_000)]) // 60_000 * 60_000
+            minute = (
+                rng.choice(
+                    [
+                        rng.randrange(-(10**12), 10**12),  # 1938..2001
+                        rng.randrange(1_700_000_000_000, 1_800_000_000_000),
+                    ]
+                )
+                // 60_000
+                * 60_000
+            )
             for ts in (minute + o for o in (0, 15_000, 29_999, 30_000, 45_000, 59_999)):
                 assert starts(ts) == interval_start_ms(ts, tz, minutes), (zone, minutes, ts)
         assert len(starts.by_minute) <= 50

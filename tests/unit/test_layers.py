@@ -32,12 +32,15 @@ def imported(folder: str) -> dict[str, set[str]]:
     return out
 
 
-@pytest.mark.parametrize(("folder", "forbidden"), [
-    ("floorwatch/domain", {"api", "streams", "services", "faust", "fastapi", "aiokafka", "floorwatch.readmodel"}),
-    ("floorwatch/readmodel", {"api", "streams", "services", "faust", "fastapi"}),
-    ("streams", {"api", "services"}),
-    ("api", {"streams", "faust"}),
-])
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        ("floorwatch/domain", {"api", "streams", "services", "faust", "fastapi", "aiokafka", "floorwatch.readmodel"}),
+        ("floorwatch/readmodel", {"api", "streams", "services", "faust", "fastapi"}),
+        ("streams", {"api", "services"}),
+        ("api", {"streams", "faust"}),
+    ],
+)
 def test_no_import_against_the_layers(folder: str, forbidden: set[str]) -> None:
     wrong = {path: sorted(names & forbidden) for path, names in imported(folder).items() if names & forbidden}
     assert wrong == {}

@@ -53,8 +53,19 @@ pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
 AGENT_IDS = [f"agent-zz-00{i}" for i in range(1, 6)]
-ALLOWED_LABELS = {"queue", "channel", "team", "state", "window", "outcome", "kind", "severity", "reason", "topic",
-                  "label"}
+ALLOWED_LABELS = {
+    "queue",
+    "channel",
+    "team",
+    "state",
+    "window",
+    "outcome",
+    "kind",
+    "severity",
+    "reason",
+    "topic",
+    "label",
+}
 
 
 def make_settings() -> Settings:
@@ -66,29 +77,62 @@ def counts(**kw: int | None) -> dict:
 
 
 def put_interval(view: View, queue: str, start: int, p: int, c: dict, rules: dict = RULES, updated: int = 0) -> None:
-    record = {"queue": queue, "start_ms": start, "end_ms": start + 1_800_000, "partition": p, "counts": c,
-              "rules": rules, "mixed_rules": False, "updated_ms": updated or start + 60_000}
+    record = {
+        "queue": queue,
+        "start_ms": start,
+        "end_ms": start + 1_800_000,
+        "partition": p,
+        "counts": c,
+        "rules": rules,
+        "mixed_rules": False,
+        "updated_ms": updated or start + 60_000,
+    }
     view.apply(topics.INTERVAL_STATS, records.interval_key(queue, start, p).encode(), orjson.dumps(record))
 
 
 def put_queue(view: View, queue: str, p: int, waiting: int, oldest: int | None, r15: dict, computed: int) -> None:
-    record = {"queue": queue, "partition": p, "waiting": waiting, "oldest_waiting_ms": oldest,
-              "rolling_15m": r15, "rolling_60m": r15, "computed_ms": computed}
+    record = {
+        "queue": queue,
+        "partition": p,
+        "waiting": waiting,
+        "oldest_waiting_ms": oldest,
+        "rolling_15m": r15,
+        "rolling_60m": r15,
+        "computed_ms": computed,
+    }
     view.apply(topics.QUEUE_STATS, records.queue_key(queue, p).encode(), orjson.dumps(record))
 
 
 def put_agent(view: View, agent_id: str, team: str, queues: list[str], state: str, in_adherence: bool | None) -> None:
-    record = {"agent_id": agent_id, "name": agent_id.upper(), "team": team, "queues": queues, "state": state,
-              "reason": "break" if state == "aux" else None, "since_ms": NOW - 60_000, "updated_ms": NOW - 60_000,
-              "scheduled_activity": "work" if in_adherence is not None else None, "in_adherence": in_adherence,
-              "out_of_adherence_since_ms": NOW - 30_000 if in_adherence is False else None}
+    record = {
+        "agent_id": agent_id,
+        "name": agent_id.upper(),
+        "team": team,
+        "queues": queues,
+        "state": state,
+        "reason": "break" if state == "aux" else None,
+        "since_ms": NOW - 60_000,
+        "updated_ms": NOW - 60_000,
+        "scheduled_activity": "work" if in_adherence is not None else None,
+        "in_adherence": in_adherence,
+        "out_of_adherence_since_ms": NOW - 30_000 if in_adherence is False else None,
+    }
     view.apply(topics.AGENT_STATUS, agent_id.encode(), orjson.dumps(record))
 
 
 def put_adherence(view: View, agent_id: str, team: str | None, day: str, scheduled: float, in_adh: float) -> None:
-    record = {"agent_id": agent_id, "date": day, "updated_ms": NOW - 1_000, "scheduled_s": scheduled,
-              "in_adherence_s": in_adh, "adherence": in_adh / scheduled, "work_scheduled_s": scheduled,
-              "worked_s": in_adh, "conformance": in_adh / scheduled, "exceptions": []}
+    record = {
+        "agent_id": agent_id,
+        "date": day,
+        "updated_ms": NOW - 1_000,
+        "scheduled_s": scheduled,
+        "in_adherence_s": in_adh,
+        "adherence": in_adh / scheduled,
+        "work_scheduled_s": scheduled,
+        "worked_s": in_adh,
+        "conformance": in_adh / scheduled,
+        "exceptions": [],
+    }
     if team is not None:
         record["team"] = team
     view.apply(topics.ADHERENCE, f"{agent_id}|{day}".encode(), orjson.dumps(record))
@@ -96,9 +140,18 @@ def put_adherence(view: View, agent_id: str, team: str | None, day: str, schedul
 
 def put_alert(view: View, kind: str, subject: str, severity: str, state: str) -> str:
     alert_id = f"{kind}:{subject}:{NOW - 120_000}"
-    record = {"id": alert_id, "kind": kind, "subject": subject, "severity": severity, "state": state,
-              "started_at_ms": NOW - 120_000, "resolved_at_ms": NOW if state == "resolved" else None,
-              "acked_by": None, "acked_at_ms": None, "details": {"agent_id": subject, "name": subject.upper()}}
+    record = {
+        "id": alert_id,
+        "kind": kind,
+        "subject": subject,
+        "severity": severity,
+        "state": state,
+        "started_at_ms": NOW - 120_000,
+        "resolved_at_ms": NOW if state == "resolved" else None,
+        "acked_by": None,
+        "acked_at_ms": None,
+        "details": {"agent_id": subject, "name": subject.upper()},
+    }
     view.apply(topics.ALERTS, alert_id.encode(), orjson.dumps(record))
     return alert_id
 
@@ -106,21 +159,67 @@ def put_alert(view: View, kind: str, subject: str, severity: str, state: str) ->
 @pytest.fixture
 def view() -> View:
     v = View()
-    put_interval(v, "support", I_1000, 0, counts(
-        offered=4, waiting=1, answered=3, answered_within_sl=2, wait_answered_ms=30_000,
-        handled=2, talk_ms=200_000, hold_ms=20_000, wrap_ms=20_000, max_wait_ms=15_000), updated=NOW - 3_000)
-    put_interval(v, "support", I_1000, 1, counts(
-        offered=3, answered=1, answered_within_sl=1, wait_answered_ms=4_000, abandoned=2, short_abandoned=1,
-        abandoned_within_sl=1, wait_abandoned_ms=40_000, handled=1, talk_ms=100_000, wrap_ms=10_000,
-        max_wait_ms=40_000), updated=NOW - 2_000)
-    put_interval(v, "support", I_0930, 0, counts(offered=2, answered=2, answered_within_sl=2,
-                                                 wait_answered_ms=4_000, handled=2, talk_ms=120_000))
+    put_interval(
+        v,
+        "support",
+        I_1000,
+        0,
+        counts(
+            offered=4,
+            waiting=1,
+            answered=3,
+            answered_within_sl=2,
+            wait_answered_ms=30_000,
+            handled=2,
+            talk_ms=200_000,
+            hold_ms=20_000,
+            wrap_ms=20_000,
+            max_wait_ms=15_000,
+        ),
+        updated=NOW - 3_000,
+    )
+    put_interval(
+        v,
+        "support",
+        I_1000,
+        1,
+        counts(
+            offered=3,
+            answered=1,
+            answered_within_sl=1,
+            wait_answered_ms=4_000,
+            abandoned=2,
+            short_abandoned=1,
+            abandoned_within_sl=1,
+            wait_abandoned_ms=40_000,
+            handled=1,
+            talk_ms=100_000,
+            wrap_ms=10_000,
+            max_wait_ms=40_000,
+        ),
+        updated=NOW - 2_000,
+    )
+    put_interval(
+        v,
+        "support",
+        I_0930,
+        0,
+        counts(offered=2, answered=2, answered_within_sl=2, wait_answered_ms=4_000, handled=2, talk_ms=120_000),
+    )
     put_interval(v, "support", I_YESTERDAY, 1, counts(offered=5, answered=5, answered_within_sl=5))
     put_queue(v, "support", 0, 1, NOW - 45_000, counts(offered=3, answered=2, answered_within_sl=1), NOW - 1_000)
-    put_queue(v, "support", 1, 2, NOW - 90_500, counts(offered=2, answered=1, answered_within_sl=1, abandoned=1),
-              NOW - 500)
-    put_interval(v, "billing", I_1000, 3, counts(offered=2, answered=2, answered_within_sl=1, wait_answered_ms=30_000),
-                 rules={**RULES, "sl_formula": "answered_over_answered", "sl_threshold_s": 15.0}, updated=NOW - 9_000)
+    put_queue(
+        v, "support", 1, 2, NOW - 90_500, counts(offered=2, answered=1, answered_within_sl=1, abandoned=1), NOW - 500
+    )
+    put_interval(
+        v,
+        "billing",
+        I_1000,
+        3,
+        counts(offered=2, answered=2, answered_within_sl=1, wait_answered_ms=30_000),
+        rules={**RULES, "sl_formula": "answered_over_answered", "sl_threshold_s": 15.0},
+        updated=NOW - 9_000,
+    )
     put_agent(v, "agent-zz-001", "north", ["support", "sales"], "available", True)
     put_agent(v, "agent-zz-002", "north", ["support"], "on_contact", False)
     put_agent(v, "agent-zz-003", "north", ["support"], "aux", False)
@@ -135,8 +234,15 @@ def view() -> View:
     v.apply(topics.ALERT_ACKS, acked.encode(), orjson.dumps({"id": acked, "by": "sup", "at_ms": NOW - 1}))
     put_alert(v, "queue_service_level", "support", "warning", "resolved")
     for reason in ("not_json", "not_json", "wrong_topic", None):
-        dead = {"reason": reason, "error": "x", "topic": topics.CONTACT_EVENTS, "partition": 0, "offset": 1,
-                "raw": "agent-zz-001 customer 555", "at_ms": NOW}
+        dead = {
+            "reason": reason,
+            "error": "x",
+            "topic": topics.CONTACT_EVENTS,
+            "partition": 0,
+            "offset": 1,
+            "raw": "agent-zz-001 customer 555",
+            "at_ms": NOW,
+        }
         v.apply(topics.DEAD_LETTERS, topics.CONTACT_EVENTS.encode(), orjson.dumps(dead))
     return v
 
@@ -176,8 +282,15 @@ def test_queue_figures_are_exact(found: dict) -> None:
     assert value(found, "floorwatch_queue_service_level_ratio", **s, window="today") == pytest.approx(5 / 7)
     assert value(found, "floorwatch_queue_service_level_ratio", **s, window="rolling_15m") == 0.5
     interval = {o: value(found, "floorwatch_queue_contacts", **s, window="interval", outcome=o) for o in OUTCOMES}
-    assert interval == {"offered": 7, "answered": 4, "answered_within_sl": 3, "abandoned": 2,
-                        "short_abandoned": 1, "overflowed": 0, "handled": 3}
+    assert interval == {
+        "offered": 7,
+        "answered": 4,
+        "answered_within_sl": 3,
+        "abandoned": 2,
+        "short_abandoned": 1,
+        "overflowed": 0,
+        "handled": 3,
+    }
     assert value(found, "floorwatch_queue_contacts", **s, window="today", outcome="offered") == 9
     assert value(found, "floorwatch_queue_contacts", **s, window="rolling_15m", outcome="abandoned") == 1
     assert value(found, "floorwatch_queue_abandon_rate_ratio", **s, window="interval") == 0.2
@@ -185,8 +298,9 @@ def test_queue_figures_are_exact(found: dict) -> None:
     assert value(found, "floorwatch_queue_aht_seconds", **s, window="interval") == pytest.approx(350 / 3)
     assert value(found, "floorwatch_queue_average_abandon_seconds", **s, window="interval") == 40
     assert {value(found, "floorwatch_queue_agents", **s, state=st) for st in ("staffed",)} == {3}
-    assert [value(found, "floorwatch_queue_agents", **s, state=st)
-            for st in ("available", "on_contact", "wrap_up", "aux")] == [1, 1, 0, 1]
+    assert [
+        value(found, "floorwatch_queue_agents", **s, state=st) for st in ("available", "on_contact", "wrap_up", "aux")
+    ] == [1, 1, 0, 1]
     # billing: not configured, its own formula and threshold from the partial
     b = {"queue": "billing", "channel": "voice"}
     assert value(found, "floorwatch_queue_service_level_ratio", **b, window="interval") == 0.5
@@ -200,17 +314,23 @@ def test_queue_figures_are_exact(found: dict) -> None:
         assert value(found, "floorwatch_queue_service_level_ratio", **c, window=window) is None
         assert value(found, "floorwatch_queue_asa_seconds", **c, window=window) is None
     # staffing is not known yet: the families exist but have no samples
-    assert not [k for k in found
-                if k[0] in ("floorwatch_queue_required_agents", "floorwatch_queue_staffing_gap_agents")]
+    assert not [
+        k for k in found if k[0] in ("floorwatch_queue_required_agents", "floorwatch_queue_staffing_gap_agents")
+    ]
 
 
 def test_agents_adherence_alerts_pipeline(found: dict) -> None:
     agents = {(dict(k[1])["team"], dict(k[1])["state"]): v for k, v in found.items() if k[0] == "floorwatch_agents"}
     assert {k: v for k, v in agents.items() if v} == {
-        ("north", "available"): 1, ("north", "on_contact"): 1, ("north", "aux"): 1,
-        ("south", "logged_out"): 1, ("south", "wrap_up"): 1}
-    assert set(agents) == {(t, s) for t in ("north", "south")
-                           for s in ("available", "on_contact", "wrap_up", "aux", "logged_out")}
+        ("north", "available"): 1,
+        ("north", "on_contact"): 1,
+        ("north", "aux"): 1,
+        ("south", "logged_out"): 1,
+        ("south", "wrap_up"): 1,
+    }
+    assert set(agents) == {
+        (t, s) for t in ("north", "south") for s in ("available", "on_contact", "wrap_up", "aux", "logged_out")
+    }
     assert value(found, "floorwatch_agents_out_of_adherence", team="north") == 2
     assert value(found, "floorwatch_agents_out_of_adherence", team="south") == 0
     assert value(found, "floorwatch_agents_scheduled", team="north") == 3
@@ -278,8 +398,13 @@ def test_same_figures_as_the_queues_endpoint(view: View) -> None:
 def test_fast_merge_equals_counts_merge() -> None:
     rng = random.Random(3)
     for _ in range(200):
-        parts = [Counts(**{k: rng.randint(0, 50) for k in Counts().as_dict() if k != "max_wait_ms"},
-                        max_wait_ms=rng.choice([None, rng.randint(0, 9000)])) for _ in range(rng.randint(0, 9))]
+        parts = [
+            Counts(
+                **{k: rng.randint(0, 50) for k in Counts().as_dict() if k != "max_wait_ms"},
+                max_wait_ms=rng.choice([None, rng.randint(0, 9000)]),
+            )
+            for _ in range(rng.randint(0, 9))
+        ]
         expected = Counts()
         for p in parts:
             expected.merge(p)
@@ -328,6 +453,8 @@ def test_fast_render_writes_what_generate_latest_writes(view: View) -> None:
     fast, reference = fast_render(registry).decode(), generate_latest(registry).decode()
     assert samples(fast) == samples(reference)
     assert [f.name for f in text_string_to_metric_families(fast)] == [
-        f.name for f in text_string_to_metric_families(reference)]
+        f.name for f in text_string_to_metric_families(reference)
+    ]
     assert sorted(line for line in fast.splitlines() if line.startswith("#")) == sorted(
-        line for line in reference.splitlines() if line.startswith("#"))
+        line for line in reference.splitlines() if line.startswith("#")
+    )

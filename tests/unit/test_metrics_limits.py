@@ -37,17 +37,26 @@ def make_settings(max_queues: int = 500, max_teams: int = 200) -> Settings:
 
 
 def fcr_agent(view: View, agent: str, eligible: int, resolved: int) -> None:
-    record = {"kind": "fcr_agent", "agent_id": agent, "date": "2024-03-05", "partition": 0,
-              "updated_ms": NOW - 1_000, "fcr_eligible": eligible, "fcr_resolved": resolved}
-    view.apply(topics.QUALITY_STATS, records.agent_day_key("fcr-agent", agent, "2024-03-05", 0).encode(),
-               orjson.dumps(record))
+    record = {
+        "kind": "fcr_agent",
+        "agent_id": agent,
+        "date": "2024-03-05",
+        "partition": 0,
+        "updated_ms": NOW - 1_000,
+        "fcr_eligible": eligible,
+        "fcr_resolved": resolved,
+    }
+    view.apply(
+        topics.QUALITY_STATS, records.agent_day_key("fcr-agent", agent, "2024-03-05", 0).encode(), orjson.dumps(record)
+    )
 
 
 @pytest.fixture
 def view() -> View:
     v = View()
-    put_interval(v, "support", I_1000, 0, counts(offered=4, answered=3, answered_within_sl=2, handled=2,
-                                                 talk_ms=200_000))
+    put_interval(
+        v, "support", I_1000, 0, counts(offered=4, answered=3, answered_within_sl=2, handled=2, talk_ms=200_000)
+    )
     put_queue(v, "support", 0, 1, NOW - 45_000, counts(offered=3, answered=2, answered_within_sl=1), NOW - 1_000)
     put_queue(v, "billing", 0, 2, NOW - 30_000, counts(offered=2, answered=1), NOW - 2_000)
     put_queue(v, "zulu", 0, 0, None, counts(offered=1, answered=1, answered_within_sl=1), NOW - 3_000)
@@ -100,8 +109,11 @@ def test_caps_keep_configured_then_by_name_and_count_the_cut(view: View) -> None
     assert capped[(CUT, frozenset({("label", "team")}))] == 2  # alpha, zeta
     # the kept series are exactly the uncapped ones, with the same values
     kept = {"queue": {"support", "sales", "alpha"}, "team": {"north", "south", "none"}}
-    expected = {key: v for key, v in full.items() if key[0] != CUT
-                and all(value in kept[label] for label, value in key[1] if label in kept)}
+    expected = {
+        key: v
+        for key, v in full.items()
+        if key[0] != CUT and all(value in kept[label] for label, value in key[1] if label in kept)
+    }
     assert {key: v for key, v in capped.items() if key[0] != CUT} == expected
     # every team family kept all three teams (configured ones even at 0)
     for family in ("floorwatch_agents_out_of_adherence", "floorwatch_agents_scheduled"):

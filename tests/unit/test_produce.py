@@ -18,8 +18,7 @@ class FakeProducer:
         self.sent: list[tuple[str, int, list[tuple[bytes | None, bytes | None]]]] = []
 
     def create_batch(self) -> BatchBuilder:
-        return BatchBuilder(self.batch_size, 0, is_transactional=False, key_serializer=None,
-                            value_serializer=None)
+        return BatchBuilder(self.batch_size, 0, is_transactional=False, key_serializer=None, value_serializer=None)
 
     async def send_batch(self, batch: BatchBuilder, topic: str, *, partition: int) -> Any:
         records = [(r.key, r.value) for r in DefaultRecordBatch(bytes(batch._build()))]

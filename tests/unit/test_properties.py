@@ -62,8 +62,7 @@ class Life:
 
 
 def _event(kind: str, eid: str, ts_ms: int, cid: str, **fields: Any) -> tuple[dict[str, Any], int]:
-    e = parse_event({"type": kind, "event_id": eid, "ts": from_ms(ts_ms).isoformat(),
-                     "contact_id": cid, **fields})
+    e = parse_event({"type": kind, "event_id": eid, "ts": from_ms(ts_ms).isoformat(), "contact_id": cid, **fields})
     assert e.ts_ms == ts_ms
     return e.model_dump(), e.ts_ms
 
@@ -106,16 +105,14 @@ def lives(draw: st.DrawFn, base: int) -> list[Life]:
         if life.abandoned is not None:
             ev.append(_event("contact.abandoned", f"{cid}-b", life.abandoned, cid, queue=queue))
         if life.overflowed is not None:
-            ev.append(_event("contact.overflowed", f"{cid}-f", life.overflowed, cid, queue=queue,
-                             reason="no_agents"))
+            ev.append(_event("contact.overflowed", f"{cid}-f", life.overflowed, cid, queue=queue, reason="no_agents"))
         for k, ts in enumerate(life.holds):
             kind = "contact.hold_started" if k % 2 == 0 else "contact.hold_ended"
             ev.append(_event(kind, f"{cid}-h{k}", ts, cid, agent_id="ag"))
         if life.ended is not None:
             ev.append(_event("contact.ended", f"{cid}-e", life.ended, cid, agent_id="ag"))
         if life.transferred is not None:
-            ev.append(_event("contact.transferred", f"{cid}-x", life.transferred, cid, agent_id="ag",
-                             to_queue="q2"))
+            ev.append(_event("contact.transferred", f"{cid}-x", life.transferred, cid, agent_id="ag", to_queue="q2"))
         if life.wrapup is not None:
             ev.append(_event("contact.wrapup_ended", f"{cid}-w", life.wrapup, cid, agent_id="ag"))
         result.append(life)
@@ -139,8 +136,9 @@ class Replay:
         self.facts: dict[str, dict] = {}
 
     def feed(self, cid: str, event: tuple[dict[str, Any], int]) -> None:
-        new = apply_event(self.facts.get(cid), event[0], event[1], lambda q: RULES,
-                          customer_key=b"unit-test-customer-key")
+        new = apply_event(
+            self.facts.get(cid), event[0], event[1], lambda q: RULES, customer_key=b"unit-test-customer-key"
+        )
         if new is not None:
             self.agg.update(cid, self.facts.get(cid), new)
             self.facts[cid] = new
@@ -229,9 +227,13 @@ def oracle(lives_: list[Life], tz: ZoneInfo, minutes: int) -> dict[tuple[str, in
         off = min(life.offers)
         c = out.setdefault((life.queue, interval_start_ms(off, tz, minutes)), Counts())
         c.offered += 1
-        outcomes = [(t, rank, name) for rank, (t, name) in enumerate(
-            [(life.answered, ANSWERED), (life.abandoned, ABANDONED), (life.overflowed, OVERFLOWED)])
-            if t is not None]
+        outcomes = [
+            (t, rank, name)
+            for rank, (t, name) in enumerate(
+                [(life.answered, ANSWERED), (life.abandoned, ABANDONED), (life.overflowed, OVERFLOWED)]
+            )
+            if t is not None
+        ]
         if not outcomes:
             c.waiting += 1
             continue
@@ -288,13 +290,19 @@ def contributions(draw: st.DrawFn) -> Contribution:
     wait = draw(waits)
     if kind == ANSWERED:
         if draw(st.booleans()):
-            return Contribution(off, ANSWERED, wait, within_sl=wait <= 20_000, handled=True,
-                                talk_ms=draw(st.integers(0, 10**6)), hold_ms=draw(st.integers(0, 10**5)),
-                                wrap_ms=draw(st.integers(0, 10**5)))
+            return Contribution(
+                off,
+                ANSWERED,
+                wait,
+                within_sl=wait <= 20_000,
+                handled=True,
+                talk_ms=draw(st.integers(0, 10**6)),
+                hold_ms=draw(st.integers(0, 10**5)),
+                wrap_ms=draw(st.integers(0, 10**5)),
+            )
         return Contribution(off, ANSWERED, wait, within_sl=wait <= 20_000)
     if kind == ABANDONED:
-        return Contribution(off, ABANDONED, wait, short_abandon=wait < 5_000,
-                            abandoned_within_sl=wait <= 20_000)
+        return Contribution(off, ABANDONED, wait, short_abandon=wait < 5_000, abandoned_within_sl=wait <= 20_000)
     return Contribution(off, OVERFLOWED, wait)
 
 

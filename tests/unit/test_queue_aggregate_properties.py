@@ -43,15 +43,16 @@ BASES = [
     (ZoneInfo("Europe/Berlin"), to_ms(datetime.fromisoformat("2024-10-27T01:00:00+02:00"))),
     (ZoneInfo("Asia/Kathmandu"), to_ms(datetime.fromisoformat("2024-05-01T23:00:00+05:45"))),
 ]
-RULES = {"q1": QueueRules(20_000, 5_000, 0.8, "answered_over_offered"),
-         "q2": QueueRules(10_000, 3_000, 0.9, "answered_over_answered")}
+RULES = {
+    "q1": QueueRules(20_000, 5_000, 0.8, "answered_over_offered"),
+    "q2": QueueRules(10_000, 3_000, 0.9, "answered_over_answered"),
+}
 EDGE_WAITS = [0, 1, 2_999, 3_000, 4_999, 5_000, 9_999, 10_000, 19_999, 20_000, 20_001]
 waits = st.one_of(st.sampled_from(EDGE_WAITS), st.integers(0, 400_000))
 
 
 def _event(kind: str, eid: str, ts_ms: int, cid: str, **fields: Any) -> tuple[dict[str, Any], int]:
-    e = parse_event({"type": kind, "event_id": eid, "ts": from_ms(ts_ms).isoformat(), "contact_id": cid,
-                     **fields})
+    e = parse_event({"type": kind, "event_id": eid, "ts": from_ms(ts_ms).isoformat(), "contact_id": cid, **fields})
     return e.model_dump(), e.ts_ms
 
 
@@ -62,16 +63,18 @@ def contact_events(draw: st.DrawFn, cid: str, base: int) -> list[tuple[dict[str,
     first = base + draw(st.integers(0, 150 * MIN))
     for k in range(draw(st.integers(1, 2))):  # a second offer, earlier or later, maybe another queue
         ts = first if k == 0 else first + draw(st.integers(-40 * MIN, 40 * MIN))
-        ev.append(_event("contact.offered", f"{cid}-o{k}", ts, cid, queue=draw(st.sampled_from(["q1", "q2"])),
-                         channel="voice"))
+        ev.append(
+            _event(
+                "contact.offered", f"{cid}-o{k}", ts, cid, queue=draw(st.sampled_from(["q1", "q2"])), channel="voice"
+            )
+        )
     answers = [first + draw(waits) for _ in range(draw(st.integers(0, 2)))]
     for k, ts in enumerate(answers):
         ev.append(_event("contact.answered", f"{cid}-a{k}", ts, cid, queue="q1", agent_id=f"a{k}"))
     if draw(st.integers(0, 2)) == 0:
         ev.append(_event("contact.abandoned", f"{cid}-b", first + draw(waits), cid, queue="q1"))
     if draw(st.integers(0, 3)) == 0:
-        ev.append(_event("contact.overflowed", f"{cid}-f", first + draw(waits), cid, queue="q1",
-                         reason="no_agents"))
+        ev.append(_event("contact.overflowed", f"{cid}-f", first + draw(waits), cid, queue="q1", reason="no_agents"))
     if answers:
         t = min(answers)
         for k in range(draw(st.integers(0, 3))):
@@ -79,15 +82,27 @@ def contact_events(draw: st.DrawFn, cid: str, base: int) -> list[tuple[dict[str,
             kind = "contact.hold_started" if k % 2 == 0 else "contact.hold_ended"
             ev.append(_event(kind, f"{cid}-h{k}", t, cid, agent_id="a0"))
         if draw(st.booleans()):
-            ev.append(_event("contact.ended", f"{cid}-e", min(answers) + draw(st.integers(0, 600_000)), cid,
-                             agent_id="a0"))
+            ev.append(
+                _event("contact.ended", f"{cid}-e", min(answers) + draw(st.integers(0, 600_000)), cid, agent_id="a0")
+            )
         if draw(st.booleans()):
-            ev.append(_event("contact.wrapup_ended", f"{cid}-w", min(answers) + draw(st.integers(0, 900_000)),
-                             cid, agent_id="a0"))
+            ev.append(
+                _event(
+                    "contact.wrapup_ended", f"{cid}-w", min(answers) + draw(st.integers(0, 900_000)), cid, agent_id="a0"
+                )
+            )
     for k in range(draw(st.integers(0, 2))):  # the earliest survey wins, whatever arrives first
-        ev.append(_event("survey.completed", f"{cid}-s{k}", first + draw(st.integers(0, 120 * MIN)), cid,
-                         score=draw(st.integers(1, 5)), agent_id=draw(st.sampled_from(["a1", "a2"])),
-                         queue="q1"))
+        ev.append(
+            _event(
+                "survey.completed",
+                f"{cid}-s{k}",
+                first + draw(st.integers(0, 120 * MIN)),
+                cid,
+                score=draw(st.integers(1, 5)),
+                agent_id=draw(st.sampled_from(["a1", "a2"])),
+                queue="q1",
+            )
+        )
     return ev
 
 
@@ -206,13 +221,15 @@ def from_scratch(facts: dict[str, Facts], tz: ZoneInfo, minutes: int) -> dict[st
             row[0] += 1
             row[1] += f["s"][2]
             row[2] += f["s"][2] >= 4
-    return {"buckets": {k: recount(v).as_dict() for k, v in by_bucket.items()},
-            "waiting": waiting, "days": days}
+    return {"buckets": {k: recount(v).as_dict() for k, v in by_bucket.items()}, "waiting": waiting, "days": days}
 
 
 def window_from_scratch(facts: dict[str, Facts], queue: str, now_ms: int, window_ms: int) -> Counts:
-    cs = [c for f in facts.values() if f.get("q") == queue and (c := contribution(f)) is not None
-          and now_ms - window_ms < c.offered_ms <= now_ms]
+    cs = [
+        c
+        for f in facts.values()
+        if f.get("q") == queue and (c := contribution(f)) is not None and now_ms - window_ms < c.offered_ms <= now_ms
+    ]
     return recount(cs)
 
 
@@ -237,20 +254,21 @@ def test_every_figure_equals_a_count_from_scratch_over_the_final_facts(sc: Scena
     # rolling windows, for any now at or after the last prune
     first = w.last_prune_ms if w.last_prune_ms is not None else sc.base
     offers = sorted({f["o"][0] for f in w.facts.values() if "o" in f})
-    nows = [first, first + 1, first + 7 * MIN + 30_000, first + 61 * MIN,
-            first + data.draw(st.integers(0, 300 * MIN))]
+    nows = [first, first + 1, first + 7 * MIN + 30_000, first + 61 * MIN, first + data.draw(st.integers(0, 300 * MIN))]
     nows += [t + d for t in offers[:3] if t >= first for d in (0, 15 * MIN, 60 * MIN)]
     for now in nows:
         for window_ms in (15 * MIN, 60 * MIN):
             for q in ("q1", "q2"):
-                assert agg.rolling(q, now, window_ms) == window_from_scratch(w.facts, q, now, window_ms), \
-                    (now, window_ms, q)
+                assert agg.rolling(q, now, window_ms) == window_from_scratch(w.facts, q, now, window_ms), (
+                    now,
+                    window_ms,
+                    q,
+                )
     assert agg.rolling_cut_windows == 0
     # minute buckets are kept only from the oldest minute a window can reach
     if agg.oldest_minute_ms is not None:
         assert all(start >= agg.oldest_minute_ms for _, start in agg.minutes)
-        assert agg.oldest_minute_ms == max(
-            now - now % MIN for kind, now, _ in sc.ops if kind == "prune") - 66 * MIN
+        assert agg.oldest_minute_ms == max(now - now % MIN for kind, now, _ in sc.ops if kind == "prune") - 66 * MIN
 
 
 # --- hand-computed cases ------------------------------------------------------------------------
@@ -260,8 +278,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = to_ms(datetime.fromisoformat("2024-05-01T10:00:00+08:00"))
 
 
-def facts(offered_ms: int, queue: str = "q1", answered_ms: int | None = None, survey: tuple | None = None,
-          eid: int = 1) -> Facts:
+def facts(
+    offered_ms: int, queue: str = "q1", answered_ms: int | None = None, survey: tuple | None = None, eid: int = 1
+) -> Facts:
     f: Facts = {"o": [offered_ms, eid], "q": queue, "ch": "voice", "r": [20_000, 5_000, 0.8, "answered_over_offered"]}
     if answered_ms is not None:
         f["a"] = [answered_ms, eid + 1, "a1"]
@@ -361,8 +380,12 @@ def retained(n: int, seed: int) -> dict[str, Facts]:
     out = {}
     for i in range(n):
         o = NOW - rng.randrange(62 * DAY_MS)
-        f: Facts = {"o": [o, rng.getrandbits(64)], "q": "support", "ch": "voice",
-                    "r": [20_000, 5_000, 0.8, "answered_over_offered"]}
+        f: Facts = {
+            "o": [o, rng.getrandbits(64)],
+            "q": "support",
+            "ch": "voice",
+            "r": [20_000, 5_000, 0.8, "answered_over_offered"],
+        }
         if rng.random() < 0.1:
             f["b"] = [o + rng.randrange(60_000), rng.getrandbits(64)]
         else:

@@ -43,6 +43,8 @@ FIXTURE_NOW_MS = 1_795_500_000_000
 
 def fixture_clock() -> int:
     return FIXTURE_NOW_MS
+
+
 TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -92,47 +94,103 @@ def expected(text: str) -> list[str]:
 # ---- parsing: every verb, its documented fields -----------------------------------------------
 
 PARSED = [
-    ("1795482000|1795482000.101|sales|NONE|ENTERQUEUE||13800000001|1",
-     "ENTERQUEUE", {"url": "", "callerid": "13800000001", "opos": 1}),
-    ("1795489300|1795489300.31|sales|NONE|ENTERQUEUE||+8613900000031|1|Li Lei",
-     "ENTERQUEUE", {"url": "", "callerid": "+8613900000031", "opos": 1, "callerid_name": "Li Lei"}),
-    ("1795482012|1795482000.101|sales|SIP/1001|CONNECT|12|1795482005.102|7",
-     "CONNECT", {"holdtime": 12, "member_uniqueid": "1795482005.102", "ringtime": 7}),
-    ("1795482180|1795482000.101|sales|SIP/1001|COMPLETECALLER|12|168|1",
-     "COMPLETECALLER", {"holdtime": 12, "calltime": 168, "opos": 1}),
-    ("1795482270|1795482060.103|sales|SIP/1002|COMPLETEAGENT|30|180|1",
-     "COMPLETEAGENT", {"holdtime": 30, "calltime": 180, "opos": 1}),
+    (
+        "1795482000|1795482000.101|sales|NONE|ENTERQUEUE||13800000001|1",
+        "ENTERQUEUE",
+        {"url": "", "callerid": "13800000001", "opos": 1},
+    ),
+    (
+        "1795489300|1795489300.31|sales|NONE|ENTERQUEUE||+8613900000031|1|Li Lei",
+        "ENTERQUEUE",
+        {"url": "", "callerid": "+8613900000031", "opos": 1, "callerid_name": "Li Lei"},
+    ),
+    (
+        "1795482012|1795482000.101|sales|SIP/1001|CONNECT|12|1795482005.102|7",
+        "CONNECT",
+        {"holdtime": 12, "member_uniqueid": "1795482005.102", "ringtime": 7},
+    ),
+    (
+        "1795482180|1795482000.101|sales|SIP/1001|COMPLETECALLER|12|168|1",
+        "COMPLETECALLER",
+        {"holdtime": 12, "calltime": 168, "opos": 1},
+    ),
+    (
+        "1795482270|1795482060.103|sales|SIP/1002|COMPLETEAGENT|30|180|1",
+        "COMPLETEAGENT",
+        {"holdtime": 30, "calltime": 180, "opos": 1},
+    ),
     ("1795482123|1795482120.105|sales|NONE|ABANDON|1|1|3", "ABANDON", {"pos": 1, "opos": 1, "wait": 3}),
-    ("1795482420|1795482360.107|sales|NONE|EXITWITHTIMEOUT|1|1|60",
-     "EXITWITHTIMEOUT", {"pos": 1, "opos": 1, "wait": 60}),
+    (
+        "1795482420|1795482360.107|sales|NONE|EXITWITHTIMEOUT|1|1|60",
+        "EXITWITHTIMEOUT",
+        {"pos": 1, "opos": 1, "wait": 60},
+    ),
     ("1795482420|1795482360.107|sales|NONE|EXITWITHTIMEOUT|2", "EXITWITHTIMEOUT", {"pos": 2}),  # 1.4
-    ("1795482615|1795482600.109|sales|NONE|EXITWITHKEY|5|1|1|15",
-     "EXITWITHKEY", {"key": "5", "pos": 1, "opos": 1, "wait": 15}),
+    (
+        "1795482615|1795482600.109|sales|NONE|EXITWITHKEY|5|1|1|15",
+        "EXITWITHKEY",
+        {"key": "5", "pos": 1, "opos": 1, "wait": 15},
+    ),
     ("1795482722|1795482720.110|sales|NONE|EXITEMPTY|1|1|2", "EXITEMPTY", {"pos": 1, "opos": 1, "wait": 2}),
-    ("1795482968|1795482840.111|sales|SIP/1001|TRANSFER|5000|from-internal|8|120|1",
-     "TRANSFER", {"exten": "5000", "context": "from-internal", "holdtime": 8, "calltime": 120, "opos": 1}),
-    ("1795489570|1795489500.35|sales|Agent/2002|TRANSFER|6000|from-internal",
-     "TRANSFER", {"exten": "6000", "context": "from-internal"}),
-    ("1795482550|1795482360.107|support|Agent/2001|BLINDTRANSFER|4000|from-internal|10|120|1",
-     "BLINDTRANSFER", {"exten": "4000", "context": "from-internal", "holdtime": 10, "calltime": 120, "opos": 1}),
-    ("1795483345|1795483200.113|support|SIP/1001|ATTENDEDTRANSFER|BRIDGE|6c2f0a1e-bridge|25|120|1",
-     "ATTENDEDTRANSFER", {"method": "BRIDGE", "target": "6c2f0a1e-bridge", "holdtime": 25, "calltime": 120,
-                          "opos": 1}),
-    ("1795489465|1795489400.33|sales|Agent/2002|ATTENDEDTRANSFER|APP|AGI|5|60|1",
-     "ATTENDEDTRANSFER", {"method": "APP", "target": "AGI", "holdtime": 5, "calltime": 60, "opos": 1}),
-    ("1795489364|1795489300.31|sales|Agent/2002|ATTENDEDTRANSFER|LINK|PJSIP/2002-22|Local/7000@x-1;2|4|60|1",
-     "ATTENDEDTRANSFER", {"method": "LINK", "target": "PJSIP/2002-22", "channel2": "Local/7000@x-1;2",
-                          "holdtime": 4, "calltime": 60, "opos": 1}),
+    (
+        "1795482968|1795482840.111|sales|SIP/1001|TRANSFER|5000|from-internal|8|120|1",
+        "TRANSFER",
+        {"exten": "5000", "context": "from-internal", "holdtime": 8, "calltime": 120, "opos": 1},
+    ),
+    (
+        "1795489570|1795489500.35|sales|Agent/2002|TRANSFER|6000|from-internal",
+        "TRANSFER",
+        {"exten": "6000", "context": "from-internal"},
+    ),
+    (
+        "1795482550|1795482360.107|support|Agent/2001|BLINDTRANSFER|4000|from-internal|10|120|1",
+        "BLINDTRANSFER",
+        {"exten": "4000", "context": "from-internal", "holdtime": 10, "calltime": 120, "opos": 1},
+    ),
+    (
+        "1795483345|1795483200.113|support|SIP/1001|ATTENDEDTRANSFER|BRIDGE|6c2f0a1e-bridge|25|120|1",
+        "ATTENDEDTRANSFER",
+        {"method": "BRIDGE", "target": "6c2f0a1e-bridge", "holdtime": 25, "calltime": 120, "opos": 1},
+    ),
+    (
+        "1795489465|1795489400.33|sales|Agent/2002|ATTENDEDTRANSFER|APP|AGI|5|60|1",
+        "ATTENDEDTRANSFER",
+        {"method": "APP", "target": "AGI", "holdtime": 5, "calltime": 60, "opos": 1},
+    ),
+    (
+        "1795489364|1795489300.31|sales|Agent/2002|ATTENDEDTRANSFER|LINK|PJSIP/2002-22|Local/7000@x-1;2|4|60|1",
+        "ATTENDEDTRANSFER",
+        {
+            "method": "LINK",
+            "target": "PJSIP/2002-22",
+            "channel2": "Local/7000@x-1;2",
+            "holdtime": 4,
+            "calltime": 60,
+            "opos": 1,
+        },
+    ),
     ("1795482005|1795482000.101|sales|SIP/1002|RINGNOANSWER|5000", "RINGNOANSWER", {"ringtime_ms": 5000}),
     ("1795482090|1795482060.103|sales|SIP/1001|RINGCANCELED|29000", "RINGCANCELED", {"ringtime_ms": 29000}),
-    ("1795482000|1795481999.11|NONE|Agent/2001|AGENTLOGIN|PJSIP/2001-00000011",
-     "AGENTLOGIN", {"channel": "PJSIP/2001-00000011"}),
-    ("1795489600|1795489199.1|NONE|Agent/2002|AGENTLOGOFF|PJSIP/2002-00000021|400",
-     "AGENTLOGOFF", {"channel": "PJSIP/2002-00000021", "logintime": 400}),
-    ("1795482000|1795481999.12|NONE|Local/3001@from-queue/n|AGENTCALLBACKLOGIN|3001@from-queue",
-     "AGENTCALLBACKLOGIN", {"exten_context": "3001@from-queue"}),
-    ("1795483800|1795481999.12|NONE|Local/3001@from-queue/n|AGENTCALLBACKLOGOFF|3001@from-queue|1800|CommandLogoff",
-     "AGENTCALLBACKLOGOFF", {"exten_context": "3001@from-queue", "logintime": 1800, "reason": "CommandLogoff"}),
+    (
+        "1795482000|1795481999.11|NONE|Agent/2001|AGENTLOGIN|PJSIP/2001-00000011",
+        "AGENTLOGIN",
+        {"channel": "PJSIP/2001-00000011"},
+    ),
+    (
+        "1795489600|1795489199.1|NONE|Agent/2002|AGENTLOGOFF|PJSIP/2002-00000021|400",
+        "AGENTLOGOFF",
+        {"channel": "PJSIP/2002-00000021", "logintime": 400},
+    ),
+    (
+        "1795482000|1795481999.12|NONE|Local/3001@from-queue/n|AGENTCALLBACKLOGIN|3001@from-queue",
+        "AGENTCALLBACKLOGIN",
+        {"exten_context": "3001@from-queue"},
+    ),
+    (
+        "1795483800|1795481999.12|NONE|Local/3001@from-queue/n|AGENTCALLBACKLOGOFF|3001@from-queue|1800|CommandLogoff",
+        "AGENTCALLBACKLOGOFF",
+        {"exten_context": "3001@from-queue", "logintime": 1800, "reason": "CommandLogoff"},
+    ),
     ("1795482000|MANAGER|support|SIP/1003|ADDMEMBER|PAUSED", "ADDMEMBER", {"paused": "PAUSED"}),
     ("1795482000|REALTIME|sales|SIP/1001|ADDMEMBER|", "ADDMEMBER", {"paused": ""}),
     ("1795485300|MANAGER|sales|SIP/1002|REMOVEMEMBER|", "REMOVEMEMBER", {}),
@@ -143,8 +201,11 @@ PARSED = [
     ("0|NONE|NONE|NONE|QUEUESTART|", "QUEUESTART", {}),
     ("1795481995|NONE|NONE|NONE|CONFIGRELOAD|", "CONFIGRELOAD", {}),
     ("1795485301|NONE|NONE|NONE|NONE|", "NONE", {}),
-    ("1795489930|1795489900.50|support|NONE|WITHDRAW|1|1|30|callback requested",
-     "WITHDRAW", {"pos": 1, "opos": 1, "wait": 30, "info": "callback requested"}),
+    (
+        "1795489930|1795489900.50|support|NONE|WITHDRAW|1|1|30|callback requested",
+        "WITHDRAW",
+        {"pos": 1, "opos": 1, "wait": 30, "info": "callback requested"},
+    ),
 ]
 
 
@@ -158,10 +219,12 @@ def test_parse_documented_fields(line: str, verb: str, fields: dict[str, Any]) -
 
 
 def test_every_verb_of_the_issue_is_parsed_and_in_a_fixture() -> None:
-    issue = ("ENTERQUEUE CONNECT COMPLETEAGENT COMPLETECALLER ABANDON EXITWITHTIMEOUT EXITWITHKEY EXITEMPTY "
-             "TRANSFER ATTENDEDTRANSFER BLINDTRANSFER RINGNOANSWER RINGCANCELED AGENTLOGIN AGENTLOGOFF "
-             "AGENTCALLBACKLOGIN AGENTCALLBACKLOGOFF ADDMEMBER REMOVEMEMBER PAUSE UNPAUSE PAUSEALL UNPAUSEALL "
-             "QUEUESTART CONFIGRELOAD NONE").split()
+    issue = (
+        "ENTERQUEUE CONNECT COMPLETEAGENT COMPLETECALLER ABANDON EXITWITHTIMEOUT EXITWITHKEY EXITEMPTY "
+        "TRANSFER ATTENDEDTRANSFER BLINDTRANSFER RINGNOANSWER RINGCANCELED AGENTLOGIN AGENTLOGOFF "
+        "AGENTCALLBACKLOGIN AGENTCALLBACKLOGOFF ADDMEMBER REMOVEMEMBER PAUSE UNPAUSE PAUSEALL UNPAUSEALL "
+        "QUEUESTART CONFIGRELOAD NONE"
+    ).split()
     assert set(issue) <= set(VERBS)
     assert set(issue) <= {verb for _, verb, _ in PARSED}
     in_fixtures = set()
@@ -340,9 +403,17 @@ def test_bad_fixture_keeps_the_good_lines_and_names_every_bad_one() -> None:
     events, dead = replay(FIXTURES / "bad.log", mapper)
     assert [fmt(e) for e in events] == expected(BAD_EVENTS)
     assert dead == [
-        (2, "malformed"), (3, "malformed"), (5, "non_numeric"), (6, "non_numeric"), (7, "unknown_verb"),
-        (8, "missing_field"), (9, "missing_field"), (10, "missing_field"), (11, "invalid_field"),
-        (14, "out_of_order"), (16, "truncated"),
+        (2, "malformed"),
+        (3, "malformed"),
+        (5, "non_numeric"),
+        (6, "non_numeric"),
+        (7, "unknown_verb"),
+        (8, "missing_field"),
+        (9, "missing_field"),
+        (10, "missing_field"),
+        (11, "invalid_field"),
+        (14, "out_of_order"),
+        (16, "truncated"),
     ]
     # line 13 is 1 s older than line 12: within the default tolerance, accepted and counted
     assert mapper.counts["reordered_tolerated"] == 1
@@ -367,8 +438,10 @@ def interval_stats(events: list[dict[str, Any]], settings: Settings) -> dict[tup
         c = contribution(f)
         if c is not None:
             buckets[(f["q"], interval_start_ms(c.offered_ms, settings.tz, 30))].append(c)
-    return {(q, iso(start, settings.tz)): stats(Counts.of(cs), settings.queue(q).sl_formula)
-            for (q, start), cs in buckets.items()}
+    return {
+        (q, iso(start, settings.tz)): stats(Counts.of(cs), settings.queue(q).sl_formula)
+        for (q, start), cs in buckets.items()
+    }
 
 
 # Hand-computed from day.log (sales: T 20 s, short 5 s; support: T 30 s, short 5 s).
@@ -384,42 +457,114 @@ def interval_stats(events: list[dict[str, Any]], settings: Settings) -> dict[tup
 #   119 still waiting; 120 answered in 5 s, still talking
 DAY_STATS = {
     ("sales", "2026-11-24T09:00:00+08:00"): {
-        "offered": 8, "answered": 3, "answered_within_sl": 2, "abandoned": 2, "short_abandoned": 1,
-        "overflowed": 3, "service_level": 2 / 7, "abandon_rate": 1 / 7, "answer_rate": 3 / 7,
-        "asa_s": 50 / 3, "aht_s": 156.0, "avg_abandon_s": 40.0, "max_wait_s": 60.0, "handled": 3,
-        "surveys": 0, "csat_avg": None, "csat_satisfied": None,
-        "fcr_eligible": 0, "fcr_resolved": 0, "fcr": None, "customer_contacts": 0, "repeat_contacts": 0,
-        "repeat_rate": None},
+        "offered": 8,
+        "answered": 3,
+        "answered_within_sl": 2,
+        "abandoned": 2,
+        "short_abandoned": 1,
+        "overflowed": 3,
+        "service_level": 2 / 7,
+        "abandon_rate": 1 / 7,
+        "answer_rate": 3 / 7,
+        "asa_s": 50 / 3,
+        "aht_s": 156.0,
+        "avg_abandon_s": 40.0,
+        "max_wait_s": 60.0,
+        "handled": 3,
+        "surveys": 0,
+        "csat_avg": None,
+        "csat_satisfied": None,
+        "fcr_eligible": 0,
+        "fcr_resolved": 0,
+        "fcr": None,
+        "customer_contacts": 0,
+        "repeat_contacts": 0,
+        "repeat_rate": None,
+    },
     ("sales", "2026-11-24T09:30:00+08:00"): {
-        "offered": 2, "answered": 1, "answered_within_sl": 1, "abandoned": 0, "short_abandoned": 0,
-        "overflowed": 1, "service_level": 0.5, "abandon_rate": 0.0, "answer_rate": 0.5,
-        "asa_s": 10.0, "aht_s": 120.0, "avg_abandon_s": None, "max_wait_s": 60.0, "handled": 1,
-        "surveys": 0, "csat_avg": None, "csat_satisfied": None,
-        "fcr_eligible": 0, "fcr_resolved": 0, "fcr": None, "customer_contacts": 0, "repeat_contacts": 0,
-        "repeat_rate": None},
+        "offered": 2,
+        "answered": 1,
+        "answered_within_sl": 1,
+        "abandoned": 0,
+        "short_abandoned": 0,
+        "overflowed": 1,
+        "service_level": 0.5,
+        "abandon_rate": 0.0,
+        "answer_rate": 0.5,
+        "asa_s": 10.0,
+        "aht_s": 120.0,
+        "avg_abandon_s": None,
+        "max_wait_s": 60.0,
+        "handled": 1,
+        "surveys": 0,
+        "csat_avg": None,
+        "csat_satisfied": None,
+        "fcr_eligible": 0,
+        "fcr_resolved": 0,
+        "fcr": None,
+        "customer_contacts": 0,
+        "repeat_contacts": 0,
+        "repeat_rate": None,
+    },
     ("support", "2026-11-24T09:00:00+08:00"): {
-        "offered": 2, "answered": 2, "answered_within_sl": 2, "abandoned": 0, "short_abandoned": 0,
-        "overflowed": 0, "service_level": 1.0, "abandon_rate": 0.0, "answer_rate": 1.0,
-        "asa_s": 17.5, "aht_s": 120.0, "avg_abandon_s": None, "max_wait_s": 25.0, "handled": 2,
-        "surveys": 0, "csat_avg": None, "csat_satisfied": None,
-        "fcr_eligible": 0, "fcr_resolved": 0, "fcr": None, "customer_contacts": 0, "repeat_contacts": 0,
-        "repeat_rate": None},
+        "offered": 2,
+        "answered": 2,
+        "answered_within_sl": 2,
+        "abandoned": 0,
+        "short_abandoned": 0,
+        "overflowed": 0,
+        "service_level": 1.0,
+        "abandon_rate": 0.0,
+        "answer_rate": 1.0,
+        "asa_s": 17.5,
+        "aht_s": 120.0,
+        "avg_abandon_s": None,
+        "max_wait_s": 25.0,
+        "handled": 2,
+        "surveys": 0,
+        "csat_avg": None,
+        "csat_satisfied": None,
+        "fcr_eligible": 0,
+        "fcr_resolved": 0,
+        "fcr": None,
+        "customer_contacts": 0,
+        "repeat_contacts": 0,
+        "repeat_rate": None,
+    },
     ("support", "2026-11-24T09:30:00+08:00"): {
-        "offered": 3, "answered": 2, "answered_within_sl": 1, "abandoned": 0, "short_abandoned": 0,
-        "overflowed": 0, "service_level": 0.5, "abandon_rate": 0.0, "answer_rate": 1.0,
-        "asa_s": 25.0, "aht_s": 300.0, "avg_abandon_s": None, "max_wait_s": 45.0, "handled": 1,
-        "surveys": 0, "csat_avg": None, "csat_satisfied": None,
-        "fcr_eligible": 0, "fcr_resolved": 0, "fcr": None, "customer_contacts": 0, "repeat_contacts": 0,
-        "repeat_rate": None},
+        "offered": 3,
+        "answered": 2,
+        "answered_within_sl": 1,
+        "abandoned": 0,
+        "short_abandoned": 0,
+        "overflowed": 0,
+        "service_level": 0.5,
+        "abandon_rate": 0.0,
+        "answer_rate": 1.0,
+        "asa_s": 25.0,
+        "aht_s": 300.0,
+        "avg_abandon_s": None,
+        "max_wait_s": 45.0,
+        "handled": 1,
+        "surveys": 0,
+        "csat_avg": None,
+        "csat_satisfied": None,
+        "fcr_eligible": 0,
+        "fcr_resolved": 0,
+        "fcr": None,
+        "customer_contacts": 0,
+        "repeat_contacts": 0,
+        "repeat_rate": None,
+    },
 }
 
 # Final agent states of day.log (hand-derived; see the events above).
 DAY_AGENTS = {
-    "SIP/1001": ("aux", "meeting", ["sales", "support"]),   # paused in both queues at 09:50
-    "SIP/1002": ("logged_out", None, []),                    # removed from its only queue at 09:55
-    "Agent/2001": ("available", None, ["support"]),          # static member learnt from CONNECT
-    "SIP/1003": ("on_contact", None, ["support"]),           # took 120 at 09:51:05
-    "Local/3001@from-queue": ("logged_out", None, []),       # callback logoff at 09:30
+    "SIP/1001": ("aux", "meeting", ["sales", "support"]),  # paused in both queues at 09:50
+    "SIP/1002": ("logged_out", None, []),  # removed from its only queue at 09:55
+    "Agent/2001": ("available", None, ["support"]),  # static member learnt from CONNECT
+    "SIP/1003": ("on_contact", None, ["support"]),  # took 120 at 09:51:05
+    "Local/3001@from-queue": ("logged_out", None, []),  # callback logoff at 09:30
 }
 
 
@@ -497,8 +642,13 @@ def test_agent_map_merges_interface_and_member_name() -> None:
         "1795482010|1795482000.1|sales|Alice Chen|CONNECT|10|1795482001.2|3",
         "1795482070|1795482000.1|sales|Alice Chen|COMPLETEAGENT|10|60|1",
     ]
-    mapper = Mapper(TZ, agent_map={"PJSIP/1001": {"agent_id": "1001", "name": "Alice Chen", "team": "north"},
-                                   "Alice Chen": {"agent_id": "1001"}})
+    mapper = Mapper(
+        TZ,
+        agent_map={
+            "PJSIP/1001": {"agent_id": "1001", "name": "Alice Chen", "team": "north"},
+            "Alice Chen": {"agent_id": "1001"},
+        },
+    )
     events = [e for i, line in enumerate(lines) for e in mapper.feed(parse_line(line), i, "0" * 40)]
     assert [fmt(e) for e in events] == [
         "09:00:00 agent.profile 1001 name=Alice Chen queues=sales team=north",
@@ -529,6 +679,7 @@ def test_wait_mismatch_against_logged_holdtime_is_counted() -> None:
 
 # ---- the CLI, in process, to NDJSON -------------------------------------------------------------
 
+
 def cli_args(path: Path, **kw: Any) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     service.add_arguments(parser)
@@ -548,8 +699,13 @@ def test_cli_replay_to_ndjson_with_dead_letters_and_summary(tmp_path: Path, caps
     assert [fmt(e) for e in events] == expected(BAD_EVENTS)
     letters = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
     assert [(d["line"], d["reason"]) for d in letters] == replay(FIXTURES / "bad.log")[1]
-    assert all(d["topic"] == "queue_log" and d["file"].endswith("bad.log") and d["raw"] is not None
-               and set(d) == {"reason", "error", "topic", "file", "line", "raw", "at_ms"} for d in letters)
+    assert all(
+        d["topic"] == "queue_log"
+        and d["file"].endswith("bad.log")
+        and d["raw"] is not None
+        and set(d) == {"reason", "error", "topic", "file", "line", "raw", "at_ms"}
+        for d in letters
+    )
     assert letters[-1]["raw"] == "1795492901|1795492901.7|sales|NONE|ENTERQUEUE||137"
     err = capsys.readouterr().err
     assert "16 lines 8 events 11 dead letters" in err
@@ -605,8 +761,9 @@ def test_output_written_after_the_last_saved_state_is_cut_back(tmp_path: Path) -
 def test_a_paced_replay_stopped_midway_resumes_at_the_next_line(tmp_path: Path) -> None:
     settings = example_settings()
     out, state = tmp_path / "out.ndjson", tmp_path / "state.json"
-    paced = service.Options(file=FIXTURES / "day.log", speed=600.0, state=state, out=str(out),
-                            dead_letters=str(tmp_path / "dead.ndjson"))
+    paced = service.Options(
+        file=FIXTURES / "day.log", speed=600.0, state=state, out=str(out), dead_letters=str(tmp_path / "dead.ndjson")
+    )
 
     async def stop_after(seconds: float) -> int:
         stop = asyncio.Event()
@@ -617,8 +774,9 @@ def test_a_paced_replay_stopped_midway_resumes_at_the_next_line(tmp_path: Path) 
     first = len(out.read_bytes().splitlines())
     whole, _ = replay(FIXTURES / "day.log")
     assert 0 < first < len(whole)
-    rest = service.Options(file=FIXTURES / "day.log", state=state, out=str(out),
-                           dead_letters=str(tmp_path / "dead.ndjson"))
+    rest = service.Options(
+        file=FIXTURES / "day.log", state=state, out=str(out), dead_letters=str(tmp_path / "dead.ndjson")
+    )
     assert asyncio.run(service.run(settings, rest, clock_ms=fixture_clock)) == 0
     assert [orjson.loads(line) for line in out.read_bytes().splitlines()] == whole
     assert len((tmp_path / "dead.ndjson").read_bytes().splitlines()) == 3
@@ -626,12 +784,16 @@ def test_a_paced_replay_stopped_midway_resumes_at_the_next_line(tmp_path: Path) 
 
 # ---- implausible times: dead letters that move nothing -------------------------------------------
 
-@pytest.mark.parametrize(("epoch", "fragment"), [
-    (99_999_999_999, "5138-11-16T09:46:39.000Z is more than 300 s after now (ingest.max_future_s)"),
-    (999_999_999_999_999, "999999999999999000 ms after 1970 is more than 300 s after now (ingest.max_future_s)"),
-    (0, "1970-01-01T00:00:00.000Z is more than 62 days before now (retention_days)"),
-    (FIXTURE_NOW_MS // 1000 + 301, "is more than 300 s after now (ingest.max_future_s)"),
-])
+
+@pytest.mark.parametrize(
+    ("epoch", "fragment"),
+    [
+        (99_999_999_999, "5138-11-16T09:46:39.000Z is more than 300 s after now (ingest.max_future_s)"),
+        (999_999_999_999_999, "999999999999999000 ms after 1970 is more than 300 s after now (ingest.max_future_s)"),
+        (0, "1970-01-01T00:00:00.000Z is more than 62 days before now (retention_days)"),
+        (FIXTURE_NOW_MS // 1000 + 301, "is more than 300 s after now (ingest.max_future_s)"),
+    ],
+)
 def test_check_line_time_refuses_what_the_event_contract_refuses(epoch: int, fragment: str) -> None:
     line = parse_line(f"{epoch}|c1|sales|NONE|ENTERQUEUE||1|1")
     with pytest.raises(LineError) as err:
@@ -668,11 +830,18 @@ def test_implausible_epochs_are_dead_letters_and_later_lines_still_count(tmp_pat
     want, _ = replay(good_file, Mapper(settings.tz))
     got = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     # by hand: offered, answered (+ the agent's profile and on_contact), ended (+ available)
-    assert [e["type"] for e in got] == ["contact.offered", "contact.answered", "agent.profile", "agent.state",
-                                        "contact.ended", "agent.state"]
+    assert [e["type"] for e in got] == [
+        "contact.offered",
+        "contact.answered",
+        "agent.profile",
+        "agent.state",
+        "contact.ended",
+        "agent.state",
+    ]
     assert [e["event_id"][:14] for e in got] == [e["event_id"][:14] for e in want]  # the good lines' ids
-    assert [{k: v for k, v in e.items() if k != "event_id"} for e in got] == \
-        [{k: v for k, v in e.items() if k != "event_id"} for e in want]
+    assert [{k: v for k, v in e.items() if k != "event_id"} for e in got] == [
+        {k: v for k, v in e.items() if k != "event_id"} for e in want
+    ]
     letters = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
     assert [(d["line"], d["reason"]) for d in letters] == [(3, "implausible_time"), (4, "implausible_time")]
     assert "(ingest.max_future_s)" in letters[0]["error"] and letters[0]["file"].endswith("queue_log")
@@ -698,10 +867,13 @@ def test_an_exception_converting_a_line_is_a_dead_letter_not_an_exit(tmp_path: P
     assert service.main(example_settings(), cli_args(log_file, out=out, dead_letters=dead), fixture_clock) == 0
     letters = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
     assert [(d["line"], d["reason"], d["error"]) for d in letters] == [
-        (2, "processing_error", "ZeroDivisionError: division by zero in a handler")]
+        (2, "processing_error", "ZeroDivisionError: division by zero in a handler")
+    ]
     got = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-    assert [(e["type"], e["contact_id"]) for e in got] == [("contact.offered", "c1@sales"),
-                                                          ("contact.offered", "c4@sales")]
+    assert [(e["type"], e["contact_id"]) for e in got] == [
+        ("contact.offered", "c1@sales"),
+        ("contact.offered", "c4@sales"),
+    ]
 
 
 def test_an_event_the_contract_refuses_is_a_dead_letter_of_its_line(tmp_path: Path) -> None:

@@ -29,14 +29,14 @@ def answered(wait_s: float, t_s: float = 20, handled: tuple[float, float, float]
     if handled is None:
         return Contribution(0, ANSWERED, wait, within_sl=wait <= t_s * S)
     talk, hold, wrap = (round(x * S) for x in handled)
-    return Contribution(0, ANSWERED, wait, within_sl=wait <= t_s * S, handled=True,
-                        talk_ms=talk, hold_ms=hold, wrap_ms=wrap)
+    return Contribution(
+        0, ANSWERED, wait, within_sl=wait <= t_s * S, handled=True, talk_ms=talk, hold_ms=hold, wrap_ms=wrap
+    )
 
 
 def abandoned(wait_s: float, t_s: float = 20, short_s: float = 5) -> Contribution:
     wait = round(wait_s * S)
-    return Contribution(0, ABANDONED, wait, short_abandon=wait < short_s * S,
-                        abandoned_within_sl=wait <= t_s * S)
+    return Contribution(0, ABANDONED, wait, short_abandon=wait < short_s * S, abandoned_within_sl=wait <= t_s * S)
 
 
 def overflowed(wait_s: float) -> Contribution:
@@ -82,10 +82,21 @@ def hand_interval() -> list[Contribution]:
 def test_counts_of_hand_interval() -> None:
     c = Counts.of(hand_interval())
     assert c == Counts(
-        offered=18, waiting=2, answered=10, answered_within_sl=7, abandoned=4, short_abandoned=1,
-        abandoned_within_sl=2, overflowed=2, handled=3,
-        wait_answered_ms=201_000, wait_abandoned_ms=150_000,
-        talk_ms=350_000, hold_ms=30_000, wrap_ms=40_000, max_wait_ms=200_000,
+        offered=18,
+        waiting=2,
+        answered=10,
+        answered_within_sl=7,
+        abandoned=4,
+        short_abandoned=1,
+        abandoned_within_sl=2,
+        overflowed=2,
+        handled=3,
+        wait_answered_ms=201_000,
+        wait_abandoned_ms=150_000,
+        talk_ms=350_000,
+        hold_ms=30_000,
+        wrap_ms=40_000,
+        max_wait_ms=200_000,
     )
     assert with_outcome(c) == 15
 
@@ -137,10 +148,29 @@ def test_stats_of_hand_interval() -> None:
         **NO_QUALITY_STATS,  # no surveys: CSAT ratios are None
     }
     assert set(s) == {
-        "offered", "answered", "answered_within_sl", "abandoned", "short_abandoned", "overflowed",
-        "service_level", "abandon_rate", "answer_rate", "asa_s", "aht_s", "avg_abandon_s",
-        "max_wait_s", "handled", "surveys", "csat_avg", "csat_satisfied",
-        "fcr_eligible", "fcr_resolved", "fcr", "customer_contacts", "repeat_contacts", "repeat_rate",
+        "offered",
+        "answered",
+        "answered_within_sl",
+        "abandoned",
+        "short_abandoned",
+        "overflowed",
+        "service_level",
+        "abandon_rate",
+        "answer_rate",
+        "asa_s",
+        "aht_s",
+        "avg_abandon_s",
+        "max_wait_s",
+        "handled",
+        "surveys",
+        "csat_avg",
+        "csat_satisfied",
+        "fcr_eligible",
+        "fcr_resolved",
+        "fcr",
+        "customer_contacts",
+        "repeat_contacts",
+        "repeat_rate",
     }
 
 
@@ -295,8 +325,12 @@ def test_as_dict_from_dict_roundtrip_ignores_unknown_keys() -> None:
 def test_queue_rules_seconds_roundtrip() -> None:
     r = QueueRules.from_seconds(20, 5, 0.8, "answered_over_answered")
     assert r == QueueRules(20_000, 5_000, 0.8, "answered_over_answered")
-    assert r.as_dict() == {"sl_threshold_s": 20.0, "short_abandon_s": 5.0, "sl_target": 0.8,
-                           "sl_formula": "answered_over_answered"}
+    assert r.as_dict() == {
+        "sl_threshold_s": 20.0,
+        "short_abandon_s": 5.0,
+        "sl_target": 0.8,
+        "sl_formula": "answered_over_answered",
+    }
     assert QueueRules.from_seconds(0.5, 2.25, 0.9, "answered_over_offered").sl_threshold_ms == 500
     assert QueueRules() == QueueRules(20_000, 5_000, 0.8, "answered_over_offered")
 
@@ -322,8 +356,15 @@ def surveyed(c: Contribution, score: int) -> Contribution:
 def test_csat_by_hand() -> None:
     # scores 5, 4, 3, 1 on an answered, an abandoned, a waiting and an overflowed contact
     # (a survey counts whatever the outcome); one answered contact without a survey
-    c = Counts.of([surveyed(answered(3), 5), surveyed(abandoned(40), 4), surveyed(WAIT, 3),
-                   surveyed(overflowed(30), 1), answered(4)])
+    c = Counts.of(
+        [
+            surveyed(answered(3), 5),
+            surveyed(abandoned(40), 4),
+            surveyed(WAIT, 3),
+            surveyed(overflowed(30), 1),
+            answered(4),
+        ]
+    )
     assert (c.surveys, c.score_sum, c.satisfied) == (4, 13, 2)
     s = stats(c, "answered_over_offered")
     assert s["surveys"] == 4

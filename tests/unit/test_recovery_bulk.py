@@ -19,8 +19,9 @@ def test_set_delete_set_in_one_fetch_ends_set() -> None:
     # Faust's memory store applies a buffer as "update all, then delete the deleted": a key set,
     # deleted and set again within one buffer would end deleted. Offset order must win.
     data: dict = {}
-    n = apply_changelog_records(data, [rec(0, "a", {"v": 1}), rec(1, "a", None), rec(2, "a", {"v": 3})],
-                                2, orjson.loads, orjson.loads)
+    n = apply_changelog_records(
+        data, [rec(0, "a", {"v": 1}), rec(1, "a", None), rec(2, "a", {"v": 3})], 2, orjson.loads, orjson.loads
+    )
     assert n == 3
     assert data == {"a": {"v": 3}}
 
@@ -51,8 +52,12 @@ def test_a_packed_map_loads_in_offset_order_across_spills() -> None:
     data["gone-later"] = b"0"
     data.begin_load()
     records = [raw_rec(0, f"k{i % 5}", str(i).encode()) for i in range(20)]
-    records += [raw_rec(20, "k1", None), raw_rec(21, "gone-later", None), raw_rec(22, "k2", None),
-                raw_rec(23, "k2", b"back")]
+    records += [
+        raw_rec(20, "k1", None),
+        raw_rec(21, "gone-later", None),
+        raw_rec(22, "k2", None),
+        raw_rec(23, "k2", b"back"),
+    ]
     records = [r._replace(offset=n) for n, r in enumerate(records)]
     assert apply_changelog_records(data, records, len(records) - 1, orjson.loads, _decoder("raw")) == 24
     for _ in data.finish_load():
@@ -70,6 +75,9 @@ def test_the_packed_store_applies_faust_changelog_events_in_order() -> None:
 
     store = PackedMemoryStore.__new__(PackedMemoryStore)  # the map alone: no app needed
     store.data = PackedMap(hot_limit=2)
-    store.apply_changelog_batch([ev("a", b"1"), ev("b", b"2"), ev("a", None), ev("c", b"3"), ev("a", b"4"),
-                                 ev("zz", None)], to_key=lambda k: k, to_value=lambda v: v)
+    store.apply_changelog_batch(
+        [ev("a", b"1"), ev("b", b"2"), ev("a", None), ev("c", b"3"), ev("a", b"4"), ev("zz", None)],
+        to_key=lambda k: k,
+        to_value=lambda v: v,
+    )
     assert dict(store.data.items()) == {"a": b"4", "b": b"2", "c": b"3"}

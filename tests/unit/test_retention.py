@@ -56,8 +56,9 @@ def test_horizon_is_local_to_the_zone() -> None:
     assert H == Horizon(date(2024, 3, 20), date(2024, 3, 13), CUTOFF)
     assert CUTOFF == 1_710_259_200_000  # 2024-03-12T16:00:00Z
     utc = Horizon.at(NOW, ZoneInfo("UTC"), 7)
-    assert utc == Horizon(date(2024, 3, 19), date(2024, 3, 12),
-                          to_ms(datetime.fromisoformat("2024-03-12T00:00:00+00:00")))
+    assert utc == Horizon(
+        date(2024, 3, 19), date(2024, 3, 12), to_ms(datetime.fromisoformat("2024-03-12T00:00:00+00:00"))
+    )
 
 
 def test_horizon_cutoff_takes_the_oldest_days_own_offset_across_daylight_saving() -> None:
@@ -67,19 +68,38 @@ def test_horizon_cutoff_takes_the_oldest_days_own_offset_across_daylight_saving(
     assert h.cutoff_ms == to_ms(datetime.fromisoformat("2024-03-24T23:00:00+00:00"))
 
 
-@pytest.mark.parametrize(("ms", "expired"), [
-    (CUTOFF - 1, True), (CUTOFF, False), (NOW, False), (0, True),
-    (None, True), (True, True), ("1710259200000", True), (float(CUTOFF), True),
-])
+@pytest.mark.parametrize(
+    ("ms", "expired"),
+    [
+        (CUTOFF - 1, True),
+        (CUTOFF, False),
+        (NOW, False),
+        (0, True),
+        (None, True),
+        (True, True),
+        ("1710259200000", True),
+        (float(CUTOFF), True),
+    ],
+)
 def test_instant_expired(ms: Any, expired: bool) -> None:
     assert H.instant_expired(ms) is expired
 
 
-@pytest.mark.parametrize(("day", "expired"), [
-    ("2024-03-12", True), ("2024-03-13", False), ("2024-03-20", False), ("2025-01-01", False),
-    (date(2024, 3, 12), True), (date(2024, 3, 13), False),
-    ("garbage", True), ("", True), (None, True), ("2024-3-12x", True),
-])
+@pytest.mark.parametrize(
+    ("day", "expired"),
+    [
+        ("2024-03-12", True),
+        ("2024-03-13", False),
+        ("2024-03-20", False),
+        ("2025-01-01", False),
+        (date(2024, 3, 12), True),
+        (date(2024, 3, 13), False),
+        ("garbage", True),
+        ("", True),
+        (None, True),
+        ("2024-3-12x", True),
+    ],
+)
 def test_day_expired(day: Any, expired: bool) -> None:
     assert H.day_expired(day) is expired
 
@@ -87,22 +107,32 @@ def test_day_expired(day: Any, expired: bool) -> None:
 # --- worker tables --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("facts", "expired"), [
-    ({"o": [CUTOFF - 1, "e1"], "q": "q"}, True),
-    ({"o": [CUTOFF, "e1"], "q": "q"}, False),
-    ({"o": [CUTOFF - 1, "e1"], "a": [NOW, "e2", "ag"]}, True),  # measured from the offer only
-    ({"a": [CUTOFF - 5, "e2", "ag"], "e": [CUTOFF - 1, "e3", "ag"]}, True),  # no offer: latest fact
-    ({"a": [CUTOFF - 5, "e2", "ag"], "e": [CUTOFF, "e3", "ag"]}, False),
-    ({"h": [[7, 1, CUTOFF]]}, False),  # holds: [event hash, started, ts]
-])
+@pytest.mark.parametrize(
+    ("facts", "expired"),
+    [
+        ({"o": [CUTOFF - 1, "e1"], "q": "q"}, True),
+        ({"o": [CUTOFF, "e1"], "q": "q"}, False),
+        ({"o": [CUTOFF - 1, "e1"], "a": [NOW, "e2", "ag"]}, True),  # measured from the offer only
+        ({"a": [CUTOFF - 5, "e2", "ag"], "e": [CUTOFF - 1, "e3", "ag"]}, True),  # no offer: latest fact
+        ({"a": [CUTOFF - 5, "e2", "ag"], "e": [CUTOFF, "e3", "ag"]}, False),
+        ({"h": [[7, 1, CUTOFF]]}, False),  # holds: [event hash, started, ts]
+    ],
+)
 def test_contact_expired(facts: dict[str, Any], expired: bool) -> None:
     assert contact_expired(facts, H) is expired
 
 
-@pytest.mark.parametrize(("key", "expired"), [
-    ("a1|2024-03-12", True), ("a1|2024-03-13", False), ("odd|id|2024-03-12", True),
-    ("odd|id|2024-03-13", False), ("a1|2099-01-01", False), ("no-date", True),
-])
+@pytest.mark.parametrize(
+    ("key", "expired"),
+    [
+        ("a1|2024-03-12", True),
+        ("a1|2024-03-13", False),
+        ("odd|id|2024-03-12", True),
+        ("odd|id|2024-03-13", False),
+        ("a1|2099-01-01", False),
+        ("no-date", True),
+    ],
+)
 def test_day_record_expired(key: str, expired: bool) -> None:
     assert day_record_expired(key, H) is expired
 
@@ -116,22 +146,27 @@ def test_agent_last_event_ms() -> None:
     assert agent_last_event_ms({"ab": {"open": {}}, "_p": 0}) is None
 
 
-@pytest.mark.parametrize(("record", "has_kept_day", "expired"), [
-    ({"st": [CUTOFF - 1, "s", "available", None]}, False, True),
-    ({"st": [CUTOFF, "s", "available", None]}, False, False),
-    ({"st": [CUTOFF - 1, "s", "available", None], "pr": [CUTOFF, "p", "A", "t", []]}, False, False),
-    ({"st": [CUTOFF - 1, "s", "available", None]}, True, False),  # a kept day record: seen
-    ({"ab": {"open": {"x": {}}}}, False, True),  # no event at all
-    (None, False, True),
-    (None, True, False),
-])
+@pytest.mark.parametrize(
+    ("record", "has_kept_day", "expired"),
+    [
+        ({"st": [CUTOFF - 1, "s", "available", None]}, False, True),
+        ({"st": [CUTOFF, "s", "available", None]}, False, False),
+        ({"st": [CUTOFF - 1, "s", "available", None], "pr": [CUTOFF, "p", "A", "t", []]}, False, False),
+        ({"st": [CUTOFF - 1, "s", "available", None]}, True, False),  # a kept day record: seen
+        ({"ab": {"open": {"x": {}}}}, False, True),  # no event at all
+        (None, False, True),
+        (None, True, False),
+    ],
+)
 def test_agent_expired(record: dict[str, Any] | None, has_kept_day: bool, expired: bool) -> None:
     assert agent_expired(record, has_kept_day, H) is expired
 
 
 def test_open_alert_ids() -> None:
-    assert open_alert_ids({"ab": {"open": {"adherence_break:a:1": {}, "adherence_break:a:9": {}},
-                                  "trackers": {}}}) == ["adherence_break:a:1", "adherence_break:a:9"]
+    assert open_alert_ids({"ab": {"open": {"adherence_break:a:1": {}, "adherence_break:a:9": {}}, "trackers": {}}}) == [
+        "adherence_break:a:1",
+        "adherence_break:a:9",
+    ]
     assert open_alert_ids({"st": [1, "s", "aux", None]}) == []
     assert open_alert_ids(None) == []
 
@@ -217,8 +252,9 @@ def test_forget_agents_skips_agents_touched_or_seen_since_the_plan() -> None:
 
 def test_forget_agents_is_sliced() -> None:
     agents, days = tables()
-    plan = AgentExpiry(days={"A|2024-03-12": 0, "C|2024-03-01": 1, "D|2024-03-10": 1},
-                       agents={"A": 0, "D": None, "G": None})
+    plan = AgentExpiry(
+        days={"A|2024-03-12": 0, "C|2024-03-01": 1, "D|2024-03-10": 1}, agents={"A": 0, "D": None, "G": None}
+    )
     steps = forget_agents(agents, days, plan, H, slice_size=1)
     assert sum(1 for _ in steps) == 3 + 3
 
@@ -228,8 +264,17 @@ def test_adherence_keys_on_a_process_first_prune_look_back_a_week() -> None:
     keys = list(adherence_keys_to_tombstone(["K"], gone, None, H))
     assert RESTART_CATCH_UP_DAYS == 7
     k_days = ["2024-03-06", "2024-03-07", "2024-03-08", "2024-03-09", "2024-03-10", "2024-03-11", "2024-03-12"]
-    x_days = [*k_days, "2024-03-13", "2024-03-14", "2024-03-15", "2024-03-16", "2024-03-17", "2024-03-18",
-              "2024-03-19", "2024-03-20"]
+    x_days = [
+        *k_days,
+        "2024-03-13",
+        "2024-03-14",
+        "2024-03-15",
+        "2024-03-16",
+        "2024-03-17",
+        "2024-03-18",
+        "2024-03-19",
+        "2024-03-20",
+    ]
     assert keys == ["K|2024-03-12", "Z|2024-02-01"] + [f"K|{d}" for d in k_days[:-1]] + [f"X|{d}" for d in x_days]
     assert len(keys) == len(set(keys))
 
@@ -246,29 +291,44 @@ def test_adherence_keys_after_a_prune_the_day_before() -> None:
 
 
 def alert(aid: str, state: str, started: int, resolved: int | None) -> dict[str, Any]:
-    return {"id": aid, "kind": "queue_waiting", "subject": "q", "severity": "warning", "state": state,
-            "started_at_ms": started, "resolved_at_ms": resolved, "acked_by": None, "acked_at_ms": None,
-            "details": {}}
+    return {
+        "id": aid,
+        "kind": "queue_waiting",
+        "subject": "q",
+        "severity": "warning",
+        "state": state,
+        "started_at_ms": started,
+        "resolved_at_ms": resolved,
+        "acked_by": None,
+        "acked_at_ms": None,
+        "details": {},
+    }
 
 
-@pytest.mark.parametrize(("record", "expired"), [
-    (alert("a", "resolved", CUTOFF - 10, CUTOFF - 1), True),
-    (alert("a", "resolved", CUTOFF - 10, CUTOFF), False),
-    (alert("a", "firing", 0, None), False),  # firing alerts never expire by age
-    (alert("a", "resolved", CUTOFF - 1, None), True),  # no resolution time: the start
-    (alert("a", "resolved", CUTOFF, None), False),
-    ({"id": "junk"}, True),
-])
+@pytest.mark.parametrize(
+    ("record", "expired"),
+    [
+        (alert("a", "resolved", CUTOFF - 10, CUTOFF - 1), True),
+        (alert("a", "resolved", CUTOFF - 10, CUTOFF), False),
+        (alert("a", "firing", 0, None), False),  # firing alerts never expire by age
+        (alert("a", "resolved", CUTOFF - 1, None), True),  # no resolution time: the start
+        (alert("a", "resolved", CUTOFF, None), False),
+        ({"id": "junk"}, True),
+    ],
+)
 def test_alert_expired(record: dict[str, Any], expired: bool) -> None:
     assert alert_expired(record, H) is expired
 
 
-@pytest.mark.parametrize(("ack", "present", "expired"), [
-    ({"at_ms": CUTOFF - 1}, False, True),
-    ({"at_ms": CUTOFF}, False, False),
-    ({"at_ms": CUTOFF - 1}, True, False),
-    ({}, False, True),
-])
+@pytest.mark.parametrize(
+    ("ack", "present", "expired"),
+    [
+        ({"at_ms": CUTOFF - 1}, False, True),
+        ({"at_ms": CUTOFF}, False, False),
+        ({"at_ms": CUTOFF - 1}, True, False),
+        ({}, False, True),
+    ],
+)
 def test_ack_expired(ack: dict[str, Any], present: bool, expired: bool) -> None:
     assert ack_expired(ack, present, H) is expired
 
@@ -287,14 +347,28 @@ def put(view: View, topic: str, key: str, value: dict[str, Any] | None) -> None:
 
 
 def interval(queue: str, start: int, p: int = 0) -> dict[str, Any]:
-    return {"queue": queue, "start_ms": start, "end_ms": start + 1_800_000, "partition": p,
-            "counts": {"offered": 1}, "rules": None, "mixed_rules": False, "updated_ms": start}
+    return {
+        "queue": queue,
+        "start_ms": start,
+        "end_ms": start + 1_800_000,
+        "partition": p,
+        "counts": {"offered": 1},
+        "rules": None,
+        "mixed_rules": False,
+        "updated_ms": start,
+    }
 
 
 def forecast(day: str, eid: str = "f") -> dict[str, Any]:
-    return {"event_id": eid, "type": "forecast.published", "ts": f"{day}T08:00:00+08:00", "queue": "q",
-            "date": day, "interval_minutes": 30,
-            "intervals": [{"start": f"{day}T09:00:00+08:00", "offered": 5, "aht_s": 100}]}
+    return {
+        "event_id": eid,
+        "type": "forecast.published",
+        "ts": f"{day}T08:00:00+08:00",
+        "queue": "q",
+        "date": day,
+        "interval_minutes": 30,
+        "intervals": [{"start": f"{day}T09:00:00+08:00", "offered": 5, "aht_s": 100}],
+    }
 
 
 def filled_view() -> View:
@@ -306,26 +380,61 @@ def filled_view() -> View:
             put(v, topics.INTERVAL_STATS, records.interval_key("q", start, p), interval("q", start, p))
     put(v, topics.INTERVAL_STATS, records.interval_key("gone", before, 0), interval("gone", before, 0))
     for queue, computed in (("q", CUTOFF), ("quiet", CUTOFF - 1)):
-        put(v, topics.QUEUE_STATS, records.queue_key(queue, 0), {
-            "queue": queue, "partition": 0, "waiting": 0, "rolling_15m": {}, "rolling_60m": {},
-            "computed_ms": computed})
+        put(
+            v,
+            topics.QUEUE_STATS,
+            records.queue_key(queue, 0),
+            {
+                "queue": queue,
+                "partition": 0,
+                "waiting": 0,
+                "rolling_15m": {},
+                "rolling_60m": {},
+                "computed_ms": computed,
+            },
+        )
     put(v, topics.AGENT_STATUS, "old", {"agent_id": "old", "state": "logged_out", "updated_ms": CUTOFF - 1})
     put(v, topics.AGENT_STATUS, "new", {"agent_id": "new", "state": "available", "updated_ms": CUTOFF})
     for day in ("2024-03-12", "2024-03-13"):
         put(v, topics.ADHERENCE, f"a|{day}", {"agent_id": "a", "date": day, "adherence": 1.0})
-        put(v, topics.QUALITY_STATS, records.agent_day_key("csat-agent", "a", day, 0), {
-            "kind": "csat_agent", "agent_id": "a", "date": day, "partition": 0, "surveys": 1,
-            "score_sum": 5, "satisfied": 1})
+        put(
+            v,
+            topics.QUALITY_STATS,
+            records.agent_day_key("csat-agent", "a", day, 0),
+            {
+                "kind": "csat_agent",
+                "agent_id": "a",
+                "date": day,
+                "partition": 0,
+                "surveys": 1,
+                "score_sum": 5,
+                "satisfied": 1,
+            },
+        )
         assert v.apply(topics.FORECASTS, b"q", orjson.dumps(forecast(day, eid=day)))
     for start in (before, after):
-        put(v, topics.QUALITY_STATS, records.fcr_interval_key("q", start, 0), {
-            "kind": "fcr_interval", "queue": "q", "start_ms": start, "partition": 0,
-            "counts": {"customer_contacts": 1}})
+        put(
+            v,
+            topics.QUALITY_STATS,
+            records.fcr_interval_key("q", start, 0),
+            {
+                "kind": "fcr_interval",
+                "queue": "q",
+                "start_ms": start,
+                "partition": 0,
+                "counts": {"customer_contacts": 1},
+            },
+        )
     put(v, topics.ALERTS, "old-resolved", alert("old-resolved", "resolved", CUTOFF - 10, CUTOFF - 1))
     put(v, topics.ALERTS, "new-resolved", alert("new-resolved", "resolved", CUTOFF - 10, CUTOFF))
     put(v, topics.ALERTS, "old-firing", alert("old-firing", "firing", 0, None))
-    for key, at_ms in (("old-resolved", CUTOFF - 5), ("new-resolved", CUTOFF - 5), ("old-firing", 10),
-                       ("orphan-old", CUTOFF - 1), ("orphan-new", CUTOFF)):
+    for key, at_ms in (
+        ("old-resolved", CUTOFF - 5),
+        ("new-resolved", CUTOFF - 5),
+        ("old-firing", 10),
+        ("orphan-old", CUTOFF - 1),
+        ("orphan-new", CUTOFF),
+    ):
         put(v, topics.ALERT_ACKS, key, {"id": key, "by": "sup", "at_ms": at_ms})
     return v
 
@@ -350,13 +459,23 @@ def test_view_expire_drops_exactly_what_retention_no_longer_keeps() -> None:
     assert set(v.alerts) == {"new-resolved", "old-firing"}
     assert set(v.alert_acks) == {"new-resolved", "old-firing", "orphan-new"}
 
-    assert v.expired == {topics.INTERVAL_STATS: 3, topics.QUEUE_STATS: 1, topics.AGENT_STATUS: 1,
-                         topics.QUALITY_STATS: 2, topics.ALERTS: 1, topics.ALERT_ACKS: 2,
-                         topics.ADHERENCE: 1, topics.FORECASTS: 1}
+    assert v.expired == {
+        topics.INTERVAL_STATS: 3,
+        topics.QUEUE_STATS: 1,
+        topics.AGENT_STATUS: 1,
+        topics.QUALITY_STATS: 2,
+        topics.ALERTS: 1,
+        topics.ALERT_ACKS: 2,
+        topics.ADHERENCE: 1,
+        topics.FORECASTS: 1,
+    }
     assert v.version == version + 12
     assert seen == dropped and len(dropped) == 12
     assert [d for d in dropped if d[0] in (topics.ALERTS, topics.ALERT_ACKS)] == [
-        (topics.ALERTS, "old-resolved"), (topics.ALERT_ACKS, "old-resolved"), (topics.ALERT_ACKS, "orphan-old")]
+        (topics.ALERTS, "old-resolved"),
+        (topics.ALERT_ACKS, "old-resolved"),
+        (topics.ALERT_ACKS, "orphan-old"),
+    ]
     assert (topics.FORECASTS, "q|2024-03-12") in dropped
 
     again = dict(v.expired)
@@ -401,8 +520,15 @@ def test_an_alerts_tombstone_drops_its_ack() -> None:
 def test_expire_sliced_reports_what_it_dropped() -> None:
     v = filled_view()
     assert asyncio.run(expire_sliced(v, NOW)) == {
-        topics.INTERVAL_STATS: 3, topics.QUEUE_STATS: 1, topics.AGENT_STATUS: 1, topics.QUALITY_STATS: 2,
-        topics.ALERTS: 1, topics.ALERT_ACKS: 2, topics.ADHERENCE: 1, topics.FORECASTS: 1}
+        topics.INTERVAL_STATS: 3,
+        topics.QUEUE_STATS: 1,
+        topics.AGENT_STATUS: 1,
+        topics.QUALITY_STATS: 2,
+        topics.ALERTS: 1,
+        topics.ALERT_ACKS: 2,
+        topics.ADHERENCE: 1,
+        topics.FORECASTS: 1,
+    }
     assert asyncio.run(expire_sliced(v, NOW)) == {}
 
 
@@ -414,6 +540,9 @@ def test_the_alert_view_tombstones_the_alerts_and_acks_it_drops() -> None:
         sent.append((topic, key))
 
     dropped = asyncio.run(expire_alerts(v, NOW, send))
-    assert sent == [(topics.ALERTS, "old-resolved"), (topics.ALERT_ACKS, "old-resolved"),
-                    (topics.ALERT_ACKS, "orphan-old")]
+    assert sent == [
+        (topics.ALERTS, "old-resolved"),
+        (topics.ALERT_ACKS, "old-resolved"),
+        (topics.ALERT_ACKS, "orphan-old"),
+    ]
     assert dropped[topics.INTERVAL_STATS] == 3  # the rest of the view is bounded too

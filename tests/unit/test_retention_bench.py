@@ -38,9 +38,11 @@ from floorwatch.domain.fcr import partition_for, projection
 from floorwatch.domain.queue_metrics import QueueRules
 
 KEY = b"test-customer-key"
-RULES = {"sales": QueueRules(20_000, 5_000, 0.8, "answered_over_offered"),
-         "support": QueueRules(30_000, 5_000, 0.8, "answered_over_offered"),
-         "chat": QueueRules(60_000, 10_000, 0.9, "answered_over_answered_and_late_abandons")}
+RULES = {
+    "sales": QueueRules(20_000, 5_000, 0.8, "answered_over_offered"),
+    "support": QueueRules(30_000, 5_000, 0.8, "answered_over_offered"),
+    "chat": QueueRules(60_000, 10_000, 0.9, "answered_over_answered_and_late_abandons"),
+}
 
 
 def rules_for(queue: str) -> QueueRules:
@@ -59,20 +61,36 @@ def eids() -> object:
 
 def test_facts_of_a_handwritten_lifecycle() -> None:
     events = [
-        (1_000, {"contact_id": "c1", "type": "contact.offered", "queue": "support", "channel": "voice",
-                 "customer": "+4412345", "event_id": "e1"}),
+        (
+            1_000,
+            {
+                "contact_id": "c1",
+                "type": "contact.offered",
+                "queue": "support",
+                "channel": "voice",
+                "customer": "+4412345",
+                "event_id": "e1",
+            },
+        ),
         (6_000, {"contact_id": "c1", "type": "contact.answered", "agent_id": "a7", "event_id": "e2"}),
         (9_000, {"contact_id": "c1", "type": "contact.hold_started", "agent_id": "a7", "event_id": "e3"}),
         (19_000, {"contact_id": "c1", "type": "contact.hold_ended", "agent_id": "a7", "event_id": "e4"}),
         (60_000, {"contact_id": "c1", "type": "contact.ended", "agent_id": "a7", "event_id": "e5"}),
-        (90_000, {"contact_id": "c1", "type": "contact.wrapup_ended", "agent_id": "a7", "resolved": False,
-                  "event_id": "e6"}),
+        (
+            90_000,
+            {"contact_id": "c1", "type": "contact.wrapup_ended", "agent_id": "a7", "resolved": False, "event_id": "e6"},
+        ),
     ]
     assert facts_of(events, rules_for, KEY) == {
-        "o": [1_000, blake64("e1")], "q": "support", "ch": "voice", "cu": hash_customer("+4412345", KEY),
+        "o": [1_000, blake64("e1")],
+        "q": "support",
+        "ch": "voice",
+        "cu": hash_customer("+4412345", KEY),
         "r": [30_000, 5_000, 0.8, "answered_over_offered"],
-        "a": [6_000, blake64("e2"), "a7"], "h": sorted([[blake64("e3"), 1, 9_000], [blake64("e4"), 0, 19_000]]),
-        "e": [60_000, blake64("e5"), "a7"], "w": [90_000, blake64("e6"), "a7", False],
+        "a": [6_000, blake64("e2"), "a7"],
+        "h": sorted([[blake64("e3"), 1, 9_000], [blake64("e4"), 0, 19_000]]),
+        "e": [60_000, blake64("e5"), "a7"],
+        "w": [90_000, blake64("e6"), "a7", False],
     }
 
 
@@ -112,8 +130,9 @@ def floor_half_hour(ts_ms: int) -> int:
 
 def test_retained_chunk_records_are_what_the_worker_writes() -> None:
     now_ms = 1_800_000_000_000
-    chunk = retained_chunk(1_000, 300, seed=3, now_ms=now_ms, retention_days=62, partitions=8,
-                           rules_for=rules_for, customer_key=KEY)
+    chunk = retained_chunk(
+        1_000, 300, seed=3, now_ms=now_ms, retention_days=62, partitions=8, rules_for=rules_for, customer_key=KEY
+    )
     assert len(chunk.contacts) == 300
     ids = [orjson.loads(k) for _, k, _ in chunk.contacts]
     assert ids == [f"r-bench-{i}" for i in range(1_000, 1_300)]
@@ -134,9 +153,15 @@ def test_retained_chunk_records_are_what_the_worker_writes() -> None:
     assert chunk.projections == with_customer
     # a long-running worker keeps a projection (no transfers here: each is a root) until the
     # interval holding offered + W is folded, i.e. while that interval's end + 2W >= now
-    expected_kept = {cu: kept for cu, c in all_projections.items()
-                     if (kept := {cid: v for cid, v in c.items()
-                                  if floor_half_hour(v["o"] + W_MS) + HALF_HOUR_MS + 2 * W_MS >= now_ms})}
+    expected_kept = {
+        cu: kept
+        for cu, c in all_projections.items()
+        if (
+            kept := {
+                cid: v for cid, v in c.items() if floor_half_hour(v["o"] + W_MS) + HALF_HOUR_MS + 2 * W_MS >= now_ms
+            }
+        )
+    }
     got = {orjson.loads(k): (p, orjson.loads(v)) for p, k, v in chunk.customers}
     assert got.keys() == expected_kept.keys()
     assert expected_kept  # offers span 61 days: a few fall within the last ~3 days
@@ -183,9 +208,14 @@ def test_steady_state_fcr_by_hand() -> None:
     assert (px, py) == (1, 3)
     late = now_ms - 30 * HOUR_MS
     by_customer = {
-        x: (px, {"c1": {"o": t0, "q": "sales", "p": None, "a": "a1", "r": None},
-                 "c2": {"o": t0 + 40 * 60_000, "q": "sales", "p": None, "a": "a2", "r": False},
-                 "c3": {"o": late, "q": "sales", "p": None, "a": "a1", "r": None}}),
+        x: (
+            px,
+            {
+                "c1": {"o": t0, "q": "sales", "p": None, "a": "a1", "r": None},
+                "c2": {"o": t0 + 40 * 60_000, "q": "sales", "p": None, "a": "a2", "r": False},
+                "c3": {"o": late, "q": "sales", "p": None, "a": "a1", "r": None},
+            },
+        ),
         y: (py, {"c4": {"o": t0 + 60_000, "q": "support", "p": None, "a": None, "r": None}}),
     }
     kept, finals = steady_state_fcr(by_customer, now_ms, FcrShape(), 8)
@@ -196,8 +226,11 @@ def test_steady_state_fcr_by_hand() -> None:
     day = time.strftime("%Y-%m-%d", time.gmtime(t0 // 1000))
     assert t0 % DAY_MS <= DAY_MS - 2 * HALF_HOUR_MS
     assert finals == {
-        f"{day}|1": {"_p": 1, "c": {f"sales|{t0}": [1, 0, 1, 0], f"sales|{t0 + HALF_HOUR_MS}": [1, 1, 1, 0]},
-                     "a": {"a1": [1, 0], "a2": [1, 0]}},
+        f"{day}|1": {
+            "_p": 1,
+            "c": {f"sales|{t0}": [1, 0, 1, 0], f"sales|{t0 + HALF_HOUR_MS}": [1, 1, 1, 0]},
+            "a": {"a1": [1, 0], "a2": [1, 0]},
+        },
         f"{day}|3": {"_p": 3, "c": {f"support|{t0}": [1, 0, 0, 0]}, "a": {}},
     }
     assert kept == {x: (1, {"c3": by_customer[x][1]["c3"]})}
@@ -209,12 +242,21 @@ def test_steady_state_fcr_by_hand() -> None:
 def test_merge_finals_adds_counts_and_agent_rows() -> None:
     into: dict[str, dict] = {}
     merge_finals(into, {"2026-01-05|1": {"_p": 1, "c": {"q|0": [3, 1, 2, 1]}, "a": {"a1": [2, 1]}}})
-    merge_finals(into, {"2026-01-05|1": {"_p": 1, "c": {"q|0": [2, 0, 1, 1], "q|9": [1, 0, 0, 0]},
-                                         "a": {"a1": [1, 1], "a2": [1, 0]}},
-                        "2026-01-06|2": {"_p": 2, "c": {"r|5": [1, 0, 1, 1]}, "a": {"a3": [1, 1]}}})
-    assert into == {"2026-01-05|1": {"_p": 1, "c": {"q|0": [5, 1, 3, 2], "q|9": [1, 0, 0, 0]},
-                                     "a": {"a1": [3, 2], "a2": [1, 0]}},
-                    "2026-01-06|2": {"_p": 2, "c": {"r|5": [1, 0, 1, 1]}, "a": {"a3": [1, 1]}}}
+    merge_finals(
+        into,
+        {
+            "2026-01-05|1": {
+                "_p": 1,
+                "c": {"q|0": [2, 0, 1, 1], "q|9": [1, 0, 0, 0]},
+                "a": {"a1": [1, 1], "a2": [1, 0]},
+            },
+            "2026-01-06|2": {"_p": 2, "c": {"r|5": [1, 0, 1, 1]}, "a": {"a3": [1, 1]}},
+        },
+    )
+    assert into == {
+        "2026-01-05|1": {"_p": 1, "c": {"q|0": [5, 1, 3, 2], "q|9": [1, 0, 0, 0]}, "a": {"a1": [3, 2], "a2": [1, 0]}},
+        "2026-01-06|2": {"_p": 2, "c": {"r|5": [1, 0, 1, 1]}, "a": {"a3": [1, 1]}},
+    }
 
 
 def test_chunks_sum_to_the_finals_of_all_their_customers() -> None:
@@ -241,8 +283,9 @@ def test_chunks_sum_to_the_finals_of_all_their_customers() -> None:
 
 
 def test_retained_chunks_are_reproducible_and_disjoint() -> None:
-    args = dict(seed=5, now_ms=1_800_000_000_000, retention_days=62, partitions=8, rules_for=rules_for,
-                customer_key=KEY)
+    args = dict(
+        seed=5, now_ms=1_800_000_000_000, retention_days=62, partitions=8, rules_for=rules_for, customer_key=KEY
+    )
     a = retained_chunk(0, 50, **args)
     assert retained_chunk(0, 50, **args) == a
     b = retained_chunk(50, 50, **args)
@@ -284,7 +327,7 @@ def test_deep_size_counts_shared_objects_once() -> None:
     inner = [text, text]
     outer = {"k": inner}
     seen: set[int] = set()
-    expected = (sys.getsizeof(outer) + sys.getsizeof("k") + sys.getsizeof(inner) + sys.getsizeof(text))
+    expected = sys.getsizeof(outer) + sys.getsizeof("k") + sys.getsizeof(inner) + sys.getsizeof(text)
     assert deep_size(outer, seen) == expected
     assert deep_size(inner, seen) == 0  # already counted
 

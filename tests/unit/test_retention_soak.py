@@ -62,11 +62,16 @@ FIRST = date(2024, 1, 1)
 # to day 21 the retained bytes rose 5-17 %, and from day 21 to day 90 not by one byte
 MEASURED = (RETENTION_DAYS + 5, 3 * RETENTION_DAYS, DAYS)
 HAND = {  # steady state after a day's events (module docstring)
-    "worker agents": AGENTS + CHURN * RETENTION_DAYS, "worker agent-days": 8 * AGENTS,
+    "worker agents": AGENTS + CHURN * RETENTION_DAYS,
+    "worker agent-days": 8 * AGENTS,
     "worker contacts": 8 * CONTACTS,
-    "view intervals": 8 * 48 * 2, "view agents": AGENTS + CHURN * RETENTION_DAYS,
+    "view intervals": 8 * 48 * 2,
+    "view agents": AGENTS + CHURN * RETENTION_DAYS,
     "view adherence": 8 * AGENTS + CHURN * sum(range(RETENTION_DAYS + 1)),
-    "view alerts": 8 * AGENTS, "view acks": 8 * AGENTS // 2, "view quality": 8 * AGENTS, "view forecasts": 9,
+    "view alerts": 8 * AGENTS,
+    "view acks": 8 * AGENTS // 2,
+    "view quality": 8 * AGENTS,
+    "view forecasts": 9,
     "view queue stats": 2,
 }
 
@@ -104,25 +109,27 @@ class Floor:
 
     def work(self, n: int, day: date) -> None:
         iso = day.isoformat()
-        t = {hhmm: at(day, hhmm) for hhmm in ("00:00", "06:00", "09:00", "09:03", "09:04", "09:05",
-                                                   "17:00", "23:00")}
+        t = {hhmm: at(day, hhmm) for hhmm in ("00:00", "06:00", "09:00", "09:03", "09:04", "09:05", "17:00", "23:00")}
         for i in range(CHURN * n, CHURN * n + AGENTS):
             aid = f"agent{i:04d}"
             key = day_key(aid, iso)
-            rec = apply_schedule(self.days.get(key), iso, [(t["09:00"], t["17:00"], "work")],
-                                 t["06:00"], f"sc-{key}")
+            rec = apply_schedule(self.days.get(key), iso, [(t["09:00"], t["17:00"], "work")], t["06:00"], f"sc-{key}")
             rec = apply_state_point(rec, t["09:05"], f"in-{key}", "available", None)
             rec = apply_state_point(rec, t["17:00"], f"out-{key}", "logged_out", None)
             self.days[key] = {**rec, "_p": i % 2}
             agent = self.agents.get(aid)
             for ts, state in ((t["09:05"], "available"), (t["17:00"], "logged_out")):
-                agent = apply_agent_event(agent, {"type": "agent.state", "event_id": f"{state}-{key}",
-                                                  "state": state}, ts) or agent
+                agent = (
+                    apply_agent_event(agent, {"type": "agent.state", "event_id": f"{state}-{key}", "state": state}, ts)
+                    or agent
+                )
             book = AlertBook.from_dict((agent or {}).get("ab"))
-            changes = book.observe(ADHERENCE_BREAK, aid, True, t["09:03"], {"agent_id": aid}, self.rule,
-                                   since_ms=t["09:00"])
-            changes += book.observe(ADHERENCE_BREAK, aid, False, t["09:05"], {"agent_id": aid}, self.rule,
-                                    since_ms=t["09:05"])
+            changes = book.observe(
+                ADHERENCE_BREAK, aid, True, t["09:03"], {"agent_id": aid}, self.rule, since_ms=t["09:00"]
+            )
+            changes += book.observe(
+                ADHERENCE_BREAK, aid, False, t["09:05"], {"agent_id": aid}, self.rule, since_ms=t["09:05"]
+            )
             assert [c.type for c in changes] == ["fired", "resolved"]
             self.agents[aid] = {**agent, "ab": book.to_dict(), "_p": i % 2}
             alert_id = changes[-1].alert["id"]
@@ -130,34 +137,70 @@ class Floor:
                 self.publish(topics.ALERTS, alert_id, change.alert)
             if i % 2 == 0:
                 self.publish(topics.ALERT_ACKS, alert_id, {"id": alert_id, "by": "sup", "at_ms": t["09:04"]})
-            self.publish(topics.AGENT_STATUS, aid, {"agent_id": aid, "state": "logged_out",
-                                                    "updated_ms": t["17:00"]})
+            self.publish(topics.AGENT_STATUS, aid, {"agent_id": aid, "state": "logged_out", "updated_ms": t["17:00"]})
             self.publish(topics.ADHERENCE, key, {"agent_id": aid, "date": iso, "adherence": 0.99})
-            self.publish(topics.QUALITY_STATS, records.agent_day_key("csat-agent", aid, iso, i % 2), {
-                "kind": "csat_agent", "agent_id": aid, "date": iso, "partition": i % 2, "surveys": 1,
-                "score_sum": 5, "satisfied": 1})
+            self.publish(
+                topics.QUALITY_STATS,
+                records.agent_day_key("csat-agent", aid, iso, i % 2),
+                {
+                    "kind": "csat_agent",
+                    "agent_id": aid,
+                    "date": iso,
+                    "partition": i % 2,
+                    "surveys": 1,
+                    "score_sum": 5,
+                    "satisfied": 1,
+                },
+            )
         for c in range(CONTACTS):
             offered = t["00:00"] + c * 864_000  # every 14.4 minutes
             cid = f"{iso}-c{c}"
             self.contacts[cid] = {"o": [offered, f"o-{cid}"], "q": "q", "_p": c % 2}
         for p in PARTITIONS:
             for start in range(t["00:00"], at(day + timedelta(days=1), "00:00"), 1_800_000):
-                self.publish(topics.INTERVAL_STATS, records.interval_key("q", start, p), {
-                    "queue": "q", "start_ms": start, "end_ms": start + 1_800_000, "partition": p,
-                    "counts": {"offered": 1}, "updated_ms": t["23:00"]})
-            self.publish(topics.QUEUE_STATS, records.queue_key("q", p), {
-                "queue": "q", "partition": p, "waiting": 0, "rolling_15m": {}, "rolling_60m": {},
-                "computed_ms": t["23:00"]})
+                self.publish(
+                    topics.INTERVAL_STATS,
+                    records.interval_key("q", start, p),
+                    {
+                        "queue": "q",
+                        "start_ms": start,
+                        "end_ms": start + 1_800_000,
+                        "partition": p,
+                        "counts": {"offered": 1},
+                        "updated_ms": t["23:00"],
+                    },
+                )
+            self.publish(
+                topics.QUEUE_STATS,
+                records.queue_key("q", p),
+                {
+                    "queue": "q",
+                    "partition": p,
+                    "waiting": 0,
+                    "rolling_15m": {},
+                    "rolling_60m": {},
+                    "computed_ms": t["23:00"],
+                },
+            )
         # the worker also publishes today's adherence of every agent it evaluates (every minute, for
         # each agent it holds), with or without a day record of today
         for aid in self.agents:
             if int(aid[5:]) < CHURN * n:  # not working today
                 self.publish(topics.ADHERENCE, day_key(aid, iso), {"agent_id": aid, "date": iso, "adherence": None})
         tomorrow = (day + timedelta(days=1)).isoformat()
-        self.publish(topics.FORECASTS, "q", {
-            "event_id": f"f-{tomorrow}", "type": "forecast.published", "ts": f"{iso}T20:00:00+08:00",
-            "queue": "q", "date": tomorrow, "interval_minutes": 30,
-            "intervals": [{"start": f"{tomorrow}T09:00:00+08:00", "offered": 10, "aht_s": 300}]})
+        self.publish(
+            topics.FORECASTS,
+            "q",
+            {
+                "event_id": f"f-{tomorrow}",
+                "type": "forecast.published",
+                "ts": f"{iso}T20:00:00+08:00",
+                "queue": "q",
+                "date": tomorrow,
+                "interval_minutes": 30,
+                "intervals": [{"start": f"{tomorrow}T09:00:00+08:00", "offered": 10, "aht_s": 300}],
+            },
+        )
 
     # -- retention at 02:00 ------------------------------------------------------------------
 
@@ -200,15 +243,31 @@ class Floor:
     def sizes(self) -> dict[str, int]:
         v = self.api
         return {
-            "worker agents": len(self.agents), "worker agent-days": len(self.days),
+            "worker agents": len(self.agents),
+            "worker agent-days": len(self.days),
             "worker contacts": len(self.contacts),
-            "view intervals": len(v.intervals), "view agents": len(v.agents), "view adherence": len(v.adherence),
-            "view alerts": len(v.alerts), "view acks": len(v.alert_acks), "view quality": len(v.quality),
-            "view forecasts": len(v.forecasts), "view queue stats": len(v.queue_stats),
-            "view index entries": (sum(len(s) for s in v.starts.values()) + len(v.adherence_days)
-                                   + len(v.agent_quality) + len(v.fcr_parts)),
-            "leader view keys": sum(len(t) for t in (self.leader.intervals, self.leader.agents, self.leader.adherence,
-                                                      self.leader.alerts, self.leader.alert_acks, self.leader.quality)),
+            "view intervals": len(v.intervals),
+            "view agents": len(v.agents),
+            "view adherence": len(v.adherence),
+            "view alerts": len(v.alerts),
+            "view acks": len(v.alert_acks),
+            "view quality": len(v.quality),
+            "view forecasts": len(v.forecasts),
+            "view queue stats": len(v.queue_stats),
+            "view index entries": (
+                sum(len(s) for s in v.starts.values()) + len(v.adherence_days) + len(v.agent_quality) + len(v.fcr_parts)
+            ),
+            "leader view keys": sum(
+                len(t)
+                for t in (
+                    self.leader.intervals,
+                    self.leader.agents,
+                    self.leader.adherence,
+                    self.leader.alerts,
+                    self.leader.alert_acks,
+                    self.leader.quality,
+                )
+            ),
             "topic keys": sum(len(keys) for keys in self.compacted.values()),
         }
 
@@ -241,8 +300,11 @@ def run(prune: bool) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int
         floor.work(n, day)
         if n in MEASURED:
             sizes[n] = floor.sizes()
-            held[n] = {"worker": retained_bytes(floor.agents, floor.days, floor.contacts),
-                       "api view": retained_bytes(floor.api), "topics": retained_bytes(floor.compacted)}
+            held[n] = {
+                "worker": retained_bytes(floor.agents, floor.days, floor.contacts),
+                "api view": retained_bytes(floor.api),
+                "topics": retained_bytes(floor.compacted),
+            }
     return sizes, held
 
 

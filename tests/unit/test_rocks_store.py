@@ -60,8 +60,12 @@ class FakeProducer:
 
 def open_store(datadir: Path) -> tuple[faust.App, PartitionedRocksStore]:
     app = faust.App("t", store=store_url("rocksdb", 1 << 20, 8 << 20), datadir=str(datadir), autodiscover=False)
-    table = app.Table("contacts", default=None, partitions=8,
-                      schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"))
+    table = app.Table(
+        "contacts",
+        default=None,
+        partitions=8,
+        schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
+    )
     store = table.data
     assert isinstance(store, PartitionedRocksStore)
     return app, store
@@ -104,7 +108,9 @@ async def test_a_write_reaches_rocksdb_only_once_its_changelog_record_is_acknowl
     futures = await store.send_changelog(producer, TOPIC, {"c1": 3, "c2": 3})
     assert len(futures) == 1 and producer.tickets_at_send == [1]
     assert [(k, v) for k, v in producer.sent[0][1].records] == [
-        (b'"c1"', b'{"_p":3,"state":"offered"}'), (b'"c2"', b'{"_p":3,"state":"answered"}')]
+        (b'"c1"', b'{"_p":3,"state":"offered"}'),
+        (b'"c2"', b'{"_p":3,"state":"answered"}'),
+    ]
     assert store.flush_acknowledged() == 0  # not acknowledged: nothing on disk
     assert store.get("c1") == {"_p": 3, "state": "offered"}  # read from the overlay
     close(store)
@@ -203,8 +209,9 @@ async def test_deletes_are_tombstones_and_failed_batches_are_never_written(tmp_p
     assert on_disk(tmp_path, 5, "kept") == {"_p": 5, "x": 1} and persisted(tmp_path, 5) == 0
 
 
-async def test_iteration_merges_the_overlay_over_the_active_partitions(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_iteration_merges_the_overlay_over_the_active_partitions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app, store = open_store(tmp_path)
     monkeypatch.setattr(app.assignor, "assigned_actives", lambda: {TP(TOPIC, 1), TP(TOPIC, 2)})
     producer = FakeProducer()
@@ -250,16 +257,18 @@ def test_recovery_counts_what_it_applied_and_persists_its_offset(tmp_path: Path)
         def __init__(self, *args: Any) -> None:
             self.message = Msg(*args)
 
-    store.apply_changelog_batch([Ev(10, b'"x"', b'{"_p":7}'), Ev(11, b'"y"', b'{"_p":7}'), Ev(12, b'"x"', None)],
-                                to_key=None, to_value=None)
+    store.apply_changelog_batch(
+        [Ev(10, b'"x"', b'{"_p":7}'), Ev(11, b'"y"', b'{"_p":7}'), Ev(12, b'"x"', None)], to_key=None, to_value=None
+    )
     assert store.recovered_records == 3
     assert store.get("y") == {"_p": 7} and store.get("x") is None
     close(store)
     assert persisted(tmp_path, 7) == 12
 
 
-def test_the_store_setting_takes_names_and_the_former_urls(monkeypatch: pytest.MonkeyPatch,
-                                                            isolated_config: None) -> None:
+def test_the_store_setting_takes_names_and_the_former_urls(
+    monkeypatch: pytest.MonkeyPatch, isolated_config: None
+) -> None:
     assert Settings().worker.store == "memory"
     assert Settings(worker={"store": "rocksdb://"}).worker.store == "rocksdb"
     assert Settings(worker={"store": "memory://"}).worker.store == "memory"

@@ -33,9 +33,10 @@ class FakeProducer:
 
 def make_app(**api: Any):  # type: ignore[no-untyped-def]
     settings = Settings(
-        timezone="UTC", queues=[{"id": "support"}], api=api,
-        auth={"tokens": [{"name": "wall", "sha256": hashlib.sha256(VIEWER.encode()).hexdigest(),
-                          "roles": ["viewer"]}]},
+        timezone="UTC",
+        queues=[{"id": "support"}],
+        api=api,
+        auth={"tokens": [{"name": "wall", "sha256": hashlib.sha256(VIEWER.encode()).hexdigest(), "roles": ["viewer"]}]},
     )
     return create_app(settings, view=View(), producer=FakeProducer(), clock=lambda: 1_709_604_000_000)
 
@@ -52,11 +53,11 @@ async def get(app: Any, path: str, host: str = "test", **kw: Any) -> httpx.Respo
     ("path", "headers", "status"),
     [
         ("/api/v1/queues", BEARER, 200),
-        ("/api/v1/queues", {}, 401),          # an error answer is JSON too
+        ("/api/v1/queues", {}, 401),  # an error answer is JSON too
         ("/api/v1/nope", {}, 404),
         ("/healthz", {}, 200),
         ("/openapi.json", {}, 200),
-        ("/metrics", {}, 200),                # text exposition, not JSON: by path
+        ("/metrics", {}, 200),  # text exposition, not JSON: by path
     ],
 )
 async def test_api_answers_are_never_stored(path: str, headers: dict[str, str], status: int) -> None:
@@ -93,10 +94,10 @@ async def test_any_host_is_served_when_the_list_is_empty() -> None:
     ("host", "status"),
     [
         ("floor.example.com", 200),
-        ("floor.example.com:8443", 200),       # the port is not part of the name
+        ("floor.example.com:8443", 200),  # the port is not part of the name
         ("FLOOR.example.com", 200),
-        ("tv.walls.example.com", 200),          # *.walls.example.com
-        ("walls.example.com", 400),             # the wildcard covers subdomains only
+        ("tv.walls.example.com", 200),  # *.walls.example.com
+        ("walls.example.com", 400),  # the wildcard covers subdomains only
         ("rebound.attacker.test", 400),
         ("127.0.0.1:8000", 400),
     ],
@@ -122,15 +123,19 @@ def test_websocket_host_outside_the_list_is_refused_before_the_upgrade() -> None
     app = make_app(allowed_hosts=["floor.example.com"])
     with TestClient(app) as client:  # the Host header is the one of the ws:// URL
         for host in ("rebound.attacker.test", "testserver"):
-            with pytest.raises(WebSocketDenialResponse) as denied, \
-                    client.websocket_connect(f"ws://{host}/ws?token={VIEWER}"):
+            with (
+                pytest.raises(WebSocketDenialResponse) as denied,
+                client.websocket_connect(f"ws://{host}/ws?token={VIEWER}"),
+            ):
                 pass
             assert denied.value.status_code == 400
         with client.websocket_connect(f"ws://floor.example.com/ws?token={VIEWER}") as ws:
             assert ws.receive_json()["type"] == "snapshot"
         # the allowed host still needs a valid token: the check adds to auth, never replaces it
-        with pytest.raises(WebSocketDisconnect) as closed, \
-                client.websocket_connect("ws://floor.example.com/ws?token=wrong") as ws:
+        with (
+            pytest.raises(WebSocketDisconnect) as closed,
+            client.websocket_connect("ws://floor.example.com/ws?token=wrong") as ws,
+        ):
             ws.receive_json()
         assert closed.value.code == 4401
 
@@ -164,8 +169,10 @@ async def test_enabled_docs_load_only_files_of_this_server_under_the_csp() -> No
     assert (await get(app, "/redoc")).status_code == 404  # Redoc injects inline styles: not served
 
 
-@pytest.mark.parametrize("pattern", ["", "floor.example.com:8000", "foo*.example.com", "*example.com",
-                                     "https://floor.example.com", "a.*.example.com"])
+@pytest.mark.parametrize(
+    "pattern",
+    ["", "floor.example.com:8000", "foo*.example.com", "*example.com", "https://floor.example.com", "a.*.example.com"],
+)
 def test_a_host_pattern_that_cannot_match_is_refused_at_start(pattern: str) -> None:
     with pytest.raises(ValueError, match="api.allowed_hosts"):
         make_app(allowed_hosts=["floor.example.com", pattern])

@@ -40,8 +40,11 @@ S = 1000
 TS_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?\+08:00$")
 CONTACT_ORDER = {
     "contact.offered": 0,
-    "contact.answered": 1, "contact.abandoned": 1, "contact.overflowed": 1,
-    "contact.ended": 3, "contact.transferred": 3,
+    "contact.answered": 1,
+    "contact.abandoned": 1,
+    "contact.overflowed": 1,
+    "contact.ended": 3,
+    "contact.transferred": 3,
     "contact.wrapup_ended": 4,
 }
 
@@ -56,8 +59,13 @@ def make_settings(**overrides: Any) -> Settings:
         "queues": [
             {"id": "sales", "channel": "voice", "sl_threshold_s": 20, "short_abandon_s": 5},
             {"id": "support", "channel": "voice", "sl_threshold_s": 30, "short_abandon_s": 5},
-            {"id": "chat", "channel": "chat", "sl_threshold_s": 60, "short_abandon_s": 10,
-             "sl_formula": "answered_over_answered_and_late_abandons"},
+            {
+                "id": "chat",
+                "channel": "chat",
+                "sl_threshold_s": 60,
+                "short_abandon_s": 10,
+                "sl_formula": "answered_over_answered_and_late_abandons",
+            },
         ],
         "teams": [{"id": "north"}, {"id": "south"}, {"id": "digital"}],
     }
@@ -124,9 +132,9 @@ def recount_customer_contacts(events: list[dict[str, Any]], settings: Settings) 
                 "agent": answered_by.get(cid),
                 "repeat": any(k < key and t - k[0] <= window for k in others),
                 "eligible": eligible,
-                "resolved": eligible and cid not in said_false and not any(
-                    k > key and k[0] - t <= window for k in others
-                ),
+                "resolved": eligible
+                and cid not in said_false
+                and not any(k > key and k[0] - t <= window for k in others),
             }
     return out
 
@@ -139,8 +147,8 @@ def recount_intervals(
     counts: dict[str, dict[Any, Counts]] = defaultdict(dict)
 
     def bucket(queue_id: str, t_ms: int) -> Counts:
-        key = local_date(t_ms, settings.tz) if by_day else interval_start_ms(
-            t_ms, settings.tz, settings.interval_minutes
+        key = (
+            local_date(t_ms, settings.tz) if by_day else interval_start_ms(t_ms, settings.tz, settings.interval_minutes)
         )
         return counts[queue_id].setdefault(key, Counts())
 
@@ -194,6 +202,7 @@ def recount_intervals(
                 c.wait_abandoned_ms += wait
         else:
             c.overflowed += 1
+
     def label(key: Any) -> str:
         return key.isoformat() if by_day else iso(key, settings.tz)
 
@@ -212,8 +221,12 @@ def recount_fcr(events: list[dict[str, Any]], settings: Settings) -> dict[str, d
         n, repeat = len(rows), sum(f["repeat"] for f in rows)
         eligible, resolved = sum(f["eligible"] for f in rows), sum(f["resolved"] for f in rows)
         out[queue] = {
-            "customer_contacts": n, "repeat_contacts": repeat, "repeat_rate": repeat / n if n else None,
-            "fcr_eligible": eligible, "fcr_resolved": resolved, "fcr": resolved / eligible if eligible else None,
+            "customer_contacts": n,
+            "repeat_contacts": repeat,
+            "repeat_rate": repeat / n if n else None,
+            "fcr_eligible": eligible,
+            "fcr_resolved": resolved,
+            "fcr": resolved / eligible if eligible else None,
         }
     return out
 
@@ -239,9 +252,11 @@ def recount_quality(events: list[dict[str, Any]], settings: Settings) -> dict[st
 
     def figures(n: Counter[str]) -> dict[str, Any]:
         return {
-            "fcr_eligible": n["eligible"], "fcr_resolved": n["resolved"],
+            "fcr_eligible": n["eligible"],
+            "fcr_resolved": n["resolved"],
             "fcr": n["resolved"] / n["eligible"] if n["eligible"] else None,
-            "surveys": n["surveys"], "score_sum": n["score"],
+            "surveys": n["surveys"],
+            "score_sum": n["score"],
             "csat_avg": n["score"] / n["surveys"] if n["surveys"] else None,
             "csat_satisfied": n["satisfied"] / n["surveys"] if n["surveys"] else None,
         }
@@ -293,9 +308,11 @@ def recount_adherence(events: list[dict[str, Any]], settings: Settings, start: i
                 if state in ("available", "on_contact", "wrap_up"):
                     worked += max(0, min(t1, hi) - max(t0, lo))
             out.setdefault(agent, {})[day_text] = {
-                "scheduled_s": sched / 1000, "in_adherence_s": inside / 1000,
+                "scheduled_s": sched / 1000,
+                "in_adherence_s": inside / 1000,
                 "adherence": inside / sched if sched else None,
-                "work_scheduled_s": work / 1000, "worked_s": worked / 1000,
+                "work_scheduled_s": work / 1000,
+                "worked_s": worked / 1000,
                 "conformance": worked / work if work else None,
             }
     return out
@@ -398,8 +415,14 @@ def test_agent_states_follow_what_agents_do(peak_run) -> None:  # type: ignore[n
 def test_two_hours_of_peak_have_every_kind_of_contact(peak_run) -> None:  # type: ignore[no-untyped-def]
     events = peak_run.events
     types = Counter(e["type"] for e in events)
-    for kind in ("contact.abandoned", "contact.overflowed", "contact.transferred", "survey.completed",
-                 "contact.hold_started", "contact.wrapup_ended"):
+    for kind in (
+        "contact.abandoned",
+        "contact.overflowed",
+        "contact.transferred",
+        "survey.completed",
+        "contact.hold_started",
+        "contact.wrapup_ended",
+    ):
         assert types[kind] >= 3, kind
     intervals = [s for q in peak_run.truth["intervals"].values() for s in q.values()]
     assert sum(s["short_abandoned"] for s in intervals) >= 3
@@ -520,9 +543,7 @@ def test_short_fcr_windows_equal_a_recount_from_the_events(window_hours: float) 
     assert recount_intervals(result.events, settings, by_day=True) == result.truth["days"]
     assert recount_fcr(result.events, settings) == result.truth["fcr"]
     assert recount_quality(result.events, settings) == result.truth["quality"]
-    short, full = (
-        sum(r["repeat_contacts"] for r in rows.values()) for rows in (result.truth["fcr"], long_window)
-    )
+    short, full = (sum(r["repeat_contacts"] for r in rows.values()) for rows in (result.truth["fcr"], long_window))
     assert 0 < short < full, "some customers come back after the short window"
 
 
@@ -594,8 +615,14 @@ def test_experience_figures(peak_run) -> None:  # type: ignore[no-untyped-def]
 
 def plan(**kw: Any) -> ContactPlan:
     values: dict[str, Any] = {
-        "customer": "cust-1", "patience_ms": None, "overflow_after_ms": 300 * S, "announce_ms": 5 * S,
-        "callback_ms": None, "ring_ms": 2 * S, "talk_ms": 60 * S, "wrap_ms": 10 * S,
+        "customer": "cust-1",
+        "patience_ms": None,
+        "overflow_after_ms": 300 * S,
+        "announce_ms": 5 * S,
+        "callback_ms": None,
+        "ring_ms": 2 * S,
+        "talk_ms": 60 * S,
+        "wrap_ms": 10 * S,
     }
     values.update(kw)
     return ContactPlan(**values)
@@ -698,32 +725,80 @@ def test_tiny_scenario_checked_by_hand() -> None:
     ]
     interval = result.truth["intervals"]["q"]["2025-03-04T10:00:00+08:00"]
     assert interval == {
-        "offered": 5, "answered": 2, "answered_within_sl": 1, "abandoned": 2, "short_abandoned": 1,
-        "overflowed": 1, "service_level": 0.25, "abandon_rate": 0.25, "answer_rate": 0.5,
-        "asa_s": 33.0, "aht_s": 77.5, "avg_abandon_s": 40.0, "max_wait_s": 64.0, "handled": 2,
+        "offered": 5,
+        "answered": 2,
+        "answered_within_sl": 1,
+        "abandoned": 2,
+        "short_abandoned": 1,
+        "overflowed": 1,
+        "service_level": 0.25,
+        "abandon_rate": 0.25,
+        "answer_rate": 0.5,
+        "asa_s": 33.0,
+        "aht_s": 77.5,
+        "avg_abandon_s": 40.0,
+        "max_wait_s": 64.0,
+        "handled": 2,
         # contact 1 (offered 10:00:00) surveyed at 92 s with the scripted score 4: one satisfied
-        "surveys": 1, "csat_avg": 4.0, "csat_satisfied": 1.0,
+        "surveys": 1,
+        "csat_avg": 4.0,
+        "csat_satisfied": 1.0,
         # all five are cust-1: the last four are repeats; 1 and 2 are eligible, each followed by another
-        "customer_contacts": 5, "repeat_contacts": 4, "repeat_rate": 0.8,
-        "fcr_eligible": 2, "fcr_resolved": 0, "fcr": 0.0,
+        "customer_contacts": 5,
+        "repeat_contacts": 4,
+        "repeat_rate": 0.8,
+        "fcr_eligible": 2,
+        "fcr_resolved": 0,
+        "fcr": 0.0,
     }
-    assert result.truth["agents"] == {"a1": {"2025-03-04": {
-        "scheduled_s": 600.0, "in_adherence_s": 600.0, "adherence": 1.0,
-        "work_scheduled_s": 600.0, "worked_s": 600.0, "conformance": 1.0,
-    }}}
+    assert result.truth["agents"] == {
+        "a1": {
+            "2025-03-04": {
+                "scheduled_s": 600.0,
+                "in_adherence_s": 600.0,
+                "adherence": 1.0,
+                "work_scheduled_s": 600.0,
+                "worked_s": 600.0,
+                "conformance": 1.0,
+            }
+        }
+    }
     assert result.truth["fcr"]["q"] == {
-        "customer_contacts": 5, "repeat_contacts": 4, "repeat_rate": 0.8,
-        "fcr_eligible": 2, "fcr_resolved": 0, "fcr": 0.0,
+        "customer_contacts": 5,
+        "repeat_contacts": 4,
+        "repeat_rate": 0.8,
+        "fcr_eligible": 2,
+        "fcr_resolved": 0,
+        "fcr": 0.0,
     }
     assert result.truth["quality"] == {
-        "agents": {"a1": {"2025-03-04": {
-            "team": "t", "fcr_eligible": 2, "fcr_resolved": 0, "fcr": 0.0,
-            "surveys": 1, "score_sum": 4, "csat_avg": 4.0, "csat_satisfied": 1.0,
-        }}},
-        "teams": {"t": {"2025-03-04": {
-            "fcr_eligible": 2, "fcr_resolved": 0, "fcr": 0.0,
-            "surveys": 1, "score_sum": 4, "csat_avg": 4.0, "csat_satisfied": 1.0,
-        }}},
+        "agents": {
+            "a1": {
+                "2025-03-04": {
+                    "team": "t",
+                    "fcr_eligible": 2,
+                    "fcr_resolved": 0,
+                    "fcr": 0.0,
+                    "surveys": 1,
+                    "score_sum": 4,
+                    "csat_avg": 4.0,
+                    "csat_satisfied": 1.0,
+                }
+            }
+        },
+        "teams": {
+            "t": {
+                "2025-03-04": {
+                    "fcr_eligible": 2,
+                    "fcr_resolved": 0,
+                    "fcr": 0.0,
+                    "surveys": 1,
+                    "score_sum": 4,
+                    "csat_avg": 4.0,
+                    "csat_satisfied": 1.0,
+                }
+            }
+        },
     }
     assert result.truth["csat"]["q"]["surveys"] == 1
     closed = [kind for _, _, kind, _ in sampler.closed]
@@ -748,7 +823,8 @@ FCR_FIELDS = ("customer_contacts", "repeat_contacts", "repeat_rate", "fcr_eligib
 
 def test_fcr_repeats_and_csat_per_agent_checked_by_hand() -> None:
     settings = make_settings(
-        queues=[{"id": "q1", "channel": "voice"}, {"id": "q2", "channel": "voice"}], teams=[],
+        queues=[{"id": "q1", "channel": "voice"}, {"id": "q2", "channel": "voice"}],
+        teams=[],
         fcr={"window_hours": 1},
     )
     t0 = at(10, settings)
@@ -757,8 +833,20 @@ def test_fcr_repeats_and_csat_per_agent_checked_by_hand() -> None:
         settings,
         [AgentSpec("a1", "Ann", "red", ("q1",)), AgentSpec("a2", "Bob", "blue", ("q2",))],
         {
-            "q1": [t0, t0 + 5 * m, t0 + 10 * m, t0 + 15 * m, t0 + 20 * m, t0 + 25 * m, t0 + 30 * m,
-                   t0 + 40 * m, t0 + 50 * m, t0 + 60 * m, t0 + 100 * m, t0 + 105 * m],
+            "q1": [
+                t0,
+                t0 + 5 * m,
+                t0 + 10 * m,
+                t0 + 15 * m,
+                t0 + 20 * m,
+                t0 + 25 * m,
+                t0 + 30 * m,
+                t0 + 40 * m,
+                t0 + 50 * m,
+                t0 + 60 * m,
+                t0 + 100 * m,
+                t0 + 105 * m,
+            ],
             "q2": [t0 + 60 * m],
         },
         [  # in the order they are offered; one contact takes 2 s ring + 60 s talk + 10 s wrap
@@ -782,23 +870,55 @@ def test_fcr_repeats_and_csat_per_agent_checked_by_hand() -> None:
     )
     result = run_scripted(settings, sampler, minutes=120)
     offered = {e["contact_id"]: e for e in result.events if e["type"] == "contact.offered"}
-    order = [(e["contact_id"].rsplit("-", 1)[1], e["queue"], e.get("customer"), (ts_ms(e) - t0) / S)
-             for e in offered.values()]
+    order = [
+        (e["contact_id"].rsplit("-", 1)[1], e["queue"], e.get("customer"), (ts_ms(e) - t0) / S)
+        for e in offered.values()
+    ]
     assert order == [
-        ("1", "q1", "alice", 0), ("2", "q1", "bob", 300), ("3", "q1", "carol", 600), ("4", "q2", "carol", 662),
-        ("5", "q1", "dave", 900), ("6", "q2", "dave", 962), ("7", "q1", None, 1200), ("8", "q1", "erin", 1500),
-        ("9", "q1", "alice", 1800), ("10", "q1", "hank", 2400), ("11", "q1", "erin", 3000),
-        ("12", "q2", "gina", 3600), ("13", "q1", "gina", 3600), ("14", "q1", "hank", 6000),
+        ("1", "q1", "alice", 0),
+        ("2", "q1", "bob", 300),
+        ("3", "q1", "carol", 600),
+        ("4", "q2", "carol", 662),
+        ("5", "q1", "dave", 900),
+        ("6", "q2", "dave", 962),
+        ("7", "q1", None, 1200),
+        ("8", "q1", "erin", 1500),
+        ("9", "q1", "alice", 1800),
+        ("10", "q1", "hank", 2400),
+        ("11", "q1", "erin", 3000),
+        ("12", "q2", "gina", 3600),
+        ("13", "q1", "gina", 3600),
+        ("14", "q1", "hank", 6000),
         ("15", "q1", "alice", 6300),
     ]
-    wrapups = {e["contact_id"].rsplit("-", 1)[1]: e.get("resolved") for e in result.events
-               if e["type"] == "contact.wrapup_ended"}
-    assert wrapups == {"1": True, "2": False, "3": None, "4": False, "5": None, "6": True, "7": True, "8": True,
-                       "9": True, "10": True, "12": True, "13": True, "14": True, "15": True}
+    wrapups = {
+        e["contact_id"].rsplit("-", 1)[1]: e.get("resolved")
+        for e in result.events
+        if e["type"] == "contact.wrapup_ended"
+    }
+    assert wrapups == {
+        "1": True,
+        "2": False,
+        "3": None,
+        "4": False,
+        "5": None,
+        "6": True,
+        "7": True,
+        "8": True,
+        "9": True,
+        "10": True,
+        "12": True,
+        "13": True,
+        "14": True,
+        "15": True,
+    }
     abandoned = next(e for e in result.events if e["type"] == "contact.abandoned")
     assert abandoned["contact_id"].endswith("-11") and ts_ms(abandoned) - t0 == 3008 * S
-    surveys = [(e["contact_id"].rsplit("-", 1)[1], e["agent_id"], e["score"]) for e in result.events
-               if e["type"] == "survey.completed"]
+    surveys = [
+        (e["contact_id"].rsplit("-", 1)[1], e["agent_id"], e["score"])
+        for e in result.events
+        if e["type"] == "survey.completed"
+    ]
     assert surveys == [("1", "a1", 5), ("4", "a2", 2), ("7", "a1", 3), ("12", "a2", 4)]
 
     # Customer contacts: all but the legs 4 and 6 and the anonymous 7; 11 is one though abandoned.
@@ -809,8 +929,13 @@ def test_fcr_repeats_and_csat_per_agent_checked_by_hand() -> None:
     # follows), 2 (says false), 3 (its leg 4 says false), 8 (the abandoned 11 follows), 10 (14
     # follows after exactly one window), 12 (13 follows in the same ms).
     def fcr(n: int, repeat: int, eligible: int, resolved: int) -> dict[str, Any]:
-        return dict(zip(FCR_FIELDS, (n, repeat, repeat / n if n else None, eligible, resolved,
-                                     resolved / eligible if eligible else None), strict=True))
+        return dict(
+            zip(
+                FCR_FIELDS,
+                (n, repeat, repeat / n if n else None, eligible, resolved, resolved / eligible if eligible else None),
+                strict=True,
+            )
+        )
 
     def fcr_of(st: dict[str, Any]) -> dict[str, Any]:
         return {k: st[k] for k in FCR_FIELDS}
@@ -833,10 +958,24 @@ def test_fcr_repeats_and_csat_per_agent_checked_by_hand() -> None:
     assert {q: fcr_of(d["2025-03-04"]) for q, d in result.truth["days"].items()} == result.truth["fcr"]
     # FCR by the agent who answered the customer contact (a1: all of q1's; a2: 12 only, not the
     # legs); CSAT by the survey's agent, on the day the surveyed contact was offered
-    red = {"fcr_eligible": 10, "fcr_resolved": 5, "fcr": 0.5,
-           "surveys": 2, "score_sum": 8, "csat_avg": 4.0, "csat_satisfied": 0.5}  # scores 5 (1) and 3 (7)
-    blue = {"fcr_eligible": 1, "fcr_resolved": 0, "fcr": 0.0,
-            "surveys": 2, "score_sum": 6, "csat_avg": 3.0, "csat_satisfied": 0.5}  # scores 2 (4) and 4 (12)
+    red = {
+        "fcr_eligible": 10,
+        "fcr_resolved": 5,
+        "fcr": 0.5,
+        "surveys": 2,
+        "score_sum": 8,
+        "csat_avg": 4.0,
+        "csat_satisfied": 0.5,
+    }  # scores 5 (1) and 3 (7)
+    blue = {
+        "fcr_eligible": 1,
+        "fcr_resolved": 0,
+        "fcr": 0.0,
+        "surveys": 2,
+        "score_sum": 6,
+        "csat_avg": 3.0,
+        "csat_satisfied": 0.5,
+    }  # scores 2 (4) and 4 (12)
     assert result.truth["quality"] == {
         "agents": {"a1": {"2025-03-04": {"team": "red", **red}}, "a2": {"2025-03-04": {"team": "blue", **blue}}},
         "teams": {"blue": {"2025-03-04": blue}, "red": {"2025-03-04": red}},
@@ -860,9 +999,7 @@ def test_end_of_run_cuts_contacts_in_flight() -> None:
 
 
 def test_transfer_and_fifo_across_queues() -> None:
-    settings = make_settings(
-        queues=[{"id": "q1", "channel": "voice"}, {"id": "q2", "channel": "voice"}], teams=[]
-    )
+    settings = make_settings(queues=[{"id": "q1", "channel": "voice"}, {"id": "q2", "channel": "voice"}], teams=[])
     t0 = at(10, settings)
     sampler = ScriptedSampler(
         settings,
@@ -920,10 +1057,22 @@ def test_unbounded_stream_keeps_no_records() -> None:
 
 
 def test_behaviour_rates_change_what_agents_do() -> None:
-    strict = simulate(SETTINGS, 1, 40, at(9), 3 * HOUR_MS, behaviour=Behaviour(
-        late_login_rate=0, break_overrun_rate=0, unscheduled_aux_per_hour=0, early_logout_rate=0))
-    sloppy = simulate(SETTINGS, 1, 40, at(9), 3 * HOUR_MS, behaviour=Behaviour(
-        late_login_rate=1, break_overrun_rate=1, unscheduled_aux_per_hour=1, early_logout_rate=1))
+    strict = simulate(
+        SETTINGS,
+        1,
+        40,
+        at(9),
+        3 * HOUR_MS,
+        behaviour=Behaviour(late_login_rate=0, break_overrun_rate=0, unscheduled_aux_per_hour=0, early_logout_rate=0),
+    )
+    sloppy = simulate(
+        SETTINGS,
+        1,
+        40,
+        at(9),
+        3 * HOUR_MS,
+        behaviour=Behaviour(late_login_rate=1, break_overrun_rate=1, unscheduled_aux_per_hour=1, early_logout_rate=1),
+    )
 
     def mean_adherence(result) -> float:  # type: ignore[no-untyped-def]
         days = [d for a in result.truth["agents"].values() for d in a.values()]
@@ -969,10 +1118,23 @@ def test_option_defaults() -> None:
         SETTINGS, parse_cli("--speed", "60", "--truth", "t.json", "--start", "2025-03-04T10:00")
     )
     assert with_truth.end_ms == at(10) + 24 * HOUR_MS
-    explicit = simulator.resolve(SETTINGS, parse_cli(
-        "--seed", "9", "--agents", "7", "--duration", "90m", "--kafka", "k:1",
-        "--late-login-rate", "0.5", "--start", "2025-03-04T10:00",
-    ))
+    explicit = simulator.resolve(
+        SETTINGS,
+        parse_cli(
+            "--seed",
+            "9",
+            "--agents",
+            "7",
+            "--duration",
+            "90m",
+            "--kafka",
+            "k:1",
+            "--late-login-rate",
+            "0.5",
+            "--start",
+            "2025-03-04T10:00",
+        ),
+    )
     assert (explicit.seed, explicit.agents, explicit.end_ms, explicit.bootstrap) == (9, 7, at(11.5), "k:1")
     assert explicit.behaviour.late_login_rate == 0.5
     bare = simulator.resolve(SETTINGS, argparse.Namespace())
@@ -983,8 +1145,9 @@ def test_cli_writes_identical_events_and_truth_twice(tmp_path: os.PathLike[str])
     outputs = []
     for i in (1, 2):
         events, truth_file = f"{tmp_path}/e{i}.ndjson", f"{tmp_path}/t{i}.json"
-        args = parse_cli("--seed", "1", "--start", "2025-03-04T10:00", "--duration", "30m",
-                         "--truth", truth_file, "--out", events)
+        args = parse_cli(
+            "--seed", "1", "--start", "2025-03-04T10:00", "--duration", "30m", "--truth", truth_file, "--out", events
+        )
         assert simulator.main(SETTINGS, args) == 0
         outputs.append((Path(events).read_bytes(), Path(truth_file).read_bytes()))
     assert outputs[0] == outputs[1]
@@ -1077,4 +1240,3 @@ def test_two_hundred_agents_one_day_is_within_budget() -> None:
     result = simulate(SETTINGS, 1, 200, at(0), 24 * HOUR_MS)
     assert time.perf_counter() - began < 30
     assert sum(s["offered"] for q in result.truth["days"].values() for s in q.values()) > 5000
-

@@ -41,8 +41,12 @@ def test_slope_skips_unknown_points_and_needs_two_minutes() -> None:
 
 
 def test_slopes_per_process_and_latency() -> None:
-    minutes = [Minute(k, cpu_pct={"worker": 10.0 + k}, rss_mib={"worker": 100.0 + 4 * k},
-                      latencies_ms=[100.0 * k] * 60, probes=60) for k in (1, 2, 3)]
+    minutes = [
+        Minute(
+            k, cpu_pct={"worker": 10.0 + k}, rss_mib={"worker": 100.0 + 4 * k}, latencies_ms=[100.0 * k] * 60, probes=60
+        )
+        for k in (1, 2, 3)
+    ]
     s = slopes(minutes)
     assert s["worker rss MiB/min"] == pytest.approx(4.0)
     assert s["worker cpu %/min"] == pytest.approx(1.0)
@@ -91,9 +95,16 @@ def test_probe_figures_count_the_minutes_probes_and_the_late_ones() -> None:
 
 
 def test_minute_line_format() -> None:
-    m = Minute(7, cpu_pct={"tansu": 12.4, "worker": 30.6, "api": 5.0, "simulator": 1.2},
-               rss_mib={"tansu": 20.2, "worker": 150.7, "api": 61.0, "simulator": 42.0},
-               latencies_ms=[100.0] * 59 + [300.0], probes=60, lag=1234, ready=True, events=5678)
+    m = Minute(
+        7,
+        cpu_pct={"tansu": 12.4, "worker": 30.6, "api": 5.0, "simulator": 1.2},
+        rss_mib={"tansu": 20.2, "worker": 150.7, "api": 61.0, "simulator": 42.0},
+        latencies_ms=[100.0] * 59 + [300.0],
+        probes=60,
+        lag=1234,
+        ready=True,
+        events=5678,
+    )
     assert format_minute(m) == (
         "min   7 | tansu  12%   20M  worker  31%  151M  api   5%   61M  simulator   1%   42M"
         " | lat p50   100 p99   300 max   300 ms (60/60 shown, 0 late) | lag 1,234 readyz 200 | events 5,678"

@@ -37,24 +37,25 @@ QUEUES = {"north": (20.0, 0.8), "south": (20.0, 0.8), "east": (60.0, 0.9)}  # T,
 
 # (offered per half hour, AHT s): A = offered x AHT / 1,800 s
 LOADS: list[tuple[float, float]] = [
-    (100_000, 86_400),   # both at their caps: 4.8 million Erlangs
-    (100_000, 180),      # A = 10,000 = the cap: over it (N must exceed A)
-    (100_000, 179.82),   # A = 9,990 < cap, but the target needs more than 10,000
-    (100_000, 162),      # A = 9,000
-    (100_000, 17.9),     # A = 994.4
-    (50_000, 36),        # A = 1,000
-    (7, 86_400),         # A = 336, a day-long AHT
-    (1, 86_400),         # A = 48
-    (10, 180),           # A = 1
-    (0, 300),            # nothing offered: 0 agents
-    (99_999, 180),       # A = 9,999.9
-    (100_000, 171),      # A = 9,500
+    (100_000, 86_400),  # both at their caps: 4.8 million Erlangs
+    (100_000, 180),  # A = 10,000 = the cap: over it (N must exceed A)
+    (100_000, 179.82),  # A = 9,990 < cap, but the target needs more than 10,000
+    (100_000, 162),  # A = 9,000
+    (100_000, 17.9),  # A = 994.4
+    (50_000, 36),  # A = 1,000
+    (7, 86_400),  # A = 336, a day-long AHT
+    (1, 86_400),  # A = 48
+    (10, 180),  # A = 1
+    (0, 300),  # nothing offered: 0 agents
+    (99_999, 180),  # A = 9,999.9
+    (100_000, 171),  # A = 9,500
 ]
 
 
 def make_settings() -> Settings:
-    return floor_settings(queues=[{"id": q, "sl_threshold_s": t, "sl_target": target}
-                                  for q, (t, target) in QUEUES.items()])
+    return floor_settings(
+        queues=[{"id": q, "sl_threshold_s": t, "sl_target": target} for q, (t, target) in QUEUES.items()]
+    )
 
 
 def interval_start(i: int) -> str:
@@ -79,10 +80,16 @@ def capped_view() -> View:
     view = View()
     for qi, queue in enumerate(QUEUES):
         event = {
-            "event_id": f"f-{queue}", "type": "forecast.published", "ts": f"{DAY}T00:00:00+08:00",
-            "queue": queue, "date": DAY, "interval_minutes": 30,
-            "intervals": [{"start": f"{interval_start(i)}+08:00", "offered": o, "aht_s": a}
-                          for i, (o, a) in ((i, load_of(qi, i)) for i in range(48))],
+            "event_id": f"f-{queue}",
+            "type": "forecast.published",
+            "ts": f"{DAY}T00:00:00+08:00",
+            "queue": queue,
+            "date": DAY,
+            "interval_minutes": 30,
+            "intervals": [
+                {"start": f"{interval_start(i)}+08:00", "offered": o, "aht_s": a}
+                for i, (o, a) in ((i, load_of(qi, i)) for i in range(48))
+            ],
         }
         assert view.apply(topics.FORECASTS, queue.encode(), orjson.dumps(event))
     return view
@@ -156,8 +163,10 @@ def test_metrics_export_over_cap_and_omit_the_number() -> None:
     samples: dict[tuple[str, str], float] = {}
     for fam in text_string_to_metric_families(generate_latest(registry).decode()):
         for s in fam.samples:
-            if (s.name.startswith("floorwatch_queue_required_agents")
-                    or s.name == "floorwatch_queue_staffing_gap_agents"):
+            if (
+                s.name.startswith("floorwatch_queue_required_agents")
+                or s.name == "floorwatch_queue_staffing_gap_agents"
+            ):
                 samples[(s.name, s.labels["queue"])] = s.value
     for qi, queue in enumerate(QUEUES):
         want = expected(*load_of(qi, i), queue)
@@ -195,14 +204,14 @@ def test_live_required_agents_caps_the_rolling_load() -> None:
     rules = {"sl_threshold_s": 20, "sl_target": 0.8}
     hour = Counts(handled=1, talk_ms=86_400_000)  # AHT 86,400 s
     # 100 offered in 15 minutes at 86,400 s: A = 100 x 86,400 / 900 = 9,600
-    assert queries.live_required_agents(Counts(offered=100), hour, rules) \
-        == linear_walk_required(9600.0, 86_400, 20, 0.8)
+    assert queries.live_required_agents(Counts(offered=100), hour, rules) == linear_walk_required(
+        9600.0, 86_400, 20, 0.8
+    )
     # 105 offered: A = 10,080 >= cap
     assert queries.live_required_agents(Counts(offered=105), hour, rules) == OverCap(CAP)
     assert queries.live_required_agents(Counts(offered=100), hour, rules, max_agents=9_000) == OverCap(9_000)
     assert queries.required_fields(OverCap(CAP)) == {"required_agents": None, "required_agents_over_cap": True}
     assert queries.required_fields(None) == {"required_agents": None, "required_agents_over_cap": False}
-
 
 
 def test_the_staffing_memo_is_bounded_and_counts_what_it_cut() -> None:
@@ -233,14 +242,19 @@ def test_staffing_gap_alert_counts_the_staffed_agents() -> None:
         view = capped_view()
         for i in range(staffed):
             state = "on_contact" if i == 0 else "available"
-            view.apply(topics.AGENT_STATUS, f"a{i}".encode(),
-                       orjson.dumps({"agent_id": f"a{i}", "state": state, "queues": ["south"]}))
-        view.apply(topics.AGENT_STATUS, b"gone", orjson.dumps({"agent_id": "gone", "state": "logged_out",
-                                                                "queues": ["south"]}))
+            view.apply(
+                topics.AGENT_STATUS,
+                f"a{i}".encode(),
+                orjson.dumps({"agent_id": f"a{i}", "state": state, "queues": ["south"]}),
+            )
+        view.apply(
+            topics.AGENT_STATUS, b"gone", orjson.dumps({"agent_id": "gone", "state": "logged_out", "queues": ["south"]})
+        )
         alerter = QueueAlerter(make_settings(), view)
         alerter.step(start)
-        fired = {c.alert["subject"]: c for c in alerter.step(start + 121_000)
-                 if c.alert["kind"] == "queue_staffing_gap"}
+        fired = {
+            c.alert["subject"]: c for c in alerter.step(start + 121_000) if c.alert["kind"] == "queue_staffing_gap"
+        }
         if gap is None:
             assert "south" not in fired
         else:

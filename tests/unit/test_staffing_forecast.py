@@ -39,16 +39,23 @@ pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
 def make_settings() -> Settings:
-    return floor_settings(queues=[
-        {"id": "support", "name": "Support", "channel": "voice", "sl_threshold_s": 20, "sl_target": 0.8},
-        {"id": "sales", "name": "Sales", "channel": "chat", "sl_threshold_s": 20, "sl_target": 0.8},
-    ])
+    return floor_settings(
+        queues=[
+            {"id": "support", "name": "Support", "channel": "voice", "sl_threshold_s": 20, "sl_target": 0.8},
+            {"id": "sales", "name": "Sales", "channel": "chat", "sl_threshold_s": 20, "sl_target": 0.8},
+        ]
+    )
 
 
-def forecast(eid: str, ts: str, queue: str, intervals: list[tuple[str, float, float]], minutes: int = 30,
-             day: str = "2024-03-05") -> dict[str, Any]:
+def forecast(
+    eid: str, ts: str, queue: str, intervals: list[tuple[str, float, float]], minutes: int = 30, day: str = "2024-03-05"
+) -> dict[str, Any]:
     return {
-        "event_id": eid, "type": "forecast.published", "ts": f"{ts}+08:00", "queue": queue, "date": day,
+        "event_id": eid,
+        "type": "forecast.published",
+        "ts": f"{ts}+08:00",
+        "queue": queue,
+        "date": day,
         "interval_minutes": minutes,
         "intervals": [{"start": f"{day}T{hhmm}:00+08:00", "offered": o, "aht_s": a} for hhmm, o, a in intervals],
     }
@@ -61,21 +68,34 @@ def put_forecast(view: View, event: dict[str, Any] | bytes) -> bool:
 
 def put_interval(view: View, queue: str, start: str, partition: int, **counts: int) -> None:
     start_ms = local_ms(start)
-    record = {"queue": queue, "start_ms": start_ms, "end_ms": start_ms + 1_800_000, "partition": partition,
-              "counts": Counts(**counts).as_dict(), "rules": RULES, "mixed_rules": False,
-              "updated_ms": start_ms + 60_000}
+    record = {
+        "queue": queue,
+        "start_ms": start_ms,
+        "end_ms": start_ms + 1_800_000,
+        "partition": partition,
+        "counts": Counts(**counts).as_dict(),
+        "rules": RULES,
+        "mixed_rules": False,
+        "updated_ms": start_ms + 60_000,
+    }
     view.apply(topics.INTERVAL_STATS, records.interval_key(queue, start_ms, partition).encode(), orjson.dumps(record))
 
 
 def put_queue(view: View, queue: str, r15: Counts, r60: Counts) -> None:
-    record = {"queue": queue, "partition": 0, "waiting": 0, "oldest_waiting_ms": None,
-              "rolling_15m": r15.as_dict(), "rolling_60m": r60.as_dict(), "computed_ms": NOW - 1_000}
+    record = {
+        "queue": queue,
+        "partition": 0,
+        "waiting": 0,
+        "oldest_waiting_ms": None,
+        "rolling_15m": r15.as_dict(),
+        "rolling_60m": r60.as_dict(),
+        "computed_ms": NOW - 1_000,
+    }
     view.apply(topics.QUEUE_STATS, records.queue_key(queue, 0).encode(), orjson.dumps(record))
 
 
 EARLY = forecast("f-1", "2024-03-04T20:00:00", "support", [("09:30", 10, 180), ("10:00", 300, 240)])
-LATER = forecast("f-2", "2024-03-05T08:00:00", "support",
-                 [("09:30", 10, 180), ("10:00", 20, 200), ("11:00", 0, 200)])
+LATER = forecast("f-2", "2024-03-05T08:00:00", "support", [("09:30", 10, 180), ("10:00", 20, 200), ("11:00", 0, 200)])
 ROLLING_15M = Counts(offered=150)  # with the 60-minute AHT of 240 s -> 46 agents
 ROLLING_60M = Counts(handled=10, talk_ms=2_000_000, hold_ms=200_000, wrap_ms=200_000)
 
@@ -86,8 +106,7 @@ def floor_view() -> View:
     assert put_forecast(v, EARLY)  # older publication read later: ignored
     # actuals: 09:30 offered 12 over two partitions, 2 handled, AHT 400 s / 2 = 200 s
     put_interval(v, "support", "2024-03-05T09:30:00", 0, offered=7, answered=2, handled=2, talk_ms=300_000)
-    put_interval(v, "support", "2024-03-05T09:30:00", 1, offered=5, answered=0, talk_ms=0, handled=0,
-                 wrap_ms=100_000)
+    put_interval(v, "support", "2024-03-05T09:30:00", 1, offered=5, answered=0, talk_ms=0, handled=0, wrap_ms=100_000)
     # 10:00 offered 25, none handled yet; 10:30 offered 4, handled 4 with AHT 150 s (no forecast)
     put_interval(v, "support", "2024-03-05T10:00:00", 0, offered=25, answered=20, waiting=5)
     put_interval(v, "support", "2024-03-05T10:30:00", 2, offered=4, answered=4, handled=4, talk_ms=600_000)
@@ -100,9 +119,17 @@ def floor_view() -> View:
         ("a3", ["sales"], {"09:30": 1_800_000}),  # does not serve support
     ):
         v.apply(topics.AGENT_STATUS, aid.encode(), orjson.dumps({"agent_id": aid, "queues": queues}))
-        v.apply(topics.ADHERENCE, f"{aid}|2024-03-05".encode(), orjson.dumps({
-            "agent_id": aid, "date": "2024-03-05",
-            "logged_in_ms": {str(local_ms(f"2024-03-05T{t}:00")): ms for t, ms in logged_in.items()}}))
+        v.apply(
+            topics.ADHERENCE,
+            f"{aid}|2024-03-05".encode(),
+            orjson.dumps(
+                {
+                    "agent_id": aid,
+                    "date": "2024-03-05",
+                    "logged_in_ms": {str(local_ms(f"2024-03-05T{t}:00")): ms for t, ms in logged_in.items()},
+                }
+            ),
+        )
     return v
 
 
@@ -130,9 +157,20 @@ def test_latest_publication_wins_in_any_order_and_bad_records_are_skipped() -> N
     assert set(a.forecasts) == {("support", "2024-03-05"), ("support", "2024-03-06")}
     # invalid input on the raw topic: counted, skipped, nothing changes
     before = dict(a.forecasts)
-    bad = [b"not json", orjson.dumps({**LATER, "intervals": [{"start": "x", "offered": -1, "aht_s": 1}]}),
-           orjson.dumps({"event_id": "c", "type": "contact.offered", "ts": "2024-03-05T10:00:00+08:00",
-                         "contact_id": "c1", "queue": "support", "channel": "voice"})]
+    bad = [
+        b"not json",
+        orjson.dumps({**LATER, "intervals": [{"start": "x", "offered": -1, "aht_s": 1}]}),
+        orjson.dumps(
+            {
+                "event_id": "c",
+                "type": "contact.offered",
+                "ts": "2024-03-05T10:00:00+08:00",
+                "contact_id": "c1",
+                "queue": "support",
+                "channel": "voice",
+            }
+        ),
+    ]
     for raw in bad:
         assert put_forecast(a, raw) is False
     assert a.bad_records == 3 and a.forecasts == before
@@ -144,42 +182,84 @@ def test_forecast_intervals_are_spread_by_overlap() -> None:
     # 15-minute forecast into 30-minute intervals: 6 @ 100 s + 4 @ 150 s -> 10 @ 120 s
     put_forecast(v, forecast("q1", "2024-03-05T07:00:00", "sales", [("10:00", 6, 100), ("10:15", 4, 150)], minutes=15))
     f15 = v.forecasts[("sales", "2024-03-05")]
-    assert queries.forecast_for_interval(f15, local_ms("2024-03-05T10:00:00"), local_ms("2024-03-05T10:30:00")) \
-        == (10.0, 120.0)
+    assert queries.forecast_for_interval(f15, local_ms("2024-03-05T10:00:00"), local_ms("2024-03-05T10:30:00")) == (
+        10.0,
+        120.0,
+    )
     assert queries.forecast_for_interval(f15, local_ms("2024-03-05T10:30:00"), local_ms("2024-03-05T11:00:00")) is None
     # a 60-minute forecast splits in halves; all-zero volume keeps the AHT
     put_forecast(v, forecast("q2", "2024-03-05T07:00:00", "sales", [("09:00", 20, 100), ("11:00", 0, 90)], minutes=60))
     f60 = v.forecasts[("sales", "2024-03-05")]
-    assert queries.forecast_for_interval(f60, local_ms("2024-03-05T09:30:00"), local_ms("2024-03-05T10:00:00")) \
-        == (10.0, 100.0)
-    assert queries.forecast_for_interval(f60, local_ms("2024-03-05T11:30:00"), local_ms("2024-03-05T12:00:00")) \
-        == (0.0, 90.0)
+    assert queries.forecast_for_interval(f60, local_ms("2024-03-05T09:30:00"), local_ms("2024-03-05T10:00:00")) == (
+        10.0,
+        100.0,
+    )
+    assert queries.forecast_for_interval(f60, local_ms("2024-03-05T11:30:00"), local_ms("2024-03-05T12:00:00")) == (
+        0.0,
+        90.0,
+    )
 
 
 # --- GET /api/v1/staffing ---------------------------------------------------------------------
 
 
 EXPECTED = [
-    {"start": "2024-03-05T09:30:00+08:00", "end": "2024-03-05T10:00:00+08:00",
-     "forecast_offered": 10.0, "forecast_aht_s": 180.0, "actual_offered": 12, "actual_aht_s": 200.0,
-     "offered_variance": 2.0, "aht_variance_s": 20.0, "required_agents": 3,
-     "required_agents_over_cap": False, "required_from": "forecast",
-     "avg_staffed_agents": (1_800_000 + 600_000) / 1_800_000},
-    {"start": "2024-03-05T10:00:00+08:00", "end": "2024-03-05T10:30:00+08:00",
-     "forecast_offered": 20.0, "forecast_aht_s": 200.0, "actual_offered": 25, "actual_aht_s": None,
-     "offered_variance": 5.0, "aht_variance_s": None, "required_agents": 4,
-     "required_agents_over_cap": False, "required_from": "forecast",
-     "avg_staffed_agents": (900_000 + 1_050_000) / 1_050_000},
-    {"start": "2024-03-05T10:30:00+08:00", "end": "2024-03-05T11:00:00+08:00",
-     "forecast_offered": None, "forecast_aht_s": None, "actual_offered": 4, "actual_aht_s": 150.0,
-     "offered_variance": None, "aht_variance_s": None, "required_agents": 2,
-     "required_agents_over_cap": False, "required_from": "actual",
-     "avg_staffed_agents": None},
-    {"start": "2024-03-05T11:00:00+08:00", "end": "2024-03-05T11:30:00+08:00",
-     "forecast_offered": 0.0, "forecast_aht_s": 200.0, "actual_offered": 0, "actual_aht_s": None,
-     "offered_variance": 0.0, "aht_variance_s": None, "required_agents": 0,
-     "required_agents_over_cap": False, "required_from": "forecast",
-     "avg_staffed_agents": None},
+    {
+        "start": "2024-03-05T09:30:00+08:00",
+        "end": "2024-03-05T10:00:00+08:00",
+        "forecast_offered": 10.0,
+        "forecast_aht_s": 180.0,
+        "actual_offered": 12,
+        "actual_aht_s": 200.0,
+        "offered_variance": 2.0,
+        "aht_variance_s": 20.0,
+        "required_agents": 3,
+        "required_agents_over_cap": False,
+        "required_from": "forecast",
+        "avg_staffed_agents": (1_800_000 + 600_000) / 1_800_000,
+    },
+    {
+        "start": "2024-03-05T10:00:00+08:00",
+        "end": "2024-03-05T10:30:00+08:00",
+        "forecast_offered": 20.0,
+        "forecast_aht_s": 200.0,
+        "actual_offered": 25,
+        "actual_aht_s": None,
+        "offered_variance": 5.0,
+        "aht_variance_s": None,
+        "required_agents": 4,
+        "required_agents_over_cap": False,
+        "required_from": "forecast",
+        "avg_staffed_agents": (900_000 + 1_050_000) / 1_050_000,
+    },
+    {
+        "start": "2024-03-05T10:30:00+08:00",
+        "end": "2024-03-05T11:00:00+08:00",
+        "forecast_offered": None,
+        "forecast_aht_s": None,
+        "actual_offered": 4,
+        "actual_aht_s": 150.0,
+        "offered_variance": None,
+        "aht_variance_s": None,
+        "required_agents": 2,
+        "required_agents_over_cap": False,
+        "required_from": "actual",
+        "avg_staffed_agents": None,
+    },
+    {
+        "start": "2024-03-05T11:00:00+08:00",
+        "end": "2024-03-05T11:30:00+08:00",
+        "forecast_offered": 0.0,
+        "forecast_aht_s": 200.0,
+        "actual_offered": 0,
+        "actual_aht_s": None,
+        "offered_variance": 0.0,
+        "aht_variance_s": None,
+        "required_agents": 0,
+        "required_agents_over_cap": False,
+        "required_from": "forecast",
+        "avg_staffed_agents": None,
+    },
 ]
 
 
@@ -192,8 +272,9 @@ def test_day_staffing_by_hand() -> None:
     rows = queries.day_staffing(floor_view(), make_settings(), "support", DAY, NOW)
     assert rows == EXPECTED
     # read as a past day (no "now"): whole intervals
-    assert [r["avg_staffed_agents"] for r in queries.day_staffing(floor_view(), make_settings(), "support", DAY)] \
-        == ALL_PAST
+    assert [
+        r["avg_staffed_agents"] for r in queries.day_staffing(floor_view(), make_settings(), "support", DAY)
+    ] == ALL_PAST
     # other days and queues: nothing (the forecast is for 2024-03-05 only)
     assert queries.day_staffing(floor_view(), make_settings(), "support", date(2024, 3, 4)) == []
     assert queries.day_staffing(floor_view(), make_settings(), "sales", DAY) == []

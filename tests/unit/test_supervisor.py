@@ -39,10 +39,10 @@ def test_a_run_of_sixty_seconds_resets_the_backoff_and_one_just_under_does_not()
     clock = FakeClock()
     supervision = Supervision(RestartPolicy(initial_delay_s=1, max_delay_s=30, healthy_run_s=60), clock)
     assert [quick_exit(supervision, clock, "api", 5.0) for _ in range(3)] == [1, 2, 4]
-    assert quick_exit(supervision, clock, "api", 59.9) == 8    # not healthy: keeps doubling
-    assert quick_exit(supervision, clock, "api", 60.0) == 1    # healthy: starts again from the first
+    assert quick_exit(supervision, clock, "api", 59.9) == 8  # not healthy: keeps doubling
+    assert quick_exit(supervision, clock, "api", 60.0) == 1  # healthy: starts again from the first
     assert quick_exit(supervision, clock, "api", 0.5) == 2
-    assert supervision.restarts("api") == 6                    # the count of restarts is not reset
+    assert supervision.restarts("api") == 6  # the count of restarts is not reset
 
 
 def test_children_are_counted_apart() -> None:
@@ -72,7 +72,7 @@ def test_a_child_is_due_exactly_when_its_backoff_has_passed_and_not_while_it_run
         supervision.exited("simulator")  # never started
     supervision.exited("api")
     with pytest.raises(ValueError):
-        supervision.exited("api")        # already down
+        supervision.exited("api")  # already down
 
 
 def test_due_children_come_in_their_first_start_order() -> None:
@@ -106,8 +106,12 @@ def test_the_delay_never_overflows_and_the_policy_refuses_nonsense() -> None:
     assert [policy.delay_s(n) for n in (1, 2, 3, 7, 8, 10_000)] == [0.5, 1, 2, 30, 30, 30]
     with pytest.raises(ValueError):
         policy.delay_s(0)
-    for bad in ({"initial_delay_s": 0}, {"initial_delay_s": 40, "max_delay_s": 30},
-                {"healthy_run_s": 0}, {"crash_loop_exits": 0}):
+    for bad in (
+        {"initial_delay_s": 0},
+        {"initial_delay_s": 40, "max_delay_s": 30},
+        {"healthy_run_s": 0},
+        {"crash_loop_exits": 0},
+    ):
         with pytest.raises(ValueError):
             RestartPolicy(**bad)
 
@@ -119,15 +123,18 @@ def test_restart_line_names_the_child_its_exit_its_run_time_and_the_wait() -> No
     supervision.started("worker")
     clock.now_s = 12.34
     decision = supervision.exited("worker")
-    assert restart_line(decision, -9, policy) == \
-        "worker exited with code -9 (SIGKILL) after 12.3 s; restarting in 1 s (restart 1)"
+    assert (
+        restart_line(decision, -9, policy)
+        == "worker exited with code -9 (SIGKILL) after 12.3 s; restarting in 1 s (restart 1)"
+    )
     for _ in range(4):
         supervision.started("worker")
         clock.now_s += 1
         decision = supervision.exited("worker")
     assert restart_line(decision, 1, policy) == (
         "worker exited with code 1 after 1.0 s; restarting in 16 s (restart 5); it keeps failing"
-        " (5 exits in a row, each within 60 s of its start): retrying at most 30 s apart, the others keep running")
+        " (5 exits in a row, each within 60 s of its start): retrying at most 30 s apart, the others keep running"
+    )
 
 
 def test_describe_exit_names_signals() -> None:

@@ -35,14 +35,24 @@ KEY = "k" * 32
 
 # --- data directory ----------------------------------------------------------------------------
 
+
 def test_default_candidates_number_from_two_after_the_base() -> None:
-    assert default_candidates("data/worker", 3) == [Path("data/worker"), Path("data/worker-2"),
-                                                    Path("data/worker-3")]
+    assert default_candidates("data/worker", 3) == [Path("data/worker"), Path("data/worker-2"), Path("data/worker-3")]
     assert default_candidates("/srv/fw/w", 1) == [Path("/srv/fw/w")]
 
 
-@pytest.mark.parametrize(("text", "pid"), [(b"4242\n", 4242), (b"  17 ", 17), (b"", None), (b"x1", None),
-                                           (b"0\n", None), (b"-3\n", None), (b"\xff\xfe", None)])
+@pytest.mark.parametrize(
+    ("text", "pid"),
+    [
+        (b"4242\n", 4242),
+        (b"  17 ", 17),
+        (b"", None),
+        (b"x1", None),
+        (b"0\n", None),
+        (b"-3\n", None),
+        (b"\xff\xfe", None),
+    ],
+)
 def test_parse_holder_pid(text: bytes, pid: int | None) -> None:
     assert parse_holder_pid(text) == pid
 
@@ -113,6 +123,7 @@ def test_a_file_where_the_directory_should_be_is_an_error(tmp_path: Path) -> Non
 
 # --- the worker command ------------------------------------------------------------------------
 
+
 def fake_worker(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Run ``cli.main(["worker", ...])`` without Kafka or Faust; record what it did."""
     import streams.app
@@ -170,8 +181,9 @@ def test_second_default_worker_takes_worker_2(monkeypatch: pytest.MonkeyPatch, t
 
 @pytest.mark.usefixtures("isolated_config")
 @pytest.mark.parametrize("how", ["flag", "env"])
-def test_explicit_directory_held_exits_2_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str], how: str) -> None:
+def test_explicit_directory_held_exits_2_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
     seen = fake_worker(monkeypatch)
     target = tmp_path / "shared"
     holder = try_lock(target)
@@ -187,8 +199,7 @@ def test_explicit_directory_held_exits_2_in_one_line(monkeypatch: pytest.MonkeyP
         holder.release()
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert err.startswith(f"floorwatch worker: data directory {target} is in use by another worker "
-                          f"(pid {os.getpid()}")
+    assert err.startswith(f"floorwatch worker: data directory {target} is in use by another worker (pid {os.getpid()}")
     assert seen["calls"] == []  # neither topics nor Faust
 
 
@@ -214,20 +225,24 @@ def test_create_topics_true_creates_with_the_replication_factor(monkeypatch: pyt
 
 # --- which broker is "the embedded one" ----------------------------------------------------------
 
-@pytest.mark.parametrize(("bootstrap", "creates"), [
-    ("127.0.0.1:9092", True),
-    ("localhost:9092", True),
-    ("127.0.0.2:19092", True),
-    ("[::1]:9092", True),
-    ("::1", True),
-    ("127.0.0.1:9092, localhost:9093", True),
-    ("127.0.0.1:9092,kafka:9092", False),  # one remote broker: a cluster
-    ("kafka-bootstrap.kafka.svc:9092", False),
-    ("10.0.0.5:9092", False),
-    ("kafka", False),
-    ("[2001:db8::1]:9092", False),
-    ("", False),
-])
+
+@pytest.mark.parametrize(
+    ("bootstrap", "creates"),
+    [
+        ("127.0.0.1:9092", True),
+        ("localhost:9092", True),
+        ("127.0.0.2:19092", True),
+        ("[::1]:9092", True),
+        ("::1", True),
+        ("127.0.0.1:9092, localhost:9093", True),
+        ("127.0.0.1:9092,kafka:9092", False),  # one remote broker: a cluster
+        ("kafka-bootstrap.kafka.svc:9092", False),
+        ("10.0.0.5:9092", False),
+        ("kafka", False),
+        ("[2001:db8::1]:9092", False),
+        ("", False),
+    ],
+)
 def test_create_topics_default_is_true_only_for_loopback(bootstrap: str, creates: bool) -> None:
     assert KafkaConfig(bootstrap=bootstrap).creates_topics is creates
 
@@ -238,6 +253,7 @@ def test_explicit_create_topics_wins_over_the_address() -> None:
 
 
 # --- the topics a worker needs ---------------------------------------------------------------------
+
 
 def test_worker_topics_partitions_and_cleanup() -> None:
     wanted = broker.worker_topics(partitions=8, output_partitions=2)
@@ -255,11 +271,12 @@ def test_worker_topics_name_the_faust_apps_own_topics(monkeypatch: pytest.Monkey
     from floorwatch.config import Settings
     from streams.app import create_app
 
-    settings = Settings(privacy={"customer_hash_key": KEY},
-                        kafka={"bootstrap": "kafka:9092", "replication_factor": 3})
+    settings = Settings(privacy={"customer_hash_key": KEY}, kafka={"bootstrap": "kafka:9092", "replication_factor": 3})
     app = create_app(settings)
-    changelogs = {t.changelog_topic.get_topic_name(): (t.changelog_topic.partitions, t.changelog_topic.compacting)
-                  for t in app.tables.values()}
+    changelogs = {
+        t.changelog_topic.get_topic_name(): (t.changelog_topic.partitions, t.changelog_topic.compacting)
+        for t in app.tables.values()
+    }
     assert changelogs == {name: (8, True) for name in broker.CHANGELOGS}
     leader = app._leader_assignor._leader_topic
     assert (leader.get_topic_name(), leader.partitions) == (broker.LEADER_TOPIC, 1)
@@ -268,6 +285,7 @@ def test_worker_topics_name_the_faust_apps_own_topics(monkeypatch: pytest.Monkey
 
 
 # --- waiting for topics ----------------------------------------------------------------------------
+
 
 def test_wait_for_topics_reports_the_missing_ones_every_5_s() -> None:
     answers = [["fw.a", "fw.b"], ["fw.b"], ["fw.b"], ["fw.b"], ["fw.b"], ["fw.b"], ["fw.b"], []]
@@ -282,9 +300,18 @@ def test_wait_for_topics_reports_the_missing_ones_every_5_s() -> None:
     async def sleep(s: float) -> None:
         now["s"] += s
 
-    reported = asyncio.run(broker.wait_for_topics("kafka:9092", ["fw.a", "fw.b", "fw.c"], lines.append,
-                                                  poll_s=1.0, report_every_s=5.0, missing=missing,
-                                                  clock=lambda: now["s"], sleep=sleep))
+    reported = asyncio.run(
+        broker.wait_for_topics(
+            "kafka:9092",
+            ["fw.a", "fw.b", "fw.c"],
+            lines.append,
+            poll_s=1.0,
+            report_every_s=5.0,
+            missing=missing,
+            clock=lambda: now["s"],
+            sleep=sleep,
+        )
+    )
     assert asked == [0, 1, 2, 3, 4, 5, 6, 7]
     # lines at t=0 and t=5; at t=7 nothing is missing
     assert reported == 2 and len(lines) == 2
@@ -306,6 +333,12 @@ def test_wait_for_topics_reports_an_unreachable_broker_and_keeps_waiting() -> No
     async def sleep(s: float) -> None:
         return None
 
-    assert asyncio.run(broker.wait_for_topics("kafka:9092", ["fw.a"], lines.append, missing=missing,
-                                              clock=lambda: 0.0, sleep=sleep)) == 1
+    assert (
+        asyncio.run(
+            broker.wait_for_topics(
+                "kafka:9092", ["fw.a"], lines.append, missing=missing, clock=lambda: 0.0, sleep=sleep
+            )
+        )
+        == 1
+    )
     assert lines[0].endswith("Kafka at kafka:9092 not reachable (KafkaConnectionError)")

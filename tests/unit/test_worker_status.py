@@ -29,11 +29,19 @@ def settings(**api: object) -> Settings:
     return Settings(timezone="Asia/Shanghai", queues=[{"id": "q1"}], kafka={"partitions": 8}, api=api)
 
 
-def beat(view: View, worker: str, at_ms: int, partitions: dict[str, list[int]] | None = None, *,
-         rebalancing: bool = False, recovering: bool = False) -> bool:
+def beat(
+    view: View,
+    worker: str,
+    at_ms: int,
+    partitions: dict[str, list[int]] | None = None,
+    *,
+    rebalancing: bool = False,
+    recovering: bool = False,
+) -> bool:
     owned = {t: ALL8 for t in topics.CONSUMED} if partitions is None else partitions
-    value = records.worker_heartbeat(worker, at_ms, at_ms - 60_000, owned,
-                                     rebalancing=rebalancing, recovering=recovering)
+    value = records.worker_heartbeat(
+        worker, at_ms, at_ms - 60_000, owned, rebalancing=rebalancing, recovering=recovering
+    )
     return view.apply(topics.WORKER_STATUS, worker.encode(), records.dumps(value))
 
 
@@ -119,14 +127,17 @@ def test_the_map_is_bounded_and_the_oldest_goes(monkeypatch: pytest.MonkeyPatch)
     assert set(view.workers) == {"w0:1", "w1:1", "w3:1"} and view.workers_cut == 1  # w2 (9 s) went
 
 
-@pytest.mark.parametrize("value", [
-    {"at_ms": NOW},  # no worker id
-    {"worker_id": "w", "at_ms": "soon"},
-    {"worker_id": "w", "at_ms": NOW, "partitions": {"fw.contact-events": [0, -1]}},
-    {"worker_id": "w", "at_ms": NOW, "partitions": {"fw.contact-events": [True]}},
-    {"worker_id": "w", "at_ms": NOW, "partitions": {f"t{i}": [0] for i in range(17)}},
-    {"worker_id": "w" * 257, "at_ms": NOW},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"at_ms": NOW},  # no worker id
+        {"worker_id": "w", "at_ms": "soon"},
+        {"worker_id": "w", "at_ms": NOW, "partitions": {"fw.contact-events": [0, -1]}},
+        {"worker_id": "w", "at_ms": NOW, "partitions": {"fw.contact-events": [True]}},
+        {"worker_id": "w", "at_ms": NOW, "partitions": {f"t{i}": [0] for i in range(17)}},
+        {"worker_id": "w" * 257, "at_ms": NOW},
+    ],
+)
 def test_bad_heartbeats_are_counted_and_skipped(value: dict) -> None:
     view = View()
     assert view.apply(topics.WORKER_STATUS, None, orjson.dumps(value)) is False
@@ -146,8 +157,10 @@ def test_worker_readiness_reasons() -> None:
     assert (got["age_s"], got["reporting"]) == (6.0, 0)
     beat(view, "w1:1", NOW - 5_000, {t: [0, 1, 2, 3] for t in topics.CONSUMED}, rebalancing=True)
     got = worker_readiness(view, s, NOW)
-    assert got["reasons"] == ["worker rebalancing or recovering: w1:1",
-                              "20 partitions of the consumed topics are owned by no reporting worker"]
+    assert got["reasons"] == [
+        "worker rebalancing or recovering: w1:1",
+        "20 partitions of the consumed topics are owned by no reporting worker",
+    ]
     assert got["unowned"] == {t: [4, 5, 6, 7] for t in topics.CONSUMED} and got["settling"] == ["w1:1"]
     beat(view, "w1:1", NOW - 300)
     got = worker_readiness(view, s, NOW)
@@ -166,13 +179,19 @@ def test_combined_readiness_needs_both() -> None:
     assert behind["lag"] == {"fw.queue-stats": 3}
     stale = combined_readiness({"ready": True, "lag": {}}, view, s, NOW + 5_101)
     assert stale["ready"] is False and stale["reasons"] == [
-        "newest worker heartbeat is 5.2 s old (api.worker_stale_after_s: 5)"]
+        "newest worker heartbeat is 5.2 s old (api.worker_stale_after_s: 5)"
+    ]
 
 
 async def test_readyz_follows_the_worker_heartbeats() -> None:
     view, now = View(), [NOW]
-    app = create_app(settings(), view=view, producer=object(), clock=lambda: now[0],  # type: ignore[arg-type]
-                     worker_readiness=True)
+    app = create_app(
+        settings(),
+        view=view,
+        producer=object(),
+        clock=lambda: now[0],  # type: ignore[arg-type]
+        worker_readiness=True,
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         r = await c.get("/readyz")
         assert r.status_code == 503 and r.json()["reasons"] == ["no worker heartbeat read yet"]
@@ -209,8 +228,16 @@ async def test_frames_carry_the_age_of_the_newest_heartbeat() -> None:
     now[0] += 5.0 * 1000
     assert hub.step() == 2
     pings = [orjson.loads(s.mailbox.take_text()) for s in (sub, late)]
-    assert pings[0] == pings[1] == {"type": "ping", "server_ts": NOW + 5000, "ready": True,
-                                    "worker": {"age_ms": 5_800, "stale_after_ms": 5000, "dead_after_ms": 30_000}}
+    assert (
+        pings[0]
+        == pings[1]
+        == {
+            "type": "ping",
+            "server_ts": NOW + 5000,
+            "ready": True,
+            "worker": {"age_ms": 5_800, "stale_after_ms": 5000, "dead_after_ms": 30_000},
+        }
+    )
     await hub.stop()
 
 
@@ -264,18 +291,27 @@ def scrape(view: View, now_ms: int) -> dict[str, float]:
     registry = CollectorRegistry()
     registry.register(ViewCollector(view, settings(), lambda: now_ms))
     text = generate_latest(registry).decode()
-    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
-            if s.name.startswith("floorwatch_worker")}
+    return {
+        s.name: s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name.startswith("floorwatch_worker")
+    }
 
 
 def test_metrics_export_the_age_and_the_workers_reporting() -> None:
     view = View()
-    assert scrape(view, NOW) == {"floorwatch_workers_reporting": 0.0,
-                                 "floorwatch_worker_heartbeats_cut_total": 0.0}  # no age before a heartbeat
+    assert scrape(view, NOW) == {
+        "floorwatch_workers_reporting": 0.0,
+        "floorwatch_worker_heartbeats_cut_total": 0.0,
+    }  # no age before a heartbeat
     beat(view, "w1:1", NOW - 2_500)
     beat(view, "w2:2", NOW - 40_000)
-    assert scrape(view, NOW) == {"floorwatch_worker_last_seen_seconds": 2.5, "floorwatch_workers_reporting": 1.0,
-                                 "floorwatch_worker_heartbeats_cut_total": 0.0}
+    assert scrape(view, NOW) == {
+        "floorwatch_worker_last_seen_seconds": 2.5,
+        "floorwatch_workers_reporting": 1.0,
+        "floorwatch_worker_heartbeats_cut_total": 0.0,
+    }
     tombstone(view, "w1:1")  # stopped cleanly: the age keeps growing from its last heartbeat
     got = scrape(view, NOW + 30_000)
     assert (got["floorwatch_worker_last_seen_seconds"], got["floorwatch_workers_reporting"]) == (32.5, 0.0)

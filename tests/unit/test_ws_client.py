@@ -25,7 +25,7 @@ def test_client_frames_are_masked_and_carry_their_length(size: int) -> None:
         n, pos = int.from_bytes(frame[2:4], "big"), 4
     elif n == 127:
         n, pos = int.from_bytes(frame[2:10], "big"), 10
-    mask, body = frame[pos:pos + 4], frame[pos + 4:]
+    mask, body = frame[pos : pos + 4], frame[pos + 4 :]
     assert n == size == len(body)
     assert bytes(b ^ mask[i % 4] for i, b in enumerate(body)) == payload
 
@@ -46,8 +46,7 @@ async def test_messages_fragments_pings_and_close_from_a_real_server(compression
     got: list[tuple[bytes, float]] = []
     async with serve(handler, "127.0.0.1", 0, compression=compression) as server:
         port = server.sockets[0].getsockname()[1]
-        client = await connect(f"ws://127.0.0.1:{port}/ws?token=t", lambda m, t: got.append((m, t)),
-                               deflate=True)
+        client = await connect(f"ws://127.0.0.1:{port}/ws?token=t", lambda m, t: got.append((m, t)), deflate=True)
         reason = await asyncio.wait_for(client.closed, 5)
     assert client.deflate is (compression == "deflate")
     assert [m for m, _ in got] == [b"hello", big.encode(), b"fragmented", b"\x00\x01"]

@@ -27,8 +27,17 @@ pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
 def agent(agent_id: str, state: str, team: str = "north", queues: tuple[str, ...] = ("support",)) -> bytes:
-    return orjson.dumps({"agent_id": agent_id, "name": agent_id.upper(), "team": team, "queues": list(queues),
-                         "state": state, "since_ms": NOW - 30_000, "updated_ms": NOW - 30_000})
+    return orjson.dumps(
+        {
+            "agent_id": agent_id,
+            "name": agent_id.upper(),
+            "team": team,
+            "queues": list(queues),
+            "state": state,
+            "since_ms": NOW - 30_000,
+            "updated_ms": NOW - 30_000,
+        }
+    )
 
 
 class Producer:
@@ -44,12 +53,36 @@ def view() -> View:
     v = View()
     v.apply(topics.AGENT_STATUS, b"a1", agent("a1", "available"))
     v.apply(topics.AGENT_STATUS, b"a2", agent("a2", "aux", "south", ("sales",)))
-    v.apply(topics.ALERTS, b"al1", orjson.dumps({"id": "al1", "kind": "adherence_break", "subject": "a2",
-                                                 "severity": "warning", "state": "firing",
-                                                 "started_at_ms": NOW - 200_000, "details": {}}))
-    v.apply(topics.ALERTS, b"al0", orjson.dumps({"id": "al0", "kind": "queue_waiting", "subject": "sales",
-                                                 "severity": "warning", "state": "resolved",
-                                                 "started_at_ms": NOW - 900_000, "resolved_at_ms": NOW - 800_000}))
+    v.apply(
+        topics.ALERTS,
+        b"al1",
+        orjson.dumps(
+            {
+                "id": "al1",
+                "kind": "adherence_break",
+                "subject": "a2",
+                "severity": "warning",
+                "state": "firing",
+                "started_at_ms": NOW - 200_000,
+                "details": {},
+            }
+        ),
+    )
+    v.apply(
+        topics.ALERTS,
+        b"al0",
+        orjson.dumps(
+            {
+                "id": "al0",
+                "kind": "queue_waiting",
+                "subject": "sales",
+                "severity": "warning",
+                "state": "resolved",
+                "started_at_ms": NOW - 900_000,
+                "resolved_at_ms": NOW - 800_000,
+            }
+        ),
+    )
     return v
 
 
@@ -57,8 +90,11 @@ def make_app(view: View):  # type: ignore[no-untyped-def]
     settings = Settings(
         timezone="Asia/Shanghai",
         queues=[{"id": "support"}, {"id": "sales"}],
-        auth={"tokens": [{"name": r, "sha256": hashlib.sha256(s.encode()).hexdigest(), "roles": [r]}
-                         for r, s in SECRETS.items()]},
+        auth={
+            "tokens": [
+                {"name": r, "sha256": hashlib.sha256(s.encode()).hexdigest(), "roles": [r]} for r, s in SECRETS.items()
+            ]
+        },
     )
     return create_app(settings, view=view, producer=Producer(), clock=lambda: NOW)
 
@@ -93,9 +129,21 @@ def test_snapshot_then_deltas(client: TestClient, view: View) -> None:
         assert "alerts" not in delta
 
         # the alert resolves: it leaves the firing set
-        client.portal.call(view.apply, topics.ALERTS, b"al1", orjson.dumps(
-            {"id": "al1", "kind": "adherence_break", "subject": "a2", "state": "resolved",
-             "started_at_ms": NOW - 200_000, "resolved_at_ms": NOW}))
+        client.portal.call(
+            view.apply,
+            topics.ALERTS,
+            b"al1",
+            orjson.dumps(
+                {
+                    "id": "al1",
+                    "kind": "adherence_break",
+                    "subject": "a2",
+                    "state": "resolved",
+                    "started_at_ms": NOW - 200_000,
+                    "resolved_at_ms": NOW,
+                }
+            ),
+        )
         delta = ws.receive_json()
         assert delta["alerts"] == {"upsert": [], "remove": ["al1"]}
 
@@ -129,8 +177,9 @@ def test_heartbeat_when_idle(client: TestClient) -> None:
         assert time.monotonic() - start < 2
 
 
-def test_clients_of_one_filter_share_one_serialised_delta(client: TestClient, view: View,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clients_of_one_filter_share_one_serialised_delta(
+    client: TestClient, view: View, monkeypatch: pytest.MonkeyPatch
+) -> None:
     encoded: list[dict] = []
 
     def counting_encode(frame: dict) -> str:
@@ -139,8 +188,11 @@ def test_clients_of_one_filter_share_one_serialised_delta(client: TestClient, vi
 
     counting_encode.__wrapped__ = api.live.encode  # type: ignore[attr-defined]
     monkeypatch.setattr(api.live, "encode", counting_encode)
-    with (client.websocket_connect(url()) as a, client.websocket_connect(url()) as b,
-          client.websocket_connect(url()) as c):
+    with (
+        client.websocket_connect(url()) as a,
+        client.websocket_connect(url()) as b,
+        client.websocket_connect(url()) as c,
+    ):
         for ws in (a, b, c):
             assert ws.receive_json()["type"] == "snapshot"
         assert [f["type"] for f in encoded] == ["snapshot"] * 3
@@ -181,8 +233,10 @@ def test_bearer_header_for_non_browser_clients(client: TestClient) -> None:
 
 
 def test_cross_origin_refused_before_accept(client: TestClient) -> None:
-    with pytest.raises(WebSocketDisconnect) as exc, \
-            client.websocket_connect(url(), headers={"Origin": "http://evil.example"}) as ws:
+    with (
+        pytest.raises(WebSocketDisconnect) as exc,
+        client.websocket_connect(url(), headers={"Origin": "http://evil.example"}) as ws,
+    ):
         ws.receive_json()
     assert exc.value.code == 4403
     with client.websocket_connect(url(), headers={"Origin": "http://testserver"}) as ws:

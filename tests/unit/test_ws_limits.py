@@ -34,8 +34,12 @@ class Producer:
 def make_settings(max_clients: int = 3, per_token: int = 2, max_filters: int = 2) -> Settings:
     return Settings(
         api={"ws_max_clients": max_clients, "ws_max_clients_per_token": per_token, "ws_max_filters": max_filters},
-        auth={"tokens": [{"name": name, "sha256": hashlib.sha256(s.encode()).hexdigest(), "roles": ["viewer"]}
-                         for name, s in SECRETS.items()]},
+        auth={
+            "tokens": [
+                {"name": name, "sha256": hashlib.sha256(s.encode()).hexdigest(), "roles": ["viewer"]}
+                for name, s in SECRETS.items()
+            ]
+        },
     )
 
 
@@ -108,8 +112,9 @@ def test_close_reason_fits_a_close_frame() -> None:
 
 @pytest.fixture
 def client():  # type: ignore[no-untyped-def]
-    app = create_app(make_settings(max_clients=3, per_token=2, max_filters=2), view=View(),
-                     producer=Producer(), clock=lambda: NOW)
+    app = create_app(
+        make_settings(max_clients=3, per_token=2, max_filters=2), view=View(), producer=Producer(), clock=lambda: NOW
+    )
     with TestClient(app) as c:
         yield c
 
@@ -126,14 +131,18 @@ def refused(client: TestClient, path: str) -> WebSocketDisconnect:
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = client.get("/metrics").text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples
-            if s.name.startswith("floorwatch_ws_")}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.startswith("floorwatch_ws_")
+    }
 
 
 def test_full_hub_closes_with_1013_naming_the_limit(client: TestClient) -> None:
     assert scrape(client) == {
-        ("floorwatch_ws_clients", ()): 0, ("floorwatch_ws_filters", ()): 0,
+        ("floorwatch_ws_clients", ()): 0,
+        ("floorwatch_ws_filters", ()): 0,
         ("floorwatch_ws_refused_total", (("reason", "max_clients"),)): 0,
         ("floorwatch_ws_refused_total", (("reason", "max_clients_per_token"),)): 0,
         ("floorwatch_ws_refused_total", (("reason", "max_filters"),)): 0,
@@ -149,7 +158,8 @@ def test_full_hub_closes_with_1013_naming_the_limit(client: TestClient) -> None:
             exc = refused(client, url("wall-b"))
             assert (exc.code, exc.reason) == (1013, "wallboard server full: 3 clients (api.ws_max_clients)")
             assert scrape(client) == {
-                ("floorwatch_ws_clients", ()): 3, ("floorwatch_ws_filters", ()): 2,
+                ("floorwatch_ws_clients", ()): 3,
+                ("floorwatch_ws_filters", ()): 2,
                 ("floorwatch_ws_refused_total", (("reason", "max_clients"),)): 1,
                 ("floorwatch_ws_refused_total", (("reason", "max_clients_per_token"),)): 1,
                 ("floorwatch_ws_refused_total", (("reason", "max_filters"),)): 0,
@@ -161,7 +171,7 @@ def test_full_hub_closes_with_1013_naming_the_limit(client: TestClient) -> None:
 
 
 def test_a_new_filter_beyond_the_limit_closes_with_1013(client: TestClient) -> None:
-    with (client.websocket_connect(url("wall-a")) as a, client.websocket_connect(url("wall-a", team="north")) as n):
+    with client.websocket_connect(url("wall-a")) as a, client.websocket_connect(url("wall-a", team="north")) as n:
         a.receive_json(), n.receive_json()
         exc = refused(client, url("wall-b", queue="support"))
         assert (exc.code, exc.reason) == (1013, "wallboard server full: 2 distinct filters in use (api.ws_max_filters)")
@@ -177,7 +187,10 @@ async def test_refusals_are_exported_before_any_websocket() -> None:
     app.state.hub.refused["max_filters"] = 4
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         text = (await c.get("/metrics")).text
-    found = {(s.name, tuple(s.labels.values())): s.value
-             for family in text_string_to_metric_families(text) for s in family.samples}
+    found = {
+        (s.name, tuple(s.labels.values())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
     assert found[("floorwatch_ws_refused_total", ("max_filters",))] == 4
     assert found[("floorwatch_ws_clients", ())] == 0

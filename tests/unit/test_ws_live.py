@@ -42,10 +42,14 @@ def state(queues: dict | None = None, agents: dict | None = None, alerts: dict |
 
 
 def test_diff_only_what_changed() -> None:
-    a = state(queues={"q1": {"queue": "q1", "waiting": 1}, "q2": {"queue": "q2", "waiting": 0}},
-              agents={"a1": {"agent_id": "a1", "state": "available"}})
-    b = state(queues={"q1": {"queue": "q1", "waiting": 2}, "q2": {"queue": "q2", "waiting": 0}},
-              agents={"a2": {"agent_id": "a2", "state": "aux"}})
+    a = state(
+        queues={"q1": {"queue": "q1", "waiting": 1}, "q2": {"queue": "q2", "waiting": 0}},
+        agents={"a1": {"agent_id": "a1", "state": "available"}},
+    )
+    b = state(
+        queues={"q1": {"queue": "q1", "waiting": 2}, "q2": {"queue": "q2", "waiting": 0}},
+        agents={"a2": {"agent_id": "a2", "state": "aux"}},
+    )
     d = diff(a, b)
     assert d == {
         "queues": {"upsert": {"q1": {"queue": "q1", "waiting": 2}}, "remove": set()},
@@ -85,8 +89,10 @@ async def test_slow_client_mailbox_holds_one_message_with_the_latest_state() -> 
     assert box.take()["type"] == "snapshot" and len(box) == 0
     prev = seen
     for i in range(1, 1001):
-        cur = state(queues={"q": {"queue": "q", "waiting": i}},
-                    agents={f"a{i % 7}": {"agent_id": f"a{i % 7}", "n": i}} if i % 3 else {})
+        cur = state(
+            queues={"q": {"queue": "q", "waiting": i}},
+            agents={f"a{i % 7}": {"agent_id": f"a{i % 7}", "n": i}} if i % 3 else {},
+        )
         box.put_changes(diff(prev, cur), NOW + i, True)
         prev = cur
         assert len(box) == 1  # never more than one pending message
@@ -112,8 +118,14 @@ async def test_changes_before_the_snapshot_is_sent_fold_into_it() -> None:
     box.put_snapshot(state(queues={"q": {"queue": "q", "waiting": 0}}), NOW, True)
     box.put_changes({"queues": {"upsert": {"q": {"queue": "q", "waiting": 5}}, "remove": set()}}, NOW + 100, False)
     frame = box.take()
-    assert frame == {"type": "snapshot", "server_ts": NOW + 100, "ready": False,
-                     "queues": [{"queue": "q", "waiting": 5}], "agents": [], "alerts": []}
+    assert frame == {
+        "type": "snapshot",
+        "server_ts": NOW + 100,
+        "ready": False,
+        "queues": [{"queue": "q", "waiting": 5}],
+        "agents": [],
+        "alerts": [],
+    }
 
 
 async def test_mailbox_wait() -> None:
@@ -135,9 +147,16 @@ def test_shared_frame_serialises_once() -> None:
     frame = delta_frame(Q1, NOW, True)
     shared = SharedFrame(frame)
     assert shared.text() is shared.text()
-    assert orjson.loads(shared.text()) == orjson.loads(encode(frame)) == {
-        "type": "delta", "server_ts": NOW, "ready": True,
-        "queues": {"upsert": [{"queue": "q", "waiting": 1}], "remove": []}}
+    assert (
+        orjson.loads(shared.text())
+        == orjson.loads(encode(frame))
+        == {
+            "type": "delta",
+            "server_ts": NOW,
+            "ready": True,
+            "queues": {"upsert": [{"queue": "q", "waiting": 1}], "remove": []},
+        }
+    )
 
 
 def test_mailbox_sends_the_shared_frame_only_from_an_empty_slot() -> None:
@@ -160,8 +179,14 @@ def test_mailbox_sends_the_shared_frame_only_from_an_empty_slot() -> None:
     # a pending snapshot absorbs the changes: still a snapshot
     a.put_snapshot(state(queues={"old": {"queue": "old"}}), NOW, True)
     a.put_changes(Q2, NOW + 200, False, SharedFrame(delta_frame(Q2, NOW + 200, False)))
-    assert a.take() == {"type": "snapshot", "server_ts": NOW + 200, "ready": False,
-                        "queues": [{"queue": "q", "waiting": 2}], "agents": [], "alerts": []}
+    assert a.take() == {
+        "type": "snapshot",
+        "server_ts": NOW + 200,
+        "ready": False,
+        "queues": [{"queue": "q", "waiting": 2}],
+        "agents": [],
+        "alerts": [],
+    }
 
     # a clock that went back: the slot keeps its later stamp, so not the shared frame
     a.put_changes(Q1, NOW + 100, True, SharedFrame(delta_frame(Q1, NOW + 100, True)))
@@ -183,18 +208,25 @@ def test_ping_only_into_an_empty_slot_and_changes_replace_it() -> None:
 def test_filters() -> None:
     full = state(
         queues={"q1": {"queue": "q1"}, "q2": {"queue": "q2"}},
-        agents={"a1": {"agent_id": "a1", "team": "north", "queues": ["q1"]},
-                "a2": {"agent_id": "a2", "team": "south", "queues": ["q2"]}},
-        alerts={"x1": {"id": "x1", "kind": "adherence_break", "subject": "a1"},
-                "x2": {"id": "x2", "kind": "adherence_break", "subject": "a2"},
-                "x3": {"id": "x3", "kind": "queue_waiting", "subject": "q2"}},
+        agents={
+            "a1": {"agent_id": "a1", "team": "north", "queues": ["q1"]},
+            "a2": {"agent_id": "a2", "team": "south", "queues": ["q2"]},
+        },
+        alerts={
+            "x1": {"id": "x1", "kind": "adherence_break", "subject": "a1"},
+            "x2": {"id": "x2", "kind": "adherence_break", "subject": "a2"},
+            "x3": {"id": "x3", "kind": "queue_waiting", "subject": "q2"},
+        },
     )
     assert select(full, Filter()) is full
     by_queue = select(full, parse_filter("q2", None))
     assert (set(by_queue["queues"]), set(by_queue["agents"]), set(by_queue["alerts"])) == ({"q2"}, {"a2"}, {"x2", "x3"})
     by_team = select(full, parse_filter(None, "north"))
-    assert (set(by_team["queues"]), set(by_team["agents"]), set(by_team["alerts"])) \
-        == ({"q1", "q2"}, {"a1"}, {"x1", "x3"})
+    assert (set(by_team["queues"]), set(by_team["agents"]), set(by_team["alerts"])) == (
+        {"q1", "q2"},
+        {"a1"},
+        {"x1", "x3"},
+    )
     both = select(full, parse_filter("q1,q2", "south"))
     assert (set(both["queues"]), set(both["agents"]), set(both["alerts"])) == ({"q1", "q2"}, {"a2"}, {"x2", "x3"})
     for bad in (("", None), (",", None), ("x" * 300, None), (",".join(["q"] * 51), None), (None, "t" * 300)):
@@ -204,13 +236,15 @@ def test_filters() -> None:
 
 def make_hub(view: View, now: list[int], mono: list[float] | None = None) -> Hub:
     mono = mono if mono is not None else [0.0]
-    return Hub(view, Settings(timezone="Asia/Shanghai", queues=[{"id": "q1"}]), lambda: now[0],
-               monotonic=lambda: mono[0])
+    return Hub(
+        view, Settings(timezone="Asia/Shanghai", queues=[{"id": "q1"}]), lambda: now[0], monotonic=lambda: mono[0]
+    )
 
 
 def agent(agent_id: str, st_: str, team: str = "north") -> bytes:
-    return orjson.dumps({"agent_id": agent_id, "name": agent_id, "team": team, "queues": ["q1"],
-                         "state": st_, "since_ms": NOW - 1000})
+    return orjson.dumps(
+        {"agent_id": agent_id, "name": agent_id, "team": team, "queues": ["q1"], "state": st_, "since_ms": NOW - 1000}
+    )
 
 
 async def test_hub_pushes_only_changes_and_not_every_tick() -> None:
@@ -241,8 +275,13 @@ async def test_hub_pushes_only_changes_and_not_every_tick() -> None:
 
 async def test_hub_longest_wait_moves_once_per_second() -> None:
     view, now = View(), [NOW]
-    view.apply(topics.QUEUE_STATS, b"q1|0", orjson.dumps({"queue": "q1", "partition": 0, "waiting": 1,
-                                                          "oldest_waiting_ms": NOW - 10_000, "computed_ms": NOW}))
+    view.apply(
+        topics.QUEUE_STATS,
+        b"q1|0",
+        orjson.dumps(
+            {"queue": "q1", "partition": 0, "waiting": 1, "oldest_waiting_ms": NOW - 10_000, "computed_ms": NOW}
+        ),
+    )
     hub = make_hub(view, now)
     sub = hub.subscribe(Filter())
     q = sub.mailbox.take()["queues"][0]
@@ -355,8 +394,9 @@ async def test_hub_spaces_its_steps_by_the_frames_it_queued() -> None:
     """A changing view and 20 clients with a budget of 100 frames/s: a step every 0.2 s, not
     every 25 ms."""
     view, now = View(), [NOW]
-    hub = Hub(view, Settings(timezone="Asia/Shanghai", queues=[{"id": "q1"}],
-                             api={"ws_frames_per_s": 100}), lambda: now[0])
+    hub = Hub(
+        view, Settings(timezone="Asia/Shanghai", queues=[{"id": "q1"}], api={"ws_frames_per_s": 100}), lambda: now[0]
+    )
     subs = [hub.subscribe(Filter()) for _ in range(20)]
     started = hub.ticks
     t0 = time.monotonic()
@@ -403,15 +443,32 @@ def test_hub_rebuilds_only_changed_sections_and_equals_full_state() -> None:
                 view.apply(topics.AGENT_STATUS, aid.encode(), orjson.dumps(record))
         elif kind < 0.6:
             alert_id = f"al{rng.randrange(5)}"
-            view.apply(topics.ALERTS, alert_id.encode(), orjson.dumps({
-                "id": alert_id, "kind": "queue_waiting", "subject": "q1", "state": "firing",
-                "started_at_ms": NOW - rng.randrange(100_000), "value": 3}))
+            view.apply(
+                topics.ALERTS,
+                alert_id.encode(),
+                orjson.dumps(
+                    {
+                        "id": alert_id,
+                        "kind": "queue_waiting",
+                        "subject": "q1",
+                        "state": "firing",
+                        "started_at_ms": NOW - rng.randrange(100_000),
+                        "value": 3,
+                    }
+                ),
+            )
             if rng.random() < 0.5:
-                view.apply(topics.ALERT_ACKS, alert_id.encode(), orjson.dumps(
-                    {"id": alert_id, "by": "lead", "at_ms": NOW - rng.randrange(1000)}))
+                view.apply(
+                    topics.ALERT_ACKS,
+                    alert_id.encode(),
+                    orjson.dumps({"id": alert_id, "by": "lead", "at_ms": NOW - rng.randrange(1000)}),
+                )
         else:
-            view.apply(topics.QUEUE_STATS, b"q1|0", orjson.dumps({
-                "queue": "q1", "partition": 0, "waiting": rng.randrange(9), "computed_ms": NOW}))
+            view.apply(
+                topics.QUEUE_STATS,
+                b"q1|0",
+                orjson.dumps({"queue": "q1", "partition": 0, "waiting": rng.randrange(9), "computed_ms": NOW}),
+            )
         if step == 150:  # a record keyed otherwise than its agent id: the section is rebuilt whole
             view.apply(topics.AGENT_STATUS, b"odd-key", agent("a3", "aux"))
         now[0] += rng.choice((0, 40, 400, 1000))
