@@ -155,6 +155,27 @@ class Run:
             self.dead_count += 1
 
 
+class _NewestFirst:
+    """Entries seen in hash order, each key's newest version first: ``first`` says whether an
+    entry is the first (newest) one of its key. Keys of one hash are few (a collision)."""
+
+    __slots__ = ("hash", "keys")
+
+    def __init__(self) -> None:
+        self.hash: int | None = None
+        self.keys: list[bytes] = []
+
+    def first(self, h: int, kb: bytes) -> bool:
+        if h != self.hash:
+            self.hash = h
+            self.keys = [kb]
+            return True
+        if kb in self.keys:
+            return False
+        self.keys.append(kb)
+        return True
+
+
 class RunBuilder:
     """Appends entries in hash order and makes a :class:`Run` of them."""
 
@@ -450,19 +471,12 @@ class PackedMap(MutableMapping[str, bytes]):
         if not hashes:
             return
         builder = RunBuilder(len(blob))
-        cur_h: int | None = None
-        taken: list[bytes] = []
+        newest = _NewestFirst()
         for i in sorted(range(len(hashes)), key=lambda i: (hashes[i], -i)):  # newest first per hash
             h = hashes[i]
             ks, ke, _ = _key_bounds(blob, offsets[i])
-            kb = bytes(blob[ks:ke])
-            if h != cur_h:
-                cur_h = h
-                taken = [kb]
-            elif kb in taken:
+            if not newest.first(h, bytes(blob[ks:ke])):
                 continue
-            else:
-                taken.append(kb)
             builder.blob += blob[offsets[i] : offsets[i + 1]]
             builder.hashes.append(h)
             builder.offsets.append(len(builder.blob))
@@ -525,22 +539,15 @@ class PackedMap(MutableMapping[str, bytes]):
         try:
             builder = RunBuilder(sum(len(r.blob) for r in group))
             streams = [_live_entries(run, rank) for rank, run in enumerate(group)]
-            cur_h: int | None = None
-            taken: list[bytes] = []  # keys of hash cur_h already decided (newest version first)
+            newest = _NewestFirst()
             step = 0
             for h, rank, i in heapq.merge(*streams):
                 run = group[rank]
                 if run.dead[i]:  # marked dead since the merge started
                     continue
                 ks, ke, tomb = run._key_at(i)  # noqa: SLF001 - same module
-                kb = run.blob[ks:ke]
-                if h != cur_h:
-                    cur_h = h
-                    taken = [kb]
-                elif kb in taken:
+                if not newest.first(h, run.blob[ks:ke]):
                     continue  # an older version of a key already decided
-                else:
-                    taken.append(kb)
                 if not (tomb and drop_tombs):
                     builder.add_raw(h, run, i)
                 step += 1
