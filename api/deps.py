@@ -12,9 +12,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import Principal, TokenStore
-from api.ingest import ApiMetrics
-from api.kafka import EventProducer
+from floorwatch.api.auth import Principal, TokenStore
+from floorwatch.api.ingest import ApiMetrics
+from floorwatch.api.kafka import EventProducer
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
 

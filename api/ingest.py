@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from prometheus_client import CollectorRegistry, Counter
 
-from api.kafka import EventProducer, ProducerUnavailable, RecordTooLarge
+from floorwatch.api.kafka import EventProducer, ProducerUnavailable, RecordTooLarge
 from floorwatch.events import EventError, EventLimits, dumps, parse_event, route
 
 if TYPE_CHECKING:

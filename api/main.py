@@ -33,12 +33,12 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.auth import TokenStore
-from api.ingest import ApiMetrics, IngestRateLimiter
-from api.kafka import EventProducer, KafkaEventProducer
-from api.live import Hub
-from api.routes import alerts, events, floor, health, metrics as metrics_route, page, quality, queues, ws
-from api.security import AllowedHosts, SecurityHeaders, check_host_patterns
+from floorwatch.api.auth import TokenStore
+from floorwatch.api.ingest import ApiMetrics, IngestRateLimiter
+from floorwatch.api.kafka import EventProducer, KafkaEventProducer
+from floorwatch.api.live import Hub
+from floorwatch.api.routes import alerts, events, floor, health, metrics as metrics_route, page, quality, queues, ws
+from floorwatch.api.security import AllowedHosts, SecurityHeaders, check_host_patterns
 from floorwatch.config import Settings
 from floorwatch.events import EventLimits
 from floorwatch.readmodel.view import KafkaViewLoader, View, expire_periodically

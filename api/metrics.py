@@ -54,7 +54,7 @@ from floorwatch.readmodel.queries import (
 from floorwatch.readmodel.view import View
 
 if TYPE_CHECKING:
-    from api.live import Hub
+    from floorwatch.api.live import Hub
 
 log = logging.getLogger(__name__)
 

@@ -264,7 +264,7 @@ class Stack:
     def __init__(self, tmp: Path, args: argparse.Namespace) -> None:
         from benchmarks.latency import write_config
         from floorwatch.config import load_settings
-        from services.broker import free_port
+        from floorwatch.services.broker import free_port
 
         self.tmp = tmp
         self.args = args
@@ -301,7 +301,7 @@ class Stack:
 
     async def start(self) -> None:
         from benchmarks.latency import wait_ready
-        from services.broker import create_topics, start_tansu
+        from floorwatch.services.broker import create_topics, start_tansu
 
         self.tansu = start_tansu("127.0.0.1", self.port, self.tmp / "broker.log")
         await create_topics(
@@ -338,7 +338,7 @@ class Stack:
 
     def close(self) -> None:
         from benchmarks.latency import kill_group
-        from services.broker import stop_process
+        from floorwatch.services.broker import stop_process
 
         for proc, profile in ((self.api, self.args.profile_api), (self.worker, self.args.profile_worker)):
             if proc is not None and profile and proc.poll() is None:

@@ -108,7 +108,7 @@ def cli_command() -> tuple[list[str], str]:
         probe = subprocess.run([exe, "erlang", "--help"], capture_output=True, cwd=ROOT)
         if probe.returncode == 0:
             return [exe, "erlang"], "floorwatch erlang"
-    return [sys.executable, "-m", "services.erlang_cli"], "python -m services.erlang_cli"
+    return [sys.executable, "-m", "floorwatch.services.erlang_cli"], "python -m floorwatch.services.erlang_cli"
 
 
 def time_process(cmd: list[str], repeat: int = 5) -> float:

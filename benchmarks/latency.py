@@ -232,10 +232,10 @@ def patched_cli(argv: list[str]) -> int:
         gc.callbacks.append(on_gc)
     tick = what_if.get("hub_tick_s")
     if tick is not None and role == "api":
-        import api.live
+        import floorwatch.api.live as api_live
 
-        api.live.TICK_S = tick
-        kwdefaults = api.live.Hub.__init__.__kwdefaults__
+        api_live.TICK_S = tick
+        kwdefaults = api_live.Hub.__init__.__kwdefaults__
         assert kwdefaults is not None  # Hub takes tick_s as a keyword-only argument
         kwdefaults["tick_s"] = tick
     print(f"latency benchmark what-if ({role}): {what_if}", flush=True)
@@ -867,7 +867,7 @@ def report(results: list[dict[str, Any]], settings_line: str) -> None:
 
 async def run_stack(args: argparse.Namespace, n: int, tmp: Path) -> dict[str, Any]:
     """A fresh broker + worker + API, the load, ``n`` websocket clients; the analysed phase."""
-    from services.broker import create_topics, free_port, start_tansu, stop_process
+    from floorwatch.services.broker import create_topics, free_port, start_tansu, stop_process
 
     tmp.mkdir(parents=True)
     port = free_port()

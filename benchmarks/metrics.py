@@ -24,9 +24,9 @@ from datetime import datetime
 import orjson
 from prometheus_client import CollectorRegistry
 
-from api.ingest import ApiMetrics
-from api.metrics import ViewCollector, render
 from floorwatch import records, topics
+from floorwatch.api.ingest import ApiMetrics
+from floorwatch.api.metrics import ViewCollector, render
 from floorwatch.config import Settings
 from floorwatch.events import to_ms
 from floorwatch.readmodel.view import View

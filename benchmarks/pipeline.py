@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from floorwatch import topics  # noqa: E402
-from services.broker import create_topics, free_port, start_tansu, stop_process  # noqa: E402
+from floorwatch.services.broker import create_topics, free_port, start_tansu, stop_process  # noqa: E402
 
 TOPIC = topics.CONTACT_EVENTS
 

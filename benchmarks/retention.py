@@ -77,7 +77,7 @@ from floorwatch.domain.fcr import (  # noqa: E402
 )
 from floorwatch.domain.queue_metrics import QueueRules  # noqa: E402
 from floorwatch.packedmap import PackedMap  # noqa: E402
-from services.broker import create_topics, free_port, start_tansu, stop_process  # noqa: E402
+from floorwatch.services.broker import create_topics, free_port, start_tansu, stop_process  # noqa: E402
 
 CONTACTS_CHANGELOG = "floorwatch-contacts-changelog"
 CONTACTS_PART = "contacts table (PackedMap: runs, packed facts)"

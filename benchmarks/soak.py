@@ -295,7 +295,7 @@ async def input_lag(bootstrap: str, partitions: int) -> tuple[int, int]:
     """(consumer lag of group ``floorwatch`` over the input topics, sum of their end offsets)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from streams.recovery import true_end_offsets
+    from floorwatch.streams.recovery import true_end_offsets
 
     tps = [TopicPartition(t, p) for t in topics.INPUTS for p in range(partitions)]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, request_timeout_ms=10_000)
@@ -327,7 +327,7 @@ async def readyz(url: str) -> bool | None:
 
 async def soak(args: argparse.Namespace, tmp: Path) -> list[Minute]:
     from floorwatch.config import load_settings
-    from services.broker import create_topics, free_port, start_tansu, stop_process
+    from floorwatch.services.broker import create_topics, free_port, start_tansu, stop_process
 
     port, api_port = free_port(), free_port()
     bootstrap = f"127.0.0.1:{port}"

@@ -15,7 +15,7 @@ from floorwatch.worker_dir import DataDirError, lock_data_dir
 
 
 def _cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
-    from services.broker import run_broker
+    from floorwatch.services.broker import run_broker
 
     host, _, port = settings.kafka.bootstrap.rpartition(":")
     return run_broker(
@@ -48,8 +48,8 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from services.broker import create_topics, wait_for_topics, worker_topics
-    from streams.app import create_app
+    from floorwatch.services.broker import create_topics, wait_for_topics, worker_topics
+    from floorwatch.streams.app import create_app
 
     # an explicit directory (--data-dir, or worker.datadir in the config or environment) is
     # exactly that one; the default one gets a -2, -3 ... suffix while another worker holds it
@@ -97,7 +97,7 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.main import create_app
+    from floorwatch.api.main import create_app
 
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     start_gc_policy(settings.gc)
@@ -114,19 +114,19 @@ def _cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from services import simulator
+    from floorwatch.services import simulator
 
     return simulator.main(settings, args)
 
 
 def _cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from services import queue_log
+    from floorwatch.services import queue_log
 
     return queue_log.main(settings, args)
 
 
 def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    from services.runner import run
+    from floorwatch.services.runner import run
 
     return run(settings, simulate=not args.no_simulate)
 
@@ -163,20 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="the contact-center simulator")
     try:
-        from services import simulator
+        from floorwatch.services import simulator
 
         simulator.add_arguments(p)
     except ImportError:  # pragma: no cover
         pass
     p.set_defaults(func=_cmd_simulate)
-    from services import erlang_cli
+    from floorwatch.services import erlang_cli
 
     p = sub.add_parser("erlang", help="staffing calculator (Erlang C; Erlang A with --patience)")
     erlang_cli.add_arguments(p)
     p.set_defaults(func=erlang_cli.main)
 
     p = sub.add_parser("replay-queue-log", help="replay (or --follow) an Asterisk queue_log")
-    from services import queue_log
+    from floorwatch.services import queue_log
 
     queue_log.add_arguments(p)
     p.set_defaults(func=_cmd_replay)

@@ -284,7 +284,7 @@ def main(settings: Any, args: argparse.Namespace) -> int:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry (``python -m services.erlang_cli ...``), same options and output."""
+    """Stand-alone entry (``python -m floorwatch.services.erlang_cli ...``), same options and output."""
     parser = argparse.ArgumentParser(prog=PROG)
     add_arguments(parser)
     args = parser.parse_args(argv)

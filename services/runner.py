@@ -43,7 +43,7 @@ from pathlib import Path
 import yaml
 
 from floorwatch.config import Settings, config_path
-from services.broker import free_port, port_is_free, wait_for_port
+from floorwatch.services.broker import free_port, port_is_free, wait_for_port
 
 STOP_GRACE_S = 10
 POLL_INTERVAL_S = 0.3  # how often the supervisor looks at its children

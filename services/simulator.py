@@ -29,7 +29,7 @@ from floorwatch.config import Settings
 from floorwatch.domain.intervals import iso
 from floorwatch.events import dumps, parse_event, route, to_ms
 from floorwatch.kafka import start_producer
-from services.sim_model import (
+from floorwatch.services.sim_model import (
     Behaviour,
     RandomSampler,
     Simulation,

@@ -26,11 +26,11 @@ from floorwatch import records, topics
 from floorwatch.config import Settings
 from floorwatch.domain.aggregate import ROLLING_15M_MS, ROLLING_60M_MS, QueueAggregator, kept_minutes_span_ms
 from floorwatch.domain.adherence import evaluate_day, realtime_status
-from streams.alerting import WebhookNotifier, run_queue_alerts
-from streams.batches import Acknowledger, apply_each, fatal, settle, take_batches
-from streams.produce import Outbox, kafka_producer, send_batched
-from streams.packed_store import item_slices, key_slices, packed, packed_store_url
-from streams.rocks_store import PartitionedRocksStore, store_url
+from floorwatch.streams.alerting import WebhookNotifier, run_queue_alerts
+from floorwatch.streams.batches import Acknowledger, apply_each, fatal, settle, take_batches
+from floorwatch.streams.produce import Outbox, kafka_producer, send_batched
+from floorwatch.streams.packed_store import item_slices, key_slices, packed, packed_store_url
+from floorwatch.streams.rocks_store import PartitionedRocksStore, store_url
 from floorwatch.memory import fix_mmap_threshold, release_free_memory
 from floorwatch.domain.agents import agent_status, apply_agent_event
 from floorwatch.domain.alerts import ADHERENCE_BREAK, AlertBook, adherence_rule
@@ -202,7 +202,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         web_enabled=False,
         web_host="127.0.0.1",
         timezone=settings.tz,
-        TableManager="streams.recovery:TansuSafeTableManager",
+        TableManager="floorwatch.streams.recovery:TansuSafeTableManager",
         key_serializer="raw",
         value_serializer="raw",
     )

@@ -25,7 +25,7 @@ from faust.tables.recovery import Recovery
 from faust.types import TP
 
 from floorwatch.packedmap import PackedMap
-from streams.packed_store import PackedMemoryStore
+from floorwatch.streams.packed_store import PackedMemoryStore
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
-from api.deps import NowMsDep, ProducerDep, SettingsDep, Supervisor, ViewDep, Viewer
-from api.kafka import ProducerUnavailable
 from floorwatch import records, topics
+from floorwatch.api.deps import NowMsDep, ProducerDep, SettingsDep, Supervisor, ViewDep, Viewer
+from floorwatch.api.kafka import ProducerUnavailable
 from floorwatch.readmodel import queries
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])

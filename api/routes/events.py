@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 
-from api import ingest
-from api.deps import Ingest, MetricsDep, NowMsDep, ProducerDep, SettingsDep
-from api.kafka import ProducerUnavailable
+from floorwatch.api import ingest
+from floorwatch.api.deps import Ingest, MetricsDep, NowMsDep, ProducerDep, SettingsDep
+from floorwatch.api.kafka import ProducerUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 

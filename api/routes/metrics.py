@@ -18,8 +18,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.metrics import GroupOffsetsProbe, HubCollector, ViewCollector, render
 from floorwatch import topics
+from floorwatch.api.metrics import GroupOffsetsProbe, HubCollector, ViewCollector, render
 
 router = APIRouter(tags=["metrics"])
 WORKER_GROUP = topics.WORKER_APP_ID

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import NowMsDep, SettingsDep, ViewDep, Viewer
-from api.routes.floor import TeamQuery
+from floorwatch.api.deps import NowMsDep, SettingsDep, ViewDep, Viewer
+from floorwatch.api.routes.floor import TeamQuery
 from floorwatch.readmodel import queries
 
 router = APIRouter(prefix="/api/v1", tags=["quality"])

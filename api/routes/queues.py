@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import NowMsDep, SettingsDep, ViewDep, Viewer
+from floorwatch.api.deps import NowMsDep, SettingsDep, ViewDep, Viewer
 from floorwatch.readmodel import queries
 
 router = APIRouter(prefix="/api/v1", tags=["queues"])

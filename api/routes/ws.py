@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from api.auth import TokenStore
-from api.live import BadFilter, Hub, HubFull, Subscriber, parse_filter
+from floorwatch.api.auth import TokenStore
+from floorwatch.api.live import BadFilter, Hub, HubFull, Subscriber, parse_filter
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])

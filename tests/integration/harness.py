@@ -19,7 +19,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from floorwatch.events import parse_event, route
-from services.broker import create_topics, free_port, start_tansu, stop_process
+from floorwatch.services.broker import create_topics, free_port, start_tansu, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "it-admin-secret"

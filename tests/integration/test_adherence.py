@@ -151,7 +151,7 @@ def test_break_overrun_alerts_at_grace_without_new_events_and_resolves(stack: St
 
 def test_simulated_day_adherence_equals_truth_exactly(stack: Stack) -> None:
     """A seeded simulator day with late logins, overrun breaks, unscheduled aux, early logouts."""
-    from services.simulator import simulate
+    from floorwatch.services.simulator import simulate
 
     settings = stack.settings()
     # a whole past day, well inside retention whenever the suite runs

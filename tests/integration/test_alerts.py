@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from floorwatch import topics
-from services.broker import free_port
+from floorwatch.services.broker import free_port
 from tests.integration.harness import Stack, produce, read_topic, wait_until
 
 pytestmark = pytest.mark.integration

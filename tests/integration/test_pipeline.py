@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from floorwatch import topics
-from services.simulator import simulate
+from floorwatch.services.simulator import simulate
 from tests.integration.harness import (
     ADMIN_TOKEN,
     INGEST_TOKEN,

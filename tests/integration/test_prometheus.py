@@ -34,8 +34,8 @@ import pytest
 import yaml
 
 from floorwatch import topics
-from services.broker import free_port
-from services.simulator import simulate
+from floorwatch.services.broker import free_port
+from floorwatch.services.simulator import simulate
 from tests.integration.harness import INGEST_TOKEN, ROOT, Stack, produce, wait_until
 
 pytestmark = pytest.mark.integration

@@ -55,7 +55,7 @@ def moved_fixture(tmp: Path) -> Path:
 def replay(stack: Stack, path: Path) -> subprocess.CompletedProcess[str]:
     """``floorwatch replay-queue-log FILE`` against the stack's broker."""
     return subprocess.run(
-        [sys.executable, "-m", "services.queue_log", str(path)],
+        [sys.executable, "-m", "floorwatch.services.queue_log", str(path)],
         cwd=ROOT,
         env=stack.env,
         capture_output=True,
@@ -215,7 +215,17 @@ def test_implausible_epochs_between_good_lines_stop_nothing(stack: Stack, tmp_pa
         f"{t0 + 65}|c1|sales|SIP/1001|COMPLETECALLER|5|60|1\n"
     )
     state = tmp_path / "queue_log.state.json"
-    args = [sys.executable, "-m", "services.queue_log", str(log), "--follow", "--poll", "0.1", "--state", str(state)]
+    args = [
+        sys.executable,
+        "-m",
+        "floorwatch.services.queue_log",
+        str(log),
+        "--follow",
+        "--poll",
+        "0.1",
+        "--state",
+        str(state),
+    ]
 
     def start(n: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(

@@ -1,6 +1,6 @@
 """``replay-queue-log --follow``: bursts, partial lines, both kinds of rotation, SIGKILL and restart.
 
-The follower is a real process (``python -m services.queue_log``) writing NDJSON; the test is
+The follower is a real process (``python -m floorwatch.services.queue_log``) writing NDJSON; the test is
 the log writer and logrotate. Every line must give its events exactly once: the multiset of
 event ids in the output equals the ids of a straight replay of all lines, each once.
 
@@ -100,7 +100,7 @@ class Follower:
             [
                 sys.executable,
                 "-m",
-                "services.queue_log",
+                "floorwatch.services.queue_log",
                 str(self.log),
                 "--follow",
                 "--poll",

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from services.broker import free_port
+from floorwatch.services.broker import free_port
 from tests.integration.harness import ROOT, write_config
 
 pytestmark = pytest.mark.integration

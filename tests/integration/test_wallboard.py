@@ -208,7 +208,7 @@ BADGE_STARTS = "(text) => document.querySelector('#fresh').textContent.startsWit
 def test_wallboard_in_a_real_browser(stack: Stack) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     worker = stack.worker()
-    from services.broker import free_port
+    from floorwatch.services.broker import free_port
 
     port = free_port()
     api = start_api(stack, port)
@@ -342,7 +342,7 @@ def test_wallboard_in_a_real_browser(stack: Stack) -> None:
 
 def test_page_without_token_and_headers(stack: Stack) -> None:
     """No browser needed: the page loads without a token; the API needs one."""
-    from services.broker import free_port
+    from floorwatch.services.broker import free_port
 
     start_api(stack, free_port())
     r = httpx.get(f"{stack.api_url}/", timeout=5)

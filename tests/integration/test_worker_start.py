@@ -11,7 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services.broker import create_topics, free_port, missing_topics, start_tansu, stop_process, worker_topics
+from floorwatch.services.broker import (
+    create_topics,
+    free_port,
+    missing_topics,
+    start_tansu,
+    stop_process,
+    worker_topics,
+)
 from tests.integration.harness import Proc, Stack, wait_until, write_config
 
 

@@ -559,7 +559,7 @@ def test_overlapping_activities_in_one_publication_are_flattened() -> None:
 
 def test_simulator_truth_equals_evaluate_day(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The simulator's own adherence truth (day shifts) is what ``evaluate_day`` computes."""
-    sim_model = pytest.importorskip("services.sim_model")
+    sim_model = pytest.importorskip("floorwatch.services.sim_model")
     from floorwatch.config import Settings
     from floorwatch.events import parse_event, to_ms
 

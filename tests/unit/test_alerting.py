@@ -10,7 +10,7 @@ from floorwatch import records, topics
 from floorwatch.config import ConfigError, Settings, WebhookConfig, load_settings
 from floorwatch.domain.alerts import Change, alert_id
 from floorwatch.readmodel.view import View
-from streams.alerting import (
+from floorwatch.streams.alerting import (
     QueueAlerter,
     WebhookNotifier,
     aiohttp_post,
@@ -287,7 +287,7 @@ def test_a_webhook_name_is_optional_and_short() -> None:
 def test_the_alert_view_reads_only_what_queue_alerts_need():
     # the worker's view subscribes to ALERT_VIEW_* only; with every other topic left out the
     # alerter decides exactly as with the API's whole view
-    from streams.alerting import ALERT_VIEW_OPTIONAL, ALERT_VIEW_REQUIRED
+    from floorwatch.streams.alerting import ALERT_VIEW_OPTIONAL, ALERT_VIEW_REQUIRED
 
     alert_topics = {*ALERT_VIEW_REQUIRED, *ALERT_VIEW_OPTIONAL}
     assert topics.QUALITY_STATS not in alert_topics and topics.ADHERENCE not in alert_topics

@@ -8,8 +8,8 @@ import hashlib
 import httpx
 import pytest
 
-from api.auth import TokenStore, effective_roles
-from api.main import create_app
+from floorwatch.api.auth import TokenStore, effective_roles
+from floorwatch.api.main import create_app
 from floorwatch.config import Settings, TokenConfig
 from floorwatch.readmodel.view import View
 

@@ -9,9 +9,9 @@ import httpx
 import orjson
 import pytest
 
-from api.ingest import split_items
-from api.kafka import ProducerUnavailable
-from api.main import create_app
+from floorwatch.api.ingest import split_items
+from floorwatch.api.kafka import ProducerUnavailable
+from floorwatch.api.main import create_app
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
 
@@ -190,7 +190,7 @@ async def test_oversized_stream_without_content_length_is_413(
 
 async def test_lying_content_length_is_still_counted(app) -> None:  # type: ignore[no-untyped-def]
     """A small declared length does not let a larger body through (counted while reading)."""
-    from api.ingest import BodyTooLarge, read_limited
+    from floorwatch.api.ingest import BodyTooLarge, read_limited
 
     async def stream():  # type: ignore[no-untyped-def]
         yield b"x" * 2000
@@ -201,7 +201,7 @@ async def test_lying_content_length_is_still_counted(app) -> None:  # type: igno
 
 
 async def test_bad_content_length_is_400(client: httpx.AsyncClient) -> None:
-    from api.ingest import BadBody, read_limited
+    from floorwatch.api.ingest import BadBody, read_limited
 
     async def stream():  # type: ignore[no-untyped-def]
         yield b"[]"

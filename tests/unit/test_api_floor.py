@@ -13,9 +13,9 @@ import httpx
 import orjson
 import pytest
 
-from api.kafka import ProducerUnavailable
-from api.main import create_app
 from floorwatch import topics
+from floorwatch.api.kafka import ProducerUnavailable
+from floorwatch.api.main import create_app
 from floorwatch.config import Settings
 from floorwatch.events import to_ms
 from floorwatch.readmodel.view import View

@@ -26,8 +26,8 @@ import httpx
 import orjson
 import pytest
 
-from api.main import create_app
 from floorwatch import records, topics
+from floorwatch.api.main import create_app
 from floorwatch.config import Settings
 from floorwatch.domain.queue_metrics import Counts
 from floorwatch.readmodel import queries

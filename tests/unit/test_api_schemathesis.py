@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, settings
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is in the [test] extra")
 
-from api.main import create_app  # noqa: E402
 from floorwatch import topics  # noqa: E402
+from floorwatch.api.main import create_app  # noqa: E402
 from floorwatch.config import Settings  # noqa: E402
 from floorwatch.readmodel.view import View  # noqa: E402
 

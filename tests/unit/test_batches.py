@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from streams.batches import Acknowledger, ack_batch, apply_each, settle
+from floorwatch.streams.batches import Acknowledger, ack_batch, apply_each, settle
 
 
 async def test_an_event_that_raises_is_handed_over_and_the_rest_applied() -> None:

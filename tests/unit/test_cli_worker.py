@@ -19,8 +19,8 @@ def test_worker_without_customer_hash_key_exits_2_naming_the_variable(capsys: py
 
 
 def test_worker_with_the_key_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    import services.broker
-    import streams.app
+    import floorwatch.services.broker as services_broker
+    import floorwatch.streams.app as streams_app
 
     started: list[Any] = []
 
@@ -36,8 +36,8 @@ def test_worker_with_the_key_starts(monkeypatch: pytest.MonkeyPatch) -> None:
         return FakeFaustApp()
 
     monkeypatch.setenv("FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY", "k" * 32)
-    monkeypatch.setattr(services.broker, "create_topics", no_topics)
-    monkeypatch.setattr(streams.app, "create_app", fake_create_app)
+    monkeypatch.setattr(services_broker, "create_topics", no_topics)
+    monkeypatch.setattr(streams_app, "create_app", fake_create_app)
     monkeypatch.setattr(cli, "use_event_loop", lambda name: None)
     monkeypatch.setattr(cli, "start_gc_policy", lambda gc: None)
     monkeypatch.setattr("sys.argv", ["floorwatch"])

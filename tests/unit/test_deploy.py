@@ -158,7 +158,7 @@ def test_dashboards_are_generated_and_use_the_provisioned_datasource() -> None:
 def test_topic_script_creates_every_topic_a_worker_waits_for() -> None:
     """A worker that creates no topics waits for ``worker_topics``: the script makes each one,
     the changelogs compacted and the leader topic with one partition."""
-    from services.broker import CHANGELOGS, LEADER_TOPIC, worker_topics
+    from floorwatch.services.broker import CHANGELOGS, LEADER_TOPIC, worker_topics
 
     script = (DEPLOY / "kafka/create-topics.sh").read_text()
     created: set[str] = set()

@@ -393,7 +393,7 @@ _APP: dict[str, Any] = {}
 def ingest_app() -> tuple[Any, AckingProducer]:
     """One in-process API for every example (building the app costs more than a request)."""
     if not _APP:
-        from api.main import create_app
+        from floorwatch.api.main import create_app
         from floorwatch.config import Settings
         from floorwatch.readmodel.view import View
 

@@ -532,7 +532,7 @@ def test_plan_rows_span_required_minus_2_to_plus_3():
 
 
 def _cli(*argv: str, settings_obj=None) -> tuple[int, str, str]:
-    from services import erlang_cli
+    from floorwatch.services import erlang_cli
 
     parser = argparse.ArgumentParser(prog="floorwatch erlang")
     erlang_cli.add_arguments(parser)

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
-from api.ingest import (
+from floorwatch.api.ingest import (
     ITEMS_BETWEEN_YIELDS,
     MAX_ERROR_CHARS,
     IngestLimits,
@@ -25,8 +25,8 @@ from api.ingest import (
     prepare,
     prepare_yielding,
 )
-from api.kafka import KafkaEventProducer, ProducerUnavailable, RecordTooLarge
-from api.main import create_app
+from floorwatch.api.kafka import KafkaEventProducer, ProducerUnavailable, RecordTooLarge
+from floorwatch.api.main import create_app
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
 
@@ -317,16 +317,16 @@ async def test_an_item_nested_300_deep_is_rejected_and_its_neighbours_stored(clo
 def test_an_item_that_cannot_be_serialised_is_invalid_field(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever refuses to serialise a valid event (orjson's and pydantic's depth limits raise
     ValueError or TypeError) rejects that item; nothing is produced before every item is checked."""
-    import api.ingest
+    import floorwatch.api.ingest as api_ingest
 
-    real_dumps = api.ingest.dumps
+    real_dumps = api_ingest.dumps
 
     def dumps(event: Any) -> bytes:
         if event.event_id == "e2":
             raise ValueError("Maximum serialization depth exceeded")
         return real_dumps(event)
 
-    monkeypatch.setattr(api.ingest, "dumps", dumps)
+    monkeypatch.setattr(api_ingest, "dumps", dumps)
     records, rejections = prepare([event(1), event(2), event(3)], IngestLimits(), NOW_MS)
     assert [r.index for r in records] == [0, 2]
     assert rejections.by_reason == {"invalid_field": 1}

@@ -39,9 +39,16 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.main import create_app
-from api.metrics import OUTCOMES, WINDOWS, GroupOffsetsProbe, ViewCollector, fast_merge, render as fast_render
 from floorwatch import records, topics
+from floorwatch.api.main import create_app
+from floorwatch.api.metrics import (
+    OUTCOMES,
+    WINDOWS,
+    GroupOffsetsProbe,
+    ViewCollector,
+    fast_merge,
+    render as fast_render,
+)
 from floorwatch.config import Settings
 from floorwatch.domain.queue_metrics import Counts
 from floorwatch.readmodel import queries

@@ -15,8 +15,8 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from api.metrics import ViewCollector, kept_label_values
 from floorwatch import records, topics
+from floorwatch.api.metrics import ViewCollector, kept_label_values
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
 from tests.unit.shanghai_day import I_1000, NOW

@@ -4,7 +4,7 @@ import asyncio
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from streams.produce import Outbox, default_partition
+from floorwatch.streams.produce import Outbox, default_partition
 
 
 def test_default_partition_is_kafkas_default_partitioner() -> None:

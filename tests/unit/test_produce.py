@@ -7,7 +7,7 @@ from typing import Any
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatch
 
-from streams.produce import send_batched
+from floorwatch.streams.produce import send_batched
 
 
 class FakeProducer:

@@ -33,7 +33,7 @@ from floorwatch.domain.queue_log import (
 )
 from floorwatch.domain.queue_metrics import Counts, QueueRules, stats
 from floorwatch.events import parse_event, route
-from services import queue_log as service
+from floorwatch.services import queue_log as service
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "queue_log"
 # the connector checks line times against its clock (events at most retention_days old): the

@@ -5,8 +5,8 @@ from collections import namedtuple
 import orjson
 
 from floorwatch.packedmap import PackedMap
-from streams.packed_store import PackedMemoryStore
-from streams.recovery import _decoder, apply_changelog_records
+from floorwatch.streams.packed_store import PackedMemoryStore
+from floorwatch.streams.recovery import _decoder, apply_changelog_records
 
 Rec = namedtuple("Rec", "offset key value")
 

@@ -33,7 +33,7 @@ from floorwatch.domain.retention import (
 )
 from floorwatch.events import to_ms
 from floorwatch.readmodel.view import View, expire_sliced
-from streams.alerting import expire_alerts
+from floorwatch.streams.alerting import expire_alerts
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")

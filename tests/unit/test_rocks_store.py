@@ -14,7 +14,7 @@ from aiokafka.structs import RecordMetadata
 from faust.types import TP
 
 from floorwatch.config import Settings
-from streams.rocks_store import PartitionedRocksStore, store_url
+from floorwatch.streams.rocks_store import PartitionedRocksStore, store_url
 
 TOPIC = "t-contacts-changelog"
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from floorwatch.config import load_settings
-from services.runner import SessionSecrets, _session_config, make_run_dir, write_secret_file
+from floorwatch.services.runner import SessionSecrets, _session_config, make_run_dir, write_secret_file
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 

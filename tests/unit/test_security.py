@@ -12,8 +12,8 @@ import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
-from api.main import create_app
-from api.security import is_json
+from floorwatch.api.main import create_app
+from floorwatch.api.security import is_json
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
 

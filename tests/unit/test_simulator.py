@@ -21,8 +21,8 @@ from floorwatch.config import Settings
 from floorwatch.domain.intervals import interval_start_ms, iso, local_date
 from floorwatch.domain.queue_metrics import Counts, stats
 from floorwatch.events import parse_event, route, to_ms
-from services import simulator
-from services.sim_model import (
+from floorwatch.services import simulator
+from floorwatch.services.sim_model import (
     AgentSpec,
     Behaviour,
     ContactPlan,

@@ -18,8 +18,8 @@ import httpx
 import orjson
 import pytest
 
-from api.main import create_app
 from floorwatch import topics
+from floorwatch.api.main import create_app
 from floorwatch.config import Settings
 from floorwatch.domain.erlang import OverCap
 from floorwatch.readmodel import queries
@@ -154,7 +154,7 @@ def test_metrics_export_over_cap_and_omit_the_number() -> None:
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.parser import text_string_to_metric_families
 
-    from api.metrics import ViewCollector
+    from floorwatch.api.metrics import ViewCollector
 
     i = 1  # 00:30: north (1e5, 180) over the cap by its load; south (1, 86,400) 48 Erlangs; east (1e5, 17.9)
     now = local_ms(interval_start(i)) + 60_000
@@ -183,7 +183,7 @@ def test_metrics_export_over_cap_and_omit_the_number() -> None:
 def test_staffing_gap_alert_fires_over_the_cap() -> None:
     """Over the cap the requirement is only known to exceed 10,000: the alert sees 10,001
     required for 0 staffed, a gap, and fires after its 120 s minimum duration."""
-    from streams.alerting import QueueAlerter
+    from floorwatch.streams.alerting import QueueAlerter
 
     view = capped_view()
     alerter = QueueAlerter(make_settings(), view)
@@ -233,7 +233,7 @@ def test_staffing_gap_alert_counts_the_staffed_agents() -> None:
     """The worker's alerter subtracts the logged-in agents whose profile lists the queue (as
     the API's tile and /metrics do): south needs R agents; with R - 2 staffed (one of them on
     a contact, one logged out who does not count) the gap is 2, with R staffed no alert."""
-    from streams.alerting import QueueAlerter
+    from floorwatch.streams.alerting import QueueAlerter
 
     start = local_ms(interval_start(1)) + 60_000
     required = expected(*load_of(1, 1), "south")

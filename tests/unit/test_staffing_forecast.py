@@ -23,8 +23,8 @@ import httpx
 import orjson
 import pytest
 
-from api.main import create_app
 from floorwatch import records, topics
+from floorwatch.api.main import create_app
 from floorwatch.config import Settings
 from floorwatch.domain.queue_metrics import Counts
 from floorwatch.readmodel import queries
@@ -314,7 +314,7 @@ def test_metrics_required_agents_use_the_forecast() -> None:
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.parser import text_string_to_metric_families
 
-    from api.metrics import ViewCollector
+    from floorwatch.api.metrics import ViewCollector
 
     registry = CollectorRegistry()
     registry.register(ViewCollector(floor_view(), make_settings(), lambda: NOW))

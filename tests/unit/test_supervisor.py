@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.runner import ProcessIdentity, RestartPolicy, Supervision, describe_exit, restart_line
+from floorwatch.services.runner import ProcessIdentity, RestartPolicy, Supervision, describe_exit, restart_line
 
 
 class FakeClock:

@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from floorwatch import cli, topics
 from floorwatch.config import KafkaConfig
+from floorwatch.services import broker
 from floorwatch.worker_dir import (
     LOCK_FILE,
     DataDirBusy,
@@ -28,7 +29,6 @@ from floorwatch.worker_dir import (
     parse_holder_pid,
     try_lock,
 )
-from services import broker
 
 KEY = "k" * 32
 
@@ -126,7 +126,7 @@ def test_a_file_where_the_directory_should_be_is_an_error(tmp_path: Path) -> Non
 
 def fake_worker(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Run ``cli.main(["worker", ...])`` without Kafka or Faust; record what it did."""
-    import streams.app
+    import floorwatch.streams.app as streams_app
 
     seen: dict[str, Any] = {"calls": []}
 
@@ -149,7 +149,7 @@ def fake_worker(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY", KEY)
     monkeypatch.setattr(broker, "create_topics", fake_create)
     monkeypatch.setattr(broker, "wait_for_topics", fake_wait)
-    monkeypatch.setattr(streams.app, "create_app", fake_create_app)
+    monkeypatch.setattr(streams_app, "create_app", fake_create_app)
     monkeypatch.setattr(cli, "use_event_loop", lambda name: None)
     monkeypatch.setattr(cli, "start_gc_policy", lambda gc: None)
     monkeypatch.setattr("sys.argv", ["floorwatch"])
@@ -269,7 +269,7 @@ def test_worker_topics_partitions_and_cleanup() -> None:
 def test_worker_topics_name_the_faust_apps_own_topics(monkeypatch: pytest.MonkeyPatch) -> None:
     """The changelog and leader names equal those the real Faust app declares (built, not started)."""
     from floorwatch.config import Settings
-    from streams.app import create_app
+    from floorwatch.streams.app import create_app
 
     settings = Settings(privacy={"customer_hash_key": KEY}, kafka={"bootstrap": "kafka:9092", "replication_factor": 3})
     app = create_app(settings)

@@ -11,11 +11,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import floorwatch.readmodel.view
-from api.live import Filter, Hub
-from api.main import create_app
-from api.metrics import ViewCollector
-from api.routes.health import combined_readiness, worker_readiness
 from floorwatch import records, topics
+from floorwatch.api.live import Filter, Hub
+from floorwatch.api.main import create_app
+from floorwatch.api.metrics import ViewCollector
+from floorwatch.api.routes.health import combined_readiness, worker_readiness
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
 

@@ -11,11 +11,11 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-import api.live
-from api.live import Filter
-from api.main import create_app
-from api.routes import ws as ws_route
+import floorwatch.api.live as api_live
 from floorwatch import topics
+from floorwatch.api.live import Filter
+from floorwatch.api.main import create_app
+from floorwatch.api.routes import ws as ws_route
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
 
@@ -184,10 +184,10 @@ def test_clients_of_one_filter_share_one_serialised_delta(
 
     def counting_encode(frame: dict) -> str:
         encoded.append(frame)
-        return api.live.encode.__wrapped__(frame)  # type: ignore[attr-defined]
+        return api_live.encode.__wrapped__(frame)  # type: ignore[attr-defined]
 
-    counting_encode.__wrapped__ = api.live.encode  # type: ignore[attr-defined]
-    monkeypatch.setattr(api.live, "encode", counting_encode)
+    counting_encode.__wrapped__ = api_live.encode  # type: ignore[attr-defined]
+    monkeypatch.setattr(api_live, "encode", counting_encode)
     with (
         client.websocket_connect(url()) as a,
         client.websocket_connect(url()) as b,
@@ -259,7 +259,7 @@ def test_cross_origin_refused_before_accept(client: TestClient) -> None:
     ],
 )
 def test_same_origin(origin: str | None, host: str | None, ok: bool) -> None:
-    from api.routes.ws import same_origin
+    from floorwatch.api.routes.ws import same_origin
 
     assert same_origin(origin, host) is ok
 

@@ -11,9 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from api.live import Filter, Hub, HubFull
-from api.main import create_app
-from api.routes.ws import CLOSE_TRY_AGAIN_LATER, MAX_REASON_BYTES, close_reason
+from floorwatch.api.live import Filter, Hub, HubFull
+from floorwatch.api.main import create_app
+from floorwatch.api.routes.ws import CLOSE_TRY_AGAIN_LATER, MAX_REASON_BYTES, close_reason
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
 

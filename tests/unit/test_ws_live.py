@@ -10,8 +10,9 @@ import orjson
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-import api.live
-from api.live import (
+import floorwatch.api.live as api_live
+from floorwatch import topics
+from floorwatch.api.live import (
     BadFilter,
     Filter,
     Hub,
@@ -27,7 +28,6 @@ from api.live import (
     ping_frame,
     select,
 )
-from floorwatch import topics
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
 
@@ -323,7 +323,7 @@ async def test_hub_serialises_each_frame_once_per_filter(monkeypatch: pytest.Mon
         encoded.append(frame)
         return encode(frame)
 
-    monkeypatch.setattr(api.live, "encode", counting_encode)
+    monkeypatch.setattr(api_live, "encode", counting_encode)
     view, now = View(), [NOW]
     view.apply(topics.AGENT_STATUS, b"a1", agent("a1", "available"))
     hub = make_hub(view, now)
@@ -420,7 +420,7 @@ def test_hub_rebuilds_only_changed_sections_and_equals_full_state() -> None:
     state is ``full_state`` of the view, in the same order, while unchanged sections are reused."""
     import random
 
-    from api.live import full_state
+    from floorwatch.api.live import full_state
 
     rng = random.Random(5)
     view, now = View(), [NOW]
@@ -483,9 +483,9 @@ def test_hub_rebuilds_only_changed_sections_and_equals_full_state() -> None:
 
 
 def test_hub_changed_agents_over_the_cap_rebuild_all(monkeypatch: pytest.MonkeyPatch) -> None:
-    from api.live import full_state
+    from floorwatch.api.live import full_state
 
-    monkeypatch.setattr(api.live, "MAX_CHANGED_AGENTS", 3)
+    monkeypatch.setattr(api_live, "MAX_CHANGED_AGENTS", 3)
     view, now = View(), [NOW]
     hub = make_hub(view, now)
     hub.current(now[0])
