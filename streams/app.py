@@ -381,6 +381,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
             if fcr_build["epoch"] != epoch:
                 return
             st.fcr.update(built)
+            release_free_memory()  # the date records' and projections' parsing temporaries
             log.info("rebuilt FCR state of partitions %s in %.2f s", sorted(missing), time.monotonic() - started)
 
     def customer_record(cu: str) -> dict[str, Any] | None:
