@@ -27,7 +27,8 @@ from floorwatch.domain.intervals import (
     local_date,
 )
 from floorwatch.domain.queue_metrics import SL_FORMULAS, Counts, aht_s, stats
-from floorwatch.readmodel.view import MAX_MS, Forecast, IntervalPartial, QueuePartial, View
+from floorwatch.readmodel.view import View
+from floorwatch.records import MAX_MS, Forecast, IntervalPartial, QueuePartial
 
 AGENT_STATES = ("available", "on_contact", "wrap_up", "aux")
 RULE_KEYS = ("sl_threshold_s", "short_abandon_s", "sl_target", "sl_formula")

@@ -27,8 +27,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
-from datetime import date as Date
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,198 +36,30 @@ import orjson
 from floorwatch import records, topics
 from floorwatch.domain.queue_metrics import Counts
 from floorwatch.domain.retention import SLICE_SIZE, Horizon, ack_expired, alert_expired, status_expired
-from floorwatch.events import DEFAULT_LIMITS, EventError, EventLimits, ForecastPublished, parse_event, to_ms
+from floorwatch.events import DEFAULT_LIMITS, EventLimits
+
+# the records of the output topics are defined (and parsed) in floorwatch.records
+from floorwatch.records import (
+    FCR_INTERVAL,
+    BadRecord,
+    Forecast,
+    IntervalPartial,
+    QualityPartial,
+    QueuePartial,
+    WorkerHeartbeat,
+    _ms,
+    _str,
+)
 
 log = logging.getLogger(__name__)
 
-_COUNT_FIELDS = tuple(f.name for f in fields(Counts))
-
-
-class BadRecord(ValueError):
-    """A record of an output topic that does not have the format of ``floorwatch.records``."""
-
-
-MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: beyond it no date can be printed
 UTC = ZoneInfo("UTC")
-
-
-def _int(data: dict[str, Any], name: str, *, optional: bool = False) -> int | None:
-    value = data.get(name)
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRecord(f"field {name!r}: expected an integer, got {value!r}")
-    return value
-
-
-def _ms(data: dict[str, Any], name: str, *, optional: bool = False) -> int | None:
-    """An epoch-milliseconds field, within the years 1970..9999."""
-    value = _int(data, name, optional=optional)
-    if value is not None and not 0 <= value <= MAX_MS:
-        raise BadRecord(f"field {name!r}: {value} is not a plausible epoch-ms time")
-    return value
-
-
-def _str(data: dict[str, Any], name: str) -> str:
-    value = data.get(name)
-    if not isinstance(value, str) or not value:
-        raise BadRecord(f"field {name!r}: expected a non-empty string, got {value!r}")
-    return value
-
-
-def parse_counts(data: Any) -> Counts:
-    """``Counts.from_dict`` with the types checked (a bad partial must not break a sum)."""
-    if not isinstance(data, dict):
-        raise BadRecord("counts: expected an object")
-    for name in _COUNT_FIELDS:
-        if name in data:
-            _int(data, name, optional=name == "max_wait_ms")
-    return Counts.from_dict(data)
-
-
-@dataclass(frozen=True, slots=True)
-class Forecast:
-    """One ``forecast.published`` (the winning one of its queue and date)."""
-
-    queue: str
-    date: str  # local YYYY-MM-DD
-    ts_ms: int
-    event_id: str
-    interval_minutes: int
-    intervals: tuple[tuple[int, float, float], ...]  # (start ms, offered, aht_s), sorted by start
-
-    @classmethod
-    def of(cls, event: ForecastPublished) -> Forecast:
-        rows = sorted((to_ms(i.start), float(i.offered), float(i.aht_s)) for i in event.intervals)
-        return cls(
-            event.queue, event.date.isoformat(), event.ts_ms, event.event_id, event.interval_minutes, tuple(rows)
-        )
-
-
-@dataclass(slots=True)
-class IntervalPartial:
-    """One ``fw.interval-stats`` record: one source partition's counts of a (queue, interval)."""
-
-    queue: str
-    start_ms: int
-    end_ms: int | None
-    partition: int | None
-    counts: Counts
-    rules: dict[str, Any] | None
-    mixed_rules: bool
-    updated_ms: int | None
-
-    @classmethod
-    def parse(cls, data: dict[str, Any]) -> IntervalPartial:
-        rules = data.get("rules")
-        return cls(
-            queue=_str(data, "queue"),
-            start_ms=_ms(data, "start_ms"),  # type: ignore[arg-type]
-            end_ms=_ms(data, "end_ms", optional=True),
-            partition=_int(data, "partition", optional=True),
-            counts=parse_counts(data.get("counts")),
-            rules=rules if isinstance(rules, dict) else None,
-            mixed_rules=bool(data.get("mixed_rules", False)),
-            updated_ms=_ms(data, "updated_ms", optional=True),
-        )
-
-
-@dataclass(slots=True)
-class QueuePartial:
-    """One ``fw.queue-stats`` record: one source partition's live figures of a queue."""
-
-    queue: str
-    partition: int | None
-    waiting: int
-    oldest_waiting_ms: int | None
-    rolling_15m: Counts
-    rolling_60m: Counts
-    computed_ms: int | None
-
-    @classmethod
-    def parse(cls, data: dict[str, Any]) -> QueuePartial:
-        return cls(
-            queue=_str(data, "queue"),
-            partition=_int(data, "partition", optional=True),
-            waiting=_int(data, "waiting", optional=True) or 0,
-            oldest_waiting_ms=_ms(data, "oldest_waiting_ms", optional=True),
-            rolling_15m=parse_counts(data.get("rolling_15m") or {}),
-            rolling_60m=parse_counts(data.get("rolling_60m") or {}),
-            computed_ms=_ms(data, "computed_ms", optional=True),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class QualityPartial:
-    """One ``fw.quality-stats`` record (``floorwatch.records``): FCR of a (queue, interval), or
-    FCR / CSAT of an (agent, date), from one source partition."""
-
-    kind: str  # fcr_interval | fcr_agent | csat_agent
-    subject: str  # queue, or agent id
-    start_ms: int | None  # fcr_interval
-    date: str | None  # fcr_agent, csat_agent
-    counts: Counts
-
-    @classmethod
-    def parse(cls, data: dict[str, Any]) -> QualityPartial:
-        kind = _str(data, "kind")
-        if kind == "fcr_interval":
-            return cls(kind, _str(data, "queue"), _ms(data, "start_ms"), None, parse_counts(data.get("counts")))
-        if kind in ("fcr_agent", "csat_agent"):
-            names = ("fcr_eligible", "fcr_resolved") if kind == "fcr_agent" else ("surveys", "score_sum", "satisfied")
-            counts = Counts(**{n: _int(data, n) for n in names})  # type: ignore[arg-type]  # not optional: never None
-            day = _str(data, "date")
-            try:
-                Date.fromisoformat(day)
-            except ValueError:
-                raise BadRecord(f"field 'date': {day!r} is not YYYY-MM-DD") from None
-            return cls(kind, _str(data, "agent_id"), None, day, counts)
-        raise BadRecord(f"unknown quality record kind {kind!r}")
-
 
 # -- worker heartbeats (fw.worker-status) --------------------------------------------------
 
 MAX_WORKERS = 256  # heartbeats kept, one per worker; a new worker beyond drops the oldest (counted)
 WORKER_RETENTION_MS = 3_600_000  # a worker silent this long is forgotten (a crashed one leaves its key)
 HEARTBEAT_FUTURE_MS = 60_000  # a heartbeat dated further ahead of the API's clock is not believed
-MAX_HEARTBEAT_TOPICS = 16  # owned-partition lists per heartbeat (a worker consumes five topics)
-MAX_HEARTBEAT_PARTITIONS = 10_000  # partitions listed per topic
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerHeartbeat:
-    """One ``fw.worker-status`` record (``floorwatch.records.worker_heartbeat``)."""
-
-    worker_id: str
-    at_ms: int  # the worker's clock when it wrote the record
-    partitions: dict[str, frozenset[int]]  # consumed topic -> partitions it owns
-    rebalancing: bool
-    recovering: bool
-
-    @classmethod
-    def parse(cls, data: dict[str, Any]) -> WorkerHeartbeat:
-        worker_id = _str(data, "worker_id")
-        if len(worker_id) > 256:
-            raise BadRecord("field 'worker_id': longer than 256 characters")
-        raw = data.get("partitions") or {}
-        if not isinstance(raw, dict) or len(raw) > MAX_HEARTBEAT_TOPICS:
-            raise BadRecord(f"field 'partitions': expected an object of at most {MAX_HEARTBEAT_TOPICS} topics")
-        partitions: dict[str, frozenset[int]] = {}
-        for topic, parts in raw.items():
-            if (
-                not isinstance(parts, list)
-                or len(parts) > MAX_HEARTBEAT_PARTITIONS
-                or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in parts)
-            ):
-                raise BadRecord(f"partitions of {topic!r}: expected a list of partition numbers")
-            partitions[topic] = frozenset(parts)
-        return cls(
-            worker_id,
-            _ms(data, "at_ms"),  # type: ignore[arg-type]
-            partitions,
-            data.get("rebalancing") is True,
-            data.get("recovering") is True,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +267,7 @@ class View:
         new = QualityPartial.parse(data) if data is not None else None
         old = self.quality.pop(key, None)
         if old is not None:
-            if old.kind == "fcr_interval":
+            if old.kind == FCR_INTERVAL:
                 slot = (old.subject, old.start_ms or 0)
                 parts = self.fcr_parts.get(slot, {})
                 parts.pop(key, None)
@@ -452,7 +283,7 @@ class View:
                     self.agent_quality.pop(old.date or "", None)
         if new is not None:
             self.quality[key] = new
-            if new.kind == "fcr_interval":
+            if new.kind == FCR_INTERVAL:
                 self.fcr_parts.setdefault((new.subject, new.start_ms or 0), {})[key] = new.counts
             else:
                 self.agent_quality.setdefault(new.date or "", {}).setdefault(new.subject, {})[key] = new.counts
@@ -540,13 +371,7 @@ class View:
         """
         if data is None:
             return None  # not a compacted topic: a null value means nothing
-        try:
-            event = parse_event(data, limits=self.limits)
-        except EventError as exc:
-            raise BadRecord(str(exc)) from None
-        if not isinstance(event, ForecastPublished):
-            raise BadRecord(f"not a forecast: {event.type}")
-        forecast = Forecast.of(event)
+        forecast = Forecast.parse(data, self.limits)
         slot = (forecast.queue, forecast.date)
         old = self.forecasts.get(slot)
         if old is not None and (forecast.ts_ms, forecast.event_id) <= (old.ts_ms, old.event_id):
@@ -626,7 +451,7 @@ class View:
             list(self.quality),
             still(
                 self.quality,
-                lambda q: h.instant_expired(q.start_ms) if q.kind == "fcr_interval" else h.day_expired(q.date),
+                lambda q: h.instant_expired(q.start_ms) if q.kind == FCR_INTERVAL else h.day_expired(q.date),
             ),
         )
         yield from sliced(topics.ALERTS, list(self.alerts), still(self.alerts, lambda a: alert_expired(a, h)))
