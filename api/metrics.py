@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from floorwatch import topics
+from floorwatch import records, topics
 from floorwatch.config import Settings
 from floorwatch.domain.adherence import adherence_ratio, conformance_ratio
 from floorwatch.domain.erlang import OverCap
@@ -257,9 +257,10 @@ class ViewCollector(Collector):
         if not self._closed:
             return
         if topic == topics.QUALITY_STATS:
-            if not key.startswith("fcr|"):
+            prefix = f"{records.FCR_INTERVAL_KEY}|"
+            if not key.startswith(prefix):
                 return
-            key = key[4:]  # "fcr|{queue}|{start_ms}|{partition}": the same memo rule
+            key = key[len(prefix) :]  # "fcr|{queue}|{start_ms}|{partition}": the same memo rule
             record = None
         elif topic == topics.INTERVAL_STATS:
             record = self.view.intervals.get(key)

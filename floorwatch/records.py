@@ -110,7 +110,7 @@ def queue_key(queue: str, partition: int) -> str:
 
 
 def fcr_interval_key(queue: str, start_ms: int, partition: int) -> str:
-    return f"fcr|{queue}|{start_ms}|{partition}"
+    return f"{FCR_INTERVAL_KEY}|{queue}|{start_ms}|{partition}"
 
 
 def agent_day_key(kind: str, agent_id: str, day: str, partition: int) -> str:
@@ -124,6 +124,7 @@ FCR_INTERVAL = "fcr_interval"  # fw.quality-stats "kind" of a queue-interval FCR
 FCR_AGENT = "fcr_agent"  # ... of an agent-day FCR partial
 CSAT_AGENT = "csat_agent"  # ... of an agent-day CSAT partial
 QUALITY_KINDS = (FCR_INTERVAL, FCR_AGENT, CSAT_AGENT)
+FCR_INTERVAL_KEY = "fcr"  # key prefix of FCR_INTERVAL records (``fcr_interval_key``)
 FCR_AGENT_KEY = "fcr-agent"  # key prefix of FCR_AGENT records (``agent_day_key``)
 CSAT_AGENT_KEY = "csat-agent"  # key prefix of CSAT_AGENT records
 

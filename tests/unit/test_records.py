@@ -254,6 +254,11 @@ def test_forecast_parse() -> None:
 
 def test_the_kinds_and_key_prefixes() -> None:
     assert (records.FCR_INTERVAL, records.FCR_AGENT, records.CSAT_AGENT) == ("fcr_interval", "fcr_agent", "csat_agent")
+    assert (records.FCR_INTERVAL_KEY, records.FCR_AGENT_KEY, records.CSAT_AGENT_KEY) == (
+        "fcr",
+        "fcr-agent",
+        "csat-agent",
+    )
     assert records.agent_day_key(records.FCR_AGENT_KEY, "a", "2024-12-04", 1) == "fcr-agent|a|2024-12-04|1"
     assert records.agent_day_key(records.CSAT_AGENT_KEY, "a", "2024-12-04", 1) == "csat-agent|a|2024-12-04|1"
 
