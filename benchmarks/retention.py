@@ -103,6 +103,34 @@ def rss_bytes():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
+def malloc_report():
+    import ctypes
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+        info = libc.mallinfo2()
+        parts = ["%s=%d" % (n, getattr(info, n)) for n, _ in MallInfo2._fields_]
+        sys.stderr.write("mallinfo2 " + " ".join(parts) + "\\n")
+    except (OSError, AttributeError):
+        pass
+    try:
+        rss = {{}}
+        name = None
+        for line in open("/proc/self/smaps"):
+            head = line.split()
+            if "-" in head[0] and ":" not in head[0]:
+                name = head[5] if len(head) > 5 else "[anon]"
+                if name.startswith("/"):
+                    name = "file"
+            elif head[0] == "Rss:":
+                rss[name] = rss.get(name, 0) + int(head[1])
+        sys.stderr.write("rss_kib_by_mapping " + " ".join("%s=%d" % kv for kv in sorted(rss.items())) + "\\n")
+    except (OSError, IndexError, ValueError):
+        pass
+    sys.stderr.flush()
 def serve():
     while True:
         req = probe / "gc-request"
@@ -110,10 +138,28 @@ def serve():
             req.unlink()
             gc.collect()
             sys._debugmallocstats()  # to the worker's log (stderr): the object allocator's arenas
+            malloc_report()  # and the C allocator's heap and mappings
+            if os.environ.get("FW_BENCH_CENSUS"):  # gc-tracked objects by type (frozen ones too)
+                gc.unfreeze()
+                sizes = {{}}
+                for o in gc.get_objects():
+                    t = type(o).__qualname__
+                    n, b = sizes.get(t, (0, 0))
+                    sizes[t] = (n + 1, b + sys.getsizeof(o))
+                top = sorted(sizes.items(), key=lambda kv: -kv[1][1])[:30]
+                sys.stderr.write("census " + " | ".join("%s %d %d" % (t, n, b) for t, (n, b) in top) + "\\n")
             (probe / "gc-done.tmp").write_text(str(rss_bytes()))
             (probe / "gc-done.tmp").rename(probe / "gc-done")
         time.sleep(0.1)
 threading.Thread(target=serve, daemon=True).start()
+def trace_rss():  # FW_BENCH_RSS_TRACE=1: the RSS every 0.5 s, to find the phase of the peak
+    with open(probe / "rss.trace", "w") as out:
+        while True:
+            out.write("%.1f %d\\n" % (time.time(), rss_bytes()))
+            out.flush()
+            time.sleep(0.5)
+if os.environ.get("FW_BENCH_RSS_TRACE"):
+    threading.Thread(target=trace_rss, daemon=True).start()
 from floorwatch.cli import main
 sys.exit(main({argv!r}))
 """
