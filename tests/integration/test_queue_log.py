@@ -2,7 +2,7 @@
 
 ``tests/fixtures/queue_log/day.log`` holds every call verb and every agent verb of the issue,
 plus three bad lines. The expected interval STATS and final agent states are computed by hand
-in ``tests/unit/test_queue_log.py`` (DAY_STATS, DAY_AGENTS); here the same figures must come
+in ``tests/unit/domain/test_queue_log.py`` (DAY_STATS, DAY_AGENTS); here the same figures must come
 out of ``GET /api/v1/intervals`` and the agent view, also after the file is replayed twice.
 """
 
@@ -24,7 +24,7 @@ import pytest
 from floorwatch import topics
 from floorwatch.domain.intervals import iso
 from tests.integration.harness import ROOT, VIEWER_TOKEN, Stack, read_topic, wait_until
-from tests.unit.test_queue_log import DAY_AGENTS, DAY_STATS, FIXTURES
+from tests.unit.domain.test_queue_log import DAY_AGENTS, DAY_STATS, FIXTURES
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ C = n B_n / (n - A (1 - B_n)), SL = 1 - C exp(-(n - A) T / AHT)):
   SL = 0.805 -> **4**
 * 4 offered, AHT 150 s: A = 0.333; n = 1: SL = 0.695; n = 2: B = 0.04, C = 0.0476,
   SL = 0.962 -> **2**
-* 300 offered, AHT 240 s: A = 40 -> **46** (as tests/unit/test_live_staffing.py)
+* 300 offered, AHT 240 s: A = 40 -> **46** (as tests/unit/readmodel/test_live_staffing.py)
 """
 
 from __future__ import annotations

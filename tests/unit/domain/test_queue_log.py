@@ -35,7 +35,7 @@ from floorwatch.domain.queue_metrics import Counts, QueueRules, stats
 from floorwatch.events import parse_event, route
 from floorwatch.services import queue_log as service
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "queue_log"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "queue_log"
 # the connector checks line times against its clock (events at most retention_days old): the
 # fixtures' day, 2026-11-24, seen from 2026-11-24T06:00:00Z (1,795,500,000 s)
 FIXTURE_NOW_MS = 1_795_500_000_000
@@ -571,7 +571,7 @@ DAY_AGENTS = {
 def example_settings() -> Settings:
     import yaml
 
-    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "floorwatch.yaml").read_text())
+    data = yaml.safe_load((Path(__file__).resolve().parents[3] / "floorwatch.yaml").read_text())
     return Settings(**{k: v for k, v in data.items() if k in ("timezone", "queues", "queue_defaults")})
 
 

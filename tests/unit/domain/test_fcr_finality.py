@@ -35,7 +35,7 @@ from floorwatch.domain.fcr import (
 )
 from floorwatch.domain.queue_metrics import Counts
 from floorwatch.events import to_ms
-from tests.unit.test_fcr import reference  # the same independent count as the FCR unit tests
+from tests.unit.domain.test_fcr import reference  # the same independent count as the FCR unit tests
 
 TZ = ZoneInfo("Asia/Shanghai")
 MIN = 60_000

@@ -19,8 +19,8 @@ from floorwatch import records, topics
 from floorwatch.api.metrics import ViewCollector, kept_label_values
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
+from tests.unit.api.test_metrics import counts, put_adherence, put_agent, put_interval, put_queue, samples
 from tests.unit.shanghai_day import I_1000, NOW
-from tests.unit.test_metrics import counts, put_adherence, put_agent, put_interval, put_queue, samples
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 

@@ -4,7 +4,7 @@ Forecasts of 48 half-hour intervals for three queues, with offered up to
 ``ingest.max_forecast_offered`` (100,000 per interval) and AHT up to ``ingest.max_forecast_aht_s``
 (86,400 s): loads from 0 to 4.8 million Erlangs, against ``staffing.max_agents_per_queue``
 (10,000). The expected figures come from the previous implementation, the one-agent-at-a-time
-walk kept in ``tests/unit/test_erlang.py`` (run only where A < 10,000, where it finishes): a
+walk kept in ``tests/unit/domain/test_erlang.py`` (run only where A < 10,000, where it finishes): a
 load of A >= 10,000 is over the cap by definition (Erlang C needs N > A), and so is a walk
 result above 10,000.
 """
@@ -24,9 +24,9 @@ from floorwatch.config import Settings
 from floorwatch.domain.erlang import OverCap
 from floorwatch.readmodel import queries
 from floorwatch.readmodel.view import View
+from tests.unit.domain.test_erlang import linear_walk_required
 from tests.unit.settings_factory import floor_settings
 from tests.unit.shanghai_day import local_ms
-from tests.unit.test_erlang import linear_walk_required
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
