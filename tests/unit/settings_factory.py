@@ -2,7 +2,7 @@
 
 The API, metrics and staffing tests run on one Shanghai floor: 30-minute intervals and the
 wallboard's viewer token ``wb`` (secret ``viewer-secret``); each adds its queues and the
-rest of what it needs.
+rest of what it needs (its own ``tokens``, ``tokens=[]`` for none, another ``timezone``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def token(name: str, secret: str, *roles: str) -> dict[str, Any]:
     return {"name": name, "sha256": hashlib.sha256(secret.encode()).hexdigest(), "roles": list(roles)}
 
 
-def floor_settings(*, tokens: list[dict[str, Any]] | None = None, **fields: Any) -> Settings:
-    """Shanghai, 30-minute intervals, the viewer token ``wb`` (or ``tokens``) and ``fields``."""
+def floor_settings(*, tokens: list[dict[str, Any]] | None = None, timezone: str = TIMEZONE, **fields: Any) -> Settings:
+    """Shanghai (or ``timezone``), 30-minute intervals, the viewer token ``wb`` (or ``tokens``)
+    and ``fields``."""
     auth = {"tokens": tokens if tokens is not None else [token("wb", VIEWER_SECRET, "viewer")]}
-    return Settings(timezone=TIMEZONE, interval_minutes=30, auth=auth, **fields)
+    return Settings(timezone=timezone, interval_minutes=30, auth=auth, **fields)

@@ -12,6 +12,8 @@ from floorwatch.api.auth import TokenStore, effective_roles
 from floorwatch.api.main import create_app
 from floorwatch.config import Settings, TokenConfig
 from floorwatch.readmodel.view import View
+from tests.unit.api.asgi import asgi_client
+from tests.unit.settings_factory import floor_settings, token
 
 SECRETS = {
     "viewer": "viewer-secret",
@@ -43,21 +45,16 @@ pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
 def make_settings() -> Settings:
-    return Settings(
-        timezone="Asia/Shanghai",
+    return floor_settings(
         queues=[{"id": "support"}],
-        auth={
-            "tokens": [{"name": role, "sha256": sha(secret), "roles": [role]} for role, secret in SECRETS.items()]
-            + [{"name": "both", "sha256": sha("both-secret"), "roles": ["viewer", "ingest"]}]
-        },
+        tokens=[token(role, secret, role) for role, secret in SECRETS.items()]
+        + [token("both", "both-secret", "viewer", "ingest")],
     )
 
 
 @pytest.fixture
-async def client() -> httpx.AsyncClient:
-    app = create_app(make_settings(), view=View(), producer=FakeProducer(), clock=lambda: 1_709_604_000_000)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
-        yield c
+def app():  # type: ignore[no-untyped-def]
+    return create_app(make_settings(), view=View(), producer=FakeProducer(), clock=lambda: 1_709_604_000_000)
 
 
 # endpoint -> roles allowed
@@ -160,7 +157,7 @@ async def test_health_needs_no_token(client: httpx.AsyncClient) -> None:
 async def test_readyz_503_while_loader_not_caught_up() -> None:
     app = create_app(make_settings(), view=View(), producer=FakeProducer())
     app.state.readiness = lambda: {"ready": False, "lag": {"fw.queue-stats": 12}}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with asgi_client(app) as c:
         r = await c.get("/readyz")
     assert r.status_code == 503
     assert r.json() == {"ready": False, "lag": {"fw.queue-stats": 12}}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 
 import httpx
 import orjson
@@ -14,6 +13,8 @@ from floorwatch.api.kafka import ProducerUnavailable
 from floorwatch.api.main import create_app
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
+from tests.unit.api.asgi import asgi_client
+from tests.unit.settings_factory import floor_settings, token
 
 INGEST = {"Authorization": "Bearer ingest-secret"}
 MAX_BODY = 2048
@@ -45,13 +46,7 @@ pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
 def make_settings() -> Settings:
-    return Settings(
-        timezone="Asia/Shanghai",
-        api={"max_body_bytes": MAX_BODY},
-        auth={
-            "tokens": [{"name": "feed", "sha256": hashlib.sha256(b"ingest-secret").hexdigest(), "roles": ["ingest"]}]
-        },
-    )
+    return floor_settings(api={"max_body_bytes": MAX_BODY}, tokens=[token("feed", "ingest-secret", "ingest")])
 
 
 @pytest.fixture
@@ -62,12 +57,6 @@ def producer() -> FakeProducer:
 @pytest.fixture
 def app(producer: FakeProducer):  # type: ignore[no-untyped-def]
     return create_app(make_settings(), view=View(), producer=producer, clock=lambda: NOW_MS)
-
-
-@pytest.fixture
-async def client(app) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
-        yield c
 
 
 OFFERED = {
@@ -213,7 +202,7 @@ async def test_bad_content_length_is_400(client: httpx.AsyncClient) -> None:
 async def test_kafka_down_is_503(producer: FakeProducer) -> None:
     failing = FakeProducer(fail=True)
     app = create_app(make_settings(), view=View(), producer=failing, clock=lambda: NOW_MS)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with asgi_client(app) as c:
         r = await c.post("/api/v1/events", json=[OFFERED], headers=INGEST)
     assert r.status_code == 503
     assert r.headers["retry-after"] == "1"
@@ -278,7 +267,7 @@ def test_no_body_gives_a_500(case: tuple[bytes, int | None, int]) -> None:
 
     async def run() -> httpx.Response:
         app = create_app(make_settings(), view=View(), producer=producer, clock=lambda: NOW_MS)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        async with asgi_client(app) as c:
             return await c.post("/api/v1/events", content=body, headers=INGEST)
 
     r = asyncio.run(run())

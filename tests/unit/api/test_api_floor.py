@@ -5,7 +5,6 @@ Asia/Shanghai (UTC+8), now = 2024-03-05 10:17:30 local; hand-written records of 
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -19,6 +18,8 @@ from floorwatch.api.main import create_app
 from floorwatch.config import Settings
 from floorwatch.events import to_ms
 from floorwatch.readmodel.view import View
+from tests.unit.api.asgi import asgi_client
+from tests.unit.settings_factory import floor_settings, token
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -39,15 +40,8 @@ pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
 def make_settings() -> Settings:
-    return Settings(
-        timezone="Asia/Shanghai",
-        queues=[{"id": "support"}],
-        auth={
-            "tokens": [
-                {"name": f"{role}-token", "sha256": hashlib.sha256(s.encode()).hexdigest(), "roles": [role]}
-                for role, s in SECRETS.items()
-            ]
-        },
+    return floor_settings(
+        queues=[{"id": "support"}], tokens=[token(f"{role}-token", s, role) for role, s in SECRETS.items()]
     )
 
 
@@ -191,10 +185,8 @@ def producer() -> FakeProducer:
 
 
 @pytest.fixture
-async def client(view: View, producer: FakeProducer) -> httpx.AsyncClient:
-    app = create_app(make_settings(), view=view, producer=producer, clock=lambda: NOW)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
-        yield c
+def app(view: View, producer: FakeProducer):  # type: ignore[no-untyped-def]
+    return create_app(make_settings(), view=view, producer=producer, clock=lambda: NOW)
 
 
 async def test_agents(client: httpx.AsyncClient) -> None:
@@ -331,7 +323,7 @@ async def test_ack_errors(client: httpx.AsyncClient, producer: FakeProducer) -> 
 
 async def test_ack_503_when_kafka_is_down(view: View) -> None:
     app = create_app(make_settings(), view=view, producer=FakeProducer(fail=True), clock=lambda: NOW)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with asgi_client(app) as c:
         r = await c.post(f"/api/v1/alerts/{ALERT_NEW}/ack", headers=auth("supervisor"))
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
     assert view.alert_acks == {}

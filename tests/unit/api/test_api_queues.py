@@ -156,10 +156,8 @@ def view() -> View:
 
 
 @pytest.fixture
-async def client(view: View) -> httpx.AsyncClient:
-    app = create_app(make_settings(), view=view, producer=None, clock=lambda: NOW)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
-        yield c
+def app(view: View):  # type: ignore[no-untyped-def]
+    return create_app(make_settings(), view=view, producer=None, clock=lambda: NOW)
 
 
 async def get_queues(client: httpx.AsyncClient) -> dict[str, dict]:

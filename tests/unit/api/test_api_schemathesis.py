@@ -3,8 +3,6 @@ fake producer: no generated request may cause a 500. Bounded: a few examples per
 
 from __future__ import annotations
 
-import hashlib
-
 import orjson
 import pytest
 from hypothesis import HealthCheck, settings
@@ -13,19 +11,12 @@ schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is in th
 
 from floorwatch import topics  # noqa: E402
 from floorwatch.api.main import create_app  # noqa: E402
-from floorwatch.config import Settings  # noqa: E402
 from floorwatch.readmodel.view import View  # noqa: E402
+from tests.unit.api.asgi import NullProducer  # noqa: E402
+from tests.unit.settings_factory import floor_settings, token  # noqa: E402
 
 NOW = 1_709_605_050_000
 ADMIN = "admin-secret"
-
-
-class FakeProducer:
-    async def send(self, topic: str, key: bytes, value: bytes) -> None:
-        pass
-
-    async def flush(self) -> None:
-        pass
 
 
 def make_view() -> View:
@@ -67,13 +58,9 @@ def make_view() -> View:
 
 
 APP = create_app(
-    Settings(
-        timezone="Asia/Shanghai",
-        queues=[{"id": "q"}],
-        auth={"tokens": [{"name": "admin", "sha256": hashlib.sha256(ADMIN.encode()).hexdigest(), "roles": ["admin"]}]},
-    ),
+    floor_settings(queues=[{"id": "q"}], tokens=[token("admin", ADMIN, "admin")]),
     view=make_view(),
-    producer=FakeProducer(),
+    producer=NullProducer(),
     clock=lambda: NOW,
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -29,6 +28,8 @@ from floorwatch.api.kafka import KafkaEventProducer, ProducerUnavailable, Record
 from floorwatch.api.main import create_app
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
+from tests.unit.api.asgi import asgi_client
+from tests.unit.settings_factory import floor_settings, token
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
@@ -49,15 +50,8 @@ def event(n: int, **extra: Any) -> dict[str, Any]:
 
 
 def make_settings(**ingest: Any) -> Settings:
-    return Settings(
-        timezone="Asia/Shanghai",
-        ingest=ingest,
-        auth={
-            "tokens": [
-                {"name": "feed", "sha256": hashlib.sha256(b"feed-secret").hexdigest(), "roles": ["ingest"]},
-                {"name": "other", "sha256": hashlib.sha256(b"other-secret").hexdigest(), "roles": ["ingest"]},
-            ]
-        },
+    return floor_settings(
+        ingest=ingest, tokens=[token("feed", "feed-secret", "ingest"), token("other", "other-secret", "ingest")]
     )
 
 
@@ -125,7 +119,7 @@ def clock() -> Clock:
 
 async def client_for(settings: Settings, producer: Any, clock: Callable[[], int]) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, view=View(), producer=producer, clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with asgi_client(app) as c:
         c.app = app  # type: ignore[attr-defined]
         yield c
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import random
 import re
 
-import httpx
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -53,6 +52,7 @@ from floorwatch.config import Settings
 from floorwatch.domain.queue_metrics import Counts
 from floorwatch.readmodel import queries
 from floorwatch.readmodel.view import View
+from tests.unit.api.asgi import asgi_client
 from tests.unit.settings_factory import SUPPORT_AND_SALES, floor_settings
 from tests.unit.shanghai_day import I_0930, I_1000, I_YESTERDAY, NOW, RULES
 
@@ -422,7 +422,7 @@ async def test_endpoint_is_unauthenticated_and_includes_ingest_counters(view: Vi
     app = create_app(make_settings(), view=view, producer=None, clock=lambda: NOW)
     app.state.metrics.accepted.inc(7)
     app.state.metrics.rejected.labels(reason="not_json").inc()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+    async with asgi_client(app) as client:
         first = await client.get("/metrics")
         second = await client.get("/metrics", headers={"Authorization": "Bearer whatever"})
     assert first.status_code == 200 and second.status_code == 200

@@ -20,6 +20,7 @@ from floorwatch.api.metrics import ViewCollector, kept_label_values
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
 from tests.unit.api.test_metrics import counts, put_adherence, put_agent, put_interval, put_queue, samples
+from tests.unit.settings_factory import floor_settings
 from tests.unit.shanghai_day import I_1000, NOW
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
@@ -28,8 +29,8 @@ CUT = "floorwatch_metrics_label_values_cut"
 
 
 def make_settings(max_queues: int = 500, max_teams: int = 200) -> Settings:
-    return Settings(
-        timezone="Asia/Shanghai",
+    return floor_settings(
+        tokens=[],
         queues=[{"id": "support", "channel": "voice"}, {"id": "sales", "channel": "chat"}],
         teams=[{"id": "north"}, {"id": "south"}],
         api={"metrics_max_queues": max_queues, "metrics_max_teams": max_teams},

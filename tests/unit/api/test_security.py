@@ -3,7 +3,6 @@ and /docs (off by default; when on, Swagger UI from this server's own files unde
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
@@ -14,8 +13,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from floorwatch.api.main import create_app
 from floorwatch.api.security import is_json
-from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
+from tests.unit.api.asgi import NullProducer, asgi_client
+from tests.unit.settings_factory import floor_settings, token
 
 VIEWER = "viewer-secret"
 BEARER = {"Authorization": f"Bearer {VIEWER}"}
@@ -23,26 +23,15 @@ BEARER = {"Authorization": f"Bearer {VIEWER}"}
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
-class FakeProducer:
-    async def send(self, topic: str, key: bytes, value: bytes) -> None:
-        pass
-
-    async def flush(self) -> None:
-        pass
-
-
 def make_app(**api: Any):  # type: ignore[no-untyped-def]
-    settings = Settings(
-        timezone="UTC",
-        queues=[{"id": "support"}],
-        api=api,
-        auth={"tokens": [{"name": "wall", "sha256": hashlib.sha256(VIEWER.encode()).hexdigest(), "roles": ["viewer"]}]},
+    settings = floor_settings(
+        timezone="UTC", queues=[{"id": "support"}], api=api, tokens=[token("wall", VIEWER, "viewer")]
     )
-    return create_app(settings, view=View(), producer=FakeProducer(), clock=lambda: 1_709_604_000_000)
+    return create_app(settings, view=View(), producer=NullProducer(), clock=lambda: 1_709_604_000_000)
 
 
 async def get(app: Any, path: str, host: str = "test", **kw: Any) -> httpx.Response:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}") as c:
+    async with asgi_client(app, host) as c:
         return await c.get(path, **kw)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
@@ -24,6 +23,7 @@ from floorwatch.config import Settings
 from floorwatch.domain.erlang import OverCap
 from floorwatch.readmodel import queries
 from floorwatch.readmodel.view import View
+from tests.unit.api.asgi import asgi_client
 from tests.unit.domain.test_erlang import linear_walk_required
 from tests.unit.settings_factory import floor_settings
 from tests.unit.shanghai_day import local_ms
@@ -110,7 +110,7 @@ async def test_queues_route_over_the_cap_where_the_forecast_needs_it_and_numbers
     view = capped_view()
     clock = {"now": 0}
     seen_over = seen_numbers = 0
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app_at(view, clock)), base_url="http://test") as c:
+    async with asgi_client(app_at(view, clock)) as c:
         for i in range(48):
             clock["now"] = local_ms(interval_start(i)) + 600_000  # 10 minutes into interval i
             r = await c.get("/api/v1/queues", headers=VIEWER)
@@ -131,7 +131,7 @@ async def test_staffing_route_rows_at_the_caps() -> None:
     queries.erlang_c_required.cache_clear()  # cold: every row sized from scratch
     view = capped_view()
     clock = {"now": local_ms(f"{DAY}T12:00:00")}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app_at(view, clock)), base_url="http://test") as c:
+    async with asgi_client(app_at(view, clock)) as c:
         for qi, queue in enumerate(QUEUES):
             started = time.perf_counter()
             r = await c.get("/api/v1/staffing", params={"queue": queue, "date": DAY}, headers=VIEWER)

@@ -19,7 +19,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
@@ -29,6 +28,7 @@ from floorwatch.config import Settings
 from floorwatch.domain.queue_metrics import Counts
 from floorwatch.readmodel import queries
 from floorwatch.readmodel.view import View
+from tests.unit.api.asgi import asgi_client
 from tests.unit.settings_factory import floor_settings
 from tests.unit.shanghai_day import NOW, RULES, local_ms
 
@@ -282,7 +282,7 @@ def test_day_staffing_by_hand() -> None:
 
 async def test_staffing_endpoint() -> None:
     app = create_app(make_settings(), view=floor_view(), producer=None, clock=lambda: NOW)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with asgi_client(app) as c:
         r = await c.get("/api/v1/staffing", params={"queue": "support", "date": "2024-03-05"}, headers=VIEWER)
         assert r.status_code == 200, r.text
         assert r.json() == EXPECTED

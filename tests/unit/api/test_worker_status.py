@@ -4,7 +4,6 @@ the /metrics families. Every expected number is worked out by hand from the reco
 
 from __future__ import annotations
 
-import httpx
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -18,6 +17,8 @@ from floorwatch.api.metrics import ViewCollector
 from floorwatch.api.routes.health import combined_readiness, worker_readiness
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
+from tests.unit.api.asgi import asgi_client
+from tests.unit.settings_factory import floor_settings
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
@@ -26,7 +27,7 @@ ALL8 = list(range(8))
 
 
 def settings(**api: object) -> Settings:
-    return Settings(timezone="Asia/Shanghai", queues=[{"id": "q1"}], kafka={"partitions": 8}, api=api)
+    return floor_settings(tokens=[], queues=[{"id": "q1"}], kafka={"partitions": 8}, api=api)
 
 
 def beat(
@@ -192,7 +193,7 @@ async def test_readyz_follows_the_worker_heartbeats() -> None:
         clock=lambda: now[0],  # type: ignore[arg-type]
         worker_readiness=True,
     )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with asgi_client(app) as c:
         r = await c.get("/readyz")
         assert r.status_code == 503 and r.json()["reasons"] == ["no worker heartbeat read yet"]
         beat(view, "w1:1", NOW - 1_000)

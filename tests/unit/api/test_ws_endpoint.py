@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 
 import orjson
@@ -16,8 +15,9 @@ from floorwatch import topics
 from floorwatch.api.live import Filter
 from floorwatch.api.main import create_app
 from floorwatch.api.routes import ws as ws_route
-from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
+from tests.unit.api.asgi import NullProducer
+from tests.unit.settings_factory import floor_settings, token
 
 NOW = 1_709_605_050_000  # 2024-03-05T10:17:30+08:00
 SECRETS = {"viewer": "v-secret", "supervisor": "s-secret", "ingest": "i-secret"}
@@ -38,14 +38,6 @@ def agent(agent_id: str, state: str, team: str = "north", queues: tuple[str, ...
             "updated_ms": NOW - 30_000,
         }
     )
-
-
-class Producer:
-    async def send(self, topic: str, key: bytes, value: bytes) -> None:
-        pass
-
-    async def flush(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -87,16 +79,10 @@ def view() -> View:
 
 
 def make_app(view: View):  # type: ignore[no-untyped-def]
-    settings = Settings(
-        timezone="Asia/Shanghai",
-        queues=[{"id": "support"}, {"id": "sales"}],
-        auth={
-            "tokens": [
-                {"name": r, "sha256": hashlib.sha256(s.encode()).hexdigest(), "roles": [r]} for r, s in SECRETS.items()
-            ]
-        },
+    settings = floor_settings(
+        queues=[{"id": "support"}, {"id": "sales"}], tokens=[token(r, s, r) for r, s in SECRETS.items()]
     )
-    return create_app(settings, view=view, producer=Producer(), clock=lambda: NOW)
+    return create_app(settings, view=view, producer=NullProducer(), clock=lambda: NOW)
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@ and the refusal counters in /metrics. Limits of 2-3 clients, so every number is 
 
 from __future__ import annotations
 
-import hashlib
-
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
@@ -16,6 +13,8 @@ from floorwatch.api.main import create_app
 from floorwatch.api.routes.ws import CLOSE_TRY_AGAIN_LATER, MAX_REASON_BYTES, close_reason
 from floorwatch.config import Settings
 from floorwatch.readmodel.view import View
+from tests.unit.api.asgi import NullProducer, asgi_client
+from tests.unit.settings_factory import floor_settings, token
 
 NOW = 1_709_605_050_000
 SECRETS = {"wall-a": "a-secret", "wall-b": "b-secret"}
@@ -23,23 +22,11 @@ SECRETS = {"wall-a": "a-secret", "wall-b": "b-secret"}
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
-class Producer:
-    async def send(self, topic: str, key: bytes, value: bytes) -> None:
-        pass
-
-    async def flush(self) -> None:
-        pass
-
-
 def make_settings(max_clients: int = 3, per_token: int = 2, max_filters: int = 2) -> Settings:
-    return Settings(
+    return floor_settings(
+        timezone="UTC",
         api={"ws_max_clients": max_clients, "ws_max_clients_per_token": per_token, "ws_max_filters": max_filters},
-        auth={
-            "tokens": [
-                {"name": name, "sha256": hashlib.sha256(s.encode()).hexdigest(), "roles": ["viewer"]}
-                for name, s in SECRETS.items()
-            ]
-        },
+        tokens=[token(name, s, "viewer") for name, s in SECRETS.items()],
     )
 
 
@@ -113,7 +100,10 @@ def test_close_reason_fits_a_close_frame() -> None:
 @pytest.fixture
 def client():  # type: ignore[no-untyped-def]
     app = create_app(
-        make_settings(max_clients=3, per_token=2, max_filters=2), view=View(), producer=Producer(), clock=lambda: NOW
+        make_settings(max_clients=3, per_token=2, max_filters=2),
+        view=View(),
+        producer=NullProducer(),
+        clock=lambda: NOW,
     )
     with TestClient(app) as c:
         yield c
@@ -183,9 +173,9 @@ def test_a_new_filter_beyond_the_limit_closes_with_1013(client: TestClient) -> N
 
 
 async def test_refusals_are_exported_before_any_websocket() -> None:
-    app = create_app(make_settings(), view=View(), producer=Producer(), clock=lambda: NOW)
+    app = create_app(make_settings(), view=View(), producer=NullProducer(), clock=lambda: NOW)
     app.state.hub.refused["max_filters"] = 4
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with asgi_client(app) as c:
         text = (await c.get("/metrics")).text
     found = {
         (s.name, tuple(s.labels.values())): s.value
