@@ -512,7 +512,11 @@ def test_mixed_problems_are_invalid_field_and_all_named() -> None:
         "field 'score'",
         now_ms=NOW_MS,
     )
-    assert "ingest.max_future_s" in message or "fixed bound" in message
+    # year 2999 is past the fixed bound (2200) before it is past now + max_future_s: the fixed one is named
+    assert (
+        "field 'ts': 2999-01-01T00:00:00Z is outside the years 1971..2200 (fixed bound of every event time)" in message
+    )
+    assert "ingest.max_future_s" not in message
 
 
 # ---- no input gets past the contract with anything but an EventError ----------------------------
