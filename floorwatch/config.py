@@ -282,6 +282,8 @@ class GcConfig(_Strict):
 
     freeze_every_s: float = Field(10, ge=0)  # 0: Python's default collector, no freezing
     full_collect_every_s: float = Field(86_400, ge=0)  # 0: never (frozen cyclic garbage stays)
+    # the C allocator's free pages go back to the system this often (glibc's malloc_trim); 0: never
+    release_free_memory_every_s: float = Field(60, ge=0)
 
 
 class FcrConfig(_Strict):

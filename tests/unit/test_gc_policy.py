@@ -98,10 +98,46 @@ def test_thread_runs_the_policy_until_stopped() -> None:
         thread.join(2)  # type: ignore[union-attr]
         gc.unfreeze()
     assert not thread.is_alive()  # type: ignore[union-attr]
-    assert start_gc_policy(GcConfig(freeze_every_s=0)) is None
+    assert start_gc_policy(GcConfig(freeze_every_s=0, release_free_memory_every_s=0)) is None
 
 
-@pytest.mark.parametrize("bad", [{"freeze_every_s": -1}, {"full_collect_every_s": -0.5}])
+@pytest.mark.parametrize(
+    "bad", [{"freeze_every_s": -1}, {"full_collect_every_s": -0.5}, {"release_free_memory_every_s": -1}]
+)
 def test_negative_periods_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         GcConfig(**bad)
+
+
+def test_free_memory_goes_back_on_its_own_period_after_what_else_is_due() -> None:
+    fake, released = FakeCollector(), []
+    config = GcConfig(freeze_every_s=10, full_collect_every_s=0, release_free_memory_every_s=25)
+    policy = GcPolicy(config, now_s=100.0, collector=fake, release=lambda: released.append(True))
+    ran = [(t, policy.step(t)) for t in (110.0, 120.0, 124.9, 125.0, 130.0, 130.0, 150.0, 150.0, 150.0)]
+    assert ran == [
+        (110.0, "freeze"),
+        (120.0, "freeze"),
+        (124.9, None),
+        (125.0, "release"),
+        (130.0, "freeze"),
+        (130.0, None),
+        (150.0, "freeze"),  # a freeze (due 140) and a release (due 150) at once: the freeze first
+        (150.0, "release"),
+        (150.0, None),
+    ]
+    assert released == [True, True] and policy.due_s() == 160.0  # freeze at 160, release at 175
+
+
+def test_release_without_freezing_and_zero_meaning_never() -> None:
+    fake, released = FakeCollector(), []
+    only_release = GcPolicy(
+        GcConfig(freeze_every_s=0, release_free_memory_every_s=60),
+        now_s=0.0,
+        collector=fake,
+        release=lambda: released.append(True),
+    )
+    assert only_release.enabled and only_release.due_s() == 60.0
+    assert [only_release.step(t) for t in (59.0, 60.0, 61.0)] == [None, "release", None] and fake.calls == []
+    never = GcPolicy(GcConfig(freeze_every_s=0, release_free_memory_every_s=0), now_s=0.0, release=lambda: 1 / 0)
+    assert not never.enabled and never.step(1e9) is None and never.due_s() == float("inf")
+    assert start_gc_policy(GcConfig(freeze_every_s=0, release_free_memory_every_s=0)) is None
