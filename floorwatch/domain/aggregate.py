@@ -18,12 +18,11 @@ contribution, its survey's agent-day) is derived from the old facts again. What 
 
 from __future__ import annotations
 
-import struct
 from array import array
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -70,88 +69,30 @@ def _minute(ts_ms: int) -> int:
     return ts_ms - ts_ms % MINUTE_MS
 
 
-_COUNT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Counts))
-_PACKED_COUNTS = struct.Struct(f"<{len(_COUNT_NAMES)}q")  # max_wait_ms None is written as -1
-_MAX_WAIT_SLOT = _COUNT_NAMES.index("max_wait_ms")
-PACK_AFTER_MS = 86_400_000  # an interval is packed once it started a day before ``now``
-
-
+@dataclass(slots=True)
 class Bucket:
     """One (queue, interval): counts of its contacts and the sorted waits of those with an
-    outcome. ``counts.offered`` is its number of contacts; an empty bucket is deleted.
+    outcome. ``counts.offered`` is its number of contacts; an empty bucket is deleted."""
 
-    An interval that nothing changes any more is *packed* (``pack``): its counts and waits are
-    held as one ``bytes`` of 8 bytes per count and per wait (~300 bytes for 14 contacts instead
-    of ~650 for a ``Counts``, its integers and an array). ``counts`` and ``waits`` read a packed
-    bucket without unpacking it (a fresh copy); ``add`` and ``remove`` unpack it first."""
-
-    __slots__ = ("_counts", "_waits", "_packed", "rules", "mixed_rules")
-
-    def __init__(
-        self,
-        counts: Counts | None = None,
-        waits: array[int] | None = None,
-        rules: tuple[Any, ...] | None = None,  # (T_ms, short_ms, target, formula) of the first contact, shared
-        mixed_rules: bool = False,
-    ) -> None:
-        self._counts: Counts | None = Counts() if counts is None else counts
-        # waits (ms) of the contacts with an outcome, ascending: the last is max_wait_ms.
-        # Inserting or removing one moves the array's tail (a memmove of at most one interval's
-        # contacts of one queue and partition, ~8 KB at 1,000 contacts: well under a
-        # microsecond), found in O(log n).
-        self._waits: array[int] | None = array("q") if waits is None else waits
-        self._packed: bytes | None = None
-        self.rules = rules
-        self.mixed_rules = mixed_rules
-
-    @property
-    def packed(self) -> bool:
-        return self._packed is not None
-
-    @property
-    def counts(self) -> Counts:
-        """The bucket's counts (of a packed bucket: a decoded copy; change it through ``add``)."""
-        if self._counts is not None:
-            return self._counts
-        return _decode_counts(self._packed)  # type: ignore[arg-type]
-
-    @property
-    def waits(self) -> array[int]:
-        if self._waits is not None:
-            return self._waits
-        waits: array[int] = array("q")
-        waits.frombytes(self._packed[_PACKED_COUNTS.size :])  # type: ignore[index]
-        return waits
+    counts: Counts = field(default_factory=Counts)
+    # waits (ms) of the contacts with an outcome, ascending: the last is max_wait_ms. Inserting
+    # or removing one moves the array's tail (a memmove of at most one interval's contacts of one
+    # queue and partition, ~8 KB at 1,000 contacts: well under a microsecond), found in O(log n).
+    waits: array[int] = field(default_factory=lambda: array("q"))
+    rules: tuple[Any, ...] | None = None  # (T_ms, short_ms, target, formula) of the first contact, shared
+    mixed_rules: bool = False
 
     @property
     def contacts(self) -> int:
         return self.counts.offered  # every contact counts as offered
 
-    def pack(self) -> None:
-        """Hold counts and waits as one ``bytes`` (nothing changes what it counts)."""
-        counts, waits = self._counts, self._waits
-        if counts is None or waits is None:
-            return
-        values = [getattr(counts, name) for name in _COUNT_NAMES]
-        if values[_MAX_WAIT_SLOT] is None:
-            values[_MAX_WAIT_SLOT] = -1
-        self._packed = _PACKED_COUNTS.pack(*values) + waits.tobytes()
-        self._counts = self._waits = None
-
-    def _unpack(self) -> tuple[Counts, array[int]]:
-        if self._counts is None or self._waits is None:
-            self._counts, self._waits = self.counts, self.waits
-            self._packed = None
-        return self._counts, self._waits
-
     def add(self, c: Contribution) -> None:
-        counts, waits = self._unpack()
-        counts.add(c)
+        self.counts.add(c)
         if c.outcome != WAITING:
-            insort(waits, c.wait_ms)
+            insort(self.waits, c.wait_ms)
 
     def remove(self, c: Contribution) -> None:
-        counts, waits = self._unpack()
+        waits = self.waits
         if c.outcome != WAITING:
             i = bisect_left(waits, c.wait_ms)
             if i == len(waits) or waits[i] != c.wait_ms:
@@ -159,15 +100,8 @@ class Bucket:
                     f"wait {c.wait_ms} ms is not in its interval: the old facts passed are not the ones counted"
                 )
             del waits[i]
-        counts.add(c, -1)
-        counts.max_wait_ms = waits[-1] if waits else None
-
-
-def _decode_counts(packed: bytes) -> Counts:
-    values = list(_PACKED_COUNTS.unpack_from(packed))
-    if values[_MAX_WAIT_SLOT] < 0:
-        values[_MAX_WAIT_SLOT] = None
-    return Counts(*values)
+        self.counts.add(c, -1)
+        self.counts.max_wait_ms = waits[-1] if waits else None
 
 
 @dataclass(slots=True)
@@ -228,7 +162,6 @@ class QueueAggregator:
         self.rolling_cut_windows = 0  # windows asked that reach before the oldest kept minute
         self.dirty_buckets: set[BucketKey] = set()
         self.dirty_queues: set[str] = set()
-        self.open_buckets: set[BucketKey] = set()  # buckets not packed (``pack_closed``)
         # CSAT per agent: (agent, local date of the offer) -> [surveys, score_sum, satisfied]
         self.agent_surveys: dict[tuple[str, str], list[int]] = {}
         self.dirty_agent_days: set[tuple[str, str]] = set()
@@ -268,7 +201,6 @@ class QueueAggregator:
         elif bucket.rules != tuple(rules):
             bucket.mixed_rules = True
         bucket.add(new)
-        self.open_buckets.add(key)
         start = _minute(new.offered_ms)
         if self.oldest_minute_ms is None or start >= self.oldest_minute_ms:
             minute = self.minutes.get((key[0], start))
@@ -295,9 +227,6 @@ class QueueAggregator:
         bucket.remove(old)
         if bucket.contacts == 0:  # an interval with no contacts is not kept (nor its rules)
             del self.buckets[key]
-            self.open_buckets.discard(key)
-        else:
-            self.open_buckets.add(key)
         if old.outcome == WAITING:
             self.waiting.get(key[0], {}).pop(contact_id, None)
         minute_key = (key[0], _minute(old.offered_ms))
@@ -311,20 +240,6 @@ class QueueAggregator:
                 del self.minutes[minute_key]
         self.dirty_buckets.add(key)
         self.dirty_queues.add(key[0])
-
-    def pack_closed(self, now_ms: int, limit: int) -> int:
-        """Pack up to ``limit`` unpacked buckets of intervals that started ``PACK_AFTER_MS``
-        or more before ``now_ms`` (a late event unpacks its bucket again); returns how many.
-        Only buckets changed since they were last packed are looked at."""
-        cutoff = now_ms - PACK_AFTER_MS
-        done = 0
-        for key in [k for k in self.open_buckets if k[1] < cutoff][:limit]:
-            self.open_buckets.discard(key)
-            bucket = self.buckets.get(key)
-            if bucket is not None:
-                bucket.pack()
-                done += 1
-        return done
 
     def prune_minutes(self, now_ms: int) -> int:
         """Drop the minute buckets no rolling window asked at ``now_ms`` or later can reach:

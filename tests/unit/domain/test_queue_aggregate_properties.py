@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from floorwatch.domain.aggregate import PACK_AFTER_MS, QueueAggregator, kept_minutes_span_ms
+from floorwatch.domain.aggregate import QueueAggregator, kept_minutes_span_ms
 from floorwatch.domain.contacts import Facts, apply_event, contribution
 from floorwatch.domain.intervals import interval_start_ms
 from floorwatch.domain.queue_metrics import (
@@ -112,7 +112,7 @@ class Scenario:
     minutes: int
     base: int
     ops: list[tuple[str, Any, Any]] = field(default_factory=list)  # ("event", cid, e) | ("forget", cid, None)
-    # | ("prune", now_ms, None) | ("pack", limit, None)
+    # | ("prune", now_ms, None)
 
 
 @st.composite
@@ -131,10 +131,6 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     places = sorted(draw(st.lists(st.integers(0, len(ops)), min_size=len(prune_at), max_size=len(prune_at))))
     for k, (place, offset) in enumerate(zip(places, prune_at, strict=True)):
         ops.insert(place + k, ("prune", base + offset, None))
-    # buckets packed (all of them are a day old at base + 2 days), a few at a time, anywhere:
-    # a later event unpacks its bucket, and nothing observable may change
-    for _ in range(draw(st.integers(0, 3))):
-        ops.insert(draw(st.integers(0, len(ops))), ("pack", draw(st.integers(1, 3)), None))
     sc.ops = ops
     return sc
 
@@ -143,9 +139,8 @@ class Worker:
     """What the worker does: facts in a table, the aggregator told the facts before and after,
     the publisher's mirror of the dirty buckets and agent-days."""
 
-    def __init__(self, tz: ZoneInfo, minutes: int, base_ms: int = 0) -> None:
+    def __init__(self, tz: ZoneInfo, minutes: int) -> None:
         self.agg = QueueAggregator(tz, minutes)
-        self.base_ms = base_ms
         self.facts: dict[str, Facts] = {}
         self.published: dict[tuple[str, int], dict] = {}
         self.published_days: dict[tuple[str, str], list[int]] = {}
@@ -161,8 +156,6 @@ class Worker:
                 self.facts[a] = new
         elif kind == "forget":
             self.agg.forget(a, self.facts.pop(a, None))
-        elif kind == "pack":
-            self.agg.pack_closed(self.base_ms + 2 * PACK_AFTER_MS, limit=a)
         else:
             self.agg.prune_minutes(a)
             self.last_prune_ms = a
@@ -243,7 +236,7 @@ def window_from_scratch(facts: dict[str, Facts], queue: str, now_ms: int, window
 @PROFILE
 @given(scenarios(), st.data())
 def test_every_figure_equals_a_count_from_scratch_over_the_final_facts(sc: Scenario, data: Any) -> None:
-    w = Worker(sc.tz, sc.minutes, sc.base)
+    w = Worker(sc.tz, sc.minutes)
     for op in sc.ops:
         w.run(op)
     want = from_scratch(w.facts, sc.tz, sc.minutes)
@@ -314,41 +307,6 @@ def test_max_wait_follows_a_shorter_wait_and_a_forget_exactly() -> None:
     assert bucket.counts.max_wait_ms == 10_000
     agg.forget("a", a2)
     assert agg.buckets == {} and agg.minutes == {}
-
-
-def test_a_packed_bucket_reads_the_same_and_a_late_event_unpacks_it() -> None:
-    agg = QueueAggregator(SHANGHAI, 30)
-    a = facts(T0, answered_ms=T0 + 90_000)
-    b = facts(T0 + MIN, answered_ms=T0 + MIN + 30_000)
-    c = facts(T0 + 2 * MIN)  # still waiting: no wait counted
-    for cid, f in (("a", a), ("b", b), ("c", c)):
-        agg.update(cid, None, f)
-    today = facts(T0 + PACK_AFTER_MS, answered_ms=T0 + PACK_AFTER_MS + 5_000)  # a day later
-    agg.update("d", None, today)
-    bucket = agg.buckets[("q1", T0)]
-    before = bucket.counts.as_dict()
-    assert before["offered"] == 3 and before["answered"] == 2 and before["waiting"] == 1
-    assert before["wait_answered_ms"] == 120_000 and before["max_wait_ms"] == 90_000
-    # at T0 + PACK_AFTER_MS the interval of T0 started exactly a day ago: not yet (strictly before)
-    assert agg.pack_closed(T0 + PACK_AFTER_MS, limit=10) == 0
-    assert agg.pack_closed(T0 + PACK_AFTER_MS + 1, limit=10) == 1  # d's interval is today's
-    assert bucket.packed and not agg.buckets[("q1", T0 + PACK_AFTER_MS)].packed
-    assert agg.pack_closed(T0 + PACK_AFTER_MS + 1, limit=10) == 0  # only changed buckets are looked at
-    assert bucket.counts.as_dict() == before and list(bucket.waits) == [30_000, 90_000]
-    assert bucket.contacts == 3
-    agg.update("a", a, facts(T0, answered_ms=T0 + 10_000))  # a late earlier answer unpacks it
-    assert not bucket.packed and list(bucket.waits) == [10_000, 30_000]
-    assert bucket.counts.max_wait_ms == 30_000 and bucket.counts.wait_answered_ms == 40_000
-    assert agg.pack_closed(T0 + PACK_AFTER_MS + 1, limit=10) == 1 and bucket.packed
-
-
-def test_a_packed_bucket_keeps_no_max_wait_when_nobody_waited() -> None:
-    agg = QueueAggregator(SHANGHAI, 30)
-    agg.update("c", None, facts(T0))  # waiting only: max_wait_ms None, no waits
-    assert agg.pack_closed(T0 + 2 * PACK_AFTER_MS, limit=1) == 1
-    bucket = agg.buckets[("q1", T0)]
-    assert bucket.packed and bucket.counts.max_wait_ms is None and list(bucket.waits) == []
-    assert bucket.counts.offered == bucket.counts.waiting == 1
 
 
 def test_old_facts_that_were_never_counted_are_refused() -> None:
