@@ -34,6 +34,15 @@ skipped, saying why, when it cannot fit in memory or would take longer than
 
     .venv/bin/python benchmarks/retention.py --contacts 1e6 5e6 20e6
     .venv/bin/python benchmarks/retention.py --profile 1000000
+
+Diagnostics, written to each worker's log at the measure point: the object allocator's arenas
+(``sys._debugmallocstats``), the C allocator's ``mallinfo2`` and the RSS per kind of mapping
+(heap, anonymous, files). Environment switches: ``FW_BENCH_TRIM_PROBE=1`` also logs the RSS
+after a ``malloc_trim`` (what the worker's periodic release, ``gc.release_free_memory_every_s``,
+gives back at steady state); ``FW_BENCH_CENSUS=1`` logs the collector-tracked objects by type
+(frozen ones included); ``FW_BENCH_RSS_TRACE=1`` writes the RSS every 0.5 s to
+``probe-<R>/rss.trace`` (which phase holds the peak). ``PYTHONMALLOC=malloc`` set for the
+benchmark runs every process, the workers included, on the C allocator alone.
 """
 
 from __future__ import annotations
@@ -148,7 +157,12 @@ def serve():
                     sizes[t] = (n + 1, b + sys.getsizeof(o))
                 top = sorted(sizes.items(), key=lambda kv: -kv[1][1])[:30]
                 sys.stderr.write("census " + " | ".join("%s %d %d" % (t, n, b) for t, (n, b) in top) + "\\n")
-            (probe / "gc-done.tmp").write_text(str(rss_bytes()))
+            rss = rss_bytes()
+            if os.environ.get("FW_BENCH_TRIM_PROBE"):  # what giving free heap pages back would save
+                import ctypes
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
+                sys.stderr.write("rss before trim %d after trim %d\\n" % (rss, rss_bytes()))
+            (probe / "gc-done.tmp").write_text(str(rss))
             (probe / "gc-done.tmp").rename(probe / "gc-done")
         time.sleep(0.1)
 threading.Thread(target=serve, daemon=True).start()
