@@ -180,15 +180,18 @@ async def drained_after(bootstrap: str) -> float:
         await asyncio.sleep(0.2)
 
 
-async def run_workers(bootstrap: str, ends: dict[int, int], tmp: Path, n: int) -> float:
+async def run_workers(
+    bootstrap: str, ends: dict[int, int], tmp: Path, n: int, extra_env: dict[str, str] | None = None
+) -> float:
     """Start ``n`` Floorwatch workers at once; contact events/s until their commits reach the
     ends (then, printed, how long the FCR projections took to drain after that)."""
     env = {
         **os.environ,
         "FLOORWATCH_KAFKA": bootstrap,
         "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml"),
-        "FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY": "bench-customer-hash-key",
-    }  # the worker needs one
+        "FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY": "bench-customer-hash-key",  # the worker needs one
+        **(extra_env or {}),
+    }
     tmp.mkdir(parents=True, exist_ok=True)
     procs = [
         run_faust(

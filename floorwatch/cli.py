@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from floorwatch.config import ConfigError, Settings, load_settings
 from floorwatch.gc_policy import start_gc_policy
@@ -39,7 +39,21 @@ def use_event_loop(name: str) -> None:
 CUSTOMER_HASH_KEY_ENV = "FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY"
 
 
+def allocator_restart(settings: Settings, environ: Mapping[str, str], argv: Sequence[str]) -> list[str] | None:
+    """The command line a worker restarts itself with to put its objects on the allocator of
+    ``worker.object_allocator`` (CPython reads ``PYTHONMALLOC`` only at start), or ``None``
+    when it already runs on it or ``PYTHONMALLOC`` was set by whoever started it."""
+    if "PYTHONMALLOC" in environ or settings.worker.object_allocator == "pymalloc":
+        return None
+    return [sys.executable, "-m", "floorwatch.cli", *argv]
+
+
 def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    restart = allocator_restart(settings, os.environ, sys.argv[1:]) if args.may_restart else None
+    if restart is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(restart[0], restart, {**os.environ, "PYTHONMALLOC": settings.worker.object_allocator})
     if not settings.privacy.customer_hash_key:
         # customer ids are stored only as HMAC-SHA-256 under this key: no key, no worker
         print(
@@ -60,7 +74,11 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         print(f"floorwatch worker: {exc}", file=sys.stderr)
         return 2
     try:
-        print(f"floorwatch worker: data directory {data_dir.path} (pid {os.getpid()})", flush=True)
+        allocator = os.environ.get("PYTHONMALLOC", "pymalloc")
+        print(
+            f"floorwatch worker: data directory {data_dir.path} (pid {os.getpid()}, Python objects on {allocator})",
+            flush=True,
+        )
         settings = settings.model_copy(
             update={"worker": settings.worker.model_copy(update={"datadir": str(data_dir.path)})}
         )
@@ -185,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # only a process started with its own command line restarts itself (not a caller in-process)
+    args.may_restart = argv is None
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -269,6 +269,11 @@ class WorkerConfig(_Strict):
     batch_size: int = Field(2000, ge=1)
     batch_within_s: float = Field(0.02, gt=0)
     event_loop: EventLoop = "uvloop"
+    # Python objects on Python's allocator ("pymalloc") or the C heap ("malloc", CPython's
+    # PYTHONMALLOC=malloc): Python's arenas stay resident once a restart's rebuild has left a few
+    # objects in each; the C heap's free pages go back with the periodic trim (docs/deploy.md).
+    # `floorwatch worker` restarts itself once with PYTHONMALLOC set; an explicit PYTHONMALLOC wins.
+    object_allocator: Literal["pymalloc", "malloc"] = "malloc"
 
     @field_validator("store", mode="before")
     @classmethod
