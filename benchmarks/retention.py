@@ -22,8 +22,11 @@ For each size R (``--contacts 1e6 5e6 20e6``):
 
    Producing ~4 events per contact through a worker would take R / 8,000 s; the tables are the same.
 2. a worker starts; restart-to-ready is worker start until it logs "rebuilt aggregates"
-   (tables recovered, queue aggregates built from every contact). Its RSS is read after a
-   full ``gc.collect()`` inside it (a thread of a small wrapper does it on request).
+   (tables recovered, queue aggregates built from every contact). Its RSS is read at steady
+   state: once it is idle again, after one more of its periodic releases of free memory
+   (``gc.release_free_memory_every_s``), and after a full ``gc.collect()`` inside it (a thread
+   of a small wrapper does it on request). The worker runs on the object allocator of
+   ``worker.object_allocator`` (``PYTHONMALLOC``), as ``floorwatch worker`` would.
 3. fresh contact events (``--events``, default 100,000) are produced and the throughput is
    timed until the worker's committed offsets reach the end (as benchmarks/pipeline.py).
 
@@ -529,6 +532,10 @@ async def worker_run(
         "FLOORWATCH_CONFIG": str(ROOT / "floorwatch.yaml"),
         "FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY": CUSTOMER_KEY.decode(),
     }
+    allocator, release_every_s = settings_memory()
+    # the wrapper calls the CLI in its own process, which never restarts itself: it is started
+    # on the allocator `floorwatch worker` would restart onto (an explicit PYTHONMALLOC wins)
+    env.setdefault("PYTHONMALLOC", allocator)
     started = time.perf_counter()
     proc = run_faust([sys.executable, str(wrapper)], env, log)
     try:
@@ -547,6 +554,9 @@ async def worker_run(
         # retention pass: memory and throughput are read once it is idle again
         settled_at = await wait_idle(proc, log)
         settle_s = settled_at - started - ready_s
+        # steady state: one periodic release of free memory (gc.release_free_memory_every_s)
+        # after the worker went idle
+        await asyncio.sleep(release_every_s + 1)
         (probe / "gc-request").write_text("")
         while not (probe / "gc-done").exists():
             if proc.poll() is not None:
@@ -753,6 +763,16 @@ def profile_in_process(
 
 def parse_size(text: str) -> int:
     return int(float(text))
+
+
+def settings_memory() -> tuple[str, float]:
+    """``worker.object_allocator`` and ``gc.release_free_memory_every_s`` of the settings the
+    benchmark's worker runs with."""
+    os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
+    from floorwatch.config import load_settings
+
+    settings = load_settings()
+    return settings.worker.object_allocator, settings.gc.release_free_memory_every_s
 
 
 def settings_hot_keys() -> int:
