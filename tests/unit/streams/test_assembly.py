@@ -1,0 +1,22 @@
+"""create_app assembles the parts: the five input agents on their topics, the five tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from floorwatch import topics
+from floorwatch.config import Settings
+from floorwatch.streams.app import create_app
+
+
+@pytest.mark.usefixtures("isolated_config")
+def test_create_app_registers_one_agent_per_input_topic_and_the_tables() -> None:
+    app = create_app(Settings(privacy={"customer_hash_key": "k" * 32}))
+    assert {name: tuple(agent.channel.topics) for name, agent in app.agents.items()} == {
+        "contact-events": (topics.CONTACT_EVENTS,),
+        "customer-contacts": (topics.CUSTOMER_CONTACTS,),
+        "agent-events": (topics.AGENT_EVENTS,),
+        "schedules": (topics.SCHEDULES,),
+        "forecasts": (topics.FORECASTS,),
+    }
+    assert list(app.tables) == ["contacts", "agents", "agent-days", "customers", "fcr-final"]
