@@ -7,7 +7,7 @@ expires when that date is before the oldest kept day; a record dated by an insta
 when that instant is before the cutoff. So on 2024-03-20 with ``retention_days: 7`` the oldest
 kept day is 2024-03-13 and everything of 2024-03-12 and before goes.
 
-Worker tables (streams/app.py ``prune`` drives these, then writes changelog tombstones):
+Worker tables (streams/pruning.py ``prune`` drives these, then writes changelog tombstones):
 
 * contact facts: offered (``reference_ms``) before the cutoff;
 * ``agent-days`` records (``"{agent}|{date}"``: a date's schedule and state points): date
