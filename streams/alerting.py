@@ -343,7 +343,9 @@ async def run_queue_alerts(
                     ack = view.alert_acks.get(change.alert["id"])
                     if ack and not change.alert.get("acked_by"):
                         change.alert.update(acked_by=ack.get("by"), acked_at_ms=ack.get("at_ms"))
-                    await alerts_topic.send(key=change.alert["id"].encode(), value=records.dumps(change.alert))
+                    await alerts_topic.send(
+                        key=change.alert["id"].encode(), value=records.dumps(records.alert_record(change.alert))
+                    )
                     notifier.notify(change)
                 remind(view, reminded, int(clock() * 1000), settings.alerts.renotify_s, notifier)
             except Exception:  # an alert evaluation bug must not stop the worker

@@ -202,15 +202,15 @@ class Worker:
         return await self.topics.out[topics.DEAD_LETTERS].send(
             key=msg.topic.encode(),
             value=records.dumps(
-                {
-                    "reason": exc.reason,
-                    "error": str(exc),
-                    "topic": msg.topic,
-                    "partition": msg.partition,
-                    "offset": msg.offset,
-                    "raw": raw[:RAW_MAX].decode("utf-8", "replace"),
-                    "at_ms": int(self.st.clock() * 1000),
-                }
+                records.DeadLetter(
+                    reason=exc.reason,
+                    error=str(exc),
+                    topic=msg.topic,
+                    partition=msg.partition,
+                    offset=msg.offset,
+                    raw=raw[:RAW_MAX].decode("utf-8", "replace"),
+                    at_ms=int(self.st.clock() * 1000),
+                ).to_record()
             ),
         )
 

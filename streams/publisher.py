@@ -387,12 +387,10 @@ class Publisher:
                 await ctx.write_changelog(agents, {aid: part})
             for change in changes:
                 alert = change.alert
-                await ctx.topics.out[topics.ALERTS].send(key=alert["id"].encode(), value=records.dumps(alert))
+                payload = records.dumps(records.alert_record(alert))
+                await ctx.topics.out[topics.ALERTS].send(key=alert["id"].encode(), value=payload)
                 self.notifier.notify(change)
-            value = agent_status(aid, record, now_ms)
-            value.update(
-                {k: status[k] for k in ("scheduled_activity", "in_adherence", "out_of_adherence_since_ms", "exception")}
-            )
+            value = records.AgentStatus.of(agent_status(aid, record, now_ms), status).to_record()
             await emit(topics.AGENT_STATUS, aid.encode(), records.dumps(value))
             st.dirty_days.add((aid, today))
         if now_s - st.last_adherence_s >= ADHERENCE_REFRESH_S:
@@ -416,13 +414,7 @@ class Publisher:
         logged_in = logged_in_ms_by_interval(
             timeline, day_interval_starts(d, settings.tz, settings.interval_minutes), hi, now_ms
         )
-        return {
-            "agent_id": aid,
-            "team": profile[3] if profile else None,
-            "updated_ms": now_ms,
-            **figures.as_dict(),
-            "logged_in_ms": {str(k): v for k, v in logged_in.items()},
-        }
+        return records.Adherence(aid, profile[3] if profile else None, now_ms, figures, logged_in).to_record()
 
     # --- memory ---------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from floorwatch.domain.intervals import (
 )
 from floorwatch.domain.queue_metrics import SL_FORMULAS, Counts, aht_s, stats
 from floorwatch.readmodel.view import View
-from floorwatch.records import MAX_MS, Forecast, IntervalPartial, QueuePartial
+from floorwatch.records import MAX_MS, AlertAck, Forecast, IntervalPartial, QueuePartial
 
 AGENT_STATES = ("available", "on_contact", "wrap_up", "aux")
 RULE_KEYS = ("sl_threshold_s", "short_abandon_s", "sl_target", "sl_formula")
@@ -653,8 +653,8 @@ def alert(view: View, settings: Settings, alert_id: str) -> dict[str, Any] | Non
 
 
 def ack_record(alert_id: str, by: str, now_ms: int) -> dict[str, Any]:
-    """The ``fw.alert-acks`` value the API writes."""
-    return {"id": alert_id, "by": by, "at_ms": now_ms}
+    """The ``fw.alert-acks`` value the API writes (``records.AlertAck``)."""
+    return AlertAck(alert_id, by, now_ms).to_record()
 
 
 # -- /api/v1/quality ----------------------------------------------------------------------

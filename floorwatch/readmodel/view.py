@@ -41,14 +41,17 @@ from floorwatch.events import DEFAULT_LIMITS, EventLimits
 # the records of the output topics are defined (and parsed) in floorwatch.records
 from floorwatch.records import (
     FCR_INTERVAL,
+    Adherence,
+    AgentStatus,
+    Alert,
+    AlertAck,
     BadRecord,
+    DeadLetter,
     Forecast,
     IntervalPartial,
     QualityPartial,
     QueuePartial,
     WorkerHeartbeat,
-    _ms,
-    _str,
 )
 
 log = logging.getLogger(__name__)
@@ -141,8 +144,7 @@ class View:
                 return True
             if topic == topics.DEAD_LETTERS:  # a count only: no version bump, no listeners
                 if data is not None:
-                    reason = data.get("reason")
-                    reason = reason if isinstance(reason, str) and reason else "unknown"
+                    reason = DeadLetter.parse(data).reason
                     if reason not in self.dead_letters and len(self.dead_letters) >= MAX_DEAD_LETTER_REASONS:
                         reason = "other"  # a label set of /metrics: bounded whatever the topic holds
                     self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
@@ -153,11 +155,11 @@ class View:
             elif topic == topics.QUEUE_STATS:
                 skey = self._apply_queue(skey, data)
             elif topic == topics.AGENT_STATUS:
-                skey = self._apply_raw(self.agents, skey, data, "agent_id")
+                skey = self._apply_raw(self.agents, skey, None if data is None else AgentStatus.parse(data), "agent_id")
             elif topic == topics.ADHERENCE:
                 skey = self._apply_adherence(skey, data)
             elif topic == topics.ALERTS:
-                skey = self._apply_raw(self.alerts, skey, data, "id")
+                skey = self._apply_raw(self.alerts, skey, None if data is None else Alert.parse(data), "id")
                 if data is None and self.alert_acks.pop(skey, None) is not None:
                     self._count_expired(topics.ALERT_ACKS)  # the ack of a deleted alert goes with it
             elif topic == topics.ALERT_ACKS:
@@ -243,8 +245,8 @@ class View:
         return key.rpartition("|")[2]
 
     def _apply_adherence(self, key: str | None, data: dict[str, Any] | None) -> str:
-        if data is not None and not isinstance(data.get("agent_id"), str):
-            raise BadRecord("field 'agent_id': expected a string")
+        if data is not None:
+            data = Adherence.parse(data)
         if key is None:
             if data is None:
                 raise BadRecord("tombstone without a key")
@@ -348,19 +350,16 @@ class View:
 
     def _apply_ack(self, key: str | None, data: dict[str, Any] | None) -> str:
         """``{"id", "by", "at_ms"}``; the first ack (smallest ``(at_ms, by)``) of an alert wins."""
-        if data is not None:
-            by = _str(data, "by")
-            at_ms = _ms(data, "at_ms")
-            found = data.get("id")
-            key = key or (found if isinstance(found, str) else None)
+        ack = AlertAck.parse(data) if data is not None else None
+        key = key or (ack.id if ack is not None else None)
         if not key:
             raise BadRecord("ack without an alert id")
-        if data is None:
+        if ack is None:
             self.alert_acks.pop(key, None)
             return key
         old = self.alert_acks.get(key)
-        if old is None or (at_ms, by) < (old["at_ms"], old["by"]):
-            self.alert_acks[key] = {"id": key, "by": by, "at_ms": at_ms}
+        if old is None or (ack.at_ms, ack.by) < (old["at_ms"], old["by"]):
+            self.alert_acks[key] = AlertAck(key, ack.by, ack.at_ms).to_record()
         return key
 
     def _apply_forecast(self, data: dict[str, Any] | None) -> str | None:

@@ -11,12 +11,21 @@ import orjson
 import pytest
 
 from floorwatch import records, topics
+from floorwatch.domain.adherence import AdherenceException, AdherenceNow, DayAdherence
+from floorwatch.domain.agents import agent_status
+from floorwatch.domain.alerts import ADHERENCE_BREAK, AlertBook, adherence_rule
 from floorwatch.domain.queue_metrics import Counts
+from floorwatch.readmodel import queries
 from floorwatch.readmodel.view import View
 from floorwatch.records import (
     MAX_MS,
+    Adherence,
+    AgentStatus,
+    Alert,
+    AlertAck,
     BadRecord,
     CsatAgentPartial,
+    DeadLetter,
     FcrAgentPartial,
     FcrIntervalPartial,
     Forecast,
@@ -408,3 +417,283 @@ def test_the_view_accepts_each_example(topic: str, text: str) -> None:
     view = View()
     assert view.apply(topic, b"some-key", text.encode()) is True
     assert view.bad_records == 0
+
+
+# -- agent status, adherence, alerts, acks, dead letters --------------------------------------
+# The view keeps agent status, adherence and alert records as the JSON objects read, so their
+# ``parse`` returns that object; acks and dead letters parse to instances.
+
+SINCE = 1_733_300_000_000
+AGENT_STATUS_JSON = (
+    '{"agent_id":"a-17","name":"Ada Lovelace","team":"blue","queues":["support","sales"],"state":"aux",'
+    '"reason":"break","since_ms":1733300000000,"updated_ms":1733300012345,"scheduled_activity":"work",'
+    '"in_adherence":false,"out_of_adherence_since_ms":1733300000000,"exception":"unscheduled_break"}'
+)
+AGENT_STATUS = AgentStatus(
+    agent_id="a-17",
+    name="Ada Lovelace",
+    team="blue",
+    queues=("support", "sales"),
+    state="aux",
+    reason="break",
+    since_ms=SINCE,
+    updated_ms=UPDATED,
+    scheduled_activity="work",
+    in_adherence=False,
+    out_of_adherence_since_ms=SINCE,
+    exception="unscheduled_break",
+)
+# 8 h scheduled, 7.5 h in adherence (0.9375), 7 h of work scheduled, 7.35 h worked (1.05)
+ADHERENCE_JSON = (
+    '{"agent_id":"a-17","team":"blue","updated_ms":1733300012345,"date":"2024-12-04","scheduled_s":28800.0,'
+    '"in_adherence_s":27000.0,"adherence":0.9375,"work_scheduled_s":25200.0,"worked_s":26460.0,"conformance":1.05,'
+    '"exceptions":[{"kind":"unscheduled_break","start_ms":1733300000000,"end_ms":null,"scheduled":"work",'
+    '"actual":"aux:break"}],"logged_in_ms":{"1733299200000":1800000,"1733301000000":612345}}'
+)
+DAY = DayAdherence(
+    date="2024-12-04",
+    scheduled_ms=28_800_000,
+    in_adherence_ms=27_000_000,
+    work_scheduled_ms=25_200_000,
+    worked_ms=26_460_000,
+    exceptions=(AdherenceException("unscheduled_break", SINCE, None, "work", "aux:break"),),
+)
+ALERT_ID = "adherence_break:a-17:1733300000000"
+ALERT_JSON = (
+    '{"id":"adherence_break:a-17:1733300000000","kind":"adherence_break","subject":"a-17","severity":"critical",'
+    '"state":"resolved","started_at_ms":1733300000000,"resolved_at_ms":1733300600000,"acked_by":"sup-1",'
+    '"acked_at_ms":1733300012345,"details":{"agent_id":"a-17","state":"aux"}}'
+)
+ACK_JSON = '{"id":"adherence_break:a-17:1733300000000","by":"sup-1","at_ms":1733300012345}'
+DEAD_LETTER_JSON = (
+    '{"reason":"not_json","error":"not JSON: unexpected character","topic":"fw.contact-events","partition":3,'
+    '"offset":1041,"raw":"{oops","at_ms":1733300012345}'
+)
+
+
+def test_agent_status_round_trip() -> None:
+    status = {
+        "agent_id": "a-17",
+        "name": "Ada Lovelace",
+        "team": "blue",
+        "queues": ["support", "sales"],
+        "state": "aux",
+        "reason": "break",
+        "since_ms": SINCE,
+        "updated_ms": UPDATED,
+    }
+    # only the four adherence fields come from AdherenceNow: its state and reason are not taken
+    now = AdherenceNow("work", "2024-12-04", "available", None, False, SINCE, SINCE, "unscheduled_break")
+    built = AgentStatus.of(status, now.as_dict())
+    assert built == AGENT_STATUS
+    same_json(built.to_record(), AGENT_STATUS_JSON)
+    assert built.key() == "a-17"
+    data = orjson.loads(AGENT_STATUS_JSON)
+    assert AgentStatus.parse(data) is data  # the view keeps the object read
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {},  # no profile, no state: logged out
+        {"pr": [1, "e1", "Ada Lovelace", "blue", ["support", "sales"]], "st": [SINCE, "e2", "aux", "break"]},
+    ],
+)
+def test_agent_status_is_what_the_worker_wrote_before(record: dict[str, Any]) -> None:
+    """The publisher's former dict, built as it was, and the class give the same bytes."""
+    now = AdherenceNow("work", "2024-12-04", "aux", "break", False, SINCE, SINCE, "unscheduled_break")
+    status = now.as_dict()
+    old = agent_status("a-17", record, UPDATED)
+    old.update({k: status[k] for k in ("scheduled_activity", "in_adherence", "out_of_adherence_since_ms", "exception")})
+    new = AgentStatus.of(agent_status("a-17", record, UPDATED), status).to_record()
+    assert orjson.dumps(new) == orjson.dumps(old)
+
+
+def test_adherence_round_trip() -> None:
+    built = Adherence("a-17", "blue", UPDATED, DAY, {START: 1_800_000, END: 612_345})
+    same_json(built.to_record(), ADHERENCE_JSON)
+    assert built.key() == "a-17|2024-12-04"
+    data = orjson.loads(ADHERENCE_JSON)
+    assert Adherence.parse(data) is data
+
+
+def test_alert_round_trip() -> None:
+    data = orjson.loads(ALERT_JSON)
+    built = Alert.of(data)
+    assert built == Alert(
+        id=ALERT_ID,
+        kind="adherence_break",
+        subject="a-17",
+        severity="critical",
+        state="resolved",
+        started_at_ms=SINCE,
+        resolved_at_ms=SINCE + 600_000,
+        acked_by="sup-1",
+        acked_at_ms=UPDATED,
+        details={"agent_id": "a-17", "state": "aux"},
+    )
+    same_json(built.to_record(), ALERT_JSON)
+    same_json(records.alert_record(data), ALERT_JSON)
+    assert built.key() == ALERT_ID
+    assert Alert.parse(data) is data
+
+
+def test_alert_record_of_an_alert_book_change_is_the_change() -> None:
+    """What the alert engines wrote before (the book's alert as is) and what they write now."""
+    book = AlertBook()
+    rule = adherence_rule(60.0, 300.0)
+    details = {"agent_id": "a-17", "state": "aux"}
+    changes = book.observe(ADHERENCE_BREAK, "a-17", True, SINCE + 400_000, details, rule, since_ms=SINCE)
+    assert [c.type for c in changes] == ["fired", "escalated"]  # 60 s grace, critical after 300 s
+    for change in changes:
+        assert orjson.dumps(records.alert_record(change.alert)) == orjson.dumps(change.alert)
+    assert records.alert_record(changes[0].alert)["id"] == "adherence_break:a-17:1733300060000"
+
+
+def test_an_adopted_alert_without_resolution_or_ack() -> None:
+    data = as_data(ALERT_JSON, resolved_at_ms=DROP, acked_by=DROP, acked_at_ms=DROP, details=DROP)
+    built = Alert.of(data)
+    assert (built.resolved_at_ms, built.acked_by, built.acked_at_ms, built.details) == (None, None, None, {})
+
+
+def old_ack_fields(data: dict[str, Any]) -> tuple[str | None, str, int]:
+    """The view's reading of an ack before ``AlertAck`` (a copy): by, at_ms, then the id."""
+    by = records._str(data, "by")
+    at_ms = records._ms(data, "at_ms")
+    found = data.get("id")
+    return (found if isinstance(found, str) else None), by, at_ms
+
+
+def test_alert_ack_round_trip() -> None:
+    data = orjson.loads(ACK_JSON)
+    parsed = AlertAck.parse(data)
+    assert parsed == AlertAck(ALERT_ID, "sup-1", UPDATED)
+    assert (parsed.id, parsed.by, parsed.at_ms) == old_ack_fields(data)
+    same_json(parsed.to_record(), ACK_JSON)
+    same_json(queries.ack_record(ALERT_ID, "sup-1", UPDATED), ACK_JSON)  # what the API writes
+
+
+def test_alert_ack_id_is_kept_only_when_a_string() -> None:
+    data = as_data(ACK_JSON, id=17)
+    assert AlertAck.parse(data) == AlertAck(None, "sup-1", UPDATED)
+    assert old_ack_fields(data)[0] is None
+    view = View()
+    assert view.apply(topics.ALERT_ACKS, None, orjson.dumps(data)) is False  # no key, no id
+    assert view.apply(topics.ALERT_ACKS, b"k", orjson.dumps(data)) is True
+    assert view.alert_acks == {"k": {"id": "k", "by": "sup-1", "at_ms": UPDATED}}
+
+
+def test_dead_letter_round_trip() -> None:
+    parsed = DeadLetter.parse(orjson.loads(DEAD_LETTER_JSON))
+    assert parsed == DeadLetter(
+        reason="not_json",
+        error="not JSON: unexpected character",
+        topic="fw.contact-events",
+        partition=3,
+        offset=1041,
+        raw="{oops",
+        at_ms=UPDATED,
+    )
+    same_json(parsed.to_record(), DEAD_LETTER_JSON)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"reason": DROP}, "unknown"),
+        ({"reason": ""}, "unknown"),
+        ({"reason": 3}, "unknown"),
+        ({"partition": "3", "offset": True, "at_ms": 1.5, "error": None, "topic": 7, "raw": DROP}, "not_json"),
+        ({"partition": DROP, "offset": DROP, "file": "q.log", "line": 12}, "not_json"),  # the queue-log loader's
+    ],
+)
+def test_dead_letters_are_never_rejected(changes: dict[str, Any], reason: str) -> None:
+    """Readers only count them by reason: any object parses; what is not of its type is None."""
+    data = as_data(DEAD_LETTER_JSON, **changes)
+    parsed = DeadLetter.parse(data)
+    assert parsed.reason == reason
+    for name in ("error", "topic", "partition", "offset", "raw", "at_ms"):
+        if name in changes or name not in data:
+            assert getattr(parsed, name) is None
+    view = View()
+    assert view.apply(topics.DEAD_LETTERS, b"fw.contact-events", orjson.dumps(data)) is True
+    assert (view.dead_letters, view.bad_records) == ({reason: 1}, 0)
+
+
+@pytest.mark.parametrize(
+    ("topic", "cls", "text", "changes"),
+    [
+        # the view has always kept these records whatever their fields hold
+        (topics.AGENT_STATUS, AgentStatus, AGENT_STATUS_JSON, {"state": 3, "queues": "support", "name": DROP}),
+        (topics.AGENT_STATUS, AgentStatus, AGENT_STATUS_JSON, {"since_ms": -1, "in_adherence": "no"}),
+        (topics.ADHERENCE, Adherence, ADHERENCE_JSON, {"date": DROP, "adherence": "high", "logged_in_ms": []}),
+        (topics.ALERTS, Alert, ALERT_JSON, {"state": "open", "started_at_ms": "x", "details": [1]}),
+    ],
+)
+def test_kept_objects_are_accepted_as_they_are(topic: str, cls: Any, text: str, changes: dict[str, Any]) -> None:
+    data = as_data(text, **changes)
+    assert cls.parse(data) is data
+    view = View()
+    assert view.apply(topic, b"some-key", orjson.dumps(data)) is True
+    assert view.bad_records == 0
+    kept = {topics.AGENT_STATUS: view.agents, topics.ADHERENCE: view.adherence, topics.ALERTS: view.alerts}[topic]
+    assert kept == {"some-key": data}
+
+
+BAD_KEPT = [
+    # (topic, class, raw value): what the view rejects and the class's parse refuses
+    (topics.AGENT_STATUS, AgentStatus, b"[1, 2]"),
+    (topics.AGENT_STATUS, AgentStatus, b'"a-17"'),
+    (topics.ALERTS, Alert, b"17"),
+    (topics.ADHERENCE, Adherence, b"[]"),
+    (topics.ADHERENCE, Adherence, orjson.dumps(as_data(ADHERENCE_JSON, agent_id=DROP))),
+    (topics.ADHERENCE, Adherence, orjson.dumps(as_data(ADHERENCE_JSON, agent_id=17))),
+    (topics.ADHERENCE, Adherence, orjson.dumps(as_data(ADHERENCE_JSON, agent_id=None))),
+    (topics.ALERT_ACKS, AlertAck, orjson.dumps(as_data(ACK_JSON, by=DROP))),
+    (topics.ALERT_ACKS, AlertAck, orjson.dumps(as_data(ACK_JSON, by=""))),
+    (topics.ALERT_ACKS, AlertAck, orjson.dumps(as_data(ACK_JSON, by=3))),
+    (topics.ALERT_ACKS, AlertAck, orjson.dumps(as_data(ACK_JSON, at_ms=DROP))),
+    (topics.ALERT_ACKS, AlertAck, orjson.dumps(as_data(ACK_JSON, at_ms=-1))),
+    (topics.ALERT_ACKS, AlertAck, orjson.dumps(as_data(ACK_JSON, at_ms=True))),
+    (topics.ALERT_ACKS, AlertAck, orjson.dumps(as_data(ACK_JSON, at_ms=str(UPDATED)))),
+    (topics.ALERT_ACKS, AlertAck, orjson.dumps(as_data(ACK_JSON, at_ms=MAX_MS + 1))),
+]
+
+
+@pytest.mark.parametrize(
+    ("topic", "cls", "raw"), BAD_KEPT, ids=[f"{c.__name__}-{i}" for i, (_t, c, _r) in enumerate(BAD_KEPT)]
+)
+def test_malformed_kept_records_raise_bad_record_and_the_view_skips_them(topic: str, cls: Any, raw: bytes) -> None:
+    data = orjson.loads(raw)
+    with pytest.raises(BadRecord):
+        cls.parse(data)
+    if cls is AlertAck:  # the same values the view's former reading refused
+        with pytest.raises(BadRecord):
+            old_ack_fields(data)
+    view = View()
+    assert view.apply(topic, b"some-key", raw) is False
+    assert view.bad_records == 1
+    assert (view.agents, view.adherence, view.alerts, view.alert_acks) == ({}, {}, {}, {})
+
+
+def test_dead_letter_refuses_what_is_not_an_object() -> None:
+    with pytest.raises(BadRecord):
+        DeadLetter.parse([1])
+    view = View()
+    assert view.apply(topics.DEAD_LETTERS, b"t", b"[1]") is False
+    assert (view.bad_records, view.dead_letters) == (1, {})
+
+
+def test_the_view_keeps_the_new_examples() -> None:
+    view = View()
+    assert view.apply(topics.AGENT_STATUS, b"a-17", AGENT_STATUS_JSON.encode()) is True
+    assert view.apply(topics.ADHERENCE, b"a-17|2024-12-04", ADHERENCE_JSON.encode()) is True
+    assert view.apply(topics.ALERTS, ALERT_ID.encode(), ALERT_JSON.encode()) is True
+    assert view.apply(topics.ALERT_ACKS, b"other-key", ACK_JSON.encode()) is True  # the key wins over "id"
+    assert view.apply(topics.DEAD_LETTERS, b"fw.contact-events", DEAD_LETTER_JSON.encode()) is True
+    assert view.bad_records == 0
+    assert view.agents == {"a-17": orjson.loads(AGENT_STATUS_JSON)}
+    assert view.adherence_days == {"2024-12-04": {"a-17|2024-12-04": orjson.loads(ADHERENCE_JSON)}}
+    assert view.alerts == {ALERT_ID: orjson.loads(ALERT_JSON)}
+    assert view.alert_acks == {"other-key": {"id": "other-key", "by": "sup-1", "at_ms": UPDATED}}
+    assert view.dead_letters == {"not_json": 1}
