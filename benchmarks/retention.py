@@ -153,13 +153,40 @@ def serve():
             malloc_report()  # and the C allocator's heap and mappings
             if os.environ.get("FW_BENCH_CENSUS"):  # gc-tracked objects by type (frozen ones too)
                 gc.unfreeze()
+                objects = gc.get_objects()  # once: the GC policy's thread may freeze meanwhile
                 sizes = {{}}
-                for o in gc.get_objects():
+                for o in objects:
                     t = type(o).__qualname__
                     n, b = sizes.get(t, (0, 0))
                     sizes[t] = (n + 1, b + sys.getsizeof(o))
                 top = sorted(sizes.items(), key=lambda kv: -kv[1][1])[:30]
                 sys.stderr.write("census " + " | ".join("%s %d %d" % (t, n, b) for t, (n, b) in top) + "\\n")
+                for o in objects:  # fetched records the consumer still holds, per partition
+                    if type(o).__name__ == "Fetcher" and hasattr(o, "_records"):
+                        held = []
+                        for tp, res in list(o._records.items()):
+                            pr = getattr(res, "_partition_records", None)
+                            buf = getattr(getattr(pr, "_records", None), "_buffer", None)
+                            held.append("%s-%d %s %s" % (tp.topic, tp.partition, type(res).__name__,
+                                                         None if buf is None else len(buf)))
+                        sys.stderr.write("fetcher holds %d: %s\\n" % (len(held), " | ".join(held)))
+                big = []  # objects of 256 KiB or more (their own mappings) and who holds them
+                for o in objects:
+                    for r in [o, *gc.get_referents(o)]:
+                        try:
+                            size = sys.getsizeof(r)
+                        except TypeError:
+                            continue
+                        if size >= 262144:
+                            big.append((size, type(r).__qualname__, type(o).__qualname__, id(r)))
+                seen = set()
+                rows = []
+                for size, kind, holder, ident in sorted(big, reverse=True):
+                    if ident not in seen:
+                        seen.add(ident)
+                        rows.append((size, kind, holder))
+                sys.stderr.write("big objects %d, %d bytes: " % (len(rows), sum(r[0] for r in rows))
+                                 + " | ".join("%d %s in %s" % r for r in rows[:40]) + "\\n")
             rss = rss_bytes()
             if os.environ.get("FW_BENCH_TRIM_PROBE"):  # what giving free heap pages back would save
                 import ctypes
