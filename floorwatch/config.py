@@ -274,6 +274,10 @@ class WorkerConfig(_Strict):
     # objects in each; the C heap's free pages go back with the periodic trim (docs/deploy.md).
     # `floorwatch worker` restarts itself once with PYTHONMALLOC set; an explicit PYTHONMALLOC wins.
     object_allocator: Literal["pymalloc", "malloc"] = "malloc"
+    # bytes the consumer fetches per partition at a time (Faust's consumer_max_fetch_size, 1 MiB by
+    # default): the last fetch of each changelog partition stays buffered while the partition is
+    # paused after recovery, 24 such buffers held ~27 MB at 1 M contacts (docs/performance.md)
+    consumer_max_fetch_bytes: int = Field(262_144, ge=16_384, le=64 << 20)
 
     @field_validator("store", mode="before")
     @classmethod

@@ -110,6 +110,7 @@ def create_app(settings: Settings, state: WorkerState | None = None) -> faust.Ap
         broker_request_timeout=max(w.request_timeout_s, w.session_timeout_s + 5),
         broker_commit_interval=w.commit_interval_s,
         broker_commit_every=10_000,
+        consumer_max_fetch_size=w.consumer_max_fetch_bytes,
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
         web_enabled=False,
