@@ -49,15 +49,19 @@ class ContactEvents:
             # everything that can fail on bad input happened above; now memory changes,
             # and on an unexpected failure it is put back as it was
             contacts.data[cid] = new_raw
-            try:
-                st.aggregators[p].update(cid, old, new)
-            except Exception:
-                if old_raw is None:
-                    contacts.data.pop(cid, None)
-                else:
-                    contacts.data[cid] = old_raw
-                st.aggregators.pop(p, None)  # rebuilt from the table before the next use
-                raise
+            agg = st.aggregators.get(p)
+            # None: dropped by a failure earlier in this batch; the rebuild before its next use
+            # counts this contact from the table, so the batch's other contacts are not lost
+            if agg is not None:
+                try:
+                    agg.update(cid, old, new)
+                except Exception:
+                    if old_raw is None:
+                        contacts.data.pop(cid, None)
+                    else:
+                        contacts.data[cid] = old_raw
+                    st.aggregators.pop(p, None)  # rebuilt from the table before the next use
+                    raise
             changed[cid] = p
             if has_customer:
                 moved[cid] = (before, after)

@@ -135,3 +135,33 @@ async def test_forecasts_are_only_checked() -> None:
     assert [(d["offset"], d["topic"]) for d in dead_letters(ctx)] == [(1, topics.FORECASTS)]
     assert ctx.changelog == []
     assert len(pending) == 1
+
+
+async def test_a_failure_applying_one_contact_dead_letters_that_contact_only() -> None:
+    """An unexpected failure inside the aggregator puts the contact back as it was and drops the
+    partition's aggregator (rebuilt from the table before its next use); the batch's other
+    contacts of that partition are still applied, and the rebuild counts them."""
+    ctx = make_worker(lambda: NOW_S)
+    agg = ctx.st.new_aggregator()
+    real_update = agg.update
+
+    def update(cid: str, old: Any, new: Any) -> None:
+        if cid == "c1":
+            raise RuntimeError("boom")
+        real_update(cid, old, new)
+
+    agg.update = update  # type: ignore[method-assign]
+    ctx.st.aggregators[0] = agg
+    agent = ContactEvents(ctx, AggregateRebuild(ctx))
+    batch = [event(offered("c1", 0, "e1"), offset=10), event(offered("c2", 5, "e2"), offset=11)]
+    await agent.apply_batch(batch, [])
+
+    assert sorted(ctx.tables.contacts.data) == ["c2"]
+    assert ctx.changelog == [("contacts", {"c2": 0})]
+    assert [(d["partition"], d["offset"]) for d in dead_letters(ctx)] == [(0, 10)]
+    assert ctx.st.processing_errors == 1 and 0 not in ctx.st.aggregators
+    # the next batch waits for the rebuild from the table: c2 and the new c3 are counted
+    await agent.apply_batch([event(offered("c3", 10, "e3"), offset=12)], [])
+    counts = ctx.st.aggregators[0].buckets[("support", BASE)].counts
+    assert (counts.offered, counts.waiting) == (2, 2)
+    assert sorted(ctx.tables.contacts.data) == ["c2", "c3"]
