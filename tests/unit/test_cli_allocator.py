@@ -34,7 +34,7 @@ class Replaced(Exception):
     pass
 
 
-def test_only_a_process_started_with_its_own_command_line_replaces_itself(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_only_a_process_started_with_its_own_command_line_replaces_itself(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import floorwatch.cli as cli
 
     calls: list[tuple] = []
@@ -47,7 +47,10 @@ def test_only_a_process_started_with_its_own_command_line_replaces_itself(monkey
     monkeypatch.delenv("PYTHONMALLOC", raising=False)
     monkeypatch.delenv("FLOORWATCH_PRIVACY__CUSTOMER_HASH_KEY", raising=False)
     monkeypatch.setattr(cli.sys, "argv", ["/usr/local/bin/floorwatch", "worker", "--loglevel", "warning"])
-    settings = Settings()
+    monkeypatch.chdir(tmp_path)  # nothing may be created in the repository if it went further
+    defaults = Settings()
+    # no customer hash key, whatever the environment of the test run holds: the worker stops there
+    settings = defaults.model_copy(update={"privacy": defaults.privacy.model_copy(update={"customer_hash_key": ""})})
     args = cli.build_parser().parse_args(["worker"])
     args.may_restart = True  # main() without argv: the process's own command line
     with pytest.raises(Replaced):
