@@ -694,11 +694,9 @@ def profile_in_process(
         return packed_map
 
     table = step(CONTACTS_PART, load_table)
-    os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
-    from floorwatch.config import load_settings
     from floorwatch.domain.aggregate import kept_minutes_span_ms
 
-    settings = load_settings()
+    settings = worker_settings()
     span_ms = kept_minutes_span_ms(round(settings.ingest.max_future_s * 1000))
 
     def build_aggregators() -> dict[int, QueueAggregator]:
@@ -792,29 +790,29 @@ def parse_size(text: str) -> int:
     return int(float(text))
 
 
-def settings_memory() -> tuple[str, float]:
-    """``worker.object_allocator`` and ``gc.release_free_memory_every_s`` of the settings the
-    benchmark's worker runs with."""
+def worker_settings() -> Any:
+    """The settings the benchmark's worker runs with (the repository's floorwatch.yaml unless
+    FLOORWATCH_CONFIG names another file)."""
     os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
     from floorwatch.config import load_settings
 
-    settings = load_settings()
+    return load_settings()
+
+
+def settings_memory() -> tuple[str, float]:
+    """``worker.object_allocator`` and ``gc.release_free_memory_every_s`` of the settings the
+    benchmark's worker runs with."""
+    settings = worker_settings()
     return settings.worker.object_allocator, settings.gc.release_free_memory_every_s
 
 
 def settings_hot_keys() -> int:
     """``worker.contacts_hot_keys`` of the settings the benchmark's worker runs with."""
-    os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
-    from floorwatch.config import load_settings
-
-    return load_settings().worker.contacts_hot_keys
+    return int(worker_settings().worker.contacts_hot_keys)
 
 
 def rules_from_settings() -> Callable[[str], QueueRules]:
-    os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
-    from floorwatch.config import load_settings
-
-    settings = load_settings()
+    settings = worker_settings()
     cache: dict[str, QueueRules] = {}
 
     def rules_for(queue: str) -> QueueRules:
@@ -827,10 +825,7 @@ def rules_from_settings() -> Callable[[str], QueueRules]:
 
 
 def shape_from_settings() -> FcrShape:
-    os.environ.setdefault("FLOORWATCH_CONFIG", str(ROOT / "floorwatch.yaml"))
-    from floorwatch.config import load_settings
-
-    settings = load_settings()
+    settings = worker_settings()
     tz = ZoneInfo(settings.tz) if isinstance(settings.tz, str) else settings.tz
     return FcrShape(tz, settings.interval_minutes, round(settings.fcr.window_hours * HOUR_MS))
 
