@@ -64,9 +64,19 @@ class QueueConfig(QueueDefaults):
         return self
 
 
+class TeamTargets(_Strict):
+    """What a team aims for, shown next to its figures (``GET /api/v1/teams``, the wallboard);
+    unset: no target shown."""
+
+    occupancy: float | None = Field(None, ge=0, le=1)
+    adherence: float | None = Field(None, ge=0, le=1)
+    aht_s: float | None = Field(None, gt=0)
+
+
 class TeamConfig(_Strict):
     id: str = Field(min_length=1)
     name: str = ""
+    targets: TeamTargets = Field(default_factory=TeamTargets)
 
 
 class KafkaConfig(_Strict):
@@ -217,6 +227,17 @@ class WebhookConfig(_Strict):
     name: str = Field("", max_length=64)  # logs name a webhook by this (else "#<index>"), never by its URL
 
 
+class OccupancyAlertConfig(_Strict):
+    """``occupancy_high``: a team's rolling 15-minute occupancy above ``threshold`` for
+    ``duration_s`` (sustained occupancy above ~85-90 % burns agents out)."""
+
+    enabled: bool = True
+    threshold: float = Field(0.9, ge=0, le=1)
+    duration_s: float = Field(900, ge=0)
+    # a team with fewer logged-in agents than this raises nothing (one busy agent is no trend)
+    min_agents: int = Field(3, ge=1)
+
+
 class AlertsConfig(_Strict):
     waiting_max: int = Field(10, ge=0)
     longest_wait_max_s: float = Field(120, ge=0)
@@ -224,6 +245,7 @@ class AlertsConfig(_Strict):
     abandon_rate_max: float = Field(0.1, ge=0, le=1)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     renotify_s: float = Field(900, ge=0)
+    occupancy_high: OccupancyAlertConfig = Field(default_factory=OccupancyAlertConfig)
     # per queue alert kind: {min_duration_s, clear_duration_s, cooldown_s} overriding the defaults
     timing: dict[
         Literal[

@@ -51,6 +51,7 @@ _HARD_LO = datetime(MIN_YEAR, 1, 1, tzinfo=UTC)
 _HARD_HI = datetime(MAX_YEAR + 1, 1, 1, tzinfo=UTC)  # exclusive
 
 Channel = Literal["voice", "chat", "email", "callback"]
+MAX_CONCURRENT_CONTACTS = 32  # agent.profile max_concurrent per channel: at most this many at once
 AgentStateName = Literal["logged_out", "available", "on_contact", "wrap_up", "aux"]
 Activity = Literal["work", "break", "lunch", "meeting", "training", "coaching", "off"]
 
@@ -477,6 +478,8 @@ class AgentProfile(BaseEvent):
     name: Text
     team: Text
     queues: Annotated[list[NonEmpty], _capped("max_agent_queues", "ingest.max_agent_queues")]
+    # contacts of one channel the agent may hold at once (chat); a channel not named: 1
+    max_concurrent: dict[Channel, Annotated[int, Strict(), Field(ge=1, le=MAX_CONCURRENT_CONTACTS)]] | None = None
 
 
 class AgentState(BaseEvent):

@@ -650,6 +650,7 @@ class AgentStatus:
     in_adherence: bool | None = None
     out_of_adherence_since_ms: int | None = None
     exception: str | None = None
+    max_concurrent: dict[str, int] | None = None  # channel -> contacts at once (profile); absent: 1 each
 
     @classmethod
     def of(cls, status: dict[str, Any], adherence: dict[str, Any]) -> Self:
@@ -665,6 +666,7 @@ class AgentStatus:
             status["since_ms"],
             status["updated_ms"],
             *(adherence[name] for name in AGENT_ADHERENCE_FIELDS),
+            status.get("max_concurrent") or None,
         )
 
     def key(self) -> str:
@@ -684,6 +686,7 @@ class AgentStatus:
             "in_adherence": self.in_adherence,
             "out_of_adherence_since_ms": self.out_of_adherence_since_ms,
             "exception": self.exception,
+            "max_concurrent": self.max_concurrent or {},
         }
 
     @staticmethod

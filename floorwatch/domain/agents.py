@@ -15,11 +15,14 @@ def _later(new: list[Any], old: list[Any] | None) -> bool:
 def apply_agent_event(record: AgentRecord | None, ev: dict[str, Any], ts_ms: int) -> AgentRecord | None:
     """Record after ``ev``; ``None`` when nothing changed.
 
-    ``pr`` = profile ``[ts, eid, name, team, queues]``, ``st`` = state ``[ts, eid, state, reason]``.
+    ``pr`` = profile ``[ts, eid, name, team, queues]`` plus ``max_concurrent`` (channel ->
+    contacts at once) when the profile names any, ``st`` = state ``[ts, eid, state, reason]``.
     """
     cur = record or {}
     if ev["type"] == "agent.profile":
         entry = [ts_ms, ev["event_id"], ev["name"], ev["team"], list(ev["queues"])]
+        if ev.get("max_concurrent"):
+            entry.append(dict(sorted(ev["max_concurrent"].items())))
         slot = "pr"
     else:
         reason = ev.get("reason") if ev["state"] == "aux" else None
@@ -32,6 +35,15 @@ def apply_agent_event(record: AgentRecord | None, ev: dict[str, Any], ts_ms: int
     return new
 
 
+DEFAULT_MAX_CONCURRENT = 1  # contacts of one channel an agent holds at once unless its profile says more
+
+
+def max_concurrent(record: AgentRecord | None) -> dict[str, int]:
+    """The profile's contacts-at-once per channel (channels not named hold one)."""
+    profile = (record or {}).get("pr")
+    return dict(profile[5]) if profile and len(profile) > 5 else {}
+
+
 def agent_status(agent_id: str, record: AgentRecord, now_ms: int) -> dict[str, Any]:
     """The ``fw.agent-status`` value (docs/api.md): profile plus current state and since."""
     profile = record.get("pr")
@@ -41,6 +53,7 @@ def agent_status(agent_id: str, record: AgentRecord, now_ms: int) -> dict[str, A
         "name": profile[2] if profile else agent_id,
         "team": profile[3] if profile else None,
         "queues": profile[4] if profile else [],
+        "max_concurrent": max_concurrent(record),
         "state": state[2] if state else "logged_out",
         "reason": state[3] if state else None,
         "since_ms": state[0] if state else None,

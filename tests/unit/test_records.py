@@ -427,7 +427,8 @@ SINCE = 1_733_300_000_000
 AGENT_STATUS_JSON = (
     '{"agent_id":"a-17","name":"Ada Lovelace","team":"blue","queues":["support","sales"],"state":"aux",'
     '"reason":"break","since_ms":1733300000000,"updated_ms":1733300012345,"scheduled_activity":"work",'
-    '"in_adherence":false,"out_of_adherence_since_ms":1733300000000,"exception":"unscheduled_break"}'
+    '"in_adherence":false,"out_of_adherence_since_ms":1733300000000,"exception":"unscheduled_break",'
+    '"max_concurrent":{"chat":3}}'
 )
 AGENT_STATUS = AgentStatus(
     agent_id="a-17",
@@ -442,6 +443,7 @@ AGENT_STATUS = AgentStatus(
     in_adherence=False,
     out_of_adherence_since_ms=SINCE,
     exception="unscheduled_break",
+    max_concurrent={"chat": 3},
 )
 # 8 h scheduled, 7.5 h in adherence (0.9375), 7 h of work scheduled, 7.35 h worked (1.05)
 ADHERENCE_JSON = (
@@ -481,6 +483,7 @@ def test_agent_status_round_trip() -> None:
         "reason": "break",
         "since_ms": SINCE,
         "updated_ms": UPDATED,
+        "max_concurrent": {"chat": 3},
     }
     # only the four adherence fields come from AdherenceNow: its state and reason are not taken
     now = AdherenceNow("work", "2024-12-04", "available", None, False, SINCE, SINCE, "unscheduled_break")
@@ -497,6 +500,7 @@ def test_agent_status_round_trip() -> None:
     [
         {},  # no profile, no state: logged out
         {"pr": [1, "e1", "Ada Lovelace", "blue", ["support", "sales"]], "st": [SINCE, "e2", "aux", "break"]},
+        {"pr": [1, "e1", "Ada", "blue", ["chat"], {"chat": 3}], "st": [SINCE, "e2", "on_contact", None]},
     ],
 )
 def test_agent_status_is_what_the_worker_wrote_before(record: dict[str, Any]) -> None:
@@ -505,6 +509,7 @@ def test_agent_status_is_what_the_worker_wrote_before(record: dict[str, Any]) ->
     status = now.as_dict()
     old = agent_status("a-17", record, UPDATED)
     old.update({k: status[k] for k in ("scheduled_activity", "in_adherence", "out_of_adherence_since_ms", "exception")})
+    old["max_concurrent"] = old.pop("max_concurrent")  # added since: last in the record, {} when the profile names none
     new = AgentStatus.of(agent_status("a-17", record, UPDATED), status).to_record()
     assert orjson.dumps(new) == orjson.dumps(old)
 
