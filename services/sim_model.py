@@ -83,6 +83,9 @@ REPEAT_EXPIRY_MS = 12 * HOUR_MS
 PART_TIME_SHARE = 0.25
 PART_TIME_MIN = 300
 LUNCH_AFTER_SLOTS = 8  # nominal lunch 4 h into a full shift
+CHAT_CONCURRENCY = (1, 2, 3)  # chats an agent serving a chat queue holds at once ...
+CHAT_CONCURRENCY_WEIGHTS = (0.2, 0.45, 0.35)  # ... and how many agents hold that many
+CHAT_EFFECTIVE_CONCURRENCY = 2.0  # chats per agent busy on chat, on average (a few less than they may hold)
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,8 @@ class AgentSpec:
     team: str
     queues: tuple[str, ...]
     aht_factor: float = 1.0  # multiplies talk and wrap time
+    # channel -> contacts held at once (agent.profile ``max_concurrent``); a channel not named: 1
+    max_concurrent: dict[str, int] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -423,8 +428,12 @@ class RandomSampler:
         return self.behaviour.load * min(ratios) if ratios else 0.0
 
     def rate_per_h(self, queue: QueueConfig, hour: float) -> float:
-        """Forecast arrivals per hour at a local hour."""
-        return self.scale * self.share[queue.id] * self.profile(queue, hour)
+        """Forecast arrivals per hour at a local hour (a chat queue's agents hold several chats
+        at once: it gets that many more for the same staffing)."""
+        return self.scale * self.share[queue.id] * self.profile(queue, hour) * self._concurrency(queue)
+
+    def _concurrency(self, queue: QueueConfig) -> float:
+        return CHAT_EFFECTIVE_CONCURRENCY if queue.channel == "chat" else 1.0
 
     def forecast(self, queue: QueueConfig, day: date) -> list[tuple[int, float, float]]:
         im = self.settings.interval_minutes
@@ -450,6 +459,9 @@ class RandomSampler:
                 lunch = 60 if rng.random() < 0.5 else 30
                 shapes.append((480 + lunch, lunch))
         specs = []
+        # a stream of its own, so that concurrency does not move the roster drawn before it
+        rng_concurrency = random.Random(f"{self.seed}:concurrency")
+        chat_queues = {q.id for q in self.queues if q.channel == "chat"}
         for i, (start_min, primary) in enumerate(self._shift_starts(shapes)):
             agent_id = f"agent-{i + 1:0{width}d}"
             length_min, lunch_min = shapes[i]
@@ -466,7 +478,9 @@ class RandomSampler:
             team = teams[self.queue_index[primary.id] % len(teams)]
             name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
             factor = min(1.35, max(0.75, rng.lognormvariate(0.0, 0.12)))
-            specs.append(AgentSpec(agent_id, name, team, tuple(skills), round(factor, 3)))
+            concurrent = rng_concurrency.choices(CHAT_CONCURRENCY, weights=CHAT_CONCURRENCY_WEIGHTS)[0]
+            max_concurrent = {"chat": concurrent} if chat_queues.intersection(skills) else {}
+            specs.append(AgentSpec(agent_id, name, team, tuple(skills), round(factor, 3), max_concurrent))
         return specs
 
     def _shift_starts(self, shapes: list[tuple[int, int]]) -> list[tuple[int, QueueConfig]]:
@@ -478,7 +492,8 @@ class RandomSampler:
         """
         slots = 48
         demand = {
-            q.id: [self.rate_per_h(q, (k + 0.5) / 2) * self.aht_s[q.id] for k in range(slots)] for q in self.queues
+            q.id: [self.rate_per_h(q, (k + 0.5) / 2) * self.aht_s[q.id] / self._concurrency(q) for k in range(slots)]
+            for q in self.queues
         }
         total = sum(sum(d) for d in demand.values()) or 1.0
         capacity = sum((length - lunch) // 30 for length, lunch in shapes)
@@ -770,7 +785,7 @@ class _Agent:
         "phase",
         "desired",
         "emitted",
-        "contact",
+        "contacts",
         "token",
         "personal",
         "pending_ms",
@@ -782,7 +797,7 @@ class _Agent:
         self.phase: str | None = None  # out, idle, ringing, talk, wrap, aux
         self.desired: tuple[str, str | None] = OUT
         self.emitted: tuple[str, str | None] | None = None
-        self.contact: _Contact | None = None
+        self.contacts: list[_Contact] = []  # held: ringing, talking (or holding), in wrap-up
         self.token = 0
         self.personal = False
         self.pending_ms: int | None = None
@@ -838,6 +853,8 @@ class Simulation:
         self._ts_cache = (-1, "")
         self.agents = [_Agent(spec) for spec in sampler.agents()]
         self._idle: dict[str, dict[_Agent, None]] = {q.id: {} for q in self.queues}
+        # agents holding contacts who can take one more of the queue's channel, longest spare first
+        self._spare: dict[str, dict[_Agent, None]] = {q.id: {} for q in self.queues}
         self._staffed: dict[str, int] = {q.id: 0 for q in self.queues}
         self._waiting: dict[str, deque[_Contact]] = {q.id: deque() for q in self.queues}
         self.contacts: list[_Contact] = []
@@ -900,6 +917,7 @@ class Simulation:
                 name=a.spec.name,
                 team=a.spec.team,
                 queues=list(a.spec.queues),
+                **({"max_concurrent": dict(a.spec.max_concurrent)} if a.spec.max_concurrent else {}),
             )
         for day in days:
             self._publish_schedules(day, plans[day])
@@ -979,9 +997,14 @@ class Simulation:
                 a.timeline.append((self.now, state[0], state[1]))
 
     def _settle(self, a: _Agent) -> None:
-        """Put a free agent in the state it wants; an available agent takes the oldest contact."""
-        if a.contact is not None:
+        """Put a free agent in the state it wants; an available agent takes the oldest contact
+        (and more of its channel up to its ``max_concurrent``). An agent holding contacts shows
+        the state of the busiest of them and takes more into its spare capacity."""
+        if a.contacts:
+            self._show_contacts(a)
+            self._fill(a)
             return
+        self._index_spare(a)
         if a.desired != AVAIL:
             self._set_phase(a, "out" if a.desired == OUT else "aux", a.desired[1])
             return
@@ -996,6 +1019,43 @@ class Simulation:
         else:
             self._set_phase(a, "ringing")
             self._reserve(a, contact)
+            self._fill(a)
+
+    def _show_contacts(self, a: _Agent) -> None:
+        """on_contact while any held contact is in conversation, else wrap_up while any is in
+        wrap-up, else (only ringing ones) available."""
+        states = {c.state for c in a.contacts}
+        self._set_phase(a, "talk" if "talking" in states else "wrap" if "wrap" in states else "ringing")
+
+    def _spare_queues(self, a: _Agent) -> tuple[str, ...]:
+        """Queues of which an agent holding contacts takes one more now: it wants work, and holds
+        fewer than its ``max_concurrent`` of their channel and nothing of another channel."""
+        if not a.contacts or a.desired != AVAIL or a.personal or a.pending_ms is not None:
+            return ()
+        channel = a.contacts[0].queue.channel
+        if len(a.contacts) >= a.spec.max_concurrent.get(channel, 1):
+            return ()
+        if any(c.queue.channel != channel for c in a.contacts):
+            return ()
+        return tuple(q for q in a.spec.queues if self.queue_by_id[q].channel == channel)
+
+    def _index_spare(self, a: _Agent) -> None:
+        spare_in = self._spare_queues(a)
+        for q in a.spec.queues:
+            if q in spare_in:
+                self._spare[q].setdefault(a, None)
+            else:
+                self._spare[q].pop(a, None)
+
+    def _fill(self, a: _Agent) -> None:
+        """Reserve the oldest waiting contacts the agent's spare capacity allows."""
+        while True:
+            queues = self._spare_queues(a)
+            contact = self._oldest_waiting(queues) if queues else None
+            if contact is None:
+                break
+            self._reserve(a, contact)
+        self._index_spare(a)
 
     def _on_action(self, arg: tuple[_Agent, str, Any]) -> None:
         a, kind, value = arg
@@ -1052,11 +1112,16 @@ class Simulation:
             self._at(self.now + plan.overflow_after_ms, self._on_overflow, (c, "timeout"))
             if plan.callback_ms is not None and plan.callback_ms < plan.overflow_after_ms:
                 self._at(self.now + plan.callback_ms, self._on_overflow, (c, "key"))
-        idle = self._idle[queue.id]
+        idle, spare = self._idle[queue.id], self._spare[queue.id]
         if idle:
             a = next(iter(idle))
             self._set_phase(a, "ringing")
             self._reserve(a, c)
+            self._index_spare(a)
+        elif spare:
+            a = next(iter(spare))
+            self._reserve(a, c)
+            self._index_spare(a)
         else:
             self._waiting[queue.id].append(c)
 
@@ -1071,13 +1136,14 @@ class Simulation:
         return best.popleft() if best is not None else None
 
     def _reserve(self, a: _Agent, c: _Contact) -> None:
-        a.contact, c.agent, c.state = c, a, "ringing"
+        a.contacts.append(c)
+        c.agent, c.state = a, "ringing"
         self._at(self.now + c.plan.ring_ms, self._on_answer, c)
 
     def _release(self, c: _Contact) -> None:
         a = c.agent
-        if a is not None and a.contact is c:
-            a.contact = None
+        if a is not None and c in a.contacts:
+            a.contacts.remove(c)
             c.agent = None
             self._settle(a)
 
@@ -1109,7 +1175,7 @@ class Simulation:
         assert a is not None
         c.state, c.outcome, c.outcome_ms, c.answered_by = "talking", "answered", self.now, a.spec.agent_id
         self._emit("contact.answered", contact_id=c.cid, queue=c.queue.id, agent_id=a.spec.agent_id)
-        self._set_phase(a, "talk")
+        self._show_contacts(a)
         f = a.spec.aht_factor
         talk_ms = max(SECOND_MS, round(c.plan.talk_ms * f))
         t = self.now
@@ -1144,7 +1210,7 @@ class Simulation:
             self._emit("contact.transferred", contact_id=c.cid, agent_id=a.spec.agent_id, to_queue=target)
         else:
             self._emit("contact.ended", contact_id=c.cid, agent_id=a.spec.agent_id)
-        self._set_phase(a, "wrap")
+        self._show_contacts(a)
         if target is not None:
             queue = self.queue_by_id[target]
             self._offer(queue, self.sampler.contact_plan(queue, self.now, c.customer, True), c.cid)
@@ -1164,7 +1230,7 @@ class Simulation:
             self._close(c, "unresolved" if c.resolved is False else "resolved")
         else:
             c.state = "done"
-        a.contact = None
+        a.contacts.remove(c)
         self._settle(a)
 
     def _on_survey(self, c: _Contact) -> None:
@@ -1301,6 +1367,7 @@ def _count(counts: Counts, c: _Contact) -> None:
             counts.hold_ms += hold_ms
             counts.talk_ms += c.end_ms - c.outcome_ms - hold_ms
             counts.wrap_ms += c.wrap_end_ms - c.end_ms if c.wrap_end_ms is not None else 0
+            counts.transferred += c.transferred_to is not None  # the conversation ended by the transfer
     elif c.outcome == "abandoned":
         counts.abandoned += 1
         short = wait_ms < short_ms

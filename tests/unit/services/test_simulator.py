@@ -194,6 +194,7 @@ def recount_intervals(
                 c.talk_ms += ts_ms(end) - ts_ms(outcome) - hold
                 if "contact.wrapup_ended" in kinds:
                     c.wrap_ms += ts_ms(kinds["contact.wrapup_ended"]) - ts_ms(end)
+                c.transferred += end["type"] == "contact.transferred"
         elif outcome["type"] == "contact.abandoned":
             c.abandoned += 1
             c.short_abandoned += wait < short
@@ -376,40 +377,64 @@ def test_contact_events_come_in_a_sane_order(peak_run) -> None:  # type: ignore[
 
 
 def test_agent_states_follow_what_agents_do(peak_run) -> None:  # type: ignore[no-untyped-def]
+    """An agent holds one contact at a time, or up to its max_concurrent chats (and then no other
+    channel); its state is on_contact while any held contact is in conversation, wrap_up while
+    none is but one is in wrap-up, and free states only with nothing held."""
     profiles = {e["agent_id"]: e for e in peak_run.events if e["type"] == "agent.profile"}
-    queue_of: dict[str, str] = {}
+    channel_of: dict[str, str] = {}
     state: dict[str, tuple[str, str | None]] = {}
-    active: dict[str, str | None] = {}
-    expect_next: dict[str, str] = {}
+    held: dict[str, dict[str, str]] = defaultdict(dict)  # agent -> contact -> talk | wrap
+
+    def expected(a: str) -> str | None:
+        phases = set(held[a].values())
+        return "on_contact" if "talk" in phases else "wrap_up" if "wrap" in phases else None
+
+    def check(a: str) -> None:
+        want = expected(a)
+        if want is None:
+            assert state[a][0] not in ("on_contact", "wrap_up"), (a, state[a])
+        else:
+            assert state[a][0] == want, (a, state[a], held[a])
+
+    most_held: Counter[str] = Counter()
     for e in peak_run.events:
         t = e["type"]
+        a = e.get("agent_id", "")
         if t == "contact.offered":
-            queue_of[e["contact_id"]] = e["queue"]
+            channel_of[e["contact_id"]] = e["channel"]
         elif t == "agent.state":
-            a = e["agent_id"]
-            if a in expect_next:
-                assert e["state"] == expect_next.pop(a), e
             if e["state"] in ("available", "aux", "logged_out"):
-                assert active.get(a) is None, e
+                assert not held[a], e
             assert (e["state"] == "aux") == ("reason" in e), e
             assert state.get(a) != (e["state"], e.get("reason")), f"repeated state {e}"
             state[a] = (e["state"], e.get("reason"))
         elif t == "contact.answered":
-            a = e["agent_id"]
-            assert active.get(a) is None, "an agent handles one contact at a time"
-            assert state[a][0] == "available", e
-            assert queue_of[e["contact_id"]] in profiles[a]["queues"]
-            active[a] = e["contact_id"]
-            expect_next[a] = "on_contact"
+            cid, channel = e["contact_id"], channel_of[e["contact_id"]]
+            check(a)
+            assert channel_of[cid] in {"voice", "chat"}
+            assert e["queue"] in profiles[a]["queues"]
+            limit = profiles[a].get("max_concurrent", {}).get(channel, 1)
+            assert all(channel_of[other] == channel for other in held[a]), "one channel at a time"
+            assert len(held[a]) < limit, (e, held[a], limit)
+            held[a][cid] = "talk"
+            most_held[channel] = max(most_held[channel], len(held[a]))
         elif t in ("contact.ended", "contact.transferred"):
-            assert active.get(e["agent_id"]) == e["contact_id"] and state[e["agent_id"]][0] == "on_contact"
-            expect_next[e["agent_id"]] = "wrap_up"
+            check(a)
+            assert held[a].get(e["contact_id"]) == "talk"
+            held[a][e["contact_id"]] = "wrap"
         elif t == "contact.wrapup_ended":
-            assert active.get(e["agent_id"]) == e["contact_id"] and state[e["agent_id"]][0] == "wrap_up"
-            active[e["agent_id"]] = None
+            check(a)
+            assert held[a].pop(e["contact_id"]) == "wrap"
         elif t.startswith("contact.hold"):
-            assert active.get(e["agent_id"]) == e["contact_id"] and state[e["agent_id"]][0] == "on_contact"
+            check(a)
+            assert held[a].get(e["contact_id"]) == "talk"
+    for a in state:
+        check(a)
     assert set(state) == set(profiles)
+    assert most_held["voice"] == 1 and most_held["chat"] == 3, "chat agents hold up to 3 chats at once"
+    chat_agents = [p for p in profiles.values() if "chat" in p["queues"]]
+    assert {p["max_concurrent"]["chat"] for p in chat_agents} == {1, 2, 3}
+    assert all("max_concurrent" not in p for p in profiles.values() if "chat" not in p["queues"])
 
 
 def test_two_hours_of_peak_have_every_kind_of_contact(peak_run) -> None:  # type: ignore[no-untyped-def]
@@ -427,7 +452,11 @@ def test_two_hours_of_peak_have_every_kind_of_contact(peak_run) -> None:  # type
     intervals = [s for q in peak_run.truth["intervals"].values() for s in q.values()]
     assert sum(s["short_abandoned"] for s in intervals) >= 3
     assert sum(s["abandoned"] - s["short_abandoned"] for s in intervals) >= 3
-    assert any(e["reason"] == "timeout" for e in events if e["type"] == "contact.overflowed")
+    # overflows after the queue's timeout are rarer than taken callbacks: one seed's peak has none
+    reasons = Counter(e["reason"] for e in events if e["type"] == "contact.overflowed")
+    other_peak = simulate(SETTINGS, 4, 40, at(10), 2 * HOUR_MS).events
+    reasons.update(e["reason"] for e in other_peak if e["type"] == "contact.overflowed")
+    assert reasons["key"] >= 3 and reasons["timeout"] >= 1, reasons
     transferred = {e["contact_id"] for e in events if e["type"] == "contact.transferred"}
     wrapups = [e for e in events if e["type"] == "contact.wrapup_ended"]
     # the transferring agent's wrap-up does not judge the outcome; every other one does
@@ -739,6 +768,8 @@ def test_tiny_scenario_checked_by_hand() -> None:
         "avg_abandon_s": 40.0,
         "max_wait_s": 64.0,
         "handled": 2,
+        "transferred": 0,
+        "transfer_rate": 0.0,
         # contact 1 (offered 10:00:00) surveyed at 92 s with the scripted score 4: one satisfied
         "surveys": 1,
         "csat_avg": 4.0,
