@@ -1,5 +1,8 @@
 // Floorwatch wallboard: one websocket (snapshot + deltas), a little REST, no build step.
 // Protocol: docs/api.md "Websocket". Every value from the server is written with textContent.
+// The floor/team strip polls GET /api/v1/teams (TEAMS_POLL_MS): the websocket carries queues,
+// agents and alerts only. The agent drill-down (supervisor and above) reads
+// GET /api/v1/agents/{id}/performance and /api/v1/adherence.
 "use strict";
 
 (() => {
@@ -11,6 +14,8 @@
   const DEAD_MS = 30000;       // ... and the socket is presumed dead after this long
   const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 15000;
+  const TEAMS_POLL_MS = 15000;     // the strip's REST poll (and the open drill-down's refresh)
+  const TEAMS_STALE_MS = 40000;    // strip figures older than this (polls failing) are marked stale
 
   const state = { queues: new Map(), agents: new Map(), alerts: new Map() };
   const ids = { queues: "queue", agents: "agent_id", alerts: "id" };
@@ -28,6 +33,9 @@
   let retryKind = "";                // banner style: "" red, "info" amber
   let selectedQueue = QUEUE ? QUEUE.split(",")[0] : null;
   let selectedAgent = null;
+  let teams = null;            // the last GET /api/v1/teams body
+  let teamsAt = 0;             // Date.now() when it arrived
+  let teamsError = "";         // why the last poll failed ("" when it did not)
 
   const $ = (id) => document.getElementById(id);
   const serverNow = () => Date.now() - offsetMs;
@@ -193,9 +201,9 @@
   }
 
   // -- queues ---------------------------------------------------------------------------
-  function metric(field, labelText, value, text, cls) {
+  function metric(field, labelText, value, text, cls, extra) {
     return el("div", { class: "metric" }, el("span", { class: "label" }, labelText),
-      el("span", { class: `value ${cls || ""}`, "data-field": field, "data-value": JSON.stringify(value ?? null) }, text));
+      el("span", { class: `value ${cls || ""}`, "data-field": field, "data-value": JSON.stringify(value ?? null), ...(extra || {}) }, text));
   }
 
   function liveWait(q) {
@@ -269,6 +277,12 @@
         el("span", { class: `adh ${out ? "out" : a.in_adherence ? "in" : ""}`, "data-field": "adherence",
           "data-since": out ? a.out_of_adherence_since || "" : "" },
           out ? `✗ ${dur(since(a.out_of_adherence_since))}` : a.in_adherence ? "✓" : "")));
+    if (isSupervisor()) {  // viewers get no affordance (no pointer, no focus, no button role)
+      card.setAttribute("role", "button");
+      card.setAttribute("tabindex", "0");
+      card.setAttribute("aria-label", `${a.name || a.agent_id}: today's figures`);
+      card.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); showAgent(a.agent_id); } });
+    }
     card.addEventListener("click", () => { if (isSupervisor()) showAgent(a.agent_id); });
     return card;
   }
@@ -350,6 +364,7 @@
     $("who").textContent = me.name ? `${me.name}${isSupervisor() ? " · supervisor" : ""}` : "";
     document.body.classList.toggle("supervisor", isSupervisor());
     renderAlerts();
+    renderAgents();
   }
 
   function localDate() {
@@ -404,32 +419,206 @@
     svg.replaceChildren(...nodes);
   }
 
-  // -- supervisor console: one agent's exceptions today --------------------------------------
-  async function showAgent(agentId) {
-    selectedAgent = agentId;
+  // -- floor/team strip: GET /api/v1/teams every TEAMS_POLL_MS ----------------------------------
+  // Occupancy against the team's target: more than 5 points above it red (overload, the side the
+  // occupancy_high alert watches), more than 10 points below it amber (idle), else green. AHT:
+  // at or under the target green, up to 10 % over amber, further red. No target: no colour.
+  const noTarget = (t) => t === null || t === undefined;
+  function occClass(value, target) {
+    if (noTarget(target)) return "";
+    if (value === null || value === undefined) return "sl-none";
+    if (value > target + 0.05) return "sl-red";
+    if (value < target - 0.1) return "sl-amber";
+    return "sl-green";
+  }
+  function ahtClass(value, target) {
+    if (noTarget(target)) return "";
+    if (value === null || value === undefined) return "sl-none";
+    if (value <= target) return "sl-green";
+    if (value <= target * 1.1) return "sl-amber";
+    return "sl-red";
+  }
+  const adhClass = (value, target) => (noTarget(target) ? "" : slClass(value, target));
+  const withTarget = (text, target, fmt) => (noTarget(target) ? text : `${text} · target ${fmt(target)}`);
+  const targetOf = (target) => ({ "data-target": JSON.stringify(target ?? null) });
+  const countText = (n) => (n === null || n === undefined ? "–" : String(n));
+
+  function teamCard(t, floor) {
+    const day = t.day || {}, tg = t.targets || {};
+    const occ = t.rolling_15m ? t.rolling_15m.occupancy : null;
+    const attrs = floor ? { class: "team floor", "data-floor": "" } : { class: "team", "data-team": t.id };
+    return el("article", attrs,
+      el("h3", {}, el("span", {}, floor ? "Floor" : t.name || t.id),
+        el("span", { class: "count", "data-field": "agents" }, floor ? "all agents" : `${t.agents ?? 0} agents`)),
+      el("div", { class: "big" },
+        metric("occupancy_15m", withTarget("occupancy 15 min", tg.occupancy, pct), occ, pct(occ), occClass(occ, tg.occupancy), targetOf(tg.occupancy)),
+        metric("adherence", withTarget("adherence today", tg.adherence, pct), day.adherence, pct(day.adherence),
+          adhClass(day.adherence, tg.adherence), targetOf(tg.adherence))),
+      el("div", { class: "small four" },
+        metric("occupancy_today", "occupancy today", day.occupancy, pct(day.occupancy), occClass(day.occupancy, tg.occupancy)),
+        metric("aht", withTarget("AHT today", tg.aht_s, dur), day.aht_s, dur(day.aht_s), ahtClass(day.aht_s, tg.aht_s), targetOf(tg.aht_s)),
+        metric("absent", "absent", day.absent, countText(day.absent), day.absent > 0 ? "warn" : ""),
+        metric("late_logins", "late logins", day.late_logins, countText(day.late_logins), day.late_logins > 0 ? "sl-amber" : "")));
+  }
+
+  function renderStrip() {
+    const box = $("strip");
+    if (!teams) {
+      box.replaceChildren(el("h2", {}, teamsError ? `Teams — could not load: ${teamsError}` : "Teams — loading…"));
+      return;
+    }
+    // ?team= limits the strip to that team (the floor figure is everyone's, so it goes too)
+    const rows = (teams.teams || []).filter((t) => !TEAM || t.id === TEAM);
+    const cards = TEAM ? [] : [teamCard(teams.floor || {}, true)];
+    cards.push(...rows.map((t) => teamCard(t, false)));
+    if (TEAM && !rows.length) cards.push(el("p", { class: "empty" }, `No figures for team ${TEAM} today`));
+    box.replaceChildren(
+      el("h2", {}, "Occupancy, adherence and AHT by team ", el("span", { id: "strip-age", class: "strip-age" }, "")),
+      el("div", { class: "teams" }, ...cards));
+    tickStrip();
+  }
+
+  // the strip's own age: the page's elapsed time since the last answer; polls failing for
+  // TEAMS_STALE_MS turn it amber with the reason (the badge still tells the worker's freshness)
+  function tickStrip() {
+    const node = $("strip-age");
+    if (!node || !teams) return;
+    const age = Date.now() - teamsAt;
+    const stale = age > TEAMS_STALE_MS;
+    node.textContent = stale
+      ? `· not updated for ${ageText(age)}${teamsError ? ` (${teamsError})` : ""}`
+      : `· ${teams.date} · updated ${ageText(age)} ago`;
+    node.dataset.ageMs = String(Math.round(age));
+    $("strip").classList.toggle("stale", stale);
+  }
+
+  async function loadTeams() {
+    try {
+      teams = await api("/api/v1/teams");
+      teamsAt = Date.now();
+      teamsError = "";
+    } catch (err) {
+      teamsError = err.message;
+    }
+    renderStrip();
+  }
+
+  // -- drill-down (supervisor and above): one agent's day -------------------------------------
+  const STATES = ["available", "on_contact", "wrap_up", "aux"];
+  const scoreText = (v) => (v === null || v === undefined ? "–" : v.toFixed(2));
+  const hhmm = (iso) => (iso ? iso.slice(11, 16) : "–");
+
+  function closeAgent() {
+    const box = $("detail");
+    const back = selectedAgent && document.querySelector(`#agents [data-agent="${CSS.escape(selectedAgent)}"]`);
+    selectedAgent = null;
+    box.hidden = true;
+    box.replaceChildren();
+    if (back) back.focus();
+  }
+
+  function dayFigures(b, rolling) {
+    const r15 = rolling ? rolling.occupancy : null;
+    return el("div", { class: "perf-day", "data-perf": "day" },
+      metric("handled", "handled", b.handled, countText(b.handled)),
+      metric("aht", "AHT", b.aht_s, dur(b.aht_s)),
+      metric("talk", "talk", b.talk_s, dur(b.talk_s)),
+      metric("hold", "hold", b.hold_s, dur(b.hold_s)),
+      metric("wrap", "wrap", b.wrap_s, dur(b.wrap_s)),
+      metric("transfers", "transfers", b.transfers, countText(b.transfers)),
+      metric("occupancy", "occupancy", b.occupancy, pct(b.occupancy)),
+      metric("occupancy_15m", "occupancy 15 min", r15, pct(r15)),
+      metric("handle", "handle time", b.handle_s, dur(b.handle_s)),
+      metric("available", "available", b.available_s, dur(b.available_s)),
+      metric("adherence", "adherence", b.adherence, pct(b.adherence)),
+      metric("conformance", "conformance", b.conformance, pct(b.conformance)),
+      metric("fcr", "FCR", b.fcr, pct(b.fcr)),
+      metric("csat_avg", "CSAT avg", b.csat_avg, scoreText(b.csat_avg)),
+      metric("surveys", "surveys", b.surveys, countText(b.surveys)));
+  }
+
+  function stateFigures(b) {
+    const st = b.state_s || {};
+    const aux = Object.entries(b.aux_s || {}).sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]));
+    return el("div", { class: "perf-states", "data-perf": "states" },
+      ...STATES.map((k) => metric(`state_${k}`, label(k), st[k] ?? null, dur(st[k]), `st-${k}`)),
+      ...aux.map(([reason, s]) => metric("aux_reason", `aux · ${reason}`, s, dur(s), "st-aux", { "data-reason": reason })));
+  }
+
+  const INTERVAL_COLUMNS = [  // data-field, heading, value, text
+    ["handled", "handled", (r) => r.handled, countText],
+    ["aht", "AHT", (r) => r.aht_s, dur],
+    ["transfers", "transfers", (r) => r.transfers, countText],
+    ["occupancy", "occupancy", (r) => r.occupancy, pct],
+    ["on_contact", "on contact", (r) => (r.state_s || {}).on_contact, dur],
+    ["wrap_up", "wrap-up", (r) => (r.state_s || {}).wrap_up, dur],
+    ["available", "available", (r) => (r.state_s || {}).available, dur],
+    ["aux", "aux", (r) => (r.state_s || {}).aux, dur],
+    ["adherence", "adherence", (r) => r.adherence, pct],
+    ["conformance", "conformance", (r) => r.conformance, pct],
+    ["csat_avg", "CSAT", (r) => r.csat_avg, scoreText],
+  ];
+
+  function intervalTable(rows) {
+    return el("table", { class: "perf-intervals", "data-perf": "intervals" },
+      el("thead", {}, el("tr", {}, el("th", {}, "interval"), ...INTERVAL_COLUMNS.map(([, h]) => el("th", {}, h)))),
+      el("tbody", {}, ...rows.map((r) => el("tr", { "data-start": r.start },
+        el("td", {}, `${hhmm(r.start)}–${hhmm(r.end)}`),
+        ...INTERVAL_COLUMNS.map(([field, , get, text]) => {
+          const v = get(r);
+          return el("td", { "data-field": field, "data-value": JSON.stringify(v ?? null) }, text(v));
+        })))));
+  }
+
+  function exceptionsPart(agentId, r) {
+    if (!r) return [el("p", {}, "No schedule today.")];
+    const table = el("table", { "data-agent-exceptions": agentId },
+      el("tr", {}, el("th", {}, "exception"), el("th", {}, "from"), el("th", {}, "to"), el("th", {}, "scheduled"), el("th", {}, "actual")),
+      ...r.exceptions.map((x) => el("tr", {}, el("td", {}, label(x.kind)),
+        el("td", {}, x.start ? x.start.slice(11, 19) : "–"), el("td", {}, x.end ? x.end.slice(11, 19) : "ongoing"),
+        el("td", {}, x.scheduled || ""), el("td", {}, x.actual || ""))));
+    return [el("h3", {}, `Adherence ${pct(r.adherence)}, conformance ${pct(r.conformance)} — exceptions`),
+      r.exceptions.length ? table : el("p", {}, "No exceptions today.")];
+  }
+
+  // opens the panel (or, with refresh, redraws it in place while it stays open)
+  async function showAgent(agentId, refresh) {
     const box = $("detail");
     const a = state.agents.get(agentId) || { agent_id: agentId };
-    box.hidden = false;
-    box.replaceChildren(el("h2", {}, `${a.name || agentId} — adherence today`), el("p", {}, "loading…"));
-    const day = localDate();
-    try {
-      const rows = await api(`/api/v1/adherence?agent_id=${encodeURIComponent(agentId)}${day ? `&date=${day}` : ""}`);
-      if (selectedAgent !== agentId) return;
-      const r = rows[0];
-      const close = el("button", { type: "button", class: "close" }, "Close");
-      close.addEventListener("click", () => { box.hidden = true; selectedAgent = null; });
-      if (!r) { box.replaceChildren(el("h2", {}, `${a.name || agentId} — no schedule today`), close); return; }
-      const table = el("table", { "data-agent-exceptions": agentId },
-        el("tr", {}, el("th", {}, "exception"), el("th", {}, "from"), el("th", {}, "to"), el("th", {}, "scheduled"), el("th", {}, "actual")),
-        ...r.exceptions.map((x) => el("tr", {}, el("td", {}, label(x.kind)),
-          el("td", {}, x.start ? x.start.slice(11, 19) : "–"), el("td", {}, x.end ? x.end.slice(11, 19) : "ongoing"),
-          el("td", {}, x.scheduled || ""), el("td", {}, x.actual || ""))));
-      box.replaceChildren(
-        el("h2", {}, `${a.name || agentId} (${r.team || "no team"}) — adherence ${pct(r.adherence)}, conformance ${pct(r.conformance)}`),
-        r.exceptions.length ? table : el("p", {}, "No exceptions today."), close);
-    } catch (err) {
-      box.replaceChildren(el("h2", {}, `${a.name || agentId}`), el("p", {}, `Could not load adherence: ${err.message}`));
+    const close = el("button", { type: "button", class: "close", "aria-label": "Close" }, "Close");
+    close.addEventListener("click", closeAgent);
+    if (!refresh) {
+      selectedAgent = agentId;
+      box.hidden = false;
+      box.dataset.agent = agentId;
+      box.replaceChildren(el("div", { class: "detail-head" }, el("h2", {}, `${a.name || agentId} — today`), close), el("p", {}, "loading…"));
+      close.focus();
     }
+    const day = localDate();
+    const [perf, adh] = await Promise.allSettled([
+      api(`/api/v1/agents/${encodeURIComponent(agentId)}/performance${day ? `?date=${day}` : ""}`),
+      api(`/api/v1/adherence?agent_id=${encodeURIComponent(agentId)}${day ? `&date=${day}` : ""}`),
+    ]);
+    if (selectedAgent !== agentId || box.hidden) return;
+    if (refresh && perf.status === "rejected") return;  // keep the figures shown; the next refresh retries
+    const p = perf.status === "fulfilled" ? perf.value : null;
+    const team = (p && p.team) || a.team;
+    const title = `${(p && p.name) || a.name || agentId} (${team || "no team"}) — ${(p && p.date) || day || "today"}`;
+    const parts = [el("div", { class: "detail-head" }, el("h2", {}, title), close)];
+    if (p) {
+      const conc = Object.entries(p.max_concurrent || {}).filter(([, n]) => n > 1);
+      if (conc.length) parts.push(el("p", { class: "dim" }, `concurrent contacts: ${conc.map(([ch, n]) => `${ch} ×${n}`).join(", ")}`));
+      const rows = p.intervals || [];
+      parts.push(dayFigures(p.day || {}, p.rolling_15m), el("h3", {}, "Time in state"), stateFigures(p.day || {}),
+        el("h3", {}, "Per interval"), rows.length ? intervalTable(rows) : el("p", {}, "No activity yet."));
+    } else {
+      parts.push(el("p", { class: "error" }, `Could not load the figures: ${perf.reason.message}`));
+    }
+    if (adh.status === "fulfilled") parts.push(...exceptionsPart(agentId, adh.value[0]));
+    else parts.push(el("p", { class: "error" }, `Could not load adherence: ${adh.reason.message}`));
+    const focused = document.activeElement && box.contains(document.activeElement);
+    box.replaceChildren(...parts);
+    if (!refresh || focused) close.focus();
   }
 
   // -- start ----------------------------------------------------------------------------
@@ -441,9 +630,12 @@
     if (!TOKEN) { banner("Open this page with ?token=<your token> in the URL"); return; }
     loadMe();
     connect();
+    loadTeams();
+    document.addEventListener("keydown", (ev) => { if (ev.key === "Escape" && !$("detail").hidden) closeAgent(); });
     setInterval(() => { renderFresh(); watchdog(); }, 250);
-    setInterval(() => { tickAgents(); tickQueues(); }, 1000);
+    setInterval(() => { tickAgents(); tickQueues(); tickStrip(); }, 1000);
     setInterval(loadChart, 30000);
+    setInterval(() => { loadTeams(); if (selectedAgent) showAgent(selectedAgent, true); }, TEAMS_POLL_MS);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
