@@ -426,6 +426,12 @@ class DayAdherence:
     work_scheduled_ms: int = 0
     worked_ms: int = 0
     exceptions: tuple[AdherenceException, ...] = field(default_factory=tuple)
+    # shrinkage parts: scheduled time of activities other than ``work``; time in ``aux`` during
+    # scheduled ``work``
+    off_phone_scheduled_ms: int = 0
+    unscheduled_aux_ms: int = 0
+    # interval start ms -> (scheduled, in_adherence, work_scheduled, worked) ms, when asked for
+    intervals: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
 
     @property
     def scheduled_s(self) -> float:
@@ -466,6 +472,17 @@ class DayAdherence:
             "exceptions": [x.as_dict() for x in self.exceptions],
         }
 
+    def adherence_intervals(self) -> dict[str, list[int]]:
+        """``{"<interval start ms>": [scheduled, in_adherence, work_scheduled, worked]}`` (ms)."""
+        return {str(k): list(v) for k, v in sorted(self.intervals.items())}
+
+    def shrinkage(self) -> dict[str, int]:
+        return {
+            "scheduled_ms": self.scheduled_ms,
+            "off_phone_scheduled_ms": self.off_phone_scheduled_ms,
+            "unscheduled_aux_ms": self.unscheduled_aux_ms,
+        }
+
 
 def _actual_key(state: str, reason: str | None) -> str:
     return "working" if state in WORKING_STATES else actual_label(state, reason)
@@ -479,6 +496,7 @@ def evaluate_day(
     day_end_ms: int,
     now_ms: int,
     activity_states: ActivityStates | None = None,
+    interval_starts: Sequence[int] | None = None,
 ) -> DayAdherence:
     """Adherence figures of local ``date`` up to ``now_ms``.
 
@@ -487,7 +505,14 @@ def evaluate_day(
     date's activities hold. Over that window, clipped to ``now_ms``: ``scheduled`` = the date's
     activities; ``in_adherence`` = those instants in an allowed state; ``work_scheduled`` =
     ``work`` instants; ``worked`` = every instant in a working state, scheduled or not;
-    exceptions = every out-of-adherence span, ``unscheduled_work`` included.
+    exceptions = every out-of-adherence span, ``unscheduled_work`` included. Shrinkage parts:
+    ``off_phone_scheduled`` = scheduled instants of activities other than ``work``;
+    ``unscheduled_aux`` = ``work`` instants in state ``aux``.
+
+    With ``interval_starts`` (the date's interval starts, ascending; the last interval ends at
+    ``day_end_ms``) the four figures are also split per interval by the instant (``intervals``);
+    the date's activities past either end of the local day go to the intervals continuing the
+    grid there (``interval_parts``). The sums over intervals equal the day's figures.
     """
     key = _date_key(date)
     rec = schedule.get(key)
@@ -501,7 +526,8 @@ def evaluate_day(
         segs, timeline, lo, clip + 1 if probe else clip, _Rules(activity_states), (day_start_ms, day_end_ms, clip)
     )
     at_now = pieces.pop() if probe and pieces else None
-    scheduled = inside = work = worked = 0
+    scheduled = inside = work = worked = off_phone = aux_in_work = 0
+    rows: dict[int, list[int]] = {}
     spans: list[list[Any]] = []  # [kind, start, end, scheduled, actual, merge key]
     for p in pieces:
         if p.sdate is not None:
@@ -514,7 +540,22 @@ def evaluate_day(
             scheduled += dur
             inside += dur if p.ok else 0
             work += dur if p.activity == "work" else 0
-        worked += dur if p.state in WORKING_STATES else 0
+            if p.activity != "work":
+                off_phone += dur
+            elif p.state == "aux":
+                aux_in_work += dur
+        is_worked = p.state in WORKING_STATES
+        worked += dur if is_worked else 0
+        if interval_starts and (p.sdate is not None or is_worked):
+            for start, ms in interval_parts(p.start, p.end, interval_starts, day_end_ms):
+                row = rows.get(start)
+                if row is None:
+                    row = rows[start] = [0, 0, 0, 0]
+                if p.sdate is not None:
+                    row[0] += ms
+                    row[1] += ms if p.ok else 0
+                    row[2] += ms if p.activity == "work" else 0
+                row[3] += ms if is_worked else 0
         if p.ok:
             continue
         mkey = (p.kind, p.activity, _actual_key(p.state, p.reason))
@@ -532,7 +573,48 @@ def evaluate_day(
     ):
         spans[-1][2] = None  # still going on at now
     exceptions = tuple(AdherenceException(k, s, e, a, act) for k, s, e, a, act, _ in spans)
-    return DayAdherence(key, scheduled, inside, work, worked, exceptions)
+    intervals = {k: (r[0], r[1], r[2], r[3]) for k, r in sorted(rows.items()) if any(r)}
+    return DayAdherence(key, scheduled, inside, work, worked, exceptions, off_phone, aux_in_work, intervals)
+
+
+def interval_parts(lo: int, hi: int, starts: Sequence[int], day_end_ms: int) -> list[tuple[int, int]]:
+    """``(interval start, ms)`` of ``[lo, hi)`` (parts of 0 ms left out). Inside the local day the
+    intervals are ``[starts[i], starts[i+1])`` (the last ends at ``day_end_ms``); before and after
+    it the grid continues with the day's interval length from ``starts[0]`` and ``day_end_ms``
+    (the neighbouring days' intervals). O(intervals touched)."""
+    out: list[tuple[int, int]] = []
+    if hi <= lo or not starts:
+        return out
+    first = starts[0]
+    step = starts[1] - first if len(starts) > 1 else day_end_ms - first
+    if lo < first:  # before the day: grid back from its start
+        b = first - ((first - lo + step - 1) // step) * step
+        while b < min(hi, first):
+            e = b + step
+            part = min(hi, e, first) - max(lo, b)
+            if part > 0:
+                out.append((b, part))
+            b = e
+    if hi > first and lo < day_end_ms:
+        a, z = max(lo, first), min(hi, day_end_ms)
+        i = bisect_right(starts, a) - 1
+        n = len(starts)
+        while i < n and starts[i] < z:
+            e = starts[i + 1] if i + 1 < n else day_end_ms
+            part = min(z, e) - max(a, starts[i])
+            if part > 0:
+                out.append((starts[i], part))
+            i += 1
+    if hi > day_end_ms:  # after the day: grid on from its end
+        a = max(lo, day_end_ms)
+        b = day_end_ms + ((a - day_end_ms) // step) * step
+        while b < hi:
+            e = b + step
+            part = min(hi, e) - max(a, b)
+            if part > 0:
+                out.append((b, part))
+            b = e
+    return out
 
 
 # --- real time ------------------------------------------------------------------------------
