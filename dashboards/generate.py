@@ -321,6 +321,20 @@ MANAGEMENT = dashboard(
                 "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
             },
         ),
+        panel(
+            "timeseries",
+            "Transfer rate today",
+            [
+                (f'max by (queue) (floorwatch_queue_transfer_ratio{{window="today", {Q}}})', "{{queue}}"),
+            ],
+            x=0,
+            y=40,
+            w=24,
+            unit="percentunit",
+            minmax=(0, None),
+            description="Handled contacts offered today whose conversation ended by a transfer / handled "
+            "contacts offered today (omitted while none is handled).",
+        ),
     ],
 )
 
@@ -440,6 +454,43 @@ FLOOR = dashboard(
             y=21,
             w=24,
             stack=True,
+        ),
+        panel(
+            "timeseries",
+            "Occupancy by team (rolling 15 min)",
+            [
+                (f"max by (team) (floorwatch_team_occupancy_ratio{{{T}}})", "{{team}}"),
+            ],
+            x=0,
+            y=29,
+            w=16,
+            unit="percentunit",
+            minmax=(0, 1),
+            thresholds=[(None, "green"), (0.9, "red")],
+            description="Handle time (on contact + wrap-up) / (handle + available) of the team's agents over "
+            "the last 15 minutes, agent time summed first (a chat agent's second counts once however many "
+            "chats it holds). The line is the default alerts.occupancy_high threshold (0.9). Omitted for "
+            "a team with no handle or available time in the window.",
+        ),
+        panel(
+            "stat",
+            "Floor occupancy (rolling 15 min)",
+            [
+                ("max(floorwatch_floor_occupancy_ratio)", "floor"),
+            ],
+            x=16,
+            y=29,
+            w=8,
+            unit="percentunit",
+            minmax=(0, 1),
+            thresholds=[(None, "green"), (0.9, "red")],
+            description="The same ratio over every agent, with or without a team.",
+            options={
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "colorMode": "value",
+                "graphMode": "area",
+                "textMode": "value",
+            },
         ),
     ],
     refresh="10s",
