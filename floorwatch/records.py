@@ -36,7 +36,15 @@ class ``IntervalPartial``::
     {"agent_id", "team", "date", "updated_ms", "scheduled_s", "in_adherence_s", "adherence",
      "work_scheduled_s", "worked_s", "conformance",
      "exceptions": [{"kind", "start_ms", "end_ms" | None, "scheduled", "actual"}],
-     "logged_in_ms": {"<interval start ms>": ms logged in during that interval, up to now}}
+     "logged_in_ms": {"<interval start ms>": ms logged in during that interval, up to now},
+     "agent_time": {"intervals": {"<start ms>": {"available", "on_contact", "wrap_up", "aux": ms,
+                                                 "aux_reasons": {"<reason>": ms}}},
+                    "until_ms", "open": [since_ms, state, reason] | None,
+                    "recent": [[ts_ms, state, reason], ...]},
+     "adherence_intervals": {"<start ms>": [scheduled, in_adherence, work_scheduled, worked]},
+     "shrinkage": {"scheduled_ms", "off_phone_scheduled_ms", "unscheduled_aux_ms"},
+     "shift": {"start_ms", "end_ms", "first_login_ms" | None} | None}
+    (``agent_time`` and ``shift``: ``floorwatch.domain.occupancy``)
 
 ``fw.alerts``  key alert id (``"{kind}:{subject}:{started_at_ms}"``), class ``Alert``
 (``alert_record`` gives the value): the alert record of ``floorwatch.domain.alerts`` (times in
@@ -698,7 +706,9 @@ class AgentStatus:
 @dataclass(frozen=True, slots=True)
 class Adherence:
     """One ``fw.adherence`` record: ``DayAdherence.as_dict()`` of an agent and local date, with
-    the agent, its team, when it was computed and its logged-in time per interval.
+    the agent, its team, when it was computed and its logged-in time per interval; then its
+    agent time (``occupancy.agent_time_record``), the adherence figures per interval and the
+    shrinkage parts (from ``figures``), and its shift (``occupancy.shift_record``).
 
     ``parse`` requires a string ``agent_id`` and returns the JSON object read (the view keeps
     it, indexed by its ``date``)."""
@@ -708,6 +718,8 @@ class Adherence:
     updated_ms: int
     figures: DayAdherence
     logged_in_ms: dict[int, int]  # interval start ms -> ms logged in during it, up to now
+    agent_time: dict[str, Any]  # occupancy.agent_time_record(...)
+    shift: dict[str, Any] | None  # occupancy.shift_record(...); None without a schedule
 
     def key(self) -> str:
         return day_key(self.agent_id, self.figures.date)
@@ -719,6 +731,10 @@ class Adherence:
             "updated_ms": self.updated_ms,
             **self.figures.as_dict(),
             "logged_in_ms": {str(k): v for k, v in self.logged_in_ms.items()},
+            "agent_time": self.agent_time,
+            "adherence_intervals": self.figures.adherence_intervals(),
+            "shrinkage": self.figures.shrinkage(),
+            "shift": self.shift,
         }
 
     @staticmethod

@@ -26,6 +26,7 @@ from floorwatch.domain.intervals import (
     interval_start_ms,
     local_date,
 )
+from floorwatch.domain.occupancy import agent_time_record, shift_record
 from floorwatch.domain.queue_metrics import QueueRules
 from floorwatch.domain.retention import SLICE_SIZE
 from floorwatch.memory import release_free_memory
@@ -409,12 +410,16 @@ class Publisher:
         d = date_cls.fromisoformat(day)
         schedule, timeline = agent_context(ctx.tables.agent_days.data.get, aid, d)
         lo, hi = day_bounds_ms(d, settings.tz)
-        figures = evaluate_day(schedule, day, timeline, lo, hi, now_ms, settings.adherence.activity_states)
-        profile = (ctx.tables.agents.data.get(aid) or {}).get("pr")
-        logged_in = logged_in_ms_by_interval(
-            timeline, day_interval_starts(d, settings.tz, settings.interval_minutes), hi, now_ms
+        starts = day_interval_starts(d, settings.tz, settings.interval_minutes)
+        figures = evaluate_day(
+            schedule, day, timeline, lo, hi, now_ms, settings.adherence.activity_states, interval_starts=starts
         )
-        return records.Adherence(aid, profile[3] if profile else None, now_ms, figures, logged_in).to_record()
+        profile = (ctx.tables.agents.data.get(aid) or {}).get("pr")
+        logged_in = logged_in_ms_by_interval(timeline, starts, hi, now_ms)
+        agent_time = agent_time_record(timeline, starts, lo, hi, now_ms)
+        shift = shift_record((schedule.get(day) or {}).get("acts"), timeline, now_ms)
+        team = profile[3] if profile else None
+        return records.Adherence(aid, team, now_ms, figures, logged_in, agent_time, shift).to_record()
 
     # --- memory ---------------------------------------------------------------------------------
 

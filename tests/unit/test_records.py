@@ -450,8 +450,21 @@ ADHERENCE_JSON = (
     '{"agent_id":"a-17","team":"blue","updated_ms":1733300012345,"date":"2024-12-04","scheduled_s":28800.0,'
     '"in_adherence_s":27000.0,"adherence":0.9375,"work_scheduled_s":25200.0,"worked_s":26460.0,"conformance":1.05,'
     '"exceptions":[{"kind":"unscheduled_break","start_ms":1733300000000,"end_ms":null,"scheduled":"work",'
-    '"actual":"aux:break"}],"logged_in_ms":{"1733299200000":1800000,"1733301000000":612345}}'
+    '"actual":"aux:break"}],"logged_in_ms":{"1733299200000":1800000,"1733301000000":612345},'
+    # agent time (occupancy), the figures per interval, shrinkage parts and shift, after the rest
+    '"agent_time":{"intervals":{"1733299200000":{"available":1200000,"on_contact":600000}},'
+    '"until_ms":1733300000000,"open":[1733300000000,"aux","break"],"recent":[[1733300000000,"aux","break"]]},'
+    '"adherence_intervals":{"1733299200000":[1800000,1500000,1800000,1800000],"1733301000000":[612345,612345,612345,0]},'
+    '"shrinkage":{"scheduled_ms":28800000,"off_phone_scheduled_ms":3600000,"unscheduled_aux_ms":1800000},'
+    '"shift":{"start_ms":1733299200000,"end_ms":1733328000000,"first_login_ms":1733299200000}}'
 )
+AGENT_TIME = {
+    "intervals": {str(START): {"available": 1_200_000, "on_contact": 600_000}},
+    "until_ms": SINCE,
+    "open": [SINCE, "aux", "break"],
+    "recent": [[SINCE, "aux", "break"]],
+}
+SHIFT = {"start_ms": START, "end_ms": START + 28_800_000, "first_login_ms": START}
 DAY = DayAdherence(
     date="2024-12-04",
     scheduled_ms=28_800_000,
@@ -459,6 +472,10 @@ DAY = DayAdherence(
     work_scheduled_ms=25_200_000,
     worked_ms=26_460_000,
     exceptions=(AdherenceException("unscheduled_break", SINCE, None, "work", "aux:break"),),
+    off_phone_scheduled_ms=3_600_000,
+    unscheduled_aux_ms=1_800_000,
+    # intervals given in any order are written in start order
+    intervals={END: (612_345, 612_345, 612_345, 0), START: (1_800_000, 1_500_000, 1_800_000, 1_800_000)},
 )
 ALERT_ID = "adherence_break:a-17:1733300000000"
 ALERT_JSON = (
@@ -515,8 +532,10 @@ def test_agent_status_is_what_the_worker_wrote_before(record: dict[str, Any]) ->
 
 
 def test_adherence_round_trip() -> None:
-    built = Adherence("a-17", "blue", UPDATED, DAY, {START: 1_800_000, END: 612_345})
+    built = Adherence("a-17", "blue", UPDATED, DAY, {START: 1_800_000, END: 612_345}, AGENT_TIME, SHIFT)
     same_json(built.to_record(), ADHERENCE_JSON)
+    # without a schedule for the date the shift is null
+    assert Adherence("a-17", "blue", UPDATED, DAY, {}, AGENT_TIME, None).to_record()["shift"] is None
     assert built.key() == "a-17|2024-12-04"
     data = orjson.loads(ADHERENCE_JSON)
     assert Adherence.parse(data) is data
