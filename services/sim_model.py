@@ -14,9 +14,10 @@ The model:
   follow the demand curve, and the volume is scaled to that staffing; each day they get
   a published schedule (breaks, lunch, sometimes a meeting, training or coaching) and then
   behave like people: late logins, breaks that run over, unscheduled aux, early logouts;
-* routing is FIFO by offered time across the queues an agent serves, to the longest idle agent;
-  an agent has one contact at a time, rings for a few seconds, talks (lognormal), sometimes
-  holds, transfers or not, wraps up;
+* routing is FIFO by offered time across the queues an agent serves, to the longest idle agent,
+  else (chat) to the agent longest with spare capacity; an agent has one contact at a time, or
+  up to its ``max_concurrent`` chats (1 to 3; then nothing of another channel); each contact
+  rings for a few seconds, talks (lognormal), sometimes holds, transfers or not, wraps up;
 * customers abandon after a lognormal patience (a few hang up within seconds), voice callers
   may take a callback offer (overflow ``key``), queues overflow after a timeout (``timeout``)
   or at once when nobody serving them is logged in (``no_agents``), unresolved or lost
@@ -46,7 +47,17 @@ Truth definitions beyond docs/metrics.md and docs/adherence.md (W = ``fcr.window
   surveys by the survey's queue, and the interval and day figures carry the same surveys in the
   offered interval of the surveyed contact (``surveys``, ``csat_avg``, ``csat_satisfied``);
   ``satisfied`` = score 4 or 5;
-* ``worked_s`` counts working states over the whole local date, scheduled or not.
+* ``worked_s`` counts working states over the whole local date, scheduled or not;
+* ``agent_time``, ``performance``, ``teams``, ``floor`` (docs/metrics.md) look at the run from
+  after the end of the local day of its end: every agent's last state lasts until that day's
+  end, and every local date up to it counts whole (from its midnight: the schedules published
+  at the start cover the whole day). Agent time goes to the interval in which it happens (each
+  wall-clock second once, however many chats the agent holds); contact figures (the handled
+  contacts an agent answered, each with its own talk, hold and wrap) and surveys go to the
+  offered interval; adherence per interval is the day's figures split by the instant. Per
+  team and for the floor (every agent): the agents' ms and counts summed, then the ratios;
+* ``channels``: the sums of the counts of the channel's queues, with the formula the queues
+  with contacts there share, else ``queue_defaults.sl_formula`` and ``mixed_rules``.
 """
 
 from __future__ import annotations
@@ -1304,7 +1315,25 @@ def _customer_contacts(sim: Simulation) -> list[_CustomerContact]:
     return out
 
 
-def _queue_truth(sim: Simulation, customer_contacts: list[_CustomerContact]) -> tuple[dict[str, Any], dict[str, Any]]:
+_QueueCounts = tuple[dict[str, dict[int, Counts]], dict[str, dict[date, Counts]]]
+
+
+def _queue_truth(sim: Simulation, counted: _QueueCounts) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Queue STATS per offered interval and per local day."""
+    by_interval, by_day = counted
+    intervals = {
+        q: {iso(iv, sim.tz): stats(counts, sim.queue_by_id[q].sl_formula) for iv, counts in sorted(ivs.items())}
+        for q, ivs in by_interval.items()
+    }
+    days = {
+        q: {d.isoformat(): stats(counts, sim.queue_by_id[q].sl_formula) for d, counts in sorted(ds.items())}
+        for q, ds in by_day.items()
+    }
+    return intervals, days
+
+
+def _queue_counts(sim: Simulation, customer_contacts: list[_CustomerContact]) -> _QueueCounts:
+    """Counts per queue and offered interval, and per queue and local day of the offer."""
     settings, tz = sim.settings, sim.tz
     by_interval: dict[str, dict[int, Counts]] = {q.id: {} for q in sim.queues}
     by_day: dict[str, dict[date, Counts]] = {q.id: {} for q in sim.queues}
@@ -1337,15 +1366,7 @@ def _queue_truth(sim: Simulation, customer_contacts: list[_CustomerContact]) -> 
             counts.repeat_contacts += f.repeat
             counts.fcr_eligible += f.eligible
             counts.fcr_resolved += f.resolved
-    intervals = {
-        q: {iso(iv, tz): stats(counts, sim.queue_by_id[q].sl_formula) for iv, counts in sorted(ivs.items())}
-        for q, ivs in by_interval.items()
-    }
-    days = {
-        q: {d.isoformat(): stats(counts, sim.queue_by_id[q].sl_formula) for d, counts in sorted(ds.items())}
-        for q, ds in by_day.items()
-    }
-    return intervals, days
+    return by_interval, by_day
 
 
 def _count(counts: Counts, c: _Contact) -> None:
@@ -1526,12 +1547,355 @@ def _quality_truth(sim: Simulation, customer_contacts: list[_CustomerContact]) -
     }
 
 
+# -- agent time, performance, teams, channels -------------------------------------------------
+
+AGENT_STATES = ("available", "on_contact", "wrap_up", "aux")  # the logged-in states agent time counts
+UNSPECIFIED_REASON = "unspecified"  # aux without a reason
+# per agent and offered interval: handled, talk, hold, wrap (ms), transferred; surveys, score sum, satisfied
+_HANDLED, _TALK, _HOLD, _WRAP, _TRANSFERRED, _SURVEYS, _SCORE_SUM, _SATISFIED = range(8)
+_SCHED, _INSIDE, _WORK, _WORKED = range(4)  # adherence ms: scheduled, in adherence, work scheduled, worked
+
+
+class _Grid:
+    """Local days and their intervals (fixed steps from local midnight; the last one of a day
+    ends at the next midnight)."""
+
+    def __init__(self, tz: Any, interval_minutes: int) -> None:
+        self.tz = tz
+        self.step = interval_minutes * MINUTE_MS
+        self._bounds: dict[date, tuple[int, int]] = {}
+
+    def bounds(self, day: date) -> tuple[int, int]:
+        found = self._bounds.get(day)
+        if found is None:
+            found = self._bounds[day] = day_bounds_ms(day, self.tz)
+        return found
+
+    def pieces(self, t0: int, t1: int) -> Iterator[tuple[int, int]]:
+        """``(interval start, ms)`` of ``[t0, t1)`` cut at interval starts and local midnights."""
+        t = t0
+        while t < t1:
+            lo, hi = self.bounds(local_date(t, self.tz))
+            start = lo + (t - lo) // self.step * self.step
+            end = min(start + self.step, hi, t1)
+            yield start, end - t
+            t = end
+
+
+class _Figures:
+    """Summable figures of one agent (or a group) over one interval or one local day."""
+
+    __slots__ = ("state_ms", "aux_ms", "handle", "adherence", "fcr", "csat")
+
+    def __init__(self) -> None:
+        self.state_ms = dict.fromkeys(AGENT_STATES, 0)
+        self.aux_ms: dict[str, int] = {}
+        self.handle = [0] * 8
+        self.adherence = [0] * 4
+        self.fcr = [0, 0]  # eligible, resolved (days only)
+        self.csat = [0, 0]  # surveys, score sum
+
+    def add(self, other: _Figures) -> None:
+        for k, v in other.state_ms.items():
+            self.state_ms[k] += v
+        for k, v in other.aux_ms.items():
+            self.aux_ms[k] = self.aux_ms.get(k, 0) + v
+        for i, v in enumerate(other.handle):
+            self.handle[i] += v
+        for i, v in enumerate(other.adherence):
+            self.adherence[i] += v
+        for i, v in enumerate(other.fcr):
+            self.fcr[i] += v
+        for i, v in enumerate(other.csat):
+            self.csat[i] += v
+
+    def any(self) -> bool:
+        return any(self.state_ms.values()) or any(self.handle) or any(self.adherence)
+
+    def block(self, day: bool) -> dict[str, Any]:
+        """The performance BLOCK: contacts answered, agent time, adherence, FCR (days), CSAT."""
+        h, st = self.handle, self.state_ms
+        handle_ms, available_ms = st["on_contact"] + st["wrap_up"], st["available"]
+        handle_time = h[_TALK] + h[_HOLD] + h[_WRAP]
+        aht = _ratio(handle_time, h[_HANDLED])
+        return {
+            "handled": h[_HANDLED],
+            "talk_s": h[_TALK] / 1000,
+            "hold_s": h[_HOLD] / 1000,
+            "wrap_s": h[_WRAP] / 1000,
+            "aht_s": None if aht is None else aht / 1000,
+            "transfers": h[_TRANSFERRED],
+            "occupancy": _ratio(handle_ms, handle_ms + available_ms),
+            "handle_s": handle_ms / 1000,
+            "available_s": available_ms / 1000,
+            "state_s": {k: st[k] / 1000 for k in AGENT_STATES},
+            "aux_s": {reason: ms / 1000 for reason, ms in sorted(self.aux_ms.items()) if ms},
+            "adherence": _ratio(self.adherence[_INSIDE], self.adherence[_SCHED]),
+            "conformance": _ratio(self.adherence[_WORKED], self.adherence[_WORK]),
+            "fcr": _ratio(self.fcr[1], self.fcr[0]) if day else None,
+            "csat_avg": _ratio(self.csat[1], self.csat[0]),
+            "surveys": self.csat[0],
+        }
+
+
+def _segments(a: _Agent, until_ms: int) -> list[tuple[int, int, str, str | None]]:
+    """The agent's emitted states as ``(start, end, state, reason)``; the last lasts to ``until_ms``."""
+    tl = a.timeline
+    return [
+        (t, tl[i + 1][0] if i + 1 < len(tl) else until_ms, state, reason) for i, (t, state, reason) in enumerate(tl)
+    ]
+
+
+def _agent_figures(
+    sim: Simulation, a: _Agent, grid: _Grid, until_ms: int, last_day: date, rules: dict[str, list[str]]
+) -> tuple[dict[date, dict[int, _Figures]], dict[date, dict[str, Any]]]:
+    """One agent's figures per local date and interval start up to ``until_ms`` (agent time and
+    adherence; contacts and surveys are added by the caller), and per date its shrinkage and
+    shift facts."""
+    per_day: dict[date, dict[int, _Figures]] = {}
+
+    def at(start: int) -> _Figures:
+        ivs = per_day.setdefault(local_date(start, grid.tz), {})
+        found = ivs.get(start)
+        if found is None:
+            found = ivs[start] = _Figures()
+        return found
+
+    segments = [seg for seg in _segments(a, until_ms) if seg[0] < seg[1]]
+    for t0, t1, state, reason in segments:
+        if state == "logged_out":
+            continue
+        for start, ms in grid.pieces(t0, t1):
+            fig = at(start)
+            fig.state_ms[state] += ms
+            if state == "aux":
+                key = reason or UNSPECIFIED_REASON
+                fig.aux_ms[key] = fig.aux_ms.get(key, 0) + ms
+            if state in WORKING_STATES:
+                fig.adherence[_WORKED] += ms
+    facts: dict[date, dict[str, Any]] = {}
+    for day, activities in sorted(sim.schedules.get(a.spec.agent_id, {}).items()):
+        if day > last_day or not activities:
+            continue
+        lo, hi = grid.bounds(day)
+        shrinkage = {"scheduled_ms": 0, "off_phone_scheduled_ms": 0, "unscheduled_aux_ms": 0}
+        for s, e, activity in activities:
+            s, e = max(s, lo), min(e, hi, until_ms)
+            if s >= e or activity == "off":
+                continue
+            shrinkage["scheduled_ms"] += e - s
+            if activity != "work":
+                shrinkage["off_phone_scheduled_ms"] += e - s
+            for start, ms in grid.pieces(s, e):
+                fig = at(start)
+                fig.adherence[_SCHED] += ms
+                if activity == "work":
+                    fig.adherence[_WORK] += ms
+            allowed = rules.get(activity, [f"aux/{activity}"])
+            for t0, t1, state, reason in segments:
+                x0, x1 = max(t0, s), min(t1, e)
+                if x0 >= x1:
+                    continue
+                if _allowed(state, reason, allowed):
+                    for start, ms in grid.pieces(x0, x1):
+                        at(start).adherence[_INSIDE] += ms
+                if activity == "work" and state == "aux":
+                    shrinkage["unscheduled_aux_ms"] += x1 - x0
+        shift_start, shift_end = activities[0][0], activities[-1][1]
+        first_login = next(
+            (
+                max(t0, shift_start)
+                for t0, t1, state, _ in segments
+                if state != "logged_out" and t1 > shift_start and t0 < min(shift_end, until_ms)
+            ),
+            None,
+        )
+        status = "absent" if first_login is None else "late" if first_login > shift_start else "on_time"
+        facts[day] = {
+            "shrinkage": shrinkage,
+            "shift": {"start_ms": shift_start, "end_ms": shift_end, "first_login_ms": first_login},
+            "shift_status": status,
+        }
+    return per_day, facts
+
+
+def _people_truth(sim: Simulation, quality_agents: dict[str, Any]) -> dict[str, Any]:
+    """``agent_time``, ``performance``, ``teams`` and ``floor``: every local date up to the end of
+    the local day of the run's end (the run lies in the past: an agent's last state lasts until
+    then), from the agents' emitted state timelines, the published schedules, the contact records
+    and the survey records."""
+    assert sim.end_ms is not None
+    tz, settings = sim.tz, sim.settings
+    grid = _Grid(tz, settings.interval_minutes)
+    last_day = local_date(sim.end_ms - 1, tz)
+    until_ms = grid.bounds(last_day)[1]
+    rules = {**DEFAULT_ACTIVITY_STATES, **settings.adherence.activity_states}
+    figures: dict[str, dict[date, dict[int, _Figures]]] = {}
+    facts: dict[str, dict[date, dict[str, Any]]] = {}
+    for a in sim.agents:
+        figures[a.spec.agent_id], facts[a.spec.agent_id] = _agent_figures(sim, a, grid, until_ms, last_day, rules)
+
+    def at(agent_id: str, start: int) -> _Figures:
+        ivs = figures.setdefault(agent_id, {}).setdefault(local_date(start, tz), {})
+        found = ivs.get(start)
+        if found is None:
+            found = ivs[start] = _Figures()
+        return found
+
+    # contacts by the agent who answered them (handled ones), surveys by their agent: offered interval
+    for c in sim.contacts:
+        if c.answered_by is None or c.outcome_ms is None or c.end_ms is None:
+            continue
+        hold_ms = sum(e - s for s, e in c.holds if s is not None and e is not None)
+        row = at(c.answered_by, interval_start_ms(c.offered_ms, tz, settings.interval_minutes)).handle
+        row[_HANDLED] += 1
+        row[_TALK] += c.end_ms - c.outcome_ms - hold_ms
+        row[_HOLD] += hold_ms
+        row[_WRAP] += c.wrap_end_ms - c.end_ms if c.wrap_end_ms is not None else 0
+        row[_TRANSFERRED] += c.transferred_to is not None
+    for _, score, offered_ms, agent_id in sim.surveys:
+        fig = at(agent_id, interval_start_ms(offered_ms, tz, settings.interval_minutes))
+        fig.handle[_SURVEYS] += 1
+        fig.handle[_SCORE_SUM] += score
+        fig.handle[_SATISFIED] += score >= 4
+        fig.csat[0] += 1
+        fig.csat[1] += score
+
+    specs = {a.spec.agent_id: a.spec for a in sim.agents}
+    agent_time: dict[str, Any] = {}
+    performance: dict[str, Any] = {}
+    groups: dict[tuple[str | None, date], dict[str, Any]] = {}  # (team, day); team None: the floor
+    for agent_id in sorted(figures):
+        spec = specs[agent_id]
+        days_out: dict[str, Any] = {}
+        time_ivs: dict[str, Any] = {}
+        time_days: dict[str, Any] = {}
+        quality = quality_agents.get(agent_id, {})
+        for day in sorted(figures[agent_id]):
+            if day > last_day:
+                continue
+            ivs = {s: f for s, f in sorted(figures[agent_id][day].items()) if f.any()}
+            q = quality.get(day.isoformat())
+            fact = facts[agent_id].get(day)
+            if not ivs and q is None and fact is None:
+                continue
+            total = _Figures()
+            for f in ivs.values():
+                total.add(f)
+            total.csat = [0, 0]  # the day's CSAT and FCR: the agent's quality of the day
+            if q is not None:
+                total.fcr = [q["fcr_eligible"], q["fcr_resolved"]]
+                total.csat = [q["surveys"], q["score_sum"]]
+            for start, f in ivs.items():
+                if any(f.state_ms.values()):
+                    time_ivs[iso(start, tz)] = {"state_ms": dict(f.state_ms), "aux_ms": dict(sorted(f.aux_ms.items()))}
+            if any(total.state_ms.values()):
+                time_days[day.isoformat()] = {
+                    "state_ms": dict(total.state_ms),
+                    "aux_ms": dict(sorted(total.aux_ms.items())),
+                }
+            days_out[day.isoformat()] = {
+                "name": spec.name,
+                "team": spec.team,
+                "max_concurrent": dict(spec.max_concurrent),
+                "day": total.block(day=True),
+                "intervals": {iso(start, tz): f.block(day=False) for start, f in ivs.items()},
+                "shrinkage": fact["shrinkage"] if fact else None,
+                "shift": fact["shift"] if fact else None,
+                "shift_status": fact["shift_status"] if fact else None,
+            }
+            for team in (spec.team, None):
+                g = groups.setdefault(
+                    (team, day),
+                    {
+                        "agents": 0,
+                        "day": _Figures(),
+                        "intervals": {},
+                        "shrinkage": [0, 0, 0],
+                        "absent": 0,
+                        "late_logins": 0,
+                    },
+                )
+                g["agents"] += 1
+                g["day"].add(total)
+                for start, f in ivs.items():
+                    g["intervals"].setdefault(start, _Figures()).add(f)
+                if fact is not None:
+                    for i, k in enumerate(("scheduled_ms", "off_phone_scheduled_ms", "unscheduled_aux_ms")):
+                        g["shrinkage"][i] += fact["shrinkage"][k]
+                    g["absent"] += fact["shift_status"] == "absent"
+                    g["late_logins"] += fact["shift_status"] == "late"
+        if days_out:
+            performance[agent_id] = days_out
+        if time_ivs:
+            agent_time[agent_id] = {"intervals": time_ivs, "days": time_days}
+
+    def team_block(g: dict[str, Any]) -> dict[str, Any]:
+        scheduled, off_phone, unscheduled_aux = g["shrinkage"]
+        return {
+            "agents": g["agents"],
+            "day": {
+                **g["day"].block(day=True),
+                "shrinkage": _ratio(off_phone + unscheduled_aux, scheduled),
+                "absent": g["absent"],
+                "late_logins": g["late_logins"],
+                "scheduled_s": g["day"].adherence[_SCHED] / 1000,
+            },
+            "intervals": {iso(start, tz): f.block(day=False) for start, f in sorted(g["intervals"].items())},
+        }
+
+    teams: dict[str, dict[str, Any]] = {}
+    floor: dict[str, Any] = {}
+    for (team, day), g in sorted(groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
+        if team is None:
+            floor[day.isoformat()] = team_block(g)
+        else:
+            teams.setdefault(team, {})[day.isoformat()] = team_block(g)
+    return {"agent_time": agent_time, "performance": performance, "teams": teams, "floor": floor}
+
+
+def _channel_truth(sim: Simulation, counted: _QueueCounts) -> dict[str, Any]:
+    """Per channel: the sums of its queues' counts per offered interval and local day; the
+    service-level formula its queues with contacts there share, else ``queue_defaults``' with
+    ``mixed_rules``."""
+    by_interval, by_day = counted
+    settings = sim.settings
+
+    def with_formula(parts: list[tuple[str, Counts]]) -> dict[str, Any]:
+        total = Counts()
+        for _, counts in parts:
+            total.merge(counts)
+        formulas = {sim.queue_by_id[q].sl_formula for q, _ in parts}
+        formula = next(iter(formulas)) if len(formulas) == 1 else settings.queue_defaults.sl_formula
+        return {**stats(total, formula), "sl_formula": formula, "mixed_rules": len(formulas) > 1}
+
+    out: dict[str, Any] = {}
+    for q in sim.queues:
+        out.setdefault(q.channel, {"queues": [], "intervals": {}, "days": {}})["queues"].append(q.id)
+    for row in out.values():
+        ivs: dict[int, list[tuple[str, Counts]]] = {}
+        days: dict[date, list[tuple[str, Counts]]] = {}
+        for q in row["queues"]:
+            for start, counts in by_interval[q].items():
+                if counts.offered:
+                    ivs.setdefault(start, []).append((q, counts))
+            for day, counts in by_day[q].items():
+                if counts.offered:
+                    days.setdefault(day, []).append((q, counts))
+        row["intervals"] = {iso(start, sim.tz): with_formula(parts) for start, parts in sorted(ivs.items())}
+        row["days"] = {day.isoformat(): with_formula(parts) for day, parts in sorted(days.items())}
+    return out
+
+
 def truth(sim: Simulation, seed: int) -> dict[str, Any]:
     """The figures the emitted events imply (docs/metrics.md, docs/adherence.md), from the model's own records."""
     if sim.end_ms is None or not sim.keep_records:
         raise ValueError("truth needs a bounded run that keeps its records")
     customer_contacts = _customer_contacts(sim)
-    intervals, days = _queue_truth(sim, customer_contacts)
+    counted = _queue_counts(sim, customer_contacts)
+    intervals, days = _queue_truth(sim, counted)
+    quality = _quality_truth(sim, customer_contacts)
+    people = _people_truth(sim, quality["agents"])
     return {
         "seed": seed,
         "start": iso(sim.start_ms, sim.tz),
@@ -1543,7 +1907,9 @@ def truth(sim: Simulation, seed: int) -> dict[str, Any]:
         "agents": _adherence_truth(sim, sim.end_ms),
         "fcr": _fcr_truth(sim, customer_contacts),
         "csat": _csat_truth(sim),
-        "quality": _quality_truth(sim, customer_contacts),
+        "quality": quality,
+        **people,
+        "channels": _channel_truth(sim, counted),
     }
 
 
