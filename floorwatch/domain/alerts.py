@@ -436,3 +436,39 @@ def observe_queue(
             details = {"queue": queue, "value": values[kind], "threshold": rule.threshold}
             changes += book.observe(kind, queue, values[kind], now_ms, details, rule)
     return changes
+
+
+# --- team occupancy -------------------------------------------------------------------------
+
+OCCUPANCY_HIGH = "occupancy_high"
+
+
+def occupancy_rule(config: Any) -> AlertRule:
+    """``occupancy_high`` from ``alerts.occupancy_high`` (``OccupancyAlertConfig``): fire once the
+    occupancy has stayed above ``threshold`` for ``duration_s``; resolve as soon as it is at or
+    below it (no cool-down: firing again takes ``duration_s`` above the threshold anyway)."""
+    return AlertRule(threshold=float(config.threshold), min_duration_s=float(config.duration_s))
+
+
+def occupancy_condition(occupancy: float | None, agents_logged_in: int, min_agents: int) -> float | None:
+    """The condition value: the team's rolling 15 min occupancy, ``None`` (no evidence, which
+    clears) without one or with fewer than ``min_agents`` agents logged in."""
+    if occupancy is None or agents_logged_in < min_agents:
+        return None
+    return occupancy
+
+
+def observe_team_occupancy(
+    book: AlertBook,
+    team: str,
+    occupancy: float | None,
+    agents_logged_in: int,
+    config: Any,
+    now_ms: int,
+) -> list[Change]:
+    """Observe one team's occupancy (subject = team id; details: team, occupancy, threshold,
+    agents logged in)."""
+    rule = occupancy_rule(config)
+    value = occupancy_condition(occupancy, agents_logged_in, int(config.min_agents))
+    details = {"team": team, "occupancy": occupancy, "threshold": rule.threshold, "agents": agents_logged_in}
+    return book.observe(OCCUPANCY_HIGH, team, value, now_ms, details, rule)
