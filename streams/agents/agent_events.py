@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import faust
@@ -24,6 +25,7 @@ class AgentEvents:
         agents, agent_days = ctx.tables.agents, ctx.tables.agent_days
         changed: dict[str, int] = {}
         changed_days: dict[str, int] = {}
+        today = local_date(int(st.clock() * 1000), settings.tz).isoformat()
 
         def apply_one(event: EventT) -> None:
             data, parsed = ctx.validated(event, ("agent.",))
@@ -44,6 +46,11 @@ class AgentEvents:
                 agent_days.data[key] = day_rec
                 changed_days[key] = p  # type: ignore[index]
                 st.dirty_days.add((aid, day))  # type: ignore[arg-type]
+                # the next date's agent time starts with this date's last state: a late point of
+                # a past date also refreshes the next date's record (today's is refreshed anyway)
+                nxt = (date.fromisoformat(day) + timedelta(days=1)).isoformat()  # type: ignore[arg-type]
+                if nxt < today and agent_days.data.get(day_key(aid, nxt)) is not None:
+                    st.dirty_days.add((aid, nxt))
             if new is not None:
                 new["_p"] = p
                 agents.data[aid] = new
