@@ -439,9 +439,14 @@
     return "sl-red";
   }
   const adhClass = (value, target) => (noTarget(target) ? "" : slClass(value, target));
-  const withTarget = (text, target, fmt) => (noTarget(target) ? text : `${text} · target ${fmt(target)}`);
-  const targetOf = (target) => ({ "data-target": JSON.stringify(target ?? null) });
   const countText = (n) => (n === null || n === undefined ? "–" : String(n));
+
+  // a strip figure: metric() plus its target (raw in data-target, text under the value)
+  function teamMetric(field, labelText, value, text, cls, target, fmt) {
+    const m = metric(field, labelText, value, text, cls, { "data-target": JSON.stringify(target ?? null) });
+    if (!noTarget(target)) m.append(el("span", { class: "target" }, `target ${fmt(target)}`));
+    return m;
+  }
 
   function teamCard(t, floor) {
     const day = t.day || {}, tg = t.targets || {};
@@ -451,12 +456,12 @@
       el("h3", {}, el("span", {}, floor ? "Floor" : t.name || t.id),
         el("span", { class: "count", "data-field": "agents" }, floor ? "all agents" : `${t.agents ?? 0} agents`)),
       el("div", { class: "big" },
-        metric("occupancy_15m", withTarget("occupancy 15 min", tg.occupancy, pct), occ, pct(occ), occClass(occ, tg.occupancy), targetOf(tg.occupancy)),
-        metric("adherence", withTarget("adherence today", tg.adherence, pct), day.adherence, pct(day.adherence),
-          adhClass(day.adherence, tg.adherence), targetOf(tg.adherence))),
+        teamMetric("occupancy_15m", "occupancy 15 min", occ, pct(occ), occClass(occ, tg.occupancy), tg.occupancy, pct),
+        teamMetric("adherence", "adherence today", day.adherence, pct(day.adherence),
+          adhClass(day.adherence, tg.adherence), tg.adherence, pct)),
       el("div", { class: "small four" },
         metric("occupancy_today", "occupancy today", day.occupancy, pct(day.occupancy), occClass(day.occupancy, tg.occupancy)),
-        metric("aht", withTarget("AHT today", tg.aht_s, dur), day.aht_s, dur(day.aht_s), ahtClass(day.aht_s, tg.aht_s), targetOf(tg.aht_s)),
+        teamMetric("aht", "AHT today", day.aht_s, dur(day.aht_s), ahtClass(day.aht_s, tg.aht_s), tg.aht_s, dur),
         metric("absent", "absent", day.absent, countText(day.absent), day.absent > 0 ? "warn" : ""),
         metric("late_logins", "late logins", day.late_logins, countText(day.late_logins), day.late_logins > 0 ? "sl-amber" : "")));
   }
@@ -610,7 +615,7 @@
       if (conc.length) parts.push(el("p", { class: "dim" }, `concurrent contacts: ${conc.map(([ch, n]) => `${ch} ×${n}`).join(", ")}`));
       const rows = p.intervals || [];
       parts.push(dayFigures(p.day || {}, p.rolling_15m), el("h3", {}, "Time in state"), stateFigures(p.day || {}),
-        el("h3", {}, "Per interval"), rows.length ? intervalTable(rows) : el("p", {}, "No activity yet."));
+        el("h3", {}, "Per interval"), rows.length ? el("div", { class: "scroll-x" }, intervalTable(rows)) : el("p", {}, "No activity yet."));
     } else {
       parts.push(el("p", { class: "error" }, `Could not load the figures: ${perf.reason.message}`));
     }
