@@ -4,11 +4,13 @@ with a reason (scheduled and unscheduled), a late login and an absent agent."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 
 import pytest
 
+from floorwatch.domain.intervals import day_interval_starts, iso, local_date
 from floorwatch.events import to_ms
 from floorwatch.services.sim_model import AgentSpec, DayPlan, local_ms, simulate
 from tests.unit.services.test_simulator import DAY, ScoredSampler, make_settings, plan
@@ -367,3 +369,100 @@ def test_mixed_formulas_fall_back_to_the_defaults() -> None:
     # the agent never logs out: its last state lasts until the end of the local day of the run's end
     per_day = truth["agent_time"]["x"]["days"]["2025-03-04"]["state_ms"]
     assert sum(per_day.values()) == local_ms(date(2025, 3, 5), 0, settings) - t0
+
+
+# -- a recount from the events alone ------------------------------------------------------------
+
+
+def recount_people(events: list[dict[str, Any]], settings: Any, until_ms: int) -> dict[str, Any]:
+    """Agent time per agent and interval, contact rows per agent and date, and shift facts, by
+    brute force over the event list (intervals from ``day_interval_starts``)."""
+    tz, minutes = settings.tz, settings.interval_minutes
+
+    def ms(text: str) -> int:
+        return to_ms(datetime.fromisoformat(text))
+
+    points: dict[str, list[tuple[int, str, str | None]]] = defaultdict(list)
+    for e in events:
+        if e["type"] == "agent.state":
+            points[e["agent_id"]].append((ms(e["ts"]), e["state"], e.get("reason")))
+    starts = sorted({s for d in {DAY, date(2025, 3, 5)} for s in day_interval_starts(d, tz, minutes)})
+    agent_time: dict[str, dict[str, Any]] = {}
+    for agent, pts in points.items():
+        ivs: dict[str, Any] = {}
+        for i, (t0, state, reason) in enumerate(pts):
+            t1 = pts[i + 1][0] if i + 1 < len(pts) else until_ms
+            if state == "logged_out":
+                continue
+            for k, s in enumerate(starts):
+                e = starts[k + 1] if k + 1 < len(starts) else s + minutes * MIN
+                x = min(t1, e) - max(t0, s)
+                if x > 0:
+                    row = ivs.setdefault(iso(s, tz), {"state_ms": dict.fromkeys(AGENTS_STATES, 0), "aux_ms": {}})
+                    row["state_ms"][state] += x
+                    if state == "aux":
+                        row["aux_ms"][reason or "unspecified"] = row["aux_ms"].get(reason or "unspecified", 0) + x
+        if ivs:
+            agent_time[agent] = ivs
+    by_contact: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    holds: dict[str, list[int]] = defaultdict(list)
+    for e in events:
+        if "contact_id" in e:
+            by_contact[e["contact_id"]].setdefault(e["type"], e)
+            if e["type"].startswith("contact.hold"):
+                holds[e["contact_id"]].append(ms(e["ts"]))
+    handle: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for cid, kinds in by_contact.items():
+        answered = kinds.get("contact.answered")
+        end = kinds.get("contact.ended") or kinds.get("contact.transferred")
+        if answered is None or end is None:
+            continue
+        day = local_date(ms(kinds["contact.offered"]["ts"]), tz).isoformat()
+        h = holds[cid]
+        hold = sum(b - a for a, b in zip(h[::2], h[1::2], strict=False))
+        row = handle[(answered["agent_id"], day)]
+        row[0] += 1
+        row[1] += ms(end["ts"]) - ms(answered["ts"]) - hold
+        row[2] += hold
+        if "contact.wrapup_ended" in kinds:
+            row[3] += ms(kinds["contact.wrapup_ended"]["ts"]) - ms(end["ts"])
+        row[4] += end["type"] == "contact.transferred"
+    shifts: dict[tuple[str, str], Any] = {}
+    for e in events:
+        if e["type"] == "schedule.published" and e["date"] <= local_date(until_ms - 1, tz).isoformat():
+            start, end_ = ms(e["activities"][0]["start"]), ms(e["activities"][-1]["end"])
+            pts = points[e["agent_id"]]
+            first = None
+            for i, (t0, state, _) in enumerate(pts):
+                t1 = pts[i + 1][0] if i + 1 < len(pts) else until_ms
+                if state != "logged_out" and t1 > start and t0 < end_ and t1 > t0:
+                    first = max(t0, start)
+                    break
+            shifts[(e["agent_id"], e["date"])] = {"start_ms": start, "end_ms": end_, "first_login_ms": first}
+    return {"agent_time": agent_time, "handle": dict(handle), "shifts": shifts}
+
+
+AGENTS_STATES = ("available", "on_contact", "wrap_up", "aux")
+
+
+def test_a_peak_run_equals_a_recount_from_the_events() -> None:
+    settings = make_settings()
+    start = local_ms(DAY, 10 * 60, settings)
+    result = simulate(settings, 1, 40, start, 2 * 60 * MIN)
+    until = local_ms(date(2025, 3, 5), 0, settings)
+    got = recount_people(result.events, settings, until)
+    truth = result.truth
+    assert {a: v["intervals"] for a, v in truth["agent_time"].items()} == got["agent_time"]
+    perf = truth["performance"]
+    rows = {
+        (a, d): [p["day"]["handled"], round(p["day"]["talk_s"] * S), round(p["day"]["hold_s"] * S)]
+        + [round(p["day"]["wrap_s"] * S), p["day"]["transfers"]]
+        for a, days in perf.items()
+        for d, p in days.items()
+        if p["day"]["handled"]
+    }
+    assert rows == got["handle"] and len(rows) >= 20
+    shifts = {(a, d): p["shift"] for a, days in perf.items() for d, p in days.items() if p["shift"] is not None}
+    assert shifts == got["shifts"] and len(shifts) == 40
+    statuses = [p["shift_status"] for days in perf.values() for p in days.values() if p["shift_status"]]
+    assert {"late", "on_time"} <= set(statuses)
