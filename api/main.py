@@ -37,7 +37,18 @@ from floorwatch.api.auth import TokenStore
 from floorwatch.api.ingest import ApiMetrics, IngestRateLimiter
 from floorwatch.api.kafka import EventProducer, KafkaEventProducer
 from floorwatch.api.live import Hub
-from floorwatch.api.routes import alerts, events, floor, health, metrics as metrics_route, page, quality, queues, ws
+from floorwatch.api.routes import (
+    alerts,
+    events,
+    floor,
+    health,
+    metrics as metrics_route,
+    page,
+    people,
+    quality,
+    queues,
+    ws,
+)
 from floorwatch.api.security import AllowedHosts, SecurityHeaders, check_host_patterns
 from floorwatch.config import Settings
 from floorwatch.events import EventLimits
@@ -140,6 +151,7 @@ def create_app(
     app.include_router(floor.router)
     app.include_router(alerts.router)
     app.include_router(quality.router)
+    app.include_router(people.router)
     app.include_router(ws.router)
     app.include_router(page.router)
     app.include_router(metrics_route.router)

@@ -7,8 +7,9 @@
   are not followed (a 3xx is a failure, not retried: the signed body must not be replayed to
   another address); logs name a webhook by its ``name`` or ``#index``, never by its URL, which
   often carries a secret of the receiver.
-* ``QueueAlerter``: on the leader worker only, reads the summed queue figures (the same view
-  the API builds from the output topics) every second and runs the queue alert book.
+* ``QueueAlerter``: on the leader worker only, reads the summed queue figures and the teams'
+  rolling 15 min occupancy (the same view the API builds from the output topics) every second
+  and runs the queue and ``occupancy_high`` alert book.
 """
 
 from __future__ import annotations
@@ -28,13 +29,24 @@ import orjson
 
 from floorwatch import records, topics
 from floorwatch.config import Settings, WebhookConfig
-from floorwatch.domain.alerts import AlertBook, Change, needs_notification, observe_queue, queue_conditions, queue_rules
+from floorwatch.domain.alerts import (
+    OCCUPANCY_HIGH,
+    AlertBook,
+    Change,
+    needs_notification,
+    observe_queue,
+    observe_team_occupancy,
+    queue_conditions,
+    queue_rules,
+)
 from floorwatch.domain.intervals import day_bounds_ms, iso, local_date
 from floorwatch.domain.queue_metrics import Counts, with_outcome
 from floorwatch.domain.retention import SLICE_SIZE
 from floorwatch.events import EventLimits
+from floorwatch.readmodel.people import live_occupancy
 from floorwatch.readmodel.queries import agent_counts, queue_order, queue_tile
 from floorwatch.readmodel.view import KafkaViewLoader, View, expire_sliced
+from floorwatch.records import Adherence
 
 log = logging.getLogger("floorwatch.alerts")
 
@@ -159,7 +171,8 @@ class WebhookNotifier:
 
 
 class QueueAlerter:
-    """Queue alerts from the summed figures; run its ``step`` on the leader only."""
+    """Queue alerts from the summed figures and ``occupancy_high`` per team from the agents'
+    rolling 15 min agent time; run its ``step`` on the leader only."""
 
     def __init__(self, settings: Settings, view: Any) -> None:
         self.settings = settings
@@ -172,7 +185,7 @@ class QueueAlerter:
         for alert in self.view.alerts.values():
             if (
                 isinstance(alert, dict)
-                and str(alert.get("kind", "")).startswith("queue_")
+                and (str(alert.get("kind", "")).startswith("queue_") or alert.get("kind") == OCCUPANCY_HIGH)
                 and alert.get("state") == "firing"
             ):
                 book.adopt(alert)
@@ -199,6 +212,23 @@ class QueueAlerter:
             )
             rules = queue_rules(self.settings.alerts, tile.get("sl_target") or self.settings.queue(queue).sl_target)
             changes += observe_queue(self.book, queue, values, rules, now_ms)
+        changes += self.occupancy_step(self.book, now_ms)
+        return changes
+
+    def occupancy_step(self, book: AlertBook, now_ms: int) -> list[Change]:
+        """``occupancy_high`` of every team with agents today, and of every team the book
+        tracks (a team whose agents are gone has no occupancy: its alert resolves)."""
+        config = self.settings.alerts.occupancy_high
+        if not config.enabled:
+            return []
+        teams, _ = live_occupancy(self.view, self.settings, now_ms)
+        tracked = book.trackers.get(OCCUPANCY_HIGH, {})
+        changes: list[Change] = []
+        for team in sorted(set(teams) | set(tracked)):
+            live = teams.get(team)
+            occupancy = live.time.occupancy() if live is not None else None
+            logged_in = live.logged_in if live is not None else 0
+            changes += observe_team_occupancy(book, team, occupancy, logged_in, config, now_ms)
         return changes
 
 
@@ -242,13 +272,45 @@ def _n(stats: dict[str, Any]) -> int:
 
 
 # What the queue alerts read: queue tiles (interval and live queue partials, forecasts, agents'
-# status for the staffed count) and the open alerts and their acks. Not the quality, adherence,
-# dead-letter or worker-status records the API shows: at a months-long floor's size those are
-# most of a view (measured at 1 M retained contacts: ~770,000 quality partials, ~400 bytes per
-# contact).
+# status for the staffed count) and the open alerts and their acks. Not the quality, dead-letter
+# or worker-status records the API shows: at a months-long floor's size those are most of a view
+# (measured at 1 M retained contacts: ~770,000 quality partials, ~400 bytes per contact).
 ALERT_VIEW_REQUIRED = (topics.INTERVAL_STATS, topics.QUEUE_STATS, topics.AGENT_STATUS)
 ALERT_VIEW_OPTIONAL = (topics.ALERTS, topics.ALERT_ACKS, topics.FORECASTS)
+# ... and what occupancy_high reads besides the agents' status: the fw.adherence records (their
+# agent_time.recent) of the last ALERT_INTERVAL_DAYS local dates only (AlertView drops the rest)
+OCCUPANCY_VIEW_OPTIONAL = (topics.ADHERENCE,)
 ALERT_INTERVAL_DAYS = 2  # local days of interval partials the alert view keeps: today's tiles, yesterday's at midnight
+
+
+class AlertView(View):
+    """The alert loop's view: like ``View``, but ``fw.adherence`` records of a local date before
+    ``adherence_from()`` ("YYYY-MM-DD") are applied as their tombstone (occupancy_high reads
+    today's only), and ``drop_old_adherence`` forgets those that fall behind it."""
+
+    def __init__(self, *args: Any, adherence_from: Callable[[], str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.adherence_from = adherence_from
+
+    def _apply_adherence(self, key: str | None, data: dict[str, Any] | None) -> str:
+        if data is not None:
+            day = self._adherence_date(key or "", Adherence.parse(data))
+            if day < self.adherence_from():
+                key = key if key is not None else f"{data['agent_id']}|{day}"
+                data = None
+        return super()._apply_adherence(key, data)
+
+    def drop_old_adherence(self) -> int:
+        """Forget the fw.adherence records of dates before ``adherence_from()``; how many."""
+        cutoff = self.adherence_from()
+        dropped = 0
+        for day in [d for d in self.adherence_days if d < cutoff]:
+            for key in list(self.adherence_days.get(day, {})):
+                self._drop(topics.ADHERENCE, key)
+                dropped += 1
+        return dropped
+
+
 EXPIRE_EVERY_S = 3600.0  # how often a worker's view of the output topics drops what retention no longer keeps
 
 
@@ -291,11 +353,15 @@ async def run_queue_alerts(
         today = local_date(int(clock() * 1000), settings.tz)
         return day_bounds_ms(today - timedelta(days=ALERT_INTERVAL_DAYS - 1), settings.tz)[0]
 
-    view = View(
+    def adherence_from() -> str:
+        return local_date(intervals_from_ms(), settings.tz).isoformat()
+
+    view = AlertView(
         EventLimits.from_settings(settings),
         tz=settings.tz,
         retention_days=settings.retention_days,
         intervals_from_ms=intervals_from_ms,
+        adherence_from=adherence_from,
     )
     # alerts are evaluated once a period: a fetch held for half of it is fresh enough, and every
     # fetch costs Tansu a scan of the output logs (docs/performance.md)
@@ -303,7 +369,7 @@ async def run_queue_alerts(
         settings.kafka.bootstrap,
         view,
         required=ALERT_VIEW_REQUIRED,
-        optional=ALERT_VIEW_OPTIONAL,
+        optional=(*ALERT_VIEW_OPTIONAL, *OCCUPANCY_VIEW_OPTIONAL),
         fetch_max_wait_ms=max(settings.api.fetch_max_wait_ms, round(period_s * 500)),
     )
     loading = asyncio.create_task(loader.run())
@@ -328,6 +394,7 @@ async def run_queue_alerts(
                 last_expiry_s = clock()
                 try:
                     dropped = await expire_alerts(view, int(last_expiry_s * 1000), send_tombstone)
+                    dropped["old adherence records"] = view.drop_old_adherence()
                     if alerter.book is not None:
                         dropped["queue alert trackers"] = alerter.book.prune(int(last_expiry_s * 1000))
                     if any(dropped.values()):

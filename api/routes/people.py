@@ -1,0 +1,53 @@
+"""Agent performance, teams and channels: ``GET /api/v1/agents/{agent_id}/performance``,
+``/api/v1/teams``, ``/api/v1/channels``."""
+
+from __future__ import annotations
+
+from datetime import date as Date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from floorwatch.api.deps import NowMsDep, SettingsDep, ViewDep, Viewer
+from floorwatch.readmodel import channels, people, queries
+
+router = APIRouter(prefix="/api/v1", tags=["agents"])
+
+DateQuery = Annotated[Date | None, Query(description="local YYYY-MM-DD; default today")]
+
+
+@router.get("/agents/{agent_id}/performance", responses={404: {"description": "an agent the view has never seen"}})
+async def agent_performance(
+    _: Viewer,
+    view: ViewDep,
+    settings: SettingsDep,
+    now_ms: NowMsDep,
+    agent_id: Annotated[str, Path(min_length=1, max_length=256)],
+    date: DateQuery = None,
+) -> dict[str, Any]:
+    """Contacts, agent time, occupancy, adherence, FCR and CSAT of one agent on a local date,
+    for the day and per interval, with the rolling 15 minutes (today only)."""
+    day = date if date is not None else queries.today(settings, now_ms)
+    found = people.agent_performance(view, settings, agent_id, day, now_ms)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown agent {agent_id!r}")
+    return found
+
+
+@router.get("/teams")
+async def teams(
+    _: Viewer, view: ViewDep, settings: SettingsDep, now_ms: NowMsDep, date: DateQuery = None
+) -> dict[str, Any]:
+    """Per team and for the floor: the sums of the agents' figures, ratios after, with
+    shrinkage, absence and late logins."""
+    day = date if date is not None else queries.today(settings, now_ms)
+    return people.teams_overview(view, settings, day, now_ms)
+
+
+@router.get("/channels", tags=["queues"])
+async def list_channels(
+    _: Viewer, view: ViewDep, settings: SettingsDep, now_ms: NowMsDep, date: DateQuery = None
+) -> dict[str, Any]:
+    """Per channel: its queues and the STATS of their summed counters, for the day and per interval."""
+    day = date if date is not None else queries.today(settings, now_ms)
+    return channels.day_channels(view, settings, day)

@@ -1,0 +1,429 @@
+"""Agent performance, teams and the floor from the ``View`` (docs/metrics.md §10-12).
+
+``GET /api/v1/agents/{agent_id}/performance``, ``GET /api/v1/teams``, the occupancy gauges of
+``/metrics`` and the ``occupancy_high`` alert all read the figures built here, from:
+
+* ``view.adherence_days[date]``: the ``fw.adherence`` record of each agent and local date, with
+  its ``agent_time`` (ms per state per interval, the open state, the recent points),
+  ``adherence_intervals``, ``shrinkage`` and ``shift`` (``floorwatch.domain.occupancy`` reads them);
+* ``view.agent_handle[date][agent]``: per partition, rows of 8 ints per offered interval
+  ``[handled, talk_ms, hold_ms, wrap_ms, transferred, surveys, score_sum, satisfied]``;
+* ``view.agent_quality[date][agent]``: the day's FCR and CSAT counts (as ``/api/v1/quality``);
+* ``view.agents``: the live status, whose profile team is an agent's team (else the record's).
+
+Every figure is a sum of milliseconds or counts first and a ratio after (a team's occupancy is
+never an average of its agents'). Work is bounded by the agents of one date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from floorwatch.config import Settings
+from floorwatch.domain.adherence import adherence_ratio, conformance_ratio
+from floorwatch.domain.intervals import day_bounds_ms, day_interval_starts, interval_end_ms, iso, local_date
+from floorwatch.domain.occupancy import (
+    AgentTime,
+    adherence_by_interval,
+    day_time,
+    interval_times,
+    logged_in_at,
+    rolling_time,
+    shift_status,
+    shrinkage_ratio,
+)
+from floorwatch.domain.queue_metrics import Counts, aht_s, ratio
+from floorwatch.readmodel.view import View
+
+# indexes of an agent_handle row
+HANDLED, TALK_MS, HOLD_MS, WRAP_MS, TRANSFERRED, SURVEYS, SCORE_SUM, SATISFIED = range(8)
+HANDLE_WIDTH = 8
+# indexes of an adherence_intervals row
+SCHEDULED, IN_ADHERENCE, WORK_SCHEDULED, WORKED = range(4)
+SHRINKAGE_KEYS = ("scheduled_ms", "off_phone_scheduled_ms", "unscheduled_aux_ms")
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _ms_of_seconds(value: Any) -> int:
+    """A record's ``*_s`` figure (ms / 1000) back in whole ms (0 when missing)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return round(value * 1000)
+
+
+@dataclass(slots=True)
+class Figures:
+    """Summable figures of one agent (or of several) over one interval or one day."""
+
+    time: AgentTime = field(default_factory=AgentTime)
+    handle: list[int] = field(default_factory=lambda: [0] * HANDLE_WIDTH)
+    adherence: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # scheduled, in, work sched, worked
+    fcr_eligible: int = 0
+    fcr_resolved: int = 0
+    surveys: int = 0
+    score_sum: int = 0
+
+    def add(self, other: Figures) -> None:
+        self.time.add(other.time)
+        for i, v in enumerate(other.handle):
+            self.handle[i] += v
+        for i, v in enumerate(other.adherence):
+            self.adherence[i] += v
+        self.fcr_eligible += other.fcr_eligible
+        self.fcr_resolved += other.fcr_resolved
+        self.surveys += other.surveys
+        self.score_sum += other.score_sum
+
+    def block(self, *, day: bool) -> dict[str, Any]:
+        """The BLOCK of the API: contacts, agent time, adherence, FCR (day only) and CSAT."""
+        h, t = self.handle, self.time
+        handled = h[HANDLED]
+        return {
+            "handled": handled,
+            "talk_s": h[TALK_MS] / 1000,
+            "hold_s": h[HOLD_MS] / 1000,
+            "wrap_s": h[WRAP_MS] / 1000,
+            "aht_s": aht_s(Counts(handled=handled, talk_ms=h[TALK_MS], hold_ms=h[HOLD_MS], wrap_ms=h[WRAP_MS])),
+            "transfers": h[TRANSFERRED],
+            "occupancy": t.occupancy(),
+            "handle_s": t.handle_ms / 1000,
+            "available_s": t.available_ms / 1000,
+            "state_s": t.state_s(),
+            "aux_s": t.aux_s(),
+            "adherence": adherence_ratio(self.adherence[IN_ADHERENCE], self.adherence[SCHEDULED]),
+            "conformance": conformance_ratio(self.adherence[WORKED], self.adherence[WORK_SCHEDULED]),
+            "fcr": ratio(self.fcr_resolved, self.fcr_eligible) if day else None,
+            "csat_avg": ratio(self.score_sum, self.surveys),
+            "surveys": self.surveys,
+        }
+
+
+@dataclass(slots=True)
+class AgentDay:
+    """One agent's figures of one local date."""
+
+    agent_id: str
+    team: str | None
+    record: dict[str, Any] | None  # the fw.adherence record of the date
+    day: Figures
+    intervals: dict[int, Figures]
+    rolling: AgentTime | None  # rolling 15 min (today only)
+    logged_in: bool  # logged in at now (today only)
+
+
+@dataclass(slots=True)
+class DayFrame:
+    """The local date's bounds, interval starts and whether it is today."""
+
+    day: str
+    lo: int
+    hi: int
+    starts: list[int]
+    today: bool
+
+    @classmethod
+    def of(cls, settings: Settings, day: date, now_ms: int) -> DayFrame | None:
+        tz = settings.tz
+        try:
+            lo, hi = day_bounds_ms(day, tz)
+            starts = day_interval_starts(day, tz, settings.interval_minutes)
+        except (OverflowError, ValueError):  # 0001-01-01 / 9999-12-31: no data there
+            return None
+        return cls(day.isoformat(), lo, hi, starts, local_date(now_ms, tz) == day)
+
+
+def _records_by_agent(view: View, day: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for record in view.adherence_days.get(day, {}).values():
+        aid = _text(record.get("agent_id"))
+        if aid is not None:
+            out[aid] = record
+    return out
+
+
+def _handle_parts(view: View, day: str) -> Mapping[str, Mapping[str, Mapping[int, list[int]]]]:
+    found: Mapping[str, Mapping[str, Mapping[int, list[int]]]] = getattr(view, "agent_handle", {}).get(day, {})
+    return found
+
+
+def agent_team(view: View, agent_id: str, record: Mapping[str, Any] | None) -> str | None:
+    """The team of the agent's current profile (fw.agent-status), else the record's."""
+    status = view.agents.get(agent_id)
+    team = _text(status.get("team")) if isinstance(status, dict) else None
+    if team is None and record is not None:
+        team = _text(record.get("team"))
+    return team
+
+
+def agent_day(
+    view: View,
+    frame: DayFrame,
+    agent_id: str,
+    record: dict[str, Any] | None,
+    now_ms: int,
+) -> AgentDay:
+    """Every figure of one agent on the frame's date, agent time extended to ``now_ms``."""
+    lo, hi = frame.lo, frame.hi
+    intervals: dict[int, Figures] = {}
+
+    def at(start: int) -> Figures:
+        found = intervals.get(start)
+        if found is None:
+            found = intervals[start] = Figures()
+        return found
+
+    agent_time = record.get("agent_time") if record is not None else None
+    per_interval = interval_times(agent_time, frame.starts, hi, now_ms)
+    for start, t in per_interval.items():
+        if lo <= start < hi:
+            at(start).time.add(t)
+    if record is not None:
+        for start, row in adherence_by_interval(record.get("adherence_intervals")).items():
+            if lo <= start < hi and any(row):
+                fig = at(start)
+                for i, v in enumerate(row):
+                    fig.adherence[i] += v
+    day = Figures()
+    for part in _handle_parts(view, frame.day).get(agent_id, {}).values():
+        for start, row in part.items():
+            if not (lo <= start < hi) or len(row) != HANDLE_WIDTH:
+                continue
+            fig = at(start)
+            for i, v in enumerate(row):
+                fig.handle[i] += v
+                day.handle[i] += v
+            fig.surveys += row[SURVEYS]
+            fig.score_sum += row[SCORE_SUM]
+    day.time = day_time({s: f.time for s, f in intervals.items()})
+    if record is not None:
+        day.adherence = [
+            _ms_of_seconds(record.get(k)) for k in ("scheduled_s", "in_adherence_s", "work_scheduled_s", "worked_s")
+        ]
+    quality = view.agent_quality.get(frame.day, {}).get(agent_id)
+    if quality:
+        counts = Counts.total(list(quality.values()))
+        day.fcr_eligible, day.fcr_resolved = counts.fcr_eligible, counts.fcr_resolved
+        day.surveys, day.score_sum = counts.surveys, counts.score_sum
+    rolling: AgentTime | None = None
+    logged_in = False
+    if frame.today:
+        recent = agent_time.get("recent") if isinstance(agent_time, dict) else None
+        recent = recent if isinstance(recent, list) else None
+        rolling = rolling_time(recent, now_ms)
+        logged_in = logged_in_at(recent, now_ms)
+    return AgentDay(
+        agent_id, agent_team(view, agent_id, record), record, day, dict(sorted(intervals.items())), rolling, logged_in
+    )
+
+
+def date_agents(view: View, frame: DayFrame, now_ms: int) -> list[AgentDay]:
+    """Every agent with figures on the date: an fw.adherence record, contact rows or quality."""
+    records = _records_by_agent(view, frame.day)
+    ids = set(records) | set(_handle_parts(view, frame.day)) | set(view.agent_quality.get(frame.day, {}))
+    return [agent_day(view, frame, aid, records.get(aid), now_ms) for aid in sorted(ids)]
+
+
+def rolling_block(time: AgentTime | None) -> dict[str, Any] | None:
+    if time is None:
+        return None
+    return {"occupancy": time.occupancy(), "state_s": time.state_s()}
+
+
+def _interval_rows(intervals: Mapping[int, Figures], settings: Settings, hi: int) -> list[dict[str, Any]]:
+    tz, minutes = settings.tz, settings.interval_minutes
+    return [
+        {
+            "start": iso(start, tz),
+            "end": iso(min(interval_end_ms(start, tz, minutes), hi), tz),
+            **fig.block(day=False),
+        }
+        for start, fig in sorted(intervals.items())
+    ]
+
+
+# -- GET /api/v1/agents/{agent_id}/performance -------------------------------------------------
+
+
+def agent_known(view: View, agent_id: str) -> bool:
+    """Whether the view has seen the agent: a status, or any record of any date."""
+    if agent_id in view.agents:
+        return True
+    if any(f"{agent_id}|{day}" in records for day, records in view.adherence_days.items()):
+        return True
+    handle: Mapping[str, Mapping[str, Any]] = getattr(view, "agent_handle", {})
+    return any(agent_id in agents for agents in handle.values()) or any(
+        agent_id in agents for agents in view.agent_quality.values()
+    )
+
+
+def agent_performance(view: View, settings: Settings, agent_id: str, day: date, now_ms: int) -> dict[str, Any] | None:
+    """``GET /api/v1/agents/{agent_id}/performance``; ``None`` for an agent the view never saw."""
+    if not agent_known(view, agent_id):
+        return None
+    status = view.agents.get(agent_id) or {}
+    frame = DayFrame.of(settings, day, now_ms)
+    record = _records_by_agent(view, frame.day).get(agent_id) if frame is not None else None
+    max_concurrent = status.get("max_concurrent")
+    out: dict[str, Any] = {
+        "agent_id": agent_id,
+        "name": _text(status.get("name")) or agent_id,
+        "team": agent_team(view, agent_id, record),
+        "date": day.isoformat(),
+        "max_concurrent": dict(max_concurrent) if isinstance(max_concurrent, dict) else {},
+    }
+    if frame is None:
+        return {**out, "day": Figures().block(day=True), "intervals": [], "rolling_15m": None}
+    figures = agent_day(view, frame, agent_id, record, now_ms)
+    return {
+        **out,
+        "day": figures.day.block(day=True),
+        "intervals": _interval_rows(figures.intervals, settings, frame.hi),
+        "rolling_15m": rolling_block(figures.rolling),
+    }
+
+
+# -- GET /api/v1/teams -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Group:
+    """Sums over a set of agents (a team, the floor)."""
+
+    agents: int = 0
+    day: Figures = field(default_factory=Figures)
+    intervals: dict[int, Figures] = field(default_factory=dict)
+    rolling: AgentTime | None = None
+    logged_in: int = 0
+    shrinkage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SHRINKAGE_KEYS, 0))
+    absent: int = 0
+    late_logins: int = 0
+
+    def add(self, agent: AgentDay, now_ms: int) -> None:
+        self.agents += 1
+        self.day.add(agent.day)
+        for start, fig in agent.intervals.items():
+            mine = self.intervals.get(start)
+            if mine is None:
+                mine = self.intervals[start] = Figures()
+            mine.add(fig)
+        if agent.rolling is not None:
+            if self.rolling is None:
+                self.rolling = AgentTime()
+            self.rolling.add(agent.rolling)
+        self.logged_in += agent.logged_in
+        record = agent.record or {}
+        shrinkage = record.get("shrinkage")
+        if isinstance(shrinkage, dict):
+            for k in SHRINKAGE_KEYS:
+                v = shrinkage.get(k)
+                if isinstance(v, int) and not isinstance(v, bool):
+                    self.shrinkage[k] += v
+        shift = record.get("shift")
+        status = shift_status(shift if isinstance(shift, dict) else None, now_ms)
+        self.absent += status == "absent"
+        self.late_logins += status == "late"
+
+    def team_block(self, settings: Settings, hi: int) -> dict[str, Any]:
+        return {
+            "day": {
+                **self.day.block(day=True),
+                "shrinkage": shrinkage_ratio(self.shrinkage),
+                "absent": self.absent,
+                "late_logins": self.late_logins,
+                "scheduled_s": self.day.adherence[SCHEDULED] / 1000,
+            },
+            "intervals": _interval_rows(self.intervals, settings, hi),
+            "rolling_15m": rolling_block(self.rolling),
+        }
+
+
+def _group(agents: Iterable[AgentDay], now_ms: int, today: bool) -> Group:
+    group = Group(rolling=AgentTime() if today else None)
+    for agent in agents:
+        group.add(agent, now_ms)
+    return group
+
+
+def team_order(settings: Settings, seen: Iterable[str | None]) -> list[str]:
+    """Configured teams in config order, then every other team seen, sorted."""
+    configured = [t.id for t in settings.teams]
+    known = set(configured)
+    return configured + sorted({t for t in seen if t is not None and t not in known})
+
+
+def teams_overview(view: View, settings: Settings, day: date, now_ms: int) -> dict[str, Any]:
+    """``GET /api/v1/teams``: per team and for the floor, the sums of the agents' figures."""
+    frame = DayFrame.of(settings, day, now_ms)
+    agents = date_agents(view, frame, now_ms) if frame is not None else []
+    today = frame is not None and frame.today
+    hi = frame.hi if frame is not None else 0
+    by_team: dict[str, list[AgentDay]] = {}
+    for agent in agents:
+        if agent.team is not None:
+            by_team.setdefault(agent.team, []).append(agent)
+    configs = {t.id: t for t in settings.teams}
+    teams = []
+    for team in team_order(settings, by_team):
+        config = configs.get(team)
+        group = _group(by_team.get(team, []), now_ms, today)
+        targets = config.targets if config is not None else None
+        teams.append(
+            {
+                "id": team,
+                "name": (config.name if config is not None else "") or team,
+                "agents": group.agents,
+                "targets": {
+                    "occupancy": targets.occupancy if targets is not None else None,
+                    "adherence": targets.adherence if targets is not None else None,
+                    "aht_s": targets.aht_s if targets is not None else None,
+                },
+                **group.team_block(settings, hi),
+            }
+        )
+    return {
+        "date": day.isoformat(),
+        "floor": _group(agents, now_ms, today).team_block(settings, hi),
+        "teams": teams,
+    }
+
+
+# -- live: rolling 15 min per team (gauges, occupancy_high) --------------------------------------
+
+
+@dataclass(slots=True)
+class LiveTeam:
+    """A team's (or the floor's) rolling 15 min agent time and agents logged in now."""
+
+    time: AgentTime = field(default_factory=AgentTime)
+    logged_in: int = 0
+
+
+def live_occupancy(view: View, settings: Settings, now_ms: int) -> tuple[dict[str, LiveTeam], LiveTeam]:
+    """Per team (agents with a team) and for the floor: the rolling 15 min agent time of today's
+    fw.adherence records and how many of those agents are logged in now. Reads only
+    ``agent_time.recent`` of today's records (one per agent)."""
+    day = local_date(now_ms, settings.tz).isoformat()
+    teams: dict[str, LiveTeam] = {}
+    floor = LiveTeam()
+    for aid, record in _records_by_agent(view, day).items():
+        agent_time = record.get("agent_time")
+        recent = agent_time.get("recent") if isinstance(agent_time, dict) else None
+        recent = recent if isinstance(recent, list) else None
+        time = rolling_time(recent, now_ms)
+        logged_in = logged_in_at(recent, now_ms)
+        floor.time.add(time)
+        floor.logged_in += logged_in
+        team = agent_team(view, aid, record)
+        if team is not None:
+            live = teams.get(team)
+            if live is None:
+                live = teams[team] = LiveTeam()
+            live.time.add(time)
+            live.logged_in += logged_in
+    return teams, floor
