@@ -221,6 +221,7 @@ def contribution(facts: Facts) -> Contribution | None:
         talk = max(0, ended - answered_ms - hold)
         wrapup = facts.get("w")
         wrap = max(0, wrapup[0] - ended) if wrapup is not None else 0
+        x, e = facts.get("x"), facts.get("e")
         return Contribution(
             offered_ms,
             ANSWERED,
@@ -230,6 +231,7 @@ def contribution(facts: Facts) -> Contribution | None:
             talk_ms=talk,
             hold_ms=hold,
             wrap_ms=wrap,
+            transferred=x is not None and (e is None or e[0] >= x[0]),  # the end is the transfer
             survey_score=score,
         )
     if result == ABANDONED:

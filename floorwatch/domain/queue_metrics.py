@@ -68,6 +68,7 @@ class Contribution:
     talk_ms: int = 0
     hold_ms: int = 0
     wrap_ms: int = 0
+    transferred: bool = False  # handled, and the conversation ended by a transfer
     survey_score: int | None = None  # the contact's survey (CSAT), 1..5, whatever its outcome
 
 
@@ -87,6 +88,7 @@ class Counts:
     abandoned_within_sl: int = 0
     overflowed: int = 0
     handled: int = 0
+    transferred: int = 0  # handled contacts whose conversation ended by a transfer
     wait_answered_ms: int = 0
     wait_abandoned_ms: int = 0  # long (not short) abandons only
     talk_ms: int = 0
@@ -123,6 +125,7 @@ class Counts:
                 self.talk_ms += sign * c.talk_ms
                 self.hold_ms += sign * c.hold_ms
                 self.wrap_ms += sign * c.wrap_ms
+                self.transferred += sign * c.transferred
         elif c.outcome == ABANDONED:
             self.abandoned += sign
             self.short_abandoned += sign * c.short_abandon
@@ -224,6 +227,8 @@ def stats(counts: Counts, formula: str) -> dict[str, Any]:
         "avg_abandon_s": _seconds(ratio(counts.wait_abandoned_ms, long_abandons)),
         "max_wait_s": _seconds(counts.max_wait_ms),
         "handled": counts.handled,
+        "transferred": counts.transferred,
+        "transfer_rate": ratio(counts.transferred, counts.handled),
         "surveys": counts.surveys,
         "csat_avg": ratio(counts.score_sum, counts.surveys),
         "csat_satisfied": ratio(counts.satisfied, counts.surveys),

@@ -44,7 +44,7 @@ UPDATED = 1_733_300_012_345
 # Counts.as_dict(): every field, in the order of the dataclass
 COUNTS_JSON = (
     '{"offered":12,"waiting":1,"answered":9,"answered_within_sl":7,"abandoned":2,"short_abandoned":1,'
-    '"abandoned_within_sl":1,"overflowed":0,"handled":8,"wait_answered_ms":91000,"wait_abandoned_ms":40000,'
+    '"abandoned_within_sl":1,"overflowed":0,"handled":8,"transferred":2,"wait_answered_ms":91000,"wait_abandoned_ms":40000,'
     '"talk_ms":1800000,"hold_ms":60000,"wrap_ms":240000,"max_wait_ms":33000,"surveys":3,"score_sum":13,'
     '"satisfied":2,"customer_contacts":11,"repeat_contacts":2,"fcr_eligible":6,"fcr_resolved":5}'
 )
@@ -58,6 +58,7 @@ COUNTS = Counts(
     abandoned_within_sl=1,
     overflowed=0,
     handled=8,
+    transferred=2,
     wait_answered_ms=91_000,
     wait_abandoned_ms=40_000,
     talk_ms=1_800_000,

@@ -185,6 +185,8 @@ async def test_current_interval_sums_both_partitions(client: httpx.AsyncClient) 
         "avg_abandon_s": 40.0,
         "max_wait_s": 40.0,
         "handled": 3,
+        "transferred": 0,
+        "transfer_rate": 0.0,
         **NO_QUALITY_STATS,
         "start": "2024-03-05T10:00:00+08:00",
         "end": "2024-03-05T10:30:00+08:00",

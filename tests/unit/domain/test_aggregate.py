@@ -150,6 +150,7 @@ def test_worked_example_interval_stats() -> None:
         abandoned_within_sl=2,
         overflowed=1,
         handled=4,
+        transferred=1,  # C10: its transfer ended the conversation
         wait_answered_ms=87_000,  # 5 + 20 + 35 + 12 + 15
         wait_abandoned_ms=55_000,  # 5 + 50 (the 3 s short abandon excluded)
         talk_ms=950_000,  # 300 + 180 + 350 + 120
@@ -173,6 +174,8 @@ def test_worked_example_interval_stats() -> None:
         "avg_abandon_s": 27.5,  # 55 / 2
         "max_wait_s": 90.0,
         "handled": 4,
+        "transferred": 1,
+        "transfer_rate": 0.25,  # 1 / 4
         **NO_QUALITY_STATS,
     }
 

@@ -250,7 +250,15 @@ def test_transfer_counts_as_handled_and_ends_the_conversation() -> None:
     )
     assert end_ms(f) == BASE + sec(188)
     assert contribution(f) == Contribution(
-        BASE, ANSWERED, 8_000, within_sl=True, handled=True, talk_ms=180_000, hold_ms=0, wrap_ms=30_000
+        BASE,
+        ANSWERED,
+        8_000,
+        within_sl=True,
+        handled=True,
+        talk_ms=180_000,
+        hold_ms=0,
+        wrap_ms=30_000,
+        transferred=True,
     )
 
 
@@ -259,7 +267,41 @@ def test_transfer_alone_is_handled() -> None:
         [ev("contact.offered", "o", 0), ev("contact.answered", "a", sec(8)), ev("contact.transferred", "x", sec(68))]
     )
     c = contribution(f)
-    assert c.handled and c.talk_ms == 60_000 and c.wrap_ms == 0
+    assert c.handled and c.talk_ms == 60_000 and c.wrap_ms == 0 and c.transferred
+
+
+def test_transfer_after_the_end_is_not_a_transferred_contact() -> None:
+    # ended at 68 s, a transfer at 90 s: the end is contact.ended (talk 60 s), not the transfer
+    f = feed(
+        [
+            ev("contact.offered", "o", 0),
+            ev("contact.answered", "a", sec(8)),
+            ev("contact.transferred", "x", sec(90)),
+            ev("contact.ended", "e", sec(68)),
+        ]
+    )
+    c = contribution(f)
+    assert c.handled and c.talk_ms == 60_000 and not c.transferred
+
+
+def test_transfer_at_the_end_instant_is_a_transferred_contact() -> None:
+    # ended and transferred at the same 68 s: no ended *earlier* than the transfer
+    f = feed(
+        [
+            ev("contact.offered", "o", 0),
+            ev("contact.answered", "a", sec(8)),
+            ev("contact.ended", "e", sec(68)),
+            ev("contact.transferred", "x", sec(68)),
+        ]
+    )
+    c = contribution(f)
+    assert c.handled and c.talk_ms == 60_000 and c.transferred
+
+
+def test_transfer_of_an_unanswered_contact_counts_nothing() -> None:
+    f = feed([ev("contact.offered", "o", 0), ev("contact.transferred", "x", sec(30))])
+    c = contribution(f)
+    assert c.outcome == WAITING and not c.handled and not c.transferred
 
 
 # --- arrival order, duplicates, conflicts ------------------------------------------------------

@@ -256,6 +256,8 @@ def oracle(lives_: list[Life], tz: ZoneInfo, minutes: int) -> dict[tuple[str, in
                 c.hold_ms += hold
                 c.talk_ms += max(0, end - at - hold)
                 c.wrap_ms += max(0, life.wrapup - end) if life.wrapup is not None else 0
+                # the end is the transfer: no ended before it (a tie ends by the transfer too)
+                c.transferred += life.transferred is not None and (life.ended is None or life.ended >= life.transferred)
         elif name == ABANDONED:
             c.abandoned += 1
             short = wait < 5_000
@@ -299,6 +301,7 @@ def contributions(draw: st.DrawFn) -> Contribution:
                 talk_ms=draw(st.integers(0, 10**6)),
                 hold_ms=draw(st.integers(0, 10**5)),
                 wrap_ms=draw(st.integers(0, 10**5)),
+                transferred=draw(st.booleans()),
             )
         return Contribution(off, ANSWERED, wait, within_sl=wait <= 20_000)
     if kind == ABANDONED:

@@ -449,10 +449,10 @@ def interval_stats(events: list[dict[str, Any]], settings: Settings) -> dict[tup
 #   answered 101 (wait 12, in SL), 103 (30, late), 111 (8, in SL): A 3, A_T 2
 #   abandoned 105 (3 s, short), 106 (40 s): B 2, S 1; overflowed 107 timeout 60, 109 key 15, 110 empty 2: F 3
 #   N = 3 + 1 + 3 = 7; SL 2/7; abandon 1/7; answer 3/7; ASA (12+30+8)/3; avg abandon 40; max wait 60
-#   handled 101 (talk 168), 103 (180), 111 transferred (120): AHT 468/3 = 156
+#   handled 101 (talk 168), 103 (180), 111 transferred (120): AHT 468/3 = 156; transferred 1/3
 # sales 09:30: 115 overflowed (timeout after 60 s), 115#2 re-entered and answered in 10 s, talk 120
 # support 09:00: 107 (overflowed from sales) answered in 10 s, blind transfer after 120 s;
-#   113 answered in 25 s, attended transfer after 120 s
+#   113 answered in 25 s, attended transfer after 120 s: both handled, both transferred
 # support 09:30: 117 answered in 45 s (late), hold 60 s, ended 300 s after answer: talk 240 + hold 60;
 #   119 still waiting; 120 answered in 5 s, still talking
 DAY_STATS = {
@@ -471,6 +471,8 @@ DAY_STATS = {
         "avg_abandon_s": 40.0,
         "max_wait_s": 60.0,
         "handled": 3,
+        "transferred": 1,  # 111
+        "transfer_rate": 1 / 3,
         "surveys": 0,
         "csat_avg": None,
         "csat_satisfied": None,
@@ -496,6 +498,8 @@ DAY_STATS = {
         "avg_abandon_s": None,
         "max_wait_s": 60.0,
         "handled": 1,
+        "transferred": 0,
+        "transfer_rate": 0.0,
         "surveys": 0,
         "csat_avg": None,
         "csat_satisfied": None,
@@ -521,6 +525,8 @@ DAY_STATS = {
         "avg_abandon_s": None,
         "max_wait_s": 25.0,
         "handled": 2,
+        "transferred": 2,  # 107 blind, 113 attended
+        "transfer_rate": 1.0,
         "surveys": 0,
         "csat_avg": None,
         "csat_satisfied": None,
@@ -546,6 +552,8 @@ DAY_STATS = {
         "avg_abandon_s": None,
         "max_wait_s": 45.0,
         "handled": 1,
+        "transferred": 0,
+        "transfer_rate": 0.0,
         "surveys": 0,
         "csat_avg": None,
         "csat_satisfied": None,

@@ -145,6 +145,8 @@ def test_stats_of_hand_interval() -> None:
         "avg_abandon_s": pytest.approx(50.0),  # 150 s / (4 - 1)
         "max_wait_s": 200.0,  # the 200 s overflow
         "handled": 3,
+        "transferred": 0,
+        "transfer_rate": 0.0,  # 0 / 3 handled
         **NO_QUALITY_STATS,  # no surveys: CSAT ratios are None
     }
     assert set(s) == {
@@ -162,6 +164,8 @@ def test_stats_of_hand_interval() -> None:
         "avg_abandon_s",
         "max_wait_s",
         "handled",
+        "transferred",
+        "transfer_rate",
         "surveys",
         "csat_avg",
         "csat_satisfied",

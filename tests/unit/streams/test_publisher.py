@@ -24,6 +24,7 @@ ZERO_COUNTS: dict[str, Any] = {
     "abandoned_within_sl": 0,
     "overflowed": 0,
     "handled": 0,
+    "transferred": 0,
     "wait_answered_ms": 0,
     "wait_abandoned_ms": 0,
     "talk_ms": 0,
