@@ -41,6 +41,7 @@ from floorwatch.domain.adherence import adherence_ratio, conformance_ratio
 from floorwatch.domain.erlang import OverCap
 from floorwatch.domain.intervals import day_bounds_ms, interval_start_ms, local_date
 from floorwatch.domain.queue_metrics import Counts, stats
+from floorwatch.readmodel.people import live_occupancy
 from floorwatch.readmodel.queries import (
     AGENT_STATES,
     agent_counts,
@@ -70,6 +71,7 @@ ALERT_KINDS = (
     "queue_abandon_rate",
     "queue_staffing_gap",
     "adherence_break",
+    "occupancy_high",
 )
 ALERT_SEVERITIES = ("warning", "critical")
 # EventError reasons (floorwatch.events, streams.app); other reasons appear when seen
@@ -114,6 +116,11 @@ _WINDOW_GAUGES = (
         "Surveys scoring 4 or 5 / surveys, of contacts offered in the window.",
     ),
     ("csat_avg", "queue_csat_average_score", "Average survey score (1..5) of contacts offered in the window."),
+    (
+        "transfer_rate",
+        "queue_transfer_ratio",
+        "Handled contacts whose conversation ended by a transfer / handled contacts.",
+    ),
 )
 
 fast_merge = Counts.total  # the name the collector and its tests use
@@ -442,7 +449,8 @@ class ViewCollector(Collector):
         ones, then ``none``, then the others by name, ``api.metrics_max_teams`` in all."""
         agents = list(self._agents(now_ms))
         quality = list(self._quality(now_ms))
-        families = agents + quality
+        team_occupancy, floor_occupancy = self._occupancy(now_ms)
+        families = [*agents, *quality, team_occupancy]
         seen = {s.labels["team"] for family in families for s in family.samples}
         first = [*self._teams(), NO_TEAM] if NO_TEAM in seen else self._teams()
         kept, self.cut["team"] = kept_label_values(first, seen, self.settings.api.metrics_max_teams)
@@ -451,6 +459,31 @@ class ViewCollector(Collector):
             for family in families:
                 family.samples = [s for s in family.samples if s.labels["team"] in wanted]
         yield from families
+        yield floor_occupancy
+
+    # -- occupancy ----------------------------------------------------------------------
+
+    def _occupancy(self, now_ms: int) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        """Rolling 15 min occupancy per team and of the floor (the figures of ``/api/v1/teams``'
+        ``rolling_15m``): Σ (on_contact + wrap_up) ms / Σ (on_contact + wrap_up + available) ms."""
+        teams, floor = live_occupancy(self.view, self.settings, now_ms)
+        team_family = GaugeMetricFamily(
+            "floorwatch_team_occupancy_ratio",
+            "Occupancy of the team's agents over the last 15 minutes: handle (on_contact + wrap_up) "
+            "time / (handle + available) time, summed over the agents (omitted when 0/0).",
+            labels=["team"],
+        )
+        for team in sorted(teams):
+            occupancy = teams[team].time.occupancy()
+            if occupancy is not None:
+                team_family.add_metric([team], occupancy)
+        floor_family = GaugeMetricFamily(
+            "floorwatch_floor_occupancy_ratio",
+            "Occupancy of every agent over the last 15 minutes (omitted when 0/0).",
+        )
+        if (occupancy := floor.time.occupancy()) is not None:
+            floor_family.add_metric([], occupancy)
+        return team_family, floor_family
 
     def _agents(self, now_ms: int) -> Iterator[Metric]:
         view = self.view
