@@ -13,11 +13,15 @@ contribution, its survey's agent-day) is derived from the old facts again. What 
   or retention forgets the longest;
 - per minute bucket, only for the minutes a rolling window can still reach (``prune_minutes``):
   the members, for the per-second index of a window's start edge;
-- the contacts still waiting, per queue.
+- the contacts still waiting, per queue;
+- per (agent, local date), one row of 8 integers per offered interval (``AGENT_ROW_FIELDS``): the
+  handled contacts the agent answered and the surveys naming it, in the contacts' offered
+  intervals (``agent_rows``; a row with nothing left is deleted).
 """
 
 from __future__ import annotations
 
+import sys
 from array import array
 from bisect import bisect_left, insort
 from collections import deque
@@ -81,6 +85,7 @@ class Bucket:
     waits: array[int] = field(default_factory=lambda: array("q"))
     rules: tuple[Any, ...] | None = None  # (T_ms, short_ms, target, formula) of the first contact, shared
     mixed_rules: bool = False
+    channel: str | None = None  # the channel (facts "ch") of the first contact added, interned
 
     @property
     def contacts(self) -> int:
@@ -146,6 +151,14 @@ class MinuteBucket:
 
 SurveyEntry = tuple[str, str, int]  # (surveying agent, local date of the offer, score)
 
+# an agent's row of one offered interval: the first five from the handled contacts it answered
+# (facts "a"), the last three from the surveys naming it (facts "s")
+AGENT_ROW_FIELDS = ("handled", "talk_ms", "hold_ms", "wrap_ms", "transferred", "surveys", "score_sum", "satisfied")
+AgentRowEntry = tuple[str, int, tuple[int, ...]]  # (agent, offered interval start, the 8 figures it adds)
+AgentDay = tuple[str, str]  # (agent, local date of the offer)
+_ZERO_ROW = bytes(8 * len(AGENT_ROW_FIELDS))
+_DATES_KEPT = 4_096  # interval start -> local date strings remembered (a few retention periods' worth)
+
 
 class QueueAggregator:
     """Interval partials, waiting contacts and rolling windows for one partition's contacts."""
@@ -165,6 +178,10 @@ class QueueAggregator:
         # CSAT per agent: (agent, local date of the offer) -> [surveys, score_sum, satisfied]
         self.agent_surveys: dict[tuple[str, str], list[int]] = {}
         self.dirty_agent_days: set[tuple[str, str]] = set()
+        # per (agent, local date of the offer): offered interval start -> the 8 AGENT_ROW_FIELDS
+        self.agent_rows: dict[AgentDay, dict[int, array[int]]] = {}
+        self.dirty_agent_rows: set[AgentDay] = set()
+        self.date_of_start: dict[int, str] = {}  # interval start -> its local date (one string each)
         # per queue, minute buckets with a per-second index, oldest first (bounds their memory)
         self.indexed: dict[str, deque[MinuteBucket]] = {}
 
@@ -181,6 +198,10 @@ class QueueAggregator:
         new_survey = self._survey_entry(new_facts, new)
         if old_survey != new_survey:
             self._move_survey(old_survey, new_survey)
+        old_rows = self._agent_entries(old_facts, old)
+        new_rows = self._agent_entries(new_facts, new)
+        if old_rows != new_rows:
+            self._move_agent_rows(old_rows, new_rows)
         old_key = None if old is None else (old_facts["q"], self.interval_of(old.offered_ms))  # type: ignore[index]
         new_key = None if new is None else (new_facts["q"], self.interval_of(new.offered_ms))  # type: ignore[index]
         if old == new and old_key == new_key:
@@ -188,16 +209,20 @@ class QueueAggregator:
         if old is not None:
             self._remove(contact_id, old_key, old)  # type: ignore[arg-type]
         if new is not None:
-            self._add(contact_id, new_key, new, new_facts["r"])  # type: ignore[arg-type, index]
+            self._add(contact_id, new_key, new, new_facts["r"], new_facts.get("ch"))  # type: ignore[arg-type, index, union-attr]
 
     def forget(self, contact_id: str, facts: Facts | None) -> None:
         """Drop a contact (retention) given its last facts; its interval keeps no trace of it."""
         self.update(contact_id, facts, None)
 
-    def _add(self, contact_id: str, key: BucketKey, new: Contribution, rules: list[Any]) -> None:
+    def _add(
+        self, contact_id: str, key: BucketKey, new: Contribution, rules: list[Any], channel: str | None = None
+    ) -> None:
         bucket = self.buckets.get(key)
         if bucket is None:
-            bucket = self.buckets[key] = Bucket(rules=shared_rules(rules))
+            bucket = self.buckets[key] = Bucket(
+                rules=shared_rules(rules), channel=sys.intern(channel) if isinstance(channel, str) else None
+            )
         elif bucket.rules != tuple(rules):
             bucket.mixed_rules = True
         bucket.add(new)
@@ -281,6 +306,54 @@ class QueueAggregator:
 
     def take_dirty_agent_days(self) -> set[tuple[str, str]]:
         days, self.dirty_agent_days = self.dirty_agent_days, set()
+        return days
+
+    def _day_of(self, start_ms: int) -> str:
+        day = self.date_of_start.get(start_ms)
+        if day is None:
+            if len(self.date_of_start) >= _DATES_KEPT:
+                self.date_of_start.clear()
+            day = self.date_of_start[start_ms] = local_date(start_ms, self.tz).isoformat()
+        return day
+
+    def _agent_entries(self, facts: Facts | None, c: Contribution | None) -> tuple[AgentRowEntry, ...]:
+        """What the contact adds to agent rows: its handle figures to the answering agent's row
+        (handled contacts only), its survey to the surveyed agent's row (a survey counts once
+        its offer is known), both in the offered interval."""
+        if c is None or (not c.handled and c.survey_score is None):
+            return ()
+        start = self.interval_of(c.offered_ms)
+        out: tuple[AgentRowEntry, ...] = ()
+        if c.handled:
+            out = ((facts["a"][2], start, (1, c.talk_ms, c.hold_ms, c.wrap_ms, int(c.transferred), 0, 0, 0)),)  # type: ignore[index]
+        score = c.survey_score
+        if score is not None:
+            out += ((facts["s"][3], start, (0, 0, 0, 0, 0, 1, score, int(score >= SATISFIED_MIN_SCORE))),)  # type: ignore[index]
+        return out
+
+    def _move_agent_rows(self, old: tuple[AgentRowEntry, ...], new: tuple[AgentRowEntry, ...]) -> None:
+        for entries, sign in ((old, -1), (new, 1)):
+            for agent, start, figures in entries:
+                key = (agent, self._day_of(start))
+                rows = self.agent_rows.get(key)
+                if rows is None:
+                    rows = self.agent_rows[key] = {}
+                row = rows.get(start)
+                if row is None:
+                    row = rows[start] = array("q", _ZERO_ROW)
+                for i, value in enumerate(figures):
+                    if value:
+                        row[i] += sign * value
+                if not any(row):
+                    del rows[start]
+                    if not rows:
+                        del self.agent_rows[key]
+                self.dirty_agent_rows.add(key)
+
+    def take_dirty_agent_rows(self) -> set[AgentDay]:
+        """(agent, local date) pairs whose rows changed since the last call (``agent_rows`` has
+        no entry for a pair left without rows)."""
+        days, self.dirty_agent_rows = self.dirty_agent_rows, set()
         return days
 
     def queues(self) -> set[str]:

@@ -1,0 +1,222 @@
+"""QueueAggregator.agent_rows: per (agent, local date of the offer), one row per offered interval
+of [handled, talk_ms, hold_ms, wrap_ms, transferred, surveys, score_sum, satisfied], kept
+incrementally; hand-computed values, and a rebuild from the final facts equals the incremental
+rows, which equal a plain recount."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from floorwatch.domain.aggregate import AGENT_ROW_FIELDS, QueueAggregator
+from floorwatch.domain.contacts import contribution
+from tests.unit.domain.test_aggregate import SHANGHAI, Floor, local_ms
+
+D1 = "2024-05-01 "
+I0900 = local_ms(D1 + "09:00:00")
+I0930 = local_ms(D1 + "09:30:00")
+
+
+def rows(f: Floor) -> dict[tuple[str, str], dict[int, list[int]]]:
+    return {key: {start: list(row) for start, row in by.items()} for key, by in f.agg.agent_rows.items()}
+
+
+def test_row_fields_are_the_contract_order() -> None:
+    assert AGENT_ROW_FIELDS == (
+        "handled",
+        "talk_ms",
+        "hold_ms",
+        "wrap_ms",
+        "transferred",
+        "surveys",
+        "score_sum",
+        "satisfied",
+    )
+
+
+def test_answered_contacts_end_by_transfer_or_not() -> None:
+    f = Floor()
+    # T1: offered 09:10:00, answered 09:10:20 by a1, hold 09:11:00-09:11:30, transferred 09:15:20,
+    # wrap-up ended 09:16:00: talk 300 - 30 = 270 s, hold 30 s, wrap 40 s, transferred
+    f.send("contact.offered", "T1", D1 + "09:10:00")
+    f.send("contact.answered", "T1", D1 + "09:10:20", agent_id="a1")
+    f.send("contact.hold_started", "T1", D1 + "09:11:00", agent_id="a1")
+    f.send("contact.hold_ended", "T1", D1 + "09:11:30", agent_id="a1")
+    f.send("contact.transferred", "T1", D1 + "09:15:20", agent_id="a1")
+    f.send("contact.wrapup_ended", "T1", D1 + "09:16:00", agent_id="a1")
+    # T2: offered 09:20:00, answered 09:20:10 by a1, ended 09:21:10: talk 60 s, no wrap-up
+    f.send("contact.offered", "T2", D1 + "09:20:00")
+    f.send("contact.answered", "T2", D1 + "09:20:10", agent_id="a1")
+    f.send("contact.ended", "T2", D1 + "09:21:10", agent_id="a1")
+    # T3: answered by a1 at 09:29:50, still talking: not handled, no row figures
+    f.send("contact.offered", "T3", D1 + "09:29:00")
+    f.send("contact.answered", "T3", D1 + "09:29:50", agent_id="a1")
+    # T4: offered 09:40:00 (next interval), answered 09:40:05 by a2, ended 09:42:05, wrap 10 s
+    f.send("contact.offered", "T4", D1 + "09:40:00")
+    f.send("contact.answered", "T4", D1 + "09:40:05", agent_id="a2")
+    f.send("contact.ended", "T4", D1 + "09:42:05", agent_id="a2")
+    f.send("contact.wrapup_ended", "T4", D1 + "09:42:15", agent_id="a2")
+    assert rows(f) == {
+        ("a1", "2024-05-01"): {I0900: [2, 330_000, 30_000, 40_000, 1, 0, 0, 0]},
+        ("a2", "2024-05-01"): {I0930: [1, 120_000, 0, 10_000, 0, 0, 0, 0]},
+    }
+    assert f.agg.take_dirty_agent_rows() == {("a1", "2024-05-01"), ("a2", "2024-05-01")}
+    assert f.agg.take_dirty_agent_rows() == set()
+    # the interval's counts agree: 2 handled in 09:00 (T3 is answered, not handled), one transferred
+    c = f.bucket_counts(D1 + "09:00:00")
+    assert (c.handled, c.transferred, c.talk_ms, c.hold_ms, c.wrap_ms) == (2, 1, 330_000, 30_000, 40_000)
+
+
+def test_a_late_earlier_end_makes_the_transfer_no_end() -> None:
+    f = Floor()
+    f.send("contact.offered", "L1", D1 + "09:10:00")
+    f.send("contact.answered", "L1", D1 + "09:10:20", agent_id="a1")
+    f.send("contact.transferred", "L1", D1 + "09:15:20", agent_id="a1")
+    f.send("contact.wrapup_ended", "L1", D1 + "09:16:00", agent_id="a1")
+    assert rows(f) == {("a1", "2024-05-01"): {I0900: [1, 300_000, 0, 40_000, 1, 0, 0, 0]}}
+    f.agg.take_dirty_agent_rows()
+    # contact.ended at 09:14:00 arrives late: it ends the conversation (talk 220 s, wrap 120 s)
+    f.send("contact.ended", "L1", D1 + "09:14:00", agent_id="a1")
+    assert rows(f) == {("a1", "2024-05-01"): {I0900: [1, 220_000, 0, 120_000, 0, 0, 0, 0]}}
+    assert f.agg.take_dirty_agent_rows() == {("a1", "2024-05-01")}
+    assert f.bucket_counts(D1 + "09:00:00").transferred == 0
+
+
+def test_survey_naming_another_agent_goes_to_that_agents_row() -> None:
+    f = Floor()
+    # answered by a1 (talk 100 s), surveyed naming a2 with score 4 (satisfied)
+    f.send("contact.offered", "S1", D1 + "09:05:00")
+    f.send("contact.answered", "S1", D1 + "09:05:10", agent_id="a1")
+    f.send("contact.ended", "S1", D1 + "09:06:50", agent_id="a1")
+    f.send("survey.completed", "S1", D1 + "09:40:00", score=4, agent_id="a2")
+    # a survey of a contact offered 23:50 on May 1st, sent after midnight, score 2: May 1st's 23:30
+    f.send("contact.offered", "S2", D1 + "23:50:00")
+    f.send("survey.completed", "S2", "2024-05-02 00:30:00", score=2, agent_id="a2")
+    i2330 = local_ms(D1 + "23:30:00")
+    assert rows(f) == {
+        ("a1", "2024-05-01"): {I0900: [1, 100_000, 0, 0, 0, 0, 0, 0]},
+        ("a2", "2024-05-01"): {I0900: [0, 0, 0, 0, 0, 1, 4, 1], i2330: [0, 0, 0, 0, 0, 1, 2, 0]},
+    }
+    # the survey rows sum to the agent-day CSAT counters
+    assert f.agg.agent_surveys == {("a2", "2024-05-01"): [2, 6, 1]}
+    f.agg.take_dirty_agent_rows()
+    # an earlier survey (arriving late) names a1 with score 5: the survey moves to a1's row
+    f.send("survey.completed", "S1", D1 + "09:30:00", score=5, agent_id="a1")
+    assert rows(f) == {
+        ("a1", "2024-05-01"): {I0900: [1, 100_000, 0, 0, 0, 1, 5, 1]},
+        ("a2", "2024-05-01"): {i2330: [0, 0, 0, 0, 0, 1, 2, 0]},
+    }
+    assert f.agg.take_dirty_agent_rows() == {("a1", "2024-05-01"), ("a2", "2024-05-01")}
+
+
+def test_an_earlier_answer_by_another_agent_moves_the_handle_figures() -> None:
+    f = Floor()
+    f.send("contact.offered", "A1", D1 + "09:00:00")
+    f.send("contact.answered", "A1", D1 + "09:00:30", agent_id="a1")
+    f.send("contact.ended", "A1", D1 + "09:02:00", agent_id="a1")
+    assert rows(f) == {("a1", "2024-05-01"): {I0900: [1, 90_000, 0, 0, 0, 0, 0, 0]}}
+    f.agg.take_dirty_agent_rows()
+    # the answer by a2 at 09:00:10 wins (earliest): talk 110 s, a1's row is gone
+    f.send("contact.answered", "A1", D1 + "09:00:10", agent_id="a2")
+    assert rows(f) == {("a2", "2024-05-01"): {I0900: [1, 110_000, 0, 0, 0, 0, 0, 0]}}
+    assert f.agg.take_dirty_agent_rows() == {("a1", "2024-05-01"), ("a2", "2024-05-01")}
+    # the same facts again change nothing and mark nothing
+    f.agg.update("A1", f.facts["A1"], f.facts["A1"])
+    assert f.agg.take_dirty_agent_rows() == set()
+
+
+def test_forget_removes_rows_and_marks_the_agent_day() -> None:
+    f = Floor()
+    for cid, minute in (("F1", "10"), ("F2", "40")):
+        f.send("contact.offered", cid, D1 + f"09:{minute}:00")
+        f.send("contact.answered", cid, D1 + f"09:{minute}:05", agent_id="a1")
+        f.send("contact.ended", cid, D1 + f"09:{minute}:35", agent_id="a1")
+    f.send("survey.completed", "F1", D1 + "10:00:00", score=3, agent_id="a1")
+    assert rows(f) == {
+        ("a1", "2024-05-01"): {I0900: [1, 30_000, 0, 0, 0, 1, 3, 0], I0930: [1, 30_000, 0, 0, 0, 0, 0, 0]}
+    }
+    f.agg.take_dirty_agent_rows()
+    f.forget("F1")
+    assert rows(f) == {("a1", "2024-05-01"): {I0930: [1, 30_000, 0, 0, 0, 0, 0, 0]}}
+    assert f.agg.take_dirty_agent_rows() == {("a1", "2024-05-01")}
+    f.forget("F2")
+    assert f.agg.agent_rows == {}
+    assert f.agg.take_dirty_agent_rows() == {("a1", "2024-05-01")}  # published as a tombstone
+    f.forget("F2")
+    assert f.agg.take_dirty_agent_rows() == set()
+
+
+def test_bucket_keeps_the_channel_of_its_first_contact() -> None:
+    f = Floor()
+    f.send("contact.offered", "C1", D1 + "09:01:00", channel="chat")
+    f.send("contact.offered", "C2", D1 + "09:02:00", channel="voice")
+    bucket = f.agg.buckets[("support", I0900)]
+    assert bucket.channel == "chat"
+    f.forget("C1")
+    assert f.agg.buckets[("support", I0900)].channel == "chat"  # kept while the bucket lives
+
+
+def recount(facts: dict[str, dict[str, Any]], agg: QueueAggregator) -> dict[Any, dict[int, list[int]]]:
+    """The rows from each contact's contribution, summed plainly (no removals)."""
+    out: dict[Any, dict[int, list[int]]] = {}
+    for f in facts.values():
+        c = contribution(f)
+        if c is None:
+            continue
+        start = agg.interval_of(c.offered_ms)
+        day = agg._day_of(start)
+        if c.handled:
+            row = out.setdefault((f["a"][2], day), {}).setdefault(start, [0] * 8)
+            for i, v in enumerate((1, c.talk_ms, c.hold_ms, c.wrap_ms, int(c.transferred))):
+                row[i] += v
+        if c.survey_score is not None:
+            row = out.setdefault((f["s"][3], day), {}).setdefault(start, [0] * 8)
+            row[5] += 1
+            row[6] += c.survey_score
+            row[7] += c.survey_score >= 4
+    return out
+
+
+def test_rebuild_from_the_facts_equals_the_incremental_rows() -> None:
+    rnd = random.Random(7)
+    f = Floor()
+    plan: list[tuple[str, str, str, dict[str, Any]]] = []
+    for n in range(120):
+        cid = f"R{n}"
+        off = rnd.randrange(0, 4 * 3600)  # 08:00 .. 12:00
+        agent = rnd.choice(["a1", "a2", "a3"])
+
+        def at(s: int) -> str:
+            h, rest = divmod(8 * 3600 + s, 3600)
+            return D1 + f"{h:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+        plan.append(("contact.offered", cid, at(off), {}))
+        if rnd.random() < 0.8:
+            ans = off + rnd.randrange(1, 60)
+            plan.append(("contact.answered", cid, at(ans), {"agent_id": agent}))
+            if rnd.random() < 0.5:  # a second, competing answer by another agent
+                plan.append(("contact.answered", cid, at(ans + rnd.randrange(-5, 5)), {"agent_id": "a4"}))
+            end = ans + rnd.randrange(10, 600)
+            if rnd.random() < 0.4:
+                plan.append(("contact.transferred", cid, at(end), {"agent_id": agent}))
+            if rnd.random() < 0.7:
+                plan.append(("contact.ended", cid, at(end + rnd.randrange(-30, 30)), {"agent_id": agent}))
+            if rnd.random() < 0.6:
+                plan.append(("contact.wrapup_ended", cid, at(end + rnd.randrange(30, 90)), {"agent_id": agent}))
+        if rnd.random() < 0.3:
+            who = rnd.choice(["a1", "a2", "a5"])
+            plan.append(("survey.completed", cid, at(off + 900), {"agent_id": who, "score": rnd.randint(1, 5)}))
+    rnd.shuffle(plan)
+    for kind, cid, when, fields in plan:
+        f.send(kind, cid, when, **fields)
+    for cid in rnd.sample(sorted(f.facts), 20):  # retention forgets a few
+        f.forget(cid)
+    rebuilt = QueueAggregator(SHANGHAI, 30)
+    for cid, facts in f.facts.items():
+        rebuilt.update(cid, None, facts)
+    incremental = rows(f)
+    assert incremental == {k: {s: list(r) for s, r in v.items()} for k, v in rebuilt.agent_rows.items()}
+    assert incremental == recount(f.facts, f.agg)
+    assert sum(r[0] for by in incremental.values() for r in by.values()) > 30  # the run did handle contacts
+    assert sum(r[4] for by in incremental.values() for r in by.values()) > 5
+    assert sum(r[5] for by in incremental.values() for r in by.values()) > 5
