@@ -14,7 +14,9 @@ class ``IntervalPartial``::
 
     {"queue": str, "start_ms": int, "end_ms": int, "partition": int,
      "counts": Counts.as_dict(), "rules": {sl_threshold_s, short_abandon_s, sl_target,
-     sl_formula}, "mixed_rules": bool, "updated_ms": int}
+     sl_formula}, "mixed_rules": bool, "channel": str | None, "updated_ms": int}
+
+    (``channel``: the channel of the first contact put in the bucket; older records lack it)
 
 ``fw.queue-stats``  key ``"{queue}|{partition}"`` (``queue_key``), class ``QueuePartial``::
 
@@ -57,10 +59,11 @@ ms)::
 ``POST /api/v1/alerts/{id}/ack``; alert engines and readers merge it into the alert (the
 first ack wins; an ack never resolves).
 
-``fw.quality-stats``  first contact resolution and CSAT partials (``kind`` says which: classes
-``FcrIntervalPartial``, ``FcrAgentPartial``, ``CsatAgentPartial``, read by ``parse_quality``;
-kinds ``FCR_INTERVAL``, ``FCR_AGENT``, ``CSAT_AGENT``; keys ``fcr_interval_key``,
-``agent_day_key`` with ``FCR_AGENT_KEY`` / ``CSAT_AGENT_KEY``)::
+``fw.quality-stats``  first contact resolution, CSAT and agent handle partials (``kind`` says
+which: classes ``FcrIntervalPartial``, ``FcrAgentPartial``, ``CsatAgentPartial``,
+``AgentHandlePartial``, read by ``parse_quality``; kinds ``FCR_INTERVAL``, ``FCR_AGENT``,
+``CSAT_AGENT``, ``AGENT_HANDLE``; keys ``fcr_interval_key``, ``agent_day_key`` with
+``FCR_AGENT_KEY`` / ``CSAT_AGENT_KEY`` / ``AGENT_HANDLE_KEY``)::
 
     key "fcr|{queue}|{start_ms}|{partition}" (partition of fw.customer-contacts):
     {"kind": "fcr_interval", "queue", "start_ms", "partition", "updated_ms",
@@ -71,6 +74,12 @@ kinds ``FCR_INTERVAL``, ``FCR_AGENT``, ``CSAT_AGENT``; keys ``fcr_interval_key``
     key "csat-agent|{agent_id}|{date}|{partition}" (partition of fw.contact-events):
     {"kind": "csat_agent", "agent_id", "date", "partition", "updated_ms",
      "surveys", "score_sum", "satisfied"}
+    key "ah|{agent_id}|{date}|{partition}" (partition of fw.contact-events; offered date):
+    {"kind": "agent_handle", "agent_id", "date", "partition", "updated_ms",
+     "intervals": {"<offered interval start ms>": [handled, talk_ms, hold_ms, wrap_ms,
+                   transferred, surveys, score_sum, satisfied]}}
+    (the first five of the handled contacts the agent answered, the last three of the surveys
+    naming it; a tombstone when the agent-date has no row left)
 
 ``fw.customer-contacts`` (internal, not compacted)  one record per contact batch and customer
 partition (``floorwatch.domain.fcr.partition_for``), key = that partition number::
@@ -113,6 +122,7 @@ letter only its ``DeadLetter.parse(...).reason`` is counted.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import date as Date
@@ -139,7 +149,8 @@ def fcr_interval_key(queue: str, start_ms: int, partition: int) -> str:
 
 
 def agent_day_key(kind: str, agent_id: str, day: str, partition: int) -> str:
-    """``kind`` is ``FCR_AGENT_KEY`` (``fcr-agent``) or ``CSAT_AGENT_KEY`` (``csat-agent``)."""
+    """``kind`` is ``FCR_AGENT_KEY`` (``fcr-agent``), ``CSAT_AGENT_KEY`` (``csat-agent``) or
+    ``AGENT_HANDLE_KEY`` (``ah``)."""
     return f"{kind}|{agent_id}|{day}|{partition}"
 
 
@@ -148,10 +159,14 @@ def agent_day_key(kind: str, agent_id: str, day: str, partition: int) -> str:
 FCR_INTERVAL = "fcr_interval"  # fw.quality-stats "kind" of a queue-interval FCR partial
 FCR_AGENT = "fcr_agent"  # ... of an agent-day FCR partial
 CSAT_AGENT = "csat_agent"  # ... of an agent-day CSAT partial
-QUALITY_KINDS = (FCR_INTERVAL, FCR_AGENT, CSAT_AGENT)
+AGENT_HANDLE = "agent_handle"  # ... of an agent-day partial of per-interval handle rows
+QUALITY_KINDS = (FCR_INTERVAL, FCR_AGENT, CSAT_AGENT, AGENT_HANDLE)
 FCR_INTERVAL_KEY = "fcr"  # key prefix of FCR_INTERVAL records (``fcr_interval_key``)
 FCR_AGENT_KEY = "fcr-agent"  # key prefix of FCR_AGENT records (``agent_day_key``)
 CSAT_AGENT_KEY = "csat-agent"  # key prefix of CSAT_AGENT records
+AGENT_HANDLE_KEY = "ah"  # key prefix of AGENT_HANDLE records
+AGENT_ROW_SIZE = 8  # handled, talk_ms, hold_ms, wrap_ms, transferred, surveys, score_sum, satisfied
+MAX_AGENT_HANDLE_INTERVALS = 200  # rows per agent-date record (a 25-hour day has 100 of 15 minutes)
 
 MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: beyond it no date can be printed
 MAX_HEARTBEAT_TOPICS = 16  # owned-partition lists per heartbeat (a worker consumes five topics)
@@ -237,7 +252,8 @@ class IntervalPartial:
     """One ``fw.interval-stats`` record: one source partition's counts of a (queue, interval).
 
     ``parse`` requires ``queue`` and ``start_ms``; ``end_ms``, ``partition`` and ``updated_ms``
-    may be missing (None); ``rules`` that is not an object reads as None."""
+    may be missing (None); ``rules`` that is not an object reads as None, a ``channel`` that is
+    not a non-empty string (or missing: records written before it) as None."""
 
     queue: str
     start_ms: int
@@ -247,6 +263,7 @@ class IntervalPartial:
     rules: dict[str, Any] | None  # QueueRules.as_dict()
     mixed_rules: bool
     updated_ms: int | None
+    channel: str | None = None  # the channel of the first contact put in the bucket (interned)
 
     def key(self) -> str:
         return interval_key(self.queue, self.start_ms, self.partition or 0)
@@ -260,12 +277,14 @@ class IntervalPartial:
             "counts": self.counts.as_dict(),
             "rules": self.rules,
             "mixed_rules": self.mixed_rules,
+            "channel": self.channel,
             "updated_ms": self.updated_ms,
         }
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> Self:
         rules = data.get("rules")
+        channel = data.get("channel")
         return cls(
             queue=_str(data, "queue"),
             start_ms=_ms(data, "start_ms"),
@@ -275,6 +294,7 @@ class IntervalPartial:
             rules=rules if isinstance(rules, dict) else None,
             mixed_rules=bool(data.get("mixed_rules", False)),
             updated_ms=_ms(data, "updated_ms", optional=True),
+            channel=sys.intern(channel) if isinstance(channel, str) and channel else None,
         )
 
 
@@ -471,11 +491,94 @@ class CsatAgentPartial:
         return cls(agent_id, day, partition, updated_ms, surveys, score_sum, satisfied)
 
 
-QualityRecord = FcrIntervalPartial | FcrAgentPartial | CsatAgentPartial
-_QUALITY_CLASSES: dict[str, type[FcrIntervalPartial] | type[FcrAgentPartial] | type[CsatAgentPartial]] = {
+@dataclass(frozen=True, slots=True)
+class AgentHandlePartial:
+    """One ``fw.quality-stats`` record of kind ``agent_handle``: an agent's rows of a local date
+    (of the contacts' offers) from one ``fw.contact-events`` partition, per offered interval
+    ``[handled, talk_ms, hold_ms, wrap_ms, transferred, surveys, score_sum, satisfied]``.
+
+    ``parse`` requires ``intervals`` to be an object of at most ``MAX_AGENT_HANDLE_INTERVALS``
+    rows, each keyed by an interval start (epoch ms as a decimal string) and holding exactly
+    eight integers."""
+
+    agent_id: str
+    date: str  # local YYYY-MM-DD of the offers
+    partition: int | None
+    updated_ms: int | None
+    intervals: dict[int, list[int]]  # offered interval start ms -> the 8 figures
+
+    KIND: ClassVar[str] = AGENT_HANDLE
+
+    def key(self) -> str:
+        return agent_day_key(AGENT_HANDLE_KEY, self.agent_id, self.date, self.partition or 0)
+
+    def counts(self) -> Counts:
+        """The rows summed, as the ``Counts`` fields of the same names."""
+        total = [0] * AGENT_ROW_SIZE
+        for row in self.intervals.values():
+            for i, value in enumerate(row):
+                total[i] += value
+        handled, talk, hold, wrap, transferred, surveys, score_sum, satisfied = total
+        return Counts(
+            handled=handled,
+            talk_ms=talk,
+            hold_ms=hold,
+            wrap_ms=wrap,
+            transferred=transferred,
+            surveys=surveys,
+            score_sum=score_sum,
+            satisfied=satisfied,
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "kind": AGENT_HANDLE,
+            "agent_id": self.agent_id,
+            "date": self.date,
+            "partition": self.partition,
+            "updated_ms": self.updated_ms,
+            "intervals": {str(start): list(row) for start, row in sorted(self.intervals.items())},
+        }
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Self:
+        _check_kind(data, AGENT_HANDLE)
+        return cls._fields(data)
+
+    @classmethod
+    def _fields(cls, data: dict[str, Any]) -> Self:
+        raw = data.get("intervals")
+        if not isinstance(raw, dict) or len(raw) > MAX_AGENT_HANDLE_INTERVALS:
+            raise BadRecord(f"field 'intervals': expected an object of at most {MAX_AGENT_HANDLE_INTERVALS} rows")
+        intervals: dict[int, list[int]] = {}
+        for start, row in raw.items():
+            try:
+                start_ms = int(start)
+            except (TypeError, ValueError):
+                raise BadRecord(f"intervals: {start!r} is not an interval start") from None
+            if not 0 <= start_ms <= MAX_MS:
+                raise BadRecord(f"intervals: {start_ms} is not a plausible epoch-ms time")
+            if (
+                not isinstance(row, list)
+                or len(row) != AGENT_ROW_SIZE
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in row)
+            ):
+                raise BadRecord(f"intervals[{start!r}]: expected {AGENT_ROW_SIZE} integers")
+            intervals[start_ms] = row
+        day = _date(data, "date")
+        agent_id = _str(data, "agent_id")
+        partition, updated_ms = _loose_int(data, "partition"), _loose_int(data, "updated_ms")
+        return cls(agent_id, day, partition, updated_ms, intervals)
+
+
+QualityRecord = FcrIntervalPartial | FcrAgentPartial | CsatAgentPartial | AgentHandlePartial
+_QUALITY_CLASSES: dict[
+    str, type[FcrIntervalPartial] | type[FcrAgentPartial] | type[CsatAgentPartial] | type[AgentHandlePartial]
+] = {
     FCR_INTERVAL: FcrIntervalPartial,
     FCR_AGENT: FcrAgentPartial,
     CSAT_AGENT: CsatAgentPartial,
+    AGENT_HANDLE: AgentHandlePartial,
 }
 
 
@@ -494,10 +597,10 @@ class QualityPartial:
     figures as ``Counts`` and what locates them. It drops ``partition`` and ``updated_ms``
     (no reader needs them), so the view's memory per partial stays that of these five slots."""
 
-    kind: str  # FCR_INTERVAL | FCR_AGENT | CSAT_AGENT
+    kind: str  # FCR_INTERVAL | FCR_AGENT | CSAT_AGENT | AGENT_HANDLE (its rows summed)
     subject: str  # queue, or agent id
     start_ms: int | None  # FCR_INTERVAL
-    date: str | None  # FCR_AGENT, CSAT_AGENT
+    date: str | None  # FCR_AGENT, CSAT_AGENT, AGENT_HANDLE
     counts: Counts
 
     @classmethod

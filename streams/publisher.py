@@ -190,6 +190,7 @@ class Publisher:
                             QueueRules(r[0], r[1], r[2], r[3]).as_dict(),  # type: ignore[arg-type]
                             bucket.mixed_rules,
                             now_ms,
+                            bucket.channel,
                         ).to_record()
                     ),
                 )
@@ -219,7 +220,7 @@ class Publisher:
         await ctx.flush_outbox()
 
     async def publish_quality(self, now_ms: int) -> None:
-        """FCR partials (customer partitions) and CSAT per agent-day (contact partitions)."""
+        """FCR partials (customer partitions); CSAT and handle rows per agent-day (contact partitions)."""
         ctx, st = self.ctx, self.ctx.st
         emit = ctx.emit
         mine = ctx.active(topics.CUSTOMER_CONTACTS)
@@ -260,6 +261,19 @@ class Publisher:
                     if csat is None
                     else records.dumps(
                         records.CsatAgentPartial(aid, day, p, now_ms, csat[0], csat[1], csat[2]).to_record()
+                    ),
+                )
+            for aid, day in qagg.take_dirty_agent_rows():
+                rows = qagg.agent_rows.get((aid, day))  # None: no row left, the record goes
+                await emit(
+                    topics.QUALITY_STATS,
+                    records.agent_day_key(records.AGENT_HANDLE_KEY, aid, day, p).encode(),
+                    None
+                    if not rows
+                    else records.dumps(
+                        records.AgentHandlePartial(
+                            aid, day, p, now_ms, {start: row.tolist() for start, row in rows.items()}
+                        ).to_record()
                     ),
                 )
 

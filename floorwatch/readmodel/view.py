@@ -42,6 +42,7 @@ from floorwatch.events import DEFAULT_LIMITS, EventLimits
 from floorwatch.records import (
     FCR_INTERVAL,
     Adherence,
+    AgentHandlePartial,
     AgentStatus,
     Alert,
     AlertAck,
@@ -52,6 +53,7 @@ from floorwatch.records import (
     QualityPartial,
     QueuePartial,
     WorkerHeartbeat,
+    parse_quality,
 )
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,9 @@ class View:
         self.quality: dict[str, QualityPartial] = {}  # fw.quality-stats key -> partial
         self.fcr_parts: dict[tuple[str, int], dict[str, Counts]] = {}  # (queue, start) -> key -> counts
         self.agent_quality: dict[str, dict[str, dict[str, Counts]]] = {}  # date -> agent -> key -> counts
+        # agent_handle partials: date -> agent -> key -> {offered interval start: [8 ints]}
+        self.agent_handle: dict[str, dict[str, dict[str, dict[int, list[int]]]]] = {}
+        self.agent_handle_keys: dict[str, tuple[str, str]] = {}  # fw.quality-stats key -> (date, agent)
         # bookkeeping
         self.version = 0  # +1 per applied change (cheap "did anything change?" for pushers)
         self.applied = 0
@@ -266,7 +271,22 @@ class View:
     def _apply_quality(self, key: str | None, data: dict[str, Any] | None) -> str:
         if not key:
             raise BadRecord("quality record without a key")
-        new = QualityPartial.parse(data) if data is not None else None
+        record = parse_quality(data) if data is not None else None
+        handle = record if isinstance(record, AgentHandlePartial) else None
+        new = QualityPartial.of(record) if record is not None and handle is None else None
+        gone = self.agent_handle_keys.pop(key, None)
+        if gone is not None:  # an agent_handle partial replaced or deleted
+            day, agent = gone
+            agents_of_day = self.agent_handle.get(day, {})
+            parts_of_agent = agents_of_day.get(agent, {})
+            parts_of_agent.pop(key, None)
+            if not parts_of_agent:
+                agents_of_day.pop(agent, None)
+            if not agents_of_day:
+                self.agent_handle.pop(day, None)
+        if handle is not None:
+            self.agent_handle_keys[key] = (handle.date, handle.agent_id)
+            self.agent_handle.setdefault(handle.date, {}).setdefault(handle.agent_id, {})[key] = handle.intervals
         old = self.quality.pop(key, None)
         if old is not None:
             if old.kind == FCR_INTERVAL:
@@ -402,10 +422,11 @@ class View:
 
         Dropped: interval partials starting before the cutoff; queue partials not computed
         since it; agent status not updated since it; FCR interval partials before it and
-        agent quality partials of dates before the oldest kept day; adherence records of those
-        dates; forecasts of those dates; resolved alerts resolved before the cutoff, each with
-        its ack; acks of no alert made before the cutoff. Firing alerts stay. ``dropped`` is
-        called with ``(topic, key)`` of each (the leader tombstones alerts and acks with it).
+        agent quality partials (FCR, CSAT, handle rows) of dates before the oldest kept day;
+        adherence records of those dates; forecasts of those dates; resolved alerts resolved
+        before the cutoff, each with its ack; acks of no alert made before the cutoff. Firing
+        alerts stay. ``dropped`` is called with ``(topic, key)`` of each (the leader tombstones
+        alerts and acks with it).
         """
         h = Horizon.at(now_ms, self.tz, self.retention_days)
 
@@ -452,6 +473,17 @@ class View:
                 self.quality,
                 lambda q: h.instant_expired(q.start_ms) if q.kind == FCR_INTERVAL else h.day_expired(q.date),
             ),
+        )
+        yield from sliced(
+            topics.QUALITY_STATS,
+            [
+                key
+                for day, agents in self.agent_handle.items()
+                if h.day_expired(day)
+                for a in agents.values()
+                for key in a
+            ],
+            lambda key: (found := self.agent_handle_keys.get(key)) is not None and h.day_expired(found[0]),
         )
         yield from sliced(topics.ALERTS, list(self.alerts), still(self.alerts, lambda a: alert_expired(a, h)))
         yield from sliced(

@@ -20,6 +20,7 @@ from floorwatch.readmodel.view import View
 from floorwatch.records import (
     MAX_MS,
     Adherence,
+    AgentHandlePartial,
     AgentStatus,
     Alert,
     AlertAck,
@@ -79,7 +80,7 @@ INTERVAL_JSON = (
     '{"queue":"support","start_ms":1733299200000,"partition":3,"end_ms":1733301000000,'
     f'"counts":{COUNTS_JSON},'
     '"rules":{"sl_threshold_s":20.0,"short_abandon_s":5.0,"sl_target":0.8,"sl_formula":"answered_over_offered"},'
-    '"mixed_rules":false,"updated_ms":1733300012345}'
+    '"mixed_rules":false,"channel":"voice","updated_ms":1733300012345}'
 )
 QUEUE_JSON = (
     '{"queue":"support","partition":1,"waiting":4,"oldest_waiting_ms":1733300000000,'
@@ -92,6 +93,11 @@ FCR_INTERVAL_JSON = (
 FCR_AGENT_JSON = (
     '{"kind":"fcr_agent","agent_id":"a-17","date":"2024-12-04","partition":0,"updated_ms":1733300012345,'
     '"fcr_eligible":6,"fcr_resolved":5}'
+)
+# rows sorted by interval start (the worker's order)
+AGENT_HANDLE_JSON = (
+    '{"kind":"agent_handle","agent_id":"a-17","date":"2024-12-04","partition":5,"updated_ms":1733300012345,'
+    '"intervals":{"1733299200000":[2,330000,30000,40000,1,1,4,1],"1733301000000":[0,0,0,0,0,1,2,0]}}'
 )
 CSAT_AGENT_JSON = (
     '{"kind":"csat_agent","agent_id":"a-17","date":"2024-12-04","partition":5,"updated_ms":1733300012345,'
@@ -137,6 +143,7 @@ def test_interval_partial_round_trip() -> None:
         rules=RULES,
         mixed_rules=False,
         updated_ms=UPDATED,
+        channel="voice",
     )
     same_json(parsed.to_record(), INTERVAL_JSON)
     assert parsed.key() == "support|1733299200000|3" == records.interval_key("support", START, 3)
@@ -202,6 +209,43 @@ def test_csat_agent_round_trip() -> None:
     )
 
 
+def test_agent_handle_round_trip() -> None:
+    parsed = AgentHandlePartial.parse(orjson.loads(AGENT_HANDLE_JSON))
+    assert parsed == AgentHandlePartial(
+        agent_id="a-17",
+        date="2024-12-04",
+        partition=5,
+        updated_ms=UPDATED,
+        intervals={START: [2, 330_000, 30_000, 40_000, 1, 1, 4, 1], END: [0, 0, 0, 0, 0, 1, 2, 0]},
+    )
+    same_json(parsed.to_record(), AGENT_HANDLE_JSON)
+    assert (
+        parsed.key()
+        == "ah|a-17|2024-12-04|5"
+        == records.agent_day_key(records.AGENT_HANDLE_KEY, "a-17", "2024-12-04", 5)
+    )
+    assert parse_quality(orjson.loads(AGENT_HANDLE_JSON)) == parsed
+    # the rows summed: 2 handled (330 + 30 + 40 s), 1 transferred, 2 surveys scoring 4 + 2, 1 satisfied
+    assert parsed.counts() == Counts(
+        handled=2, talk_ms=330_000, hold_ms=30_000, wrap_ms=40_000, transferred=1, surveys=2, score_sum=6, satisfied=1
+    )
+    # written unsorted, the rows come out sorted by start
+    unsorted = AgentHandlePartial(
+        "a-17",
+        "2024-12-04",
+        5,
+        UPDATED,
+        {END: [0, 0, 0, 0, 0, 1, 2, 0], START: [2, 330_000, 30_000, 40_000, 1, 1, 4, 1]},
+    )
+    same_json(unsorted.to_record(), AGENT_HANDLE_JSON)
+
+
+def test_interval_partial_without_a_channel_is_read_with_none() -> None:
+    assert IntervalPartial.parse(as_data(INTERVAL_JSON, channel=DROP)).channel is None  # written before channels
+    assert IntervalPartial.parse(as_data(INTERVAL_JSON, channel=3)).channel is None
+    assert IntervalPartial.parse(as_data(INTERVAL_JSON, channel="")).channel is None
+
+
 def test_worker_heartbeat_round_trip() -> None:
     parsed = WorkerHeartbeat.parse(orjson.loads(HEARTBEAT_JSON))
     assert parsed == WorkerHeartbeat(
@@ -263,11 +307,17 @@ def test_forecast_parse() -> None:
 
 
 def test_the_kinds_and_key_prefixes() -> None:
-    assert (records.FCR_INTERVAL, records.FCR_AGENT, records.CSAT_AGENT) == ("fcr_interval", "fcr_agent", "csat_agent")
-    assert (records.FCR_INTERVAL_KEY, records.FCR_AGENT_KEY, records.CSAT_AGENT_KEY) == (
+    assert (records.FCR_INTERVAL, records.FCR_AGENT, records.CSAT_AGENT, records.AGENT_HANDLE) == (
+        "fcr_interval",
+        "fcr_agent",
+        "csat_agent",
+        "agent_handle",
+    )
+    assert (records.FCR_INTERVAL_KEY, records.FCR_AGENT_KEY, records.CSAT_AGENT_KEY, records.AGENT_HANDLE_KEY) == (
         "fcr",
         "fcr-agent",
         "csat-agent",
+        "ah",
     )
     assert records.agent_day_key(records.FCR_AGENT_KEY, "a", "2024-12-04", 1) == "fcr-agent|a|2024-12-04|1"
     assert records.agent_day_key(records.CSAT_AGENT_KEY, "a", "2024-12-04", 1) == "csat-agent|a|2024-12-04|1"
@@ -357,6 +407,23 @@ BAD = [
     (topics.QUALITY_STATS, CsatAgentPartial, CSAT_AGENT_JSON, {"satisfied": False}),
     (topics.QUALITY_STATS, CsatAgentPartial, CSAT_AGENT_JSON, {"date": DROP}),
     (topics.QUALITY_STATS, CsatAgentPartial, CSAT_AGENT_JSON, {"agent_id": 17}),
+    (topics.QUALITY_STATS, AgentHandlePartial, AGENT_HANDLE_JSON, {"intervals": DROP}),
+    (topics.QUALITY_STATS, AgentHandlePartial, AGENT_HANDLE_JSON, {"intervals": [[1] * 8]}),
+    (topics.QUALITY_STATS, AgentHandlePartial, AGENT_HANDLE_JSON, {"intervals": {"x": [0] * 8}}),
+    (topics.QUALITY_STATS, AgentHandlePartial, AGENT_HANDLE_JSON, {"intervals": {"-1": [0] * 8}}),
+    (topics.QUALITY_STATS, AgentHandlePartial, AGENT_HANDLE_JSON, {"intervals": {str(START): [0] * 7}}),
+    (topics.QUALITY_STATS, AgentHandlePartial, AGENT_HANDLE_JSON, {"intervals": {str(START): [0] * 9}}),
+    (topics.QUALITY_STATS, AgentHandlePartial, AGENT_HANDLE_JSON, {"intervals": {str(START): [0] * 7 + [True]}}),
+    (topics.QUALITY_STATS, AgentHandlePartial, AGENT_HANDLE_JSON, {"intervals": {str(START): [0] * 7 + [1.5]}}),
+    (topics.QUALITY_STATS, AgentHandlePartial, AGENT_HANDLE_JSON, {"intervals": {str(START): "0"}}),
+    (
+        topics.QUALITY_STATS,
+        AgentHandlePartial,
+        AGENT_HANDLE_JSON,
+        {"intervals": {str(START + i * 900_000): [0] * 8 for i in range(201)}},
+    ),
+    (topics.QUALITY_STATS, AgentHandlePartial, AGENT_HANDLE_JSON, {"date": "2024-12-32"}),
+    (topics.QUALITY_STATS, AgentHandlePartial, AGENT_HANDLE_JSON, {"agent_id": DROP}),
     (topics.WORKER_STATUS, WorkerHeartbeat, HEARTBEAT_JSON, {"worker_id": DROP}),
     (topics.WORKER_STATUS, WorkerHeartbeat, HEARTBEAT_JSON, {"worker_id": "w" * 257}),
     (topics.WORKER_STATUS, WorkerHeartbeat, HEARTBEAT_JSON, {"at_ms": DROP}),
@@ -387,11 +454,17 @@ def test_malformed_values_raise_bad_record_and_the_view_skips_them(case: tuple[A
     assert view.apply(topic, b"some-key", orjson.dumps(data)) is False
     assert view.bad_records == 1
     assert (view.intervals, view.queue_stats, view.quality, view.workers) == ({}, {}, {}, {})
+    assert (view.agent_handle, view.agent_handle_keys) == ({}, {})
 
 
 @pytest.mark.parametrize(
     ("cls", "text"),
-    [(FcrIntervalPartial, FCR_AGENT_JSON), (FcrAgentPartial, CSAT_AGENT_JSON), (CsatAgentPartial, FCR_INTERVAL_JSON)],
+    [
+        (FcrIntervalPartial, FCR_AGENT_JSON),
+        (FcrAgentPartial, CSAT_AGENT_JSON),
+        (CsatAgentPartial, FCR_INTERVAL_JSON),
+        (AgentHandlePartial, CSAT_AGENT_JSON),
+    ],
 )
 def test_a_quality_class_refuses_another_kind(cls: Any, text: str) -> None:
     with pytest.raises(BadRecord, match="expected"):
@@ -411,6 +484,7 @@ def test_unknown_quality_kind() -> None:
         (topics.QUALITY_STATS, FCR_INTERVAL_JSON),
         (topics.QUALITY_STATS, FCR_AGENT_JSON),
         (topics.QUALITY_STATS, CSAT_AGENT_JSON),
+        (topics.QUALITY_STATS, AGENT_HANDLE_JSON),
         (topics.WORKER_STATUS, HEARTBEAT_JSON),
     ],
 )

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from floorwatch import topics
+from floorwatch.domain.factcodec import unpack
 from floorwatch.streams.agents.contacts import ContactEvents
 from floorwatch.streams.alerting import WebhookNotifier
 from floorwatch.streams.publisher import Publisher
@@ -86,6 +87,7 @@ async def test_publish_once_emits_the_interval_and_queue_partials_of_a_changed_b
                     "sl_formula": "answered_over_offered",
                 },
                 "mixed_rules": False,
+                "channel": "voice",  # the first contact's
                 "updated_ms": now_ms,
             },
         )
@@ -178,5 +180,66 @@ async def test_publish_quality_emits_the_csat_partial_of_a_surveyed_agent_day() 
                     "satisfied": 1,  # a score of 4 or 5
                 }
             ),
+        ),
+        (
+            # the survey in a1's handle row of the offered interval (answered, not ended: not handled)
+            topics.QUALITY_STATS,
+            b"ah|a1|2024-05-01|0",
+            orjson.dumps(
+                {
+                    "kind": "agent_handle",
+                    "agent_id": "a1",
+                    "date": "2024-05-01",
+                    "partition": 0,
+                    "updated_ms": BASE + 600_000,
+                    "intervals": {str(BASE): [0, 0, 0, 0, 0, 1, 4, 1]},
+                }
+            ),
+        ),
+    ]
+
+
+async def test_publish_quality_emits_agent_handle_rows_and_their_tombstone() -> None:
+    now_s = BASE / 1000 + 600  # 09:10:00
+    ctx = make_worker(lambda: now_s, owned={0})
+    ctx.st.aggregators[0] = ctx.st.new_aggregator()
+    publisher, aggregates = publisher_of(ctx)
+    # offered 09:00:00, answered 09:00:15 by a2, transferred 09:02:15 (talk 120 s), wrap-up ended 09:02:45
+    batch = [
+        event(contact_event("contact.offered", "e1", 0, queue="support", channel="voice")),
+        event(contact_event("contact.answered", "e2", 15, queue="support", agent_id="a2"), offset=1),
+        event(contact_event("contact.transferred", "e3", 135, agent_id="a2", to_queue="billing"), offset=2),
+        event(contact_event("contact.wrapup_ended", "e4", 165, agent_id="a2"), offset=3),
+    ]
+    await ContactEvents(ctx, aggregates).apply_batch(batch, [])
+
+    await publisher.publish_quality(BASE + 600_000)
+    await ctx.flush_outbox()
+
+    assert ctx.emitted == [
+        (
+            topics.QUALITY_STATS,
+            b"ah|a2|2024-05-01|0",
+            orjson.dumps(
+                {
+                    "kind": "agent_handle",
+                    "agent_id": "a2",
+                    "date": "2024-05-01",
+                    "partition": 0,
+                    "updated_ms": BASE + 600_000,
+                    "intervals": {str(BASE): [1, 120_000, 0, 30_000, 1, 0, 0, 0]},
+                }
+            ),
         )
     ]
+    # nothing changed: nothing more
+    ctx.emitted.clear()
+    await publisher.publish_quality(BASE + 601_000)
+    await ctx.flush_outbox()
+    assert ctx.emitted == []
+    # retention forgets the contact: the agent-date has no row left, its record is tombstoned
+    agg = ctx.st.aggregators[0]
+    agg.forget("c1", unpack(ctx.tables.contacts.data.pop("c1")))
+    await publisher.publish_quality(BASE + 602_000)
+    await ctx.flush_outbox()
+    assert ctx.emitted == [(topics.QUALITY_STATS, b"ah|a2|2024-05-01|0", None)]
