@@ -180,13 +180,69 @@ def quality_mismatches(stack: Stack, truth: dict[str, Any], day: str) -> list[st
     return bad
 
 
+def _block_diff(got: dict[str, Any] | None, want: dict[str, Any]) -> dict[str, Any]:
+    got = got or {}
+    return {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
+
+
+def _by_start(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {row["start"]: row for row in rows}
+
+
+def people_mismatches(stack: Stack, truth: dict[str, Any], day: str) -> list[str]:
+    """Agent performance, teams, floor and channels of the API against the truth: every field
+    of every day and interval block the truth has, exactly (and no interval the truth lacks)."""
+    bad: list[str] = []
+    for agent_id, days in truth["performance"].items():
+        want = days.get(day)
+        if want is None:
+            continue
+        got = stack.get(f"/api/v1/agents/{agent_id}/performance", date=day)
+        if diff := _block_diff(got.get("day"), want["day"]):
+            bad.append(f"performance {agent_id} day: {diff}")
+        ivs = _by_start(got.get("intervals") or [])
+        for start, block in want["intervals"].items():
+            if diff := _block_diff(ivs.get(start), block):
+                bad.append(f"performance {agent_id} {start}: {diff}")
+        if extra := set(ivs) - set(want["intervals"]):
+            bad.append(f"performance {agent_id}: unexpected intervals {sorted(extra)}")
+    got_teams = stack.get("/api/v1/teams", date=day)
+    groups = [
+        (f"team {t}", days.get(day), next((r for r in got_teams["teams"] if r["id"] == t), None))
+        for t, days in truth["teams"].items()
+    ]
+    groups.append(("floor", truth["floor"].get(day), got_teams["floor"]))
+    for name, want, got in groups:
+        if want is None:
+            continue
+        if got is None:
+            bad.append(f"{name}: missing")
+            continue
+        if diff := _block_diff(got.get("day"), want["day"]):
+            bad.append(f"{name} day: {diff}")
+        ivs = _by_start(got.get("intervals") or [])
+        for start, block in want["intervals"].items():
+            if diff := _block_diff(ivs.get(start), block):
+                bad.append(f"{name} {start}: {diff}")
+    got_channels = {row["channel"]: row for row in stack.get("/api/v1/channels", date=day)["channels"]}
+    for channel, want in truth["channels"].items():
+        got = got_channels.get(channel, {})
+        if day in want["days"] and (diff := _block_diff(got.get("day"), want["days"][day])):
+            bad.append(f"channel {channel} day: {diff}")
+        ivs = _by_start(got.get("intervals") or [])
+        for start, block in want["intervals"].items():
+            if start.startswith(day) and (diff := _block_diff(ivs.get(start), block)):
+                bad.append(f"channel {channel} {start}: {diff}")
+    return bad
+
+
 def expect_truth(stack: Stack, truth: dict[str, Any], timeout_s: float = 90) -> None:
     """Every interval of the truth equals the API's figures exactly (and nothing extra), FCR
     and CSAT per agent and team included."""
     day = truth["start"][:10]
 
     def mismatches() -> list[str]:
-        bad = quality_mismatches(stack, truth, day)
+        bad = quality_mismatches(stack, truth, day) + people_mismatches(stack, truth, day)
         for queue, want in truth["intervals"].items():
             got = intervals(stack, queue, day)
             for start, stats in want.items():
