@@ -20,13 +20,19 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo, available_timezones
 
+import httpx
+import orjson
 import pytest
 
 from floorwatch.api.security import content_security_policy
+from tests.integration.harness import ADMIN_TOKEN, INGEST_TOKEN, VIEWER_TOKEN, Stack, sha, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -376,6 +382,8 @@ def test_strip_shows_each_team_against_its_targets(browser: Any) -> None:
         assert server.requests.count("/api/v1/teams?") == 1  # no date: the server's today
         assert server.tokens == {"Bearer tv-secret"}
         assert errors == []
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "wallboard-strip-page.png"))
     finally:
         page.close()
 
@@ -518,3 +526,256 @@ def test_no_drill_down_for_a_viewer(browser: Any) -> None:
         assert errors == []
     finally:
         page.close()
+
+
+# -- the real stack -----------------------------------------------------------------------------
+
+S = 1000  # ms
+
+
+def midday_zone(now_s: float) -> str:
+    """A zone where it is 10:00-16:00 now: the test's last 16 minutes lie in one local day."""
+    for name in sorted(available_timezones()):
+        regions = ("Asia/", "Europe/", "America/", "Africa/", "Australia/", "Pacific/")
+        if name.startswith(regions) and 10 <= datetime.fromtimestamp(now_s, ZoneInfo(name)).hour < 16:
+            return name
+    raise AssertionError("no zone at midday")  # pragma: no cover - 24 h of zones exist
+
+
+def local_interval_start(ms: int, tz: ZoneInfo, minutes: int) -> int:
+    local = datetime.fromtimestamp(ms / 1000, tz)
+    start = local.replace(minute=local.minute - local.minute % minutes, second=0, microsecond=0)
+    return int(start.timestamp() * 1000)
+
+
+def split(segments: list[tuple[int, int]], tz: ZoneInfo, minutes: int) -> dict[int, int]:
+    """ms of [start, end) segments per local interval start (midday: no DST change)."""
+    out: dict[int, int] = {}
+    for lo, hi in segments:
+        while lo < hi:
+            start = local_interval_start(lo, tz, minutes)
+            end = min(hi, start + minutes * 60 * S)
+            out[start] = out.get(start, 0) + end - lo
+            lo = end
+    return out
+
+
+def floor_day(t: int, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """Three agents and two contacts in the 15 minutes before ``t`` (see the test for the sums)."""
+    n = iter(range(1000))
+    day = datetime.fromtimestamp(t / 1000, tz).date().isoformat()
+
+    def at(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, tz).isoformat(timespec="milliseconds")
+
+    def ev(dt_s: int, **fields: Any) -> dict[str, Any]:
+        return {"event_id": f"strip-{next(n)}", "ts": at(t + dt_s * S), **fields}
+
+    def profile(agent: str, name: str, team: str) -> dict[str, Any]:
+        return ev(-950, type="agent.profile", agent_id=agent, name=name, team=team, queues=["sales"])
+
+    def schedule(agent: str, lo_s: int, hi_s: int) -> dict[str, Any]:
+        work = {"start": at(t + lo_s * S), "end": at(t + hi_s * S), "activity": "work"}
+        return ev(-940, type="schedule.published", agent_id=agent, date=day, activities=[work])
+
+    def state(agent: str, dt_s: int, value: str, reason: str | None = None) -> dict[str, Any]:
+        return ev(dt_s, type="agent.state", agent_id=agent, state=value, **({"reason": reason} if reason else {}))
+
+    def contact(cid: str, agent: str, offered: int, answered: int, ended: int, wrapped: int) -> list[dict[str, Any]]:
+        return [
+            ev(offered, type="contact.offered", contact_id=cid, queue="sales", channel="voice"),
+            ev(answered, type="contact.answered", contact_id=cid, queue="sales", agent_id=agent),
+            ev(ended, type="contact.ended", contact_id=cid, agent_id=agent),
+            ev(wrapped, type="contact.wrapup_ended", contact_id=cid, agent_id=agent),
+        ]
+
+    return [
+        profile("st-a1", "Ada", "north"),
+        profile("st-a2", "Bob", "north"),
+        profile("st-a3", "Cy", "south"),
+        schedule("st-a2", -900, -300),
+        schedule("st-a3", -90, -30),
+        state("st-a1", -600, "available"),
+        state("st-a1", -540, "on_contact"),
+        state("st-a1", -300, "wrap_up"),
+        state("st-a1", -240, "aux", "break"),  # still in aux: counts for neither side of occupancy
+        state("st-a2", -600, "available"),
+        state("st-a2", -420, "aux", "break"),
+        state("st-a2", -360, "on_contact"),
+        state("st-a2", -300, "logged_out"),
+        state("st-a3", -500, "on_contact"),
+        state("st-a3", -400, "available"),
+        state("st-a3", -100, "logged_out"),
+        *contact("st-c1", "st-a1", -545, -540, -300, -240),
+        *contact("st-c2", "st-a2", -362, -360, -330, -300),
+    ]
+
+
+def test_strip_and_drill_down_on_the_real_stack(tmp_path: Path, browser: Any) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    zone = midday_zone(time.time())
+    tz = ZoneInfo(zone)
+    tokens = [
+        {"name": "admin", "sha256": sha(ADMIN_TOKEN), "roles": ["admin", "ingest"]},
+        {"name": "viewer", "sha256": sha(VIEWER_TOKEN), "roles": ["viewer"]},
+        {"name": "ingest", "sha256": sha(INGEST_TOKEN), "roles": ["ingest"]},
+        {"name": "supervisor", "sha256": sha(SUPERVISOR_TOKEN), "roles": ["supervisor"]},
+    ]
+    teams = [
+        {"id": "north", "name": "Team North", "targets": {"occupancy": 0.85, "adherence": 0.9, "aht_s": 170}},
+        {"id": "south", "name": "Team South"},
+    ]
+    # Stack() runs asyncio (topic creation): not in this thread, where Playwright's loop runs
+    with ThreadPoolExecutor(1) as pool:
+        stack = pool.submit(Stack, tmp_path, auth={"tokens": tokens}, timezone=zone, teams=teams).result()
+    try:
+        minutes = stack.settings().interval_minutes
+        stack.worker()
+        stack.api()
+        t = int(time.time()) * S
+        resp = httpx.post(
+            f"{stack.api_url}/api/v1/events",
+            content=orjson.dumps(floor_day(t, tz)),
+            timeout=10,
+            headers={"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/json"},
+        )
+        assert resp.status_code == 202 and resp.json()["rejected"] == [], resp.text
+
+        # by hand, in ms (the figures stop moving once posted, until t + 300 s when the rolling
+        # window starts to lose st-a1's and st-a2's first minutes):
+        # st-a1 available 60 s, on contact 240, wrap-up 60 (then aux: neither side)
+        # st-a2 available 180, on contact 60 (aux 60 between, logged out after)
+        # st-a3 on contact 100, available 300, logged out
+        # adherence: st-a2 works [t-900, t-300): in adherence while available or on contact, 240 of
+        # 600 s, and logs in at t-600 (late); st-a3 works [t-90, t-30), logged out: 0 of 60 s (absent)
+        # AHT: c1 talk 240 + wrap 60 (st-a1), c2 talk 30 + wrap 30 (st-a2)
+        want = {
+            "floor": {
+                "occupancy_15m": 460_000 / 1_000_000,
+                "occupancy_today": 460_000 / 1_000_000,
+                "adherence": 240_000 / 660_000,
+                "aht": 360 / 2,
+                "absent": 1,
+                "late_logins": 1,
+            },
+            "north": {
+                "occupancy_15m": 360_000 / 600_000,
+                "occupancy_today": 360_000 / 600_000,
+                "adherence": 240_000 / 600_000,
+                "aht": 360 / 2,
+                "absent": 0,
+                "late_logins": 1,
+            },
+            "south": {
+                "occupancy_15m": 100_000 / 400_000,
+                "occupancy_today": 100_000 / 400_000,
+                "adherence": 0.0,
+                "aht": None,
+                "absent": 1,
+                "late_logins": 0,
+            },
+        }
+        colours = {  # north against its targets: 0.6 < 0.85 - 0.1; 0.4 < 0.9 - 0.05; 170 < 180 <= 187
+            "occupancy_15m": "sl-amber",
+            "adherence": "sl-red",
+            "aht": "sl-amber",
+        }
+
+        def strip_values(page: Any) -> dict[str, dict[str, Any]]:
+            return {card: {f: v["value"] for f, v in fields.items()} for card, fields in strip_cards(page).items()}
+
+        page = browser.new_page(viewport={"width": 1600, "height": 1100})
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        try:
+            page.goto(f"{stack.api_url}/?token={SUPERVISOR_TOKEN}")
+            # the strip polls every 15 s; the worker publishes within seconds
+            last: list[dict[str, Any]] = [{}]
+
+            def strip_as_wanted() -> dict[str, Any] | None:
+                last[0] = strip_values(page)
+                return last[0] if last[0] == want else None
+
+            try:
+                shown = wait_until(strip_as_wanted, 90, "strip figures")
+            except TimeoutError:
+                raise AssertionError(f"strip {last[0]} != {want}") from None
+            assert time.time() * S < t + 300 * S, "the figures were compared after they started to move"
+            north = {f: v["cls"] for f, v in strip_cards(page)["north"].items() if f in colours}
+            assert north == colours
+            assert shown == want
+            page.screenshot(path=str(ARTIFACTS / "wallboard-strip.png"), full_page=True)
+
+            # the drill-down of st-a1 (in aux, so on the agent grid)
+            page.wait_for_function("() => document.body.classList.contains('supervisor')")
+            page.click('#agents [data-agent="st-a1"]')
+            page.wait_for_selector('#detail:not([hidden]) [data-perf="day"]')
+            day = {f: v for f, (v, _) in figures(page, '#detail [data-perf="day"]').items()}
+            assert {k: day[k] for k in ("handled", "talk", "hold", "wrap", "aht", "transfers")} == {
+                "handled": 1,
+                "talk": 240.0,
+                "hold": 0.0,
+                "wrap": 60.0,
+                "aht": 300.0,
+                "transfers": 0,
+            }
+            assert {k: day[k] for k in ("occupancy", "occupancy_15m", "handle", "available", "adherence")} == {
+                "occupancy": 300_000 / 360_000,
+                "occupancy_15m": 300_000 / 360_000,
+                "handle": 300.0,
+                "available": 60.0,
+                "adherence": None,  # no schedule
+            }
+            states = {f: v for f, (v, _) in figures(page, '#detail [data-perf="states"]').items()}
+            assert (states["state_available"], states["state_on_contact"], states["state_wrap_up"]) == (
+                60.0,
+                240.0,
+                60.0,
+            )
+            assert (
+                states["aux_reason"] > 0 and page.get_attribute('[data-field="aux_reason"]', "data-reason") == "break"
+            )
+            # per interval: the same seconds split at the local interval starts
+            want_rows = {
+                "available": split([(t - 600 * S, t - 540 * S)], tz, minutes),
+                "on_contact": split([(t - 540 * S, t - 300 * S)], tz, minutes),
+                "wrap_up": split([(t - 300 * S, t - 240 * S)], tz, minutes),
+                "handled": {local_interval_start(t - 545 * S, tz, minutes): 1},  # offered then
+            }
+            rows = page.evaluate(
+                """() => [...document.querySelectorAll('#detail [data-perf="intervals"] tbody tr')].map((tr) => [
+                      Date.parse(tr.dataset.start), Object.fromEntries([...tr.querySelectorAll('[data-field]')]
+                          .map((n) => [n.dataset.field, JSON.parse(n.dataset.value)]))])"""
+            )
+            starts = [start for start, _ in rows]
+            assert starts == sorted(starts) and set().union(*want_rows.values()) <= set(starts)
+            for start, row in rows:
+                for field, per_start in want_rows.items():
+                    assert row[field] * (1 if field == "handled" else S) == per_start.get(start, 0), (start, field)
+            page.screenshot(path=str(ARTIFACTS / "wallboard-drilldown-stack.png"), full_page=True)
+            page.keyboard.press("Escape")
+            assert page.is_hidden("#detail")
+            assert errors == []
+        finally:
+            page.close()
+
+        # a viewer: the same grid, no drill-down (and no request for one)
+        page = browser.new_page(viewport={"width": 1600, "height": 1100})
+        requests.clear()
+        page.on("request", lambda r: requests.append(r.url))
+        try:
+            page.goto(f"{stack.api_url}/?token={VIEWER_TOKEN}")
+            page.wait_for_selector('#agents [data-agent="st-a1"]')
+            page.wait_for_function("() => document.querySelector('#who').textContent === 'viewer'")
+            page.click('#agents [data-agent="st-a1"]')
+            page.wait_for_timeout(500)
+            assert page.is_hidden("#detail")
+            assert any("/api/v1/teams" in u for u in requests)
+            assert not any("/performance" in u for u in requests)
+        finally:
+            page.close()
+    finally:
+        stack.close()
