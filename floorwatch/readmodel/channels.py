@@ -22,9 +22,8 @@ from floorwatch.records import IntervalPartial
 
 def _recorded_channel(partials: list[IntervalPartial]) -> str | None:
     for p in sorted(partials, key=lambda p: (p.partition is None, p.partition or 0)):
-        channel = getattr(p, "channel", None)
-        if isinstance(channel, str) and channel:
-            return channel
+        if p.channel:
+            return p.channel
     return None
 
 

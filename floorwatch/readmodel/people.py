@@ -148,8 +148,7 @@ def _records_by_agent(view: View, day: str) -> dict[str, dict[str, Any]]:
 
 
 def _handle_parts(view: View, day: str) -> Mapping[str, Mapping[str, Mapping[int, list[int]]]]:
-    found: Mapping[str, Mapping[str, Mapping[int, list[int]]]] = getattr(view, "agent_handle", {}).get(day, {})
-    return found
+    return view.agent_handle.get(day, {})
 
 
 def agent_team(view: View, agent_id: str, record: Mapping[str, Any] | None) -> str | None:
@@ -192,7 +191,7 @@ def agent_day(
     day = Figures()
     for part in _handle_parts(view, frame.day).get(agent_id, {}).values():
         for start, row in part.items():
-            if not (lo <= start < hi) or len(row) != HANDLE_WIDTH:
+            if not (lo <= start < hi) or len(row) != HANDLE_WIDTH or not any(row):
                 continue
             fig = at(start)
             for i, v in enumerate(row):
@@ -256,8 +255,7 @@ def agent_known(view: View, agent_id: str) -> bool:
         return True
     if any(f"{agent_id}|{day}" in records for day, records in view.adherence_days.items()):
         return True
-    handle: Mapping[str, Mapping[str, Any]] = getattr(view, "agent_handle", {})
-    return any(agent_id in agents for agents in handle.values()) or any(
+    return any(agent_id in agents for agents in view.agent_handle.values()) or any(
         agent_id in agents for agents in view.agent_quality.values()
     )
 

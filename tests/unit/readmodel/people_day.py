@@ -28,6 +28,7 @@ a3 no state yet; scheduled from 09:00 (absent): adherence 09:00 [1800, 0, 1800, 
 a9 10:00 aux "lunch" (open; record until 10:00): 10:00 aux 1050; rolling aux 900; no schedule
 a1 on 2024-03-04: 23:30 available 1200 s, 23:50 on_contact open (until the day's end: 600 s)
 a7 only an FCR partial on 2024-03-05 (eligible 1, resolved 1)
+a2 has an agent_handle row of zeros at 09:00 (no interval for it)
 """
 
 from __future__ import annotations
@@ -257,6 +258,7 @@ def build_view(v: View | None = None, *, contacts: bool = True) -> View:
 
 
 def put_handles(v: View) -> None:
+    put_handle(v, "a2", D, 0, {I_0900: [0] * 8})  # an empty row makes no interval
     put_handle(v, "a1", D, 0, {I_0930: [2, 400_000, 60_000, 100_000, 1, 1, 4, 1]})
     put_handle(
         v, "a1", D, 1, {I_0930: [1, 100_000, 0, 20_000, 0, 1, 2, 0], I_1000: [1, 200_000, 0, 50_000, 0, 0, 0, 0]}
