@@ -264,17 +264,13 @@ class Publisher:
                     ),
                 )
             for aid, day in qagg.take_dirty_agent_rows():
-                rows = qagg.agent_rows.get((aid, day))  # None: no row left, the record goes
+                rows = qagg.agent_day_rows(aid, day)  # empty: no row left, the record goes
                 await emit(
                     topics.QUALITY_STATS,
                     records.agent_day_key(records.AGENT_HANDLE_KEY, aid, day, p).encode(),
                     None
                     if not rows
-                    else records.dumps(
-                        records.AgentHandlePartial(
-                            aid, day, p, now_ms, {start: row.tolist() for start, row in rows.items()}
-                        ).to_record()
-                    ),
+                    else records.dumps(records.AgentHandlePartial(aid, day, p, now_ms, rows).to_record()),
                 )
 
     async def fold_fcr(self, p: int, agg: FcrAggregator, now_ms: int) -> int:

@@ -14,9 +14,10 @@ contribution, its survey's agent-day) is derived from the old facts again. What 
 - per minute bucket, only for the minutes a rolling window can still reach (``prune_minutes``):
   the members, for the per-second index of a window's start edge;
 - the contacts still waiting, per queue;
-- per (agent, local date), one row of 8 integers per offered interval (``AGENT_ROW_FIELDS``): the
-  handled contacts the agent answered and the surveys naming it, in the contacts' offered
-  intervals (``agent_rows``; a row with nothing left is deleted).
+- per agent, one row of 8 integers per offered interval (``AGENT_ROW_FIELDS``): the handled
+  contacts the agent answered and the surveys naming it, in the contacts' offered intervals
+  (``agent_rows``: one ``array('q')`` per agent, rows of ``[start, 8 figures]`` sorted by start,
+  72 bytes a row; a row with nothing left is deleted, and an agent with no row).
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from floorwatch.domain.contacts import Facts, contribution
-from floorwatch.domain.intervals import IntervalStarts, local_date
+from floorwatch.domain.intervals import IntervalStarts, day_bounds_ms, local_date
 from floorwatch.domain.queue_metrics import SATISFIED_MIN_SCORE, WAITING, Contribution, Counts
 
 BucketKey = tuple[str, int]  # (queue, interval or minute start ms)
@@ -156,8 +158,20 @@ SurveyEntry = tuple[str, str, int]  # (surveying agent, local date of the offer,
 AGENT_ROW_FIELDS = ("handled", "talk_ms", "hold_ms", "wrap_ms", "transferred", "surveys", "score_sum", "satisfied")
 AgentRowEntry = tuple[str, int, tuple[int, ...]]  # (agent, offered interval start, the 8 figures it adds)
 AgentDay = tuple[str, str]  # (agent, local date of the offer)
-_ZERO_ROW = bytes(8 * len(AGENT_ROW_FIELDS))
+ROW_STRIDE = 1 + len(AGENT_ROW_FIELDS)  # an agent's array: [start, 8 figures] per row
 _DATES_KEPT = 4_096  # interval start -> local date strings remembered (a few retention periods' worth)
+
+
+def _row_index(rows: array[int], start_ms: int) -> int:
+    """The index (in rows) of the first row starting at or after ``start_ms``."""
+    lo, hi = 0, len(rows) // ROW_STRIDE
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if rows[mid * ROW_STRIDE] < start_ms:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 class QueueAggregator:
@@ -178,8 +192,9 @@ class QueueAggregator:
         # CSAT per agent: (agent, local date of the offer) -> [surveys, score_sum, satisfied]
         self.agent_surveys: dict[tuple[str, str], list[int]] = {}
         self.dirty_agent_days: set[tuple[str, str]] = set()
-        # per (agent, local date of the offer): offered interval start -> the 8 AGENT_ROW_FIELDS
-        self.agent_rows: dict[AgentDay, dict[int, array[int]]] = {}
+        # per agent: [offered interval start, the 8 AGENT_ROW_FIELDS] per row, sorted by start (a
+        # dict per agent-date and an array per row cost ~600 bytes a row; this, 72 and the array)
+        self.agent_rows: dict[str, array[int]] = {}
         self.dirty_agent_rows: set[AgentDay] = set()
         self.date_of_start: dict[int, str] = {}  # interval start -> its local date (one string each)
         # per queue, minute buckets with a per-second index, oldest first (bounds their memory)
@@ -334,25 +349,37 @@ class QueueAggregator:
     def _move_agent_rows(self, old: tuple[AgentRowEntry, ...], new: tuple[AgentRowEntry, ...]) -> None:
         for entries, sign in ((old, -1), (new, 1)):
             for agent, start, figures in entries:
-                key = (agent, self._day_of(start))
-                rows = self.agent_rows.get(key)
+                agent = sys.intern(agent)  # one string per agent in every partition's keys
+                rows = self.agent_rows.get(agent)
                 if rows is None:
-                    rows = self.agent_rows[key] = {}
-                row = rows.get(start)
-                if row is None:
-                    row = rows[start] = array("q", _ZERO_ROW)
-                for i, value in enumerate(figures):
+                    rows = self.agent_rows[agent] = array("q")
+                at = _row_index(rows, start) * ROW_STRIDE
+                if at == len(rows) or rows[at] != start:
+                    rows[at:at] = array("q", (start, 0, 0, 0, 0, 0, 0, 0, 0))
+                for i, value in enumerate(figures, at + 1):
                     if value:
-                        row[i] += sign * value
-                if not any(row):
-                    del rows[start]
+                        rows[i] += sign * value
+                if not any(rows[at + 1 : at + ROW_STRIDE]):
+                    del rows[at : at + ROW_STRIDE]
                     if not rows:
-                        del self.agent_rows[key]
-                self.dirty_agent_rows.add(key)
+                        del self.agent_rows[agent]
+                self.dirty_agent_rows.add((agent, self._day_of(start)))
+
+    def agent_day_rows(self, agent: str, day: str) -> dict[int, list[int]]:
+        """The agent's rows of a local date (``YYYY-MM-DD``): offered interval start -> the 8
+        figures; empty when it has none."""
+        rows = self.agent_rows.get(agent)
+        if rows is None:
+            return {}
+        lo, hi = day_bounds_ms(date.fromisoformat(day), self.tz)
+        first, end = _row_index(rows, lo), _row_index(rows, hi)
+        return {
+            rows[i * ROW_STRIDE]: rows[i * ROW_STRIDE + 1 : (i + 1) * ROW_STRIDE].tolist() for i in range(first, end)
+        }
 
     def take_dirty_agent_rows(self) -> set[AgentDay]:
-        """(agent, local date) pairs whose rows changed since the last call (``agent_rows`` has
-        no entry for a pair left without rows)."""
+        """(agent, local date) pairs whose rows changed since the last call (``agent_day_rows``
+        is empty for a pair left without rows)."""
         days, self.dirty_agent_rows = self.dirty_agent_rows, set()
         return days
 

@@ -1,7 +1,7 @@
-"""QueueAggregator.agent_rows: per (agent, local date of the offer), one row per offered interval
-of [handled, talk_ms, hold_ms, wrap_ms, transferred, surveys, score_sum, satisfied], kept
-incrementally; hand-computed values, and a rebuild from the final facts equals the incremental
-rows, which equal a plain recount."""
+"""QueueAggregator.agent_rows: per agent, one row per offered interval of [handled, talk_ms,
+hold_ms, wrap_ms, transferred, surveys, score_sum, satisfied] (read per local date of the offer
+with agent_day_rows), kept incrementally; hand-computed values, and a rebuild from the final
+facts equals the incremental rows, which equal a plain recount."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from floorwatch.domain.aggregate import AGENT_ROW_FIELDS, QueueAggregator
 from floorwatch.domain.contacts import contribution
+from floorwatch.domain.intervals import local_date
 from tests.unit.domain.test_aggregate import SHANGHAI, Floor, local_ms
 
 D1 = "2024-05-01 "
@@ -17,8 +18,19 @@ I0900 = local_ms(D1 + "09:00:00")
 I0930 = local_ms(D1 + "09:30:00")
 
 
+def agent_days(agg: QueueAggregator) -> dict[tuple[str, str], dict[int, list[int]]]:
+    """Every (agent, date) with rows, through ``agent_day_rows``, from the dates the agents' rows
+    start on (read with local_date here)."""
+    days = {
+        (agent, local_date(rows[i], SHANGHAI).isoformat())
+        for agent, rows in agg.agent_rows.items()
+        for i in range(0, len(rows), 9)
+    }
+    return {(agent, day): agg.agent_day_rows(agent, day) for agent, day in sorted(days)}
+
+
 def rows(f: Floor) -> dict[tuple[str, str], dict[int, list[int]]]:
-    return {key: {start: list(row) for start, row in by.items()} for key, by in f.agg.agent_rows.items()}
+    return agent_days(f.agg)
 
 
 def test_row_fields_are_the_contract_order() -> None:
@@ -146,6 +158,27 @@ def test_forget_removes_rows_and_marks_the_agent_day() -> None:
     assert f.agg.take_dirty_agent_rows() == set()
 
 
+def test_an_agents_rows_are_one_sorted_array_split_by_local_date() -> None:
+    f = Floor()
+    # a1 handles contacts offered 2024-05-02 00:10, 2024-05-01 23:40 and 2024-05-01 09:05 (in that
+    # order of arrival), 30 s of talk each
+    for cid, offered in (("D1", "2024-05-02 00:10:00"), ("D2", D1 + "23:40:00"), ("D3", D1 + "09:05:00")):
+        day, clock = offered.split(" ")
+        h, m, _ = clock.split(":")
+        f.send("contact.offered", cid, offered)
+        f.send("contact.answered", cid, f"{day} {h}:{m}:10", agent_id="a1")
+        f.send("contact.ended", cid, f"{day} {h}:{m}:40", agent_id="a1")
+    i2330, i0000 = local_ms(D1 + "23:30:00"), local_ms("2024-05-02 00:00:00")
+    one = [1, 30_000, 0, 0, 0, 0, 0, 0]
+    assert f.agg.agent_rows["a1"].tolist() == [I0900, *one, i2330, *one, i0000, *one]
+    assert f.agg.agent_day_rows("a1", "2024-05-01") == {I0900: one, i2330: one}
+    assert f.agg.agent_day_rows("a1", "2024-05-02") == {i0000: one}
+    assert f.agg.agent_day_rows("a1", "2024-05-03") == {} and f.agg.agent_day_rows("a9", "2024-05-01") == {}
+    assert f.agg.take_dirty_agent_rows() == {("a1", "2024-05-01"), ("a1", "2024-05-02")}
+    f.forget("D2")
+    assert f.agg.agent_rows["a1"].tolist() == [I0900, *one, i0000, *one]
+
+
 def test_bucket_keeps_the_channel_of_its_first_contact() -> None:
     f = Floor()
     f.send("contact.offered", "C1", D1 + "09:01:00", channel="chat")
@@ -164,7 +197,7 @@ def recount(facts: dict[str, dict[str, Any]], agg: QueueAggregator) -> dict[Any,
         if c is None:
             continue
         start = agg.interval_of(c.offered_ms)
-        day = agg._day_of(start)
+        day = local_date(c.offered_ms, SHANGHAI).isoformat()
         if c.handled:
             row = out.setdefault((f["a"][2], day), {}).setdefault(start, [0] * 8)
             for i, v in enumerate((1, c.talk_ms, c.hold_ms, c.wrap_ms, int(c.transferred))):
@@ -215,7 +248,8 @@ def test_rebuild_from_the_facts_equals_the_incremental_rows() -> None:
     for cid, facts in f.facts.items():
         rebuilt.update(cid, None, facts)
     incremental = rows(f)
-    assert incremental == {k: {s: list(r) for s, r in v.items()} for k, v in rebuilt.agent_rows.items()}
+    assert incremental == agent_days(rebuilt)
+    assert f.agg.agent_rows == rebuilt.agent_rows
     assert incremental == recount(f.facts, f.agg)
     assert sum(r[0] for by in incremental.values() for r in by.values()) > 30  # the run did handle contacts
     assert sum(r[4] for by in incremental.values() for r in by.values()) > 5
