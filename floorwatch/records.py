@@ -777,7 +777,7 @@ class AgentStatus:
             status["since_ms"],
             status["updated_ms"],
             *(adherence[name] for name in AGENT_ADHERENCE_FIELDS),
-            status.get("max_concurrent") or None,
+            max_concurrent=status.get("max_concurrent") or None,
         )
 
     def key(self) -> str:
