@@ -776,8 +776,11 @@ class AgentStatus:
             status["reason"],
             status["since_ms"],
             status["updated_ms"],
-            *(adherence[name] for name in AGENT_ADHERENCE_FIELDS),
-            max_concurrent=status.get("max_concurrent") or None,
+            adherence["scheduled_activity"],
+            adherence["in_adherence"],
+            adherence["out_of_adherence_since_ms"],
+            adherence["exception"],
+            status.get("max_concurrent") or None,
         )
 
     def key(self) -> str:
