@@ -13,6 +13,7 @@ import pytest
 from floorwatch import topics
 from floorwatch.domain.intervals import local_date
 from tests.integration.harness import Stack, produce, read_topic, wait_until
+from tests.integration.test_pipeline import people_mismatches
 
 pytestmark = pytest.mark.integration
 
@@ -192,6 +193,22 @@ def test_simulated_day_adherence_equals_truth_exactly(stack: Stack) -> None:
                 out_s += (datetime.fromisoformat(x["end"]) - datetime.fromisoformat(x["start"])).total_seconds()
         assert out_s == pytest.approx(row["scheduled_s"] - row["in_adherence_s"], abs=1e-6), aid
     assert {"late_login", "extended_break"} <= kinds  # human behaviour really happened
+
+    # a whole day's agent performance, teams (shrinkage, late logins, absence) and channels
+    perf = [days[day] for days in result.truth["performance"].values() if day in days]
+    assert {p["shift_status"] for p in perf} >= {"late", "on_time"}
+    assert any(p["max_concurrent"] for p in perf) and any(p["day"]["aux_s"] for p in perf)
+    last: list[str] = []
+
+    def people_ok() -> bool:
+        nonlocal last
+        last = people_mismatches(stack, result.truth, day)
+        return not last
+
+    try:
+        wait_until(people_ok, 60, "people figures equal to the simulator's truth", interval_s=1)
+    except TimeoutError:
+        raise AssertionError("\n".join(last[:20])) from None
 
     # staffing history: average staffed agents per interval = logged-in seconds of the agents
     # whose profile lists the queue / interval seconds, recounted from the events
