@@ -23,6 +23,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from floorwatch.domain.queue_metrics import occupancy
+
 STATES = ("available", "on_contact", "wrap_up", "aux")
 UNSPECIFIED_REASON = "unspecified"
 ROLLING_15M_MS = 900_000
@@ -74,10 +76,9 @@ class AgentTime:
         return not any(self.state_ms.values())
 
     def occupancy(self) -> float | None:
-        """handle / (handle + available); ``None`` when both are 0."""
-        handle = self.handle_ms
-        den = handle + self.available_ms
-        return None if den == 0 else handle / den
+        """handle / (handle + available); ``None`` when both are 0 (``queue_metrics.occupancy``,
+        the one definition)."""
+        return occupancy(self.handle_ms, self.available_ms)
 
     def state_s(self) -> dict[str, float]:
         """All four states in seconds (0.0 when none)."""

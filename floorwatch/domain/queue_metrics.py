@@ -241,6 +241,8 @@ def stats(counts: Counts, formula: str) -> dict[str, Any]:
     }
 
 
-def occupancy(busy_s: float, available_s: float) -> float | None:
-    """(on_contact + wrap_up seconds) / (on_contact + wrap_up + available seconds)."""
-    return ratio(busy_s, busy_s + available_s)
+def occupancy(handle: float, available: float) -> float | None:
+    """Occupancy: handle / (handle + available), where handle = time in ``on_contact`` and
+    ``wrap_up`` and available = time in ``available`` (any one unit; docs/metrics.md section 10);
+    ``None`` when both are 0."""
+    return ratio(handle, handle + available)
