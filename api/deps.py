@@ -16,6 +16,7 @@ from floorwatch.api.auth import Principal, TokenStore
 from floorwatch.api.ingest import ApiMetrics
 from floorwatch.api.kafka import EventProducer
 from floorwatch.config import Settings
+from floorwatch.readmodel.people import TeamsCache
 from floorwatch.readmodel.view import View
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <secret>")
@@ -37,6 +38,10 @@ def get_metrics(request: Request) -> ApiMetrics:
     return request.app.state.metrics
 
 
+def get_teams(request: Request) -> TeamsCache:
+    return request.app.state.teams
+
+
 def get_now_ms(request: Request) -> int:
     """Current time in epoch ms from ``app.state.clock`` (injectable for tests)."""
     return int(request.app.state.clock())
@@ -47,6 +52,7 @@ ViewDep = Annotated[View, Depends(get_view)]
 ProducerDep = Annotated[EventProducer, Depends(get_producer)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 NowMsDep = Annotated[int, Depends(get_now_ms)]
+TeamsDep = Annotated[TeamsCache, Depends(get_teams)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

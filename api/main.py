@@ -52,6 +52,7 @@ from floorwatch.api.routes import (
 from floorwatch.api.security import AllowedHosts, SecurityHeaders, check_host_patterns
 from floorwatch.config import Settings
 from floorwatch.events import EventLimits
+from floorwatch.readmodel.people import TeamsCache
 from floorwatch.readmodel.view import KafkaViewLoader, View, expire_periodically
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ def create_app(
     else:
         app.state.readiness = view_status
 
+    app.state.teams = TeamsCache(view, settings, lambda: int(app.state.clock()))
     app.state.hub = Hub(view, settings, lambda: int(app.state.clock()), lambda: app.state.readiness())
 
     _install_error_handlers(app)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
-from floorwatch.api.deps import NowMsDep, SettingsDep, ViewDep, Viewer
+from floorwatch.api.deps import NowMsDep, SettingsDep, TeamsDep, ViewDep, Viewer
 from floorwatch.readmodel import channels, people, queries
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
@@ -36,12 +36,13 @@ async def agent_performance(
 
 @router.get("/teams")
 async def teams(
-    _: Viewer, view: ViewDep, settings: SettingsDep, now_ms: NowMsDep, date: DateQuery = None
+    _: Viewer, cache: TeamsDep, settings: SettingsDep, now_ms: NowMsDep, date: DateQuery = None
 ) -> dict[str, Any]:
     """Per team and for the floor: the sums of the agents' figures, ratios after, with
-    shrinkage, absence and late logins."""
+    shrinkage, absence and late logins. Computed once for every reader: an answer is reused
+    for at least 5 s (docs/api.md)."""
     day = date if date is not None else queries.today(settings, now_ms)
-    return people.teams_overview(view, settings, day, now_ms)
+    return await cache.get(day)
 
 
 @router.get("/channels", tags=["queues"])
