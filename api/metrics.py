@@ -40,8 +40,10 @@ from floorwatch.config import Settings
 from floorwatch.domain.adherence import adherence_ratio, conformance_ratio
 from floorwatch.domain.erlang import OverCap
 from floorwatch.domain.intervals import day_bounds_ms, interval_start_ms, local_date
+from floorwatch.domain.occupancy import shrinkage_ratio
 from floorwatch.domain.queue_metrics import Counts, stats
-from floorwatch.readmodel.people import live_occupancy
+from floorwatch.readmodel.channels import day_channels, queue_interval
+from floorwatch.readmodel.people import live_occupancy, team_day_figures
 from floorwatch.readmodel.queries import (
     AGENT_STATES,
     agent_counts,
@@ -256,12 +258,16 @@ class ViewCollector(Collector):
         # current interval changes (a late event, a replay). Only a memo of view data: every
         # scrape still computes from the view; it saves re-adding 8 x ~40 closed partials.
         self._closed: dict[str, tuple[int, int, Counts]] = {}  # queue -> (day start, current start, sum)
+        # memo of queue_interval (a (queue, interval)'s partials merged and its formula) for the
+        # channel families, today's intervals only; an entry goes when a partial of it changes
+        self._intervals: dict[tuple[str, int], tuple[Counts, str]] = {}
+        self._intervals_day = 0  # start of the local day the memo holds
         # distinct label values left out of the last scrape, by label (api.metrics_max_*)
         self.cut: dict[str, int] = {"queue": 0, "team": 0}
         view.listeners.append(self._on_change)
 
     def _on_change(self, topic: str, key: str) -> None:
-        if not self._closed:
+        if not self._closed and not self._intervals:
             return
         if topic == topics.QUALITY_STATS:
             prefix = f"{records.FCR_INTERVAL_KEY}|"
@@ -276,11 +282,18 @@ class ViewCollector(Collector):
         rest = key.rsplit("|", 2)  # "{queue}|{start_ms}|{partition}"
         if len(rest) != 3:
             self._closed.clear()
+            self._intervals.clear()
             return
         queue, start = rest[0], rest[1]
         if record is not None and (record.queue != queue or str(record.start_ms) != start):
             self._closed.clear()  # a key that does not match its record: trust nothing
+            self._intervals.clear()
             return
+        if self._intervals:
+            try:
+                self._intervals.pop((queue, int(start)), None)
+            except ValueError:
+                self._intervals.clear()
         memo = self._closed.get(queue)
         if memo is not None and (not start.lstrip("-").isdigit() or int(start) < memo[1]):
             del self._closed[queue]
@@ -306,6 +319,7 @@ class ViewCollector(Collector):
         now_ms = int(self.clock())
         yield from self._queues(now_ms)
         yield from self._team_families(now_ms)
+        yield from self._channels(now_ms)
         yield from self._alerts()
         yield from self._pipeline(now_ms)
         cut = GaugeMetricFamily(
@@ -450,7 +464,8 @@ class ViewCollector(Collector):
         agents = list(self._agents(now_ms))
         quality = list(self._quality(now_ms))
         team_occupancy, floor_occupancy = self._occupancy(now_ms)
-        families = [*agents, *quality, team_occupancy]
+        team_day = list(self._team_day(now_ms))
+        families = [*agents, *quality, team_occupancy, *team_day]
         seen = {s.labels["team"] for family in families for s in family.samples}
         first = [*self._teams(), NO_TEAM] if NO_TEAM in seen else self._teams()
         kept, self.cut["team"] = kept_label_values(first, seen, self.settings.api.metrics_max_teams)
@@ -460,6 +475,91 @@ class ViewCollector(Collector):
                 family.samples = [s for s in family.samples if s.labels["team"] in wanted]
         yield from families
         yield floor_occupancy
+
+    # -- today's team figures of /api/v1/teams -----------------------------------------
+
+    def _team_day(self, now_ms: int) -> Iterator[Metric]:
+        """Today's shrinkage, absent agents, late logins and AHT per team: the day figures of
+        ``GET /api/v1/teams`` (``floorwatch.readmodel.people.team_day_figures``, one pass over
+        today's agents per scrape). Agents without a team are in no team here, as in the endpoint."""
+        groups = team_day_figures(self.view, self.settings, now_ms)
+        shrinkage = GaugeMetricFamily(
+            "floorwatch_team_shrinkage_ratio",
+            "Today's shrinkage so far: (scheduled time off the phones (breaks, lunch, meetings, training) "
+            "+ aux time during scheduled work) / scheduled time of the team's agents (omitted while "
+            "nothing is scheduled).",
+            labels=["team"],
+        )
+        absent = GaugeMetricFamily(
+            "floorwatch_team_absent_agents",
+            "Agents of the team whose shift of today has started and who have not logged in yet.",
+            labels=["team"],
+        )
+        late = GaugeMetricFamily(
+            "floorwatch_team_late_logins",
+            "Agents of the team whose first login of today's shift came after the shift's start.",
+            labels=["team"],
+        )
+        aht = GaugeMetricFamily(
+            "floorwatch_team_aht_seconds",
+            "Today's average handle time of the contacts the team's agents answered: (talk + hold + "
+            "wrap-up) / handled (omitted while none is handled).",
+            labels=["team"],
+        )
+        for team, group in groups.items():
+            if (ratio := shrinkage_ratio(group.shrinkage)) is not None:
+                shrinkage.add_metric([team], ratio)
+            absent.add_metric([team], group.absent)
+            late.add_metric([team], group.late_logins)
+            if (seconds := group.day.aht_s()) is not None:
+                aht.add_metric([team], seconds)
+        yield from (shrinkage, absent, late, aht)
+
+    # -- channels -----------------------------------------------------------------------
+
+    def _channels(self, now_ms: int) -> Iterator[Metric]:
+        """Today's STATS per channel, the day block of ``GET /api/v1/channels`` (sums of the
+        channel's queues' counters, then the ratios: a sum by channel of the per-queue ratios
+        would not be one). At most four label values (the event channels)."""
+        day = local_date(now_ms, self.settings.tz)
+        lo, _ = day_bounds_ms(day, self.settings.tz)
+        if lo != self._intervals_day:
+            self._intervals.clear()
+            self._intervals_day = lo
+        memo = self._intervals
+
+        def of_interval(view: View, settings: Settings, queue: str, start: int) -> tuple[Counts, str]:
+            found = memo.get((queue, start))
+            if found is None:
+                found = memo[(queue, start)] = queue_interval(view, settings, queue, start)
+            return found
+
+        channels = day_channels(self.view, self.settings, day, intervals=False, of_interval=of_interval)["channels"]
+        offered = GaugeMetricFamily(
+            "floorwatch_channel_offered_contacts",
+            "Contacts offered today to the channel's queues (short abandons and contacts waiting included).",
+            labels=["channel"],
+        )
+        sl = GaugeMetricFamily(
+            "floorwatch_channel_service_level_ratio",
+            "Today's service level of the channel: its queues' counters summed, by the formula they "
+            "share (else queue_defaults.sl_formula) (omitted when 0/0).",
+            labels=["channel"],
+        )
+        transfer = GaugeMetricFamily(
+            "floorwatch_channel_transfer_ratio",
+            "Handled contacts offered today to the channel's queues whose conversation ended by a transfer "
+            "/ handled contacts (omitted while none is handled).",
+            labels=["channel"],
+        )
+        for row in channels:
+            channel, figures = row["channel"], row["day"]
+            offered.add_metric([channel], figures["offered"])
+            if figures["service_level"] is not None:
+                sl.add_metric([channel], figures["service_level"])
+            if figures["transfer_rate"] is not None:
+                transfer.add_metric([channel], figures["transfer_rate"])
+        yield from (offered, sl, transfer)
 
     # -- occupancy ----------------------------------------------------------------------
 

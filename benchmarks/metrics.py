@@ -5,7 +5,8 @@
 The view is built through ``View.apply`` with the record formats of ``floorwatch.records``:
 500 queues x every 30-minute interval of today up to 16:00 local (32 intervals) x 8 partitions
 of interval partials (128,000 records), 500 x 8 queue partials, 10,000 agents over 20 teams in
-all states (with real-time adherence fields), 10,000 fw.adherence records of today, 200 alerts
+all states (with real-time adherence fields), 10,000 fw.adherence records of today (agent time,
+adherence per interval, shrinkage and a shift from 08:00), two agent_handle records per agent, 200 alerts
 and a few dead letters. Each render is what the route does: the collector over the view plus
 ``api.metrics.render`` of the app registry (ingest counters included), as the route does. Between renders, every
 queue's current-interval partial of partition 0 and its queue partial are replaced (the view
@@ -85,6 +86,42 @@ def queue_partial(view: View, queue: str, p: int, rng: random.Random, now_ms: in
     view.apply(topics.QUEUE_STATS, records.queue_key(queue, p).encode(), orjson.dumps(record))
 
 
+def shift_start(day_start: int) -> int:
+    return day_start + 8 * 3_600_000
+
+
+def agent_day_parts(rng: random.Random, day_start: int, now_ms: int) -> dict[str, object]:
+    """The occupancy keys of an fw.adherence record: a shift from 08:00, agent time and
+    adherence in every interval since, 40 recent state points, shrinkage."""
+    start = shift_start(day_start)
+    starts = range(start, now_ms, 1_800_000)
+    intervals = {
+        str(s): {
+            "available": 300_000,
+            "on_contact": 1_200_000,
+            "wrap_up": 200_000,
+            "aux": 100_000,
+            "aux_reasons": {"break": 100_000},
+        }
+        for s in starts
+    }
+    recent = [[now_ms - 1_000_000 + 25_000 * i, STATES[i % 4], "break" if i % 4 == 3 else None] for i in range(40)]
+    return {
+        "agent_time": {"intervals": intervals, "until_ms": recent[-1][0], "open": recent[-1], "recent": recent},
+        "adherence_intervals": {str(s): [1_800_000, 1_600_000, 1_700_000, 1_500_000] for s in starts},
+        "shrinkage": {
+            "scheduled_ms": 28_800_000,
+            "off_phone_scheduled_ms": 3_600_000,
+            "unscheduled_aux_ms": rng.randint(0, 900_000),
+        },
+        "shift": {
+            "start_ms": start,
+            "end_ms": start + 28_800_000,
+            "first_login_ms": rng.choice([None, start, start + 120_000]),
+        },
+    }
+
+
 def build(n_agents: int, n_queues: int, settings: Settings, now_ms: int, day_start: int) -> View:
     rng = random.Random(1)
     view = View()
@@ -127,8 +164,17 @@ def build(n_agents: int, n_queues: int, settings: Settings, now_ms: int, day_sta
             "worked_s": rng.randint(20_000, 25_000),
             "conformance": 0.9,
             "exceptions": [],
+            **agent_day_parts(rng, day_start, now_ms),
         }
         view.apply(topics.ADHERENCE, f"{aid}|{day}".encode(), orjson.dumps(adherence))
+        for p in range(2):  # contacts answered, in two contact partitions
+            rows = {
+                str(s): [3, 600_000, 20_000, 90_000, 1, 1, 4, 1]
+                for s in range(shift_start(day_start), now_ms, 1_800_000)
+            }
+            key = records.agent_day_key(records.AGENT_HANDLE_KEY, aid, day, p)
+            handle = {"kind": "agent_handle", "agent_id": aid, "date": day, "partition": p, "updated_ms": now_ms}
+            view.apply(topics.QUALITY_STATS, key.encode(), orjson.dumps({**handle, "intervals": rows}))
     for i in range(200):
         kind = ("queue_waiting", "queue_service_level", "adherence_break")[i % 3]
         alert_id = f"{kind}:s{i}:{now_ms}"

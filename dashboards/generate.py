@@ -145,7 +145,8 @@ SL_COLORS = [(None, "red"), (0.7, "orange"), (0.8, "green")]
 MANAGEMENT = dashboard(
     "floorwatch-management",
     "Floorwatch — Management",
-    "Service level per interval against target, abandon rate, ASA, AHT and staffing by queue.",
+    "Service level per interval against target, abandon rate, ASA, AHT and staffing by queue; "
+    "shrinkage, absence, late logins and AHT by team; today by channel.",
     [
         panel(
             "timeseries",
@@ -334,6 +335,116 @@ MANAGEMENT = dashboard(
             minmax=(0, None),
             description="Handled contacts offered today whose conversation ended by a transfer / handled "
             "contacts offered today (omitted while none is handled).",
+        ),
+        panel(
+            "bargauge",
+            "Shrinkage today by team",
+            [
+                (f"max by (team) (floorwatch_team_shrinkage_ratio{{{T}}})", "{{team}}"),
+            ],
+            x=0,
+            y=48,
+            w=6,
+            unit="percentunit",
+            minmax=(0, 1),
+            instant=True,
+            thresholds=[(None, "green"), (0.3, "orange"), (0.4, "red")],
+            description="(Scheduled time off the phones: breaks, lunch, meetings, training + aux time during "
+            "scheduled work) / scheduled time of the team's agents, today so far (/api/v1/teams).",
+            options={
+                "orientation": "horizontal",
+                "displayMode": "gradient",
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            },
+        ),
+        panel(
+            "timeseries",
+            "Absent agents by team",
+            [
+                (f"max by (team) (floorwatch_team_absent_agents{{{T}}})", "{{team}}"),
+            ],
+            x=6,
+            y=48,
+            w=6,
+            stack=True,
+            description="Agents whose shift of today has started and who have not logged in yet (an agent "
+            "who logs in later turns from absent to late).",
+        ),
+        panel(
+            "timeseries",
+            "Late logins today by team",
+            [
+                (f"max by (team) (floorwatch_team_late_logins{{{T}}})", "{{team}}"),
+            ],
+            x=12,
+            y=48,
+            w=6,
+            stack=True,
+            description="Agents whose first login of today's shift came after the shift's start.",
+        ),
+        panel(
+            "bargauge",
+            "AHT today by team",
+            [
+                (f"max by (team) (floorwatch_team_aht_seconds{{{T}}})", "{{team}}"),
+            ],
+            x=18,
+            y=48,
+            w=6,
+            unit="s",
+            instant=True,
+            description="(Talk + hold + wrap-up) / handled of the contacts the team's agents answered today.",
+            options={
+                "orientation": "horizontal",
+                "displayMode": "basic",
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            },
+        ),
+        panel(
+            "bargauge",
+            "Contacts offered today by channel",
+            [
+                ("max by (channel) (floorwatch_channel_offered_contacts)", "{{channel}}"),
+            ],
+            x=0,
+            y=56,
+            w=8,
+            instant=True,
+            description="Contacts offered today to the channel's queues (all queues of the channel, "
+            "whatever the queue filter).",
+            options={
+                "orientation": "horizontal",
+                "displayMode": "basic",
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            },
+        ),
+        panel(
+            "timeseries",
+            "Service level today by channel",
+            [
+                ("max by (channel) (floorwatch_channel_service_level_ratio)", "{{channel}}"),
+            ],
+            x=8,
+            y=56,
+            w=8,
+            unit="percentunit",
+            minmax=(0, 1),
+            description="The channel's queues' counters summed, then the service level by the formula they "
+            "share (else queue_defaults.sl_formula): not an average of the queues' service levels.",
+        ),
+        panel(
+            "timeseries",
+            "Transfer rate today by channel",
+            [
+                ("max by (channel) (floorwatch_channel_transfer_ratio)", "{{channel}}"),
+            ],
+            x=16,
+            y=56,
+            w=8,
+            unit="percentunit",
+            minmax=(0, None),
+            description="Handled contacts offered today to the channel's queues whose conversation ended by a "
+            "transfer / handled contacts (omitted while none is handled).",
         ),
     ],
 )

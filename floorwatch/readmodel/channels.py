@@ -10,11 +10,13 @@ in that interval (in the day: over the day), else ``queue_defaults.sl_formula`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from floorwatch.config import Settings
 from floorwatch.domain.intervals import day_bounds_ms, interval_end_ms, iso
+from floorwatch.domain.queue_metrics import Counts
 from floorwatch.readmodel.queries import config_rules, merge, queue_order, rules_of, stats_of
 from floorwatch.readmodel.view import View
 from floorwatch.records import IntervalPartial
@@ -45,9 +47,30 @@ def _with_formula(counts: Any, formulas: set[str], settings: Settings) -> dict[s
     return {**stats_of(counts, {"sl_formula": formula}), "sl_formula": formula, "mixed_rules": mixed}
 
 
-def day_channels(view: View, settings: Settings, day: date) -> dict[str, Any]:
+QueueInterval = Callable[[View, Settings, str, int], tuple[Counts, str]]
+
+
+def queue_interval(view: View, settings: Settings, queue: str, start: int) -> tuple[Counts, str]:
+    """A (queue, interval)'s partials merged, and the service-level formula they record (else
+    the queue's configured one)."""
+    counts = merge(view.interval_counts(queue, start))
+    formula = rules_of(view.interval_partials(queue, start), config_rules(settings.queue(queue)))["sl_formula"]
+    return counts, formula
+
+
+def day_channels(
+    view: View,
+    settings: Settings,
+    day: date,
+    *,
+    intervals: bool = True,
+    of_interval: QueueInterval = queue_interval,
+) -> dict[str, Any]:
     """``GET /api/v1/channels``: per channel its queues, the day's STATS and every interval of
-    the date with contacts."""
+    the date with contacts (``intervals=False``, for ``/metrics``: the day's STATS only, the
+    interval rows left empty). Each (queue, interval) is read once through ``of_interval``
+    (``/metrics`` passes a memo of ``queue_interval`` that drops an entry when a partial of it
+    changes)."""
     tz, minutes = settings.tz, settings.interval_minutes
     try:
         lo, hi = day_bounds_ms(day, tz)
@@ -66,20 +89,21 @@ def day_channels(view: View, settings: Settings, day: date) -> dict[str, Any]:
         queues = by_channel.get(channel, [])
         per_start: dict[int, tuple[list[Any], set[str]]] = {}
         for queue, starts in queues:
-            fallback = config_rules(settings.queue(queue))
             for start in starts:
-                counts = view.interval_counts(queue, start)
-                if merge(counts).offered <= 0:
+                queue_counts, formula = of_interval(view, settings, queue, start)
+                if queue_counts.offered <= 0:
                     continue  # as /api/v1/intervals: an interval counts once it has contacts
                 slot = per_start.setdefault(start, ([], set()))
-                slot[0].extend(counts)
-                slot[1].add(rules_of(view.interval_partials(queue, start), fallback)["sl_formula"])
+                slot[0].append(queue_counts)
+                slot[1].add(formula)
         day_formulas: set[str] = set()
-        intervals = []
+        rows = []
         for start in sorted(per_start):
             counts, formulas = per_start[start]
             day_formulas |= formulas
-            intervals.append(
+            if not intervals:
+                continue
+            rows.append(
                 {
                     "start": iso(start, tz),
                     "end": iso(min(interval_end_ms(start, tz, minutes), hi), tz),
@@ -94,7 +118,7 @@ def day_channels(view: View, settings: Settings, day: date) -> dict[str, Any]:
                 "channel": channel,
                 "queues": [q for q, _ in queues],
                 "day": _with_formula(day_counts, day_formulas, settings),
-                "intervals": intervals,
+                "intervals": rows,
             }
         )
     return {"date": day.isoformat(), "channels": channels}

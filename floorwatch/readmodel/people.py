@@ -159,14 +159,33 @@ def _handle_parts(view: View, day: str) -> Mapping[str, Mapping[str, Mapping[int
     return view.agent_handle.get(day, {})
 
 
-def _handle_rows(view: View, frame: DayFrame, agent_id: str) -> Iterable[tuple[int, list[int]]]:
+def _handle_rows(view: View, frame: DayFrame, agent_id: str) -> list[tuple[int, list[int]]]:
     """The agent's agent_handle rows of the date, every partition: (interval start, 8 ints);
     rows outside the date, malformed or all zeros skipped."""
     lo, hi = frame.lo, frame.hi
-    for part in _handle_parts(view, frame.day).get(agent_id, {}).values():
-        for start, row in part.items():
-            if lo <= start < hi and len(row) == HANDLE_WIDTH and any(row):
-                yield start, row
+    return [
+        (start, row)
+        for part in _handle_parts(view, frame.day).get(agent_id, {}).values()
+        for start, row in part.items()
+        if lo <= start < hi and len(row) == HANDLE_WIDTH and any(row)
+    ]
+
+
+def _handle_sums(view: View, frame: DayFrame, agent_ids: Iterable[str]) -> list[int]:
+    """Column sums of the agents' rows that ``_handle_rows`` keeps (rows of zeros add nothing):
+    a record whose rows all lie in the date and have 8 ints is taken whole, else row by row."""
+    lo, hi = frame.lo, frame.hi
+    parts_of = _handle_parts(view, frame.day)
+    rows: list[list[int]] = []
+    for aid in agent_ids:
+        for part in parts_of.get(aid, {}).values():
+            if not part:
+                continue
+            if lo <= min(part) and max(part) < hi and set(map(len, part.values())) == {HANDLE_WIDTH}:
+                rows.extend(part.values())
+            else:
+                rows.extend([row for start, row in part.items() if lo <= start < hi and len(row) == HANDLE_WIDTH])
+    return [sum(column) for column in zip(*rows, strict=True)] if rows else [0] * HANDLE_WIDTH
 
 
 def agent_team(view: View, agent_id: str, record: Mapping[str, Any] | None) -> str | None:
@@ -456,7 +475,7 @@ def team_day_figures(view: View, settings: Settings, now_ms: int) -> dict[str, G
     without agents included (empty groups)."""
     frame = DayFrame.of(settings, local_date(now_ms, settings.tz), now_ms)
     groups: dict[str, Group] = {}
-    rows: dict[str, list[list[int]]] = {}  # per team, every row of its agents: summed column-wise once
+    members: dict[str, list[str]] = {}
     if frame is not None:
         records = _records_by_agent(view, frame.day)
         ids = set(records) | set(_handle_parts(view, frame.day)) | set(view.agent_quality.get(frame.day, {}))
@@ -470,10 +489,9 @@ def team_day_figures(view: View, settings: Settings, now_ms: int) -> dict[str, G
                 group = groups[team] = Group()
             group.agents += 1
             group.add_record(record, now_ms)
-            rows.setdefault(team, []).extend(row for _, row in _handle_rows(view, frame, aid))
-    for team, team_rows in rows.items():
-        if team_rows:
-            groups[team].day.handle = [sum(column) for column in zip(*team_rows, strict=True)]
+            members.setdefault(team, []).append(aid)
+        for team, team_ids in members.items():
+            groups[team].day.handle = _handle_sums(view, frame, team_ids)
     return {team: groups.get(team) or Group() for team in team_order(settings, groups)}
 
 
