@@ -30,7 +30,7 @@ from floorwatch.readmodel.people import team_day_figures, teams_overview
 from floorwatch.readmodel.view import View
 from tests.unit.api.test_api_people import view as people_view  # noqa: F401 - the fixture, by name
 from tests.unit.api.test_metrics_occupancy import scrape
-from tests.unit.readmodel.people_day import build_view, make_settings, t
+from tests.unit.readmodel.people_day import D, build_view, make_settings, t
 from tests.unit.shanghai_day import NOW
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
@@ -130,3 +130,18 @@ def test_channel_figures_follow_a_changed_partial(view: View) -> None:
     assert channel_values(found, "floorwatch_channel_offered_contacts") == {"voice": 13, "chat": 5}
     assert channel_values(found, "floorwatch_channel_service_level_ratio")["voice"] == 10 / 11
     assert channel_values(found, "floorwatch_channel_transfer_ratio")["voice"] == 3 / 10
+
+
+def test_rows_outside_the_date_are_left_out(view: View) -> None:
+    """a2 gains a record whose 10:00 row counts (2 handled, 100 s of talk) and whose row at
+    yesterday's 23:30 does not: north AHT (930 + 100) / (4 + 2) s, as in /api/v1/teams."""
+    from tests.unit.readmodel.people_day import put_handle
+    from tests.unit.shanghai_day import I_1000, I_YESTERDAY
+
+    put_handle(
+        view, "a2", D, 3, {I_1000: [2, 100_000, 0, 0, 0, 0, 0, 0], I_YESTERDAY: [5, 9_000_000, 0, 0, 0, 0, 0, 0]}
+    )
+    found = scrape(view, make_settings())
+    assert team_values(found, "floorwatch_team_aht_seconds") == {"north": 1030 / 6}
+    north = teams_overview(view, make_settings(), NOW_DATE, NOW)["teams"][0]
+    assert north["day"]["aht_s"] == 1030 / 6
