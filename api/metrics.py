@@ -43,7 +43,7 @@ from floorwatch.domain.intervals import day_bounds_ms, interval_start_ms, local_
 from floorwatch.domain.occupancy import shrinkage_ratio
 from floorwatch.domain.queue_metrics import Counts, stats
 from floorwatch.readmodel.channels import day_channels, queue_interval
-from floorwatch.readmodel.people import live_occupancy, team_day_figures
+from floorwatch.readmodel.people import HandleMemo, live_occupancy, team_day_figures
 from floorwatch.readmodel.queries import (
     AGENT_STATES,
     agent_counts,
@@ -262,6 +262,8 @@ class ViewCollector(Collector):
         # channel families, today's intervals only; an entry goes when a partial of it changes
         self._intervals: dict[tuple[str, int], tuple[Counts, str]] = {}
         self._intervals_day = 0  # start of the local day the memo holds
+        # each of today's agent_handle records' column sums while the view holds the same record
+        self._handle_sums: HandleMemo = {}
         # distinct label values left out of the last scrape, by label (api.metrics_max_*)
         self.cut: dict[str, int] = {"queue": 0, "team": 0}
         view.listeners.append(self._on_change)
@@ -482,7 +484,7 @@ class ViewCollector(Collector):
         """Today's shrinkage, absent agents, late logins and AHT per team: the day figures of
         ``GET /api/v1/teams`` (``floorwatch.readmodel.people.team_day_figures``, one pass over
         today's agents per scrape). Agents without a team are in no team here, as in the endpoint."""
-        groups = team_day_figures(self.view, self.settings, now_ms)
+        groups = team_day_figures(self.view, self.settings, now_ms, self._handle_sums)
         shrinkage = GaugeMetricFamily(
             "floorwatch_team_shrinkage_ratio",
             "Today's shrinkage so far: (scheduled time off the phones (breaks, lunch, meetings, training) "

@@ -33,6 +33,7 @@ from floorwatch.events import to_ms
 from floorwatch.readmodel.view import View
 
 RULES = {"sl_threshold_s": 20.0, "short_abandon_s": 5.0, "sl_target": 0.8, "sl_formula": "answered_over_offered"}
+CHANNELS = ("voice", "chat", "email", "callback")
 STATES = ("available", "on_contact", "wrap_up", "aux", "logged_out")
 
 
@@ -69,6 +70,7 @@ def interval(view: View, queue: str, start: int, p: int, rng: random.Random, now
         "rules": RULES,
         "mixed_rules": False,
         "updated_ms": now_ms,
+        "channel": CHANNELS[int(queue[1:]) % len(CHANNELS)],  # the bucket's first contact's (workers write it)
     }
     view.apply(topics.INTERVAL_STATS, records.interval_key(queue, start, p).encode(), orjson.dumps(record))
 

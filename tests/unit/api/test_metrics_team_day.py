@@ -145,3 +145,23 @@ def test_rows_outside_the_date_are_left_out(view: View) -> None:
     assert team_values(found, "floorwatch_team_aht_seconds") == {"north": 1030 / 6}
     north = teams_overview(view, make_settings(), NOW_DATE, NOW)["teams"][0]
     assert north["day"]["aht_s"] == 1030 / 6
+
+
+def test_team_aht_follows_a_replaced_contact_record(view: View) -> None:
+    """The collector keeps each agent_handle record's sums between scrapes while the view holds
+    the same record: a1's partition 1 replaced by one row of 10:00 (3 handled, 300 s of talk,
+    30 s of wrap) gives north (400 + 60 + 100 + 300 + 30) / (2 + 3) = 178 s at the next scrape."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from floorwatch.api.metrics import ViewCollector
+    from tests.unit.api.test_metrics import samples
+    from tests.unit.readmodel.people_day import put_handle
+    from tests.unit.shanghai_day import I_1000
+
+    registry = CollectorRegistry()
+    registry.register(ViewCollector(view, make_settings(), lambda: NOW))
+    assert team_values(samples(generate_latest(registry).decode()), "floorwatch_team_aht_seconds") == {"north": 232.5}
+    put_handle(view, "a1", D, 1, {I_1000: [3, 300_000, 0, 30_000, 0, 0, 0, 0]})
+    found = samples(generate_latest(registry).decode())
+    assert team_values(found, "floorwatch_team_aht_seconds") == {"north": 890 / 5}
+    assert teams_overview(view, make_settings(), NOW_DATE, NOW)["teams"][0]["day"]["aht_s"] == 890 / 5
