@@ -220,7 +220,8 @@ class Publisher:
         await ctx.flush_outbox()
 
     async def publish_quality(self, now_ms: int) -> None:
-        """FCR partials (customer partitions); CSAT and handle rows per agent-day (contact partitions)."""
+        """FCR partials (customer partitions); CSAT and handle rows per agent-day (contact
+        partitions), then, at most once a minute per aggregator, its cold dates' rows packed."""
         ctx, st = self.ctx, self.ctx.st
         emit = ctx.emit
         mine = ctx.active(topics.CUSTOMER_CONTACTS)
@@ -272,6 +273,10 @@ class Publisher:
                     if not rows
                     else records.dumps(records.AgentHandlePartial(aid, day, p, now_ms, rows).to_record()),
                 )
+            if qagg.pack_due(now_ms):  # the rows of published dates before yesterday, packed
+                packed_rows = await run_sliced(qagg.pack_cold_steps(now_ms))
+                if packed_rows:
+                    log.info("packed %d agent handle rows of partition %d's cold dates", packed_rows, p)
 
     async def fold_fcr(self, p: int, agg: FcrAggregator, now_ms: int) -> int:
         """Fold partition ``p``'s FCR intervals whose contributions are final: each local date

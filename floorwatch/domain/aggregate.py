@@ -17,18 +17,21 @@ contribution, its survey's agent-day) is derived from the old facts again. What 
 - per agent, one row of 8 integers per offered interval (``AGENT_ROW_FIELDS``): the handled
   contacts the agent answered and the surveys naming it, in the contacts' offered intervals
   (``agent_rows``: one ``array('q')`` per agent, rows of ``[start, 8 figures]`` sorted by start,
-  72 bytes a row; a row with nothing left is deleted, and an agent with no row).
+  72 bytes a row; a row with nothing left is deleted, and an agent with no row). Rows of local
+  dates before yesterday whose agent-days are published (not dirty) are packed into one
+  compressed bytes value per date (``pack_cold``); a change to such a date unpacks it first.
 """
 
 from __future__ import annotations
 
 import sys
+import zlib
 from array import array
 from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -159,7 +162,49 @@ AGENT_ROW_FIELDS = ("handled", "talk_ms", "hold_ms", "wrap_ms", "transferred", "
 AgentRowEntry = tuple[str, int, tuple[int, ...]]  # (agent, offered interval start, the 8 figures it adds)
 AgentDay = tuple[str, str]  # (agent, local date of the offer)
 ROW_STRIDE = 1 + len(AGENT_ROW_FIELDS)  # an agent's array: [start, 8 figures] per row
+PACK_EVERY_MS = 60_000  # cold dates are packed at most this often (``pack_due``)
+PACK_SLICE_AGENTS = 1_000  # agents read between two turns of the event loop while packing
 _DATES_KEPT = 4_096  # interval start -> local date strings remembered (a few retention periods' worth)
+
+
+def _pack_date(runs: list[tuple[str, array[int]]]) -> bytes:
+    """One local date's rows, ``runs`` = (agent, its rows of the date) sorted by agent: zlib of
+    int64 [agents, rows], the rows per agent, the UTF-8 lengths of the agent ids, then the 9
+    columns (starts, then each figure) and the ids' bytes. Any int64 is kept exactly."""
+    names = [agent.encode() for agent, _ in runs]
+    flat = array("q")
+    for _, chunk in runs:
+        flat.extend(chunk)
+    head = array("q", (len(runs), len(flat) // ROW_STRIDE))
+    head.extend(len(chunk) // ROW_STRIDE for _, chunk in runs)
+    head.extend(len(name) for name in names)
+    for column in range(ROW_STRIDE):
+        head.extend(flat[column::ROW_STRIDE])
+    return zlib.compress(head.tobytes() + b"".join(names))
+
+
+def _unpack_date(blob: bytes) -> list[tuple[str, array[int]]]:
+    """The inverse of ``_pack_date``."""
+    raw = zlib.decompress(blob)
+    agents, n = array("q", raw[:16])
+    numbers = array("q")
+    count = 2 + 2 * agents + ROW_STRIDE * n
+    numbers.frombytes(raw[: 8 * count])
+    counts = numbers[2 : 2 + agents]
+    lengths = numbers[2 + agents : 2 + 2 * agents]
+    flat = array("q", bytes(8 * ROW_STRIDE * n))
+    base = 2 + 2 * agents
+    for column in range(ROW_STRIDE):
+        flat[column::ROW_STRIDE] = numbers[base + column * n : base + (column + 1) * n]
+    names = raw[8 * count :]
+    out: list[tuple[str, array[int]]] = []
+    at = row = 0
+    for rows_of, length in zip(counts, lengths, strict=True):
+        name = sys.intern(names[at : at + length].decode())
+        out.append((name, flat[row * ROW_STRIDE : (row + rows_of) * ROW_STRIDE]))
+        at += length
+        row += rows_of
+    return out
 
 
 def _row_index(rows: array[int], start_ms: int) -> int:
@@ -196,6 +241,10 @@ class QueueAggregator:
         # dict per agent-date and an array per row cost ~600 bytes a row; this, 72 and the array)
         self.agent_rows: dict[str, array[int]] = {}
         self.dirty_agent_rows: set[AgentDay] = set()
+        # local date -> its packed rows (``_pack_date``): dates before yesterday, published; a
+        # date's rows are either here or in agent_rows, never in both
+        self.cold_rows: dict[str, bytes] = {}
+        self.last_pack_ms: int | None = None  # when pack_cold last ran (None: never)
         self.date_of_start: dict[int, str] = {}  # interval start -> its local date (one string each)
         # per queue, minute buckets with a per-second index, oldest first (bounds their memory)
         self.indexed: dict[str, deque[MinuteBucket]] = {}
@@ -350,6 +399,9 @@ class QueueAggregator:
         for entries, sign in ((old, -1), (new, 1)):
             for agent, start, figures in entries:
                 agent = sys.intern(agent)  # one string per agent in every partition's keys
+                day = self._day_of(start)
+                if day in self.cold_rows:
+                    self._unpack(day)
                 rows = self.agent_rows.get(agent)
                 if rows is None:
                     rows = self.agent_rows[agent] = array("q")
@@ -363,11 +415,91 @@ class QueueAggregator:
                     del rows[at : at + ROW_STRIDE]
                     if not rows:
                         del self.agent_rows[agent]
-                self.dirty_agent_rows.add((agent, self._day_of(start)))
+                self.dirty_agent_rows.add((agent, day))
+
+    def _unpack(self, day: str) -> None:
+        """Move a packed date's rows back into the agents' arrays (no hot row of it exists)."""
+        lo, _ = day_bounds_ms(date.fromisoformat(day), self.tz)
+        for agent, chunk in _unpack_date(self.cold_rows.pop(day)):
+            rows = self.agent_rows.get(agent)
+            if rows is None:
+                rows = self.agent_rows[agent] = array("q")
+            at = _row_index(rows, lo) * ROW_STRIDE
+            rows[at:at] = chunk
+
+    def pack_due(self, now_ms: int) -> bool:
+        """Whether ``pack_cold`` should run now: never ran on this aggregator (a rebuilt one
+        packs after its first publish), or not for ``PACK_EVERY_MS``."""
+        return self.last_pack_ms is None or not 0 <= now_ms - self.last_pack_ms < PACK_EVERY_MS
+
+    def pack_cold(self, now_ms: int) -> int:
+        """``pack_cold_steps`` at once; returns the rows packed."""
+        steps = self.pack_cold_steps(now_ms)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as stop:
+                return int(stop.value)
+
+    def pack_cold_steps(self, now_ms: int, slice_agents: int = PACK_SLICE_AGENTS) -> Generator[None, None, int]:
+        """Pack the rows of local dates before yesterday (of ``now_ms`` in the aggregator's
+        zone) into ``cold_rows``, one bytes value per date; a date with a dirty agent-day (not
+        published yet, or changed while this runs) stays in the arrays. Sliced: yields after
+        every ``slice_agents`` agents read and after each date packed; updates may run between
+        slices (a date they touch is dirty, so left as it is). Returns the rows packed."""
+        self.last_pack_ms = now_ms
+        cutoff, _ = day_bounds_ms(local_date(now_ms, self.tz) - timedelta(days=1), self.tz)
+        bounds: dict[str, int] = {}  # day -> its end (ms)
+        staged: dict[str, list[tuple[str, array[int]]]] = {}
+        for n, (agent, rows) in enumerate(list(self.agent_rows.items()), 1):
+            end = _row_index(rows, cutoff) * ROW_STRIDE
+            i = 0
+            while i < end:
+                day = self._day_of(rows[i])
+                hi = bounds.get(day)
+                if hi is None:
+                    hi = bounds[day] = day_bounds_ms(date.fromisoformat(day), self.tz)[1]
+                j = min(end, _row_index(rows, hi) * ROW_STRIDE)
+                staged.setdefault(day, []).append((agent, rows[i:j]))
+                i = j
+            if n % slice_agents == 0:
+                yield
+        packed = 0
+        for day in sorted(staged):
+            if day in self.cold_rows or any(d == day for _, d in self.dirty_agent_rows):
+                continue
+            runs = sorted(staged[day])
+            lo, _ = day_bounds_ms(date.fromisoformat(day), self.tz)
+            spans: list[tuple[str, array[int], int, int]] = []
+            for agent, chunk in runs:  # still the agents' rows of the date (else: left hot)
+                hot = self.agent_rows.get(agent)
+                at = -1 if hot is None else _row_index(hot, lo) * ROW_STRIDE
+                if (
+                    hot is None
+                    or hot[at : at + len(chunk)] != chunk
+                    or _row_index(hot, bounds[day]) * ROW_STRIDE != at + len(chunk)
+                ):
+                    break
+                spans.append((agent, hot, at, len(chunk)))
+            else:
+                self.cold_rows[day] = _pack_date(runs)
+                for agent, hot, at, size in spans:
+                    del hot[at : at + size]
+                    if not hot:
+                        del self.agent_rows[agent]
+                    packed += size // ROW_STRIDE
+            yield
+        return packed
 
     def agent_day_rows(self, agent: str, day: str) -> dict[int, list[int]]:
         """The agent's rows of a local date (``YYYY-MM-DD``): offered interval start -> the 8
-        figures; empty when it has none."""
+        figures; empty when it has none. A packed date is read from its bytes."""
+        cold = self.cold_rows.get(day)
+        if cold is not None:
+            for name, chunk in _unpack_date(cold):
+                if name == agent:
+                    return {chunk[i]: chunk[i + 1 : i + ROW_STRIDE].tolist() for i in range(0, len(chunk), ROW_STRIDE)}
+            return {}
         rows = self.agent_rows.get(agent)
         if rows is None:
             return {}

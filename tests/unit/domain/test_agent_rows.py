@@ -6,6 +6,7 @@ facts equals the incremental rows, which equal a plain recount."""
 from __future__ import annotations
 
 import random
+from array import array
 from typing import Any
 
 from floorwatch.domain.aggregate import AGENT_ROW_FIELDS, QueueAggregator
@@ -254,3 +255,176 @@ def test_rebuild_from_the_facts_equals_the_incremental_rows() -> None:
     assert sum(r[0] for by in incremental.values() for r in by.values()) > 30  # the run did handle contacts
     assert sum(r[4] for by in incremental.values() for r in by.values()) > 5
     assert sum(r[5] for by in incremental.values() for r in by.values()) > 5
+
+
+# --- cold dates: rows of published dates before yesterday packed into one bytes value per date ---
+
+AGENTS = ("a1", "a2", "a3", "a4", "a5")
+
+
+def all_rows(agg: QueueAggregator) -> dict[tuple[str, str], dict[int, list[int]]]:
+    """Every (agent, date) with rows, hot or packed, through ``agent_day_rows``."""
+    out = agent_days(agg)
+    for day in agg.cold_rows:
+        assert not any(d == day for d in {k[1] for k in out}), "a date both hot and packed"
+        for agent in AGENTS:
+            if got := agg.agent_day_rows(agent, day):
+                out[(agent, day)] = got
+    return dict(sorted(out.items()))
+
+
+def handled(f: Floor, cid: str, offered: str, agent: str, talk_s: int) -> None:
+    day, clock = offered.split(" ")
+    h, m, _ = clock.split(":")
+    f.send("contact.offered", cid, offered)
+    f.send("contact.answered", cid, f"{day} {h}:{m}:05", agent_id=agent)
+    f.send("contact.ended", cid, f"{day} {h}:{m}:{5 + talk_s:02d}", agent_id=agent)
+
+
+NOW_MAY_3 = local_ms("2024-05-03 08:00:00")  # yesterday = May 2nd: May 1st and before are cold
+
+
+def test_published_dates_before_yesterday_are_packed_and_read_back() -> None:
+    f = Floor()
+    handled(f, "P1", D1 + "09:10:00", "a1", 30)
+    handled(f, "P2", D1 + "09:40:00", "a1", 20)
+    handled(f, "P3", D1 + "09:50:00", "a2", 10)
+    handled(f, "P4", "2024-04-30 22:00:00", "a2", 40)
+    handled(f, "P5", "2024-05-02 10:00:00", "a1", 50)  # yesterday: stays hot
+    f.send("survey.completed", "P3", D1 + "10:00:00", score=5, agent_id="a1")
+    before = all_rows(f.agg)
+    i2200, i1000 = local_ms("2024-04-30 22:00:00"), local_ms("2024-05-02 10:00:00")
+    assert before == {
+        ("a1", "2024-05-01"): {I0900: [1, 30_000, 0, 0, 0, 0, 0, 0], I0930: [1, 20_000, 0, 0, 0, 1, 5, 1]},
+        ("a1", "2024-05-02"): {i1000: [1, 50_000, 0, 0, 0, 0, 0, 0]},
+        ("a2", "2024-04-30"): {i2200: [1, 40_000, 0, 0, 0, 0, 0, 0]},
+        ("a2", "2024-05-01"): {I0930: [1, 10_000, 0, 0, 0, 0, 0, 0]},
+    }
+    # not published yet: every agent-day is dirty, nothing is packed
+    assert f.agg.pack_cold(NOW_MAY_3) == 0 and f.agg.cold_rows == {}
+    f.agg.take_dirty_agent_rows()
+    # on May 2nd, May 1st is yesterday: only April 30th packs (a2's one row)
+    assert f.agg.pack_cold(local_ms("2024-05-02 23:59:00")) == 1
+    assert set(f.agg.cold_rows) == {"2024-04-30"}
+    assert f.agg.pack_cold(NOW_MAY_3) == 3  # May 1st: a1's two rows and a2's one
+    assert set(f.agg.cold_rows) == {"2024-04-30", "2024-05-01"}
+    assert f.agg.agent_rows == {"a1": array("q", [i1000, 1, 50_000, 0, 0, 0, 0, 0, 0])}
+    assert all_rows(f.agg) == before
+    assert f.agg.agent_day_rows("a9", "2024-05-01") == {} and f.agg.agent_day_rows("a1", "2024-04-30") == {}
+    assert f.agg.take_dirty_agent_rows() == set()  # packing changes no figure
+    assert f.agg.pack_cold(NOW_MAY_3) == 0
+
+
+def test_a_late_event_on_a_packed_date_unpacks_it_then_it_packs_again() -> None:
+    f = Floor()
+    handled(f, "L1", D1 + "09:10:00", "a1", 30)
+    handled(f, "L2", D1 + "09:40:00", "a2", 20)
+    f.agg.take_dirty_agent_rows()
+    assert f.agg.pack_cold(NOW_MAY_3) == 2
+    # a survey of L2 naming a1 (score 3) arrives late: May 1st is unpacked, a1's day is dirty
+    f.send("survey.completed", "L2", D1 + "10:00:00", score=3, agent_id="a1")
+    assert f.agg.cold_rows == {}
+    assert all_rows(f.agg) == {
+        ("a1", "2024-05-01"): {I0900: [1, 30_000, 0, 0, 0, 0, 0, 0], I0930: [0, 0, 0, 0, 0, 1, 3, 0]},
+        ("a2", "2024-05-01"): {I0930: [1, 20_000, 0, 0, 0, 0, 0, 0]},
+    }
+    # L2's old and new entries both name a2's handle row (taken out and put back): marked too
+    assert f.agg.take_dirty_agent_rows() == {("a1", "2024-05-01"), ("a2", "2024-05-01")}
+    assert f.agg.pack_cold(NOW_MAY_3) == 3
+    assert f.agg.agent_rows == {} and set(f.agg.cold_rows) == {"2024-05-01"}
+    assert f.agg.agent_day_rows("a1", "2024-05-01") == {
+        I0900: [1, 30_000, 0, 0, 0, 0, 0, 0],
+        I0930: [0, 0, 0, 0, 0, 1, 3, 0],
+    }
+
+
+def test_retention_forgetting_a_packed_date_leaves_nothing_and_marks_its_agent_days() -> None:
+    f = Floor()
+    handled(f, "R1", D1 + "09:10:00", "a1", 30)
+    handled(f, "R2", D1 + "09:40:00", "a2", 20)
+    handled(f, "R3", "2024-05-02 09:10:00", "a1", 10)
+    f.agg.take_dirty_agent_rows()
+    assert f.agg.pack_cold(NOW_MAY_3) == 2
+    f.forget("R1")
+    assert f.agg.cold_rows == {}  # unpacked once, then the row removed as before
+    f.forget("R2")
+    assert f.agg.take_dirty_agent_rows() == {("a1", "2024-05-01"), ("a2", "2024-05-01")}  # tombstones
+    assert all_rows(f.agg) == {("a1", "2024-05-02"): {local_ms("2024-05-02 09:00:00"): [1, 10_000, 0, 0, 0, 0, 0, 0]}}
+    assert f.agg.pack_cold(NOW_MAY_3) == 0 and f.agg.cold_rows == {}
+
+
+def test_pack_due_once_a_minute_and_first_on_a_new_aggregator() -> None:
+    agg = QueueAggregator(SHANGHAI, 30)
+    assert agg.pack_due(NOW_MAY_3)
+    agg.pack_cold(NOW_MAY_3)
+    assert not agg.pack_due(NOW_MAY_3 + 59_999)
+    assert agg.pack_due(NOW_MAY_3 + 60_000)
+    assert agg.pack_due(NOW_MAY_3 - 1)  # a clock stepped back does not stop packing
+
+
+def test_interleaved_updates_packing_late_events_and_forgetting_equal_a_recount() -> None:
+    rnd = random.Random(11)
+    f = Floor()
+    days = ["2024-04-28", "2024-04-29", "2024-04-30", D1.strip(), "2024-05-02"]
+    events: list[tuple[str, str, str, dict[str, Any]]] = []
+    for n in range(300):
+        cid = f"X{n}"
+        day = rnd.choice(days)
+
+        def at(s: int, day: str = day) -> str:
+            h, rest = divmod(min(s, 86_399), 3600)
+            return f"{day} {h:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+        off = rnd.randrange(0, 86_000)
+        agent = rnd.choice(AGENTS[:4])
+        events.append(("contact.offered", cid, at(off), {}))
+        if rnd.random() < 0.85:
+            ans = off + rnd.randrange(1, 30)
+            events.append(("contact.answered", cid, at(ans), {"agent_id": agent}))
+            end = ans + rnd.randrange(5, 300)
+            if rnd.random() < 0.3:
+                events.append(("contact.transferred", cid, at(end), {"agent_id": agent}))
+            if rnd.random() < 0.8:
+                events.append(("contact.ended", cid, at(end + rnd.randrange(-20, 20)), {"agent_id": agent}))
+            if rnd.random() < 0.5:
+                events.append(("contact.wrapup_ended", cid, at(end + rnd.randrange(20, 60)), {"agent_id": agent}))
+        if rnd.random() < 0.3:
+            who = rnd.choice(AGENTS)
+            events.append(("survey.completed", cid, at(off + 400), {"agent_id": who, "score": rnd.randint(1, 5)}))
+    rnd.shuffle(events)
+    packed_total = 0
+    for i, (kind, cid, when, fields) in enumerate(events):
+        f.send(kind, cid, when, **fields)
+        if i % 97 == 0 and f.facts:
+            f.forget(rnd.choice(sorted(f.facts)))
+        if i % 50 == 0:
+            f.agg.take_dirty_agent_rows()  # published
+            if rnd.random() < 0.5:
+                packed_total += f.agg.pack_cold(NOW_MAY_3)
+            else:  # sliced, with updates between the slices (the dates they touch stay hot)
+                steps = f.agg.pack_cold_steps(NOW_MAY_3, slice_agents=1)
+                while True:
+                    try:
+                        next(steps)
+                    except StopIteration as stop:
+                        packed_total += stop.value
+                        break
+                    if rnd.random() < 0.3 and f.facts:
+                        if rnd.random() < 0.5:
+                            f.forget(rnd.choice(sorted(f.facts)))
+                        else:
+                            late = rnd.choice(sorted(f.facts))
+                            f.send("survey.completed", late, "2024-05-02 23:00:00", agent_id="a5", score=4)
+        assert all_rows(f.agg) == recount(f.facts, f.agg)
+    f.agg.take_dirty_agent_rows()
+    packed_total += f.agg.pack_cold(NOW_MAY_3)
+    assert set(f.agg.cold_rows) == set(days[:4])  # every date before yesterday ends up packed
+    assert packed_total > 100
+    assert all_rows(f.agg) == recount(f.facts, f.agg)
+    # a rebuild from the remaining facts, packed after its first publish, holds the same bytes
+    rebuilt = QueueAggregator(SHANGHAI, 30)
+    for cid, facts in f.facts.items():
+        rebuilt.update(cid, None, facts)
+    rebuilt.take_dirty_agent_rows()
+    rebuilt.pack_cold(NOW_MAY_3)
+    assert rebuilt.cold_rows == f.agg.cold_rows and rebuilt.agent_rows == f.agg.agent_rows
