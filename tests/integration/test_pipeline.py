@@ -197,7 +197,11 @@ def people_mismatches(stack: Stack, truth: dict[str, Any], day: str) -> list[str
         want = days.get(day)
         if want is None:
             continue
-        got = stack.get(f"/api/v1/agents/{agent_id}/performance", date=day)
+        try:
+            got = stack.get(f"/api/v1/agents/{agent_id}/performance", date=day)
+        except httpx.HTTPStatusError as e:  # 404 until the API has read a record of the agent
+            bad.append(f"performance {agent_id}: {e.response.status_code}")
+            continue
         if diff := _block_diff(got.get("day"), want["day"]):
             bad.append(f"performance {agent_id} day: {diff}")
         ivs = _by_start(got.get("intervals") or [])
