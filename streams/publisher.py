@@ -264,7 +264,9 @@ class Publisher:
                         records.CsatAgentPartial(aid, day, p, now_ms, csat[0], csat[1], csat[2]).to_record()
                     ),
                 )
-            for aid, day in qagg.take_dirty_agent_rows():
+            for n, (aid, day) in enumerate(qagg.take_dirty_agent_rows(), 1):
+                if n % SLICE_SIZE == 0:  # all of them after a rebuild: a turn of the loop per slice
+                    await asyncio.sleep(0)
                 rows = qagg.agent_day_rows(aid, day)  # empty: no row left, the record goes
                 await emit(
                     topics.QUALITY_STATS,

@@ -45,6 +45,7 @@ class AggregateRebuild:
         built = {p: st.new_aggregator() for p in parts}
         for agg in built.values():
             agg.prune_minutes(now_ms)  # minutes no rolling window reaches are not built at all
+            agg.track_row_changes = False  # every agent-day is published once built (rows_dirty_all)
         n = 0
         for pairs in item_slices(
             self.ctx.tables.contacts, SLICE_SIZE
@@ -58,6 +59,8 @@ class AggregateRebuild:
             if self.epoch != epoch:
                 log.info("rebuild of partitions %s dropped: partitions were revoked meanwhile", sorted(parts))
                 return
+        for agg in built.values():
+            agg.track_row_changes, agg.rows_dirty_all = True, True
         st.aggregators.update(built)
         release_free_memory()  # the recovery's and the rebuild's temporaries
         log.info(

@@ -24,12 +24,13 @@ contribution, its survey's agent-day) is derived from the old facts again. What 
 
 from __future__ import annotations
 
+import itertools
 import sys
 import zlib
 from array import array
 from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -241,6 +242,11 @@ class QueueAggregator:
         # dict per agent-date and an array per row cost ~600 bytes a row; this, 72 and the array)
         self.agent_rows: dict[str, array[int]] = {}
         self.dirty_agent_rows: set[AgentDay] = set()
+        # a rebuild loads every contact with this off and then sets rows_dirty_all: a set of
+        # every agent-day built meanwhile cost ~130 bytes a retained contact, and its freed
+        # entries stayed resident between the rows allocated with them
+        self.track_row_changes = True
+        self.rows_dirty_all = False
         # local date -> its packed rows (``_pack_date``): dates before yesterday, published; a
         # date's rows are either here or in agent_rows, never in both
         self.cold_rows: dict[str, bytes] = {}
@@ -415,7 +421,8 @@ class QueueAggregator:
                     del rows[at : at + ROW_STRIDE]
                     if not rows:
                         del self.agent_rows[agent]
-                self.dirty_agent_rows.add((agent, day))
+                if self.track_row_changes:
+                    self.dirty_agent_rows.add((agent, day))
 
     def _unpack(self, day: str) -> None:
         """Move a packed date's rows back into the agents' arrays (no hot row of it exists)."""
@@ -446,7 +453,10 @@ class QueueAggregator:
         zone) into ``cold_rows``, one bytes value per date; a date with a dirty agent-day (not
         published yet, or changed while this runs) stays in the arrays. Sliced: yields after
         every ``slice_agents`` agents read and after each date packed; updates may run between
-        slices (a date they touch is dirty, so left as it is). Returns the rows packed."""
+        slices (a date they touch is dirty, so left as it is). Returns the rows packed; nothing
+        while every agent-day is still to be published (``rows_dirty_all``)."""
+        if self.rows_dirty_all:
+            return 0
         self.last_pack_ms = now_ms
         cutoff, _ = day_bounds_ms(local_date(now_ms, self.tz) - timedelta(days=1), self.tz)
         bounds: dict[str, int] = {}  # day -> its end (ms)
@@ -509,11 +519,27 @@ class QueueAggregator:
             rows[i * ROW_STRIDE]: rows[i * ROW_STRIDE + 1 : (i + 1) * ROW_STRIDE].tolist() for i in range(first, end)
         }
 
-    def take_dirty_agent_rows(self) -> set[AgentDay]:
+    def take_dirty_agent_rows(self) -> Iterable[AgentDay]:
         """(agent, local date) pairs whose rows changed since the last call (``agent_day_rows``
-        is empty for a pair left without rows)."""
+        is empty for a pair left without rows); after ``rows_dirty_all`` (a rebuild) every
+        agent-day with rows, found lazily from the rows (a snapshot of the agents), then the
+        pairs changed since."""
         days, self.dirty_agent_rows = self.dirty_agent_rows, set()
-        return days
+        if not self.rows_dirty_all:
+            return days
+        self.rows_dirty_all = False
+        return itertools.chain(self._every_agent_day(list(self.agent_rows)), days)
+
+    def _every_agent_day(self, agents: list[str]) -> Iterator[AgentDay]:
+        for agent in agents:
+            rows = self.agent_rows.get(agent)
+            if rows is None:
+                continue
+            last = None
+            for day in [self._day_of(rows[i]) for i in range(0, len(rows), ROW_STRIDE)]:
+                if day != last:
+                    last = day
+                    yield agent, day
 
     def queues(self) -> set[str]:
         return {q for q, _ in self.buckets} | set(self.waiting)

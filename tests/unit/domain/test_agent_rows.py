@@ -428,3 +428,30 @@ def test_interleaved_updates_packing_late_events_and_forgetting_equal_a_recount(
     rebuilt.take_dirty_agent_rows()
     rebuilt.pack_cold(NOW_MAY_3)
     assert rebuilt.cold_rows == f.agg.cold_rows and rebuilt.agent_rows == f.agg.agent_rows
+
+
+def test_a_rebuild_marks_no_agent_day_while_loading_then_every_agent_day_once() -> None:
+    f = Floor()
+    handled(f, "B1", D1 + "09:10:00", "a1", 30)
+    handled(f, "B2", "2024-05-02 10:00:00", "a1", 50)
+    handled(f, "B3", D1 + "23:50:00", "a2", 10)
+    f.send("survey.completed", "B3", D1 + "23:59:00", score=4, agent_id="a3")
+    rebuilt = QueueAggregator(SHANGHAI, 30)
+    rebuilt.track_row_changes = False  # as streams/rebuild.py loads a partition
+    for cid, facts in f.facts.items():
+        rebuilt.update(cid, None, facts)
+    assert rebuilt.dirty_agent_rows == set()
+    rebuilt.track_row_changes, rebuilt.rows_dirty_all = True, True
+    assert rebuilt.pack_cold(NOW_MAY_3 + 10 * 86_400_000) == 0  # nothing packed before it is published
+    handled_late = f.facts["B1"]
+    rebuilt.update("B9", None, {**handled_late, "a": [handled_late["a"][0], 1, "a4"]})  # changed meanwhile
+    days = list(rebuilt.take_dirty_agent_rows())
+    assert sorted(days) == [
+        ("a1", "2024-05-01"),
+        ("a1", "2024-05-02"),
+        ("a2", "2024-05-01"),
+        ("a3", "2024-05-01"),
+        ("a4", "2024-05-01"),
+        ("a4", "2024-05-01"),  # built rows, then the change since: published twice, harmless
+    ]
+    assert list(rebuilt.take_dirty_agent_rows()) == []  # once
