@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi.responses import Response
 
 from floorwatch import records, topics
+from floorwatch.api.csv_export import CSV_RESPONSES, CsvWanted, csv_response
 from floorwatch.api.deps import NowMsDep, ProducerDep, SettingsDep, Supervisor, ViewDep, Viewer
 from floorwatch.api.kafka import ProducerUnavailable
 from floorwatch.readmodel import queries
@@ -14,16 +16,19 @@ from floorwatch.readmodel import queries
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
 
-@router.get("/alerts")
+@router.get("/alerts", response_model=list[dict[str, Any]], responses=CSV_RESPONSES)
 async def list_alerts(
     _: Viewer,
     view: ViewDep,
     settings: SettingsDep,
+    now_ms: NowMsDep,
+    as_csv: CsvWanted,
     state: Annotated[Literal["firing", "resolved"] | None, Query(description="only alerts in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=5000, description="at most this many, newest first")] = 500,
-) -> list[dict[str, Any]]:
+) -> list[dict[str, Any]] | Response:
     """Alerts newest first (by ``started_at``), each merged with its acknowledgement."""
-    return queries.alerts_list(view, settings, state=state, limit=limit)
+    rows = queries.alerts_list(view, settings, state=state, limit=limit)
+    return csv_response(rows, "alerts", queries.today(settings, now_ms)) if as_csv else rows
 
 
 @router.post(

@@ -6,7 +6,9 @@ from datetime import date as Date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
+from floorwatch.api.csv_export import CSV_RESPONSES, CsvWanted, csv_response
 from floorwatch.api.deps import NowMsDep, SettingsDep, ViewDep, Viewer
 from floorwatch.readmodel import queries
 
@@ -15,25 +17,30 @@ router = APIRouter(prefix="/api/v1", tags=["agents"])
 TeamQuery = Annotated[str | None, Query(min_length=1, max_length=256, description="only agents of this team")]
 
 
-@router.get("/agents")
-async def list_agents(_: Viewer, view: ViewDep, settings: SettingsDep, team: TeamQuery = None) -> list[dict[str, Any]]:
+@router.get("/agents", response_model=list[dict[str, Any]], responses=CSV_RESPONSES)
+async def list_agents(
+    _: Viewer, view: ViewDep, settings: SettingsDep, now_ms: NowMsDep, as_csv: CsvWanted, team: TeamQuery = None
+) -> list[dict[str, Any]] | Response:
     """Every agent with a status: state, since, scheduled activity and real-time adherence."""
-    return queries.agents_list(view, settings, team=team)
+    rows = queries.agents_list(view, settings, team=team)
+    return csv_response(rows, "agents", queries.today(settings, now_ms)) if as_csv else rows
 
 
-@router.get("/adherence")
+@router.get("/adherence", response_model=list[dict[str, Any]], responses=CSV_RESPONSES)
 async def list_adherence(
     _: Viewer,
     view: ViewDep,
     settings: SettingsDep,
     now_ms: NowMsDep,
+    as_csv: CsvWanted,
     date: Annotated[Date | None, Query(description="local YYYY-MM-DD; default today")] = None,
     team: TeamQuery = None,
     agent_id: Annotated[str | None, Query(min_length=1, max_length=256, description="only this agent")] = None,
-) -> list[dict[str, Any]]:
+) -> list[dict[str, Any]] | Response:
     """Adherence, conformance and exceptions of every agent scheduled on the local date."""
     day = date if date is not None else queries.today(settings, now_ms)
-    return queries.adherence_list(view, settings, day, team=team, agent_id=agent_id)
+    rows = queries.adherence_list(view, settings, day, team=team, agent_id=agent_id)
+    return csv_response(rows, "adherence", day) if as_csv else rows
 
 
 @router.get("/me")
