@@ -191,3 +191,24 @@ async def test_json_unchanged_and_unknown_format(client: httpx.AsyncClient) -> N
 async def test_empty_list_is_an_empty_body(client: httpx.AsyncClient) -> None:
     resp = await client.get("/api/v1/intervals?queue=support&date=2024-03-01&format=csv", headers=VIEWER)
     assert (resp.status_code, resp.headers["content-type"], resp.text) == (200, CSV, "")
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "first_column"),
+    [
+        ("/api/v1/queues", "queues", "queue"),
+        ("/api/v1/staffing?queue=support", "staffing", "start"),
+        ("/api/v1/adherence?date=2024-03-04", "adherence", "agent_id"),
+        ("/api/v1/alerts", "alerts", ""),
+        ("/api/v1/channels", "channels", "channel"),
+    ],
+)
+async def test_every_list_endpoint_answers_csv(
+    client: httpx.AsyncClient, path: str, name: str, first_column: str
+) -> None:
+    sep = "&" if "?" in path else "?"
+    resp = await client.get(f"{path}{sep}format=csv", headers=VIEWER)
+    assert (resp.status_code, resp.headers["content-type"]) == (200, CSV)
+    day = "2024-03-04" if "2024-03-04" in path else "2024-03-05"
+    assert resp.headers["content-disposition"] == f'attachment; filename="floorwatch-{name}-{day}.csv"'
+    assert resp.text.split("\r\n")[0].split(",")[0] == first_column  # no alert on this floor: empty body
