@@ -156,6 +156,11 @@ def _records_by_agent(view: View, day: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _date_agent_ids(view: View, day: str, records: Mapping[str, Any]) -> set[str]:
+    """The agents of a local date: those with an fw.adherence record, contact rows or quality."""
+    return set(records) | set(_handle_parts(view, day)) | set(view.agent_quality.get(day, {}))
+
+
 def _handle_parts(view: View, day: str) -> Mapping[str, Mapping[str, Mapping[int, list[int]]]]:
     return view.agent_handle.get(day, {})
 
@@ -276,7 +281,7 @@ def date_agents_steps(view: View, frame: DayFrame, now_ms: int) -> Generator[Non
     """Every agent with figures on the date (an fw.adherence record, contact rows or quality),
     a slice of ``AGENTS_PER_SLICE`` agents per step."""
     records = _records_by_agent(view, frame.day)
-    ids = sorted(set(records) | set(_handle_parts(view, frame.day)) | set(view.agent_quality.get(frame.day, {})))
+    ids = sorted(_date_agent_ids(view, frame.day, records))
     out: list[AgentDay] = []
     for i, aid in enumerate(ids):
         if i and i % AGENTS_PER_SLICE == 0:
@@ -493,8 +498,7 @@ def team_day_figures(view: View, settings: Settings, now_ms: int, memo: HandleMe
     members: dict[str, list[str]] = {}
     if frame is not None:
         records = _records_by_agent(view, frame.day)
-        ids = set(records) | set(_handle_parts(view, frame.day)) | set(view.agent_quality.get(frame.day, {}))
-        for aid in ids:
+        for aid in _date_agent_ids(view, frame.day, records):
             record = records.get(aid)
             team = agent_team(view, aid, record)
             if team is None:

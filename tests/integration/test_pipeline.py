@@ -189,6 +189,18 @@ def _by_start(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {row["start"]: row for row in rows}
 
 
+def _day_and_interval_diffs(name: str, got: dict[str, Any], want: dict[str, Any]) -> list[str]:
+    """The ``day`` block and every interval block of ``want`` against ``got``'s."""
+    bad = []
+    if diff := _block_diff(got.get("day"), want["day"]):
+        bad.append(f"{name} day: {diff}")
+    ivs = _by_start(got.get("intervals") or [])
+    for start, block in want["intervals"].items():
+        if diff := _block_diff(ivs.get(start), block):
+            bad.append(f"{name} {start}: {diff}")
+    return bad
+
+
 def people_mismatches(stack: Stack, truth: dict[str, Any], day: str) -> list[str]:
     """Agent performance, teams, floor and channels of the API against the truth: every field
     of every day and interval block the truth has, exactly (and no interval the truth lacks)."""
@@ -202,13 +214,8 @@ def people_mismatches(stack: Stack, truth: dict[str, Any], day: str) -> list[str
         except httpx.HTTPStatusError as e:  # 404 until the API has read a record of the agent
             bad.append(f"performance {agent_id}: {e.response.status_code}")
             continue
-        if diff := _block_diff(got.get("day"), want["day"]):
-            bad.append(f"performance {agent_id} day: {diff}")
-        ivs = _by_start(got.get("intervals") or [])
-        for start, block in want["intervals"].items():
-            if diff := _block_diff(ivs.get(start), block):
-                bad.append(f"performance {agent_id} {start}: {diff}")
-        if extra := set(ivs) - set(want["intervals"]):
+        bad += _day_and_interval_diffs(f"performance {agent_id}", got, want)
+        if extra := set(_by_start(got.get("intervals") or [])) - set(want["intervals"]):
             bad.append(f"performance {agent_id}: unexpected intervals {sorted(extra)}")
     got_teams = stack.get("/api/v1/teams", date=day)
     groups = [
@@ -222,12 +229,7 @@ def people_mismatches(stack: Stack, truth: dict[str, Any], day: str) -> list[str
         if got is None:
             bad.append(f"{name}: missing")
             continue
-        if diff := _block_diff(got.get("day"), want["day"]):
-            bad.append(f"{name} day: {diff}")
-        ivs = _by_start(got.get("intervals") or [])
-        for start, block in want["intervals"].items():
-            if diff := _block_diff(ivs.get(start), block):
-                bad.append(f"{name} {start}: {diff}")
+        bad += _day_and_interval_diffs(name, got, want)
     got_channels = {row["channel"]: row for row in stack.get("/api/v1/channels", date=day)["channels"]}
     for channel, want in truth["channels"].items():
         got = got_channels.get(channel, {})
