@@ -90,35 +90,54 @@ def _flatten(row: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
             out[name] = value
 
 
-def to_csv(rows: Iterable[Mapping[str, Any]], like: Mapping[str, Any] | None = None) -> str:
-    """The CSV text of ``rows``: a header row, then one row per item (no rows: empty text).
-    ``like``: a row whose columns come first, in its order (e.g. a team's, before the floor's)."""
+def to_csv(
+    rows: Iterable[Mapping[str, Any]], like: Mapping[str, Any] | None = None, columns: Iterable[str] = ()
+) -> str:
+    """The CSV text of ``rows``: a header row, then one row per item. ``like``: a row whose
+    columns come first, in its order (e.g. a team's, before the floor's); ``columns``: names
+    that come first (an empty list still gets its header row from them; with neither and no
+    rows, the text is empty)."""
     flat: list[dict[str, Any]] = []
-    columns: dict[str, None] = {}
+    names: dict[str, None] = dict.fromkeys(columns)
     if like is not None:
         seed: dict[str, Any] = {}
         _flatten(like, "", seed)
-        columns.update(dict.fromkeys(seed))
+        names.update(dict.fromkeys(seed))
     for row in rows:
         cells: dict[str, Any] = {}
         _flatten(row, "", cells)
         flat.append(cells)
-        columns.update(dict.fromkeys(cells))
+        names.update(dict.fromkeys(cells))
     buffer = io.StringIO()
-    if flat:
+    if names:
         writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow([_cell(name) for name in columns])
-        writer.writerows([_cell(cells.get(name)) for name in columns] for cells in flat)
+        writer.writerow([_cell(name) for name in names])
+        writer.writerows([_cell(cells.get(name)) for name in names] for cells in flat)
     return buffer.getvalue()
 
 
+def csv_filename(endpoint: str, day: Date, *, last: Date | None = None, subject: str | None = None) -> str:
+    """``floorwatch-<endpoint>[-<subject>]-<day>[_<last>].csv`` (``last`` when a range ends
+    after ``day``; ``subject``: the queue or agent asked for); unsafe characters become ``_``."""
+    span = day.isoformat() if last is None or last == day else f"{day.isoformat()}_{last.isoformat()}"
+    parts = [p for p in ("floorwatch", endpoint, subject, span) if p]
+    return _SAFE_FILENAME.sub("_", "-".join(parts) + ".csv")
+
+
 def csv_response(
-    rows: Iterable[Mapping[str, Any]], endpoint: str, day: Date, like: Mapping[str, Any] | None = None
+    rows: Iterable[Mapping[str, Any]],
+    endpoint: str,
+    day: Date,
+    like: Mapping[str, Any] | None = None,
+    *,
+    last: Date | None = None,
+    subject: str | None = None,
+    columns: Iterable[str] = (),
 ) -> Response:
-    """``text/csv`` download named ``floorwatch-<endpoint>-<YYYY-MM-DD>.csv``, never cached."""
-    name = _SAFE_FILENAME.sub("_", f"floorwatch-{endpoint}-{day.isoformat()}.csv")
+    """``text/csv`` download named by :func:`csv_filename`, never cached."""
+    name = csv_filename(endpoint, day, last=last, subject=subject)
     return Response(
-        content=to_csv(rows, like).encode("utf-8"),
+        content=to_csv(rows, like, columns).encode("utf-8"),
         media_type=CSV_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
     )

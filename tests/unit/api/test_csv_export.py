@@ -15,12 +15,13 @@ interval of queue ``support``:
 
 from __future__ import annotations
 
+from datetime import date as Date
 from typing import Any
 
 import httpx
 import pytest
 
-from floorwatch.api.csv_export import to_csv
+from floorwatch.api.csv_export import csv_filename, to_csv
 from floorwatch.api.main import create_app
 from floorwatch.readmodel.view import View
 from tests.unit.readmodel.people_day import build_view, make_settings, put_interval, put_status
@@ -212,3 +213,18 @@ async def test_every_list_endpoint_answers_csv(
     day = "2024-03-04" if "2024-03-04" in path else "2024-03-05"
     assert resp.headers["content-disposition"] == f'attachment; filename="floorwatch-{name}-{day}.csv"'
     assert resp.text.split("\r\n")[0].split(",")[0] == first_column  # no alert on this floor: empty body
+
+
+def test_columns_give_an_empty_list_its_header_and_lead_the_order() -> None:
+    assert to_csv([], columns=["start", "offered"]) == "start,offered\r\n"
+    assert to_csv([{"offered": 3, "extra": "x"}], columns=["start", "offered"]) == "start,offered,extra\r\n,3,x\r\n"
+    assert to_csv([]) == ""
+
+
+def test_filename_carries_subject_and_range() -> None:
+    assert csv_filename("intervals", Date(2026, 12, 1)) == "floorwatch-intervals-2026-12-01.csv"
+    assert csv_filename("intervals", Date(2026, 12, 1), last=Date(2026, 12, 1)) == "floorwatch-intervals-2026-12-01.csv"
+    assert (
+        csv_filename("performance", Date(2026, 12, 1), last=Date(2026, 12, 7), subject="a/b 7")
+        == "floorwatch-performance-a_b_7-2026-12-01_2026-12-07.csv"
+    )
