@@ -1,16 +1,18 @@
-"""Queue figures: ``GET /api/v1/queues``, ``/api/v1/intervals`` and ``/api/v1/staffing`` (role ``viewer``)."""
+"""Queue figures: ``GET /api/v1/queues``, ``/api/v1/intervals``, ``/api/v1/staffing``,
+``/api/v1/queues/{queue}/days`` and ``/api/v1/queues/{queue}/heatmap`` (role ``viewer``)."""
 
 from __future__ import annotations
 
-from datetime import date as Date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from floorwatch.api.csv_export import CSV_RESPONSES, CsvWanted, csv_response
 from floorwatch.api.deps import NowMsDep, SettingsDep, ViewDep, Viewer
-from floorwatch.readmodel import queries
+from floorwatch.api.ranges import RangeDep
+from floorwatch.domain.periods import DATE_GROUPS
+from floorwatch.readmodel import queries, queue_history, staffing_history
 
 router = APIRouter(prefix="/api/v1", tags=["queues"])
 
@@ -29,15 +31,57 @@ async def list_intervals(
     _: Viewer,
     view: ViewDep,
     settings: SettingsDep,
-    now_ms: NowMsDep,
     queue: Annotated[str, Query(min_length=1, max_length=256)],
     as_csv: CsvWanted,
-    date: Annotated[Date | None, Query(description="local YYYY-MM-DD; default today")] = None,
+    rng: RangeDep,
 ) -> list[dict[str, Any]] | Response:
-    """Every interval of the local day that has contacts, sorted by start."""
-    day = date if date is not None else queries.today(settings, now_ms)
-    rows = queries.day_intervals(view, settings, queue, day)
-    return csv_response(rows, "intervals", day) if as_csv else rows
+    """Every interval of the local day that has contacts, sorted by start. With ``from``/``to``
+    or ``group``: ``interval`` (default) lists the interval rows of every day of the range;
+    ``day``, ``week``, ``month`` one QUEUE PERIOD ROW per period (docs/api.md)."""
+    if not rng.ranged:
+        rows = queries.day_intervals(view, settings, queue, rng.first)
+        return csv_response(rows, "intervals", rng.first) if as_csv else rows
+    group = rng.grouping("interval")
+    if group == "interval":
+        rows = queue_history.range_intervals(view, settings, queue, rng.first, rng.last)
+        columns = queue_history.INTERVAL_COLUMNS
+    else:
+        rows = queue_history.period_rows(view, settings, queue, rng.periods(group))
+        columns = queue_history.PERIOD_COLUMNS
+    if as_csv:
+        return csv_response(rows, "intervals", rng.first, last=rng.last, subject=queue, columns=columns)
+    return rows
+
+
+QueuePath = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+@router.get("/queues/{queue}/days", response_model=list[dict[str, Any]], responses=CSV_RESPONSES)
+async def queue_days(
+    _: Viewer, view: ViewDep, settings: SettingsDep, queue: QueuePath, as_csv: CsvWanted, rng: RangeDep
+) -> list[dict[str, Any]] | Response:
+    """One QUEUE PERIOD ROW per day, ISO week or local month of the range (default ``day``;
+    without ``from``/``to``: the ``date``, default today), empty periods included."""
+    group = rng.grouping("day", DATE_GROUPS)
+    rows = queue_history.period_rows(view, settings, queue, rng.periods(group))
+    if as_csv:
+        columns = queue_history.PERIOD_COLUMNS
+        return csv_response(rows, "queue-days", rng.first, last=rng.last, subject=queue, columns=columns)
+    return rows
+
+
+@router.get("/queues/{queue}/heatmap", response_model=dict[str, Any], responses=CSV_RESPONSES)
+async def queue_heatmap(
+    _: Viewer, view: ViewDep, settings: SettingsDep, queue: QueuePath, as_csv: CsvWanted, rng: RangeDep
+) -> dict[str, Any] | Response:
+    """Service level per half hour (per hour at 60-minute intervals) of each local date of the
+    range (default today); CSV: one row per date, one column per slot."""
+    rng.grouping("day", ("day",))  # the heat map's rows are days: any other group is a 422
+    body = queue_history.heatmap(view, settings, queue, rng.first, rng.last)
+    if as_csv:
+        rows, columns = queue_history.heatmap_csv_rows(body)
+        return csv_response(rows, "heatmap", rng.first, last=rng.last, subject=queue, columns=columns)
+    return body
 
 
 @router.get("/staffing", response_model=list[dict[str, Any]], responses=CSV_RESPONSES)
@@ -48,10 +92,22 @@ async def list_staffing(
     now_ms: NowMsDep,
     queue: Annotated[str, Query(min_length=1, max_length=256)],
     as_csv: CsvWanted,
-    date: Annotated[Date | None, Query(description="local YYYY-MM-DD; default today")] = None,
+    rng: RangeDep,
 ) -> list[dict[str, Any]] | Response:
     """Forecast vs actual and required agents per interval of the local day (intervals with a
-    forecast or contacts), sorted by start."""
-    day = date if date is not None else queries.today(settings, now_ms)
-    rows = queries.day_staffing(view, settings, queue, day, now_ms)
-    return csv_response(rows, "staffing", day) if as_csv else rows
+    forecast or contacts), sorted by start. With ``from``/``to`` or ``group``: ``interval``
+    (default) lists the interval rows of every day of the range; ``day``, ``week``, ``month``
+    one STAFFING PERIOD ROW per period (docs/api.md)."""
+    if not rng.ranged:
+        rows = queries.day_staffing(view, settings, queue, rng.first, now_ms)
+        return csv_response(rows, "staffing", rng.first) if as_csv else rows
+    group = rng.grouping("interval")
+    if group == "interval":
+        rows = staffing_history.range_staffing(view, settings, queue, rng.first, rng.last, now_ms)
+        columns = staffing_history.INTERVAL_COLUMNS
+    else:
+        rows = staffing_history.period_rows(view, settings, queue, rng.periods(group), now_ms)
+        columns = staffing_history.PERIOD_COLUMNS
+    if as_csv:
+        return csv_response(rows, "staffing", rng.first, last=rng.last, subject=queue, columns=columns)
+    return rows
