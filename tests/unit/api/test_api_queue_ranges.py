@@ -47,7 +47,7 @@ def view() -> View:
 
 
 @pytest.fixture
-def app(view: View):  # type: ignore[no-untyped-def]
+def app(view: View) -> Any:
     return create_app(make_settings(), view=view, producer=None, clock=lambda: NOW)
 
 
