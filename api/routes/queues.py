@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -10,7 +12,7 @@ from fastapi.responses import Response
 
 from floorwatch.api.csv_export import CSV_RESPONSES, CsvWanted, csv_response
 from floorwatch.api.deps import NowMsDep, SettingsDep, ViewDep, Viewer
-from floorwatch.api.ranges import RangeDep
+from floorwatch.api.ranges import DateRange, RangeDep
 from floorwatch.domain.periods import DATE_GROUPS
 from floorwatch.readmodel import queries, queue_history, staffing_history
 
@@ -43,17 +45,28 @@ async def list_intervals(
         return csv_response(rows, "intervals", rng.first) if as_csv else rows
     group = rng.grouping("interval")
     if group == "interval":
-        rows = queue_history.range_intervals(view, settings, queue, rng.first, rng.last)
+        days = await queue_history.sliced(
+            queue_history.iter_range_intervals(view, settings, queue, rng.first, rng.last)
+        )
+        rows = [row for day in days for row in day]
         columns = queue_history.INTERVAL_COLUMNS
     else:
-        rows = queue_history.period_rows(view, settings, queue, rng.periods(group))
+        rows = await queue_history.sliced(queue_history.iter_period_rows(view, settings, queue, rng.periods(group)))
         columns = queue_history.PERIOD_COLUMNS
-    if as_csv:
-        return csv_response(rows, "intervals", rng.first, last=rng.last, subject=queue, columns=columns)
-    return rows
+    return await _ranged_csv(rows, "intervals", rng, queue, columns) if as_csv else rows
 
 
 QueuePath = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+async def _ranged_csv(
+    rows: list[dict[str, Any]], endpoint: str, rng: DateRange, queue: str, columns: Sequence[str]
+) -> Response:
+    """The CSV of a ranged answer, converted in a worker thread (a year of interval rows takes
+    about a second; the rows are this request's own dicts, not the view's)."""
+    return await asyncio.to_thread(
+        csv_response, rows, endpoint, rng.first, last=rng.last, subject=queue, columns=columns
+    )
 
 
 @router.get("/queues/{queue}/days", response_model=list[dict[str, Any]], responses=CSV_RESPONSES)
@@ -63,11 +76,8 @@ async def queue_days(
     """One QUEUE PERIOD ROW per day, ISO week or local month of the range (default ``day``;
     without ``from``/``to``: the ``date``, default today), empty periods included."""
     group = rng.grouping("day", DATE_GROUPS)
-    rows = queue_history.period_rows(view, settings, queue, rng.periods(group))
-    if as_csv:
-        columns = queue_history.PERIOD_COLUMNS
-        return csv_response(rows, "queue-days", rng.first, last=rng.last, subject=queue, columns=columns)
-    return rows
+    rows = await queue_history.sliced(queue_history.iter_period_rows(view, settings, queue, rng.periods(group)))
+    return await _ranged_csv(rows, "queue-days", rng, queue, queue_history.PERIOD_COLUMNS) if as_csv else rows
 
 
 @router.get("/queues/{queue}/heatmap", response_model=dict[str, Any], responses=CSV_RESPONSES)
@@ -77,10 +87,11 @@ async def queue_heatmap(
     """Service level per half hour (per hour at 60-minute intervals) of each local date of the
     range (default today); CSV: one row per date, one column per slot."""
     rng.grouping("day", ("day",))  # the heat map's rows are days: any other group is a 422
-    body = queue_history.heatmap(view, settings, queue, rng.first, rng.last)
+    days = await queue_history.sliced(queue_history.iter_heatmap_days(view, settings, queue, rng.first, rng.last))
+    body = {**queue_history.heatmap_head(settings, queue, rng.first, rng.last), "days": days}
     if as_csv:
         rows, columns = queue_history.heatmap_csv_rows(body)
-        return csv_response(rows, "heatmap", rng.first, last=rng.last, subject=queue, columns=columns)
+        return await _ranged_csv(rows, "heatmap", rng, queue, columns)
     return body
 
 

@@ -10,16 +10,19 @@ partials recorded different rules.
 
 Cost: a period asks the view for the interval starts of its own days only (one bisect of the
 queue's sorted starts, then the k starts found); the heat map does the same per day. The caller
-bounds the range (at most 367 days).
+bounds the range (at most 367 days) and collects the rows with :func:`sliced`, which gives the
+event loop a turn after every week of work (a year of 48 intervals x 4 partitions a day, 70,000
+partials: ~0.15 s for its day, week or month rows, ~0.5 s for its 17,600 interval rows).
 
 Pure: the clock is the caller's (a range is of local dates), no FastAPI.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from floorwatch.config import Settings
@@ -41,6 +44,8 @@ INTERVAL_COLUMNS: tuple[str, ...] = ("start", "end", *STATS_KEYS, *RULES_COLUMNS
 PERIOD_KEYS: tuple[str, ...] = ("period", "from", "to", "start", "end")
 #: the CSV columns of a QUEUE PERIOD ROW
 PERIOD_COLUMNS: tuple[str, ...] = (*PERIOD_KEYS, *STATS_KEYS, *RULES_COLUMNS, "mixed_rules")
+
+T = TypeVar("T")
 
 _FAR_PAST_MS = -(2**62)  # below every representable time: "from the start of the calendar"
 _FAR_FUTURE_MS = 2**62
@@ -109,17 +114,49 @@ def period_row(view: View, settings: Settings, queue: str, period: Period) -> di
     return {**period_head(period, tz), **_figures(partials, counts, fallback)}
 
 
+def iter_period_rows(
+    view: View, settings: Settings, queue: str, periods: Iterable[Period]
+) -> Iterator[tuple[dict[str, Any], int]]:
+    """Each period's row and its number of days (the work it took, for :func:`sliced`)."""
+    for p in periods:
+        yield period_row(view, settings, queue, p), (p.last - p.first).days + 1
+
+
 def period_rows(view: View, settings: Settings, queue: str, periods: Iterable[Period]) -> list[dict[str, Any]]:
     """One QUEUE PERIOD ROW per period, in order, empty periods included (zeros, ratios null)."""
-    return [period_row(view, settings, queue, p) for p in periods]
+    return [row for row, _ in iter_period_rows(view, settings, queue, periods)]
+
+
+def iter_range_intervals(
+    view: View, settings: Settings, queue: str, first: date, last: date
+) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """The interval rows of each day of ``[first, last]``, one day at a time."""
+    for day in range_days(first, last):
+        yield queries.day_intervals(view, settings, queue, day), 1
 
 
 def range_intervals(view: View, settings: Settings, queue: str, first: date, last: date) -> list[dict[str, Any]]:
     """The interval rows of ``GET /api/v1/intervals`` of every day of ``[first, last]``, sorted
     by start (days in order, each day's rows sorted; the days' spans do not overlap)."""
-    out: list[dict[str, Any]] = []
-    for day in range_days(first, last):
-        out.extend(queries.day_intervals(view, settings, queue, day))
+    return [row for rows, _ in iter_range_intervals(view, settings, queue, first, last) for row in rows]
+
+
+#: days of work between two turns of the event loop (a week at 4 partitions per interval is ~3 ms)
+SLICE_DAYS = 7
+
+
+async def sliced(parts: Iterable[tuple[T, int]], every_days: int = SLICE_DAYS) -> list[T]:
+    """Collect ``(item, days)`` pairs, giving the event loop a turn after every ``every_days``
+    days of work, so a year's range never holds the loop for long (each item is computed
+    without a turn in between: a row is one consistent reading of the view)."""
+    out: list[T] = []
+    done = 0
+    for item, days in parts:
+        out.append(item)
+        done += days
+        if done >= every_days:
+            done = 0
+            await asyncio.sleep(0)
     return out
 
 
@@ -167,23 +204,35 @@ def heatmap_day(
     return {"date": day.isoformat(), "cells": cells}
 
 
-def heatmap(view: View, settings: Settings, queue: str, first: date, last: date) -> dict[str, Any]:
-    """``GET /api/v1/queues/{queue}/heatmap``: one row per local date of ``[first, last]``, one
-    cell per slot of the day, with the queue's configured ``sl_target`` to colour against."""
-    tz = settings.tz
+def heatmap_head(settings: Settings, queue: str, first: date, last: date) -> dict[str, Any]:
+    """The heat map's keys but ``days``."""
     minutes = slot_minutes(settings.interval_minutes)
-    labels = slot_labels(minutes)
-    config = settings.queue(queue)
-    fallback = queries.config_rules(config)
     return {
         "queue": queue,
         "from": first.isoformat(),
         "to": last.isoformat(),
         "slot_minutes": minutes,
-        "sl_target": config.sl_target,
-        "slots": labels,
-        "days": [heatmap_day(view, queue, day, tz, minutes, labels, fallback) for day in range_days(first, last)],
+        "sl_target": settings.queue(queue).sl_target,
+        "slots": slot_labels(minutes),
     }
+
+
+def iter_heatmap_days(
+    view: View, settings: Settings, queue: str, first: date, last: date
+) -> Iterator[tuple[dict[str, Any], int]]:
+    """Each date's heat map row, one day at a time."""
+    minutes = slot_minutes(settings.interval_minutes)
+    labels = slot_labels(minutes)
+    fallback = queries.config_rules(settings.queue(queue))
+    for day in range_days(first, last):
+        yield heatmap_day(view, queue, day, settings.tz, minutes, labels, fallback), 1
+
+
+def heatmap(view: View, settings: Settings, queue: str, first: date, last: date) -> dict[str, Any]:
+    """``GET /api/v1/queues/{queue}/heatmap``: one row per local date of ``[first, last]``, one
+    cell per slot of the day, with the queue's configured ``sl_target`` to colour against."""
+    days = [row for row, _ in iter_heatmap_days(view, settings, queue, first, last)]
+    return {**heatmap_head(settings, queue, first, last), "days": days}
 
 
 def heatmap_csv_rows(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:

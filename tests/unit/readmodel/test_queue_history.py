@@ -36,6 +36,7 @@ By hand:
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -56,6 +57,7 @@ from floorwatch.readmodel.queue_history import (
     period_head,
     period_rows,
     range_intervals,
+    sliced,
     slot_labels,
     slot_minutes,
 )
@@ -474,3 +476,22 @@ def test_the_max_wait_of_a_period_is_its_largest() -> None:
     put(view, local_ms("2026-03-26", "09:00"), 0, {"offered": 1, "max_wait_ms": 3_000})
     (row,) = period_rows(view, make_settings(), "support", periods(FIRST, date(2026, 3, 26), "week"))
     assert row["max_wait_s"] == 7.0 and row["offered"] == 2
+
+
+async def test_sliced_gives_the_event_loop_a_turn_every_week_of_work() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    out = await sliced(((i, 1) for i in range(28)), every_days=7)  # 28 days: 4 turns
+    assert out == list(range(28)) and ticks - before == 4
+    months = await sliced((i, 31) for i in range(3))  # a month a turn
+    assert months == [0, 1, 2] and ticks - before == 7
+    task.cancel()
