@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -52,10 +52,20 @@ class QueueDefaults(_Strict):
         return self
 
 
+class QueueAlertOverrides(_Strict):
+    """``queues[].alerts``: this queue's queue-alert thresholds; unset: the global ``alerts.*``."""
+
+    waiting_max: int | None = Field(None, ge=0)
+    longest_wait_max_s: float | None = Field(None, ge=0)
+    min_contacts: int | None = Field(None, ge=0)
+    abandon_rate_max: float | None = Field(None, ge=0, le=1)
+
+
 class QueueConfig(QueueDefaults):
     id: str = Field(min_length=1)
     name: str = ""
     channel: Channel = "voice"
+    alerts: QueueAlertOverrides = Field(default_factory=QueueAlertOverrides)
 
     @model_validator(mode="after")
     def _default_name(self) -> QueueConfig:
@@ -77,6 +87,31 @@ class TeamConfig(_Strict):
     id: str = Field(min_length=1)
     name: str = ""
     targets: TeamTargets = Field(default_factory=TeamTargets)
+
+
+# what a board may show: the wallboard's sections by their element id (docs/wallboard.md)
+BoardTile = Literal["alerts", "strip", "queues", "chart", "forecast", "agents"]
+MAX_BOARDS = 100
+
+
+class BoardConfig(_Strict):
+    """A named wallboard layout, opened as ``/?board=<id>`` (docs/wallboard.md)."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = Field("", max_length=256)
+    # the board's queues and teams (empty: all); at most what one websocket filter takes
+    queues: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(default_factory=list, max_length=50)
+    teams: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(default_factory=list, max_length=50)
+    tiles: list[BoardTile] = Field(default_factory=list)  # empty: all
+    columns: int | None = Field(None, ge=1, le=12)  # queue tiles per row; null: as many as fit
+
+    @model_validator(mode="after")
+    def _no_repeats(self) -> BoardConfig:
+        for key in ("queues", "teams", "tiles"):
+            values = getattr(self, key)
+            if len(set(values)) != len(values):
+                raise ValueError(f"board {self.id!r}: {key} lists a value twice")
+        return self
 
 
 class KafkaConfig(_Strict):
@@ -238,12 +273,106 @@ class OccupancyAlertConfig(_Strict):
     min_agents: int = Field(3, ge=1)
 
 
+# the alert kinds a route can name (floorwatch/domain/alerts.py raises them; a unit test compares)
+AlertKind = Literal[
+    "adherence_break",
+    "queue_waiting",
+    "queue_longest_wait",
+    "queue_service_level",
+    "queue_abandon_rate",
+    "queue_staffing_gap",
+    "occupancy_high",
+]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+# a channel's id names it in logs and routes: never its URL or a secret
+ChannelId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+MAX_ALERT_CHANNELS = 100
+MAX_ALERT_ROUTES = 200
+MAX_MATCH_VALUES = 1_000  # values of one match list (queues, teams ...)
+
+
+class WebhookChannelConfig(_Strict):
+    """A signed webhook like ``alerts.webhooks``, but receiving only what routes send it."""
+
+    id: ChannelId
+    type: Literal["webhook"]
+    url: str = Field(min_length=1)
+    secret: str = Field(min_length=1, repr=False)
+
+
+class EmailChannelConfig(_Strict):
+    """Plain-text e-mail through an SMTP server (STARTTLS and login optional)."""
+
+    id: ChannelId
+    type: Literal["email"]
+    smtp_host: str = Field(min_length=1)
+    smtp_port: int = Field(25, ge=1, le=65535)
+    starttls: bool = False
+    username: str = ""
+    password: str = Field("", repr=False)
+    sender: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
+    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1, max_length=50)
+
+
+class AlertmanagerChannelConfig(_Strict):
+    """Prometheus Alertmanager: ``url`` is its base URL; alerts are POSTed to ``/api/v2/alerts``."""
+
+    id: ChannelId
+    type: Literal["alertmanager"]
+    url: str = Field(min_length=1, pattern=r"^https?://")
+
+
+AlertChannelConfig = Annotated[
+    WebhookChannelConfig | EmailChannelConfig | AlertmanagerChannelConfig, Field(discriminator="type")
+]
+
+
+class RouteMatch(_Strict):
+    """What a route takes; each list empty = any, else the alert's value must be in it (an alert
+    without a queue or team matches no non-empty ``queues`` or ``teams``; docs/alerts.md)."""
+
+    kinds: list[AlertKind] = Field(default_factory=list, max_length=MAX_MATCH_VALUES)
+    queues: list[str] = Field(default_factory=list, max_length=MAX_MATCH_VALUES)
+    teams: list[str] = Field(default_factory=list, max_length=MAX_MATCH_VALUES)
+    severities: list[Literal["warning", "critical"]] = Field(default_factory=list, max_length=2)
+
+
+class QuietHours(_Strict):
+    """A route sends nothing from ``start`` to ``end`` (local ``HH:MM``; ``end`` before ``start``
+    spans midnight) on ``days`` (the day the span starts; empty = every day)."""
+
+    start: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    end: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    days: list[Weekday] = Field(default_factory=list, max_length=7)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("quiet_hours start and end must differ")
+        return self
+
+
+class AlertRouteConfig(_Strict):
+    """One routing rule: alerts it ``match``es go to its ``channels``; the first matching rule
+    wins unless it says ``continue: true``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    match: RouteMatch = Field(default_factory=RouteMatch)
+    channels: list[ChannelId] = Field(min_length=1, max_length=MAX_ALERT_CHANNELS)
+    quiet_hours: QuietHours | None = None
+    continue_: bool = Field(False, alias="continue")
+
+
 class AlertsConfig(_Strict):
     waiting_max: int = Field(10, ge=0)
     longest_wait_max_s: float = Field(120, ge=0)
     min_contacts: int = Field(10, ge=0)
     abandon_rate_max: float = Field(0.1, ge=0, le=1)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    # routed delivery (docs/alerts.md): channels by id, and the rules that pick them per alert
+    channels: list[AlertChannelConfig] = Field(default_factory=list, max_length=MAX_ALERT_CHANNELS)
+    routes: list[AlertRouteConfig] = Field(default_factory=list, max_length=MAX_ALERT_ROUTES)
     renotify_s: float = Field(900, ge=0)
     occupancy_high: OccupancyAlertConfig = Field(default_factory=OccupancyAlertConfig)
     # per queue alert kind: {min_duration_s, clear_duration_s, cooldown_s} overriding the defaults
@@ -253,6 +382,19 @@ class AlertsConfig(_Strict):
         ],
         dict[Literal["min_duration_s", "clear_duration_s", "cooldown_s"], float],
     ] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _routes_name_channels(self) -> AlertsConfig:
+        ids: set[str] = set()
+        for channel in self.channels:
+            if channel.id in ids:
+                raise ValueError(f"duplicate alert channel id {channel.id!r}")
+            ids.add(channel.id)
+        for i, route in enumerate(self.routes):
+            for name in route.channels:
+                if name not in ids:
+                    raise ValueError(f"routes[{i}] names unknown channel {name!r}")
+        return self
 
 
 class TokenConfig(_Strict):
@@ -353,6 +495,7 @@ class Settings(BaseSettings):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     staffing: StaffingConfig = Field(default_factory=StaffingConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    boards: list[BoardConfig] = Field(default_factory=list, max_length=MAX_BOARDS)
 
     @field_validator("timezone")
     @classmethod
@@ -390,6 +533,15 @@ class Settings(BaseSettings):
             if q.id in seen:
                 raise ValueError(f"duplicate queue id {q.id!r}")
             seen.add(q.id)
+        return self
+
+    @model_validator(mode="after")
+    def _unique_board_ids(self) -> Settings:
+        seen: set[str] = set()
+        for b in self.boards:
+            if b.id in seen:
+                raise ValueError(f"duplicate board id {b.id!r}")
+            seen.add(b.id)
         return self
 
     @cached_property

@@ -7,6 +7,11 @@
   are not followed (a 3xx is a failure, not retried: the signed body must not be replayed to
   another address); logs name a webhook by its ``name`` or ``#index``, never by its URL, which
   often carries a secret of the receiver.
+* Routed channels (``alerts.channels`` picked per alert by ``alerts.routes``,
+  floorwatch/domain/alert_routing.py): webhook, e-mail and Alertmanager (streams/alert_channels.py),
+  a bounded queue and task each like the webhooks, counted per channel in ``channel_stats``
+  (quiet-hours suppressions too); the leader re-POSTs firing alerts to Alertmanager every
+  ``ALERTMANAGER_REFRESH_S`` (docs/alerts.md).
 * ``QueueAlerter``: on the leader worker only, reads the summed queue figures and the teams'
   rolling 15 min occupancy (the same view the API builds from the output topics) every second
   and runs the queue and ``occupancy_high`` alert book.
@@ -16,19 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-import orjson
 
 from floorwatch import records, topics
 from floorwatch.config import Settings, WebhookConfig
+from floorwatch.domain.alert_routing import Route, route_alert
 from floorwatch.domain.alerts import (
     OCCUPANCY_HIGH,
     AlertBook,
@@ -37,9 +41,10 @@ from floorwatch.domain.alerts import (
     observe_queue,
     observe_team_occupancy,
     queue_conditions,
+    queue_limits,
     queue_rules,
 )
-from floorwatch.domain.intervals import day_bounds_ms, iso, local_date
+from floorwatch.domain.intervals import day_bounds_ms, local_date
 from floorwatch.domain.queue_metrics import Counts, with_outcome
 from floorwatch.domain.retention import SLICE_SIZE
 from floorwatch.events import EventLimits
@@ -47,15 +52,26 @@ from floorwatch.readmodel.people import live_occupancy
 from floorwatch.readmodel.queries import agent_counts, queue_order, queue_tile
 from floorwatch.readmodel.view import KafkaViewLoader, View, expire_sliced
 from floorwatch.records import Adherence
+from floorwatch.streams.alert_channels import (
+    ALERTMANAGER_REFRESH_S,
+    AlertmanagerChannel,
+    Channel,
+    GiveUp,
+    Retry,
+    SmtpSend,
+    aiohttp_post,
+    alertmanager_alert,
+    alertmanager_entries,
+    make_channel,
+    payload,
+    sign,
+    smtp_send,
+)
 
 log = logging.getLogger("floorwatch.alerts")
 
 Post = Callable[[str, bytes, dict[str, str]], Awaitable[int]]
-
-
-def sign(secret: str, body: bytes) -> str:
-    """Value of ``X-Floorwatch-Signature`` for ``body``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+ALERTMANAGER_BATCH = 500  # alerts per POST of a refresh
 
 
 def backoff_delays(attempts: int, base_s: float, max_s: float) -> Iterator[float]:
@@ -64,42 +80,28 @@ def backoff_delays(attempts: int, base_s: float, max_s: float) -> Iterator[float
         yield min(max_s, base_s * 2**n)
 
 
-def payload(change: Change, settings: Settings) -> bytes:
-    alert = change.alert
-    body = {
-        "type": change.type,
-        "at": iso(change.at_ms, settings.tz),
-        "alert": {
-            **{k: v for k, v in alert.items() if not k.endswith("_at_ms")},
-            "started_at": iso(alert["started_at_ms"], settings.tz),
-            "resolved_at": iso(alert["resolved_at_ms"], settings.tz) if alert.get("resolved_at_ms") else None,
-            "acked_at": iso(alert["acked_at_ms"], settings.tz) if alert.get("acked_at_ms") else None,
-        },
-    }
-    return orjson.dumps(body)
-
-
-async def aiohttp_post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    """POST once, following no redirect: a 3xx comes back as its status."""
-    timeout = aiohttp.ClientTimeout(total=5)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.post(url, data=body, headers=headers, allow_redirects=False) as resp,
-    ):
-        return resp.status
-
-
 def webhook_label(hook: WebhookConfig, index: int) -> str:
     """How logs name a webhook: its configured ``name``, else ``#<index>`` in the config list."""
     return repr(hook.name) if hook.name else f"#{index}"
 
 
-class WebhookNotifier:
-    """Deliver alert changes to webhooks, never blocking the caller.
+@dataclass(slots=True)
+class ChannelStats:
+    """Counters of one routed channel (``WebhookNotifier.channel_stats``)."""
 
-    Each webhook has its own bounded queue and delivery task, in order, with retries: a
-    receiver that never answers delays only its own queue; when a queue is full the oldest
-    notification is dropped (counted).
+    delivered: int = 0  # items the receiver accepted
+    failed: int = 0  # items given up (a refusal, or every attempt failed)
+    dropped: int = 0  # items dropped from a full queue (the oldest goes)
+    quiet: int = 0  # notifications a matching route held back in its quiet hours
+
+
+class WebhookNotifier:
+    """Deliver alert changes to webhooks and routed channels, never blocking the caller.
+
+    Each webhook (``alerts.webhooks``: every notified change) and each routed channel
+    (``alerts.channels``: what ``alerts.routes`` send it) has its own bounded queue and
+    delivery task, in order, with retries: a receiver that never answers delays only its own
+    queue; when a queue is full the oldest notification is dropped (counted).
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class WebhookNotifier:
         settings: Settings,
         *,
         post: Post = aiohttp_post,
+        smtp: SmtpSend = smtp_send,
         max_pending: int = 1000,
         attempts: int = 6,
         base_delay_s: float = 1.0,
@@ -120,24 +123,100 @@ class WebhookNotifier:
         self.delivered = 0
         self.failed = 0
         self.dropped = 0
+        self.channels: dict[str, Channel] = {
+            c.id: make_channel(c, settings, post, smtp) for c in settings.alerts.channels
+        }
+        self.channel_queues: dict[str, asyncio.Queue[Any]] = {cid: asyncio.Queue(max_pending) for cid in self.channels}
+        self.channel_stats: dict[str, ChannelStats] = {cid: ChannelStats() for cid in self.channels}
+        self.routes: list[Route] = [Route.of(r) for r in settings.alerts.routes]
+        # Alertmanager channel id -> alert id -> (severity, alert) of the last refresh's POST
+        self.am_posted: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
 
     def notify(self, change: Change, *, force: bool = False) -> None:
-        """Queue a change for every webhook (``force``: a reminder, whatever its type)."""
-        if not self.hooks or not (force or needs_notification(change)):
+        """Queue a change for every webhook and the channels its routes name (``force``: a
+        reminder, whatever its type)."""
+        if not (force or needs_notification(change)):
             return
-        body = payload(change, self.settings)
-        for queue in self.queues:
-            while True:
-                try:
-                    queue.put_nowait(body)
-                    break
-                except asyncio.QueueFull:
-                    queue.get_nowait()
-                    self.dropped += 1
+        if self.hooks:
+            body = payload(change, self.settings)
+            for queue in self.queues:
+                while True:
+                    try:
+                        queue.put_nowait(body)
+                        break
+                    except asyncio.QueueFull:
+                        queue.get_nowait()
+                        self.dropped += 1
+        if self.routes:
+            self.route(change)
+
+    def route(self, change: Change) -> None:
+        """Queue a change for the channels the routes pick at the change's local time."""
+        local = datetime.fromtimestamp(change.at_ms / 1000, self.settings.tz)
+        routing = route_alert(change.alert, self.routes, local)
+        for cid in routing.quiet:
+            self.channel_stats[cid].quiet += 1
+        for cid in routing.send:
+            self._put(cid, self.channels[cid].build(change))
+
+    def _put(self, cid: str, item: Any) -> None:
+        queue = self.channel_queues[cid]
+        while True:
+            try:
+                queue.put_nowait(item)
+                return
+            except asyncio.QueueFull:
+                queue.get_nowait()
+                self.channel_stats[cid].dropped += 1
+
+    def refresh_alertmanager(self, alerts: Mapping[str, Any], now_ms: int) -> int:
+        """Re-POST the firing alerts of ``alerts`` (the view's ``fw.alerts`` records) to the
+        Alertmanager channels their routes pick at ``now_ms``, and POST the resolution of those
+        the previous refresh posted that have resolved since (again: the raising worker posted
+        it already, this covers a lost POST and a refresh that raced it). Run on the leader
+        every ``ALERTMANAGER_REFRESH_S``. Returns the alerts queued."""
+        am = [cid for cid, channel in self.channels.items() if isinstance(channel, AlertmanagerChannel)]
+        if not am or not self.routes:
+            return 0
+        local = datetime.fromtimestamp(now_ms / 1000, self.settings.tz)
+        batches: dict[str, list[dict[str, Any]]] = {cid: [] for cid in am}
+        posted: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {cid: {} for cid in am}
+        for key in sorted(alerts):
+            alert = alerts[key]
+            if not isinstance(alert, dict) or alert.get("state") != "firing":
+                continue
+            for cid in route_alert(alert, self.routes, local).send:
+                if cid not in batches:
+                    continue
+                before = self.am_posted.get(cid, {}).get(alert["id"])
+                batches[cid] += alertmanager_entries(
+                    alert, self.settings, now_ms, previous_severity=before[0] if before else None
+                )
+                posted[cid][alert["id"]] = (str(alert.get("severity")), alert)
+        for cid in am:
+            for aid, (severity, old) in self.am_posted.get(cid, {}).items():
+                if aid in posted[cid]:
+                    continue
+                current = alerts.get(aid)
+                if isinstance(current, dict) and current.get("state") == "resolved":
+                    batches[cid] += alertmanager_entries(current, self.settings, now_ms, previous_severity=severity)
+                elif current is None:  # gone from the view (expired): over
+                    batches[cid].append(alertmanager_alert(old, self.settings, ends_at_ms=now_ms))
+                # still firing but not routed now (quiet hours): not posted, lapses in Alertmanager
+        self.am_posted = posted
+        queued = 0
+        for cid, entries in batches.items():
+            channel = self.channels[cid]
+            assert isinstance(channel, AlertmanagerChannel)
+            for i in range(0, len(entries), ALERTMANAGER_BATCH):
+                self._put(cid, channel.build_entries(entries[i : i + ALERTMANAGER_BATCH]))
+            queued += len(entries)
+        return queued
 
     async def run(self) -> None:
         await asyncio.gather(
-            *(self._drain(i, hook, queue) for i, (hook, queue) in enumerate(zip(self.hooks, self.queues, strict=True)))
+            *(self._drain(i, hook, queue) for i, (hook, queue) in enumerate(zip(self.hooks, self.queues, strict=True))),
+            *(self._drain_channel(cid) for cid in self.channels),
         )
 
     async def _drain(self, index: int, hook: WebhookConfig, queue: asyncio.Queue[bytes]) -> None:
@@ -167,6 +246,36 @@ class WebhookNotifier:
                 log.warning("webhook %s: gave up after %d attempts", label, self.attempts)
                 self.failed += 1
                 return
+            await asyncio.sleep(delay)
+
+    async def _drain_channel(self, cid: str) -> None:
+        queue = self.channel_queues[cid]
+        while True:
+            await self.deliver_channel(cid, await queue.get())
+
+    async def deliver_channel(self, cid: str, item: Any) -> bool:
+        """Deliver one item to channel ``cid`` with retries; whether it was accepted. Logs name
+        the channel by its id only (the messages of ``Retry``/``GiveUp`` carry no URL)."""
+        channel, stats = self.channels[cid], self.channel_stats[cid]
+        delays = backoff_delays(self.attempts, self.base_delay_s, self.max_delay_s)
+        while True:
+            try:
+                await channel.send(item)
+                stats.delivered += 1
+                return True
+            except GiveUp as exc:
+                log.warning("alert channel %r: %s; not delivered", cid, exc)
+                stats.failed += 1
+                return False
+            except Retry as exc:
+                log.warning("alert channel %r failed: %s", cid, exc)
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the channel; its text may quote a URL
+                log.warning("alert channel %r failed: %s", cid, type(exc).__name__)
+            delay = next(delays, None)
+            if delay is None:
+                log.warning("alert channel %r: gave up after %d attempts", cid, self.attempts)
+                stats.failed += 1
+                return False
             await asyncio.sleep(delay)
 
 
@@ -199,8 +308,9 @@ class QueueAlerter:
         for queue in queue_order(self.view, self.settings):
             tile = queue_tile(self.view, self.settings, queue, now_ms, agents.get(queue))
             interval, rolling = tile["interval"], tile["rolling_15m"]
+            limits = queue_limits(self.settings.alerts, self.settings.queue(queue).alerts)
             values = queue_conditions(
-                self.settings.alerts,
+                limits,
                 waiting=tile["waiting"],
                 longest_wait_s=tile["longest_wait_s"],
                 interval_service_level=interval["service_level"],
@@ -210,7 +320,7 @@ class QueueAlerter:
                 required_agents=_required_for_gap(tile, self.settings.staffing.max_agents_per_queue),
                 staffed=tile["agents"]["staffed"],
             )
-            rules = queue_rules(self.settings.alerts, tile.get("sl_target") or self.settings.queue(queue).sl_target)
+            rules = queue_rules(limits, tile.get("sl_target") or self.settings.queue(queue).sl_target)
             changes += observe_queue(self.book, queue, values, rules, now_ms)
         changes += self.occupancy_step(self.book, now_ms)
         return changes
@@ -387,6 +497,7 @@ async def run_queue_alerts(
         return await tombstone_topics[topic].send(key=key.encode(), value=None)
 
     last_expiry_s = float("-inf")
+    last_refresh_s = float("-inf")
     try:
         while not app.should_stop:
             await asyncio.sleep(period_s)
@@ -404,6 +515,8 @@ async def run_queue_alerts(
             leader = app.is_leader() and not (app.rebalancing or app.in_recovery)
             if not leader or not loader.ready:
                 alerter.book = None  # re-adopt from the topic when leadership comes back
+                notifier.am_posted = {}  # and post every firing alert to Alertmanager again
+                last_refresh_s = float("-inf")
                 continue
             try:
                 for change in alerter.step(int(clock() * 1000)):
@@ -415,6 +528,9 @@ async def run_queue_alerts(
                     )
                     notifier.notify(change)
                 remind(view, reminded, int(clock() * 1000), settings.alerts.renotify_s, notifier)
+                if clock() - last_refresh_s >= ALERTMANAGER_REFRESH_S:
+                    last_refresh_s = clock()
+                    notifier.refresh_alertmanager(view.alerts, int(last_refresh_s * 1000))
             except Exception:  # an alert evaluation bug must not stop the worker
                 log.exception("queue alert step failed")
     finally:

@@ -364,6 +364,40 @@ CLEAR_FRACTION = 0.8  # "too high" alerts clear at 80 % of their threshold
 CRITICAL_FACTOR = 2.0  # ... and are critical beyond twice it
 
 
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """The queue-alert thresholds of one queue: ``alerts.*`` with the queue's own
+    ``queues[].alerts`` overrides applied (``queue_limits``); ``queue_rules`` and
+    ``queue_conditions`` read it like ``AlertsConfig``."""
+
+    waiting_max: int
+    longest_wait_max_s: float
+    min_contacts: int
+    abandon_rate_max: float
+    timing: Mapping[str, Mapping[str, float]]
+
+
+QUEUE_LIMIT_FIELDS = ("waiting_max", "longest_wait_max_s", "min_contacts", "abandon_rate_max")
+
+
+def queue_limits(alerts: Any, override: Any = None) -> QueueLimits:
+    """``alerts`` (``AlertsConfig``) with each field ``override`` (``QueueAlertOverrides``, or
+    ``None``) sets in its place; an unset (``None``) field keeps the global value."""
+    values = {name: getattr(alerts, name) for name in QUEUE_LIMIT_FIELDS}
+    if override is not None:
+        for name in QUEUE_LIMIT_FIELDS:
+            own = getattr(override, name, None)
+            if own is not None:
+                values[name] = own
+    return QueueLimits(
+        waiting_max=int(values["waiting_max"]),
+        longest_wait_max_s=float(values["longest_wait_max_s"]),
+        min_contacts=int(values["min_contacts"]),
+        abandon_rate_max=float(values["abandon_rate_max"]),
+        timing=getattr(alerts, "timing", None) or {},
+    )
+
+
 def queue_rules(alerts: Any, sl_target: float) -> dict[str, AlertRule]:
     """Rules of the five queue alert kinds from ``alerts:`` (``AlertsConfig``) and the queue's
     ``sl_target``."""
