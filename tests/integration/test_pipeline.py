@@ -277,6 +277,23 @@ def expect_truth(stack: Stack, truth: dict[str, Any], timeout_s: float = 90) -> 
         raise AssertionError("\n".join(last[:20])) from None
 
 
+def expect_week_of_the_truth(stack: Stack, truth: dict[str, Any]) -> None:
+    """``/queues/{q}/days?group=week`` over the ISO week of the run: the week's counters are the
+    sums of the truth's interval counters, its STATS the truth's day (the week's only day with
+    contacts), computed by the simulator from its own records."""
+    day = date.fromisoformat(truth["start"][:10])
+    monday = day - timedelta(days=day.weekday())
+    span = {"from": monday.isoformat(), "to": (monday + timedelta(days=6)).isoformat()}
+    year, week, _ = day.isocalendar()
+    for queue, ivs in truth["intervals"].items():
+        (row,) = stack.get(f"/api/v1/queues/{queue}/days", group="week", **span)
+        assert (row["period"], row["from"], row["to"]) == (f"{year}-W{week:02d}", span["from"], span["to"])
+        for key in ("offered", "answered", "answered_within_sl", "abandoned", "short_abandoned", "fcr_eligible"):
+            assert row[key] == sum(s[key] for s in ivs.values()), (queue, key)
+        want = truth["days"][queue][day.isoformat()]
+        assert {k: row[k] for k in want} == want
+
+
 def test_simulated_two_hours_match_truth_exactly(stack: Stack) -> None:
     settings = stack.settings()
     result = sim_events(settings, seed=11, agents=60, hours=2)
@@ -289,6 +306,7 @@ def test_simulated_two_hours_match_truth_exactly(stack: Stack) -> None:
     stack.api()
     asyncio.run(produce(stack.bootstrap, result.events))
     expect_truth(stack, result.truth)
+    expect_week_of_the_truth(stack, result.truth)
 
 
 def test_sigkill_restart_duplicates_and_reordering_stay_exact(stack: Stack) -> None:
