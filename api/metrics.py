@@ -39,6 +39,7 @@ from floorwatch import records, topics
 from floorwatch.config import Settings
 from floorwatch.domain.adherence import adherence_ratio, conformance_ratio
 from floorwatch.domain.erlang import OverCap
+from floorwatch.domain.forecast_accuracy import Accuracy
 from floorwatch.domain.intervals import day_bounds_ms, interval_start_ms, local_date
 from floorwatch.domain.occupancy import shrinkage_ratio
 from floorwatch.domain.queue_metrics import Counts, stats
@@ -54,6 +55,7 @@ from floorwatch.readmodel.queries import (
     longest_wait_s,
     rules_of,
 )
+from floorwatch.readmodel.staffing_history import day_accuracy
 from floorwatch.readmodel.view import View
 
 if TYPE_CHECKING:
@@ -264,12 +266,15 @@ class ViewCollector(Collector):
         self._intervals_day = 0  # start of the local day the memo holds
         # each of today's agent_handle records' column sums while the view holds the same record
         self._handle_sums: HandleMemo = {}
+        # memo of today's forecast accuracy per queue (the WAPE parts of the ended intervals):
+        # valid for one (day, current interval, forecast publication) and dropped like _closed
+        self._accuracy: dict[str, tuple[tuple[int, int, int, str], Accuracy]] = {}
         # distinct label values left out of the last scrape, by label (api.metrics_max_*)
         self.cut: dict[str, int] = {"queue": 0, "team": 0}
         view.listeners.append(self._on_change)
 
     def _on_change(self, topic: str, key: str) -> None:
-        if not self._closed and not self._intervals:
+        if not self._closed and not self._intervals and not self._accuracy:
             return
         if topic == topics.QUALITY_STATS:
             prefix = f"{records.FCR_INTERVAL_KEY}|"
@@ -285,11 +290,13 @@ class ViewCollector(Collector):
         if len(rest) != 3:
             self._closed.clear()
             self._intervals.clear()
+            self._accuracy.clear()
             return
         queue, start = rest[0], rest[1]
         if record is not None and (record.queue != queue or str(record.start_ms) != start):
             self._closed.clear()  # a key that does not match its record: trust nothing
             self._intervals.clear()
+            self._accuracy.clear()
             return
         if self._intervals:
             try:
@@ -299,6 +306,9 @@ class ViewCollector(Collector):
         memo = self._closed.get(queue)
         if memo is not None and (not start.lstrip("-").isdigit() or int(start) < memo[1]):
             del self._closed[queue]
+        accuracy = self._accuracy.get(queue)
+        if accuracy is not None and (not start.lstrip("-").isdigit() or int(start) < accuracy[0][1]):
+            del self._accuracy[queue]
 
     def _today(self, queue: str, lo: int, start: int, hi: int) -> Counts:
         """Sum of the queue's interval partials in ``[lo, hi)`` (``lo`` = day start)."""
@@ -395,6 +405,19 @@ class ViewCollector(Collector):
         window_gauges = [
             (key, GaugeMetricFamily(f"floorwatch_{name}", help_, labels=wlabels)) for key, name, help_ in _WINDOW_GAUGES
         ]
+        forecast_offered = GaugeMetricFamily(
+            "floorwatch_queue_forecast_offered_contacts",
+            "Contacts the published forecast gives the current interval (omitted without one); "
+            'compare with floorwatch_queue_contacts{window="interval", outcome="offered"} at the interval\'s end.',
+            labels=["queue"],
+        )
+        wape = GaugeMetricFamily(
+            "floorwatch_queue_forecast_wape_ratio",
+            "Forecast accuracy today so far, over the intervals with a forecast that have ended: "
+            "measure offered = sum |actual - forecast offered| / sum actual offered; measure aht = "
+            "sum handled x |AHT - forecast AHT| / sum handle time (omitted when 0/0).",
+            labels=["queue", "measure"],
+        )
 
         start = interval_start_ms(now_ms, tz, minutes)
         lo, hi = day_bounds_ms(local_date(now_ms, tz), tz)
@@ -422,11 +445,15 @@ class ViewCollector(Collector):
             tile = per_queue_agents.get(queue) or dict.fromkeys(QUEUE_AGENT_STATES, 0)
             for state in QUEUE_AGENT_STATES:
                 agents.add_metric([*lv, state], tile[state])
+            planned = current_forecast(view, settings, queue, now_ms)
+            if planned is not None:
+                forecast_offered.add_metric([queue], planned[0])
+            self._add_accuracy(wape, queue, lo, start, now_ms)
             req = live_required_agents(
                 fast_merge(p.rolling_15m for p in live),
                 fast_merge(p.rolling_60m for p in live),
                 rules,
-                current_forecast(view, settings, queue, now_ms),
+                planned,
                 max_agents=settings.staffing.max_agents_per_queue,
             )
             over_cap.add_metric(lv, 1 if isinstance(req, OverCap) else 0)
@@ -444,13 +471,35 @@ class ViewCollector(Collector):
                     value = figures[key]
                     if value is not None:
                         family.add_metric(wl, value)
-        if len(self._closed) > len(kept):  # drop the memos of queues no longer exported
+        if len(self._closed) > len(kept) or len(self._accuracy) > len(kept):  # memos of queues no longer exported
             wanted = set(kept)
             for queue in [q for q in self._closed if q not in wanted]:
                 del self._closed[queue]
+            for queue in [q for q in self._accuracy if q not in wanted]:
+                del self._accuracy[queue]
         yield from (waiting, longest, target, threshold, sl, contacts)
         yield from (family for _, family in window_gauges)
-        yield from (agents, required, over_cap, gap)
+        yield from (agents, required, over_cap, gap, forecast_offered, wape)
+
+    def _add_accuracy(self, family: GaugeMetricFamily, queue: str, lo: int, start: int, now_ms: int) -> None:
+        """``floorwatch_queue_forecast_wape_ratio`` of ``queue``: today's WAPE parts of the
+        intervals with a forecast ended before the current one (``start``), memoised until that
+        interval, the publication or an earlier partial of the queue changes."""
+        settings = self.settings
+        day = local_date(now_ms, settings.tz)
+        forecast = self.view.forecasts.get((queue, day.isoformat()))
+        if forecast is None:
+            self._accuracy.pop(queue, None)
+            return
+        key = (lo, start, forecast.ts_ms, forecast.event_id)
+        memo = self._accuracy.get(queue)
+        if memo is None or memo[0] != key:
+            memo = (key, day_accuracy(self.view, settings, queue, day, start))
+            self._accuracy[queue] = memo
+        accuracy = memo[1]
+        for measure, value in (("offered", accuracy.wape_offered), ("aht", accuracy.wape_aht)):
+            if value is not None:
+                family.add_metric([queue, measure], value)
 
     def _queue_agent_counts(self) -> dict[str, dict[str, int]]:
         return agent_counts(self.view)

@@ -10,7 +10,9 @@ today's intervals.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -383,6 +385,73 @@ def staffed_ms_by_interval(view: View, queue: str, day: str) -> dict[int, int]:
     return total
 
 
+@dataclass(frozen=True, slots=True)
+class StaffingInterval:
+    """One interval of a staffing day: its bounds, summed counts and rules, the forecast's
+    ``(offered, aht_s)`` (``None`` without one) and the required agents with their source."""
+
+    start: int
+    end: int
+    counts: Counts
+    rules: dict[str, Any]
+    planned: tuple[float, float | None] | None
+    required: int | OverCap | None
+    required_from: str | None
+
+
+def _forecast_window(forecast: Forecast, starts: list[int], start: int, end: int) -> Forecast:
+    """``forecast`` with only the intervals that can overlap ``[start, end)`` (a slice of the
+    sorted starts, in their order): ``forecast_for_interval`` of it gives the same figures,
+    without walking the whole day for every interval."""
+    length = forecast.interval_minutes * 60_000
+    lo = bisect.bisect_right(starts, start - length)
+    hi = bisect.bisect_left(starts, end)
+    return replace(forecast, intervals=forecast.intervals[lo:hi])
+
+
+def staffing_intervals(
+    view: View, settings: Settings, queue: str, day: date, *, sized: bool = True
+) -> list[StaffingInterval]:
+    """The intervals of the local ``day`` that have a forecast or contacts, sorted by start, with
+    what ``GET /api/v1/staffing`` shows of them (the rows of ``day_staffing``, the ranged rollups).
+    ``sized=False`` leaves the required agents out (``None``): forecast accuracy needs none."""
+    tz, minutes = settings.tz, settings.interval_minutes
+    fallback = config_rules(settings.queue(queue))
+    try:
+        lo, hi = day_bounds_ms(day, tz)
+        starts = day_interval_starts(day, tz, minutes)
+    except (OverflowError, ValueError):
+        return []
+    forecast = view.forecasts.get((queue, day.isoformat()))
+    f_starts = [i[0] for i in forecast.intervals] if forecast is not None else []
+    with_contacts = set(view.interval_starts(queue, lo, hi))
+    cap = settings.staffing.max_agents_per_queue
+    out: list[StaffingInterval] = []
+    for start in sorted(set(starts) | with_contacts):
+        end = interval_end_ms(start, tz, minutes)
+        partials = view.interval_partials(queue, start)
+        counts = merge(p.counts for p in partials)
+        window = _forecast_window(forecast, f_starts, start, end) if forecast is not None else None
+        planned = forecast_for_interval(window, start, end)
+        if planned is None and counts.offered <= 0:
+            continue
+        rules = rules_of(partials, fallback)
+        if not sized:
+            out.append(StaffingInterval(start, end, counts, rules, planned, None, None))
+            continue
+        interval_s = (end - start) / 1000
+        required: int | OverCap | None = None
+        source = None
+        if planned is not None:
+            required = erlang_required(planned[0], planned[1], interval_s, rules, max_agents=cap)
+            source = "forecast" if required is not None else None
+        if required is None and counts.offered > 0:
+            required = erlang_required(counts.offered, aht_s(counts), interval_s, rules, max_agents=cap)
+            source = "actual" if required is not None else None
+        out.append(StaffingInterval(start, end, counts, rules, planned, required, source))
+    return out
+
+
 def day_staffing(
     view: View, settings: Settings, queue: str, day: date, now_ms: int | None = None
 ) -> list[dict[str, Any]]:
@@ -392,50 +461,25 @@ def day_staffing(
     ``staffing.max_agents_per_queue``) and the average staffed agents: logged-in seconds of the agents
     whose current profile lists the queue / the interval's elapsed seconds (``null`` for an
     interval that has not begun at ``now_ms``; docs/staffing.md)."""
-    tz, minutes = settings.tz, settings.interval_minutes
-    fallback = config_rules(settings.queue(queue))
-    try:
-        lo, hi = day_bounds_ms(day, tz)
-        starts = day_interval_starts(day, tz, minutes)
-    except (OverflowError, ValueError):
-        return []
-    forecast = view.forecasts.get((queue, day.isoformat()))
-    with_contacts = set(view.interval_starts(queue, lo, hi))
+    tz = settings.tz
     staffed_ms = staffed_ms_by_interval(view, queue, day.isoformat())
-    cap = settings.staffing.max_agents_per_queue
     out: list[dict[str, Any]] = []
-    for start in sorted(set(starts) | with_contacts):
-        end = interval_end_ms(start, tz, minutes)
-        partials = view.interval_partials(queue, start)
-        counts = merge(p.counts for p in partials)
-        planned = forecast_for_interval(forecast, start, end)
-        if planned is None and counts.offered <= 0:
-            continue
-        rules = rules_of(partials, fallback)
-        actual = stats_of(counts, rules)
-        f_offered, f_aht = planned if planned is not None else (None, None)
-        interval_s = (end - start) / 1000
-        required: int | OverCap | None = None
-        source = None
-        if planned is not None:
-            required = erlang_required(f_offered, f_aht, interval_s, rules, max_agents=cap)  # type: ignore[arg-type]
-            source = "forecast" if required is not None else None
-        if required is None and counts.offered > 0:
-            required = erlang_required(counts.offered, actual["aht_s"], interval_s, rules, max_agents=cap)
-            source = "actual" if required is not None else None
+    for i in staffing_intervals(view, settings, queue, day):
+        actual = stats_of(i.counts, i.rules)
+        f_offered, f_aht = i.planned if i.planned is not None else (None, None)
         out.append(
             {
-                "start": iso(start, tz),
-                "end": iso(end, tz),
+                "start": iso(i.start, tz),
+                "end": iso(i.end, tz),
                 "forecast_offered": f_offered,
                 "forecast_aht_s": f_aht,
-                "actual_offered": counts.offered,
+                "actual_offered": i.counts.offered,
                 "actual_aht_s": actual["aht_s"],
-                "offered_variance": _difference(counts.offered, f_offered),
+                "offered_variance": _difference(i.counts.offered, f_offered),
                 "aht_variance_s": _difference(actual["aht_s"], f_aht),
-                **required_fields(required),
-                "required_from": source,
-                "avg_staffed_agents": _avg_staffed(staffed_ms.get(start, 0), start, end, now_ms),
+                **required_fields(i.required),
+                "required_from": i.required_from,
+                "avg_staffed_agents": _avg_staffed(staffed_ms.get(i.start, 0), i.start, i.end, now_ms),
             }
         )
     return out
