@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,6 +72,7 @@ log = logging.getLogger("floorwatch.alerts")
 
 Post = Callable[[str, bytes, dict[str, str]], Awaitable[int]]
 ALERTMANAGER_BATCH = 500  # alerts per POST of a refresh
+CHANNEL_STATS_LOG_S = 900.0  # the routed channels' counters are logged this often when they changed
 
 
 def backoff_delays(attempts: int, base_s: float, max_s: float) -> Iterator[float]:
@@ -217,7 +218,23 @@ class WebhookNotifier:
         await asyncio.gather(
             *(self._drain(i, hook, queue) for i, (hook, queue) in enumerate(zip(self.hooks, self.queues, strict=True))),
             *(self._drain_channel(cid) for cid in self.channels),
+            *([self._report_stats()] if self.channels else []),
         )
+
+    def stats_summary(self) -> dict[str, dict[str, int]]:
+        """The routed channels' counters by channel id (what ``_report_stats`` logs)."""
+        return {cid: asdict(stats) for cid, stats in self.channel_stats.items()}
+
+    async def _report_stats(self, every_s: float = CHANNEL_STATS_LOG_S) -> None:
+        """Log the channels' counters every ``every_s`` when they changed (workers have no
+        ``/metrics``: this line is where quiet-hours suppressions and drops show)."""
+        last: dict[str, dict[str, int]] = self.stats_summary()
+        while True:
+            await asyncio.sleep(every_s)
+            now = self.stats_summary()
+            if now != last:
+                log.info("alert channels since start: %s", now)
+                last = now
 
     async def _drain(self, index: int, hook: WebhookConfig, queue: asyncio.Queue[bytes]) -> None:
         while True:

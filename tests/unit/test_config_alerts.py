@@ -159,3 +159,21 @@ def test_rules_and_conditions_read_the_queue_override():
     assert queue_conditions(limits, interval_contacts=10, **base)[QUEUE_SERVICE_LEVEL] == 0.5
     fewer = queue_limits(s.alerts, type("O", (), {"min_contacts": 9})())
     assert queue_conditions(fewer, interval_contacts=9, **base)[QUEUE_ABANDON_RATE] == 0.5
+
+
+def test_the_examples_of_docs_alerts_md_are_valid_settings():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).parents[2] / "docs" / "alerts.md").read_text(encoding="utf-8")
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    channels, routes, per_queue = blocks
+    s = load_settings(alerts={**channels["alerts"], **routes["alerts"]})
+    assert [c.id for c in s.alerts.channels] == ["ops-chat", "floor-mail", "am"]
+    assert [r.continue_ for r in s.alerts.routes] == [False, True, False, False]
+    assert s.alerts.routes[2].quiet_hours is not None and s.alerts.routes[2].quiet_hours.days[-1] == "fri"
+    q = load_settings(**per_queue)
+    vip = queue_limits(q.alerts, q.queue("vip").alerts)
+    assert (vip.waiting_max, vip.longest_wait_max_s, vip.min_contacts, vip.abandon_rate_max) == (2, 30.0, 10, 0.1)

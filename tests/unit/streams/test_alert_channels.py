@@ -339,3 +339,20 @@ def test_the_queue_alerter_reads_each_queues_threshold():
     fired = [c for c in QueueAlerter(cfg, view).step(1_000) if c.alert["kind"] == "queue_waiting"]
     # vip: 3 > 2 fires; sales: 3 <= the global 10 does not
     assert [(c.type, c.alert["subject"], c.alert["details"]["threshold"]) for c in fired] == [("fired", "vip", 2.0)]
+
+
+async def test_the_channel_counters_are_logged_when_they_change(caplog: pytest.LogCaptureFixture):
+    n = WebhookNotifier(settings(ROUTES), post=None)  # type: ignore[arg-type]
+    with caplog.at_level("INFO", logger="floorwatch.alerts"):
+        reporter = asyncio.create_task(n._report_stats(every_s=0.01))
+        await asyncio.sleep(0.05)
+        assert caplog.messages == []  # nothing changed: nothing logged
+        n.notify(Change("fired", T0, adherence_alert()))  # inside the chat rule's quiet hours
+        for _ in range(100):
+            if caplog.messages:
+                break
+            await asyncio.sleep(0.01)
+        reporter.cancel()
+    zero = {"delivered": 0, "failed": 0, "dropped": 0, "quiet": 0}
+    expected = {"am": zero, "mail": zero, "chat": {"delivered": 0, "failed": 0, "dropped": 0, "quiet": 1}}
+    assert caplog.messages == [f"alert channels since start: {expected}"]
