@@ -145,7 +145,7 @@ SL_COLORS = [(None, "red"), (0.7, "orange"), (0.8, "green")]
 MANAGEMENT = dashboard(
     "floorwatch-management",
     "Floorwatch — Management",
-    "Service level per interval against target, abandon rate, ASA, AHT and staffing by queue; "
+    "Service level per interval against target, abandon rate, ASA, AHT, staffing and forecast vs actual by queue; "
     "shrinkage, absence, late logins and AHT by team; today by channel.",
     [
         panel(
@@ -445,6 +445,61 @@ MANAGEMENT = dashboard(
             minmax=(0, None),
             description="Handled contacts offered today to the channel's queues whose conversation ended by a "
             "transfer / handled contacts (omitted while none is handled).",
+        ),
+        panel(
+            "timeseries",
+            "Forecast vs actual offered, current interval",
+            [
+                (f"max by (queue) (floorwatch_queue_forecast_offered_contacts{{{Q}}})", "{{queue}} forecast"),
+                (
+                    f'max by (queue) (floorwatch_queue_contacts{{window="interval", outcome="offered", {Q}}})',
+                    "{{queue}} actual",
+                ),
+            ],
+            x=0,
+            y=64,
+            w=12,
+            description="Forecast: the contacts the day's latest forecast publication gives the running "
+            "interval (a step per interval; absent without a forecast). Actual: contacts offered in the "
+            "running interval so far, so it climbs and should meet the step at the interval's end. "
+            "Past days and periods: /api/v1/staffing?from=&to=&group=.",
+        ),
+        panel(
+            "timeseries",
+            "Required vs staffed agents",
+            [
+                (f"max by (queue) (floorwatch_queue_required_agents{{{Q}}})", "{{queue}} required"),
+                (f'max by (queue) (floorwatch_queue_agents{{state="staffed", {Q}}})', "{{queue}} staffed"),
+            ],
+            x=12,
+            y=64,
+            w=12,
+            description="Required: Erlang C agents for the running interval's forecast, else for the rolling "
+            "15-minute arrival rate and 60-minute AHT (absent when unknown or over "
+            "staffing.max_agents_per_queue). Staffed: logged-in agents whose profile lists the queue.",
+        ),
+        panel(
+            "bargauge",
+            "Forecast accuracy today (WAPE)",
+            [
+                (f"max by (queue, measure) (floorwatch_queue_forecast_wape_ratio{{{Q}}})", "{{queue}} {{measure}}"),
+            ],
+            x=0,
+            y=72,
+            w=24,
+            unit="percentunit",
+            minmax=(0, None),
+            instant=True,
+            thresholds=[(None, "green"), (0.15, "orange"), (0.3, "red")],
+            description="Weighted absolute percentage error of today's forecast over the intervals with a "
+            "forecast that have ended: offered = sum |actual - forecast| / sum actual; aht = sum handled x "
+            "|AHT - forecast AHT| / sum handle time. 0 is a perfect forecast; the colours (15 %, 30 %) "
+            "are a guide, not a standard.",
+            options={
+                "orientation": "horizontal",
+                "displayMode": "gradient",
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            },
         ),
     ],
 )

@@ -34,6 +34,7 @@ import pytest
 import yaml
 
 from floorwatch import topics
+from floorwatch.domain.intervals import interval_start_ms
 from floorwatch.services.broker import free_port
 from floorwatch.services.simulator import simulate
 from tests.integration.harness import INGEST_TOKEN, ROOT, Stack, produce, wait_until
@@ -140,6 +141,29 @@ def substitute(expr: str) -> str:
     return re.sub(r"\$\{?(queue|team)\}?", ".*", expr)
 
 
+def day_forecast(settings: Any, queue: str, first_ms: int, now_ms: int) -> dict[str, Any]:
+    """A ``forecast.published`` for today of ``queue``: 40 contacts @ 200 s in every interval from
+    the one holding ``first_ms`` to the one after the current one (so the forecast families and
+    the WAPEs, which count ended intervals only, have series)."""
+    tz, minutes = settings.tz, settings.interval_minutes
+    step = minutes * 60_000
+    first = interval_start_ms(first_ms, tz, minutes)
+    last = interval_start_ms(now_ms, tz, minutes) + step
+
+    def iso_of(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, tz).isoformat()
+
+    return {
+        "event_id": f"it-forecast-{now_ms}",
+        "type": "forecast.published",
+        "ts": iso_of(now_ms),
+        "queue": queue,
+        "date": datetime.fromtimestamp(now_ms / 1000, tz).date().isoformat(),
+        "interval_minutes": minutes,
+        "intervals": [{"start": iso_of(ms), "offered": 40, "aht_s": 200} for ms in range(first, last + 1, step)],
+    }
+
+
 def write_prometheus_config(tmp: Path, api_url: str) -> Path:
     target = api_url.removeprefix("http://")
     config = {
@@ -214,7 +238,9 @@ def test_every_dashboard_expression_returns_series(tmp_path: Path) -> None:
         start_ms = now_ms - 2 * 3_600_000
         result = simulate(settings, seed=21, agents=60, start_ms=start_ms, duration_ms=now_ms - start_ms)
         garbage = [(topics.CONTACT_EVENTS, b"\xff not json"), (topics.AGENT_EVENTS, b'{"type": "agent.state"}')]
-        asyncio.run(produce(stack.bootstrap, result.events, raw=garbage))
+        queue = settings.queues[0].id
+        plan = day_forecast(settings, queue, start_ms, now_ms)
+        asyncio.run(produce(stack.bootstrap, [*result.events, plan], raw=garbage))
         # one good and one bad event through HTTP ingest, so both ingest counters have series
         resp = httpx.post(
             f"{stack.api_url}/api/v1/events",
@@ -235,9 +261,19 @@ def test_every_dashboard_expression_returns_series(tmp_path: Path) -> None:
             ]
             day = datetime.fromtimestamp(time.time(), settings.tz).date().isoformat()
             adherence = stack.get("/api/v1/adherence", date=day)
-            return {"queues": ready, "adherence": adherence} if ready and adherence else None
+            # the forecast is read: an ended interval with a forecast and handled contacts (WAPE of both)
+            ended = [
+                r
+                for r in stack.get("/api/v1/staffing", queue=queue)
+                if r["forecast_offered"] is not None
+                and r["actual_aht_s"] is not None
+                and datetime.fromisoformat(r["end"]).timestamp() <= time.time()
+            ]
+            return {"queues": ready, "adherence": adherence} if ready and adherence and ended else None
 
-        wait_until(figures, 120, "today's figures, the current interval and adherence in the API", interval_s=1)
+        wait_until(
+            figures, 120, "today's figures, the current interval, adherence and the forecast in the API", interval_s=1
+        )
 
         prometheus = Prometheus(tmp_path, write_prometheus_config(tmp_path, stack.api_url))  # type: ignore[arg-type]
         wait_until(prometheus.ready, 60, "Prometheus ready")
