@@ -272,7 +272,7 @@ def _posted(n: WebhookNotifier, cid: str = "am") -> list[tuple[str, str, str | N
     return out
 
 
-def test_refresh_reposts_firing_alerts_and_resolves_what_left():
+async def test_refresh_reposts_firing_alerts_and_resolves_what_left():
     routes = [
         {"match": {"kinds": ["queue_waiting"]}, "channels": ["am"]},
         {
@@ -284,12 +284,12 @@ def test_refresh_reposts_firing_alerts_and_resolves_what_left():
     n = WebhookNotifier(settings(routes), post=None)  # type: ignore[arg-type]
     q, a = queue_alert(), adherence_alert()
     view = {q["id"]: q, a["id"]: a, "old": queue_alert(id="old", state="resolved", resolved_at_ms=T0)}
-    assert n.refresh_alertmanager(view, T0 + 30_000) == 2
+    assert await n.refresh_alertmanager(view, T0 + 30_000) == 2
     assert _posted(n) == [(a["id"], "warning", None), (q["id"], "warning", None)]  # sorted by id
     # 30 s later: the queue alert escalated, the adherence one resolved
     view[q["id"]] = queue_alert(severity="critical")
     view[a["id"]] = adherence_alert(state="resolved", resolved_at_ms=T0 + 40_000)
-    n.refresh_alertmanager(view, T0 + 60_000)
+    await n.refresh_alertmanager(view, T0 + 60_000)
     assert _posted(n) == [
         (q["id"], "critical", None),
         (q["id"], "warning", "2025-12-04T10:01:00+00:00"),
@@ -297,18 +297,18 @@ def test_refresh_reposts_firing_alerts_and_resolves_what_left():
     ]
     # gone from the view (expired) while posted: ended at the refresh
     del view[q["id"]]
-    n.refresh_alertmanager(view, T0 + 90_000)
+    await n.refresh_alertmanager(view, T0 + 90_000)
     assert _posted(n) == [(q["id"], "critical", "2025-12-04T10:01:30+00:00")]
-    n.refresh_alertmanager(view, T0 + 120_000)
+    await n.refresh_alertmanager(view, T0 + 120_000)
     assert _posted(n) == []
     # quiet hours: a firing adherence break at 23:00 is not posted (it lapses in Alertmanager)
     late = adherence_alert(id="late")
-    assert n.refresh_alertmanager({"late": late}, T0 + 13 * 3_600_000) == 0 and _posted(n) == []
+    assert await n.refresh_alertmanager({"late": late}, T0 + 13 * 3_600_000) == 0 and _posted(n) == []
 
 
-def test_refresh_without_alertmanager_channels_does_nothing():
+async def test_refresh_without_alertmanager_channels_does_nothing():
     n = WebhookNotifier(settings([{"channels": ["mail"]}]), post=None)  # type: ignore[arg-type]
-    assert n.refresh_alertmanager({"x": queue_alert()}, T0) == 0
+    assert await n.refresh_alertmanager({"x": queue_alert()}, T0) == 0
     assert n.channel_queues["am"].qsize() == 0
 
 
@@ -356,3 +356,14 @@ async def test_the_channel_counters_are_logged_when_they_change(caplog: pytest.L
     zero = {"delivered": 0, "failed": 0, "dropped": 0, "quiet": 0}
     expected = {"am": zero, "mail": zero, "chat": {"delivered": 0, "failed": 0, "dropped": 0, "quiet": 1}}
     assert caplog.messages == [f"alert channels since start: {expected}"]
+
+
+async def test_a_malformed_record_is_skipped_not_fatal(caplog: pytest.LogCaptureFixture):
+    n = WebhookNotifier(settings([{"channels": ["am", "mail"]}]), post=None)  # type: ignore[arg-type]
+    broken = {"id": "x", "kind": "queue_waiting", "subject": "s", "severity": "warning", "state": "firing"}
+    assert await n.refresh_alertmanager({"x": broken, "y": None, "q": queue_alert(id="q")}, T0) == 1
+    with caplog.at_level("WARNING", logger="floorwatch.alerts"):
+        n.notify(Change("fired", T0, broken))  # no started_at_ms: Alertmanager's entry cannot be built
+    assert caplog.messages == ["alert channel 'am': cannot build the notification: KeyError"]
+    assert n.channel_stats["am"].failed == 1 and n.channel_queues["am"].qsize() == 1  # the refresh's only
+    assert n.channel_queues["mail"].qsize() == 1  # the e-mail shows what it has
