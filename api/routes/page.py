@@ -1,8 +1,9 @@
-"""The wallboard page: ``GET /`` and its files under ``/static/``, static and public: no token is
-needed to load them, and a ``?token=`` on the page URL is ignored by the server. The page's
-script reads that token from its own URL and sends it as ``Authorization: Bearer`` on its REST
-calls (the REST API refuses ``?token=``) and as ``?token=`` on the websocket, which browsers
-cannot give headers. ``Referrer-Policy: no-referrer`` keeps the URL out of other requests."""
+"""The wallboard page ``GET /``, the reports page ``GET /reports`` and their files under
+``/static/``, static and public: no token is needed to load them, and a ``?token=`` on the page
+URL is ignored by the server. The pages' scripts read that token from their own URL and send it
+as ``Authorization: Bearer`` on their REST calls (the REST API refuses ``?token=``) and as
+``?token=`` on the websocket, which browsers cannot give headers. ``Referrer-Policy:
+no-referrer`` keeps the URL out of other requests."""
 
 from __future__ import annotations
 
@@ -39,6 +40,14 @@ DOCS_INIT_JS = """window.ui = SwaggerUIBundle({
 async def wallboard() -> FileResponse:
     return FileResponse(
         STATIC_DIR / "index.html", media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get("/reports")
+async def reports() -> FileResponse:
+    """The reports page (docs/reports.md): static like the wallboard, the token in its URL."""
+    return FileResponse(
+        STATIC_DIR / "reports.html", media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
     )
 
 

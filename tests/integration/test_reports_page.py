@@ -1,0 +1,659 @@
+"""The reports page (``/reports``) in Debian chromium (Playwright).
+
+Page tests: the real page (api/static/reports.*, served with the API's CSP) against hand-written
+answers of the documented shapes, routed in the browser with ``page.route``; no processes
+besides the browser. They check the figures each table shows (raw value in ``data-value``, the
+text, the colour against the target), the total row (a period of the same endpoint that covers
+the whole range, none otherwise), the heat map (a weak half hour's cell red, its value in the
+title and aria-label), the URL state (``replaceState``, the token kept) and the CSV downloads
+(the same URL with ``format=csv`` and the bearer header, saved under the server's file name).
+
+Stack test: broker + worker + API; contacts posted today and read back through the page.
+Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from floorwatch.api.security import content_security_policy
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+STATIC = ROOT / "api" / "static"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+ORIGIN = "http://reports.test"
+TOKEN = "desk-secret"
+
+if not Path(CHROMIUM).exists():  # pragma: no cover - depends on the machine
+    pytest.skip(
+        f"{CHROMIUM} is absent (install the Debian 'chromium' package; .ci/system-deps.sh does)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="the 'playwright' Python package is not installed")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+# -- answers of the documented shapes ---------------------------------------------------------
+
+RULES = {"sl_threshold_s": 20, "short_abandon_s": 5, "sl_target": 0.8, "sl_formula": "answered_within_over_offered"}
+
+
+def local_bounds(first: str, last: str) -> dict[str, str]:
+    """PERIOD ROW start/end: the local midnight starting ``first``, the one after ``last`` (UTC+8)."""
+    after = (date.fromisoformat(last) + timedelta(days=1)).isoformat()
+    return {"start": f"{first}T00:00:00.000+08:00", "end": f"{after}T00:00:00.000+08:00"}
+
+
+def queue_row(period: str, first: str, last: str, mixed: bool = False, **figures: Any) -> dict[str, Any]:
+    """A QUEUE PERIOD ROW: the period keys, every STATS key (zero/None unless given), the rules."""
+    stats: dict[str, Any] = {
+        "offered": 0,
+        "answered": 0,
+        "answered_within_sl": 0,
+        "abandoned": 0,
+        "short_abandoned": 0,
+        "overflowed": 0,
+        "service_level": None,
+        "abandon_rate": None,
+        "answer_rate": None,
+        "asa_s": None,
+        "aht_s": None,
+        "avg_abandon_s": None,
+        "max_wait_s": None,
+        "handled": 0,
+        "transferred": 0,
+        "transfer_rate": None,
+        "surveys": 0,
+        "csat_avg": None,
+        "csat_satisfied": None,
+        "fcr_eligible": 0,
+        "fcr_resolved": 0,
+        "fcr": None,
+        "customer_contacts": 0,
+        "repeat_contacts": 0,
+        "repeat_rate": None,
+    }
+    stats.update(figures)
+    return {
+        "period": period,
+        "from": first,
+        "to": last,
+        **local_bounds(first, last),
+        **stats,
+        "rules": dict(RULES),
+        "mixed_rules": mixed,
+    }
+
+
+FROM, TO = "2026-11-30", "2026-12-02"  # Monday to Wednesday of 2026-W49, across two months
+DAYS = [
+    queue_row(
+        "2026-11-30",
+        "2026-11-30",
+        "2026-11-30",
+        offered=100,
+        answered=90,
+        answered_within_sl=82,
+        abandoned=10,
+        short_abandoned=2,
+        service_level=0.82,
+        asa_s=18.4,
+        aht_s=245.25,
+        handled=90,
+        transferred=4,
+        abandon_rate=0.08,
+        transfer_rate=0.05,
+    ),
+    queue_row(
+        "2026-12-01",
+        "2026-12-01",
+        "2026-12-01",
+        offered=120,
+        answered=100,
+        answered_within_sl=93,
+        abandoned=20,
+        short_abandoned=5,
+        service_level=0.775,
+        asa_s=31.6,
+        aht_s=250.0,
+        handled=100,
+        transferred=10,
+        abandon_rate=0.15,
+        transfer_rate=0.1,
+    ),
+    queue_row("2026-12-02", "2026-12-02", "2026-12-02"),  # no contacts: zeros, ratios null
+]
+MONTHS = [  # the range across November and December: two rows, none of them the whole range
+    queue_row("2026-11", "2026-11-30", "2026-11-30", **{k: DAYS[0][k] for k in ("offered", "service_level")}),
+    queue_row("2026-12", "2026-12-01", "2026-12-02", **{k: DAYS[1][k] for k in ("offered", "service_level")}),
+]
+WEEK = queue_row(  # the server's sums of the three days: one ISO week, so the whole range
+    "2026-W49",
+    FROM,
+    TO,
+    mixed=True,
+    offered=220,
+    answered=190,
+    answered_within_sl=175,
+    abandoned=30,
+    short_abandoned=7,
+    service_level=175 / 220,
+    asa_s=(18.4 * 90 + 31.6 * 100) / 190,
+    aht_s=247.75,
+    handled=190,
+    transferred=14,
+    abandon_rate=23 / 213,
+    transfer_rate=14 / 190,
+)
+# text and colour of each figure, by hand (SL against the row's target 0.8: >= green,
+# >= 0.75 amber, below red; times m:ss rounded to the second)
+QUEUE_SHOWN = {
+    "2026-11-30": {
+        "offered": ("100", ""),
+        "answered": ("90", ""),
+        "abandoned": ("10", ""),
+        "service_level": ("82.0%", "sl-green"),
+        "asa": ("0:18", ""),
+        "aht": ("4:05", ""),
+        "abandon_rate": ("8.0%", ""),
+        "transfer_rate": ("5.0%", ""),
+    },
+    "2026-12-01": {
+        "offered": ("120", ""),
+        "answered": ("100", ""),
+        "abandoned": ("20", ""),
+        "service_level": ("77.5%", "sl-amber"),
+        "asa": ("0:32", ""),
+        "aht": ("4:10", ""),
+        "abandon_rate": ("15.0%", ""),
+        "transfer_rate": ("10.0%", ""),
+    },
+    "2026-12-02": {
+        "offered": ("0", ""),
+        "answered": ("0", ""),
+        "abandoned": ("0", ""),
+        "service_level": ("–", "sl-none"),
+        "asa": ("–", ""),
+        "aht": ("–", ""),
+        "abandon_rate": ("–", ""),
+        "transfer_rate": ("–", ""),
+    },
+    "total": {  # 175/220 = 79.55 %; ASA 4816/190 = 25.35 s; 23/213 = 10.80 %; 14/190 = 7.37 %
+        "offered": ("220", ""),
+        "answered": ("190", ""),
+        "abandoned": ("30", ""),
+        "service_level": ("79.5%", "sl-amber"),
+        "asa": ("0:25", ""),
+        "aht": ("4:08", ""),
+        "abandon_rate": ("10.8%", ""),
+        "transfer_rate": ("7.4%", ""),
+    },
+}
+QUEUE_VALUE = {
+    "offered": "offered",
+    "answered": "answered",
+    "abandoned": "abandoned",
+    "service_level": "service_level",
+    "asa": "asa_s",
+    "aht": "aht_s",
+    "abandon_rate": "abandon_rate",
+    "transfer_rate": "transfer_rate",
+}
+
+
+def team_row(period: str, first: str, last: str, **figures: Any) -> dict[str, Any]:
+    """A TEAM PERIOD ROW: the period keys, agent-days, a day BLOCK and the team figures."""
+    out: dict[str, Any] = {
+        "period": period,
+        "from": first,
+        "to": last,
+        **local_bounds(first, last),
+        "agents": 0,
+        "handled": 0,
+        "talk_s": 0.0,
+        "hold_s": 0.0,
+        "wrap_s": 0.0,
+        "aht_s": None,
+        "transfers": 0,
+        "occupancy": None,
+        "handle_s": 0.0,
+        "available_s": 0.0,
+        "state_s": {"available": 0.0, "on_contact": 0.0, "wrap_up": 0.0, "aux": 0.0},
+        "aux_s": {},
+        "adherence": None,
+        "conformance": None,
+        "fcr": None,
+        "csat_avg": None,
+        "surveys": 0,
+        "shrinkage": None,
+        "absent": 0,
+        "late_logins": 0,
+        "scheduled_s": 0.0,
+    }
+    out.update(figures)
+    return out
+
+
+def three_days(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [team_row(d, d, d, **r) for d, r in zip(("2026-11-30", "2026-12-01", "2026-12-02"), rows, strict=True)]
+
+
+TEAMS: dict[str, Any] = {
+    "from": FROM,
+    "to": TO,
+    "group": "day",
+    "floor": {
+        "periods": three_days(
+            [
+                {"agents": 5, "occupancy": 0.8, "adherence": 0.9, "aht_s": 301.5, "shrinkage": 0.25},
+                {"agents": 5, "occupancy": 0.7, "adherence": 0.85, "aht_s": 290.0, "shrinkage": 0.3, "absent": 1},
+                {},
+            ]
+        )
+    },
+    "teams": [
+        {
+            "id": "north",
+            "name": "Team North",
+            "targets": {"occupancy": 0.85, "adherence": 0.9, "aht_s": 300.0},
+            "periods": three_days(
+                [
+                    {"agents": 3, "occupancy": 0.95, "adherence": 0.92, "aht_s": 320.0, "shrinkage": 0.2},
+                    {"agents": 3, "occupancy": 0.8, "adherence": 0.86, "aht_s": 340.0, "late_logins": 2},
+                    {},
+                ]
+            ),
+        },
+        {
+            "id": "south",
+            "name": "Team South",
+            "targets": {"occupancy": None, "adherence": None, "aht_s": None},
+            "periods": three_days([{"agents": 2, "occupancy": 0.6, "absent": 1}, {"agents": 2}, {}]),
+        },
+    ],
+}
+# north against its targets: occupancy 0.95 > 0.85 + 0.05 red, 0.8 in [0.75, 0.9] green;
+# adherence 0.92 >= 0.9 green, 0.86 in [0.85, 0.9) amber; AHT 320 in (300, 330] amber, 340 red
+NORTH_SHOWN = {
+    "2026-11-30": {
+        "agents": ("3", ""),
+        "occupancy": ("95.0%", "sl-red"),
+        "adherence": ("92.0%", "sl-green"),
+        "aht": ("5:20", "sl-amber"),
+        "shrinkage": ("20.0%", ""),
+        "absent": ("0", ""),
+        "late_logins": ("0", ""),
+    },
+    "2026-12-01": {
+        "agents": ("3", ""),
+        "occupancy": ("80.0%", "sl-green"),
+        "adherence": ("86.0%", "sl-amber"),
+        "aht": ("5:40", "sl-red"),
+        "shrinkage": ("–", ""),
+        "absent": ("0", ""),
+        "late_logins": ("2", "sl-amber"),
+    },
+    "2026-12-02": {
+        "agents": ("0", ""),
+        "occupancy": ("–", "sl-none"),
+        "adherence": ("–", "sl-none"),
+        "aht": ("–", "sl-none"),
+        "shrinkage": ("–", ""),
+        "absent": ("0", ""),
+        "late_logins": ("0", ""),
+    },
+}
+TEAM_VALUE = {
+    "agents": "agents",
+    "occupancy": "occupancy",
+    "adherence": "adherence",
+    "aht": "aht_s",
+    "shrinkage": "shrinkage",
+    "absent": "absent",
+    "late_logins": "late_logins",
+}
+
+SLOTS = [f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30)]
+HOT = {  # (date, slot) -> (offered, service level); every other cell: no contacts
+    ("2026-11-30", "09:00"): (20, 0.85),
+    ("2026-12-01", "03:00"): (1, None),  # contacts, no service level (a short abandon only)
+    ("2026-12-01", "10:00"): (10, 0.9),
+    ("2026-12-01", "10:30"): (12, 0.4),  # the weak half hour
+    ("2026-12-01", "11:00"): (8, 0.775),
+}
+HEATMAP: dict[str, Any] = {
+    "queue": "sales",
+    "from": FROM,
+    "to": TO,
+    "slot_minutes": 30,
+    "sl_target": 0.8,
+    "slots": SLOTS,
+    "days": [
+        {
+            "date": d,
+            "cells": [
+                {"slot": s, "offered": HOT.get((d, s), (0, None))[0], "service_level": HOT.get((d, s), (0, None))[1]}
+                for s in SLOTS
+            ],
+        }
+        for d in ("2026-11-30", "2026-12-01", "2026-12-02")
+    ],
+}
+
+QUEUES = [
+    {
+        "queue": "sales",
+        "name": "Sales",
+        "sl_target": 0.8,
+        "interval": {"start": "2026-12-04T10:00:00.000+08:00", "end": "2026-12-04T10:30:00.000+08:00"},
+    },
+    {"queue": "support", "name": "Support", "sl_target": 0.9, "interval": None},
+]
+
+CSV_BODY = "period,from,to,offered\r\n2026-11-30,2026-11-30,2026-11-30,100\r\n"
+
+
+class FakeServer:
+    """The page's server, in the browser: static files and /api/v1/* (hand-written answers)."""
+
+    def __init__(self, page: Any) -> None:
+        self.requests: list[str] = []  # path?query of every API request
+        self.tokens: set[str] = set()
+        page.route(f"{ORIGIN}/**", self.http)
+
+    def http(self, route: Any) -> None:
+        url = urlsplit(route.request.url)
+        path = url.path
+        if path == "/reports" or path.startswith("/static/"):
+            name = "reports.html" if path == "/reports" else path.removeprefix("/static/")
+            kind = {"html": "text/html", "js": "text/javascript", "css": "text/css", "svg": "image/svg+xml"}
+            route.fulfill(
+                status=200,
+                body=(STATIC / name).read_bytes(),
+                headers={
+                    "content-type": kind[name.rsplit(".", 1)[1]],
+                    "content-security-policy": content_security_policy("reports.test"),
+                },
+            )
+            return
+        self.requests.append(f"{path}?{url.query}")
+        self.tokens.add(route.request.headers.get("authorization", ""))
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if query.get("format") == "csv":
+            name = f"floorwatch-{path.rsplit('/', 1)[1]}-{query['from']}_{query['to']}.csv"
+            route.fulfill(
+                status=200,
+                body=CSV_BODY,
+                headers={
+                    "content-type": "text/csv; charset=utf-8",
+                    "content-disposition": f'attachment; filename="{name}"',
+                },
+            )
+            return
+        status, body = self.answer(path, query)
+        route.fulfill(status=status, body=json.dumps(body), headers={"content-type": "application/json"})
+
+    def answer(self, path: str, q: dict[str, str]) -> tuple[int, Any]:
+        if path == "/api/v1/queues":
+            return 200, QUEUES
+        if path.endswith("/days") and (q.get("from"), q.get("to")) == (FROM, TO):
+            return 200, {"day": DAYS, "month": MONTHS, "week": [WEEK]}[q["group"]]
+        if path.endswith("/days"):  # any other range: one empty row per day, no total
+            return 200, [queue_row(q["from"], q["from"], q["from"]), queue_row(q["to"], q["to"], q["to"])]
+        if path == "/api/v1/teams":
+            return 200, TEAMS if (q.get("from"), q.get("to")) == (FROM, TO) else {**TEAMS, "teams": []}
+        if path.endswith("/heatmap"):
+            return 200, HEATMAP
+        return 404, {"detail": "Not Found"}
+
+
+def open_page(browser: Any, query: str) -> tuple[Any, FakeServer, list[str]]:
+    page = browser.new_page(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    server = FakeServer(page)
+    page.goto(f"{ORIGIN}/reports?token={TOKEN}{query}")
+    return page, server, errors
+
+
+def loaded(page: Any, times: int = 1) -> None:
+    page.wait_for_function(f"() => Number(document.body.dataset.loaded || 0) >= {times}")
+
+
+def table_rows(page: Any, selector: str) -> dict[str, dict[str, tuple[Any, str, str]]]:
+    """{data-period: {data-field: (value, text, colour class)}} of the rows under ``selector``."""
+    rows = page.evaluate(
+        """(sel) => [...document.querySelectorAll(sel)].map((tr) => [tr.dataset.period,
+              Object.fromEntries([...tr.querySelectorAll('.value[data-field]')].map((n) => [n.dataset.field,
+                  [JSON.parse(n.dataset.value), n.textContent,
+                   [...n.classList].filter((c) => c !== 'value').join(' ')]]))])""",
+        selector,
+    )
+    return {period: {f: tuple(v) for f, v in figs.items()} for period, figs in rows}
+
+
+def search(page: Any) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+
+
+# -- page tests ---------------------------------------------------------------------------
+
+
+def test_queue_and_team_tables_show_the_server_figures(browser: Any) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page, server, errors = open_page(browser, f"&queue=sales&from={FROM}&to={TO}&group=day")
+    try:
+        loaded(page)
+        shown = table_rows(page, "#queue-table tr[data-period]")
+        assert list(shown) == ["2026-11-30", "2026-12-01", "2026-12-02", "total"]
+        for row in [*DAYS, WEEK]:
+            key = "total" if row is WEEK else row["period"]
+            assert {f: (v[1], v[2]) for f, v in shown[key].items()} == QUEUE_SHOWN[key], key
+            assert {f: v[0] for f, v in shown[key].items()} == {f: row[k] for f, k in QUEUE_VALUE.items()}, key
+        # the total: the month answer has two rows, so the week (one row, the whole range) is used
+        days = "/api/v1/queues/sales/days?"
+        assert [r for r in server.requests if r.startswith(days)] == [
+            f"{days}from={FROM}&to={TO}&group=day",
+            f"{days}from={FROM}&to={TO}&group=month",
+            f"{days}from={FROM}&to={TO}&group=week",
+        ]
+        assert page.inner_text('#queue-table tfoot th[scope="row"]') == f"Total\n{FROM} – {TO}"
+        assert "rules changed" in page.inner_text("#queue-table tfoot")  # the week's mixed_rules
+        assert page.get_attribute('tfoot [data-field="service_level"]', "data-target") == "0.8"
+        assert "target 80.0%" in page.inner_text('#queue-table tr[data-period="2026-11-30"]')
+        assert page.inner_text("#queue-note") == ""
+        assert page.inner_text("#queue-title") == f"Queue Sales — {FROM} to {TO} by day"
+
+        # teams: the floor first, then each team, one row per period
+        bodies = page.evaluate("() => [...document.querySelectorAll('#team-table tbody')].map((b) => b.dataset.team)")
+        assert bodies == ["floor", "north", "south"]
+        north = table_rows(page, '#team-table tbody[data-team="north"] tr')
+        src = {p["period"]: p for p in TEAMS["teams"][0]["periods"]}
+        assert {p: {f: (v[1], v[2]) for f, v in figs.items()} for p, figs in north.items()} == NORTH_SHOWN
+        for p, figs in north.items():
+            assert {f: v[0] for f, v in figs.items()} == {f: src[p][k] for f, k in TEAM_VALUE.items()}
+        floor = table_rows(page, '#team-table tbody[data-team="floor"] tr')
+        assert floor["2026-11-30"]["aht"] == (301.5, "5:02", "")  # no targets for the floor: no colour
+        assert floor["2026-12-01"]["absent"] == (1, "1", "warn")
+        south = table_rows(page, '#team-table tbody[data-team="south"] tr')
+        assert south["2026-11-30"]["occupancy"] == (0.6, "60.0%", "")
+        assert page.inner_text('#team-table tbody[data-team="north"] th.team') == "Team North"
+        assert server.tokens == {f"Bearer {TOKEN}"}
+        assert errors == []
+        page.screenshot(path=str(ARTIFACTS / "reports-tables.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def test_heat_map_marks_the_weak_half_hour(browser: Any) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page, server, errors = open_page(browser, f"&queue=sales&from={FROM}&to={TO}")
+    try:
+        loaded(page)
+        assert f"/api/v1/queues/sales/heatmap?from={FROM}&to={TO}" in server.requests  # no group: rows are days
+        cells = page.evaluate(
+            """() => [...document.querySelectorAll('#heatmap tbody tr')].map((tr) => [tr.dataset.date,
+                  [...tr.querySelectorAll('td')].map((td) => [td.dataset.slot, Number(td.dataset.offered),
+                      JSON.parse(td.dataset.value), td.className, td.title, td.getAttribute('aria-label'),
+                      getComputedStyle(td).backgroundColor])])"""
+        )
+        assert [d for d, _ in cells] == ["2026-11-30", "2026-12-01", "2026-12-02"]
+        assert all([c[0] for c in row] == SLOTS for _, row in cells)  # 48 half hours, aligned
+        colours = {  # the CSS custom properties of reports.css
+            "cell hm-green": "rgb(46, 160, 67)",
+            "cell hm-amber": "rgb(210, 153, 34)",
+            "cell hm-red": "rgb(248, 81, 73)",
+            "cell hm-none": "rgb(110, 118, 129)",
+            "cell hm-empty": "rgba(0, 0, 0, 0)",
+        }
+        want_class = {  # against the target 0.8: 0.85, 0.9 green; 0.775 amber; 0.4 red; null grey
+            ("2026-11-30", "09:00"): "cell hm-green",
+            ("2026-12-01", "03:00"): "cell hm-none",
+            ("2026-12-01", "10:00"): "cell hm-green",
+            ("2026-12-01", "10:30"): "cell hm-red",
+            ("2026-12-01", "11:00"): "cell hm-amber",
+        }
+        for date, row in cells:
+            for slot, offered, value, cls, title, label, bg in row:
+                want_offered, want_value = HOT.get((date, slot), (0, None))
+                assert (offered, value) == (want_offered, want_value), (date, slot)
+                assert cls == want_class.get((date, slot), "cell hm-empty"), (date, slot)
+                assert bg == colours[cls], (date, slot)
+                assert title == label
+        weak = page.locator('#heatmap tr[data-date="2026-12-01"] td[data-slot="10:30"]')
+        assert weak.get_attribute("aria-label") == "2026-12-01 10:30: service level 40.0% of 12 offered (target 80.0%)"
+        empty = page.locator('#heatmap tr[data-date="2026-12-02"] td[data-slot="10:30"]')
+        assert empty.get_attribute("title") == "2026-12-02 10:30: no contacts"
+        legend = page.evaluate(
+            "() => [...document.querySelectorAll('#legend li')].map((li) => [li.firstChild.className, li.textContent])"
+        )
+        assert legend == [
+            ["swatch hm-green", "at or above the target (≥ 80.0%)"],
+            ["swatch hm-amber", "up to 5 points below (75.0% – 80.0%)"],
+            ["swatch hm-red", "more than 5 points below (< 75.0%)"],
+            ["swatch hm-none", "contacts, no service level"],
+            ["swatch hm-empty", "no contacts"],
+        ]
+        heads = page.evaluate("() => [...document.querySelectorAll('#heatmap thead th')].map((th) => th.textContent)")
+        assert heads[:4] == ["Date", "00", "", "01"] and len(heads) == 49
+        assert page.inner_text('#heatmap tr[data-date="2026-12-01"] th') == "Tue 2026-12-01"
+        assert page.inner_text("#heatmap-title") == "Service level per half hour — Sales, target 80.0%"
+        assert errors == []
+        page.locator("#heatmap-report").screenshot(path=str(ARTIFACTS / "reports-heatmap.png"))
+    finally:
+        page.close()
+
+
+def test_the_url_keeps_the_report_and_the_defaults_are_the_last_7_days(browser: Any) -> None:
+    page, server, errors = open_page(browser, "")
+    try:
+        loaded(page)
+        # the server's today (2026-12-04, from the queue's current interval) and the six days before
+        assert search(page) == {
+            "token": TOKEN,
+            "queue": "sales",
+            "from": "2026-11-28",
+            "to": "2026-12-04",
+            "group": "day",
+        }
+        assert urlsplit(page.url).query.startswith(f"token={TOKEN}&")  # the token stays where it was
+        # 2026-11-28 .. 2026-12-04 lies in two months and two ISO weeks: no server total, no row
+        assert page.locator("#queue-table tfoot tr").count() == 0
+        assert page.inner_text("#queue-note").startswith("No total row: the server gives one only for a range")
+        assert "/api/v1/queues/sales/days?from=2026-11-28&to=2026-12-04&group=month" in server.requests
+        # 7 days may be one ISO week: asked too, two rows again
+        assert "/api/v1/queues/sales/days?from=2026-11-28&to=2026-12-04&group=week" in server.requests
+        assert page.eval_on_selector("#from", "n => n.value") == "2026-11-28"
+
+        # the controls rewrite the URL (no reload) and load the new report
+        server.requests.clear()
+        page.select_option("#group", "week")
+        loaded(page, 2)
+        assert search(page)["group"] == "week"
+        assert "/api/v1/queues/sales/days?from=2026-11-28&to=2026-12-04&group=week" in server.requests
+        assert "/api/v1/teams?from=2026-11-28&to=2026-12-04&group=week" in server.requests
+        page.select_option("#queue", "support")
+        loaded(page, 3)
+        page.fill("#from", FROM)
+        loaded(page, 4)
+        page.fill("#to", TO)
+        loaded(page, 5)
+        assert search(page) == {"token": TOKEN, "queue": "support", "from": FROM, "to": TO, "group": "week"}
+        assert f"/api/v1/queues/support/heatmap?from={FROM}&to={TO}" in server.requests
+        assert page.evaluate("() => performance.getEntriesByType('navigation').length") == 1
+        # a first date after the last: a message, no request, the URL unchanged
+        before = len(server.requests)
+        page.fill("#from", "2026-12-03")
+        page.wait_for_selector("#banner:not([hidden])")
+        assert page.inner_text("#banner") == "The first date is after the last."
+        assert len(server.requests) == before and search(page)["from"] == FROM
+
+        # the shared URL opens the same report
+        shared = page.url
+        again = browser.new_page()
+        try:
+            FakeServer(again)
+            again.goto(shared)
+            loaded(again)
+            assert again.eval_on_selector("#queue", "n => n.value") == "support"
+            assert again.eval_on_selector("#group", "n => n.value") == "week"
+            assert (again.eval_on_selector("#from", "n => n.value"), again.eval_on_selector("#to", "n => n.value")) == (
+                FROM,
+                TO,
+            )
+            assert again.get_attribute("#wallboard-link", "href") == f"/?token={TOKEN}"
+        finally:
+            again.close()
+        assert errors == []
+    finally:
+        page.close()
+
+
+def test_csv_buttons_save_the_servers_file(browser: Any, tmp_path: Path) -> None:
+    page, server, errors = open_page(browser, f"&queue=sales&from={FROM}&to={TO}&group=month")
+    try:
+        loaded(page)
+        want = {
+            "queue": (f"/api/v1/queues/sales/days?from={FROM}&to={TO}&group=month&format=csv", "days"),
+            "teams": (f"/api/v1/teams?from={FROM}&to={TO}&group=month&format=csv", "teams"),
+            "heatmap": (f"/api/v1/queues/sales/heatmap?from={FROM}&to={TO}&format=csv", "heatmap"),
+        }
+        for which, (url, endpoint) in want.items():
+            server.requests.clear()
+            server.tokens.clear()
+            with page.expect_download() as info:
+                page.click(f'button[data-csv="{which}"]')
+            download = info.value
+            assert server.requests == [url]
+            assert server.tokens == {f"Bearer {TOKEN}"}
+            assert download.suggested_filename == f"floorwatch-{endpoint}-{FROM}_{TO}.csv"
+            saved = tmp_path / download.suggested_filename
+            download.save_as(saved)
+            assert saved.read_bytes() == CSV_BODY.encode()  # byte for byte, CRLF kept
+        assert errors == []
+    finally:
+        page.close()
