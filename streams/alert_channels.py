@@ -5,8 +5,8 @@ Each channel turns an alert change into one queued item (``build``) and delivers
 not. ``WebhookNotifier`` (streams/alerting.py) owns the queues, retries and counters.
 
 * ``webhook``: the same signed JSON body as ``alerts.webhooks``.
-* ``email``: a plain-text message through SMTP (stdlib ``smtplib`` in a thread, STARTTLS and
-  login when configured), no links.
+* ``email``: a plain-text message through SMTP (stdlib ``smtplib`` in a thread of a small pool
+  of its own, STARTTLS and login when configured), no links.
 * ``alertmanager``: a JSON list POSTed to ``<url>/api/v2/alerts``: labels ``alertname`` (the
   kind), ``severity``, ``floorwatch_id`` and ``queue``/``team``/``agent`` when known,
   annotations ``summary`` and ``description``, ``startsAt``; a resolved alert carries
@@ -25,6 +25,7 @@ import hmac
 import smtplib
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -42,6 +43,7 @@ SmtpSend = Callable[[EmailChannelConfig, EmailMessage], None]
 
 ALERTMANAGER_REFRESH_S = 30.0  # firing alerts are re-POSTed this often (Alertmanager's resolve_timeout: 5 min)
 SMTP_TIMEOUT_S = 10.0
+SMTP_THREADS = 4  # SMTP sessions at once over all e-mail channels
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -158,6 +160,19 @@ def smtp_send(config: EmailChannelConfig, msg: EmailMessage) -> None:
         smtp.send_message(msg, from_addr=config.sender, to_addrs=list(config.to))
 
 
+_SMTP_POOL: ThreadPoolExecutor | None = None
+
+
+def _smtp_threads() -> ThreadPoolExecutor:
+    """SMTP sessions block: they run in threads of their own, not in the event loop's default
+    executor, whose threads also resolve host names (Kafka's among them) and must not wait
+    behind a hung mail server."""
+    global _SMTP_POOL  # one pool for the process, made on first use
+    if _SMTP_POOL is None:
+        _SMTP_POOL = ThreadPoolExecutor(max_workers=SMTP_THREADS, thread_name_prefix="floorwatch-smtp")
+    return _SMTP_POOL
+
+
 class EmailChannel:
     def __init__(self, config: EmailChannelConfig, settings: Settings, send: SmtpSend = smtp_send) -> None:
         self.id, self.config, self.settings, self._send = config.id, config, settings, send
@@ -166,8 +181,11 @@ class EmailChannel:
         return email_message(self.config, change, self.settings)
 
     async def send(self, item: EmailMessage) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.to_thread(self._send, self.config, item)
+            await loop.run_in_executor(_smtp_threads(), self._send, self.config, item)
+        except smtplib.SMTPNotSupportedError:
+            raise GiveUp("the server does not support STARTTLS or login") from None
         except smtplib.SMTPResponseException as exc:
             # 5xx: the server refuses for good (bad login, refused sender); 4xx: try again later
             if exc.smtp_code >= 500:

@@ -367,3 +367,17 @@ async def test_a_malformed_record_is_skipped_not_fatal(caplog: pytest.LogCapture
     assert caplog.messages == ["alert channel 'am': cannot build the notification: KeyError"]
     assert n.channel_stats["am"].failed == 1 and n.channel_queues["am"].qsize() == 1  # the refresh's only
     assert n.channel_queues["mail"].qsize() == 1  # the e-mail shows what it has
+
+
+async def test_a_server_without_starttls_is_a_refusal(caplog: pytest.LogCaptureFixture):
+    calls: list[str] = []
+
+    def smtp(config, msg):
+        calls.append("try")
+        raise smtplib.SMTPNotSupportedError("STARTTLS extension not supported by server.")
+
+    n = WebhookNotifier(settings(ROUTES), post=None, smtp=smtp, base_delay_s=0, max_delay_s=0)  # type: ignore[arg-type]
+    with caplog.at_level("WARNING", logger="floorwatch.alerts"):
+        assert await n.deliver_channel("mail", EmailMessage()) is False
+    assert calls == ["try"] and n.channel_stats["mail"].failed == 1
+    assert caplog.messages == ["alert channel 'mail': the server does not support STARTTLS or login; not delivered"]
