@@ -114,11 +114,13 @@ async def list_staffing(
         return csv_response(rows, "staffing", rng.first) if as_csv else rows
     group = rng.grouping("interval")
     if group == "interval":
-        rows = staffing_history.range_staffing(view, settings, queue, rng.first, rng.last, now_ms)
+        days = await queue_history.sliced(
+            staffing_history.iter_range_staffing(view, settings, queue, rng.first, rng.last, now_ms)
+        )
+        rows = [row for day in days for row in day]
         columns = staffing_history.INTERVAL_COLUMNS
     else:
-        rows = staffing_history.period_rows(view, settings, queue, rng.periods(group), now_ms)
+        periods = staffing_history.iter_period_rows(view, settings, queue, rng.periods(group), now_ms)
+        rows = await queue_history.sliced(periods)
         columns = staffing_history.PERIOD_COLUMNS
-    if as_csv:
-        return csv_response(rows, "staffing", rng.first, last=rng.last, subject=queue, columns=columns)
-    return rows
+    return await _ranged_csv(rows, "staffing", rng, queue, columns) if as_csv else rows

@@ -20,7 +20,7 @@ Pure: the clock is the caller's, no FastAPI.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -95,15 +95,21 @@ def day_accuracy(view: View, settings: Settings, queue: str, day: date, now_ms: 
     )
 
 
+def iter_range_staffing(
+    view: View, settings: Settings, queue: str, first: date, last: date, now_ms: int
+) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """The interval rows of each day of ``[first, last]``, one day at a time (with its 1 day of
+    work, for ``queue_history.sliced``)."""
+    for day in range_days(first, last):
+        yield queries.day_staffing(view, settings, queue, day, now_ms), 1
+
+
 def range_staffing(
     view: View, settings: Settings, queue: str, first: date, last: date, now_ms: int
 ) -> list[dict[str, Any]]:
     """The interval rows of ``GET /api/v1/staffing`` of every day of ``[first, last]``, sorted by
     start (days in order, each day's rows sorted)."""
-    out: list[dict[str, Any]] = []
-    for day in range_days(first, last):
-        out.extend(queries.day_staffing(view, settings, queue, day, now_ms))
-    return out
+    return [row for rows, _ in iter_range_staffing(view, settings, queue, first, last, now_ms) for row in rows]
 
 
 @dataclass(slots=True)
@@ -173,8 +179,16 @@ def period_row(view: View, settings: Settings, queue: str, period: Period, now_m
     return {**period_head(period, settings.tz), **sums.figures()}
 
 
+def iter_period_rows(
+    view: View, settings: Settings, queue: str, periods: Iterable[Period], now_ms: int
+) -> Iterator[tuple[dict[str, Any], int]]:
+    """Each period's row and its number of days (the work it took, for ``queue_history.sliced``)."""
+    for p in periods:
+        yield period_row(view, settings, queue, p, now_ms), (p.last - p.first).days + 1
+
+
 def period_rows(
     view: View, settings: Settings, queue: str, periods: Iterable[Period], now_ms: int
 ) -> list[dict[str, Any]]:
     """One STAFFING PERIOD ROW per period, in order, empty periods included (zeros, ratios null)."""
-    return [period_row(view, settings, queue, p, now_ms) for p in periods]
+    return [row for row, _ in iter_period_rows(view, settings, queue, periods, now_ms)]
