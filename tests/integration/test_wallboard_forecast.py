@@ -10,14 +10,20 @@ By hand, the current interval: forecast 20, actual so far 25 (more than forecast
 4, staffed (900,000 + 1,050,000) ms / 1,050,000 ms elapsed = 1.857 -> "1.9" (under required:
 red). Bars: offered scaled to the day's largest offered figure (25 -> 90 px, 20 -> 72 px), agents
 to the largest agents figure (4 -> 90 px, 1.857 -> 41.79 px).
+
+Stack test: broker + API (the API reads ``fw.forecasts`` itself); a forecast posted to the topic
+shows in the panel of the real page as ``/api/v1/staffing`` answers it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from floorwatch.api.security import content_security_policy
+from floorwatch.domain.intervals import day_interval_starts
+from tests.integration.harness import VIEWER_TOKEN, Stack, produce, wait_until
 from tests.unit.api.test_staffing_forecast import EXPECTED
 
 pytestmark = pytest.mark.integration
@@ -275,3 +283,58 @@ def test_panel_polls_every_30_s_and_turns_stale(browser: Any) -> None:
         assert len(panel(page)["slots"]) == 4  # the last figures are still shown
     finally:
         page.close()
+
+
+# -- the real stack ---------------------------------------------------------------------------
+
+
+def test_panel_on_the_real_stack(tmp_path: Path, browser: Any) -> None:
+    """Broker + API (no worker: the API reads fw.forecasts itself): a forecast of 12 contacts @
+    150 s for every interval of today, posted to the topic; the panel shows one slot per interval,
+    and the current one's figures are the REST row of the same interval: forecast 12, actual 0,
+    staffed 0.0 (nobody logged in), required as /api/v1/staffing sized it."""
+    # Stack() and produce() run asyncio: not in this thread, where Playwright's loop runs
+    with ThreadPoolExecutor(1) as pool:
+        stack = pool.submit(Stack, tmp_path).result()
+        try:
+            stack.api()
+            settings = stack.settings()
+            tz, minutes = settings.tz, settings.interval_minutes
+            today = datetime.now(tz).date()
+            starts = day_interval_starts(today, tz, minutes)
+            event = {
+                "event_id": "it-forecast-panel",
+                "type": "forecast.published",
+                "ts": datetime.now(tz).isoformat(),
+                "queue": "support",
+                "date": today.isoformat(),
+                "interval_minutes": minutes,
+                "intervals": [
+                    {"start": datetime.fromtimestamp(s / 1000, tz).isoformat(), "offered": 12, "aht_s": 150}
+                    for s in starts
+                ],
+            }
+            pool.submit(asyncio.run, produce(stack.bootstrap, [event])).result()
+            wait_until(lambda: stack.get("/api/v1/staffing", queue="support"), 30, "the forecast in the API")
+            page = browser.new_page(viewport={"width": 1600, "height": 1100})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            try:
+                page.goto(f"{stack.api_url}/?token={VIEWER_TOKEN}&queue=support")
+                page.wait_for_selector("#forecast .fc-now[data-current^='20']")
+                shown = panel(page)
+                rest = {r["start"]: r for r in stack.get("/api/v1/staffing", queue="support")}
+                assert len(shown["slots"]) == len(starts) == len(rest)
+                row = rest[shown["current"]]
+                assert shown["figures"]["forecast_offered"][:2] == [12.0, "12"]
+                assert shown["figures"]["actual_offered"][:2] == [0, "0"]
+                assert shown["figures"]["avg_staffed_agents"][:2] == [0.0, "0.0"]
+                assert isinstance(row["required_agents"], int)
+                assert shown["figures"]["required_agents"][:2] == [row["required_agents"], str(row["required_agents"])]
+                assert [s["current"] for s in shown["slots"]].count(True) == 1
+                assert errors == []
+            finally:
+                page.close()
+        finally:
+            stack.close()
