@@ -495,3 +495,23 @@ async def test_sliced_gives_the_event_loop_a_turn_every_week_of_work() -> None:
     months = await sliced((i, 31) for i in range(3))  # a month a turn
     assert months == [0, 1, 2] and ticks - before == 7
     task.cancel()
+
+
+def test_a_zone_whose_clock_changes_at_midnight() -> None:
+    """America/Santiago: on 2026-04-04 the clock goes back from 24:00 (-03) to 23:00 (-04), so
+    the day has two 23:30 half hours (02:30 and 03:30 UTC of 04-05), both in its slot 23:30 and
+    its day row; on 2026-09-06 it jumps from 00:00 (-04) to 01:00 (-03): the day starts at 01:00."""
+    settings = Settings(timezone="America/Santiago", interval_minutes=30, queues=[{"id": "support", "name": "S"}])
+    view = View()
+    put(view, to_ms(datetime(2026, 4, 5, 2, 30, tzinfo=UTC)), 0, {"offered": 2, "answered": 2, "answered_within_sl": 2})
+    put(view, to_ms(datetime(2026, 4, 5, 3, 30, tzinfo=UTC)), 0, {"offered": 2, "answered": 2, "answered_within_sl": 0})
+    put(view, to_ms(datetime(2026, 4, 5, 4, 0, tzinfo=UTC)), 0, {"offered": 1, "answered": 1})  # 04-05 00:00 -04
+    days = period_rows(view, settings, "support", periods(date(2026, 4, 4), date(2026, 4, 5), "day"))
+    assert [(d["start"], d["end"], d["offered"]) for d in days] == [
+        ("2026-04-04T00:00:00-03:00", "2026-04-05T00:00:00-04:00", 4),
+        ("2026-04-05T00:00:00-04:00", "2026-04-06T00:00:00-04:00", 1),
+    ]
+    body = heatmap(view, settings, "support", date(2026, 4, 4), date(2026, 4, 4))
+    assert cells(body, "2026-04-04")["23:30"] == {"slot": "23:30", "offered": 4, "service_level": 0.5}
+    (spring,) = period_rows(view, settings, "support", periods(date(2026, 9, 6), date(2026, 9, 6), "day"))
+    assert (spring["start"], spring["end"]) == ("2026-09-06T01:00:00-03:00", "2026-09-07T00:00:00-03:00")
