@@ -39,6 +39,7 @@ from floorwatch.api.kafka import EventProducer, KafkaEventProducer
 from floorwatch.api.live import Hub
 from floorwatch.api.routes import (
     alerts,
+    boards,
     events,
     floor,
     health,
@@ -154,6 +155,7 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(quality.router)
     app.include_router(people.router)
+    app.include_router(boards.router)
     app.include_router(ws.router)
     app.include_router(page.router)
     app.include_router(metrics_route.router)
