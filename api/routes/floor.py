@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date as Date
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -10,7 +10,9 @@ from fastapi.responses import Response
 
 from floorwatch.api.csv_export import CSV_RESPONSES, CsvWanted, csv_response
 from floorwatch.api.deps import NowMsDep, SettingsDep, ViewDep, Viewer
-from floorwatch.readmodel import queries
+from floorwatch.api.ranges import RangeDep
+from floorwatch.domain.periods import DATE_GROUPS
+from floorwatch.readmodel import people_history, queries
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
 
@@ -31,14 +33,30 @@ async def list_adherence(
     _: Viewer,
     view: ViewDep,
     settings: SettingsDep,
-    now_ms: NowMsDep,
     as_csv: CsvWanted,
-    date: Annotated[Date | None, Query(description="local YYYY-MM-DD; default today")] = None,
+    rng: RangeDep,
     team: TeamQuery = None,
     agent_id: Annotated[str | None, Query(min_length=1, max_length=256, description="only this agent")] = None,
 ) -> list[dict[str, Any]] | Response:
-    """Adherence, conformance and exceptions of every agent scheduled on the local date."""
-    day = date if date is not None else queries.today(settings, now_ms)
+    """Adherence, conformance and exceptions of every agent scheduled on the local date. With
+    from/to or group: per agent and day, week or month (default day) with records, the summed
+    seconds and the ratios of the sums."""
+    if rng.ranged:
+        group = rng.grouping("day", DATE_GROUPS)
+        steps = people_history.adherence_range_steps(view, settings, rng.periods(group), team=team, agent_id=agent_id)
+        ranged = await people_history.run_sliced(steps)
+        if as_csv:
+            return await asyncio.to_thread(
+                csv_response,
+                ranged,
+                "adherence",
+                rng.first,
+                last=rng.last,
+                subject=agent_id,
+                columns=people_history.ADHERENCE_COLUMNS,
+            )
+        return ranged
+    day = rng.first
     rows = queries.adherence_list(view, settings, day, team=team, agent_id=agent_id)
     return csv_response(rows, "adherence", day) if as_csv else rows
 

@@ -25,7 +25,7 @@ from datetime import date
 from operator import itemgetter
 from typing import Any
 
-from floorwatch.config import Settings
+from floorwatch.config import Settings, TeamConfig
 from floorwatch.domain.adherence import adherence_ratio, conformance_ratio
 from floorwatch.domain.intervals import day_bounds_ms, day_interval_starts, interval_end_ms, iso, local_date
 from floorwatch.domain.occupancy import (
@@ -54,7 +54,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _ms_of_seconds(value: Any) -> int:
+def ms_of_seconds(value: Any) -> int:
     """A record's ``*_s`` figure (ms / 1000) back in whole ms (0 when missing)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return 0
@@ -156,6 +156,13 @@ def _records_by_agent(view: View, day: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def agent_record(view: View, day: str, agent_id: str) -> dict[str, Any] | None:
+    """The agent's fw.adherence record of the date, by its key ``{agent_id}|{date}`` (one
+    lookup, not a pass over the date's records); a record naming another agent is not it."""
+    record = view.adherence_days.get(day, {}).get(f"{agent_id}|{day}")
+    return record if isinstance(record, dict) and _text(record.get("agent_id")) == agent_id else None
+
+
 def _date_agent_ids(view: View, day: str, records: Mapping[str, Any]) -> set[str]:
     """The agents of a local date: those with an fw.adherence record, contact rows or quality."""
     return set(records) | set(_handle_parts(view, day)) | set(view.agent_quality.get(day, {}))
@@ -255,7 +262,7 @@ def agent_day(
     day.time = day_time({s: f.time for s, f in intervals.items()})
     if record is not None:
         day.adherence = [
-            _ms_of_seconds(record.get(k)) for k in ("scheduled_s", "in_adherence_s", "work_scheduled_s", "worked_s")
+            ms_of_seconds(record.get(k)) for k in ("scheduled_s", "in_adherence_s", "work_scheduled_s", "worked_s")
         ]
     quality = view.agent_quality.get(frame.day, {}).get(agent_id)
     if quality:
@@ -416,15 +423,19 @@ class Group:
         self.absent += other.absent
         self.late_logins += other.late_logins
 
+    def day_block(self) -> dict[str, Any]:
+        """The day BLOCK of the summed figures with shrinkage, absent, late logins and scheduled seconds."""
+        return {
+            **self.day.block(day=True),
+            "shrinkage": shrinkage_ratio(self.shrinkage),
+            "absent": self.absent,
+            "late_logins": self.late_logins,
+            "scheduled_s": self.day.adherence[SCHEDULED] / 1000,
+        }
+
     def team_block(self, settings: Settings, hi: int) -> dict[str, Any]:
         return {
-            "day": {
-                **self.day.block(day=True),
-                "shrinkage": shrinkage_ratio(self.shrinkage),
-                "absent": self.absent,
-                "late_logins": self.late_logins,
-                "scheduled_s": self.day.adherence[SCHEDULED] / 1000,
-            },
+            "day": self.day_block(),
             "intervals": _interval_rows(self.intervals, settings, hi),
             "rolling_15m": rolling_block(self.rolling),
         }
@@ -437,17 +448,14 @@ def team_order(settings: Settings, seen: Iterable[str | None]) -> list[str]:
     return configured + sorted({t for t in seen if t is not None and t not in known})
 
 
-def teams_overview_steps(
+def date_groups_steps(
     view: View, settings: Settings, day: date, now_ms: int
-) -> Generator[None, None, dict[str, Any]]:
-    """``GET /api/v1/teams``: per team and for the floor, the sums of the agents' figures; a
-    slice of agents per step (``teams_overview`` runs it to the end, ``TeamsCache`` a turn of the
-    event loop per slice). Each agent is added to its team's group once; the floor is the sum of
-    the groups."""
+) -> Generator[None, None, tuple[DayFrame | None, dict[str | None, Group]]]:
+    """The date's frame and one ``Group`` per team of its agents (``None``: agents without a
+    team), each agent added to its team's group once; a slice of agents per step."""
     frame = DayFrame.of(settings, day, now_ms)
     agents = (yield from date_agents_steps(view, frame, now_ms)) if frame is not None else []
     today = frame is not None and frame.today
-    hi = frame.hi if frame is not None else 0
     groups: dict[str | None, Group] = {}
     for i, agent in enumerate(agents):
         if i and i % AGENTS_PER_SLICE == 0:
@@ -456,6 +464,27 @@ def teams_overview_steps(
         if group is None:
             group = groups[agent.team] = Group(rolling=AgentTime() if today else None)
         group.add(agent, now_ms)
+    return frame, groups
+
+
+def teams_overview_steps(
+    view: View, settings: Settings, day: date, now_ms: int
+) -> Generator[None, None, dict[str, Any]]:
+    """``GET /api/v1/teams``: per team and for the floor, the sums of the agents' figures; a
+    slice of agents per step (``teams_overview`` runs it to the end, ``TeamsCache`` a turn of the
+    event loop per slice). Each agent is added to its team's group once; the floor is the sum of
+    the groups."""
+    frame, groups = yield from date_groups_steps(view, settings, day, now_ms)
+    return teams_answer(settings, day, frame, groups)
+
+
+def teams_answer(
+    settings: Settings, day: date, frame: DayFrame | None, groups: Mapping[str | None, Group]
+) -> dict[str, Any]:
+    """The ``GET /api/v1/teams`` answer of the date's groups (``date_groups_steps``); the
+    groups are only read."""
+    today = frame is not None and frame.today
+    hi = frame.hi if frame is not None else 0
     floor = Group(rolling=AgentTime() if today else None)
     for group in groups.values():
         floor.merge(group)
@@ -464,21 +493,31 @@ def teams_overview_steps(
     for team in team_order(settings, groups):
         config = configs.get(team)
         group = groups.get(team) or Group(rolling=AgentTime() if today else None)
-        targets = config.targets if config is not None else None
         teams.append(
             {
                 "id": team,
-                "name": (config.name if config is not None else "") or team,
+                "name": team_name(config, team),
                 "agents": group.agents,
-                "targets": {
-                    "occupancy": targets.occupancy if targets is not None else None,
-                    "adherence": targets.adherence if targets is not None else None,
-                    "aht_s": targets.aht_s if targets is not None else None,
-                },
+                "targets": team_targets(config),
                 **group.team_block(settings, hi),
             }
         )
     return {"date": day.isoformat(), "floor": floor.team_block(settings, hi), "teams": teams}
+
+
+def team_name(config: TeamConfig | None, team: str) -> str:
+    """A team's configured name, else its id."""
+    return (config.name if config is not None else "") or team
+
+
+def team_targets(config: TeamConfig | None) -> dict[str, float | None]:
+    """A team's configured targets (``null`` when not configured)."""
+    targets = config.targets if config is not None else None
+    return {
+        "occupancy": targets.occupancy if targets is not None else None,
+        "adherence": targets.adherence if targets is not None else None,
+        "aht_s": targets.aht_s if targets is not None else None,
+    }
 
 
 def teams_overview(view: View, settings: Settings, day: date, now_ms: int) -> dict[str, Any]:
@@ -559,6 +598,28 @@ def live_occupancy(view: View, settings: Settings, now_ms: int) -> tuple[dict[st
 TEAMS_MIN_AGE_S = 5.0  # an answer is reused this long at least
 TEAMS_COST_FACTOR = 10.0  # ... and at least this many times what computing it cost (big floors)
 TEAMS_MAX_DATES = 8  # dates whose answer is kept; the least recently computed goes first
+TEAMS_PAST_MIN_AGE_S = 60.0  # a past date's day sums (ranges) are reused this long at least
+TEAMS_SUMS_MAX_DATES = 128  # dates whose day sums are kept (~3 KB a team each); least recently used go
+
+
+DaySums = dict[str | None, Group]
+"""One date's day sums per team (``None``: the agents without a team): ``Group`` with
+``agents``, ``day``, ``shrinkage``, ``absent`` and ``late_logins`` (no intervals, no rolling
+window). Shared by every reader: never modified."""
+
+
+def day_sums_of(groups: Mapping[str | None, Group]) -> DaySums:
+    """The day part of a date's groups (``date_groups_steps``), for ranges."""
+    return {
+        team: Group(
+            agents=g.agents,
+            day=g.day,
+            shrinkage=g.shrinkage,
+            absent=g.absent,
+            late_logins=g.late_logins,
+        )
+        for team, g in groups.items()
+    }
 
 
 @dataclass(slots=True)
@@ -568,12 +629,35 @@ class _CachedTeams:
     max_age_s: float
 
 
+@dataclass(slots=True)
+class _Computed:
+    """One computation of a date: the answer, the day sums and when and at what cost."""
+
+    value: dict[str, Any]
+    sums: DaySums
+    at_s: float
+    cost_s: float
+
+
+@dataclass(slots=True)
+class _CachedSums:
+    sums: DaySums
+    at_s: float
+    max_age_s: float
+
+
 class TeamsCache:
     """``teams_overview`` for every reader of a date at once: one computation at a time per date,
     a slice of agents per turn of the event loop, reused for ``max(TEAMS_MIN_AGE_S,
     TEAMS_COST_FACTOR x its CPU time)`` (a 1,000-agent floor costs ~0.4 s a computation: every
     wallboard polling ``/api/v1/teams`` shares one every 5 s, and nothing blocks the loop for more
-    than a slice). At most ``TEAMS_MAX_DATES`` dates are kept; ``computed`` counts the computations."""
+    than a slice). At most ``TEAMS_MAX_DATES`` dates are kept; ``computed`` counts the computations.
+
+    The same computation gives the date's day sums per team (``day_sums``, for ranges of dates):
+    kept for ``TEAMS_SUMS_MAX_DATES`` dates (least recently used evicted), reused like the
+    answer for today (and later dates) and for ``max(TEAMS_PAST_MIN_AGE_S, TEAMS_COST_FACTOR x
+    its CPU time)`` for a past date. A range asks each of its dates: a computation only for the
+    dates not fresh, each shared with any other reader of that date."""
 
     def __init__(
         self,
@@ -587,7 +671,8 @@ class TeamsCache:
         self.clock_ms = clock_ms
         self.monotonic = monotonic
         self.entries: dict[date, _CachedTeams] = {}
-        self.running: dict[date, asyncio.Future[dict[str, Any]]] = {}
+        self.sums: dict[date, _CachedSums] = {}  # in order of use, the least recent first
+        self.running: dict[date, asyncio.Future[_Computed]] = {}
         self.computed = 0
         self.last_cost_s = 0.0
 
@@ -600,32 +685,57 @@ class TeamsCache:
         entry = self.entries.get(day)
         if entry is not None and self.monotonic() - entry.at_s < entry.max_age_s:
             return entry.value
+        done = await self._run(day)
+        entry = self.entries.get(day)
+        if entry is None or entry.value is not done.value:
+            self.entries.pop(day, None)
+            self.entries[day] = _CachedTeams(
+                done.value, done.at_s, max(TEAMS_MIN_AGE_S, TEAMS_COST_FACTOR * done.cost_s)
+            )
+            while len(self.entries) > TEAMS_MAX_DATES:
+                del self.entries[next(iter(self.entries))]
+        return done.value
+
+    async def day_sums(self, day: date) -> DaySums:
+        """The date's day sums per team (read only)."""
+        entry = self.sums.get(day)
+        if entry is not None and self.monotonic() - entry.at_s < entry.max_age_s:
+            self.sums[day] = self.sums.pop(day)  # most recently used
+            return entry.sums
+        return (await self._run(day)).sums
+
+    def _run(self, day: date) -> asyncio.Future[_Computed]:
         task = self.running.get(day)
         if task is None:
             task = self.running[day] = asyncio.ensure_future(self._compute(day))
-        return await asyncio.shield(task)
+        return asyncio.shield(task)
 
-    async def _compute(self, day: date) -> dict[str, Any]:
+    async def _compute(self, day: date) -> _Computed:
         try:
             started = self.monotonic()
-            steps = teams_overview_steps(self.view, self.settings, day, self.clock_ms())
+            now_ms = self.clock_ms()
+            steps = date_groups_steps(self.view, self.settings, day, now_ms)
             cost = 0.0
             while True:
                 t0 = self.monotonic()
                 try:
                     next(steps)
                 except StopIteration as stop:
-                    value: dict[str, Any] = stop.value
+                    frame, groups = stop.value
+                    value = teams_answer(self.settings, day, frame, groups)
+                    sums = day_sums_of(groups)
                     cost += self.monotonic() - t0
                     break
                 cost += self.monotonic() - t0
                 await asyncio.sleep(0)
             self.computed += 1
             self.last_cost_s = cost
-            self.entries.pop(day, None)
-            self.entries[day] = _CachedTeams(value, started, max(TEAMS_MIN_AGE_S, TEAMS_COST_FACTOR * cost))
-            while len(self.entries) > TEAMS_MAX_DATES:
-                del self.entries[next(iter(self.entries))]
-            return value
+            past = day < local_date(now_ms, self.settings.tz)
+            min_age = TEAMS_PAST_MIN_AGE_S if past else TEAMS_MIN_AGE_S
+            self.sums.pop(day, None)
+            self.sums[day] = _CachedSums(sums, started, max(min_age, TEAMS_COST_FACTOR * cost))
+            while len(self.sums) > TEAMS_SUMS_MAX_DATES:
+                del self.sums[next(iter(self.sums))]
+            return _Computed(value, sums, started, cost)
         finally:
             self.running.pop(day, None)
