@@ -15,15 +15,21 @@ Screenshots go to tests/artifacts/.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
-from datetime import date, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo, available_timezones
 
+import httpx
+import orjson
 import pytest
 
 from floorwatch.api.security import content_security_policy
+from tests.integration.harness import INGEST_TOKEN, VIEWER_TOKEN, Stack, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -373,6 +379,7 @@ QUEUES = [
     {"queue": "support", "name": "Support", "sl_target": 0.9, "interval": None},
 ]
 
+TOO_EARLY = "2025-01-01"  # a range from then to TO is longer than the API allows: 422
 CSV_BODY = "period,from,to,offered\r\n2026-11-30,2026-11-30,2026-11-30,100\r\n"
 
 
@@ -419,6 +426,8 @@ class FakeServer:
     def answer(self, path: str, q: dict[str, str]) -> tuple[int, Any]:
         if path == "/api/v1/queues":
             return 200, QUEUES
+        if q.get("from") == TOO_EARLY:
+            return 422, {"detail": "a range is at most 367 days"}
         if path.endswith("/days") and (q.get("from"), q.get("to")) == (FROM, TO):
             return 200, {"day": DAYS, "month": MONTHS, "week": [WEEK]}[q["group"]]
         if path.endswith("/days"):  # any other range: one empty row per day, no total
@@ -657,3 +666,175 @@ def test_csv_buttons_save_the_servers_file(browser: Any, tmp_path: Path) -> None
         assert errors == []
     finally:
         page.close()
+
+
+def test_a_refused_range_says_why_in_each_part(browser: Any) -> None:
+    page, _, errors = open_page(browser, f"&queue=sales&from={TOO_EARLY}&to={TO}")
+    try:
+        loaded(page)
+        for part in ("queue", "team", "heatmap"):
+            assert page.inner_text(f"#{part}-error") == "Could not load the figures: 422 a range is at most 367 days"
+        assert page.locator("#queue-table tr[data-period]").count() == 0
+        assert page.inner_text("#status").startswith(f"{TOO_EARLY} – {TO} · 3 of 3 failed")
+        assert [e for e in errors if "422" not in e] == []  # the browser logs the failed requests
+    finally:
+        page.close()
+
+
+# -- the real stack -----------------------------------------------------------------------------
+
+S = 1000  # ms
+
+
+def midday_zone(now_s: float) -> str:
+    """A zone where it is 10:00-16:00 now: the test's last 10 minutes lie in one local day."""
+    for name in sorted(available_timezones()):
+        regions = ("Asia/", "Europe/", "America/", "Africa/", "Australia/", "Pacific/")
+        if name.startswith(regions) and 10 <= datetime.fromtimestamp(now_s, ZoneInfo(name)).hour < 16:
+            return name
+    raise AssertionError("no zone at midday")  # pragma: no cover - 24 h of zones exist
+
+
+# (contact, agent, offered, answered, ended, wrapped) in seconds before t; None: abandoned then
+CONTACTS: list[tuple[str, str | None, int, int | None, int, int | None]] = [
+    ("rp-c1", "rp-a1", -545, -540, -300, -240),  # wait 5 s (within 20), talk 240, wrap 60
+    ("rp-c2", "rp-a2", -362, -360, -330, -300),  # wait 2 s, talk 30, wrap 30
+    ("rp-c3", "rp-a2", -500, -440, -400, -380),  # wait 60 s (late), talk 40, wrap 20
+    ("rp-c4", None, -450, None, -380, None),  # abandoned after 70 s (not short: over 5 s)
+]
+
+
+def report_events(t: int, tz: ZoneInfo) -> list[dict[str, Any]]:
+    n = iter(range(1000))
+
+    def ev(dt_s: int, **fields: Any) -> dict[str, Any]:
+        ts = datetime.fromtimestamp((t + dt_s * S) / 1000, tz).isoformat(timespec="milliseconds")
+        return {"event_id": f"rp-{next(n)}", "ts": ts, **fields}
+
+    out = [
+        ev(-900, type="agent.profile", agent_id="rp-a1", name="Ada", team="north", queues=["sales"]),
+        ev(-900, type="agent.profile", agent_id="rp-a2", name="Bob", team="south", queues=["sales"]),
+    ]
+    for cid, agent, offered, answered, ended, wrapped in CONTACTS:
+        out.append(ev(offered, type="contact.offered", contact_id=cid, queue="sales", channel="voice"))
+        if agent is None:
+            out.append(ev(ended, type="contact.abandoned", contact_id=cid, queue="sales"))
+            continue
+        assert answered is not None and wrapped is not None
+        out += [
+            ev(answered, type="contact.answered", contact_id=cid, queue="sales", agent_id=agent),
+            ev(ended, type="contact.ended", contact_id=cid, agent_id=agent),
+            ev(wrapped, type="contact.wrapup_ended", contact_id=cid, agent_id=agent),
+        ]
+    return out
+
+
+def test_reports_page_on_the_real_stack(tmp_path: Path, browser: Any) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    zone = midday_zone(time.time())
+    tz = ZoneInfo(zone)
+    # Stack() runs asyncio (topic creation): not in this thread, where Playwright's loop runs
+    with ThreadPoolExecutor(1) as pool:
+        stack = pool.submit(Stack, tmp_path, timezone=zone).result()
+    try:
+        minutes = stack.settings().interval_minutes
+        stack.worker()
+        stack.api()
+        t = int(time.time()) * S
+        today = datetime.fromtimestamp(t / 1000, tz).date().isoformat()
+        resp = httpx.post(
+            f"{stack.api_url}/api/v1/events",
+            content=orjson.dumps(report_events(t, tz)),
+            timeout=10,
+            headers={"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/json"},
+        )
+        assert resp.status_code == 202 and resp.json()["rejected"] == [], resp.text
+
+        # by hand (sales: threshold 20 s, short abandon 5 s, A_T / (A + B - S)):
+        # 4 offered, 3 answered (2 within 20 s), 1 long abandon; waits 5 + 2 + 60 s;
+        # handle 300 + 60 + 60 s; rp-a1 (north) handled c1, rp-a2 (south) c2 and c3
+        want_day = {
+            "offered": 4,
+            "answered": 3,
+            "abandoned": 1,
+            "service_level": 2 / 4,
+            "asa": pytest.approx(67 / 3),
+            "aht": 420 / 3,
+            "abandon_rate": 1 / 4,
+            "transfer_rate": 0.0,
+        }
+
+        def settled() -> bool:
+            rows = stack.get("/api/v1/queues/sales/days", **{"from": today, "to": today})
+            return len(rows) == 1 and (rows[0]["offered"], rows[0]["handled"]) == (4, 3)
+
+        wait_until(settled, 60, "the day's contacts")
+        # per half hour: the slot of each contact's offer (local wall clock, 30-minute slots)
+        slot_minutes = 30 if 30 % minutes == 0 else minutes
+        per_slot: dict[str, list[int]] = {}  # slot -> [offered, answered within 20 s]
+        for _, agent, offered, answered, _, _ in CONTACTS:
+            local = datetime.fromtimestamp((t + offered * S) / 1000, tz)
+            slot = f"{local.hour:02d}:{local.minute - local.minute % slot_minutes:02d}"
+            cell = per_slot.setdefault(slot, [0, 0])
+            cell[0] += 1
+            cell[1] += int(agent is not None and answered is not None and answered - offered <= 20)
+
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        try:
+            page.goto(f"{stack.api_url}/reports?token={VIEWER_TOKEN}&queue=sales&from={today}&to={today}")
+            loaded(page)
+            shown = table_rows(page, "#queue-table tr[data-period]")
+            assert list(shown) == [today, "total"]  # one day: the answer's row is the whole range
+            for key in (today, "total"):
+                assert {f: v[0] for f, v in shown[key].items()} == want_day, key
+            assert shown[today]["service_level"][1:] == ("50.0%", "sl-red")
+            # the heat map: the slots with contacts and nothing else
+            cells = page.evaluate(
+                """(d) => [...document.querySelectorAll(`#heatmap tr[data-date="${d}"] td`)].map((td) =>
+                      [td.dataset.slot, Number(td.dataset.offered), JSON.parse(td.dataset.value), td.className])""",
+                today,
+            )
+            assert len(cells) == 24 * 60 // slot_minutes
+            for slot, offered, value, cls in cells:
+                if slot not in per_slot:
+                    assert (offered, value, cls) == (0, None, "cell hm-empty"), slot
+                    continue
+                n, within = per_slot[slot]
+                sl = within / n
+                assert (offered, value) == (n, sl), slot
+                assert cls == f"cell {'hm-green' if sl >= 0.8 else 'hm-amber' if sl >= 0.75 else 'hm-red'}", slot
+            # the teams: AHT per team and for the floor, from the same contacts
+            teams = {
+                team: table_rows(page, f'#team-table tbody[data-team="{team}"] tr')
+                for team in ("floor", "north", "south")
+            }
+            assert {team: rows[today]["aht"][0] for team, rows in teams.items()} == {
+                "floor": 420 / 3,
+                "north": 300.0,
+                "south": 120 / 2,
+            }
+            # agent-days: each agent with contact rows today once, in its team
+            assert {team: rows[today]["agents"][0] for team, rows in teams.items()} == {
+                "floor": 2,
+                "north": 1,
+                "south": 1,
+            }
+            # CSV of the queue table: the server's file, the same day row
+            with page.expect_download() as info:
+                page.click('button[data-csv="queue"]')
+            download = info.value
+            assert download.suggested_filename == f"floorwatch-queue-days-sales-{today}.csv"
+            saved = tmp_path / download.suggested_filename
+            download.save_as(saved)
+            header, row = saved.read_text().splitlines()[:2]
+            record = dict(zip(header.split(","), row.split(","), strict=True))
+            assert (record["period"], record["offered"], record["answered"]) == (today, "4", "3")
+            assert errors == []
+            page.screenshot(path=str(ARTIFACTS / "reports-stack.png"), full_page=True)
+        finally:
+            page.close()
+    finally:
+        stack.close()
