@@ -631,12 +631,10 @@ class _CachedTeams:
 
 @dataclass(slots=True)
 class _Computed:
-    """One computation of a date: the answer, the day sums and when and at what cost."""
+    """One computation of a date: the answer and the day sums."""
 
     value: dict[str, Any]
     sums: DaySums
-    at_s: float
-    cost_s: float
 
 
 @dataclass(slots=True)
@@ -673,6 +671,7 @@ class TeamsCache:
         self.entries: dict[date, _CachedTeams] = {}
         self.sums: dict[date, _CachedSums] = {}  # in order of use, the least recent first
         self.running: dict[date, asyncio.Future[_Computed]] = {}
+        self.answers_wanted: set[date] = set()  # dates whose running computation keeps its answer
         self.computed = 0
         self.last_cost_s = 0.0
 
@@ -685,16 +684,8 @@ class TeamsCache:
         entry = self.entries.get(day)
         if entry is not None and self.monotonic() - entry.at_s < entry.max_age_s:
             return entry.value
-        done = await self._run(day)
-        entry = self.entries.get(day)
-        if entry is None or entry.value is not done.value:
-            self.entries.pop(day, None)
-            self.entries[day] = _CachedTeams(
-                done.value, done.at_s, max(TEAMS_MIN_AGE_S, TEAMS_COST_FACTOR * done.cost_s)
-            )
-            while len(self.entries) > TEAMS_MAX_DATES:
-                del self.entries[next(iter(self.entries))]
-        return done.value
+        self.answers_wanted.add(day)  # the computation keeps its answer (a range's would not)
+        return (await self._run(day)).value
 
     async def day_sums(self, day: date) -> DaySums:
         """The date's day sums per team (read only)."""
@@ -730,12 +721,18 @@ class TeamsCache:
                 await asyncio.sleep(0)
             self.computed += 1
             self.last_cost_s = cost
+            if day in self.answers_wanted:
+                self.entries.pop(day, None)
+                self.entries[day] = _CachedTeams(value, started, max(TEAMS_MIN_AGE_S, TEAMS_COST_FACTOR * cost))
+                while len(self.entries) > TEAMS_MAX_DATES:
+                    del self.entries[next(iter(self.entries))]
             past = day < local_date(now_ms, self.settings.tz)
             min_age = TEAMS_PAST_MIN_AGE_S if past else TEAMS_MIN_AGE_S
             self.sums.pop(day, None)
             self.sums[day] = _CachedSums(sums, started, max(min_age, TEAMS_COST_FACTOR * cost))
             while len(self.sums) > TEAMS_SUMS_MAX_DATES:
                 del self.sums[next(iter(self.sums))]
-            return _Computed(value, sums, started, cost)
+            return _Computed(value, sums)
         finally:
             self.running.pop(day, None)
+            self.answers_wanted.discard(day)
