@@ -67,6 +67,13 @@ def test_a_team_on_contacts_for_15_minutes_raises_occupancy_high_and_logging_out
         teams = {row["id"]: row for row in stack.get("/api/v1/teams")["teams"]}
         assert teams["north"]["rolling_15m"]["occupancy"] == 1.0
         assert teams["south"]["rolling_15m"]["occupancy"] == 0.0
+        # the ranged answer of today: one day row per team, the same agents as the one-date answer
+        today = stack.get("/api/v1/teams")["date"]
+        ranged = {row["id"]: row for row in stack.get("/api/v1/teams", **{"from": today, "to": today})["teams"]}
+        assert [(p["period"], p["agents"]) for p in ranged["north"]["periods"]] == [(today, 3)]
+        assert [(p["period"], p["agents"]) for p in ranged["south"]["periods"]] == [(today, 3)]
+        week = stack.get("/api/v1/agents/north-0/performance", group="week")
+        assert (week["group"], [p["to"] for p in week["periods"]], week["team"]) == ("week", [today], "north")
 
         # two of north's agents log out: fewer than min_agents logged in, the alert resolves
         n_before = n
