@@ -337,7 +337,8 @@ class QueueAlerter:
         for queue in queue_order(self.view, self.settings):
             tile = queue_tile(self.view, self.settings, queue, now_ms, agents.get(queue))
             interval, rolling = tile["interval"], tile["rolling_15m"]
-            limits = queue_limits(self.settings.alerts, self.settings.queue(queue).alerts)
+            own = self.settings.queues_by_id.get(queue)  # a queue seen only in events has no overrides
+            limits = queue_limits(self.settings.alerts, own.alerts if own is not None else None)
             values = queue_conditions(
                 limits,
                 waiting=tile["waiting"],
