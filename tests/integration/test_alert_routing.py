@@ -294,3 +294,24 @@ def test_routed_alerts_reach_email_and_alertmanager_and_unrouted_ones_do_not(
         assert not [x for x in labels if x.get("queue") == "support" or x.get("agent") == "bob"]
     finally:
         stack.close()
+
+
+AMTOOL = shutil.which("amtool")
+
+
+@pytest.mark.skipif(AMTOOL is None, reason="amtool (Debian package prometheus-alertmanager) not installed")
+def test_the_alertmanager_example_sends_floorwatch_pushed_alerts_to_the_floor_not_the_pager() -> None:
+    config = str(Path(__file__).parents[2] / "deploy" / "alertmanager" / "alertmanager.yml")
+    for labels, receiver in (
+        (["alertname=adherence_break", "severity=critical", "floorwatch_id=a:1", "team=north"], "wfm-floor"),
+        (["alertname=queue_waiting", "severity=warning", "floorwatch_id=q:1", "queue=sales"], "wfm-floor"),
+        (["alertname=FloorwatchNoWorker", "severity=critical"], "oncall-pager"),  # the platform's own: unchanged
+    ):  # fmt: skip
+        done = subprocess.run(
+            [AMTOOL, "config", "routes", "test", f"--config.file={config}", *labels],  # type: ignore[list-item]
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0 and done.stdout.strip() == receiver, (labels, done.stdout, done.stderr)
