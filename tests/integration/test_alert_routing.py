@@ -283,7 +283,8 @@ def test_routed_alerts_reach_email_and_alertmanager_and_unrouted_ones_do_not(
             30,
             "the resolution e-mail",
         )
-        wait_until(lambda: sales["id"] not in active(am_get(alertmanager)), 30, "the resolution in Alertmanager")
+        # (a leader refresh racing the resolution may show it firing again until the next refresh, 30 s)
+        wait_until(lambda: sales["id"] not in active(am_get(alertmanager)), 60, "the resolution in Alertmanager")
         assert ann["id"] in active(am_get(alertmanager))  # still firing, still shown
         assert resolved["resolved_at_ms"] >= resolved["started_at_ms"]
 
