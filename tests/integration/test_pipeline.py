@@ -171,7 +171,7 @@ def quality_mismatches(stack: Stack, truth: dict[str, Any], day: str) -> list[st
         rows = {row[id_field]: row for row in got[section]}
         want = {k: days[day] for k, days in truth["quality"][section].items() if day in days}
         if set(rows) != set(want):
-            bad.append(f"quality {section}: {sorted(set(rows) ^ set(want))} differ")
+            bad.append(f"quality {section}: {sorted(set(rows) ^ set(want), key=str)} differ")
         for k, fig in want.items():
             row = rows.get(k, {})
             diff = {f: (row.get(f), v) for f, v in fig.items() if f in row and row.get(f) != v}
