@@ -52,8 +52,6 @@ from floorwatch.readmodel.view import View
 
 T = TypeVar("T")
 
-#: the keys of a BLOCK (``Figures.block``)
-BLOCK_KEYS: tuple[str, ...] = tuple(Figures().block(day=True))
 #: the keys a TEAM PERIOD ROW adds to the day BLOCK
 TEAM_EXTRA_KEYS: tuple[str, ...] = ("shrinkage", "absent", "late_logins", "scheduled_s")
 #: the figures of an adherence period row
