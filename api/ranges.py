@@ -1,5 +1,6 @@
 """Date ranges and grouping of the read endpoints: ``from``, ``to`` (local dates, inclusive) and
-``group`` (``interval``, ``day``, ``week``, ``month``), docs/api.md "Ranges and rollups".
+``group`` (``interval``, ``day``, ``week``, ``month``, ``range``: the whole range as one period),
+docs/api.md "Ranges and rollups".
 
 A route asks for :data:`RangeDep`. Without ``from``/``to``/``group`` it answers as before (one
 ``date``, default today); with any of them it answers the grouped shape of its resource.
@@ -64,7 +65,8 @@ def date_range(
     ] = None,
     last: Annotated[Date | None, Query(alias="to", description="last local date of a range, inclusive")] = None,
     group: Annotated[
-        Group | None, Query(description="rollup: interval, day, week (ISO) or month (local calendar)")
+        Group | None,
+        Query(description="rollup: interval, day, week (ISO), month (local calendar) or range (the whole range)"),
     ] = None,
 ) -> DateRange:
     if (first is None) != (last is None):

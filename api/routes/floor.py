@@ -39,7 +39,7 @@ async def list_adherence(
     agent_id: Annotated[str | None, Query(min_length=1, max_length=256, description="only this agent")] = None,
 ) -> list[dict[str, Any]] | Response:
     """Adherence, conformance and exceptions of every agent scheduled on the local date. With
-    from/to or group: per agent and day, week or month (default day) with records, the summed
+    from/to or group: per agent and day, week, month or range (default day) with records, the summed
     seconds and the ratios of the sums."""
     if rng.ranged:
         group = rng.grouping("day", DATE_GROUPS)

@@ -37,7 +37,8 @@ async def agent_performance(
 ) -> dict[str, Any] | Response:
     """Contacts, agent time, occupancy, adherence, FCR and CSAT of one agent on a local date,
     for the day and per interval, with the rolling 15 minutes (today only). With from/to or
-    group: the total of the range and one row per interval, day, week or month (default day)."""
+    group: the total of the range and one row per interval, day, week, month or the whole range
+    (range; default day)."""
     if rng.ranged:
         group = rng.grouping("day")
         steps = people_history.performance_range_steps(
@@ -72,7 +73,7 @@ async def teams(
 ) -> dict[str, Any] | Response:
     """Per team and for the floor: the sums of the agents' figures, ratios after, with
     shrinkage, absence and late logins. Computed once for every reader: an answer is reused
-    for at least 5 s (docs/api.md). With from/to or group: per day, week or month (default
+    for at least 5 s (docs/api.md). With from/to or group: per day, week, month or range (default
     day), the sums of each date's sums (each date computed once and reused)."""
     if rng.ranged:
         group = rng.grouping("day", DATE_GROUPS)

@@ -32,7 +32,7 @@ async def quality(
     ] = "agents",
 ) -> dict[str, Any] | Response:
     """FCR (contacts answered that day whose window has closed) and CSAT per agent and team.
-    With from/to or group: per agent and per team and day, week or month (default day) with
+    With from/to or group: per agent and per team and day, week, month or range (default day) with
     data, from the summed counts."""
     if rng.ranged:
         group = rng.grouping("day", DATE_GROUPS)

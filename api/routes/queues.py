@@ -39,7 +39,8 @@ async def list_intervals(
 ) -> list[dict[str, Any]] | Response:
     """Every interval of the local day that has contacts, sorted by start. With ``from``/``to``
     or ``group``: ``interval`` (default) lists the interval rows of every day of the range;
-    ``day``, ``week``, ``month`` one QUEUE PERIOD ROW per period (docs/api.md)."""
+    ``day``, ``week``, ``month``, ``range`` (the whole range) one QUEUE PERIOD ROW per period
+    (docs/api.md)."""
     if not rng.ranged:
         rows = queries.day_intervals(view, settings, queue, rng.first)
         return csv_response(rows, "intervals", rng.first) if as_csv else rows
@@ -73,7 +74,8 @@ async def _ranged_csv(
 async def queue_days(
     _: Viewer, view: ViewDep, settings: SettingsDep, queue: QueuePath, as_csv: CsvWanted, rng: RangeDep
 ) -> list[dict[str, Any]] | Response:
-    """One QUEUE PERIOD ROW per day, ISO week or local month of the range (default ``day``;
+    """One QUEUE PERIOD ROW per day, ISO week, local month or the whole range (``range``) of the
+    range (default ``day``;
     without ``from``/``to``: the ``date``, default today), empty periods included."""
     group = rng.grouping("day", DATE_GROUPS)
     rows = await queue_history.sliced(queue_history.iter_period_rows(view, settings, queue, rng.periods(group)))
@@ -107,8 +109,8 @@ async def list_staffing(
 ) -> list[dict[str, Any]] | Response:
     """Forecast vs actual and required agents per interval of the local day (intervals with a
     forecast or contacts), sorted by start. With ``from``/``to`` or ``group``: ``interval``
-    (default) lists the interval rows of every day of the range; ``day``, ``week``, ``month``
-    one STAFFING PERIOD ROW per period (docs/api.md)."""
+    (default) lists the interval rows of every day of the range; ``day``, ``week``, ``month``,
+    ``range`` one STAFFING PERIOD ROW per period (docs/api.md)."""
     if not rng.ranged:
         rows = queries.day_staffing(view, settings, queue, rng.first, now_ms)
         return csv_response(rows, "staffing", rng.first) if as_csv else rows

@@ -5,7 +5,9 @@ A range is ``[first, last]`` of local dates, both inclusive. ``group`` cuts it i
 * ``day``: each local date;
 * ``week``: ISO 8601 weeks (Monday to Sunday; the week belongs to the ISO year of its
   Thursday, so 2026-12-31 is in ``2026-W53`` and 2027-01-01 too);
-* ``month``: local calendar months.
+* ``month``: local calendar months;
+* ``range``: the whole range as one period, labelled ``<first>/<last>`` (ISO 8601 interval
+  notation, ``2026-11-28/2026-12-04``): the range's total, computed like any other period.
 
 A period's ``first`` and ``last`` are clipped to the range: a week range that starts on a
 Wednesday makes a first period of Wednesday to Sunday, so the periods of a range always cover
@@ -23,16 +25,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-Group = Literal["interval", "day", "week", "month"]
-GROUPS: tuple[Group, ...] = ("interval", "day", "week", "month")
-DATE_GROUPS: tuple[Group, ...] = ("day", "week", "month")
+Group = Literal["interval", "day", "week", "month", "range"]
+GROUPS: tuple[Group, ...] = ("interval", "day", "week", "month", "range")
+DATE_GROUPS: tuple[Group, ...] = ("day", "week", "month", "range")
 
 
 @dataclass(frozen=True, slots=True)
 class Period:
     """One period of a grouped range: its label and its first and last local date (inclusive)."""
 
-    label: str  # "2026-12-04", "2026-W49", "2026-12"
+    label: str  # "2026-12-04", "2026-W49", "2026-12", "2026-11-28/2026-12-04"
     first: date
     last: date
 
@@ -48,8 +50,17 @@ def range_days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def range_label(first: date, last: date) -> str:
+    """The label of the ``range`` period: ISO 8601 interval notation of its dates,
+    ``2026-11-28/2026-12-04`` (a one-day range ``2026-12-04/2026-12-04``)."""
+    return f"{first.isoformat()}/{last.isoformat()}"
+
+
 def period_label(day: date, group: Group) -> str:
-    """The label of the period containing ``day``: the date, its ISO week, or its month."""
+    """The label of the period containing ``day``: the date, its ISO week, or its month (a
+    ``range`` period's label depends on both its ends: :func:`range_label`)."""
+    if group == "range":
+        raise ValueError("the range period's label is range_label(first, last)")
     if group == "week":
         year, week, _ = day.isocalendar()
         return f"{year:04d}-W{week:02d}"
@@ -71,7 +82,10 @@ def _period_bounds(day: date, group: Group) -> tuple[date, date]:
 
 def periods(first: date, last: date, group: Group) -> list[Period]:
     """The periods of ``[first, last]`` in order, clipped to the range. ``group`` ``interval``
-    gives days (its intervals are listed per day by the caller)."""
+    gives days (its intervals are listed per day by the caller); ``range`` one period, the
+    whole range (none when ``last < first``)."""
+    if group == "range":
+        return [Period(range_label(first, last), first, last)] if first <= last else []
     if group == "interval":
         group = "day"
     out: list[Period] = []

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from floorwatch.domain.periods import Period, period_label, periods, range_days
+import pytest
+
+from floorwatch.domain.periods import DATE_GROUPS, GROUPS, Period, period_label, periods, range_days, range_label
 
 
 def test_range_days_inclusive_and_empty_when_reversed() -> None:
@@ -62,3 +64,21 @@ def test_last_date_of_the_calendar_does_not_overflow() -> None:
         Period("9999-W52", date(9999, 12, 30), date(9999, 12, 31))
     ]
     assert periods(date(1, 1, 1), date(1, 1, 2), "week") == [Period("0001-W01", date(1, 1, 1), date(1, 1, 2))]
+
+
+def test_range_group_is_the_whole_range_as_one_period() -> None:
+    assert "range" in GROUPS and "range" in DATE_GROUPS
+    # the default 7 days of the reports page: two months and two ISO weeks, one range period
+    got = periods(date(2026, 11, 28), date(2026, 12, 4), "range")
+    assert got == [Period("2026-11-28/2026-12-04", date(2026, 11, 28), date(2026, 12, 4))]
+    assert sum(len(list(p.days())) for p in got) == 7
+    assert range_label(date(2026, 12, 4), date(2026, 12, 4)) == "2026-12-04/2026-12-04"
+    # a year and a day across a leap February: still one period of 367 days
+    (year,) = periods(date(2027, 3, 1), date(2028, 3, 1), "range")
+    assert (year.label, len(list(year.days()))) == ("2027-03-01/2028-03-01", 367)
+    assert periods(date(2026, 12, 5), date(2026, 12, 4), "range") == []
+    assert periods(date(9999, 12, 30), date(9999, 12, 31), "range") == [
+        Period("9999-12-30/9999-12-31", date(9999, 12, 30), date(9999, 12, 31))
+    ]
+    with pytest.raises(ValueError):
+        period_label(date(2026, 12, 4), "range")  # its label needs both ends
