@@ -1,7 +1,8 @@
 // Floorwatch reports: day/week/month tables of a queue and of the teams, and the service-level
 // heat map of a queue, for a range of local dates. No build step; every value from the server is
 // written with textContent, its raw value kept in data-value. Nothing is computed here: each
-// figure is the server's (docs/reports.md). The token comes from ?token= as on the wallboard and
+// figure is the server's, the total rows too (the same endpoint asked with group=range, one period
+// that is the whole range; docs/reports.md). The token comes from ?token= as on the wallboard and
 // goes out as "Authorization: Bearer"; the other parameters (queue, from, to, group) are kept in
 // the URL with history.replaceState, so a report can be bookmarked or shared.
 "use strict";
@@ -68,7 +69,6 @@
   // -- dates: local YYYY-MM-DD strings (calendar arithmetic on UTC midnights) -----------------
   const isDate = (s) => typeof s === "string" && /^\d{4}-\d{2}-\d{2}$/.test(s) && !isNaN(Date.parse(`${s}T00:00:00Z`));
   const addDays = (s, n) => new Date(Date.parse(`${s}T00:00:00Z`) + n * DAY_MS).toISOString().slice(0, 10);
-  const spanDays = (a, b) => Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / DAY_MS) + 1;
   const weekday = (s) => ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][new Date(`${s}T00:00:00Z`).getUTCDay()];
   function browserToday() {
     const d = new Date();
@@ -99,11 +99,14 @@
   const query = (o) => new URLSearchParams(o).toString();
   const daysUrl = (group) =>
     `/api/v1/queues/${encodeURIComponent(state.queue)}/days?${query({ from: state.from, to: state.to, group })}`;
+  const teamsUrl = (group) => `/api/v1/teams?${query({ from: state.from, to: state.to, group })}`;
   function urls() {
     const range = { from: state.from, to: state.to };
     return {
       queue: state.queue ? daysUrl(state.group) : null,
-      teams: `/api/v1/teams?${query({ ...range, group: state.group })}`,
+      queueTotal: state.queue ? daysUrl("range") : null,
+      teams: teamsUrl(state.group),
+      teamsTotal: teamsUrl("range"),
       heatmap: state.queue ? `/api/v1/queues/${encodeURIComponent(state.queue)}/heatmap?${query(range)}` : null,
     };
   }
@@ -131,21 +134,8 @@
   }
 
   // -- queue table: GET /api/v1/queues/{q}/days ------------------------------------------------
-  // The total row is a period row of the same endpoint that covers the whole range (a range
-  // within one ISO week or one month asked with that group); nothing is summed in the browser,
-  // so without such a row there is no total row.
-  async function serverTotal(rows) {
-    const whole = (list) =>
-      Array.isArray(list) && list.length === 1 && list[0].from === state.from && list[0].to === state.to ? list[0] : null;
-    let total = whole(rows);
-    if (total) return total;
-    const tries = ["month", ...(spanDays(state.from, state.to) <= 7 ? ["week"] : [])].filter((g) => g !== state.group);
-    for (const g of tries) {
-      total = whole(await api(daysUrl(g)));
-      if (total) return total;
-    }
-    return null;
-  }
+  // The total row is the one row of the same endpoint asked with group=range (the whole range
+  // as one period, summed by the server: nothing is added up in the browser).
 
   function queueRow(row, isTotal) {
     const target = (row.rules || {}).sl_target;
@@ -171,34 +161,32 @@
     return tr;
   }
 
-  function renderQueue(rows, total, totalError) {
+  function renderQueue(rows, total) {
     const name = queueNames.get(state.queue) || state.queue;
     $("queue-title").textContent = `Queue ${name} — ${state.from} to ${state.to} by ${state.group}`;
     const body = $("queue-table").tBodies[0];
     body.replaceChildren(...rows.map((r) => queueRow(r, false)));
     if (!rows.length) body.append(el("tr", { class: "empty" }, el("td", { colspan: "9" }, "No periods")));
     $("queue-table").tFoot.replaceChildren(...(total ? [queueRow(total, true)] : []));
-    $("queue-note").textContent = total
-      ? ""
-      : totalError
-        ? `No total row: ${totalError.message}`
-        : "No total row: the server gives one only for a range within one ISO week or one month; figures are not summed here.";
   }
 
-  // -- team table: GET /api/v1/teams?from&to&group ------------------------------------------------
-  function teamBody(id, name, targets, periods) {
+  // -- team table: GET /api/v1/teams?from&to&group, totals from group=range ------------------------
+  // total: the team's (or the floor's) one period of the group=range answer, the last row
+  function teamBody(id, name, targets, periods, total) {
     const tb = el("tbody", { "data-team": id });
     const tg = targets || {};
-    const list = periods || [];
+    const list = [...(periods || []).map((p) => [p, false]), ...(total ? [[total, true]] : [])];
     if (!list.length) {
       tb.append(el("tr", {}, el("th", { scope: "row" }, name), el("td", { colspan: "8", class: "empty" }, "No periods")));
       return tb;
     }
-    list.forEach((p, i) => {
-      const tr = el("tr", { "data-period": p.period, "data-from": p.from, "data-to": p.to });
+    list.forEach(([p, isTotal], i) => {
+      const tr = el("tr", {
+        "data-period": isTotal ? "total" : p.period, "data-from": p.from, "data-to": p.to, class: isTotal ? "total" : null,
+      });
       if (i === 0) tr.append(el("th", { scope: "rowgroup", rowspan: String(list.length), class: "team" }, name));
       tr.append(
-        periodCell(p, p.period),
+        periodCell(p, isTotal ? "Total" : p.period),
         figure("agents", p.agents, count(p.agents)),
         figure("occupancy", p.occupancy, pct(p.occupancy), occClass(p.occupancy, tg.occupancy)),
         figure("adherence", p.adherence, pct(p.adherence), adhClass(p.adherence, tg.adherence)),
@@ -212,12 +200,16 @@
     return tb;
   }
 
-  function renderTeams(body) {
+  function renderTeams(body, whole) {
     $("team-title").textContent = `Floor and teams — ${state.from} to ${state.to} by ${state.group}`;
     const table = $("team-table");
     for (const tb of [...table.tBodies]) tb.remove();
-    table.append(teamBody("floor", "Floor", null, (body.floor || {}).periods));
-    for (const t of body.teams || []) table.append(teamBody(t.id, t.name || t.id, t.targets, t.periods));
+    const only = (periods) => (Array.isArray(periods) && periods.length === 1 ? periods[0] : null);
+    const totals = new Map((whole.teams || []).map((t) => [t.id, only(t.periods)]));
+    table.append(teamBody("floor", "Floor", null, (body.floor || {}).periods, only((whole.floor || {}).periods)));
+    for (const t of body.teams || []) {
+      table.append(teamBody(t.id, t.name || t.id, t.targets, t.periods, totals.get(t.id) || null));
+    }
   }
 
   // -- heat map: GET /api/v1/queues/{q}/heatmap ---------------------------------------------------
@@ -273,14 +265,15 @@
     const live = () => gen === generation;
     const u = urls();
     $("status").textContent = "loading…";
+    // each table and its total row: two requests in parallel, shown together
     const queueTask = u.queue
-      ? api(u.queue).then(async (rows) => {
-        let total = null, totalError = null;
-        try { total = await serverTotal(rows); } catch (err) { totalError = err; }
-        if (live()) { sectionError("queue", null); renderQueue(rows, total, totalError); }
+      ? Promise.all([api(u.queue), api(u.queueTotal)]).then(([rows, whole]) => {
+        if (live()) { sectionError("queue", null); renderQueue(rows, whole.length === 1 ? whole[0] : null); }
       })
       : Promise.reject(new Error("no queue chosen"));
-    const teamTask = api(u.teams).then((body) => { if (live()) { sectionError("team", null); renderTeams(body); } });
+    const teamTask = Promise.all([api(u.teams), api(u.teamsTotal)]).then(([body, whole]) => {
+      if (live()) { sectionError("team", null); renderTeams(body, whole); }
+    });
     const heatTask = u.heatmap
       ? api(u.heatmap).then((h) => { if (live()) { sectionError("heatmap", null); renderHeatmap(h); } })
       : Promise.reject(new Error("no queue chosen"));

@@ -3,10 +3,11 @@
 Page tests: the real page (api/static/reports.*, served with the API's CSP) against hand-written
 answers of the documented shapes, routed in the browser with ``page.route``; no processes
 besides the browser. They check the figures each table shows (raw value in ``data-value``, the
-text, the colour against the target), the total row (a period of the same endpoint that covers
-the whole range, none otherwise), the heat map (a weak half hour's cell red, its value in the
-title and aria-label), the URL state (``replaceState``, the token kept) and the CSV downloads
-(the same URL with ``format=csv`` and the bearer header, saved under the server's file name).
+text, the colour against the target), the total rows (the same endpoint asked with
+``group=range``: the queue's, the floor's and each team's, always there), the heat map (a weak
+half hour's cell red, its value in the title and aria-label), the URL state (``replaceState``,
+the token kept) and the CSV downloads (the same URL with ``format=csv`` and the bearer header,
+saved under the server's file name).
 
 Stack test: broker + worker + API; contacts posted today and read back through the page.
 Screenshots go to tests/artifacts/.
@@ -174,6 +175,7 @@ WEEK = queue_row(  # the server's sums of the three days: one ISO week, so the w
     abandon_rate=23 / 213,
     transfer_rate=14 / 190,
 )
+TOTAL = {**WEEK, "period": f"{FROM}/{TO}"}  # group=range: the same sums, labelled by the range
 # text and colour of each figure, by hand (SL against the row's target 0.8: >= green,
 # >= 0.75 amber, below red; times m:ss rounded to the second)
 QUEUE_SHOWN = {
@@ -301,6 +303,34 @@ TEAMS: dict[str, Any] = {
         },
     ],
 }
+
+
+def whole_range(row: dict[str, Any]) -> dict[str, Any]:
+    return {"periods": [team_row(f"{FROM}/{TO}", FROM, TO, **row)]}
+
+
+TEAMS_TOTAL: dict[str, Any] = {  # group=range: the server's sums of the three days (hand-written)
+    "from": FROM,
+    "to": TO,
+    "group": "range",
+    "floor": whole_range({"agents": 10, "occupancy": 0.75, "adherence": 0.875, "aht_s": 295.5, "absent": 1}),
+    "teams": [
+        {
+            "id": "north",
+            "name": "Team North",
+            "targets": {"occupancy": 0.85, "adherence": 0.9, "aht_s": 300.0},
+            **whole_range(
+                {"agents": 6, "occupancy": 0.875, "adherence": 0.89, "aht_s": 330.0, "shrinkage": 0.1, "late_logins": 2}
+            ),
+        },
+        {
+            "id": "south",
+            "name": "Team South",
+            "targets": {"occupancy": None, "adherence": None, "aht_s": None},
+            **whole_range({"agents": 4, "occupancy": 0.6, "absent": 1}),
+        },
+    ],
+}
 # north against its targets: occupancy 0.95 > 0.85 + 0.05 red, 0.8 in [0.75, 0.9] green;
 # adherence 0.92 >= 0.9 green, 0.86 in [0.85, 0.9) amber; AHT 320 in (300, 330] amber, 340 red
 NORTH_SHOWN = {
@@ -330,6 +360,15 @@ NORTH_SHOWN = {
         "shrinkage": ("–", ""),
         "absent": ("0", ""),
         "late_logins": ("0", ""),
+    },
+    "total": {  # occupancy 0.875 in [0.75, 0.9] green; adherence 0.89 amber; AHT 330 = 300 + 10 % amber
+        "agents": ("6", ""),
+        "occupancy": ("87.5%", "sl-green"),
+        "adherence": ("89.0%", "sl-amber"),
+        "aht": ("5:30", "sl-amber"),
+        "shrinkage": ("10.0%", ""),
+        "absent": ("0", ""),
+        "late_logins": ("2", "sl-amber"),
     },
 }
 TEAM_VALUE = {
@@ -428,12 +467,19 @@ class FakeServer:
             return 200, QUEUES
         if q.get("from") == TOO_EARLY:
             return 422, {"detail": "a range is at most 367 days"}
+        whole = f"{q.get('from')}/{q.get('to')}"  # the label of the group=range period
         if path.endswith("/days") and (q.get("from"), q.get("to")) == (FROM, TO):
-            return 200, {"day": DAYS, "month": MONTHS, "week": [WEEK]}[q["group"]]
-        if path.endswith("/days"):  # any other range: one empty row per day, no total
+            return 200, {"day": DAYS, "month": MONTHS, "week": [WEEK], "range": [TOTAL]}[q["group"]]
+        if path.endswith("/days") and q.get("group") == "range":  # any other range: its empty total
+            return 200, [queue_row(whole, q["from"], q["to"])]
+        if path.endswith("/days"):  # any other range: an empty first and last day
             return 200, [queue_row(q["from"], q["from"], q["from"]), queue_row(q["to"], q["to"], q["to"])]
+        if path == "/api/v1/teams" and (q.get("from"), q.get("to")) == (FROM, TO):
+            return 200, TEAMS_TOTAL if q.get("group") == "range" else TEAMS
+        if path == "/api/v1/teams" and q.get("group") == "range":
+            return 200, {"floor": {"periods": [team_row(whole, q["from"], q["to"])]}, "teams": []}
         if path == "/api/v1/teams":
-            return 200, TEAMS if (q.get("from"), q.get("to")) == (FROM, TO) else {**TEAMS, "teams": []}
+            return 200, {**TEAMS, "teams": []}
         if path.endswith("/heatmap"):
             return 200, HEATMAP
         return 404, {"detail": "Not Found"}
@@ -479,29 +525,35 @@ def test_queue_and_team_tables_show_the_server_figures(browser: Any) -> None:
         loaded(page)
         shown = table_rows(page, "#queue-table tr[data-period]")
         assert list(shown) == ["2026-11-30", "2026-12-01", "2026-12-02", "total"]
-        for row in [*DAYS, WEEK]:
-            key = "total" if row is WEEK else row["period"]
+        for row in [*DAYS, TOTAL]:
+            key = "total" if row is TOTAL else row["period"]
             assert {f: (v[1], v[2]) for f, v in shown[key].items()} == QUEUE_SHOWN[key], key
             assert {f: v[0] for f, v in shown[key].items()} == {f: row[k] for f, k in QUEUE_VALUE.items()}, key
-        # the total: the month answer has two rows, so the week (one row, the whole range) is used
+        # the total: the one row of group=range (the range crosses a month end: no month is it)
         days = "/api/v1/queues/sales/days?"
-        assert [r for r in server.requests if r.startswith(days)] == [
+        assert sorted(r for r in server.requests if r.startswith(days)) == [
             f"{days}from={FROM}&to={TO}&group=day",
-            f"{days}from={FROM}&to={TO}&group=month",
-            f"{days}from={FROM}&to={TO}&group=week",
+            f"{days}from={FROM}&to={TO}&group=range",
+        ]
+        teams = "/api/v1/teams?"
+        assert sorted(r for r in server.requests if r.startswith(teams)) == [
+            f"{teams}from={FROM}&to={TO}&group=day",
+            f"{teams}from={FROM}&to={TO}&group=range",
         ]
         assert page.inner_text('#queue-table tfoot th[scope="row"]') == f"Total\n{FROM} – {TO}"
         assert "rules changed" in page.inner_text("#queue-table tfoot")  # the week's mixed_rules
         assert page.get_attribute('tfoot [data-field="service_level"]', "data-target") == "0.8"
         assert "target 80.0%" in page.inner_text('#queue-table tr[data-period="2026-11-30"]')
-        assert page.inner_text("#queue-note") == ""
+        assert page.locator("#queue-note").count() == 0  # no "no total" note any more
         assert page.inner_text("#queue-title") == f"Queue Sales — {FROM} to {TO} by day"
 
-        # teams: the floor first, then each team, one row per period
+        # teams: the floor first, then each team, one row per period, then its total row
         bodies = page.evaluate("() => [...document.querySelectorAll('#team-table tbody')].map((b) => b.dataset.team)")
         assert bodies == ["floor", "north", "south"]
         north = table_rows(page, '#team-table tbody[data-team="north"] tr')
+        assert list(north) == ["2026-11-30", "2026-12-01", "2026-12-02", "total"]
         src = {p["period"]: p for p in TEAMS["teams"][0]["periods"]}
+        src["total"] = TEAMS_TOTAL["teams"][0]["periods"][0]
         assert {p: {f: (v[1], v[2]) for f, v in figs.items()} for p, figs in north.items()} == NORTH_SHOWN
         for p, figs in north.items():
             assert {f: v[0] for f, v in figs.items()} == {f: src[p][k] for f, k in TEAM_VALUE.items()}
@@ -510,6 +562,11 @@ def test_queue_and_team_tables_show_the_server_figures(browser: Any) -> None:
         assert floor["2026-12-01"]["absent"] == (1, "1", "warn")
         south = table_rows(page, '#team-table tbody[data-team="south"] tr')
         assert south["2026-11-30"]["occupancy"] == (0.6, "60.0%", "")
+        assert (floor["total"]["agents"], floor["total"]["aht"]) == ((10, "10", ""), (295.5, "4:56", ""))
+        assert (south["total"]["agents"], south["total"]["absent"]) == ((4, "4", ""), (1, "1", "warn"))
+        total_th = '#team-table tbody[data-team="north"] tr.total th[scope="row"]'
+        assert page.inner_text(total_th) == f"Total\n{FROM} – {TO}"
+        assert page.get_attribute('#team-table tbody[data-team="north"] th.team', "rowspan") == "4"
         assert page.inner_text('#team-table tbody[data-team="north"] th.team') == "Team North"
         assert server.tokens == {f"Bearer {TOKEN}"}
         assert errors == []
@@ -590,12 +647,15 @@ def test_the_url_keeps_the_report_and_the_defaults_are_the_last_7_days(browser: 
             "group": "day",
         }
         assert urlsplit(page.url).query.startswith(f"token={TOKEN}&")  # the token stays where it was
-        # 2026-11-28 .. 2026-12-04 lies in two months and two ISO weeks: no server total, no row
-        assert page.locator("#queue-table tfoot tr").count() == 0
-        assert page.inner_text("#queue-note").startswith("No total row: the server gives one only for a range")
-        assert "/api/v1/queues/sales/days?from=2026-11-28&to=2026-12-04&group=month" in server.requests
-        # 7 days may be one ISO week: asked too, two rows again
-        assert "/api/v1/queues/sales/days?from=2026-11-28&to=2026-12-04&group=week" in server.requests
+        # 2026-11-28 .. 2026-12-04 lies in two months and two ISO weeks: the total row is still
+        # there, the server's group=range row; no month or week is asked for it
+        foot = page.locator("#queue-table tfoot tr")
+        assert foot.count() == 1
+        assert (foot.get_attribute("data-from"), foot.get_attribute("data-to")) == ("2026-11-28", "2026-12-04")
+        assert "/api/v1/queues/sales/days?from=2026-11-28&to=2026-12-04&group=range" in server.requests
+        assert "/api/v1/teams?from=2026-11-28&to=2026-12-04&group=range" in server.requests
+        assert not [r for r in server.requests if "group=month" in r or "group=week" in r]
+        assert page.locator('#team-table tbody[data-team="floor"] tr.total').count() == 1
         assert page.eval_on_selector("#from", "n => n.value") == "2026-11-28"
 
         # the controls rewrite the URL (no reload) and load the new report
@@ -605,6 +665,7 @@ def test_the_url_keeps_the_report_and_the_defaults_are_the_last_7_days(browser: 
         assert search(page)["group"] == "week"
         assert "/api/v1/queues/sales/days?from=2026-11-28&to=2026-12-04&group=week" in server.requests
         assert "/api/v1/teams?from=2026-11-28&to=2026-12-04&group=week" in server.requests
+        assert "/api/v1/queues/sales/days?from=2026-11-28&to=2026-12-04&group=range" in server.requests
         page.select_option("#queue", "support")
         loaded(page, 3)
         page.fill("#from", FROM)
@@ -787,7 +848,7 @@ def test_reports_page_on_the_real_stack(tmp_path: Path, browser: Any) -> None:
             page.goto(f"{stack.api_url}/reports?token={VIEWER_TOKEN}&queue=sales&from={today}&to={today}")
             loaded(page)
             shown = table_rows(page, "#queue-table tr[data-period]")
-            assert list(shown) == [today, "total"]  # one day: the answer's row is the whole range
+            assert list(shown) == [today, "total"]  # the total: the server's group=range row
             for key in (today, "total"):
                 assert {f: v[0] for f, v in shown[key].items()} == want_day, key
             assert shown[today]["service_level"][1:] == ("50.0%", "sl-red")
@@ -816,6 +877,10 @@ def test_reports_page_on_the_real_stack(tmp_path: Path, browser: Any) -> None:
                 "north": 300.0,
                 "south": 120 / 2,
             }
+            # each team's and the floor's total row (group=range of one day): the same figures
+            for team, rows in teams.items():
+                assert list(rows) == [today, "total"], team
+                assert rows["total"] == rows[today], team
             # agent-days: each agent with contact rows today once, in its team
             assert {team: rows[today]["agents"][0] for team, rows in teams.items()} == {
                 "floor": 2,
