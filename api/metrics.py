@@ -7,7 +7,8 @@ same instant give the same figures. Definitions of every family: ``docs/deploy.m
 reference").
 
 Labels are ``queue``, ``channel``, ``team``, ``state``, ``window``, ``outcome``, ``kind``,
-``severity``, ``reason``, ``topic`` and ``label``; never an agent id or a customer/contact id.
+``severity``, ``reason``, ``topic``, ``label`` and ``worker`` (a worker id, on the alert
+notification families only); never an agent id or a customer/contact id.
 Ratios are 0..1, times in seconds. A ratio or average that is 0/0 (no contacts) is omitted, not 0.
 
 Label values are capped per family (``api.metrics_max_queues``, ``api.metrics_max_teams``): the
@@ -868,6 +869,32 @@ class ViewCollector(Collector):
         )
         cut.add_metric([], view.workers_cut)
         yield cut
+        yield from self._alert_notifications()
+
+    def _alert_notifications(self) -> Iterator[Metric]:
+        """Each worker's alert channels and webhooks (its heartbeat's ``alert_channels``,
+        validated by ``records.WorkerHeartbeat.parse``): counters since the worker started, and
+        its queue now. A worker without channels has no series."""
+        total = CounterMetricFamily(
+            "floorwatch_alert_notifications",
+            "Alert notifications per worker and channel (alerts.channels id, or an alerts.webhooks "
+            "label) since the worker started, by outcome: delivered, failed (refused or every "
+            "attempt failed), dropped (queue full, the oldest goes), quiet_hours (held back by a "
+            "route's quiet hours).",
+            labels=["worker", "channel", "outcome"],
+        )
+        depth = GaugeMetricFamily(
+            "floorwatch_alert_notification_queue_depth",
+            "Notifications waiting in a worker's queue of the channel (at most 1000; a full queue drops the oldest).",
+            labels=["worker", "channel"],
+        )
+        for worker in sorted(self.view.workers):
+            for channel, values in self.view.workers[worker].alert_channels.items():
+                for outcome, n in zip(records.ALERT_CHANNEL_OUTCOMES, values, strict=False):
+                    total.add_metric([worker, channel, outcome], n)
+                depth.add_metric([worker, channel], values[len(records.ALERT_CHANNEL_OUTCOMES)])
+        yield total
+        yield depth
 
 
 class HubCollector(Collector):

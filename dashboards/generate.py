@@ -785,6 +785,29 @@ PIPELINE = dashboard(
             unit="s",
             thresholds=[(None, "green"), (0.25, "orange")],
         ),
+        panel(
+            "timeseries",
+            "Alert notifications by channel",
+            [
+                (
+                    "sum by (channel, outcome) (max by (worker, channel, outcome) "
+                    "(increase(floorwatch_alert_notifications_total[$__rate_interval])))",
+                    "{{channel}} {{outcome}}",
+                ),
+                (
+                    "sum by (channel) (max by (worker, channel) (floorwatch_alert_notification_queue_depth))",
+                    "{{channel}} queued",
+                ),
+            ],
+            x=0,
+            y=27,
+            w=24,
+            h=8,
+            description="Alert notifications per routed channel (alerts.channels id) or webhook "
+            "(alerts.webhooks label), summed over the workers: delivered, failed (refused or every "
+            "attempt failed), dropped (its queue was full), quiet_hours (held back by a route's quiet "
+            "hours); and the notifications waiting in the channels' queues. Alert on failed or dropped.",
+        ),
     ],
     time_from="now-1h",
 )

@@ -93,7 +93,13 @@ second from each running worker, a ``null`` value (tombstone) when it stops clea
 
     {"worker_id": str, "at_ms": int (the worker's clock when it wrote the record),
      "started_ms": int, "partitions": {input topic: [owned partition, ...]},
-     "rebalancing": bool, "recovering": bool}
+     "rebalancing": bool, "recovering": bool,
+     "alert_channels": {"<channel>": {"delivered", "failed", "dropped", "quiet_hours", "queued": int}}}
+
+    (``alert_channels``: only when the worker has alert channels or webhooks; per routed
+    channel id and per ``alerts.webhooks`` entry by the label its log lines use, the
+    notification counters since the worker started and the items queued now; at most
+    ``MAX_HEARTBEAT_ALERT_CHANNELS`` entries; docs/alerts.md)
 
 ``fw.dead-letters``  key = source topic, class ``DeadLetter``::
 
@@ -123,8 +129,8 @@ letter only its ``DeadLetter.parse(...).reason`` is counted.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import date as Date
 from typing import Any, ClassVar, Self, overload
 
@@ -172,6 +178,11 @@ MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: beyond it no date can 
 MAX_HEARTBEAT_TOPICS = 16  # owned-partition lists per heartbeat (a worker consumes five topics)
 MAX_HEARTBEAT_PARTITIONS = 10_000  # partitions listed per topic
 MAX_WORKER_ID = 256  # characters of a worker id
+# a heartbeat's alert_channels: outcome counters (since the worker started), then the queue depth
+ALERT_CHANNEL_OUTCOMES = ("delivered", "failed", "dropped", "quiet_hours")
+ALERT_CHANNEL_FIELDS = (*ALERT_CHANNEL_OUTCOMES, "queued")
+MAX_HEARTBEAT_ALERT_CHANNELS = 200  # entries: alerts.channels (at most 100) and 100 webhooks
+MAX_ALERT_CHANNEL_LABEL = 64  # characters of a channel id or webhook label in a heartbeat
 
 _COUNT_FIELDS = tuple(f.name for f in fields(Counts))
 _FCR_COUNT_FIELDS = ("customer_contacts", "repeat_contacts", "fcr_eligible", "fcr_resolved")
@@ -622,7 +633,11 @@ class WorkerHeartbeat:
     """One ``fw.worker-status`` record. ``parse`` requires ``worker_id`` (at most 256
     characters) and ``at_ms``; ``partitions`` must be an object of at most 16 lists of at most
     10,000 partition numbers each (missing: none); ``rebalancing`` and ``recovering`` are true
-    only when they are ``true``; ``started_ms`` is not checked (kept when it is an integer)."""
+    only when they are ``true``; ``started_ms`` is not checked (kept when it is an integer).
+    ``alert_channels`` never rejects the heartbeat (liveness matters more than the counters):
+    one that is not an object of at most ``MAX_HEARTBEAT_ALERT_CHANNELS`` entries reads as
+    none, and an entry whose name is not a string of 1..64 characters or whose value is not an
+    object of the five ``ALERT_CHANNEL_FIELDS`` as integers >= 0 is skipped."""
 
     worker_id: str
     at_ms: int  # the worker's clock when it wrote the record
@@ -630,10 +645,12 @@ class WorkerHeartbeat:
     rebalancing: bool
     recovering: bool
     started_ms: int | None = None
+    # channel id / webhook label -> (delivered, failed, dropped, quiet_hours, queued)
+    alert_channels: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
-        """Owned partitions sorted, topics sorted."""
-        return {
+        """Owned partitions sorted, topics sorted; ``alert_channels`` only when not empty."""
+        record: dict[str, Any] = {
             "worker_id": self.worker_id,
             "at_ms": self.at_ms,
             "started_ms": self.started_ms,
@@ -641,6 +658,12 @@ class WorkerHeartbeat:
             "rebalancing": self.rebalancing,
             "recovering": self.recovering,
         }
+        if self.alert_channels:
+            record["alert_channels"] = {
+                name: dict(zip(ALERT_CHANNEL_FIELDS, values, strict=True))
+                for name, values in self.alert_channels.items()
+            }
+        return record
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> Self:
@@ -666,7 +689,22 @@ class WorkerHeartbeat:
             data.get("rebalancing") is True,
             data.get("recovering") is True,
             _loose_int(data, "started_ms"),
+            _alert_channels(data.get("alert_channels")),
         )
+
+
+def _alert_channels(raw: Any) -> dict[str, tuple[int, ...]]:
+    """A heartbeat's ``alert_channels``, checked (``WorkerHeartbeat``): bad entries skipped."""
+    if not isinstance(raw, dict) or len(raw) > MAX_HEARTBEAT_ALERT_CHANNELS:
+        return {}
+    out: dict[str, tuple[int, ...]] = {}
+    for name, counters in raw.items():
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_ALERT_CHANNEL_LABEL or not isinstance(counters, dict):
+            continue
+        values = tuple(counters.get(f) for f in ALERT_CHANNEL_FIELDS)
+        if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+            out[name] = values  # type: ignore[assignment]  # checked: all ints
+    return out
 
 
 def worker_heartbeat(
@@ -677,10 +715,17 @@ def worker_heartbeat(
     *,
     rebalancing: bool,
     recovering: bool,
+    alert_channels: Mapping[str, Mapping[str, int]] | None = None,
 ) -> dict[str, Any]:
-    """The ``fw.worker-status`` value of one heartbeat (``WorkerHeartbeat.to_record``)."""
+    """The ``fw.worker-status`` value of one heartbeat (``WorkerHeartbeat.to_record``);
+    ``alert_channels``: name -> the ``ALERT_CHANNEL_FIELDS`` counters (first
+    ``MAX_HEARTBEAT_ALERT_CHANNELS`` names kept)."""
     owned = {t: frozenset(ps) for t, ps in partitions.items()}
-    return WorkerHeartbeat(worker_id, at_ms, owned, rebalancing, recovering, started_ms).to_record()
+    channels = {
+        name: tuple(int(counters[f]) for f in ALERT_CHANNEL_FIELDS)
+        for name, counters in list((alert_channels or {}).items())[:MAX_HEARTBEAT_ALERT_CHANNELS]
+    }
+    return WorkerHeartbeat(worker_id, at_ms, owned, rebalancing, recovering, started_ms, channels).to_record()
 
 
 # -- fw.forecasts (an input topic, read by the API and the worker's alert view) ----------------

@@ -89,6 +89,27 @@ def webhook_label(hook: WebhookConfig, index: int) -> str:
     return repr(hook.name) if hook.name else f"#{index}"
 
 
+def webhook_labels(hooks: list[WebhookConfig]) -> list[str]:
+    """How the heartbeat and ``/metrics`` name each webhook: its ``webhook_label`` (what logs
+    say), unless that is over 64 characters or names an earlier webhook too: then ``#<index>``.
+    Never a channel id (those have no quote and no ``#``)."""
+    out: list[str] = []
+    for index, hook in enumerate(hooks):
+        label = webhook_label(hook, index)
+        out.append(label if len(label) <= records.MAX_ALERT_CHANNEL_LABEL and label not in out else f"#{index}")
+    return out
+
+
+def _counters(stats: ChannelStats, queued: int) -> dict[str, int]:
+    return {
+        "delivered": stats.delivered,
+        "failed": stats.failed,
+        "dropped": stats.dropped,
+        "quiet_hours": stats.quiet,
+        "queued": queued,
+    }
+
+
 @dataclass(slots=True)
 class ChannelStats:
     """Counters of one routed channel (``WebhookNotifier.channel_stats``)."""
@@ -127,6 +148,7 @@ class WebhookNotifier:
         self.delivered = 0
         self.failed = 0
         self.dropped = 0
+        self.hook_stats: list[ChannelStats] = [ChannelStats() for _ in self.hooks]  # per webhook (sum: above)
         self.channels: dict[str, Channel] = {
             c.id: make_channel(c, settings, post, smtp) for c in settings.alerts.channels
         }
@@ -143,7 +165,7 @@ class WebhookNotifier:
             return
         if self.hooks:
             body = payload(change, self.settings)
-            for queue in self.queues:
+            for index, queue in enumerate(self.queues):
                 while True:
                     try:
                         queue.put_nowait(body)
@@ -151,6 +173,7 @@ class WebhookNotifier:
                     except asyncio.QueueFull:
                         queue.get_nowait()
                         self.dropped += 1
+                        self.hook_stats[index].dropped += 1
         if self.routes:
             self.route(change)
 
@@ -233,6 +256,17 @@ class WebhookNotifier:
             *([self._report_stats()] if self.channels else []),
         )
 
+    def heartbeat_counters(self) -> dict[str, dict[str, int]]:
+        """What the worker's heartbeat carries (``records.worker_heartbeat``'s ``alert_channels``):
+        per routed channel id, then per webhook by ``webhook_labels``, the counters since start
+        and the items queued now."""
+        out: dict[str, dict[str, int]] = {}
+        for cid, stats in self.channel_stats.items():
+            out[cid] = _counters(stats, self.channel_queues[cid].qsize())
+        for label, stats, queue in zip(webhook_labels(self.hooks), self.hook_stats, self.queues, strict=True):
+            out[label] = _counters(stats, queue.qsize())
+        return out
+
     def stats_summary(self) -> dict[str, dict[str, int]]:
         """The routed channels' counters by channel id (what ``_report_stats`` logs)."""
         return {cid: asdict(stats) for cid, stats in self.channel_stats.items()}
@@ -256,15 +290,19 @@ class WebhookNotifier:
         headers = {"Content-Type": "application/json", "X-Floorwatch-Signature": sign(hook.secret, body)}
         delays = backoff_delays(self.attempts, self.base_delay_s, self.max_delay_s)
         label = webhook_label(hook, index)
+        # this webhook's counters (an index outside the list: counted in the totals only)
+        stats = self.hook_stats[index] if 0 <= index < len(self.hook_stats) else ChannelStats()
         while True:
             try:
                 status = await self.post(hook.url, body, headers)
                 if 200 <= status < 300:
                     self.delivered += 1
+                    stats.delivered += 1
                     return
                 if 300 <= status < 400:
                     log.warning("webhook %s answered %s: redirects are not followed; not delivered", label, status)
                     self.failed += 1
+                    stats.failed += 1
                     return
                 log.warning("webhook %s answered %s", label, status)
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -274,6 +312,7 @@ class WebhookNotifier:
             if delay is None:
                 log.warning("webhook %s: gave up after %d attempts", label, self.attempts)
                 self.failed += 1
+                stats.failed += 1
                 return
             await asyncio.sleep(delay)
 

@@ -100,7 +100,8 @@ class Publisher:
             await app.sleep(max(0.0, period - (time.monotonic() - started)))
 
     async def send_heartbeat(self) -> None:
-        """This worker's fw.worker-status record: alive now, what it owns, whether it settles."""
+        """This worker's fw.worker-status record: alive now, what it owns, whether it settles,
+        and its alert channels' counters."""
         app = self.ctx.app
         owned: dict[str, set[int]] = {t: set() for t in topics.CONSUMED}
         for tp in app.assignor.assigned_actives():
@@ -113,6 +114,7 @@ class Publisher:
             owned,  # type: ignore[arg-type]  # sets of partitions: the parameter's dict is invariant
             rebalancing=bool(app.rebalancing),
             recovering=bool(app.in_recovery),
+            alert_channels=self.notifier.heartbeat_counters(),  # /metrics: floorwatch_alert_notifications
         )
         await self.ctx.topics.out[topics.WORKER_STATUS].send(key=self.me.encode(), value=records.dumps(value))
 

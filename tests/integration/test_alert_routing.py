@@ -20,8 +20,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from floorwatch import topics
 from floorwatch.domain.intervals import local_date
@@ -186,6 +188,7 @@ def test_routed_alerts_reach_email_and_alertmanager_and_unrouted_ones_do_not(
     try:
         settings = stack.settings()
         stack.worker()
+        stack.api()  # /metrics: the worker's channel counters, from its heartbeat
         now_ms = (int(time.time()) + 1) * 1000
         break_end_ms = now_ms + 6_000
         day = local_date(now_ms, settings.tz).isoformat()
@@ -237,6 +240,26 @@ def test_routed_alerts_reach_email_and_alertmanager_and_unrouted_ones_do_not(
         body = mail.get_content().replace("\r\n", "\n")  # SMTP line ends
         assert "kind: queue_waiting\n" in body and "subject: sales\n" in body and "state: firing\n" in body
         assert "value: 4\n" in body and "http" not in body
+
+        # /metrics: the e-mails the SMTP server accepted are counted delivered, nothing failed
+        def counters() -> dict[tuple[str, str], float]:
+            text = httpx.get(f"{stack.api_url}/metrics", timeout=10).text
+            return {
+                (s.labels["channel"], s.labels["outcome"]): s.value
+                for f in text_string_to_metric_families(text)
+                for s in f.samples
+                if s.name == "floorwatch_alert_notifications_total"
+            }
+
+        def mail_counted() -> dict[tuple[str, str], float] | None:
+            got = counters()
+            done = got.get(("floor-mail", "delivered")) == len(box.messages) and got.get(("am", "delivered"), 0) >= 1
+            return got if done else None
+
+        got = wait_until(mail_counted, 15, "the delivered e-mails on /metrics")
+        assert len(box.messages) >= 2 and {c for c, _ in got} == {"floor-mail", "am"}
+        assert got[("floor-mail", "failed")] == got[("floor-mail", "dropped")] == 0
+        assert got[("am", "failed")] == 0
 
         # Alertmanager: both routed alerts are active with their labels
         def active(am_alerts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
