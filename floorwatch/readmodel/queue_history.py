@@ -20,7 +20,7 @@ Pure: the clock is the caller's (a range is of local dates), no FastAPI.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -29,6 +29,7 @@ from floorwatch.config import Settings
 from floorwatch.domain.intervals import iso
 from floorwatch.domain.periods import Period, range_days
 from floorwatch.domain.queue_metrics import Counts, service_level, stats
+from floorwatch.domain.retention import drain
 from floorwatch.events import from_ms, to_ms
 from floorwatch.readmodel import queries
 from floorwatch.readmodel.view import View
@@ -100,31 +101,104 @@ def _figures(partials: list[IntervalPartial], counts: list[Counts], fallback: di
     }
 
 
+#: a period longer than this is read a week at a time, a turn of the event loop between weeks
+LONG_PERIOD_DAYS = 31
+
+
+def chunks(period: Period, days: int) -> Iterator[tuple[date, date]]:
+    """``[first, last]`` of each run of at most ``days`` consecutive dates of the period, in order."""
+    first = period.first
+    while True:
+        if (period.last - first).days < days:
+            yield first, period.last
+            return
+        last = first + timedelta(days=days - 1)
+        yield first, last
+        first = last + timedelta(days=1)
+
+
+_ABSENT = object()  # a rule key the partial's rules do not have
+
+
+def _rules_key(p: IntervalPartial) -> tuple[Any, ...]:
+    """What ``queries.rules_of`` and ``queries.mixed_rules`` read of a partial: its partition, its
+    ``mixed_rules`` flag and its rules' values (or absence) of ``queries.RULE_KEYS``."""
+    rules = p.rules
+    if not isinstance(rules, dict):
+        return (p.partition, p.mixed_rules, None)
+    return (p.partition, p.mixed_rules, tuple(rules.get(k, _ABSENT) for k in queries.RULE_KEYS))
+
+
+def period_row_steps(
+    view: View, settings: Settings, queue: str, period: Period
+) -> Generator[int, None, dict[str, Any]]:
+    """:func:`period_row`. Days, weeks and months are one read of the view, as before. A longer
+    period (a ``range`` of more than ``LONG_PERIOD_DAYS``, up to a year) is read and summed a
+    week (``SLICE_DAYS`` days) at a time, yielding the days done before each further week so
+    the caller can give the event loop a turn: each week's counts are summed
+    (``Counts.total``, integer counters: the sum of the weeks' sums is the sum), and of its
+    partials only the first of each distinct ``_rules_key`` is kept, in order. ``rules_of``
+    (the first partial with valid rules of the lowest partition) and ``mixed_rules`` (any flag,
+    or two distinct valid rules) give the same answer on those as on all the partials."""
+    tz = settings.tz
+    fallback = queries.config_rules(settings.queue(queue))
+    span = (period.last - period.first).days + 1
+    if span <= LONG_PERIOD_DAYS:
+        partials: list[IntervalPartial] = []
+        counts: list[Counts] = []
+        lo, hi = day_span_ms(period.first, period.last, tz)
+        for start in view.interval_starts(queue, lo, hi):
+            partials.extend(view.interval_partials(queue, start))
+            counts.extend(view.interval_counts(queue, start))
+        return {**period_head(period, tz), **_figures(partials, counts, fallback)}
+    kept: dict[tuple[Any, ...], IntervalPartial] = {}
+    totals: list[Counts] = []
+    for n, (first, last) in enumerate(chunks(period, SLICE_DAYS)):
+        if n:
+            yield SLICE_DAYS
+        lo, hi = day_span_ms(first, last, tz)
+        week: list[Counts] = []
+        for start in view.interval_starts(queue, lo, hi):
+            for partial in view.interval_partials(queue, start):
+                kept.setdefault(_rules_key(partial), partial)
+            week.extend(view.interval_counts(queue, start))
+        totals.append(Counts.total(week))
+    return {**period_head(period, tz), **_figures(list(kept.values()), totals, fallback)}
+
+
 def period_row(view: View, settings: Settings, queue: str, period: Period) -> dict[str, Any]:
     """QUEUE PERIOD ROW: the period's keys, then STATS of the sum of every interval's counts of
     its days (contacts and FCR, as the queue tile's ``today``), its rules and ``mixed_rules``."""
-    tz = settings.tz
-    lo, hi = day_span_ms(period.first, period.last, tz)
-    partials: list[IntervalPartial] = []
-    counts: list[Counts] = []
-    for start in view.interval_starts(queue, lo, hi):
-        partials.extend(view.interval_partials(queue, start))
-        counts.extend(view.interval_counts(queue, start))
-    fallback = queries.config_rules(settings.queue(queue))
-    return {**period_head(period, tz), **_figures(partials, counts, fallback)}
+    return drain(period_row_steps(view, settings, queue, period))
+
+
+def iter_steps(steps: Generator[int, None, T], days: int) -> Iterator[tuple[T | None, int]]:
+    """For :func:`sliced`: ``(None, d)`` for each step of ``d`` days of a row's work, then the
+    row with the days left of its ``days``."""
+    done = 0
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as stop:
+            yield stop.value, days - done
+            return
+        done += step
+        yield None, step
 
 
 def iter_period_rows(
     view: View, settings: Settings, queue: str, periods: Iterable[Period]
-) -> Iterator[tuple[dict[str, Any], int]]:
-    """Each period's row and its number of days (the work it took, for :func:`sliced`)."""
+) -> Iterator[tuple[dict[str, Any] | None, int]]:
+    """Each period's row and its number of days (the work it took, for :func:`sliced`); a
+    period longer than ``LONG_PERIOD_DAYS`` is read a week at a time, a ``(None, 7)`` between
+    its weeks."""
     for p in periods:
-        yield period_row(view, settings, queue, p), (p.last - p.first).days + 1
+        yield from iter_steps(period_row_steps(view, settings, queue, p), (p.last - p.first).days + 1)
 
 
 def period_rows(view: View, settings: Settings, queue: str, periods: Iterable[Period]) -> list[dict[str, Any]]:
     """One QUEUE PERIOD ROW per period, in order, empty periods included (zeros, ratios null)."""
-    return [row for row, _ in iter_period_rows(view, settings, queue, periods)]
+    return [row for row, _ in iter_period_rows(view, settings, queue, periods) if row is not None]
 
 
 def iter_range_intervals(
@@ -145,14 +219,16 @@ def range_intervals(view: View, settings: Settings, queue: str, first: date, las
 SLICE_DAYS = 7
 
 
-async def sliced(parts: Iterable[tuple[T, int]], every_days: int = SLICE_DAYS) -> list[T]:
+async def sliced(parts: Iterable[tuple[T | None, int]], every_days: int = SLICE_DAYS) -> list[T]:
     """Collect ``(item, days)`` pairs, giving the event loop a turn after every ``every_days``
-    days of work, so a year's range never holds the loop for long (each item is computed
-    without a turn in between: a row is one consistent reading of the view)."""
+    days of work, so a year's range never holds the loop for long. An item ``None`` is work
+    without an item yet (a week of a long period's row, :func:`iter_steps`); a period row reads
+    each week of its days consistently, like the day rows of a range."""
     out: list[T] = []
     done = 0
     for item, days in parts:
-        out.append(item)
+        if item is not None:
+            out.append(item)
         done += days
         if done >= every_days:
             done = 0

@@ -20,7 +20,7 @@ Pure: the clock is the caller's, no FastAPI.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -30,8 +30,9 @@ from floorwatch.domain.forecast_accuracy import Accuracy, interval_accuracy
 from floorwatch.domain.intervals import day_bounds_ms
 from floorwatch.domain.periods import Period, range_days
 from floorwatch.domain.queue_metrics import Counts, aht_s
+from floorwatch.domain.retention import drain
 from floorwatch.readmodel import queries
-from floorwatch.readmodel.queue_history import PERIOD_KEYS, period_head
+from floorwatch.readmodel.queue_history import LONG_PERIOD_DAYS, PERIOD_KEYS, SLICE_DAYS, iter_steps, period_head
 from floorwatch.readmodel.view import View
 
 HOUR_MS = 3_600_000
@@ -171,24 +172,37 @@ def _staffed_ms(view: View, settings: Settings, queue: str, day: date) -> int:
     return sum(ms for start, ms in by_start.items() if lo <= start < hi)
 
 
-def period_row(view: View, settings: Settings, queue: str, period: Period, now_ms: int) -> dict[str, Any]:
-    """STAFFING PERIOD ROW: the period's keys, then its summed forecast, actuals, WAPEs and hours."""
+def period_row_steps(
+    view: View, settings: Settings, queue: str, period: Period, now_ms: int
+) -> Generator[int, None, dict[str, Any]]:
+    """:func:`period_row`; a period longer than ``queue_history.LONG_PERIOD_DAYS`` (a ``range`` of
+    more than a month) yields the days added before each further week (``SLICE_DAYS``), so a
+    year's row gives the event loop a turn every week, like the day rows; returns the row."""
     sums = _Sums()
-    for day in period.days():
+    long = (period.last - period.first).days + 1 > LONG_PERIOD_DAYS
+    for n, day in enumerate(period.days()):
+        if long and n and n % SLICE_DAYS == 0:
+            yield SLICE_DAYS
         sums.add_day(view, settings, queue, day, now_ms)
     return {**period_head(period, settings.tz), **sums.figures()}
 
 
+def period_row(view: View, settings: Settings, queue: str, period: Period, now_ms: int) -> dict[str, Any]:
+    """STAFFING PERIOD ROW: the period's keys, then its summed forecast, actuals, WAPEs and hours."""
+    return drain(period_row_steps(view, settings, queue, period, now_ms))
+
+
 def iter_period_rows(
     view: View, settings: Settings, queue: str, periods: Iterable[Period], now_ms: int
-) -> Iterator[tuple[dict[str, Any], int]]:
-    """Each period's row and its number of days (the work it took, for ``queue_history.sliced``)."""
+) -> Iterator[tuple[dict[str, Any] | None, int]]:
+    """Each period's row and its number of days (the work it took, for ``queue_history.sliced``);
+    a ``(None, 7)`` between the weeks of a period longer than ``LONG_PERIOD_DAYS``."""
     for p in periods:
-        yield period_row(view, settings, queue, p, now_ms), (p.last - p.first).days + 1
+        yield from iter_steps(period_row_steps(view, settings, queue, p, now_ms), (p.last - p.first).days + 1)
 
 
 def period_rows(
     view: View, settings: Settings, queue: str, periods: Iterable[Period], now_ms: int
 ) -> list[dict[str, Any]]:
     """One STAFFING PERIOD ROW per period, in order, empty periods included (zeros, ratios null)."""
-    return [row for row, _ in iter_period_rows(view, settings, queue, periods, now_ms)]
+    return [row for row, _ in iter_period_rows(view, settings, queue, periods, now_ms) if row is not None]
