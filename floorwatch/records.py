@@ -128,6 +128,7 @@ letter only its ``DeadLetter.parse(...).reason`` is counted.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -138,7 +139,7 @@ import orjson
 
 from floorwatch.domain.adherence import DayAdherence
 from floorwatch.domain.floor import day_key
-from floorwatch.domain.queue_metrics import Counts
+from floorwatch.domain.queue_metrics import SL_FORMULAS, Counts
 from floorwatch.events import DEFAULT_LIMITS, EventError, EventLimits, ForecastPublished, parse_event, to_ms
 
 
@@ -257,14 +258,29 @@ def parse_counts(data: Any) -> Counts:
 
 # -- fw.interval-stats ------------------------------------------------------------------------
 
+RULE_NUMBERS = ("sl_threshold_s", "short_abandon_s", "sl_target")
+
+
+def parse_rules(value: Any) -> dict[str, Any] | None:
+    """An interval's recorded rules (``QueueRules.as_dict()``), else None: a known
+    ``sl_formula`` and finite numbers ≥ 0 (not booleans) for the others; other keys dropped."""
+    if not isinstance(value, dict) or value.get("sl_formula") not in SL_FORMULAS:
+        return None
+    for key in RULE_NUMBERS:
+        number = value.get(key)
+        if isinstance(number, bool) or not isinstance(number, int | float) or not 0 <= number < math.inf:
+            return None
+    return {key: value[key] for key in (*RULE_NUMBERS, "sl_formula")}
+
 
 @dataclass(slots=True)
 class IntervalPartial:
     """One ``fw.interval-stats`` record: one source partition's counts of a (queue, interval).
 
     ``parse`` requires ``queue`` and ``start_ms``; ``end_ms``, ``partition`` and ``updated_ms``
-    may be missing (None); ``rules`` that is not an object reads as None, a ``channel`` that is
-    not a non-empty string (or missing: records written before it) as None."""
+    may be missing (None); ``rules`` that is not an object of the four rules (``sl_formula`` one
+    of the formulas, the others finite numbers ≥ 0) reads as None, a ``channel`` that is not a
+    non-empty string (or missing: records written before it) as None."""
 
     queue: str
     start_ms: int
@@ -302,7 +318,7 @@ class IntervalPartial:
             end_ms=_ms(data, "end_ms", optional=True),
             partition=_int(data, "partition", optional=True),
             counts=parse_counts(data.get("counts")),
-            rules=rules if isinstance(rules, dict) else None,
+            rules=parse_rules(rules),
             mixed_rules=bool(data.get("mixed_rules", False)),
             updated_ms=_ms(data, "updated_ms", optional=True),
             channel=sys.intern(channel) if isinstance(channel, str) and channel else None,

@@ -352,6 +352,27 @@ def test_interval_optional_fields() -> None:
     )
 
 
+GOOD_RULES = {"sl_threshold_s": 20.0, "short_abandon_s": 5, "sl_target": 0.8, "sl_formula": "answered_over_offered"}
+
+
+@pytest.mark.parametrize(
+    ("rules", "kept"),
+    [
+        (GOOD_RULES, GOOD_RULES),
+        ({**GOOD_RULES, "extra": [1]}, GOOD_RULES),  # other keys dropped
+        ({**GOOD_RULES, "sl_threshold_s": [20]}, None),  # unhashable: once crashed mixed_rules
+        ({**GOOD_RULES, "sl_target": True}, None),
+        ({**GOOD_RULES, "short_abandon_s": -1}, None),
+        ({**GOOD_RULES, "sl_threshold_s": float("inf")}, None),
+        ({**GOOD_RULES, "sl_formula": "made_up"}, None),
+        ({k: v for k, v in GOOD_RULES.items() if k != "sl_target"}, None),
+    ],
+)
+def test_interval_rules_are_kept_only_when_well_formed(rules: Any, kept: Any) -> None:
+    parsed = IntervalPartial.parse(as_data(INTERVAL_JSON, rules=rules))
+    assert parsed.rules == kept
+
+
 def test_queue_optional_fields() -> None:
     parsed = QueuePartial.parse(as_data(QUEUE_JSON, waiting=DROP, rolling_15m=None, rolling_60m=DROP))
     assert (parsed.waiting, parsed.rolling_15m, parsed.rolling_60m) == (0, Counts(), Counts())
