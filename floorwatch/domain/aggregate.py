@@ -165,6 +165,7 @@ AgentDay = tuple[str, str]  # (agent, local date of the offer)
 ROW_STRIDE = 1 + len(AGENT_ROW_FIELDS)  # an agent's array: [start, 8 figures] per row
 PACK_EVERY_MS = 60_000  # cold dates are packed at most this often (``pack_due``)
 PACK_SLICE_AGENTS = 1_000  # agents read between two turns of the event loop while packing
+PACK_SLICE_ROWS = 20_000  # staged row changes summed between two turns (``finish_rows_steps``)
 _DATES_KEPT = 4_096  # interval start -> local date strings remembered (a few retention periods' worth)
 
 
@@ -172,12 +173,17 @@ def _pack_date(runs: list[tuple[str, array[int]]]) -> bytes:
     """One local date's rows, ``runs`` = (agent, its rows of the date) sorted by agent: zlib of
     int64 [agents, rows], the rows per agent, the UTF-8 lengths of the agent ids, then the 9
     columns (starts, then each figure) and the ids' bytes. Any int64 is kept exactly."""
-    names = [agent.encode() for agent, _ in runs]
     flat = array("q")
     for _, chunk in runs:
         flat.extend(chunk)
-    head = array("q", (len(runs), len(flat) // ROW_STRIDE))
-    head.extend(len(chunk) // ROW_STRIDE for _, chunk in runs)
+    return _pack_columns([agent for agent, _ in runs], [len(chunk) // ROW_STRIDE for _, chunk in runs], flat)
+
+
+def _pack_columns(agents: list[str], counts: list[int], flat: array[int]) -> bytes:
+    """``_pack_date`` of the agents (sorted), their row counts and their rows one after the other."""
+    names = [agent.encode() for agent in agents]
+    head = array("q", (len(agents), len(flat) // ROW_STRIDE))
+    head.extend(counts)
     head.extend(len(name) for name in names)
     for column in range(ROW_STRIDE):
         head.extend(flat[column::ROW_STRIDE])
@@ -251,6 +257,14 @@ class QueueAggregator:
         # date's rows are either here or in agent_rows, never in both
         self.cold_rows: dict[str, bytes] = {}
         self.last_pack_ms: int | None = None  # when pack_cold last ran (None: never)
+        # a rebuild stages its row changes here (``stage_rows``) and builds the rows once at the
+        # end (``finish_rows_steps``): [agent number, start, 8 signed figures] per change in one
+        # large array, so no per-agent array of a cold date is ever built and freed
+        self.staged_rows: array[int] | None = None
+        self.staged_agents: dict[str, int] = {}
+        # the unpacked date take_dirty_agent_rows is walking after a rebuild: (its bytes, agent
+        # -> rows), so agent_day_rows reads a packed date's agents without unpacking it again
+        self.cold_view: tuple[bytes, dict[str, array[int]]] | None = None
         self.date_of_start: dict[int, str] = {}  # interval start -> its local date (one string each)
         # per queue, minute buckets with a per-second index, oldest first (bounds their memory)
         self.indexed: dict[str, deque[MinuteBucket]] = {}
@@ -402,6 +416,15 @@ class QueueAggregator:
         return out
 
     def _move_agent_rows(self, old: tuple[AgentRowEntry, ...], new: tuple[AgentRowEntry, ...]) -> None:
+        staged = self.staged_rows
+        if staged is not None:
+            for entries, sign in ((old, -1), (new, 1)):
+                for agent, start, figures in entries:
+                    number = self.staged_agents.setdefault(sys.intern(agent), len(self.staged_agents))
+                    staged.append(number)
+                    staged.append(start)
+                    staged.extend([sign * value for value in figures])
+            return
         for entries, sign in ((old, -1), (new, 1)):
             for agent, start, figures in entries:
                 agent = sys.intern(agent)  # one string per agent in every partition's keys
@@ -433,6 +456,100 @@ class QueueAggregator:
                 rows = self.agent_rows[agent] = array("q")
             at = _row_index(rows, lo) * ROW_STRIDE
             rows[at:at] = chunk
+
+    def stage_rows(self) -> None:
+        """From now on (a new aggregator, as a rebuild loads a partition) row changes are only
+        staged, marking nothing dirty, until ``finish_rows_steps`` builds the rows."""
+        if self.agent_rows or self.cold_rows:
+            raise ValueError("stage_rows is for an aggregator without rows")
+        self.staged_rows, self.staged_agents = array("q"), {}
+
+    def finish_rows_steps(self, now_ms: int) -> Generator[None, None, int]:
+        """Build the staged rows (``stage_rows``): each (agent, interval) row is the sum of its
+        staged changes, dropped when nothing is left (as the incremental rows); the rows of local
+        dates before yesterday (of ``now_ms``, as ``pack_cold_steps``) go straight into
+        ``cold_rows``, the others into ``agent_rows``. Sliced: yields after each date. Returns
+        the rows packed. The caller still sets ``rows_dirty_all`` (every agent-day, packed ones
+        included, is published once)."""
+        staged, names = self.staged_rows, list(self.staged_agents)
+        self.staged_rows, self.staged_agents = None, {}
+        if staged is None:
+            return 0
+        width = 1 + ROW_STRIDE  # the agent's number, then a row
+        count = len(staged) // width
+        by_rank = sorted(range(len(names)), key=names.__getitem__)
+        rank = array("q", bytes(8 * len(names)))
+        for r, number in enumerate(by_rank):
+            rank[number] = r
+        agent_bits, index_bits = max(len(names), 1).bit_length(), max(count, 1).bit_length()
+        index_mask = (1 << index_bits) - 1
+        # sorted by (start, agent's rank by name), one int a change
+        keys = sorted(
+            (staged[k * width + 1] << agent_bits | rank[staged[k * width]]) << index_bits | k for k in range(count)
+        )
+        yield
+        merged = array("q")  # [rank, start, 8 figures] per row, sorted by (start, rank)
+        last = None
+        for n, key in enumerate(keys, 1):
+            if n % PACK_SLICE_ROWS == 0:
+                yield
+            at = (key & index_mask) * width
+            group = key >> index_bits
+            if group != last:
+                if last is not None and not any(merged[-ROW_STRIDE + 1 :]):
+                    del merged[-width:]
+                last = group
+                merged.append(rank[staged[at]])
+                merged.extend(staged[at + 1 : at + width])
+            else:
+                for i in range(1, ROW_STRIDE):
+                    merged[i - ROW_STRIDE] += staged[at + 1 + i]
+        if last is not None and not any(merged[-ROW_STRIDE + 1 :]):
+            del merged[-width:]
+        del keys, staged
+        yield
+
+        def by_agent(order: list[int]) -> tuple[list[str], list[int], array[int]]:
+            """The rows ``order`` (merged row numbers, sorted by agent then start): the agents,
+            their row counts, their rows one after the other."""
+            agents: list[str] = []
+            counts: list[int] = []
+            flat = array("q")
+            last_rank = -1
+            for m in order:
+                if merged[m * width] != last_rank:
+                    last_rank = merged[m * width]
+                    agents.append(names[by_rank[last_rank]])
+                    counts.append(0)
+                counts[-1] += 1
+                flat.extend(merged[m * width + 1 : (m + 1) * width])
+            return agents, counts, flat
+
+        def rank_of(m: int) -> int:
+            return merged[m * width]
+
+        cutoff, _ = day_bounds_ms(local_date(now_ms, self.tz) - timedelta(days=1), self.tz)
+        total, i, packed = len(merged) // width, 0, 0
+        hot: list[int] = []
+        while i < total:
+            day = self._day_of(merged[i * width + 1])
+            _, hi = day_bounds_ms(date.fromisoformat(day), self.tz)
+            j = i
+            while j < total and merged[j * width + 1] < hi:
+                j += 1
+            if hi <= cutoff:  # sorted by agent (a stable sort keeps each agent's rows by start)
+                self.cold_rows[day] = _pack_columns(*by_agent(sorted(range(i, j), key=rank_of)))
+                packed += j - i
+            else:
+                hot.extend(range(i, j))
+            i = j
+            yield
+        agents, counts, flat = by_agent(sorted(hot, key=rank_of))
+        at = 0
+        for agent, rows_of in zip(agents, counts, strict=True):  # one exact array per agent
+            self.agent_rows[agent] = flat[at : at + rows_of * ROW_STRIDE]
+            at += rows_of * ROW_STRIDE
+        return packed
 
     def pack_due(self, now_ms: int) -> bool:
         """Whether ``pack_cold`` should run now: never ran on this aggregator (a rebuilt one
@@ -506,7 +623,13 @@ class QueueAggregator:
         figures; empty when it has none. A packed date is read from its bytes."""
         cold = self.cold_rows.get(day)
         if cold is not None:
-            for name, chunk in _unpack_date(cold):
+            view = self.cold_view
+            if view is not None and view[0] is cold:
+                found = view[1].get(agent)
+                pairs = [] if found is None else [(agent, found)]
+            else:
+                pairs = _unpack_date(cold)
+            for name, chunk in pairs:
                 if name == agent:
                     return {chunk[i]: chunk[i + 1 : i + ROW_STRIDE].tolist() for i in range(0, len(chunk), ROW_STRIDE)}
             return {}
@@ -528,7 +651,22 @@ class QueueAggregator:
         if not self.rows_dirty_all:
             return days
         self.rows_dirty_all = False
-        return itertools.chain(self._every_agent_day(list(self.agent_rows)), days)
+        return itertools.chain(
+            self._every_agent_day(list(self.agent_rows)), self._every_cold_agent_day(sorted(self.cold_rows)), days
+        )
+
+    def _every_cold_agent_day(self, days: list[str]) -> Iterator[AgentDay]:
+        """The agents of each packed date (packed by a rebuild's ``finish_rows_steps``), one
+        date unpacked at a time (``cold_view``); a date unpacked meanwhile is read hot."""
+        for day in days:
+            blob = self.cold_rows.get(day)
+            if blob is None:
+                continue
+            view = dict(_unpack_date(blob))
+            self.cold_view = (blob, view)
+            for agent in view:
+                yield agent, day
+        self.cold_view = None
 
     def _every_agent_day(self, agents: list[str]) -> Iterator[AgentDay]:
         for agent in agents:

@@ -455,3 +455,70 @@ def test_a_rebuild_marks_no_agent_day_while_loading_then_every_agent_day_once() 
         ("a4", "2024-05-01"),  # built rows, then the change since: published twice, harmless
     ]
     assert list(rebuilt.take_dirty_agent_rows()) == []  # once
+
+
+def test_a_staged_rebuild_builds_the_same_rows_packs_cold_dates_at_once_and_publishes_each_agent_day() -> None:
+    rnd = random.Random(5)
+    f = Floor()
+    days = ["2024-04-28", "2024-04-29", "2024-04-30", D1.strip(), "2024-05-02", "2024-05-03"]
+    for n in range(400):
+        day = rnd.choice(days)
+        off = rnd.randrange(0, 80_000)
+        h, rest = divmod(off, 3600)
+        offered = f"{day} {h:02d}:{rest // 60:02d}:{rest % 60:02d}"
+        if rnd.random() < 0.85:
+            handled(f, f"S{n}", offered, rnd.choice(AGENTS[:4]), rnd.randrange(1, 50))
+        else:
+            f.send("contact.offered", f"S{n}", offered)
+        if rnd.random() < 0.3:
+            f.send("survey.completed", f"S{n}", f"{day} 23:00:00", agent_id=rnd.choice(AGENTS), score=rnd.randint(1, 5))
+    # the incremental rows, published once, then packed
+    plain = QueueAggregator(SHANGHAI, 30)
+    for cid, facts in f.facts.items():
+        plain.update(cid, None, facts)
+    published = {pair: plain.agent_day_rows(*pair) for pair in plain.take_dirty_agent_rows()}
+    plain_packed = plain.pack_cold(NOW_MAY_3)
+    assert set(plain.cold_rows) == set(days[:4]) and plain_packed > 100
+    # staged: every contact once, plus contacts added and taken back (rows that end at zero)
+    staged = QueueAggregator(SHANGHAI, 30)
+    staged.stage_rows()
+    extra = {"E1": f.facts["S0"], "E2": f.facts["S1"]}
+    staged.update("E1", None, extra["E1"])
+    for cid, facts in f.facts.items():
+        staged.update(cid, None, facts)
+    staged.update("E2", None, extra["E2"])
+    staged.update("E1", extra["E1"], None)
+    staged.update("E2", extra["E2"], None)
+    staged.update("E9", None, {**f.facts["S2"], "a": [f.facts["S2"]["a"][0], 1, "a9"]})  # agent a9's only row
+    staged.update("E9", {**f.facts["S2"], "a": [f.facts["S2"]["a"][0], 1, "a9"]}, None)
+    assert staged.agent_rows == {} and staged.dirty_agent_rows == set()  # nothing built while staged
+    steps = staged.finish_rows_steps(NOW_MAY_3)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            staged_packed = stop.value
+            break
+    assert staged.staged_rows is None
+    assert staged_packed == plain_packed
+    assert staged.cold_rows == plain.cold_rows and staged.agent_rows == plain.agent_rows
+    assert all(agent != "a9" for agent in staged.agent_rows)
+    assert all_rows(staged) == recount(f.facts, staged)
+    staged.track_row_changes, staged.rows_dirty_all = True, True
+    pairs = list(staged.take_dirty_agent_rows())
+    assert len(pairs) == len(set(pairs))  # each agent-day once, packed dates included
+    assert {pair: staged.agent_day_rows(*pair) for pair in pairs} == published
+    assert staged.cold_view is None  # the walk over the packed dates is done
+    assert list(staged.take_dirty_agent_rows()) == []
+    assert staged.pack_cold(NOW_MAY_3) == 0  # nothing left to pack
+
+
+def test_stage_rows_refuses_an_aggregator_with_rows() -> None:
+    f = Floor()
+    handled(f, "R1", D1 + "09:10:00", "a1", 30)
+    try:
+        f.agg.stage_rows()
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("stage_rows accepted an aggregator with rows")
