@@ -19,7 +19,9 @@ contribution, its survey's agent-day) is derived from the old facts again. What 
   (``agent_rows``: one ``array('q')`` per agent, rows of ``[start, 8 figures]`` sorted by start,
   72 bytes a row; a row with nothing left is deleted, and an agent with no row). Rows of local
   dates before yesterday whose agent-days are published (not dirty) are packed into one
-  compressed bytes value per date (``pack_cold``); a change to such a date unpacks it first.
+  compressed bytes value per date (``pack_cold``); a change to such a date unpacks it first. A
+  rebuild stages its row changes and builds the rows once (``stage_rows``, ``finish_rows_steps``),
+  its cold dates straight into that packed form.
 """
 
 from __future__ import annotations
