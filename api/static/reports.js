@@ -1,6 +1,6 @@
-// Floorwatch reports: day/week/month tables of a queue and of the teams, and the service-level
-// heat map of a queue, for a range of local dates. No build step; every value from the server is
-// written with textContent, its raw value kept in data-value. Nothing is computed here: each
+// Floorwatch reports: day/week/month tables of a queue, of its forecast vs actual and of the
+// teams, and the service-level heat map of a queue, for a range of local dates. No build step;
+// every value from the server is written with textContent, its raw value kept in data-value. Nothing is computed here: each
 // figure is the server's, the total rows too (the same endpoint asked with group=range, one period
 // that is the whole range; docs/reports.md). The token comes from ?token= as on the wallboard and
 // goes out as "Authorization: Bearer"; the other parameters (queue, from, to, group) are kept in
@@ -33,6 +33,7 @@
   const none = (v) => v === null || v === undefined;
   const pct = (r) => (none(r) ? "–" : `${(r * 100).toFixed(1)}%`);
   const count = (n) => (none(n) ? "–" : String(n));
+  const tenths = (n) => (none(n) ? "–" : n.toFixed(1));  // forecast volumes, agent-hours
   function dur(s) {
     if (none(s) || !isFinite(s)) return "–";
     s = Math.max(0, Math.round(s));
@@ -100,11 +101,14 @@
   const daysUrl = (group) =>
     `/api/v1/queues/${encodeURIComponent(state.queue)}/days?${query({ from: state.from, to: state.to, group })}`;
   const teamsUrl = (group) => `/api/v1/teams?${query({ from: state.from, to: state.to, group })}`;
+  const staffingUrl = (group) => `/api/v1/staffing?${query({ queue: state.queue, from: state.from, to: state.to, group })}`;
   function urls() {
     const range = { from: state.from, to: state.to };
     return {
       queue: state.queue ? daysUrl(state.group) : null,
       queueTotal: state.queue ? daysUrl("range") : null,
+      forecast: state.queue ? staffingUrl(state.group) : null,
+      forecastTotal: state.queue ? staffingUrl("range") : null,
       teams: teamsUrl(state.group),
       teamsTotal: teamsUrl("range"),
       heatmap: state.queue ? `/api/v1/queues/${encodeURIComponent(state.queue)}/heatmap?${query(range)}` : null,
@@ -168,6 +172,34 @@
     body.replaceChildren(...rows.map((r) => queueRow(r, false)));
     if (!rows.length) body.append(el("tr", { class: "empty" }, el("td", { colspan: "9" }, "No periods")));
     $("queue-table").tFoot.replaceChildren(...(total ? [queueRow(total, true)] : []));
+  }
+
+  // -- forecast vs actual: GET /api/v1/staffing?queue&from&to&group (STAFFING PERIOD ROWs) ---------
+  // The total row is the one row of group=range, like the queue table's.
+
+  function forecastRow(row, isTotal) {
+    const tr = el("tr", { "data-period": isTotal ? "total" : row.period, "data-from": row.from, "data-to": row.to });
+    tr.append(
+      periodCell(row, isTotal ? "Total" : row.period),
+      figure("forecast_offered", row.forecast_offered, tenths(row.forecast_offered)),
+      figure("actual_offered", row.actual_offered, count(row.actual_offered)),
+      figure("wape_offered", row.wape_offered, pct(row.wape_offered)),
+      figure("forecast_aht", row.forecast_aht_s, dur(row.forecast_aht_s)),
+      figure("actual_aht", row.actual_aht_s, dur(row.actual_aht_s)),
+      figure("wape_aht", row.wape_aht, pct(row.wape_aht)),
+      figure("required_agent_hours", row.required_agent_hours, tenths(row.required_agent_hours)),
+      figure("staffed_agent_hours", row.staffed_agent_hours, tenths(row.staffed_agent_hours)),
+    );
+    return tr;
+  }
+
+  function renderForecast(rows, total) {
+    const name = queueNames.get(state.queue) || state.queue;
+    $("forecast-title").textContent = `Forecast vs actual ${name} — ${state.from} to ${state.to} by ${state.group}`;
+    const body = $("forecast-table").tBodies[0];
+    body.replaceChildren(...rows.map((r) => forecastRow(r, false)));
+    if (!rows.length) body.append(el("tr", { class: "empty" }, el("td", { colspan: "9" }, "No periods")));
+    $("forecast-table").tFoot.replaceChildren(...(total ? [forecastRow(total, true)] : []));
   }
 
   // -- team table: GET /api/v1/teams?from&to&group, totals from group=range ------------------------
@@ -271,19 +303,25 @@
         if (live()) { sectionError("queue", null); renderQueue(rows, whole.length === 1 ? whole[0] : null); }
       })
       : Promise.reject(new Error("no queue chosen"));
+    const forecastTask = u.forecast
+      ? Promise.all([api(u.forecast), api(u.forecastTotal)]).then(([rows, whole]) => {
+        if (live()) { sectionError("forecast", null); renderForecast(rows, whole.length === 1 ? whole[0] : null); }
+      })
+      : Promise.reject(new Error("no queue chosen"));
     const teamTask = Promise.all([api(u.teams), api(u.teamsTotal)]).then(([body, whole]) => {
       if (live()) { sectionError("team", null); renderTeams(body, whole); }
     });
     const heatTask = u.heatmap
       ? api(u.heatmap).then((h) => { if (live()) { sectionError("heatmap", null); renderHeatmap(h); } })
       : Promise.reject(new Error("no queue chosen"));
-    const results = await Promise.allSettled([queueTask, teamTask, heatTask]);
+    const parts = ["queue", "forecast", "team", "heatmap"];
+    const results = await Promise.allSettled([queueTask, forecastTask, teamTask, heatTask]);
     if (!live()) return;
-    ["queue", "team", "heatmap"].forEach((name, i) => {
+    parts.forEach((name, i) => {
       if (results[i].status === "rejected") sectionError(name, results[i].reason);
     });
     const failed = results.filter((r) => r.status === "rejected").length;
-    $("status").textContent = `${state.from} – ${state.to} · ${failed ? `${failed} of 3 failed` : "loaded"} ${new Date().toLocaleTimeString()}`;
+    $("status").textContent = `${state.from} – ${state.to} · ${failed ? `${failed} of ${parts.length} failed` : "loaded"} ${new Date().toLocaleTimeString()}`;
     document.body.dataset.loaded = String(gen);
   }
 

@@ -4,17 +4,19 @@ Page tests: the real page (api/static/reports.*, served with the API's CSP) agai
 answers of the documented shapes, routed in the browser with ``page.route``; no processes
 besides the browser. They check the figures each table shows (raw value in ``data-value``, the
 text, the colour against the target), the total rows (the same endpoint asked with
-``group=range``: the queue's, the floor's and each team's, always there), the heat map (a weak
-half hour's cell red, its value in the title and aria-label), the URL state (``replaceState``,
-the token kept) and the CSV downloads (the same URL with ``format=csv`` and the bearer header,
-saved under the server's file name).
+``group=range``: the queue's, the forecast table's, the floor's and each team's, always there),
+the heat map (a weak half hour's cell red, its value in the title and aria-label), the URL state
+(``replaceState``, the token kept) and the CSV downloads (the same URL with ``format=csv`` and
+the bearer header, saved under the server's file name).
 
-Stack test: broker + worker + API; contacts posted today and read back through the page.
+Stack test: broker + worker + API; contacts and a forecast posted today and read back through
+the page.
 Screenshots go to tests/artifacts/.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -30,7 +32,8 @@ import orjson
 import pytest
 
 from floorwatch.api.security import content_security_policy
-from tests.integration.harness import INGEST_TOKEN, VIEWER_TOKEN, Stack, wait_until
+from floorwatch.domain.intervals import day_interval_starts
+from tests.integration.harness import INGEST_TOKEN, VIEWER_TOKEN, Stack, produce, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -381,6 +384,136 @@ TEAM_VALUE = {
     "late_logins": "late_logins",
 }
 
+
+def staffing_row(period: str, first: str, last: str, **figures: Any) -> dict[str, Any]:
+    """A STAFFING PERIOD ROW: the period keys and the forecast vs actual figures (none unless given)."""
+    out: dict[str, Any] = {
+        "period": period,
+        "from": first,
+        "to": last,
+        **local_bounds(first, last),
+        "forecast_offered": None,
+        "actual_offered": 0,
+        "forecast_aht_s": None,
+        "actual_aht_s": None,
+        "offered_variance": None,
+        "aht_variance_s": None,
+        "wape_offered": None,
+        "wape_aht": None,
+        "forecast_intervals": 0,
+        "required_agent_hours": 0.0,
+        "staffed_agent_hours": 0.0,
+    }
+    out.update(figures)
+    return out
+
+
+STAFFING_DAYS = [
+    staffing_row(
+        "2026-11-30",
+        "2026-11-30",
+        "2026-11-30",
+        forecast_offered=110.0,
+        actual_offered=100,
+        forecast_aht_s=240.0,
+        actual_aht_s=245.25,
+        offered_variance=-10.0,
+        aht_variance_s=5.25,
+        wape_offered=0.12,
+        wape_aht=0.05,
+        forecast_intervals=20,
+        required_agent_hours=42.5,
+        staffed_agent_hours=39.94,
+    ),
+    staffing_row(
+        "2026-12-01",
+        "2026-12-01",
+        "2026-12-01",
+        forecast_offered=120.0,
+        actual_offered=120,
+        forecast_aht_s=250.0,
+        actual_aht_s=250.0,
+        offered_variance=0.0,
+        aht_variance_s=0.0,
+        wape_offered=0.0,  # a perfect forecast: 0, not "–"
+        wape_aht=0.1,
+        forecast_intervals=20,
+        required_agent_hours=48.0,
+        staffed_agent_hours=45.5,
+    ),
+    staffing_row("2026-12-02", "2026-12-02", "2026-12-02"),  # no forecast, no contacts: nulls
+]
+STAFFING_TOTAL = staffing_row(  # group=range: the server's sums of the three days (hand-written)
+    f"{FROM}/{TO}",
+    FROM,
+    TO,
+    forecast_offered=230.0,
+    actual_offered=220,
+    forecast_aht_s=56400 / 230,  # (110 x 240 + 120 x 250) / 230 = 245.22 s
+    actual_aht_s=247.75,
+    offered_variance=-10.0,
+    aht_variance_s=247.75 - 56400 / 230,
+    wape_offered=0.06,
+    wape_aht=0.08,
+    forecast_intervals=40,
+    required_agent_hours=90.5,
+    staffed_agent_hours=85.44,
+)
+# text of each figure, by hand: volumes and agent-hours with one decimal, WAPE in percent with
+# one decimal, AHT m:ss rounded to the second, null "–"; no colour
+FORECAST_SHOWN = {
+    "2026-11-30": {
+        "forecast_offered": "110.0",
+        "actual_offered": "100",
+        "wape_offered": "12.0%",
+        "forecast_aht": "4:00",
+        "actual_aht": "4:05",
+        "wape_aht": "5.0%",
+        "required_agent_hours": "42.5",
+        "staffed_agent_hours": "39.9",
+    },
+    "2026-12-01": {
+        "forecast_offered": "120.0",
+        "actual_offered": "120",
+        "wape_offered": "0.0%",
+        "forecast_aht": "4:10",
+        "actual_aht": "4:10",
+        "wape_aht": "10.0%",
+        "required_agent_hours": "48.0",
+        "staffed_agent_hours": "45.5",
+    },
+    "2026-12-02": {
+        "forecast_offered": "–",
+        "actual_offered": "0",
+        "wape_offered": "–",
+        "forecast_aht": "–",
+        "actual_aht": "–",
+        "wape_aht": "–",
+        "required_agent_hours": "0.0",
+        "staffed_agent_hours": "0.0",
+    },
+    "total": {
+        "forecast_offered": "230.0",
+        "actual_offered": "220",
+        "wape_offered": "6.0%",
+        "forecast_aht": "4:05",
+        "actual_aht": "4:08",
+        "wape_aht": "8.0%",
+        "required_agent_hours": "90.5",
+        "staffed_agent_hours": "85.4",
+    },
+}
+FORECAST_VALUE = {
+    "forecast_offered": "forecast_offered",
+    "actual_offered": "actual_offered",
+    "wape_offered": "wape_offered",
+    "forecast_aht": "forecast_aht_s",
+    "actual_aht": "actual_aht_s",
+    "wape_aht": "wape_aht",
+    "required_agent_hours": "required_agent_hours",
+    "staffed_agent_hours": "staffed_agent_hours",
+}
+
 SLOTS = [f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30)]
 HOT = {  # (date, slot) -> (offered, service level); every other cell: no contacts
     ("2026-11-30", "09:00"): (20, 0.85),
@@ -482,6 +615,24 @@ class FakeServer:
             return 200, {**TEAMS, "teams": []}
         if path.endswith("/heatmap"):
             return 200, HEATMAP
+        if path == "/api/v1/staffing" and (q.get("queue"), q.get("from"), q.get("to"), q.get("group")) == (
+            "sales",
+            FROM,
+            TO,
+            "day",
+        ):
+            return 200, STAFFING_DAYS
+        if path == "/api/v1/staffing" and (q.get("queue"), q.get("from"), q.get("to"), q.get("group")) == (
+            "sales",
+            FROM,
+            TO,
+            "range",
+        ):
+            return 200, [STAFFING_TOTAL]
+        if path == "/api/v1/staffing" and q.get("group") == "range":  # any other report: its empty total
+            return 200, [staffing_row(whole, q["from"], q["to"])]
+        if path == "/api/v1/staffing":  # any other: an empty first and last period
+            return 200, [staffing_row(q["from"], q["from"], q["from"]), staffing_row(q["to"], q["to"], q["to"])]
         return 404, {"detail": "Not Found"}
 
 
@@ -571,6 +722,48 @@ def test_queue_and_team_tables_show_the_server_figures(browser: Any) -> None:
         assert server.tokens == {f"Bearer {TOKEN}"}
         assert errors == []
         page.screenshot(path=str(ARTIFACTS / "reports-tables.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def test_forecast_table_shows_the_server_figures(browser: Any) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page, server, errors = open_page(browser, f"&queue=sales&from={FROM}&to={TO}&group=day")
+    try:
+        loaded(page)
+        shown = table_rows(page, "#forecast-table tr[data-period]")
+        assert list(shown) == ["2026-11-30", "2026-12-01", "2026-12-02", "total"]
+        for row in [*STAFFING_DAYS, STAFFING_TOTAL]:
+            key = "total" if row is STAFFING_TOTAL else row["period"]
+            assert {f: v[1] for f, v in shown[key].items()} == FORECAST_SHOWN[key], key
+            assert {f: v[0] for f, v in shown[key].items()} == {f: row[k] for f, k in FORECAST_VALUE.items()}, key
+            assert {v[2] for v in shown[key].values()} == {""}, key  # no colour
+        # the rows and the total: the staffing endpoint by day and once with group=range
+        staffing = "/api/v1/staffing?"
+        assert sorted(r for r in server.requests if r.startswith(staffing)) == [
+            f"{staffing}queue=sales&from={FROM}&to={TO}&group=day",
+            f"{staffing}queue=sales&from={FROM}&to={TO}&group=range",
+        ]
+        assert page.inner_text('#forecast-table tfoot th[scope="row"]') == f"Total\n{FROM} – {TO}"
+        assert page.inner_text("#forecast-title") == f"Forecast vs actual Sales — {FROM} to {TO} by day"
+        heads = page.evaluate(
+            "() => [...document.querySelectorAll('#forecast-table thead th')].map((th) => th.textContent)"
+        )
+        assert heads == [
+            "Period",
+            "Forecast offered",
+            "Actual offered",
+            "WAPE offered",
+            "Forecast AHT",
+            "Actual AHT",
+            "WAPE AHT",
+            "Required agent-hours",
+            "Staffed agent-hours",
+        ]
+        assert page.is_hidden("#forecast-error")
+        assert server.tokens == {f"Bearer {TOKEN}"}
+        assert errors == []
+        page.locator("#forecast-report").screenshot(path=str(ARTIFACTS / "reports-forecast.png"))
     finally:
         page.close()
 
@@ -710,6 +903,7 @@ def test_csv_buttons_save_the_servers_file(browser: Any, tmp_path: Path) -> None
         want = {
             "queue": (f"/api/v1/queues/sales/days?from={FROM}&to={TO}&group=month&format=csv", "days"),
             "teams": (f"/api/v1/teams?from={FROM}&to={TO}&group=month&format=csv", "teams"),
+            "forecast": (f"/api/v1/staffing?queue=sales&from={FROM}&to={TO}&group=month&format=csv", "staffing"),
             "heatmap": (f"/api/v1/queues/sales/heatmap?from={FROM}&to={TO}&format=csv", "heatmap"),
         }
         for which, (url, endpoint) in want.items():
@@ -733,10 +927,11 @@ def test_a_refused_range_says_why_in_each_part(browser: Any) -> None:
     page, _, errors = open_page(browser, f"&queue=sales&from={TOO_EARLY}&to={TO}")
     try:
         loaded(page)
-        for part in ("queue", "team", "heatmap"):
+        for part in ("queue", "forecast", "team", "heatmap"):
             assert page.inner_text(f"#{part}-error") == "Could not load the figures: 422 a range is at most 367 days"
         assert page.locator("#queue-table tr[data-period]").count() == 0
-        assert page.inner_text("#status").startswith(f"{TOO_EARLY} – {TO} · 3 of 3 failed")
+        assert page.locator("#forecast-table tr[data-period]").count() == 0
+        assert page.inner_text("#status").startswith(f"{TOO_EARLY} – {TO} · 4 of 4 failed")
         assert [e for e in errors if "422" not in e] == []  # the browser logs the failed requests
     finally:
         page.close()
@@ -810,6 +1005,22 @@ def test_reports_page_on_the_real_stack(tmp_path: Path, browser: Any) -> None:
             headers={"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/json"},
         )
         assert resp.status_code == 202 and resp.json()["rejected"] == [], resp.text
+        # a forecast of 2 contacts @ 150 s for every interval of today
+        step = minutes * 60 * S
+        starts = day_interval_starts(date.fromisoformat(today), tz, minutes)
+        forecast = {
+            "event_id": "rp-forecast",
+            "type": "forecast.published",
+            "ts": datetime.fromtimestamp(t / 1000, tz).isoformat(timespec="milliseconds"),
+            "queue": "sales",
+            "date": today,
+            "interval_minutes": minutes,
+            "intervals": [
+                {"start": datetime.fromtimestamp(s / 1000, tz).isoformat(), "offered": 2, "aht_s": 150} for s in starts
+            ],
+        }
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, produce(stack.bootstrap, [forecast])).result()
 
         # by hand (sales: threshold 20 s, short abandon 5 s, A_T / (A + B - S)):
         # 4 offered, 3 answered (2 within 20 s), 1 long abandon; waits 5 + 2 + 60 s;
@@ -830,6 +1041,28 @@ def test_reports_page_on_the_real_stack(tmp_path: Path, browser: Any) -> None:
             return len(rows) == 1 and (rows[0]["offered"], rows[0]["handled"]) == (4, 3)
 
         wait_until(settled, 60, "the day's contacts")
+
+        def planned() -> bool:
+            rows = stack.get("/api/v1/staffing", queue="sales", group="day", **{"from": today, "to": today})
+            return len(rows) == 1 and rows[0]["forecast_intervals"] == len(starts)
+
+        wait_until(planned, 60, "the forecast in the API")
+        # forecast accuracy by hand: the intervals ended at read time, each |actual - 2|, over the
+        # sum of their actual offered (0 before the contacts: the error of the empty hours counts)
+        arrived: dict[int, int] = {}  # interval start -> contacts offered in it
+        for _, _, offered, _, _, _ in CONTACTS:
+            ts = t + offered * S
+            start = max(s for s in starts if s <= ts)
+            arrived[start] = arrived.get(start, 0) + 1
+
+        def ended_by(now_ms: int) -> list[int]:
+            return [s for s in starts if s + step <= now_ms]
+
+        def wape_offered(now_ms: int) -> float | None:
+            ended = ended_by(now_ms)
+            actual = sum(arrived.get(s, 0) for s in ended)
+            return sum(abs(arrived.get(s, 0) - 2) for s in ended) / actual if actual else None
+
         # per half hour: the slot of each contact's offer (local wall clock, 30-minute slots)
         slot_minutes = 30 if 30 % minutes == 0 else minutes
         per_slot: dict[str, list[int]] = {}  # slot -> [offered, answered within 20 s]
@@ -845,8 +1078,13 @@ def test_reports_page_on_the_real_stack(tmp_path: Path, browser: Any) -> None:
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
         try:
-            page.goto(f"{stack.api_url}/reports?token={VIEWER_TOKEN}&queue=sales&from={today}&to={today}")
-            loaded(page)
+            while True:  # read again if an interval ended while the page was loading
+                before = int(time.time() * 1000)
+                page.goto(f"{stack.api_url}/reports?token={VIEWER_TOKEN}&queue=sales&from={today}&to={today}")
+                loaded(page)
+                if ended_by(before) == ended_by(int(time.time() * 1000)):
+                    break
+            want_wape = wape_offered(before)
             shown = table_rows(page, "#queue-table tr[data-period]")
             assert list(shown) == [today, "total"]  # the total: the server's group=range row
             for key in (today, "total"):
@@ -887,6 +1125,18 @@ def test_reports_page_on_the_real_stack(tmp_path: Path, browser: Any) -> None:
                 "north": 1,
                 "south": 1,
             }
+            # forecast vs actual: the day's forecast and the WAPE of the intervals ended so far
+            plan = table_rows(page, "#forecast-table tr[data-period]")
+            assert list(plan) == [today, "total"]
+            assert plan[today]["forecast_offered"][:2] == (2.0 * len(starts), f"{2 * len(starts):.1f}")
+            assert plan[today]["actual_offered"][:2] == (4, "4")
+            if want_wape is None:
+                assert plan[today]["wape_offered"][:2] == (None, "–")
+            else:
+                assert plan[today]["wape_offered"][0] == pytest.approx(want_wape)
+                assert plan[today]["wape_offered"][1] == f"{want_wape * 100:.1f}%"
+            for field in ("forecast_offered", "actual_offered", "wape_offered"):  # group=range of one day
+                assert plan["total"][field] == plan[today][field], field
             # CSV of the queue table: the server's file, the same day row
             with page.expect_download() as info:
                 page.click('button[data-csv="queue"]')
