@@ -11,3 +11,12 @@ def stack(tmp_path):
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless chromium per test module (tests/integration/browser.py)."""
+    from tests.integration.browser import launched
+
+    with launched() as b:
+        yield b

@@ -10,8 +10,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
 
 import httpx
 import orjson
@@ -194,3 +196,12 @@ def wait_until(check: Any, timeout_s: float, what: str, interval_s: float = 0.5)
             return last
         time.sleep(interval_s)
     raise TimeoutError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def midday_zone(now_s: float) -> str:
+    """A zone where it is 10:00-16:00 now: a test's last minutes lie in one local day."""
+    for name in sorted(available_timezones()):
+        regions = ("Asia/", "Europe/", "America/", "Africa/", "Australia/", "Pacific/")
+        if name.startswith(regions) and 10 <= datetime.fromtimestamp(now_s, ZoneInfo(name)).hour < 16:
+            return name
+    raise AssertionError("no zone at midday")  # pragma: no cover - 24 h of zones exist

@@ -19,51 +19,27 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
 import pytest
 
-from floorwatch.api.security import content_security_policy
 from floorwatch.domain.intervals import day_interval_starts
-from tests.integration.harness import INGEST_TOKEN, VIEWER_TOKEN, Stack, produce, wait_until
+from tests.integration.browser import ARTIFACTS, fulfill_static, page_with_errors, require_browser
+from tests.integration.harness import INGEST_TOKEN, VIEWER_TOKEN, Stack, midday_zone, produce, wait_until
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-STATIC = ROOT / "api" / "static"
-ARTIFACTS = ROOT / "tests" / "artifacts"
 ORIGIN = "http://reports.test"
 TOKEN = "desk-secret"
 
-if not Path(CHROMIUM).exists():  # pragma: no cover - depends on the machine
-    pytest.skip(
-        f"{CHROMIUM} is absent (install the Debian 'chromium' package; .ci/system-deps.sh does)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api", reason="the 'playwright' Python package is not installed")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+require_browser()
 
 
 # -- answers of the documented shapes ---------------------------------------------------------
@@ -568,15 +544,7 @@ class FakeServer:
         path = url.path
         if path == "/reports" or path.startswith("/static/"):
             name = "reports.html" if path == "/reports" else path.removeprefix("/static/")
-            kind = {"html": "text/html", "js": "text/javascript", "css": "text/css", "svg": "image/svg+xml"}
-            route.fulfill(
-                status=200,
-                body=(STATIC / name).read_bytes(),
-                headers={
-                    "content-type": kind[name.rsplit(".", 1)[1]],
-                    "content-security-policy": content_security_policy("reports.test"),
-                },
-            )
+            fulfill_static(route, name, "reports.test")
             return
         self.requests.append(f"{path}?{url.query}")
         self.tokens.add(route.request.headers.get("authorization", ""))
@@ -637,10 +605,8 @@ class FakeServer:
 
 
 def open_page(browser: Any, query: str) -> tuple[Any, FakeServer, list[str]]:
-    page = browser.new_page(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
     errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page = page_with_errors(browser, errors, ignore_404=False, accept_downloads=True)
     server = FakeServer(page)
     page.goto(f"{ORIGIN}/reports?token={TOKEN}{query}")
     return page, server, errors
@@ -940,15 +906,6 @@ def test_a_refused_range_says_why_in_each_part(browser: Any) -> None:
 # -- the real stack -----------------------------------------------------------------------------
 
 S = 1000  # ms
-
-
-def midday_zone(now_s: float) -> str:
-    """A zone where it is 10:00-16:00 now: the test's last 10 minutes lie in one local day."""
-    for name in sorted(available_timezones()):
-        regions = ("Asia/", "Europe/", "America/", "Africa/", "Australia/", "Pacific/")
-        if name.startswith(regions) and 10 <= datetime.fromtimestamp(now_s, ZoneInfo(name)).hour < 16:
-            return name
-    raise AssertionError("no zone at midday")  # pragma: no cover - 24 h of zones exist
 
 
 # (contact, agent, offered, answered, ended, wrapped) in seconds before t; None: abandoned then

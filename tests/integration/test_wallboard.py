@@ -25,6 +25,7 @@ import orjson
 import pytest
 
 from floorwatch import topics
+from tests.integration.browser import ARTIFACTS, launched, require_browser
 from tests.integration.harness import (
     ADMIN_TOKEN,
     INGEST_TOKEN,
@@ -38,17 +39,10 @@ from tests.integration.harness import (
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
 SUPERVISOR_TOKEN = "it-supervisor-secret"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 TZ = ZoneInfo("Asia/Shanghai")  # floorwatch.yaml's zone
 
-if not Path(CHROMIUM).exists():  # pragma: no cover - depends on the machine
-    pytest.skip(
-        f"{CHROMIUM} is absent (install the Debian 'chromium' package; .ci/system-deps.sh does)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api", reason="the 'playwright' Python package is not installed")
+require_browser()
 
 
 @pytest.fixture
@@ -215,129 +209,119 @@ def test_wallboard_in_a_real_browser(stack: Stack) -> None:
     now_ms = int(time.time() * 1000)
     post(stack, floor_events(now_ms, "one"))
 
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
+    with launched() as browser:
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        frames_at: list[float] = []  # monotonic arrival of every websocket frame
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda _: frames_at.append(time.monotonic())))
+        page.goto(f"{stack.api_url}/?token={SUPERVISOR_TOKEN}")
+
+        # 1. tiles show the same numbers as the REST API (c1, c2 answered, c3 short abandon, c4 waiting)
+        want = {"waiting": 1, "available": 0, "on_contact": 1, "aux": 1, "staffed": 2}
+        shown = wait_until(lambda: tiles_match_rest(stack, page, "sales", want), 60, "sales tile == REST")
+        assert shown["sl_interval"] is not None or shown["sl_today"] is not None
+        page.wait_for_selector('[data-agent="wb-a2"]')
+        assert "aux" in page.inner_text('[data-agent="wb-a2"] [data-field="state"]')
+        assert page.inner_text("#fresh").startswith("live")
+        assert page.is_visible("#banner") is False
+        page.screenshot(path=str(ARTIFACTS / "wallboard.png"), full_page=True)
+
+        # 2. an alert appears; the supervisor acknowledges it
+        alert_id = raise_alert(stack, now_ms)
+        chip = f'[data-alert="{alert_id}"]'
+        page.wait_for_selector(f"{chip} button.ack", timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "wallboard-alert.png"), full_page=True)
+        page.click(f"{chip} button.ack")
+        page.wait_for_selector(f"{chip} .acked-by", timeout=10_000)
+        assert page.inner_text(f"{chip} .acked-by") == "acked by supervisor"
+        listed = stack.get("/api/v1/alerts", state="firing")
+        assert next(a for a in listed if a["id"] == alert_id)["acked_by"] == "supervisor"
+        acks = [
+            orjson.loads(v)
+            for k, v in run_async(read_topic(stack.bootstrap, topics.ALERT_ACKS))
+            if k == alert_id.encode()
+        ]
+        assert [a["by"] for a in acks] == ["supervisor"]
+
+        # 3. the supervisor console: click an agent -> today's adherence (none scheduled here)
+        page.click('[data-agent="wb-a2"]')
+        page.wait_for_selector("#detail:not([hidden]) h2")
+
+        # 4. restart the API: banner while it is down, then the page reconnects by itself
+        api.kill(signal.SIGTERM)
+        page.wait_for_selector("#banner:not([hidden])", timeout=15_000)
+        assert "reconnecting" in page.inner_text("#banner")
+        page.screenshot(path=str(ARTIFACTS / "wallboard-reconnecting.png"), full_page=True)
+        start_api(stack, port)
+        page.wait_for_selector("#banner", state="hidden", timeout=30_000)
+        # data flows again: a new waiting contact shows up on the tile
+        later = int(time.time() * 1000)
+        post(
+            stack,
+            [
+                {
+                    "event_id": "wb-after-restart",
+                    "type": "contact.offered",
+                    "ts": iso(later),
+                    "contact_id": "after-restart",
+                    "queue": "sales",
+                    "channel": "voice",
+                }
+            ],
         )
+        wait_until(lambda: tiles_match_rest(stack, page, "sales", {"waiting": 2}), 60, "tile after restart")
+        page.wait_for_selector(f"{chip} .acked-by")  # the ack survived the restart (read back from Kafka)
+        page.screenshot(path=str(ARTIFACTS / "wallboard-after-restart.png"), full_page=True)
+
+        # 5. a hung worker: its event loop stops, so do its heartbeats; the socket stays up
+        page.wait_for_function(BADGE_STARTS, arg="live", timeout=30_000)
+        os.killpg(worker.proc.pid, signal.SIGSTOP)
+        stopped = time.monotonic()
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            errors: list[str] = []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-            frames_at: list[float] = []  # monotonic arrival of every websocket frame
-            page.on("websocket", lambda ws: ws.on("framereceived", lambda _: frames_at.append(time.monotonic())))
-            page.goto(f"{stack.api_url}/?token={SUPERVISOR_TOKEN}")
-
-            # 1. tiles show the same numbers as the REST API (c1, c2 answered, c3 short abandon, c4 waiting)
-            want = {"waiting": 1, "available": 0, "on_contact": 1, "aux": 1, "staffed": 2}
-            shown = wait_until(lambda: tiles_match_rest(stack, page, "sales", want), 60, "sales tile == REST")
-            assert shown["sl_interval"] is not None or shown["sl_today"] is not None
-            page.wait_for_selector('[data-agent="wb-a2"]')
-            assert "aux" in page.inner_text('[data-agent="wb-a2"] [data-field="state"]')
-            assert page.inner_text("#fresh").startswith("live")
-            assert page.is_visible("#banner") is False
-            page.screenshot(path=str(ARTIFACTS / "wallboard.png"), full_page=True)
-
-            # 2. an alert appears; the supervisor acknowledges it
-            alert_id = raise_alert(stack, now_ms)
-            chip = f'[data-alert="{alert_id}"]'
-            page.wait_for_selector(f"{chip} button.ack", timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "wallboard-alert.png"), full_page=True)
-            page.click(f"{chip} button.ack")
-            page.wait_for_selector(f"{chip} .acked-by", timeout=10_000)
-            assert page.inner_text(f"{chip} .acked-by") == "acked by supervisor"
-            listed = stack.get("/api/v1/alerts", state="firing")
-            assert next(a for a in listed if a["id"] == alert_id)["acked_by"] == "supervisor"
-            acks = [
-                orjson.loads(v)
-                for k, v in run_async(read_topic(stack.bootstrap, topics.ALERT_ACKS))
-                if k == alert_id.encode()
-            ]
-            assert [a["by"] for a in acks] == ["supervisor"]
-
-            # 3. the supervisor console: click an agent -> today's adherence (none scheduled here)
-            page.click('[data-agent="wb-a2"]')
-            page.wait_for_selector("#detail:not([hidden]) h2")
-
-            # 4. restart the API: banner while it is down, then the page reconnects by itself
-            api.kill(signal.SIGTERM)
-            page.wait_for_selector("#banner:not([hidden])", timeout=15_000)
-            assert "reconnecting" in page.inner_text("#banner")
-            page.screenshot(path=str(ARTIFACTS / "wallboard-reconnecting.png"), full_page=True)
-            start_api(stack, port)
-            page.wait_for_selector("#banner", state="hidden", timeout=30_000)
-            # data flows again: a new waiting contact shows up on the tile
-            later = int(time.time() * 1000)
-            post(
-                stack,
-                [
-                    {
-                        "event_id": "wb-after-restart",
-                        "type": "contact.offered",
-                        "ts": iso(later),
-                        "contact_id": "after-restart",
-                        "queue": "sales",
-                        "channel": "voice",
-                    }
-                ],
-            )
-            wait_until(lambda: tiles_match_rest(stack, page, "sales", {"waiting": 2}), 60, "tile after restart")
-            page.wait_for_selector(f"{chip} .acked-by")  # the ack survived the restart (read back from Kafka)
-            page.screenshot(path=str(ARTIFACTS / "wallboard-after-restart.png"), full_page=True)
-
-            # 5. a hung worker: its event loop stops, so do its heartbeats; the socket stays up
-            page.wait_for_function(BADGE_STARTS, arg="live", timeout=30_000)
-            os.killpg(worker.proc.pid, signal.SIGSTOP)
-            stopped = time.monotonic()
-            try:
-                page.wait_for_function(BADGE_STARTS, arg="worker late", timeout=10_000)  # amber after 5 s
-                assert "stale" in (page.get_attribute("#fresh", "class") or "")
-                page.wait_for_function(BADGE_STARTS, arg="worker not reporting", timeout=30_000)
-                red_after_s = time.monotonic() - stopped
-                assert "dead" in (page.get_attribute("#fresh", "class") or "")
-                assert int(page.get_attribute("#fresh", "data-age-ms") or 0) > 30_000
-                assert page.is_visible("#banner") is False  # connected: it is the worker that is silent
-                recent = [t for t in frames_at if t > time.monotonic() - 5]
-                assert len(recent) >= 3, f"frames in the last 5 s while the worker is silent: {len(recent)}"
-                ready = httpx.get(f"{stack.api_url}/readyz", timeout=5)
-                assert ready.status_code == 503 and any("heartbeat" in r for r in ready.json()["reasons"]), ready.text
-                page.screenshot(path=str(ARTIFACTS / "wallboard-worker-hung.png"), full_page=True)
-            finally:
-                os.killpg(worker.proc.pid, signal.SIGCONT)
-            resumed = time.monotonic()
-            page.wait_for_function(BADGE_STARTS, arg="live", timeout=20_000)
-            print(
-                f"badge red {red_after_s:.1f} s after SIGSTOP, green {time.monotonic() - resumed:.1f} s after SIGCONT"
-            )
-            # and the worker works again: a new waiting contact reaches the tile
-            post(
-                stack,
-                [
-                    {
-                        "event_id": "wb-after-sigcont",
-                        "type": "contact.offered",
-                        "ts": iso(int(time.time() * 1000)),
-                        "contact_id": "after-sigcont",
-                        "queue": "sales",
-                        "channel": "voice",
-                    }
-                ],
-            )
-            wait_until(lambda: tiles_match_rest(stack, page, "sales", {"waiting": 3}), 60, "tile after SIGCONT")
-            # websocket failures while the API was down are expected; nothing else may fail
-            unexpected = [
-                e
-                for e in errors
-                if "WebSocket" not in e
-                and "ERR_CONNECTION_REFUSED" not in e
-                and not e.startswith("Failed to load resource")
-            ]  # listed with its URL below
-            assert unexpected == [], unexpected
+            page.wait_for_function(BADGE_STARTS, arg="worker late", timeout=10_000)  # amber after 5 s
+            assert "stale" in (page.get_attribute("#fresh", "class") or "")
+            page.wait_for_function(BADGE_STARTS, arg="worker not reporting", timeout=30_000)
+            red_after_s = time.monotonic() - stopped
+            assert "dead" in (page.get_attribute("#fresh", "class") or "")
+            assert int(page.get_attribute("#fresh", "data-age-ms") or 0) > 30_000
+            assert page.is_visible("#banner") is False  # connected: it is the worker that is silent
+            recent = [t for t in frames_at if t > time.monotonic() - 5]
+            assert len(recent) >= 3, f"frames in the last 5 s while the worker is silent: {len(recent)}"
+            ready = httpx.get(f"{stack.api_url}/readyz", timeout=5)
+            assert ready.status_code == 503 and any("heartbeat" in r for r in ready.json()["reasons"]), ready.text
+            page.screenshot(path=str(ARTIFACTS / "wallboard-worker-hung.png"), full_page=True)
         finally:
-            browser.close()
+            os.killpg(worker.proc.pid, signal.SIGCONT)
+        resumed = time.monotonic()
+        page.wait_for_function(BADGE_STARTS, arg="live", timeout=20_000)
+        print(f"badge red {red_after_s:.1f} s after SIGSTOP, green {time.monotonic() - resumed:.1f} s after SIGCONT")
+        # and the worker works again: a new waiting contact reaches the tile
+        post(
+            stack,
+            [
+                {
+                    "event_id": "wb-after-sigcont",
+                    "type": "contact.offered",
+                    "ts": iso(int(time.time() * 1000)),
+                    "contact_id": "after-sigcont",
+                    "queue": "sales",
+                    "channel": "voice",
+                }
+            ],
+        )
+        wait_until(lambda: tiles_match_rest(stack, page, "sales", {"waiting": 3}), 60, "tile after SIGCONT")
+        # websocket failures while the API was down are expected; nothing else may fail
+        unexpected = [
+            e
+            for e in errors
+            if "WebSocket" not in e
+            and "ERR_CONNECTION_REFUSED" not in e
+            and not e.startswith("Failed to load resource")
+        ]  # listed with its URL below
+        assert unexpected == [], unexpected
 
 
 def test_page_without_token_and_headers(stack: Stack) -> None:

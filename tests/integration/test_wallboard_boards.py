@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,38 +28,15 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from floorwatch.api.security import content_security_policy
 from floorwatch.definitions import as_json
+from tests.integration.browser import ARTIFACTS, fulfill_static, require_browser
 from tests.integration.harness import VIEWER_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-STATIC = ROOT / "api" / "static"
-ARTIFACTS = ROOT / "tests" / "artifacts"
 ORIGIN = "http://wallboard.test"
 
-if not Path(CHROMIUM).exists():  # pragma: no cover - depends on the machine
-    pytest.skip(
-        f"{CHROMIUM} is absent (install the Debian 'chromium' package; .ci/system-deps.sh does)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api", reason="the 'playwright' Python package is not installed")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+require_browser()
 
 
 # -- answers of the documented shapes ---------------------------------------------------------
@@ -176,18 +152,7 @@ class FakeServer:
         path = url.path
         if path == "/" or path.startswith("/static/"):
             name = "index.html" if path == "/" else path.removeprefix("/static/")
-            kind = {"html": "text/html", "js": "text/javascript", "css": "text/css", "svg": "image/svg+xml"}
-            if not (STATIC / name).exists():
-                route.fulfill(status=404, body="")
-                return
-            route.fulfill(
-                status=200,
-                body=(STATIC / name).read_bytes(),
-                headers={
-                    "content-type": kind[name.rsplit(".", 1)[1]],
-                    "content-security-policy": content_security_policy("wallboard.test"),
-                },
-            )
+            fulfill_static(route, name, "wallboard.test", missing_404=True)
             return
         self.requests.append(f"{path}?{url.query}")
         body: Any = {

@@ -21,7 +21,6 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from email.utils import formatdate
@@ -31,25 +30,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from floorwatch.api.security import content_security_policy
 from floorwatch.domain.intervals import day_interval_starts
+from tests.integration.browser import ARTIFACTS, fulfill_static, page_with_errors, require_browser
 from tests.integration.harness import VIEWER_TOKEN, Stack, produce, wait_until
 from tests.unit.api.test_staffing_forecast import EXPECTED
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-STATIC = ROOT / "api" / "static"
-ARTIFACTS = ROOT / "tests" / "artifacts"
 ORIGIN = "http://wallboard.test"
 
-if not Path(CHROMIUM).exists():  # pragma: no cover - depends on the machine
-    pytest.skip(
-        f"{CHROMIUM} is absent (install the Debian 'chromium' package; .ci/system-deps.sh does)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api", reason="the 'playwright' Python package is not installed")
+require_browser()
 
 # 2026-12-04 10:17:30 +08:00 = 02:17:30 UTC
 SERVER_NOW_S = 1_796_350_650
@@ -72,20 +62,6 @@ SALES = [
         "avg_staffed_agents": 2.0,
     }
 ]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def queue_row(queue: str, name: str) -> dict[str, Any]:
@@ -128,18 +104,7 @@ class FakeServer:
         path = url.path
         if path == "/" or path.startswith("/static/"):
             name = "index.html" if path == "/" else path.removeprefix("/static/")
-            kind = {"html": "text/html", "js": "text/javascript", "css": "text/css", "svg": "image/svg+xml"}
-            if not (STATIC / name).exists():
-                route.fulfill(status=404, body="")
-                return
-            route.fulfill(
-                status=200,
-                body=(STATIC / name).read_bytes(),
-                headers={
-                    "content-type": kind[name.rsplit(".", 1)[1]],
-                    "content-security-policy": content_security_policy("wallboard.test"),
-                },
-            )
+            fulfill_static(route, name, "wallboard.test", missing_404=True)
             return
         self.requests.append(f"{path}?{url.query}")
         if path == "/api/v1/staffing":
@@ -168,10 +133,8 @@ class FakeServer:
 
 
 def open_page(browser: Any, clock: bool = False) -> tuple[Any, FakeServer, list[str]]:
-    page = browser.new_page(viewport={"width": 1600, "height": 1100})
     errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "404" not in m.text else None)
+    page = page_with_errors(browser, errors, viewport={"width": 1600, "height": 1100})
     if clock:
         page.clock.install()
     server = FakeServer(page)

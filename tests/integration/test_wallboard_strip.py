@@ -19,50 +19,26 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
 import pytest
 
-from floorwatch.api.security import content_security_policy
-from tests.integration.harness import ADMIN_TOKEN, INGEST_TOKEN, VIEWER_TOKEN, Stack, sha, wait_until
+from tests.integration.browser import ARTIFACTS, fulfill_static, page_with_errors, require_browser
+from tests.integration.harness import ADMIN_TOKEN, INGEST_TOKEN, VIEWER_TOKEN, Stack, midday_zone, sha, wait_until
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-STATIC = ROOT / "api" / "static"
-ARTIFACTS = ROOT / "tests" / "artifacts"
 ORIGIN = "http://wallboard.test"
 SUPERVISOR_TOKEN = "it-supervisor-secret"
 
-if not Path(CHROMIUM).exists():  # pragma: no cover - depends on the machine
-    pytest.skip(
-        f"{CHROMIUM} is absent (install the Debian 'chromium' package; .ci/system-deps.sh does)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api", reason="the 'playwright' Python package is not installed")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+require_browser()
 
 
 # -- answers of the documented shapes ---------------------------------------------------------
@@ -288,15 +264,7 @@ class FakeServer:
         path = url.path
         if path == "/" or path.startswith("/static/"):
             name = "index.html" if path == "/" else path.removeprefix("/static/")
-            kind = {"html": "text/html", "js": "text/javascript", "css": "text/css", "svg": "image/svg+xml"}
-            route.fulfill(
-                status=200,
-                body=(STATIC / name).read_bytes(),
-                headers={
-                    "content-type": kind[name.rsplit(".", 1)[1]],
-                    "content-security-policy": content_security_policy("wallboard.test"),
-                },
-            )
+            fulfill_static(route, name, "wallboard.test")
             return
         self.requests.append(f"{path}?{url.query}")
         self.tokens.add(route.request.headers.get("authorization", ""))
@@ -321,10 +289,8 @@ class FakeServer:
 
 
 def open_page(browser: Any, roles: list[str], query: str = "", clock: bool = False) -> tuple[Any, FakeServer, list]:
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
     errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "404" not in m.text else None)
+    page = page_with_errors(browser, errors)
     if clock:
         page.clock.install()
     server = FakeServer(page, roles)
@@ -531,15 +497,6 @@ def test_no_drill_down_for_a_viewer(browser: Any) -> None:
 # -- the real stack -----------------------------------------------------------------------------
 
 S = 1000  # ms
-
-
-def midday_zone(now_s: float) -> str:
-    """A zone where it is 10:00-16:00 now: the test's last 16 minutes lie in one local day."""
-    for name in sorted(available_timezones()):
-        regions = ("Asia/", "Europe/", "America/", "Africa/", "Australia/", "Pacific/")
-        if name.startswith(regions) and 10 <= datetime.fromtimestamp(now_s, ZoneInfo(name)).hour < 16:
-            return name
-    raise AssertionError("no zone at midday")  # pragma: no cover - 24 h of zones exist
 
 
 def local_interval_start(ms: int, tz: ZoneInfo, minutes: int) -> int:
